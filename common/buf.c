@@ -1,0 +1,116 @@
+/*
+ * buf.c — growable byte buffer (see buf.h).
+ */
+#include "buf.h"
+
+#include "ctx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(buf_t *buf) {
+    memset(buf, 0, sizeof(*buf));
+}
+
+void buf_free(buf_t *buf) {
+    free(buf->data);
+    buf_init(buf);
+}
+
+void buf_reset(buf_t *buf) {
+    buf->start = 0;
+    buf->len = 0;
+}
+
+void buf_consume(buf_t *buf, size_t n) {
+    CTX_ASSERT(n <= buf_size(buf));
+    buf->start += n;
+    if (buf->start == buf->len) {
+        buf->start = 0;
+        buf->len = 0;
+    }
+}
+
+uint8_t *buf_reserve(buf_t *buf, size_t extra) {
+    if (buf->cap - buf->len >= extra) {
+        return buf->data + buf->len;
+    }
+    if (buf->start > 0) {
+        /* Compact: move unconsumed bytes to the front before growing. */
+        memmove(buf->data, buf->data + buf->start, buf->len - buf->start);
+        buf->len -= buf->start;
+        buf->start = 0;
+        if (buf->cap - buf->len >= extra) {
+            return buf->data + buf->len;
+        }
+    }
+    size_t cap = buf->cap == 0 ? 256 : buf->cap;
+    while (cap - buf->len < extra) {
+        CTX_ASSERT(cap <= SIZE_MAX / 2);
+        cap *= 2;
+    }
+    buf->data = ctx_realloc(buf->data, cap);
+    buf->cap = cap;
+    return buf->data + buf->len;
+}
+
+void buf_commit(buf_t *buf, size_t n) {
+    CTX_ASSERT(buf->len + n <= buf->cap);
+    buf->len += n;
+}
+
+void buf_append(buf_t *buf, const void *bytes, size_t n) {
+    if (n == 0) {
+        return;
+    }
+    uint8_t *dst = buf_reserve(buf, n);
+    memcpy(dst, bytes, n);
+    buf->len += n;
+}
+
+void buf_append_u8(buf_t *buf, uint8_t v) {
+    buf_append(buf, &v, 1);
+}
+
+void buf_append_u16be(buf_t *buf, uint16_t v) {
+    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    buf_append(buf, b, 2);
+}
+
+void buf_append_u32be(buf_t *buf, uint32_t v) {
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    buf_append(buf, b, 4);
+}
+
+void buf_append_u64be(buf_t *buf, uint64_t v) {
+    buf_append_u32be(buf, (uint32_t)(v >> 32));
+    buf_append_u32be(buf, (uint32_t)v);
+}
+
+void buf_append_cstr(buf_t *buf, const char *s) {
+    buf_append(buf, s, strlen(s) + 1);
+}
+
+void buf_printf(buf_t *buf, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    va_list copy;
+    va_copy(copy, ap);
+    int len = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    CTX_ASSERT(len >= 0);
+    uint8_t *dst = buf_reserve(buf, (size_t)len + 1);
+    vsnprintf((char *)dst, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    buf->len += (size_t)len;
+}
+
+void buf_patch_u32be(buf_t *buf, size_t at, uint32_t v) {
+    CTX_ASSERT(at >= buf->start && at + 4 <= buf->len);
+    buf->data[at] = (uint8_t)(v >> 24);
+    buf->data[at + 1] = (uint8_t)(v >> 16);
+    buf->data[at + 2] = (uint8_t)(v >> 8);
+    buf->data[at + 3] = (uint8_t)v;
+}

@@ -1,0 +1,115 @@
+/*
+ * ctx.h — project-wide error codes, error buffer, assertions and logging.
+ *
+ * Every fallible function in ContextDB returns int: 0 (CTX_OK) on success, a negative
+ * ctx_code from CTX_ERROR_LIST otherwise. Detail goes into a ctx_err_t that the caller owns and
+ * passes down; the first error set wins the message, so callees can be called in sequence and the
+ * caller reports the root cause. Codes map to PostgreSQL SQLSTATEs (what clients see) through the
+ * X-macro table below, so adding an error is one line.
+ */
+#ifndef CTX_H
+#define CTX_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(name, value, sqlstate, description) */
+#define CTX_ERROR_LIST(X)                                                                          \
+    X(CTX_OK, 0, "00000", "success")                                                               \
+    X(CTX_ENOMEM, -1, "53200", "out of memory")                                                    \
+    X(CTX_ESYNTAX, -2, "42601", "syntax error")                                                    \
+    X(CTX_EUNDEF_TABLE, -3, "42P01", "undefined table")                                            \
+    X(CTX_EUNDEF_COLUMN, -4, "42703", "undefined column")                                          \
+    X(CTX_EUNDEF_FUNCTION, -5, "42883", "undefined function")                                      \
+    X(CTX_EBAD_LITERAL, -6, "22P02", "invalid text representation")                                \
+    X(CTX_EDATA, -7, "22000", "data exception")                                                    \
+    X(CTX_ERANGE, -8, "22003", "numeric value out of range")                                       \
+    X(CTX_EDIV_ZERO, -9, "22012", "division by zero")                                              \
+    X(CTX_ETOO_LONG, -10, "22001", "string data right truncation")                                 \
+    X(CTX_EBAD_PARAM, -11, "22023", "invalid parameter value")                                     \
+    X(CTX_ENOT_NULL, -12, "23502", "not null violation")                                           \
+    X(CTX_EUNIQUE, -13, "23505", "unique violation")                                               \
+    X(CTX_EFOREIGN_KEY, -14, "23503", "foreign key violation")                                     \
+    X(CTX_EREAD_ONLY, -15, "25006", "read only sql transaction")                                   \
+    X(CTX_ETXN_ABORTED, -16, "25P02", "in failed sql transaction")                                 \
+    X(CTX_ETYPE, -17, "42804", "datatype mismatch")                                                \
+    X(CTX_EGROUPING, -18, "42803", "grouping error")                                               \
+    X(CTX_EAMBIGUOUS, -19, "42702", "ambiguous column")                                            \
+    X(CTX_EFEATURE, -20, "0A000", "feature not supported")                                         \
+    X(CTX_ECANCELED, -21, "57014", "query canceled")                                               \
+    X(CTX_ETOO_MANY_CONN, -22, "53300", "too many connections")                                    \
+    X(CTX_EPROTOCOL, -23, "08P01", "protocol violation")                                           \
+    X(CTX_EAUTH, -24, "28P01", "invalid password")                                                 \
+    X(CTX_ELIMIT, -25, "54000", "program limit exceeded")                                          \
+    X(CTX_EIO, -26, "58030", "io error")                                                           \
+    X(CTX_EINTERNAL, -27, "XX000", "internal error")                                               \
+    X(CTX_EUNDEF_OBJECT, -28, "42704", "undefined object")                                         \
+    X(CTX_ECONFIG, -29, "F0000", "configuration error")                                            \
+    X(CTX_ENO_TXN, -30, "25P01", "no active sql transaction")                                      \
+    X(CTX_EACTIVE_TXN, -31, "25001", "active sql transaction")                                     \
+    X(CTX_ECORRUPT, -32, "XX001", "data corrupted")                                                \
+    X(CTX_EWRONG_ARGS, -33, "42809", "wrong object type")                                          \
+    X(CTX_EINVALID_JSON, -34, "22P02", "invalid input syntax for type json")                       \
+    X(CTX_ECARDINALITY, -35, "21000", "cardinality violation")
+
+typedef enum {
+#define CTX_X_ENUM(name, value, state, text) name = value,
+    CTX_ERROR_LIST(CTX_X_ENUM)
+#undef CTX_X_ENUM
+} ctx_code_t;
+
+enum { CTX_ERR_MESSAGE_MAX = 512, CTX_ERR_DETAIL_MAX = 512, CTX_ERR_HINT_MAX = 256 };
+
+/* Error buffer: owned by the caller, filled by the first failing callee. */
+typedef struct ctx_err {
+    int code;                          /* ctx_code_t; CTX_OK when no error was set */
+    int position;                      /* 1-based character offset into the query, 0 = none */
+    char message[CTX_ERR_MESSAGE_MAX]; /* primary message, PostgreSQL style (lower case) */
+    char detail[CTX_ERR_DETAIL_MAX];   /* optional, "" when absent */
+    char hint[CTX_ERR_HINT_MAX];       /* optional, "" when absent */
+} ctx_err_t;
+
+/* Sets code and message (printf format) unless an error is already set; returns err->code so
+ * callers can write `return ctx_err_set(err, CTX_EDATA, "...")`. err may be NULL (then just
+ * returns code). */
+int ctx_err_set(ctx_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets detail / hint of the current error (overwrites). */
+void ctx_err_detail(ctx_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctx_err_hint(ctx_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the 1-based position if none is set yet. */
+void ctx_err_position(ctx_err_t *err, int position);
+/* Clears err to CTX_OK. */
+void ctx_err_clear(ctx_err_t *err);
+/* The 5-character SQLSTATE of a code ("XX000" for unknown codes). Static storage. */
+const char *ctx_sqlstate(int code);
+/* A short description of a code. Static storage. */
+const char *ctx_strerror(int code);
+
+/* Logging to stderr with a timestamp and level. Thread-safe (one write(2) per line). */
+typedef enum { CTX_LOG_DEBUG, CTX_LOG_INFO, CTX_LOG_WARN, CTX_LOG_ERROR } ctx_log_level_t;
+void ctx_log_set_level(ctx_log_level_t level);
+void ctx_log(ctx_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define CTX_DEBUG(...) ctx_log(CTX_LOG_DEBUG, __VA_ARGS__)
+#define CTX_INFO(...) ctx_log(CTX_LOG_INFO, __VA_ARGS__)
+#define CTX_WARN(...) ctx_log(CTX_LOG_WARN, __VA_ARGS__)
+#define CTX_ERROR(...) ctx_log(CTX_LOG_ERROR, __VA_ARGS__)
+
+/* Assertions stay on in release builds: they guard invariants whose violation corrupts data. */
+_Noreturn void ctx_assert_fail(const char *expr, const char *file, int line, const char *func);
+#define CTX_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) {                                                        \
+            ctx_assert_fail(#cond, __FILE__, __LINE__, __func__);                                  \
+        }                                                                                          \
+    } while (0)
+
+/* Allocation that never returns NULL: on exhaustion logs and aborts (as Redis does). */
+void *ctx_malloc(size_t size);
+void *ctx_calloc(size_t count, size_t size);
+void *ctx_realloc(void *ptr, size_t size);
+char *ctx_strdup(const char *s);
+
+#endif
