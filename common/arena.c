@@ -8,7 +8,9 @@
 
 #include "ctx.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { ARENA_ALIGN = 16, ARENA_CHUNK_MIN = 8192, ARENA_CHUNK_MAX = 8 << 20 };
@@ -47,7 +49,13 @@ void arena_reset(arena_t *arena) {
         free(keep);
         keep = next;
     }
-    keep->used = 0;
+    if (keep->size > 4 * ARENA_CHUNK_MIN) {
+        /* Do not pin a big chunk for the session's lifetime. */
+        free(keep);
+        keep = NULL;
+    } else {
+        keep->used = 0;
+    }
     arena->head = keep;
     arena->used_bytes = 0;
     arena->chunk_bytes = ARENA_CHUNK_MIN;
