@@ -52,7 +52,10 @@
     X(CTX_ECORRUPT, -32, "XX001", "data corrupted")                                                \
     X(CTX_EWRONG_ARGS, -33, "42809", "wrong object type")                                          \
     X(CTX_EINVALID_JSON, -34, "22P02", "invalid input syntax for type json")                       \
-    X(CTX_ECARDINALITY, -35, "21000", "cardinality violation")
+    X(CTX_ECARDINALITY, -35, "21000", "cardinality violation")                                     \
+    X(CTX_EROW_COUNT, -36, "2201W", "invalid row count in limit clause")                          \
+    X(CTX_ECOLUMN_REF, -37, "42P10", "invalid column reference")                                  \
+    X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

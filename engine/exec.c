@@ -1,0 +1,1029 @@
+/*
+ * exec.c — the executor: runs a plan tree (engine/plan.h) operator at a time.
+ *
+ * Each operator reads its child's materialized row set and produces its own in the statement
+ * arena. Rows are arrays of value_t; variable-length payloads point into the store (valid for the
+ * statement, since writes are applied only after a statement's reads) or into the arena.
+ *
+ * Determinism: scans follow the store's deterministic order, grouping keeps first-seen group
+ * order, and sorting breaks ties by input position (a stable sort), so the same statements over
+ * the same state always give the same rows in the same order. TOPK is exactly SORT + LIMIT with
+ * a bounded heap, including the tie rule.
+ */
+#include "plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------- base tables */
+
+static const bind_column_t nodes_columns[] = {
+    {"nodes", "id", CT_INT8}, {"nodes", "label", CT_TEXT}, {"nodes", "props", CT_JSONB}};
+static const bind_column_t edges_columns[] = {{"edges", "src", CT_INT8},
+                                              {"edges", "dst", CT_INT8},
+                                              {"edges", "kind", CT_TEXT},
+                                              {"edges", "weight", CT_FLOAT8}};
+static const bind_column_t vectors_columns[] = {{"vectors", "id", CT_INT8},
+                                                {"vectors", "embedding", CT_VECTOR}};
+
+static const struct {
+    const char *name;
+    uint32_t oid;
+    const bind_column_t *cols;
+    int ncols;
+} tables[TABLE_COUNT] = {
+    {"nodes", 16384, nodes_columns, 3},
+    {"edges", 16385, edges_columns, 4},
+    {"vectors", 16386, vectors_columns, 2},
+};
+
+const char *table_name(table_id_t table) {
+    CTX_ASSERT(table < TABLE_COUNT);
+    return tables[table].name;
+}
+
+int table_column_count(table_id_t table) {
+    CTX_ASSERT(table < TABLE_COUNT);
+    return tables[table].ncols;
+}
+
+const bind_column_t *table_columns(table_id_t table) {
+    CTX_ASSERT(table < TABLE_COUNT);
+    return tables[table].cols;
+}
+
+uint32_t table_oid(table_id_t table) {
+    CTX_ASSERT(table < TABLE_COUNT);
+    return tables[table].oid;
+}
+
+int table_lookup(const char *name) {
+    for (int i = 0; i < TABLE_COUNT; i++) {
+        if (strcmp(tables[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- row set builder */
+
+typedef struct rs_builder {
+    rowset_t *out;
+    uint64_t cap;
+    exec_ctx_t *ctx;
+} rs_builder_t;
+
+static void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) {
+    out->rows = NULL;
+    out->nrows = 0;
+    out->ncols = ncols;
+    b->out = out;
+    b->cap = 0;
+    b->ctx = ctx;
+}
+
+static int check_cancel(exec_ctx_t *ctx, uint64_t counter, ctx_err_t *err) {
+    if (counter % EXEC_CANCEL_POLL != 0 || ctx->eval.env == NULL ||
+        ctx->eval.env->cancel == NULL) {
+        return CTX_OK;
+    }
+    if (atomic_load(ctx->eval.env->cancel)) {
+        return ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
+    }
+    return CTX_OK;
+}
+
+/* Returns storage for one more row (ncols values, uninitialized), or NULL with err set. */
+static value_t *rs_push(rs_builder_t *b, ctx_err_t *err) {
+    rowset_t *out = b->out;
+    if (b->ctx->rows_max != 0 && out->nrows >= b->ctx->rows_max) {
+        ctx_err_set(err, CTX_ELIMIT, "intermediate result exceeds %llu rows",
+                    (unsigned long long)b->ctx->rows_max);
+        ctx_err_hint(err, "Add a WHERE clause or LIMIT, or raise exec_rows_max.");
+        return NULL;
+    }
+    if (check_cancel(b->ctx, out->nrows + 1, err) != CTX_OK) {
+        return NULL;
+    }
+    if (out->nrows == b->cap) {
+        uint64_t cap = b->cap == 0 ? 64 : b->cap * 2;
+        size_t width = (size_t)(out->ncols > 0 ? out->ncols : 1);
+        value_t *rows = arena_alloc(b->ctx->eval.arena, cap * width * sizeof(value_t));
+        if (out->nrows > 0) {
+            memcpy(rows, out->rows, out->nrows * width * sizeof(value_t));
+        }
+        out->rows = rows;
+        b->cap = cap;
+    }
+    value_t *row = out->rows + out->nrows * (uint64_t)out->ncols;
+    out->nrows++;
+    return row;
+}
+
+static inline const value_t *rs_row(const rowset_t *rs, uint64_t r) {
+    return rs->rows + r * (uint64_t)rs->ncols;
+}
+
+/* ---------------------------------------------------------------- scans */
+
+static void node_row(const node_view_t *n, value_t *row) {
+    row[0] = value_int(n->id);
+    row[1] = value_text(n->label, n->label_len);
+    row[2] = n->props == NULL ? value_null() : value_json(n->props, n->props_len);
+}
+
+static void edge_row(const edge_view_t *e, value_t *row) {
+    row[0] = value_int(e->source);
+    row[1] = value_int(e->target);
+    row[2] = value_text(e->kind_name, (uint32_t)strlen(e->kind_name));
+    row[3] = value_float(e->weight);
+}
+
+static void vector_row(int64_t id, const float *v, uint32_t dim, value_t *row) {
+    row[0] = value_int(id);
+    row[1] = value_vector(v, dim);
+}
+
+/* Fills row with the table row whose id is `id`; false when absent. */
+static bool table_row_by_id(const store_t *store, table_id_t table, int64_t id, value_t *row) {
+    if (table == TABLE_NODES) {
+        node_view_t n;
+        if (!store_node_get(store, id, &n)) {
+            return false;
+        }
+        node_row(&n, row);
+        return true;
+    }
+    CTX_ASSERT(table == TABLE_VECTORS);
+    const float *v = store_vector_get(store, id);
+    if (v == NULL) {
+        return false;
+    }
+    vector_row(id, v, store_vector_dims(store), row);
+    return true;
+}
+
+static int scan_full(const plan_t *plan, exec_ctx_t *ctx, rs_builder_t *b, ctx_err_t *err) {
+    store_cursor_t cursor = {0};
+    const store_t *store = ctx->store;
+    value_t *row;
+    if (plan->table == TABLE_NODES) {
+        node_view_t n;
+        while (store_node_next(store, &cursor, &n)) {
+            if ((row = rs_push(b, err)) == NULL) {
+                return err->code;
+            }
+            node_row(&n, row);
+        }
+    } else if (plan->table == TABLE_EDGES) {
+        edge_view_t e;
+        while (store_edge_next(store, &cursor, &e)) {
+            if ((row = rs_push(b, err)) == NULL) {
+                return err->code;
+            }
+            edge_row(&e, row);
+        }
+    } else {
+        int64_t id;
+        const float *v;
+        while (store_vector_next(store, &cursor, &id, &v)) {
+            if ((row = rs_push(b, err)) == NULL) {
+                return err->code;
+            }
+            vector_row(id, v, store_vector_dims(store), row);
+        }
+    }
+    return CTX_OK;
+}
+
+static int cmp_int64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Evaluates the lookup keys into a sorted, de-duplicated id list (NULL keys match nothing). */
+static int eval_lookup_keys(const plan_t *plan, exec_ctx_t *ctx, int64_t **ids, int *count,
+                            ctx_err_t *err) {
+    int64_t *out = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (size_t)(plan->nkeys + 1));
+    int n = 0;
+    for (int i = 0; i < plan->nkeys; i++) {
+        value_t v;
+        int rc = eval_expr(plan->keys[i], NULL, &ctx->eval, &v, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        if (v.kind == VAL_INT) {
+            out[n++] = v.u.i;
+        }
+    }
+    qsort(out, (size_t)n, sizeof(int64_t), cmp_int64);
+    int unique = 0;
+    for (int i = 0; i < n; i++) {
+        if (unique == 0 || out[unique - 1] != out[i]) {
+            out[unique++] = out[i];
+        }
+    }
+    *ids = out;
+    *count = unique;
+    return CTX_OK;
+}
+
+static int scan_edges_adjacent(exec_ctx_t *ctx, int64_t id, store_dir_t dir, rs_builder_t *b,
+                               ctx_err_t *err) {
+    store_adj_iter_t it;
+    edge_view_t e;
+    int64_t other;
+    store_adj_begin(ctx->store, id, dir, STORE_KIND_ANY, &it);
+    while (store_adj_next(&it, &e, &other)) {
+        value_t *row = rs_push(b, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        edge_row(&e, row);
+    }
+    return CTX_OK;
+}
+
+static int scan_lookup(const plan_t *plan, exec_ctx_t *ctx, rs_builder_t *b, ctx_err_t *err) {
+    int64_t *ids;
+    int count;
+    int rc = eval_lookup_keys(plan, ctx, &ids, &count, err);
+    for (int i = 0; rc == CTX_OK && i < count; i++) {
+        if (plan->lookup == LOOKUP_EDGE_SRC || plan->lookup == LOOKUP_EDGE_DST) {
+            store_dir_t dir = plan->lookup == LOOKUP_EDGE_SRC ? STORE_DIR_OUT : STORE_DIR_IN;
+            rc = scan_edges_adjacent(ctx, ids[i], dir, b, err);
+            continue;
+        }
+        value_t tmp[4];
+        if (table_row_by_id(ctx->store, plan->table, ids[i], tmp)) {
+            value_t *row = rs_push(b, err);
+            if (row == NULL) {
+                return err->code;
+            }
+            memcpy(row, tmp, sizeof(value_t) * (size_t)plan->ncols);
+        }
+    }
+    return rc;
+}
+
+static int exec_scan(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
+    CTX_ASSERT(plan->ncols == table_column_count(plan->table));
+    if (plan->lookup == LOOKUP_NONE) {
+        return scan_full(plan, ctx, &b, err);
+    }
+    return scan_lookup(plan, ctx, &b, err);
+}
+
+/* ---------------------------------------------------------------- filter, project */
+
+static int exec_filter(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                       ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, in->ncols, ctx);
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        bool keep;
+        int rc = eval_predicate(plan->predicate, rs_row(in, r), &ctx->eval, &keep, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        if (keep) {
+            value_t *row = rs_push(&b, err);
+            if (row == NULL) {
+                return err->code;
+            }
+            memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
+        }
+    }
+    return CTX_OK;
+}
+
+static int project_row(expr_t *const *exprs, int nexprs, const value_t *in, exec_ctx_t *ctx,
+                       value_t *out, ctx_err_t *err) {
+    for (int i = 0; i < nexprs; i++) {
+        int rc = eval_expr(exprs[i], in, &ctx->eval, &out[i], err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+static int exec_project(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                        ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, plan->nexprs, ctx);
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        value_t *row = rs_push(&b, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        int rc = project_row(plan->exprs, plan->nexprs, rs_row(in, r), ctx, row, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+static int exec_result(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
+    return rs_push(&b, err) == NULL ? err->code : CTX_OK;
+}
+
+static int exec_trim(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                     ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
+    CTX_ASSERT(plan->ncols <= in->ncols);
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        value_t *row = rs_push(&b, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)plan->ncols);
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- hashing rows */
+
+/* Open-addressing table from row prefix (ncols values) to a dense index; for GROUP BY and
+ * DISTINCT. Capacity grows by doubling at 50% load. */
+typedef struct row_table {
+    const value_t **keys; /* per slot: the key row, or NULL */
+    uint32_t *index;      /* per slot: dense index */
+    uint64_t cap;
+    uint64_t count;
+    int ncols;
+    arena_t *arena;
+} row_table_t;
+
+static uint64_t row_hash(const value_t *row, int ncols) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int c = 0; c < ncols; c++) {
+        h ^= value_hash(&row[c]) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    }
+    return h;
+}
+
+static bool row_equal(const value_t *a, const value_t *b, int ncols) {
+    for (int c = 0; c < ncols; c++) {
+        bool na = value_is_null(&a[c]);
+        bool nb = value_is_null(&b[c]);
+        if (na != nb || (!na && value_compare(&a[c], &b[c]) != 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void row_table_init(row_table_t *t, int ncols, arena_t *arena) {
+    t->cap = 64;
+    t->count = 0;
+    t->ncols = ncols;
+    t->arena = arena;
+    t->keys = arena_calloc(arena, t->cap, sizeof(*t->keys));
+    t->index = arena_calloc(arena, t->cap, sizeof(*t->index));
+}
+
+static void row_table_grow(row_table_t *t) {
+    uint64_t old_cap = t->cap;
+    const value_t **old_keys = t->keys;
+    uint32_t *old_index = t->index;
+    t->cap *= 2;
+    t->keys = arena_calloc(t->arena, t->cap, sizeof(*t->keys));
+    t->index = arena_calloc(t->arena, t->cap, sizeof(*t->index));
+    for (uint64_t i = 0; i < old_cap; i++) {
+        if (old_keys[i] == NULL) {
+            continue;
+        }
+        uint64_t slot = row_hash(old_keys[i], t->ncols) & (t->cap - 1);
+        while (t->keys[slot] != NULL) {
+            slot = (slot + 1) & (t->cap - 1);
+        }
+        t->keys[slot] = old_keys[i];
+        t->index[slot] = old_index[i];
+    }
+}
+
+/* Finds key; inserts it with the next dense index when absent. Returns the index; *inserted. */
+static uint32_t row_table_upsert(row_table_t *t, const value_t *key, bool *inserted) {
+    if ((t->count + 1) * 2 > t->cap) {
+        row_table_grow(t);
+    }
+    uint64_t slot = row_hash(key, t->ncols) & (t->cap - 1);
+    while (t->keys[slot] != NULL) {
+        if (row_equal(t->keys[slot], key, t->ncols)) {
+            *inserted = false;
+            return t->index[slot];
+        }
+        slot = (slot + 1) & (t->cap - 1);
+    }
+    CTX_ASSERT(t->count < UINT32_MAX);
+    t->keys[slot] = key;
+    t->index[slot] = (uint32_t)t->count++;
+    *inserted = true;
+    return t->index[slot];
+}
+
+static int exec_distinct(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                         ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, in->ncols, ctx);
+    row_table_t seen;
+    row_table_init(&seen, plan->distinct_cols, ctx->eval.arena);
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        bool inserted;
+        row_table_upsert(&seen, rs_row(in, r), &inserted);
+        if (inserted) {
+            value_t *row = rs_push(&b, err);
+            if (row == NULL) {
+                return err->code;
+            }
+            memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
+        }
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- sort, top-k, limit */
+
+typedef struct sort_env {
+    const rowset_t *rows;
+    const sort_key_t *keys;
+    int nkeys;
+} sort_env_t;
+
+/* Compares rows a and b by the sort keys, ties broken by input position (stable). */
+static int sort_compare(const sort_env_t *env, uint64_t a, uint64_t b) {
+    const value_t *ra = rs_row(env->rows, a);
+    const value_t *rb = rs_row(env->rows, b);
+    for (int k = 0; k < env->nkeys; k++) {
+        const sort_key_t *key = &env->keys[k];
+        const value_t *va = &ra[key->column];
+        const value_t *vb = &rb[key->column];
+        bool na = value_is_null(va);
+        bool nb = value_is_null(vb);
+        int c;
+        if (na || nb) {
+            c = na == nb ? 0 : (na ? 1 : -1);       /* NULLs last ... */
+            if (key->nulls_first) {
+                c = -c;                             /* ... unless NULLS FIRST */
+            }
+            if (c != 0) {
+                return c;
+            }
+            continue;
+        }
+        c = value_compare(va, vb);
+        if (key->desc) {
+            c = -c;
+        }
+        if (c != 0) {
+            return c;
+        }
+    }
+    return (a > b) - (a < b);
+}
+
+static int sort_qsort_cmp(const void *x, const void *y, void *arg) {
+    return sort_compare(arg, *(const uint64_t *)x, *(const uint64_t *)y);
+}
+
+static int emit_order(const rowset_t *in, const uint64_t *order, uint64_t count, exec_ctx_t *ctx,
+                      rowset_t *out, ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, in->ncols, ctx);
+    for (uint64_t i = 0; i < count; i++) {
+        value_t *row = rs_push(&b, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        memcpy(row, rs_row(in, order[i]), sizeof(value_t) * (size_t)in->ncols);
+    }
+    return CTX_OK;
+}
+
+static int exec_sort(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                     ctx_err_t *err) {
+    uint64_t *order = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
+    for (uint64_t i = 0; i < in->nrows; i++) {
+        order[i] = i;
+    }
+    sort_env_t env = {in, plan->sort_keys, plan->nsort};
+    qsort_r(order, in->nrows, sizeof(uint64_t), sort_qsort_cmp, &env);
+    return emit_order(in, order, in->nrows, ctx, out, err);
+}
+
+/* Evaluates a LIMIT/OFFSET expression: NULL → unlimited (-1), negative → 2201W. */
+static int eval_count(const expr_t *e, exec_ctx_t *ctx, const char *what, int64_t *out,
+                      ctx_err_t *err) {
+    *out = -1;
+    if (e == NULL) {
+        return CTX_OK;
+    }
+    value_t v;
+    int rc = eval_expr(e, NULL, &ctx->eval, &v, err);
+    if (rc != CTX_OK || v.kind == VAL_NULL) {
+        return rc;
+    }
+    if (v.kind == VAL_FLOAT) {
+        v = value_int((int64_t)llround(v.u.f));
+    }
+    if (v.kind != VAL_INT) {
+        return ctx_err_set(err, CTX_ETYPE, "argument of %s must be type bigint", what);
+    }
+    if (v.u.i < 0) {
+        return ctx_err_set(err, CTX_EROW_COUNT, "%s must not be negative", what);
+    }
+    *out = v.u.i;
+    return CTX_OK;
+}
+
+static int limit_bounds(const plan_t *plan, exec_ctx_t *ctx, uint64_t nrows, uint64_t *first,
+                        uint64_t *end, ctx_err_t *err) {
+    int64_t limit, offset;
+    int rc = eval_count(plan->limit, ctx, "LIMIT", &limit, err);
+    if (rc == CTX_OK) {
+        rc = eval_count(plan->offset, ctx, "OFFSET", &offset, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    *first = offset < 0 ? 0 : ((uint64_t)offset > nrows ? nrows : (uint64_t)offset);
+    *end = nrows;
+    if (limit >= 0 && (uint64_t)limit < nrows - *first) {
+        *end = *first + (uint64_t)limit;
+    }
+    return CTX_OK;
+}
+
+static int exec_limit(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                      ctx_err_t *err) {
+    uint64_t first, end;
+    int rc = limit_bounds(plan, ctx, in->nrows, &first, &end, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    out->ncols = in->ncols;
+    out->nrows = end - first;
+    out->rows = in->rows + first * (uint64_t)in->ncols;
+    return CTX_OK;
+}
+
+/* Sift-down in a max-heap of row indices ordered by sort_compare (worst row on top). */
+static void heap_sift_down(uint64_t *heap, uint64_t n, uint64_t i, const sort_env_t *env) {
+    for (;;) {
+        uint64_t l = 2 * i + 1;
+        uint64_t r = l + 1;
+        uint64_t m = i;
+        if (l < n && sort_compare(env, heap[l], heap[m]) > 0) {
+            m = l;
+        }
+        if (r < n && sort_compare(env, heap[r], heap[m]) > 0) {
+            m = r;
+        }
+        if (m == i) {
+            return;
+        }
+        uint64_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+static void heap_sift_up(uint64_t *heap, uint64_t i, const sort_env_t *env) {
+    while (i > 0) {
+        uint64_t p = (i - 1) / 2;
+        if (sort_compare(env, heap[i], heap[p]) <= 0) {
+            return;
+        }
+        uint64_t t = heap[i];
+        heap[i] = heap[p];
+        heap[p] = t;
+        i = p;
+    }
+}
+
+static int exec_topk(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                     ctx_err_t *err) {
+    int64_t limit, offset;
+    int rc = eval_count(plan->limit, ctx, "LIMIT", &limit, err);
+    if (rc == CTX_OK) {
+        rc = eval_count(plan->offset, ctx, "OFFSET", &offset, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    uint64_t skip = offset < 0 ? 0 : (uint64_t)offset;
+    uint64_t keep = limit < 0 ? in->nrows : (uint64_t)limit + skip;
+    if (keep > in->nrows) {
+        keep = in->nrows;
+    }
+    sort_env_t env = {in, plan->sort_keys, plan->nsort};
+    uint64_t *heap = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (keep + 1));
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < in->nrows && keep > 0; r++) {
+        if (n < keep) {
+            heap[n] = r;
+            heap_sift_up(heap, n++, &env);
+        } else if (sort_compare(&env, r, heap[0]) < 0) {
+            heap[0] = r;
+            heap_sift_down(heap, n, 0, &env);
+        }
+    }
+    qsort_r(heap, n, sizeof(uint64_t), sort_qsort_cmp, &env);
+    uint64_t first = skip < n ? skip : n;
+    return emit_order(in, heap + first, n - first, ctx, out, err);
+}
+
+/* ---------------------------------------------------------------- join */
+
+static int join_emit(rs_builder_t *b, const value_t *left, int lcols, const value_t *right,
+                     int rcols, ctx_err_t *err) {
+    value_t *row = rs_push(b, err);
+    if (row == NULL) {
+        return err->code;
+    }
+    memcpy(row, left, sizeof(value_t) * (size_t)lcols);
+    for (int c = 0; c < rcols; c++) {
+        row[lcols + c] = right == NULL ? value_null() : right[c];
+    }
+    return CTX_OK;
+}
+
+/* Tests the join condition on a combined row built in scratch. */
+static int join_match(const plan_t *plan, const value_t *left, int lcols, const value_t *right,
+                      int rcols, value_t *scratch, exec_ctx_t *ctx, bool *match, ctx_err_t *err) {
+    *match = true;
+    if (plan->predicate == NULL) {
+        return CTX_OK;
+    }
+    memcpy(scratch, left, sizeof(value_t) * (size_t)lcols);
+    memcpy(scratch + lcols, right, sizeof(value_t) * (size_t)rcols);
+    return eval_predicate(plan->predicate, scratch, &ctx->eval, match, err);
+}
+
+static int exec_join_nested(const plan_t *plan, const rowset_t *l, const rowset_t *r,
+                            exec_ctx_t *ctx, rs_builder_t *b, ctx_err_t *err) {
+    value_t *scratch = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)plan->ncols);
+    for (uint64_t i = 0; i < l->nrows; i++) {
+        bool matched = false;
+        for (uint64_t j = 0; j < r->nrows; j++) {
+            bool match;
+            int rc = join_match(plan, rs_row(l, i), l->ncols, rs_row(r, j), r->ncols, scratch,
+                                ctx, &match, err);
+            if (rc == CTX_OK && match) {
+                matched = true;
+                rc = join_emit(b, rs_row(l, i), l->ncols, rs_row(r, j), r->ncols, err);
+            }
+            if (rc == CTX_OK) {
+                rc = check_cancel(ctx, j + 1, err);
+            }
+            if (rc != CTX_OK) {
+                return rc;
+            }
+        }
+        if (!matched && plan->left_join) {
+            int rc = join_emit(b, rs_row(l, i), l->ncols, NULL, r->ncols, err);
+            if (rc != CTX_OK) {
+                return rc;
+            }
+        }
+    }
+    return CTX_OK;
+}
+
+/* Key-lookup join: the right side is a base table probed by the id in a left column. */
+static int exec_join_lookup(const plan_t *plan, const rowset_t *l, exec_ctx_t *ctx,
+                            rs_builder_t *b, ctx_err_t *err) {
+    int rcols = table_column_count(plan->lookup_table);
+    value_t *scratch = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)plan->ncols);
+    value_t right[4];
+    for (uint64_t i = 0; i < l->nrows; i++) {
+        const value_t *key = &rs_row(l, i)[plan->lookup_left_col];
+        bool match = false;
+        int rc = CTX_OK;
+        if (key->kind == VAL_INT &&
+            table_row_by_id(ctx->store, plan->lookup_table, key->u.i, right)) {
+            rc = join_match(plan, rs_row(l, i), l->ncols, right, rcols, scratch, ctx, &match,
+                            err);
+        }
+        if (rc == CTX_OK && (match || plan->left_join)) {
+            rc = join_emit(b, rs_row(l, i), l->ncols, match ? right : NULL, rcols, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+static int exec_join(plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rowset_t *out,
+                     ctx_err_t *err) {
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
+    if (plan->lookup_left_col >= 0) {
+        return exec_join_lookup(plan, l, ctx, &b, err);
+    }
+    rowset_t r;
+    int rc = exec_plan(plan->right, ctx, &r, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    CTX_ASSERT(l->ncols + r.ncols == plan->ncols);
+    return exec_join_nested(plan, l, &r, ctx, &b, err);
+}
+
+/* ---------------------------------------------------------------- aggregate */
+
+typedef struct agg_state {
+    int64_t count;
+    int64_t isum;
+    double fsum;
+    double fsumsq;
+    bool overflow;
+    bool any;
+    value_t best;       /* min / max */
+    value_t *seen;      /* DISTINCT: collected values */
+    uint64_t nseen, capseen;
+} agg_state_t;
+
+typedef struct agg_group {
+    const value_t *rep; /* first input row of the group (grouped columns read from it) */
+    agg_state_t *states;
+} agg_group_t;
+
+static void agg_collect(agg_state_t *s, const value_t *v, arena_t *arena) {
+    if (s->nseen == s->capseen) {
+        uint64_t cap = s->capseen == 0 ? 16 : s->capseen * 2;
+        value_t *seen = arena_alloc(arena, sizeof(value_t) * cap);
+        if (s->nseen > 0) {
+            memcpy(seen, s->seen, sizeof(value_t) * s->nseen);
+        }
+        s->seen = seen;
+        s->capseen = cap;
+    }
+    s->seen[s->nseen++] = *v;
+}
+
+/* Folds one (non-NULL unless count(*)) value into an aggregate's state. */
+static int agg_step(const expr_t *agg, agg_state_t *s, const value_t *v, ctx_err_t *err) {
+    const char *name = agg->name;
+    s->count++;
+    if (strcmp(name, "count") == 0) {
+        return CTX_OK;
+    }
+    if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0) {
+        int c = s->any ? value_compare(v, &s->best) : 0;
+        if (!s->any || (name[1] == 'i' ? c < 0 : c > 0)) {
+            s->best = *v;
+        }
+        s->any = true;
+        return CTX_OK;
+    }
+    double f = v->kind == VAL_INT ? (double)v->u.i : v->u.f;
+    if (v->kind != VAL_INT && v->kind != VAL_FLOAT) {
+        return ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not accept this type",
+                           name);
+    }
+    if (v->kind == VAL_INT && __builtin_add_overflow(s->isum, v->u.i, &s->isum)) {
+        s->overflow = true;
+    }
+    s->fsum += f;
+    s->fsumsq += f * f;
+    s->any = true;
+    return CTX_OK;
+}
+
+static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row,
+                          exec_ctx_t *ctx, ctx_err_t *err) {
+    for (int a = 0; a < plan->naggs; a++) {
+        const expr_t *agg = plan->aggs[a];
+        value_t v = value_null();
+        if (!agg->star && agg->nargs > 0) {
+            int rc = eval_expr(agg->args[0], row, &ctx->eval, &v, err);
+            if (rc != CTX_OK) {
+                return rc;
+            }
+            if (value_is_null(&v)) {
+                continue; /* aggregates skip NULL inputs */
+            }
+        }
+        if (agg->distinct) {
+            agg_collect(&g->states[a], &v, ctx->eval.arena);
+            continue;
+        }
+        int rc = agg_step(agg, &g->states[a], &v, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+static int value_qsort_cmp(const void *a, const void *b) {
+    return value_compare(a, b);
+}
+
+/* Replays the distinct values of a DISTINCT aggregate into a fresh state. */
+static int agg_finish_distinct(const expr_t *agg, agg_state_t *s, ctx_err_t *err) {
+    agg_state_t fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    qsort(s->seen, s->nseen, sizeof(value_t), value_qsort_cmp);
+    for (uint64_t i = 0; i < s->nseen; i++) {
+        if (i > 0 && value_compare(&s->seen[i - 1], &s->seen[i]) == 0) {
+            continue;
+        }
+        int rc = agg_step(agg, &fresh, &s->seen[i], err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    *s = fresh;
+    return CTX_OK;
+}
+
+static int agg_result(const expr_t *agg, agg_state_t *s, value_t *out, ctx_err_t *err) {
+    if (agg->distinct) {
+        int rc = agg_finish_distinct(agg, s, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    const char *name = agg->name;
+    if (strcmp(name, "count") == 0) {
+        *out = value_int(s->count);
+    } else if (!s->any) {
+        *out = value_null();
+    } else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0) {
+        *out = s->best;
+    } else if (strcmp(name, "avg") == 0) {
+        *out = value_float(s->fsum / (double)s->count);
+    } else if (agg->type == CT_INT8) {
+        if (s->overflow) {
+            return ctx_err_set(err, CTX_ERANGE, "bigint out of range");
+        }
+        *out = value_int(s->isum);
+    } else {
+        *out = value_float(s->fsum);
+    }
+    return CTX_OK;
+}
+
+/* Groups the input, then evaluates the outputs (and HAVING) once per group. */
+static int agg_group_rows(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx,
+                          agg_group_t **groups_out, uint64_t *ngroups, ctx_err_t *err) {
+    arena_t *arena = ctx->eval.arena;
+    row_table_t table;
+    row_table_init(&table, plan->ngroup, arena);
+    uint64_t cap = 16;
+    agg_group_t *groups = arena_alloc(arena, sizeof(agg_group_t) * cap);
+    value_t *keys = arena_alloc(arena, sizeof(value_t) * (size_t)(plan->ngroup + 1) * 2);
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        int rc = project_row(plan->group_keys, plan->ngroup, rs_row(in, r), ctx, keys, err);
+        bool inserted;
+        uint32_t g = rc == CTX_OK ? row_table_upsert(&table, keys, &inserted) : 0;
+        if (rc == CTX_OK && inserted) {
+            if (n == cap) {
+                agg_group_t *bigger = arena_alloc(arena, sizeof(agg_group_t) * cap * 2);
+                memcpy(bigger, groups, sizeof(agg_group_t) * cap);
+                groups = bigger;
+                cap *= 2;
+            }
+            groups[n].rep = rs_row(in, r);
+            groups[n].states = arena_calloc(arena, (size_t)plan->naggs + 1, sizeof(agg_state_t));
+            n++;
+            keys = arena_alloc(arena, sizeof(value_t) * (size_t)(plan->ngroup + 1));
+        }
+        if (rc == CTX_OK) {
+            rc = agg_accumulate(plan, &groups[g], rs_row(in, r), ctx, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    *groups_out = groups;
+    *ngroups = n;
+    return CTX_OK;
+}
+
+static int agg_emit_group(const plan_t *plan, agg_group_t *g, const value_t *null_row,
+                          exec_ctx_t *ctx, rs_builder_t *b, ctx_err_t *err) {
+    value_t *results = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)(plan->naggs + 1));
+    for (int a = 0; a < plan->naggs; a++) {
+        int rc = agg_result(plan->aggs[a], &g->states[a], &results[a], err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    eval_ctx_t saved = ctx->eval;
+    ctx->eval.agg_values = results;
+    const value_t *rep = g->rep != NULL ? g->rep : null_row;
+    bool keep = true;
+    int rc = CTX_OK;
+    if (plan->predicate != NULL) {
+        rc = eval_predicate(plan->predicate, rep, &ctx->eval, &keep, err);
+    }
+    if (rc == CTX_OK && keep) {
+        value_t *row = rs_push(b, err);
+        rc = row == NULL ? err->code : project_row(plan->exprs, plan->nexprs, rep, ctx, row, err);
+    }
+    ctx->eval = saved;
+    return rc;
+}
+
+static int exec_aggregate(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                          ctx_err_t *err) {
+    agg_group_t *groups;
+    uint64_t ngroups;
+    int rc = agg_group_rows(plan, in, ctx, &groups, &ngroups, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    value_t *null_row = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)(in->ncols + 1));
+    for (int c = 0; c < in->ncols; c++) {
+        null_row[c] = value_null();
+    }
+    agg_group_t empty = {NULL, arena_calloc(ctx->eval.arena, (size_t)plan->naggs + 1,
+                                            sizeof(agg_state_t))};
+    if (ngroups == 0 && plan->ngroup == 0) {
+        groups = &empty; /* aggregates without GROUP BY return one row over no input */
+        ngroups = 1;
+    }
+    rs_builder_t b;
+    rs_init(&b, out, plan->nexprs, ctx);
+    for (uint64_t g = 0; g < ngroups && rc == CTX_OK; g++) {
+        rc = agg_emit_group(plan, &groups[g], null_row, ctx, &b, err);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int exec_unary(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                      ctx_err_t *err) {
+    switch (plan->kind) {
+    case PLAN_FILTER:
+        return exec_filter(plan, in, ctx, out, err);
+    case PLAN_PROJECT:
+        return exec_project(plan, in, ctx, out, err);
+    case PLAN_AGGREGATE:
+        return exec_aggregate(plan, in, ctx, out, err);
+    case PLAN_DISTINCT:
+        return exec_distinct(plan, in, ctx, out, err);
+    case PLAN_SORT:
+        return exec_sort(plan, in, ctx, out, err);
+    case PLAN_TOPK:
+        return exec_topk(plan, in, ctx, out, err);
+    case PLAN_LIMIT:
+        return exec_limit(plan, in, ctx, out, err);
+    case PLAN_JOIN:
+        return exec_join(plan, in, ctx, out, err);
+    case PLAN_TRIM:
+        return exec_trim(plan, in, ctx, out, err);
+    default:
+        CTX_ASSERT(!"not a unary plan node");
+        return CTX_EINTERNAL;
+    }
+}
+
+int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    CTX_ASSERT(plan != NULL && ctx->eval.arena != NULL);
+    double started = ctx->analyze ? now_ms() : 0;
+    int rc;
+    if (plan->kind == PLAN_SCAN) {
+        rc = exec_scan(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_FUNCTION) {
+        rc = exec_table_function(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_RESULT) {
+        rc = exec_result(plan, ctx, out, err);
+    } else {
+        rowset_t in;
+        rc = exec_plan(plan->child, ctx, &in, err);
+        if (rc == CTX_OK) {
+            rc = exec_unary(plan, &in, ctx, out, err);
+        }
+    }
+    if (rc == CTX_OK && ctx->analyze) {
+        plan->actual_rows = out->nrows;
+        plan->actual_ms = now_ms() - started;
+    }
+    CTX_ASSERT(rc != CTX_OK || out->ncols == plan->ncols);
+    return rc;
+}

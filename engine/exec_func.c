@@ -1,0 +1,439 @@
+/*
+ * exec_func.c — graph and vector table functions: neighbors, traverse, shortest_path, similar,
+ * neighbor_stats, hybrid.
+ *
+ * The planner (sql/plan.c) normalizes each call's positional and named arguments into a fixed
+ * argument vector (plan->fargs, order documented per function below; absent optional arguments
+ * are NULL constants), so these functions only evaluate, validate and run.
+ *
+ * Vector functions rank by cosine similarity (1 − cosine distance) with an exact scan of the
+ * candidates; hybrid() first collects the traversal into a candidate set and then ranks only those,
+ * so its cost is proportional to the neighbourhood, not the table. Ties are broken by lower id.
+ */
+#include "graph.h"
+#include "plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Argument vectors (plan->fargs):
+ *   neighbors      start, depth, kind, direction
+ *   traverse       start, depth, order, kind, direction
+ *   shortest_path  start, target, depth_max, kind, direction
+ *   similar        id, k, threshold
+ *   neighbor_stats id, k
+ *   hybrid         id, depth, top_k, kind, direction
+ */
+
+enum { TFUNC_ARGS_MAX = 6, SIMILAR_K_DEFAULT = 10, SHORTEST_PATH_DEPTH_DEFAULT = 100 };
+
+typedef struct targs {
+    value_t v[TFUNC_ARGS_MAX];
+} targs_t;
+
+static int eval_args(const plan_t *plan, exec_ctx_t *ctx, targs_t *a, ctx_err_t *err) {
+    CTX_ASSERT(plan->nfargs <= TFUNC_ARGS_MAX);
+    for (int i = 0; i < plan->nfargs; i++) {
+        int rc = eval_expr(plan->fargs[i], NULL, &ctx->eval, &a->v[i], err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+/* Integer argument with a default for NULL and an inclusive range. */
+static int arg_int(const value_t *v, const char *fname, const char *what, int64_t dflt,
+                   int64_t min, int64_t max, int64_t *out, ctx_err_t *err) {
+    if (v->kind == VAL_NULL) {
+        *out = dflt;
+    } else if (v->kind == VAL_INT) {
+        *out = v->u.i;
+    } else if (v->kind == VAL_FLOAT && v->u.f == floor(v->u.f)) {
+        *out = (int64_t)v->u.f;
+    } else {
+        return ctx_err_set(err, CTX_ETYPE, "%s: %s must be an integer", fname, what);
+    }
+    if (*out < min || *out > max) {
+        return ctx_err_set(err, CTX_EBAD_PARAM, "%s: %s must be between %lld and %lld", fname,
+                           what, (long long)min, (long long)max);
+    }
+    return CTX_OK;
+}
+
+static int arg_direction(const value_t *v, const char *fname, store_dir_t *dir, ctx_err_t *err) {
+    *dir = STORE_DIR_OUT;
+    if (v->kind == VAL_NULL) {
+        return CTX_OK;
+    }
+    const char *s = v->u.str.ptr;
+    uint32_t n = v->u.str.len;
+    if (n == 3 && strncasecmp(s, "out", 3) == 0) {
+        *dir = STORE_DIR_OUT;
+    } else if (n == 2 && strncasecmp(s, "in", 2) == 0) {
+        *dir = STORE_DIR_IN;
+    } else if (n == 4 && strncasecmp(s, "both", 4) == 0) {
+        *dir = STORE_DIR_BOTH;
+    } else {
+        ctx_err_set(err, CTX_EBAD_PARAM, "%s: invalid direction \"%.*s\"", fname, (int)n, s);
+        ctx_err_hint(err, "Valid directions are 'out', 'in' and 'both'.");
+        return err->code;
+    }
+    return CTX_OK;
+}
+
+/* Builds a graph query from (start, depth, kind, direction) values. *empty is set when the kind
+ * does not exist (no edge can match). */
+static int graph_args(exec_ctx_t *ctx, const char *fname, const value_t *start,
+                      const value_t *depth, const value_t *kind, const value_t *dir,
+                      graph_query_t *q, bool *empty, ctx_err_t *err) {
+    memset(q, 0, sizeof(*q));
+    *empty = start->kind == VAL_NULL;
+    int64_t d;
+    int rc = arg_int(depth, fname, "depth", 1, 0, GRAPH_DEPTH_MAX, &d, err);
+    if (rc == CTX_OK) {
+        rc = arg_direction(dir, fname, &q->dir, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    if (start->kind != VAL_NULL && start->kind != VAL_INT) {
+        return ctx_err_set(err, CTX_ETYPE, "%s: start node id must be bigint", fname);
+    }
+    q->start = start->kind == VAL_INT ? start->u.i : 0;
+    q->depth_max = (int32_t)d;
+    q->kind = STORE_KIND_ANY;
+    q->cancel = ctx->eval.env != NULL ? ctx->eval.env->cancel : NULL;
+    if (kind->kind != VAL_NULL) {
+        q->kind = store_kind_lookup(ctx->store, kind->u.str.ptr, kind->u.str.len);
+        *empty = *empty || q->kind < 0;
+    }
+    return CTX_OK;
+}
+
+static value_t node_label(const store_t *store, int64_t id) {
+    node_view_t n;
+    if (!store_node_get(store, id, &n)) {
+        return value_null();
+    }
+    return value_text(n.label, n.label_len);
+}
+
+static value_t *push_row(exec_ctx_t *ctx, rowset_t *out, uint64_t *cap, ctx_err_t *err) {
+    if (ctx->rows_max != 0 && out->nrows >= ctx->rows_max) {
+        ctx_err_set(err, CTX_ELIMIT, "table function result exceeds %llu rows",
+                    (unsigned long long)ctx->rows_max);
+        return NULL;
+    }
+    if (out->nrows == *cap) {
+        uint64_t ncap = *cap == 0 ? 64 : *cap * 2;
+        value_t *rows = arena_alloc(ctx->eval.arena, sizeof(value_t) * ncap * (size_t)out->ncols);
+        if (out->nrows > 0) {
+            memcpy(rows, out->rows, sizeof(value_t) * out->nrows * (size_t)out->ncols);
+        }
+        out->rows = rows;
+        *cap = ncap;
+    }
+    return out->rows + out->nrows++ * (uint64_t)out->ncols;
+}
+
+/* ---------------------------------------------------------------- graph functions */
+
+static int run_traversal(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                         ctx_err_t *err) {
+    bool traverse = plan->tfunc == TFUNC_TRAVERSE;
+    const char *fname = traverse ? "traverse" : "neighbors";
+    const value_t *kind = &a->v[traverse ? 3 : 2];
+    const value_t *dir = &a->v[traverse ? 4 : 3];
+    graph_query_t q;
+    bool empty;
+    int rc = graph_args(ctx, fname, &a->v[0], &a->v[1], kind, dir, &q, &empty, err);
+    bool dfs = false;
+    if (rc == CTX_OK && traverse && a->v[2].kind != VAL_NULL) {
+        const value_t *o = &a->v[2];
+        dfs = o->u.str.len == 3 && strncasecmp(o->u.str.ptr, "dfs", 3) == 0;
+        if (!dfs && !(o->u.str.len == 3 && strncasecmp(o->u.str.ptr, "bfs", 3) == 0)) {
+            rc = ctx_err_set(err, CTX_EBAD_PARAM, "traverse: invalid order \"%.*s\"",
+                             (int)o->u.str.len, o->u.str.ptr);
+            ctx_err_hint(err, "Valid orders are 'bfs' and 'dfs'.");
+        }
+    }
+    if (rc != CTX_OK || empty) {
+        return rc;
+    }
+    q.visits_max = ctx->rows_max;
+    graph_visit_t *visits;
+    size_t count;
+    rc = dfs ? graph_dfs(ctx->store, &q, ctx->eval.arena, &visits, &count, err)
+             : graph_bfs(ctx->store, &q, ctx->eval.arena, &visits, &count, err);
+    uint64_t cap = 0;
+    for (size_t i = 0; rc == CTX_OK && i < count; i++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int(visits[i].id);
+        row[1] = node_label(ctx->store, visits[i].id);
+        row[2] = value_int(visits[i].depth);
+        if (traverse) {
+            row[3] = value_int(visits[i].parent);
+        }
+    }
+    return rc;
+}
+
+static int run_shortest_path(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
+    graph_query_t q;
+    bool empty;
+    value_t depth = a->v[2];
+    if (depth.kind == VAL_NULL) {
+        depth = value_int(SHORTEST_PATH_DEPTH_DEFAULT);
+    }
+    int rc = graph_args(ctx, "shortest_path", &a->v[0], &depth, &a->v[3], &a->v[4], &q, &empty,
+                        err);
+    if (rc == CTX_OK && a->v[1].kind != VAL_INT && a->v[1].kind != VAL_NULL) {
+        rc = ctx_err_set(err, CTX_ETYPE, "shortest_path: target node id must be bigint");
+    }
+    if (rc != CTX_OK || empty || a->v[1].kind == VAL_NULL) {
+        return rc;
+    }
+    int64_t *path;
+    size_t len;
+    rc = graph_shortest_path(ctx->store, &q, a->v[1].u.i, ctx->eval.arena, &path, &len, err);
+    uint64_t cap = 0;
+    for (size_t i = 0; rc == CTX_OK && i < len; i++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int((int64_t)i);
+        row[1] = value_int(path[i]);
+        row[2] = node_label(ctx->store, path[i]);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- vector functions */
+
+typedef struct scored {
+    int64_t id;
+    double similarity;
+    int32_t depth;
+} scored_t;
+
+static int scored_cmp(const void *x, const void *y) {
+    const scored_t *a = x;
+    const scored_t *b = y;
+    /* NaN similarities (zero vectors) rank last. */
+    bool na = isnan(a->similarity);
+    bool nb = isnan(b->similarity);
+    if (na != nb) {
+        return na ? 1 : -1;
+    }
+    if (!na && a->similarity != b->similarity) {
+        return a->similarity > b->similarity ? -1 : 1;
+    }
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static double similarity(const float *a, const float *b, uint32_t dim) {
+    return 1.0 - vec_distance(METRIC_COSINE, a, b, dim);
+}
+
+/* Scores every stored vector (except `self`) against query; sorted best first. */
+static int score_all(exec_ctx_t *ctx, int64_t self, const float *query, scored_t **out,
+                     uint64_t *count, ctx_err_t *err) {
+    uint64_t total = store_vector_count(ctx->store);
+    scored_t *s = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (total + 1));
+    uint32_t dim = store_vector_dims(ctx->store);
+    store_cursor_t cursor = {0};
+    int64_t id;
+    const float *v;
+    uint64_t n = 0;
+    while (store_vector_next(ctx->store, &cursor, &id, &v)) {
+        if (id == self) {
+            continue;
+        }
+        if (n % EXEC_CANCEL_POLL == 0 && ctx->eval.env != NULL && ctx->eval.env->cancel != NULL &&
+            atomic_load(ctx->eval.env->cancel)) {
+            return ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
+        }
+        CTX_ASSERT(n < total);
+        s[n].id = id;
+        s[n].similarity = similarity(query, v, dim);
+        s[n].depth = 0;
+        n++;
+    }
+    qsort(s, n, sizeof(scored_t), scored_cmp);
+    *out = s;
+    *count = n;
+    return CTX_OK;
+}
+
+static int vector_of(exec_ctx_t *ctx, const value_t *id, const char *fname, const float **vec,
+                     ctx_err_t *err) {
+    *vec = NULL;
+    if (id->kind == VAL_NULL) {
+        return CTX_OK;
+    }
+    if (id->kind != VAL_INT) {
+        return ctx_err_set(err, CTX_ETYPE, "%s: id must be bigint", fname);
+    }
+    *vec = store_vector_get(ctx->store, id->u.i);
+    return CTX_OK;
+}
+
+static int run_similar(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
+    const float *query;
+    int rc = vector_of(ctx, &a->v[0], "similar", &query, err);
+    bool by_threshold = a->v[2].kind != VAL_NULL;
+    int64_t k = INT64_MAX;
+    if (rc == CTX_OK && (!by_threshold || a->v[1].kind != VAL_NULL)) {
+        rc = arg_int(&a->v[1], "similar", "k", SIMILAR_K_DEFAULT, 0, INT32_MAX, &k, err);
+    }
+    double threshold = -INFINITY;
+    if (rc == CTX_OK && by_threshold) {
+        if (a->v[2].kind != VAL_FLOAT && a->v[2].kind != VAL_INT) {
+            return ctx_err_set(err, CTX_ETYPE, "similar: threshold must be a number");
+        }
+        threshold = a->v[2].kind == VAL_FLOAT ? a->v[2].u.f : (double)a->v[2].u.i;
+    }
+    if (rc != CTX_OK || query == NULL) {
+        return rc;
+    }
+    scored_t *s;
+    uint64_t n;
+    rc = score_all(ctx, a->v[0].u.i, query, &s, &n, err);
+    uint64_t cap = 0;
+    for (uint64_t i = 0; rc == CTX_OK && i < n && (int64_t)i < k; i++) {
+        if (!(s[i].similarity >= threshold)) {
+            break;
+        }
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int(s[i].id);
+        row[1] = value_float(s[i].similarity);
+    }
+    return rc;
+}
+
+static void stats_row(const scored_t *s, uint64_t n, value_t *row) {
+    double sum = 0, min = INFINITY, max = -INFINITY;
+    for (uint64_t i = 0; i < n; i++) {
+        sum += s[i].similarity;
+        min = fmin(min, s[i].similarity);
+        max = fmax(max, s[i].similarity);
+    }
+    row[0] = value_int((int64_t)n);
+    row[1] = n == 0 ? value_null() : value_float(min);
+    row[2] = n == 0 ? value_null() : value_float(max);
+    row[3] = n == 0 ? value_null() : value_float(sum / (double)n);
+    row[4] = value_null();
+    if (n >= 2) {
+        double mean = sum / (double)n, ss = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            ss += (s[i].similarity - mean) * (s[i].similarity - mean);
+        }
+        row[4] = value_float(sqrt(ss / (double)(n - 1))); /* sample stddev, as stddev() */
+    }
+}
+
+static int run_neighbor_stats(exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                              ctx_err_t *err) {
+    const float *query;
+    int64_t k;
+    int rc = vector_of(ctx, &a->v[0], "neighbor_stats", &query, err);
+    if (rc == CTX_OK) {
+        rc = arg_int(&a->v[1], "neighbor_stats", "k", SIMILAR_K_DEFAULT, 0, INT32_MAX, &k, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    scored_t *s = NULL;
+    uint64_t n = 0;
+    if (query != NULL) {
+        rc = score_all(ctx, a->v[0].u.i, query, &s, &n, err);
+    }
+    if (n > (uint64_t)k) {
+        n = (uint64_t)k;
+    }
+    uint64_t cap = 0;
+    value_t *row = rc == CTX_OK ? push_row(ctx, out, &cap, err) : NULL;
+    if (row == NULL) {
+        return err->code;
+    }
+    stats_row(s, n, row);
+    return CTX_OK;
+}
+
+/* hybrid: traversal into a candidate set, then exact similarity over the candidates only. */
+static int run_hybrid(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
+    graph_query_t q;
+    bool empty;
+    const float *query;
+    int64_t k;
+    int rc = graph_args(ctx, "hybrid", &a->v[0], &a->v[1], &a->v[3], &a->v[4], &q, &empty, err);
+    if (rc == CTX_OK) {
+        rc = arg_int(&a->v[2], "hybrid", "top_k", SIMILAR_K_DEFAULT, 0, INT32_MAX, &k, err);
+    }
+    if (rc == CTX_OK) {
+        rc = vector_of(ctx, &a->v[0], "hybrid", &query, err);
+    }
+    if (rc != CTX_OK || empty || query == NULL) {
+        return rc;
+    }
+    graph_visit_t *visits;
+    size_t count;
+    rc = graph_bfs(ctx->store, &q, ctx->eval.arena, &visits, &count, err);
+    scored_t *s = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (count + 1));
+    uint64_t n = 0;
+    uint32_t dim = store_vector_dims(ctx->store);
+    for (size_t i = 0; rc == CTX_OK && i < count; i++) {
+        const float *v = store_vector_get(ctx->store, visits[i].id);
+        if (v != NULL) {
+            s[n++] = (scored_t){visits[i].id, similarity(query, v, dim), visits[i].depth};
+        }
+    }
+    qsort(s, n, sizeof(scored_t), scored_cmp);
+    uint64_t cap = 0;
+    for (uint64_t i = 0; rc == CTX_OK && i < n && (int64_t)i < k; i++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int(s[i].id);
+        row[1] = node_label(ctx->store, s[i].id);
+        row[2] = value_int(s[i].depth);
+        row[3] = value_float(s[i].similarity);
+    }
+    return rc;
+}
+
+int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    out->rows = NULL;
+    out->nrows = 0;
+    out->ncols = plan->ncols;
+    targs_t a;
+    int rc = eval_args(plan, ctx, &a, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    switch (plan->tfunc) {
+    case TFUNC_NEIGHBORS:
+    case TFUNC_TRAVERSE:
+        return run_traversal(plan, ctx, &a, out, err);
+    case TFUNC_SHORTEST_PATH:
+        return run_shortest_path(ctx, &a, out, err);
+    case TFUNC_SIMILAR:
+        return run_similar(ctx, &a, out, err);
+    case TFUNC_NEIGHBOR_STATS:
+        return run_neighbor_stats(ctx, &a, out, err);
+    case TFUNC_HYBRID:
+        return run_hybrid(ctx, &a, out, err);
+    }
+    CTX_ASSERT(!"unknown table function");
+    return CTX_EINTERNAL;
+}

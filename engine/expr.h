@@ -1,0 +1,97 @@
+/*
+ * expr.h — the expression tree: built by the parser (sql/), resolved by the binder (column
+ * references get indices into the input row, types get inferred), evaluated by the executor.
+ *
+ * One node type for every expression keeps the parser, binder and evaluator in step: a new
+ * operator is one enum value and one case in each. All nodes live in the statement arena.
+ * `location` is the byte offset of the node's first token in the query text (-1 if synthetic);
+ * errors convert it to PostgreSQL's 1-based character position.
+ */
+#ifndef CTX_EXPR_H
+#define CTX_EXPR_H
+
+#include "value.h"
+
+typedef enum {
+    EXPR_CONST,   /* value; untyped string literals have type CT_UNKNOWN until coerced */
+    EXPR_PARAM,   /* $n: param_index (1-based) */
+    EXPR_COLUMN,  /* [qualifier.]name; binder sets column_index */
+    EXPR_STAR,    /* `*` or `qualifier.*` in a select list; `count(*)` uses FUNC.star */
+    EXPR_UNARY,   /* op (OP_NOT, OP_NEG, OP_PLUS) applied to left */
+    EXPR_BINARY,  /* left op right */
+    EXPR_IS_NULL, /* left IS [NOT] NULL (negated) */
+    EXPR_IN_LIST, /* left [NOT] IN (args...) (negated) */
+    EXPR_FUNC,    /* name(args...) — scalar and aggregate functions; star/distinct */
+    EXPR_CAST,    /* left::type_name or CAST(left AS type_name); cast_type resolved */
+    EXPR_CASE,    /* CASE [left] WHEN args[2i] THEN args[2i+1] ... [ELSE right] END */
+} expr_kind_t;
+
+typedef enum {
+    OP_NONE = 0,
+    /* unary */
+    OP_NOT,
+    OP_NEG,
+    OP_PLUS,
+    /* logical */
+    OP_AND,
+    OP_OR,
+    /* comparison */
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    /* arithmetic and string */
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_MOD,
+    OP_CONCAT,    /* || */
+    OP_LIKE,      /* negated → NOT LIKE */
+    OP_ILIKE,
+    /* JSON */
+    OP_JSON_GET,      /* -> (object key or array index) */
+    OP_JSON_GET_TEXT, /* ->> */
+    /* pgvector distances */
+    OP_L2_DISTANCE,     /* <-> */
+    OP_COSINE_DISTANCE, /* <=> */
+    OP_NEG_INNER,       /* <#> */
+} expr_op_t;
+
+typedef struct expr expr_t;
+
+struct expr {
+    expr_kind_t kind;
+    expr_op_t op;
+    int location;          /* byte offset in query text, -1 if none */
+    ctype_t type;          /* result type, set by the binder (CT_UNKNOWN before) */
+    value_t value;         /* EXPR_CONST */
+    int param_index;       /* EXPR_PARAM, 1-based */
+    const char *qualifier; /* EXPR_COLUMN / EXPR_STAR: table alias or NULL */
+    const char *name;      /* EXPR_COLUMN: column; EXPR_FUNC: lower-cased function name
+                              (schema prefix pg_catalog. stripped); EXPR_CAST: type name */
+    int column_index;      /* EXPR_COLUMN after binding: index in the input row; -1 before */
+    ctype_t cast_type;     /* EXPR_CAST: target type */
+    expr_t *left;          /* UNARY/BINARY/IS_NULL/IN_LIST/CAST operand; CASE operand */
+    expr_t *right;         /* BINARY right operand; CASE else */
+    expr_t **args;         /* FUNC arguments, IN_LIST items, CASE when/then pairs */
+    int nargs;
+    const char *arg_name;  /* `name => expr` named argument in a function call, else NULL */
+    bool negated;          /* NOT LIKE, NOT IN, IS NOT NULL */
+    bool star;             /* count(*) */
+    bool distinct;         /* count(DISTINCT x) */
+    int agg_index;         /* binder: slot of an aggregate call in the aggregate output, -1 */
+};
+
+/* Allocates a zeroed node in arena with kind, location, column_index = agg_index = -1. */
+expr_t *expr_new(arena_t *arena, expr_kind_t kind, int location);
+
+/* Source form of an operator ("=", "<=>", "AND"…) for EXPLAIN and error messages. */
+const char *expr_op_name(expr_op_t op);
+
+/* True when name is an aggregate function (count, sum, avg, min, max). */
+bool expr_is_aggregate_name(const char *name);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * plan.h — the plan tree (built by sql/plan.c, printed by sql/explain.c) and its executor.
+ *
+ * Execution is operator-at-a-time: each node produces a materialized row set in the statement
+ * arena. That keeps operators short and obviously correct; the cost is memory proportional to
+ * intermediate results, bounded by `exec_rows_max` (54000 when exceeded). Every operator polls
+ * the statement's cancel flag every EXEC_CANCEL_POLL rows.
+ *
+ * Where vector search lives: PLAN_TOPK is "ORDER BY key LIMIT k" done with a bounded heap; when
+ * its key is a pgvector distance over vectors.embedding the planner marks it `vector_search` and
+ * the executor computes exact distances (method EXEC_VECTOR_EXACT). The HNSW index plugs in as
+ * method EXEC_VECTOR_HNSW of the same node, chosen by the planner.
+ */
+#ifndef CTX_PLAN_H
+#define CTX_PLAN_H
+
+#include "eval.h"
+#include "store.h"
+
+#include <stdatomic.h>
+
+enum { EXEC_CANCEL_POLL = 1024 };
+
+typedef enum { TABLE_NODES = 0, TABLE_EDGES = 1, TABLE_VECTORS = 2, TABLE_COUNT = 3 } table_id_t;
+
+typedef enum {
+    PLAN_RESULT,    /* one empty row (SELECT without FROM) */
+    PLAN_SCAN,      /* table scan, or key lookup when lookup is set */
+    PLAN_FUNCTION,  /* graph / vector table function */
+    PLAN_FILTER,    /* keeps rows where predicate is true */
+    PLAN_PROJECT,   /* computes exprs over the child's rows */
+    PLAN_AGGREGATE, /* groups by keys; outputs exprs evaluated per group (aggregates via slots) */
+    PLAN_DISTINCT,  /* drops duplicate rows over the first `distinct_cols` columns */
+    PLAN_SORT,      /* sorts by output columns */
+    PLAN_TOPK,      /* sort + limit with a bounded heap */
+    PLAN_LIMIT,     /* offset / limit */
+    PLAN_JOIN,      /* nested loop or key-lookup join */
+    PLAN_TRIM,      /* keeps the first ncols columns (drops hidden sort keys) */
+} plan_kind_t;
+
+typedef enum {
+    LOOKUP_NONE,
+    LOOKUP_ID,         /* nodes.id / vectors.id = keys (one or more, from = or IN) */
+    LOOKUP_EDGE_SRC,   /* edges.src = key: out-adjacency */
+    LOOKUP_EDGE_DST,   /* edges.dst = key: in-adjacency */
+} lookup_kind_t;
+
+typedef enum {
+    TFUNC_NEIGHBORS,
+    TFUNC_TRAVERSE,
+    TFUNC_SHORTEST_PATH,
+    TFUNC_SIMILAR,
+    TFUNC_NEIGHBOR_STATS,
+    TFUNC_HYBRID,
+} tfunc_kind_t;
+
+typedef enum { EXEC_VECTOR_EXACT = 0, EXEC_VECTOR_HNSW = 1 } vector_method_t;
+
+typedef struct sort_key {
+    int column; /* output column of the child */
+    bool desc;
+    bool nulls_first;
+} sort_key_t;
+
+typedef struct plan plan_t;
+struct plan {
+    plan_kind_t kind;
+    int ncols;            /* output columns */
+    bind_column_t *cols;  /* output schema (names for RowDescription, types) */
+    plan_t *child;        /* input (left input for JOIN) */
+    plan_t *right;        /* JOIN right input */
+    double est_rows;      /* planner's estimate, for EXPLAIN */
+    double est_cost;
+
+    /* PLAN_SCAN */
+    table_id_t table;
+    lookup_kind_t lookup;
+    expr_t **keys;  /* lookup key expressions (no column references) */
+    int nkeys;
+
+    /* PLAN_FUNCTION */
+    tfunc_kind_t tfunc;
+    expr_t **fargs;        /* normalized positional arguments (see sql/plan.c) */
+    int nfargs;
+
+    /* PLAN_FILTER / JOIN condition / AGGREGATE having */
+    expr_t *predicate;
+
+    /* PLAN_PROJECT / PLAN_AGGREGATE outputs */
+    expr_t **exprs;
+    int nexprs;
+
+    /* PLAN_AGGREGATE */
+    expr_t **group_keys;
+    int ngroup;
+    expr_t **aggs; /* aggregate call nodes, aggs[i]->agg_index == i */
+    int naggs;
+
+    /* PLAN_DISTINCT */
+    int distinct_cols;
+
+    /* PLAN_SORT / PLAN_TOPK */
+    sort_key_t *sort_keys;
+    int nsort;
+    bool vector_search;      /* TOPK whose key is a vector distance over vectors.embedding */
+    vector_method_t method;
+    metric_t metric;
+
+    /* PLAN_LIMIT / PLAN_TOPK */
+    expr_t *limit;  /* NULL = no limit */
+    expr_t *offset; /* NULL = 0 */
+
+    /* PLAN_JOIN */
+    bool left_join;
+    int lookup_left_col; /* key-lookup join: left column holding the id, -1 for nested loop */
+    table_id_t lookup_table;
+
+    /* EXPLAIN ANALYZE */
+    uint64_t actual_rows;
+    double actual_ms;
+};
+
+/* A materialized row set: rows[r * ncols + c]. */
+typedef struct rowset {
+    value_t *rows;
+    uint64_t nrows;
+    int ncols;
+} rowset_t;
+
+typedef struct exec_ctx {
+    const store_t *store;
+    eval_ctx_t eval;          /* params, env (cancel flag inside), arena */
+    uint64_t rows_max;        /* limit on any intermediate result; 0 = none */
+    bool analyze;             /* collect actual_rows / actual_ms per node */
+} exec_ctx_t;
+
+/* Executes plan; out's memory comes from ctx->eval.arena. Errors: evaluation errors, 57014 when
+ * the cancel flag is set, 54000 when an intermediate result exceeds rows_max. */
+int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
+
+/* Table functions (engine/exec_func.c): evaluates plan->fargs and produces rows. */
+int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
+
+/* Column layout of the base tables: names, types; table OIDs for RowDescription. */
+const char *table_name(table_id_t table);
+int table_column_count(table_id_t table);
+const bind_column_t *table_columns(table_id_t table);
+uint32_t table_oid(table_id_t table);
+/* Looks a table up by (folded) name; -1 when unknown. */
+int table_lookup(const char *name);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * store.h — the in-memory graph: node table, edge adjacency (out and in, by kind), vector store.
+ *
+ * Contract for readers (planner, executor, graph algorithms): views returned by the store point
+ * into store memory and stay valid until the next store_apply(); readers never mutate. Writers go
+ * through command batches (engine/command.h) and store_apply(), which is deterministic: the same
+ * batches in the same order give byte-identical state and identical scan orders on every replica.
+ *
+ * Iteration orders are deterministic: node and vector scans in slot order (insertion order,
+ * freed slots reused lowest first), edge scans by source node slot then target id then kind id,
+ * adjacency lists in ascending (neighbour id, kind id) order.
+ */
+#ifndef CTX_STORE_H
+#define CTX_STORE_H
+
+#include "arena.h"
+#include "ctx.h"
+#include "value.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+typedef struct store_config {
+    uint32_t vector_dims; /* database-wide dimension, 1..VECTOR_DIMS_MAX (default 128) */
+} store_config_t;
+
+typedef enum { STORE_DIR_OUT = 1, STORE_DIR_IN = 2, STORE_DIR_BOTH = 3 } store_dir_t;
+
+enum { STORE_KIND_ANY = -1, STORE_KINDS_MAX = 65535 };
+
+typedef struct node_view {
+    int64_t id;
+    const char *label; /* not NUL-terminated necessarily; label_len bytes */
+    uint32_t label_len;
+    const char *props; /* canonical jsonb text, NULL when props IS NULL */
+    uint32_t props_len;
+} node_view_t;
+
+typedef struct edge_view {
+    int64_t source;
+    int64_t target;
+    int32_t kind;          /* kind id */
+    const char *kind_name; /* NUL-terminated, owned by the store (kinds are never removed) */
+    double weight;
+} edge_view_t;
+
+/* Scan position; zero-initialize ({0}) to start. */
+typedef struct store_cursor {
+    uint64_t pos;
+    uint64_t sub;
+} store_cursor_t;
+
+/* Creates an empty store with the built-in edge kinds (owns, links, related, child_of,
+ * similar_to as kind ids 0..4). Never NULL. */
+store_t *store_create(const store_config_t *config);
+void store_destroy(store_t *store);
+uint32_t store_vector_dims(const store_t *store);
+
+/* Nodes. */
+uint64_t store_node_count(const store_t *store);
+bool store_node_get(const store_t *store, int64_t id, node_view_t *out);
+bool store_node_exists(const store_t *store, int64_t id);
+/* Next node in scan order; false at the end. */
+bool store_node_next(const store_t *store, store_cursor_t *cursor, node_view_t *out);
+
+/* Edge kinds: id of a kind name, or -1 when unknown. */
+int32_t store_kind_lookup(const store_t *store, const char *name, uint32_t len);
+const char *store_kind_name(const store_t *store, int32_t kind);
+uint32_t store_kind_count(const store_t *store);
+
+/* Edges. */
+uint64_t store_edge_count(const store_t *store);
+bool store_edge_get(const store_t *store, int64_t source, int64_t target, int32_t kind,
+                    edge_view_t *out);
+bool store_edge_next(const store_t *store, store_cursor_t *cursor, edge_view_t *out);
+/* Degree of a node in a direction (BOTH = out + in), restricted to kind unless STORE_KIND_ANY. */
+uint64_t store_degree(const store_t *store, int64_t id, store_dir_t dir, int32_t kind);
+
+/* Adjacency iteration: O(degree). For STORE_DIR_IN the view's source is the neighbour and
+ * target is id; for BOTH, out-edges come first, then in-edges. */
+typedef struct store_adj_iter {
+    const store_t *store;
+    int64_t id;
+    int32_t kind;
+    store_dir_t dir;
+    int phase; /* internal */
+    uint64_t pos;
+    uint32_t slot; /* internal: the node's slot, resolved once by store_adj_begin */
+} store_adj_iter_t;
+void store_adj_begin(const store_t *store, int64_t id, store_dir_t dir, int32_t kind,
+                     store_adj_iter_t *it);
+/* Next adjacent edge; *neighbour_out is the node at the other end. */
+bool store_adj_next(store_adj_iter_t *it, edge_view_t *edge_out, int64_t *neighbour_out);
+
+/* Vectors: dimension is store_vector_dims(). Pointers valid until the next store_apply(). */
+uint64_t store_vector_count(const store_t *store);
+const float *store_vector_get(const store_t *store, int64_t id);
+bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id_out,
+                       const float **vector_out);
+
+/* Distances as pgvector defines them: L2 (<->), cosine distance 1 - cos (<=>; NaN when a norm is
+ * zero), negative inner product (<#>). Dispatches to a SIMD kernel where available. */
+typedef enum { METRIC_L2 = 0, METRIC_COSINE = 1, METRIC_INNER = 2 } metric_t;
+double vec_distance(metric_t metric, const float *a, const float *b, uint32_t dim);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * plan.c — the SELECT planner: AST (sql/ast.h) to plan tree (engine/plan.h).
+ *
+ * Shape of every plan, bottom up:
+ *   FROM      scan | key lookup | table function | join tree | subquery
+ *   WHERE     filter (and, for a single base table, `id = k` / `id IN (…)` / `src = k` /
+ *             `dst = k` conjuncts become key lookups; the filter stays for correctness)
+ *   SELECT    project, or aggregate (grouping + HAVING + outputs evaluated per group)
+ *             the outputs are the select list followed by hidden ORDER BY keys
+ *   DISTINCT  distinct over the visible columns
+ *   ORDER BY  sort, or top-k when a LIMIT follows (a vector top-k when the key is a pgvector
+ *             distance over vectors.embedding: the slot where the HNSW index plugs in)
+ *   LIMIT     offset/limit
+ *   trim      drops hidden ORDER BY columns
+ * Estimates are coarse (row counts from the store, fixed selectivities) and exist for EXPLAIN.
+ */
+#include "plan_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+void plan_error_at(const planner_t *p, ctx_err_t *err, int location) {
+    if (location >= 0 && p->query_text != NULL) {
+        ctx_err_position(err, eval_char_position(p->query_text, location));
+    }
+}
+
+plan_t *plan_new(planner_t *p, plan_kind_t kind, plan_t *child) {
+    plan_t *plan = arena_calloc(p->arena, 1, sizeof(plan_t));
+    plan->kind = kind;
+    plan->child = child;
+    plan->lookup_left_col = -1;
+    if (child != NULL) {
+        plan->ncols = child->ncols;
+        plan->cols = child->cols;
+        plan->est_rows = child->est_rows;
+        plan->est_cost = child->est_cost;
+    }
+    return plan;
+}
+
+int plan_bind(planner_t *p, expr_t *e, const bind_scope_t *scope, bool allow_aggregates,
+              ctx_err_t *err) {
+    bind_ctx_t ctx = {
+        .scope = scope,
+        .env = p->env,
+        .param_types = p->param_types,
+        .nparams = p->nparams,
+        .allow_aggregates = allow_aggregates,
+        .arena = p->arena,
+        .query_text = p->query_text,
+    };
+    return bind_expr(e, &ctx, err);
+}
+
+int bind_in(planner_t *p, expr_t *e, const scope_t *s, bool allow_agg, ctx_err_t *err) {
+    bind_scope_t scope = {s->cols, s->ncols};
+    return plan_bind(p, e, &scope, allow_agg, err);
+}
+
+/* Copies columns giving them a new qualifier (alias). */
+bind_column_t *requalify(planner_t *p, const bind_column_t *cols, int n, const char *q) {
+    bind_column_t *out = arena_alloc(p->arena, sizeof(bind_column_t) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        out[i] = cols[i];
+        out[i].qualifier = q;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- table functions */
+
+typedef struct tfunc_spec {
+    const char *name;
+    tfunc_kind_t kind;
+    int required;
+    const char *params[6]; /* parameter names; alternatives separated by '|' */
+    ctype_t types[6];
+    bind_column_t out[5];
+    int nout;
+} tfunc_spec_t;
+
+static const tfunc_spec_t tfunc_specs[] = {
+    {"neighbors", TFUNC_NEIGHBORS, 1,
+     {"start|id|source", "depth|max_depth", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
+     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4}}, 3},
+    {"traverse", TFUNC_TRAVERSE, 1,
+     {"start|id|source", "depth|max_depth", "order", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_TEXT, CT_TEXT, CT_TEXT},
+     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4},
+      {NULL, "parent", CT_INT8}}, 4},
+    {"shortest_path", TFUNC_SHORTEST_PATH, 2,
+     {"start|from|source", "target|to", "max_depth|depth", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
+     {{NULL, "step", CT_INT4}, {NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}}, 3},
+    {"similar", TFUNC_SIMILAR, 1, {"id", "k|top_k", "threshold"},
+     {CT_INT8, CT_INT8, CT_FLOAT8},
+     {{NULL, "id", CT_INT8}, {NULL, "similarity", CT_FLOAT8}}, 2},
+    {"neighbor_stats", TFUNC_NEIGHBOR_STATS, 1, {"id", "k|top_k"}, {CT_INT8, CT_INT8},
+     {{NULL, "count", CT_INT8}, {NULL, "min", CT_FLOAT8}, {NULL, "max", CT_FLOAT8},
+      {NULL, "mean", CT_FLOAT8}, {NULL, "stddev", CT_FLOAT8}}, 5},
+    {"hybrid", TFUNC_HYBRID, 1, {"id|start", "depth|max_depth", "top_k|k", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
+     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4},
+      {NULL, "similarity", CT_FLOAT8}}, 4},
+};
+
+static int spec_param_count(const tfunc_spec_t *spec) {
+    int n = 0;
+    while (n < 6 && spec->params[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+static bool param_matches(const char *alternatives, const char *name) {
+    size_t len = strlen(name);
+    const char *s = alternatives;
+    while (*s != '\0') {
+        const char *bar = strchr(s, '|');
+        size_t n = bar == NULL ? strlen(s) : (size_t)(bar - s);
+        if (n == len && strncmp(s, name, n) == 0) {
+            return true;
+        }
+        s = bar == NULL ? s + n : bar + 1;
+    }
+    return false;
+}
+
+/* Places the call's arguments into the spec's parameter slots. */
+static int tfunc_slot_args(planner_t *p, const tfunc_spec_t *spec, const from_item_t *f,
+                           expr_t **slots, ctx_err_t *err) {
+    int nparams = spec_param_count(spec);
+    if (f->nargs > nparams) {
+        ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s takes at most %d arguments",
+                    spec->name, nparams);
+        plan_error_at(p, err, f->location);
+        return err->code;
+    }
+    for (int i = 0; i < f->nargs; i++) {
+        expr_t *arg = f->args[i];
+        int slot = i;
+        if (arg->arg_name != NULL) {
+            for (slot = 0; slot < nparams; slot++) {
+                if (param_matches(spec->params[slot], arg->arg_name)) {
+                    break;
+                }
+            }
+            if (slot == nparams) {
+                ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s has no parameter named \"%s\"",
+                            spec->name, arg->arg_name);
+                plan_error_at(p, err, arg->location);
+                return err->code;
+            }
+        }
+        slots[slot] = arg;
+    }
+    return CTX_OK;
+}
+
+static int plan_tfunc_args(planner_t *p, const tfunc_spec_t *spec, const from_item_t *f,
+                           plan_t *plan, ctx_err_t *err) {
+    int nparams = spec_param_count(spec);
+    expr_t **slots = arena_calloc(p->arena, (size_t)nparams, sizeof(expr_t *));
+    int rc = tfunc_slot_args(p, spec, f, slots, err);
+    bind_scope_t empty = {NULL, 0};
+    bind_ctx_t bctx = {.scope = &empty, .env = p->env, .param_types = p->param_types,
+                       .nparams = p->nparams, .arena = p->arena, .query_text = p->query_text};
+    for (int i = 0; rc == CTX_OK && i < nparams; i++) {
+        if (slots[i] == NULL) {
+            if (i < spec->required) {
+                ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s requires argument \"%.*s\"",
+                            spec->name, (int)strcspn(spec->params[i], "|"), spec->params[i]);
+                plan_error_at(p, err, f->location);
+                return err->code;
+            }
+            slots[i] = expr_new(p->arena, EXPR_CONST, -1);
+            slots[i]->value = value_null();
+            continue;
+        }
+        rc = bind_expr(slots[i], &bctx, err);
+        if (rc == CTX_OK) {
+            rc = bind_coerce(slots[i], spec->types[i], spec->params[i], &bctx, err);
+        }
+    }
+    plan->fargs = slots;
+    plan->nfargs = nparams;
+    return rc;
+}
+
+static int plan_function(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
+    const tfunc_spec_t *spec = NULL;
+    for (size_t i = 0; i < sizeof(tfunc_specs) / sizeof(tfunc_specs[0]); i++) {
+        if (strcmp(tfunc_specs[i].name, f->name) == 0) {
+            spec = &tfunc_specs[i];
+        }
+    }
+    if (spec == NULL) {
+        ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not exist", f->name);
+        ctx_err_hint(err, "Table functions are neighbors, traverse, shortest_path, similar, "
+                          "neighbor_stats and hybrid.");
+        plan_error_at(p, err, f->location);
+        return err->code;
+    }
+    plan_t *plan = plan_new(p, PLAN_FUNCTION, NULL);
+    plan->tfunc = spec->kind;
+    plan->ncols = spec->nout;
+    plan->cols = requalify(p, spec->out, spec->nout, f->alias != NULL ? f->alias : f->name);
+    plan->est_rows = 100;
+    plan->est_cost = 100;
+    *out = plan;
+    return plan_tfunc_args(p, spec, f, plan, err);
+}
+
+/* ---------------------------------------------------------------- FROM */
+
+static uint64_t table_rows(const store_t *store, table_id_t t) {
+    return t == TABLE_NODES ? store_node_count(store)
+                            : (t == TABLE_EDGES ? store_edge_count(store)
+                                                : store_vector_count(store));
+}
+
+static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
+    int t = -1;
+    if (f->schema == NULL || strcmp(f->schema, "public") == 0) {
+        t = table_lookup(f->name);
+    }
+    if (t < 0) {
+        if (f->schema != NULL) {
+            ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s.%s\" does not exist", f->schema,
+                        f->name);
+        } else {
+            ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s\" does not exist", f->name);
+        }
+        plan_error_at(p, err, f->location);
+        return err->code;
+    }
+    plan_t *plan = plan_new(p, PLAN_SCAN, NULL);
+    plan->table = (table_id_t)t;
+    plan->ncols = table_column_count(plan->table);
+    plan->cols = requalify(p, table_columns(plan->table), plan->ncols,
+                           f->alias != NULL ? f->alias : f->name);
+    plan->est_rows = (double)table_rows(p->store, plan->table);
+    plan->est_cost = plan->est_rows;
+    *out = plan;
+    return CTX_OK;
+}
+
+/* Concatenates the column lists of two inputs. */
+static bind_column_t *concat_cols(planner_t *p, const plan_t *l, const plan_t *r) {
+    bind_column_t *cols = arena_alloc(p->arena, sizeof(bind_column_t) *
+                                                    (size_t)(l->ncols + r->ncols + 1));
+    memcpy(cols, l->cols, sizeof(bind_column_t) * (size_t)l->ncols);
+    memcpy(cols + l->ncols, r->cols, sizeof(bind_column_t) * (size_t)r->ncols);
+    return cols;
+}
+
+/* ON l.col = r.id with r a bare nodes/vectors scan → probe the right table by id. */
+static void detect_lookup_join(plan_t *join, const plan_t *l, const plan_t *r) {
+    const expr_t *on = join->predicate;
+    if (on == NULL || r->kind != PLAN_SCAN || r->lookup != LOOKUP_NONE ||
+        r->table == TABLE_EDGES || on->kind != EXPR_BINARY || on->op != OP_EQ) {
+        return;
+    }
+    const expr_t *a = on->left;
+    const expr_t *b = on->right;
+    if (a->kind != EXPR_COLUMN || b->kind != EXPR_COLUMN) {
+        return;
+    }
+    if (a->column_index >= l->ncols) {
+        const expr_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a->column_index < l->ncols && b->column_index == l->ncols && a->type == CT_INT8) {
+        join->lookup_left_col = a->column_index;
+        join->lookup_table = r->table;
+    }
+}
+
+static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
+    plan_t *l, *r;
+    int rc = plan_from(p, f->left, &l, err);
+    if (rc == CTX_OK) {
+        rc = plan_from(p, f->right, &r, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    plan_t *join = plan_new(p, PLAN_JOIN, l);
+    join->right = r;
+    join->left_join = f->join_type == JOIN_LEFT;
+    join->ncols = l->ncols + r->ncols;
+    join->cols = concat_cols(p, l, r);
+    join->predicate = f->on;
+    join->est_rows = f->on == NULL ? l->est_rows * r->est_rows : l->est_rows;
+    join->est_cost = l->est_cost + l->est_rows * (r->est_rows > 1 ? r->est_rows : 1);
+    if (f->on != NULL) {
+        scope_t s = {join->cols, join->ncols};
+        rc = bind_in(p, f->on, &s, false, err);
+    }
+    if (rc == CTX_OK) {
+        detect_lookup_join(join, l, r);
+        if (join->lookup_left_col >= 0) {
+            join->est_cost = l->est_cost + l->est_rows;
+        }
+    }
+    *out = join;
+    return rc;
+}
+
+int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
+    switch (f->kind) {
+    case FROM_TABLE:
+        return plan_table(p, f, out, err);
+    case FROM_FUNCTION:
+        return plan_function(p, f, out, err);
+    case FROM_JOIN:
+        return plan_join(p, f, out, err);
+    case FROM_SUBQUERY: {
+        plan_t *sub;
+        int rc = plan_select(p, f->subquery, &sub, err);
+        if (rc == CTX_OK) {
+            const char *q = f->alias != NULL ? f->alias : "unnamed_subquery";
+            sub->cols = requalify(p, sub->cols, sub->ncols, q);
+        }
+        *out = sub;
+        return rc;
+    }
+    }
+    CTX_ASSERT(!"unknown FROM item");
+    return CTX_EINTERNAL;
+}
+
+/* ---------------------------------------------------------------- WHERE → key lookups */
+
+bool expr_is_constant(const expr_t *e) {
+    if (e == NULL) {
+        return true;
+    }
+    if (e->kind == EXPR_COLUMN || e->kind == EXPR_STAR ||
+        (e->kind == EXPR_FUNC && e->agg_index >= 0)) {
+        return false;
+    }
+    if (!expr_is_constant(e->left) || !expr_is_constant(e->right)) {
+        return false;
+    }
+    for (int i = 0; i < e->nargs; i++) {
+        if (!expr_is_constant(e->args[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static lookup_kind_t lookup_for_column(table_id_t table, int column) {
+    if (table == TABLE_EDGES) {
+        return column == 0 ? LOOKUP_EDGE_SRC : (column == 1 ? LOOKUP_EDGE_DST : LOOKUP_NONE);
+    }
+    return column == 0 ? LOOKUP_ID : LOOKUP_NONE;
+}
+
+/* Tries one conjunct `col = k` or `col IN (k…)`; sets scan->lookup on success. */
+static bool try_lookup(plan_t *scan, expr_t *c) {
+    if (c->kind == EXPR_BINARY && c->op == OP_EQ) {
+        expr_t *col = c->left->kind == EXPR_COLUMN ? c->left : c->right;
+        expr_t *key = col == c->left ? c->right : c->left;
+        lookup_kind_t kind = col->kind == EXPR_COLUMN
+                                 ? lookup_for_column(scan->table, col->column_index)
+                                 : LOOKUP_NONE;
+        if (kind == LOOKUP_NONE || !expr_is_constant(key) || key->type != CT_INT8) {
+            return false;
+        }
+        scan->lookup = kind;
+        scan->keys = col == c->left ? &c->right : &c->left;
+        scan->nkeys = 1;
+        return true;
+    }
+    if (c->kind == EXPR_IN_LIST && !c->negated && c->left->kind == EXPR_COLUMN) {
+        lookup_kind_t kind = lookup_for_column(scan->table, c->left->column_index);
+        for (int i = 0; i < c->nargs; i++) {
+            if (!expr_is_constant(c->args[i]) || c->args[i]->type != CT_INT8) {
+                return false;
+            }
+        }
+        if (kind == LOOKUP_NONE) {
+            return false;
+        }
+        scan->lookup = kind;
+        scan->keys = c->args;
+        scan->nkeys = c->nargs;
+        return true;
+    }
+    return false;
+}
+
+static bool find_lookup(plan_t *scan, expr_t *where) {
+    if (where->kind == EXPR_BINARY && where->op == OP_AND) {
+        return find_lookup(scan, where->left) || find_lookup(scan, where->right);
+    }
+    return try_lookup(scan, where);
+}
+
+int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err) {
+    scope_t s = {(*input)->cols, (*input)->ncols};
+    int rc = bind_in(p, where, &s, false, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    if ((*input)->kind == PLAN_SCAN && find_lookup(*input, where)) {
+        (*input)->est_rows = (*input)->nkeys * ((*input)->table == TABLE_EDGES ? 10.0 : 1.0);
+        (*input)->est_cost = (*input)->est_rows + 1;
+    }
+    plan_t *filter = plan_new(p, PLAN_FILTER, *input);
+    filter->predicate = where;
+    filter->est_rows = (*input)->est_rows * ((*input)->lookup != LOOKUP_NONE ? 1.0 : 0.33);
+    filter->est_cost += (*input)->est_rows * 0.01;
+    *input = filter;
+    return CTX_OK;
+}
+

@@ -1,0 +1,28 @@
+/*
+ * plan_int.h — internals shared by the planner's files (plan.c: FROM and WHERE;
+ * plan_select.c: select list, aggregation, ORDER BY, LIMIT; explain.c).
+ */
+#ifndef CTX_SQL_PLAN_INT_H
+#define CTX_SQL_PLAN_INT_H
+
+#include "planner.h"
+
+typedef struct scope {
+    bind_column_t *cols;
+    int ncols;
+} scope_t;
+
+/* New plan node; inherits the child's columns and estimates. */
+plan_t *plan_new(planner_t *p, plan_kind_t kind, plan_t *child);
+/* Binds e against a scope. */
+int bind_in(planner_t *p, expr_t *e, const scope_t *s, bool allow_agg, ctx_err_t *err);
+/* Plans a FROM item (table, table function, join, subquery). */
+int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err);
+/* Binds WHERE over *input, adds key lookups to a bare scan, and wraps *input in a filter. */
+int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err);
+/* True when e references no column and no aggregate (evaluable once per statement). */
+bool expr_is_constant(const expr_t *e);
+/* Copy of cols with qualifier q. */
+bind_column_t *requalify(planner_t *p, const bind_column_t *cols, int n, const char *q);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * plan_select.c — the SELECT list, aggregation, DISTINCT, ORDER BY and LIMIT parts of the planner
+ * (see plan.c for the overall plan shape).
+ *
+ * Output expressions are the select list followed by "hidden" ORDER BY keys that are not in the
+ * select list; a final trim removes the hidden ones. Aggregation evaluates the output expressions
+ * once per group over the group's first input row, with aggregate calls reading their results
+ * from slots (expr->agg_index); the grouping check guarantees that every column read outside an
+ * aggregate is a grouping key, so the first row is as good as any.
+ */
+#include "plan_int.h"
+
+#include <string.h>
+
+typedef struct outputs {
+    expr_t **exprs;
+    const char **names;
+    int count;     /* visible + hidden */
+    int visible;
+    int cap;
+} outputs_t;
+
+static void outputs_add(planner_t *p, outputs_t *o, expr_t *e, const char *name) {
+    if (o->count == o->cap) {
+        int cap = o->cap == 0 ? 16 : o->cap * 2;
+        expr_t **exprs = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)cap);
+        const char **names = arena_alloc(p->arena, sizeof(char *) * (size_t)cap);
+        if (o->count > 0) {
+            memcpy(exprs, o->exprs, sizeof(expr_t *) * (size_t)o->count);
+            memcpy(names, o->names, sizeof(char *) * (size_t)o->count);
+        }
+        o->exprs = exprs;
+        o->names = names;
+        o->cap = cap;
+    }
+    o->exprs[o->count] = e;
+    o->names[o->count] = name;
+    o->count++;
+}
+
+/* PostgreSQL's FigureColname: the name a select item gets without an alias. */
+static const char *derive_name(const expr_t *e) {
+    switch (e->kind) {
+    case EXPR_COLUMN:
+    case EXPR_FUNC:
+        return e->name;
+    case EXPR_CAST: {
+        const char *inner = derive_name(e->left);
+        return strcmp(inner, "?column?") != 0 ? inner : value_type_name(e->cast_type);
+    }
+    case EXPR_CASE:
+        return "case";
+    default:
+        return "?column?";
+    }
+}
+
+/* Expands `*` / `t.*` into column references over the input. */
+static int expand_star(planner_t *p, const plan_t *input, const select_item_t *item,
+                       outputs_t *o, ctx_err_t *err) {
+    const char *q = item->expr->qualifier;
+    int added = 0;
+    for (int c = 0; c < input->ncols; c++) {
+        const bind_column_t *col = &input->cols[c];
+        if (q != NULL && (col->qualifier == NULL || strcmp(col->qualifier, q) != 0)) {
+            continue;
+        }
+        expr_t *ref = expr_new(p->arena, EXPR_COLUMN, item->location);
+        ref->qualifier = col->qualifier;
+        ref->name = col->name;
+        outputs_add(p, o, ref, col->name);
+        added++;
+    }
+    if (q != NULL && added == 0) {
+        ctx_err_set(err, CTX_EUNDEF_TABLE, "missing FROM-clause entry for table \"%s\"", q);
+        plan_error_at(p, err, item->location);
+        return err->code;
+    }
+    if (q == NULL && input->kind == PLAN_RESULT) {
+        ctx_err_set(err, CTX_ESYNTAX, "SELECT * with no tables specified is not valid");
+        plan_error_at(p, err, item->location);
+        return err->code;
+    }
+    return CTX_OK;
+}
+
+static int build_outputs(planner_t *p, const select_stmt_t *s, const plan_t *input,
+                         outputs_t *o, ctx_err_t *err) {
+    scope_t scope = {input->cols, input->ncols};
+    for (int i = 0; i < s->nitems; i++) {
+        const select_item_t *item = &s->items[i];
+        if (item->expr->kind == EXPR_STAR) {
+            int first = o->count;
+            int rc = expand_star(p, input, item, o, err);
+            for (int j = first; rc == CTX_OK && j < o->count; j++) {
+                rc = bind_in(p, o->exprs[j], &scope, true, err);
+            }
+            if (rc != CTX_OK) {
+                return rc;
+            }
+            continue;
+        }
+        int rc = bind_in(p, item->expr, &scope, true, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        outputs_add(p, o, item->expr, item->alias != NULL ? item->alias : derive_name(item->expr));
+    }
+    o->visible = o->count;
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- expression utilities */
+
+static bool expr_equal(const expr_t *a, const expr_t *b) {
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+    if (a->kind != b->kind || a->op != b->op || a->negated != b->negated || a->star != b->star ||
+        a->distinct != b->distinct || a->nargs != b->nargs) {
+        return false;
+    }
+    switch (a->kind) {
+    case EXPR_COLUMN:
+        return a->column_index == b->column_index;
+    case EXPR_CONST:
+        return a->value.kind == b->value.kind &&
+               (a->value.kind == VAL_NULL || value_compare(&a->value, &b->value) == 0);
+    case EXPR_PARAM:
+        return a->param_index == b->param_index;
+    case EXPR_FUNC:
+        if (strcmp(a->name, b->name) != 0) {
+            return false;
+        }
+        break;
+    case EXPR_CAST:
+        if (a->cast_type != b->cast_type) {
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    if (!expr_equal(a->left, b->left) || !expr_equal(a->right, b->right)) {
+        return false;
+    }
+    for (int i = 0; i < a->nargs; i++) {
+        if (!expr_equal(a->args[i], b->args[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool is_aggregate(const expr_t *e) {
+    return e->kind == EXPR_FUNC && expr_is_aggregate_name(e->name);
+}
+
+typedef struct agg_list {
+    expr_t **items;
+    int count;
+    int cap;
+} agg_list_t;
+
+/* Collects aggregate calls, numbering them; nested aggregates are an error. */
+static int collect_aggs(planner_t *p, expr_t *e, bool inside, agg_list_t *l, ctx_err_t *err) {
+    if (e == NULL) {
+        return CTX_OK;
+    }
+    if (is_aggregate(e)) {
+        if (inside) {
+            ctx_err_set(err, CTX_EGROUPING, "aggregate function calls cannot be nested");
+            plan_error_at(p, err, e->location);
+            return err->code;
+        }
+        if (l->count == l->cap) {
+            int cap = l->cap == 0 ? 8 : l->cap * 2;
+            expr_t **items = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)cap);
+            if (l->count > 0) {
+                memcpy(items, l->items, sizeof(expr_t *) * (size_t)l->count);
+            }
+            l->items = items;
+            l->cap = cap;
+        }
+        e->agg_index = l->count;
+        l->items[l->count++] = e;
+        inside = true;
+    }
+    int rc = collect_aggs(p, e->left, inside, l, err);
+    if (rc == CTX_OK) {
+        rc = collect_aggs(p, e->right, inside, l, err);
+    }
+    for (int i = 0; rc == CTX_OK && i < e->nargs; i++) {
+        rc = collect_aggs(p, e->args[i], inside, l, err);
+    }
+    return rc;
+}
+
+/* Every column read outside an aggregate must be (inside) a grouping key. */
+static int check_grouped(planner_t *p, const expr_t *e, const plan_t *input, expr_t **keys,
+                         int nkeys, ctx_err_t *err) {
+    if (e == NULL || is_aggregate(e)) {
+        return CTX_OK;
+    }
+    for (int k = 0; k < nkeys; k++) {
+        if (expr_equal(e, keys[k])) {
+            return CTX_OK;
+        }
+    }
+    if (e->kind == EXPR_COLUMN) {
+        const bind_column_t *col = &input->cols[e->column_index];
+        ctx_err_set(err, CTX_EGROUPING,
+                    "column \"%s%s%s\" must appear in the GROUP BY clause or be used in an "
+                    "aggregate function",
+                    col->qualifier != NULL ? col->qualifier : "",
+                    col->qualifier != NULL ? "." : "", col->name);
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
+    int rc = check_grouped(p, e->left, input, keys, nkeys, err);
+    if (rc == CTX_OK) {
+        rc = check_grouped(p, e->right, input, keys, nkeys, err);
+    }
+    for (int i = 0; rc == CTX_OK && i < e->nargs; i++) {
+        rc = check_grouped(p, e->args[i], input, keys, nkeys, err);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- GROUP BY, ORDER BY */
+
+/* Finds an output column by position constant or by bare name matching an output name. */
+static int output_reference(planner_t *p, const expr_t *e, const outputs_t *o,
+                            const char *clause, int *column, ctx_err_t *err) {
+    *column = -1;
+    if (e->kind == EXPR_CONST && e->value.kind == VAL_INT) {
+        if (e->value.u.i < 1 || e->value.u.i > o->visible) {
+            ctx_err_set(err, CTX_ECOLUMN_REF, "%s position %lld is not in select list", clause,
+                        (long long)e->value.u.i);
+            plan_error_at(p, err, e->location);
+            return err->code;
+        }
+        *column = (int)e->value.u.i - 1;
+        return CTX_OK;
+    }
+    if (e->kind == EXPR_COLUMN && e->qualifier == NULL) {
+        for (int i = 0; i < o->visible; i++) {
+            if (strcmp(o->names[i], e->name) == 0) {
+                *column = i;
+                return CTX_OK;
+            }
+        }
+    }
+    return CTX_OK;
+}
+
+static int plan_group_by(planner_t *p, select_stmt_t *s, const plan_t *input,
+                         const outputs_t *o, ctx_err_t *err) {
+    scope_t scope = {input->cols, input->ncols};
+    for (int i = 0; i < s->ngroup; i++) {
+        expr_t *g = s->group_by[i];
+        int column;
+        int rc = CTX_OK;
+        bool in_input = false;
+        if (g->kind == EXPR_COLUMN && g->qualifier == NULL) {
+            for (int c = 0; c < input->ncols; c++) {
+                in_input = in_input || strcmp(input->cols[c].name, g->name) == 0;
+            }
+        }
+        if (!in_input) {
+            rc = output_reference(p, g, o, "GROUP BY", &column, err);
+            if (rc == CTX_OK && column >= 0) {
+                s->group_by[i] = o->exprs[column];
+                continue;
+            }
+        }
+        if (rc == CTX_OK) {
+            rc = bind_in(p, g, &scope, false, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
+static int plan_order_by(planner_t *p, select_stmt_t *s, const plan_t *input, outputs_t *o,
+                         sort_key_t *keys, ctx_err_t *err) {
+    scope_t scope = {input->cols, input->ncols};
+    for (int i = 0; i < s->norder; i++) {
+        order_item_t *item = &s->order_by[i];
+        int column;
+        int rc = output_reference(p, item->expr, o, "ORDER BY", &column, err);
+        if (rc == CTX_OK && column < 0) {
+            rc = bind_in(p, item->expr, &scope, true, err);
+            for (int c = 0; rc == CTX_OK && c < o->count && column < 0; c++) {
+                column = expr_equal(item->expr, o->exprs[c]) ? c : -1;
+            }
+            if (rc == CTX_OK && column < 0) {
+                if (s->distinct) {
+                    ctx_err_set(err, CTX_ECOLUMN_REF, "for SELECT DISTINCT, ORDER BY "
+                                                      "expressions must appear in select list");
+                    plan_error_at(p, err, item->expr->location);
+                    return err->code;
+                }
+                column = o->count;
+                outputs_add(p, o, item->expr, "?sort?");
+            }
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        keys[i].column = column;
+        keys[i].desc = item->desc;
+        keys[i].nulls_first = item->nulls == 0 ? item->desc : item->nulls == 1;
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- assembling the plan */
+
+static bind_column_t *output_columns(planner_t *p, const outputs_t *o) {
+    bind_column_t *cols = arena_alloc(p->arena, sizeof(bind_column_t) * (size_t)(o->count + 1));
+    for (int i = 0; i < o->count; i++) {
+        cols[i].qualifier = NULL;
+        cols[i].name = o->names[i];
+        cols[i].type = o->exprs[i]->type == CT_UNKNOWN ? CT_TEXT : o->exprs[i]->type;
+    }
+    return cols;
+}
+
+static int plan_aggregate(planner_t *p, select_stmt_t *s, plan_t *input, outputs_t *o,
+                          plan_t **out, ctx_err_t *err) {
+    agg_list_t aggs = {0};
+    int rc = CTX_OK;
+    for (int i = 0; rc == CTX_OK && i < o->count; i++) {
+        rc = collect_aggs(p, o->exprs[i], false, &aggs, err);
+    }
+    if (rc == CTX_OK && s->having != NULL) {
+        scope_t scope = {input->cols, input->ncols};
+        rc = bind_in(p, s->having, &scope, true, err);
+        if (rc == CTX_OK) {
+            rc = collect_aggs(p, s->having, false, &aggs, err);
+        }
+    }
+    if (aggs.count == 0 && s->ngroup == 0 && s->having == NULL) {
+        plan_t *project = plan_new(p, PLAN_PROJECT, input);
+        project->exprs = o->exprs;
+        project->nexprs = o->count;
+        *out = project;
+        return rc;
+    }
+    for (int i = 0; rc == CTX_OK && i < o->count; i++) {
+        rc = check_grouped(p, o->exprs[i], input, s->group_by, s->ngroup, err);
+    }
+    if (rc == CTX_OK) {
+        rc = check_grouped(p, s->having, input, s->group_by, s->ngroup, err);
+    }
+    plan_t *agg = plan_new(p, PLAN_AGGREGATE, input);
+    agg->exprs = o->exprs;
+    agg->nexprs = o->count;
+    agg->group_keys = s->group_by;
+    agg->ngroup = s->ngroup;
+    agg->aggs = aggs.items;
+    agg->naggs = aggs.count;
+    agg->predicate = s->having;
+    agg->est_rows = s->ngroup == 0 ? 1 : input->est_rows * 0.1 + 1;
+    agg->est_cost = input->est_cost + input->est_rows;
+    *out = agg;
+    return rc;
+}
+
+static int bind_count_expr(planner_t *p, expr_t *e, ctx_err_t *err) {
+    if (e == NULL) {
+        return CTX_OK;
+    }
+    scope_t empty = {NULL, 0};
+    int rc = bind_in(p, e, &empty, false, err);
+    if (rc == CTX_OK && e->type == CT_UNKNOWN) {
+        bind_scope_t none = {NULL, 0};
+        bind_ctx_t bctx = {.scope = &none, .env = p->env, .arena = p->arena,
+                           .param_types = p->param_types, .nparams = p->nparams,
+                           .query_text = p->query_text};
+        rc = bind_coerce(e, CT_INT8, "limit", &bctx, err);
+    }
+    return rc;
+}
+
+/* Marks a top-k whose single key is a pgvector distance over a vectors scan. */
+static void detect_vector_topk(plan_t *topk, const plan_t *project) {
+    if (topk->nsort != 1 || project->kind != PLAN_PROJECT) {
+        return;
+    }
+    const expr_t *key = project->exprs[topk->sort_keys[0].column];
+    if (key->kind != EXPR_BINARY || topk->sort_keys[0].desc) {
+        return;
+    }
+    metric_t metric;
+    if (key->op == OP_L2_DISTANCE) {
+        metric = METRIC_L2;
+    } else if (key->op == OP_COSINE_DISTANCE) {
+        metric = METRIC_COSINE;
+    } else if (key->op == OP_NEG_INNER) {
+        metric = METRIC_INNER;
+    } else {
+        return;
+    }
+    const plan_t *base = project->child;
+    while (base->kind == PLAN_FILTER) {
+        base = base->child;
+    }
+    if (base->kind == PLAN_SCAN && base->table == TABLE_VECTORS) {
+        topk->vector_search = true;
+        topk->method = EXEC_VECTOR_EXACT;
+        topk->metric = metric;
+    }
+}
+
+static int plan_tail(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys,
+                     int visible, plan_t **out, ctx_err_t *err) {
+    int rc = bind_count_expr(p, s->limit, err);
+    if (rc == CTX_OK) {
+        rc = bind_count_expr(p, s->offset, err);
+    }
+    if (s->distinct) {
+        plan_t *d = plan_new(p, PLAN_DISTINCT, top);
+        d->distinct_cols = visible;
+        top = d;
+    }
+    bool limited = s->limit != NULL || s->offset != NULL;
+    if (s->norder > 0) {
+        plan_t *sort = plan_new(p, s->limit != NULL ? PLAN_TOPK : PLAN_SORT, top);
+        sort->sort_keys = keys;
+        sort->nsort = s->norder;
+        sort->est_cost += top->est_rows * 2;
+        if (sort->kind == PLAN_TOPK) {
+            sort->limit = s->limit;
+            sort->offset = s->offset;
+            detect_vector_topk(sort, top);
+            limited = false;
+        }
+        top = sort;
+    }
+    if (limited) {
+        plan_t *limit = plan_new(p, PLAN_LIMIT, top);
+        limit->limit = s->limit;
+        limit->offset = s->offset;
+        top = limit;
+    }
+    if (top->ncols > visible) {
+        plan_t *trim = plan_new(p, PLAN_TRIM, top);
+        trim->ncols = visible;
+        top = trim;
+    }
+    *out = top;
+    return rc;
+}
+
+int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
+    plan_t *input;
+    int rc = CTX_OK;
+    if (s->from != NULL) {
+        rc = plan_from(p, s->from, &input, err);
+    } else {
+        input = plan_new(p, PLAN_RESULT, NULL);
+        input->est_rows = 1;
+    }
+    if (rc == CTX_OK && s->where != NULL) {
+        rc = plan_where(p, &input, s->where, err);
+    }
+    outputs_t o = {0};
+    sort_key_t *keys = arena_calloc(p->arena, (size_t)s->norder + 1, sizeof(sort_key_t));
+    if (rc == CTX_OK) {
+        rc = build_outputs(p, s, input, &o, err);
+    }
+    if (rc == CTX_OK) {
+        rc = plan_group_by(p, s, input, &o, err);
+    }
+    if (rc == CTX_OK) {
+        rc = plan_order_by(p, s, input, &o, keys, err);
+    }
+    plan_t *top = NULL;
+    if (rc == CTX_OK) {
+        rc = plan_aggregate(p, s, input, &o, &top, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    top->ncols = o.count;
+    top->cols = output_columns(p, &o);
+    return plan_tail(p, s, top, keys, o.visible, out, err);
+}

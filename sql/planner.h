@@ -1,0 +1,38 @@
+/*
+ * planner.h — the planner's contract inside the SQL layer: SELECT statements to plan trees
+ * (engine/plan.h), binding expressions against a scope, and EXPLAIN text.
+ */
+#ifndef CTX_SQL_PLANNER_H
+#define CTX_SQL_PLANNER_H
+
+#include "ast.h"
+#include "plan.h"
+
+typedef struct planner {
+    const store_t *store;
+    const eval_env_t *env;
+    arena_t *arena;          /* the statement arena: plans and bound trees live here */
+    const char *query_text;
+    ctype_t *param_types;    /* $n types, inferred in place; may be NULL */
+    int nparams;
+    bool enable_topk_vector; /* planner setting: mark vector top-k (always exact for now) */
+} planner_t;
+
+/* Plans a SELECT. On success *out is a plan whose output columns are exactly the select list.
+ * Errors: 42P01 unknown table, 42703/42702 columns, 42883 functions, 42803 grouping, 42P10
+ * ORDER BY position, with positions. */
+int plan_select(planner_t *p, select_stmt_t *select, plan_t **out, ctx_err_t *err);
+
+/* Binds e against scope (aggregates allowed only when allow_aggregates). */
+int plan_bind(planner_t *p, expr_t *e, const bind_scope_t *scope, bool allow_aggregates,
+              ctx_err_t *err);
+
+/* EXPLAIN output: one string per line (PostgreSQL's indented "->" format, with cost estimates
+ * and, after execution with analyze, actual rows and times). Lines live in arena. */
+int plan_explain(const plan_t *plan, bool analyze, arena_t *arena, const char ***lines,
+                 int *count);
+
+/* Error helper: sets err->position from a byte location in the query text. */
+void plan_error_at(const planner_t *p, ctx_err_t *err, int location);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * sql.h — the SQL layer's contract with the server: sessions, parsing a Query's text into
+ * statements, executing one statement into a result.
+ *
+ * The server owns sockets and the wire format; this layer owns everything between the query text
+ * and result rows: session settings (GUCs), transaction state, the binder, planner and executor,
+ * and turning writes into command batches applied to the store.
+ *
+ * Transactions. Outside a block every statement commits on its own. Inside BEGIN…COMMIT, and for
+ * the statements of one multi-statement simple Query (PostgreSQL's implicit transaction), writes
+ * are applied to the store speculatively and recorded in the session's undo log, so later
+ * statements of the same session see them; before any other session's statement runs, the
+ * database rolls the speculative changes back (sql_db_t.spec_owner) and re-applies them when the
+ * owning session runs again. COMMIT makes them permanent as one batch; ROLLBACK or an error
+ * discards them. Other sessions therefore never observe uncommitted data.
+ */
+#ifndef CTX_SQL_H
+#define CTX_SQL_H
+
+#include "arena.h"
+#include "ast.h"
+#include "ctx.h"
+#include "store.h"
+#include "value.h"
+
+#include <stdatomic.h>
+
+typedef struct sql_session sql_session_t;
+
+/* Shared by every session of one server. */
+typedef struct sql_db {
+    store_t *store;
+    sql_session_t *spec_owner; /* session whose uncommitted batch is applied to store, or NULL */
+    const char *server_version; /* "15.0 (ContextDB 0.1.0)" */
+    uint64_t seed;              /* database seed (HNSW levels later) */
+} sql_db_t;
+
+/* What the client sent in its StartupMessage. */
+typedef struct sql_startup {
+    const char *user;
+    const char *database;
+    const char *application_name; /* may be NULL */
+    const char **guc_names;        /* other startup parameters and -c options from `options` */
+    const char **guc_values;
+    int nguc;
+} sql_startup_t;
+
+typedef struct sql_column {
+    const char *name;
+    uint32_t type_oid;
+    int16_t typlen;
+    int32_t typmod;
+    uint32_t table_oid; /* 0 for computed columns */
+    int16_t attnum;     /* 0 for computed columns */
+} sql_column_t;
+
+typedef struct sql_param_change {
+    const char *name;
+    const char *value;
+} sql_param_change_t;
+
+typedef struct sql_notice {
+    const char *severity; /* "WARNING", "NOTICE" */
+    int code;             /* ctx code for SQLSTATE (CTX_OK → 00000) */
+    const char *message;
+} sql_notice_t;
+
+typedef struct sql_result {
+    bool has_rows;        /* RowDescription + DataRows precede the tag */
+    int ncols;
+    sql_column_t *cols;
+    uint64_t nrows;
+    value_t *rows;        /* row-major: rows[r * ncols + c] */
+    const char *tag;      /* CommandComplete tag: "SELECT 2", "INSERT 0 3", "SET", … */
+    sql_param_change_t *param_changes; /* ParameterStatus to send (reported GUCs that changed) */
+    int nparam_changes;
+    sql_notice_t *notices;
+    int nnotices;
+} sql_result_t;
+
+/* Parses query text (one simple Query message) into statements. Empty text or only comments →
+ * *count = 0 (the server answers EmptyQueryResponse). On a syntax error returns CTX_ESYNTAX with
+ * err->position = 1-based character offset. All memory from arena. */
+int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int *count,
+              ctx_err_t *err);
+
+/* Creates a session for a client. Never NULL. startup strings are copied. */
+sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup);
+/* Destroys a session, rolling back its uncommitted work. */
+void sql_session_destroy(sql_session_t *session);
+/* The ParameterStatus pairs to send after authentication. Memory owned by the session. */
+int sql_session_report_params(const sql_session_t *session, sql_param_change_t **params);
+/* 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
+char sql_session_txn_status(const sql_session_t *session);
+/* The flag a CancelRequest (or statement_timeout) sets; checked by long-running operators. */
+atomic_bool *sql_session_cancel_flag(sql_session_t *session);
+
+/* Brackets the statements of one simple Query: between begin and end, statements outside an
+ * explicit block form one implicit transaction (all applied at sql_query_end, or none if one
+ * failed). sql_query_end returns an error if the final commit fails. */
+void sql_query_begin(sql_session_t *session, int statement_count);
+int sql_query_end(sql_session_t *session, arena_t *arena, ctx_err_t *err);
+
+/* Executes one statement. query_text is the whole Query text (for error positions). The result
+ * and everything it points to lives in arena. On error the session's transaction state moves to
+ * 'E' inside a block (statements other than ROLLBACK/COMMIT then fail with 25P02). */
+int sql_execute(sql_session_t *session, const stmt_t *stmt, const char *query_text,
+                arena_t *arena, sql_result_t *result, ctx_err_t *err);
+
+#endif
