@@ -87,8 +87,11 @@ static int pgw_rd_u32(pgw_rd_t *rd, uint32_t *v) {
 /* A String without reporting: false when no NUL lies inside the rest of the body. */
 static bool pgw_rd_try_str(pgw_rd_t *rd, const char **s, size_t *slen) {
     size_t left = pgw_rd_left(rd);
+    if (left == 0) {
+        return false; /* also keeps NULL + 0 (an empty body) out of the arithmetic */
+    }
     const uint8_t *start = rd->data + rd->pos;
-    const uint8_t *nul = left > 0 ? memchr(start, 0, left) : NULL;
+    const uint8_t *nul = memchr(start, 0, left);
     if (nul == NULL) {
         return false;
     }
@@ -110,6 +113,7 @@ static int pgw_rd_bytes(pgw_rd_t *rd, size_t n, const uint8_t **p) {
     if (pgw_rd_left(rd) < n) {
         return pgw_rd_fail(rd, "insufficient data left in message");
     }
+    CTX_ASSERT(rd->data != NULL); /* a value follows a length field, so the body is not empty */
     *p = rd->data + rd->pos;
     rd->pos += n;
     return 0;
@@ -545,6 +549,7 @@ int16_t pgw_bind_result_format(const pgw_bind_t *bind, uint16_t col) {
 
 int pgw_decode_password(const pgw_bytes_t *body, const char **password, ctx_err_t *err) {
     CTX_ASSERT(body != NULL && password != NULL);
+    CTX_ASSERT(body->data != NULL || body->len == 0);
     pgw_rd_t rd = {.data = body->data, .len = body->len, .what = "PasswordMessage", .err = err};
     int rc = pgw_rd_str(&rd, password, NULL);
     return rc < 0 ? rc : pgw_rd_end(&rd);
@@ -553,6 +558,7 @@ int pgw_decode_password(const pgw_bytes_t *body, const char **password, ctx_err_
 int pgw_decode_sasl_initial(const pgw_bytes_t *body, const char **mechanism, pgw_value_t *data,
                             ctx_err_t *err) {
     CTX_ASSERT(body != NULL && mechanism != NULL && data != NULL);
+    CTX_ASSERT(body->data != NULL || body->len == 0);
     pgw_rd_t rd = {.data = body->data, .len = body->len, .what = "SASLInitialResponse", .err = err};
     uint32_t raw = 0;
     int rc = pgw_rd_str(&rd, mechanism, NULL);
