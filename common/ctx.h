@@ -55,7 +55,10 @@
     X(CTX_ECARDINALITY, -35, "21000", "cardinality violation")                                     \
     X(CTX_EROW_COUNT, -36, "2201W", "invalid row count in limit clause")                          \
     X(CTX_ECOLUMN_REF, -37, "42P10", "invalid column reference")                                  \
-    X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")
+    X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")                                              \
+    X(CTX_ECANT_CHANGE, -39, "55P02", "cant change runtime param")                                \
+    X(CTX_EDUP_COLUMN, -40, "42701", "duplicate column")                                          \
+    X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

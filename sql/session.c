@@ -1,0 +1,428 @@
+/*
+ * session.c — sessions, statement dispatch and transactions (see the contract in sql.h).
+ *
+ * Speculative transactions. The store holds the committed state plus, at most, one session's
+ * uncommitted changes (db->spec_owner). Each statement starts by making its own session the
+ * owner: the previous owner's changes are rolled back through its undo log (that session is
+ * marked swapped out), and this session's pending batch is re-applied if it had been swapped
+ * out. Because statements run one at a time on the event loop, no statement ever sees another
+ * session's uncommitted data, while a session sees its own. COMMIT keeps the changes (the pending
+ * batch is what a WAL / Raft entry will carry); ROLLBACK and errors undo them. Re-applying can
+ * fail when a concurrent commit conflicts (e.g. the same id inserted): the transaction then
+ * fails with 40001, as a serialization failure.
+ */
+#include "session_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static void apply_startup_options(sql_session_t *s, const char *options);
+
+sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
+    CTX_ASSERT(db != NULL && db->store != NULL);
+    sql_session_t *s = ctx_calloc(1, sizeof(sql_session_t));
+    s->db = db;
+    s->user = ctx_strdup(startup->user != NULL ? startup->user : "contextdb");
+    s->database = ctx_strdup("contextdb");
+    s->undo = store_undo_create();
+    arena_init(&s->txn_arena);
+    cmd_batch_init(&s->pending, &s->txn_arena);
+    atomic_init(&s->cancel, false);
+    char version[256];
+    snprintf(version, sizeof(version),
+             "PostgreSQL %s on x86_64-pc-linux-gnu, compiled by gcc, 64-bit", db->server_version);
+    s->version_text = ctx_strdup(version);
+    s->env = (eval_env_t){.user = s->user,
+                          .database = s->database,
+                          .server_version = s->version_text,
+                          .setting = guc_get,
+                          .session = s,
+                          .vector_dims = store_vector_dims(db->store),
+                          .cancel = &s->cancel};
+    guc_init_defaults(s);
+    if (startup->application_name != NULL) {
+        guc_set(s, "application_name", startup->application_name, false, NULL, NULL, NULL);
+    }
+    for (int i = 0; i < startup->nguc; i++) {
+        if (strcmp(startup->guc_names[i], "options") == 0) {
+            apply_startup_options(s, startup->guc_values[i]);
+        } else {
+            guc_set(s, startup->guc_names[i], startup->guc_values[i], false, NULL, NULL, NULL);
+        }
+    }
+    for (int i = 0; i < s->nguc; i++) { /* RESET returns to what the client connected with */
+        free(s->gucs[i].reset_value);
+        s->gucs[i].reset_value = ctx_strdup(s->gucs[i].value);
+    }
+    return s;
+}
+
+/* libpq's `options`: "-c name=value" and "--name=value" words. Bad words are ignored. */
+static void apply_startup_options(sql_session_t *s, const char *options) {
+    char *copy = ctx_strdup(options);
+    char *save = NULL;
+    bool expect_c = false;
+    for (char *w = strtok_r(copy, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+        char *kv = NULL;
+        if (expect_c) {
+            kv = w;
+        } else if (strncmp(w, "-c", 2) == 0 && w[2] != '\0') {
+            kv = w + 2;
+        } else if (strncmp(w, "--", 2) == 0) {
+            kv = w + 2;
+        }
+        expect_c = strcmp(w, "-c") == 0;
+        char *eq = kv != NULL ? strchr(kv, '=') : NULL;
+        if (eq != NULL) {
+            *eq = '\0';
+            guc_set(s, kv, eq + 1, false, NULL, NULL, NULL);
+        }
+    }
+    free(copy);
+}
+
+static void txn_discard(sql_session_t *s) {
+    if (s->db->spec_owner == s) {
+        store_undo_rollback(s->db->store, s->undo);
+        s->db->spec_owner = NULL;
+    }
+    store_undo_clear(s->undo);
+    s->swapped_out = false;
+    arena_reset(&s->txn_arena);
+    cmd_batch_init(&s->pending, &s->txn_arena);
+}
+
+void sql_session_destroy(sql_session_t *s) {
+    if (s == NULL) {
+        return;
+    }
+    txn_discard(s);
+    store_undo_destroy(s->undo);
+    arena_destroy(&s->txn_arena);
+    for (int i = 0; i < s->nguc; i++) {
+        free(s->gucs[i].name);
+        free(s->gucs[i].value);
+        free(s->gucs[i].reset_value);
+        free(s->gucs[i].begin_value);
+    }
+    free(s->user);
+    free(s->database);
+    free(s->version_text);
+    free(s);
+}
+
+int sql_session_report_params(const sql_session_t *s, sql_param_change_t **params) {
+    static __thread sql_param_change_t list[SESSION_GUCS_MAX];
+    int n = 0;
+    for (int i = 0; i < s->nguc; i++) {
+        if (s->gucs[i].flags & GUC_REPORT) {
+            list[n].name = s->gucs[i].name;
+            list[n].value = s->gucs[i].value;
+            n++;
+        }
+    }
+    *params = list;
+    return n;
+}
+
+char sql_session_txn_status(const sql_session_t *s) {
+    return s->txn == TXN_IDLE ? 'I' : (s->txn == TXN_BLOCK ? 'T' : 'E');
+}
+
+atomic_bool *sql_session_cancel_flag(sql_session_t *s) {
+    return &s->cancel;
+}
+
+/* ---------------------------------------------------------------- speculation */
+
+static bool in_transaction(const sql_session_t *s) {
+    return s->txn != TXN_IDLE || s->query_multi;
+}
+
+/* Makes this session the owner of the store's speculative state (see the file comment). */
+static int session_take_store(sql_session_t *s, ctx_err_t *err) {
+    sql_db_t *db = s->db;
+    if (db->spec_owner != NULL && db->spec_owner != s) {
+        sql_session_t *other = db->spec_owner;
+        store_undo_rollback(db->store, other->undo);
+        other->swapped_out = true;
+        db->spec_owner = NULL;
+    }
+    if (!s->swapped_out) {
+        return CTX_OK;
+    }
+    s->swapped_out = false;
+    arena_t scratch;
+    arena_init(&scratch);
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
+    arena_destroy(&scratch);
+    if (rc != CTX_OK) {
+        ctx_err_set(err, CTX_ESERIALIZATION,
+                    "could not serialize access due to concurrent update");
+        ctx_err_detail(err, "%s", inner.message);
+        return err->code;
+    }
+    if (store_undo_size(s->undo) > 0) {
+        db->spec_owner = s;
+    }
+    return CTX_OK;
+}
+
+int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
+                  cmd_result_t *applied, ctx_err_t *err) {
+    if (!in_transaction(s)) {
+        return store_apply(s->db->store, batch, NULL, arena, applied, err);
+    }
+    int rc = store_apply(s->db->store, batch, s->undo, arena, applied, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    for (uint32_t i = 0; i < batch->count; i++) {
+        if (applied == NULL || applied->applied[i]) {
+            cmd_batch_add(&s->pending, &batch->ops[i]);
+        }
+    }
+    if (store_undo_size(s->undo) > 0) {
+        s->db->spec_owner = s;
+    }
+    return CTX_OK;
+}
+
+static void txn_commit(sql_session_t *s) {
+    /* The pending batch is the transaction's durable record (WAL / Raft entry, later issues). */
+    store_undo_clear(s->undo);
+    if (s->db->spec_owner == s) {
+        s->db->spec_owner = NULL;
+    }
+    s->swapped_out = false;
+    arena_reset(&s->txn_arena);
+    cmd_batch_init(&s->pending, &s->txn_arena);
+}
+
+/* ---------------------------------------------------------------- queries */
+
+void sql_query_begin(sql_session_t *s, int statement_count) {
+    atomic_store(&s->cancel, false);
+    s->query_multi = statement_count > 1 && s->txn == TXN_IDLE;
+    s->query_failed = false;
+}
+
+int sql_query_end(sql_session_t *s, arena_t *arena, ctx_err_t *err) {
+    (void)arena;
+    int rc = CTX_OK;
+    if (s->query_multi && s->txn == TXN_IDLE) {
+        if (s->query_failed) {
+            txn_discard(s);
+        } else {
+            rc = session_take_store(s, err);
+            if (rc == CTX_OK) {
+                txn_commit(s);
+            } else {
+                txn_discard(s);
+            }
+        }
+    }
+    s->query_multi = false;
+    return rc;
+}
+
+void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p) {
+    memset(p, 0, sizeof(*p));
+    p->store = s->db->store;
+    p->env = &s->env;
+    p->arena = arena;
+    p->query_text = query_text;
+}
+
+void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e) {
+    memset(e, 0, sizeof(*e));
+    e->env = &s->env;
+    e->arena = arena;
+    e->query_text = query_text;
+}
+
+static int16_t type_len(ctype_t t) {
+    switch (t) {
+    case CT_BOOL:
+        return 1;
+    case CT_INT4:
+        return 4;
+    case CT_INT8:
+    case CT_FLOAT8:
+        return 8;
+    default:
+        return -1;
+    }
+}
+
+void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, arena_t *arena) {
+    result->has_rows = true;
+    result->ncols = ncols;
+    result->cols = arena_calloc(arena, (size_t)ncols + 1, sizeof(sql_column_t));
+    for (int i = 0; i < ncols; i++) {
+        sql_column_t *c = &result->cols[i];
+        c->name = cols[i].name;
+        c->type_oid = value_type_oid(cols[i].type);
+        c->typlen = type_len(cols[i].type);
+        c->typmod = -1;
+    }
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                      arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    planner_t p;
+    session_planner(s, arena, query_text, &p);
+    plan_t *plan;
+    int rc = plan_select(&p, select, &plan, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    exec_ctx_t ctx = {.store = s->db->store};
+    session_eval_ctx(s, arena, query_text, &ctx.eval);
+    rowset_t rows;
+    rc = exec_plan(plan, &ctx, &rows, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    result_columns(result, plan->cols, plan->ncols, arena);
+    result->rows = rows.rows;
+    result->nrows = rows.nrows;
+    result->tag = arena_sprintf(arena, "SELECT %llu", (unsigned long long)rows.nrows);
+    return CTX_OK;
+}
+
+static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    if (ex->target->kind != STMT_SELECT) {
+        return ctx_err_set(err, CTX_EFEATURE, "EXPLAIN supports SELECT statements only");
+    }
+    planner_t p;
+    session_planner(s, arena, query_text, &p);
+    double started = now_ms();
+    plan_t *plan;
+    int rc = plan_select(&p, ex->target->u.select, &plan, err);
+    double planned = now_ms();
+    if (rc == CTX_OK && ex->analyze) {
+        exec_ctx_t ctx = {.store = s->db->store, .analyze = true};
+        session_eval_ctx(s, arena, query_text, &ctx.eval);
+        rowset_t rows;
+        rc = exec_plan(plan, &ctx, &rows, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    double executed = now_ms();
+    const char **lines;
+    int n;
+    plan_explain(plan, ex->analyze, arena, &lines, &n);
+    bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT};
+    result_columns(result, &col, 1, arena);
+    result->rows = arena_alloc(arena, sizeof(value_t) * (size_t)(n + 2));
+    for (int i = 0; i < n; i++) {
+        result->rows[i] = value_text(lines[i], (uint32_t)strlen(lines[i]));
+    }
+    if (ex->analyze) {
+        const char *pt = arena_sprintf(arena, "Planning Time: %.3f ms", planned - started);
+        const char *et = arena_sprintf(arena, "Execution Time: %.3f ms", executed - planned);
+        result->rows[n++] = value_text(pt, (uint32_t)strlen(pt));
+        result->rows[n++] = value_text(et, (uint32_t)strlen(et));
+    }
+    result->nrows = (uint64_t)n;
+    result->tag = "EXPLAIN";
+    return CTX_OK;
+}
+
+/* BEGIN / COMMIT / ROLLBACK. */
+static int run_txn(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_result_t *result,
+                   ctx_err_t *err) {
+    if (stmt->kind == STMT_BEGIN) {
+        result->tag = "BEGIN";
+        if (s->txn != TXN_IDLE) {
+            result_add_notice(result, arena, "WARNING", CTX_EACTIVE_TXN,
+                              "there is already a transaction in progress");
+            return CTX_OK;
+        }
+        s->txn = TXN_BLOCK; /* statements of an implicit block so far join it */
+        guc_txn_begin(s);
+        return CTX_OK;
+    }
+    bool commit = stmt->kind == STMT_COMMIT && s->txn == TXN_BLOCK;
+    result->tag = stmt->kind == STMT_COMMIT && s->txn != TXN_FAILED ? "COMMIT" : "ROLLBACK";
+    if (s->txn == TXN_IDLE) {
+        result_add_notice(result, arena, "WARNING", CTX_ENO_TXN,
+                          "there is no transaction in progress");
+        return CTX_OK;
+    }
+    int rc = CTX_OK;
+    if (commit) {
+        rc = session_take_store(s, err);
+        if (rc == CTX_OK) {
+            txn_commit(s);
+        }
+    }
+    if (!commit || rc != CTX_OK) {
+        txn_discard(s);
+    }
+    guc_txn_end(s, commit && rc == CTX_OK, arena, result);
+    s->txn = TXN_IDLE;
+    return rc;
+}
+
+static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                    sql_result_t *result, ctx_err_t *err) {
+    switch (stmt->kind) {
+    case STMT_SELECT:
+        return run_select(s, stmt->u.select, query_text, arena, result, err);
+    case STMT_INSERT:
+        return write_insert(s, stmt->u.insert, query_text, arena, result, err);
+    case STMT_UPDATE:
+        return write_update(s, stmt->u.update, query_text, arena, result, err);
+    case STMT_DELETE:
+        return write_delete(s, stmt->u.del, query_text, arena, result, err);
+    case STMT_SET:
+    case STMT_SHOW:
+    case STMT_RESET:
+        return guc_execute(s, stmt, arena, result, err);
+    case STMT_BEGIN:
+    case STMT_COMMIT:
+    case STMT_ROLLBACK:
+        return run_txn(s, stmt, arena, result, err);
+    case STMT_EXPLAIN:
+        return run_explain(s, stmt->u.explain, query_text, arena, result, err);
+    }
+    return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                sql_result_t *result, ctx_err_t *err) {
+    memset(result, 0, sizeof(*result));
+    bool ends_txn = stmt->kind == STMT_COMMIT || stmt->kind == STMT_ROLLBACK;
+    if (s->txn == TXN_FAILED && !ends_txn) {
+        s->query_failed = true;
+        return ctx_err_set(err, CTX_ETXN_ABORTED, "current transaction is aborted, commands "
+                                                  "ignored until end of transaction block");
+    }
+    int rc = ends_txn ? CTX_OK : session_take_store(s, err);
+    if (rc == CTX_OK) {
+        rc = dispatch(s, stmt, query_text, arena, result, err);
+    }
+    if (rc != CTX_OK) {
+        s->query_failed = true;
+        if (s->txn == TXN_BLOCK) {
+            txn_discard(s); /* nothing of a failed block may stay visible */
+            s->txn = TXN_FAILED;
+        }
+    }
+    return rc;
+}
