@@ -1,0 +1,775 @@
+/*
+ * command.c — write batches: building, the binary encoding, and atomic apply with an undo log.
+ *
+ * store_apply() walks the ops of a batch in order. Each op is first validated against the current
+ * state (label length, duplicate keys, missing endpoints, vector dimension) and only then
+ * mutates the store, so a failing op changes nothing; every mutation appends its inverse to an
+ * undo log (the caller's, or a local one). On the first error the log is rolled back to where the
+ * batch began, newest first, which restores the exact prior state: rows go back to the slots they
+ * came from, interned labels and kinds created by the batch are popped, and slot allocation is
+ * canonical (store_int.h), so later scan orders and slot choices are the same as if the batch had
+ * never run. The log keeps ownership of props documents it took from the store (a deleted node's,
+ * an updated node's old props) and old vector values in one flat float array.
+ *
+ * Encoding (cmd_encode / cmd_decode), all integers big-endian:
+ *   OFFSET SIZE DESCRIPTION
+ *   0      1    CMD_FORMAT_VERSION
+ *   1      4    op count N (≤ CMD_BATCH_OPS_MAX)
+ *   5      …    N ops, each:
+ *                 1  kind (cmd_op_kind_t)       1  flags (CMD_FLAG_*)     8  id (int64)
+ *               then by kind:
+ *                 NODE_INSERT/UPSERT/UPDATE   4+n label, 4+n props (n = 0xFFFFFFFF: NULL)
+ *                 NODE_DELETE, VECTOR_DELETE  nothing
+ *                 EDGE_INSERT/UPSERT          8 target, 4+n kind name, 8 weight (float8 bits)
+ *                 EDGE_DELETE                 8 target, 4+n kind name
+ *                 VECTOR_INSERT/UPSERT        4 dim (1..VECTOR_DIMS_MAX), dim × 4 float32 bits
+ * Decoding checks every length against the bytes left and rejects unknown kinds, unknown flag
+ * bits, a wrong version and trailing bytes, all as CTX_ECORRUPT.
+ */
+#include "command.h"
+
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CMD_OP_BYTES_MIN = 10, CMD_FLAGS_ALL = 7, CMD_NULL_LEN = 0xFFFFFFFFu };
+
+/* ---------------------------------------------------------------- batches */
+
+void cmd_batch_init(cmd_batch_t *batch, arena_t *arena) {
+    CTX_ASSERT(arena != NULL);
+    memset(batch, 0, sizeof(*batch));
+    batch->arena = arena;
+}
+
+static const char *copy_bytes(arena_t *arena, const char *s, uint32_t len) {
+    return s == NULL ? NULL : arena_strndup(arena, s, len);
+}
+
+void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op) {
+    CTX_ASSERT(batch->arena != NULL);
+    CTX_ASSERT(batch->count < CMD_BATCH_OPS_MAX);
+    if (batch->count == batch->cap) {
+        uint32_t cap = batch->cap ? batch->cap * 2 : 16;
+        cmd_op_t *ops = arena_alloc(batch->arena, (size_t)cap * sizeof(cmd_op_t));
+        if (batch->count > 0) {
+            memcpy(ops, batch->ops, (size_t)batch->count * sizeof(cmd_op_t));
+        }
+        batch->ops = ops;
+        batch->cap = cap;
+    }
+    cmd_op_t *copy = &batch->ops[batch->count++];
+    *copy = *op;
+    copy->label = copy_bytes(batch->arena, op->label, op->label_len);
+    copy->props = copy_bytes(batch->arena, op->props, op->props_len);
+    copy->kind_name = copy_bytes(batch->arena, op->kind_name, op->kind_len);
+    if (op->vector != NULL) {
+        float *v = arena_alloc(batch->arena, (size_t)op->vector_dim * sizeof(float) + 1);
+        memcpy(v, op->vector, (size_t)op->vector_dim * sizeof(float));
+        copy->vector = v;
+    }
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+static void put_str(buf_t *out, const char *s, uint32_t len, bool nullable) {
+    if (s == NULL && nullable) {
+        buf_append_u32be(out, CMD_NULL_LEN);
+        return;
+    }
+    CTX_ASSERT(len < CMD_NULL_LEN);
+    buf_append_u32be(out, len);
+    if (len > 0) {
+        buf_append(out, s, len);
+    }
+}
+
+static void put_op(buf_t *out, const cmd_op_t *op) {
+    buf_append_u8(out, op->kind);
+    buf_append_u8(out, op->flags);
+    buf_append_u64be(out, (uint64_t)op->id);
+    uint64_t bits;
+    switch ((cmd_op_kind_t)op->kind) {
+    case CMD_NODE_INSERT:
+    case CMD_NODE_UPSERT:
+    case CMD_NODE_UPDATE:
+        put_str(out, op->label, op->label_len, false);
+        put_str(out, op->props, op->props_len, true);
+        break;
+    case CMD_EDGE_INSERT:
+    case CMD_EDGE_UPSERT:
+    case CMD_EDGE_DELETE:
+        buf_append_u64be(out, (uint64_t)op->target);
+        put_str(out, op->kind_name, op->kind_len, false);
+        if (op->kind != CMD_EDGE_DELETE) {
+            memcpy(&bits, &op->weight, sizeof(bits));
+            buf_append_u64be(out, bits);
+        }
+        break;
+    case CMD_VECTOR_INSERT:
+    case CMD_VECTOR_UPSERT:
+        CTX_ASSERT(op->vector != NULL || op->vector_dim == 0);
+        buf_append_u32be(out, op->vector_dim);
+        for (uint32_t i = 0; i < op->vector_dim; i++) {
+            uint32_t fbits;
+            memcpy(&fbits, &op->vector[i], sizeof(fbits));
+            buf_append_u32be(out, fbits);
+        }
+        break;
+    case CMD_NODE_DELETE:
+    case CMD_VECTOR_DELETE:
+        break;
+    default:
+        CTX_ASSERT(!"unknown command op kind");
+    }
+}
+
+void cmd_encode(const cmd_batch_t *batch, buf_t *out) {
+    CTX_ASSERT(batch->count <= CMD_BATCH_OPS_MAX);
+    buf_append_u8(out, CMD_FORMAT_VERSION);
+    buf_append_u32be(out, batch->count);
+    for (uint32_t i = 0; i < batch->count; i++) {
+        put_op(out, &batch->ops[i]);
+    }
+}
+
+/* Bounds-checked reader: any short read sets bad and yields zeros. */
+typedef struct reader {
+    const uint8_t *p;
+    const uint8_t *end;
+    bool bad;
+} reader_t;
+
+static bool rd_need(reader_t *r, size_t n) {
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static uint8_t rd_u8(reader_t *r) {
+    return rd_need(r, 1) ? *r->p++ : 0;
+}
+
+static uint32_t rd_u32(reader_t *r) {
+    if (!rd_need(r, 4)) {
+        return 0;
+    }
+    uint32_t v = ctx_read_u32be(r->p);
+    r->p += 4;
+    return v;
+}
+
+static uint64_t rd_u64(reader_t *r) {
+    if (!rd_need(r, 8)) {
+        return 0;
+    }
+    uint64_t v = ctx_read_u64be(r->p);
+    r->p += 8;
+    return v;
+}
+
+static const char *rd_str(reader_t *r, arena_t *arena, uint32_t *len_out, bool nullable) {
+    uint32_t len = rd_u32(r);
+    *len_out = 0;
+    if (r->bad || (len == CMD_NULL_LEN && nullable)) {
+        return NULL;
+    }
+    if (!rd_need(r, len)) {
+        return NULL;
+    }
+    const char *s = arena_strndup(arena, (const char *)r->p, len);
+    r->p += len;
+    *len_out = len;
+    return s;
+}
+
+static void rd_vector(reader_t *r, arena_t *arena, cmd_op_t *op) {
+    uint32_t dim = rd_u32(r);
+    if (dim == 0 || dim > VECTOR_DIMS_MAX || !rd_need(r, (size_t)dim * 4)) {
+        r->bad = true;
+        return;
+    }
+    float *v = arena_alloc(arena, (size_t)dim * sizeof(float));
+    for (uint32_t i = 0; i < dim; i++) {
+        uint32_t bits = ctx_read_u32be(r->p + (size_t)i * 4);
+        memcpy(&v[i], &bits, sizeof(bits));
+    }
+    r->p += (size_t)dim * 4;
+    op->vector = v;
+    op->vector_dim = dim;
+}
+
+static void rd_op(reader_t *r, arena_t *arena, cmd_op_t *op) {
+    memset(op, 0, sizeof(*op));
+    op->kind = rd_u8(r);
+    op->flags = rd_u8(r);
+    op->id = (int64_t)rd_u64(r);
+    if (op->kind < CMD_NODE_INSERT || op->kind > CMD_VECTOR_DELETE ||
+        (op->flags & ~CMD_FLAGS_ALL) != 0) {
+        r->bad = true;
+        return;
+    }
+    switch ((cmd_op_kind_t)op->kind) {
+    case CMD_NODE_INSERT:
+    case CMD_NODE_UPSERT:
+    case CMD_NODE_UPDATE:
+        op->label = rd_str(r, arena, &op->label_len, false);
+        op->props = rd_str(r, arena, &op->props_len, true);
+        break;
+    case CMD_EDGE_INSERT:
+    case CMD_EDGE_UPSERT:
+    case CMD_EDGE_DELETE:
+        op->target = (int64_t)rd_u64(r);
+        op->kind_name = rd_str(r, arena, &op->kind_len, false);
+        if (op->kind != CMD_EDGE_DELETE) {
+            uint64_t bits = rd_u64(r);
+            memcpy(&op->weight, &bits, sizeof(bits));
+        }
+        break;
+    case CMD_VECTOR_INSERT:
+    case CMD_VECTOR_UPSERT:
+        rd_vector(r, arena, op);
+        break;
+    case CMD_NODE_DELETE:
+    case CMD_VECTOR_DELETE:
+        break;
+    }
+}
+
+int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out,
+               ctx_err_t *err) {
+    CTX_ASSERT(arena != NULL && out != NULL);
+    cmd_batch_init(out, arena);
+    reader_t r = {.p = data, .end = data + len, .bad = data == NULL};
+    uint8_t version = rd_u8(&r);
+    uint32_t count = rd_u32(&r);
+    if (r.bad) {
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: truncated header");
+        return CTX_ECORRUPT;
+    }
+    if (version != CMD_FORMAT_VERSION) {
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u",
+                    version);
+        return CTX_ECORRUPT;
+    }
+    if (count > CMD_BATCH_OPS_MAX || count > (size_t)(r.end - r.p) / CMD_OP_BYTES_MIN) {
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %" PRIu32 " ops in %zu bytes",
+                    count, len);
+        return CTX_ECORRUPT;
+    }
+    out->ops = count ? arena_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
+    out->cap = count;
+    for (uint32_t i = 0; i < count && !r.bad; i++) {
+        rd_op(&r, arena, &out->ops[i]);
+        out->count = i + 1;
+    }
+    if (r.bad || r.p != r.end) {
+        out->count = 0;
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %s",
+                    r.bad ? "malformed or truncated op" : "trailing bytes");
+        return CTX_ECORRUPT;
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- undo log */
+
+typedef enum {
+    UNDO_NODE_INSERTED = 1,
+    UNDO_NODE_DELETED,
+    UNDO_NODE_CHANGED,
+    UNDO_EDGE_INSERTED,
+    UNDO_EDGE_DELETED,
+    UNDO_EDGE_WEIGHT,
+    UNDO_VECTOR_INSERTED,
+    UNDO_VECTOR_DELETED,
+    UNDO_VECTOR_CHANGED,
+    UNDO_KIND_ADDED,
+    UNDO_LABEL_ADDED,
+} undo_type_t;
+
+typedef struct undo_rec {
+    uint8_t type;      /* undo_type_t */
+    uint8_t props_set; /* NODE_CHANGED: props were replaced */
+    int32_t kind;
+    uint32_t slot;
+    uint32_t label;
+    uint32_t props_len;
+    int64_t id;
+    int64_t target;
+    char *props; /* owned by the log */
+    double weight;
+    uint64_t floats_at; /* offset of the saved vector in floats */
+} undo_rec_t;
+
+struct store_undo {
+    undo_rec_t *recs;
+    uint64_t count;
+    uint64_t cap;
+    float *floats;
+    uint64_t floats_len;
+    uint64_t floats_cap;
+};
+
+store_undo_t *store_undo_create(void) {
+    return ctx_calloc(1, sizeof(store_undo_t));
+}
+
+static void undo_release(store_undo_t *undo, uint64_t mark) {
+    for (uint64_t i = mark; i < undo->count; i++) {
+        free(undo->recs[i].props);
+    }
+    undo->count = mark;
+    if (mark == 0) {
+        undo->floats_len = 0;
+    }
+}
+
+void store_undo_destroy(store_undo_t *undo) {
+    if (undo == NULL) {
+        return;
+    }
+    undo_release(undo, 0);
+    free(undo->recs);
+    free(undo->floats);
+    free(undo);
+}
+
+uint64_t store_undo_size(const store_undo_t *undo) {
+    return undo->count;
+}
+
+void store_undo_clear(store_undo_t *undo) {
+    undo_release(undo, 0);
+}
+
+static undo_rec_t *undo_push(store_undo_t *undo, undo_type_t type, int64_t id) {
+    if (undo->count == undo->cap) {
+        undo->cap = undo->cap ? undo->cap * 2 : 64;
+        undo->recs = ctx_realloc(undo->recs, undo->cap * sizeof(undo_rec_t));
+    }
+    undo_rec_t *rec = &undo->recs[undo->count++];
+    memset(rec, 0, sizeof(*rec));
+    rec->type = (uint8_t)type;
+    rec->id = id;
+    return rec;
+}
+
+static uint64_t undo_save_vector(store_undo_t *undo, const float *v, uint32_t dims) {
+    if (undo->floats_len + dims > undo->floats_cap) {
+        uint64_t cap = undo->floats_cap ? undo->floats_cap : 1024;
+        while (cap < undo->floats_len + dims) {
+            cap *= 2;
+        }
+        undo->floats = ctx_realloc(undo->floats, cap * sizeof(float));
+        undo->floats_cap = cap;
+    }
+    uint64_t at = undo->floats_len;
+    memcpy(undo->floats + at, v, (size_t)dims * sizeof(float));
+    undo->floats_len += dims;
+    return at;
+}
+
+static void undo_node(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
+    uint32_t slot = store_node_slot(store, rec->id);
+    if (rec->type == UNDO_NODE_INSERTED) {
+        CTX_ASSERT(slot != STORE_SLOT_NONE);
+        free(store_node_remove(store, slot));
+    } else if (rec->type == UNDO_NODE_DELETED) {
+        CTX_ASSERT(slot == STORE_SLOT_NONE);
+        store_node_add(store, rec->id, rec->label, rec->props, rec->props_len, rec->slot);
+        rec->props = NULL;
+    } else {
+        CTX_ASSERT(slot != STORE_SLOT_NONE);
+        node_slot_t *n = &store->nodes[slot];
+        n->label = rec->label;
+        if (rec->props_set) {
+            free(n->props);
+            n->props = rec->props;
+            n->props_len = rec->props_len;
+            rec->props = NULL;
+        }
+    }
+    (void)undo;
+}
+
+static void undo_one(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
+    uint32_t dims = store->dims;
+    switch ((undo_type_t)rec->type) {
+    case UNDO_NODE_INSERTED:
+    case UNDO_NODE_DELETED:
+    case UNDO_NODE_CHANGED:
+        undo_node(store, undo, rec);
+        break;
+    case UNDO_EDGE_INSERTED:
+        store_edge_remove(store, store_node_slot(store, rec->id),
+                          store_node_slot(store, rec->target), rec->kind);
+        break;
+    case UNDO_EDGE_DELETED:
+        store_edge_add(store, store_node_slot(store, rec->id), store_node_slot(store, rec->target),
+                       rec->kind, rec->weight);
+        break;
+    case UNDO_EDGE_WEIGHT:
+        store_edge_set_weight(store, store_node_slot(store, rec->id),
+                              store_node_slot(store, rec->target), rec->kind, rec->weight);
+        break;
+    case UNDO_VECTOR_INSERTED:
+        store_vector_remove(store, store_vector_slot(store, rec->id));
+        break;
+    case UNDO_VECTOR_DELETED:
+        store_vector_add(store, rec->id, undo->floats + rec->floats_at, rec->slot);
+        undo->floats_len = rec->floats_at;
+        break;
+    case UNDO_VECTOR_CHANGED:
+        memcpy(store_vector_data(store, store_vector_slot(store, rec->id)),
+               undo->floats + rec->floats_at, (size_t)dims * sizeof(float));
+        undo->floats_len = rec->floats_at;
+        break;
+    case UNDO_KIND_ADDED:
+        CTX_ASSERT(store->kinds.count == (uint32_t)rec->kind + 1);
+        store_dict_pop(&store->kinds);
+        break;
+    case UNDO_LABEL_ADDED:
+        CTX_ASSERT(store->labels.count == rec->label + 1);
+        store_dict_pop(&store->labels);
+        break;
+    }
+}
+
+static void undo_rollback_to(store_t *store, store_undo_t *undo, uint64_t mark) {
+    CTX_ASSERT(mark <= undo->count);
+    while (undo->count > mark) {
+        undo_rec_t *rec = &undo->recs[undo->count - 1];
+        undo_one(store, undo, rec);
+        free(rec->props);
+        undo->count--;
+    }
+}
+
+void store_undo_rollback(store_t *store, store_undo_t *undo) {
+    undo_rollback_to(store, undo, 0);
+    CTX_ASSERT(undo->count == 0);
+    undo->floats_len = 0;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+typedef struct apply_ctx {
+    store_t *store;
+    store_undo_t *undo;
+    ctx_err_t *err;
+} apply_ctx_t;
+
+static int check_text_len(apply_ctx_t *ac, uint32_t len) {
+    if (len > LABEL_BYTES_MAX) {
+        ctx_err_set(ac->err, CTX_ETOO_LONG, "value too long for type character varying(%d)",
+                    LABEL_BYTES_MAX);
+        return CTX_ETOO_LONG;
+    }
+    return CTX_OK;
+}
+
+static int duplicate_id(apply_ctx_t *ac, const char *table, int64_t id) {
+    ctx_err_set(ac->err, CTX_EUNIQUE, "duplicate key value violates unique constraint \"%s_pkey\"",
+                table);
+    ctx_err_detail(ac->err, "Key (id)=(%" PRId64 ") already exists.", id);
+    return CTX_EUNIQUE;
+}
+
+/* Label id for the op's label, interning it (with an undo record) when new. */
+static uint32_t intern_label(apply_ctx_t *ac, const cmd_op_t *op) {
+    const char *label = op->label ? op->label : "";
+    uint32_t id = store_dict_find(&ac->store->labels, label, op->label_len);
+    if (id == DICT_NONE) {
+        id = store_dict_add(&ac->store->labels, label, op->label_len);
+        undo_push(ac->undo, UNDO_LABEL_ADDED, 0)->label = id;
+    }
+    return id;
+}
+
+static char *props_copy(const cmd_op_t *op) {
+    if (op->props == NULL) {
+        return NULL;
+    }
+    char *p = ctx_malloc((size_t)op->props_len + 1);
+    memcpy(p, op->props, op->props_len);
+    p[op->props_len] = '\0';
+    return p;
+}
+
+/* Replaces label (when set_label) and props (when set_props) of the node in slot. */
+static void node_change(apply_ctx_t *ac, const cmd_op_t *op, uint32_t slot, bool set_label,
+                        bool set_props) {
+    uint32_t label = set_label ? intern_label(ac, op) : ac->store->nodes[slot].label;
+    node_slot_t *n = &ac->store->nodes[slot];
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_NODE_CHANGED, op->id);
+    rec->label = n->label;
+    rec->props_set = set_props;
+    if (set_props) {
+        rec->props = n->props;
+        rec->props_len = n->props_len;
+        n->props = props_copy(op);
+        n->props_len = op->props ? op->props_len : 0;
+    }
+    n->label = label;
+}
+
+static int apply_node_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    uint32_t slot = store_node_slot(ac->store, op->id);
+    bool set_label = op->kind != CMD_NODE_UPDATE || (op->flags & CMD_FLAG_SET_LABEL);
+    bool set_props = op->kind != CMD_NODE_UPDATE || (op->flags & CMD_FLAG_SET_PROPS);
+    if (slot == STORE_SLOT_NONE && op->kind == CMD_NODE_UPDATE) {
+        return CTX_OK;
+    }
+    if (set_label && check_text_len(ac, op->label_len) != CTX_OK) {
+        return CTX_ETOO_LONG;
+    }
+    if (slot == STORE_SLOT_NONE) {
+        uint32_t label = intern_label(ac, op);
+        store_node_add(ac->store, op->id, label, props_copy(op), op->props ? op->props_len : 0,
+                       STORE_SLOT_NONE);
+        undo_push(ac->undo, UNDO_NODE_INSERTED, op->id);
+        *changed = true;
+        return CTX_OK;
+    }
+    if (op->kind == CMD_NODE_INSERT) {
+        return (op->flags & CMD_FLAG_IF_ABSENT) ? CTX_OK : duplicate_id(ac, "nodes", op->id);
+    }
+    node_change(ac, op, slot, set_label, set_props);
+    *changed = true;
+    return CTX_OK;
+}
+
+static void edge_delete_logged(apply_ctx_t *ac, uint32_t source_slot, uint32_t target_slot,
+                               int32_t kind) {
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_DELETED, ac->store->nodes[source_slot].id);
+    rec->target = ac->store->nodes[target_slot].id;
+    rec->kind = kind;
+    rec->weight = store_edge_remove(ac->store, source_slot, target_slot, kind);
+}
+
+static void vector_delete_logged(apply_ctx_t *ac, int64_t id, uint32_t slot) {
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_VECTOR_DELETED, id);
+    rec->slot = slot;
+    rec->floats_at =
+        undo_save_vector(ac->undo, store_vector_data(ac->store, slot), ac->store->dims);
+    store_vector_remove(ac->store, slot);
+}
+
+/* Deletes a node with its out-edges, in-edges and vector (each logged, so undo restores all). */
+static void apply_node_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    store_t *store = ac->store;
+    uint32_t slot = store_node_slot(store, op->id);
+    if (slot == STORE_SLOT_NONE) {
+        return;
+    }
+    while (store->nodes[slot].out.len > 0) {
+        const adj_list_t *out = &store->nodes[slot].out;
+        const adj_entry_t *e = store_adj_entries(store, out) + out->len - 1;
+        edge_delete_logged(ac, slot, store_node_slot(store, e->neighbour), e->kind);
+    }
+    while (store->nodes[slot].in.len > 0) {
+        const adj_list_t *in = &store->nodes[slot].in;
+        const adj_entry_t *e = store_adj_entries(store, in) + in->len - 1;
+        edge_delete_logged(ac, store_node_slot(store, e->neighbour), slot, e->kind);
+    }
+    uint32_t vslot = store_vector_slot(store, op->id);
+    if (vslot != STORE_SLOT_NONE) {
+        vector_delete_logged(ac, op->id, vslot);
+    }
+    node_slot_t *n = &store->nodes[slot];
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_NODE_DELETED, op->id);
+    rec->slot = slot;
+    rec->label = n->label;
+    rec->props_len = n->props_len;
+    rec->props = store_node_remove(store, slot);
+    *changed = true;
+}
+
+static int edge_missing_endpoint(apply_ctx_t *ac, const char *column, int64_t id) {
+    ctx_err_set(ac->err, CTX_EFOREIGN_KEY,
+                "insert or update on table \"edges\" violates foreign key constraint "
+                "\"edges_%s_fkey\"",
+                column);
+    ctx_err_detail(ac->err, "Key (%s)=(%" PRId64 ") is not present in table \"nodes\".", column,
+                   id);
+    return CTX_EFOREIGN_KEY;
+}
+
+static int edge_kind_for_insert(apply_ctx_t *ac, const cmd_op_t *op, int32_t *kind_out) {
+    const char *name = op->kind_name ? op->kind_name : "";
+    int32_t kind = store_kind_lookup(ac->store, name, op->kind_len);
+    if (kind < 0) {
+        if (store_kind_count(ac->store) >= STORE_KINDS_MAX) {
+            ctx_err_set(ac->err, CTX_ELIMIT, "too many edge kinds (at most %d)", STORE_KINDS_MAX);
+            return CTX_ELIMIT;
+        }
+        kind = (int32_t)store_dict_add(&ac->store->kinds, name, op->kind_len);
+        undo_push(ac->undo, UNDO_KIND_ADDED, 0)->kind = kind;
+    }
+    *kind_out = kind;
+    return CTX_OK;
+}
+
+static int apply_edge_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    store_t *store = ac->store;
+    if (check_text_len(ac, op->kind_len) != CTX_OK) {
+        return CTX_ETOO_LONG;
+    }
+    uint32_t source = store_node_slot(store, op->id);
+    uint32_t target = store_node_slot(store, op->target);
+    int32_t kind = store_kind_lookup(store, op->kind_name ? op->kind_name : "", op->kind_len);
+    adj_entry_t *e = (kind >= 0 && source != STORE_SLOT_NONE)
+                         ? store_edge_find(store, source, op->target, kind)
+                         : NULL;
+    if (e != NULL && op->kind == CMD_EDGE_INSERT) {
+        if (op->flags & CMD_FLAG_IF_ABSENT) {
+            return CTX_OK;
+        }
+        ctx_err_set(ac->err, CTX_EUNIQUE,
+                    "duplicate key value violates unique constraint \"edges_pkey\"");
+        ctx_err_detail(ac->err, "Key (src, dst, kind)=(%" PRId64 ", %" PRId64 ", %s) already exists.",
+                       op->id, op->target, store_kind_name(store, kind));
+        return CTX_EUNIQUE;
+    }
+    if (e != NULL) {
+        undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_WEIGHT, op->id);
+        rec->target = op->target;
+        rec->kind = kind;
+        rec->weight = e->weight;
+        store_edge_set_weight(store, source, target, kind, op->weight);
+        *changed = true;
+        return CTX_OK;
+    }
+    if (source == STORE_SLOT_NONE) {
+        return edge_missing_endpoint(ac, "src", op->id);
+    }
+    if (target == STORE_SLOT_NONE) {
+        return edge_missing_endpoint(ac, "dst", op->target);
+    }
+    int rc = edge_kind_for_insert(ac, op, &kind);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    store_edge_add(store, source, target, kind, op->weight);
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_INSERTED, op->id);
+    rec->target = op->target;
+    rec->kind = kind;
+    *changed = true;
+    return CTX_OK;
+}
+
+static void apply_edge_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    store_t *store = ac->store;
+    int32_t kind = store_kind_lookup(store, op->kind_name ? op->kind_name : "", op->kind_len);
+    uint32_t source = store_node_slot(store, op->id);
+    if (kind < 0 || source == STORE_SLOT_NONE ||
+        store_edge_find(store, source, op->target, kind) == NULL) {
+        return;
+    }
+    edge_delete_logged(ac, source, store_node_slot(store, op->target), kind);
+    *changed = true;
+}
+
+static int apply_vector_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    store_t *store = ac->store;
+    if (op->vector_dim != store->dims || op->vector == NULL) {
+        ctx_err_set(ac->err, CTX_EDATA, "expected %" PRIu32 " dimensions, not %" PRIu32,
+                    store->dims, op->vector_dim);
+        return CTX_EDATA;
+    }
+    uint32_t slot = store_vector_slot(store, op->id);
+    if (slot == STORE_SLOT_NONE) {
+        store_vector_add(store, op->id, op->vector, STORE_SLOT_NONE);
+        undo_push(ac->undo, UNDO_VECTOR_INSERTED, op->id);
+        *changed = true;
+        return CTX_OK;
+    }
+    if (op->kind == CMD_VECTOR_INSERT) {
+        return (op->flags & CMD_FLAG_IF_ABSENT) ? CTX_OK : duplicate_id(ac, "vectors", op->id);
+    }
+    undo_rec_t *rec = undo_push(ac->undo, UNDO_VECTOR_CHANGED, op->id);
+    rec->floats_at = undo_save_vector(ac->undo, store_vector_data(store, slot), store->dims);
+    memcpy(store_vector_data(store, slot), op->vector, (size_t)store->dims * sizeof(float));
+    *changed = true;
+    return CTX_OK;
+}
+
+static int apply_op(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+    *changed = false;
+    switch ((cmd_op_kind_t)op->kind) {
+    case CMD_NODE_INSERT:
+    case CMD_NODE_UPSERT:
+    case CMD_NODE_UPDATE:
+        return apply_node_write(ac, op, changed);
+    case CMD_NODE_DELETE:
+        apply_node_delete(ac, op, changed);
+        return CTX_OK;
+    case CMD_EDGE_INSERT:
+    case CMD_EDGE_UPSERT:
+        return apply_edge_write(ac, op, changed);
+    case CMD_EDGE_DELETE:
+        apply_edge_delete(ac, op, changed);
+        return CTX_OK;
+    case CMD_VECTOR_INSERT:
+    case CMD_VECTOR_UPSERT:
+        return apply_vector_write(ac, op, changed);
+    case CMD_VECTOR_DELETE: {
+        uint32_t slot = store_vector_slot(ac->store, op->id);
+        if (slot != STORE_SLOT_NONE) {
+            vector_delete_logged(ac, op->id, slot);
+            *changed = true;
+        }
+        return CTX_OK;
+    }
+    }
+    ctx_err_set(ac->err, CTX_EINTERNAL, "unknown command op kind %u", op->kind);
+    return CTX_EINTERNAL;
+}
+
+int store_apply(store_t *store, const cmd_batch_t *batch, store_undo_t *undo, arena_t *arena,
+                cmd_result_t *result, ctx_err_t *err) {
+    CTX_ASSERT(store != NULL && batch != NULL);
+    CTX_ASSERT(batch->count <= CMD_BATCH_OPS_MAX);
+    store_undo_t local = {0};
+    apply_ctx_t ac = {.store = store, .undo = undo ? undo : &local, .err = err};
+    uint64_t mark = ac.undo->count;
+    uint64_t floats_mark = ac.undo->floats_len;
+    uint8_t *applied = (result && arena) ? arena_calloc(arena, batch->count + 1, 1) : NULL;
+    uint64_t affected = 0;
+    int rc = CTX_OK;
+    for (uint32_t i = 0; i < batch->count; i++) {
+        bool changed = false;
+        rc = apply_op(&ac, &batch->ops[i], &changed);
+        if (rc != CTX_OK) {
+            goto fail;
+        }
+        affected += changed;
+        if (applied) {
+            applied[i] = changed;
+        }
+    }
+    if (result) {
+        result->affected = affected;
+        result->applied = applied;
+    }
+    undo_release(&local, 0);
+    free(local.recs);
+    free(local.floats);
+    return CTX_OK;
+fail:
+    undo_rollback_to(store, ac.undo, mark);
+    ac.undo->floats_len = floats_mark;
+    undo_release(&local, 0);
+    free(local.recs);
+    free(local.floats);
+    if (result) {
+        result->affected = 0;
+        result->applied = applied;
+    }
+    return rc;
+}

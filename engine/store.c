@@ -1,0 +1,759 @@
+/*
+ * store.c — the in-memory graph tables: nodes, edge adjacency, vectors, and the read API.
+ *
+ * Every table is a flat array indexed by a slot number, with an open-addressing hash from id to
+ * slot (linear probing, backward-shift deletion, so there are no tombstones to age). Slots are
+ * handed out by slot_alloc_t: the lowest free slot first, else a new one at the end; a released
+ * slot at the end shrinks the table, so the allocation state is a pure function of the live slots
+ * and undo reproduces it exactly (see store_int.h).
+ *
+ * Adjacency: each node has an out list and an in list of (neighbour id, kind id, weight), kept
+ * sorted by (neighbour id, kind id). Lists live in a pool of fixed-size blocks, one flat array
+ * per size class (4, 8, 16, … entries); a list that outgrows its block moves to the next class and
+ * one that falls to half moves back, freed blocks go on a per-class LIFO free list. Insert and
+ * delete are a binary search plus a memmove, i.e. O(degree), and a node's adjacency is one
+ * contiguous run, so traversals read memory sequentially. The weight is stored in both the out
+ * and the in entry so reverse traversals need no lookup.
+ *
+ * Labels and edge kinds are interned (dict_t): a node slot holds a 4-byte label id. Props are the
+ * only per-node allocation (one malloc per non-NULL props document), owned by the slot.
+ *
+ * Nothing here validates user input: command.c checks every op before calling a primitive, and
+ * primitives assert their preconditions.
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const builtin_kinds[] = {"owns", "links", "related", "child_of", "similar_to"};
+
+/* ---------------------------------------------------------------- slot allocator */
+
+static bool slot_is_free(const slot_alloc_t *sa, uint32_t slot) {
+    if (slot >= sa->len) {
+        return true;
+    }
+    return ((sa->free_bits[slot >> 6] >> (slot & 63)) & 1) != 0;
+}
+
+static void slot_bits_reserve(slot_alloc_t *sa, uint32_t bits) {
+    if (bits <= sa->cap) {
+        return;
+    }
+    uint32_t cap = sa->cap ? sa->cap : 1024;
+    while (cap < bits) {
+        CTX_ASSERT(cap <= UINT32_MAX / 2);
+        cap *= 2;
+    }
+    sa->free_bits = ctx_realloc(sa->free_bits, (size_t)cap / 8);
+    memset((uint8_t *)sa->free_bits + sa->cap / 8, 0, (size_t)(cap - sa->cap) / 8);
+    sa->cap = cap;
+}
+
+static void slot_bit_set(slot_alloc_t *sa, uint32_t slot, bool free_bit) {
+    uint64_t mask = (uint64_t)1 << (slot & 63);
+    if (free_bit) {
+        sa->free_bits[slot >> 6] |= mask;
+    } else {
+        sa->free_bits[slot >> 6] &= ~mask;
+    }
+}
+
+/* Takes the lowest free slot, or appends one. */
+static uint32_t slot_take(slot_alloc_t *sa) {
+    if (sa->free_count == 0) {
+        CTX_ASSERT(sa->len < STORE_SLOT_NONE - 1);
+        slot_bits_reserve(sa, sa->len + 1);
+        return sa->len++;
+    }
+    uint32_t word = sa->hint;
+    while (sa->free_bits[word] == 0) {
+        word++;
+    }
+    CTX_ASSERT(word < sa->cap / 64);
+    sa->hint = word;
+    uint32_t slot = word * 64 + (uint32_t)__builtin_ctzll(sa->free_bits[word]);
+    CTX_ASSERT(slot < sa->len);
+    slot_bit_set(sa, slot, false);
+    sa->free_count--;
+    return slot;
+}
+
+/* Takes a specific free slot (undo of a delete puts a row back where it was). */
+static void slot_take_at(slot_alloc_t *sa, uint32_t slot) {
+    CTX_ASSERT(slot_is_free(sa, slot));
+    if (slot < sa->len) {
+        slot_bit_set(sa, slot, false);
+        sa->free_count--;
+        return;
+    }
+    slot_bits_reserve(sa, slot + 1);
+    for (uint32_t s = sa->len; s < slot; s++) {
+        slot_bit_set(sa, s, true);
+        sa->free_count++;
+    }
+    if (sa->len < slot && (sa->len >> 6) < sa->hint) {
+        sa->hint = sa->len >> 6;
+    }
+    sa->len = slot + 1;
+}
+
+static void slot_release(slot_alloc_t *sa, uint32_t slot) {
+    CTX_ASSERT(!slot_is_free(sa, slot));
+    if (slot + 1 < sa->len) {
+        slot_bit_set(sa, slot, true);
+        sa->free_count++;
+        if ((slot >> 6) < sa->hint) {
+            sa->hint = slot >> 6;
+        }
+        return;
+    }
+    sa->len--;
+    while (sa->len > 0 && slot_is_free(sa, sa->len - 1)) {
+        slot_bit_set(sa, sa->len - 1, false);
+        sa->free_count--;
+        sa->len--;
+    }
+    if (sa->free_count == 0) {
+        sa->hint = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- id map */
+
+static uint64_t hash_id(int64_t id) {
+    uint64_t x = (uint64_t)id + 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint32_t id_map_find(const id_map_t *map, int64_t id) {
+    if (map->mask == 0) {
+        return STORE_SLOT_NONE;
+    }
+    for (uint64_t i = hash_id(id) & map->mask;; i = (i + 1) & map->mask) {
+        const id_map_entry_t *e = &map->buckets[i];
+        if (e->slot == STORE_SLOT_NONE || e->id == id) {
+            return e->slot;
+        }
+    }
+}
+
+static void id_map_insert_raw(id_map_t *map, int64_t id, uint32_t slot) {
+    uint64_t i = hash_id(id) & map->mask;
+    while (map->buckets[i].slot != STORE_SLOT_NONE) {
+        CTX_ASSERT(map->buckets[i].id != id);
+        i = (i + 1) & map->mask;
+    }
+    map->buckets[i].id = id;
+    map->buckets[i].slot = slot;
+}
+
+static void id_map_put(id_map_t *map, int64_t id, uint32_t slot) {
+    CTX_ASSERT(slot != STORE_SLOT_NONE);
+    if ((map->count + 1) * 3 > (map->mask + 1) * 2 || map->mask == 0) {
+        uint64_t old_n = map->mask ? map->mask + 1 : 0;
+        id_map_entry_t *old = map->buckets;
+        uint64_t n = old_n ? old_n * 2 : 64;
+        map->buckets = ctx_malloc(n * sizeof(id_map_entry_t));
+        memset(map->buckets, 0xff, n * sizeof(id_map_entry_t));
+        map->mask = n - 1;
+        for (uint64_t i = 0; i < old_n; i++) {
+            if (old[i].slot != STORE_SLOT_NONE) {
+                id_map_insert_raw(map, old[i].id, old[i].slot);
+            }
+        }
+        free(old);
+    }
+    id_map_insert_raw(map, id, slot);
+    map->count++;
+}
+
+static void id_map_del(id_map_t *map, int64_t id) {
+    CTX_ASSERT(map->mask != 0);
+    uint64_t i = hash_id(id) & map->mask;
+    while (map->buckets[i].id != id || map->buckets[i].slot == STORE_SLOT_NONE) {
+        CTX_ASSERT(map->buckets[i].slot != STORE_SLOT_NONE);
+        i = (i + 1) & map->mask;
+    }
+    for (uint64_t j = i;;) {
+        j = (j + 1) & map->mask;
+        if (map->buckets[j].slot == STORE_SLOT_NONE) {
+            break;
+        }
+        uint64_t home = hash_id(map->buckets[j].id) & map->mask;
+        /* The entry at j may move to the hole at i unless its home lies cyclically in (i, j]. */
+        bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            map->buckets[i] = map->buckets[j];
+            i = j;
+        }
+    }
+    map->buckets[i].slot = STORE_SLOT_NONE;
+    map->buckets[i].id = -1;
+    map->count--;
+}
+
+/* ---------------------------------------------------------------- dictionaries */
+
+static uint64_t hash_bytes(const char *s, uint32_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (uint32_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static void dict_insert_raw(dict_t *dict, uint32_t id) {
+    uint32_t i = (uint32_t)hash_bytes(dict->strings[id], dict->lens[id]) & dict->mask;
+    while (dict->buckets[i] != DICT_NONE) {
+        i = (i + 1) & dict->mask;
+    }
+    dict->buckets[i] = id;
+}
+
+uint32_t store_dict_find(const dict_t *dict, const char *s, uint32_t len) {
+    if (dict->mask == 0) {
+        return DICT_NONE;
+    }
+    for (uint32_t i = (uint32_t)hash_bytes(s, len) & dict->mask;; i = (i + 1) & dict->mask) {
+        uint32_t id = dict->buckets[i];
+        if (id == DICT_NONE) {
+            return DICT_NONE;
+        }
+        if (dict->lens[id] == len && memcmp(dict->strings[id], s, len) == 0) {
+            return id;
+        }
+    }
+}
+
+uint32_t store_dict_add(dict_t *dict, const char *s, uint32_t len) {
+    CTX_ASSERT(store_dict_find(dict, s, len) == DICT_NONE);
+    if (dict->count == dict->cap) {
+        dict->cap = dict->cap ? dict->cap * 2 : 16;
+        dict->strings = ctx_realloc(dict->strings, dict->cap * sizeof(char *));
+        dict->lens = ctx_realloc(dict->lens, dict->cap * sizeof(uint32_t));
+    }
+    if ((dict->count + 1) * 2 > dict->mask + 1 || dict->mask == 0) {
+        uint32_t n = dict->mask ? (dict->mask + 1) * 2 : 64;
+        free(dict->buckets);
+        dict->buckets = ctx_malloc(n * sizeof(uint32_t));
+        memset(dict->buckets, 0xff, n * sizeof(uint32_t));
+        dict->mask = n - 1;
+        for (uint32_t id = 0; id < dict->count; id++) {
+            dict_insert_raw(dict, id);
+        }
+    }
+    uint32_t id = dict->count++;
+    dict->strings[id] = ctx_malloc((size_t)len + 1);
+    memcpy(dict->strings[id], s, len);
+    dict->strings[id][len] = '\0';
+    dict->lens[id] = len;
+    dict_insert_raw(dict, id);
+    return id;
+}
+
+void store_dict_pop(dict_t *dict) {
+    CTX_ASSERT(dict->count > 0);
+    uint32_t id = dict->count - 1;
+    uint32_t i = (uint32_t)hash_bytes(dict->strings[id], dict->lens[id]) & dict->mask;
+    while (dict->buckets[i] != id) {
+        CTX_ASSERT(dict->buckets[i] != DICT_NONE);
+        i = (i + 1) & dict->mask;
+    }
+    for (uint32_t j = i;;) {
+        j = (j + 1) & dict->mask;
+        uint32_t other = dict->buckets[j];
+        if (other == DICT_NONE) {
+            break;
+        }
+        uint32_t home = (uint32_t)hash_bytes(dict->strings[other], dict->lens[other]) & dict->mask;
+        bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            dict->buckets[i] = other;
+            i = j;
+        }
+    }
+    dict->buckets[i] = DICT_NONE;
+    free(dict->strings[id]);
+    dict->count--;
+}
+
+static void dict_free(dict_t *dict) {
+    for (uint32_t id = 0; id < dict->count; id++) {
+        free(dict->strings[id]);
+    }
+    free(dict->strings);
+    free(dict->lens);
+    free(dict->buckets);
+}
+
+/* ---------------------------------------------------------------- adjacency pool */
+
+static uint32_t adj_class_cap(uint8_t cls) {
+    return (uint32_t)1 << (cls + ADJ_CLASS_MIN_LOG2);
+}
+
+static adj_entry_t *adj_block(const store_t *store, uint8_t cls, uint32_t block) {
+    return store->adj[cls].entries + (size_t)block * adj_class_cap(cls);
+}
+
+adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list) {
+    if (list->len == 0) {
+        return NULL;
+    }
+    return adj_block(store, list->cls, list->block);
+}
+
+static uint32_t adj_block_alloc(store_t *store, uint8_t cls) {
+    CTX_ASSERT(cls < ADJ_CLASSES);
+    adj_class_t *c = &store->adj[cls];
+    if (c->free_head != STORE_SLOT_NONE) {
+        uint32_t block = c->free_head;
+        c->free_head = (uint32_t)adj_block(store, cls, block)->neighbour;
+        return block;
+    }
+    if (c->blocks == c->cap) {
+        uint32_t cap = c->cap ? c->cap * 2 : (cls < 8 ? 64 : 1);
+        c->entries = ctx_realloc(c->entries, (size_t)cap * adj_class_cap(cls) * sizeof(adj_entry_t));
+        c->cap = cap;
+    }
+    return c->blocks++;
+}
+
+static void adj_block_free(store_t *store, uint8_t cls, uint32_t block) {
+    adj_class_t *c = &store->adj[cls];
+    CTX_ASSERT(block < c->blocks);
+    adj_block(store, cls, block)->neighbour = c->free_head;
+    c->free_head = block;
+}
+
+/* Moves a list's entries into a block of class cls. */
+static void adj_rehome(store_t *store, adj_list_t *list, uint8_t cls) {
+    uint32_t block = adj_block_alloc(store, cls);
+    memcpy(adj_block(store, cls, block), adj_block(store, list->cls, list->block),
+           (size_t)list->len * sizeof(adj_entry_t));
+    adj_block_free(store, list->cls, list->block);
+    list->cls = cls;
+    list->block = block;
+}
+
+static int adj_cmp(const adj_entry_t *e, int64_t neighbour, int32_t kind) {
+    if (e->neighbour != neighbour) {
+        return e->neighbour < neighbour ? -1 : 1;
+    }
+    return (e->kind > kind) - (e->kind < kind);
+}
+
+/* First position whose entry is >= (neighbour, kind). */
+static uint32_t adj_lower_bound(const store_t *store, const adj_list_t *list, int64_t neighbour,
+                                int32_t kind) {
+    const adj_entry_t *e = store_adj_entries(store, list);
+    uint32_t lo = 0;
+    uint32_t hi = list->len;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (adj_cmp(&e[mid], neighbour, kind) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void adj_insert(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind,
+                       double weight) {
+    uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
+    if (list->len == 0) {
+        list->cls = 0;
+        list->block = adj_block_alloc(store, 0);
+    } else if (list->len == adj_class_cap(list->cls)) {
+        adj_rehome(store, list, (uint8_t)(list->cls + 1));
+    }
+    adj_entry_t *e = adj_block(store, list->cls, list->block);
+    CTX_ASSERT(pos == list->len || adj_cmp(&e[pos], neighbour, kind) > 0);
+    memmove(&e[pos + 1], &e[pos], (size_t)(list->len - pos) * sizeof(adj_entry_t));
+    e[pos] = (adj_entry_t){.neighbour = neighbour, .kind = kind, .pad = 0, .weight = weight};
+    list->len++;
+}
+
+static double adj_remove(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind) {
+    uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
+    adj_entry_t *e = store_adj_entries(store, list);
+    CTX_ASSERT(pos < list->len && adj_cmp(&e[pos], neighbour, kind) == 0);
+    double weight = e[pos].weight;
+    memmove(&e[pos], &e[pos + 1], (size_t)(list->len - pos - 1) * sizeof(adj_entry_t));
+    list->len--;
+    if (list->len == 0) {
+        adj_block_free(store, list->cls, list->block);
+        list->cls = 0;
+        list->block = 0;
+    } else if (list->cls > 0 && list->len <= adj_class_cap((uint8_t)(list->cls - 1)) / 2) {
+        adj_rehome(store, list, (uint8_t)(list->cls - 1));
+    }
+    return weight;
+}
+
+static adj_entry_t *adj_find(const store_t *store, const adj_list_t *list, int64_t neighbour,
+                             int32_t kind) {
+    uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
+    adj_entry_t *e = store_adj_entries(store, list);
+    if (pos < list->len && adj_cmp(&e[pos], neighbour, kind) == 0) {
+        return &e[pos];
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+store_t *store_create(const store_config_t *config) {
+    CTX_ASSERT(config != NULL);
+    CTX_ASSERT(config->vector_dims >= 1 && config->vector_dims <= VECTOR_DIMS_MAX);
+    store_t *store = ctx_calloc(1, sizeof(store_t));
+    store->dims = config->vector_dims;
+    for (int c = 0; c < ADJ_CLASSES; c++) {
+        store->adj[c].free_head = STORE_SLOT_NONE;
+    }
+    for (size_t k = 0; k < sizeof(builtin_kinds) / sizeof(builtin_kinds[0]); k++) {
+        store_dict_add(&store->kinds, builtin_kinds[k], (uint32_t)strlen(builtin_kinds[k]));
+    }
+    return store;
+}
+
+void store_destroy(store_t *store) {
+    if (store == NULL) {
+        return;
+    }
+    for (uint32_t s = 0; s < store->node_slots.len; s++) {
+        if (!slot_is_free(&store->node_slots, s)) {
+            free(store->nodes[s].props);
+        }
+    }
+    free(store->nodes);
+    free(store->node_slots.free_bits);
+    free(store->node_map.buckets);
+    dict_free(&store->labels);
+    dict_free(&store->kinds);
+    for (int c = 0; c < ADJ_CLASSES; c++) {
+        free(store->adj[c].entries);
+    }
+    free(store->vectors);
+    free(store->vec_ids);
+    free(store->vec_slots.free_bits);
+    free(store->vec_map.buckets);
+    free(store);
+}
+
+uint32_t store_vector_dims(const store_t *store) {
+    return store->dims;
+}
+
+/* ---------------------------------------------------------------- node primitives */
+
+uint32_t store_node_slot(const store_t *store, int64_t id) {
+    return id_map_find(&store->node_map, id);
+}
+
+uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
+                        uint32_t props_len, uint32_t slot) {
+    CTX_ASSERT(store_node_slot(store, id) == STORE_SLOT_NONE);
+    CTX_ASSERT(label < store->labels.count);
+    if (slot == STORE_SLOT_NONE) {
+        slot = slot_take(&store->node_slots);
+    } else {
+        slot_take_at(&store->node_slots, slot);
+    }
+    if (slot >= store->nodes_cap) {
+        uint32_t cap = store->nodes_cap ? store->nodes_cap : 1024;
+        while (cap <= slot) {
+            cap *= 2;
+        }
+        store->nodes = ctx_realloc(store->nodes, (size_t)cap * sizeof(node_slot_t));
+        store->nodes_cap = cap;
+    }
+    node_slot_t *n = &store->nodes[slot];
+    memset(n, 0, sizeof(*n));
+    n->id = id;
+    n->label = label;
+    n->props = props;
+    n->props_len = props_len;
+    id_map_put(&store->node_map, id, slot);
+    return slot;
+}
+
+char *store_node_remove(store_t *store, uint32_t slot) {
+    CTX_ASSERT(!slot_is_free(&store->node_slots, slot));
+    node_slot_t *n = &store->nodes[slot];
+    CTX_ASSERT(n->out.len == 0 && n->in.len == 0);
+    char *props = n->props;
+    id_map_del(&store->node_map, n->id);
+    memset(n, 0, sizeof(*n));
+    slot_release(&store->node_slots, slot);
+    return props;
+}
+
+static void node_view_fill(const store_t *store, const node_slot_t *n, node_view_t *out) {
+    out->id = n->id;
+    out->label = store->labels.strings[n->label];
+    out->label_len = store->labels.lens[n->label];
+    out->props = n->props;
+    out->props_len = n->props_len;
+}
+
+uint64_t store_node_count(const store_t *store) {
+    return store->node_map.count;
+}
+
+bool store_node_get(const store_t *store, int64_t id, node_view_t *out) {
+    uint32_t slot = store_node_slot(store, id);
+    if (slot == STORE_SLOT_NONE) {
+        return false;
+    }
+    node_view_fill(store, &store->nodes[slot], out);
+    return true;
+}
+
+bool store_node_exists(const store_t *store, int64_t id) {
+    return store_node_slot(store, id) != STORE_SLOT_NONE;
+}
+
+bool store_node_next(const store_t *store, store_cursor_t *cursor, node_view_t *out) {
+    while (cursor->pos < store->node_slots.len) {
+        uint32_t slot = (uint32_t)cursor->pos++;
+        if (!slot_is_free(&store->node_slots, slot)) {
+            node_view_fill(store, &store->nodes[slot], out);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- kinds */
+
+int32_t store_kind_lookup(const store_t *store, const char *name, uint32_t len) {
+    uint32_t id = store_dict_find(&store->kinds, name, len);
+    return id == DICT_NONE ? -1 : (int32_t)id;
+}
+
+const char *store_kind_name(const store_t *store, int32_t kind) {
+    CTX_ASSERT(kind >= 0 && (uint32_t)kind < store->kinds.count);
+    return store->kinds.strings[kind];
+}
+
+uint32_t store_kind_count(const store_t *store) {
+    return store->kinds.count;
+}
+
+/* ---------------------------------------------------------------- edge primitives */
+
+adj_entry_t *store_edge_find(store_t *store, uint32_t source_slot, int64_t target, int32_t kind) {
+    return adj_find(store, &store->nodes[source_slot].out, target, kind);
+}
+
+void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                    double weight) {
+    CTX_ASSERT(!slot_is_free(&store->node_slots, source_slot));
+    CTX_ASSERT(!slot_is_free(&store->node_slots, target_slot));
+    int64_t source = store->nodes[source_slot].id;
+    int64_t target = store->nodes[target_slot].id;
+    adj_insert(store, &store->nodes[source_slot].out, target, kind, weight);
+    adj_insert(store, &store->nodes[target_slot].in, source, kind, weight);
+    store->edge_count++;
+}
+
+double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind) {
+    int64_t source = store->nodes[source_slot].id;
+    int64_t target = store->nodes[target_slot].id;
+    double weight = adj_remove(store, &store->nodes[source_slot].out, target, kind);
+    adj_remove(store, &store->nodes[target_slot].in, source, kind);
+    CTX_ASSERT(store->edge_count > 0);
+    store->edge_count--;
+    return weight;
+}
+
+void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot,
+                           int32_t kind, double weight) {
+    int64_t source = store->nodes[source_slot].id;
+    int64_t target = store->nodes[target_slot].id;
+    adj_entry_t *out = adj_find(store, &store->nodes[source_slot].out, target, kind);
+    adj_entry_t *in = adj_find(store, &store->nodes[target_slot].in, source, kind);
+    CTX_ASSERT(out != NULL && in != NULL);
+    out->weight = weight;
+    in->weight = weight;
+}
+
+uint64_t store_edge_count(const store_t *store) {
+    return store->edge_count;
+}
+
+static void edge_view_fill(const store_t *store, int64_t source, int64_t target,
+                           const adj_entry_t *e, edge_view_t *out) {
+    out->source = source;
+    out->target = target;
+    out->kind = e->kind;
+    out->kind_name = store->kinds.strings[e->kind];
+    out->weight = e->weight;
+}
+
+bool store_edge_get(const store_t *store, int64_t source, int64_t target, int32_t kind,
+                    edge_view_t *out) {
+    uint32_t slot = store_node_slot(store, source);
+    if (slot == STORE_SLOT_NONE || kind < 0) {
+        return false;
+    }
+    const adj_entry_t *e = adj_find(store, &store->nodes[slot].out, target, kind);
+    if (e == NULL) {
+        return false;
+    }
+    edge_view_fill(store, source, target, e, out);
+    return true;
+}
+
+bool store_edge_next(const store_t *store, store_cursor_t *cursor, edge_view_t *out) {
+    while (cursor->pos < store->node_slots.len) {
+        uint32_t slot = (uint32_t)cursor->pos;
+        if (!slot_is_free(&store->node_slots, slot)) {
+            const node_slot_t *n = &store->nodes[slot];
+            if (cursor->sub < n->out.len) {
+                const adj_entry_t *e = store_adj_entries(store, &n->out) + cursor->sub++;
+                edge_view_fill(store, n->id, e->neighbour, e, out);
+                return true;
+            }
+        }
+        cursor->pos++;
+        cursor->sub = 0;
+    }
+    return false;
+}
+
+static uint64_t list_degree(const store_t *store, const adj_list_t *list, int32_t kind) {
+    if (kind == STORE_KIND_ANY) {
+        return list->len;
+    }
+    const adj_entry_t *e = store_adj_entries(store, list);
+    uint64_t count = 0;
+    for (uint32_t i = 0; i < list->len; i++) {
+        count += e[i].kind == kind;
+    }
+    return count;
+}
+
+uint64_t store_degree(const store_t *store, int64_t id, store_dir_t dir, int32_t kind) {
+    uint32_t slot = store_node_slot(store, id);
+    if (slot == STORE_SLOT_NONE) {
+        return 0;
+    }
+    uint64_t degree = 0;
+    if (dir & STORE_DIR_OUT) {
+        degree += list_degree(store, &store->nodes[slot].out, kind);
+    }
+    if (dir & STORE_DIR_IN) {
+        degree += list_degree(store, &store->nodes[slot].in, kind);
+    }
+    return degree;
+}
+
+void store_adj_begin(const store_t *store, int64_t id, store_dir_t dir, int32_t kind,
+                     store_adj_iter_t *it) {
+    CTX_ASSERT(dir >= STORE_DIR_OUT && dir <= STORE_DIR_BOTH);
+    it->store = store;
+    it->id = id;
+    it->kind = kind;
+    it->dir = dir;
+    it->phase = (dir & STORE_DIR_OUT) ? 0 : 1;
+    it->pos = 0;
+    it->slot = store_node_slot(store, id);
+}
+
+bool store_adj_next(store_adj_iter_t *it, edge_view_t *edge_out, int64_t *neighbour_out) {
+    if (it->slot == STORE_SLOT_NONE) {
+        return false;
+    }
+    const node_slot_t *n = &it->store->nodes[it->slot];
+    while (it->phase < 2) {
+        const adj_list_t *list = it->phase == 0 ? &n->out : &n->in;
+        const adj_entry_t *e = store_adj_entries(it->store, list);
+        while (it->pos < list->len) {
+            const adj_entry_t *entry = &e[it->pos++];
+            if (it->kind != STORE_KIND_ANY && entry->kind != it->kind) {
+                continue;
+            }
+            if (it->phase == 0) {
+                edge_view_fill(it->store, it->id, entry->neighbour, entry, edge_out);
+            } else {
+                edge_view_fill(it->store, entry->neighbour, it->id, entry, edge_out);
+            }
+            *neighbour_out = entry->neighbour;
+            return true;
+        }
+        it->phase = (it->phase == 0 && (it->dir & STORE_DIR_IN)) ? 1 : 2;
+        it->pos = 0;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- vectors */
+
+uint32_t store_vector_slot(const store_t *store, int64_t id) {
+    return id_map_find(&store->vec_map, id);
+}
+
+float *store_vector_data(const store_t *store, uint32_t slot) {
+    CTX_ASSERT(slot < store->vec_slots.len);
+    return store->vectors + (size_t)slot * store->dims;
+}
+
+uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_t slot) {
+    CTX_ASSERT(store_vector_slot(store, id) == STORE_SLOT_NONE);
+    if (slot == STORE_SLOT_NONE) {
+        slot = slot_take(&store->vec_slots);
+    } else {
+        slot_take_at(&store->vec_slots, slot);
+    }
+    if (slot >= store->vec_cap) {
+        uint32_t cap = store->vec_cap ? store->vec_cap : 256;
+        while (cap <= slot) {
+            cap *= 2;
+        }
+        store->vectors = ctx_realloc(store->vectors, (size_t)cap * store->dims * sizeof(float));
+        store->vec_ids = ctx_realloc(store->vec_ids, (size_t)cap * sizeof(int64_t));
+        store->vec_cap = cap;
+    }
+    memcpy(store_vector_data(store, slot), data, (size_t)store->dims * sizeof(float));
+    store->vec_ids[slot] = id;
+    id_map_put(&store->vec_map, id, slot);
+    return slot;
+}
+
+void store_vector_remove(store_t *store, uint32_t slot) {
+    CTX_ASSERT(!slot_is_free(&store->vec_slots, slot));
+    id_map_del(&store->vec_map, store->vec_ids[slot]);
+    memset(store_vector_data(store, slot), 0, (size_t)store->dims * sizeof(float));
+    store->vec_ids[slot] = 0;
+    slot_release(&store->vec_slots, slot);
+}
+
+uint64_t store_vector_count(const store_t *store) {
+    return store->vec_map.count;
+}
+
+const float *store_vector_get(const store_t *store, int64_t id) {
+    uint32_t slot = store_vector_slot(store, id);
+    return slot == STORE_SLOT_NONE ? NULL : store_vector_data(store, slot);
+}
+
+bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id_out,
+                       const float **vector_out) {
+    while (cursor->pos < store->vec_slots.len) {
+        uint32_t slot = (uint32_t)cursor->pos++;
+        if (!slot_is_free(&store->vec_slots, slot)) {
+            *id_out = store->vec_ids[slot];
+            *vector_out = store_vector_data(store, slot);
+            return true;
+        }
+    }
+    return false;
+}

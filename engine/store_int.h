@@ -1,0 +1,152 @@
+/*
+ * store_int.h — private layout of the store, shared by store.c (tables and read API),
+ * command.c (apply and undo) and the engine's own tests. Not part of the public contract:
+ * code outside engine/ includes store.h only.
+ *
+ * Layout (all flat arrays, grown geometrically, no per-node or per-edge malloc):
+ *   nodes     node_slot_t[slots.len]     slot → id, label id, props bytes, out/in adjacency
+ *   node_map  open addressing id → slot  (linear probing, backward-shift delete: no tombstones)
+ *   slots     which slots are free       (bitmap; freed slots reused lowest first)
+ *   labels    interned label strings     (dict: id → bytes, bytes → id)
+ *   kinds     interned edge kind names   (dict; ids 0..4 are the built-in kinds)
+ *   adj pool  adjacency blocks by size class (4, 8, 16, … entries), one flat array per class
+ *   vectors   float[slots.len × dims] + int64 id per slot, vec_map id → slot, own slot bitmap
+ * A slot table is canonical: len = 1 + highest live slot and the free bitmap marks exactly the
+ * dead slots below len, so the state is a function of which ids live where, and undo (which
+ * replays inverse changes newest first) gives back the same bytes-for-bytes allocation state.
+ */
+#ifndef CTX_STORE_INT_H
+#define CTX_STORE_INT_H
+
+#include "store.h"
+
+#include <stdint.h>
+
+enum {
+    STORE_SLOT_NONE = UINT32_MAX,
+    ADJ_CLASS_MIN_LOG2 = 2, /* smallest block: 4 entries */
+    ADJ_CLASSES = 28,       /* largest block: 4 << 27 entries */
+    DICT_NONE = UINT32_MAX,
+};
+
+/* Set of free slots below len (see the file comment). */
+typedef struct slot_alloc {
+    uint32_t len;       /* 1 + highest live slot */
+    uint32_t cap;       /* bits allocated in free_bits */
+    uint64_t *free_bits;
+    uint32_t free_count;
+    uint32_t hint; /* no free bit in words below hint */
+} slot_alloc_t;
+
+/* Open-addressing map int64 id → uint32 slot. */
+typedef struct id_map_entry {
+    int64_t id;
+    uint32_t slot; /* STORE_SLOT_NONE = empty bucket */
+    uint32_t pad;
+} id_map_entry_t;
+
+typedef struct id_map {
+    id_map_entry_t *buckets;
+    uint64_t mask; /* bucket count - 1 (power of two), 0 when not allocated */
+    uint64_t count;
+} id_map_t;
+
+/* Interned strings; ids are dense and assigned in first-use order. */
+typedef struct dict {
+    char **strings; /* NUL-terminated copies */
+    uint32_t *lens;
+    uint32_t count;
+    uint32_t cap;
+    uint32_t *buckets; /* id, or DICT_NONE */
+    uint32_t mask;
+} dict_t;
+
+typedef struct adj_entry {
+    int64_t neighbour;
+    int32_t kind;
+    uint32_t pad;
+    double weight;
+} adj_entry_t;
+
+/* One adjacency list: len entries in block `block` of size class `cls`. */
+typedef struct adj_list {
+    uint32_t len;
+    uint8_t cls;  /* size class, valid when len > 0 */
+    uint8_t pad[3];
+    uint32_t block;
+} adj_list_t;
+
+typedef struct adj_class {
+    adj_entry_t *entries; /* blocks × (4 << cls) entries */
+    uint32_t blocks;      /* blocks handed out (high water) */
+    uint32_t cap;         /* blocks allocated */
+    uint32_t free_head;   /* LIFO list of freed blocks, threaded through entry 0; NONE = empty */
+} adj_class_t;
+
+typedef struct node_slot {
+    int64_t id;
+    char *props; /* owned copy, NULL when props IS NULL */
+    uint32_t props_len;
+    uint32_t label; /* label dict id */
+    adj_list_t out;
+    adj_list_t in;
+} node_slot_t;
+
+struct store {
+    uint32_t dims;
+    node_slot_t *nodes;
+    uint32_t nodes_cap;
+    slot_alloc_t node_slots;
+    id_map_t node_map;
+    dict_t labels;
+    dict_t kinds;
+    adj_class_t adj[ADJ_CLASSES];
+    uint64_t edge_count;
+    float *vectors; /* vec_cap × dims */
+    int64_t *vec_ids;
+    uint32_t vec_cap;
+    slot_alloc_t vec_slots;
+    id_map_t vec_map;
+};
+
+/* ---- primitives used by command.c (no validation beyond assertions) ---- */
+
+uint32_t store_node_slot(const store_t *store, int64_t id);
+/* Inserts a node into the lowest free slot (or `slot` when not STORE_SLOT_NONE, which must be
+ * free); takes ownership of props. Returns the slot. */
+uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
+                        uint32_t props_len, uint32_t slot);
+/* Removes a node whose adjacency is empty; returns its props (ownership to the caller). */
+char *store_node_remove(store_t *store, uint32_t slot);
+
+/* Label and kind dictionaries: lookup (DICT_NONE when absent), append, pop the newest. */
+uint32_t store_dict_find(const dict_t *dict, const char *s, uint32_t len);
+uint32_t store_dict_add(dict_t *dict, const char *s, uint32_t len);
+void store_dict_pop(dict_t *dict);
+
+/* Edges between live node slots. find returns the entry in source's out list or NULL. */
+adj_entry_t *store_edge_find(store_t *store, uint32_t source_slot, int64_t target, int32_t kind);
+void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                    double weight);
+/* Removes an existing edge; returns its weight. */
+double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind);
+/* Sets the weight in both the out and the in entry. */
+void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot,
+                           int32_t kind, double weight);
+/* Entries of a node's list (valid until the next change). */
+adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list);
+
+uint32_t store_vector_slot(const store_t *store, int64_t id);
+uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_t slot);
+void store_vector_remove(store_t *store, uint32_t slot);
+float *store_vector_data(const store_t *store, uint32_t slot);
+
+/* ---- vector kernels (vecdist.c), exposed for tests ---- */
+double vec_distance_scalar(metric_t metric, const float *a, const float *b, uint32_t dim);
+/* True when the AVX2+FMA kernel can run on this CPU. */
+bool vec_distance_simd_available(void);
+/* The AVX2+FMA kernel; only call when vec_distance_simd_available(). Bit-identical to the
+ * scalar kernel (same lane order, exact double products). */
+double vec_distance_simd(metric_t metric, const float *a, const float *b, uint32_t dim);
+
+#endif
