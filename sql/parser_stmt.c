@@ -1,0 +1,566 @@
+/*
+ * parser_stmt.c — SELECT, INSERT, UPDATE and DELETE (see parser.h, ast.h).
+ *
+ * SELECT clauses are parsed in PostgreSQL's order; LIMIT/OFFSET/FETCH FIRST may come in either
+ * order, each at most once. FROM items are [schema.]table, function(args) (the graph and vector
+ * table functions are ordinary FROM_FUNCTION items; the planner recognises them by name),
+ * (SELECT …) and parenthesised joins; JOIN / INNER JOIN / LEFT [OUTER] JOIN … ON and CROSS JOIN
+ * build left-deep FROM_JOIN trees, and a comma is a CROSS join. Bare aliases must not be
+ * reserved words, which is what lets `FROM nodes WHERE …` and `SELECT a FROM t` parse; after AS
+ * any word is a label. Subqueries count against the nesting limit like parentheses do.
+ */
+#include "parser.h"
+
+#include <string.h>
+
+/* [AS] alias after a select item or FROM item; NULL when there is none (not an error). */
+static const char *parser_opt_alias(parser_t *p, bool *failed) {
+    *failed = false;
+    if (parser_accept_kw(p, "as")) {
+        const char *alias = parser_name(p, true);
+        *failed = alias == NULL;
+        return alias;
+    }
+    if (parser_is_name(p, 0) && !parser_is_kw(p, 0, "set")) {
+        return parser_name(p, false);
+    }
+    return NULL;
+}
+
+/* One select-list / RETURNING item: *, t.*, or expr [[AS] alias]. */
+static int parser_select_item(parser_t *p, select_item_t *item) {
+    memset(item, 0, sizeof(*item));
+    item->location = parser_peek(p, 0)->location;
+    if (parser_accept_op(p, "*")) {
+        item->expr = expr_new(p->arena, EXPR_STAR, item->location);
+        return CTX_OK;
+    }
+    item->expr = parser_expr(p);
+    if (item->expr == NULL) {
+        return p->err->code;
+    }
+    bool failed = false;
+    item->alias = parser_opt_alias(p, &failed);
+    return failed ? p->err->code : CTX_OK;
+}
+
+static int parser_select_items(parser_t *p, select_item_t **items, int *nitems) {
+    int cap = 0;
+    *items = NULL;
+    *nitems = 0;
+    do {
+        *items = parser_grow(p, *items, *nitems, &cap, sizeof(**items));
+        if (parser_select_item(p, &(*items)[*nitems]) != CTX_OK) {
+            return p->err->code;
+        }
+        (*nitems)++;
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+static from_item_t *parser_from_item(parser_t *p);
+
+/* (SELECT …) or ( from_item ) ; the current token is "(". */
+static from_item_t *parser_from_parens(parser_t *p) {
+    from_item_t *f = NULL;
+    int loc = parser_peek(p, 0)->location;
+    if (parser_enter(p) != CTX_OK) {
+        return NULL;
+    }
+    p->pos++;
+    if (parser_is_kw(p, 0, "select")) {
+        select_stmt_t *sub = parser_select(p);
+        if (sub != NULL) {
+            f = arena_calloc(p->arena, 1, sizeof(*f));
+            f->kind = FROM_SUBQUERY;
+            f->subquery = sub;
+            f->location = loc;
+        }
+    } else {
+        f = parser_from_item(p);
+    }
+    parser_leave(p);
+    if (f == NULL || parser_expect_op(p, ")") != CTX_OK) {
+        return NULL;
+    }
+    return f;
+}
+
+/* [schema.]table or [schema.]function(args), or a parenthesised item, with its alias. */
+static from_item_t *parser_from_primary(parser_t *p) {
+    from_item_t *f = NULL;
+    if (parser_is_op(p, 0, "(")) {
+        f = parser_from_parens(p);
+    } else {
+        f = arena_calloc(p->arena, 1, sizeof(*f));
+        f->location = parser_peek(p, 0)->location;
+        f->kind = FROM_TABLE;
+        f->name = parser_name(p, false);
+        if (f->name != NULL && parser_accept_op(p, ".")) {
+            f->schema = f->name;
+            f->name = parser_name(p, true);
+        }
+        if (f->name == NULL) {
+            return NULL;
+        }
+        if (parser_is_op(p, 0, "(")) {
+            f->kind = FROM_FUNCTION;
+            if (parser_call_args(p, &f->args, &f->nargs) != CTX_OK) {
+                return NULL;
+            }
+        }
+    }
+    if (f == NULL) {
+        return NULL;
+    }
+    bool failed = false;
+    const char *alias = parser_opt_alias(p, &failed);
+    if (failed) {
+        return NULL;
+    }
+    if (alias != NULL) {
+        f->alias = alias;
+    }
+    return f;
+}
+
+/* The join type at the current token, consuming its keywords; false when no join follows. */
+static bool parser_join_type(parser_t *p, join_type_t *type) {
+    if (parser_accept_kw(p, "join")) {
+        *type = JOIN_INNER;
+    } else if (parser_is_kw(p, 0, "inner") && parser_is_kw(p, 1, "join")) {
+        *type = JOIN_INNER;
+        p->pos += 2;
+    } else if (parser_is_kw(p, 0, "cross") && parser_is_kw(p, 1, "join")) {
+        *type = JOIN_CROSS;
+        p->pos += 2;
+    } else if (parser_is_kw(p, 0, "left") &&
+               (parser_is_kw(p, 1, "join") ||
+                (parser_is_kw(p, 1, "outer") && parser_is_kw(p, 2, "join")))) {
+        *type = JOIN_LEFT;
+        p->pos += parser_is_kw(p, 1, "outer") ? 3 : 2;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* from_primary { join from_primary [ON cond] }. */
+static from_item_t *parser_from_item(parser_t *p) {
+    from_item_t *left = parser_from_primary(p);
+    join_type_t type = JOIN_INNER;
+    while (left != NULL && parser_join_type(p, &type)) {
+        from_item_t *j = arena_calloc(p->arena, 1, sizeof(*j));
+        j->kind = FROM_JOIN;
+        j->join_type = type;
+        j->location = left->location;
+        j->left = left;
+        j->right = parser_from_primary(p);
+        if (j->right == NULL) {
+            return NULL;
+        }
+        if (type != JOIN_CROSS) {
+            if (parser_expect_kw(p, "on") != CTX_OK) {
+                return NULL;
+            }
+            j->on = parser_expr(p);
+            if (j->on == NULL) {
+                return NULL;
+            }
+        }
+        left = j;
+    }
+    return left;
+}
+
+/* FROM item {, item}: commas become CROSS joins. */
+static from_item_t *parser_from_list(parser_t *p) {
+    from_item_t *left = parser_from_item(p);
+    while (left != NULL && parser_accept_op(p, ",")) {
+        from_item_t *j = arena_calloc(p->arena, 1, sizeof(*j));
+        j->kind = FROM_JOIN;
+        j->join_type = JOIN_CROSS;
+        j->location = left->location;
+        j->left = left;
+        j->right = parser_from_item(p);
+        if (j->right == NULL) {
+            return NULL;
+        }
+        left = j;
+    }
+    return left;
+}
+
+static int parser_expr_list(parser_t *p, expr_t ***list, int *n) {
+    int cap = 0;
+    do {
+        expr_t *e = parser_expr(p);
+        if (e == NULL) {
+            return p->err->code;
+        }
+        *list = parser_grow(p, *list, *n, &cap, sizeof(**list));
+        (*list)[(*n)++] = e;
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+static int parser_order_by(parser_t *p, select_stmt_t *s) {
+    int cap = 0;
+    do {
+        expr_t *e = parser_expr(p);
+        if (e == NULL) {
+            return p->err->code;
+        }
+        s->order_by = parser_grow(p, s->order_by, s->norder, &cap, sizeof(*s->order_by));
+        order_item_t *o = &s->order_by[s->norder++];
+        memset(o, 0, sizeof(*o));
+        o->expr = e;
+        if (parser_accept_kw(p, "desc")) {
+            o->desc = true;
+        } else {
+            (void)parser_accept_kw(p, "asc");
+        }
+        if (parser_accept_kw(p, "nulls")) {
+            if (parser_accept_kw(p, "first")) {
+                o->nulls = 1;
+            } else if (parser_expect_kw(p, "last") == CTX_OK) {
+                o->nulls = 2;
+            } else {
+                return p->err->code;
+            }
+        }
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+static int parser_duplicate_clause(parser_t *p, const char *what) {
+    int rc = ctx_err_set(p->err, CTX_ESYNTAX, "multiple %s clauses not allowed", what);
+    ctx_err_position(p->err, lex_char_position(p->text, p->len, parser_peek(p, 0)->location));
+    return rc;
+}
+
+/* FETCH {FIRST|NEXT} [n] {ROW|ROWS} ONLY; the current token is FETCH. */
+static int parser_fetch(parser_t *p, select_stmt_t *s) {
+    int loc = parser_peek(p, 0)->location;
+    p->pos++;
+    if (!parser_accept_kw(p, "first") && parser_expect_kw(p, "next") != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_is_kw(p, 0, "row") || parser_is_kw(p, 0, "rows")) {
+        s->limit = expr_new(p->arena, EXPR_CONST, loc);
+        s->limit->value = value_int(1);
+        s->limit->type = CT_INT4;
+    } else {
+        s->limit = parser_expr(p);
+        if (s->limit == NULL) {
+            return p->err->code;
+        }
+    }
+    if (!parser_accept_kw(p, "row") && parser_expect_kw(p, "rows") != CTX_OK) {
+        return p->err->code;
+    }
+    return parser_expect_kw(p, "only");
+}
+
+/* LIMIT / OFFSET / FETCH in any order, each once. */
+static int parser_limit_offset(parser_t *p, select_stmt_t *s) {
+    bool seen_limit = false;
+    bool seen_offset = false;
+    for (;;) {
+        bool is_limit = parser_is_kw(p, 0, "limit") || parser_is_kw(p, 0, "fetch");
+        if (is_limit && seen_limit) {
+            return parser_duplicate_clause(p, "LIMIT");
+        }
+        if (parser_is_kw(p, 0, "fetch")) {
+            seen_limit = true;
+            if (parser_fetch(p, s) != CTX_OK) {
+                return p->err->code;
+            }
+        } else if (parser_accept_kw(p, "limit")) {
+            seen_limit = true;
+            if (!parser_accept_kw(p, "all")) {
+                s->limit = parser_expr(p);
+                if (s->limit == NULL) {
+                    return p->err->code;
+                }
+            }
+        } else if (parser_is_kw(p, 0, "offset")) {
+            if (seen_offset) {
+                return parser_duplicate_clause(p, "OFFSET");
+            }
+            seen_offset = true;
+            p->pos++;
+            s->offset = parser_expr(p);
+            if (s->offset == NULL) {
+                return p->err->code;
+            }
+            if (!parser_accept_kw(p, "row")) {
+                (void)parser_accept_kw(p, "rows");
+            }
+        } else {
+            return CTX_OK;
+        }
+    }
+}
+
+/* The clauses after the select list. */
+static int parser_select_tail(parser_t *p, select_stmt_t *s) {
+    if (parser_accept_kw(p, "from")) {
+        s->from = parser_from_list(p);
+        if (s->from == NULL) {
+            return p->err->code;
+        }
+    }
+    if (parser_accept_kw(p, "where")) {
+        s->where = parser_expr(p);
+        if (s->where == NULL) {
+            return p->err->code;
+        }
+    }
+    if (parser_accept_kw(p, "group")) {
+        if (parser_expect_kw(p, "by") != CTX_OK ||
+            parser_expr_list(p, &s->group_by, &s->ngroup) != CTX_OK) {
+            return p->err->code;
+        }
+    }
+    if (parser_accept_kw(p, "having")) {
+        s->having = parser_expr(p);
+        if (s->having == NULL) {
+            return p->err->code;
+        }
+    }
+    if (parser_accept_kw(p, "order")) {
+        if (parser_expect_kw(p, "by") != CTX_OK || parser_order_by(p, s) != CTX_OK) {
+            return p->err->code;
+        }
+    }
+    return parser_limit_offset(p, s);
+}
+
+select_stmt_t *parser_select(parser_t *p) {
+    CTX_ASSERT(parser_is_kw(p, 0, "select"));
+    if (parser_enter(p) != CTX_OK) {
+        return NULL;
+    }
+    select_stmt_t *s = arena_calloc(p->arena, 1, sizeof(*s));
+    int rc = CTX_OK;
+    p->pos++;
+    if (parser_accept_kw(p, "distinct")) {
+        s->distinct = true;
+    } else {
+        (void)parser_accept_kw(p, "all");
+    }
+    const lex_token_t *t = parser_peek(p, 0);
+    bool empty_list = t->kind == LEX_EOF || parser_is_op(p, 0, ";") ||
+                      parser_is_op(p, 0, ")") || parser_is_kw(p, 0, "from");
+    if (!empty_list) {
+        rc = parser_select_items(p, &s->items, &s->nitems);
+    }
+    if (rc == CTX_OK) {
+        rc = parser_select_tail(p, s);
+    }
+    parser_leave(p);
+    return rc == CTX_OK ? s : NULL;
+}
+
+/* [schema.]table; the schema is dropped (ContextQL's writable tables are all in public). */
+static const char *parser_table_name(parser_t *p, int *location) {
+    *location = parser_peek(p, 0)->location;
+    const char *name = parser_name(p, false);
+    if (name != NULL && parser_accept_op(p, ".")) {
+        name = parser_name(p, true);
+    }
+    return name;
+}
+
+/* ( col {, col} ) */
+static int parser_column_list(parser_t *p, const char ***cols, int *n) {
+    int cap = 0;
+    if (parser_expect_op(p, "(") != CTX_OK) {
+        return p->err->code;
+    }
+    do {
+        const char *c = parser_name(p, false);
+        if (c == NULL) {
+            return p->err->code;
+        }
+        *cols = parser_grow(p, (void *)*cols, *n, &cap, sizeof(**cols));
+        (*cols)[(*n)++] = c;
+    } while (parser_accept_op(p, ","));
+    return parser_expect_op(p, ")");
+}
+
+/* col = expr {, col = expr} */
+static int parser_set_clauses(parser_t *p, set_clause_t **set, int *n) {
+    int cap = 0;
+    do {
+        *set = parser_grow(p, *set, *n, &cap, sizeof(**set));
+        set_clause_t *c = &(*set)[*n];
+        c->location = parser_peek(p, 0)->location;
+        c->column = parser_name(p, false);
+        if (c->column == NULL || parser_expect_op(p, "=") != CTX_OK) {
+            return p->err->code;
+        }
+        c->value = parser_expr(p);
+        if (c->value == NULL) {
+            return p->err->code;
+        }
+        (*n)++;
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+static int parser_returning(parser_t *p, select_item_t **items, int *n) {
+    if (!parser_accept_kw(p, "returning")) {
+        return CTX_OK;
+    }
+    return parser_select_items(p, items, n);
+}
+
+/* One VALUES row: ( expr | DEFAULT {, …} ). */
+static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
+    expr_t **row = NULL;
+    int n = 0;
+    int cap = 0;
+    if (parser_expect_op(p, "(") != CTX_OK) {
+        return p->err->code;
+    }
+    do {
+        expr_t *e = NULL;
+        if (!parser_accept_kw(p, "default")) {
+            e = parser_expr(p);
+            if (e == NULL) {
+                return p->err->code;
+            }
+        }
+        row = parser_grow(p, row, n, &cap, sizeof(*row));
+        row[n++] = e;
+    } while (parser_accept_op(p, ","));
+    if (parser_expect_op(p, ")") != CTX_OK) {
+        return p->err->code;
+    }
+    int lengths_cap = *rows_cap;
+    ins->rows = parser_grow(p, ins->rows, ins->nrows, rows_cap, sizeof(*ins->rows));
+    ins->row_lengths = parser_grow(p, ins->row_lengths, ins->nrows, &lengths_cap,
+                                   sizeof(*ins->row_lengths));
+    CTX_ASSERT(lengths_cap == *rows_cap);
+    ins->rows[ins->nrows] = row;
+    ins->row_lengths[ins->nrows++] = n;
+    return CTX_OK;
+}
+
+/* ON CONFLICT [(cols)] DO NOTHING | DO UPDATE SET … [WHERE …]; after ON CONFLICT. */
+static int parser_on_conflict(parser_t *p, insert_stmt_t *ins) {
+    if (parser_is_op(p, 0, "(") &&
+        parser_column_list(p, &ins->conflict_columns, &ins->nconflict_columns) != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_expect_kw(p, "do") != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_accept_kw(p, "nothing")) {
+        ins->on_conflict = CONFLICT_NOTHING;
+        return CTX_OK;
+    }
+    if (parser_expect_kw(p, "update") != CTX_OK || parser_expect_kw(p, "set") != CTX_OK) {
+        return p->err->code;
+    }
+    ins->on_conflict = CONFLICT_UPDATE;
+    if (parser_set_clauses(p, &ins->conflict_set, &ins->nconflict_set) != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_accept_kw(p, "where")) {
+        ins->conflict_where = parser_expr(p);
+        if (ins->conflict_where == NULL) {
+            return p->err->code;
+        }
+    }
+    return CTX_OK;
+}
+
+int parser_insert(parser_t *p, stmt_t *out) {
+    CTX_ASSERT(parser_is_kw(p, 0, "insert"));
+    insert_stmt_t *ins = arena_calloc(p->arena, 1, sizeof(*ins));
+    out->kind = STMT_INSERT;
+    out->u.insert = ins;
+    p->pos++;
+    if (parser_expect_kw(p, "into") != CTX_OK) {
+        return p->err->code;
+    }
+    ins->table = parser_table_name(p, &ins->table_location);
+    if (ins->table == NULL) {
+        return p->err->code;
+    }
+    if (parser_is_op(p, 0, "(") &&
+        parser_column_list(p, &ins->columns, &ins->ncolumns) != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_expect_kw(p, "values") != CTX_OK) {
+        return p->err->code;
+    }
+    int rows_cap = 0;
+    do {
+        if (parser_values_row(p, ins, &rows_cap) != CTX_OK) {
+            return p->err->code;
+        }
+    } while (parser_accept_op(p, ","));
+    if (parser_is_kw(p, 0, "on") && parser_is_kw(p, 1, "conflict")) {
+        p->pos += 2;
+        if (parser_on_conflict(p, ins) != CTX_OK) {
+            return p->err->code;
+        }
+    }
+    return parser_returning(p, &ins->returning, &ins->nreturning);
+}
+
+int parser_update(parser_t *p, stmt_t *out) {
+    CTX_ASSERT(parser_is_kw(p, 0, "update"));
+    update_stmt_t *u = arena_calloc(p->arena, 1, sizeof(*u));
+    out->kind = STMT_UPDATE;
+    out->u.update = u;
+    p->pos++;
+    (void)parser_accept_kw(p, "only");
+    u->table = parser_table_name(p, &u->table_location);
+    bool failed = u->table == NULL;
+    if (!failed) {
+        u->alias = parser_opt_alias(p, &failed);
+    }
+    if (failed || parser_expect_kw(p, "set") != CTX_OK ||
+        parser_set_clauses(p, &u->set, &u->nset) != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_accept_kw(p, "where")) {
+        u->where = parser_expr(p);
+        if (u->where == NULL) {
+            return p->err->code;
+        }
+    }
+    return parser_returning(p, &u->returning, &u->nreturning);
+}
+
+int parser_delete(parser_t *p, stmt_t *out) {
+    CTX_ASSERT(parser_is_kw(p, 0, "delete"));
+    delete_stmt_t *d = arena_calloc(p->arena, 1, sizeof(*d));
+    out->kind = STMT_DELETE;
+    out->u.del = d;
+    p->pos++;
+    if (parser_expect_kw(p, "from") != CTX_OK) {
+        return p->err->code;
+    }
+    (void)parser_accept_kw(p, "only");
+    d->table = parser_table_name(p, &d->table_location);
+    bool failed = d->table == NULL;
+    if (!failed) {
+        d->alias = parser_opt_alias(p, &failed);
+    }
+    if (failed) {
+        return p->err->code;
+    }
+    if (parser_accept_kw(p, "where")) {
+        d->where = parser_expr(p);
+        if (d->where == NULL) {
+            return p->err->code;
+        }
+    }
+    return parser_returning(p, &d->returning, &d->nreturning);
+}
