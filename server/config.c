@@ -1,0 +1,293 @@
+/*
+ * config.c — configuration keys, their parsing and the three sources (file, environment, flags).
+ *
+ * One table (CONFIG_KEYS) describes every key: name, kind (string, unsigned integer, byte size,
+ * log level), bounds, default text and a one-line description. config_defaults() parses the
+ * default texts through the same path as user input, so a default can never disagree with the
+ * table. Values are validated completely before being stored: a failed config_set() leaves the
+ * key untouched and explains the problem PostgreSQL-style ("invalid value for parameter
+ * \"port\": \"abc\""). Byte sizes accept PostgreSQL's units (B, kB, MB, GB; 1024-based).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern char **environ;
+
+typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_LOGLEVEL } config_kind_t;
+
+typedef struct config_key {
+    const char *name;
+    config_kind_t kind;
+    uint64_t min;
+    uint64_t max;
+    const char *default_text;
+    const char *description;
+} config_key_t;
+
+static const config_key_t CONFIG_KEYS[] = {
+    {"host", CK_STRING, 1, CONFIG_HOST_BYTES_MAX - 1, "127.0.0.1", "address to listen on"},
+    {"port", CK_UINT, 0, 65535, "5433", "pgwire TCP port (0 = any free port)"},
+    {"data_dir", CK_STRING, 1, CONFIG_PATH_BYTES_MAX - 1, "./contextdb-data",
+     "data directory (created if missing, locked while the server runs)"},
+    {"max_connections", CK_UINT, 1, CONFIG_CONNECTIONS_MAX, "200",
+     "concurrent client sessions; one more gets 53300 too many clients"},
+    {"message_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "1GB",
+     "largest frontend message accepted; larger ones get 08P01 and the connection closes"},
+    {"vector_dimensions", CK_UINT, 1, 4096, "128", "dimension of every vector in the database"},
+    {"log_level", CK_LOGLEVEL, 0, 0, "info", "debug, info, warn or error"},
+};
+
+enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
+
+static const config_key_t *config_key_find(const char *name) {
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        if (strcasecmp(CONFIG_KEYS[i].name, name) == 0) {
+            return &CONFIG_KEYS[i];
+        }
+    }
+    return NULL;
+}
+
+/* Parses a non-negative integer with an optional unit suffix (bytes kinds only). */
+static int config_parse_uint(const config_key_t *key, const char *value, uint64_t *out) {
+    char *end = NULL;
+    if (value[0] < '0' || value[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (errno != 0) {
+        return -1;
+    }
+    while (*end == ' ') {
+        end++;
+    }
+    uint64_t unit = 1;
+    if (key->kind == CK_BYTES && *end != '\0') {
+        static const struct { const char *suffix; uint64_t bytes; } units[] = {
+            {"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
+        unit = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (strcmp(end, units[i].suffix) == 0) {
+                unit = units[i].bytes;
+            }
+        }
+        if (unit == 0) {
+            return -1;
+        }
+        end += strlen(end);
+    }
+    if (*end != '\0' || n > UINT64_MAX / unit) {
+        return -1;
+    }
+    *out = (uint64_t)n * unit;
+    return 0;
+}
+
+static int config_parse_level(const char *value, ctx_log_level_t *out) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(value, names[i]) == 0) {
+            *out = (ctx_log_level_t)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(value, "warning") == 0) {
+        *out = CTX_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
+    if (strcmp(name, "port") == 0) {
+        cfg->port = (uint32_t)n;
+    } else if (strcmp(name, "max_connections") == 0) {
+        cfg->max_connections = (uint32_t)n;
+    } else if (strcmp(name, "message_bytes_max") == 0) {
+        cfg->message_bytes_max = (uint32_t)n;
+    } else {
+        CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
+        cfg->vector_dimensions = (uint32_t)n;
+    }
+}
+
+int config_set(config_t *cfg, const char *key_name, const char *value, const char *source,
+               ctx_err_t *err) {
+    CTX_ASSERT(cfg != NULL);
+    CTX_ASSERT(key_name != NULL && value != NULL && source != NULL);
+    const config_key_t *key = config_key_find(key_name);
+    if (key == NULL) {
+        return ctx_err_set(err, CTX_ECONFIG, "%s: unrecognized configuration parameter \"%s\"",
+                           source, key_name);
+    }
+    if (key->kind == CK_STRING) {
+        size_t len = strlen(value);
+        if (len < key->min || len > key->max) {
+            goto invalid;
+        }
+        char *dest = strcmp(key->name, "host") == 0 ? cfg->host : cfg->data_dir;
+        memcpy(dest, value, len + 1);
+        return 0;
+    }
+    if (key->kind == CK_LOGLEVEL) {
+        if (config_parse_level(value, &cfg->log_level) < 0) {
+            goto invalid;
+        }
+        return 0;
+    }
+    uint64_t n = 0;
+    if (config_parse_uint(key, value, &n) < 0 || n < key->min || n > key->max) {
+        goto invalid;
+    }
+    config_store_uint(cfg, key->name, n);
+    return 0;
+invalid:
+    ctx_err_set(err, CTX_ECONFIG, "%s: invalid value for parameter \"%s\": \"%s\"", source,
+                key->name, value);
+    if (key->kind == CK_UINT || key->kind == CK_BYTES) {
+        ctx_err_hint(err, "allowed range is %llu .. %llu%s", (unsigned long long)key->min,
+                     (unsigned long long)key->max, key->kind == CK_BYTES ? " bytes" : "");
+    }
+    return CTX_ECONFIG;
+}
+
+void config_defaults(config_t *cfg) {
+    CTX_ASSERT(cfg != NULL);
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        int rc = config_set(cfg, CONFIG_KEYS[i].name, CONFIG_KEYS[i].default_text, "default",
+                            &err);
+        CTX_ASSERT(rc == 0);
+    }
+}
+
+static char *config_trim(char *s) {
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+                       s[len - 1] == '\n')) {
+        s[--len] = '\0';
+    }
+    return s;
+}
+
+/* Splits one line into key and value; returns 1 for a setting, 0 for blank/comment, -1 bad. */
+static int config_split_line(char *line, char **key, char **value) {
+    char *hash = strchr(line, '#');
+    char *quote = strchr(line, '\'');
+    if (hash != NULL && (quote == NULL || hash < quote)) {
+        *hash = '\0';
+    }
+    char *s = config_trim(line);
+    if (*s == '\0') {
+        return 0;
+    }
+    size_t key_len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.");
+    if (key_len == 0) {
+        return -1;
+    }
+    char *rest = s + key_len;
+    rest += strspn(rest, " \t");
+    if (*rest == '=') {
+        rest++;
+    }
+    s[key_len] = '\0';
+    *key = s;
+    char *v = config_trim(rest);
+    size_t vlen = strlen(v);
+    if (v[0] == '\'') {
+        char *close = strchr(v + 1, '\'');
+        if (close == NULL || config_trim(close + 1)[0] != '\0') {
+            return -1;
+        }
+        *close = '\0';
+        v++;
+    } else if (vlen == 0 || strpbrk(v, " \t") != NULL) {
+        return -1;
+    }
+    *value = v;
+    return 1;
+}
+
+int config_load_file(config_t *cfg, const char *path, ctx_err_t *err) {
+    CTX_ASSERT(cfg != NULL && path != NULL);
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return ctx_err_set(err, CTX_EIO, "could not open configuration file \"%s\": %s", path,
+                           strerror(errno));
+    }
+    char line[CONFIG_LINE_BYTES_MAX];
+    char source[CONFIG_PATH_BYTES_MAX + 32];
+    for (int lineno = 1; fgets(line, sizeof(line), f) != NULL; lineno++) {
+        snprintf(source, sizeof(source), "%s:%d", path, lineno);
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            rc = ctx_err_set(err, CTX_ECONFIG, "%s: line too long", source);
+            goto fail;
+        }
+        char *key = NULL;
+        char *value = NULL;
+        int kind = config_split_line(line, &key, &value);
+        if (kind < 0) {
+            rc = ctx_err_set(err, CTX_ECONFIG, "%s: syntax error (expected key = value)", source);
+            goto fail;
+        }
+        if (kind == 1) {
+            rc = config_set(cfg, key, value, source, err);
+            if (rc < 0) {
+                goto fail;
+            }
+        }
+    }
+fail:
+    fclose(f);
+    return rc;
+}
+
+int config_load_env(config_t *cfg, ctx_err_t *err) {
+    CTX_ASSERT(cfg != NULL);
+    static const char prefix[] = "CONTEXTDB_";
+    for (char **env = environ; env != NULL && *env != NULL; env++) {
+        if (strncmp(*env, prefix, sizeof(prefix) - 1) != 0) {
+            continue;
+        }
+        const char *name = *env + sizeof(prefix) - 1;
+        const char *eq = strchr(name, '=');
+        if (eq == NULL || (size_t)(eq - name) >= 64) {
+            continue;
+        }
+        char key[64];
+        char source[80];
+        size_t len = (size_t)(eq - name);
+        for (size_t i = 0; i < len; i++) {
+            key[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
+        }
+        key[len] = '\0';
+        snprintf(source, sizeof(source), "environment variable %s%.*s", prefix, (int)len, name);
+        if (config_key_find(key) == NULL) {
+            CTX_WARN("%s: not a configuration parameter, ignored", source);
+            continue;
+        }
+        int rc = config_set(cfg, key, eq + 1, source, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void config_print_keys(FILE *out) {
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        fprintf(out, "  %-18s %-17s %s\n", CONFIG_KEYS[i].name, CONFIG_KEYS[i].default_text,
+                CONFIG_KEYS[i].description);
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * config.h — server configuration: defaults, a PostgreSQL-style config file, CONTEXTDB_<KEY>
+ * environment variables and command-line flags, applied in that order (later wins).
+ *
+ * Every key is listed once in CONFIG_KEY_LIST with its type and bounds, so the file parser, the
+ * environment scan, --help and the README table agree. Unknown keys and bad values are errors
+ * (CTX_ECONFIG with a message naming the source, line and key); the server then exits 1.
+ */
+#ifndef CTX_CONFIG_H
+#define CTX_CONFIG_H
+
+#include "ctx.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+    CONFIG_HOST_BYTES_MAX = 256,
+    CONFIG_PATH_BYTES_MAX = 4096,
+    CONFIG_LINE_BYTES_MAX = 8192,
+    CONFIG_CONNECTIONS_MAX = 100000,
+};
+
+typedef struct config {
+    char host[CONFIG_HOST_BYTES_MAX];     /* listen address (IPv4/IPv6 literal or name) */
+    uint32_t port;                        /* pgwire port; 0 = any free port */
+    char data_dir[CONFIG_PATH_BYTES_MAX]; /* created if missing; locked while running */
+    uint32_t max_connections;             /* authenticated sessions; extra ones get 53300 */
+    uint32_t message_bytes_max;           /* bound of one frontend message (length field) */
+    uint32_t vector_dimensions;           /* database-wide vector dimension */
+    ctx_log_level_t log_level;            /* debug | info | warn | error */
+} config_t;
+
+/* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */
+void config_defaults(config_t *cfg);
+
+/* Sets one key from its text form. source names where the value came from (for messages, e.g.
+ * "contextdb.conf:12" or "CONTEXTDB_PORT"). Returns 0, or CTX_ECONFIG for an unknown key or a
+ * value that does not parse / is out of range (cfg is then unchanged for that key). */
+int config_set(config_t *cfg, const char *key, const char *value, const char *source,
+               ctx_err_t *err);
+
+/* Reads `key = value` lines (# comments, blank lines, optional single quotes around the value as
+ * in postgresql.conf). Returns 0, CTX_EIO if the file cannot be read, CTX_ECONFIG on a bad line,
+ * unknown key or bad value. */
+int config_load_file(config_t *cfg, const char *path, ctx_err_t *err);
+
+/* Applies every CONTEXTDB_<KEY> variable (KEY = upper-case key) of the environment. Variables
+ * with that prefix that name no key are ignored with a warning (unlike the file, the
+ * environment is shared with other programs); bad values are CTX_ECONFIG. */
+int config_load_env(config_t *cfg, ctx_err_t *err);
+
+/* Writes the key table (key, default, description) for --help and the README. */
+void config_print_keys(FILE *out);
+
+#endif

@@ -1,0 +1,478 @@
+/*
+ * conn.c — the per-connection protocol state machine (PostgreSQL's postgres.c main loop, minus
+ * the sockets).
+ *
+ * States:
+ *   STARTUP  → startup-phase packets: SSLRequest/GSSENCRequest get 'N' and the client may send
+ *              another packet; CancelRequest sets the target session's cancel flag and closes
+ *              without a reply; StartupMessage authenticates (trust), sends AuthenticationOk,
+ *              ParameterStatus*, BackendKeyData, ReadyForQuery and moves to READY.
+ *   READY    → regular messages. Query runs every statement of its text through the SQL layer
+ *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
+ *              the first failing statement sends ErrorResponse and skips the rest.
+ *              Extended-protocol messages are not implemented yet: the first one gets 0A000 and
+ *              the state moves to SKIP.
+ *   SKIP     → every message up to Sync is discarded (as after any extended-protocol error);
+ *              Sync sends ReadyForQuery and returns to READY.
+ *   CLOSING  → terminal: output is flushed by the loop, input ignored.
+ * A malformed or oversized message sends FATAL 08P01 and moves to CLOSING; other connections are
+ * unaffected. All per-Query memory (decoded arrays, parse trees, results, text values) comes from
+ * one arena that is reset after each message, so a session's steady-state memory is flat.
+ */
+#include "conn.h"
+
+#include "pgwire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+typedef enum { CONN_STARTUP, CONN_READY, CONN_SKIP, CONN_CLOSING } conn_state_t;
+
+enum {
+    /* SSLRequest + GSSENCRequest before the StartupMessage: more is a confused client. */
+    CONN_NEGOTIATIONS_MAX = 4,
+    /* Startup parameters (and -c options) handed to the session. */
+    CONN_STARTUP_GUCS_MAX = 256,
+};
+
+struct conn {
+    conn_server_t *server;
+    conn_state_t state;
+    buf_t in;
+    buf_t out;
+    arena_t arena; /* per message; reset after each */
+    sql_session_t *session;
+    int32_t backend_pid;
+    int32_t backend_secret;
+    uint32_t negotiations;
+    char peer[64];
+};
+
+conn_t *conn_create(conn_server_t *server, const char *peer) {
+    CTX_ASSERT(server != NULL && server->db != NULL);
+    CTX_ASSERT(peer != NULL);
+    conn_t *conn = ctx_calloc(1, sizeof(*conn));
+    conn->server = server;
+    conn->state = CONN_STARTUP;
+    buf_init(&conn->in);
+    buf_init(&conn->out);
+    arena_init(&conn->arena);
+    snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
+    return conn;
+}
+
+void conn_destroy(conn_t *conn) {
+    if (conn == NULL) {
+        return;
+    }
+    if (conn->session != NULL) {
+        CTX_ASSERT(conn->server->sessions_active > 0);
+        sql_session_destroy(conn->session);
+        conn->server->sessions_active--;
+        CTX_DEBUG("disconnection: pid=%d host=%s", conn->backend_pid, conn->peer);
+    }
+    buf_free(&conn->in);
+    buf_free(&conn->out);
+    arena_destroy(&conn->arena);
+    free(conn);
+}
+
+buf_t *conn_input(conn_t *conn) {
+    return &conn->in;
+}
+
+buf_t *conn_output(conn_t *conn) {
+    return &conn->out;
+}
+
+bool conn_closing(const conn_t *conn) {
+    return conn->state == CONN_CLOSING;
+}
+
+int32_t conn_backend_pid(const conn_t *conn) {
+    return conn->backend_pid;
+}
+
+/* Sends an ErrorResponse with severity FATAL and the given SQLSTATE; ends the connection. */
+static void conn_fatal_state(conn_t *conn, const char *sqlstate, const char *message) {
+    pgw_error_t error;
+    memset(&error, 0, sizeof(error));
+    error.severity = "FATAL";
+    error.sqlstate = sqlstate;
+    error.message = message;
+    CTX_INFO("FATAL %s: %s (host=%s pid=%d)", sqlstate, message, conn->peer, conn->backend_pid);
+    int rc = pgw_encode_error(&conn->out, &error);
+    CTX_ASSERT(rc == 0);
+    conn->state = CONN_CLOSING;
+}
+
+static void conn_fatal(conn_t *conn, int code, const char *message) {
+    CTX_ASSERT(code < 0);
+    conn_fatal_state(conn, ctx_sqlstate(code), message);
+}
+
+void conn_terminate(conn_t *conn) {
+    CTX_ASSERT(conn != NULL);
+    if (conn->state == CONN_READY || conn->state == CONN_SKIP) {
+        conn_fatal_state(conn, "57P01", "terminating connection due to administrator command");
+    }
+    conn->state = CONN_CLOSING;
+}
+
+bool conn_cancel(conn_t *conn, int32_t secret) {
+    CTX_ASSERT(conn != NULL);
+    if (conn->session == NULL || secret != conn->backend_secret) {
+        return false;
+    }
+    atomic_store(sql_session_cancel_flag(conn->session), true);
+    return true;
+}
+
+/* ---- Startup phase ------------------------------------------------------------------------- */
+
+/* Random positive backend pid (unique among live connections) and secret. */
+static void conn_make_backend_key(conn_t *conn) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint32_t words[2] = {0, 0};
+        ssize_t got = getrandom(words, sizeof(words), 0);
+        CTX_ASSERT(got == (ssize_t)sizeof(words));
+        int32_t pid = (int32_t)(words[0] & 0x3fffffffu) + 1;
+        conn->backend_secret = (int32_t)words[1];
+        if (conn->server->lookup == NULL ||
+            conn->server->lookup(conn->server->lookup_ctx, pid) == NULL) {
+            conn->backend_pid = pid;
+            return;
+        }
+    }
+    CTX_ASSERT(!"no free backend pid after 100 attempts");
+}
+
+/* Adds the -c name=value / --name=value settings of the startup "options" parameter. */
+static void conn_split_options(conn_t *conn, const char *options, const char **names,
+                               const char **values, int *count) {
+    char *copy = arena_strdup(&conn->arena, options);
+    char *save = NULL;
+    bool expect_c_arg = false;
+    for (char *tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+        char *setting = NULL;
+        if (expect_c_arg) {
+            setting = tok;
+            expect_c_arg = false;
+        } else if (strcmp(tok, "-c") == 0) {
+            expect_c_arg = true;
+        } else if (strncmp(tok, "-c", 2) == 0) {
+            setting = tok + 2;
+        } else if (strncmp(tok, "--", 2) == 0) {
+            setting = tok + 2;
+            for (char *p = setting; *p != '\0' && *p != '='; p++) {
+                *p = *p == '-' ? '_' : *p;
+            }
+        }
+        char *eq = setting != NULL ? strchr(setting, '=') : NULL;
+        if (eq != NULL && eq != setting && *count < CONN_STARTUP_GUCS_MAX) {
+            *eq = '\0';
+            names[*count] = setting;
+            values[*count] = eq + 1;
+            (*count)++;
+        }
+    }
+}
+
+static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
+    sql_startup_t info;
+    memset(&info, 0, sizeof(info));
+    info.user = startup->user;
+    info.database = startup->database != NULL ? startup->database : startup->user;
+    info.application_name = startup->application_name;
+    const char **names = arena_calloc(&conn->arena, CONN_STARTUP_GUCS_MAX, sizeof(char *));
+    const char **values = arena_calloc(&conn->arena, CONN_STARTUP_GUCS_MAX, sizeof(char *));
+    int count = 0;
+    for (size_t i = 0; i < startup->params_count && count < CONN_STARTUP_GUCS_MAX; i++) {
+        names[count] = startup->params[i].name;
+        values[count] = startup->params[i].value;
+        count++;
+    }
+    if (startup->options != NULL) {
+        conn_split_options(conn, startup->options, names, values, &count);
+    }
+    info.guc_names = names;
+    info.guc_values = values;
+    info.nguc = count;
+    conn->session = sql_session_create(conn->server->db, &info);
+    conn->server->sessions_active++;
+    conn_make_backend_key(conn);
+    CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user,
+             info.database, conn->peer, conn->backend_pid);
+}
+
+static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) {
+    if (startup->protocol_minor > PGW_PROTOCOL_MINOR || startup->unrecognized_count > 0) {
+        int rc = pgw_encode_negotiate_protocol_version(&conn->out, PGW_PROTOCOL_MINOR,
+                                                       startup->unrecognized,
+                                                       startup->unrecognized_count);
+        CTX_ASSERT(rc == 0);
+    }
+    if (conn->server->sessions_active >= conn->server->sessions_max) {
+        conn_fatal(conn, CTX_ETOO_MANY_CONN, "sorry, too many clients already");
+        return;
+    }
+    conn_start_session(conn, startup);
+    pgw_encode_auth_ok(&conn->out);
+    sql_param_change_t *params = NULL;
+    int count = sql_session_report_params(conn->session, &params);
+    for (int i = 0; i < count; i++) {
+        int rc = pgw_encode_parameter_status(&conn->out, params[i].name, params[i].value);
+        CTX_ASSERT(rc == 0);
+    }
+    pgw_encode_backend_key_data(&conn->out, conn->backend_pid, conn->backend_secret);
+    pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    conn->state = CONN_READY;
+}
+
+static void conn_on_cancel(conn_t *conn, const pgw_startup_t *startup) {
+    conn_t *target = NULL;
+    if (conn->server->lookup != NULL) {
+        target = conn->server->lookup(conn->server->lookup_ctx, startup->cancel_pid);
+    }
+    bool done = target != NULL && target != conn && conn_cancel(target, startup->cancel_secret);
+    CTX_INFO("cancel request for pid %d from %s: %s", startup->cancel_pid, conn->peer,
+             done ? "signalled" : "no matching backend");
+    conn->state = CONN_CLOSING; /* no reply, as PostgreSQL */
+}
+
+/* Handles one startup-phase frame body. */
+static void conn_on_startup_frame(conn_t *conn, const pgw_frame_t *frame) {
+    pgw_startup_t startup;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (pgw_decode_startup(frame->body, frame->body_len, &conn->arena, &startup, &err) < 0) {
+        conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    switch (startup.kind) {
+    case PGW_STARTUP_SSL:
+    case PGW_STARTUP_GSSENC:
+        if (++conn->negotiations > CONN_NEGOTIATIONS_MAX) {
+            conn_fatal(conn, CTX_EPROTOCOL, "too many encryption negotiation requests");
+            return;
+        }
+        pgw_encode_ssl_answer(&conn->out, false);
+        return;
+    case PGW_STARTUP_CANCEL:
+        conn_on_cancel(conn, &startup);
+        return;
+    case PGW_STARTUP_MESSAGE:
+        conn_on_startup_message(conn, &startup);
+        return;
+    }
+    CTX_ASSERT(!"unknown startup kind");
+}
+
+/* ---- Simple query ---------------------------------------------------------------------------- */
+
+static void conn_send_error(conn_t *conn, const ctx_err_t *err) {
+    CTX_DEBUG("ERROR %s: %s (pid=%d)", ctx_sqlstate(err->code), err->message, conn->backend_pid);
+    int rc = pgw_encode_error_ctx(&conn->out, "ERROR", err);
+    CTX_ASSERT(rc == 0);
+}
+
+static void conn_send_notices(conn_t *conn, const sql_result_t *result) {
+    for (int i = 0; i < result->nnotices; i++) {
+        const sql_notice_t *notice = &result->notices[i];
+        pgw_error_t n;
+        memset(&n, 0, sizeof(n));
+        n.severity = notice->severity;
+        n.sqlstate = ctx_sqlstate(notice->code);
+        n.message = notice->message;
+        int rc = pgw_encode_notice(&conn->out, &n);
+        CTX_ASSERT(rc == 0);
+    }
+}
+
+static int conn_send_row_description(conn_t *conn, const sql_result_t *result, ctx_err_t *err) {
+    pgw_field_t *fields = arena_calloc(&conn->arena, (size_t)result->ncols + 1, sizeof(*fields));
+    for (int c = 0; c < result->ncols; c++) {
+        const sql_column_t *col = &result->cols[c];
+        fields[c].name = col->name;
+        fields[c].table_oid = col->table_oid;
+        fields[c].column_attnum = col->attnum;
+        fields[c].type_oid = col->type_oid;
+        fields[c].type_len = col->typlen;
+        fields[c].type_mod = col->typmod;
+        fields[c].format = PGW_FORMAT_TEXT;
+    }
+    if (pgw_encode_row_description(&conn->out, fields, (size_t)result->ncols) < 0) {
+        return ctx_err_set(err, CTX_ELIMIT, "target lists can have at most %d entries",
+                           PGW_FIELDS_MAX);
+    }
+    return 0;
+}
+
+/* RowDescription, DataRow* (text format), CommandComplete, then ParameterStatus changes. */
+static int conn_send_result(conn_t *conn, const sql_result_t *result, ctx_err_t *err) {
+    conn_send_notices(conn, result);
+    if (result->has_rows) {
+        CTX_ASSERT(result->ncols >= 0);
+        if (conn_send_row_description(conn, result, err) < 0) {
+            return err->code;
+        }
+        for (uint64_t r = 0; r < result->nrows; r++) {
+            const value_t *row = &result->rows[r * (uint64_t)result->ncols];
+            size_t mark = pgw_data_row_begin(&conn->out, (uint16_t)result->ncols);
+            for (int c = 0; c < result->ncols; c++) {
+                if (value_is_null(&row[c])) {
+                    pgw_data_row_null(&conn->out);
+                    continue;
+                }
+                uint32_t len = 0;
+                const char *text = value_to_text(&row[c], &conn->arena, &len);
+                pgw_data_row_value(&conn->out, text, len);
+            }
+            if (pgw_msg_end(&conn->out, mark) < 0) {
+                return ctx_err_set(err, CTX_ELIMIT, "result row is too large to send");
+            }
+        }
+    }
+    CTX_ASSERT(result->tag != NULL);
+    if (pgw_encode_command_complete(&conn->out, result->tag) < 0) {
+        return ctx_err_set(err, CTX_EINTERNAL, "command tag is too long");
+    }
+    for (int i = 0; i < result->nparam_changes; i++) {
+        const sql_param_change_t *change = &result->param_changes[i];
+        if (pgw_encode_parameter_status(&conn->out, change->name, change->value) < 0) {
+            return ctx_err_set(err, CTX_ELIMIT, "parameter value is too long");
+        }
+    }
+    return 0;
+}
+
+/* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
+static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
+    stmt_t **stmts = NULL;
+    int count = 0;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (sql_parse(query->sql, query->sql_len, &conn->arena, &stmts, &count, &err) < 0) {
+        conn_send_error(conn, &err);
+        return;
+    }
+    if (count == 0) {
+        pgw_encode_empty_query(&conn->out);
+        return;
+    }
+    CTX_ASSERT(stmts != NULL);
+    bool failed = false;
+    sql_query_begin(conn->session, count);
+    for (int i = 0; i < count && !failed; i++) {
+        sql_result_t result;
+        memset(&result, 0, sizeof(result));
+        int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
+        if (rc == 0) {
+            rc = conn_send_result(conn, &result, &err);
+        }
+        if (rc < 0) {
+            conn_send_error(conn, &err);
+            failed = true;
+        }
+    }
+    ctx_err_clear(&err);
+    if (sql_query_end(conn->session, &conn->arena, &err) < 0 && !failed) {
+        conn_send_error(conn, &err);
+    }
+}
+
+static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
+    CTX_ASSERT(conn->session != NULL);
+    CTX_DEBUG("query (pid=%d): %.200s", conn->backend_pid, query->sql);
+    atomic_store(sql_session_cancel_flag(conn->session), false);
+    conn_run_statements(conn, query);
+    pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
+}
+
+/* ---- Regular messages ------------------------------------------------------------------------ */
+
+static void conn_refuse_extended(conn_t *conn) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ctx_err_set(&err, CTX_EFEATURE, "extended query protocol is not supported yet");
+    conn_send_error(conn, &err);
+    conn->state = CONN_SKIP;
+}
+
+static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
+    pgw_msg_t msg;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (pgw_decode(frame, &conn->arena, &msg, &err) < 0) {
+        conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    switch (msg.type) {
+    case PGW_MSG_QUERY:
+        if (conn->state == CONN_READY) {
+            conn_on_query(conn, &msg.query);
+        }
+        return;
+    case PGW_MSG_TERMINATE:
+        conn->state = CONN_CLOSING;
+        return;
+    case PGW_MSG_SYNC:
+        conn->state = CONN_READY;
+        pgw_encode_ready_for_query(&conn->out,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+        return;
+    case PGW_MSG_FLUSH:
+    case PGW_MSG_COPY_DATA: /* outside COPY: ignored, as PostgreSQL does */
+    case PGW_MSG_COPY_DONE:
+    case PGW_MSG_COPY_FAIL:
+        return;
+    case PGW_MSG_PARSE:
+    case PGW_MSG_BIND:
+    case PGW_MSG_DESCRIBE:
+    case PGW_MSG_EXECUTE:
+    case PGW_MSG_CLOSE:
+        if (conn->state == CONN_READY) {
+            conn_refuse_extended(conn);
+        }
+        return;
+    case PGW_MSG_PASSWORD:
+        break;
+    }
+    char text[64];
+    snprintf(text, sizeof(text), "invalid frontend message type %d", (int)msg.type);
+    conn_fatal(conn, CTX_EPROTOCOL, text);
+}
+
+bool conn_process(conn_t *conn, uint32_t messages_max) {
+    CTX_ASSERT(conn != NULL);
+    CTX_ASSERT(messages_max > 0);
+    for (uint32_t done = 0; done < messages_max; done++) {
+        if (conn->state == CONN_CLOSING) {
+            buf_reset(&conn->in);
+            return false;
+        }
+        bool startup = conn->state == CONN_STARTUP;
+        pgw_frame_t frame;
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        int rc = pgw_frame(buf_peek(&conn->in), buf_size(&conn->in), startup,
+                           conn->server->message_bytes_max, &frame, &err);
+        if (rc < 0) {
+            conn_fatal(conn, err.code, err.message);
+            continue;
+        }
+        if (rc == 0) {
+            return false;
+        }
+        if (startup) {
+            conn_on_startup_frame(conn, &frame);
+        } else {
+            conn_on_message(conn, &frame);
+        }
+        buf_consume(&conn->in, frame.frame_bytes);
+        arena_reset(&conn->arena);
+    }
+    return conn->state != CONN_CLOSING && buf_size(&conn->in) > 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * conn.h — one client connection's protocol state machine, independent of sockets.
+ *
+ * The event loop (loop.h) owns the socket: it appends received bytes to conn_input(), calls
+ * conn_process(), and writes out whatever conn_output() holds. conn.c turns bytes into protocol
+ * actions: the startup phase (SSLRequest / GSSENCRequest answered 'N', CancelRequest,
+ * StartupMessage with trust authentication), then simple Query execution through the SQL layer,
+ * Terminate, and the extended-protocol messages (refused for now with 0A000 until Sync). Because
+ * it never touches a socket, it is driven by byte vectors in unit tests as well as by the loop.
+ *
+ * Ownership: a conn_t owns its session, its statement arena and both buffers. The conn_server_t
+ * it is created with must outlive it.
+ */
+#ifndef CTX_CONN_H
+#define CTX_CONN_H
+
+#include "buf.h"
+#include "ctx.h"
+#include "sql.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct conn conn_t;
+
+/* Services and limits that every connection of one server shares. */
+typedef struct conn_server {
+    sql_db_t *db;
+    uint32_t message_bytes_max; /* bound of one regular frontend message (length field) */
+    uint32_t sessions_max;      /* max_connections: authenticated sessions at once */
+    uint32_t sessions_active;   /* maintained by conn.c */
+    /* Finds the connection whose BackendKeyData pid is backend_pid, or NULL (CancelRequest). */
+    conn_t *(*lookup)(void *lookup_ctx, int32_t backend_pid);
+    void *lookup_ctx;
+} conn_server_t;
+
+/* Creates a connection in the startup phase. peer is a printable address for logs (copied).
+ * Never NULL. */
+conn_t *conn_create(conn_server_t *server, const char *peer);
+/* Destroys the session (rolling back uncommitted work) and frees everything. NULL is a no-op. */
+void conn_destroy(conn_t *conn);
+
+/* Bytes received from the client: the loop appends, conn_process consumes. */
+buf_t *conn_input(conn_t *conn);
+/* Bytes to send: conn_process appends, the loop writes and consumes. */
+buf_t *conn_output(conn_t *conn);
+
+/*
+ * Handles up to messages_max complete messages from the input buffer (bounded work per call so
+ * one client cannot starve the others). Returns true when it stopped because of the budget and
+ * a further call may make progress without new input, false when it needs more bytes (or the
+ * connection is closing). Never fails: protocol errors become FATAL ErrorResponses in the
+ * output and conn_closing() turns true.
+ */
+bool conn_process(conn_t *conn, uint32_t messages_max);
+
+/* True once the connection must be closed after its output is flushed (Terminate, FATAL,
+ * CancelRequest served, shutdown). Input arriving afterwards is ignored. */
+bool conn_closing(const conn_t *conn);
+
+/* Server shutdown: queues FATAL 57P01 "terminating connection due to administrator command"
+ * for an established session (nothing in the startup phase) and marks the connection closing. */
+void conn_terminate(conn_t *conn);
+
+/* The backend pid sent in BackendKeyData (0 before the session starts). */
+int32_t conn_backend_pid(const conn_t *conn);
+
+/* CancelRequest for this connection: when secret matches, sets the session's cancel flag (the
+ * running statement, if any, stops with 57014). Returns true when the secret matched. */
+bool conn_cancel(conn_t *conn, int32_t secret);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+ * loop.c — the epoll event loop: accept, read, process, write, backpressure, signals, shutdown.
+ *
+ * Level-triggered epoll over non-blocking sockets. Connections live in a table indexed by file
+ * descriptor (fds are small, dense integers), each slot holding the conn_t (protocol state and
+ * both buffers) plus loop-side flags: the epoll interest set, whether the client sent EOF, and
+ * whether it is throttled. One iteration: epoll_wait, then "service" every connection that had
+ * an event or still has unprocessed input: read at most LOOP_READ_BYTES_MAX, process at most
+ * LOOP_MESSAGES_MAX messages, write as much as the socket takes, and recompute the interest set:
+ *   - EPOLLIN only while the unsent output is below the high-water mark (backpressure: a client
+ *     that does not read its results stops being read, so its output cannot grow without bound);
+ *     it resumes below the low-water mark;
+ *   - EPOLLOUT only while output is pending.
+ * A connection with complete messages left over after its budget is kept on the pending list and
+ * epoll_wait is then called with a zero timeout, so other clients get their turn first.
+ * A client's EOF does not drop what it sent before: buffered messages are processed and their
+ * replies flushed (best effort), then the socket closes.
+ */
+#include "loop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct loop_slot {
+    conn_t *conn;       /* NULL = free slot */
+    uint32_t interest;  /* events registered with epoll */
+    bool readable;      /* epoll reported input (or hangup) since the last service */
+    bool eof;           /* the client closed its sending side */
+    bool throttled;     /* output above the high-water mark: not reading */
+    bool queued;        /* on this iteration's service list */
+} loop_slot_t;
+
+struct loop {
+    int epoll_fd;
+    int listen_fd;
+    int signal_fd;
+    int spare_fd; /* closed to accept-and-drop a client when out of descriptors */
+    uint32_t port;
+    uint32_t sockets;
+    uint32_t sockets_max;
+    conn_server_t server;
+    loop_slot_t *slots;
+    size_t slots_len;
+    int *service; /* fds to service this iteration */
+    size_t service_len;
+    size_t service_cap;
+    bool shutting_down;
+    uint64_t shutdown_deadline_ms;
+};
+
+static uint64_t loop_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static conn_t *loop_lookup(void *ctx, int32_t backend_pid) {
+    loop_t *loop = ctx;
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        conn_t *conn = loop->slots[fd].conn;
+        if (conn != NULL && conn_backend_pid(conn) == backend_pid) {
+            return conn;
+        }
+    }
+    return NULL;
+}
+
+static int loop_listen(loop_t *loop, const loop_config_t *config, ctx_err_t *err) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port_text[16];
+    snprintf(port_text, sizeof(port_text), "%u", config->port);
+    struct addrinfo *list = NULL;
+    int gai = getaddrinfo(config->host, port_text, &hints, &list);
+    if (gai != 0) {
+        return ctx_err_set(err, CTX_EIO, "could not resolve \"%s\": %s", config->host,
+                           gai_strerror(gai));
+    }
+    int saved_errno = 0;
+    for (struct addrinfo *ai = list; ai != NULL && loop->listen_fd < 0; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+            saved_errno = errno;
+            if (fd >= 0) {
+                close(fd);
+            }
+            continue;
+        }
+        loop->listen_fd = fd;
+    }
+    freeaddrinfo(list);
+    if (loop->listen_fd < 0) {
+        return ctx_err_set(err, CTX_EIO, "could not listen on %s:%u: %s", config->host,
+                           config->port, strerror(saved_errno));
+    }
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof(addr);
+    getsockname(loop->listen_fd, (struct sockaddr *)&addr, &addr_len);
+    loop->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                   : ((struct sockaddr_in *)&addr)->sin_port);
+    return 0;
+}
+
+static int loop_watch(loop_t *loop, int fd, uint32_t events, int op) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.fd = fd;
+    return epoll_ctl(loop->epoll_fd, op, fd, &ev);
+}
+
+int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err_t *err) {
+    CTX_ASSERT(config != NULL && db != NULL && out != NULL);
+    CTX_ASSERT(config->sessions_max > 0);
+    int rc = 0;
+    loop_t *loop = ctx_calloc(1, sizeof(*loop));
+    loop->listen_fd = -1;
+    loop->signal_fd = -1;
+    loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    loop->sockets_max = config->sessions_max + LOOP_SOCKETS_SLACK;
+    loop->server.db = db;
+    loop->server.message_bytes_max = config->message_bytes_max;
+    loop->server.sessions_max = config->sessions_max;
+    loop->server.lookup = loop_lookup;
+    loop->server.lookup_ctx = loop;
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epoll_fd < 0) {
+        rc = ctx_err_set(err, CTX_EIO, "epoll_create1: %s", strerror(errno));
+        goto fail;
+    }
+    rc = loop_listen(loop, config, err);
+    if (rc < 0) {
+        goto fail;
+    }
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    loop->signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (loop->signal_fd < 0 || loop_watch(loop, loop->listen_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
+        loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+        rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
+        goto fail;
+    }
+    *out = loop;
+    return 0;
+fail:
+    loop_destroy(loop);
+    return rc;
+}
+
+uint32_t loop_port(const loop_t *loop) {
+    return loop->port;
+}
+
+static void loop_queue(loop_t *loop, int fd) {
+    loop_slot_t *slot = &loop->slots[fd];
+    if (slot->queued) {
+        return;
+    }
+    if (loop->service_len == loop->service_cap) {
+        loop->service_cap = loop->service_cap == 0 ? 256 : loop->service_cap * 2;
+        loop->service = ctx_realloc(loop->service, loop->service_cap * sizeof(int));
+    }
+    loop->service[loop->service_len++] = fd;
+    slot->queued = true;
+}
+
+static void loop_close(loop_t *loop, int fd) {
+    CTX_ASSERT(fd >= 0 && (size_t)fd < loop->slots_len);
+    loop_slot_t *slot = &loop->slots[fd];
+    CTX_ASSERT(slot->conn != NULL);
+    conn_destroy(slot->conn);
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+    bool queued = slot->queued;
+    memset(slot, 0, sizeof(*slot));
+    slot->queued = queued; /* still listed this iteration; the service loop skips NULL conns */
+    CTX_ASSERT(loop->sockets > 0);
+    loop->sockets--;
+}
+
+static void loop_peer_name(const struct sockaddr_storage *addr, char *out, size_t out_len) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, out_len, "%s:%u", host, port);
+}
+
+/* Out of descriptors: free the spare one, accept and drop a client, take the spare back. */
+static void loop_accept_overflow(loop_t *loop) {
+    if (loop->spare_fd >= 0) {
+        close(loop->spare_fd);
+        int fd = accept4(loop->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+        }
+        loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    CTX_WARN("out of file descriptors: a client was refused");
+}
+
+static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *addr) {
+    if ((size_t)fd >= loop->slots_len) {
+        size_t len = loop->slots_len == 0 ? 1024 : loop->slots_len;
+        while (len <= (size_t)fd) {
+            len *= 2;
+        }
+        loop->slots = ctx_realloc(loop->slots, len * sizeof(loop_slot_t));
+        memset(loop->slots + loop->slots_len, 0, (len - loop->slots_len) * sizeof(loop_slot_t));
+        loop->slots_len = len;
+    }
+    char peer[64];
+    loop_peer_name(addr, peer, sizeof(peer));
+    loop_slot_t *slot = &loop->slots[fd];
+    CTX_ASSERT(slot->conn == NULL && !slot->queued);
+    slot->conn = conn_create(&loop->server, peer);
+    slot->interest = EPOLLIN;
+    loop->sockets++;
+    if (loop_watch(loop, fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+        CTX_WARN("epoll_ctl add: %s", strerror(errno));
+        loop_close(loop, fd);
+        return;
+    }
+    CTX_DEBUG("connection received: host=%s", peer);
+}
+
+static void loop_accept(loop_t *loop) {
+    for (int i = 0; i < LOOP_ACCEPTS_MAX; i++) {
+        struct sockaddr_storage addr;
+        socklen_t addr_len = sizeof(addr);
+        int fd = accept4(loop->listen_fd, (struct sockaddr *)&addr, &addr_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                loop_accept_overflow(loop);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
+                CTX_WARN("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        if (loop->sockets >= loop->sockets_max) {
+            CTX_WARN("too many sockets (%u): closing a new client", loop->sockets);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        loop_add_conn(loop, fd, &addr);
+    }
+}
+
+/* Reads what the socket has, up to the per-iteration budget. Returns -1 on a socket error. */
+static int loop_read(loop_t *loop, int fd, loop_slot_t *slot) {
+    (void)loop;
+    buf_t *in = conn_input(slot->conn);
+    size_t total = 0;
+    while (total < LOOP_READ_BYTES_MAX) {
+        enum { CHUNK = 64 * 1024 };
+        uint8_t *dest = buf_reserve(in, CHUNK);
+        ssize_t got = recv(fd, dest, CHUNK, 0);
+        if (got > 0) {
+            buf_commit(in, (size_t)got);
+            total += (size_t)got;
+            continue;
+        }
+        if (got == 0) {
+            slot->eof = true;
+            return 0;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
+    return 0;
+}
+
+/* Writes as much output as the socket takes. Returns -1 on a socket error. */
+static int loop_flush(int fd, conn_t *conn) {
+    buf_t *out = conn_output(conn);
+    while (buf_size(out) > 0) {
+        ssize_t sent = send(fd, buf_peek(out), buf_size(out), MSG_NOSIGNAL);
+        if (sent > 0) {
+            buf_consume(out, (size_t)sent);
+            continue;
+        }
+        if (sent < 0 && errno == EINTR) {
+            continue;
+        }
+        return (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ? 0 : -1;
+    }
+    buf_reset(out); /* drop the memory offset so the buffer restarts at its beginning */
+    return 0;
+}
+
+/* Recomputes throttling and the epoll interest set; returns whether to keep it pending. */
+static bool loop_rearm(loop_t *loop, int fd, loop_slot_t *slot, bool more) {
+    size_t pending_out = buf_size(conn_output(slot->conn));
+    bool was_throttled = slot->throttled;
+    if (slot->throttled && pending_out <= LOOP_OUTPUT_LOW_BYTES) {
+        slot->throttled = false;
+    } else if (!slot->throttled && pending_out > LOOP_OUTPUT_HIGH_BYTES) {
+        slot->throttled = true;
+        CTX_DEBUG("throttling slow client fd=%d (%zu bytes unsent)", fd, pending_out);
+    }
+    bool closing = conn_closing(slot->conn);
+    uint32_t want = 0;
+    if (!slot->throttled && !closing && !slot->eof) {
+        want |= EPOLLIN;
+    }
+    if (pending_out > 0) {
+        want |= EPOLLOUT;
+    }
+    if (want != slot->interest) {
+        if (loop_watch(loop, fd, want, EPOLL_CTL_MOD) < 0) {
+            CTX_WARN("epoll_ctl mod: %s", strerror(errno));
+        }
+        slot->interest = want;
+    }
+    if (slot->throttled || closing) {
+        return false;
+    }
+    bool resumed = was_throttled && buf_size(conn_input(slot->conn)) > 0;
+    return more || resumed;
+}
+
+/* One connection's turn: read, process, write, rearm. Returns true to keep it pending. */
+static bool loop_service(loop_t *loop, int fd) {
+    loop_slot_t *slot = &loop->slots[fd];
+    conn_t *conn = slot->conn;
+    bool more = false;
+    if (slot->readable && !slot->throttled && !slot->eof) {
+        slot->readable = false;
+        if (loop_read(loop, fd, slot) < 0) {
+            goto close;
+        }
+    }
+    if (!slot->throttled) {
+        more = conn_process(conn, LOOP_MESSAGES_MAX);
+    }
+    if (loop_flush(fd, conn) < 0) {
+        goto close;
+    }
+    bool out_empty = buf_size(conn_output(conn)) == 0;
+    if (conn_closing(conn) && out_empty) {
+        goto close;
+    }
+    if (slot->eof && !more && out_empty) {
+        /* Everything the client sent is processed and answered. */
+        goto close;
+    }
+    return loop_rearm(loop, fd, slot, more);
+close:
+    loop_close(loop, fd);
+    return false;
+}
+
+static void loop_begin_shutdown(loop_t *loop, const char *why) {
+    if (loop->shutting_down) {
+        return;
+    }
+    CTX_INFO("received %s: shutting down (%u connections)", why, loop->sockets);
+    loop->shutting_down = true;
+    loop->shutdown_deadline_ms = loop_now_ms() + LOOP_SHUTDOWN_TIMEOUT_MS;
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
+    close(loop->listen_fd);
+    loop->listen_fd = -1;
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        if (loop->slots[fd].conn != NULL) {
+            conn_terminate(loop->slots[fd].conn);
+            loop_queue(loop, (int)fd);
+        }
+    }
+}
+
+static void loop_on_signal(loop_t *loop) {
+    struct signalfd_siginfo info;
+    while (read(loop->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+        loop_begin_shutdown(loop, info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+}
+
+static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
+    int fd = ev->data.fd;
+    if (fd == loop->listen_fd) {
+        loop_accept(loop);
+        return;
+    }
+    if (fd == loop->signal_fd) {
+        loop_on_signal(loop);
+        return;
+    }
+    CTX_ASSERT(fd >= 0 && (size_t)fd < loop->slots_len);
+    loop_slot_t *slot = &loop->slots[fd];
+    if (slot->conn == NULL) {
+        return; /* closed earlier in this batch */
+    }
+    if (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        slot->readable = true;
+    }
+    loop_queue(loop, fd);
+}
+
+/* Services the listed connections; those with work left stay listed for the next round. */
+static void loop_service_all(loop_t *loop) {
+    size_t kept = 0;
+    size_t count = loop->service_len;
+    for (size_t i = 0; i < count; i++) {
+        int fd = loop->service[i];
+        loop_slot_t *slot = &loop->slots[fd];
+        slot->queued = false;
+        if (slot->conn != NULL && loop_service(loop, fd)) {
+            slot->queued = true;
+            loop->service[kept++] = fd;
+        }
+    }
+    /* Entries queued while servicing (none today) would sit after count; keep them too. */
+    for (size_t i = count; i < loop->service_len; i++) {
+        loop->service[kept++] = loop->service[i];
+    }
+    loop->service_len = kept;
+}
+
+int loop_run(loop_t *loop, ctx_err_t *err) {
+    CTX_ASSERT(loop != NULL && loop->epoll_fd >= 0);
+    struct epoll_event events[LOOP_EVENTS_MAX];
+    while (!loop->shutting_down || loop->sockets > 0) {
+        int timeout_ms = loop->service_len > 0 ? 0 : -1;
+        if (loop->shutting_down) {
+            uint64_t now = loop_now_ms();
+            if (now >= loop->shutdown_deadline_ms) {
+                CTX_WARN("shutdown: %u clients did not drain in time", loop->sockets);
+                break;
+            }
+            timeout_ms = loop->service_len > 0 ? 0 : (int)(loop->shutdown_deadline_ms - now);
+        }
+        int n = epoll_wait(loop->epoll_fd, events, LOOP_EVENTS_MAX, timeout_ms);
+        if (n < 0 && errno != EINTR) {
+            return ctx_err_set(err, CTX_EIO, "epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            loop_dispatch(loop, &events[i]);
+        }
+        loop_service_all(loop);
+    }
+    CTX_INFO("shutdown complete");
+    return 0;
+}
+
+void loop_destroy(loop_t *loop) {
+    if (loop == NULL) {
+        return;
+    }
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        if (loop->slots[fd].conn != NULL) {
+            loop_close(loop, (int)fd);
+        }
+    }
+    int fds[] = {loop->listen_fd, loop->signal_fd, loop->spare_fd, loop->epoll_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+    free(loop->slots);
+    free(loop->service);
+    free(loop);
+}

@@ -1,0 +1,53 @@
+/*
+ * loop.h — the server's single epoll event loop: listening socket, client sockets, signals.
+ *
+ * One thread owns every socket. Reads, protocol processing and writes are bounded per
+ * connection per iteration; a client whose unsent output exceeds LOOP_OUTPUT_HIGH_BYTES is not
+ * read from (nor are its buffered messages processed) until its output drains below
+ * LOOP_OUTPUT_LOW_BYTES. SIGINT/SIGTERM arrive through a signalfd and start a graceful shutdown:
+ * the listener closes, every established session gets FATAL 57P01, output is flushed (bounded by
+ * LOOP_SHUTDOWN_TIMEOUT_MS) and loop_run() returns.
+ */
+#ifndef CTX_LOOP_H
+#define CTX_LOOP_H
+
+#include "conn.h"
+#include "ctx.h"
+
+#include <stdint.h>
+
+enum {
+    LOOP_OUTPUT_HIGH_BYTES = 8 * 1024 * 1024,
+    LOOP_OUTPUT_LOW_BYTES = 1024 * 1024,
+    LOOP_READ_BYTES_MAX = 256 * 1024,  /* per connection per iteration */
+    LOOP_MESSAGES_MAX = 64,            /* per connection per iteration */
+    LOOP_ACCEPTS_MAX = 64,             /* per iteration */
+    LOOP_EVENTS_MAX = 256,
+    LOOP_SHUTDOWN_TIMEOUT_MS = 5000,
+    /* Sockets beyond max_connections kept open so extra clients can be told 53300 (and
+     * CancelRequests served); past this they are closed right after accept. */
+    LOOP_SOCKETS_SLACK = 64,
+};
+_Static_assert(LOOP_OUTPUT_LOW_BYTES < LOOP_OUTPUT_HIGH_BYTES, "hysteresis");
+
+typedef struct loop loop_t;
+
+typedef struct loop_config {
+    const char *host;           /* address to bind (name or literal) */
+    uint32_t port;              /* 0 = any free port (see loop_port) */
+    uint32_t sessions_max;      /* max_connections */
+    uint32_t message_bytes_max; /* frontend message bound */
+} loop_config_t;
+
+/* Binds and listens, creates the epoll set and the signalfd (SIGINT/SIGTERM must already be
+ * blocked in every thread by the caller). Returns 0 and *out, or CTX_EIO with a message. */
+int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err_t *err);
+/* The bound port (the real one when config->port was 0). */
+uint32_t loop_port(const loop_t *loop);
+/* Serves clients until SIGINT/SIGTERM, then shuts down gracefully. Returns 0, or CTX_EIO if
+ * epoll itself fails. */
+int loop_run(loop_t *loop, ctx_err_t *err);
+/* Closes every socket and connection. NULL is a no-op. */
+void loop_destroy(loop_t *loop);
+
+#endif

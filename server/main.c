@@ -1,0 +1,244 @@
+/*
+ * main.c — the contextdb executable: configuration, data directory lock, store, event loop.
+ *
+ * Start-up order: parse flags (remembering them), apply defaults → config file → CONTEXTDB_*
+ * environment → flags, so the most specific source wins; create and lock the data directory
+ * (flock on <data_dir>/contextdb.pid, which also records our pid, so two servers can never share
+ * a directory and a crashed server's lock disappears with it); create the store and the SQL
+ * database; bind; print the ready line `contextdb: listening on HOST:PORT` on stdout (scripts and
+ * tests wait for it); run the loop until SIGINT/SIGTERM. Exit status 0 after a clean shutdown,
+ * 1 for configuration or start-up errors.
+ */
+#include "config.h"
+#include "loop.h"
+#include "sql.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAIN_SERVER_VERSION "15.0 (ContextDB " CTX_VERSION ")"
+#define MAIN_LOCK_FILE "contextdb.pid"
+enum { MAIN_FLAGS_MAX = 16 };
+static const uint64_t MAIN_DB_SEED = UINT64_C(0x436f6e7465787444); /* "ContextD" */
+
+typedef struct main_flag {
+    const char *key;
+    const char *value;
+} main_flag_t;
+
+static void main_usage(FILE *out) {
+    fprintf(out,
+            "contextdb " CTX_VERSION " — graph + vector database speaking the PostgreSQL protocol\n"
+            "\n"
+            "Usage: contextdb [--host ADDR] [--port N] [--data-dir DIR] [--config FILE]\n"
+            "\n"
+            "  --host ADDR      address to listen on (default 127.0.0.1)\n"
+            "  --port N         pgwire port (default 5433; 0 = any free port)\n"
+            "  --data-dir DIR   data directory (default ./contextdb-data)\n"
+            "  --config FILE    configuration file of `key = value` lines\n"
+            "  --help           show this help and exit\n"
+            "  --version        show the version and exit\n"
+            "\n"
+            "Configuration keys (file; environment CONTEXTDB_<KEY> overrides the file, flags\n"
+            "override both):\n");
+    config_print_keys(out);
+}
+
+/* Returns 0 to continue, 1 to exit successfully (help/version), -1 on a usage error. */
+static int main_parse_args(int argc, char **argv, const char **config_path, main_flag_t *flags,
+                           int *flag_count) {
+    static const struct option options[] = {
+        {"host", required_argument, NULL, 'h'},   {"port", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'D'}, {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, '?' + 256},   {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        const char *key = NULL;
+        switch (opt) {
+        case 'h': key = "host"; break;
+        case 'p': key = "port"; break;
+        case 'D': key = "data_dir"; break;
+        case 'c': *config_path = optarg; continue;
+        case '?' + 256: main_usage(stdout); return 1;
+        case 'V': printf("contextdb %s\n", CTX_VERSION); return 1;
+        default:
+            fprintf(stderr, "contextdb: invalid option \"%s\"\nTry \"contextdb --help\".\n",
+                    argv[optind - 1]);
+            return -1;
+        }
+        CTX_ASSERT(*flag_count < MAIN_FLAGS_MAX);
+        flags[*flag_count].key = key;
+        flags[*flag_count].value = optarg;
+        (*flag_count)++;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "contextdb: unexpected argument \"%s\"\nTry \"contextdb --help\".\n",
+                argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int main_configure(int argc, char **argv, config_t *cfg, ctx_err_t *err) {
+    const char *config_path = NULL;
+    main_flag_t flags[MAIN_FLAGS_MAX];
+    int flag_count = 0;
+    int rc = main_parse_args(argc, argv, &config_path, flags, &flag_count);
+    if (rc != 0) {
+        return rc;
+    }
+    config_defaults(cfg);
+    if (config_path != NULL && config_load_file(cfg, config_path, err) < 0) {
+        return -1;
+    }
+    if (config_load_env(cfg, err) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < flag_count; i++) {
+        char source[64];
+        snprintf(source, sizeof(source), "command-line option for %s", flags[i].key);
+        if (config_set(cfg, flags[i].key, flags[i].value, source, err) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* mkdir -p for the data directory. */
+static int main_mkdirs(const char *path, ctx_err_t *err) {
+    char tmp[CONFIG_PATH_BYTES_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; ; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
+                return ctx_err_set(err, CTX_EIO, "could not create directory \"%s\": %s", tmp,
+                                   strerror(errno));
+            }
+            if (end) {
+                break;
+            }
+            *p = '/';
+        }
+    }
+    return 0;
+}
+
+/* Creates and locks the data directory; returns the lock fd (kept open) or -1. */
+static int main_lock_data_dir(const char *dir, ctx_err_t *err) {
+    if (main_mkdirs(dir, err) < 0) {
+        return -1;
+    }
+    char path[CONFIG_PATH_BYTES_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", dir, MAIN_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ctx_err_set(err, CTX_EIO, "could not open lock file \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char other[32] = "";
+        ssize_t got = pread(fd, other, sizeof(other) - 1, 0);
+        other[got > 0 ? got : 0] = '\0';
+        other[strcspn(other, "\n")] = '\0';
+        ctx_err_set(err, CTX_EIO, "data directory \"%s\" is in use by another server (pid %s)",
+                    dir, other[0] != '\0' ? other : "unknown");
+        close(fd);
+        return -1;
+    }
+    char pid_text[32];
+    int len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid_text, (size_t)len, 0) != len) {
+        ctx_err_set(err, CTX_EIO, "could not write lock file \"%s\": %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* SIGPIPE ignored (send uses MSG_NOSIGNAL anyway); SIGINT/SIGTERM blocked for the signalfd;
+ * descriptor limit raised so hundreds of clients fit. */
+static void main_setup_process(void) {
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &signals, NULL);
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+static int main_serve(const config_t *cfg, ctx_err_t *err) {
+    store_config_t store_config = {.vector_dims = cfg->vector_dimensions};
+    sql_db_t db;
+    memset(&db, 0, sizeof(db));
+    db.store = store_create(&store_config);
+    db.server_version = MAIN_SERVER_VERSION;
+    db.seed = MAIN_DB_SEED;
+    loop_config_t loop_config = {.host = cfg->host,
+                                 .port = cfg->port,
+                                 .sessions_max = cfg->max_connections,
+                                 .message_bytes_max = cfg->message_bytes_max};
+    loop_t *loop = NULL;
+    int rc = loop_create(&loop_config, &db, &loop, err);
+    if (rc == 0) {
+        printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
+        fflush(stdout);
+        CTX_INFO("ready: host=%s port=%u data_dir=%s max_connections=%u vector_dimensions=%u",
+                 cfg->host, loop_port(loop), cfg->data_dir, cfg->max_connections,
+                 cfg->vector_dimensions);
+        rc = loop_run(loop, err);
+    }
+    loop_destroy(loop);
+    store_destroy(db.store);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    config_t cfg;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    int rc = main_configure(argc, argv, &cfg, &err);
+    if (rc != 0) {
+        if (err.code != CTX_OK) {
+            fprintf(stderr, "contextdb: %s\n", err.message);
+            if (err.hint[0] != '\0') {
+                fprintf(stderr, "HINT: %s\n", err.hint);
+            }
+        }
+        return rc > 0 ? 0 : 1;
+    }
+    ctx_log_set_level(cfg.log_level);
+    main_setup_process();
+    int lock_fd = main_lock_data_dir(cfg.data_dir, &err);
+    if (lock_fd < 0) {
+        fprintf(stderr, "contextdb: %s\n", err.message);
+        return 1;
+    }
+    rc = main_serve(&cfg, &err);
+    if (rc < 0) {
+        fprintf(stderr, "contextdb: %s\n", err.message);
+    }
+    if (ftruncate(lock_fd, 0) < 0) {
+        CTX_WARN("could not clear the lock file: %s", strerror(errno));
+    }
+    close(lock_fd);
+    return rc < 0 ? 1 : 0;
+}
