@@ -240,8 +240,7 @@ static void rd_op(reader_t *r, arena_t *arena, cmd_op_t *op) {
     }
 }
 
-int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out,
-               ctx_err_t *err) {
+int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err) {
     CTX_ASSERT(arena != NULL && out != NULL);
     cmd_batch_init(out, arena);
     reader_t r = {.p = data, .end = data + len, .bad = data == NULL};
@@ -252,13 +251,12 @@ int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out
         return CTX_ECORRUPT;
     }
     if (version != CMD_FORMAT_VERSION) {
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u",
-                    version);
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u", version);
         return CTX_ECORRUPT;
     }
     if (count > CMD_BATCH_OPS_MAX || count > (size_t)(r.end - r.p) / CMD_OP_BYTES_MIN) {
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %" PRIu32 " ops in %zu bytes",
-                    count, len);
+        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %" PRIu32 " ops in %zu bytes", count,
+                    len);
         return CTX_ECORRUPT;
     }
     out->ops = count ? arena_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
@@ -632,7 +630,8 @@ static int apply_edge_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
         }
         ctx_err_set(ac->err, CTX_EUNIQUE,
                     "duplicate key value violates unique constraint \"edges_pkey\"");
-        ctx_err_detail(ac->err, "Key (src, dst, kind)=(%" PRId64 ", %" PRId64 ", %s) already exists.",
+        ctx_err_detail(ac->err,
+                       "Key (src, dst, kind)=(%" PRId64 ", %" PRId64 ", %s) already exists.",
                        op->id, op->target, store_kind_name(store, kind));
         return CTX_EUNIQUE;
     }

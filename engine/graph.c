@@ -131,8 +131,7 @@ static int poll_cancel(const graph_query_t *query, uint64_t *examined, ctx_err_t
 }
 
 static int too_many_visits(const graph_query_t *query, ctx_err_t *err) {
-    ctx_err_set(err, CTX_ELIMIT, "traversal visits more than %" PRIu64 " nodes",
-                query->visits_max);
+    ctx_err_set(err, CTX_ELIMIT, "traversal visits more than %" PRIu64 " nodes", query->visits_max);
     return CTX_ELIMIT;
 }
 
@@ -151,8 +150,8 @@ static void visit_list_finish(visit_list_t *list, arena_t *arena, graph_visit_t 
 
 /* ---------------------------------------------------------------- BFS */
 
-int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena,
-              graph_visit_t **out, size_t *count, ctx_err_t *err) {
+int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena, graph_visit_t **out,
+              size_t *count, ctx_err_t *err) {
     CTX_ASSERT(store != NULL && query != NULL && out != NULL && count != NULL);
     *out = NULL;
     *count = 0;
@@ -208,8 +207,8 @@ typedef struct dfs_frame {
     int32_t depth;
 } dfs_frame_t;
 
-int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena,
-              graph_visit_t **out, size_t *count, ctx_err_t *err) {
+int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena, graph_visit_t **out,
+              size_t *count, ctx_err_t *err) {
     CTX_ASSERT(store != NULL && query != NULL && out != NULL && count != NULL);
     *out = NULL;
     *count = 0;
@@ -272,8 +271,8 @@ static store_dir_t reverse_dir(store_dir_t dir) {
 
 /* Backward BFS from target labelling distances in `dist` until start is labelled. Returns
  * start's distance, -1 when not within depth_max, or a negative error code via *rc. */
-static int32_t distances_to_target(const store_t *store, const graph_query_t *query,
-                                   int64_t target, visit_set_t *dist, int *rc, ctx_err_t *err) {
+static int32_t distances_to_target(const store_t *store, const graph_query_t *query, int64_t target,
+                                   visit_set_t *dist, int *rc, ctx_err_t *err) {
     int64_t *queue = ctx_malloc(64 * sizeof(int64_t));
     size_t cap = 64;
     size_t len = 1;

@@ -317,7 +317,8 @@ static uint32_t adj_block_alloc(store_t *store, uint8_t cls) {
     }
     if (c->blocks == c->cap) {
         uint32_t cap = c->cap ? c->cap * 2 : (cls < 8 ? 64 : 1);
-        c->entries = ctx_realloc(c->entries, (size_t)cap * adj_class_cap(cls) * sizeof(adj_entry_t));
+        c->entries =
+            ctx_realloc(c->entries, (size_t)cap * adj_class_cap(cls) * sizeof(adj_entry_t));
         c->cap = cap;
     }
     return c->blocks++;
@@ -457,8 +458,8 @@ uint32_t store_node_slot(const store_t *store, int64_t id) {
     return id_map_find(&store->node_map, id);
 }
 
-uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
-                        uint32_t props_len, uint32_t slot) {
+uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props, uint32_t props_len,
+                        uint32_t slot) {
     CTX_ASSERT(store_node_slot(store, id) == STORE_SLOT_NONE);
     CTX_ASSERT(label < store->labels.count);
     if (slot == STORE_SLOT_NONE) {
@@ -574,8 +575,8 @@ double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_s
     return weight;
 }
 
-void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot,
-                           int32_t kind, double weight) {
+void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                           double weight) {
     int64_t source = store->nodes[source_slot].id;
     int64_t target = store->nodes[target_slot].id;
     adj_entry_t *out = adj_find(store, &store->nodes[source_slot].out, target, kind);

@@ -31,8 +31,8 @@ enum {
 
 /* Set of free slots below len (see the file comment). */
 typedef struct slot_alloc {
-    uint32_t len;       /* 1 + highest live slot */
-    uint32_t cap;       /* bits allocated in free_bits */
+    uint32_t len; /* 1 + highest live slot */
+    uint32_t cap; /* bits allocated in free_bits */
     uint64_t *free_bits;
     uint32_t free_count;
     uint32_t hint; /* no free bit in words below hint */
@@ -71,7 +71,7 @@ typedef struct adj_entry {
 /* One adjacency list: len entries in block `block` of size class `cls`. */
 typedef struct adj_list {
     uint32_t len;
-    uint8_t cls;  /* size class, valid when len > 0 */
+    uint8_t cls; /* size class, valid when len > 0 */
     uint8_t pad[3];
     uint32_t block;
 } adj_list_t;
@@ -114,8 +114,8 @@ struct store {
 uint32_t store_node_slot(const store_t *store, int64_t id);
 /* Inserts a node into the lowest free slot (or `slot` when not STORE_SLOT_NONE, which must be
  * free); takes ownership of props. Returns the slot. */
-uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
-                        uint32_t props_len, uint32_t slot);
+uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props, uint32_t props_len,
+                        uint32_t slot);
 /* Removes a node whose adjacency is empty; returns its props (ownership to the caller). */
 char *store_node_remove(store_t *store, uint32_t slot);
 
@@ -131,8 +131,8 @@ void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, 
 /* Removes an existing edge; returns its weight. */
 double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind);
 /* Sets the weight in both the out and the in entry. */
-void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot,
-                           int32_t kind, double weight);
+void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                           double weight);
 /* Entries of a node's list (valid until the next change). */
 adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list);
 

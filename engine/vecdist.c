@@ -120,7 +120,7 @@ __attribute__((target("avx2,fma"))) static void fold(__m256d lo, __m256d hi, dou
 }
 
 __attribute__((target("avx2,fma"))) double vec_distance_simd(metric_t metric, const float *a,
-                                                              const float *b, uint32_t dim) {
+                                                             const float *b, uint32_t dim) {
     CTX_ASSERT(a != NULL && b != NULL);
     __m256d dot0 = _mm256_setzero_pd(), dot1 = _mm256_setzero_pd();
     __m256d aa0 = _mm256_setzero_pd(), aa1 = _mm256_setzero_pd();

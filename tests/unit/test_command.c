@@ -81,16 +81,23 @@ static char *dump(const store_t *s) {
 /* ---- op builders ---- */
 
 static cmd_op_t op_node(uint8_t kind, int64_t id, const char *label, const char *props) {
-    cmd_op_t op = {.kind = kind, .id = id, .label = label,
-                   .label_len = label ? (uint32_t)strlen(label) : 0, .props = props,
+    cmd_op_t op = {.kind = kind,
+                   .id = id,
+                   .label = label,
+                   .label_len = label ? (uint32_t)strlen(label) : 0,
+                   .props = props,
                    .props_len = props ? (uint32_t)strlen(props) : 0};
     return op;
 }
 
 static cmd_op_t op_edge(uint8_t kind, int64_t source, int64_t target, const char *kind_name,
                         double weight) {
-    cmd_op_t op = {.kind = kind, .id = source, .target = target, .kind_name = kind_name,
-                   .kind_len = (uint32_t)strlen(kind_name), .weight = weight};
+    cmd_op_t op = {.kind = kind,
+                   .id = source,
+                   .target = target,
+                   .kind_name = kind_name,
+                   .kind_len = (uint32_t)strlen(kind_name),
+                   .weight = weight};
     return op;
 }
 
@@ -100,8 +107,7 @@ static cmd_op_t op_vec(uint8_t kind, int64_t id, const float *v, uint32_t dim) {
 }
 
 /* Applies a one-op batch; returns the code, fills err and *affected. */
-static int apply1(store_t *s, cmd_op_t op, store_undo_t *undo, ctx_err_t *err,
-                  uint64_t *affected) {
+static int apply1(store_t *s, cmd_op_t op, store_undo_t *undo, ctx_err_t *err, uint64_t *affected) {
     arena_t arena;
     arena_init(&arena);
     cmd_batch_t batch;
@@ -512,7 +518,8 @@ START_TEST(test_determinism_through_encoding) {
     ck_assert_str_eq(a, b);
     ck_assert_uint_gt(store_node_count(leader), 0);
     printf("determinism: %d of 200 batches failed atomically, %" PRIu64 " nodes %" PRIu64
-           " edges\n", failures, store_node_count(leader), store_edge_count(leader));
+           " edges\n",
+           failures, store_node_count(leader), store_edge_count(leader));
     free(a);
     free(b);
     buf_free(&wire);

@@ -40,8 +40,12 @@ static void add_node(store_t *s, int64_t id) {
 }
 
 static void add_edge(store_t *s, int64_t source, int64_t target, const char *kind) {
-    cmd_op_t op = {.kind = CMD_EDGE_INSERT, .id = source, .target = target, .kind_name = kind,
-                   .kind_len = (uint32_t)strlen(kind), .weight = 1};
+    cmd_op_t op = {.kind = CMD_EDGE_INSERT,
+                   .id = source,
+                   .target = target,
+                   .kind_name = kind,
+                   .kind_len = (uint32_t)strlen(kind),
+                   .weight = 1};
     apply_ops(s, &op, 1);
 }
 
@@ -50,8 +54,8 @@ static char *fmt_visits(const graph_visit_t *v, size_t n, char *out, size_t cap)
     out[0] = '\0';
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        used += (size_t)snprintf(out + used, cap - used, "%s%" PRId64 ":%d:%" PRId64,
-                                 i ? " " : "", v[i].id, v[i].depth, v[i].parent);
+        used += (size_t)snprintf(out + used, cap - used, "%s%" PRId64 ":%d:%" PRId64, i ? " " : "",
+                                 v[i].id, v[i].depth, v[i].parent);
     }
     return out;
 }
@@ -83,8 +87,8 @@ static const char *run(traverse_fn fn, const store_t *s, int64_t start, int dept
     return out;
 }
 
-static const char *path(const store_t *s, int64_t start, int64_t target, int depth,
-                        store_dir_t dir, int32_t kind, char *out, size_t cap) {
+static const char *path(const store_t *s, int64_t start, int64_t target, int depth, store_dir_t dir,
+                        int32_t kind, char *out, size_t cap) {
     graph_query_t q = {.start = start, .depth_max = depth, .kind = kind, .dir = dir};
     arena_t arena;
     arena_init(&arena);
@@ -134,8 +138,8 @@ START_TEST(test_bfs_depths) {
                      "4:1:5 2:2:4 3:3:2 1:3:2");
     ck_assert_str_eq(run(graph_bfs, s, 6, 3, STORE_DIR_BOTH, STORE_KIND_ANY, buf, sizeof buf), "");
     ck_assert_str_eq(run(graph_bfs, s, 99, 3, STORE_DIR_OUT, STORE_KIND_ANY, buf, sizeof buf), "");
-    graph_query_t bad = {.start = 1, .depth_max = GRAPH_DEPTH_MAX + 1, .kind = -1,
-                         .dir = STORE_DIR_OUT};
+    graph_query_t bad = {
+        .start = 1, .depth_max = GRAPH_DEPTH_MAX + 1, .kind = -1, .dir = STORE_DIR_OUT};
     graph_visit_t *v;
     size_t n;
     arena_t arena;
@@ -213,8 +217,8 @@ END_TEST
 
 /* A grid-like lattice with many equal-length routes: the answer must be the lexicographically
  * smallest among all shortest paths, checked by brute force enumeration. */
-static void all_shortest(const store_t *s, int64_t at, int64_t target, int hops_left,
-                         int64_t *cur, int len, int64_t *best, int *best_len) {
+static void all_shortest(const store_t *s, int64_t at, int64_t target, int hops_left, int64_t *cur,
+                         int len, int64_t *best, int *best_len) {
     cur[len] = at;
     if (at == target) {
         bool better = *best_len == 0 || len + 1 < *best_len;
@@ -258,8 +262,13 @@ START_TEST(test_shortest_path_brute_force) {
             state = state * 6364136223846793005ULL + 1442695040888963407ULL;
             int64_t a = (int64_t)((state >> 33) % 12);
             int64_t b = (int64_t)((state >> 45) % 12);
-            cmd_op_t op = {.kind = CMD_EDGE_INSERT, .flags = CMD_FLAG_IF_ABSENT, .id = a,
-                           .target = b, .kind_name = "owns", .kind_len = 4, .weight = 1};
+            cmd_op_t op = {.kind = CMD_EDGE_INSERT,
+                           .flags = CMD_FLAG_IF_ABSENT,
+                           .id = a,
+                           .target = b,
+                           .kind_name = "owns",
+                           .kind_len = 4,
+                           .weight = 1};
             apply_ops(s, &op, 1);
         }
         for (int64_t t = 1; t < 12; t++) {
@@ -285,13 +294,20 @@ START_TEST(test_limits_and_cancel) {
     cmd_batch_init(&batch, &arena);
     for (int64_t id = 1; id <= 5000; id++) {
         cmd_op_t n = {.kind = CMD_NODE_INSERT, .id = id, .label = "L", .label_len = 1};
-        cmd_op_t e = {.kind = CMD_EDGE_INSERT, .id = 0, .target = id, .kind_name = "owns",
-                      .kind_len = 4, .weight = 1};
+        cmd_op_t e = {.kind = CMD_EDGE_INSERT,
+                      .id = 0,
+                      .target = id,
+                      .kind_name = "owns",
+                      .kind_len = 4,
+                      .weight = 1};
         cmd_batch_add(&batch, &n);
         cmd_batch_add(&batch, &e);
     }
     ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, NULL), 0);
-    graph_query_t q = {.start = 0, .depth_max = 2, .kind = STORE_KIND_ANY, .dir = STORE_DIR_OUT,
+    graph_query_t q = {.start = 0,
+                       .depth_max = 2,
+                       .kind = STORE_KIND_ANY,
+                       .dir = STORE_DIR_OUT,
                        .visits_max = 4999};
     graph_visit_t *v;
     size_t n;
@@ -395,8 +411,12 @@ START_TEST(test_scale_bfs) {
             src[j] = (uint32_t)((state >> 20) % nodes);
             dst[j] = (uint32_t)((state >> 40) % nodes);
             const char *k = kinds[(state >> 10) % 5];
-            cmd_op_t op = {.kind = CMD_EDGE_INSERT, .flags = CMD_FLAG_IF_ABSENT, .id = src[j],
-                           .target = dst[j], .kind_name = k, .kind_len = (uint32_t)strlen(k),
+            cmd_op_t op = {.kind = CMD_EDGE_INSERT,
+                           .flags = CMD_FLAG_IF_ABSENT,
+                           .id = src[j],
+                           .target = dst[j],
+                           .kind_name = k,
+                           .kind_len = (uint32_t)strlen(k),
                            .weight = 1};
             cmd_batch_add(&batch, &op);
         }
@@ -432,8 +452,8 @@ START_TEST(test_scale_bfs) {
     int32_t *depth = ctx_malloc((size_t)nodes * sizeof(int32_t));
     uint32_t start = 7 % nodes;
     uint32_t want = reference_bfs(nodes, offsets, targets, start, 3, depth);
-    graph_query_t q = {.start = start, .depth_max = 3, .kind = STORE_KIND_ANY,
-                       .dir = STORE_DIR_OUT};
+    graph_query_t q = {
+        .start = start, .depth_max = 3, .kind = STORE_KIND_ANY, .dir = STORE_DIR_OUT};
     graph_visit_t *v;
     size_t n;
     arena_reset(&arena);

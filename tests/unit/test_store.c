@@ -55,8 +55,12 @@ static void node(store_t *s, uint8_t kind, int64_t id) {
 }
 
 static void edge(store_t *s, uint8_t kind, int64_t source, int64_t target, const char *k) {
-    cmd_op_t op = {.kind = kind, .id = source, .target = target, .kind_name = k,
-                   .kind_len = (uint32_t)strlen(k), .weight = (double)target};
+    cmd_op_t op = {.kind = kind,
+                   .id = source,
+                   .target = target,
+                   .kind_name = k,
+                   .kind_len = (uint32_t)strlen(k),
+                   .weight = (double)target};
     apply1(s, op);
 }
 
@@ -256,8 +260,8 @@ START_TEST(test_vectors) {
     const float a[3] = {1, 2, 3};
     const float b[3] = {4, 5, 6};
     for (int64_t id = 1; id <= 4; id++) {
-        cmd_op_t op = {.kind = CMD_VECTOR_INSERT, .id = id * 10, .vector = id % 2 ? a : b,
-                       .vector_dim = 3};
+        cmd_op_t op = {
+            .kind = CMD_VECTOR_INSERT, .id = id * 10, .vector = id % 2 ? a : b, .vector_dim = 3};
         apply1(s, op);
     }
     cmd_op_t del = {.kind = CMD_VECTOR_DELETE, .id = 20};
