@@ -370,7 +370,8 @@ static bool try_lookup(plan_t *scan, expr_t *c) {
         lookup_kind_t kind = col->kind == EXPR_COLUMN
                                  ? lookup_for_column(scan->table, col->column_index)
                                  : LOOKUP_NONE;
-        if (kind == LOOKUP_NONE || !expr_is_constant(key) || key->type != CT_INT8) {
+        if (kind == LOOKUP_NONE || !expr_is_constant(key) ||
+            (key->type != CT_INT8 && key->type != CT_INT4)) {
             return false;
         }
         scan->lookup = kind;
@@ -381,7 +382,8 @@ static bool try_lookup(plan_t *scan, expr_t *c) {
     if (c->kind == EXPR_IN_LIST && !c->negated && c->left->kind == EXPR_COLUMN) {
         lookup_kind_t kind = lookup_for_column(scan->table, c->left->column_index);
         for (int i = 0; i < c->nargs; i++) {
-            if (!expr_is_constant(c->args[i]) || c->args[i]->type != CT_INT8) {
+            if (!expr_is_constant(c->args[i]) ||
+                (c->args[i]->type != CT_INT8 && c->args[i]->type != CT_INT4)) {
                 return false;
             }
         }

@@ -231,6 +231,14 @@ int sql_query_end(sql_session_t *s, arena_t *arena, ctx_err_t *err) {
     return rc;
 }
 
+void sql_query_failed(sql_session_t *s) {
+    s->query_failed = true;
+    if (s->txn == TXN_BLOCK) {
+        txn_discard(s);
+        s->txn = TXN_FAILED;
+    }
+}
+
 void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p) {
     memset(p, 0, sizeof(*p));
     p->store = s->db->store;
@@ -418,11 +426,7 @@ int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
         rc = dispatch(s, stmt, query_text, arena, result, err);
     }
     if (rc != CTX_OK) {
-        s->query_failed = true;
-        if (s->txn == TXN_BLOCK) {
-            txn_discard(s); /* nothing of a failed block may stay visible */
-            s->txn = TXN_FAILED;
-        }
+        sql_query_failed(s); /* nothing of a failed block may stay visible */
     }
     return rc;
 }

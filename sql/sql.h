@@ -101,6 +101,10 @@ atomic_bool *sql_session_cancel_flag(sql_session_t *session);
 void sql_query_begin(sql_session_t *session, int statement_count);
 int sql_query_end(sql_session_t *session, arena_t *arena, ctx_err_t *err);
 
+/* Tells the session that the current Query failed outside sql_execute (e.g. a syntax error from
+ * sql_parse): inside a transaction block the block becomes failed ('E'), as in PostgreSQL. */
+void sql_query_failed(sql_session_t *session);
+
 /* Executes one statement. query_text is the whole Query text (for error positions). The result
  * and everything it points to lives in arena. On error the session's transaction state moves to
  * 'E' inside a block (statements other than ROLLBACK/COMMIT then fail with 25P02). */

@@ -1,0 +1,295 @@
+/*
+ * test_sql.c — the SQL layer end to end without sockets: text → sql_parse → sql_execute over a
+ * real store, results rendered as text ("col|col\n" per row, then the command tag).
+ *
+ * Covers the planner (scans, key lookups, joins, aggregates, ORDER BY/LIMIT/top-k, DISTINCT),
+ * table functions, writes (ON CONFLICT, RETURNING, cascades), transactions (explicit and the
+ * implicit block of a multi-statement query, isolation between sessions), settings and EXPLAIN.
+ */
+#include "sql.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fixture {
+    store_t *store;
+    sql_db_t db;
+    sql_session_t *a;
+    sql_session_t *b;
+    arena_t arena;
+    char out[16384];
+    ctx_err_t err;
+} fixture_t;
+
+static fixture_t fx;
+
+static void setup(void) {
+    store_config_t config = {.vector_dims = 3};
+    fx.store = store_create(&config);
+    fx.db = (sql_db_t){.store = fx.store, .server_version = "15.0 (ContextDB test)"};
+    sql_startup_t startup = {.user = "tester", .database = "db"};
+    fx.a = sql_session_create(&fx.db, &startup);
+    fx.b = sql_session_create(&fx.db, &startup);
+    arena_init(&fx.arena);
+}
+
+static void teardown(void) {
+    sql_session_destroy(fx.a);
+    sql_session_destroy(fx.b);
+    store_destroy(fx.store);
+    arena_destroy(&fx.arena);
+}
+
+static void render(const sql_result_t *r) {
+    size_t n = strlen(fx.out);
+    for (uint64_t row = 0; r->has_rows && row < r->nrows; row++) {
+        for (int c = 0; c < r->ncols; c++) {
+            const value_t *v = &r->rows[row * (uint64_t)r->ncols + (uint64_t)c];
+            uint32_t len = 0;
+            const char *text = value_is_null(v) ? "NULL" : value_to_text(v, &fx.arena, &len);
+            n += (size_t)snprintf(fx.out + n, sizeof(fx.out) - n, "%s%s", c > 0 ? "|" : "", text);
+        }
+        n += (size_t)snprintf(fx.out + n, sizeof(fx.out) - n, "\n");
+    }
+    snprintf(fx.out + n, sizeof(fx.out) - n, "%s\n", r->tag);
+}
+
+/* Runs a query as the server would; returns the rendered output or "ERROR sqlstate: message". */
+static const char *run(sql_session_t *s, const char *sql) {
+    fx.out[0] = '\0';
+    ctx_err_clear(&fx.err);
+    stmt_t **stmts;
+    int count;
+    int rc = sql_parse(sql, strlen(sql), &fx.arena, &stmts, &count, &fx.err);
+    if (rc != CTX_OK) {
+        sql_query_failed(s);
+    } else {
+        sql_query_begin(s, count);
+        for (int i = 0; i < count && rc == CTX_OK; i++) {
+            sql_result_t result;
+            rc = sql_execute(s, stmts[i], sql, &fx.arena, &result, &fx.err);
+            if (rc == CTX_OK) {
+                render(&result);
+            }
+        }
+        ctx_err_t end_err;
+        ctx_err_clear(&end_err);
+        int end = sql_query_end(s, &fx.arena, &end_err);
+        if (rc == CTX_OK && end != CTX_OK) {
+            fx.err = end_err;
+            rc = end;
+        }
+    }
+    if (rc != CTX_OK) {
+        snprintf(fx.out, sizeof(fx.out), "ERROR %s: %s", ctx_sqlstate(fx.err.code),
+                 fx.err.message);
+    }
+    return fx.out;
+}
+
+static void load_graph(void) {
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes (id, label, props) VALUES "
+                               "(1, 'User', '{\"name\":\"ann\",\"age\":30}'), "
+                               "(2, 'Doc', NULL), (3, 'Doc', '{\"name\":\"x\"}'), "
+                               "(4, 'User', '{\"name\":\"bob\",\"age\":40}'), (5, 'Tag', NULL)"),
+                     "INSERT 0 5\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO edges (src, dst, kind, weight) VALUES "
+                               "(1, 2, 'owns', 1.0), (1, 3, 'owns', 2), (2, 4, 'links', 1), "
+                               "(4, 5, 'related', 0.5), (3, 5, 'links', 1)"),
+                     "INSERT 0 5\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO vectors (id, embedding) VALUES (1, '[1,0,0]'), "
+                               "(2, '[0.9,0.1,0]'), (3, '[0,1,0]'), (4, '[0,0,1]'), "
+                               "(5, '[0.7,0.7,0]')"),
+                     "INSERT 0 5\n");
+}
+
+START_TEST(test_select_basics) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "SELECT id, label FROM nodes WHERE label = 'User' ORDER BY id"),
+                     "1|User\n4|User\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT props->>'name' AS n FROM nodes WHERE id = 4"),
+                     "bob\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM nodes WHERE id IN (5, 3, 99) ORDER BY id DESC"),
+                     "5\n3\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM nodes WHERE props IS NULL ORDER BY 1"),
+                     "2\n5\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM nodes WHERE label LIKE 'D%' AND NOT id = 2"),
+                     "3\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM nodes ORDER BY id LIMIT 2 OFFSET 1"),
+                     "2\n3\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT 1 + 1 AS two, 'x'"), "2|x\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT dst FROM edges WHERE src = 1 ORDER BY dst"),
+                     "2\n3\nSELECT 2\n");
+}
+END_TEST
+
+START_TEST(test_aggregates) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "5\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT label, count(*) FROM nodes GROUP BY label ORDER BY label"),
+                     "Doc|2\nTag|1\nUser|2\nSELECT 3\n");
+    ck_assert_str_eq(run(fx.a, "SELECT min(weight), max(weight), sum(weight), avg(weight) "
+                               "FROM edges"),
+                     "0.5|2|5.5|1.1\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT kind, count(*) AS c FROM edges GROUP BY kind "
+                               "HAVING count(*) > 1 ORDER BY c DESC, kind"),
+                     "links|2\nowns|2\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes WHERE id > 100"), "0\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT label, id FROM nodes GROUP BY label"),
+                     "ERROR 42803: column \"nodes.id\" must appear in the GROUP BY clause or be "
+                     "used in an aggregate function");
+    ck_assert_str_eq(run(fx.a, "SELECT DISTINCT label FROM nodes ORDER BY label"),
+                     "Doc\nTag\nUser\nSELECT 3\n");
+}
+END_TEST
+
+START_TEST(test_graph_functions) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "SELECT * FROM neighbors(1, 2)"),
+                     "2|Doc|1\n3|Doc|1\n4|User|2\n5|Tag|2\nSELECT 4\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM neighbors(1, 3, kind => 'owns')"),
+                     "2\n3\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id, depth FROM neighbors(5, 1, direction => 'in')"),
+                     "3|1\n4|1\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT * FROM shortest_path(1, 5)"),
+                     "0|1|User\n1|3|Doc\n2|5|Tag\nSELECT 3\n");
+    ck_assert_str_eq(run(fx.a, "SELECT * FROM shortest_path(5, 1)"), "SELECT 0\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id, depth, parent FROM traverse(1, 3, order => 'dfs')"),
+                     "2|1|1\n4|2|2\n5|3|4\n3|1|1\nSELECT 4\n");
+    ck_assert_str_eq(run(fx.a, "SELECT * FROM neighbors(1, 2, direction => 'up')"),
+                     "ERROR 22023: neighbors: invalid direction \"up\"");
+}
+END_TEST
+
+START_TEST(test_vectors) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM vectors ORDER BY embedding <-> '[1,0,0]' LIMIT 2"),
+                     "1\n2\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id, embedding <=> '[0,1,0]' AS d FROM vectors "
+                               "ORDER BY d LIMIT 1"),
+                     "3|0\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id FROM similar(1, 2)"), "2\n5\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count FROM neighbor_stats(1, 3)"), "3\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT id, depth FROM hybrid(1, depth => 2, top_k => 2)"),
+                     "2|1\n5|2\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO vectors VALUES (9, '[1,2]')"),
+                     "ERROR 22000: expected 3 dimensions, not 2");
+}
+END_TEST
+
+START_TEST(test_writes) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (1, 'X', NULL)"),
+                     "ERROR 23505: duplicate key value violates unique constraint \"nodes_pkey\"");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (1, 'X', NULL), (6, 'Y', NULL) "
+                               "ON CONFLICT (id) DO NOTHING RETURNING id"),
+                     "6\nINSERT 0 1\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes (id, label) VALUES (6, 'Z') ON CONFLICT (id) "
+                               "DO UPDATE SET label = excluded.label || '!' RETURNING label"),
+                     "Z!\nINSERT 0 1\n");
+    ck_assert_str_eq(run(fx.a, "UPDATE nodes SET label = 'Admin' WHERE id = 1"), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT label FROM nodes WHERE id = 1"), "Admin\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO edges (src, dst, kind) VALUES (1, 77, 'owns')"),
+                     "ERROR 23503: insert or update on table \"edges\" violates foreign key "
+                     "constraint \"edges_dst_fkey\"");
+    ck_assert_str_eq(run(fx.a, "DELETE FROM nodes WHERE id = 1"), "DELETE 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM edges WHERE src = 1"), "0\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM vectors WHERE id = 1"), "0\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "DELETE FROM edges WHERE kind = 'links' RETURNING src, dst"),
+                     "2|4\n3|5\nDELETE 2\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes (id, label) VALUES (10, NULL)"),
+                     "ERROR 23502: null value in column \"label\" of relation \"nodes\" violates "
+                     "not-null constraint");
+}
+END_TEST
+
+START_TEST(test_transactions) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "BEGIN"), "BEGIN\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (20, 'T', NULL)"), "INSERT 0 1\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO edges (src, dst, kind) VALUES (20, 1, 'owns')"),
+                     "INSERT 0 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "6\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes"), "5\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.b, "INSERT INTO nodes VALUES (30, 'B', NULL)"), "INSERT 0 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "7\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "COMMIT\n");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes"), "7\nSELECT 1\n");
+    ck_assert_str_eq(sql_session_txn_status(fx.a) == 'I' ? "I" : "x", "I");
+
+    run(fx.a, "BEGIN");
+    run(fx.a, "DELETE FROM nodes");
+    ck_assert_str_eq(run(fx.a, "SELEC 1"), "ERROR 42601: syntax error at or near \"SELEC\"");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'E');
+    ck_assert_str_eq(run(fx.a, "SELECT 1"), "ERROR 25P02: current transaction is aborted, "
+                                            "commands ignored until end of transaction block");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "ROLLBACK\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "7\nSELECT 1\n");
+
+    /* A multi-statement query is one implicit transaction. */
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (40, 'I', NULL); "
+                               "INSERT INTO nodes VALUES (40, 'I', NULL)"),
+                     "ERROR 23505: duplicate key value violates unique constraint \"nodes_pkey\"");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes WHERE id = 40"), "0\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (41, 'I', NULL); "
+                               "SELECT label FROM nodes WHERE id = 41"),
+                     "INSERT 0 1\nI\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes WHERE id = 41"), "1\nSELECT 1\n");
+}
+END_TEST
+
+START_TEST(test_settings_and_errors) {
+    ck_assert_str_eq(run(fx.a, "SET hnsw.ef_search = 100"), "SET\n");
+    ck_assert_str_eq(run(fx.a, "SHOW hnsw.ef_search"), "100\nSHOW\n");
+    ck_assert_str_eq(run(fx.a, "SET my.custom TO 'abc'; SHOW my.custom"), "SET\nabc\nSHOW\n");
+    ck_assert_str_eq(run(fx.a, "RESET hnsw.ef_search; SHOW hnsw.ef_search"),
+                     "RESET\n40\nSHOW\n");
+    ck_assert_str_eq(run(fx.a, "SHOW nope"),
+                     "ERROR 42704: unrecognized configuration parameter \"nope\"");
+    ck_assert_str_eq(run(fx.a, "SELECT current_database(), current_user"),
+                     "contextdb|tester\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT * FROM nope"),
+                     "ERROR 42P01: relation \"nope\" does not exist");
+    ck_assert_str_eq(run(fx.a, "SELECT nope FROM nodes"),
+                     "ERROR 42703: column \"nope\" does not exist");
+    ck_assert_int_eq(fx.err.position, 8);
+    ck_assert_str_eq(run(fx.a, "BEGIN; SET LOCAL work_mem = '8MB'; SHOW work_mem; COMMIT; "
+                               "SHOW work_mem"),
+                     "BEGIN\nSET\n8MB\nSHOW\nCOMMIT\n4MB\nSHOW\n");
+}
+END_TEST
+
+START_TEST(test_explain) {
+    load_graph();
+    const char *out = run(fx.a, "EXPLAIN SELECT id FROM vectors ORDER BY embedding <=> "
+                                "'[1,0,0]' LIMIT 3");
+    ck_assert_ptr_nonnull(strstr(out, "Vector Top-K (exact scan, cosine)"));
+    ck_assert_ptr_nonnull(strstr(out, "->  Seq Scan on vectors"));
+    out = run(fx.a, "EXPLAIN SELECT * FROM nodes WHERE id = 3");
+    ck_assert_ptr_nonnull(strstr(out, "Index Scan using nodes_pkey on nodes"));
+    out = run(fx.a, "EXPLAIN ANALYZE SELECT count(*) FROM edges");
+    ck_assert_ptr_nonnull(strstr(out, "Execution Time:"));
+}
+END_TEST
+
+int main(void) {
+    Suite *suite = suite_create("sql");
+    TCase *tc = tcase_create("sql");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_select_basics);
+    tcase_add_test(tc, test_aggregates);
+    tcase_add_test(tc, test_graph_functions);
+    tcase_add_test(tc, test_vectors);
+    tcase_add_test(tc, test_writes);
+    tcase_add_test(tc, test_transactions);
+    tcase_add_test(tc, test_settings_and_errors);
+    tcase_add_test(tc, test_explain);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
