@@ -1,0 +1,1293 @@
+/*
+ * sim.c — the deterministic cluster simulator for the Raft core (in the spirit of TigerBeetle's
+ * VOPR): one seed drives the clock, the network, the disks, the faults and the clients.
+ *
+ * Time is a tick counter (SIM_TICK_MS of virtual time each). Per tick: inject faults, let the
+ * clients act, tick every live node, deliver the packets due at this tick in a seeded random
+ * order, restart nodes whose downtime is over. After every single step (tick, delivered
+ * message, client call) the node's ready batch is handled exactly as a server would: persist
+ * (snapshot, entries, hard state; fsync when must_sync), send, apply, answer reads, advance.
+ *
+ * Disk model. A node's disk holds the hard state (encoded, CRC-checked on load), a snapshot and
+ * the log after it, each entry with its CRC32C. A batch with must_sync is durable when handled;
+ * a batch without it only updates the commit index in the hard state lazily (lost on crash).
+ * A crash in the middle of a must_sync batch ("torn") keeps a random prefix of its entries, a
+ * partially written next entry (bad CRC, cut by recovery) and not the hard state — the hard
+ * state record is written last, as in our WAL. Restart loads only what is durable.
+ *
+ * Network model. Each message may be dropped, duplicated, corrupted (one flipped byte: the core
+ * must refuse it through its CRC) and delayed by 0..delay_max ticks, which reorders messages.
+ * Links can be cut both ways (partitions: a random minority/majority split) or one way.
+ *
+ * Checks, after every step: at most one leader per term; log matching (an (index, term) pair is
+ * always preceded by the same log, tracked as a hash chain over the prefix); a committed entry
+ * never changes and every node applies the same sequence (apply order and content against the
+ * first application of each index); a new leader holds every committed entry (leader
+ * completeness); a ReadIndex read is never below the log index of a write acknowledged before
+ * the read began. After the fault phase the network heals and every member restarts: a leader
+ * must be recognized by all members within SIM_ELECT_BOUND ticks, every write must commit within
+ * SIM_WRITE_BOUND ticks, and at the end every member must have applied the same index. Then the
+ * leader is killed once more to measure re-election time.
+ */
+#include "sim.h"
+
+#include "crc32c.h"
+#include "ctx.h"
+#include "raft.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    SIM_SLOTS_MAX = 8,
+    SIM_TICK_MS = 10,
+    SIM_ELECTION_TICKS = 15, /* 150..300 ms election timeout */
+    SIM_HEARTBEAT_TICKS = 3,
+    SIM_FAULT_TICKS_DEFAULT = 1000,
+    SIM_ELECT_BOUND = 300,
+    SIM_WRITE_BOUND = 300,
+    SIM_PROBE_AFTER = 400,  /* ticks after heal: kill the leader */
+    SIM_HEAL_TICKS = 1000,  /* length of the healed phase */
+    SIM_QUIET_TICKS = 200,  /* no new writes at the end: convergence check */
+    SIM_TRACE_MAX = 512,
+    SIM_WRITES_INFLIGHT_MAX = 8,
+    SIM_READS_MAX = 16,
+    SIM_RETRY_TICKS = 80,
+    SIM_READ_TIMEOUT = 200,
+    SIM_SNAP_BYTES = 24,
+    SIM_PAD_MAX = 48,
+};
+
+typedef enum {
+    EV_CRASH = 1, EV_TORN, EV_RESTART, EV_PARTITION, EV_ONEWAY, EV_HEAL, EV_LEADER,
+    EV_PROPOSE, EV_ACK, EV_READ, EV_READ_OK, EV_SNAPSHOT, EV_COMPACT, EV_CONF, EV_TRANSFER,
+    EV_RETIRE, EV_HEAL_ALL, EV_PROBE,
+} sim_event_kind_t;
+
+typedef struct sim_event {
+    uint64_t tick;
+    uint32_t kind;
+    uint32_t node;
+    uint64_t a;
+    uint64_t b;
+} sim_event_t;
+
+typedef struct sim_dentry {
+    uint64_t term;
+    uint64_t chain; /* hash of the log prefix ending here */
+    uint8_t *data;
+    uint32_t len;
+    uint32_t crc;
+    uint8_t type;
+} sim_dentry_t;
+
+typedef struct sim_disk {
+    uint8_t hs[RAFT_HARD_STATE_SIZE];
+    bool hs_written;
+    bool has_snap;
+    uint64_t snap_index;
+    uint64_t snap_term;
+    raft_conf_t snap_conf;
+    uint8_t snap_data[SIM_SNAP_BYTES];
+    sim_dentry_t *ents; /* index = snap_index + 1 + i */
+    size_t count;
+    size_t cap;
+} sim_disk_t;
+
+typedef struct sim_read {
+    uint64_t ctx;
+    uint64_t start;
+    uint64_t floor; /* highest index of a write acknowledged before the read began */
+    uint64_t index; /* confirmed read index, 0 until confirmed */
+} sim_read_t;
+
+typedef struct sim_node {
+    uint32_t id;
+    bool started; /* slot in use */
+    bool up;
+    bool retired; /* removed from the cluster and shut down for good */
+    raft_t *raft;
+    raft_rng_t rng;
+    uint32_t boots;
+    sim_disk_t disk;
+    uint64_t applied; /* state machine: applied index and hash chain */
+    uint64_t chain;
+    uint64_t down_until;
+    uint64_t led_term; /* last term this node was seen leading */
+    bool initial;      /* bootstrapped with the initial membership (else joined later) */
+    raft_conf_t app_conf; /* membership as of the applied index (for local snapshots) */
+    raft_hard_state_t hs_lazy;
+    sim_read_t reads[SIM_READS_MAX];
+    int reads_count;
+} sim_node_t;
+
+typedef struct sim_packet {
+    uint64_t at;
+    uint64_t order;
+    uint32_t from;
+    uint32_t to;
+    uint8_t *bytes;
+    size_t len;
+} sim_packet_t;
+
+typedef struct sim_write {
+    uint64_t proposed;
+    uint64_t last_try;
+    uint64_t index;
+    bool acked;
+} sim_write_t;
+
+typedef struct sim_commit {
+    uint64_t term;
+    uint64_t chain;
+    uint32_t removes; /* node id removed by this conf entry, 0 if none */
+    bool set;
+} sim_commit_t;
+
+typedef struct sim_chain {
+    uint64_t index;
+    uint64_t term;
+    uint64_t chain;
+} sim_chain_t;
+
+typedef struct sim {
+    sim_options_t opt;
+    sim_stats_t *st;
+    raft_rng_t rng;
+    uint64_t now;
+    int slots;
+    sim_node_t nodes[SIM_SLOTS_MAX];
+    bool blocked[SIM_SLOTS_MAX + 1][SIM_SLOTS_MAX + 1];
+    uint64_t partition_until;
+    uint32_t drop_pm, dup_pm, corrupt_pm, delay_max;    /* per mille per message */
+    uint32_t crash_pk, torn_pk, partition_pk, conf_pk;  /* per 100k per tick */
+    uint32_t transfer_pk, propose_pk, read_pk;
+    uint32_t compact_every, inflight_max, entries_max;
+    bool pre_vote, check_quorum;
+    sim_packet_t *packets;
+    size_t packets_count, packets_cap;
+    uint64_t packet_order;
+    uint32_t *leaders; /* by term */
+    size_t leaders_cap;
+    sim_commit_t *commits; /* by index */
+    size_t commits_cap;
+    uint64_t commit_max;
+    sim_chain_t *chains; /* open addressing on (index, term) */
+    size_t chains_cap, chains_count;
+    sim_write_t *writes; /* by write id - 1 */
+    size_t writes_count, writes_cap;
+    uint64_t max_acked_index;
+    uint64_t next_read_ctx;
+    uint32_t client_leader;
+    uint64_t heal_at, end_at;
+    uint64_t stable_since;
+    uint32_t stable_leader;
+    uint64_t last_stable; /* last tick a stable leader was seen (after heal) */
+    uint64_t disturbed_at; /* heal or the last probe kill: liveness deadlines count from it */
+    raft_conf_t bootstrap;
+    uint32_t retire[SIM_SLOTS_MAX];
+    int retire_count;
+    uint32_t outstanding[SIM_WRITES_INFLIGHT_MAX]; /* unacknowledged write ids */
+    int outstanding_count;
+    uint64_t probe_killed_at;
+    uint64_t probe_term;
+    uint32_t probe_victim;
+    bool failed;
+    char *violation;
+    sim_event_t trace[SIM_TRACE_MAX];
+    uint64_t trace_count;
+    uint8_t scratch[8 + 1 + SIM_PAD_MAX];
+} sim_t;
+
+/* ---- utilities -------------------------------------------------------------------------- */
+
+static uint64_t sim_mix(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static uint64_t sim_chain_next(uint64_t prev, uint64_t term, uint8_t type, const uint8_t *data,
+                               uint32_t len) {
+    uint64_t h = crc32c(0, data, len);
+    return sim_mix(prev ^ sim_mix(term * 0x9E3779B97F4A7C15ull ^ (h << 8) ^ type));
+}
+
+static bool sim_chance(sim_t *s, uint32_t per, uint32_t scale) {
+    return per > 0 && raft_rng_below(&s->rng, scale) < per;
+}
+
+static void sim_event(sim_t *s, uint32_t kind, uint32_t node, uint64_t a, uint64_t b);
+
+__attribute__((format(printf, 2, 3))) static void sim_fail(sim_t *s, const char *fmt, ...) {
+    if (s->failed) {
+        return;
+    }
+    s->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(s->violation, SIM_VIOLATION_MAX, "tick %llu: ", (unsigned long long)s->now);
+    vsnprintf(s->violation + n, (size_t)(SIM_VIOLATION_MAX - n), fmt, ap);
+    va_end(ap);
+}
+
+static void *sim_grow(void *ptr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) {
+        return ptr;
+    }
+    size_t old = *cap;
+    size_t next = old == 0 ? 64 : old;
+    while (next < need) {
+        next *= 2;
+    }
+    ptr = ctx_realloc(ptr, next * elem);
+    memset((uint8_t *)ptr + old * elem, 0, (next - old) * elem);
+    *cap = next;
+    return ptr;
+}
+
+static sim_node_t *sim_node(sim_t *s, uint32_t id) {
+    CTX_ASSERT(id >= 1 && id <= (uint32_t)s->slots);
+    return &s->nodes[id - 1];
+}
+
+/* ---- trace ------------------------------------------------------------------------------ */
+
+static const char *sim_event_name(uint32_t kind) {
+    static const char *names[] = {"?",        "crash",   "torn-crash", "restart", "partition",
+                                  "one-way",  "heal",    "leader",     "propose", "ack",
+                                  "read",     "read-ok", "snapshot",   "compact", "conf",
+                                  "transfer", "retire",  "heal-all",   "probe-kill"};
+    return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+}
+
+static void sim_event_print(const sim_t *s, const sim_event_t *e) {
+    fprintf(s->opt.out, "  t=%-6llu %-10s node=%u a=%llu b=%llu\n", (unsigned long long)e->tick,
+            sim_event_name(e->kind), e->node, (unsigned long long)e->a,
+            (unsigned long long)e->b);
+}
+
+static void sim_event(sim_t *s, uint32_t kind, uint32_t node, uint64_t a, uint64_t b) {
+    sim_event_t *e = &s->trace[s->trace_count % SIM_TRACE_MAX];
+    *e = (sim_event_t){.tick = s->now, .kind = kind, .node = node, .a = a, .b = b};
+    s->trace_count++;
+    if (s->opt.trace) {
+        sim_event_print(s, e);
+    }
+}
+
+static void sim_trace_dump(const sim_t *s) {
+    uint64_t first = s->trace_count > SIM_TRACE_MAX ? s->trace_count - SIM_TRACE_MAX : 0;
+    fprintf(s->opt.out, "last %llu events:\n", (unsigned long long)(s->trace_count - first));
+    for (uint64_t i = first; i < s->trace_count; i++) {
+        sim_event_print(s, &s->trace[i % SIM_TRACE_MAX]);
+    }
+    for (int i = 0; i < s->slots; i++) {
+        const sim_node_t *n = &s->nodes[i];
+        if (n->raft == NULL) {
+            fprintf(s->opt.out, "  node %u: %s\n", n->id, n->retired ? "retired" : "down");
+            continue;
+        }
+        fprintf(s->opt.out, "  node %u: %s term=%llu leader=%u commit=%llu applied=%llu "
+                "log=[%llu..%llu]\n", n->id, raft_role_name(raft_role(n->raft)),
+                (unsigned long long)raft_term(n->raft), raft_leader(n->raft),
+                (unsigned long long)raft_commit_index(n->raft), (unsigned long long)n->applied,
+                (unsigned long long)raft_first_index(n->raft),
+                (unsigned long long)raft_last_index(n->raft));
+    }
+}
+
+/* ---- safety checks ---------------------------------------------------------------------- */
+
+/* Log matching: the same (index, term) must always end the same prefix. */
+static void sim_check_chain(sim_t *s, uint64_t index, uint64_t term, uint64_t chain) {
+    if (s->chains_count * 2 >= s->chains_cap) {
+        size_t old_cap = s->chains_cap;
+        sim_chain_t *old = s->chains;
+        s->chains_cap = old_cap == 0 ? 1024 : old_cap * 2;
+        s->chains = ctx_calloc(s->chains_cap, sizeof(sim_chain_t));
+        s->chains_count = 0;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].index != 0) {
+                sim_check_chain(s, old[i].index, old[i].term, old[i].chain);
+            }
+        }
+        free(old);
+    }
+    size_t mask = s->chains_cap - 1;
+    size_t at = (size_t)sim_mix(index * 31 + term) & mask;
+    while (s->chains[at].index != 0) {
+        if (s->chains[at].index == index && s->chains[at].term == term) {
+            if (s->chains[at].chain != chain) {
+                sim_fail(s, "log matching violated at index %llu term %llu",
+                         (unsigned long long)index, (unsigned long long)term);
+            }
+            return;
+        }
+        at = (at + 1) & mask;
+    }
+    s->chains[at] = (sim_chain_t){.index = index, .term = term, .chain = chain};
+    s->chains_count++;
+}
+
+/* The application of entry e by node n: same sequence everywhere, committed never changes. */
+static void sim_check_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
+    if (e->index != n->applied + 1) {
+        sim_fail(s, "node %u applied index %llu after %llu", n->id, (unsigned long long)e->index,
+                 (unsigned long long)n->applied);
+        return;
+    }
+    n->chain = sim_chain_next(n->chain, e->term, e->type, e->data, e->len);
+    n->applied = e->index;
+    s->commits = sim_grow(s->commits, &s->commits_cap, (size_t)e->index + 1, sizeof(sim_commit_t));
+    sim_commit_t *c = &s->commits[e->index];
+    if (!c->set) {
+        *c = (sim_commit_t){.term = e->term, .chain = n->chain, .set = true};
+        if (e->index > s->commit_max) {
+            s->commit_max = e->index;
+        }
+        return;
+    }
+    if (c->term != e->term || c->chain != n->chain) {
+        sim_fail(s, "committed entry %llu changed: node %u applied term %llu, first applied "
+                 "term %llu", (unsigned long long)e->index, n->id, (unsigned long long)e->term,
+                 (unsigned long long)c->term);
+    }
+}
+
+/* Leader completeness: a new leader's log holds every entry known committed. */
+static void sim_check_new_leader(sim_t *s, sim_node_t *n) {
+    uint64_t term = raft_term(n->raft);
+    s->leaders = sim_grow(s->leaders, &s->leaders_cap, (size_t)term + 1, sizeof(uint32_t));
+    if (s->leaders[term] != 0 && s->leaders[term] != n->id) {
+        sim_fail(s, "two leaders in term %llu: %u and %u", (unsigned long long)term,
+                 s->leaders[term], n->id);
+        return;
+    }
+    if (s->leaders[term] == 0) {
+        s->st->elections++;
+        sim_event(s, EV_LEADER, n->id, term, raft_last_index(n->raft));
+    }
+    s->leaders[term] = n->id;
+    n->led_term = term;
+    uint64_t first = raft_first_index(n->raft);
+    for (uint64_t i = first; i <= s->commit_max; i++) {
+        uint64_t t = 0;
+        if (!s->commits[i].set) {
+            continue;
+        }
+        if (raft_term_at(n->raft, i, &t) != 0 || t != s->commits[i].term) {
+            sim_fail(s, "leader %u of term %llu lacks committed entry %llu",
+                     n->id, (unsigned long long)term, (unsigned long long)i);
+            return;
+        }
+    }
+}
+
+/* ---- disk ------------------------------------------------------------------------------- */
+
+static uint32_t sim_dentry_crc(uint64_t index, const sim_dentry_t *d) {
+    uint8_t head[17];
+    for (int i = 0; i < 8; i++) {
+        head[i] = (uint8_t)(d->term >> (8 * i));
+        head[8 + i] = (uint8_t)(index >> (8 * i));
+    }
+    head[16] = d->type;
+    return crc32c(crc32c(0, head, sizeof(head)), d->data, d->len);
+}
+
+static uint64_t sim_disk_last(const sim_disk_t *d) {
+    return d->snap_index + d->count;
+}
+
+static uint64_t sim_disk_chain_at(const sim_disk_t *d, uint64_t index) {
+    if (index == d->snap_index) {
+        return d->has_snap ? ctx_read_u64be(d->snap_data + 8) : 0;
+    }
+    CTX_ASSERT(index > d->snap_index && index <= sim_disk_last(d));
+    return d->ents[index - d->snap_index - 1].chain;
+}
+
+/* Drops every stored entry after index. */
+static void sim_disk_truncate(sim_disk_t *d, uint64_t index) {
+    while (sim_disk_last(d) > index && d->count > 0) {
+        d->count--;
+        free(d->ents[d->count].data);
+    }
+}
+
+/* Writes one entry at the end of the log (torn: its CRC will not verify). */
+static void sim_disk_append(sim_t *s, sim_node_t *n, const raft_entry_t *e, bool torn) {
+    sim_disk_t *d = &n->disk;
+    CTX_ASSERT(e->index == sim_disk_last(d) + 1);
+    d->ents = sim_grow(d->ents, &d->cap, d->count + 1, sizeof(sim_dentry_t));
+    sim_dentry_t *de = &d->ents[d->count++];
+    de->term = e->term;
+    de->type = e->type;
+    de->len = e->len;
+    de->data = ctx_malloc(e->len > 0 ? e->len : 1);
+    memcpy(de->data, e->data, e->len);
+    de->chain = sim_chain_next(sim_disk_chain_at(d, e->index - 1), e->term, e->type, e->data,
+                               e->len);
+    de->crc = sim_dentry_crc(e->index, de) ^ (torn ? 0x5a5a5a5au : 0);
+    if (!torn) {
+        sim_check_chain(s, e->index, e->term, de->chain);
+    }
+}
+
+static void sim_disk_write_hs(sim_disk_t *d, const raft_hard_state_t *hs) {
+    raft_hard_state_encode(hs, d->hs);
+    d->hs_written = true;
+}
+
+/* Installs a snapshot (always durable: written aside and renamed into place). keep_tail keeps
+ * the entries after index (local compaction); a received snapshot replaces the whole log. */
+static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term,
+                              const raft_conf_t *conf, const uint8_t *data, bool keep_tail) {
+    if (!keep_tail || index >= sim_disk_last(d)) {
+        sim_disk_truncate(d, d->snap_index);
+        d->count = 0;
+    } else {
+        size_t drop = (size_t)(index - d->snap_index);
+        for (size_t i = 0; i < drop; i++) {
+            free(d->ents[i].data);
+        }
+        memmove(d->ents, d->ents + drop, (d->count - drop) * sizeof(d->ents[0]));
+        d->count -= drop;
+    }
+    d->has_snap = true;
+    d->snap_index = index;
+    d->snap_term = term;
+    d->snap_conf = *conf;
+    memcpy(d->snap_data, data, SIM_SNAP_BYTES);
+}
+
+static void sim_disk_free(sim_disk_t *d) {
+    sim_disk_truncate(d, d->snap_index);
+    free(d->ents);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Recovery: cut the log at the first entry whose CRC does not verify. */
+static void sim_disk_recover(sim_disk_t *d) {
+    for (size_t i = 0; i < d->count; i++) {
+        uint64_t index = d->snap_index + 1 + i;
+        if (sim_dentry_crc(index, &d->ents[i]) != d->ents[i].crc) {
+            sim_disk_truncate(d, index - 1);
+            return;
+        }
+    }
+}
+
+/* ---- node lifecycle --------------------------------------------------------------------- */
+
+static void sim_app_snapshot(const sim_node_t *n, uint8_t out[SIM_SNAP_BYTES]) {
+    memset(out, 0, SIM_SNAP_BYTES);
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(n->applied >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(n->chain >> (56 - 8 * i));
+    }
+}
+
+static int sim_boot(sim_t *s, sim_node_t *n, const raft_conf_t *bootstrap) {
+    sim_disk_t *d = &n->disk;
+    sim_disk_recover(d);
+    raft_restore_t restore = {.bootstrap = bootstrap};
+    if (d->hs_written && raft_hard_state_decode(d->hs, sizeof(d->hs), &restore.hard_state) != 0) {
+        sim_fail(s, "node %u: durable hard state does not decode", n->id);
+        return CTX_ECORRUPT;
+    }
+    raft_snapshot_t snap;
+    if (d->has_snap) {
+        snap = (raft_snapshot_t){.index = d->snap_index, .term = d->snap_term,
+                                 .conf = d->snap_conf, .data = d->snap_data,
+                                 .len = SIM_SNAP_BYTES};
+        restore.snapshot = &snap;
+    }
+    raft_entry_t *ents = ctx_calloc(d->count + 1, sizeof(raft_entry_t));
+    for (size_t i = 0; i < d->count; i++) {
+        const sim_dentry_t *de = &d->ents[i];
+        ents[i] = (raft_entry_t){.term = de->term, .index = d->snap_index + 1 + i,
+                                 .type = de->type, .len = de->len, .data = de->data};
+    }
+    restore.entries = ents;
+    restore.entries_count = d->count;
+    raft_rng_seed(&n->rng, sim_mix(s->opt.seed * 1000003 + n->id * 7919 + n->boots));
+    n->boots++;
+    raft_config_t cfg = {.id = n->id, .election_ticks = SIM_ELECTION_TICKS,
+                         .heartbeat_ticks = SIM_HEARTBEAT_TICKS, .inflight_max = s->inflight_max,
+                         .msg_entries_max = s->entries_max, .msg_bytes_max = 4096,
+                         .pre_vote = s->pre_vote, .check_quorum = s->check_quorum, .rng = &n->rng};
+    int rc = raft_new(&cfg, &restore, &n->raft);
+    free(ents);
+    if (rc != 0) {
+        sim_fail(s, "node %u: raft_new failed on its own durable state (%d)", n->id, rc);
+        return rc;
+    }
+    n->app_conf = d->has_snap ? d->snap_conf : (raft_conf_t){0};
+    n->applied = d->has_snap ? d->snap_index : 0;
+    n->chain = d->has_snap ? ctx_read_u64be(d->snap_data + 8) : 0;
+    n->hs_lazy = restore.hard_state;
+    n->reads_count = 0;
+    n->led_term = 0;
+    n->up = true;
+    return 0;
+}
+
+static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
+    CTX_ASSERT(n->up);
+    raft_free(n->raft);
+    n->raft = NULL;
+    n->up = false;
+    n->reads_count = 0;
+    n->down_until = s->now + 20 + raft_rng_below(&s->rng, 200);
+    s->st->crashes++;
+    s->st->faults++;
+    sim_event(s, kind, n->id, n->down_until, 0);
+}
+
+/* ---- network ---------------------------------------------------------------------------- */
+
+static bool sim_faulty(const sim_t *s) {
+    return s->now < s->heal_at;
+}
+
+static void sim_enqueue(sim_t *s, uint32_t from, const raft_envelope_t *env, bool corrupt) {
+    s->packets = sim_grow(s->packets, &s->packets_cap, s->packets_count + 1, sizeof(sim_packet_t));
+    sim_packet_t *p = &s->packets[s->packets_count++];
+    p->at = s->now + 1 + raft_rng_below(&s->rng, s->delay_max);
+    p->order = raft_rng_next(&s->rng);
+    p->from = from;
+    p->to = env->to;
+    p->len = env->len;
+    p->bytes = ctx_malloc(env->len);
+    memcpy(p->bytes, env->bytes, env->len);
+    if (corrupt) {
+        size_t at = (size_t)raft_rng_below(&s->rng, env->len);
+        p->bytes[at] ^= (uint8_t)(1 + raft_rng_below(&s->rng, 255));
+        p->order |= 1; /* odd order marks a corrupted packet */
+    } else {
+        p->order &= ~(uint64_t)1;
+    }
+}
+
+static void sim_send(sim_t *s, uint32_t from, const raft_envelope_t *env) {
+    CTX_ASSERT(env->to >= 1 && env->to <= (uint32_t)s->slots);
+    s->st->messages++;
+    bool faulty = sim_faulty(s);
+    if (faulty && sim_chance(s, s->drop_pm, 1000)) {
+        s->st->dropped++;
+        s->st->faults++;
+        return;
+    }
+    int copies = 1;
+    if (faulty && sim_chance(s, s->dup_pm, 1000)) {
+        copies = 2;
+        s->st->duplicated++;
+        s->st->faults++;
+    }
+    for (int i = 0; i < copies; i++) {
+        bool corrupt = faulty && sim_chance(s, s->corrupt_pm, 1000);
+        if (corrupt) {
+            s->st->corrupted++;
+            s->st->faults++;
+        }
+        sim_enqueue(s, from, env, corrupt);
+    }
+}
+
+static int sim_packet_cmp(const void *a, const void *b) {
+    const sim_packet_t *x = a;
+    const sim_packet_t *y = b;
+    if (x->at != y->at) {
+        return x->at < y->at ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : (x->order > y->order ? 1 : 0);
+}
+
+static void sim_process(sim_t *s, sim_node_t *n);
+
+static void sim_trace_message(const sim_t *s, const sim_packet_t *p) {
+    raft_msg_t m;
+    raft_entry_t ents[RAFT_MSG_ENTRIES_MAX];
+    if (raft_msg_decode(p->bytes, p->len, &m, ents, RAFT_MSG_ENTRIES_MAX) != 0) {
+        fprintf(s->opt.out, "  t=%-6llu msg %u->%u corrupted\n", (unsigned long long)s->now,
+                p->from, p->to);
+        return;
+    }
+    fprintf(s->opt.out, "  t=%-6llu msg %u->%u %s term=%llu index=%llu log_term=%llu "
+            "commit=%llu n=%u%s hint=%llu/%llu ctx=%llu\n", (unsigned long long)s->now,
+            m.from, m.to, raft_msg_type_name(m.type), (unsigned long long)m.term,
+            (unsigned long long)m.index, (unsigned long long)m.log_term,
+            (unsigned long long)m.commit, m.entries_count, m.reject ? " reject" : "",
+            (unsigned long long)m.hint_index, (unsigned long long)m.hint_term,
+            (unsigned long long)m.ctx);
+}
+
+/* Delivers every packet due now, in a seeded random order (reordering). */
+static void sim_deliver(sim_t *s) {
+    size_t due = 0;
+    for (size_t i = 0; i < s->packets_count; i++) {
+        if (s->packets[i].at <= s->now) {
+            sim_packet_t tmp = s->packets[due];
+            s->packets[due] = s->packets[i];
+            s->packets[i] = tmp;
+            due++;
+        }
+    }
+    if (due == 0) {
+        return;
+    }
+    sim_packet_t *batch = ctx_malloc(due * sizeof(sim_packet_t));
+    memcpy(batch, s->packets, due * sizeof(sim_packet_t));
+    memmove(s->packets, s->packets + due, (s->packets_count - due) * sizeof(sim_packet_t));
+    s->packets_count -= due;
+    qsort(batch, due, sizeof(sim_packet_t), sim_packet_cmp);
+    for (size_t i = 0; i < due; i++) {
+        sim_packet_t *p = &batch[i];
+        sim_node_t *n = sim_node(s, p->to);
+        if (s->failed || !n->up || s->blocked[p->from][p->to]) {
+            s->st->dropped++;
+        } else {
+            if (s->opt.trace_messages) {
+                sim_trace_message(s, p);
+            }
+            int rc = raft_step(n->raft, p->bytes, p->len);
+            bool corrupt = (p->order & 1) != 0;
+            if (corrupt ? rc == 0 : rc != 0) {
+                sim_fail(s, "node %u: raft_step returned %d for a %s message", n->id, rc,
+                         corrupt ? "corrupted" : "valid");
+            }
+            sim_process(s, n);
+        }
+        free(p->bytes);
+    }
+    free(batch);
+}
+
+/* ---- ready handling --------------------------------------------------------------------- */
+
+/* Crash in the middle of writing a batch: a prefix of its entries and a torn one survive. */
+static void sim_torn(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
+    sim_disk_t *d = &n->disk;
+    bool snap_written = rd->snapshot == NULL || raft_rng_below(&s->rng, 2) == 0;
+    if (rd->snapshot != NULL && snap_written) {
+        sim_disk_snapshot(d, rd->snapshot->index, rd->snapshot->term, &rd->snapshot->conf,
+                          rd->snapshot->data, false);
+    }
+    if (snap_written && rd->entries_count > 0) {
+        size_t k = (size_t)raft_rng_below(&s->rng, rd->entries_count + 1);
+        sim_disk_truncate(d, rd->entries[0].index - 1);
+        for (size_t i = 0; i < k; i++) {
+            sim_disk_append(s, n, &rd->entries[i], false);
+        }
+        if (k < rd->entries_count) {
+            sim_disk_append(s, n, &rd->entries[k], true);
+        }
+    }
+    s->st->torn++;
+    raft_advance(n->raft, rd);
+    sim_crash(s, n, EV_TORN);
+}
+
+static void sim_install_snapshot(sim_t *s, sim_node_t *n, const raft_snapshot_t *snap) {
+    sim_disk_snapshot(&n->disk, snap->index, snap->term, &snap->conf, snap->data, false);
+    if (snap->len != SIM_SNAP_BYTES || ctx_read_u64be(snap->data) != snap->index) {
+        sim_fail(s, "node %u: snapshot %llu carries wrong state", n->id,
+                 (unsigned long long)snap->index);
+        return;
+    }
+    uint64_t chain = ctx_read_u64be(snap->data + 8);
+    sim_check_chain(s, snap->index, snap->term, chain);
+    if (snap->index <= s->commit_max && s->commits[snap->index].set &&
+        s->commits[snap->index].chain != chain) {
+        sim_fail(s, "node %u: snapshot %llu differs from the committed state", n->id,
+                 (unsigned long long)snap->index);
+    }
+    n->applied = snap->index;
+    n->chain = chain;
+    n->app_conf = snap->conf;
+    s->st->snapshots_sent++;
+    sim_event(s, EV_SNAPSHOT, n->id, snap->index, snap->term);
+}
+
+static void sim_persist(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
+    if (rd->snapshot != NULL) {
+        sim_install_snapshot(s, n, rd->snapshot);
+    }
+    if (rd->entries_count > 0) {
+        sim_disk_truncate(&n->disk, rd->entries[0].index - 1);
+        for (size_t i = 0; i < rd->entries_count; i++) {
+            sim_disk_append(s, n, &rd->entries[i], false);
+        }
+    }
+    n->hs_lazy = rd->hard_state;
+    if (rd->must_sync) {
+        sim_disk_write_hs(&n->disk, &n->hs_lazy); /* written last, then fsync */
+    }
+}
+
+static void sim_ack_write(sim_t *s, const raft_entry_t *e) {
+    if (e->len < 8) {
+        sim_fail(s, "entry %llu has a short payload", (unsigned long long)e->index);
+        return;
+    }
+    uint64_t id = ctx_read_u64be(e->data);
+    if (id == 0 || id > s->writes_count) {
+        sim_fail(s, "entry %llu names unknown write %llu", (unsigned long long)e->index,
+                 (unsigned long long)id);
+        return;
+    }
+    sim_write_t *w = &s->writes[id - 1];
+    if (w->acked) {
+        return; /* a retried duplicate */
+    }
+    w->acked = true;
+    w->index = e->index;
+    if (e->index > s->max_acked_index) {
+        s->max_acked_index = e->index;
+    }
+    s->st->writes_acked++;
+    for (int i = 0; i < s->outstanding_count; i++) {
+        if (s->outstanding[i] == id) {
+            s->outstanding[i] = s->outstanding[--s->outstanding_count];
+            break;
+        }
+    }
+    sim_event(s, EV_ACK, 0, id, e->index);
+}
+
+static void sim_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
+    sim_check_apply(s, n, e);
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        sim_ack_write(s, e);
+    } else if (e->type == RAFT_ENTRY_CONF) {
+        raft_conf_op_t op;
+        uint32_t node;
+        if (raft_conf_change_decode(e->data, e->len, &op, &node) != 0) {
+            sim_fail(s, "conf entry %llu does not decode", (unsigned long long)e->index);
+            return;
+        }
+        (void)raft_conf_apply(&n->app_conf, op, node);
+        if (op == RAFT_CONF_REMOVE && s->retire_count < SIM_SLOTS_MAX) {
+            s->retire[s->retire_count++] = node;
+        }
+    }
+}
+
+static void sim_reads_confirmed(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
+    for (size_t i = 0; i < rd->reads_count; i++) {
+        const raft_read_state_t *rs = &rd->reads[i];
+        for (int j = 0; j < n->reads_count; j++) {
+            sim_read_t *r = &n->reads[j];
+            if (r->ctx != rs->ctx || r->index != 0) {
+                continue;
+            }
+            if (rs->index < r->floor) {
+                sim_fail(s, "stale read on node %u: read index %llu below write acknowledged at "
+                         "%llu before the read began", n->id, (unsigned long long)rs->index,
+                         (unsigned long long)r->floor);
+                return;
+            }
+            r->index = rs->index > 0 ? rs->index : 1;
+        }
+    }
+}
+
+static void sim_maybe_compact(sim_t *s, sim_node_t *n) {
+    if (s->compact_every == 0 || n->applied < raft_first_index(n->raft) + s->compact_every) {
+        return;
+    }
+    uint8_t data[SIM_SNAP_BYTES];
+    sim_app_snapshot(n, data);
+    int rc = raft_compact(n->raft, n->applied, data, sizeof(data));
+    if (rc != 0) {
+        sim_fail(s, "node %u: raft_compact(%llu) failed: %d", n->id,
+                 (unsigned long long)n->applied, rc);
+        return;
+    }
+    uint64_t term = 0;
+    (void)raft_term_at(n->raft, n->applied, &term);
+    sim_disk_snapshot(&n->disk, n->applied, term, &n->app_conf, data, true);
+    sim_event(s, EV_COMPACT, n->id, n->applied, term);
+}
+
+/* Handles every ready batch of n, exactly as a server would. */
+static void sim_process(sim_t *s, sim_node_t *n) {
+    while (n->up && !s->failed && raft_has_ready(n->raft)) {
+        raft_ready_t rd;
+        raft_ready(n->raft, &rd);
+        if (rd.must_sync && sim_faulty(s) && sim_chance(s, s->torn_pk, 100000)) {
+            sim_torn(s, n, &rd);
+            return;
+        }
+        sim_persist(s, n, &rd);
+        for (size_t i = 0; i < rd.messages_count; i++) {
+            sim_send(s, n->id, &rd.messages[i]);
+        }
+        for (size_t i = 0; i < rd.committed_count && !s->failed; i++) {
+            sim_apply(s, n, &rd.committed[i]);
+        }
+        sim_reads_confirmed(s, n, &rd);
+        if (rd.role == RAFT_LEADER && n->led_term != rd.term) {
+            sim_check_new_leader(s, n);
+        }
+        raft_advance(n->raft, &rd);
+        sim_maybe_compact(s, n);
+    }
+}
+
+/* ---- clients ---------------------------------------------------------------------------- */
+
+static sim_node_t *sim_random_up(sim_t *s) {
+    uint32_t start = (uint32_t)raft_rng_below(&s->rng, (uint64_t)s->slots);
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[(start + (uint32_t)i) % (uint32_t)s->slots];
+        if (n->up) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/* The up node with role leader and the highest term, or NULL. */
+static sim_node_t *sim_leader(sim_t *s) {
+    sim_node_t *best = NULL;
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (n->up && raft_role(n->raft) == RAFT_LEADER &&
+            (best == NULL || raft_term(n->raft) > raft_term(best->raft))) {
+            best = n;
+        }
+    }
+    return best;
+}
+
+/* Proposes write id through the node the client believes leads (following redirects). */
+static void sim_propose(sim_t *s, uint64_t id) {
+    sim_node_t *n = NULL;
+    if (s->client_leader != 0 && sim_node(s, s->client_leader)->up) {
+        n = sim_node(s, s->client_leader);
+    } else {
+        n = sim_random_up(s);
+    }
+    if (n == NULL) {
+        return;
+    }
+    uint8_t *buf = s->scratch;
+    uint32_t pad = (uint32_t)raft_rng_below(&s->rng, SIM_PAD_MAX + 1);
+    for (int i = 0; i < 8; i++) {
+        buf[i] = (uint8_t)(id >> (56 - 8 * i));
+    }
+    buf[8] = (uint8_t)pad;
+    for (uint32_t i = 0; i < pad; i++) {
+        buf[9 + i] = (uint8_t)raft_rng_next(&s->rng);
+    }
+    s->writes[id - 1].last_try = s->now;
+    uint64_t index = 0;
+    int rc = raft_propose(n->raft, buf, 9 + pad, &index);
+    if (rc == CTX_EREAD_ONLY || rc == CTX_ELIMIT) {
+        s->client_leader = raft_leader(n->raft);
+        return;
+    }
+    if (rc != 0) {
+        sim_fail(s, "node %u: raft_propose failed: %d", n->id, rc);
+        return;
+    }
+    s->client_leader = n->id;
+    sim_event(s, EV_PROPOSE, n->id, id, index);
+    sim_process(s, n);
+}
+
+static void sim_client_writes(sim_t *s) {
+    bool quiet = s->now + SIM_QUIET_TICKS >= s->end_at;
+    if (!quiet && s->outstanding_count < SIM_WRITES_INFLIGHT_MAX &&
+        sim_chance(s, s->propose_pk, 100000)) {
+        s->writes = sim_grow(s->writes, &s->writes_cap, s->writes_count + 1, sizeof(sim_write_t));
+        uint64_t id = ++s->writes_count;
+        s->writes[id - 1] = (sim_write_t){.proposed = s->now};
+        s->outstanding[s->outstanding_count++] = (uint32_t)id;
+        sim_propose(s, id);
+    }
+    bool settle = s->now + SIM_QUIET_TICKS / 2 >= s->end_at; /* let the cluster converge */
+    for (int i = 0; i < s->outstanding_count && !s->failed && !settle; i++) {
+        sim_write_t *w = &s->writes[s->outstanding[i] - 1];
+        if (!w->acked && w->last_try + SIM_RETRY_TICKS <= s->now) {
+            sim_propose(s, s->outstanding[i]);
+        }
+    }
+}
+
+static void sim_client_reads(sim_t *s) {
+    if (sim_chance(s, s->read_pk, 100000)) {
+        sim_node_t *n = sim_random_up(s);
+        if (n != NULL && n->reads_count < SIM_READS_MAX) {
+            uint64_t ctx = ++s->next_read_ctx;
+            if (raft_read_index(n->raft, ctx) == 0) {
+                n->reads[n->reads_count++] = (sim_read_t){
+                    .ctx = ctx, .start = s->now, .floor = s->max_acked_index};
+                sim_event(s, EV_READ, n->id, ctx, s->max_acked_index);
+                sim_process(s, n);
+            }
+        }
+    }
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[i];
+        for (int j = 0; j < n->reads_count;) {
+            sim_read_t *r = &n->reads[j];
+            bool done = r->index != 0 && n->applied >= r->index;
+            if (done) {
+                s->st->reads_ok++;
+                sim_event(s, EV_READ_OK, n->id, r->ctx, r->index);
+            }
+            if (done || r->start + SIM_READ_TIMEOUT <= s->now) {
+                *r = n->reads[--n->reads_count];
+                continue;
+            }
+            j++;
+        }
+    }
+}
+
+/* ---- faults ----------------------------------------------------------------------------- */
+
+static void sim_partition(sim_t *s) {
+    memset(s->blocked, 0, sizeof(s->blocked));
+    bool one_way = raft_rng_below(&s->rng, 2) == 0;
+    uint64_t side = raft_rng_next(&s->rng); /* bit i: node i+1 on side A */
+    for (int a = 1; a <= s->slots; a++) {
+        for (int b = 1; b <= s->slots; b++) {
+            bool cut = ((side >> (a - 1)) & 1) != ((side >> (b - 1)) & 1);
+            if (cut && (!one_way || ((side >> (a - 1)) & 1) != 0)) {
+                s->blocked[a][b] = true; /* one-way: only A -> B is cut */
+            }
+        }
+    }
+    s->partition_until = s->now + 30 + raft_rng_below(&s->rng, 400);
+    s->st->partitions++;
+    s->st->faults++;
+    sim_event(s, one_way ? EV_ONEWAY : EV_PARTITION, 0, side & ((1u << s->slots) - 1),
+              s->partition_until);
+}
+
+static void sim_heal_partition(sim_t *s) {
+    memset(s->blocked, 0, sizeof(s->blocked));
+    s->partition_until = 0;
+    sim_event(s, EV_HEAL, 0, 0, 0);
+}
+
+/* One step of the membership driver: promote a learner, add one, or remove a voter. */
+static void sim_conf_step(sim_t *s) {
+    sim_node_t *l = sim_leader(s);
+    if (l == NULL) {
+        return;
+    }
+    const raft_conf_t *conf = raft_conf(l->raft);
+    raft_conf_op_t op;
+    uint32_t target;
+    if (conf->learners_count > 0) {
+        op = RAFT_CONF_PROMOTE;
+        target = conf->learners[0];
+    } else if (conf->voters_count <= s->opt.nodes && s->slots < SIM_SLOTS_MAX) {
+        op = RAFT_CONF_ADD_LEARNER;
+        target = (uint32_t)s->slots + 1;
+    } else if (conf->voters_count > 3) {
+        op = RAFT_CONF_REMOVE;
+        target = conf->voters[raft_rng_below(&s->rng, conf->voters_count)];
+    } else {
+        return;
+    }
+    uint64_t index = 0;
+    int rc = raft_propose_conf(l->raft, op, target, &index);
+    if (rc != 0) {
+        return; /* refused for now (pending change, learner behind): retried later */
+    }
+    if (op == RAFT_CONF_ADD_LEARNER) {
+        sim_node_t *n = &s->nodes[s->slots++];
+        memset(n, 0, sizeof(*n));
+        n->id = target;
+        n->started = true;
+        (void)sim_boot(s, n, NULL);
+    }
+    s->st->conf_changes++;
+    sim_event(s, EV_CONF, l->id, op, target);
+    sim_process(s, l);
+}
+
+static void sim_transfer(sim_t *s) {
+    sim_node_t *l = sim_leader(s);
+    if (l == NULL) {
+        return;
+    }
+    const raft_conf_t *conf = raft_conf(l->raft);
+    uint32_t target = conf->voters[raft_rng_below(&s->rng, conf->voters_count)];
+    if (target != l->id && raft_transfer_leader(l->raft, target) == 0) {
+        s->st->transfers++;
+        sim_event(s, EV_TRANSFER, l->id, target, 0);
+        sim_process(s, l);
+    }
+}
+
+static void sim_faults(sim_t *s) {
+    if (sim_chance(s, s->crash_pk, 100000)) {
+        sim_node_t *n = sim_random_up(s);
+        if (n != NULL) {
+            sim_crash(s, n, EV_CRASH);
+        }
+    }
+    if (s->partition_until != 0 && s->now >= s->partition_until) {
+        sim_heal_partition(s);
+    } else if (s->partition_until == 0 && sim_chance(s, s->partition_pk, 100000)) {
+        sim_partition(s);
+    }
+    if (s->opt.membership && sim_chance(s, s->conf_pk, 100000)) {
+        sim_conf_step(s);
+    }
+    if (sim_chance(s, s->transfer_pk, 100000)) {
+        sim_transfer(s);
+    }
+}
+
+static void sim_restarts(sim_t *s) {
+    for (int i = 0; i < s->slots && !s->failed; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (n->started && !n->up && !n->retired && n->down_until <= s->now) {
+            if (sim_boot(s, n, n->initial ? &s->bootstrap : NULL) == 0) {
+                sim_event(s, EV_RESTART, n->id, n->boots, raft_last_index(n->raft));
+                sim_process(s, n);
+            }
+        }
+    }
+}
+
+static void sim_retire(sim_t *s) {
+    for (int i = 0; i < s->retire_count; i++) {
+        sim_node_t *n = sim_node(s, s->retire[i]);
+        if (n->retired) {
+            continue;
+        }
+        if (n->up) {
+            raft_free(n->raft);
+            n->raft = NULL;
+            n->up = false;
+        }
+        n->retired = true;
+        sim_event(s, EV_RETIRE, n->id, 0, 0);
+    }
+    s->retire_count = 0;
+}
+
+/* ---- liveness --------------------------------------------------------------------------- */
+
+static bool sim_is_member(const raft_conf_t *conf, uint32_t id) {
+    return raft_conf_is_voter(conf, id) || raft_conf_is_learner(conf, id);
+}
+
+/* A leader every up member of its configuration follows, in its term; 0 if none. */
+static uint32_t sim_stable_leader(sim_t *s) {
+    sim_node_t *l = sim_leader(s);
+    if (l == NULL) {
+        return 0;
+    }
+    const raft_conf_t *conf = raft_conf(l->raft);
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (!sim_is_member(conf, n->id) || !n->up) {
+            continue; /* down members (only the probe victim after heal) do not count */
+        }
+        if (raft_leader(n->raft) != l->id || raft_term(n->raft) != raft_term(l->raft)) {
+            return 0;
+        }
+    }
+    return l->id;
+}
+
+/* Heal: reliable network, every member back up. */
+static void sim_heal_all(sim_t *s) {
+    sim_heal_partition(s);
+    for (int i = 0; i < s->slots; i++) {
+        s->nodes[i].down_until = s->now;
+    }
+    s->last_stable = s->now;
+    s->disturbed_at = s->now;
+    sim_event(s, EV_HEAL_ALL, 0, 0, 0);
+}
+
+static void sim_probe(sim_t *s) {
+    sim_node_t *l = sim_leader(s);
+    if (l == NULL || s->stable_leader != l->id) {
+        return;
+    }
+    s->probe_victim = l->id;
+    s->probe_term = raft_term(l->raft);
+    sim_crash(s, l, EV_PROBE);
+    s->st->crashes--; /* the probe is a measurement, not a fault of the run */
+    s->st->faults--;
+    l->down_until = s->now + 150;
+    s->probe_killed_at = s->now;
+    s->disturbed_at = s->now;
+}
+
+static void sim_liveness(sim_t *s) {
+    uint32_t leader = sim_stable_leader(s);
+    if (leader != 0) {
+        s->last_stable = s->now;
+        if (s->probe_killed_at != 0 && raft_term(sim_node(s, leader)->raft) > s->probe_term) {
+            s->st->probe_elect_ticks += s->now - s->probe_killed_at;
+            s->st->probes++;
+            s->probe_killed_at = 0;
+        }
+    } else if (s->now - s->last_stable > SIM_ELECT_BOUND) {
+        sim_fail(s, "liveness: no stable leader for %d ticks after the faults healed",
+                 SIM_ELECT_BOUND);
+        return;
+    }
+    s->stable_leader = leader;
+    for (int i = 0; i < s->outstanding_count; i++) {
+        const sim_write_t *w = &s->writes[s->outstanding[i] - 1];
+        uint64_t from = w->proposed > s->disturbed_at ? w->proposed : s->disturbed_at;
+        if (!w->acked && s->now > from + SIM_ELECT_BOUND + SIM_WRITE_BOUND) {
+            sim_fail(s, "liveness: write %u proposed at tick %llu not committed",
+                     s->outstanding[i], (unsigned long long)w->proposed);
+            return;
+        }
+    }
+}
+
+/* At the end: every member has applied exactly the committed prefix. */
+static void sim_check_converged(sim_t *s) {
+    sim_node_t *l = sim_leader(s);
+    if (l == NULL) {
+        sim_fail(s, "liveness: no leader at the end");
+        return;
+    }
+    const raft_conf_t *conf = raft_conf(l->raft);
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (sim_is_member(conf, n->id) && (!n->up || n->applied != s->commit_max)) {
+            sim_fail(s, "liveness: member %u applied %llu of %llu committed entries at the end",
+                     n->id, (unsigned long long)n->applied, (unsigned long long)s->commit_max);
+            return;
+        }
+    }
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+/* Per-seed fault intensities, so seeds cover calm and stormy clusters. */
+static void sim_configure(sim_t *s) {
+    raft_rng_t *g = &s->rng;
+    s->drop_pm = (uint32_t)raft_rng_below(g, 4) == 0 ? 0 : (uint32_t)raft_rng_below(g, 200);
+    s->dup_pm = (uint32_t)raft_rng_below(g, 50);
+    s->corrupt_pm = (uint32_t)raft_rng_below(g, 10);
+    s->delay_max = 1 + (uint32_t)raft_rng_below(g, 8);
+    s->crash_pk = (uint32_t)raft_rng_below(g, 800);
+    s->torn_pk = (uint32_t)raft_rng_below(g, 300);
+    s->partition_pk = (uint32_t)raft_rng_below(g, 600);
+    s->conf_pk = 200 + (uint32_t)raft_rng_below(g, 1500);
+    s->transfer_pk = (uint32_t)raft_rng_below(g, 200);
+    s->propose_pk = 5000 + (uint32_t)raft_rng_below(g, 40000);
+    s->read_pk = 1000 + (uint32_t)raft_rng_below(g, 10000);
+    s->compact_every = raft_rng_below(g, 4) == 0 ? 0 : 5 + (uint32_t)raft_rng_below(g, 100);
+    s->inflight_max = 2 + (uint32_t)raft_rng_below(g, 7);
+    s->entries_max = 2 + (uint32_t)raft_rng_below(g, 15);
+    s->pre_vote = raft_rng_below(g, 5) != 0;
+    s->check_quorum = raft_rng_below(g, 5) != 0;
+}
+
+static void sim_init(sim_t *s, const sim_options_t *opt, sim_stats_t *stats, char *violation) {
+    memset(s, 0, sizeof(*s));
+    s->opt = *opt;
+    if (s->opt.out == NULL) {
+        s->opt.out = stderr;
+    }
+    if (s->opt.fault_ticks == 0) {
+        s->opt.fault_ticks = SIM_FAULT_TICKS_DEFAULT;
+    }
+    s->st = stats;
+    s->violation = violation;
+    raft_rng_seed(&s->rng, sim_mix(opt->seed ^ 0x5eed5eed5eedull));
+    sim_configure(s);
+    s->heal_at = s->opt.fault_ticks;
+    s->end_at = s->heal_at + SIM_HEAL_TICKS;
+    s->slots = opt->nodes;
+    s->bootstrap.voters_count = (uint8_t)opt->nodes;
+    for (int i = 0; i < opt->nodes; i++) {
+        s->bootstrap.voters[i] = (uint32_t)i + 1;
+    }
+    for (int i = 0; i < opt->nodes; i++) {
+        sim_node_t *n = &s->nodes[i];
+        n->id = (uint32_t)i + 1;
+        n->started = true;
+        n->initial = true;
+    }
+}
+
+static void sim_free(sim_t *s) {
+    for (int i = 0; i < SIM_SLOTS_MAX; i++) {
+        raft_free(s->nodes[i].raft);
+        sim_disk_free(&s->nodes[i].disk);
+    }
+    for (size_t i = 0; i < s->packets_count; i++) {
+        free(s->packets[i].bytes);
+    }
+    free(s->packets);
+    free(s->leaders);
+    free(s->commits);
+    free(s->chains);
+    free(s->writes);
+}
+
+static void sim_tick(sim_t *s) {
+    if (s->now < s->heal_at) {
+        sim_faults(s);
+    } else if (s->now == s->heal_at) {
+        sim_heal_all(s);
+    } else if (s->now == s->heal_at + SIM_PROBE_AFTER) {
+        sim_probe(s);
+    }
+    sim_client_writes(s);
+    sim_client_reads(s);
+    for (int i = 0; i < s->slots && !s->failed; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (n->up) {
+            raft_tick(n->raft);
+            sim_process(s, n);
+        }
+    }
+    sim_deliver(s);
+    sim_retire(s);
+    sim_restarts(s);
+    if (s->now >= s->heal_at && !s->failed) {
+        sim_liveness(s);
+    }
+}
+
+int sim_run(const sim_options_t *options, sim_stats_t *stats, char violation[SIM_VIOLATION_MAX]) {
+    CTX_ASSERT(options->nodes >= 1 && options->nodes <= 5);
+    memset(stats, 0, sizeof(*stats));
+    violation[0] = '\0';
+    sim_t *s = ctx_malloc(sizeof(*s));
+    sim_init(s, options, stats, violation);
+    for (int i = 0; i < s->opt.nodes && !s->failed; i++) {
+        (void)sim_boot(s, &s->nodes[i], &s->bootstrap);
+    }
+    for (s->now = 0; s->now < s->end_at && !s->failed; s->now++) {
+        sim_tick(s);
+    }
+    if (!s->failed) {
+        sim_check_converged(s);
+    }
+    stats->ticks = s->now;
+    int rc = 0;
+    if (s->failed) {
+        sim_trace_dump(s);
+        rc = CTX_EINTERNAL;
+    }
+    sim_free(s);
+    free(s);
+    return rc;
+}
