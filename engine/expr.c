@@ -24,31 +24,56 @@ expr_t *expr_new(arena_t *arena, expr_kind_t kind, int location) {
 
 const char *expr_op_name(expr_op_t op) {
     switch (op) {
-    case OP_NONE: return "";
-    case OP_NOT: return "NOT";
-    case OP_NEG: return "-";
-    case OP_PLUS: return "+";
-    case OP_AND: return "AND";
-    case OP_OR: return "OR";
-    case OP_EQ: return "=";
-    case OP_NE: return "<>";
-    case OP_LT: return "<";
-    case OP_LE: return "<=";
-    case OP_GT: return ">";
-    case OP_GE: return ">=";
-    case OP_ADD: return "+";
-    case OP_SUB: return "-";
-    case OP_MUL: return "*";
-    case OP_DIV: return "/";
-    case OP_MOD: return "%";
-    case OP_CONCAT: return "||";
-    case OP_LIKE: return "~~";
-    case OP_ILIKE: return "~~*";
-    case OP_JSON_GET: return "->";
-    case OP_JSON_GET_TEXT: return "->>";
-    case OP_L2_DISTANCE: return "<->";
-    case OP_COSINE_DISTANCE: return "<=>";
-    case OP_NEG_INNER: return "<#>";
+    case OP_NONE:
+        return "";
+    case OP_NOT:
+        return "NOT";
+    case OP_NEG:
+        return "-";
+    case OP_PLUS:
+        return "+";
+    case OP_AND:
+        return "AND";
+    case OP_OR:
+        return "OR";
+    case OP_EQ:
+        return "=";
+    case OP_NE:
+        return "<>";
+    case OP_LT:
+        return "<";
+    case OP_LE:
+        return "<=";
+    case OP_GT:
+        return ">";
+    case OP_GE:
+        return ">=";
+    case OP_ADD:
+        return "+";
+    case OP_SUB:
+        return "-";
+    case OP_MUL:
+        return "*";
+    case OP_DIV:
+        return "/";
+    case OP_MOD:
+        return "%";
+    case OP_CONCAT:
+        return "||";
+    case OP_LIKE:
+        return "~~";
+    case OP_ILIKE:
+        return "~~*";
+    case OP_JSON_GET:
+        return "->";
+    case OP_JSON_GET_TEXT:
+        return "->>";
+    case OP_L2_DISTANCE:
+        return "<->";
+    case OP_COSINE_DISTANCE:
+        return "<=>";
+    case OP_NEG_INNER:
+        return "<#>";
     }
     return "?";
 }

@@ -34,16 +34,51 @@ typedef struct lexer {
 } lexer_t;
 
 static const char *const lex_reserved_words[] = {
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "between",
-    "both", "case", "cast", "check", "collate", "column", "constraint", "create", "cross",
-    "current_catalog", "current_date", "current_role", "current_time", "current_timestamp",
-    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
-    "false", "fetch", "for", "foreign", "from", "full", "grant", "group", "having", "ilike", "in",
-    "initially", "inner", "intersect", "into", "is", "isnull", "join", "lateral", "leading",
-    "left", "like", "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null",
-    "offset", "on", "only", "or", "order", "outer", "placing", "primary", "references",
-    "returning", "right", "select", "session_user", "some", "symmetric", "table", "then", "to",
-    "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window",
+    "all",          "analyse",
+    "analyze",      "and",
+    "any",          "array",
+    "as",           "asc",
+    "asymmetric",   "between",
+    "both",         "case",
+    "cast",         "check",
+    "collate",      "column",
+    "constraint",   "create",
+    "cross",        "current_catalog",
+    "current_date", "current_role",
+    "current_time", "current_timestamp",
+    "current_user", "default",
+    "deferrable",   "desc",
+    "distinct",     "do",
+    "else",         "end",
+    "except",       "false",
+    "fetch",        "for",
+    "foreign",      "from",
+    "full",         "grant",
+    "group",        "having",
+    "ilike",        "in",
+    "initially",    "inner",
+    "intersect",    "into",
+    "is",           "isnull",
+    "join",         "lateral",
+    "leading",      "left",
+    "like",         "limit",
+    "localtime",    "localtimestamp",
+    "natural",      "not",
+    "notnull",      "null",
+    "offset",       "on",
+    "only",         "or",
+    "order",        "outer",
+    "placing",      "primary",
+    "references",   "returning",
+    "right",        "select",
+    "session_user", "some",
+    "symmetric",    "table",
+    "then",         "to",
+    "trailing",     "true",
+    "union",        "unique",
+    "user",         "using",
+    "variadic",     "when",
+    "where",        "window",
     "with",
 };
 
@@ -381,13 +416,24 @@ static int lex_escape(lexer_t *lx, char *out, size_t *n) {
     char c = lx->text[lx->pos++];
     int byte = -1;
     switch (c) {
-    case 'b': byte = '\b'; break;
-    case 'f': byte = '\f'; break;
-    case 'n': byte = '\n'; break;
-    case 'r': byte = '\r'; break;
-    case 't': byte = '\t'; break;
+    case 'b':
+        byte = '\b';
+        break;
+    case 'f':
+        byte = '\f';
+        break;
+    case 'n':
+        byte = '\n';
+        break;
+    case 'r':
+        byte = '\r';
+        break;
+    case 't':
+        byte = '\t';
+        break;
     case 'u':
-    case 'U': return lex_unicode_escape(lx, c, esc_start, out, n);
+    case 'U':
+        return lex_unicode_escape(lx, c, esc_start, out, n);
     case 'x':
         if (lex_hex_value(lex_peek(lx, 0)) < 0) {
             byte = 'x';
@@ -577,10 +623,15 @@ static int lex_one(lexer_t *lx) {
         return CTX_OK;
     }
     switch (c) {
-    case '\'': return lex_string(lx, lx->pos, false);
-    case '"': return lex_quoted_ident(lx);
-    case '$': return lex_dollar(lx);
-    default: lex_operator(lx); return CTX_OK;
+    case '\'':
+        return lex_string(lx, lx->pos, false);
+    case '"':
+        return lex_quoted_ident(lx);
+    case '$':
+        return lex_dollar(lx);
+    default:
+        lex_operator(lx);
+        return CTX_OK;
     }
 }
 

@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 enum {
-    LEX_IDENT_BYTES_MAX = 63,         /* NAMEDATALEN - 1 */
-    LEX_TEXT_BYTES_MAX = 0x3fffffff,  /* longest query text the lexer accepts */
-    LEX_NEAR_BYTES_MAX = 400,         /* longest "at or near" excerpt in error messages */
+    LEX_IDENT_BYTES_MAX = 63,        /* NAMEDATALEN - 1 */
+    LEX_TEXT_BYTES_MAX = 0x3fffffff, /* longest query text the lexer accepts */
+    LEX_NEAR_BYTES_MAX = 400,        /* longest "at or near" excerpt in error messages */
 };
 
 typedef enum {

@@ -199,10 +199,9 @@ static int parser_txn_modes(parser_t *p, txn_stmt_t *txn, bool *read_write) {
 static int parser_txn(parser_t *p, stmt_t *out) {
     bool start = parser_is_kw(p, 0, "start");
     bool begin = start || parser_is_kw(p, 0, "begin");
-    out->kind = begin ? STMT_BEGIN
-                      : (parser_is_kw(p, 0, "commit") || parser_is_kw(p, 0, "end"))
-                            ? STMT_COMMIT
-                            : STMT_ROLLBACK;
+    out->kind = begin                                                         ? STMT_BEGIN
+                : (parser_is_kw(p, 0, "commit") || parser_is_kw(p, 0, "end")) ? STMT_COMMIT
+                                                                              : STMT_ROLLBACK;
     out->u.txn = arena_calloc(p->arena, 1, sizeof(*out->u.txn));
     p->pos++;
     if (start) {
@@ -438,8 +437,7 @@ static int parser_statement(parser_t *p, stmt_t *out) {
     if (parser_is_kw(p, 0, "explain")) {
         return parser_explain(p, out);
     }
-    static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback",
-                                            "abort"};
+    static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback", "abort"};
     for (size_t i = 0; i < sizeof(txn_words) / sizeof(txn_words[0]); i++) {
         if (parser_is_kw(p, 0, txn_words[i])) {
             return parser_txn(p, out);

@@ -101,9 +101,8 @@ static int parser_infix_prec(const parser_t *p, const op_entry_t **entry) {
         strcmp(w, "in") == 0) {
         return PREC_LIKE;
     }
-    if (strcmp(w, "not") == 0 &&
-        (parser_is_kw(p, 1, "like") || parser_is_kw(p, 1, "ilike") ||
-         parser_is_kw(p, 1, "between") || parser_is_kw(p, 1, "in"))) {
+    if (strcmp(w, "not") == 0 && (parser_is_kw(p, 1, "like") || parser_is_kw(p, 1, "ilike") ||
+                                  parser_is_kw(p, 1, "between") || parser_is_kw(p, 1, "in"))) {
         return PREC_LIKE;
     }
     return 0;

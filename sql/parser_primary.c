@@ -16,16 +16,11 @@
 
 /* Niladic SQL functions and the function name they become. */
 static const char *const parser_niladic[][2] = {
-    {"current_user", "current_user"},
-    {"session_user", "session_user"},
-    {"current_role", "current_role"},
-    {"user", "current_user"},
-    {"current_catalog", "current_catalog"},
-    {"current_schema", "current_schema"},
-    {"current_date", "current_date"},
-    {"current_time", "current_time"},
-    {"current_timestamp", "current_timestamp"},
-    {"localtime", "localtime"},
+    {"current_user", "current_user"},           {"session_user", "session_user"},
+    {"current_role", "current_role"},           {"user", "current_user"},
+    {"current_catalog", "current_catalog"},     {"current_schema", "current_schema"},
+    {"current_date", "current_date"},           {"current_time", "current_time"},
+    {"current_timestamp", "current_timestamp"}, {"localtime", "localtime"},
     {"localtimestamp", "localtimestamp"},
 };
 
@@ -43,15 +38,18 @@ static expr_t *parser_literal(parser_t *p) {
     case LEX_INTEGER:
         return parser_const(p, value_int(t->ival),
                             t->ival >= INT32_MIN && t->ival <= INT32_MAX ? CT_INT4 : CT_INT8);
-    case LEX_FLOAT: return parser_const(p, value_float(t->fval), CT_FLOAT8);
-    case LEX_STRING: return parser_const(p, value_text(t->text, t->text_len), CT_UNKNOWN);
+    case LEX_FLOAT:
+        return parser_const(p, value_float(t->fval), CT_FLOAT8);
+    case LEX_STRING:
+        return parser_const(p, value_text(t->text, t->text_len), CT_UNKNOWN);
     case LEX_PARAM: {
         expr_t *e = expr_new(p->arena, EXPR_PARAM, t->location);
         e->param_index = (int)t->ival;
         p->pos++;
         return e;
     }
-    default: break;
+    default:
+        break;
     }
     CTX_ASSERT(false);
     return NULL;
@@ -245,8 +243,7 @@ static expr_t *parser_keyword_primary(parser_t *p, bool *handled) {
         return parser_cast_call(p);
     }
     for (size_t i = 0; i < sizeof(parser_niladic) / sizeof(parser_niladic[0]); i++) {
-        if (!t->quoted && strcmp(t->text, parser_niladic[i][0]) == 0 &&
-            !parser_is_op(p, 1, "(")) {
+        if (!t->quoted && strcmp(t->text, parser_niladic[i][0]) == 0 && !parser_is_op(p, 1, "(")) {
             expr_t *e = expr_new(p->arena, EXPR_FUNC, t->location);
             e->name = parser_niladic[i][1];
             p->pos++;
@@ -361,8 +358,8 @@ const char *parser_type_name(parser_t *p) {
         t = parser_peek(p, 0);
         p->pos++;
     }
-    bool is_time = !t->quoted && (strcmp(t->text, "timestamp") == 0 ||
-                                  strcmp(t->text, "time") == 0);
+    bool is_time =
+        !t->quoted && (strcmp(t->text, "timestamp") == 0 || strcmp(t->text, "time") == 0);
     parser_type_words(p, t->quoted ? "" : t->text, buf, sizeof(buf));
     if (t->quoted) {
         snprintf(buf, sizeof(buf), "%s", t->text);

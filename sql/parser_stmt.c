@@ -351,8 +351,8 @@ select_stmt_t *parser_select(parser_t *p) {
         (void)parser_accept_kw(p, "all");
     }
     const lex_token_t *t = parser_peek(p, 0);
-    bool empty_list = t->kind == LEX_EOF || parser_is_op(p, 0, ";") ||
-                      parser_is_op(p, 0, ")") || parser_is_kw(p, 0, "from");
+    bool empty_list = t->kind == LEX_EOF || parser_is_op(p, 0, ";") || parser_is_op(p, 0, ")") ||
+                      parser_is_kw(p, 0, "from");
     if (!empty_list) {
         rc = parser_select_items(p, &s->items, &s->nitems);
     }
@@ -441,8 +441,8 @@ static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
     }
     int lengths_cap = *rows_cap;
     ins->rows = parser_grow(p, ins->rows, ins->nrows, rows_cap, sizeof(*ins->rows));
-    ins->row_lengths = parser_grow(p, ins->row_lengths, ins->nrows, &lengths_cap,
-                                   sizeof(*ins->row_lengths));
+    ins->row_lengths =
+        parser_grow(p, ins->row_lengths, ins->nrows, &lengths_cap, sizeof(*ins->row_lengths));
     CTX_ASSERT(lengths_cap == *rows_cap);
     ins->rows[ins->nrows] = row;
     ins->row_lengths[ins->nrows++] = n;
@@ -491,8 +491,7 @@ int parser_insert(parser_t *p, stmt_t *out) {
     if (ins->table == NULL) {
         return p->err->code;
     }
-    if (parser_is_op(p, 0, "(") &&
-        parser_column_list(p, &ins->columns, &ins->ncolumns) != CTX_OK) {
+    if (parser_is_op(p, 0, "(") && parser_column_list(p, &ins->columns, &ins->ncolumns) != CTX_OK) {
         return p->err->code;
     }
     if (parser_expect_kw(p, "values") != CTX_OK) {

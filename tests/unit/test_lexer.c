@@ -58,6 +58,39 @@ START_TEST(test_identifiers_and_keywords) {
     ck_assert(lex_is_reserved("select"));
     ck_assert(lex_is_reserved("where"));
     ck_assert(lex_is_reserved("join"));
+    /* The reserved table is searched by bisection: every entry must be found. */
+    const char *reserved[] = {"all",
+                              "analyse",
+                              "and",
+                              "asymmetric",
+                              "between",
+                              "current_catalog",
+                              "current_time",
+                              "current_timestamp",
+                              "current_user",
+                              "default",
+                              "deferrable",
+                              "initially",
+                              "inner",
+                              "intersect",
+                              "into",
+                              "isnull",
+                              "localtimestamp",
+                              "notnull",
+                              "null",
+                              "only",
+                              "outer",
+                              "returning",
+                              "session_user",
+                              "trailing",
+                              "variadic",
+                              "window",
+                              "with"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        ck_assert_msg(lex_is_reserved(reserved[i]), "%s", reserved[i]);
+    }
+    ck_assert(!lex_is_reserved("a"));
+    ck_assert(!lex_is_reserved("zzz"));
     ck_assert(!lex_is_reserved("nodes"));
     ck_assert(!lex_is_reserved("similar"));
 }
@@ -119,8 +152,7 @@ START_TEST(test_operators) {
     for (int i = 0; i < 16; i++) {
         k[i] = LEX_OP;
     }
-    const char *t1[] = {"<->", "<=>", "<#>", "->", "->>", "::", "||", "<>", "!=", ">=", "<=",
-                        "=>"};
+    const char *t1[] = {"<->", "<=>", "<#>", "->", "->>", "::", "||", "<>", "!=", ">=", "<=", "=>"};
     expect_tokens("<-> <=> <#> -> ->> :: || <> != >= <= =>", 12, k, t1);
     /* a<-1 is a < -1 (an operator may not end in - unless it has a special char) */
     lex_kind_t k2[] = {LEX_IDENT, LEX_OP, LEX_OP, LEX_INTEGER};
@@ -140,11 +172,13 @@ START_TEST(test_operators) {
 END_TEST
 
 START_TEST(test_strings) {
-    ck_assert_int_eq(lex("'it''s' E'a\\n\\t\\\\\\'\\x41\\u00e9\\101\\q' 'a'\n  'b' 'c' 'd'"), CTX_OK);
+    ck_assert_int_eq(lex("'it''s' E'a\\n\\t\\\\\\'\\x41\\u00e9\\101\\q' 'a'\n  'b' 'c' 'd'"),
+                     CTX_OK);
     ck_assert_int_eq(toks[0].kind, LEX_STRING);
     ck_assert_str_eq(toks[0].text, "it's");
     ck_assert_int_eq(toks[0].length, 7);
-    ck_assert_str_eq(toks[1].text, "a\n\t\\'A\xc3\xa9" "Aq");
+    ck_assert_str_eq(toks[1].text, "a\n\t\\'A\xc3\xa9"
+                                   "Aq");
     ck_assert_int_eq(toks[1].location, 8);
     ck_assert_str_eq(toks[2].text, "ab"); /* continued across a newline */
     ck_assert_str_eq(toks[3].text, "c");  /* no newline: separate tokens */

@@ -75,22 +75,37 @@ static void render_args(sbuf_t *b, const expr_t *e, const char *sep) {
 
 static void render_const(sbuf_t *b, const expr_t *e) {
     switch (e->value.kind) {
-    case VAL_NULL: sb_put(b, "NULL"); break;
-    case VAL_BOOL: sb_put(b, "%s", e->value.u.b ? "true" : "false"); break;
-    case VAL_INT: sb_put(b, "%lld", (long long)e->value.u.i); break;
-    case VAL_FLOAT: sb_put(b, "%g", e->value.u.f); break;
-    default: sb_put(b, "'%.*s'", (int)e->value.u.str.len, e->value.u.str.ptr); break;
+    case VAL_NULL:
+        sb_put(b, "NULL");
+        break;
+    case VAL_BOOL:
+        sb_put(b, "%s", e->value.u.b ? "true" : "false");
+        break;
+    case VAL_INT:
+        sb_put(b, "%lld", (long long)e->value.u.i);
+        break;
+    case VAL_FLOAT:
+        sb_put(b, "%g", e->value.u.f);
+        break;
+    default:
+        sb_put(b, "'%.*s'", (int)e->value.u.str.len, e->value.u.str.ptr);
+        break;
     }
 }
 
 static void render(sbuf_t *b, const expr_t *e) {
     switch (e->kind) {
-    case EXPR_CONST: render_const(b, e); break;
-    case EXPR_PARAM: sb_put(b, "$%d", e->param_index); break;
+    case EXPR_CONST:
+        render_const(b, e);
+        break;
+    case EXPR_PARAM:
+        sb_put(b, "$%d", e->param_index);
+        break;
     case EXPR_COLUMN:
         sb_put(b, "%s%s%s", e->qualifier ? e->qualifier : "", e->qualifier ? "." : "", e->name);
         break;
-    case EXPR_STAR: sb_put(b, "%s%s*", e->qualifier ? e->qualifier : "", e->qualifier ? "." : "");
+    case EXPR_STAR:
+        sb_put(b, "%s%s*", e->qualifier ? e->qualifier : "", e->qualifier ? "." : "");
         break;
     case EXPR_UNARY:
         sb_put(b, "(%s ", expr_op_name(e->op));
@@ -311,9 +326,8 @@ START_TEST(test_functions_and_columns) {
     ck_assert_str_eq(expr_of("n.id"), "n.id");
     ck_assert_str_eq(expr_of("public.nodes.id"), "nodes.id");
     ck_assert_str_eq(expr_of("t.\"Order\""), "t.Order");
-    const char *niladic[] = {"current_user", "session_user", "current_schema", "current_catalog",
-                             "current_role", "current_date", "current_timestamp",
-                             "localtimestamp"};
+    const char *niladic[] = {"current_user", "session_user", "current_schema",    "current_catalog",
+                             "current_role", "current_date", "current_timestamp", "localtimestamp"};
     for (size_t i = 0; i < sizeof(niladic) / sizeof(niladic[0]); i++) {
         char text[64];
         snprintf(text, sizeof(text), "SELECT %s", niladic[i]);
@@ -368,6 +382,10 @@ START_TEST(test_from_and_joins) {
     ck_assert_str_eq(s->u.select->from->name, "similar");
     s = parse1("SELECT * FROM hybrid(1, depth => 2, top_k => 5) h INNER JOIN nodes x ON true");
     ck_assert_int_eq(s->u.select->from->left->nargs, 3);
+    s = parse1("SELECT * FROM traverse(1, 3, order => 'dfs', direction => 'both') AS t");
+    ck_assert_str_eq(s->u.select->from->args[2]->arg_name, "order");
+    ck_assert_str_eq(s->u.select->from->args[3]->arg_name, "direction");
+    ck_assert_str_eq(s->u.select->from->alias, "t");
     s = parse1("SELECT * FROM a, b, c");
     ck_assert_str_eq(s->u.select->from->right->name, "c");
     ck_assert_str_eq(s->u.select->from->left->left->name, "a");
@@ -567,8 +585,7 @@ START_TEST(test_transactions_and_explain) {
     ck_assert(s->u.explain->analyze);
     ck_assert(!s->u.explain->verbose);
     ck_assert_int_eq(s->u.explain->target->kind, STMT_DELETE);
-    expect_error("EXPLAIN EXPLAIN SELECT 1", CTX_ESYNTAX,
-                 "syntax error at or near \"EXPLAIN\"", 9);
+    expect_error("EXPLAIN EXPLAIN SELECT 1", CTX_ESYNTAX, "syntax error at or near \"EXPLAIN\"", 9);
 }
 END_TEST
 
@@ -601,8 +618,8 @@ START_TEST(test_syntax_errors) {
     expect_error("SELEC 1", CTX_ESYNTAX, "syntax error at or near \"SELEC\"", 1);
     expect_error("SELECT 1 +", CTX_ESYNTAX, "syntax error at end of input", 11);
     expect_error("SELECT * FROM nodes WHERE", CTX_ESYNTAX, "syntax error at end of input", 26);
-    expect_error("SELECT * FROM nodes WHERE id = = 1", CTX_ESYNTAX,
-                 "syntax error at or near \"=\"", 32);
+    expect_error("SELECT * FROM nodes WHERE id = = 1", CTX_ESYNTAX, "syntax error at or near \"=\"",
+                 32);
     expect_error("SELECT a = b = c", CTX_ESYNTAX, "syntax error at or near \"=\"", 14);
     expect_error("SELECT 1 2", CTX_ESYNTAX, "syntax error at or near \"2\"", 10);
     expect_error("SELECT 'é', 'ü' FROMM x", CTX_ESYNTAX, "syntax error at or near \"x\"", 23);
@@ -612,8 +629,8 @@ START_TEST(test_syntax_errors) {
     expect_error("SELECT f(1,)", CTX_ESYNTAX, "syntax error at or near \")\"", 12);
     expect_error("SELECT 'abc' @> x", CTX_ESYNTAX, "syntax error at or near \"@>\"", 14);
     expect_error("INSERT INTO nodes VALUES 1", CTX_ESYNTAX, "syntax error at or near \"1\"", 26);
-    expect_error("SELECT * FROM nodes WHERE id IN ()", CTX_ESYNTAX,
-                 "syntax error at or near \")\"", 34);
+    expect_error("SELECT * FROM nodes WHERE id IN ()", CTX_ESYNTAX, "syntax error at or near \")\"",
+                 34);
     expect_error("UPDATE nodes label = 1", CTX_ESYNTAX, "syntax error at or near \"=\"", 20);
     expect_error("DELETE nodes", CTX_ESYNTAX, "syntax error at or near \"nodes\"", 8);
     expect_error("SELECT $", CTX_ESYNTAX, "syntax error at or near \"$\"", 8);
@@ -707,7 +724,8 @@ static int walk_select(const select_stmt_t *q) {
 
 static int walk_stmt(const stmt_t *s) {
     switch (s->kind) {
-    case STMT_SELECT: return walk_select(s->u.select);
+    case STMT_SELECT:
+        return walk_select(s->u.select);
     case STMT_INSERT: {
         int n = walk_expr(s->u.insert->conflict_where);
         for (int r = 0; r < s->u.insert->nrows; r++) {
@@ -717,13 +735,18 @@ static int walk_stmt(const stmt_t *s) {
         }
         return n;
     }
-    case STMT_UPDATE: return walk_expr(s->u.update->where) + s->u.update->nset;
-    case STMT_DELETE: return walk_expr(s->u.del->where);
-    case STMT_EXPLAIN: return walk_stmt(s->u.explain->target);
+    case STMT_UPDATE:
+        return walk_expr(s->u.update->where) + s->u.update->nset;
+    case STMT_DELETE:
+        return walk_expr(s->u.del->where);
+    case STMT_EXPLAIN:
+        return walk_stmt(s->u.explain->target);
     case STMT_SET:
     case STMT_SHOW:
-    case STMT_RESET: return s->u.set->nvalues + (s->u.set->name != NULL);
-    default: return 0;
+    case STMT_RESET:
+        return s->u.set->nvalues + (s->u.set->name != NULL);
+    default:
+        return 0;
     }
 }
 
@@ -736,15 +759,32 @@ static uint64_t rng_next(void) {
 }
 
 static const char *const fuzz_vocab[] = {
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "(", ")", ",", ";", "*", "=", "<>", "<",
-    "<=>", "<->", "<#>", "->", "->>", "||", "+", "-", "/", "%", "::", ".", "=>", "1", "2.5",
-    "'s'", "E'\\n'", "$$d$$", "$1", "id", "label", "nodes", "n", "AS", "JOIN", "LEFT", "ON",
-    "IN", "IS", "NULL", "LIKE", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END", "CAST",
-    "int", "vector", "double", "precision", "count", "DISTINCT", "GROUP", "BY", "ORDER", "DESC",
-    "NULLS", "FIRST", "LIMIT", "OFFSET", "ALL", "INSERT", "INTO", "VALUES", "DEFAULT", "ON",
-    "CONFLICT", "DO", "NOTHING", "UPDATE", "SET", "DELETE", "RETURNING", "TO", "SHOW", "RESET",
-    "BEGIN", "COMMIT", "ROLLBACK", "EXPLAIN", "ANALYZE", "TIME", "ZONE", "neighbors", "\"Q\"",
-    "current_user", "TRUE", "FETCH", "ROWS", "ONLY", "-- c\n", "/* c */", "'", "\"", "/*", "$",
+    "SELECT",   "FROM",      "WHERE",     "AND",
+    "OR",       "NOT",       "(",         ")",
+    ",",        ";",         "*",         "=",
+    "<>",       "<",         "<=>",       "<->",
+    "<#>",      "->",        "->>",       "||",
+    "+",        "-",         "/",         "%",
+    "::",       ".",         "=>",        "1",
+    "2.5",      "'s'",       "E'\\n'",    "$$d$$",
+    "$1",       "id",        "label",     "nodes",
+    "n",        "AS",        "JOIN",      "LEFT",
+    "ON",       "IN",        "IS",        "NULL",
+    "LIKE",     "BETWEEN",   "CASE",      "WHEN",
+    "THEN",     "ELSE",      "END",       "CAST",
+    "int",      "vector",    "double",    "precision",
+    "count",    "DISTINCT",  "GROUP",     "BY",
+    "ORDER",    "DESC",      "NULLS",     "FIRST",
+    "LIMIT",    "OFFSET",    "ALL",       "INSERT",
+    "INTO",     "VALUES",    "DEFAULT",   "ON",
+    "CONFLICT", "DO",        "NOTHING",   "UPDATE",
+    "SET",      "DELETE",    "RETURNING", "TO",
+    "SHOW",     "RESET",     "BEGIN",     "COMMIT",
+    "ROLLBACK", "EXPLAIN",   "ANALYZE",   "TIME",
+    "ZONE",     "neighbors", "\"Q\"",     "current_user",
+    "TRUE",     "FETCH",     "ROWS",      "ONLY",
+    "-- c\n",   "/* c */",   "'",         "\"",
+    "/*",       "$",
 };
 
 static void fuzz_tokens(char *buf, size_t cap) {
