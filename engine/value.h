@@ -92,6 +92,9 @@ static inline bool value_is_null(const value_t *v) {
 /* PostgreSQL type OID and name ("int8", "vector", …) of a type. */
 uint32_t value_type_oid(ctype_t type);
 const char *value_type_name(ctype_t type);
+/* The name PostgreSQL uses in messages (format_type): "integer", "bigint", "double precision",
+ * "boolean", "text", "jsonb", "vector", "unknown". Static storage. */
+const char *value_type_sql_name(ctype_t type);
 /* Parses a SQL type name as written in casts (int, integer, int4, bigint, int8, float8, double
  * precision, real→float8, text, varchar, jsonb, json, bool, boolean, vector, vector(N), …).
  * Returns CT_UNKNOWN when not recognised. */

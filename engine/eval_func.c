@@ -1,0 +1,677 @@
+/*
+ * eval_func.c — the scalar function library: one table row per function name with its arity,
+ * argument signature, result type and implementation.
+ *
+ * The signature is a string with one letter per argument (the last letter repeats for variadic
+ * functions): T text, I integer (int4/int8), N any numeric (result may follow it), F numeric read
+ * as float8, J jsonb, V vector, B boolean, A any type. An untyped literal argument is parsed as the
+ * letter's type (A: text), so lower('X') and vector_dims('[1,2]') work as in PostgreSQL; any other
+ * mismatch is PostgreSQL's 42883 "function lower(integer) does not exist" with its hint.
+ * COALESCE, GREATEST, LEAST and NULLIF unify their argument types as CASE does.
+ *
+ * Strict functions (most) return NULL when an argument is NULL without being called. Text
+ * functions count characters in UTF-8 (length, substr, left, right); lower/upper fold ASCII.
+ * now() reads the real clock: determinism applies to stored state, and now() is not stored
+ * unless a client writes its text.
+ */
+#include "eval_int.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    RET_ARG0 = -1,  /* the first argument's type */
+    RET_UNIFY = -2, /* the unified type of all arguments */
+    RET_ROUND = -3, /* round(int) → int, else float8 */
+    ARGS_VARIADIC = -1,
+    FUNC_ARGS_INLINE = 8,
+};
+
+typedef struct func_def {
+    const char *name;
+    int nargs_min;
+    int nargs_max; /* ARGS_VARIADIC: last signature letter repeats */
+    const char *sig;
+    int ret; /* ctype_t or RET_* */
+    bool strict;
+    eval_func_fn fn;
+} func_def_t;
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static value_t text_value(arena_t *arena, const char *s, size_t len) {
+    return value_text(arena_strndup(arena, s, len), (uint32_t)len);
+}
+
+static value_t cstr_value(const char *s) {
+    return value_text(s, (uint32_t)strlen(s));
+}
+
+static json_slice_t text_of(const value_t *v, const eval_ctx_t *ctx) {
+    json_slice_t s;
+    eval_text_of(v, ctx->arena, &s);
+    return s;
+}
+
+static uint32_t utf8_chars(const char *s, uint32_t len) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    return n;
+}
+
+/* Byte offset of character k (0-based, clamped to len). */
+static uint32_t utf8_offset(const char *s, uint32_t len, int64_t k) {
+    uint32_t i = 0;
+    for (; i < len && k > 0; k--) {
+        for (i++; i < len && ((unsigned char)s[i] & 0xC0) == 0x80; i++) {
+        }
+    }
+    return i;
+}
+
+/* Characters [from, to) (0-based, clamped) of a text value. */
+static value_t text_slice(const eval_ctx_t *ctx, json_slice_t s, int64_t from, int64_t to) {
+    uint32_t n = utf8_chars(s.ptr, s.len);
+    from = from < 0 ? 0 : from;
+    to = to > (int64_t)n ? (int64_t)n : to;
+    if (to <= from) {
+        return value_text("", 0);
+    }
+    uint32_t a = utf8_offset(s.ptr, s.len, from);
+    uint32_t b = utf8_offset(s.ptr, s.len, to);
+    return text_value(ctx->arena, s.ptr + a, b - a);
+}
+
+static double num_of(const value_t *v) {
+    return v->kind == VAL_INT ? (double)v->u.i : v->u.f;
+}
+
+/* ---- session information ---------------------------------------------------------------- */
+
+static int f_version(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)e, (void)a, (void)err;
+    const char *v = ctx->env != NULL ? ctx->env->server_version : NULL;
+    *out = cstr_value(v != NULL ? v : "PostgreSQL 15.0 (ContextDB " CTX_VERSION ")");
+    return 0;
+}
+
+static int f_session(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)a, (void)err;
+    const eval_env_t *env = ctx->env;
+    const char *v = NULL;
+    if (strcmp(e->name, "current_database") == 0 || strcmp(e->name, "current_catalog") == 0) {
+        v = env != NULL && env->database != NULL ? env->database : "contextdb";
+    } else if (strcmp(e->name, "current_schema") == 0) {
+        v = "public";
+    } else {
+        v = env != NULL && env->user != NULL ? env->user : "contextdb";
+    }
+    *out = cstr_value(v);
+    return 0;
+}
+
+static int f_current_setting(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                             ctx_err_t *err) {
+    (void)e;
+    const eval_env_t *env = ctx->env;
+    const char *v = NULL;
+    if (a[0].kind == VAL_NULL) {
+        *out = value_null();
+        return 0;
+    }
+    char *name = arena_strndup(ctx->arena, a[0].u.str.ptr, a[0].u.str.len);
+    if (env != NULL && env->setting != NULL) {
+        v = env->setting(env->session, name);
+    }
+    if (v != NULL) {
+        *out = text_value(ctx->arena, v, strlen(v));
+        return 0;
+    }
+    if (e->nargs > 1 && a[1].kind == VAL_BOOL && a[1].u.b) {
+        *out = value_null();
+        return 0;
+    }
+    return ctx_err_set(err, CTX_EUNDEF_OBJECT, "unrecognized configuration parameter \"%s\"", name);
+}
+
+static int f_now(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                 ctx_err_t *err) {
+    (void)e, (void)a, (void)err;
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char *s = arena_sprintf(ctx->arena, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00", tm.tm_year + 1900,
+                            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                            (long)(ts.tv_nsec / 1000));
+    *out = cstr_value(s);
+    return 0;
+}
+
+/* ---- text ------------------------------------------------------------------------------- */
+
+static int f_case(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                  ctx_err_t *err) {
+    (void)err;
+    bool upper = strcmp(e->name, "upper") == 0;
+    char *s = arena_strndup(ctx->arena, a[0].u.str.ptr, a[0].u.str.len);
+    for (uint32_t i = 0; i < a[0].u.str.len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            s[i] = (char)(upper ? toupper(c) : tolower(c));
+        }
+    }
+    *out = value_text(s, a[0].u.str.len);
+    return 0;
+}
+
+static int f_length(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                    ctx_err_t *err) {
+    (void)ctx, (void)err;
+    uint32_t n = strcmp(e->name, "octet_length") == 0 ? a[0].u.str.len
+                                                      : utf8_chars(a[0].u.str.ptr, a[0].u.str.len);
+    *out = value_int(n);
+    return 0;
+}
+
+static int f_substr(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                    ctx_err_t *err) {
+    json_slice_t s = {a[0].u.str.ptr, a[0].u.str.len};
+    int64_t from = a[1].u.i - 1;
+    int64_t to = INT64_MAX;
+    if (e->nargs > 2) {
+        if (a[2].u.i < 0) {
+            return ctx_err_set(err, CTX_EDATA, "negative substring length not allowed");
+        }
+        to = from > INT64_MAX - a[2].u.i ? INT64_MAX : from + a[2].u.i;
+    }
+    *out = text_slice(ctx, s, from, to);
+    return 0;
+}
+
+static int f_left_right(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                        ctx_err_t *err) {
+    (void)err;
+    json_slice_t s = {a[0].u.str.ptr, a[0].u.str.len};
+    int64_t n = utf8_chars(s.ptr, s.len);
+    int64_t k = a[1].u.i;
+    if (strcmp(e->name, "left") == 0) {
+        *out = text_slice(ctx, s, 0, k >= 0 ? k : n + k);
+    } else {
+        *out = text_slice(ctx, s, k >= 0 ? n - k : -k, n);
+    }
+    return 0;
+}
+
+static int f_replace(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)e, (void)err;
+    const char *s = a[0].u.str.ptr;
+    uint32_t len = a[0].u.str.len;
+    uint32_t flen = a[1].u.str.len;
+    buf_t b;
+    if (flen == 0 || flen > len) {
+        *out = a[0];
+        return 0;
+    }
+    buf_init(&b);
+    for (uint32_t i = 0; i < len;) {
+        if (i + flen <= len && memcmp(s + i, a[1].u.str.ptr, flen) == 0) {
+            buf_append(&b, a[2].u.str.ptr, a[2].u.str.len);
+            i += flen;
+        } else {
+            buf_append_u8(&b, (uint8_t)s[i++]);
+        }
+    }
+    *out = text_value(ctx->arena, (const char *)buf_peek(&b), buf_size(&b));
+    buf_free(&b);
+    return 0;
+}
+
+static int f_trim(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                  ctx_err_t *err) {
+    (void)err;
+    const char *set = e->nargs > 1 ? a[1].u.str.ptr : " ";
+    uint32_t set_len = e->nargs > 1 ? a[1].u.str.len : 1;
+    const char *s = a[0].u.str.ptr;
+    uint32_t lo = 0;
+    uint32_t hi = a[0].u.str.len;
+    bool left = strcmp(e->name, "rtrim") != 0;
+    bool right = strcmp(e->name, "ltrim") != 0;
+    while (left && lo < hi && set_len > 0 && memchr(set, s[lo], set_len) != NULL) {
+        lo++;
+    }
+    while (right && hi > lo && set_len > 0 && memchr(set, s[hi - 1], set_len) != NULL) {
+        hi--;
+    }
+    (void)ctx;
+    *out = value_text(s + lo, hi - lo);
+    return 0;
+}
+
+static int f_concat(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                    ctx_err_t *err) {
+    (void)err;
+    buf_t b;
+    buf_init(&b);
+    for (int i = 0; i < e->nargs; i++) {
+        if (a[i].kind != VAL_NULL) {
+            json_slice_t s = text_of(&a[i], ctx);
+            buf_append(&b, s.ptr, s.len);
+        }
+    }
+    *out = text_value(ctx->arena, (const char *)buf_peek(&b), buf_size(&b));
+    buf_free(&b);
+    return 0;
+}
+
+/* ---- math ------------------------------------------------------------------------------- */
+
+static int f_abs(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                 ctx_err_t *err) {
+    (void)ctx;
+    if (a[0].kind == VAL_FLOAT) {
+        *out = value_float(fabs(a[0].u.f));
+        return 0;
+    }
+    if (a[0].u.i == INT64_MIN || (e->type == CT_INT4 && a[0].u.i == INT32_MIN)) {
+        return ctx_err_set(err, CTX_ERANGE, "%s out of range",
+                           e->type == CT_INT4 ? "integer" : "bigint");
+    }
+    *out = value_int(a[0].u.i < 0 ? -a[0].u.i : a[0].u.i);
+    return 0;
+}
+
+static int f_round(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                   ctx_err_t *err) {
+    (void)ctx, (void)err;
+    if (e->type != CT_FLOAT8) {
+        *out = a[0];
+        return 0;
+    }
+    double x = num_of(&a[0]);
+    if (e->nargs > 1 && isfinite(x)) {
+        int64_t n = a[1].u.i < -400 ? -400 : (a[1].u.i > 400 ? 400 : a[1].u.i);
+        double scale = pow(10.0, (double)n);
+        double r = round(x * scale) / scale;
+        *out = value_float(isfinite(r) ? r : x);
+        return 0;
+    }
+    *out = value_float(round(x));
+    return 0;
+}
+
+static int f_floor_ceil(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                        ctx_err_t *err) {
+    (void)ctx, (void)err;
+    if (a[0].kind == VAL_INT) {
+        *out = a[0];
+        return 0;
+    }
+    *out = value_float(strcmp(e->name, "floor") == 0 ? floor(a[0].u.f) : ceil(a[0].u.f));
+    return 0;
+}
+
+static int f_sqrt(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                  ctx_err_t *err) {
+    (void)e, (void)ctx;
+    double x = num_of(&a[0]);
+    if (x < 0) {
+        return ctx_err_set(err, CTX_EDATA, "cannot take square root of a negative number");
+    }
+    *out = value_float(sqrt(x));
+    return 0;
+}
+
+/* ---- conditional ------------------------------------------------------------------------ */
+
+static int f_nullif(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                    ctx_err_t *err) {
+    (void)e, (void)ctx, (void)err;
+    bool same =
+        a[0].kind != VAL_NULL && a[1].kind != VAL_NULL && eval_compare_values(&a[0], &a[1]) == 0;
+    *out = same ? value_null() : a[0];
+    return 0;
+}
+
+static int f_greatest(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                      ctx_err_t *err) {
+    (void)ctx, (void)err;
+    int sign = strcmp(e->name, "greatest") == 0 ? 1 : -1;
+    *out = value_null();
+    for (int i = 0; i < e->nargs; i++) {
+        if (a[i].kind == VAL_NULL) {
+            continue;
+        }
+        if (out->kind == VAL_NULL || sign * eval_compare_values(&a[i], out) > 0) {
+            *out = a[i];
+        }
+    }
+    return 0;
+}
+
+/* ---- JSON ------------------------------------------------------------------------------- */
+
+static int f_jsonb_typeof(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                          ctx_err_t *err) {
+    (void)e, (void)ctx, (void)err;
+    *out = cstr_value(json_typeof((json_slice_t){a[0].u.str.ptr, a[0].u.str.len}));
+    return 0;
+}
+
+static int f_jsonb_array_length(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                                value_t *out, ctx_err_t *err) {
+    (void)e, (void)ctx;
+    json_slice_t doc = {a[0].u.str.ptr, a[0].u.str.len};
+    int64_t n = json_array_length(doc);
+    if (n < 0) {
+        return ctx_err_set(err, CTX_EBAD_PARAM, "cannot get array length of a %s",
+                           doc.ptr[0] == '{' ? "non-array" : "scalar");
+    }
+    *out = value_int(n);
+    return 0;
+}
+
+static void json_append_value(buf_t *b, const value_t *v, const eval_ctx_t *ctx) {
+    json_slice_t s;
+    switch (v->kind) {
+    case VAL_NULL:
+        json_append_raw(b, "null");
+        return;
+    case VAL_BOOL:
+        json_append_raw(b, v->u.b ? "true" : "false");
+        return;
+    case VAL_JSON:
+        buf_append(b, v->u.str.ptr, v->u.str.len);
+        return;
+    case VAL_INT:
+        s = text_of(v, ctx);
+        buf_append(b, s.ptr, s.len);
+        return;
+    case VAL_FLOAT:
+        s = text_of(v, ctx);
+        if (isfinite(v->u.f)) {
+            buf_append(b, s.ptr, s.len);
+        } else {
+            json_append_string(b, s.ptr, s.len);
+        }
+        return;
+    default:
+        s = text_of(v, ctx);
+        json_append_string(b, s.ptr, s.len);
+        return;
+    }
+}
+
+static int f_jsonb_build_object(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                                value_t *out, ctx_err_t *err) {
+    buf_t b;
+    int rc = 0;
+    if (e->nargs % 2 != 0) {
+        rc = ctx_err_set(err, CTX_EBAD_PARAM, "argument list must have even number of elements");
+        ctx_err_hint(err, "The arguments of jsonb_build_object() must consist of alternating keys "
+                          "and values.");
+        return rc;
+    }
+    buf_init(&b);
+    buf_append_u8(&b, '{');
+    for (int i = 0; i < e->nargs; i += 2) {
+        if (a[i].kind == VAL_NULL) {
+            rc = ctx_err_set(err, CTX_EDATA, "argument %d: key must not be null", i + 1);
+            goto done;
+        }
+        json_slice_t key = text_of(&a[i], ctx);
+        json_append_raw(&b, i > 0 ? ", " : "");
+        json_append_string(&b, key.ptr, key.len);
+        json_append_raw(&b, ": ");
+        json_append_value(&b, &a[i + 1], ctx);
+    }
+    buf_append_u8(&b, '}');
+    rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena, out,
+                              err);
+done:
+    buf_free(&b);
+    return rc;
+}
+
+/* ---- vectors ---------------------------------------------------------------------------- */
+
+static int f_vector_dims(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                         ctx_err_t *err) {
+    (void)e, (void)ctx, (void)err;
+    *out = value_int(a[0].u.vec.dim);
+    return 0;
+}
+
+static int f_vector_norm(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                         ctx_err_t *err) {
+    (void)e, (void)ctx, (void)err;
+    double sum = 0;
+    for (uint32_t i = 0; i < a[0].u.vec.dim; i++) {
+        sum += (double)a[0].u.vec.data[i] * a[0].u.vec.data[i];
+    }
+    *out = value_float(sqrt(sum));
+    return 0;
+}
+
+static int f_distance(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                      ctx_err_t *err) {
+    (void)ctx;
+    const char *n = e->name;
+    metric_t m = strcmp(n, "l2_distance") == 0 ? METRIC_L2
+                 : (strcmp(n, "cosine_distance") == 0 || strcmp(n, "cosine_similarity") == 0)
+                     ? METRIC_COSINE
+                     : METRIC_INNER;
+    double d = 0;
+    int rc = eval_vector_distance(m, &a[0], &a[1], &d, err);
+    if (rc != 0) {
+        return rc;
+    }
+    if (strcmp(n, "inner_product") == 0) {
+        d = -d;
+    } else if (strcmp(n, "cosine_similarity") == 0) {
+        d = 1.0 - d;
+    }
+    *out = value_float(d);
+    return 0;
+}
+
+/* ---- table ------------------------------------------------------------------------------ */
+
+static const func_def_t FUNCS[] = {
+    {"version", 0, 0, "", CT_TEXT, true, f_version},
+    {"current_database", 0, 0, "", CT_TEXT, true, f_session},
+    {"current_catalog", 0, 0, "", CT_TEXT, true, f_session},
+    {"current_schema", 0, 0, "", CT_TEXT, true, f_session},
+    {"current_user", 0, 0, "", CT_TEXT, true, f_session},
+    {"session_user", 0, 0, "", CT_TEXT, true, f_session},
+    {"current_role", 0, 0, "", CT_TEXT, true, f_session},
+    {"user", 0, 0, "", CT_TEXT, true, f_session},
+    {"current_setting", 1, 2, "TB", CT_TEXT, false, f_current_setting},
+    {"now", 0, 0, "", CT_TEXT, true, f_now},
+    {"current_timestamp", 0, 0, "", CT_TEXT, true, f_now},
+    {"statement_timestamp", 0, 0, "", CT_TEXT, true, f_now},
+    {"transaction_timestamp", 0, 0, "", CT_TEXT, true, f_now},
+    {"lower", 1, 1, "T", CT_TEXT, true, f_case},
+    {"upper", 1, 1, "T", CT_TEXT, true, f_case},
+    {"length", 1, 1, "T", CT_INT4, true, f_length},
+    {"char_length", 1, 1, "T", CT_INT4, true, f_length},
+    {"character_length", 1, 1, "T", CT_INT4, true, f_length},
+    {"octet_length", 1, 1, "T", CT_INT4, true, f_length},
+    {"substr", 2, 3, "TII", CT_TEXT, true, f_substr},
+    {"substring", 2, 3, "TII", CT_TEXT, true, f_substr},
+    {"left", 2, 2, "TI", CT_TEXT, true, f_left_right},
+    {"right", 2, 2, "TI", CT_TEXT, true, f_left_right},
+    {"replace", 3, 3, "TTT", CT_TEXT, true, f_replace},
+    {"trim", 1, 2, "TT", CT_TEXT, true, f_trim},
+    {"btrim", 1, 2, "TT", CT_TEXT, true, f_trim},
+    {"ltrim", 1, 2, "TT", CT_TEXT, true, f_trim},
+    {"rtrim", 1, 2, "TT", CT_TEXT, true, f_trim},
+    {"concat", 0, ARGS_VARIADIC, "A", CT_TEXT, false, f_concat},
+    {"abs", 1, 1, "N", RET_ARG0, true, f_abs},
+    {"round", 1, 2, "NI", RET_ROUND, true, f_round},
+    {"floor", 1, 1, "N", RET_ARG0, true, f_floor_ceil},
+    {"ceil", 1, 1, "N", RET_ARG0, true, f_floor_ceil},
+    {"ceiling", 1, 1, "N", RET_ARG0, true, f_floor_ceil},
+    {"sqrt", 1, 1, "F", CT_FLOAT8, true, f_sqrt},
+    {"coalesce", 1, ARGS_VARIADIC, "A", RET_UNIFY, false, NULL},
+    {"nullif", 2, 2, "AA", RET_ARG0, false, f_nullif},
+    {"greatest", 1, ARGS_VARIADIC, "A", RET_UNIFY, false, f_greatest},
+    {"least", 1, ARGS_VARIADIC, "A", RET_UNIFY, false, f_greatest},
+    {"jsonb_typeof", 1, 1, "J", CT_TEXT, true, f_jsonb_typeof},
+    {"jsonb_array_length", 1, 1, "J", CT_INT4, true, f_jsonb_array_length},
+    {"jsonb_build_object", 0, ARGS_VARIADIC, "A", CT_JSONB, false, f_jsonb_build_object},
+    {"vector_dims", 1, 1, "V", CT_INT4, true, f_vector_dims},
+    {"vector_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
+    {"l2_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
+    {"l2_distance", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+    {"cosine_distance", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+    {"inner_product", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+    {"negative_inner_product", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+    {"cosine_similarity", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+};
+
+static const func_def_t *func_lookup(const char *name) {
+    for (size_t i = 0; i < sizeof(FUNCS) / sizeof(FUNCS[0]); i++) {
+        if (strcmp(FUNCS[i].name, name) == 0) {
+            return &FUNCS[i];
+        }
+    }
+    return NULL;
+}
+
+static char sig_letter(const func_def_t *f, int i) {
+    size_t n = strlen(f->sig);
+    CTX_ASSERT(n > 0);
+    return f->sig[(size_t)i < n ? (size_t)i : n - 1];
+}
+
+static ctype_t letter_type(char c) {
+    switch (c) {
+    case 'I':
+        return CT_INT4;
+    case 'N':
+    case 'F':
+        return CT_FLOAT8;
+    case 'J':
+        return CT_JSONB;
+    case 'V':
+        return CT_VECTOR;
+    case 'B':
+        return CT_BOOL;
+    default:
+        return CT_TEXT;
+    }
+}
+
+static bool letter_accepts(char c, ctype_t t) {
+    switch (c) {
+    case 'A':
+        return true;
+    case 'I':
+        return t == CT_INT4 || t == CT_INT8;
+    case 'N':
+    case 'F':
+        return ctype_is_numeric(t);
+    default:
+        return t == letter_type(c);
+    }
+}
+
+int bind_func_not_found(const expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
+    char sig[256];
+    size_t n = 0;
+    sig[0] = '\0';
+    for (int i = 0; i < e->nargs && n < sizeof(sig) - 40; i++) {
+        n += (size_t)snprintf(sig + n, sizeof(sig) - n, "%s%s", i > 0 ? ", " : "",
+                              value_type_sql_name(e->args[i]->type));
+    }
+    int rc = ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s(%s) does not exist", e->name, sig);
+    ctx_err_hint(err, "No function matches the given name and argument types. You might need to "
+                      "add explicit type casts.");
+    eval_set_position(err, ctx->query_text, e->location);
+    return rc;
+}
+
+int bind_func_scalar(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
+    const func_def_t *f = func_lookup(e->name);
+    int rc = 0;
+    CTX_ASSERT(e->kind == EXPR_FUNC);
+    if (f == NULL || e->star || e->nargs < f->nargs_min ||
+        (f->nargs_max != ARGS_VARIADIC && e->nargs > f->nargs_max)) {
+        return bind_func_not_found(e, ctx, err);
+    }
+    if (f->ret == RET_UNIFY || f->fn == f_nullif) {
+        rc = bind_unify(e->args, e->nargs, f->fn == f_nullif ? "NULLIF" : e->name, ctx, &e->type,
+                        err);
+        return rc;
+    }
+    for (int i = 0; i < e->nargs; i++) {
+        expr_t *arg = e->args[i];
+        char c = sig_letter(f, i);
+        if (arg->type == CT_UNKNOWN) {
+            rc = bind_coerce_unknown(arg, letter_type(c), ctx, err);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        if (!letter_accepts(c, arg->type)) {
+            return bind_func_not_found(e, ctx, err);
+        }
+    }
+    if (f->ret == RET_ARG0) {
+        e->type = e->args[0]->type;
+    } else if (f->ret == RET_ROUND) {
+        e->type = e->nargs == 1 && e->args[0]->type != CT_FLOAT8 ? e->args[0]->type : CT_FLOAT8;
+    } else {
+        e->type = (ctype_t)f->ret;
+    }
+    return 0;
+}
+
+static int eval_coalesce(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                         ctx_err_t *err) {
+    for (int i = 0; i < e->nargs; i++) {
+        int rc = eval_expr(e->args[i], row, ctx, out, err);
+        if (rc != 0 || out->kind != VAL_NULL) {
+            return rc;
+        }
+    }
+    *out = value_null();
+    return 0;
+}
+
+int eval_func_scalar(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    const func_def_t *f = func_lookup(e->name);
+    value_t inline_args[FUNC_ARGS_INLINE];
+    value_t *args = inline_args;
+    int rc = 0;
+    if (f == NULL) {
+        return ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not exist", e->name);
+    }
+    if (f->fn == NULL) {
+        return eval_coalesce(e, row, ctx, out, err);
+    }
+    if (e->nargs > FUNC_ARGS_INLINE) {
+        args = arena_alloc(ctx->arena, sizeof(value_t) * (size_t)e->nargs);
+    }
+    for (int i = 0; i < e->nargs; i++) {
+        rc = eval_expr(e->args[i], row, ctx, &args[i], err);
+        if (rc != 0) {
+            return rc;
+        }
+        if (f->strict && args[i].kind == VAL_NULL) {
+            *out = value_null();
+            return 0;
+        }
+    }
+    return f->fn(e, args, ctx, out, err); /* run-time errors carry no position, as in PG */
+}

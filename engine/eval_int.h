@@ -1,0 +1,86 @@
+/*
+ * eval_int.h — internals shared by value.c, json.c, eval.c, eval_bind.c and eval_func.c.
+ * Not part of any public contract: only these files include it.
+ */
+#ifndef CTX_EVAL_INT_H
+#define CTX_EVAL_INT_H
+
+#include "buf.h"
+#include "eval.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <string.h>
+
+enum { JSON_DEPTH_MAX = 1000, FLOAT_TEXT_BYTES = 32 };
+
+/* PostgreSQL's float text (shortest round trip) into out (FLOAT_TEXT_BYTES); returns length. */
+size_t value_format_float(double d, bool is_float4, char *out);
+
+/* ---- json.c: helpers over canonical jsonb text (always valid JSON) ---- */
+
+typedef struct json_slice {
+    const char *ptr;
+    uint32_t len;
+} json_slice_t;
+
+/* Type of the document's top-level value: "object", "array", "string", "number", "boolean",
+ * "null" (jsonb_typeof's names). */
+const char *json_typeof(json_slice_t doc);
+/* Number of elements of an array, -1 when doc is not an array. */
+int64_t json_array_length(json_slice_t doc);
+/* Element idx of an array (negative counts from the end). false when absent or not an array. */
+bool json_array_get(json_slice_t doc, int64_t idx, json_slice_t *out);
+/* Value of key in an object. false when absent or doc is not an object. */
+bool json_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out);
+/* ->> form of a value: a string's decoded contents, other values' canonical text; null →
+ * returns false (SQL NULL). Memory from arena when decoding is needed. */
+bool json_as_text(json_slice_t v, arena_t *arena, json_slice_t *out);
+/* Appends the bytes of a C string (no terminating NUL, unlike buf_append_cstr). */
+static inline void json_append_raw(buf_t *b, const char *s) {
+    buf_append(b, s, strlen(s));
+}
+/* Appends s as a JSON string literal (quotes, PostgreSQL's escapes). */
+void json_append_string(buf_t *b, const char *s, size_t len);
+/* jsonb || jsonb (objects merge, arrays concatenate, scalars act as one-element arrays). */
+int json_concat(json_slice_t a, json_slice_t b, arena_t *arena, value_t *out, ctx_err_t *err);
+
+/* ---- eval_func.c: scalar function table ---- */
+
+typedef int (*eval_func_fn)(const expr_t *e, const value_t *args, const eval_ctx_t *ctx,
+                            value_t *out, ctx_err_t *err);
+
+/* Binds a scalar function call whose arguments are already bound: checks the signature, coerces
+ * unknown arguments, sets e->type. Errors 42883 with hint. */
+int bind_func_scalar(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+/* 42883 "function name(arg types) does not exist" with PostgreSQL's hint and position. */
+int bind_func_not_found(const expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+/* Evaluates a bound scalar function call. */
+int eval_func_scalar(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err);
+
+/* ---- eval_bind.c helpers used by eval_func.c ---- */
+
+/* Coerces an expression of type CT_UNKNOWN (literal, NULL, parameter) to target. */
+int bind_coerce_unknown(expr_t *e, ctype_t target, const bind_ctx_t *ctx, ctx_err_t *err);
+/* Common type of exprs (CASE/COALESCE rules): numeric promotes, unknowns follow, all-unknown →
+ * text; coerces the unknown ones. what names the construct for the 42804 message. */
+int bind_unify(expr_t **exprs, int n, const char *what, const bind_ctx_t *ctx, ctype_t *out,
+               ctx_err_t *err);
+bool ctype_is_numeric(ctype_t t);
+/* Sets err->position from a byte location. */
+void eval_set_position(ctx_err_t *err, const char *query_text, int location);
+
+/* ---- eval.c helpers used by eval_func.c ---- */
+
+/* Output-function text of a non-NULL value (bools as t/f), for || and concat(). */
+int eval_text_of(const value_t *v, arena_t *arena, json_slice_t *out);
+/* Compares two non-NULL values of comparable kinds (value_compare). */
+int eval_compare_values(const value_t *a, const value_t *b);
+/* vec_distance() with the dimension check ("different vector dimensions 3 and 2", 22000). */
+int eval_vector_distance(metric_t metric, const value_t *a, const value_t *b, double *out,
+                         ctx_err_t *err);
+/* N of a "vector(N)" type name; 0 without a modifier. */
+uint32_t eval_type_dims(const char *name);
+
+#endif
