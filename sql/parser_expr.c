@@ -240,6 +240,14 @@ static expr_t *parser_negate(parser_t *p, expr_t *operand, int loc) {
         operand->location = loc;
         return operand;
     }
+    const lex_token_t *last = &p->toks[p->pos - 1];
+    if (operand->kind == EXPR_CONST && operand->value.kind == VAL_FLOAT &&
+        last->location == operand->location && strcmp(last->text, "9223372036854775808") == 0) {
+        operand->value = value_int(INT64_MIN); /* -9223372036854775808 fits int8 */
+        operand->type = CT_INT8;
+        operand->location = loc;
+        return operand;
+    }
     if (operand->kind == EXPR_CONST && operand->value.kind == VAL_FLOAT) {
         operand->value = value_float(-operand->value.u.f);
         operand->location = loc;

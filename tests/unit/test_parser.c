@@ -282,6 +282,8 @@ START_TEST(test_literals_and_casts) {
     ck_assert_int_eq(it[2].expr->value.u.i, INT32_MIN);
     ck_assert_int_eq(it[2].expr->location, 22);
     ck_assert_int_eq(it[3].expr->type, CT_FLOAT8);
+    ck_assert_str_eq(expr_of("-9223372036854775808"), "-9223372036854775808");
+    ck_assert_str_eq(expr_of("-9223372036854775808.0"), "-9.22337e+18");
     ck_assert_int_eq(it[4].expr->value.kind, VAL_FLOAT);
     ck_assert_int_eq(it[4].expr->type, CT_FLOAT8);
     ck_assert_int_eq(it[5].expr->value.kind, VAL_TEXT);
