@@ -355,6 +355,7 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     ctx_err_t err;
     ctx_err_clear(&err);
     if (sql_parse(query->sql, query->sql_len, &conn->arena, &stmts, &count, &err) < 0) {
+        sql_query_failed(conn->session); /* inside a block, the block fails ('E') */
         conn_send_error(conn, &err);
         return;
     }
@@ -371,6 +372,9 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
         if (rc == 0) {
             rc = conn_send_result(conn, &result, &err);
+            if (rc < 0) {
+                sql_query_failed(conn->session);
+            }
         }
         if (rc < 0) {
             conn_send_error(conn, &err);

@@ -140,6 +140,13 @@ START_TEST(test_transaction_status) {
     PQclear(res);
     ts_exec_ok(conn, "ROLLBACK");
     ck_assert_int_eq(PQtransactionStatus(conn), PQTRANS_IDLE);
+    /* A syntax error inside a block fails the block too. */
+    ts_exec_ok(conn, "BEGIN");
+    res = PQexec(conn, "SELEC 1");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    ck_assert_int_eq(PQtransactionStatus(conn), PQTRANS_INERROR);
+    ts_exec_ok(conn, "ROLLBACK");
     ts_exec_ok(conn, "BEGIN");
     res = PQexec(conn, "COMMIT");
     ck_assert_str_eq(PQcmdStatus(res), "COMMIT");

@@ -10,3 +10,9 @@ SELECT 1/0;
 SELECT 43;
 ROLLBACK;
 SELECT 44;
+-- a syntax error inside a block fails the block, as in PostgreSQL
+BEGIN;
+SELEC 2;
+SELECT 45;
+ROLLBACK;
+SELECT 'done' AS status, 46 AS n;
