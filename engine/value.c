@@ -528,8 +528,9 @@ const char *value_to_text(const value_t *v, arena_t *arena, uint32_t *len_out) {
     default:
         break;
     }
+    /* text and JSON: copied, because slices (->>, substr) are not NUL-terminated */
     *len_out = v->u.str.len;
-    return v->u.str.ptr;
+    return arena_strndup(arena, v->u.str.ptr, v->u.str.len);
 }
 
 value_t value_copy(const value_t *v, arena_t *arena) {

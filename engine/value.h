@@ -110,8 +110,9 @@ int value_from_text(ctype_t type, const char *text, uint32_t len, uint32_t dims_
 
 /* Text output (PostgreSQL output functions): bool t/f, shortest round-trip float8 ("0.1",
  * "1e+20", "Infinity", "NaN"), vectors as "[1,2.5,3]" (shortest float4), JSON canonical.
- * Returns a NUL-terminated string in arena memory (or pointing at the value for text) and its
- * length. NULL values must not be passed. */
+ * Returns a NUL-terminated string in arena memory (text and JSON payloads are copied too, since
+ * slices of them are not NUL-terminated; bools return static "t"/"f") and its length. NULL
+ * values must not be passed. */
 const char *value_to_text(const value_t *v, arena_t *arena, uint32_t *len_out);
 
 /* Canonical jsonb text of a JSON document: keys sorted as jsonb sorts them (shorter first, then
