@@ -348,12 +348,82 @@ static int conn_send_result(conn_t *conn, const sql_result_t *result, ctx_err_t 
     return 0;
 }
 
+/* Length of the UTF-8 sequence starting at p (PostgreSQL's pg_utf_mblen), 1 for junk. */
+static size_t conn_utf8_len(uint8_t first) {
+    if (first < 0x80) {
+        return 1;
+    }
+    if ((first & 0xe0) == 0xc0) {
+        return 2;
+    }
+    if ((first & 0xf0) == 0xe0) {
+        return 3;
+    }
+    return (first & 0xf8) == 0xf0 ? 4 : 1;
+}
+
+/* Whether the len bytes at p form one legal UTF-8 character (PostgreSQL's pg_utf8_islegal:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
+static bool conn_utf8_legal(const uint8_t *p, size_t len) {
+    uint8_t a = len > 1 ? p[1] : 0;
+    switch (len) {
+    case 1:
+        return p[0] < 0x80;
+    case 2:
+        return p[0] >= 0xc2 && a >= 0x80 && a <= 0xbf;
+    case 3:
+        if (p[2] < 0x80 || p[2] > 0xbf || a < 0x80 || a > 0xbf) {
+            return false;
+        }
+        return !(p[0] == 0xe0 && a < 0xa0) && !(p[0] == 0xed && a > 0x9f);
+    default:
+        if (p[0] > 0xf4 || a < 0x80 || a > 0xbf || p[2] < 0x80 || p[2] > 0xbf || p[3] < 0x80 ||
+            p[3] > 0xbf) {
+            return false;
+        }
+        return !(p[0] == 0xf0 && a < 0x90) && !(p[0] == 0xf4 && a > 0x8f);
+    }
+}
+
+/* Rejects query text that is not valid UTF-8 (the client_encoding is always UTF8) with
+ * PostgreSQL's 22021 error, so the lexer and every error message only ever see valid text. */
+static bool conn_check_utf8(conn_t *conn, const char *text, size_t len) {
+    const uint8_t *p = (const uint8_t *)text;
+    for (size_t i = 0; i < len;) {
+        size_t n = conn_utf8_len(p[i]);
+        if (i + n <= len && conn_utf8_legal(p + i, n)) {
+            i += n;
+            continue;
+        }
+        char bytes[32] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < n && i + k < len; k++) {
+            used += (size_t)snprintf(bytes + used, sizeof(bytes) - used, "%s0x%02x",
+                                     k == 0 ? "" : " ", p[i + k]);
+        }
+        pgw_error_t error;
+        memset(&error, 0, sizeof(error));
+        error.severity = "ERROR";
+        error.sqlstate = "22021";
+        error.message = arena_sprintf(&conn->arena,
+                                      "invalid byte sequence for encoding \"UTF8\": %s", bytes);
+        int rc = pgw_encode_error(&conn->out, &error);
+        CTX_ASSERT(rc == 0);
+        return false;
+    }
+    return true;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
     int count = 0;
     ctx_err_t err;
     ctx_err_clear(&err);
+    if (!conn_check_utf8(conn, query->sql, query->sql_len)) {
+        sql_query_failed(conn->session);
+        return;
+    }
     if (sql_parse(query->sql, query->sql_len, &conn->arena, &stmts, &count, &err) < 0) {
         sql_query_failed(conn->session); /* inside a block, the block fails ('E') */
         conn_send_error(conn, &err);

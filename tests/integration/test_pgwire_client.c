@@ -113,6 +113,10 @@ START_TEST(test_errors_carry_sqlstate_and_position) {
     res = PQexec(conn, "SELECT 1; SELEC 2");
     expect_error(res, "42601", "syntax error at or near \"SELEC\"", "11");
     PQclear(res);
+    /* Query text must be valid UTF-8 (client_encoding is UTF8). */
+    res = PQexec(conn, "SELECT '\xc3\x28'");
+    expect_error(res, "22021", "invalid byte sequence for encoding \"UTF8\": 0xc3 0x28", NULL);
+    PQclear(res);
     char *v = ts_query_value(conn, "SELECT 5");
     ck_assert_str_eq(v, "5");
     free(v);
