@@ -174,20 +174,34 @@ static bool raft_load_entries(raft_t *r, const raft_restore_t *restore) {
     return true;
 }
 
-/* Starts the log of an initial node: one committed bootstrap entry per voter at term 1. They
- * are handed out for persistence by the first ready, like any new entry. */
-static void raft_bootstrap(raft_t *r, const raft_conf_t *conf) {
-    CTX_ASSERT(raft_log_last_index(&r->log) == 0);
+/* Starts (or completes) the log of an initial node: one committed bootstrap entry per voter at
+ * term 1, identical on every initial node. A crash while persisting them may have kept only a
+ * prefix: the rest is appended again and handed out for persistence by the next ready. Returns
+ * false when the stored log contradicts the bootstrap. */
+static bool raft_bootstrap(raft_t *r, const raft_conf_t *conf) {
     CTX_ASSERT(conf->voters_count >= 1);
     for (int i = 0; i < conf->voters_count; i++) {
+        uint64_t index = (uint64_t)i + 1;
         uint8_t payload[RAFT_CONF_CHANGE_SIZE];
         raft_conf_change_encode(RAFT_CONF_BOOTSTRAP, conf->voters[i], payload);
+        if (index <= raft_log_last_index(&r->log)) {
+            raft_entry_t e;
+            raft_log_entry(&r->log, index, &e);
+            if (e.term != 1 || e.type != RAFT_ENTRY_CONF || e.len != sizeof(payload) ||
+                memcmp(e.data, payload, sizeof(payload)) != 0) {
+                return false;
+            }
+            continue;
+        }
         raft_log_append(&r->log, 1, RAFT_ENTRY_CONF, payload, sizeof(payload));
     }
     if (r->term < 1) {
         r->term = 1;
     }
-    r->log.commit = raft_log_last_index(&r->log);
+    if (r->log.commit < conf->voters_count) {
+        r->log.commit = conf->voters_count;
+    }
+    return true;
 }
 
 int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t **out) {
@@ -210,7 +224,7 @@ int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t 
     if (!raft_load_entries(r, restore)) {
         goto fail;
     }
-    bool bootstrap = snap == NULL && restore->entries_count == 0 && restore->bootstrap != NULL;
+    bool bootstrap = snap == NULL && restore->bootstrap != NULL;
     const raft_hard_state_t *hs = &restore->hard_state;
     uint64_t last = raft_log_last_index(&r->log);
     if (hs->commit > last) {
@@ -226,8 +240,8 @@ int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t 
     }
     r->log.commit = hs->commit > r->log.snap_index ? hs->commit : r->log.snap_index;
     r->log.stable = last;
-    if (bootstrap) {
-        raft_bootstrap(r, restore->bootstrap);
+    if (bootstrap && !raft_bootstrap(r, restore->bootstrap)) {
+        goto fail;
     }
     r->prev_hs = (raft_hard_state_t){.term = r->term, .vote = r->vote, .commit = r->log.commit};
     raft_conf_reload(r);

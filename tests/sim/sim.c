@@ -49,7 +49,7 @@ enum {
     SIM_WRITE_BOUND = 300,
     SIM_PROBE_AFTER = 400,  /* ticks after heal: kill the leader */
     SIM_HEAL_TICKS = 1000,  /* length of the healed phase */
-    SIM_QUIET_TICKS = 200,  /* no new writes at the end: convergence check */
+    SIM_QUIET_TICKS = 350,  /* no new writes at the end: convergence check */
     SIM_TRACE_MAX = 512,
     SIM_WRITES_INFLIGHT_MAX = 8,
     SIM_READS_MAX = 16,
@@ -114,6 +114,7 @@ typedef struct sim_node {
     uint64_t applied; /* state machine: applied index and hash chain */
     uint64_t chain;
     uint64_t down_until;
+    uint64_t crash_at;  /* scheduled crash (fresh leader), 0 = none */
     uint64_t led_term; /* last term this node was seen leading */
     bool initial;      /* bootstrapped with the initial membership (else joined later) */
     raft_conf_t app_conf; /* membership as of the applied index (for local snapshots) */
@@ -163,6 +164,9 @@ typedef struct sim {
     uint32_t drop_pm, dup_pm, corrupt_pm, delay_max;    /* per mille per message */
     uint32_t crash_pk, torn_pk, partition_pk, conf_pk;  /* per 100k per tick */
     uint32_t transfer_pk, propose_pk, read_pk;
+    uint32_t leader_crash_pk;  /* per 100k per tick: crash whoever leads */
+    uint32_t fresh_crash_pm;   /* per mille: a new leader crashes within a few ticks */
+    uint32_t down_min, down_span; /* a crashed node stays down [min, min + span) ticks */
     uint32_t compact_every, inflight_max, entries_max;
     bool pre_vote, check_quorum;
     sim_packet_t *packets;
@@ -300,6 +304,10 @@ static void sim_trace_dump(const sim_t *s) {
     }
 }
 
+static bool sim_faulty(const sim_t *s) {
+    return s->now < s->heal_at;
+}
+
 /* ---- safety checks ---------------------------------------------------------------------- */
 
 /* Log matching: the same (index, term) must always end the same prefix. */
@@ -373,6 +381,9 @@ static void sim_check_new_leader(sim_t *s, sim_node_t *n) {
     }
     s->leaders[term] = n->id;
     n->led_term = term;
+    if (sim_faulty(s) && sim_chance(s, s->fresh_crash_pm, 1000)) {
+        n->crash_at = s->now + 1 + raft_rng_below(&s->rng, 12);
+    }
     uint64_t first = raft_first_index(n->raft);
     for (uint64_t i = first; i <= s->commit_max; i++) {
         uint64_t t = 0;
@@ -543,17 +554,14 @@ static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
     n->raft = NULL;
     n->up = false;
     n->reads_count = 0;
-    n->down_until = s->now + 20 + raft_rng_below(&s->rng, 200);
+    n->crash_at = 0;
+    n->down_until = s->now + s->down_min + raft_rng_below(&s->rng, s->down_span);
     s->st->crashes++;
     s->st->faults++;
     sim_event(s, kind, n->id, n->down_until, 0);
 }
 
 /* ---- network ---------------------------------------------------------------------------- */
-
-static bool sim_faulty(const sim_t *s) {
-    return s->now < s->heal_at;
-}
 
 static void sim_enqueue(sim_t *s, uint32_t from, const raft_envelope_t *env, bool corrupt) {
     s->packets = sim_grow(s->packets, &s->packets_cap, s->packets_count + 1, sizeof(sim_packet_t));
@@ -912,7 +920,7 @@ static void sim_client_writes(sim_t *s) {
         s->outstanding[s->outstanding_count++] = (uint32_t)id;
         sim_propose(s, id);
     }
-    bool settle = s->now + SIM_QUIET_TICKS / 2 >= s->end_at; /* let the cluster converge */
+    bool settle = s->now + SIM_QUIET_TICKS - 50 >= s->end_at; /* let the cluster converge */
     for (int i = 0; i < s->outstanding_count && !s->failed && !settle; i++) {
         sim_write_t *w = &s->writes[s->outstanding[i] - 1];
         if (!w->acked && w->last_try + SIM_RETRY_TICKS <= s->now) {
@@ -1035,6 +1043,18 @@ static void sim_faults(sim_t *s) {
     if (sim_chance(s, s->crash_pk, 100000)) {
         sim_node_t *n = sim_random_up(s);
         if (n != NULL) {
+            sim_crash(s, n, EV_CRASH);
+        }
+    }
+    if (sim_chance(s, s->leader_crash_pk, 100000)) {
+        sim_node_t *n = sim_leader(s);
+        if (n != NULL) {
+            sim_crash(s, n, EV_CRASH);
+        }
+    }
+    for (int i = 0; i < s->slots; i++) {
+        sim_node_t *n = &s->nodes[i];
+        if (n->up && n->crash_at != 0 && n->crash_at <= s->now) {
             sim_crash(s, n, EV_CRASH);
         }
     }
@@ -1178,7 +1198,7 @@ static void sim_check_converged(sim_t *s) {
 /* ---- the run ---------------------------------------------------------------------------- */
 
 /* Per-seed fault intensities, so seeds cover calm and stormy clusters. */
-static void sim_configure(sim_t *s) {
+static void sim_configure_mixed(sim_t *s) {
     raft_rng_t *g = &s->rng;
     s->drop_pm = (uint32_t)raft_rng_below(g, 4) == 0 ? 0 : (uint32_t)raft_rng_below(g, 200);
     s->dup_pm = (uint32_t)raft_rng_below(g, 50);
@@ -1189,6 +1209,8 @@ static void sim_configure(sim_t *s) {
     s->partition_pk = (uint32_t)raft_rng_below(g, 600);
     s->conf_pk = 200 + (uint32_t)raft_rng_below(g, 1500);
     s->transfer_pk = (uint32_t)raft_rng_below(g, 200);
+    s->leader_crash_pk = (uint32_t)raft_rng_below(g, 3) == 0 ? 0 : (uint32_t)raft_rng_below(g, 800);
+    s->fresh_crash_pm = (uint32_t)raft_rng_below(g, 3) == 0 ? 0 : (uint32_t)raft_rng_below(g, 500);
     s->propose_pk = 5000 + (uint32_t)raft_rng_below(g, 40000);
     s->read_pk = 1000 + (uint32_t)raft_rng_below(g, 10000);
     s->compact_every = raft_rng_below(g, 4) == 0 ? 0 : 5 + (uint32_t)raft_rng_below(g, 100);
@@ -1196,6 +1218,61 @@ static void sim_configure(sim_t *s) {
     s->entries_max = 2 + (uint32_t)raft_rng_below(g, 15);
     s->pre_vote = raft_rng_below(g, 5) != 0;
     s->check_quorum = raft_rng_below(g, 5) != 0;
+    s->down_min = 5;
+    s->down_span = 100;
+}
+
+static void sim_configure_churn(sim_t *s) {
+    raft_rng_t *g = &s->rng;
+    s->drop_pm = 100 + (uint32_t)raft_rng_below(g, 250);
+    s->dup_pm = (uint32_t)raft_rng_below(g, 30);
+    s->corrupt_pm = (uint32_t)raft_rng_below(g, 5);
+    s->delay_max = 1 + (uint32_t)raft_rng_below(g, 4);
+    s->crash_pk = (uint32_t)raft_rng_below(g, 500);
+    s->torn_pk = (uint32_t)raft_rng_below(g, 300);
+    s->partition_pk = (uint32_t)raft_rng_below(g, 300);
+    s->conf_pk = 200 + (uint32_t)raft_rng_below(g, 1000);
+    s->transfer_pk = (uint32_t)raft_rng_below(g, 100);
+    s->leader_crash_pk = 200 + (uint32_t)raft_rng_below(g, 1500);
+    s->fresh_crash_pm = 200 + (uint32_t)raft_rng_below(g, 600);
+    s->propose_pk = 5000 + (uint32_t)raft_rng_below(g, 30000);
+    s->read_pk = 1000 + (uint32_t)raft_rng_below(g, 5000);
+    s->compact_every = raft_rng_below(g, 2) == 0 ? 0 : 20 + (uint32_t)raft_rng_below(g, 100);
+    s->inflight_max = 1 + (uint32_t)raft_rng_below(g, 2);
+    s->entries_max = 1;
+    s->pre_vote = false;
+    s->check_quorum = false;
+    s->down_min = 3;
+    s->down_span = 40;
+}
+
+static void sim_configure_calm(sim_t *s) {
+    raft_rng_t *g = &s->rng;
+    s->delay_max = 1 + (uint32_t)raft_rng_below(g, 3);
+    s->conf_pk = 500;
+    s->propose_pk = 20000;
+    s->read_pk = 5000;
+    s->compact_every = 50;
+    s->inflight_max = 4;
+    s->entries_max = 16;
+    s->pre_vote = true;
+    s->check_quorum = true;
+    s->down_min = 5;
+    s->down_span = 100;
+}
+
+static void sim_configure(sim_t *s) {
+    int profile = s->opt.profile;
+    if (profile == SIM_PROFILE_MIXED && raft_rng_below(&s->rng, 4) == 0) {
+        profile = SIM_PROFILE_CHURN;
+    }
+    if (profile == SIM_PROFILE_CHURN) {
+        sim_configure_churn(s);
+    } else if (profile == SIM_PROFILE_CALM) {
+        sim_configure_calm(s);
+    } else {
+        sim_configure_mixed(s);
+    }
 }
 
 static void sim_init(sim_t *s, const sim_options_t *opt, sim_stats_t *stats, char *violation) {
@@ -1284,6 +1361,7 @@ int sim_run(const sim_options_t *options, sim_stats_t *stats, char violation[SIM
     stats->ticks = s->now;
     int rc = 0;
     if (s->failed) {
+        stats->liveness_violations = strstr(violation, "liveness:") != NULL ? 1 : 0;
         sim_trace_dump(s);
         rc = CTX_EINTERNAL;
     }

@@ -18,11 +18,17 @@
 
 enum { SIM_VIOLATION_MAX = 512 };
 
+/* Fault profiles. MIXED draws every intensity from the seed and makes one seed in four a CHURN
+ * seed; CHURN is leader churn: one entry per append, lossy links, leaders that crash soon after
+ * election, short downtimes, no pre-vote or check-quorum — the conditions of Raft's figure 8. */
+enum { SIM_PROFILE_MIXED = 0, SIM_PROFILE_CHURN = 1, SIM_PROFILE_CALM = 2 };
+
 typedef struct sim_options {
     uint64_t seed;
     int nodes;             /* initial voters: 1..5 */
     uint32_t fault_ticks;  /* length of the fault phase (0: default 1000) */
     bool membership;       /* add/promote/remove members during the fault phase */
+    int profile;           /* SIM_PROFILE_*: how fault intensities are drawn from the seed */
     bool trace;            /* print every event as it happens (else the tail on failure) */
     bool trace_messages;   /* also print every delivered message (very verbose) */
     FILE *out;             /* where traces and reports go; NULL = stderr */
@@ -47,6 +53,7 @@ typedef struct sim_stats {
     uint64_t elections;  /* terms that had a leader */
     uint64_t probe_elect_ticks;   /* ticks from killing the leader to a new stable leader */
     uint64_t probes;              /* leader-kill probes measured */
+    uint64_t liveness_violations; /* 1 when the run failed a liveness (not safety) check */
 } sim_stats_t;
 
 /* Runs one cluster. Returns 0 when every check held; CTX_EINTERNAL on a violation, with a
