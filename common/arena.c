@@ -15,6 +15,9 @@
 
 enum { ARENA_ALIGN = 16, ARENA_CHUNK_MIN = 8192, ARENA_CHUNK_MAX = 8 << 20 };
 
+/* Largest chunk a reset keeps for reuse. */
+static const size_t ARENA_RETAIN_MAX = (size_t)32 << 20;
+
 struct arena_chunk {
     arena_chunk_t *next;
     size_t size;  /* usable bytes in data[] */
@@ -39,26 +42,30 @@ void arena_destroy(arena_t *arena) {
 }
 
 void arena_reset(arena_t *arena) {
-    if (arena->head == NULL) {
-        return;
+    /* Keep the largest chunk (up to ARENA_RETAIN_MAX) so that a session whose statements need
+     * a few MB reuses the same memory instead of faulting in fresh pages every statement. */
+    arena_chunk_t *keep = NULL;
+    arena_chunk_t *chunk = arena->head;
+    while (chunk != NULL) {
+        arena_chunk_t *next = chunk->next;
+        if (chunk->size <= ARENA_RETAIN_MAX && (keep == NULL || chunk->size > keep->size)) {
+            if (keep != NULL) {
+                free(keep);
+            }
+            keep = chunk;
+        } else {
+            free(chunk);
+        }
+        chunk = next;
     }
-    /* Keep the oldest (first, smallest) chunk: it serves typical statements without malloc. */
-    arena_chunk_t *keep = arena->head;
-    while (keep->next != NULL) {
-        arena_chunk_t *next = keep->next;
-        free(keep);
-        keep = next;
-    }
-    if (keep->size > 4 * ARENA_CHUNK_MIN) {
-        /* Do not pin a big chunk for the session's lifetime. */
-        free(keep);
-        keep = NULL;
-    } else {
+    if (keep != NULL) {
         keep->used = 0;
+        keep->next = NULL;
     }
     arena->head = keep;
     arena->used_bytes = 0;
-    arena->chunk_bytes = ARENA_CHUNK_MIN;
+    arena->chunk_bytes = keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size
+                                                                      : ARENA_CHUNK_MIN;
 }
 
 static arena_chunk_t *chunk_new(size_t size) {
