@@ -152,6 +152,7 @@ struct stmt {
     stmt_kind_t kind;
     int location; /* byte offset of the first token */
     int length;   /* bytes of statement text (without the trailing ';') */
+    int nparams;  /* highest $n referenced (0 when none) */
     union {
         select_stmt_t *select;
         insert_stmt_t *insert;

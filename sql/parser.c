@@ -458,6 +458,7 @@ static int parser_statements(parser_t *p, stmt_t ***stmts, int *count) {
         }
         stmt_t *s = arena_calloc(p->arena, 1, sizeof(*s));
         s->location = first->location;
+        p->param_max = 0;
         int rc = parser_statement(p, s);
         if (rc != CTX_OK) {
             return rc;
@@ -468,6 +469,7 @@ static int parser_statements(parser_t *p, stmt_t ***stmts, int *count) {
         }
         const lex_token_t *last = &p->toks[p->pos - 1];
         s->length = last->location + last->length - s->location;
+        s->nparams = p->param_max;
         *stmts = parser_grow(p, *stmts, *count, &cap, sizeof(**stmts));
         (*stmts)[(*count)++] = s;
     }

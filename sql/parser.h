@@ -27,6 +27,7 @@ typedef struct parser {
     int ntoks;
     int pos;   /* index of the current token */
     int depth; /* current nesting */
+    int param_max; /* highest $n seen in the current statement */
 } parser_t;
 
 /* The current token, and the one `ahead` tokens further (clamped to LEX_EOF). */

@@ -45,6 +45,9 @@ static expr_t *parser_literal(parser_t *p) {
     case LEX_PARAM: {
         expr_t *e = expr_new(p->arena, EXPR_PARAM, t->location);
         e->param_index = (int)t->ival;
+        if (e->param_index > p->param_max) {
+            p->param_max = e->param_index;
+        }
         p->pos++;
         return e;
     }

@@ -245,6 +245,8 @@ void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, p
     p->env = &s->env;
     p->arena = arena;
     p->query_text = query_text;
+    p->param_types = s->param_types;
+    p->nparams = s->nparams;
 }
 
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e) {
@@ -252,6 +254,8 @@ void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, 
     e->env = &s->env;
     e->arena = arena;
     e->query_text = query_text;
+    e->params = s->params;
+    e->nparams = s->nparams;
 }
 
 static int16_t type_len(ctype_t t) {
@@ -298,8 +302,10 @@ static int run_select(sql_session_t *s, select_stmt_t *select, const char *query
     }
     exec_ctx_t ctx = {.store = s->db->store};
     session_eval_ctx(s, arena, query_text, &ctx.eval);
-    rowset_t rows;
-    rc = exec_plan(plan, &ctx, &rows, err);
+    rowset_t rows = {0};
+    if (!s->describing) {
+        rc = exec_plan(plan, &ctx, &rows, err);
+    }
     if (rc != CTX_OK) {
         return rc;
     }
@@ -321,6 +327,11 @@ static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_t
     plan_t *plan;
     int rc = plan_select(&p, ex->target->u.select, &plan, err);
     double planned = now_ms();
+    if (rc == CTX_OK && s->describing) {
+        bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT};
+        result_columns(result, &col, 1, arena);
+        return CTX_OK;
+    }
     if (rc == CTX_OK && ex->analyze) {
         exec_ctx_t ctx = {.store = s->db->store, .analyze = true};
         session_eval_ctx(s, arena, query_text, &ctx.eval);
@@ -410,6 +421,53 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return run_explain(s, stmt->u.explain, query_text, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                 ctype_t *param_types, int nparams, sql_result_t *result, ctx_err_t *err) {
+    CTX_ASSERT(nparams >= stmt->nparams);
+    memset(result, 0, sizeof(*result));
+    if (s->txn == TXN_FAILED) {
+        return ctx_err_set(err, CTX_ETXN_ABORTED, "current transaction is aborted, commands "
+                                                  "ignored until end of transaction block");
+    }
+    bool reads = stmt->kind == STMT_SELECT || stmt->kind == STMT_INSERT ||
+                 stmt->kind == STMT_UPDATE || stmt->kind == STMT_DELETE ||
+                 stmt->kind == STMT_EXPLAIN || stmt->kind == STMT_SHOW;
+    if (!reads) {
+        return CTX_OK; /* SET, BEGIN, …: no parameters, no rows */
+    }
+    int rc = session_take_store(s, err);
+    s->param_types = param_types;
+    s->params = NULL;
+    s->nparams = nparams;
+    s->describing = true;
+    if (rc == CTX_OK) {
+        rc = dispatch(s, stmt, query_text, arena, result, err);
+    }
+    s->describing = false;
+    s->param_types = NULL;
+    s->nparams = 0;
+    result->nrows = 0;
+    return rc;
+}
+
+int sql_execute_params(sql_session_t *s, const stmt_t *stmt, const char *query_text,
+                       const ctype_t *param_types, const value_t *params, int nparams,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    CTX_ASSERT(nparams >= 0 && (nparams == 0 || params != NULL));
+    ctype_t *types = arena_alloc(arena, sizeof(ctype_t) * (size_t)(nparams + 1));
+    for (int i = 0; i < nparams; i++) {
+        types[i] = param_types[i];
+    }
+    s->param_types = types;
+    s->params = params;
+    s->nparams = nparams;
+    int rc = sql_execute(s, stmt, query_text, arena, result, err);
+    s->param_types = NULL;
+    s->params = NULL;
+    s->nparams = 0;
+    return rc;
 }
 
 int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,

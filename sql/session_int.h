@@ -39,6 +39,11 @@ struct sql_session {
     eval_env_t env;
     atomic_bool cancel;
     char *version_text;    /* for version() */
+    /* The statement being executed: its parameters, and whether it is only being described. */
+    ctype_t *param_types;
+    const value_t *params;
+    int nparams;
+    bool describing;
 };
 
 /* Settings (guc.c). */

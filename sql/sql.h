@@ -101,6 +101,20 @@ atomic_bool *sql_session_cancel_flag(sql_session_t *session);
 void sql_query_begin(sql_session_t *session, int statement_count);
 int sql_query_end(sql_session_t *session, arena_t *arena, ctx_err_t *err);
 
+/* Extended protocol. Describes a freshly parsed statement without executing it or changing
+ * anything: param_types[0..nparams) holds the client's declared types (CT_UNKNOWN where it sent
+ * 0 / unknown) and receives the inferred ones (still CT_UNKNOWN → the client sends text); result
+ * gets the row shape (has_rows false → NoData). nparams must be ≥ stmt->nparams. */
+int sql_describe(sql_session_t *session, const stmt_t *stmt, const char *query_text,
+                 arena_t *arena, ctype_t *param_types, int nparams, sql_result_t *result,
+                 ctx_err_t *err);
+
+/* Executes a freshly parsed statement with parameter values already converted to param_types
+ * (as returned by sql_describe). Otherwise as sql_execute. */
+int sql_execute_params(sql_session_t *session, const stmt_t *stmt, const char *query_text,
+                       const ctype_t *param_types, const value_t *params, int nparams,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err);
+
 /* Tells the session that the current Query failed outside sql_execute (e.g. a syntax error from
  * sql_parse): inside a transaction block the block becomes failed ('E'), as in PostgreSQL. */
 void sql_query_failed(sql_session_t *session);

@@ -177,6 +177,9 @@ static int bind_returning(write_ctx_t *w, select_item_t *items, int n, sql_resul
 }
 
 static int finish(write_ctx_t *w, const char *verb, sql_result_t *result, ctx_err_t *err) {
+    if (w->s->describing) {
+        return CTX_OK;
+    }
     cmd_result_t applied;
     memset(&applied, 0, sizeof(applied));
     int rc = w->batch.count == 0 ? CTX_OK
@@ -254,12 +257,13 @@ static void column_default(write_ctx_t *w, int c, value_t *out) {
 static int eval_value(write_ctx_t *w, expr_t *e, int c, value_t *out, ctx_err_t *err) {
     bind_scope_t none = {NULL, 0};
     bind_ctx_t bctx = {.scope = &none, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text};
+                       .query_text = w->query_text, .param_types = w->s->param_types,
+                       .nparams = w->s->nparams};
     int rc = bind_expr(e, &bctx, err);
     if (rc == CTX_OK) {
         rc = bind_coerce(e, cols_of(w)[c].type, cols_of(w)[c].name, &bctx, err);
     }
-    if (rc == CTX_OK) {
+    if (rc == CTX_OK && !w->s->describing) {
         rc = eval_expr(e, NULL, &w->eval, out, err);
     }
     return rc;
@@ -362,7 +366,8 @@ static int bind_conflict_update(write_ctx_t *w, insert_stmt_t *stmt, conflict_up
     }
     bind_scope_t scope = {cu->cols, 2 * n};
     bind_ctx_t bctx = {.scope = &scope, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text};
+                       .query_text = w->query_text, .param_types = w->s->param_types,
+                       .nparams = w->s->nparams};
     for (int i = 0; i < stmt->nconflict_set; i++) {
         set_clause_t *set = &stmt->conflict_set[i];
         int c = column_index(w, set->column);
@@ -494,6 +499,9 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
         rows[r] = arena_alloc(arena, sizeof(value_t) * WRITE_COLS_MAX);
         rc = values_row(&w, stmt, r, targets, ntargets, rows[r], err);
     }
+    if (w.s->describing) {
+        return rc;
+    }
     if (rc == CTX_OK && stmt->on_conflict == CONFLICT_UPDATE) {
         value_t **sorted = arena_alloc(arena, sizeof(value_t *) * ((size_t)stmt->nrows + 1));
         memcpy(sorted, rows, sizeof(value_t *) * (size_t)stmt->nrows);
@@ -522,6 +530,10 @@ static int find_targets(write_ctx_t *w, const char *alias, int location, expr_t 
     }
     exec_ctx_t ctx = {.store = w->s->db->store, .eval = w->eval};
     *scan_out = plan;
+    if (w->s->describing) {
+        *rows = (rowset_t){.ncols = plan->ncols};
+        return CTX_OK;
+    }
     return exec_plan(plan, &ctx, rows, err);
 }
 
@@ -529,7 +541,8 @@ static int bind_set_list(write_ctx_t *w, update_stmt_t *stmt, const plan_t *scan
                          ctx_err_t *err) {
     bind_scope_t scope = {scan->cols, scan->ncols};
     bind_ctx_t bctx = {.scope = &scope, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text};
+                       .query_text = w->query_text, .param_types = w->s->param_types,
+                       .nparams = w->s->nparams};
     for (int i = 0; i < stmt->nset; i++) {
         set_clause_t *set = &stmt->set[i];
         int c = column_index(w, set->column);

@@ -274,6 +274,42 @@ START_TEST(test_explain) {
 }
 END_TEST
 
+/* Extended protocol path: describe infers parameter types and the row shape; execute binds. */
+START_TEST(test_parameters) {
+    load_graph();
+    const char *sql = "SELECT id, label FROM nodes WHERE id = $1 AND label <> $2";
+    stmt_t **stmts;
+    int count;
+    ck_assert_int_eq(sql_parse(sql, strlen(sql), &fx.arena, &stmts, &count, &fx.err), CTX_OK);
+    ck_assert_int_eq(stmts[0]->nparams, 2);
+    ctype_t types[2] = {CT_UNKNOWN, CT_UNKNOWN};
+    sql_result_t shape;
+    ck_assert_int_eq(sql_describe(fx.a, stmts[0], sql, &fx.arena, types, 2, &shape, &fx.err),
+                     CTX_OK);
+    ck_assert_int_eq(types[0], CT_INT8);
+    ck_assert_int_eq(types[1], CT_TEXT);
+    ck_assert(shape.has_rows);
+    ck_assert_int_eq(shape.ncols, 2);
+    ck_assert_str_eq(shape.cols[1].name, "label");
+    ck_assert_int_eq(sql_parse(sql, strlen(sql), &fx.arena, &stmts, &count, &fx.err), CTX_OK);
+    value_t params[2] = {value_int(4), value_text("Doc", 3)};
+    sql_result_t r;
+    ck_assert_int_eq(sql_execute_params(fx.a, stmts[0], sql, types, params, 2, &fx.arena, &r,
+                                        &fx.err), CTX_OK);
+    ck_assert_uint_eq(r.nrows, 1);
+    ck_assert_int_eq(r.rows[0].u.i, 4);
+
+    const char *ins = "INSERT INTO nodes (id, label) VALUES ($1, $2) RETURNING id";
+    ck_assert_int_eq(sql_parse(ins, strlen(ins), &fx.arena, &stmts, &count, &fx.err), CTX_OK);
+    ctype_t itypes[2] = {CT_UNKNOWN, CT_UNKNOWN};
+    ck_assert_int_eq(sql_describe(fx.a, stmts[0], ins, &fx.arena, itypes, 2, &shape, &fx.err),
+                     CTX_OK);
+    ck_assert_int_eq(itypes[0], CT_INT8);
+    ck_assert_int_eq(itypes[1], CT_TEXT);
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "5\nSELECT 1\n");
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("sql");
     TCase *tc = tcase_create("sql");
@@ -286,6 +322,7 @@ int main(void) {
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_settings_and_errors);
     tcase_add_test(tc, test_explain);
+    tcase_add_test(tc, test_parameters);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
