@@ -1,5 +1,6 @@
 -- Every ContextQL statement form of the skeleton, as a psql user types them.
 -- Vectors are 4-dimensional here: the test server runs with vector_dimensions = 4.
+-- server-config: vector_dimensions = 4
 /* block comment /* nested */ still a comment */
 INSERT INTO nodes (id, label, props) VALUES
   (1, 'User', '{"name": "ann", "age": 30}'),
