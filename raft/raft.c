@@ -406,7 +406,13 @@ static bool raft_step_term(raft_t *r, const raft_msg_t *m) {
         }
         bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
                            m->type == RAFT_MSG_SNAPSHOT;
+        uint32_t elapsed = r->election_elapsed;
         raft_become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
+        if (m->type == RAFT_MSG_VOTE) {
+            /* Only granting a vote resets the election timer (Raft §5.2): otherwise candidates
+             * with stale logs could keep the up-to-date nodes from ever campaigning. */
+            r->election_elapsed = elapsed;
+        }
         return true;
     }
     if (m->term < r->term) {
