@@ -25,6 +25,9 @@ typedef enum {
     STMT_COMMIT,   /* COMMIT | END [WORK|TRANSACTION] */
     STMT_ROLLBACK, /* ROLLBACK | ABORT [WORK|TRANSACTION] */
     STMT_EXPLAIN,  /* EXPLAIN [ANALYZE] [VERBOSE] statement */
+    STMT_COPY,     /* COPY table [(cols)] FROM STDIN | COPY {table | (SELECT …)} TO STDOUT */
+    STMT_CREATE_SNAPSHOT,  /* CREATE SNAPSHOT */
+    STMT_VACUUM_SNAPSHOTS, /* VACUUM SNAPSHOTS KEEP n */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -56,6 +59,7 @@ struct from_item {
     join_type_t join_type;
     expr_t *on;                /* FROM_JOIN condition (NULL for CROSS) */
     select_stmt_t *subquery;   /* FROM_SUBQUERY */
+    expr_t *as_of;             /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
     int location;
 };
 
@@ -140,6 +144,27 @@ typedef struct txn_stmt {
     const char *isolation; /* "read committed", … or NULL */
 } txn_stmt_t;
 
+/* COPY. Options from both the modern `(FORMAT csv, HEADER, …)` and the old `WITH CSV HEADER`
+ * syntax; unset options are 0 / NULL (the executor applies PostgreSQL's defaults per format). */
+typedef struct copy_stmt {
+    const char *table;    /* NULL when query is set */
+    int table_location;
+    const char **columns; /* NULL: all columns */
+    int ncolumns;
+    select_stmt_t *query; /* COPY (SELECT …) TO STDOUT */
+    bool from;            /* FROM STDIN (else TO STDOUT) */
+    const char *format;   /* "text", "csv", "binary" or NULL (= text) */
+    bool header;
+    char delimiter;       /* 0 = default (tab for text, ',' for csv) */
+    const char *null_string; /* NULL = default ("\\N" for text, "" for csv) */
+    char quote;           /* csv, 0 = '"' */
+    char escape;          /* csv, 0 = same as quote */
+} copy_stmt_t;
+
+typedef struct vacuum_stmt {
+    int64_t keep; /* VACUUM SNAPSHOTS KEEP n */
+} vacuum_stmt_t;
+
 typedef struct stmt stmt_t;
 
 typedef struct explain_stmt {
@@ -161,6 +186,8 @@ struct stmt {
         set_stmt_t *set; /* SET, SHOW, RESET */
         txn_stmt_t *txn;
         explain_stmt_t *explain;
+        copy_stmt_t *copy;
+        vacuum_stmt_t *vacuum;
     } u;
 };
 

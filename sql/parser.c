@@ -437,6 +437,13 @@ static int parser_statement(parser_t *p, stmt_t *out) {
     if (parser_is_kw(p, 0, "explain")) {
         return parser_explain(p, out);
     }
+    if (parser_is_kw(p, 0, "copy")) {
+        return parser_copy_stmt(p, out);
+    }
+    if ((parser_is_kw(p, 0, "create") && parser_is_kw(p, 1, "snapshot")) ||
+        parser_is_kw(p, 0, "vacuum")) {
+        return parser_snapshot_admin(p, out);
+    }
     static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback", "abort"};
     for (size_t i = 0; i < sizeof(txn_words) / sizeof(txn_words[0]); i++) {
         if (parser_is_kw(p, 0, txn_words[i])) {

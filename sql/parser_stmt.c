@@ -113,6 +113,10 @@ static from_item_t *parser_from_primary(parser_t *p) {
     if (f == NULL) {
         return NULL;
     }
+    if (f->kind != FROM_SUBQUERY && parser_is_kw(p, 0, "as") && parser_is_kw(p, 1, "of") &&
+        parser_as_of(p, f) != CTX_OK) {
+        return NULL;
+    }
     bool failed = false;
     const char *alias = parser_opt_alias(p, &failed);
     if (failed) {

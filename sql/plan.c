@@ -312,6 +312,11 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
 }
 
 int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
+    if (f->as_of != NULL) {
+        ctx_err_set(err, CTX_EFEATURE, "AS OF SNAPSHOT is not supported yet");
+        plan_error_at(p, err, f->as_of->location);
+        return err->code;
+    }
     switch (f->kind) {
     case FROM_TABLE:
         return plan_table(p, f, out, err);

@@ -419,6 +419,11 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return run_txn(s, stmt, arena, result, err);
     case STMT_EXPLAIN:
         return run_explain(s, stmt->u.explain, query_text, arena, result, err);
+    case STMT_COPY:
+        return ctx_err_set(err, CTX_EFEATURE, "COPY is not supported yet");
+    case STMT_CREATE_SNAPSHOT:
+    case STMT_VACUUM_SNAPSHOTS:
+        return ctx_err_set(err, CTX_EFEATURE, "snapshots are not supported yet");
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
 }
