@@ -173,14 +173,41 @@ static int session_take_store(sql_session_t *s, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* Runs the commit hooks for a batch already applied to the store, whose changes are recorded in
+ * s->undo; on a log failure the changes are rolled back. */
+static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *err) {
+    const sql_commit_hooks_t *hooks = &s->db->hooks;
+    if (hooks->log != NULL && batch->count > 0) {
+        uint64_t lsn = 0;
+        int rc = hooks->log(hooks->log_ctx, batch, &lsn, err);
+        if (rc != CTX_OK) {
+            txn_discard(s);
+            return rc;
+        }
+        if (lsn > s->commit_lsn) {
+            s->commit_lsn = lsn;
+        }
+    }
+    store_undo_clear(s->undo);
+    if (s->db->spec_owner == s) {
+        s->db->spec_owner = NULL;
+    }
+    if (hooks->applied != NULL && batch->count > 0) {
+        hooks->applied(hooks->applied_ctx, batch);
+    }
+    return CTX_OK;
+}
+
 int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
                   cmd_result_t *applied, ctx_err_t *err) {
-    if (!in_transaction(s)) {
-        return store_apply(s->db->store, batch, NULL, arena, applied, err);
-    }
+    bool autocommit = !in_transaction(s);
+    CTX_ASSERT(!autocommit || store_undo_size(s->undo) == 0);
     int rc = store_apply(s->db->store, batch, s->undo, arena, applied, err);
     if (rc != CTX_OK) {
         return rc;
+    }
+    if (autocommit) {
+        return commit_batch(s, batch, err);
     }
     for (uint32_t i = 0; i < batch->count; i++) {
         if (applied == NULL || applied->applied[i]) {
@@ -193,21 +220,24 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
     return CTX_OK;
 }
 
-static void txn_commit(sql_session_t *s) {
-    /* The pending batch is the transaction's durable record (WAL / Raft entry, later issues). */
-    store_undo_clear(s->undo);
-    if (s->db->spec_owner == s) {
-        s->db->spec_owner = NULL;
-    }
+/* Makes the open transaction permanent (its pending batch is the durable record). */
+static int txn_commit(sql_session_t *s, ctx_err_t *err) {
+    int rc = commit_batch(s, &s->pending, err);
     s->swapped_out = false;
     arena_reset(&s->txn_arena);
     cmd_batch_init(&s->pending, &s->txn_arena);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- queries */
 
+uint64_t sql_session_commit_lsn(const sql_session_t *s) {
+    return s->commit_lsn;
+}
+
 void sql_query_begin(sql_session_t *s, int statement_count) {
     atomic_store(&s->cancel, false);
+    s->commit_lsn = 0;
     s->query_multi = statement_count > 1 && s->txn == TXN_IDLE;
     s->query_failed = false;
 }
@@ -221,7 +251,7 @@ int sql_query_end(sql_session_t *s, arena_t *arena, ctx_err_t *err) {
         } else {
             rc = session_take_store(s, err);
             if (rc == CTX_OK) {
-                txn_commit(s);
+                rc = txn_commit(s, err);
             } else {
                 txn_discard(s);
             }
@@ -387,7 +417,7 @@ static int run_txn(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_res
     if (commit) {
         rc = session_take_store(s, err);
         if (rc == CTX_OK) {
-            txn_commit(s);
+            rc = txn_commit(s, err);
         }
     }
     if (!commit || rc != CTX_OK) {

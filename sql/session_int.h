@@ -44,6 +44,7 @@ struct sql_session {
     const value_t *params;
     int nparams;
     bool describing;
+    uint64_t commit_lsn;   /* see sql_session_commit_lsn */
 };
 
 /* Settings (guc.c). */

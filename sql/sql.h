@@ -19,6 +19,7 @@
 
 #include "arena.h"
 #include "ast.h"
+#include "command.h"
 #include "ctx.h"
 #include "store.h"
 #include "value.h"
@@ -27,12 +28,25 @@
 
 typedef struct sql_session sql_session_t;
 
+/* What happens when a batch becomes permanent (an autocommit statement, a COMMIT). `log` makes
+ * it durable / replicated (the WAL, later Raft): it runs after the batch is applied to the store
+ * and before anyone else can see it; on error the batch is rolled back and the commit fails with
+ * that error. *lsn is the position the client's reply must wait for (0: no wait). `applied`
+ * then updates derived state (the vector index) in commit order. Either may be NULL. */
+typedef struct sql_commit_hooks {
+    int (*log)(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err);
+    void *log_ctx;
+    void (*applied)(void *ctx, const cmd_batch_t *batch);
+    void *applied_ctx;
+} sql_commit_hooks_t;
+
 /* Shared by every session of one server. */
 typedef struct sql_db {
     store_t *store;
     sql_session_t *spec_owner; /* session whose uncommitted batch is applied to store, or NULL */
     const char *server_version; /* "15.0 (ContextDB 0.1.0)" */
     uint64_t seed;              /* database seed (HNSW levels later) */
+    sql_commit_hooks_t hooks;
 } sql_db_t;
 
 /* What the client sent in its StartupMessage. */
@@ -92,6 +106,9 @@ void sql_session_destroy(sql_session_t *session);
 int sql_session_report_params(const sql_session_t *session, sql_param_change_t **params);
 /* 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
 char sql_session_txn_status(const sql_session_t *session);
+/* Highest log position committed by this session since sql_query_begin (0: none): the server
+ * holds the Query's replies back until the log is durable up to it. */
+uint64_t sql_session_commit_lsn(const sql_session_t *session);
 /* The flag a CancelRequest (or statement_timeout) sets; checked by long-running operators. */
 atomic_bool *sql_session_cancel_flag(sql_session_t *session);
 
