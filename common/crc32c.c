@@ -25,6 +25,7 @@ enum { CRC32C_SLICES = 8 };
 static uint32_t crc32c_table[CRC32C_SLICES][256];
 static int crc32c_use_hw;
 
+/* Builds the slicing tables and picks the implementation, once, at load time. */
 __attribute__((constructor)) static void crc32c_init(void) {
     for (uint32_t n = 0; n < 256; n++) {
         uint32_t crc = n;
@@ -46,6 +47,7 @@ __attribute__((constructor)) static void crc32c_init(void) {
 #endif
 }
 
+/* See crc32c.h. */
 uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len) {
     const uint8_t *p = data;
     crc = ~crc;
@@ -99,6 +101,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 }
 #endif
 
+/* See crc32c.h: the hardware path when available. */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len) {
 #if CRC32C_X86
     if (crc32c_use_hw) {
@@ -108,6 +111,7 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len) {
     return crc32c_sw(crc, data, len);
 }
 
+/* See crc32c.h. */
 int crc32c_hw_available(void) {
     return crc32c_use_hw;
 }

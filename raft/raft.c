@@ -26,10 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* See raft.h. */
 void raft_rng_seed(raft_rng_t *rng, uint64_t seed) {
     rng->state = seed;
 }
 
+/* splitmix64: full period, every seed valid. */
 uint64_t raft_rng_next(raft_rng_t *rng) {
     uint64_t z = (rng->state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -37,6 +39,7 @@ uint64_t raft_rng_next(raft_rng_t *rng) {
     return z ^ (z >> 31);
 }
 
+/* See raft.h; bound >= 1 asserted. */
 uint64_t raft_rng_below(raft_rng_t *rng, uint64_t bound) {
     CTX_ASSERT(bound >= 1);
     return raft_rng_next(rng) % bound;
@@ -44,6 +47,7 @@ uint64_t raft_rng_below(raft_rng_t *rng, uint64_t bound) {
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
+/* The progress of member id, NULL when it has none (not a member). */
 raft_progress_t *raft_progress_get(raft_t *r, uint32_t id) {
     for (int i = 0; i < r->prs_count; i++) {
         if (r->prs[i].id == id) {
@@ -53,14 +57,17 @@ raft_progress_t *raft_progress_get(raft_t *r, uint32_t id) {
     return NULL;
 }
 
+/* Votes or matches needed among the current voters. */
 int raft_quorum(const raft_t *r) {
     return r->conf.voters_count / 2 + 1;
 }
 
+/* May this node campaign? Only voters, and not while a received snapshot awaits installation. */
 static bool raft_promotable(const raft_t *r) {
     return raft_conf_is_voter(&r->conf, r->cfg.id) && !r->snap_install;
 }
 
+/* Draws the next election timeout in [election_ticks, 2 * election_ticks). */
 static void raft_reset_randomized_timeout(raft_t *r) {
     r->randomized_timeout =
         r->cfg.election_ticks + (uint32_t)raft_rng_below(r->cfg.rng, r->cfg.election_ticks);
@@ -84,6 +91,7 @@ void raft_send(raft_t *r, raft_msg_t *m) {
         (raft_out_t){.to = m->to, .type = m->type, .off = off, .len = buf_size(&r->out) - off};
 }
 
+/* Common part of every role change: new term clears the vote; timers and votes restart. */
 static void raft_reset(raft_t *r, uint64_t term) {
     if (r->term != term) {
         r->term = term;
@@ -99,6 +107,7 @@ static void raft_reset(raft_t *r, uint64_t term) {
     raft_reads_clear(r);
 }
 
+/* Follows leader (RAFT_NONE if unknown) in term >= the current term. */
 void raft_become_follower(raft_t *r, uint64_t term, uint32_t leader) {
     CTX_ASSERT(term >= r->term);
     raft_reset(r, term);
@@ -126,8 +135,7 @@ void raft_conf_appended(raft_t *r, uint64_t index, const raft_entry_t *e) {
 }
 
 /* Membership as of index: the snapshot's, plus the conf entries up to index. */
-static void raft_conf_at(const raft_t *r, uint64_t index, raft_conf_t *conf,
-                         uint64_t *conf_index) {
+static void raft_conf_at(const raft_t *r, uint64_t index, raft_conf_t *conf, uint64_t *conf_index) {
     *conf = r->snap_conf;
     *conf_index = 0;
     for (uint64_t i = r->log.snap_index + 1; i <= index; i++) {
@@ -154,6 +162,7 @@ void raft_conf_reload(raft_t *r) {
 
 /* ---- construction ----------------------------------------------------------------------- */
 
+/* True when every limit of the config is within range. */
 static bool raft_config_valid(const raft_config_t *c) {
     return c->id != RAFT_NONE && c->election_ticks >= 2 && c->heartbeat_ticks >= 1 &&
            c->heartbeat_ticks < c->election_ticks && c->inflight_max >= 1 &&
@@ -204,6 +213,7 @@ static bool raft_bootstrap(raft_t *r, const raft_conf_t *conf) {
     return true;
 }
 
+/* See raft.h. On failure everything allocated is released and *out is untouched. */
 int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t **out) {
     CTX_ASSERT(config != NULL && restore != NULL && out != NULL);
     if (!raft_config_valid(config)) {
@@ -219,7 +229,9 @@ int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t 
         r->snap_conf = snap->conf;
         r->snap_len = snap->len;
         r->snap_data = ctx_malloc(snap->len > 0 ? (size_t)snap->len : 1);
-        memcpy(r->snap_data, snap->data, (size_t)snap->len);
+        if (snap->len > 0) {
+            memcpy(r->snap_data, snap->data, (size_t)snap->len);
+        }
     }
     if (!raft_load_entries(r, restore)) {
         goto fail;
@@ -253,6 +265,7 @@ fail:
     return rc;
 }
 
+/* See raft.h. */
 void raft_free(raft_t *raft) {
     if (raft == NULL) {
         return;
@@ -268,6 +281,7 @@ void raft_free(raft_t *raft) {
 
 /* ---- elections -------------------------------------------------------------------------- */
 
+/* Pre-candidate: asks for pre-votes at term + 1 while keeping its term and vote. */
 static void raft_become_pre_candidate(raft_t *r) {
     CTX_ASSERT(r->role != RAFT_LEADER);
     /* The term is not changed: a pre-vote must not disturb anyone. */
@@ -278,6 +292,7 @@ static void raft_become_pre_candidate(raft_t *r) {
     raft_reset_randomized_timeout(r);
 }
 
+/* Candidate: new term, votes for itself. */
 static void raft_become_candidate(raft_t *r) {
     CTX_ASSERT(r->role != RAFT_LEADER);
     raft_reset(r, r->term + 1);
@@ -350,11 +365,13 @@ void raft_campaign_now(raft_t *r, bool transfer) {
     raft_campaign_as(r, r->cfg.pre_vote && !transfer, transfer);
 }
 
+/* See raft.h. */
 void raft_campaign(raft_t *raft) {
     CTX_ASSERT(!raft->in_ready);
     raft_campaign_now(raft, false);
 }
 
+/* See raft.h. */
 void raft_tick(raft_t *raft) {
     CTX_ASSERT(!raft->in_ready);
     if (raft->role == RAFT_LEADER) {
@@ -432,6 +449,7 @@ static bool raft_step_term(raft_t *r, const raft_msg_t *m) {
 
 /* ---- follower side ---------------------------------------------------------------------- */
 
+/* Raises the commit index (never lowers it); index must be in the log. */
 static void raft_commit_to(raft_t *r, uint64_t index) {
     if (index > r->log.commit) {
         CTX_ASSERT(index <= raft_log_last_index(&r->log));
@@ -443,8 +461,8 @@ static void raft_commit_to(raft_t *r, uint64_t index) {
 static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     uint64_t last_new = m->index + m->entries_count;
     uint32_t i = 0;
-    while (i < m->entries_count && raft_log_match_term(&r->log, m->entries[i].index,
-                                                       m->entries[i].term)) {
+    while (i < m->entries_count &&
+           raft_log_match_term(&r->log, m->entries[i].index, m->entries[i].term)) {
         i++;
     }
     if (i == m->entries_count) {
@@ -467,6 +485,7 @@ static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     return last_new;
 }
 
+/* Follower side of AppendEntries: accept and append, or reject with a backtracking hint. */
 static void raft_handle_append(raft_t *r, const raft_msg_t *m) {
     raft_msg_t resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
     if (m->index < r->log.commit) {
@@ -483,8 +502,8 @@ static void raft_handle_append(raft_t *r, const raft_msg_t *m) {
     }
     /* Fast backtracking: point the leader at the last index that can possibly match. */
     uint64_t last = raft_log_last_index(&r->log);
-    uint64_t hint = raft_log_find_conflict_by_term(&r->log, m->index < last ? m->index : last,
-                                                   m->log_term);
+    uint64_t hint =
+        raft_log_find_conflict_by_term(&r->log, m->index < last ? m->index : last, m->log_term);
     uint64_t hint_term = 0;
     (void)raft_log_term(&r->log, hint, &hint_term);
     resp.reject = true;
@@ -494,6 +513,7 @@ static void raft_handle_append(raft_t *r, const raft_msg_t *m) {
     raft_send(r, &resp);
 }
 
+/* Follower side of InstallSnapshot: fast-forward if we hold the prefix, else replace the log. */
 static void raft_handle_snapshot(raft_t *r, const raft_msg_t *m) {
     const raft_snapshot_t *s = &m->snapshot;
     raft_msg_t resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
@@ -509,7 +529,9 @@ static void raft_handle_snapshot(raft_t *r, const raft_msg_t *m) {
         free(r->snap_data);
         r->snap_len = s->len;
         r->snap_data = ctx_malloc(s->len > 0 ? (size_t)s->len : 1);
-        memcpy(r->snap_data, s->data, (size_t)s->len);
+        if (s->len > 0) {
+            memcpy(r->snap_data, s->data, (size_t)s->len);
+        }
         r->snap_conf = s->conf;
         r->snap_install = true;
         raft_conf_reload(r);
@@ -518,6 +540,7 @@ static void raft_handle_snapshot(raft_t *r, const raft_msg_t *m) {
     raft_send(r, &resp);
 }
 
+/* Messages of the current term while following. */
 static void raft_step_follower(raft_t *r, const raft_msg_t *m) {
     switch (m->type) {
     case RAFT_MSG_APPEND:
@@ -550,6 +573,7 @@ static void raft_step_follower(raft_t *r, const raft_msg_t *m) {
     }
 }
 
+/* Messages of the current term while (pre-)campaigning. */
 static void raft_step_candidate(raft_t *r, const raft_msg_t *m) {
     uint8_t want = r->role == RAFT_PRE_CANDIDATE ? RAFT_MSG_PRE_VOTE_RESP : RAFT_MSG_VOTE_RESP;
     switch (m->type) {
@@ -575,6 +599,7 @@ static void raft_step_candidate(raft_t *r, const raft_msg_t *m) {
     }
 }
 
+/* See raft.h. */
 int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
     CTX_ASSERT(!raft->in_ready);
     raft_msg_t m;

@@ -39,9 +39,9 @@
 #include <stdint.h>
 
 enum {
-    RAFT_NONE = 0,                /* "no node": node ids are >= 1 */
-    RAFT_VOTERS_MAX = 7,          /* DESIGN: clusters of 1-7 servers */
-    RAFT_LEARNERS_MAX = 4,        /* non-voting members catching up */
+    RAFT_NONE = 0,         /* "no node": node ids are >= 1 */
+    RAFT_VOTERS_MAX = 7,   /* DESIGN: clusters of 1-7 servers */
+    RAFT_LEARNERS_MAX = 4, /* non-voting members catching up */
     RAFT_MEMBERS_MAX = RAFT_VOTERS_MAX + RAFT_LEARNERS_MAX,
     RAFT_MSG_ENTRIES_MAX = 256,   /* entries in one append message */
     RAFT_INFLIGHT_MAX = 64,       /* pipelined appends per follower */
@@ -52,12 +52,12 @@ enum {
     RAFT_MSG_HEADER_SIZE = 72,    /* fixed part of an encoded message */
     RAFT_ENTRY_HEADER_SIZE = 21,  /* per-entry header inside a message */
     RAFT_CONF_SIZE_MAX = 2 + 4 * RAFT_MEMBERS_MAX,
-    RAFT_CONF_CHANGE_SIZE = 6,    /* payload of a RAFT_ENTRY_CONF entry */
-    RAFT_VERSION = 1,             /* version byte of every encoding */
+    RAFT_CONF_CHANGE_SIZE = 6, /* payload of a RAFT_ENTRY_CONF entry */
+    RAFT_VERSION = 1,          /* version byte of every encoding */
 };
-#define RAFT_ENTRY_BYTES_MAX ((uint32_t)16 << 20)     /* one proposal */
-#define RAFT_SNAPSHOT_BYTES_MAX ((uint64_t)1 << 30)   /* snapshot data carried by one message */
-#define RAFT_CAMPAIGN_TRANSFER ((uint64_t)1)          /* vote ctx: leader transfer, skip lease */
+#define RAFT_ENTRY_BYTES_MAX ((uint32_t)16 << 20)   /* one proposal */
+#define RAFT_SNAPSHOT_BYTES_MAX ((uint64_t)1 << 30) /* snapshot data carried by one message */
+#define RAFT_CAMPAIGN_TRANSFER ((uint64_t)1)        /* vote ctx: leader transfer, skip lease */
 
 typedef enum {
     RAFT_FOLLOWER = 0,
@@ -68,9 +68,9 @@ typedef enum {
 
 typedef enum {
     RAFT_ENTRY_NORMAL = 1, /* application command */
-    RAFT_ENTRY_NOOP = 2,   /* appended by every new leader; not handed to the application's apply
-                              as a command but delivered in `committed` so applied indexes advance */
-    RAFT_ENTRY_CONF = 3,   /* membership change, data = encoded raft_conf_change */
+    RAFT_ENTRY_NOOP = 2,   /* appended by every new leader; delivered in `committed` (so the
+                              applied index advances) but carries no command */
+    RAFT_ENTRY_CONF = 3,   /* membership change, data = raft_conf_change_encode() */
 } raft_entry_type_t;
 
 typedef enum {
@@ -290,8 +290,7 @@ int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg_t *msg, raft_entr
 void raft_hard_state_encode(const raft_hard_state_t *hs, uint8_t out[RAFT_HARD_STATE_SIZE]);
 int raft_hard_state_decode(const uint8_t *bytes, size_t len, raft_hard_state_t *hs);
 /* Membership change payloads (data of RAFT_ENTRY_CONF entries). */
-void raft_conf_change_encode(raft_conf_op_t op, uint32_t node,
-                             uint8_t out[RAFT_CONF_CHANGE_SIZE]);
+void raft_conf_change_encode(raft_conf_op_t op, uint32_t node, uint8_t out[RAFT_CONF_CHANGE_SIZE]);
 int raft_conf_change_decode(const uint8_t *bytes, size_t len, raft_conf_op_t *op, uint32_t *node);
 /* Applies a change to conf; CTX_EBAD_PARAM (conf unchanged) when it does not apply.
  * RAFT_CONF_BOOTSTRAP adds a voter directly. */

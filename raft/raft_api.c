@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Leaders take proposals unless a leadership transfer is under way. */
 static bool raft_accepts_proposals(const raft_t *r) {
     return r->role == RAFT_LEADER && r->transferee == RAFT_NONE;
 }
@@ -32,6 +33,7 @@ static uint64_t raft_leader_append(raft_t *r, uint8_t type, const uint8_t *data,
     return index;
 }
 
+/* See raft.h. */
 int raft_propose(raft_t *raft, const void *data, uint32_t len, uint64_t *index) {
     CTX_ASSERT(!raft->in_ready);
     CTX_ASSERT(data != NULL || len == 0);
@@ -50,6 +52,7 @@ int raft_propose(raft_t *raft, const void *data, uint32_t len, uint64_t *index) 
     return 0;
 }
 
+/* See raft.h. */
 int raft_propose_conf(raft_t *raft, raft_conf_op_t op, uint32_t node, uint64_t *index) {
     CTX_ASSERT(!raft->in_ready);
     if (!raft_accepts_proposals(raft)) {
@@ -57,8 +60,7 @@ int raft_propose_conf(raft_t *raft, raft_conf_op_t op, uint32_t node, uint64_t *
     }
     /* One change at a time, and only after an entry of our term committed (the classic
      * single-server change bug: an old leader's uncommitted change could otherwise overlap). */
-    if (raft->pending_conf_index > raft->log.commit ||
-        raft->log.commit < raft->term_start_index) {
+    if (raft->pending_conf_index > raft->log.commit || raft->log.commit < raft->term_start_index) {
         return CTX_ELIMIT;
     }
     raft_conf_t next = raft->conf;
@@ -86,6 +88,7 @@ int raft_propose_conf(raft_t *raft, raft_conf_op_t op, uint32_t node, uint64_t *
     return 0;
 }
 
+/* See raft.h. */
 int raft_read_index(raft_t *raft, uint64_t ctx) {
     CTX_ASSERT(!raft->in_ready);
     if (raft->role == RAFT_LEADER) {
@@ -103,6 +106,7 @@ int raft_read_index(raft_t *raft, uint64_t ctx) {
     return 0;
 }
 
+/* See raft.h. */
 int raft_transfer_leader(raft_t *raft, uint32_t target) {
     CTX_ASSERT(!raft->in_ready);
     if (raft->role != RAFT_LEADER) {
@@ -124,6 +128,7 @@ int raft_transfer_leader(raft_t *raft, uint32_t target) {
     return 0;
 }
 
+/* See raft.h. The membership recorded with the snapshot is the one as of index. */
 int raft_compact(raft_t *raft, uint64_t index, const void *data, uint64_t len) {
     CTX_ASSERT(!raft->in_ready);
     CTX_ASSERT(data != NULL || len == 0);
@@ -145,16 +150,20 @@ int raft_compact(raft_t *raft, uint64_t index, const void *data, uint64_t len) {
     free(raft->snap_data);
     raft->snap_len = len;
     raft->snap_data = ctx_malloc(len > 0 ? (size_t)len : 1);
-    memcpy(raft->snap_data, data, (size_t)len);
+    if (len > 0) {
+        memcpy(raft->snap_data, data, (size_t)len);
+    }
     return 0;
 }
 
 /* ---- ready / advance -------------------------------------------------------------------- */
 
+/* The current persistent state. */
 static raft_hard_state_t raft_hard_state(const raft_t *r) {
     return (raft_hard_state_t){.term = r->term, .vote = r->vote, .commit = r->log.commit};
 }
 
+/* See raft.h. */
 bool raft_has_ready(const raft_t *raft) {
     raft_hard_state_t hs = raft_hard_state(raft);
     return hs.term != raft->prev_hs.term || hs.vote != raft->prev_hs.vote ||
@@ -164,6 +173,7 @@ bool raft_has_ready(const raft_t *raft) {
            raft->pending_bcast;
 }
 
+/* The scratch array, grown to hold count entries (valid until the next call). */
 static raft_entry_t *raft_scratch(raft_t *r, size_t count) {
     if (count > r->scratch_cap) {
         size_t cap = r->scratch_cap == 0 ? 256 : r->scratch_cap;
@@ -199,6 +209,7 @@ static void raft_ready_entries(raft_t *r, raft_ready_t *rd) {
     rd->committed_count = committed;
 }
 
+/* See raft.h. */
 void raft_ready(raft_t *raft, raft_ready_t *ready) {
     CTX_ASSERT(!raft->in_ready);
     if (raft->pending_bcast && raft->role == RAFT_LEADER) {
@@ -242,6 +253,7 @@ void raft_ready(raft_t *raft, raft_ready_t *ready) {
     raft->in_ready = true;
 }
 
+/* See raft.h. Marks the batch's entries stable and its committed entries applied. */
 void raft_advance(raft_t *raft, const raft_ready_t *ready) {
     CTX_ASSERT(raft->in_ready);
     raft->in_ready = false;
@@ -262,6 +274,7 @@ void raft_advance(raft_t *raft, const raft_ready_t *ready) {
 
 /* ---- introspection ---------------------------------------------------------------------- */
 
+/* Introspection accessors: see raft.h. */
 uint32_t raft_id(const raft_t *raft) {
     return raft->cfg.id;
 }

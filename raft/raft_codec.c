@@ -72,6 +72,7 @@ typedef struct raft_reader {
     bool bad;
 } raft_reader_t;
 
+/* Takes n bytes; NULL (and bad latched) when fewer remain. */
 static const uint8_t *reader_take(raft_reader_t *r, size_t n) {
     if (r->bad || r->left < n) {
         r->bad = true;
@@ -83,21 +84,25 @@ static const uint8_t *reader_take(raft_reader_t *r, size_t n) {
     return p;
 }
 
+/* Reads a byte (0 after an overrun). */
 static uint8_t reader_u8(raft_reader_t *r) {
     const uint8_t *p = reader_take(r, 1);
     return p == NULL ? 0 : p[0];
 }
 
+/* Reads a big-endian u32 (0 after an overrun). */
 static uint32_t reader_u32(raft_reader_t *r) {
     const uint8_t *p = reader_take(r, 4);
     return p == NULL ? 0 : ctx_read_u32be(p);
 }
 
+/* Reads a big-endian u64 (0 after an overrun). */
 static uint64_t reader_u64(raft_reader_t *r) {
     const uint8_t *p = reader_take(r, 8);
     return p == NULL ? 0 : ctx_read_u64be(p);
 }
 
+/* Appends the membership layout drawn above. */
 static void conf_encode(const raft_conf_t *conf, buf_t *out) {
     CTX_ASSERT(conf->voters_count <= RAFT_VOTERS_MAX);
     CTX_ASSERT(conf->learners_count <= RAFT_LEARNERS_MAX);
@@ -146,6 +151,7 @@ static bool conf_decode(raft_reader_t *r, raft_conf_t *conf) {
     return !r->bad;
 }
 
+/* See raft.h. Never fails (buffers grow); limits are asserted. */
 void raft_msg_encode(const raft_msg_t *msg, buf_t *out) {
     CTX_ASSERT(msg->type >= 1 && msg->type <= RAFT_MSG_TYPE_MAX);
     CTX_ASSERT(msg->entries_count <= RAFT_MSG_ENTRIES_MAX);
@@ -210,6 +216,7 @@ static bool msg_decode_header(raft_reader_t *r, raft_msg_t *msg) {
            msg->to != RAFT_NONE;
 }
 
+/* Decodes msg->entries_count entry headers into entries; data points into the input. */
 static bool msg_decode_entries(raft_reader_t *r, raft_msg_t *msg, raft_entry_t *entries) {
     for (uint32_t i = 0; i < msg->entries_count; i++) {
         raft_entry_t *e = &entries[i];
@@ -268,6 +275,7 @@ malformed:
     return CTX_EPROTOCOL;
 }
 
+/* See raft.h; the layout is drawn above. */
 void raft_hard_state_encode(const raft_hard_state_t *hs, uint8_t out[RAFT_HARD_STATE_SIZE]) {
     CTX_ASSERT(hs->commit <= UINT64_MAX / 2);
     memset(out, 0, RAFT_HARD_STATE_SIZE);
@@ -285,6 +293,7 @@ void raft_hard_state_encode(const raft_hard_state_t *hs, uint8_t out[RAFT_HARD_S
     }
 }
 
+/* See raft.h: CTX_ECORRUPT on size/version/CRC mismatch, CTX_EPROTOCOL on reserved bytes. */
 int raft_hard_state_decode(const uint8_t *bytes, size_t len, raft_hard_state_t *hs) {
     CTX_ASSERT(hs != NULL);
     if (len != RAFT_HARD_STATE_SIZE || bytes[0] != RAFT_VERSION ||
@@ -300,8 +309,7 @@ int raft_hard_state_decode(const uint8_t *bytes, size_t len, raft_hard_state_t *
     return 0;
 }
 
-void raft_conf_change_encode(raft_conf_op_t op, uint32_t node,
-                             uint8_t out[RAFT_CONF_CHANGE_SIZE]) {
+void raft_conf_change_encode(raft_conf_op_t op, uint32_t node, uint8_t out[RAFT_CONF_CHANGE_SIZE]) {
     CTX_ASSERT(op >= RAFT_CONF_ADD_LEARNER && op <= RAFT_CONF_BOOTSTRAP);
     CTX_ASSERT(node != RAFT_NONE);
     out[0] = RAFT_VERSION;
@@ -311,6 +319,7 @@ void raft_conf_change_encode(raft_conf_op_t op, uint32_t node,
     }
 }
 
+/* See raft.h: CTX_ECORRUPT on size/version, CTX_EPROTOCOL on an unknown op or node 0. */
 int raft_conf_change_decode(const uint8_t *bytes, size_t len, raft_conf_op_t *op, uint32_t *node) {
     if (len != RAFT_CONF_CHANGE_SIZE || bytes[0] != RAFT_VERSION) {
         return CTX_ECORRUPT;
@@ -323,6 +332,7 @@ int raft_conf_change_decode(const uint8_t *bytes, size_t len, raft_conf_op_t *op
     return *node == RAFT_NONE ? CTX_EPROTOCOL : 0;
 }
 
+/* True when id is a voter of conf. */
 bool raft_conf_is_voter(const raft_conf_t *conf, uint32_t id) {
     for (int i = 0; i < conf->voters_count; i++) {
         if (conf->voters[i] == id) {
@@ -332,6 +342,7 @@ bool raft_conf_is_voter(const raft_conf_t *conf, uint32_t id) {
     return false;
 }
 
+/* True when id is a learner of conf. */
 bool raft_conf_is_learner(const raft_conf_t *conf, uint32_t id) {
     for (int i = 0; i < conf->learners_count; i++) {
         if (conf->learners[i] == id) {
@@ -352,6 +363,8 @@ static void ids_remove(uint32_t *ids, uint8_t *count, uint32_t id) {
     }
 }
 
+/* See raft.h. The rules: add only unknown ids, promote only learners, never remove the last voter.
+ */
 int raft_conf_apply(raft_conf_t *conf, raft_conf_op_t op, uint32_t node) {
     bool voter = raft_conf_is_voter(conf, node);
     bool learner = raft_conf_is_learner(conf, node);
@@ -389,24 +402,17 @@ int raft_conf_apply(raft_conf_t *conf, raft_conf_op_t op, uint32_t node) {
     return CTX_EBAD_PARAM;
 }
 
+/* Static names for traces. */
 const char *raft_role_name(raft_role_t role) {
     static const char *names[] = {"follower", "pre-candidate", "candidate", "leader"};
     return (unsigned)role < 4 ? names[role] : "?";
 }
 
+/* Static names for traces. */
 const char *raft_msg_type_name(uint8_t type) {
-    static const char *names[] = {"?",
-                                  "pre-vote",
-                                  "pre-vote-resp",
-                                  "vote",
-                                  "vote-resp",
-                                  "append",
-                                  "append-resp",
-                                  "heartbeat",
-                                  "heartbeat-resp",
-                                  "snapshot",
-                                  "timeout-now",
-                                  "read-index",
-                                  "read-index-resp"};
+    static const char *names[] = {
+        "?",           "pre-vote",    "pre-vote-resp",  "vote",           "vote-resp",
+        "append",      "append-resp", "heartbeat",      "heartbeat-resp", "snapshot",
+        "timeout-now", "read-index",  "read-index-resp"};
     return type <= RAFT_MSG_TYPE_MAX ? names[type] : "?";
 }

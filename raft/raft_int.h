@@ -57,9 +57,9 @@ typedef struct raft_progress {
 typedef struct raft_read_req {
     uint64_t ctx;
     uint64_t index;
-    uint64_t seq;   /* heartbeat round that confirms it; 0 until index is known */
-    uint32_t from;  /* node that asked (self for local reads) */
-    uint32_t acks;  /* bit i: prs[i] answered a heartbeat with ctx >= seq */
+    uint64_t seq;  /* heartbeat round that confirms it; 0 until index is known */
+    uint32_t from; /* node that asked (self for local reads) */
+    uint32_t acks; /* bit i: prs[i] answered a heartbeat with ctx >= seq */
 } raft_read_req_t;
 
 typedef struct raft_out {

@@ -29,6 +29,7 @@
 
 #include <string.h>
 
+/* Back to probing: next restarts after the match (or after a snapshot that was sent). */
 static void pr_become_probe(raft_progress_t *pr) {
     if (pr->state == RAFT_PR_SNAPSHOT) {
         uint64_t after = pr->pending_snapshot + 1;
@@ -43,6 +44,7 @@ static void pr_become_probe(raft_progress_t *pr) {
     pr->inflight_start = 0;
 }
 
+/* The match point is known: pipeline from match + 1 with an empty inflight ring. */
 static void pr_become_replicate(raft_progress_t *pr) {
     pr->state = RAFT_PR_REPLICATE;
     pr->next = pr->match + 1;
@@ -52,6 +54,7 @@ static void pr_become_replicate(raft_progress_t *pr) {
     pr->inflight_start = 0;
 }
 
+/* True when no append may be sent to pr now (probe outstanding, ring full, snapshot). */
 static bool pr_paused(const raft_t *r, const raft_progress_t *pr) {
     switch (pr->state) {
     case RAFT_PR_PROBE:
@@ -63,6 +66,7 @@ static bool pr_paused(const raft_t *r, const raft_progress_t *pr) {
     }
 }
 
+/* Records an append ending at last; the caller checked the ring is not full. */
 static void pr_inflight_add(raft_progress_t *pr, uint64_t last) {
     CTX_ASSERT(pr->inflight_count < RAFT_INFLIGHT_MAX);
     pr->inflight[(pr->inflight_start + pr->inflight_count) % RAFT_INFLIGHT_MAX] = last;
@@ -118,6 +122,8 @@ void raft_leader_sync_progress(raft_t *r) {
     }
 }
 
+/* Precondition: a candidate that won its election. Resets progress for every member and
+ * appends the no-op of the new term (broadcast at the next ready). Never fails. */
 void raft_become_leader(raft_t *r) {
     CTX_ASSERT(r->role == RAFT_CANDIDATE);
     r->role = RAFT_LEADER;
@@ -199,10 +205,12 @@ static bool raft_send_append_to(raft_t *r, raft_progress_t *pr, bool send_if_emp
     return true;
 }
 
+/* Sends pr its next append even when empty (a probe); true when a message was sent. */
 bool raft_send_append(raft_t *r, raft_progress_t *pr) {
     return raft_send_append_to(r, pr, true);
 }
 
+/* Sends every follower an append (empty ones carry the commit index). */
 void raft_bcast_append(raft_t *r) {
     for (int i = 0; i < r->prs_count; i++) {
         raft_send_append_to(r, &r->prs[i], true);
@@ -219,6 +227,7 @@ void raft_flush_append(raft_t *r) {
     r->pending_bcast = false;
 }
 
+/* Heartbeats carry the newest ReadIndex sequence and a commit capped at the follower's match. */
 static void raft_bcast_heartbeat(raft_t *r) {
     for (int i = 0; i < r->prs_count; i++) {
         raft_progress_t *pr = &r->prs[i];
@@ -235,10 +244,12 @@ static void raft_bcast_heartbeat(raft_t *r) {
 
 /* ---- ReadIndex -------------------------------------------------------------------------- */
 
+/* Drops pending ReadIndex requests (leadership or membership changed); requesters retry. */
 void raft_reads_clear(raft_t *r) {
     r->reads_count = 0;
 }
 
+/* Number of voters whose bit is set in acks. */
 static int raft_read_acks(const raft_t *r, uint32_t acks) {
     int n = 0;
     for (int i = 0; i < r->prs_count; i++) {
@@ -295,6 +306,8 @@ static void raft_reads_stamp(raft_t *r) {
     }
 }
 
+/* Registers a read from `from` (self or a follower); silently dropped when the queue is full
+ * (the public entry point checks that first for local reads). */
 void raft_leader_read(raft_t *r, uint64_t ctx, uint32_t from) {
     if (r->reads_count >= RAFT_READS_MAX) {
         return; /* dropped: the requester retries on its own timeout */
@@ -331,6 +344,8 @@ static void raft_leader_committed(raft_t *r) {
     }
 }
 
+/* Advances the commit index to the quorum index if that entry is of the current term; true when
+ * it moved. May step down when the change removing this leader commits. */
 bool raft_maybe_commit(raft_t *r) {
     uint64_t matches[RAFT_VOTERS_MAX];
     int n = 0;
@@ -380,6 +395,8 @@ static bool raft_quorum_active(raft_t *r) {
     return active >= raft_quorum(r);
 }
 
+/* Leader clock: snapshot retry, check-quorum every election timeout, transfer timeout, heartbeats.
+ */
 void raft_leader_tick(raft_t *r) {
     r->election_elapsed++;
     r->heartbeat_elapsed++;
@@ -423,6 +440,8 @@ static void raft_append_rejected(raft_t *r, raft_progress_t *pr, const raft_msg_
     raft_send_append(r, pr);
 }
 
+/* Handles an accepted append: update match/next, change state, commit, keep the pipeline full
+ * and finish a pending leader transfer. */
 static void raft_append_accepted(raft_t *r, raft_progress_t *pr, const raft_msg_t *m) {
     bool update = m->index > pr->match;
     bool probe_ack = m->index == pr->match && pr->state == RAFT_PR_PROBE;
@@ -463,6 +482,7 @@ static void raft_append_accepted(raft_t *r, raft_progress_t *pr, const raft_msg_
     }
 }
 
+/* Heartbeat answer: unblock probing, free a ring slot, resend if behind, count ReadIndex acks. */
 static void raft_heartbeat_acked(raft_t *r, raft_progress_t *pr, const raft_msg_t *m) {
     pr->probe_sent = false;
     if (pr->state == RAFT_PR_REPLICATE && pr->inflight_count >= r->cfg.inflight_max) {
@@ -484,6 +504,7 @@ static void raft_heartbeat_acked(raft_t *r, raft_progress_t *pr, const raft_msg_
     raft_reads_release(r);
 }
 
+/* Dispatches a message of the current term to the leader handlers; others are ignored. */
 void raft_leader_step(raft_t *r, const raft_msg_t *m) {
     raft_progress_t *pr = raft_progress_get(r, m->from);
     switch (m->type) {

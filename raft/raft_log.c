@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An empty log after a snapshot at (snap_index, snap_term); no allocation until the first append.
+ */
 void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term) {
     memset(log, 0, sizeof(*log));
     log->snap_index = snap_index;
@@ -25,16 +27,19 @@ void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term) {
     log->applied = snap_index;
 }
 
+/* Frees both arrays; the log may be initialized again. */
 void raft_log_free(raft_log_t *log) {
     free(log->recs);
     free(log->data);
     memset(log, 0, sizeof(*log));
 }
 
+/* Index of the newest entry (the snapshot index when empty). */
 uint64_t raft_log_last_index(const raft_log_t *log) {
     return log->snap_index + log->count;
 }
 
+/* Term of the newest entry (the snapshot term when empty). */
 uint64_t raft_log_last_term(const raft_log_t *log) {
     return log->count == 0 ? log->snap_term : log->recs[log->count - 1].term;
 }
@@ -53,6 +58,7 @@ bool raft_log_term(const raft_log_t *log, uint64_t index, uint64_t *term) {
     return true;
 }
 
+/* True when the log holds index with exactly that term. */
 bool raft_log_match_term(const raft_log_t *log, uint64_t index, uint64_t term) {
     uint64_t t;
     return raft_log_term(log, index, &t) && t == term;
@@ -67,7 +73,7 @@ uint64_t raft_log_append(raft_log_t *log, uint64_t term, uint8_t type, const uin
         log->recs_cap = log->recs_cap == 0 ? 64 : log->recs_cap * 2;
         log->recs = ctx_realloc(log->recs, log->recs_cap * sizeof(log->recs[0]));
     }
-    if (log->data_cap - log->data_len < len) {
+    if (log->data == NULL || log->data_cap - log->data_len < len) {
         size_t cap = log->data_cap == 0 ? 4096 : log->data_cap;
         while (cap - log->data_len < len) {
             cap *= 2;
@@ -78,8 +84,8 @@ uint64_t raft_log_append(raft_log_t *log, uint64_t term, uint8_t type, const uin
     if (len > 0) {
         memcpy(log->data + log->data_len, data, len);
     }
-    log->recs[log->count] = (raft_log_rec_t){
-        .term = term, .data_off = log->data_len, .len = len, .type = type};
+    log->recs[log->count] =
+        (raft_log_rec_t){.term = term, .data_off = log->data_len, .len = len, .type = type};
     log->data_len += len;
     log->count++;
     return raft_log_last_index(log);

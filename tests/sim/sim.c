@@ -47,9 +47,10 @@ enum {
     SIM_FAULT_TICKS_DEFAULT = 1000,
     SIM_ELECT_BOUND = 300,
     SIM_WRITE_BOUND = 300,
-    SIM_PROBE_AFTER = 400,  /* ticks after heal: kill the leader */
-    SIM_HEAL_TICKS = 1000,  /* length of the healed phase */
-    SIM_QUIET_TICKS = 350,  /* no new writes at the end: convergence check */
+    SIM_PROBE_AFTER = 400,     /* ticks after heal: kill the leader */
+    SIM_HEAL_TICKS = 1000,     /* length of the healed phase */
+    SIM_QUIET_TICKS = 350,     /* no new writes at the end: convergence check */
+    SIM_CONVERGE_BOUND = 2000, /* extra ticks allowed for the last member to catch up */
     SIM_TRACE_MAX = 512,
     SIM_WRITES_INFLIGHT_MAX = 8,
     SIM_READS_MAX = 16,
@@ -60,9 +61,24 @@ enum {
 };
 
 typedef enum {
-    EV_CRASH = 1, EV_TORN, EV_RESTART, EV_PARTITION, EV_ONEWAY, EV_HEAL, EV_LEADER,
-    EV_PROPOSE, EV_ACK, EV_READ, EV_READ_OK, EV_SNAPSHOT, EV_COMPACT, EV_CONF, EV_TRANSFER,
-    EV_RETIRE, EV_HEAL_ALL, EV_PROBE,
+    EV_CRASH = 1,
+    EV_TORN,
+    EV_RESTART,
+    EV_PARTITION,
+    EV_ONEWAY,
+    EV_HEAL,
+    EV_LEADER,
+    EV_PROPOSE,
+    EV_ACK,
+    EV_READ,
+    EV_READ_OK,
+    EV_SNAPSHOT,
+    EV_COMPACT,
+    EV_CONF,
+    EV_TRANSFER,
+    EV_RETIRE,
+    EV_HEAL_ALL,
+    EV_PROBE,
 } sim_event_kind_t;
 
 typedef struct sim_event {
@@ -114,9 +130,9 @@ typedef struct sim_node {
     uint64_t applied; /* state machine: applied index and hash chain */
     uint64_t chain;
     uint64_t down_until;
-    uint64_t crash_at;  /* scheduled crash (fresh leader), 0 = none */
-    uint64_t led_term; /* last term this node was seen leading */
-    bool initial;      /* bootstrapped with the initial membership (else joined later) */
+    uint64_t crash_at;    /* scheduled crash (fresh leader), 0 = none */
+    uint64_t led_term;    /* last term this node was seen leading */
+    bool initial;         /* bootstrapped with the initial membership (else joined later) */
     raft_conf_t app_conf; /* membership as of the applied index (for local snapshots) */
     raft_hard_state_t hs_lazy;
     sim_read_t reads[SIM_READS_MAX];
@@ -161,11 +177,11 @@ typedef struct sim {
     sim_node_t nodes[SIM_SLOTS_MAX];
     bool blocked[SIM_SLOTS_MAX + 1][SIM_SLOTS_MAX + 1];
     uint64_t partition_until;
-    uint32_t drop_pm, dup_pm, corrupt_pm, delay_max;    /* per mille per message */
-    uint32_t crash_pk, torn_pk, partition_pk, conf_pk;  /* per 100k per tick */
+    uint32_t drop_pm, dup_pm, corrupt_pm, delay_max;   /* per mille per message */
+    uint32_t crash_pk, torn_pk, partition_pk, conf_pk; /* per 100k per tick */
     uint32_t transfer_pk, propose_pk, read_pk;
-    uint32_t leader_crash_pk;  /* per 100k per tick: crash whoever leads */
-    uint32_t fresh_crash_pm;   /* per mille: a new leader crashes within a few ticks */
+    uint32_t leader_crash_pk;     /* per 100k per tick: crash whoever leads */
+    uint32_t fresh_crash_pm;      /* per mille: a new leader crashes within a few ticks */
     uint32_t down_min, down_span; /* a crashed node stays down [min, min + span) ticks */
     uint32_t compact_every, inflight_max, entries_max;
     bool pre_vote, check_quorum;
@@ -187,7 +203,7 @@ typedef struct sim {
     uint64_t heal_at, end_at;
     uint64_t stable_since;
     uint32_t stable_leader;
-    uint64_t last_stable; /* last tick a stable leader was seen (after heal) */
+    uint64_t last_stable;  /* last tick a stable leader was seen (after heal) */
     uint64_t disturbed_at; /* heal or the last probe kill: liveness deadlines count from it */
     raft_conf_t bootstrap;
     uint32_t retire[SIM_SLOTS_MAX];
@@ -206,6 +222,7 @@ typedef struct sim {
 
 /* ---- utilities -------------------------------------------------------------------------- */
 
+/* A 64-bit finalizer (murmur3) for hashes and seeds. */
 static uint64_t sim_mix(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -220,12 +237,15 @@ static uint64_t sim_chain_next(uint64_t prev, uint64_t term, uint8_t type, const
     return sim_mix(prev ^ sim_mix(term * 0x9E3779B97F4A7C15ull ^ (h << 8) ^ type));
 }
 
+/* True with probability per / scale, drawn from the run's generator. */
 static bool sim_chance(sim_t *s, uint32_t per, uint32_t scale) {
     return per > 0 && raft_rng_below(&s->rng, scale) < per;
 }
 
+/* Appends an event to the trace ring (and prints it when tracing). */
 static void sim_event(sim_t *s, uint32_t kind, uint32_t node, uint64_t a, uint64_t b);
 
+/* Records the first violation (later ones are consequences) and stops the run. */
 __attribute__((format(printf, 2, 3))) static void sim_fail(sim_t *s, const char *fmt, ...) {
     if (s->failed) {
         return;
@@ -238,6 +258,7 @@ __attribute__((format(printf, 2, 3))) static void sim_fail(sim_t *s, const char 
     va_end(ap);
 }
 
+/* Grows a zero-filled array to hold need elements; never fails (ctx_realloc aborts). */
 static void *sim_grow(void *ptr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) {
         return ptr;
@@ -253,6 +274,7 @@ static void *sim_grow(void *ptr, size_t *cap, size_t need, size_t elem) {
     return ptr;
 }
 
+/* The node with id (1-based). */
 static sim_node_t *sim_node(sim_t *s, uint32_t id) {
     CTX_ASSERT(id >= 1 && id <= (uint32_t)s->slots);
     return &s->nodes[id - 1];
@@ -260,20 +282,22 @@ static sim_node_t *sim_node(sim_t *s, uint32_t id) {
 
 /* ---- trace ------------------------------------------------------------------------------ */
 
+/* Trace names of event kinds. */
 static const char *sim_event_name(uint32_t kind) {
-    static const char *names[] = {"?",        "crash",   "torn-crash", "restart", "partition",
-                                  "one-way",  "heal",    "leader",     "propose", "ack",
-                                  "read",     "read-ok", "snapshot",   "compact", "conf",
+    static const char *names[] = {"?",        "crash",   "torn-crash", "restart",   "partition",
+                                  "one-way",  "heal",    "leader",     "propose",   "ack",
+                                  "read",     "read-ok", "snapshot",   "compact",   "conf",
                                   "transfer", "retire",  "heal-all",   "probe-kill"};
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 
+/* Prints one trace event. */
 static void sim_event_print(const sim_t *s, const sim_event_t *e) {
     fprintf(s->opt.out, "  t=%-6llu %-10s node=%u a=%llu b=%llu\n", (unsigned long long)e->tick,
-            sim_event_name(e->kind), e->node, (unsigned long long)e->a,
-            (unsigned long long)e->b);
+            sim_event_name(e->kind), e->node, (unsigned long long)e->a, (unsigned long long)e->b);
 }
 
+/* Appends an event to the trace ring (and prints it when tracing). */
 static void sim_event(sim_t *s, uint32_t kind, uint32_t node, uint64_t a, uint64_t b) {
     sim_event_t *e = &s->trace[s->trace_count % SIM_TRACE_MAX];
     *e = (sim_event_t){.tick = s->now, .kind = kind, .node = node, .a = a, .b = b};
@@ -283,6 +307,7 @@ static void sim_event(sim_t *s, uint32_t kind, uint32_t node, uint64_t a, uint64
     }
 }
 
+/* Prints the trace ring and every node's state (after a violation). */
 static void sim_trace_dump(const sim_t *s) {
     uint64_t first = s->trace_count > SIM_TRACE_MAX ? s->trace_count - SIM_TRACE_MAX : 0;
     fprintf(s->opt.out, "last %llu events:\n", (unsigned long long)(s->trace_count - first));
@@ -295,15 +320,17 @@ static void sim_trace_dump(const sim_t *s) {
             fprintf(s->opt.out, "  node %u: %s\n", n->id, n->retired ? "retired" : "down");
             continue;
         }
-        fprintf(s->opt.out, "  node %u: %s term=%llu leader=%u commit=%llu applied=%llu "
-                "log=[%llu..%llu]\n", n->id, raft_role_name(raft_role(n->raft)),
-                (unsigned long long)raft_term(n->raft), raft_leader(n->raft),
-                (unsigned long long)raft_commit_index(n->raft), (unsigned long long)n->applied,
-                (unsigned long long)raft_first_index(n->raft),
+        fprintf(s->opt.out,
+                "  node %u: %s term=%llu leader=%u commit=%llu applied=%llu "
+                "log=[%llu..%llu]\n",
+                n->id, raft_role_name(raft_role(n->raft)), (unsigned long long)raft_term(n->raft),
+                raft_leader(n->raft), (unsigned long long)raft_commit_index(n->raft),
+                (unsigned long long)n->applied, (unsigned long long)raft_first_index(n->raft),
                 (unsigned long long)raft_last_index(n->raft));
     }
 }
 
+/* True during the fault phase. */
 static bool sim_faulty(const sim_t *s) {
     return s->now < s->heal_at;
 }
@@ -360,8 +387,10 @@ static void sim_check_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
         return;
     }
     if (c->term != e->term || c->chain != n->chain) {
-        sim_fail(s, "committed entry %llu changed: node %u applied term %llu, first applied "
-                 "term %llu", (unsigned long long)e->index, n->id, (unsigned long long)e->term,
+        sim_fail(s,
+                 "committed entry %llu changed: node %u applied term %llu, first applied "
+                 "term %llu",
+                 (unsigned long long)e->index, n->id, (unsigned long long)e->term,
                  (unsigned long long)c->term);
     }
 }
@@ -391,8 +420,8 @@ static void sim_check_new_leader(sim_t *s, sim_node_t *n) {
             continue;
         }
         if (raft_term_at(n->raft, i, &t) != 0 || t != s->commits[i].term) {
-            sim_fail(s, "leader %u of term %llu lacks committed entry %llu",
-                     n->id, (unsigned long long)term, (unsigned long long)i);
+            sim_fail(s, "leader %u of term %llu lacks committed entry %llu", n->id,
+                     (unsigned long long)term, (unsigned long long)i);
             return;
         }
     }
@@ -400,6 +429,7 @@ static void sim_check_new_leader(sim_t *s, sim_node_t *n) {
 
 /* ---- disk ------------------------------------------------------------------------------- */
 
+/* CRC32C of a stored entry: term, index, type and payload. */
 static uint32_t sim_dentry_crc(uint64_t index, const sim_dentry_t *d) {
     uint8_t head[17];
     for (int i = 0; i < 8; i++) {
@@ -410,10 +440,12 @@ static uint32_t sim_dentry_crc(uint64_t index, const sim_dentry_t *d) {
     return crc32c(crc32c(0, head, sizeof(head)), d->data, d->len);
 }
 
+/* Index of the last stored entry. */
 static uint64_t sim_disk_last(const sim_disk_t *d) {
     return d->snap_index + d->count;
 }
 
+/* The prefix hash at index (the snapshot's when index is the snapshot index). */
 static uint64_t sim_disk_chain_at(const sim_disk_t *d, uint64_t index) {
     if (index == d->snap_index) {
         return d->has_snap ? ctx_read_u64be(d->snap_data + 8) : 0;
@@ -440,15 +472,18 @@ static void sim_disk_append(sim_t *s, sim_node_t *n, const raft_entry_t *e, bool
     de->type = e->type;
     de->len = e->len;
     de->data = ctx_malloc(e->len > 0 ? e->len : 1);
-    memcpy(de->data, e->data, e->len);
-    de->chain = sim_chain_next(sim_disk_chain_at(d, e->index - 1), e->term, e->type, e->data,
-                               e->len);
+    if (e->len > 0) {
+        memcpy(de->data, e->data, e->len);
+    }
+    de->chain =
+        sim_chain_next(sim_disk_chain_at(d, e->index - 1), e->term, e->type, e->data, e->len);
     de->crc = sim_dentry_crc(e->index, de) ^ (torn ? 0x5a5a5a5au : 0);
     if (!torn) {
         sim_check_chain(s, e->index, e->term, de->chain);
     }
 }
 
+/* Writes the hard state in its encoded, checksummed form. */
 static void sim_disk_write_hs(sim_disk_t *d, const raft_hard_state_t *hs) {
     raft_hard_state_encode(hs, d->hs);
     d->hs_written = true;
@@ -456,8 +491,8 @@ static void sim_disk_write_hs(sim_disk_t *d, const raft_hard_state_t *hs) {
 
 /* Installs a snapshot (always durable: written aside and renamed into place). keep_tail keeps
  * the entries after index (local compaction); a received snapshot replaces the whole log. */
-static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term,
-                              const raft_conf_t *conf, const uint8_t *data, bool keep_tail) {
+static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term, const raft_conf_t *conf,
+                              const uint8_t *data, bool keep_tail) {
     if (!keep_tail || index >= sim_disk_last(d)) {
         sim_disk_truncate(d, d->snap_index);
         d->count = 0;
@@ -476,6 +511,7 @@ static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term,
     memcpy(d->snap_data, data, SIM_SNAP_BYTES);
 }
 
+/* Frees a disk. */
 static void sim_disk_free(sim_disk_t *d) {
     sim_disk_truncate(d, d->snap_index);
     free(d->ents);
@@ -495,6 +531,7 @@ static void sim_disk_recover(sim_disk_t *d) {
 
 /* ---- node lifecycle --------------------------------------------------------------------- */
 
+/* The state machine's snapshot: applied index and prefix hash, big-endian. */
 static void sim_app_snapshot(const sim_node_t *n, uint8_t out[SIM_SNAP_BYTES]) {
     memset(out, 0, SIM_SNAP_BYTES);
     for (int i = 0; i < 8; i++) {
@@ -503,6 +540,8 @@ static void sim_app_snapshot(const sim_node_t *n, uint8_t out[SIM_SNAP_BYTES]) {
     }
 }
 
+/* Starts node n from its durable disk only (recovery cuts torn entries); fails the run if the
+ * core refuses its own durable state. */
 static int sim_boot(sim_t *s, sim_node_t *n, const raft_conf_t *bootstrap) {
     sim_disk_t *d = &n->disk;
     sim_disk_recover(d);
@@ -513,25 +552,35 @@ static int sim_boot(sim_t *s, sim_node_t *n, const raft_conf_t *bootstrap) {
     }
     raft_snapshot_t snap;
     if (d->has_snap) {
-        snap = (raft_snapshot_t){.index = d->snap_index, .term = d->snap_term,
-                                 .conf = d->snap_conf, .data = d->snap_data,
+        snap = (raft_snapshot_t){.index = d->snap_index,
+                                 .term = d->snap_term,
+                                 .conf = d->snap_conf,
+                                 .data = d->snap_data,
                                  .len = SIM_SNAP_BYTES};
         restore.snapshot = &snap;
     }
     raft_entry_t *ents = ctx_calloc(d->count + 1, sizeof(raft_entry_t));
     for (size_t i = 0; i < d->count; i++) {
         const sim_dentry_t *de = &d->ents[i];
-        ents[i] = (raft_entry_t){.term = de->term, .index = d->snap_index + 1 + i,
-                                 .type = de->type, .len = de->len, .data = de->data};
+        ents[i] = (raft_entry_t){.term = de->term,
+                                 .index = d->snap_index + 1 + i,
+                                 .type = de->type,
+                                 .len = de->len,
+                                 .data = de->data};
     }
     restore.entries = ents;
     restore.entries_count = d->count;
     raft_rng_seed(&n->rng, sim_mix(s->opt.seed * 1000003 + n->id * 7919 + n->boots));
     n->boots++;
-    raft_config_t cfg = {.id = n->id, .election_ticks = SIM_ELECTION_TICKS,
-                         .heartbeat_ticks = SIM_HEARTBEAT_TICKS, .inflight_max = s->inflight_max,
-                         .msg_entries_max = s->entries_max, .msg_bytes_max = 4096,
-                         .pre_vote = s->pre_vote, .check_quorum = s->check_quorum, .rng = &n->rng};
+    raft_config_t cfg = {.id = n->id,
+                         .election_ticks = SIM_ELECTION_TICKS,
+                         .heartbeat_ticks = SIM_HEARTBEAT_TICKS,
+                         .inflight_max = s->inflight_max,
+                         .msg_entries_max = s->entries_max,
+                         .msg_bytes_max = 4096,
+                         .pre_vote = s->pre_vote,
+                         .check_quorum = s->check_quorum,
+                         .rng = &n->rng};
     int rc = raft_new(&cfg, &restore, &n->raft);
     free(ents);
     if (rc != 0) {
@@ -548,6 +597,7 @@ static int sim_boot(sim_t *s, sim_node_t *n, const raft_conf_t *bootstrap) {
     return 0;
 }
 
+/* Kills node n: memory, pending reads and unsynced state are lost. */
 static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
     CTX_ASSERT(n->up);
     raft_free(n->raft);
@@ -563,6 +613,7 @@ static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
 
 /* ---- network ---------------------------------------------------------------------------- */
 
+/* Puts a copy of the message in flight with a random delay (and maybe a flipped byte). */
 static void sim_enqueue(sim_t *s, uint32_t from, const raft_envelope_t *env, bool corrupt) {
     s->packets = sim_grow(s->packets, &s->packets_cap, s->packets_count + 1, sizeof(sim_packet_t));
     sim_packet_t *p = &s->packets[s->packets_count++];
@@ -582,6 +633,7 @@ static void sim_enqueue(sim_t *s, uint32_t from, const raft_envelope_t *env, boo
     }
 }
 
+/* The network: drop, duplicate or corrupt during the fault phase, then delay. */
 static void sim_send(sim_t *s, uint32_t from, const raft_envelope_t *env) {
     CTX_ASSERT(env->to >= 1 && env->to <= (uint32_t)s->slots);
     s->st->messages++;
@@ -607,6 +659,7 @@ static void sim_send(sim_t *s, uint32_t from, const raft_envelope_t *env) {
     }
 }
 
+/* Delivery order: due tick, then a random key. */
 static int sim_packet_cmp(const void *a, const void *b) {
     const sim_packet_t *x = a;
     const sim_packet_t *y = b;
@@ -618,6 +671,7 @@ static int sim_packet_cmp(const void *a, const void *b) {
 
 static void sim_process(sim_t *s, sim_node_t *n);
 
+/* Prints a delivered message (--trace-messages). */
 static void sim_trace_message(const sim_t *s, const sim_packet_t *p) {
     raft_msg_t m;
     raft_entry_t ents[RAFT_MSG_ENTRIES_MAX];
@@ -626,10 +680,11 @@ static void sim_trace_message(const sim_t *s, const sim_packet_t *p) {
                 p->from, p->to);
         return;
     }
-    fprintf(s->opt.out, "  t=%-6llu msg %u->%u %s term=%llu index=%llu log_term=%llu "
-            "commit=%llu n=%u%s hint=%llu/%llu ctx=%llu\n", (unsigned long long)s->now,
-            m.from, m.to, raft_msg_type_name(m.type), (unsigned long long)m.term,
-            (unsigned long long)m.index, (unsigned long long)m.log_term,
+    fprintf(s->opt.out,
+            "  t=%-6llu msg %u->%u %s term=%llu index=%llu log_term=%llu "
+            "commit=%llu n=%u%s hint=%llu/%llu ctx=%llu\n",
+            (unsigned long long)s->now, m.from, m.to, raft_msg_type_name(m.type),
+            (unsigned long long)m.term, (unsigned long long)m.index, (unsigned long long)m.log_term,
             (unsigned long long)m.commit, m.entries_count, m.reject ? " reject" : "",
             (unsigned long long)m.hint_index, (unsigned long long)m.hint_term,
             (unsigned long long)m.ctx);
@@ -701,6 +756,7 @@ static void sim_torn(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
     sim_crash(s, n, EV_TORN);
 }
 
+/* A received snapshot: persist it, restore the state machine, check it against history. */
 static void sim_install_snapshot(sim_t *s, sim_node_t *n, const raft_snapshot_t *snap) {
     sim_disk_snapshot(&n->disk, snap->index, snap->term, &snap->conf, snap->data, false);
     if (snap->len != SIM_SNAP_BYTES || ctx_read_u64be(snap->data) != snap->index) {
@@ -722,6 +778,7 @@ static void sim_install_snapshot(sim_t *s, sim_node_t *n, const raft_snapshot_t 
     sim_event(s, EV_SNAPSHOT, n->id, snap->index, snap->term);
 }
 
+/* Persists a batch: snapshot, entries (truncating first), then the hard state if syncing. */
 static void sim_persist(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
     if (rd->snapshot != NULL) {
         sim_install_snapshot(s, n, rd->snapshot);
@@ -738,6 +795,7 @@ static void sim_persist(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
     }
 }
 
+/* A write applied for the first time is acknowledged to its client. */
 static void sim_ack_write(sim_t *s, const raft_entry_t *e) {
     if (e->len < 8) {
         sim_fail(s, "entry %llu has a short payload", (unsigned long long)e->index);
@@ -768,6 +826,7 @@ static void sim_ack_write(sim_t *s, const raft_entry_t *e) {
     sim_event(s, EV_ACK, 0, id, e->index);
 }
 
+/* Applies a committed entry (checked against every other node's application). */
 static void sim_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
     sim_check_apply(s, n, e);
     if (e->type == RAFT_ENTRY_NORMAL) {
@@ -786,6 +845,7 @@ static void sim_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
     }
 }
 
+/* ReadIndex answers: the read index must cover every write acknowledged before the read. */
 static void sim_reads_confirmed(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
     for (size_t i = 0; i < rd->reads_count; i++) {
         const raft_read_state_t *rs = &rd->reads[i];
@@ -795,9 +855,10 @@ static void sim_reads_confirmed(sim_t *s, sim_node_t *n, const raft_ready_t *rd)
                 continue;
             }
             if (rs->index < r->floor) {
-                sim_fail(s, "stale read on node %u: read index %llu below write acknowledged at "
-                         "%llu before the read began", n->id, (unsigned long long)rs->index,
-                         (unsigned long long)r->floor);
+                sim_fail(s,
+                         "stale read on node %u: read index %llu below write acknowledged at "
+                         "%llu before the read began",
+                         n->id, (unsigned long long)rs->index, (unsigned long long)r->floor);
                 return;
             }
             r->index = rs->index > 0 ? rs->index : 1;
@@ -805,6 +866,7 @@ static void sim_reads_confirmed(sim_t *s, sim_node_t *n, const raft_ready_t *rd)
     }
 }
 
+/* Compacts the log behind the applied index every compact_every entries. */
 static void sim_maybe_compact(sim_t *s, sim_node_t *n) {
     if (s->compact_every == 0 || n->applied < raft_first_index(n->raft) + s->compact_every) {
         return;
@@ -813,8 +875,8 @@ static void sim_maybe_compact(sim_t *s, sim_node_t *n) {
     sim_app_snapshot(n, data);
     int rc = raft_compact(n->raft, n->applied, data, sizeof(data));
     if (rc != 0) {
-        sim_fail(s, "node %u: raft_compact(%llu) failed: %d", n->id,
-                 (unsigned long long)n->applied, rc);
+        sim_fail(s, "node %u: raft_compact(%llu) failed: %d", n->id, (unsigned long long)n->applied,
+                 rc);
         return;
     }
     uint64_t term = 0;
@@ -850,6 +912,7 @@ static void sim_process(sim_t *s, sim_node_t *n) {
 
 /* ---- clients ---------------------------------------------------------------------------- */
 
+/* A random live node, NULL if none. */
 static sim_node_t *sim_random_up(sim_t *s) {
     uint32_t start = (uint32_t)raft_rng_below(&s->rng, (uint64_t)s->slots);
     for (int i = 0; i < s->slots; i++) {
@@ -910,6 +973,7 @@ static void sim_propose(sim_t *s, uint64_t id) {
     sim_process(s, n);
 }
 
+/* The writing client: new writes (up to 8 outstanding) and retries of unacknowledged ones. */
 static void sim_client_writes(sim_t *s) {
     bool quiet = s->now + SIM_QUIET_TICKS >= s->end_at;
     if (!quiet && s->outstanding_count < SIM_WRITES_INFLIGHT_MAX &&
@@ -929,14 +993,15 @@ static void sim_client_writes(sim_t *s) {
     }
 }
 
+/* The reading client: start reads on random nodes, complete or time out pending ones. */
 static void sim_client_reads(sim_t *s) {
     if (sim_chance(s, s->read_pk, 100000)) {
         sim_node_t *n = sim_random_up(s);
         if (n != NULL && n->reads_count < SIM_READS_MAX) {
             uint64_t ctx = ++s->next_read_ctx;
             if (raft_read_index(n->raft, ctx) == 0) {
-                n->reads[n->reads_count++] = (sim_read_t){
-                    .ctx = ctx, .start = s->now, .floor = s->max_acked_index};
+                n->reads[n->reads_count++] =
+                    (sim_read_t){.ctx = ctx, .start = s->now, .floor = s->max_acked_index};
                 sim_event(s, EV_READ, n->id, ctx, s->max_acked_index);
                 sim_process(s, n);
             }
@@ -962,6 +1027,7 @@ static void sim_client_reads(sim_t *s) {
 
 /* ---- faults ----------------------------------------------------------------------------- */
 
+/* Cuts the cluster in two random sides, both ways or one way. */
 static void sim_partition(sim_t *s) {
     memset(s->blocked, 0, sizeof(s->blocked));
     bool one_way = raft_rng_below(&s->rng, 2) == 0;
@@ -981,6 +1047,7 @@ static void sim_partition(sim_t *s) {
               s->partition_until);
 }
 
+/* Restores every link. */
 static void sim_heal_partition(sim_t *s) {
     memset(s->blocked, 0, sizeof(s->blocked));
     s->partition_until = 0;
@@ -1025,6 +1092,7 @@ static void sim_conf_step(sim_t *s) {
     sim_process(s, l);
 }
 
+/* Asks the leader to hand over to a random voter. */
 static void sim_transfer(sim_t *s) {
     sim_node_t *l = sim_leader(s);
     if (l == NULL) {
@@ -1039,6 +1107,7 @@ static void sim_transfer(sim_t *s) {
     }
 }
 
+/* Fault injection for one tick of the fault phase. */
 static void sim_faults(sim_t *s) {
     if (sim_chance(s, s->crash_pk, 100000)) {
         sim_node_t *n = sim_random_up(s);
@@ -1071,6 +1140,7 @@ static void sim_faults(sim_t *s) {
     }
 }
 
+/* Restarts crashed nodes whose downtime is over. */
 static void sim_restarts(sim_t *s) {
     for (int i = 0; i < s->slots && !s->failed; i++) {
         sim_node_t *n = &s->nodes[i];
@@ -1083,6 +1153,7 @@ static void sim_restarts(sim_t *s) {
     }
 }
 
+/* Shuts down nodes whose removal was applied somewhere (so it is committed). */
 static void sim_retire(sim_t *s) {
     for (int i = 0; i < s->retire_count; i++) {
         sim_node_t *n = sim_node(s, s->retire[i]);
@@ -1102,6 +1173,7 @@ static void sim_retire(sim_t *s) {
 
 /* ---- liveness --------------------------------------------------------------------------- */
 
+/* True when id is a voter or learner of conf. */
 static bool sim_is_member(const raft_conf_t *conf, uint32_t id) {
     return raft_conf_is_voter(conf, id) || raft_conf_is_learner(conf, id);
 }
@@ -1136,6 +1208,7 @@ static void sim_heal_all(sim_t *s) {
     sim_event(s, EV_HEAL_ALL, 0, 0, 0);
 }
 
+/* Kills a stable leader once after the heal, to measure re-election time. */
 static void sim_probe(sim_t *s) {
     sim_node_t *l = sim_leader(s);
     if (l == NULL || s->stable_leader != l->id) {
@@ -1151,6 +1224,7 @@ static void sim_probe(sim_t *s) {
     s->disturbed_at = s->now;
 }
 
+/* After the heal: a stable leader within SIM_ELECT_BOUND, every write within the write bound. */
 static void sim_liveness(sim_t *s) {
     uint32_t leader = sim_stable_leader(s);
     if (leader != 0) {
@@ -1170,28 +1244,48 @@ static void sim_liveness(sim_t *s) {
         const sim_write_t *w = &s->writes[s->outstanding[i] - 1];
         uint64_t from = w->proposed > s->disturbed_at ? w->proposed : s->disturbed_at;
         if (!w->acked && s->now > from + SIM_ELECT_BOUND + SIM_WRITE_BOUND) {
-            sim_fail(s, "liveness: write %u proposed at tick %llu not committed",
-                     s->outstanding[i], (unsigned long long)w->proposed);
+            sim_fail(s, "liveness: write %u proposed at tick %llu not committed", s->outstanding[i],
+                     (unsigned long long)w->proposed);
             return;
         }
     }
 }
 
-/* At the end: every member has applied exactly the committed prefix. */
-static void sim_check_converged(sim_t *s) {
+/* One tick of virtual time (see the top of this file). */
+static void sim_tick(sim_t *s);
+
+/* True when every live member of the leader's configuration applied every committed entry. */
+static bool sim_converged(sim_t *s, char *why, size_t why_len) {
     sim_node_t *l = sim_leader(s);
     if (l == NULL) {
-        sim_fail(s, "liveness: no leader at the end");
-        return;
+        snprintf(why, why_len, "no leader");
+        return false;
     }
     const raft_conf_t *conf = raft_conf(l->raft);
     for (int i = 0; i < s->slots; i++) {
         sim_node_t *n = &s->nodes[i];
         if (sim_is_member(conf, n->id) && (!n->up || n->applied != s->commit_max)) {
-            sim_fail(s, "liveness: member %u applied %llu of %llu committed entries at the end",
-                     n->id, (unsigned long long)n->applied, (unsigned long long)s->commit_max);
+            snprintf(why, why_len, "member %u applied %llu of %llu committed entries", n->id,
+                     (unsigned long long)n->applied, (unsigned long long)s->commit_max);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* At the end (no client activity for SIM_QUIET_TICKS): every member must catch up within
+ * SIM_CONVERGE_BOUND more ticks — slow configurations (one entry per append) get that long. */
+static void sim_check_converged(sim_t *s) {
+    char why[128];
+    uint64_t deadline = s->now + SIM_CONVERGE_BOUND;
+    while (!s->failed && !sim_converged(s, why, sizeof(why))) {
+        if (s->now >= deadline) {
+            sim_fail(s, "liveness: not converged %d ticks after the end: %s", SIM_CONVERGE_BOUND,
+                     why);
             return;
         }
+        sim_tick(s);
+        s->now++;
     }
 }
 
@@ -1222,6 +1316,7 @@ static void sim_configure_mixed(sim_t *s) {
     s->down_span = 100;
 }
 
+/* The churn profile (see sim.h). */
 static void sim_configure_churn(sim_t *s) {
     raft_rng_t *g = &s->rng;
     s->drop_pm = 100 + (uint32_t)raft_rng_below(g, 250);
@@ -1246,6 +1341,7 @@ static void sim_configure_churn(sim_t *s) {
     s->down_span = 40;
 }
 
+/* The calm profile: no faults but crashes of the probe; for debugging and baselines. */
 static void sim_configure_calm(sim_t *s) {
     raft_rng_t *g = &s->rng;
     s->delay_max = 1 + (uint32_t)raft_rng_below(g, 3);
@@ -1261,6 +1357,7 @@ static void sim_configure_calm(sim_t *s) {
     s->down_span = 100;
 }
 
+/* Draws the run's fault intensities from the seed. */
 static void sim_configure(sim_t *s) {
     int profile = s->opt.profile;
     if (profile == SIM_PROFILE_MIXED && raft_rng_below(&s->rng, 4) == 0) {
@@ -1275,6 +1372,7 @@ static void sim_configure(sim_t *s) {
     }
 }
 
+/* Initializes a run from its options. */
 static void sim_init(sim_t *s, const sim_options_t *opt, sim_stats_t *stats, char *violation) {
     memset(s, 0, sizeof(*s));
     s->opt = *opt;
@@ -1303,6 +1401,7 @@ static void sim_init(sim_t *s, const sim_options_t *opt, sim_stats_t *stats, cha
     }
 }
 
+/* Frees everything a run allocated. */
 static void sim_free(sim_t *s) {
     for (int i = 0; i < SIM_SLOTS_MAX; i++) {
         raft_free(s->nodes[i].raft);
@@ -1318,6 +1417,7 @@ static void sim_free(sim_t *s) {
     free(s->writes);
 }
 
+/* One tick of virtual time (see the top of this file). */
 static void sim_tick(sim_t *s) {
     if (s->now < s->heal_at) {
         sim_faults(s);
@@ -1343,6 +1443,7 @@ static void sim_tick(sim_t *s) {
     }
 }
 
+/* See sim.h. */
 int sim_run(const sim_options_t *options, sim_stats_t *stats, char violation[SIM_VIOLATION_MAX]) {
     CTX_ASSERT(options->nodes >= 1 && options->nodes <= 5);
     memset(stats, 0, sizeof(*stats));

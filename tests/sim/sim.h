@@ -25,32 +25,32 @@ enum { SIM_PROFILE_MIXED = 0, SIM_PROFILE_CHURN = 1, SIM_PROFILE_CALM = 2 };
 
 typedef struct sim_options {
     uint64_t seed;
-    int nodes;             /* initial voters: 1..5 */
-    uint32_t fault_ticks;  /* length of the fault phase (0: default 1000) */
-    bool membership;       /* add/promote/remove members during the fault phase */
-    int profile;           /* SIM_PROFILE_*: how fault intensities are drawn from the seed */
-    bool trace;            /* print every event as it happens (else the tail on failure) */
-    bool trace_messages;   /* also print every delivered message (very verbose) */
-    FILE *out;             /* where traces and reports go; NULL = stderr */
+    int nodes;            /* initial voters: 1..5 */
+    uint32_t fault_ticks; /* length of the fault phase (0: default 1000) */
+    bool membership;      /* add/promote/remove members during the fault phase */
+    int profile;          /* SIM_PROFILE_*: how fault intensities are drawn from the seed */
+    bool trace;           /* print every event as it happens (else the tail on failure) */
+    bool trace_messages;  /* also print every delivered message (very verbose) */
+    FILE *out;            /* where traces and reports go; NULL = stderr */
 } sim_options_t;
 
 /* What one run did (summed by the caller over seeds). */
 typedef struct sim_stats {
     uint64_t ticks;
-    uint64_t messages;   /* sent */
-    uint64_t dropped;    /* lost by the network (drops, partitions, dead targets) */
+    uint64_t messages; /* sent */
+    uint64_t dropped;  /* lost by the network (drops, partitions, dead targets) */
     uint64_t duplicated;
-    uint64_t corrupted;  /* delivered with a flipped byte (must be refused by the CRC) */
+    uint64_t corrupted; /* delivered with a flipped byte (must be refused by the CRC) */
     uint64_t crashes;
     uint64_t torn;       /* crashes in the middle of a batch write */
     uint64_t partitions; /* symmetric + one-way */
     uint64_t conf_changes;
     uint64_t transfers;
-    uint64_t faults;     /* crashes + torn + partitions + drops + dups + corruptions */
+    uint64_t faults; /* crashes + torn + partitions + drops + dups + corruptions */
     uint64_t writes_acked;
     uint64_t reads_ok;
     uint64_t snapshots_sent;
-    uint64_t elections;  /* terms that had a leader */
+    uint64_t elections;           /* terms that had a leader */
     uint64_t probe_elect_ticks;   /* ticks from killing the leader to a new stable leader */
     uint64_t probes;              /* leader-kill probes measured */
     uint64_t liveness_violations; /* 1 when the run failed a liveness (not safety) check */

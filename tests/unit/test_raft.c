@@ -83,7 +83,9 @@ static void tc_store_append(tc_node_t *n, const raft_entry_t *e) {
     s->type = e->type;
     s->len = e->len;
     s->data = malloc(e->len + 1);
-    memcpy(s->data, e->data, e->len);
+    if (e->len > 0) {
+        memcpy(s->data, e->data, e->len);
+    }
 }
 
 static void tc_store_snapshot(tc_node_t *n, const raft_snapshot_t *snap, bool keep_tail) {
@@ -100,7 +102,9 @@ static void tc_store_snapshot(tc_node_t *n, const raft_snapshot_t *snap, bool ke
     }
     free(n->snap_data);
     n->snap_data = malloc(snap->len + 1);
-    memcpy(n->snap_data, snap->data, snap->len);
+    if (snap->len > 0) {
+        memcpy(n->snap_data, snap->data, snap->len);
+    }
     n->snap = *snap;
     n->snap.data = n->snap_data;
     n->has_snap = true;
@@ -126,7 +130,9 @@ static void tc_apply(tc_node_t *n, const raft_entry_t *e) {
     if (e->type == RAFT_ENTRY_NORMAL) {
         n->applied_normal++;
         size_t len = e->len < sizeof(n->last_normal) - 1 ? e->len : sizeof(n->last_normal) - 1;
-        memcpy(n->last_normal, e->data, len);
+        if (len > 0) {
+            memcpy(n->last_normal, e->data, len);
+        }
         n->last_normal[len] = '\0';
     }
 }
@@ -169,8 +175,10 @@ static void tc_boot(uint32_t id) {
     raft_entry_t *ents = calloc(n->count + 1, sizeof(raft_entry_t));
     uint64_t base = n->has_snap ? n->snap.index : 0;
     for (size_t i = 0; i < n->count; i++) {
-        ents[i] = (raft_entry_t){.term = n->ents[i].term, .index = base + 1 + i,
-                                 .type = n->ents[i].type, .len = n->ents[i].len,
+        ents[i] = (raft_entry_t){.term = n->ents[i].term,
+                                 .index = base + 1 + i,
+                                 .type = n->ents[i].type,
+                                 .len = n->ents[i].len,
                                  .data = n->ents[i].data};
     }
     raft_restore_t restore = {.hard_state = n->hs,
@@ -192,8 +200,12 @@ static void tc_boot(uint32_t id) {
 }
 
 static void tc_config_default(void) {
-    tc.cfg = (raft_config_t){.election_ticks = 10, .heartbeat_ticks = 2, .inflight_max = 4,
-                             .msg_entries_max = 64, .msg_bytes_max = 1 << 20, .pre_vote = true,
+    tc.cfg = (raft_config_t){.election_ticks = 10,
+                             .heartbeat_ticks = 2,
+                             .inflight_max = 4,
+                             .msg_entries_max = 64,
+                             .msg_bytes_max = 1 << 20,
+                             .pre_vote = true,
                              .check_quorum = true};
 }
 
@@ -248,8 +260,7 @@ static bool tc_deliver_one(void) {
     if (n->up && !tc.cut[m.from][m.to]) {
         raft_msg_t decoded;
         raft_entry_t ents[RAFT_MSG_ENTRIES_MAX];
-        ck_assert_int_eq(raft_msg_decode(m.bytes, m.len, &decoded, ents, RAFT_MSG_ENTRIES_MAX),
-                         0);
+        ck_assert_int_eq(raft_msg_decode(m.bytes, m.len, &decoded, ents, RAFT_MSG_ENTRIES_MAX), 0);
         if (decoded.type == RAFT_MSG_APPEND_RESP && decoded.reject) {
             tc.append_rejects++;
         }
@@ -329,7 +340,7 @@ static uint64_t tc_term_at(uint32_t id, uint64_t index) {
 static void tc_assert_logs_equal(uint32_t a, uint32_t b) {
     ck_assert_uint_eq(raft_last_index(R(a)), raft_last_index(R(b)));
     uint64_t first = raft_first_index(R(a)) > raft_first_index(R(b)) ? raft_first_index(R(a))
-                                                                      : raft_first_index(R(b));
+                                                                     : raft_first_index(R(b));
     for (uint64_t i = first; i <= raft_last_index(R(a)); i++) {
         ck_assert_uint_eq(tc_term_at(a, i), tc_term_at(b, i));
     }
@@ -345,8 +356,11 @@ static void tc_preset_log(uint32_t id, const uint64_t *terms, size_t count, uint
     for (size_t i = 0; i < count; i++) {
         char text[32];
         snprintf(text, sizeof(text), "e%zu", i + 1);
-        raft_entry_t e = {.term = terms[i], .index = i + 1, .type = RAFT_ENTRY_NORMAL,
-                          .len = (uint32_t)strlen(text), .data = (const uint8_t *)text};
+        raft_entry_t e = {.term = terms[i],
+                          .index = i + 1,
+                          .type = RAFT_ENTRY_NORMAL,
+                          .len = (uint32_t)strlen(text),
+                          .data = (const uint8_t *)text};
         tc_store_append(n, &e);
     }
     n->hs = (raft_hard_state_t){.term = hs_term};
@@ -528,7 +542,7 @@ START_TEST(test_stale_leader_in_minority) {
     tc_process(1);
     tc_ticks(8);
     ck_assert_uint_eq(raft_commit_index(R(1)), commit); /* no quorum: nothing commits */
-    ck_assert_int_eq(tc.nodes[1].reads_count, 0);        /* and no read is confirmed */
+    ck_assert_int_eq(tc.nodes[1].reads_count, 0);       /* and no read is confirmed */
     tc_ticks(40);
     /* Check-quorum: the old leader stepped down; the majority elected a leader. */
     ck_assert_int_ne(raft_role(R(1)), RAFT_LEADER);
@@ -596,8 +610,10 @@ START_TEST(test_snapshot_to_far_behind_node) {
         snprintf(state, sizeof(state), "state@%llu", (unsigned long long)tc.nodes[i].applied);
         uint64_t index = tc.nodes[i].applied;
         ck_assert_int_eq(raft_compact(R(i), index, state, strlen(state)), 0);
-        raft_snapshot_t snap = {.index = index, .term = tc_term_at(i, index),
-                                .conf = *raft_conf(R(i)), .data = (const uint8_t *)state,
+        raft_snapshot_t snap = {.index = index,
+                                .term = tc_term_at(i, index),
+                                .conf = *raft_conf(R(i)),
+                                .data = (const uint8_t *)state,
                                 .len = strlen(state)};
         tc_store_snapshot(&tc.nodes[i], &snap, true);
         ck_assert_uint_eq(raft_first_index(R(i)), index + 1);
@@ -786,7 +802,7 @@ START_TEST(test_prevote_keeps_partitioned_node_harmless) {
     uint64_t term = tc_elect(1);
     tc_ticks(2);
     tc_isolate(3, true);
-    tc_ticks(100); /* ten election timeouts alone */
+    tc_ticks(100);                            /* ten election timeouts alone */
     ck_assert_uint_eq(raft_term(R(3)), term); /* pre-vote never succeeded: no term inflation */
     ck_assert_int_eq(raft_role(R(3)), RAFT_PRE_CANDIDATE);
     tc_heal();

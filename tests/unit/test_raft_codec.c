@@ -27,8 +27,15 @@ START_TEST(test_append_roundtrip) {
                                     .len = (uint32_t)strlen(payloads[i]),
                                     .data = (const uint8_t *)payloads[i]};
     }
-    raft_msg_t m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 7, .log_term = 6,
-                    .index = 10, .commit = 9, .ctx = 42, .entries = entries,
+    raft_msg_t m = {.type = RAFT_MSG_APPEND,
+                    .from = 1,
+                    .to = 2,
+                    .term = 7,
+                    .log_term = 6,
+                    .index = 10,
+                    .commit = 9,
+                    .ctx = 42,
+                    .entries = entries,
                     .entries_count = 3};
     buf_t b;
     buf_init(&b);
@@ -54,8 +61,7 @@ START_TEST(test_append_roundtrip) {
         ck_assert(memcmp(out.entries[i].data, payloads[i], out.entries[i].len) == 0);
     }
     /* Too few entry slots: refused, not overrun. */
-    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 2),
-                     CTX_EPROTOCOL);
+    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 2), CTX_EPROTOCOL);
     buf_free(&b);
 }
 END_TEST
@@ -91,10 +97,17 @@ START_TEST(test_snapshot_roundtrip) {
 END_TEST
 
 START_TEST(test_every_corruption_refused) {
-    raft_entry_t e = {.term = 2, .index = 5, .type = RAFT_ENTRY_NORMAL, .len = 3,
-                      .data = (const uint8_t *)"abc"};
-    raft_msg_t m = {.type = RAFT_MSG_APPEND, .from = 2, .to = 3, .term = 2, .log_term = 2,
-                    .index = 4, .commit = 4, .entries = &e, .entries_count = 1};
+    raft_entry_t e = {
+        .term = 2, .index = 5, .type = RAFT_ENTRY_NORMAL, .len = 3, .data = (const uint8_t *)"abc"};
+    raft_msg_t m = {.type = RAFT_MSG_APPEND,
+                    .from = 2,
+                    .to = 3,
+                    .term = 2,
+                    .log_term = 2,
+                    .index = 4,
+                    .commit = 4,
+                    .entries = &e,
+                    .entries_count = 1};
     buf_t b;
     buf_init(&b);
     raft_msg_encode(&m, &b);
@@ -133,8 +146,7 @@ START_TEST(test_malformed_with_valid_crc) {
     }
     buf_append_u32be(&b, 0);
     seal(&b);
-    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 4),
-                     CTX_EPROTOCOL);
+    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 4), CTX_EPROTOCOL);
     /* An append whose entry index does not follow msg.index. */
     buf_reset(&b);
     buf_append_u8(&b, RAFT_VERSION);
@@ -142,8 +154,8 @@ START_TEST(test_malformed_with_valid_crc) {
     buf_append_u16be(&b, 0);
     buf_append_u32be(&b, 1);
     buf_append_u32be(&b, 2);
-    buf_append_u64be(&b, 3); /* term */
-    buf_append_u64be(&b, 3); /* log_term */
+    buf_append_u64be(&b, 3);  /* term */
+    buf_append_u64be(&b, 3);  /* log_term */
     buf_append_u64be(&b, 10); /* index */
     for (int i = 0; i < 4; i++) {
         buf_append_u64be(&b, 0);
@@ -154,14 +166,18 @@ START_TEST(test_malformed_with_valid_crc) {
     buf_append_u8(&b, RAFT_ENTRY_NORMAL);
     buf_append_u32be(&b, 0);
     seal(&b);
-    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 4),
-                     CTX_EPROTOCOL);
+    ck_assert_int_eq(raft_msg_decode(buf_peek(&b), buf_size(&b), &out, decoded, 4), CTX_EPROTOCOL);
     /* An entry length running past the end. */
     buf_reset(&b);
-    raft_entry_t e = {.term = 3, .index = 11, .type = RAFT_ENTRY_NORMAL, .len = 2,
-                      .data = (const uint8_t *)"xy"};
-    raft_msg_t m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3, .index = 10,
-                    .entries = &e, .entries_count = 1};
+    raft_entry_t e = {
+        .term = 3, .index = 11, .type = RAFT_ENTRY_NORMAL, .len = 2, .data = (const uint8_t *)"xy"};
+    raft_msg_t m = {.type = RAFT_MSG_APPEND,
+                    .from = 1,
+                    .to = 2,
+                    .term = 3,
+                    .index = 10,
+                    .entries = &e,
+                    .entries_count = 1};
     raft_msg_encode(&m, &b);
     size_t body = buf_size(&b) - 4;
     uint8_t *p = (uint8_t *)buf_peek(&b);

@@ -34,6 +34,7 @@ typedef struct cli {
     bool expect_violation;
 } cli_t;
 
+/* Prints usage; returns the exit status 2. */
 static int cli_usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [--seed N] [--seeds K] [--nodes 3|5|mix] [--profile mixed|churn|calm]\n"
@@ -43,6 +44,7 @@ static int cli_usage(const char *argv0) {
     return 2;
 }
 
+/* Parses argv into cli; CTX_EBAD_PARAM on an unknown or malformed option. */
 static int cli_parse(int argc, char **argv, cli_t *cli) {
     *cli = (cli_t){.seed = 1, .seeds = 1, .nodes = 0, .membership = true};
     for (int i = 1; i < argc; i++) {
@@ -95,6 +97,7 @@ static int cli_parse(int argc, char **argv, cli_t *cli) {
     return cli->seeds == 0 ? CTX_EBAD_PARAM : 0;
 }
 
+/* Adds every counter of s to sum (the struct is all uint64_t). */
 static void stats_add(sim_stats_t *sum, const sim_stats_t *s) {
     uint64_t *a = (uint64_t *)sum;
     const uint64_t *b = (const uint64_t *)s;
@@ -103,6 +106,7 @@ static void stats_add(sim_stats_t *sum, const sim_stats_t *s) {
     }
 }
 
+/* Prints the exact command that replays one seed with its trace. */
 static void print_repro(const char *argv0, const cli_t *cli, uint64_t seed, int nodes) {
     static const char *profiles[] = {"mixed", "churn", "calm"};
     fprintf(stderr, "reproduce: %s --seed %llu --nodes %d --profile %s%s", argv0,
@@ -114,6 +118,7 @@ static void print_repro(const char *argv0, const cli_t *cli, uint64_t seed, int 
     fprintf(stderr, " --trace\n");
 }
 
+/* Prints throughput, faults per seed and the re-election measurement. */
 static void print_summary(const cli_t *cli, const sim_stats_t *sum, uint64_t runs, double secs) {
     double n = runs > 0 ? (double)runs : 1;
     double elect = sum->probes > 0 ? (double)sum->probe_elect_ticks / (double)sum->probes : 0;
@@ -130,11 +135,11 @@ static void print_summary(const cli_t *cli, const sim_stats_t *sum, uint64_t run
             (double)sum->duplicated / n, (double)sum->corrupted / n, (double)sum->crashes / n,
             (double)sum->torn / n, (double)sum->partitions / n, (double)sum->conf_changes / n,
             (double)sum->transfers / n, (double)sum->messages / n, (double)sum->writes_acked / n,
-            (double)sum->reads_ok / n, (double)sum->snapshots_sent / n,
-            (double)sum->elections / n, (unsigned long long)sum->probes, elect,
-            elect * SIM_TICK_MS);
+            (double)sum->reads_ok / n, (double)sum->snapshots_sent / n, (double)sum->elections / n,
+            (unsigned long long)sum->probes, elect, elect * SIM_TICK_MS);
 }
 
+/* Runs the seeds; exit status 0 = all passed (or, with --expect-violation, one failed). */
 int main(int argc, char **argv) {
     cli_t cli;
     if (cli_parse(argc, argv, &cli) != 0) {
@@ -149,8 +154,13 @@ int main(int argc, char **argv) {
     for (uint64_t i = 0; i < cli.seeds; i++) {
         uint64_t seed = cli.seed + i;
         int nodes = cli.nodes != 0 ? cli.nodes : (seed % 2 == 0 ? 3 : 5);
-        sim_options_t opt = {.seed = seed, .nodes = nodes, .fault_ticks = cli.ticks,
-                             .membership = cli.membership, .profile = cli.profile, .trace = cli.trace, .trace_messages = cli.trace_messages,
+        sim_options_t opt = {.seed = seed,
+                             .nodes = nodes,
+                             .fault_ticks = cli.ticks,
+                             .membership = cli.membership,
+                             .profile = cli.profile,
+                             .trace = cli.trace,
+                             .trace_messages = cli.trace_messages,
                              .out = stderr};
         sim_stats_t st;
         char violation[SIM_VIOLATION_MAX];
@@ -158,8 +168,8 @@ int main(int argc, char **argv) {
         stats_add(&sum, &st);
         runs++;
         if (rc != 0) {
-            fprintf(stderr, "VIOLATION seed %llu (%d nodes): %s\n", (unsigned long long)seed,
-                    nodes, violation);
+            fprintf(stderr, "VIOLATION seed %llu (%d nodes): %s\n", (unsigned long long)seed, nodes,
+                    violation);
             print_repro(argv[0], &cli, seed, nodes);
             if (cli.expect_violation && st.liveness_violations > 0) {
                 fprintf(stderr, "(a liveness failure, not the safety violation expected)\n");
@@ -174,8 +184,9 @@ int main(int argc, char **argv) {
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     print_summary(&cli, &sum, runs, secs);
     if (cli.expect_violation) {
-        fprintf(stderr, status == 0 ? "expected violation found after %llu seeds\n"
-                                    : "no violation found in %llu seeds\n",
+        fprintf(stderr,
+                status == 0 ? "expected violation found after %llu seeds\n"
+                            : "no violation found in %llu seeds\n",
                 (unsigned long long)runs);
     }
     return status;
