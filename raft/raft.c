@@ -526,9 +526,8 @@ static void raft_handle_snapshot(raft_t *r, const raft_msg_t *m) {
     } else {
         /* Replace everything: the receiver must drop its log when installing (LESSONS). */
         raft_log_reset(&r->log, s->index, s->term);
-        free(r->snap_data);
         r->snap_len = s->len;
-        r->snap_data = ctx_malloc(s->len > 0 ? (size_t)s->len : 1);
+        r->snap_data = ctx_realloc(r->snap_data, s->len > 0 ? (size_t)s->len : 1);
         if (s->len > 0) {
             memcpy(r->snap_data, s->data, (size_t)s->len);
         }
@@ -563,7 +562,7 @@ static void raft_step_follower(raft_t *r, const raft_msg_t *m) {
         raft_campaign_now(r, true);
         break;
     case RAFT_MSG_READ_INDEX_RESP:
-        if (r->read_states_count < RAFT_READS_MAX) {
+        if (m->from == r->leader && r->read_states_count < RAFT_READS_MAX) {
             r->read_states[r->read_states_count++] =
                 (raft_read_state_t){.ctx = m->ctx, .index = m->index};
         }
@@ -599,6 +598,28 @@ static void raft_step_candidate(raft_t *r, const raft_msg_t *m) {
     }
 }
 
+/* Semantic checks the decoder cannot make: terms in a message must be consistent, so that a
+ * corrupt-but-checksummed or hostile message is refused instead of tripping an assertion. */
+static bool raft_msg_sane(const raft_msg_t *m) {
+    uint64_t prev = m->log_term;
+    for (uint32_t i = 0; i < m->entries_count; i++) {
+        if (m->entries[i].term < prev || m->entries[i].term > m->term) {
+            return false;
+        }
+        prev = m->entries[i].term;
+    }
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_VOTE:
+    case RAFT_MSG_PRE_VOTE:
+        return m->log_term <= m->term;
+    case RAFT_MSG_SNAPSHOT:
+        return m->snapshot.term <= m->term && m->snapshot.conf.voters_count >= 1;
+    default:
+        return m->entries_count == 0;
+    }
+}
+
 /* See raft.h. */
 int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
     CTX_ASSERT(!raft->in_ready);
@@ -606,6 +627,9 @@ int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
     int rc = raft_msg_decode(bytes, len, &m, raft->msg_entries, RAFT_MSG_ENTRIES_MAX);
     if (rc != 0) {
         return rc;
+    }
+    if (!raft_msg_sane(&m)) {
+        return CTX_EPROTOCOL;
     }
     if (m.to != raft->cfg.id || m.from == raft->cfg.id || !raft_step_term(raft, &m)) {
         return 0;

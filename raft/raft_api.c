@@ -147,9 +147,8 @@ int raft_compact(raft_t *raft, uint64_t index, const void *data, uint64_t len) {
         }
     }
     raft_log_compact(&raft->log, index);
-    free(raft->snap_data);
     raft->snap_len = len;
-    raft->snap_data = ctx_malloc(len > 0 ? (size_t)len : 1);
+    raft->snap_data = ctx_realloc(raft->snap_data, len > 0 ? (size_t)len : 1);
     if (len > 0) {
         memcpy(raft->snap_data, data, (size_t)len);
     }

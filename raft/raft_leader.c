@@ -513,6 +513,9 @@ void raft_leader_step(raft_t *r, const raft_msg_t *m) {
             return;
         }
         pr->recent_active = true;
+        if (m->index > raft_log_last_index(&r->log)) {
+            return; /* acknowledges entries we never sent: a confused peer */
+        }
         if (m->reject) {
             raft_append_rejected(r, pr, m);
         } else {

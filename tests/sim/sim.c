@@ -108,6 +108,7 @@ typedef struct sim_disk {
     uint8_t snap_data[SIM_SNAP_BYTES];
     sim_dentry_t *ents; /* index = snap_index + 1 + i */
     size_t count;
+    size_t synced; /* ents[0, synced) are durable; the rest is lost in a crash */
     size_t cap;
 } sim_disk_t;
 
@@ -395,6 +396,22 @@ static void sim_check_apply(sim_t *s, sim_node_t *n, const raft_entry_t *e) {
     }
 }
 
+/* Durable terms never go back, and a durable vote never changes within its term (so no node
+ * votes twice in a term, whatever crashes and torn writes happen in between). */
+static void sim_check_vote(sim_t *s, const sim_node_t *n, const raft_hard_state_t *next) {
+    raft_hard_state_t prev;
+    if (!n->disk.hs_written || raft_hard_state_decode(n->disk.hs, sizeof(n->disk.hs), &prev) != 0) {
+        return;
+    }
+    if (next->term < prev.term) {
+        sim_fail(s, "node %u: durable term went back from %llu to %llu", n->id,
+                 (unsigned long long)prev.term, (unsigned long long)next->term);
+    } else if (next->term == prev.term && prev.vote != RAFT_NONE && next->vote != prev.vote) {
+        sim_fail(s, "node %u voted for %u and then %u in term %llu", n->id, prev.vote, next->vote,
+                 (unsigned long long)next->term);
+    }
+}
+
 /* Leader completeness: a new leader's log holds every entry known committed. */
 static void sim_check_new_leader(sim_t *s, sim_node_t *n) {
     uint64_t term = raft_term(n->raft);
@@ -460,6 +477,9 @@ static void sim_disk_truncate(sim_disk_t *d, uint64_t index) {
         d->count--;
         free(d->ents[d->count].data);
     }
+    if (d->synced > d->count) {
+        d->synced = d->count;
+    }
 }
 
 /* Writes one entry at the end of the log (torn: its CRC will not verify). */
@@ -496,6 +516,7 @@ static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term, cons
     if (!keep_tail || index >= sim_disk_last(d)) {
         sim_disk_truncate(d, d->snap_index);
         d->count = 0;
+        d->synced = 0;
     } else {
         size_t drop = (size_t)(index - d->snap_index);
         for (size_t i = 0; i < drop; i++) {
@@ -503,6 +524,7 @@ static void sim_disk_snapshot(sim_disk_t *d, uint64_t index, uint64_t term, cons
         }
         memmove(d->ents, d->ents + drop, (d->count - drop) * sizeof(d->ents[0]));
         d->count -= drop;
+        d->synced = d->synced > drop ? d->synced - drop : 0;
     }
     d->has_snap = true;
     d->snap_index = index;
@@ -600,6 +622,8 @@ static int sim_boot(sim_t *s, sim_node_t *n, const raft_conf_t *bootstrap) {
 /* Kills node n: memory, pending reads and unsynced state are lost. */
 static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
     CTX_ASSERT(n->up);
+    /* Entries written without a sync are lost (the core never asks for that, see must_sync). */
+    sim_disk_truncate(&n->disk, n->disk.snap_index + n->disk.synced);
     raft_free(n->raft);
     n->raft = NULL;
     n->up = false;
@@ -750,6 +774,7 @@ static void sim_torn(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
         if (k < rd->entries_count) {
             sim_disk_append(s, n, &rd->entries[k], true);
         }
+        d->synced = d->count; /* on the platter; recovery cuts the torn one by its CRC */
     }
     s->st->torn++;
     raft_advance(n->raft, rd);
@@ -791,7 +816,9 @@ static void sim_persist(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
     }
     n->hs_lazy = rd->hard_state;
     if (rd->must_sync) {
+        sim_check_vote(s, n, &n->hs_lazy);
         sim_disk_write_hs(&n->disk, &n->hs_lazy); /* written last, then fsync */
+        n->disk.synced = n->disk.count;
     }
 }
 

@@ -9,6 +9,7 @@
  * FIFO queue of encoded bytes with per-link cuts. Delivery is explicit, so each story controls
  * exactly which messages arrive.
  */
+#include "buf.h"
 #include "ctx.h"
 #include "raft.h"
 
@@ -842,6 +843,68 @@ START_TEST(test_restart_keeps_committed_log) {
 }
 END_TEST
 
+/* Checksummed but inconsistent messages are refused (CTX_EPROTOCOL) or ignored, never trusted. */
+START_TEST(test_inconsistent_messages_refused) {
+    tc_init(3, 3);
+    tc_start_all();
+    tc_elect(1);
+    tc_ticks(2);
+    buf_t b;
+    buf_init(&b);
+    raft_entry_t ents[2] = {
+        {.term = 5, .index = 11, .type = RAFT_ENTRY_NORMAL, .len = 1, .data = (const uint8_t *)"a"},
+        {.term = 4,
+         .index = 12,
+         .type = RAFT_ENTRY_NORMAL,
+         .len = 1,
+         .data = (const uint8_t *)"b"}};
+    /* Entry terms going down. */
+    raft_msg_t m = {.type = RAFT_MSG_APPEND,
+                    .from = 1,
+                    .to = 2,
+                    .term = 9,
+                    .log_term = 2,
+                    .index = 10,
+                    .entries = ents,
+                    .entries_count = 2};
+    raft_msg_encode(&m, &b);
+    ck_assert_int_eq(raft_step(R(2), buf_peek(&b), buf_size(&b)), CTX_EPROTOCOL);
+    /* An entry from a term later than the message's. */
+    buf_reset(&b);
+    m.term = 4;
+    m.entries_count = 1;
+    raft_msg_encode(&m, &b);
+    ck_assert_int_eq(raft_step(R(2), buf_peek(&b), buf_size(&b)), CTX_EPROTOCOL);
+    /* A response without entries must not carry any. */
+    buf_reset(&b);
+    m = (raft_msg_t){.type = RAFT_MSG_HEARTBEAT_RESP,
+                     .from = 2,
+                     .to = 1,
+                     .term = 2,
+                     .entries = ents,
+                     .entries_count = 1};
+    ents[0].index = 1;
+    raft_msg_encode(&m, &b);
+    ck_assert_int_eq(raft_step(R(1), buf_peek(&b), buf_size(&b)), CTX_EPROTOCOL);
+    /* An acknowledgement beyond the leader's log is ignored (no commit of unknown entries). */
+    buf_reset(&b);
+    uint64_t commit = raft_commit_index(R(1));
+    m = (raft_msg_t){.type = RAFT_MSG_APPEND_RESP,
+                     .from = 2,
+                     .to = 1,
+                     .term = raft_term(R(1)),
+                     .index = raft_last_index(R(1)) + 100};
+    raft_msg_encode(&m, &b);
+    ck_assert_int_eq(raft_step(R(1), buf_peek(&b), buf_size(&b)), 0);
+    tc_process(1);
+    ck_assert_uint_eq(raft_commit_index(R(1)), commit);
+    ck_assert_int_eq(raft_role(R(1)), RAFT_LEADER);
+    buf_free(&b);
+    tc_settle();
+    tc_free();
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("raft");
     TCase *tc_case = tcase_create("scenarios");
@@ -857,6 +920,7 @@ int main(void) {
     tcase_add_test(tc_case, test_read_index);
     tcase_add_test(tc_case, test_prevote_keeps_partitioned_node_harmless);
     tcase_add_test(tc_case, test_restart_keeps_committed_log);
+    tcase_add_test(tc_case, test_inconsistent_messages_refused);
     suite_add_tcase(suite, tc_case);
     /* Its own case, so the planted-bug build can run just this story (CK_RUN_CASE=figure8). */
     TCase *figure8 = tcase_create("figure8");
