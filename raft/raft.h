@@ -125,7 +125,10 @@ typedef struct raft_hard_state {
     uint64_t commit;
 } raft_hard_state_t;
 
-/* A state machine snapshot covering the log up to and including index. */
+/* A state machine snapshot covering the log up to and including index. The core moves `data`
+ * whole, inside one message: it is meant to be a small descriptor (for ContextDB, the snapshot
+ * metadata naming its column files, which the receiver fetches from the object store or from the
+ * leader by streaming, outside this core), not the data set itself. */
 typedef struct raft_snapshot {
     uint64_t index;
     uint64_t term;
