@@ -16,8 +16,14 @@
  * check_quorum a node that heard from a leader within the election timeout ignores (pre-)vote
  * requests (the leader lease), except those of a leader transfer. A node with a higher term that
  * receives a stale pre-vote answers with a rejection carrying its term, so stale pre-candidates
- * catch up (etcd #8243). Membership changes take effect when appended, not when committed
- * (thesis §4.1), so the configuration is recomputed when the log is truncated.
+ * catch up (etcd #8243). The election timer restarts only on hearing from the leader or granting
+ * a vote (§5.2) — not on merely seeing a higher term — so candidates with stale logs cannot keep
+ * the up-to-date nodes from campaigning (the simulator found that livelock). Nodes that may not
+ * campaign (learners, removed nodes) keep counting, so their lease check stays meaningful.
+ * Membership changes take effect when appended, not when committed (thesis §4.1), so the
+ * configuration is recomputed when the log is truncated. An initial cluster starts from one
+ * committed RAFT_CONF_BOOTSTRAP entry per voter at term 1 (identical on every initial node), so
+ * nodes that join later learn the membership by plain replication.
  */
 #include "raft_int.h"
 

@@ -29,6 +29,9 @@
 
 #include <string.h>
 
+_Static_assert(RAFT_MEMBERS_MAX <= 32, "ReadIndex acks are a 32-bit mask over prs[]");
+_Static_assert(RAFT_INFLIGHT_MAX >= 1, "pipelining needs at least one slot");
+
 /* Back to probing: next restarts after the match (or after a snapshot that was sent). */
 static void pr_become_probe(raft_progress_t *pr) {
     if (pr->state == RAFT_PR_SNAPSHOT) {

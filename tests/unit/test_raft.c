@@ -68,6 +68,7 @@ static tc_t tc; /* one cluster per test (check forks each test) */
 
 /* ---- disk and ready handling ------------------------------------------------------------ */
 
+/* Disk: drops stored entries after index. */
 static void tc_store_truncate(tc_node_t *n, uint64_t index) {
     uint64_t base = n->has_snap ? n->snap.index : 0;
     while (n->count > 0 && base + n->count > index) {
@@ -75,6 +76,7 @@ static void tc_store_truncate(tc_node_t *n, uint64_t index) {
     }
 }
 
+/* Disk: appends a copy of e (must follow the last stored entry). */
 static void tc_store_append(tc_node_t *n, const raft_entry_t *e) {
     uint64_t base = n->has_snap ? n->snap.index : 0;
     ck_assert_uint_eq(e->index, base + n->count + 1);
@@ -89,6 +91,7 @@ static void tc_store_append(tc_node_t *n, const raft_entry_t *e) {
     }
 }
 
+/* Disk: stores a snapshot; keep_tail keeps later entries (local compaction). */
 static void tc_store_snapshot(tc_node_t *n, const raft_snapshot_t *snap, bool keep_tail) {
     uint64_t base = n->has_snap ? n->snap.index : 0;
     if (!keep_tail || snap->index >= base + n->count) {
@@ -125,6 +128,7 @@ static void tc_send(uint32_t from, const raft_envelope_t *env) {
     memcpy(m->bytes, env->bytes, env->len);
 }
 
+/* State machine: applies e in order, remembering the last normal payload. */
 static void tc_apply(tc_node_t *n, const raft_entry_t *e) {
     ck_assert_uint_eq(e->index, n->applied + 1);
     n->applied = e->index;
@@ -171,6 +175,7 @@ static void tc_process(uint32_t id) {
 
 /* ---- cluster lifecycle ------------------------------------------------------------------ */
 
+/* Starts node id from its disk (bootstrap membership for initial nodes), as after a restart. */
 static void tc_boot(uint32_t id) {
     tc_node_t *n = &tc.nodes[id];
     raft_entry_t *ents = calloc(n->count + 1, sizeof(raft_entry_t));
@@ -200,6 +205,7 @@ static void tc_boot(uint32_t id) {
     tc_process(id);
 }
 
+/* Default core configuration: 10-tick elections, 2-tick heartbeats, pre-vote and check-quorum. */
 static void tc_config_default(void) {
     tc.cfg = (raft_config_t){.election_ticks = 10,
                              .heartbeat_ticks = 2,
@@ -224,18 +230,21 @@ static void tc_init(int voters, int slots) {
     }
 }
 
+/* Boots every initial voter. */
 static void tc_start_all(void) {
     for (uint32_t i = 1; i <= tc.bootstrap.voters_count; i++) {
         tc_boot(i);
     }
 }
 
+/* Kills node id; its disk survives. */
 static void tc_crash(uint32_t id) {
     raft_free(tc.nodes[id].r);
     tc.nodes[id].r = NULL;
     tc.nodes[id].up = false;
 }
 
+/* Cuts (or restores) every link of node id, both ways. */
 static void tc_isolate(uint32_t id, bool cut) {
     for (int j = 1; j <= TC_NODES_MAX; j++) {
         if ((uint32_t)j != id) {
@@ -245,6 +254,7 @@ static void tc_isolate(uint32_t id, bool cut) {
     }
 }
 
+/* Restores every link. */
 static void tc_heal(void) {
     memset(tc.cut, 0, sizeof(tc.cut));
 }
@@ -272,6 +282,7 @@ static bool tc_deliver_one(void) {
     return true;
 }
 
+/* Delivers until the queue is empty (bounded). */
 static void tc_settle(void) {
     for (int i = 0; i < TC_SETTLE_MAX && tc_deliver_one(); i++) {
     }
@@ -304,6 +315,7 @@ static uint32_t tc_leader(void) {
     return best;
 }
 
+/* Frees the cluster. */
 static void tc_free(void) {
     for (int i = 0; i <= TC_NODES_MAX; i++) {
         tc_node_t *n = &tc.nodes[i];
@@ -320,17 +332,20 @@ static void tc_free(void) {
     free(tc.q);
 }
 
+/* The core of live node id. */
 static raft_t *R(uint32_t id) {
     ck_assert(tc.nodes[id].up);
     return tc.nodes[id].r;
 }
 
+/* Proposes text on node id and handles the resulting batch; returns raft_propose()'s code. */
 static int tc_propose(uint32_t id, const char *text) {
     int rc = raft_propose(R(id), text, (uint32_t)strlen(text), NULL);
     tc_process(id);
     return rc;
 }
 
+/* Term of index in node id's log (asserted present). */
 static uint64_t tc_term_at(uint32_t id, uint64_t index) {
     uint64_t term = 0;
     ck_assert_int_eq(raft_term_at(R(id), index, &term), 0);
