@@ -184,6 +184,7 @@ typedef struct sim {
     uint32_t leader_crash_pk;     /* per 100k per tick: crash whoever leads */
     uint32_t fresh_crash_pm;      /* per mille: a new leader crashes within a few ticks */
     uint32_t down_min, down_span; /* a crashed node stays down [min, min + span) ticks */
+    uint32_t skew_pm;             /* per mille per node per tick: its clock skips or doubles */
     uint32_t compact_every, inflight_max, entries_max;
     bool pre_vote, check_quorum;
     sim_packet_t *packets;
@@ -1341,6 +1342,7 @@ static void sim_configure_mixed(sim_t *s) {
     s->check_quorum = raft_rng_below(g, 5) != 0;
     s->down_min = 5;
     s->down_span = 100;
+    s->skew_pm = (uint32_t)raft_rng_below(g, 150);
 }
 
 /* The churn profile (see sim.h). */
@@ -1366,6 +1368,7 @@ static void sim_configure_churn(sim_t *s) {
     s->check_quorum = false;
     s->down_min = 3;
     s->down_span = 40;
+    s->skew_pm = (uint32_t)raft_rng_below(g, 150);
 }
 
 /* The calm profile: no faults but crashes of the probe; for debugging and baselines. */
@@ -1457,7 +1460,15 @@ static void sim_tick(sim_t *s) {
     sim_client_reads(s);
     for (int i = 0; i < s->slots && !s->failed; i++) {
         sim_node_t *n = &s->nodes[i];
-        if (n->up) {
+        if (!n->up) {
+            continue;
+        }
+        /* Clock skew: a node's tick may be lost or doubled (timers are not synchronized). */
+        int ticks = 1;
+        if (sim_faulty(s) && sim_chance(s, s->skew_pm, 1000)) {
+            ticks = raft_rng_below(&s->rng, 2) == 0 ? 0 : 2;
+        }
+        for (int t = 0; t < ticks && n->up; t++) {
             raft_tick(n->raft);
             sim_process(s, n);
         }

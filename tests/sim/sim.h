@@ -2,9 +2,9 @@
  * sim.h — deterministic simulator for the Raft core (tests/sim, tools/sim).
  *
  * One call runs one seeded cluster: a virtual clock, a network that drops, duplicates, delays,
- * reorders and corrupts messages and partitions nodes (symmetric and one-way), nodes that crash
- * (also in the middle of writing a batch: the unsynced tail is lost or torn) and restart from their
- * fsynced state only, membership changes, leader transfers, and clients that propose writes and
+ * reorders and corrupts messages and partitions nodes (symmetric and one-way), skewed node
+ * clocks (ticks lost or doubled), nodes that crash (also in the middle of writing a batch: the
+ * unsynced tail is lost or torn) and restart from their fsynced state only, membership changes, leader transfers, and clients that propose writes and
  * read through ReadIndex. Safety properties are checked after every step; liveness after the
  * faults heal. Everything is derived from the seed, so a failing seed replays exactly.
  */
