@@ -77,6 +77,16 @@ void ctx_err_hint(ctx_err_t *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+void ctx_err_context(ctx_err_t *err, const char *fmt, ...) {
+    if (err == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->context, sizeof(err->context), fmt, ap);
+    va_end(ap);
+}
+
 void ctx_err_position(ctx_err_t *err, int position) {
     if (err != NULL && err->position == 0) {
         err->position = position;

@@ -58,7 +58,14 @@
     X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")                                              \
     X(CTX_ECANT_CHANGE, -39, "55P02", "cant change runtime param")                                \
     X(CTX_EDUP_COLUMN, -40, "42701", "duplicate column")                                          \
-    X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")
+    X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")                                  \
+    X(CTX_EDUP_PREPARED, -70, "42P05", "duplicate prepared statement")                            \
+    X(CTX_EUNDEF_PREPARED, -71, "26000", "invalid sql statement name")                            \
+    X(CTX_EDUP_CURSOR, -72, "42P03", "duplicate cursor")                                          \
+    X(CTX_EUNDEF_CURSOR, -73, "34000", "invalid cursor name")                                     \
+    X(CTX_EBINARY_FORMAT, -74, "22P03", "invalid binary representation")                          \
+    X(CTX_EBAD_COPY, -75, "22P04", "bad copy file format")                                        \
+    X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,
@@ -66,7 +73,12 @@ typedef enum {
 #undef CTX_X_ENUM
 } ctx_code_t;
 
-enum { CTX_ERR_MESSAGE_MAX = 512, CTX_ERR_DETAIL_MAX = 512, CTX_ERR_HINT_MAX = 256 };
+enum {
+    CTX_ERR_MESSAGE_MAX = 512,
+    CTX_ERR_DETAIL_MAX = 512,
+    CTX_ERR_HINT_MAX = 256,
+    CTX_ERR_CONTEXT_MAX = 256,
+};
 
 /* Error buffer: owned by the caller, filled by the first failing callee. */
 typedef struct ctx_err {
@@ -75,6 +87,8 @@ typedef struct ctx_err {
     char message[CTX_ERR_MESSAGE_MAX]; /* primary message, PostgreSQL style (lower case) */
     char detail[CTX_ERR_DETAIL_MAX];   /* optional, "" when absent */
     char hint[CTX_ERR_HINT_MAX];       /* optional, "" when absent */
+    char context[CTX_ERR_CONTEXT_MAX]; /* optional where-it-happened line ("COPY nodes, line 3"),
+                                          "" when absent; sent as the 'W' field */
 } ctx_err_t;
 
 /* Sets code and message (printf format) unless an error is already set; returns err->code so
@@ -85,6 +99,8 @@ int ctx_err_set(ctx_err_t *err, int code, const char *fmt, ...)
 /* Sets detail / hint of the current error (overwrites). */
 void ctx_err_detail(ctx_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctx_err_hint(ctx_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the context line of the current error (overwrites). */
+void ctx_err_context(ctx_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the 1-based position if none is set yet. */
 void ctx_err_position(ctx_err_t *err, int position);
 /* Clears err to CTX_OK. */

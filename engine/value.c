@@ -60,6 +60,36 @@ uint32_t value_type_oid(ctype_t type) {
     return OID_UNKNOWN;
 }
 
+ctype_t value_type_from_oid(uint32_t oid) {
+    switch (oid) {
+    case OID_BOOL:
+        return CT_BOOL;
+    case 21: /* int2 */
+    case OID_INT4:
+        return CT_INT4;
+    case OID_INT8:
+    case 26: /* oid */
+        return CT_INT8;
+    case 700: /* float4 */
+    case OID_FLOAT8:
+        return CT_FLOAT8;
+    case 17:   /* bytea */
+    case 18:   /* "char" */
+    case 19:   /* name */
+    case OID_TEXT:
+    case 1042: /* bpchar */
+    case 1043: /* varchar */
+        return CT_TEXT;
+    case 114: /* json */
+    case OID_JSONB:
+        return CT_JSONB;
+    case OID_VECTOR:
+        return CT_VECTOR;
+    default:
+        return CT_UNKNOWN;
+    }
+}
+
 const char *value_type_name(ctype_t type) {
     static const char *const names[] = {"unknown", "bool", "int4",  "int8",
                                         "float8",  "text", "jsonb", "vector"};

@@ -92,6 +92,7 @@ static inline bool value_is_null(const value_t *v) {
 /* PostgreSQL type OID and name ("int8", "vector", …) of a type. */
 uint32_t value_type_oid(ctype_t type);
 const char *value_type_name(ctype_t type);
+ctype_t value_type_from_oid(uint32_t oid);
 /* The name PostgreSQL uses in messages (format_type): "integer", "bigint", "double precision",
  * "boolean", "text", "jsonb", "vector", "unknown". Static storage. */
 const char *value_type_sql_name(ctype_t type);

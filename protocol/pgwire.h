@@ -364,12 +364,13 @@ typedef struct pgw_error {
     const char *detail;            /* D; NULL or "" = omitted */
     const char *hint;              /* H; NULL or "" = omitted */
     int32_t position;              /* P, 1-based character index into the query; 0 = omitted */
+    const char *context;           /* W (e.g. "COPY nodes, line 3"); NULL or "" = omitted */
 } pgw_error_t;
 
 int pgw_encode_error(buf_t *buf, const pgw_error_t *error);  /* E */
 int pgw_encode_notice(buf_t *buf, const pgw_error_t *error); /* N */
 /* E or N from a ctx_err_t: C = ctx_sqlstate(err->code), M = err->message (ctx_strerror(code)
- * when empty), D/H/P when set. severity e.g. "ERROR", "FATAL" (E) or "NOTICE", "WARNING" (N). */
+ * when empty), D/H/P/W when set. severity e.g. "ERROR", "FATAL" (E) or "NOTICE", "WARNING" (N). */
 int pgw_encode_error_ctx(buf_t *buf, const char *severity, const ctx_err_t *err);
 int pgw_encode_notice_ctx(buf_t *buf, const char *severity, const ctx_err_t *err);
 

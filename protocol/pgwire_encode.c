@@ -292,6 +292,7 @@ static int pgw_encode_report(buf_t *buf, uint8_t type, const pgw_error_t *e) {
         buf_printf(buf, "%d", (int)e->position);
         buf_append_u8(buf, 0); /* buf_printf does not count the NUL it writes */
     }
+    pgw_error_field(buf, 'W', e->context);
     buf_append_u8(buf, 0);
     return pgw_msg_end(buf, mark);
 }
@@ -314,6 +315,7 @@ static int pgw_encode_report_ctx(buf_t *buf, uint8_t type, const char *severity,
         .detail = err->detail,
         .hint = err->hint,
         .position = err->position,
+        .context = err->context,
     };
     return pgw_encode_report(buf, type, &e);
 }

@@ -10,10 +10,10 @@
  *   READY    → regular messages. Query runs every statement of its text through the SQL layer
  *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
  *              the first failing statement sends ErrorResponse and skips the rest.
- *              Extended-protocol messages are not implemented yet: the first one gets 0A000 and
- *              the state moves to SKIP.
+ *              Extended-protocol messages go to extended.c; the first failing one sends
+ *              ErrorResponse, fails the transaction and moves the state to SKIP.
  *   SKIP     → every message up to Sync is discarded (as after any extended-protocol error);
- *              Sync sends ReadyForQuery and returns to READY.
+ *              Sync ends the implicit transaction, sends ReadyForQuery and returns to READY.
  *   CLOSING  → terminal: output is flushed by the loop, input ignored.
  * A malformed or oversized message sends FATAL 08P01 and moves to CLOSING; other connections are
  * unaffected. All per-Query memory (decoded arrays, parse trees, results, text values) comes from
@@ -21,7 +21,9 @@
  */
 #include "conn.h"
 
+#include "extended.h"
 #include "pgwire.h"
+#include "reply.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct conn {
     buf_t out;
     arena_t arena; /* per message; reset after each */
     sql_session_t *session;
+    ext_t *ext; /* prepared statements and portals (extended.h) */
     int32_t backend_pid;
     int32_t backend_secret;
     uint32_t negotiations;
@@ -59,6 +62,7 @@ conn_t *conn_create(conn_server_t *server, const char *peer) {
     buf_init(&conn->in);
     buf_init(&conn->out);
     arena_init(&conn->arena);
+    conn->ext = ext_create();
     snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
     return conn;
 }
@@ -67,6 +71,7 @@ void conn_destroy(conn_t *conn) {
     if (conn == NULL) {
         return;
     }
+    ext_destroy(conn->ext); /* before the session: portals may hold its results */
     if (conn->session != NULL) {
         CTX_ASSERT(conn->server->sessions_active > 0);
         sql_session_destroy(conn->session);
@@ -274,78 +279,12 @@ static void conn_on_startup_frame(conn_t *conn, const pgw_frame_t *frame) {
 
 static void conn_send_error(conn_t *conn, const ctx_err_t *err) {
     CTX_DEBUG("ERROR %s: %s (pid=%d)", ctx_sqlstate(err->code), err->message, conn->backend_pid);
-    int rc = pgw_encode_error_ctx(&conn->out, "ERROR", err);
-    CTX_ASSERT(rc == 0);
+    reply_error(&conn->out, err);
 }
 
-static void conn_send_notices(conn_t *conn, const sql_result_t *result) {
-    for (int i = 0; i < result->nnotices; i++) {
-        const sql_notice_t *notice = &result->notices[i];
-        pgw_error_t n;
-        memset(&n, 0, sizeof(n));
-        n.severity = notice->severity;
-        n.sqlstate = ctx_sqlstate(notice->code);
-        n.message = notice->message;
-        int rc = pgw_encode_notice(&conn->out, &n);
-        CTX_ASSERT(rc == 0);
-    }
-}
-
-static int conn_send_row_description(conn_t *conn, const sql_result_t *result, ctx_err_t *err) {
-    pgw_field_t *fields = arena_calloc(&conn->arena, (size_t)result->ncols + 1, sizeof(*fields));
-    for (int c = 0; c < result->ncols; c++) {
-        const sql_column_t *col = &result->cols[c];
-        fields[c].name = col->name;
-        fields[c].table_oid = col->table_oid;
-        fields[c].column_attnum = col->attnum;
-        fields[c].type_oid = col->type_oid;
-        fields[c].type_len = col->typlen;
-        fields[c].type_mod = col->typmod;
-        fields[c].format = PGW_FORMAT_TEXT;
-    }
-    if (pgw_encode_row_description(&conn->out, fields, (size_t)result->ncols) < 0) {
-        return ctx_err_set(err, CTX_ELIMIT, "target lists can have at most %d entries",
-                           PGW_FIELDS_MAX);
-    }
-    return 0;
-}
-
-/* RowDescription, DataRow* (text format), CommandComplete, then ParameterStatus changes. */
+/* Notices, RowDescription + DataRows (text), CommandComplete, ParameterStatus changes. */
 static int conn_send_result(conn_t *conn, const sql_result_t *result, ctx_err_t *err) {
-    conn_send_notices(conn, result);
-    if (result->has_rows) {
-        CTX_ASSERT(result->ncols >= 0);
-        if (conn_send_row_description(conn, result, err) < 0) {
-            return err->code;
-        }
-        for (uint64_t r = 0; r < result->nrows; r++) {
-            const value_t *row = &result->rows[r * (uint64_t)result->ncols];
-            size_t mark = pgw_data_row_begin(&conn->out, (uint16_t)result->ncols);
-            for (int c = 0; c < result->ncols; c++) {
-                if (value_is_null(&row[c])) {
-                    pgw_data_row_null(&conn->out);
-                    continue;
-                }
-                uint32_t len = 0;
-                const char *text = value_to_text(&row[c], &conn->arena, &len);
-                pgw_data_row_value(&conn->out, text, len);
-            }
-            if (pgw_msg_end(&conn->out, mark) < 0) {
-                return ctx_err_set(err, CTX_ELIMIT, "result row is too large to send");
-            }
-        }
-    }
-    CTX_ASSERT(result->tag != NULL);
-    if (pgw_encode_command_complete(&conn->out, result->tag) < 0) {
-        return ctx_err_set(err, CTX_EINTERNAL, "command tag is too long");
-    }
-    for (int i = 0; i < result->nparam_changes; i++) {
-        const sql_param_change_t *change = &result->param_changes[i];
-        if (pgw_encode_parameter_status(&conn->out, change->name, change->value) < 0) {
-            return ctx_err_set(err, CTX_ELIMIT, "parameter value is too long");
-        }
-    }
-    return 0;
+    return reply_result(&conn->out, &conn->arena, result, err);
 }
 
 /* Length of the UTF-8 sequence starting at p (PostgreSQL's pg_utf_mblen), 1 for junk. */
@@ -424,6 +363,18 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         sql_query_failed(conn->session);
         return;
     }
+    char name[64];
+    bool all = false;
+    if (ext_match_deallocate(query->sql, name, sizeof(name), &all)) {
+        if (ext_deallocate(conn->ext, query->sql, &err) < 0) {
+            sql_query_failed(conn->session);
+            conn_send_error(conn, &err);
+            return;
+        }
+        int rc = pgw_encode_command_complete(&conn->out, "DEALLOCATE");
+        CTX_ASSERT(rc == 0);
+        return;
+    }
     if (sql_parse(query->sql, query->sql_len, &conn->arena, &stmts, &count, &err) < 0) {
         sql_query_failed(conn->session); /* inside a block, the block fails ('E') */
         conn_send_error(conn, &err);
@@ -457,22 +408,72 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     }
 }
 
+static ext_io_t conn_ext_io(conn_t *conn) {
+    ext_io_t io = {.session = conn->session, .out = &conn->out, .arena = &conn->arena};
+    return io;
+}
+
 static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
     CTX_ASSERT(conn->session != NULL);
     CTX_DEBUG("query (pid=%d): %.200s", conn->backend_pid, query->sql);
     atomic_store(sql_session_cancel_flag(conn->session), false);
+    ext_io_t io = conn_ext_io(conn);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (ext_before_simple_query(conn->ext, &io, &err) < 0) {
+        conn_send_error(conn, &err);
+    }
     conn_run_statements(conn, query);
+    ext_after_simple_query(conn->ext, conn->session);
     pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
 }
 
 /* ---- Regular messages ------------------------------------------------------------------------ */
 
-static void conn_refuse_extended(conn_t *conn) {
+/* Runs one extended-protocol message; an error is reported once, fails the transaction and
+ * makes every message up to Sync be discarded. */
+static void conn_on_extended(conn_t *conn, const pgw_msg_t *msg) {
+    if (conn->state != CONN_READY) {
+        return;
+    }
+    ext_io_t io = conn_ext_io(conn);
     ctx_err_t err;
     ctx_err_clear(&err);
-    ctx_err_set(&err, CTX_EFEATURE, "extended query protocol is not supported yet");
-    conn_send_error(conn, &err);
-    conn->state = CONN_SKIP;
+    int rc = 0;
+    switch (msg->type) {
+    case PGW_MSG_PARSE:
+        rc = ext_parse(conn->ext, &io, &msg->parse, &err);
+        break;
+    case PGW_MSG_BIND:
+        rc = ext_bind(conn->ext, &io, &msg->bind, &err);
+        break;
+    case PGW_MSG_DESCRIBE:
+        rc = ext_describe(conn->ext, &io, &msg->describe, &err);
+        break;
+    case PGW_MSG_EXECUTE:
+        rc = ext_execute(conn->ext, &io, &msg->execute, &err);
+        break;
+    default:
+        CTX_ASSERT(msg->type == PGW_MSG_CLOSE);
+        rc = ext_close(conn->ext, &io, &msg->close, &err);
+        break;
+    }
+    if (rc < 0) {
+        conn_send_error(conn, &err);
+        sql_query_failed(conn->session);
+        conn->state = CONN_SKIP;
+    }
+}
+
+static void conn_on_sync(conn_t *conn) {
+    ext_io_t io = conn_ext_io(conn);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (ext_sync(conn->ext, &io, &err) < 0) {
+        conn_send_error(conn, &err);
+    }
+    conn->state = CONN_READY;
+    pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
 }
 
 static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
@@ -493,9 +494,7 @@ static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
         conn->state = CONN_CLOSING;
         return;
     case PGW_MSG_SYNC:
-        conn->state = CONN_READY;
-        pgw_encode_ready_for_query(&conn->out,
-                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+        conn_on_sync(conn);
         return;
     case PGW_MSG_FLUSH:
     case PGW_MSG_COPY_DATA: /* outside COPY: ignored, as PostgreSQL does */
@@ -507,9 +506,7 @@ static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
     case PGW_MSG_DESCRIBE:
     case PGW_MSG_EXECUTE:
     case PGW_MSG_CLOSE:
-        if (conn->state == CONN_READY) {
-            conn_refuse_extended(conn);
-        }
+        conn_on_extended(conn, &msg);
         return;
     case PGW_MSG_PASSWORD:
         break;

@@ -174,11 +174,15 @@ START_TEST(test_set_show_reports_parameter) {
 }
 END_TEST
 
-START_TEST(test_extended_protocol_refused_cleanly) {
+START_TEST(test_extended_protocol_error_then_recovers) {
     PGconn *conn = ts_connect(&server, NULL);
-    const char *params[] = {"1"};
-    PGresult *res = PQexecParams(conn, "SELECT $1", 1, NULL, params, NULL, NULL, 0);
-    expect_error(res, "0A000", "extended query protocol is not supported yet", NULL);
+    const char *params[] = {"41"};
+    PGresult *res = PQexecParams(conn, "SELECT $1::int8 + 1", 1, NULL, params, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), "42");
+    PQclear(res);
+    res = PQexecParams(conn, "SELECT * FROM nosuch WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
+    expect_error(res, "42P01", "relation \"nosuch\" does not exist", NULL);
     PQclear(res);
     ck_assert_int_eq(PQtransactionStatus(conn), PQTRANS_IDLE);
     char *v = ts_query_value(conn, "SELECT 9");
@@ -455,7 +459,7 @@ static Suite *pgwire_suite(void) {
     tcase_add_test(basic, test_errors_carry_sqlstate_and_position);
     tcase_add_test(basic, test_transaction_status);
     tcase_add_test(basic, test_set_show_reports_parameter);
-    tcase_add_test(basic, test_extended_protocol_refused_cleanly);
+    tcase_add_test(basic, test_extended_protocol_error_then_recovers);
     tcase_add_test(basic, test_cancel_idle_is_harmless);
     tcase_add_test(basic, test_gssenc_and_protocol_negotiation);
     tcase_add_test(basic, test_data_dir_locked);

@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""psycopg2 (simple protocol, client-side parameter interpolation) against contextdb.
+
+Run by run-client (PGHOST/PGPORT set, vector_dimensions = 4).
+"""
+import sys
+import threading
+import time
+
+try:
+    import psycopg2
+    import psycopg2.errors
+    import psycopg2.extensions
+except ImportError:
+    print("SKIP: python3-psycopg2 is not installed")
+    sys.exit(77)
+
+
+def main():
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    cur = conn.cursor()
+    for i in range(1, 9):
+        cur.execute("INSERT INTO nodes (id, label, props) VALUES (%s, %s, %s)",
+                    (i, f"L{i}", '{"rank": %d}' % i))
+        cur.execute("INSERT INTO vectors (id, embedding) VALUES (%s, %s)", (i, f"[{i},1,0,0]"))
+    for src, dst in [(1, 2), (2, 3), (3, 4), (1, 5)]:
+        cur.execute("INSERT INTO edges (src, dst, kind, weight) VALUES (%s, %s, %s, %s)",
+                    (src, dst, "links", 0.5))
+    cur.execute("SELECT id, label, props FROM nodes WHERE id = %s", (3,))
+    assert cur.fetchall() == [(3, "L3", {"rank": 3})]
+    cur.execute("SELECT label FROM nodes WHERE label = %s", ("it's \\ quoted",))
+    assert cur.fetchall() == []
+    print("ok params")
+
+    cur.execute("SELECT * FROM similar(%s, %s)", (1, 5))
+    assert len(cur.fetchall()) == 5
+    cur.execute("SELECT id FROM neighbors(%s, %s) ORDER BY id", (1, 2))
+    assert [r[0] for r in cur.fetchall()] == [2, 3, 5]
+    print("ok graph and vector queries")
+
+    try:
+        cur.execute("INSERT INTO nodes (id, label) VALUES (%s, %s)", (1, "dup"))
+        raise AssertionError("duplicate accepted")
+    except psycopg2.errors.UniqueViolation as e:
+        assert e.pgcode == "23505"
+    print("ok errors")
+
+    conn.autocommit = False
+    cur.execute("INSERT INTO nodes (id, label) VALUES (%s, %s)", (100, "tx"))
+    conn.rollback()
+    cur.execute("SELECT count(*) FROM nodes WHERE id = 100")
+    assert cur.fetchone() == (0,)
+    cur.execute("INSERT INTO nodes (id, label) VALUES (%s, %s)", (100, "tx"))
+    conn.commit()
+    cur.execute("SELECT label FROM nodes WHERE id = 100")
+    assert cur.fetchone() == ("tx",)
+    conn.commit()
+    conn.autocommit = True
+    print("ok transactions")
+
+    for extra in sys.argv[1:]:
+        globals()["check_" + extra](conn)
+    conn.close()
+    print("psycopg2: all passed")
+
+
+if __name__ == "__main__":
+    main()
