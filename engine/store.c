@@ -758,3 +758,170 @@ bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id
     }
     return false;
 }
+
+/* ---------------------------------------------------------------- snapshot export / restore */
+
+uint32_t store_node_slot_end(const store_t *store) {
+    return store->node_slots.len;
+}
+
+bool store_node_at(const store_t *store, uint32_t slot, node_view_t *out, uint32_t *label_out) {
+    if (slot_is_free(&store->node_slots, slot)) {
+        return false;
+    }
+    node_view_fill(store, &store->nodes[slot], out);
+    *label_out = store->nodes[slot].label;
+    return true;
+}
+
+uint32_t store_vector_slot_end(const store_t *store) {
+    return store->vec_slots.len;
+}
+
+bool store_vector_at(const store_t *store, uint32_t slot, int64_t *id_out,
+                     const float **vector_out) {
+    if (slot_is_free(&store->vec_slots, slot)) {
+        return false;
+    }
+    *id_out = store->vec_ids[slot];
+    *vector_out = store_vector_data(store, slot);
+    return true;
+}
+
+uint32_t store_label_count(const store_t *store) {
+    return store->labels.count;
+}
+
+const char *store_label_name(const store_t *store, uint32_t label, uint32_t *len_out) {
+    CTX_ASSERT(label < store->labels.count);
+    *len_out = store->labels.lens[label];
+    return store->labels.strings[label];
+}
+
+static int restore_dict(dict_t *dict, uint32_t expect_id, const char *text, uint32_t len,
+                        uint32_t len_max, const char *what, ctx_err_t *err) {
+    if (len > len_max || (len > 0 && memchr(text, '\0', len) != NULL)) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s %u is not valid text", what, expect_id);
+    }
+    uint32_t found = store_dict_find(dict, text, len);
+    if (found != DICT_NONE) {
+        if (found == expect_id) {
+            return CTX_OK; /* a built-in kind */
+        }
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s \"%.*s\" appears twice", what,
+                           (int)len, text);
+    }
+    if (dict->count != expect_id) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s %u out of order (next id is %u)",
+                           what, expect_id, dict->count);
+    }
+    uint32_t id = store_dict_add(dict, text, len);
+    CTX_ASSERT(id == expect_id);
+    return CTX_OK;
+}
+
+int store_restore_label(store_t *store, uint32_t expect_id, const char *text, uint32_t len,
+                        ctx_err_t *err) {
+    return restore_dict(&store->labels, expect_id, text, len, LABEL_BYTES_MAX, "label", err);
+}
+
+int store_restore_kind(store_t *store, uint32_t expect_id, const char *text, uint32_t len,
+                       ctx_err_t *err) {
+    return restore_dict(&store->kinds, expect_id, text, len, 1u << 20, "edge kind", err);
+}
+
+int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label,
+                       const char *props, uint32_t props_len, ctx_err_t *err) {
+    if (slot == STORE_SLOT_NONE || slot < store->node_slots.len) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot node slot %u out of order", slot);
+    }
+    if (store_node_slot(store, id) != STORE_SLOT_NONE) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot node id %lld appears twice",
+                           (long long)id);
+    }
+    if (label >= store->labels.count) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot node %lld has unknown label id %u",
+                           (long long)id, label);
+    }
+    char *copy = NULL;
+    if (props != NULL) {
+        copy = ctx_malloc((size_t)props_len + 1);
+        memcpy(copy, props, props_len);
+        copy[props_len] = '\0';
+    }
+    uint32_t got = store_node_add(store, id, label, copy, props_len, slot);
+    CTX_ASSERT(got == slot);
+    return CTX_OK;
+}
+
+int store_restore_vector(store_t *store, uint32_t slot, int64_t id, const float *vector,
+                         ctx_err_t *err) {
+    if (slot == STORE_SLOT_NONE || slot < store->vec_slots.len) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot vector slot %u out of order", slot);
+    }
+    if (store_vector_slot(store, id) != STORE_SLOT_NONE) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot vector id %lld appears twice",
+                           (long long)id);
+    }
+    uint32_t got = store_vector_add(store, id, vector, slot);
+    CTX_ASSERT(got == slot);
+    return CTX_OK;
+}
+
+typedef struct restore_in {
+    uint32_t target_slot;
+    uint32_t kind;
+    int64_t source;
+    double weight;
+} restore_in_t;
+
+static int restore_in_cmp(const void *a, const void *b) {
+    const restore_in_t *x = a;
+    const restore_in_t *y = b;
+    if (x->target_slot != y->target_slot) {
+        return x->target_slot < y->target_slot ? -1 : 1;
+    }
+    if (x->source != y->source) {
+        return x->source < y->source ? -1 : 1;
+    }
+    return (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+/* Out lists first (already in order), then in lists from a copy sorted by (target, source). */
+int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t count,
+                        ctx_err_t *err) {
+    CTX_ASSERT(count == 0 || edges != NULL);
+    restore_in_t *in = ctx_malloc(sizeof(restore_in_t) * (size_t)(count + 1));
+    uint32_t prev_slot = 0;
+    int rc = CTX_OK;
+    for (uint64_t i = 0; i < count; i++) {
+        const store_edge_rec_t *e = &edges[i];
+        uint32_t s = store_node_slot(store, e->source);
+        uint32_t t = store_node_slot(store, e->target);
+        if (s == STORE_SLOT_NONE || t == STORE_SLOT_NONE || e->kind < 0 ||
+            (uint32_t)e->kind >= store->kinds.count) {
+            rc = ctx_err_set(err, CTX_ECORRUPT, "snapshot edge %llu (%lld -> %lld) is dangling",
+                             (unsigned long long)i, (long long)e->source, (long long)e->target);
+            goto fail;
+        }
+        adj_list_t *out = &store->nodes[s].out;
+        const adj_entry_t *last = out->len ? store_adj_entries(store, out) + out->len - 1 : NULL;
+        if (s < prev_slot || (last != NULL && adj_cmp(last, e->target, e->kind) >= 0)) {
+            rc = ctx_err_set(err, CTX_ECORRUPT, "snapshot edge %llu is out of order",
+                             (unsigned long long)i);
+            goto fail;
+        }
+        prev_slot = s;
+        adj_insert(store, out, e->target, e->kind, e->weight);
+        in[i] = (restore_in_t){t, (uint32_t)e->kind, e->source, e->weight};
+    }
+    qsort(in, (size_t)count, sizeof(restore_in_t), restore_in_cmp);
+    for (uint64_t i = 0; i < count; i++) {
+        adj_insert(store, &store->nodes[in[i].target_slot].in, in[i].source, (int32_t)in[i].kind,
+                   in[i].weight);
+    }
+    store->edge_count += count;
+fail:
+    free(in);
+    return rc;
+}

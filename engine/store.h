@@ -105,4 +105,52 @@ bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id
 typedef enum { METRIC_L2 = 0, METRIC_COSINE = 1, METRIC_INNER = 2 } metric_t;
 double vec_distance(metric_t metric, const float *a, const float *b, uint32_t dim);
 
+/* ---- Snapshots: slot-exact export and restore (storage/snapshot.c) ----
+ * A snapshot records where every row lives, not just which rows exist, so that a restored store
+ * has the same slot layout -- hence the same scan orders and the same choice of slot for later
+ * inserts -- as the store that was saved, and the same label and kind dictionaries (kind ids are
+ * visible in the edge scan order). Restore functions are for a store being rebuilt from a
+ * snapshot: they bypass command batches and undo logs, and validate their input (a snapshot file
+ * that passed its checksums but still disagrees with itself is CTX_ECORRUPT, never an abort;
+ * after an error the half-restored store must be destroyed). */
+
+/* 1 + the highest live node slot (0 when empty); slots below it may be free. */
+uint32_t store_node_slot_end(const store_t *store);
+/* The node in `slot` and its label id; false when the slot is free (or ≥ slot_end). */
+bool store_node_at(const store_t *store, uint32_t slot, node_view_t *out, uint32_t *label_out);
+/* Same for vectors. */
+uint32_t store_vector_slot_end(const store_t *store);
+bool store_vector_at(const store_t *store, uint32_t slot, int64_t *id_out,
+                     const float **vector_out);
+/* Label dictionary in id order (ids are dense, assigned in first-use order, never removed by
+ * committed work). The returned text is NUL-terminated and owned by the store. */
+uint32_t store_label_count(const store_t *store);
+const char *store_label_name(const store_t *store, uint32_t label, uint32_t *len_out);
+
+/* Appends a label / edge kind to its dictionary; its id must come out as `expect_id` (the next
+ * id), else CTX_ECORRUPT (also for a duplicate). Kinds 0..4 are built in: restoring them checks
+ * that the names agree. */
+int store_restore_label(store_t *store, uint32_t expect_id, const char *text, uint32_t len,
+                        ctx_err_t *err);
+int store_restore_kind(store_t *store, uint32_t expect_id, const char *text, uint32_t len,
+                       ctx_err_t *err);
+/* Puts a node into `slot`; slots must be restored in ascending order (the skipped ones become
+ * the free slots). props (may be NULL) is copied. CTX_ECORRUPT for a duplicate id, a slot not
+ * above the previous one, an unknown label id or oversized text. */
+int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label,
+                       const char *props, uint32_t props_len, ctx_err_t *err);
+int store_restore_vector(store_t *store, uint32_t slot, int64_t id, const float *vector,
+                         ctx_err_t *err);
+/* Adds edges in edge-scan order (source slot ascending, then target id, then kind id), after
+ * every node is restored; builds both adjacency directions without re-sorting. CTX_ECORRUPT for
+ * a missing endpoint, an unknown kind, or edges out of order / duplicated. */
+typedef struct store_edge_rec {
+    int64_t source;
+    int64_t target;
+    int32_t kind;
+    double weight;
+} store_edge_rec_t;
+int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t count,
+                        ctx_err_t *err);
+
 #endif
