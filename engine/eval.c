@@ -52,8 +52,10 @@ static bool like_byte_eq(unsigned char a, unsigned char b, bool fold) {
     return fold ? tolower(a) == tolower(b) : a == b;
 }
 
-/* Two-pointer wildcard match; pattern is known not to end with the escape character. */
-static bool like_match(const char *s, size_t slen, const char *p, size_t plen, bool fold) {
+/* Two-pointer wildcard match; pattern is known not to end with the escape character (esc; 0 =
+ * no escape character). */
+static bool like_match(const char *s, size_t slen, const char *p, size_t plen, bool fold,
+                       char esc) {
     size_t si = 0;
     size_t pi = 0;
     size_t star_p = SIZE_MAX;
@@ -73,7 +75,7 @@ static bool like_match(const char *s, size_t slen, const char *p, size_t plen, b
             continue;
         }
         if (pi < plen) {
-            size_t adv = p[pi] == '\\' ? 2 : 1;
+            size_t adv = esc != 0 && p[pi] == esc && pi + 1 < plen ? 2 : 1;
             if (like_byte_eq((unsigned char)p[pi + adv - 1], (unsigned char)s[si], fold)) {
                 si++;
                 pi += adv;
@@ -99,8 +101,17 @@ static int eval_like(const expr_t *e, const value_t *l, const value_t *r, const 
     json_slice_t p;
     eval_text_of(l, ctx->arena, &s);
     eval_text_of(r, ctx->arena, &p);
-    for (uint32_t i = 0; i < p.len; i++) {
-        if (p.ptr[i] == '\\') {
+    char esc = '\\';
+    if (e->escape != NULL) {
+        value_t ev;
+        int rc = eval_expr(e->escape, NULL, ctx, &ev, err);
+        if (rc != 0) {
+            return rc;
+        }
+        esc = ev.kind == VAL_TEXT && ev.u.str.len > 0 ? ev.u.str.ptr[0] : 0;
+    }
+    for (uint32_t i = 0; esc != 0 && i < p.len; i++) {
+        if (p.ptr[i] == esc) {
             if (i + 1 == p.len) {
                 return ctx_err_set(err, CTX_EDATA,
                                    "LIKE pattern must not end with escape character");
@@ -108,7 +119,7 @@ static int eval_like(const expr_t *e, const value_t *l, const value_t *r, const 
             i++;
         }
     }
-    bool m = like_match(s.ptr, s.len, p.ptr, p.len, e->op == OP_ILIKE);
+    bool m = like_match(s.ptr, s.len, p.ptr, p.len, e->op == OP_ILIKE, esc);
     *out = value_bool(e->negated ? !m : m);
     return 0;
 }
@@ -333,6 +344,9 @@ static int eval_binary(const expr_t *e, const value_t *row, const eval_ctx_t *ct
     if (e->op == OP_AND || e->op == OP_OR) {
         return eval_logic(e, row, ctx, out, err);
     }
+    if (e->op >= OP_REGEX) {
+        return eval_binary_ext(e, row, ctx, out, err);
+    }
     rc = eval_expr(e->left, row, ctx, &l, err);
     if (rc == 0) {
         rc = eval_expr(e->right, row, ctx, &r, err);
@@ -511,10 +525,17 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
         }
         *out = ctx->params[e->param_index - 1];
         return 0;
-    case EXPR_COLUMN:
+    case EXPR_COLUMN: {
+        const eval_ctx_t *level = ctx;
+        for (int k = 0; k < e->outer_level; k++) {
+            CTX_ASSERT(level->outer_row != NULL);
+            row = level->outer_row;
+            level = level->outer;
+        }
         CTX_ASSERT(e->column_index >= 0 && row != NULL);
         *out = row[e->column_index];
         return 0;
+    }
     case EXPR_UNARY:
         return eval_unary(e, row, ctx, out, err);
     case EXPR_BINARY:
@@ -533,6 +554,13 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
         return eval_cast_expr(e, row, ctx, out, err);
     case EXPR_CASE:
         return eval_case(e, row, ctx, out, err);
+    case EXPR_SUBQUERY:
+    case EXPR_ARRAY:
+    case EXPR_ANY:
+    case EXPR_SUBSCRIPT:
+    case EXPR_FIELD:
+    case EXPR_WINDOW:
+        return eval_expr_ext(e, row, ctx, out, err);
     case EXPR_STAR:
         break;
     }
@@ -551,7 +579,13 @@ int eval_predicate(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, b
 /* ---- casts ------------------------------------------------------------------------------ */
 
 static bool cast_allowed(ctype_t from, ctype_t to) {
-    if (from == to || from == CT_UNKNOWN || from == CT_TEXT || to == CT_TEXT) {
+    if (from == to || from == CT_UNKNOWN || ctype_is_textual(from) || ctype_is_textual(to)) {
+        return true;
+    }
+    if (ctype_is_integer(from) && ctype_is_integer(to)) {
+        return true;
+    }
+    if (ctype_is_array(from) && ctype_is_array(to)) {
         return true;
     }
     if (ctype_is_numeric(from) && ctype_is_numeric(to)) {
@@ -608,6 +642,9 @@ static int cast_numeric(const value_t *in, ctype_t to, value_t *out, ctx_err_t *
     if (to == CT_INT4 && (in->u.i < INT32_MIN || in->u.i > INT32_MAX)) {
         return int_range_error(CT_INT4, err);
     }
+    if (to == CT_INT2 && (in->u.i < INT16_MIN || in->u.i > INT16_MAX)) {
+        return ctx_err_set(err, CTX_ERANGE, "smallint out of range");
+    }
     *out = value_int(in->u.i);
     return 0;
 }
@@ -624,7 +661,17 @@ int eval_cast(const value_t *in, ctype_t from, ctype_t to, const eval_ctx_t *ctx
         *out = value_null();
         return 0;
     }
-    if (to == CT_TEXT) {
+    if (ctype_is_reg(from) && ctype_is_textual(to) && in->kind == VAL_INT && ctx->env != NULL &&
+        ctx->env->reg_out != NULL) {
+        const char *name = ctx->env->reg_out(ctx->env, from, (uint32_t)in->u.i, ctx->arena);
+        *out = value_text(name, (uint32_t)strlen(name));
+        return 0;
+    }
+    if (ctype_is_reg(to) && in->kind == VAL_TEXT) {
+        bind_ctx_t b = {.env = ctx->env, .arena = ctx->arena, .query_text = ctx->query_text};
+        return bind_literal(&b, to, in->u.str.ptr, in->u.str.len, 0, out, err);
+    }
+    if (ctype_is_textual(to)) {
         json_slice_t s;
         if (in->kind == VAL_BOOL) {
             *out = in->u.b ? value_text("true", 4) : value_text("false", 5);

@@ -27,6 +27,29 @@ typedef struct bind_scope {
     int ncols;
 } bind_scope_t;
 
+/* The scopes of enclosing queries, innermost first (correlated subqueries). */
+typedef struct bind_outer {
+    const bind_scope_t *scope;
+    const struct bind_outer *next;
+} bind_outer_t;
+
+typedef struct eval_ctx eval_ctx_t;
+typedef struct bind_ctx bind_ctx_t;
+
+/* A scalar function supplied from outside the engine (sql/catalog.c: pg_get_userbyid, …): the
+ * same shape as the built-in table in eval_func.c. sig letters: T text, I integer, N numeric,
+ * F float, J jsonb, V vector, B bool, A any, O oid (any integer type), R text array. */
+typedef struct eval_func_ext {
+    const char *name;
+    int nargs_min;
+    int nargs_max; /* -1: variadic, the last letter repeats */
+    const char *sig;
+    ctype_t ret;
+    bool strict;
+    int (*fn)(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_t *out,
+              ctx_err_t *err);
+} eval_func_ext_t;
+
 /* Session information functions read (version(), current_user, current_setting('x')). */
 typedef struct eval_env {
     const char *user;
@@ -37,9 +60,18 @@ typedef struct eval_env {
     void *session;
     uint32_t vector_dims;
     const atomic_bool *cancel; /* may be NULL */
+    /* Catalog hooks (may be NULL: then reg* casts accept numeric OIDs only and print numbers).
+     * reg_in: object name → OID for a reg* type (42P01 / 42704 when unknown); reg_out: OID →
+     * name text in arena (the number when unknown). */
+    int (*reg_in)(const struct eval_env *env, ctype_t type, const char *name, uint32_t *oid,
+                  ctx_err_t *err);
+    const char *(*reg_out)(const struct eval_env *env, ctype_t type, uint32_t oid,
+                           arena_t *arena);
+    const eval_func_ext_t *ext_funcs; /* extra scalar functions, consulted after built-ins */
+    int next_funcs;
 } eval_env_t;
 
-typedef struct bind_ctx {
+struct bind_ctx {
     const bind_scope_t *scope;
     const eval_env_t *env;
     ctype_t *param_types; /* $n types (inferred when CT_UNKNOWN); may be NULL when nparams = 0 */
@@ -48,7 +80,14 @@ typedef struct bind_ctx {
                               allowed in WHERE" */
     arena_t *arena;
     const char *query_text; /* for converting byte locations to character positions */
-} bind_ctx_t;
+    /* Subqueries (additions): enclosing scopes for correlated references, and the planner
+     * callback that plans an EXPR_SUBQUERY (sets subplan, type, correlated). When plan_subquery
+     * is NULL, subqueries are 0A000. outer_refs counts references resolved in outer scopes. */
+    const bind_outer_t *outer;
+    int (*plan_subquery)(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+    void *planner;
+    int *outer_refs;
+};
 
 /* Binds e in place (column_index, type, cast_type; coerces CT_UNKNOWN constants). Aggregate
  * calls are type-checked (count → int8, sum(int) → int8, sum(float) / avg → float8, min/max →
@@ -64,14 +103,27 @@ int bind_expr(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 int bind_coerce(expr_t *e, ctype_t target, const char *column_name, const bind_ctx_t *ctx,
                 ctx_err_t *err);
 
-typedef struct eval_ctx {
+struct eval_ctx {
     const value_t *params; /* $n values, already of param_types */
     int nparams;
     const value_t *agg_values; /* aggregate results by expr->agg_index (NULL outside aggregation) */
     const eval_env_t *env;
     arena_t *arena;        /* memory for results */
     const char *query_text;
-} eval_ctx_t;
+    /* Subqueries (additions): the enclosing query's context and current row (outer_level 1),
+     * and the executor callback that runs an EXPR_SUBQUERY's plan (NULL → 0A000). */
+    const eval_ctx_t *outer;
+    const value_t *outer_row;
+    int (*run_subquery)(const expr_t *e, const value_t *row, const eval_ctx_t *ctx,
+                        value_t *out, ctx_err_t *err);
+    void *exec;
+    /* Set-returning functions in a select list: which element to produce, and where to report
+     * the longest set seen (NULL outside a projection with SRFs). */
+    int64_t srf_index;
+    int64_t *srf_rows;
+    /* Compiled regular expressions of this statement, keyed by pattern (eval.c). */
+    void **regex_cache;
+};
 
 /* Evaluates a bound expression over one input row (values indexed by column_index). Errors:
  * 22012 division by zero, 22003 integer out of range, 22000 vector dimension mismatch
@@ -86,6 +138,17 @@ int eval_predicate(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, b
 /* Casts a value between types at run time (the same rules as EXPR_CAST). */
 int eval_cast(const value_t *in, ctype_t from, ctype_t to, const eval_ctx_t *ctx, value_t *out,
               ctx_err_t *err);
+
+/* Binder helpers for the planner (also in eval_int.h): numeric family test, coercion of an
+ * untyped expression (literal, NULL, $n) to target, and CASE/UNION-style type unification. */
+bool ctype_is_numeric(ctype_t t);
+int bind_coerce_unknown(expr_t *e, ctype_t target, const bind_ctx_t *ctx, ctx_err_t *err);
+int bind_unify(expr_t **exprs, int n, const char *what, const bind_ctx_t *ctx, ctype_t *out,
+               ctx_err_t *err);
+
+/* Frees the compiled regular expressions cached in *cache (eval_ctx_t.regex_cache); sets it NULL.
+ * The statement's owner calls it when the statement ends. */
+void eval_regex_cache_free(void **cache);
 
 /* Converts a byte offset in query_text to PostgreSQL's 1-based character position. */
 int eval_char_position(const char *query_text, int byte_offset);

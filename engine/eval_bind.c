@@ -39,7 +39,7 @@ void eval_set_position(ctx_err_t *err, const char *query_text, int location) {
 }
 
 bool ctype_is_numeric(ctype_t t) {
-    return t == CT_INT4 || t == CT_INT8 || t == CT_FLOAT8;
+    return ctype_is_integer(t) || t == CT_FLOAT8;
 }
 
 static ctype_t numeric_promote(ctype_t a, ctype_t b) {
@@ -57,8 +57,7 @@ int bind_coerce_unknown(expr_t *e, ctype_t target, const bind_ctx_t *ctx, ctx_er
     }
     if (e->kind == EXPR_CONST && e->value.kind == VAL_TEXT) {
         value_t v;
-        int rc =
-            value_from_text(target, e->value.u.str.ptr, e->value.u.str.len, 0, ctx->arena, &v, err);
+        int rc = bind_literal(ctx, target, e->value.u.str.ptr, e->value.u.str.len, 0, &v, err);
         if (rc != 0) {
             eval_set_position(err, ctx->query_text, e->location);
             return rc;
@@ -107,7 +106,7 @@ static int bind_pair(expr_t *l, expr_t *r, ctype_t unknown_default, const bind_c
 }
 
 static bool types_comparable(ctype_t a, ctype_t b) {
-    return a == b || (ctype_is_numeric(a) && ctype_is_numeric(b));
+    return bind_types_comparable(a, b);
 }
 
 static int bind_bool_operand(expr_t *e, expr_t *arg, const char *what, const bind_ctx_t *ctx,
@@ -229,7 +228,13 @@ static int bind_binary_typed(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         if (rc == 0 && r->type == CT_UNKNOWN) {
             rc = bind_coerce_unknown(r, CT_TEXT, ctx, err);
         }
-        if (rc == 0 && (l->type != CT_TEXT || r->type != CT_TEXT)) {
+        if (rc == 0 && e->escape != NULL) {
+            rc = bind_expr(e->escape, ctx, err);
+            if (rc == 0 && e->escape->type == CT_UNKNOWN) {
+                rc = bind_coerce_unknown(e->escape, CT_TEXT, ctx, err);
+            }
+        }
+        if (rc == 0 && (!ctype_is_textual(l->type) || !ctype_is_textual(r->type))) {
             return operator_error(e, l->type, r->type, ctx, err);
         }
         e->type = CT_BOOL;
@@ -247,6 +252,9 @@ static int bind_binary_typed(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         e->type = CT_FLOAT8;
         return rc;
     default:
+        if (e->op >= OP_REGEX) {
+            return bind_binary_ext(e, ctx, err);
+        }
         return operator_error(e, l->type, r->type, ctx, err);
     }
 }
@@ -302,6 +310,21 @@ static int bind_column(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         }
         found = i;
     }
+    for (const bind_outer_t *o = ctx->outer; found < 0 && o != NULL; o = o->next) {
+        e->outer_level++;
+        for (int i = 0; o->scope != NULL && i < o->scope->ncols && found < 0; i++) {
+            if (column_matches(&o->scope->cols[i], e)) {
+                found = i;
+                e->column_index = i;
+                e->type = o->scope->cols[i].type;
+                if (ctx->outer_refs != NULL) {
+                    (*ctx->outer_refs)++;
+                }
+                return 0;
+            }
+        }
+    }
+    e->outer_level = 0;
     if (found < 0) {
         if (e->qualifier == NULL) {
             rc = ctx_err_set(err, CTX_EUNDEF_COLUMN, "column \"%s\" does not exist", e->name);
@@ -449,14 +472,8 @@ static int bind_cast(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         e->cast_type = value_type_parse(e->name);
     }
     if (e->cast_type == CT_UNKNOWN) {
-        if (e->name != NULL &&
-            (strcmp(e->name, "regclass") == 0 || strcmp(e->name, "oid") == 0 ||
-             strcmp(e->name, "regtype") == 0 || strcmp(e->name, "regproc") == 0)) {
-            rc = ctx_err_set(err, CTX_EFEATURE, "casts to %s are not supported", e->name);
-        } else {
-            rc = ctx_err_set(err, CTX_EUNDEF_OBJECT, "type \"%s\" does not exist",
-                             e->name != NULL ? e->name : "?");
-        }
+        rc = ctx_err_set(err, CTX_EUNDEF_OBJECT, "type \"%s\" does not exist",
+                         e->name != NULL ? e->name : "?");
         eval_set_position(err, ctx->query_text, e->location);
         return rc;
     }
@@ -465,8 +482,8 @@ static int bind_cast(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         uint32_t dims = e->cast_type == CT_VECTOR ? eval_type_dims(e->name) : 0;
         if (e->left->value.kind == VAL_TEXT) {
             value_t v;
-            rc = value_from_text(e->cast_type, e->left->value.u.str.ptr, e->left->value.u.str.len,
-                                 dims, ctx->arena, &v, err);
+            rc = bind_literal(ctx, e->cast_type, e->left->value.u.str.ptr,
+                              e->left->value.u.str.len, dims, &v, err);
             if (rc != 0) {
                 eval_set_position(err, ctx->query_text, e->left->location);
                 return rc;
@@ -476,11 +493,14 @@ static int bind_cast(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         e->left->type = e->cast_type;
         return 0;
     }
+    if (e->left->type == CT_UNKNOWN && ctype_is_reg(e->cast_type)) {
+        return bind_coerce_unknown(e->left, CT_TEXT, ctx, err); /* $1::regtype: name at run time */
+    }
     if (e->left->type == CT_UNKNOWN) {
         return bind_coerce_unknown(e->left, e->cast_type, ctx, err); /* $1::int types $1 */
     }
     value_t probe = value_null();
-    eval_ctx_t ectx = {.arena = ctx->arena, .query_text = ctx->query_text};
+    eval_ctx_t ectx = {.arena = ctx->arena, .query_text = ctx->query_text, .env = ctx->env};
     rc = eval_cast(&probe, e->left->type, e->cast_type, &ectx, &probe, err);
     if (rc != 0) {
         eval_set_position(err, ctx->query_text, e->location);
@@ -540,6 +560,13 @@ int bind_expr(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         return bind_cast(e, ctx, err);
     case EXPR_CASE:
         return bind_case(e, ctx, err);
+    case EXPR_SUBQUERY:
+    case EXPR_ARRAY:
+    case EXPR_ANY:
+    case EXPR_SUBSCRIPT:
+    case EXPR_FIELD:
+    case EXPR_WINDOW:
+        return bind_expr_ext(e, ctx, err);
     }
     CTX_ASSERT(!"unknown expression kind");
     return CTX_EINTERNAL;
@@ -554,8 +581,30 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         e->type = CT_INT8;
         return is_count && e->nargs == 0 ? 0 : bind_func_not_found(e, ctx, err);
     }
+    if (strcmp(e->name, "string_agg") == 0 && e->nargs == 2) {
+        for (int i = 0; i < 2; i++) {
+            if (e->args[i]->type == CT_UNKNOWN) {
+                int rc = bind_coerce_unknown(e->args[i], CT_TEXT, ctx, err);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+        e->type = CT_TEXT;
+        return 0;
+    }
     if (e->nargs != 1) {
         return bind_func_not_found(e, ctx, err);
+    }
+    if (strcmp(e->name, "array_agg") == 0) {
+        int rc = t == CT_UNKNOWN ? bind_coerce_unknown(e->args[0], CT_TEXT, ctx, err) : 0;
+        e->type = ctype_array_of(e->args[0]->type);
+        return rc != 0 || e->type != CT_UNKNOWN ? rc : bind_func_not_found(e, ctx, err);
+    }
+    if (strcmp(e->name, "bool_and") == 0 || strcmp(e->name, "bool_or") == 0 ||
+        strcmp(e->name, "every") == 0) {
+        e->type = CT_BOOL;
+        return bind_bool_operand(e, e->args[0], e->name, ctx, err);
     }
     if (is_count) {
         e->type = CT_INT8;

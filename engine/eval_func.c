@@ -26,6 +26,7 @@ enum {
     RET_ARG0 = -1,  /* the first argument's type */
     RET_UNIFY = -2, /* the unified type of all arguments */
     RET_ROUND = -3, /* round(int) → int, else float8 */
+    RET_SRF = -4,   /* set-returning: type from the arguments (see srf_type) */
     ARGS_VARIADIC = -1,
     FUNC_ARGS_INLINE = 8,
 };
@@ -483,6 +484,193 @@ static int f_distance(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, 
     return 0;
 }
 
+/* ---- arrays and identifiers ------------------------------------------------------------ */
+
+static int split_arg(const value_t *v, const eval_ctx_t *ctx, const char ***elems, int *n,
+                     ctx_err_t *err) {
+    return value_array_split(v->u.str.ptr, v->u.str.len, ctx->arena, elems, n, err);
+}
+
+static int f_array_to_string(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                             value_t *out, ctx_err_t *err) {
+    const char **elems;
+    int n;
+    int rc = split_arg(&a[0], ctx, &elems, &n, err);
+    if (rc != 0) {
+        return rc;
+    }
+    buf_t b;
+    buf_init(&b);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        const char *el = elems[i];
+        if (el == NULL && (e->nargs < 3 || a[2].kind == VAL_NULL)) {
+            continue;
+        }
+        if (!first) {
+            buf_append(&b, a[1].u.str.ptr, a[1].u.str.len);
+        }
+        first = false;
+        if (el == NULL) {
+            buf_append(&b, a[2].u.str.ptr, a[2].u.str.len);
+        } else {
+            buf_append(&b, el, strlen(el));
+        }
+    }
+    *out = text_value(ctx->arena, (const char *)buf_peek(&b), buf_size(&b));
+    buf_free(&b);
+    return 0;
+}
+
+static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                             value_t *out, ctx_err_t *err) {
+    (void)e, (void)err;
+    json_slice_t s = {a[0].u.str.ptr, a[0].u.str.len};
+    const char **elems = arena_alloc(ctx->arena, sizeof(char *) * ((size_t)s.len + 2));
+    int n = 0;
+    uint32_t start = 0;
+    uint32_t dlen = a[1].kind == VAL_NULL ? 0 : a[1].u.str.len;
+    for (uint32_t i = 0; s.len > 0 && i <= s.len; i++) {
+        bool at_end = i == s.len;
+        bool at_delim = dlen == 0 ? !at_end : (i + dlen <= s.len &&
+                                               memcmp(s.ptr + i, a[1].u.str.ptr, dlen) == 0);
+        if (at_end || (at_delim && dlen > 0)) {
+            elems[n++] = arena_strndup(ctx->arena, s.ptr + start, i - start);
+            start = i + dlen;
+            i += dlen > 0 ? dlen - 1 : 0;
+        } else if (dlen == 0) {
+            elems[n++] = arena_strndup(ctx->arena, s.ptr + i, 1);
+            start = i + 1;
+        }
+    }
+    *out = value_array_build(elems, n, ctx->arena);
+    return 0;
+}
+
+static int f_array_bounds(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                          ctx_err_t *err) {
+    const char **elems;
+    int n;
+    int rc = split_arg(&a[0], ctx, &elems, &n, err);
+    if (rc != 0) {
+        return rc;
+    }
+    bool dim1 = e->nargs < 2 || a[1].u.i == 1;
+    if (n == 0 || !dim1) {
+        *out = strcmp(e->name, "cardinality") == 0 ? value_int(0) : value_null();
+        return 0;
+    }
+    *out = value_int(strcmp(e->name, "array_lower") == 0 ? 1 : n);
+    return 0;
+}
+
+static bool ident_needs_quotes(const char *s, uint32_t len) {
+    if (len == 0 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) {
+        return true;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int f_quote_ident(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                         ctx_err_t *err) {
+    (void)err;
+    bool literal = strcmp(e->name, "quote_literal") == 0;
+    json_slice_t s = text_of(&a[0], ctx);
+    char q = literal ? '\'' : '"';
+    if (!literal && !ident_needs_quotes(s.ptr, s.len)) {
+        *out = a[0];
+        return 0;
+    }
+    buf_t b;
+    buf_init(&b);
+    buf_append_u8(&b, (uint8_t)q);
+    for (uint32_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == q) {
+            buf_append_u8(&b, (uint8_t)q);
+        }
+        buf_append_u8(&b, (uint8_t)s.ptr[i]);
+    }
+    buf_append_u8(&b, (uint8_t)q);
+    *out = text_value(ctx->arena, (const char *)buf_peek(&b), buf_size(&b));
+    buf_free(&b);
+    return 0;
+}
+
+/* parse_ident('a."B".c') → {a,B,c}: unquoted parts fold to lower case. */
+static int f_parse_ident(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                         ctx_err_t *err) {
+    (void)e;
+    const char *s = a[0].u.str.ptr;
+    uint32_t len = a[0].u.str.len;
+    const char **parts = arena_alloc(ctx->arena, sizeof(char *) * ((size_t)len + 1));
+    int n = 0;
+    for (uint32_t i = 0; i <= len;) {
+        buf_t b;
+        buf_init(&b);
+        if (i < len && s[i] == '"') {
+            for (i++; i < len && !(s[i] == '"' && (i + 1 >= len || s[i + 1] != '"')); i++) {
+                i += s[i] == '"' ? 1 : 0;
+                buf_append_u8(&b, (uint8_t)s[i]);
+            }
+            i++;
+        } else {
+            for (; i < len && s[i] != '.'; i++) {
+                buf_append_u8(&b, (uint8_t)tolower((unsigned char)s[i]));
+            }
+        }
+        parts[n++] = arena_strndup(ctx->arena, (const char *)buf_peek(&b), buf_size(&b));
+        buf_free(&b);
+        if (i < len && s[i] != '.') {
+            return ctx_err_set(err, CTX_EBAD_PARAM, "string is not a valid identifier: \"%.*s\"",
+                               (int)len, s);
+        }
+        i++;
+    }
+    *out = value_array_build(parts, n, ctx->arena);
+    return 0;
+}
+
+static int f_current_schemas(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                             value_t *out, ctx_err_t *err) {
+    (void)e, (void)err;
+    static const char *const implicit[] = {"pg_catalog", "public"};
+    *out = value_array_build(a[0].u.b ? implicit : implicit + 1, a[0].u.b ? 2 : 1, ctx->arena);
+    return 0;
+}
+
+static int f_encoding(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                      ctx_err_t *err) {
+    (void)a, (void)ctx, (void)err;
+    if (strcmp(e->name, "pg_char_to_encoding") == 0) {
+        *out = value_int(6);
+        return 0;
+    }
+    *out = cstr_value(a[0].u.i == 6 ? "UTF8" : (a[0].u.i == 0 ? "SQL_ASCII" : ""));
+    return 0;
+}
+
+static int f_const_bool(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                        ctx_err_t *err) {
+    (void)a, (void)ctx, (void)err;
+    /* privilege checks: one superuser-like role owns everything; visibility: one schema */
+    *out = value_bool(strstr(e->name, "publishable") == NULL && strstr(e->name, "in_recovery") ==
+                                                                  NULL);
+    return 0;
+}
+
+static int f_srf_ordinality(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
+                            value_t *out, ctx_err_t *err) {
+    (void)e, (void)a, (void)err;
+    *out = value_int(ctx->srf_index + 1);
+    return 0;
+}
+
 /* ---- table ------------------------------------------------------------------------------ */
 
 static const func_def_t FUNCS[] = {
@@ -536,15 +724,67 @@ static const func_def_t FUNCS[] = {
     {"inner_product", 2, 2, "VV", CT_FLOAT8, true, f_distance},
     {"negative_inner_product", 2, 2, "VV", CT_FLOAT8, true, f_distance},
     {"cosine_similarity", 2, 2, "VV", CT_FLOAT8, true, f_distance},
+    {"array_to_string", 2, 3, "RTT", CT_TEXT, true, f_array_to_string},
+    {"string_to_array", 2, 2, "TT", CT_TEXT_ARRAY, false, f_string_to_array},
+    {"array_upper", 2, 2, "RI", CT_INT4, true, f_array_bounds},
+    {"array_lower", 2, 2, "RI", CT_INT4, true, f_array_bounds},
+    {"array_length", 2, 2, "RI", CT_INT4, true, f_array_bounds},
+    {"cardinality", 1, 1, "R", CT_INT4, true, f_array_bounds},
+    {"quote_ident", 1, 1, "T", CT_TEXT, true, f_quote_ident},
+    {"quote_literal", 1, 1, "A", CT_TEXT, true, f_quote_ident},
+    {"parse_ident", 1, 2, "TB", CT_TEXT_ARRAY, true, f_parse_ident},
+    {"current_schemas", 1, 1, "B", CT_TEXT_ARRAY, true, f_current_schemas},
+    {"pg_encoding_to_char", 1, 1, "O", CT_NAME, true, f_encoding},
+    {"pg_char_to_encoding", 1, 1, "T", CT_INT4, true, f_encoding},
+    {"has_table_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"has_schema_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"has_database_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"has_any_column_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"has_column_privilege", 3, 4, "AAAA", CT_BOOL, true, f_const_bool},
+    {"has_function_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"has_sequence_privilege", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"pg_has_role", 2, 3, "AAA", CT_BOOL, true, f_const_bool},
+    {"pg_table_is_visible", 1, 1, "O", CT_BOOL, true, f_const_bool},
+    {"pg_type_is_visible", 1, 1, "O", CT_BOOL, true, f_const_bool},
+    {"pg_function_is_visible", 1, 1, "O", CT_BOOL, true, f_const_bool},
+    {"pg_relation_is_publishable", 1, 1, "O", CT_BOOL, true, f_const_bool},
+    {"pg_is_in_recovery", 0, 0, "", CT_BOOL, true, f_const_bool},
+    {"unnest", 1, 1, "R", RET_SRF, true, eval_srf},
+    {"__srf_ordinality", 0, 0, "", CT_INT8, false, f_srf_ordinality},
+    {"generate_series", 2, 3, "III", RET_SRF, true, eval_srf},
+    {"_pg_expandarray", 1, 1, "R", RET_SRF, true, eval_srf},
+    {"pg_partition_ancestors", 1, 1, "O", RET_SRF, true, eval_srf},
 };
 
-static const func_def_t *func_lookup(const char *name) {
+/* Built-in first, then the environment's extra functions (copied into *tmp). */
+static const func_def_t *func_lookup(const char *name, const eval_env_t *env, func_def_t *tmp) {
     for (size_t i = 0; i < sizeof(FUNCS) / sizeof(FUNCS[0]); i++) {
         if (strcmp(FUNCS[i].name, name) == 0) {
             return &FUNCS[i];
         }
     }
+    for (int i = 0; env != NULL && i < env->next_funcs; i++) {
+        const eval_func_ext_t *x = &env->ext_funcs[i];
+        if (strcmp(x->name, name) == 0) {
+            *tmp = (func_def_t){x->name, x->nargs_min, x->nargs_max, x->sig, (int)x->ret,
+                                x->strict, x->fn};
+            return tmp;
+        }
+    }
     return NULL;
+}
+
+static ctype_t srf_type(const expr_t *e) {
+    if (strcmp(e->name, "generate_series") == 0) {
+        return e->args[0]->type == CT_INT8 || e->args[1]->type == CT_INT8 ? CT_INT8 : CT_INT4;
+    }
+    if (strcmp(e->name, "_pg_expandarray") == 0) {
+        return CT_RECORD;
+    }
+    if (strcmp(e->name, "pg_partition_ancestors") == 0) {
+        return CT_REGCLASS;
+    }
+    return ctype_array_elem(e->args[0]->type);
 }
 
 static char sig_letter(const func_def_t *f, int i) {
@@ -566,6 +806,10 @@ static ctype_t letter_type(char c) {
         return CT_VECTOR;
     case 'B':
         return CT_BOOL;
+    case 'O':
+        return CT_OID;
+    case 'R':
+        return CT_TEXT_ARRAY;
     default:
         return CT_TEXT;
     }
@@ -580,6 +824,12 @@ static bool letter_accepts(char c, ctype_t t) {
     case 'N':
     case 'F':
         return ctype_is_numeric(t);
+    case 'O':
+        return ctype_is_integer(t);
+    case 'R':
+        return ctype_is_array(t);
+    case 'T':
+        return ctype_is_textual(t);
     default:
         return t == letter_type(c);
     }
@@ -601,7 +851,8 @@ int bind_func_not_found(const expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) 
 }
 
 int bind_func_scalar(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
-    const func_def_t *f = func_lookup(e->name);
+    func_def_t tmp;
+    const func_def_t *f = func_lookup(e->name, ctx->env, &tmp);
     int rc = 0;
     CTX_ASSERT(e->kind == EXPR_FUNC);
     if (f == NULL || e->star || e->nargs < f->nargs_min ||
@@ -628,6 +879,9 @@ int bind_func_scalar(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     }
     if (f->ret == RET_ARG0) {
         e->type = e->args[0]->type;
+    } else if (f->ret == RET_SRF) {
+        e->srf = true;
+        e->type = srf_type(e);
     } else if (f->ret == RET_ROUND) {
         e->type = e->nargs == 1 && e->args[0]->type != CT_FLOAT8 ? e->args[0]->type : CT_FLOAT8;
     } else {
@@ -650,7 +904,8 @@ static int eval_coalesce(const expr_t *e, const value_t *row, const eval_ctx_t *
 
 int eval_func_scalar(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
                      ctx_err_t *err) {
-    const func_def_t *f = func_lookup(e->name);
+    func_def_t tmp;
+    const func_def_t *f = func_lookup(e->name, ctx->env, &tmp);
     value_t inline_args[FUNC_ARGS_INLINE];
     value_t *args = inline_args;
     int rc = 0;

@@ -71,6 +71,25 @@ bool ctype_is_numeric(ctype_t t);
 /* Sets err->position from a byte location. */
 void eval_set_position(ctx_err_t *err, const char *query_text, int location);
 
+/* ---- eval_ext.c: subqueries, arrays, regex, SRFs ---- */
+
+/* EXPR_SUBQUERY / ARRAY / ANY / SUBSCRIPT / FIELD / WINDOW. */
+int eval_expr_ext(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                  ctx_err_t *err);
+/* Binary ops OP_REGEX, OP_REGEX_ICASE, OP_IS_DISTINCT, OP_BIT_AND, OP_BIT_OR (operands bound). */
+int eval_binary_ext(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                    ctx_err_t *err);
+/* A set-returning function's element ctx->srf_index (args evaluated, non-NULL). */
+int eval_srf(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_t *out,
+             ctx_err_t *err);
+/* eval_bind_ext.c: binding of the forms above. */
+int bind_expr_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+int bind_binary_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+/* Parses a literal of type (reg* names through the env's reg_in hook). */
+int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t len,
+                 uint32_t dims, value_t *out, ctx_err_t *err);
+bool bind_types_comparable(ctype_t a, ctype_t b);
+
 /* ---- eval.c helpers used by eval_func.c ---- */
 
 /* Output-function text of a non-NULL value (bools as t/f), for || and concat(). */

@@ -10,7 +10,7 @@
  * the same state always give the same rows in the same order. TOPK is exactly SORT + LIMIT with
  * a bounded heap, including the tie rule.
  */
-#include "plan.h"
+#include "exec_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -740,6 +740,9 @@ static int exec_join(plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rowset_t 
         return rc;
     }
     CTX_ASSERT(l->ncols + r.ncols == plan->ncols);
+    if (plan->hash_left_col >= 0) {
+        return exec_join_hash(plan, l, &r, ctx, out, err);
+    }
     return exec_join_nested(plan, l, &r, ctx, &b, err);
 }
 
@@ -982,7 +985,14 @@ static int exec_unary(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
     case PLAN_FILTER:
         return exec_filter(plan, in, ctx, out, err);
     case PLAN_PROJECT:
+        if (plan->has_srf) {
+            return exec_project_srf(plan, in, ctx, out, err);
+        }
         return exec_project(plan, in, ctx, out, err);
+    case PLAN_APPEND:
+        return exec_append(plan, in, ctx, out, err);
+    case PLAN_WINDOW:
+        return exec_window(plan, in, ctx, out, err);
     case PLAN_AGGREGATE:
         return exec_aggregate(plan, in, ctx, out, err);
     case PLAN_DISTINCT:
@@ -1003,11 +1013,35 @@ static int exec_unary(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
     }
 }
 
+static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
+
+/* The outermost call installs the subquery callback and the statement's regex cache. */
 int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     CTX_ASSERT(plan != NULL && ctx->eval.arena != NULL);
+    if (ctx->eval.run_subquery != NULL && ctx->eval.regex_cache != NULL) {
+        return exec_node(plan, ctx, out, err);
+    }
+    eval_ctx_t saved = ctx->eval;
+    void *cache = NULL;
+    if (ctx->eval.run_subquery == NULL) {
+        ctx->eval.run_subquery = exec_subquery;
+        ctx->eval.exec = ctx;
+    }
+    if (ctx->eval.regex_cache == NULL) {
+        ctx->eval.regex_cache = &cache;
+    }
+    int rc = exec_node(plan, ctx, out, err);
+    eval_regex_cache_free(&cache);
+    ctx->eval = saved;
+    return rc;
+}
+
+static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     double started = ctx->analyze ? now_ms() : 0;
     int rc;
-    if (plan->kind == PLAN_SCAN) {
+    if (plan->kind == PLAN_VALUES) {
+        rc = exec_values(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_SCAN) {
         rc = exec_scan(plan, ctx, out, err);
     } else if (plan->kind == PLAN_FUNCTION) {
         rc = exec_table_function(plan, ctx, out, err);
@@ -1015,7 +1049,7 @@ int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
         rc = exec_result(plan, ctx, out, err);
     } else {
         rowset_t in;
-        rc = exec_plan(plan->child, ctx, &in, err);
+        rc = exec_node(plan->child, ctx, &in, err);
         if (rc == CTX_OK) {
             rc = exec_unary(plan, &in, ctx, out, err);
         }

@@ -11,7 +11,7 @@
 
 expr_t *expr_new(arena_t *arena, expr_kind_t kind, int location) {
     CTX_ASSERT(arena != NULL);
-    CTX_ASSERT(kind >= EXPR_CONST && kind <= EXPR_CASE);
+    CTX_ASSERT(kind >= EXPR_CONST && kind <= EXPR_WINDOW);
     expr_t *e = arena_calloc(arena, 1, sizeof(*e));
     e->kind = kind;
     e->location = location;
@@ -74,13 +74,25 @@ const char *expr_op_name(expr_op_t op) {
         return "<=>";
     case OP_NEG_INNER:
         return "<#>";
+    case OP_REGEX:
+        return "~";
+    case OP_REGEX_ICASE:
+        return "~*";
+    case OP_IS_DISTINCT:
+        return "IS DISTINCT FROM";
+    case OP_BIT_AND:
+        return "&";
+    case OP_BIT_OR:
+        return "|";
     }
     return "?";
 }
 
 bool expr_is_aggregate_name(const char *name) {
     CTX_ASSERT(name != NULL);
-    static const char *const aggregates[] = {"count", "sum", "avg", "min", "max"};
+    static const char *const aggregates[] = {"count",      "sum",       "avg",     "min",
+                                             "max",        "string_agg", "array_agg", "bool_and",
+                                             "bool_or",    "every"};
     for (size_t i = 0; i < sizeof(aggregates) / sizeof(aggregates[0]); i++) {
         if (strcmp(name, aggregates[i]) == 0) {
             return true;

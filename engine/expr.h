@@ -24,7 +24,22 @@ typedef enum {
     EXPR_FUNC,    /* name(args...) — scalar and aggregate functions; star/distinct */
     EXPR_CAST,    /* left::type_name or CAST(left AS type_name); cast_type resolved */
     EXPR_CASE,    /* CASE [left] WHEN args[2i] THEN args[2i+1] ... [ELSE right] END */
+    EXPR_SUBQUERY,  /* (SELECT …): sublink says how; left is the tested operand for IN/ANY */
+    EXPR_ARRAY,     /* ARRAY[args...] */
+    EXPR_ANY,       /* left op ANY|ALL (right) where right is an array (all = negated) */
+    EXPR_SUBSCRIPT, /* left[right] (1-based array subscript) */
+    EXPR_FIELD,     /* (left).name — a field of a record */
+    EXPR_WINDOW,    /* name() OVER (PARTITION BY args ORDER BY window_order): binder maps it
+                       to the input column the planner's window step adds (column_index) */
 } expr_kind_t;
+
+/* EXPR_SUBQUERY flavours (PostgreSQL's sublink types). */
+typedef enum {
+    SUBLINK_SCALAR = 0, /* (SELECT x): one column, at most one row (21000 otherwise) */
+    SUBLINK_EXISTS,     /* EXISTS (SELECT …) */
+    SUBLINK_ANY,        /* left op ANY (SELECT …) and left IN (SELECT …) (negated: NOT IN) */
+    SUBLINK_ARRAY,      /* ARRAY(SELECT x) */
+} sublink_t;
 
 typedef enum {
     OP_NONE = 0,
@@ -58,6 +73,12 @@ typedef enum {
     OP_L2_DISTANCE,     /* <-> */
     OP_COSINE_DISTANCE, /* <=> */
     OP_NEG_INNER,       /* <#> */
+    /* added for catalog queries */
+    OP_REGEX,        /* ~ (negated → !~) POSIX regular expression match */
+    OP_REGEX_ICASE,  /* ~* (negated → !~*) */
+    OP_IS_DISTINCT,  /* IS DISTINCT FROM (negated → IS NOT DISTINCT FROM); never NULL */
+    OP_BIT_AND,      /* & */
+    OP_BIT_OR,       /* | */
 } expr_op_t;
 
 typedef struct expr expr_t;
@@ -83,6 +104,17 @@ struct expr {
     bool star;             /* count(*) */
     bool distinct;         /* count(DISTINCT x) */
     int agg_index;         /* binder: slot of an aggregate call in the aggregate output, -1 */
+    /* Subqueries and correlation (additions). */
+    int outer_level;       /* EXPR_COLUMN: 0 = the current row, k = the k-th enclosing query */
+    int sublink;           /* EXPR_SUBQUERY: sublink_t; EXPR_ANY/SUBLINK_ANY: op in `op` */
+    void *subquery;        /* EXPR_SUBQUERY: the parsed select_stmt_t (sql/ast.h) */
+    void *subplan;         /* EXPR_SUBQUERY: its plan_t (engine/plan.h), set by the planner */
+    bool correlated;       /* EXPR_SUBQUERY: reads outer columns (else its result is cached) */
+    expr_t *escape;        /* LIKE … ESCAPE e; NULL = backslash */
+    expr_t **window_order; /* EXPR_WINDOW ORDER BY keys, and their directions */
+    bool *window_desc;
+    int nwindow_order;
+    bool srf;              /* EXPR_FUNC: set-returning function (expanded by the projection) */
 };
 
 /* Allocates a zeroed node in arena with kind, location, column_index = agg_index = -1. */

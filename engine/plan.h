@@ -36,6 +36,9 @@ typedef enum {
     PLAN_LIMIT,     /* offset / limit */
     PLAN_JOIN,      /* nested loop or key-lookup join */
     PLAN_TRIM,      /* keeps the first ncols columns (drops hidden sort keys) */
+    PLAN_VALUES,    /* constant rows (catalog tables) or VALUES expression rows */
+    PLAN_APPEND,    /* child's rows then right's (UNION ALL); set_op for INTERSECT / EXCEPT */
+    PLAN_WINDOW,    /* child's columns + one column per window function (row_number, rank) */
 } plan_kind_t;
 
 typedef enum {
@@ -61,6 +64,13 @@ typedef struct sort_key {
     bool desc;
     bool nulls_first;
 } sort_key_t;
+
+/* A materialized row set: rows[r * ncols + c]. */
+typedef struct rowset {
+    value_t *rows;
+    uint64_t nrows;
+    int ncols;
+} rowset_t;
 
 typedef struct plan plan_t;
 struct plan {
@@ -118,14 +128,22 @@ struct plan {
     /* EXPLAIN ANALYZE */
     uint64_t actual_rows;
     double actual_ms;
-};
 
-/* A materialized row set: rows[r * ncols + c]. */
-typedef struct rowset {
-    value_t *rows;
-    uint64_t nrows;
-    int ncols;
-} rowset_t;
+    /* additions for catalog queries */
+    const char *label;         /* EXPLAIN name of a PLAN_VALUES source (catalog table) */
+    value_t *const_rows;       /* PLAN_VALUES: nconst_rows × ncols constant values, or */
+    uint64_t nconst_rows;
+    expr_t ***value_rows;      /* PLAN_VALUES: rows of expressions (no column references) */
+    int nvalue_rows;
+    int set_op;                /* PLAN_APPEND: 0 UNION [ALL], 2 INTERSECT, 3 EXCEPT (sql/ast.h) */
+    bool set_all;
+    expr_t **windows;          /* PLAN_WINDOW: EXPR_WINDOW nodes (bound), one output column each */
+    int nwindows;
+    bool has_srf;              /* PLAN_PROJECT: exprs contain set-returning functions */
+    int hash_left_col;         /* PLAN_JOIN: hash join on left[hash_left_col] = right[hash_right_col] */
+    int hash_right_col;        /* (-1: not a hash join) */
+    rowset_t *cache;           /* uncorrelated subquery plan: its rows once computed */
+};
 
 typedef struct exec_ctx {
     const store_t *store;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum {
     OID_BOOL = 16,
@@ -35,6 +36,18 @@ enum {
     OID_UNKNOWN = 705,
     OID_JSONB = 3802,
     OID_VECTOR = 16390, /* protocol/pgwire.h PGW_OID_VECTOR */
+    OID_INT2 = 21,
+    OID_OID = 26,
+    OID_REGCLASS = 2205,
+    OID_REGTYPE = 2206,
+    OID_REGPROC = 24,
+    OID_REGNAMESPACE = 4089,
+    OID_NAME = 19,
+    OID_CHAR = 18,
+    OID_TEXT_ARRAY = 1009,
+    OID_INT2_ARRAY = 1005,
+    OID_OID_ARRAY = 1028,
+    OID_RECORD = 2249,
     FLOAT_TEXT_MAX = 32,
 };
 
@@ -54,7 +67,32 @@ uint32_t value_type_oid(ctype_t type) {
         return OID_JSONB;
     case CT_VECTOR:
         return OID_VECTOR;
+    case CT_INT2:
+        return OID_INT2;
+    case CT_OID:
+        return OID_OID;
+    case CT_REGCLASS:
+        return OID_REGCLASS;
+    case CT_REGTYPE:
+        return OID_REGTYPE;
+    case CT_REGPROC:
+        return OID_REGPROC;
+    case CT_REGNAMESPACE:
+        return OID_REGNAMESPACE;
+    case CT_NAME:
+        return OID_NAME;
+    case CT_CHAR:
+        return OID_CHAR;
+    case CT_TEXT_ARRAY:
+        return OID_TEXT_ARRAY;
+    case CT_INT_ARRAY:
+        return OID_INT2_ARRAY;
+    case CT_OID_ARRAY:
+        return OID_OID_ARRAY;
+    case CT_RECORD:
+        return OID_RECORD;
     case CT_UNKNOWN:
+    case CT_TYPE_COUNT:
         break;
     }
     return OID_UNKNOWN;
@@ -91,15 +129,22 @@ ctype_t value_type_from_oid(uint32_t oid) {
 }
 
 const char *value_type_name(ctype_t type) {
-    static const char *const names[] = {"unknown", "bool", "int4",  "int8",
-                                        "float8",  "text", "jsonb", "vector"};
+    static const char *const names[] = {
+        "unknown",  "bool",    "int4",    "int8",     "float8",       "text",  "jsonb",
+        "vector",   "int2",    "oid",     "regclass", "regtype",      "regproc",
+        "regnamespace", "name", "char",   "_text",    "_int2",        "_oid",  "record"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type names");
     CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
     return names[type];
 }
 
 const char *value_type_sql_name(ctype_t type) {
-    static const char *const names[] = {"unknown",          "boolean", "integer", "bigint",
-                                        "double precision", "text",    "jsonb",   "vector"};
+    static const char *const names[] = {
+        "unknown", "boolean",  "integer", "bigint",   "double precision", "text",
+        "jsonb",   "vector",   "smallint", "oid",     "regclass",         "regtype",
+        "regproc", "regnamespace", "name", "\"char\"", "text[]",         "smallint[]",
+        "oid[]",   "record"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type sql names");
     CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
     return names[type];
 }
@@ -127,8 +172,34 @@ ctype_t value_type_parse(const char *name) {
         {"int", CT_INT4},
         {"integer", CT_INT4},
         {"int4", CT_INT4},
-        {"smallint", CT_INT4},
-        {"int2", CT_INT4},
+        {"smallint", CT_INT2},
+        {"int2", CT_INT2},
+        {"oid", CT_OID},
+        {"regclass", CT_REGCLASS},
+        {"regtype", CT_REGTYPE},
+        {"regproc", CT_REGPROC},
+        {"regprocedure", CT_REGPROC},
+        {"regnamespace", CT_REGNAMESPACE},
+        {"\"char\"", CT_CHAR},
+        {"text[]", CT_TEXT_ARRAY},
+        {"name[]", CT_TEXT_ARRAY},
+        {"varchar[]", CT_TEXT_ARRAY},
+        {"character varying[]", CT_TEXT_ARRAY},
+        {"char[]", CT_TEXT_ARRAY},
+        {"aclitem[]", CT_TEXT_ARRAY},
+        {"_text", CT_TEXT_ARRAY},
+        {"int2[]", CT_INT_ARRAY},
+        {"smallint[]", CT_INT_ARRAY},
+        {"int4[]", CT_INT_ARRAY},
+        {"integer[]", CT_INT_ARRAY},
+        {"int[]", CT_INT_ARRAY},
+        {"int8[]", CT_INT_ARRAY},
+        {"bigint[]", CT_INT_ARRAY},
+        {"int2vector", CT_INT_ARRAY},
+        {"oid[]", CT_OID_ARRAY},
+        {"oidvector", CT_OID_ARRAY},
+        {"regtype[]", CT_OID_ARRAY},
+        {"record", CT_RECORD},
         {"bigint", CT_INT8},
         {"int8", CT_INT8},
         {"float8", CT_FLOAT8},
@@ -144,7 +215,7 @@ ctype_t value_type_parse(const char *name) {
         {"char", CT_TEXT},
         {"character", CT_TEXT},
         {"bpchar", CT_TEXT},
-        {"name", CT_TEXT},
+        {"name", CT_NAME},
         {"jsonb", CT_JSONB},
         {"json", CT_JSONB},
         {"bool", CT_BOOL},
@@ -399,6 +470,172 @@ done:
     return rc;
 }
 
+/* ---- arrays ------------------------------------------------------------------------------ */
+
+bool ctype_is_integer(ctype_t t) {
+    return t == CT_INT2 || t == CT_INT4 || t == CT_INT8 || t == CT_OID || ctype_is_reg(t);
+}
+
+bool ctype_is_textual(ctype_t t) {
+    return t == CT_TEXT || t == CT_NAME || t == CT_CHAR;
+}
+
+bool ctype_is_reg(ctype_t t) {
+    return t == CT_REGCLASS || t == CT_REGTYPE || t == CT_REGPROC || t == CT_REGNAMESPACE;
+}
+
+bool ctype_is_array(ctype_t t) {
+    return t == CT_TEXT_ARRAY || t == CT_INT_ARRAY || t == CT_OID_ARRAY;
+}
+
+ctype_t ctype_array_elem(ctype_t t) {
+    return t == CT_TEXT_ARRAY ? CT_TEXT
+                              : (t == CT_INT_ARRAY ? CT_INT4 : (t == CT_OID_ARRAY ? CT_OID
+                                                                                    : CT_UNKNOWN));
+}
+
+ctype_t ctype_array_of(ctype_t elem) {
+    if (ctype_is_textual(elem) || elem == CT_UNKNOWN) {
+        return CT_TEXT_ARRAY;
+    }
+    if (elem == CT_OID || ctype_is_reg(elem)) {
+        return CT_OID_ARRAY;
+    }
+    return ctype_is_integer(elem) ? CT_INT_ARRAY : CT_UNKNOWN;
+}
+
+static int array_malformed(ctx_err_t *err, const char *text, uint32_t len) {
+    return ctx_err_set(err, CTX_EBAD_LITERAL, "malformed array literal: \"%.*s\"", (int)len, text);
+}
+
+int value_array_split(const char *text, uint32_t len, arena_t *arena, const char ***elems,
+                      int *count, ctx_err_t *err) {
+    CTX_ASSERT(elems != NULL && count != NULL);
+    uint32_t i = 0;
+    int n = 0;
+    char open = '{', close = '}';
+    while (i < len && is_space(text[i])) {
+        i++;
+    }
+    if (i < len && text[i] == '(') {
+        open = '(', close = ')';
+    }
+    if (i >= len || text[i] != open) {
+        return array_malformed(err, text, len);
+    }
+    const char **out = arena_alloc(arena, sizeof(char *) * (len + 1));
+    char *buf = arena_alloc(arena, (size_t)len + 1);
+    size_t used = 0;
+    i++;
+    while (i < len && is_space(text[i])) {
+        i++;
+    }
+    if (i < len && text[i] == close) {
+        *elems = out;
+        *count = 0;
+        return 0;
+    }
+    for (;;) {
+        while (i < len && is_space(text[i])) {
+            i++;
+        }
+        char *start = buf + used;
+        bool quoted = i < len && text[i] == '"';
+        if (quoted) {
+            for (i++; i < len && text[i] != '"'; i++) {
+                if (text[i] == '\\' && i + 1 < len) {
+                    i++;
+                }
+                buf[used++] = text[i];
+            }
+            i++;
+        } else {
+            for (; i < len && text[i] != ',' && text[i] != close; i++) {
+                if (text[i] == '\\' && i + 1 < len) {
+                    i++;
+                }
+                buf[used++] = text[i];
+            }
+            while (buf + used > start && is_space(buf[used - 1])) {
+                used--;
+            }
+        }
+        buf[used++] = '\0';
+        out[n++] = (!quoted && strcasecmp(start, "NULL") == 0) ? NULL : start;
+        while (i < len && is_space(text[i])) {
+            i++;
+        }
+        if (i < len && text[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < len && text[i] == close) {
+            break;
+        }
+        return array_malformed(err, text, len);
+    }
+    *elems = out;
+    *count = n;
+    return 0;
+}
+
+value_t value_array_build(const char *const *elems, int count, arena_t *arena) {
+    buf_t b;
+    buf_init(&b);
+    buf_append_u8(&b, '{');
+    for (int k = 0; k < count; k++) {
+        const char *e = elems[k];
+        if (k > 0) {
+            buf_append_u8(&b, ',');
+        }
+        if (e == NULL) {
+            buf_append(&b, "NULL", 4);
+            continue;
+        }
+        bool quote = *e == '\0' || strcasecmp(e, "NULL") == 0 || strpbrk(e, "{},\"\\ \t\n") != NULL;
+        if (quote) {
+            buf_append_u8(&b, '"');
+        }
+        for (const char *c = e; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\') {
+                buf_append_u8(&b, '\\');
+            }
+            buf_append_u8(&b, (uint8_t)*c);
+        }
+        if (quote) {
+            buf_append_u8(&b, '"');
+        }
+    }
+    buf_append_u8(&b, '}');
+    uint32_t n = (uint32_t)buf_size(&b);
+    value_t v = value_text(arena_strndup(arena, (const char *)buf_peek(&b), n), n);
+    buf_free(&b);
+    return v;
+}
+
+/* Validates an array (or record) literal and keeps its canonical text form. */
+static int array_from_text(ctype_t type, const char *text, uint32_t len, arena_t *arena,
+                           value_t *out, ctx_err_t *err) {
+    const char **elems;
+    int n;
+    int rc = value_array_split(text, len, arena, &elems, &n, err);
+    for (int k = 0; rc == 0 && type != CT_TEXT_ARRAY && type != CT_RECORD && k < n; k++) {
+        int64_t v;
+        if (elems[k] != NULL) {
+            rc = int_from_text(CT_INT8, elems[k], (uint32_t)strlen(elems[k]), &v, err);
+        }
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (type == CT_RECORD) {
+        *out = value_text(arena_strndup(arena, text, len), len);
+        return 0;
+    }
+    *out = value_array_build(elems, n, arena);
+    return 0;
+}
+
 int value_from_text(ctype_t type, const char *text, uint32_t len, uint32_t dims_expected,
                     arena_t *arena, value_t *out, ctx_err_t *err) {
     int64_t i = 0;
@@ -433,7 +670,39 @@ int value_from_text(ctype_t type, const char *text, uint32_t len, uint32_t dims_
         break;
     case CT_TEXT:
     case CT_UNKNOWN:
+    case CT_NAME:
         *out = value_text(arena_strndup(arena, text, len), len);
+        break;
+    case CT_CHAR: /* "char": the first byte */
+        *out = value_text(arena_strndup(arena, text, len > 0 ? 1 : 0), len > 0 ? 1 : 0);
+        break;
+    case CT_INT2:
+        rc = int_from_text(CT_INT4, text, len, &i, err);
+        if (rc == 0 && (i < INT16_MIN || i > INT16_MAX)) {
+            rc = ctx_err_set(err, CTX_ERANGE, "value \"%.*s\" is out of range for type smallint",
+                             (int)len, text);
+        }
+        *out = value_int(i);
+        break;
+    case CT_OID:
+    case CT_REGCLASS:
+    case CT_REGTYPE:
+    case CT_REGPROC:
+    case CT_REGNAMESPACE: /* numeric form only here; names go through eval_env_t.reg_in */
+        rc = int_from_text(CT_INT8, text, len, &i, err);
+        if (rc != 0 || i < 0 || i > (int64_t)UINT32_MAX) {
+            rc = input_syntax_error(err, value_type_sql_name(type), text, len);
+        }
+        *out = value_int(i);
+        break;
+    case CT_TEXT_ARRAY:
+    case CT_INT_ARRAY:
+    case CT_OID_ARRAY:
+    case CT_RECORD:
+        rc = array_from_text(type, text, len, arena, out, err);
+        break;
+    case CT_TYPE_COUNT:
+        CTX_ASSERT(!"not a type");
         break;
     }
     if (rc != 0) {

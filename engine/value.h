@@ -26,6 +26,24 @@ typedef enum {
     CT_TEXT,
     CT_JSONB,
     CT_VECTOR,
+    /* Catalog types (sql/catalog.c). Integers (VAL_INT): int2, oid and the reg* aliases, whose
+     * text form is an object name — casts to and from text go through eval_env_t's reg_in /
+     * reg_out hooks. Text (VAL_TEXT): name, "char". Arrays (VAL_TEXT holding PostgreSQL's array
+     * text form "{a,b}"; NULL elements spelled NULL): element families text, integer, oid.
+     * Records (VAL_TEXT "(a,b)") only as _pg_expandarray's result. */
+    CT_INT2,
+    CT_OID,
+    CT_REGCLASS,
+    CT_REGTYPE,
+    CT_REGPROC,
+    CT_REGNAMESPACE,
+    CT_NAME,
+    CT_CHAR,
+    CT_TEXT_ARRAY,
+    CT_INT_ARRAY,
+    CT_OID_ARRAY,
+    CT_RECORD,
+    CT_TYPE_COUNT
 } ctype_t;
 
 typedef enum {
@@ -92,6 +110,10 @@ static inline bool value_is_null(const value_t *v) {
 /* PostgreSQL type OID and name ("int8", "vector", …) of a type. */
 uint32_t value_type_oid(ctype_t type);
 const char *value_type_name(ctype_t type);
+/* The engine type a PostgreSQL type OID maps to (the reverse of value_type_oid, many to one):
+ * int2/int4 → CT_INT4, int8/oid → CT_INT8, float4/float8 → CT_FLOAT8, text/varchar/bpchar/name/
+ * char/bytea → CT_TEXT, json/jsonb → CT_JSONB, vector → CT_VECTOR, bool → CT_BOOL; 0, 705
+ * (unknown) and every other OID → CT_UNKNOWN. */
 ctype_t value_type_from_oid(uint32_t oid);
 /* The name PostgreSQL uses in messages (format_type): "integer", "bigint", "double precision",
  * "boolean", "text", "jsonb", "vector", "unknown". Static storage. */
@@ -100,6 +122,22 @@ const char *value_type_sql_name(ctype_t type);
  * precision, real→float8, text, varchar, jsonb, json, bool, boolean, vector, vector(N), …).
  * Returns CT_UNKNOWN when not recognised. */
 ctype_t value_type_parse(const char *name);
+/* Type families: integer-valued types (int2/int4/int8/oid/reg*), text-valued scalars (text, name,
+ * "char"), reg* aliases (object names as text), arrays, and an array's element type. */
+bool ctype_is_integer(ctype_t t);
+bool ctype_is_textual(ctype_t t);
+bool ctype_is_reg(ctype_t t);
+bool ctype_is_array(ctype_t t);
+ctype_t ctype_array_elem(ctype_t t);
+ctype_t ctype_array_of(ctype_t elem); /* CT_UNKNOWN when there is no array type */
+
+/* Array text form. value_array_split splits "{a,\"b c\",NULL}" into unquoted, unescaped
+ * elements (arena memory, NUL-terminated; NULL elements → NULL pointers); a 1-D form only.
+ * Returns 0, or CTX_EBAD_LITERAL ("malformed array literal"). value_array_build is the inverse
+ * (quotes elements that need it). */
+int value_array_split(const char *text, uint32_t len, arena_t *arena, const char ***elems,
+                      int *count, ctx_err_t *err);
+value_t value_array_build(const char *const *elems, int count, arena_t *arena);
 
 /* Converts the text form of a literal to a value of `type` (PostgreSQL input functions):
  * int4/int8 ("  42 ", overflow → CTX_ERANGE), float8 (also NaN, Infinity), bool (t/true/yes/on/1…),

@@ -61,6 +61,12 @@ struct from_item {
     select_stmt_t *subquery;   /* FROM_SUBQUERY */
     expr_t *as_of;             /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
     int location;
+    /* additions: alias column list `AS a(x, y)`, WITH ORDINALITY, JOIN … USING (cols) */
+    const char **col_aliases;
+    int ncol_aliases;
+    bool ordinality;
+    const char **using_cols;
+    int nusing;
 };
 
 typedef struct order_item {
@@ -82,7 +88,22 @@ struct select_stmt {
     int norder;
     expr_t *limit;  /* NULL when absent (LIMIT ALL → NULL) */
     expr_t *offset; /* NULL when absent */
+    /* additions. Set operations: when set_op != SET_NONE this node is `set_left op set_right`
+     * and only order_by / limit / offset of it apply (to the combined rows). VALUES lists: when
+     * nvalues > 0 the node is VALUES (values[r][0..values_width)) with columns column1…N.
+     * WITH: named queries visible to FROM in this statement (and its subqueries). */
+    int set_op; /* set_op_t */
+    bool set_all;
+    select_stmt_t *set_left, *set_right;
+    expr_t ***values;
+    int nvalues;
+    int values_width;
+    const char **cte_names;
+    select_stmt_t **ctes;
+    int nctes;
 };
+
+typedef enum { SET_NONE = 0, SET_UNION, SET_INTERSECT, SET_EXCEPT } set_op_t;
 
 typedef struct set_clause {
     const char *column;

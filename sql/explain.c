@@ -138,6 +138,16 @@ static void deparse(buf_t *b, const expr_t *e, const plan_t *input, arena_t *are
     case EXPR_CASE:
         buf_printf(b, "CASE ... END");
         return;
+    case EXPR_SUBQUERY:
+        buf_printf(b, "(SubPlan)");
+        return;
+    case EXPR_ARRAY:
+    case EXPR_ANY:
+    case EXPR_SUBSCRIPT:
+    case EXPR_FIELD:
+    case EXPR_WINDOW:
+        buf_printf(b, "%s", e->kind == EXPR_WINDOW ? "WindowFunc" : "(...)");
+        return;
     }
 }
 
@@ -201,7 +211,19 @@ static const char *node_title(const plan_t *plan, arena_t *arena) {
                                  plan->left_join ? " Left Join" : "",
                                  table_name(plan->lookup_table));
         }
+        if (plan->hash_left_col >= 0) {
+            return plan->left_join ? "Hash Left Join" : "Hash Join";
+        }
         return plan->left_join ? "Nested Loop Left Join" : "Nested Loop";
+    case PLAN_VALUES:
+        return plan->label != NULL && strcmp(plan->label, "Values Scan") != 0
+                   ? arena_sprintf(arena, "Catalog Scan on %s", plan->label)
+                   : "Values Scan";
+    case PLAN_APPEND:
+        return plan->set_op == 0 ? "Append" : (plan->set_op == 2 ? "HashSetOp Intersect"
+                                                                 : "HashSetOp Except");
+    case PLAN_WINDOW:
+        return "WindowAgg";
     case PLAN_PROJECT:
     case PLAN_TRIM:
         return "Result";

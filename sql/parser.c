@@ -400,7 +400,7 @@ static int parser_explain(parser_t *p, stmt_t *out) {
         x->analyze = parser_accept_kw(p, "analyze") || parser_accept_kw(p, "analyse");
         x->verbose = parser_accept_kw(p, "verbose");
     }
-    if (!parser_is_kw(p, 0, "select") && !parser_is_kw(p, 0, "insert") &&
+    if (!parser_is_select_start(p, 0) && !parser_is_kw(p, 0, "insert") &&
         !parser_is_kw(p, 0, "update") && !parser_is_kw(p, 0, "delete")) {
         return parser_syntax_error(p);
     }
@@ -414,7 +414,7 @@ static int parser_explain(parser_t *p, stmt_t *out) {
 
 /* One statement at the current token (which is not ';' or EOF). */
 static int parser_statement(parser_t *p, stmt_t *out) {
-    if (parser_is_kw(p, 0, "select")) {
+    if (parser_is_select_start(p, 0)) {
         out->kind = STMT_SELECT;
         out->u.select = parser_select(p);
         return out->u.select == NULL ? p->err->code : CTX_OK;

@@ -56,6 +56,8 @@ void *parser_grow(parser_t *p, void *items, int count, int *cap, size_t elem_byt
 
 /* Expression (full precedence ladder). */
 expr_t *parser_expr(parser_t *p);
+/* (SELECT …) as an EXPR_SUBQUERY of sublink kind; the current token is "(". */
+expr_t *parser_subquery(parser_t *p, int sublink, int loc);
 /* Primary expression: constant, parameter, column, call, CASE, CAST, (expr) (parser_primary.c). */
 expr_t *parser_primary(parser_t *p);
 /* "(" [arg {, arg}] ")" where arg is expr or `name => expr` (arg_name set): table-function
@@ -67,7 +69,9 @@ const char *parser_type_name(parser_t *p);
 /* CAST node of operand to the type named type_name (cast_type resolved when known). */
 expr_t *parser_make_cast(parser_t *p, expr_t *operand, const char *type_name, int location);
 
-/* SELECT statement (after nothing: the current token is SELECT). */
+/* True when the token `ahead` starts a query: SELECT, VALUES or WITH. */
+bool parser_is_select_start(const parser_t *p, int ahead);
+/* SELECT statement (the current token is SELECT, VALUES or WITH); includes set operations. */
 select_stmt_t *parser_select(parser_t *p);
 /* Statements starting at the current token; fill *out. */
 int parser_insert(parser_t *p, stmt_t *out);

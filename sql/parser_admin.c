@@ -107,7 +107,7 @@ static int copy_options(parser_t *p, copy_stmt_t *c) {
 
 static int copy_source(parser_t *p, copy_stmt_t *c) {
     if (parser_accept_op(p, "(")) {
-        if (!parser_is_kw(p, 0, "select")) {
+        if (!parser_is_select_start(p, 0)) {
             return parser_syntax_error(p);
         }
         c->query = parser_select(p);

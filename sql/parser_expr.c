@@ -45,28 +45,63 @@ typedef struct op_entry {
     const char *text;
     expr_op_t op;
     int prec;
+    bool negated;
 } op_entry_t;
 
 static const op_entry_t parser_ops[] = {
-    {"=", OP_EQ, PREC_CMP},
-    {"<>", OP_NE, PREC_CMP},
-    {"!=", OP_NE, PREC_CMP},
-    {"<", OP_LT, PREC_CMP},
-    {"<=", OP_LE, PREC_CMP},
-    {">", OP_GT, PREC_CMP},
-    {">=", OP_GE, PREC_CMP},
-    {"->", OP_JSON_GET, PREC_OP},
-    {"->>", OP_JSON_GET_TEXT, PREC_OP},
-    {"<->", OP_L2_DISTANCE, PREC_OP},
-    {"<=>", OP_COSINE_DISTANCE, PREC_OP},
-    {"<#>", OP_NEG_INNER, PREC_OP},
-    {"||", OP_CONCAT, PREC_OP},
-    {"+", OP_ADD, PREC_ADD},
-    {"-", OP_SUB, PREC_ADD},
-    {"*", OP_MUL, PREC_MUL},
-    {"/", OP_DIV, PREC_MUL},
-    {"%", OP_MOD, PREC_MUL},
+    {"=", OP_EQ, PREC_CMP, false},
+    {"<>", OP_NE, PREC_CMP, false},
+    {"!=", OP_NE, PREC_CMP, false},
+    {"<", OP_LT, PREC_CMP, false},
+    {"<=", OP_LE, PREC_CMP, false},
+    {">", OP_GT, PREC_CMP, false},
+    {">=", OP_GE, PREC_CMP, false},
+    {"->", OP_JSON_GET, PREC_OP, false},
+    {"->>", OP_JSON_GET_TEXT, PREC_OP, false},
+    {"<->", OP_L2_DISTANCE, PREC_OP, false},
+    {"<=>", OP_COSINE_DISTANCE, PREC_OP, false},
+    {"<#>", OP_NEG_INNER, PREC_OP, false},
+    {"||", OP_CONCAT, PREC_OP, false},
+    {"+", OP_ADD, PREC_ADD, false},
+    {"-", OP_SUB, PREC_ADD, false},
+    {"*", OP_MUL, PREC_MUL, false},
+    {"/", OP_DIV, PREC_MUL, false},
+    {"%", OP_MOD, PREC_MUL, false},
+    {"~", OP_REGEX, PREC_OP, false},
+    {"!~", OP_REGEX, PREC_OP, true},
+    {"~*", OP_REGEX_ICASE, PREC_OP, false},
+    {"!~*", OP_REGEX_ICASE, PREC_OP, true},
+    {"~~", OP_LIKE, PREC_OP, false},
+    {"!~~", OP_LIKE, PREC_OP, true},
+    {"&", OP_BIT_AND, PREC_OP, false},
+    {"|", OP_BIT_OR, PREC_OP, false},
 };
+
+static const op_entry_t *parser_op_lookup(const char *text) {
+    for (size_t i = 0; i < sizeof(parser_ops) / sizeof(parser_ops[0]); i++) {
+        if (strcmp(text, parser_ops[i].text) == 0) {
+            return &parser_ops[i];
+        }
+    }
+    return NULL;
+}
+
+/* OPERATOR([schema.]op) at the current token: the operator's entry, or NULL (not this form). */
+static const op_entry_t *parser_operator_form(const parser_t *p, int *ntoks) {
+    if (!parser_is_kw(p, 0, "operator") || !parser_is_op(p, 1, "(")) {
+        return NULL;
+    }
+    int k = 2;
+    if (parser_peek(p, k)->kind == LEX_IDENT && parser_is_op(p, k + 1, ".")) {
+        k += 2;
+    }
+    const lex_token_t *t = parser_peek(p, k);
+    if (t->kind != LEX_OP || !parser_is_op(p, k + 1, ")")) {
+        return NULL;
+    }
+    *ntoks = k + 2;
+    return parser_op_lookup(t->text);
+}
 
 static expr_t *parser_level(parser_t *p, int prec_min);
 
@@ -76,18 +111,24 @@ static int parser_infix_prec(const parser_t *p, const op_entry_t **entry) {
     const lex_token_t *t = parser_peek(p, 0);
     *entry = NULL;
     if (t->kind == LEX_OP) {
-        for (size_t i = 0; i < sizeof(parser_ops) / sizeof(parser_ops[0]); i++) {
-            if (strcmp(t->text, parser_ops[i].text) == 0) {
-                *entry = &parser_ops[i];
-                return parser_ops[i].prec;
-            }
+        *entry = parser_op_lookup(t->text);
+        if (*entry != NULL) {
+            return (*entry)->prec;
         }
-        return strcmp(t->text, "::") == 0 ? PREC_CAST : 0;
+        return strcmp(t->text, "::") == 0 || strcmp(t->text, "[") == 0 ? PREC_CAST : 0;
     }
     if (t->kind != LEX_IDENT || t->quoted) {
         return 0;
     }
     const char *w = t->text;
+    int ntoks;
+    if (strcmp(w, "operator") == 0 && parser_operator_form(p, &ntoks) != NULL) {
+        *entry = parser_operator_form(p, &ntoks);
+        return (*entry)->prec;
+    }
+    if (strcmp(w, "collate") == 0) {
+        return PREC_CAST;
+    }
     if (strcmp(w, "or") == 0) {
         return PREC_OR;
     }
@@ -137,6 +178,21 @@ static expr_t *parser_copy(parser_t *p, const expr_t *e) {
 
 /* Parenthesised expression list after IN; the current token is "(". */
 static expr_t *parser_in_list(parser_t *p, expr_t *left, bool negated, int loc) {
+    if (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1)) {
+        expr_t *sub = parser_subquery(p, SUBLINK_ANY, loc);
+        if (sub == NULL) {
+            return NULL;
+        }
+        sub->left = left;
+        sub->op = OP_EQ;
+        if (!negated) {
+            return sub;
+        }
+        expr_t *not = expr_new(p->arena, EXPR_UNARY, loc);
+        not->op = OP_NOT;
+        not->left = sub;
+        return not;
+    }
     expr_t *e = expr_new(p->arena, EXPR_IN_LIST, loc);
     e->left = left;
     e->negated = negated;
@@ -190,6 +246,12 @@ static expr_t *parser_like_level(parser_t *p, expr_t *left) {
     }
     expr_t *e = parser_binary(p, op, left, pattern, loc);
     e->negated = negated;
+    if (parser_accept_kw(p, "escape")) {
+        e->escape = parser_level(p, PREC_OP);
+        if (e->escape == NULL) {
+            return NULL;
+        }
+    }
     return e;
 }
 
@@ -207,16 +269,96 @@ static expr_t *parser_is_level(parser_t *p, expr_t *left) {
     CTX_ASSERT(parser_is_kw(p, 0, "is"));
     p->pos++;
     e->negated = parser_accept_kw(p, "not");
+    if (parser_accept_kw(p, "distinct")) {
+        if (parser_expect_kw(p, "from") != CTX_OK) {
+            return NULL;
+        }
+        expr_t *right = parser_level(p, PREC_IS + 1);
+        if (right == NULL) {
+            return NULL;
+        }
+        expr_t *d = parser_binary(p, OP_IS_DISTINCT, left, right, e->location);
+        d->negated = e->negated;
+        return d;
+    }
+    if (parser_is_kw(p, 0, "true") || parser_is_kw(p, 0, "false")) {
+        /* x IS [NOT] TRUE ≡ x IS [NOT] NOT DISTINCT FROM true */
+        expr_t *c = expr_new(p->arena, EXPR_CONST, parser_peek(p, 0)->location);
+        c->value = value_bool(parser_is_kw(p, 0, "true"));
+        c->type = CT_BOOL;
+        p->pos++;
+        expr_t *d = parser_binary(p, OP_IS_DISTINCT, left, c, e->location);
+        d->negated = !e->negated;
+        return d;
+    }
+    if (parser_accept_kw(p, "unknown")) {
+        return e;
+    }
     return parser_expect_kw(p, "null") == CTX_OK ? e : NULL;
+}
+
+/* (SELECT …) as an expression of the given sublink kind; the current token is "(". */
+expr_t *parser_subquery(parser_t *p, int sublink, int loc) {
+    if (parser_expect_op(p, "(") != CTX_OK) {
+        return NULL;
+    }
+    expr_t *e = expr_new(p->arena, EXPR_SUBQUERY, loc);
+    e->sublink = sublink;
+    e->subquery = parser_select(p);
+    if (e->subquery == NULL || parser_expect_op(p, ")") != CTX_OK) {
+        return NULL;
+    }
+    return e;
+}
+
+/* left op ANY|SOME|ALL ( subquery | array ); the current token is ANY/SOME/ALL. */
+static expr_t *parser_any(parser_t *p, expr_t *left, expr_op_t op, int loc) {
+    bool all = parser_is_kw(p, 0, "all");
+    p->pos++;
+    if (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1) && !all) {
+        expr_t *sub = parser_subquery(p, SUBLINK_ANY, loc);
+        if (sub != NULL) {
+            sub->left = left;
+            sub->op = op;
+        }
+        return sub;
+    }
+    if (parser_expect_op(p, "(") != CTX_OK) {
+        return NULL;
+    }
+    expr_t *e = expr_new(p->arena, EXPR_ANY, loc);
+    e->op = op;
+    e->left = left;
+    e->negated = all;
+    e->right = parser_expr(p);
+    return e->right != NULL && parser_expect_op(p, ")") == CTX_OK ? e : NULL;
+}
+
+/* Postfix forms binding tightest: ::type, [subscript], COLLATE name. */
+static expr_t *parser_postfix(parser_t *p, expr_t *left, int loc) {
+    if (parser_accept_kw(p, "collate")) {
+        const char *name = parser_name(p, true);
+        if (name != NULL && parser_accept_op(p, ".")) {
+            name = parser_name(p, true);
+        }
+        return name == NULL ? NULL : left; /* one collation: C ordering */
+    }
+    if (parser_accept_op(p, "[")) {
+        expr_t *e = expr_new(p->arena, EXPR_SUBSCRIPT, loc);
+        e->left = left;
+        e->right = parser_expr(p);
+        return e->right != NULL && parser_expect_op(p, "]") == CTX_OK ? e : NULL;
+    }
+    p->pos++;
+    const char *type = parser_type_name(p);
+    return type == NULL ? NULL : parser_make_cast(p, left, type, loc);
 }
 
 /* One infix/postfix step at precedence prec applied to left. */
 static expr_t *parser_infix(parser_t *p, expr_t *left, int prec, const op_entry_t *entry) {
     int loc = parser_peek(p, 0)->location;
     if (prec == PREC_CAST) {
-        p->pos++;
-        const char *type = parser_type_name(p);
-        return type == NULL ? NULL : parser_make_cast(p, left, type, loc);
+        return parser_postfix(p, left, loc);
     }
     if (prec == PREC_IS) {
         return parser_is_level(p, left);
@@ -225,9 +367,22 @@ static expr_t *parser_infix(parser_t *p, expr_t *left, int prec, const op_entry_
         return parser_like_level(p, left);
     }
     expr_op_t op = entry != NULL ? entry->op : (prec == PREC_OR ? OP_OR : OP_AND);
-    p->pos++;
+    int ntoks = 1;
+    if (parser_operator_form(p, &ntoks) == NULL) {
+        ntoks = 1;
+    }
+    p->pos += ntoks;
+    if (prec == PREC_CMP && (parser_is_kw(p, 0, "any") || parser_is_kw(p, 0, "some") ||
+                             parser_is_kw(p, 0, "all")) && parser_is_op(p, 1, "(")) {
+        return parser_any(p, left, op, loc);
+    }
     expr_t *right = parser_level(p, prec + 1);
-    return right == NULL ? NULL : parser_binary(p, op, left, right, loc);
+    if (right == NULL) {
+        return NULL;
+    }
+    expr_t *e = parser_binary(p, op, left, right, loc);
+    e->negated = entry != NULL && entry->negated;
+    return e;
 }
 
 /* Folds `- constant` into a constant, as PostgreSQL's doNegate. */

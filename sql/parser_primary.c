@@ -96,6 +96,120 @@ static expr_t *parser_case(parser_t *p) {
     return parser_expect_kw(p, "end") == CTX_OK ? e : NULL;
 }
 
+/* (expr).field after a parenthesised expression; returns e unchanged otherwise. */
+static expr_t *parser_field_select(parser_t *p, expr_t *e) {
+    if (e == NULL || !parser_is_op(p, 0, ".") || parser_peek(p, 1)->kind != LEX_IDENT) {
+        return e;
+    }
+    expr_t *f = expr_new(p->arena, EXPR_FIELD, parser_peek(p, 0)->location);
+    p->pos++;
+    f->left = e;
+    f->name = parser_name(p, true);
+    return f->name != NULL ? f : NULL;
+}
+
+/* ARRAY[e, …]; the current token is ARRAY. */
+static expr_t *parser_array_ctor(parser_t *p) {
+    expr_t *e = expr_new(p->arena, EXPR_ARRAY, parser_peek(p, 0)->location);
+    int cap = 0;
+    p->pos += 2;
+    if (parser_accept_op(p, "]")) {
+        return e;
+    }
+    do {
+        expr_t *item = parser_expr(p);
+        if (item == NULL) {
+            return NULL;
+        }
+        e->args = parser_grow(p, e->args, e->nargs, &cap, sizeof(*e->args));
+        e->args[e->nargs++] = item;
+    } while (parser_accept_op(p, ","));
+    return parser_expect_op(p, "]") == CTX_OK ? e : NULL;
+}
+
+/* OVER (PARTITION BY e, … ORDER BY e [ASC|DESC], …) after a call: a window function. */
+static expr_t *parser_over(parser_t *p, expr_t *call) {
+    int cap = 0, cap2 = 0;
+    if (parser_expect_op(p, "(") != CTX_OK) {
+        return NULL;
+    }
+    call->kind = EXPR_WINDOW;
+    if (parser_accept_kw(p, "partition")) {
+        int pcap = 0;
+        call->args = NULL;
+        call->nargs = 0;
+        if (parser_expect_kw(p, "by") != CTX_OK) {
+            return NULL;
+        }
+        do {
+            expr_t *k = parser_expr(p);
+            if (k == NULL) {
+                return NULL;
+            }
+            call->args = parser_grow(p, call->args, call->nargs, &pcap, sizeof(*call->args));
+            call->args[call->nargs++] = k;
+        } while (parser_accept_op(p, ","));
+    } else {
+        call->nargs = 0;
+    }
+    if (parser_accept_kw(p, "order")) {
+        if (parser_expect_kw(p, "by") != CTX_OK) {
+            return NULL;
+        }
+        do {
+            expr_t *k = parser_expr(p);
+            if (k == NULL) {
+                return NULL;
+            }
+            int n = call->nwindow_order;
+            call->window_order = parser_grow(p, call->window_order, n, &cap, sizeof(expr_t *));
+            call->window_desc = parser_grow(p, call->window_desc, n, &cap2, sizeof(bool));
+            call->window_order[n] = k;
+            call->window_desc[n] = parser_accept_kw(p, "desc");
+            if (!call->window_desc[n]) {
+                (void)parser_accept_kw(p, "asc");
+            }
+            call->nwindow_order++;
+        } while (parser_accept_op(p, ","));
+    }
+    return parser_expect_op(p, ")") == CTX_OK ? call : NULL;
+}
+
+/* trim([BOTH|LEADING|TRAILING] [chars] FROM s) → btrim/ltrim/rtrim(s, chars); current "(". */
+static expr_t *parser_trim_form(parser_t *p, int loc) {
+    const char *fn = "btrim";
+    p->pos++;
+    if (parser_accept_kw(p, "leading")) {
+        fn = "ltrim";
+    } else if (parser_accept_kw(p, "trailing")) {
+        fn = "rtrim";
+    } else {
+        (void)parser_accept_kw(p, "both");
+    }
+    expr_t *chars = NULL;
+    if (!parser_is_kw(p, 0, "from")) {
+        chars = parser_expr(p);
+        if (chars == NULL) {
+            return NULL;
+        }
+    }
+    if (parser_expect_kw(p, "from") != CTX_OK) {
+        return NULL;
+    }
+    expr_t *e = expr_new(p->arena, EXPR_FUNC, loc);
+    e->name = fn;
+    e->args = arena_alloc(p->arena, sizeof(expr_t *) * 2);
+    e->args[0] = parser_expr(p);
+    e->nargs = 1;
+    if (e->args[0] == NULL || parser_expect_op(p, ")") != CTX_OK) {
+        return NULL;
+    }
+    if (chars != NULL) {
+        e->args[e->nargs++] = chars;
+    }
+    return e;
+}
+
 /* CAST(x AS type); the current token is CAST. */
 static expr_t *parser_cast_call(parser_t *p) {
     int loc = parser_peek(p, 0)->location;
@@ -220,7 +334,18 @@ static expr_t *parser_name_ref(parser_t *p) {
         parts[nparts++] = parser_name(p, true);
     }
     if (parser_is_op(p, 0, "(")) {
-        return parser_call(p, parts[nparts - 1], loc);
+        const char *fn = parts[nparts - 1];
+        if (strcmp(fn, "trim") == 0 &&
+            (parser_is_kw(p, 1, "both") || parser_is_kw(p, 1, "leading") ||
+             parser_is_kw(p, 1, "trailing") || parser_is_kw(p, 1, "from") ||
+             (parser_peek(p, 1)->kind == LEX_STRING && parser_is_kw(p, 2, "from")))) {
+            return parser_trim_form(p, loc);
+        }
+        expr_t *call = parser_call(p, fn, loc);
+        if (call != NULL && parser_accept_kw(p, "over")) {
+            return parser_over(p, call);
+        }
+        return call;
     }
     expr_t *col = expr_new(p->arena, EXPR_COLUMN, loc);
     col->name = parts[nparts - 1];
@@ -245,6 +370,17 @@ static expr_t *parser_keyword_primary(parser_t *p, bool *handled) {
     if (parser_is_kw(p, 0, "cast")) {
         return parser_cast_call(p);
     }
+    if (parser_is_kw(p, 0, "exists") && parser_is_op(p, 1, "(")) {
+        p->pos++;
+        return parser_subquery(p, SUBLINK_EXISTS, t->location);
+    }
+    if (parser_is_kw(p, 0, "array") && parser_is_op(p, 1, "(")) {
+        p->pos++;
+        return parser_subquery(p, SUBLINK_ARRAY, t->location);
+    }
+    if (parser_is_kw(p, 0, "array") && parser_is_op(p, 1, "[")) {
+        return parser_array_ctor(p);
+    }
     for (size_t i = 0; i < sizeof(parser_niladic) / sizeof(parser_niladic[0]); i++) {
         if (!t->quoted && strcmp(t->text, parser_niladic[i][0]) == 0 && !parser_is_op(p, 1, "(")) {
             expr_t *e = expr_new(p->arena, EXPR_FUNC, t->location);
@@ -264,9 +400,16 @@ expr_t *parser_primary(parser_t *p) {
         t->kind == LEX_PARAM) {
         return parser_literal(p);
     }
+    if (parser_is_op(p, 0, "(") && (parser_is_select_start(p, 1) ||
+                                     (parser_is_op(p, 1, "(") && parser_is_select_start(p, 2)))) {
+        return parser_field_select(p, parser_subquery(p, SUBLINK_SCALAR, t->location));
+    }
     if (parser_accept_op(p, "(")) {
         expr_t *inner = parser_expr(p);
-        return inner != NULL && parser_expect_op(p, ")") == CTX_OK ? inner : NULL;
+        if (inner == NULL || parser_expect_op(p, ")") != CTX_OK) {
+            return NULL;
+        }
+        return parser_field_select(p, inner);
     }
     if (t->kind != LEX_IDENT) {
         parser_syntax_error(p);

@@ -59,6 +59,7 @@ static int parser_select_items(parser_t *p, select_item_t **items, int *nitems) 
 }
 
 static from_item_t *parser_from_item(parser_t *p);
+static int parser_column_list(parser_t *p, const char ***cols, int *n);
 
 /* (SELECT …) or ( from_item ) ; the current token is "(". */
 static from_item_t *parser_from_parens(parser_t *p) {
@@ -68,7 +69,8 @@ static from_item_t *parser_from_parens(parser_t *p) {
         return NULL;
     }
     p->pos++;
-    if (parser_is_kw(p, 0, "select")) {
+    if (parser_is_select_start(p, 0) ||
+        (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1))) {
         select_stmt_t *sub = parser_select(p);
         if (sub != NULL) {
             f = arena_calloc(p->arena, 1, sizeof(*f));
@@ -108,6 +110,10 @@ static from_item_t *parser_from_primary(parser_t *p) {
             if (parser_call_args(p, &f->args, &f->nargs) != CTX_OK) {
                 return NULL;
             }
+            if (parser_is_kw(p, 0, "with") && parser_is_kw(p, 1, "ordinality")) {
+                p->pos += 2;
+                f->ordinality = true;
+            }
         }
     }
     if (f == NULL) {
@@ -124,6 +130,10 @@ static from_item_t *parser_from_primary(parser_t *p) {
     }
     if (alias != NULL) {
         f->alias = alias;
+        if (parser_is_op(p, 0, "(") &&
+            parser_column_list(p, &f->col_aliases, &f->ncol_aliases) != CTX_OK) {
+            return NULL;
+        }
     }
     return f;
 }
@@ -163,7 +173,11 @@ static from_item_t *parser_from_item(parser_t *p) {
         if (j->right == NULL) {
             return NULL;
         }
-        if (type != JOIN_CROSS) {
+        if (type != JOIN_CROSS && parser_accept_kw(p, "using")) {
+            if (parser_column_list(p, &j->using_cols, &j->nusing) != CTX_OK) {
+                return NULL;
+            }
+        } else if (type != JOIN_CROSS) {
             if (parser_expect_kw(p, "on") != CTX_OK) {
                 return NULL;
             }
@@ -333,6 +347,11 @@ static int parser_select_tail(parser_t *p, select_stmt_t *s) {
             return p->err->code;
         }
     }
+    return CTX_OK;
+}
+
+/* ORDER BY / LIMIT / OFFSET of a whole query. */
+static int parser_order_limit(parser_t *p, select_stmt_t *s) {
     if (parser_accept_kw(p, "order")) {
         if (parser_expect_kw(p, "by") != CTX_OK || parser_order_by(p, s) != CTX_OK) {
             return p->err->code;
@@ -341,11 +360,117 @@ static int parser_select_tail(parser_t *p, select_stmt_t *s) {
     return parser_limit_offset(p, s);
 }
 
+bool parser_is_select_start(const parser_t *p, int ahead) {
+    return parser_is_kw(p, ahead, "select") || parser_is_kw(p, ahead, "values") ||
+           parser_is_kw(p, ahead, "with");
+}
+
+/* VALUES (e, …) {, (e, …)}; the current token is VALUES. */
+static select_stmt_t *parser_values(parser_t *p) {
+    select_stmt_t *s = arena_calloc(p->arena, 1, sizeof(*s));
+    int cap = 0;
+    p->pos++;
+    do {
+        expr_t **row = NULL;
+        int n = 0;
+        if (parser_expect_op(p, "(") != CTX_OK || parser_expr_list(p, &row, &n) != CTX_OK ||
+            parser_expect_op(p, ")") != CTX_OK) {
+            return NULL;
+        }
+        if (s->nvalues > 0 && n != s->values_width) {
+            ctx_err_set(p->err, CTX_ESYNTAX, "VALUES lists must all be the same length");
+            return NULL;
+        }
+        s->values_width = n;
+        s->values = parser_grow(p, s->values, s->nvalues, &cap, sizeof(*s->values));
+        s->values[s->nvalues++] = row;
+    } while (parser_accept_op(p, ","));
+    return s;
+}
+
+static select_stmt_t *parser_simple_select(parser_t *p);
+
+/* One operand of a set operation: SELECT …, VALUES …, or a parenthesised query. */
+static select_stmt_t *parser_set_operand(parser_t *p) {
+    if (parser_is_kw(p, 0, "values")) {
+        return parser_values(p);
+    }
+    if (parser_accept_op(p, "(")) {
+        select_stmt_t *s = parser_select(p);
+        return s != NULL && parser_expect_op(p, ")") == CTX_OK ? s : NULL;
+    }
+    if (!parser_is_kw(p, 0, "select")) {
+        parser_syntax_error(p);
+        return NULL;
+    }
+    return parser_simple_select(p);
+}
+
+/* WITH name [(cols)] AS (query) {, …}; the current token is WITH. */
+static int parser_with(parser_t *p, select_stmt_t *s) {
+    int cap = 0, cap2 = 0;
+    p->pos++;
+    (void)parser_accept_kw(p, "recursive");
+    do {
+        const char *name = parser_name(p, false);
+        if (name == NULL || parser_expect_kw(p, "as") != CTX_OK ||
+            parser_expect_op(p, "(") != CTX_OK) {
+            return p->err->code;
+        }
+        select_stmt_t *q = parser_select(p);
+        if (q == NULL || parser_expect_op(p, ")") != CTX_OK) {
+            return p->err->code;
+        }
+        s->cte_names = parser_grow(p, (void *)s->cte_names, s->nctes, &cap, sizeof(char *));
+        s->ctes = parser_grow(p, s->ctes, s->nctes, &cap2, sizeof(select_stmt_t *));
+        s->cte_names[s->nctes] = name;
+        s->ctes[s->nctes++] = q;
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+/* query: [WITH …] operand {UNION|INTERSECT|EXCEPT [ALL|DISTINCT] operand} [ORDER BY] [LIMIT]. */
 select_stmt_t *parser_select(parser_t *p) {
-    CTX_ASSERT(parser_is_kw(p, 0, "select"));
+    CTX_ASSERT(parser_is_select_start(p, 0) || parser_is_op(p, 0, "("));
     if (parser_enter(p) != CTX_OK) {
         return NULL;
     }
+    select_stmt_t with = {0};
+    select_stmt_t *s = NULL;
+    int rc = parser_is_kw(p, 0, "with") ? parser_with(p, &with) : CTX_OK;
+    if (rc == CTX_OK) {
+        s = parser_set_operand(p);
+    }
+    while (s != NULL && (parser_is_kw(p, 0, "union") || parser_is_kw(p, 0, "intersect") ||
+                         parser_is_kw(p, 0, "except"))) {
+        select_stmt_t *set = arena_calloc(p->arena, 1, sizeof(*set));
+        set->set_op = parser_is_kw(p, 0, "union")       ? SET_UNION
+                      : parser_is_kw(p, 0, "intersect") ? SET_INTERSECT
+                                                        : SET_EXCEPT;
+        p->pos++;
+        set->set_all = parser_accept_kw(p, "all");
+        if (!set->set_all) {
+            (void)parser_accept_kw(p, "distinct");
+        }
+        set->set_left = s;
+        set->set_right = parser_set_operand(p);
+        s = set->set_right != NULL ? set : NULL;
+    }
+    if (s != NULL && parser_order_limit(p, s) != CTX_OK) {
+        s = NULL;
+    }
+    if (s != NULL && with.nctes > 0) {
+        s->cte_names = with.cte_names;
+        s->ctes = with.ctes;
+        s->nctes = with.nctes;
+    }
+    parser_leave(p);
+    return s;
+}
+
+/* SELECT [DISTINCT] items [FROM …] [WHERE …] [GROUP BY …] [HAVING …]. */
+static select_stmt_t *parser_simple_select(parser_t *p) {
+    CTX_ASSERT(parser_is_kw(p, 0, "select"));
     select_stmt_t *s = arena_calloc(p->arena, 1, sizeof(*s));
     int rc = CTX_OK;
     p->pos++;
@@ -363,7 +488,6 @@ select_stmt_t *parser_select(parser_t *p) {
     if (rc == CTX_OK) {
         rc = parser_select_tail(p, s);
     }
-    parser_leave(p);
     return rc == CTX_OK ? s : NULL;
 }
 

@@ -14,6 +14,7 @@
  *   trim      drops hidden ORDER BY columns
  * Estimates are coarse (row counts from the store, fixed selectivities) and exist for EXPLAIN.
  */
+#include "catalog.h"
 #include "plan_int.h"
 
 #include <stdio.h>
@@ -31,6 +32,8 @@ plan_t *plan_new(planner_t *p, plan_kind_t kind, plan_t *child) {
     plan->kind = kind;
     plan->child = child;
     plan->lookup_left_col = -1;
+    plan->hash_left_col = -1;
+    plan->hash_right_col = -1;
     if (child != NULL) {
         plan->ncols = child->ncols;
         plan->cols = child->cols;
@@ -50,6 +53,10 @@ int plan_bind(planner_t *p, expr_t *e, const bind_scope_t *scope, bool allow_agg
         .allow_aggregates = allow_aggregates,
         .arena = p->arena,
         .query_text = p->query_text,
+        .outer = p->outer,
+        .plan_subquery = plan_subquery_cb,
+        .planner = p,
+        .outer_refs = p->outer_refs,
     };
     return bind_expr(e, &ctx, err);
 }
@@ -190,12 +197,57 @@ static int plan_tfunc_args(planner_t *p, const tfunc_spec_t *spec, const from_it
     return rc;
 }
 
+/* A scalar or set-returning function in FROM: SELECT f(args) [, ordinality]. */
+static int plan_srf_from(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
+    expr_t *call = expr_new(p->arena, EXPR_FUNC, f->location);
+    call->name = f->name;
+    call->args = f->args;
+    call->nargs = f->nargs;
+    plan_t *input = plan_new(p, PLAN_RESULT, NULL);
+    input->est_rows = 1;
+    scope_t empty = {NULL, 0};
+    int rc = bind_in(p, call, &empty, false, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    plan_t *project = plan_new(p, PLAN_PROJECT, input);
+    int n = f->ordinality ? 2 : 1;
+    project->exprs = arena_calloc(p->arena, 2, sizeof(expr_t *));
+    project->exprs[0] = call;
+    if (f->ordinality) {
+        expr_t *ord = expr_new(p->arena, EXPR_FUNC, f->location);
+        ord->name = "__srf_ordinality";
+        rc = bind_in(p, ord, &empty, false, err);
+        project->exprs[1] = ord;
+    }
+    project->nexprs = n;
+    project->has_srf = true;
+    project->ncols = n;
+    project->cols = arena_calloc(p->arena, 3, sizeof(bind_column_t));
+    /* PostgreSQL names a scalar function's column after the alias when one is given */
+    project->cols[0] = (bind_column_t){f->alias != NULL ? f->alias : f->name,
+                                       f->alias != NULL ? f->alias : f->name, call->type};
+    project->cols[1] = (bind_column_t){f->alias != NULL ? f->alias : f->name, "ordinality",
+                                       CT_INT8};
+    project->est_rows = 10;
+    *out = project;
+    return rc;
+}
+
 static int plan_function(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     const tfunc_spec_t *spec = NULL;
     for (size_t i = 0; i < sizeof(tfunc_specs) / sizeof(tfunc_specs[0]); i++) {
         if (strcmp(tfunc_specs[i].name, f->name) == 0) {
             spec = &tfunc_specs[i];
         }
+    }
+    if (spec == NULL && catalog_plan(p, NULL, f->name, out) == CTX_OK) {
+        (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
+                                 f->alias != NULL ? f->alias : f->name);
+        return CTX_OK;
+    }
+    if (spec == NULL) {
+        return plan_srf_from(p, f, out, err);
     }
     if (spec == NULL) {
         ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not exist", f->name);
@@ -224,8 +276,25 @@ static uint64_t table_rows(const store_t *store, table_id_t t) {
 
 static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     int t = -1;
+    for (const plan_cte_t *c = p->ctes; f->schema == NULL && c != NULL; c = c->next) {
+        if (strcmp(c->name, f->name) == 0) {
+            planner_t inner = *p;
+            inner.ctes = c->next;
+            int rc = plan_select(&inner, c->query, out, err);
+            if (rc == CTX_OK) {
+                (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
+                                         f->alias != NULL ? f->alias : f->name);
+            }
+            return rc;
+        }
+    }
     if (f->schema == NULL || strcmp(f->schema, "public") == 0) {
         t = table_lookup(f->name);
+    }
+    if (t < 0 && catalog_plan(p, f->schema, f->name, out) == CTX_OK) {
+        (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
+                                 f->alias != NULL ? f->alias : f->name);
+        return CTX_OK;
     }
     if (t < 0) {
         if (f->schema != NULL) {
@@ -280,6 +349,70 @@ static void detect_lookup_join(plan_t *join, const plan_t *l, const plan_t *r) {
     }
 }
 
+/* An equality conjunct of ON between a left and a right column → hash join keys. */
+static void detect_hash_join(plan_t *join, const expr_t *on, int lcols) {
+    if (on == NULL || join->lookup_left_col >= 0 || join->hash_left_col >= 0) {
+        return;
+    }
+    if (on->kind == EXPR_BINARY && on->op == OP_AND) {
+        detect_hash_join(join, on->left, lcols);
+        detect_hash_join(join, on->right, lcols);
+        return;
+    }
+    if (on->kind != EXPR_BINARY || on->op != OP_EQ || on->left->kind != EXPR_COLUMN ||
+        on->right->kind != EXPR_COLUMN || on->left->outer_level != 0 ||
+        on->right->outer_level != 0) {
+        return;
+    }
+    int a = on->left->column_index, b = on->right->column_index;
+    if (a >= lcols && b < lcols) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    bool same_family = (ctype_is_integer(on->left->type) && ctype_is_integer(on->right->type)) ||
+                       on->left->type == on->right->type ||
+                       (ctype_is_textual(on->left->type) && ctype_is_textual(on->right->type));
+    if (a < lcols && b >= lcols && same_family) {
+        join->hash_left_col = a;
+        join->hash_right_col = b;
+    }
+}
+
+/* JOIN … USING (cols) → ON l.c = r.c AND …. */
+static expr_t *using_condition(planner_t *p, const from_item_t *f, const plan_t *l,
+                               const plan_t *r) {
+    expr_t *on = NULL;
+    for (int i = 0; i < f->nusing; i++) {
+        const char *lq = NULL, *rq = NULL;
+        for (int c = 0; c < l->ncols; c++) {
+            lq = strcmp(l->cols[c].name, f->using_cols[i]) == 0 ? l->cols[c].qualifier : lq;
+        }
+        for (int c = 0; c < r->ncols; c++) {
+            rq = strcmp(r->cols[c].name, f->using_cols[i]) == 0 ? r->cols[c].qualifier : rq;
+        }
+        expr_t *a = expr_new(p->arena, EXPR_COLUMN, f->location);
+        expr_t *b = expr_new(p->arena, EXPR_COLUMN, f->location);
+        a->name = b->name = f->using_cols[i];
+        a->qualifier = lq;
+        b->qualifier = rq;
+        expr_t *eq = expr_new(p->arena, EXPR_BINARY, f->location);
+        eq->op = OP_EQ;
+        eq->left = a;
+        eq->right = b;
+        if (on == NULL) {
+            on = eq;
+        } else {
+            expr_t *and = expr_new(p->arena, EXPR_BINARY, f->location);
+            and->op = OP_AND;
+            and->left = on;
+            and->right = eq;
+            on = and;
+        }
+    }
+    return on;
+}
+
 static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     plan_t *l, *r;
     int rc = plan_from(p, f->left, &l, err);
@@ -288,6 +421,9 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
     }
     if (rc != CTX_OK) {
         return rc;
+    }
+    if (f->nusing > 0 && f->on == NULL) {
+        f->on = using_condition(p, f, l, r);
     }
     plan_t *join = plan_new(p, PLAN_JOIN, l);
     join->right = r;
@@ -306,12 +442,32 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
         if (join->lookup_left_col >= 0) {
             join->est_cost = l->est_cost + l->est_rows;
         }
+        detect_hash_join(join, f->on, l->ncols);
+        if (join->hash_left_col >= 0) {
+            join->est_cost = l->est_cost + r->est_cost + l->est_rows + r->est_rows;
+        }
     }
     *out = join;
     return rc;
 }
 
+static int plan_from_item(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err);
+
 int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
+    int rc = plan_from_item(p, f, out, err);
+    if (rc == CTX_OK && f->ncol_aliases > 0) {
+        const char *q = f->alias != NULL ? f->alias
+                                         : ((*out)->ncols > 0 ? (*out)->cols[0].qualifier : NULL);
+        bind_column_t *cols = requalify(p, (*out)->cols, (*out)->ncols, q);
+        for (int i = 0; i < f->ncol_aliases && i < (*out)->ncols; i++) {
+            cols[i].name = f->col_aliases[i];
+        }
+        (*out)->cols = cols;
+    }
+    return rc;
+}
+
+static int plan_from_item(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     if (f->as_of != NULL) {
         ctx_err_set(err, CTX_EFEATURE, "AS OF SNAPSHOT is not supported yet");
         plan_error_at(p, err, f->as_of->location);
@@ -345,8 +501,8 @@ bool expr_is_constant(const expr_t *e) {
     if (e == NULL) {
         return true;
     }
-    if (e->kind == EXPR_COLUMN || e->kind == EXPR_STAR ||
-        (e->kind == EXPR_FUNC && e->agg_index >= 0)) {
+    if (e->kind == EXPR_COLUMN || e->kind == EXPR_STAR || e->kind == EXPR_SUBQUERY ||
+        e->kind == EXPR_WINDOW || (e->kind == EXPR_FUNC && (e->agg_index >= 0 || e->srf))) {
         return false;
     }
     if (!expr_is_constant(e->left) || !expr_is_constant(e->right)) {

@@ -22,6 +22,17 @@ int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err);
 int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err);
 /* True when e references no column and no aggregate (evaluable once per statement). */
 bool expr_is_constant(const expr_t *e);
+/* Plans a set operation or VALUES node (plan_set.c); ORDER BY / LIMIT included. */
+int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err);
+/* The planner's subquery callback for bind_ctx_t.plan_subquery (plan_set.c). */
+int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
+/* Adds a window step under the select list when it has window functions (plan_set.c). */
+int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err);
+/* True when e contains a set-returning function call. */
+bool expr_has_srf(const expr_t *e);
+/* ORDER BY / DISTINCT / LIMIT / trim over top (plan_select.c). */
+int plan_tail_for(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys, int visible,
+                  plan_t **out, ctx_err_t *err);
 /* Copy of cols with qualifier q. */
 bind_column_t *requalify(planner_t *p, const bind_column_t *cols, int n, const char *q);
 

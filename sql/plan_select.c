@@ -347,6 +347,9 @@ static int plan_aggregate(planner_t *p, select_stmt_t *s, plan_t *input, outputs
         plan_t *project = plan_new(p, PLAN_PROJECT, input);
         project->exprs = o->exprs;
         project->nexprs = o->count;
+        for (int i = 0; i < o->count; i++) {
+            project->has_srf = project->has_srf || expr_has_srf(o->exprs[i]);
+        }
         *out = project;
         return rc;
     }
@@ -416,8 +419,8 @@ static void detect_vector_topk(plan_t *topk, const plan_t *project) {
     }
 }
 
-static int plan_tail(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys,
-                     int visible, plan_t **out, ctx_err_t *err) {
+int plan_tail_for(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys, int visible,
+                  plan_t **out, ctx_err_t *err) {
     int rc = bind_count_expr(p, s->limit, err);
     if (rc == CTX_OK) {
         rc = bind_count_expr(p, s->offset, err);
@@ -456,7 +459,30 @@ static int plan_tail(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *ke
     return rc;
 }
 
+static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err);
+
 int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
+    CTX_ASSERT(p != NULL && s != NULL);
+    if (s->nctes == 0) {
+        return s->set_op != SET_NONE || s->nvalues > 0 ? plan_set_or_values(p, s, out, err)
+                                                       : plan_select_body(p, s, out, err);
+    }
+    planner_t inner = *p;
+    for (int i = 0; i < s->nctes; i++) {
+        plan_cte_t *c = arena_calloc(p->arena, 1, sizeof(*c));
+        c->name = s->cte_names[i];
+        c->query = s->ctes[i];
+        c->next = inner.ctes;
+        inner.ctes = c;
+    }
+    int n = s->nctes;
+    s->nctes = 0; /* plan the body with the WITH names in scope */
+    int rc = plan_select(&inner, s, out, err);
+    s->nctes = n;
+    return rc;
+}
+
+static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     plan_t *input;
     int rc = CTX_OK;
     if (s->from != NULL) {
@@ -467,6 +493,9 @@ int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     }
     if (rc == CTX_OK && s->where != NULL) {
         rc = plan_where(p, &input, s->where, err);
+    }
+    if (rc == CTX_OK) {
+        rc = plan_windows(p, s, &input, err);
     }
     outputs_t o = {0};
     sort_key_t *keys = arena_calloc(p->arena, (size_t)s->norder + 1, sizeof(sort_key_t));
@@ -488,5 +517,5 @@ int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     }
     top->ncols = o.count;
     top->cols = output_columns(p, &o);
-    return plan_tail(p, s, top, keys, o.visible, out, err);
+    return plan_tail_for(p, s, top, keys, o.visible, out, err);
 }

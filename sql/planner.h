@@ -16,7 +16,18 @@ typedef struct planner {
     ctype_t *param_types;    /* $n types, inferred in place; may be NULL */
     int nparams;
     bool enable_topk_vector; /* planner setting: mark vector top-k (always exact for now) */
+    /* additions: enclosing queries' scopes (correlated subqueries), a counter of references
+     * into them, and the WITH queries visible here (innermost first). */
+    const bind_outer_t *outer;
+    int *outer_refs;
+    const struct plan_cte *ctes;
 } planner_t;
+
+typedef struct plan_cte {
+    const char *name;
+    select_stmt_t *query;
+    const struct plan_cte *next;
+} plan_cte_t;
 
 /* Plans a SELECT. On success *out is a plan whose output columns are exactly the select list.
  * Errors: 42P01 unknown table, 42703/42702 columns, 42883 functions, 42803 grouping, 42P10

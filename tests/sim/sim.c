@@ -642,7 +642,9 @@ static void sim_crash(sim_t *s, sim_node_t *n, uint32_t kind) {
 static void sim_enqueue(sim_t *s, uint32_t from, const raft_envelope_t *env, bool corrupt) {
     s->packets = sim_grow(s->packets, &s->packets_cap, s->packets_count + 1, sizeof(sim_packet_t));
     sim_packet_t *p = &s->packets[s->packets_count++];
-    p->at = s->now + 1 + raft_rng_below(&s->rng, s->delay_max);
+    /* Long delays are a fault too: once healed, the network is a LAN again (10-20 ms). */
+    uint32_t delay_max = sim_faulty(s) || s->delay_max < 2 ? s->delay_max : 2;
+    p->at = s->now + 1 + raft_rng_below(&s->rng, delay_max);
     p->order = raft_rng_next(&s->rng);
     p->from = from;
     p->to = env->to;

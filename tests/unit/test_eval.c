@@ -687,7 +687,7 @@ START_TEST(eval_casts) {
     ev_err(cast(col("n4"), "jsonb"), "42804", "cannot cast type integer to jsonb");
     ev_err(cast(lit_float(1e10), "int"), "22003", "integer out of range");
     ev_err(cast(lit_float(NAN), "bigint"), "22003", "bigint out of range");
-    ev_err(cast(col("id"), "regclass"), "0A000", "casts to regclass are not supported");
+    ev_err(cast(col("id"), "nosuchtype"), "42704", "type \"nosuchtype\" does not exist");
     ev_err(cast(col("id"), "foo"), "42704", "type \"foo\" does not exist");
     ev_err_q(cast_at(lit_str_at("abc", 7), "int8", 12), "SELECT 'abc'::int8", "22P02",
              "invalid input syntax for type bigint: \"abc\"", 8);

@@ -159,6 +159,9 @@ static void render(sbuf_t *b, const expr_t *e) {
         }
         sb_put(b, ")");
         break;
+    default: /* subqueries, arrays, ANY, subscripts, fields, windows: see test_catalog.c */
+        sb_put(b, "(%s)", e->kind == EXPR_SUBQUERY ? "SUBQUERY" : "EXPR");
+        break;
     }
 }
 

@@ -318,7 +318,8 @@ START_TEST(type_names) {
     ck_assert_int_eq(value_type_parse("pg_catalog.int8"), CT_INT8);
     ck_assert_int_eq(value_type_parse("json"), CT_JSONB);
     ck_assert_int_eq(value_type_parse("boolean"), CT_BOOL);
-    ck_assert_int_eq(value_type_parse("regclass"), CT_UNKNOWN);
+    ck_assert_int_eq(value_type_parse("regclass"), CT_REGCLASS);
+    ck_assert_int_eq(value_type_parse("nosuchtype"), CT_UNKNOWN);
 }
 END_TEST
 

@@ -1,0 +1,294 @@
+/*
+ * plan_set.c — planning of the query forms catalog and BI queries use beyond a plain SELECT:
+ * set operations (UNION [ALL], INTERSECT, EXCEPT), VALUES lists, subqueries inside expressions
+ * (the binder calls plan_subquery_cb through bind_ctx_t), and window functions.
+ *
+ * Set operations: both operands are planned as queries; their column counts must match and the
+ * result takes the left operand's names and the promoted type where the types differ. UNION
+ * without ALL is APPEND + DISTINCT; INTERSECT / EXCEPT are APPEND with set_op (hash membership)
+ * + DISTINCT. ORDER BY over a set operation refers to output columns by position or name.
+ *
+ * Subqueries: the subquery is planned with the current scope pushed onto planner.outer, so its
+ * unresolved column names bind to enclosing rows (expr_t.outer_level); a subquery that resolved
+ * no outer reference is marked uncorrelated and the executor computes it once.
+ *
+ * Window functions (row_number, rank, dense_rank, count(*) OVER …): a PLAN_WINDOW under the
+ * select list appends one column per call, and the call node itself becomes a reference to that
+ * column, so the rest of the planner sees ordinary columns.
+ */
+#include "plan_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool expr_has_srf(const expr_t *e) {
+    if (e == NULL) {
+        return false;
+    }
+    if (e->kind == EXPR_FUNC && e->srf) {
+        return true;
+    }
+    if (e->kind == EXPR_SUBQUERY) {
+        return false;
+    }
+    if (expr_has_srf(e->left) || expr_has_srf(e->right)) {
+        return true;
+    }
+    for (int i = 0; i < e->nargs; i++) {
+        if (expr_has_srf(e->args[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int plan_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
+    plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
+    plan->ncols = s->values_width;
+    plan->cols = arena_calloc(p->arena, (size_t)s->values_width + 1, sizeof(bind_column_t));
+    plan->value_rows = s->values;
+    plan->nvalue_rows = s->nvalues;
+    plan->est_rows = s->nvalues;
+    plan->label = "Values Scan";
+    scope_t empty = {NULL, 0};
+    expr_t **column = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)(s->nvalues + 1));
+    for (int c = 0; c < s->values_width; c++) {
+        int rc = CTX_OK;
+        for (int r = 0; r < s->nvalues && rc == CTX_OK; r++) {
+            rc = bind_in(p, s->values[r][c], &empty, false, err);
+            column[r] = s->values[r][c];
+        }
+        bind_scope_t none = {NULL, 0};
+        bind_ctx_t bctx = {.scope = &none, .env = p->env, .arena = p->arena,
+                           .param_types = p->param_types, .nparams = p->nparams,
+                           .query_text = p->query_text};
+        ctype_t t = CT_TEXT;
+        if (rc == CTX_OK) {
+            rc = bind_unify(column, s->nvalues, "VALUES", &bctx, &t, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        plan->cols[c].name = arena_sprintf(p->arena, "column%d", c + 1);
+        plan->cols[c].type = t;
+    }
+    *out = plan;
+    return CTX_OK;
+}
+
+static ctype_t set_type(ctype_t a, ctype_t b) {
+    if (a == b || !ctype_is_numeric(a) || !ctype_is_numeric(b)) {
+        return a;
+    }
+    return a == CT_FLOAT8 || b == CT_FLOAT8 ? CT_FLOAT8 : (a == CT_INT8 || b == CT_INT8 ? CT_INT8
+                                                                                         : a);
+}
+
+/* ORDER BY of a set operation: output columns by position or by name. */
+static int set_sort_keys(planner_t *p, select_stmt_t *s, const plan_t *top, sort_key_t *keys,
+                         ctx_err_t *err) {
+    for (int i = 0; i < s->norder; i++) {
+        const expr_t *e = s->order_by[i].expr;
+        int column = -1;
+        if (e->kind == EXPR_CONST && e->value.kind == VAL_INT && e->value.u.i >= 1 &&
+            e->value.u.i <= top->ncols) {
+            column = (int)e->value.u.i - 1;
+        }
+        for (int c = 0; column < 0 && e->kind == EXPR_COLUMN && c < top->ncols; c++) {
+            column = strcmp(top->cols[c].name, e->name) == 0 ? c : -1;
+        }
+        if (column < 0) {
+            ctx_err_set(err, CTX_EFEATURE, "ORDER BY on a UNION/INTERSECT/EXCEPT result must "
+                                           "name an output column");
+            plan_error_at(p, err, e->location);
+            return err->code;
+        }
+        keys[i].column = column;
+        keys[i].desc = s->order_by[i].desc;
+        keys[i].nulls_first = s->order_by[i].nulls == 0 ? keys[i].desc : s->order_by[i].nulls == 1;
+    }
+    return CTX_OK;
+}
+
+int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
+    plan_t *top = NULL;
+    int rc;
+    if (s->set_op == SET_NONE) {
+        rc = plan_values(p, s, &top, err);
+    } else {
+        plan_t *l, *r;
+        rc = plan_select(p, s->set_left, &l, err);
+        if (rc == CTX_OK) {
+            rc = plan_select(p, s->set_right, &r, err);
+        }
+        if (rc == CTX_OK && l->ncols != r->ncols) {
+            rc = ctx_err_set(err, CTX_ESYNTAX, "each %s query must have the same number of "
+                             "columns", s->set_op == SET_UNION ? "UNION" : "INTERSECT/EXCEPT");
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        top = plan_new(p, PLAN_APPEND, l);
+        top->right = r;
+        top->set_op = s->set_op == SET_UNION ? 0 : (s->set_op == SET_INTERSECT ? 2 : 3);
+        top->set_all = s->set_all;
+        top->cols = requalify(p, l->cols, l->ncols, NULL);
+        for (int c = 0; c < l->ncols; c++) {
+            top->cols[c].type = set_type(l->cols[c].type, r->cols[c].type);
+        }
+        top->est_rows = l->est_rows + r->est_rows;
+        top->est_cost = l->est_cost + r->est_cost;
+        if (!s->set_all) {
+            plan_t *d = plan_new(p, PLAN_DISTINCT, top);
+            d->distinct_cols = top->ncols;
+            top = d;
+        }
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    sort_key_t *keys = arena_calloc(p->arena, (size_t)s->norder + 1, sizeof(sort_key_t));
+    rc = set_sort_keys(p, s, top, keys, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    select_stmt_t tail = *s;
+    tail.distinct = false;
+    return plan_tail_for(p, &tail, top, keys, top->ncols, out, err);
+}
+
+/* ---------------------------------------------------------------- subqueries */
+
+static int subquery_type(planner_t *p, expr_t *e, const plan_t *plan, const bind_ctx_t *ctx,
+                         ctx_err_t *err) {
+    if (e->sublink == SUBLINK_EXISTS) {
+        e->type = CT_BOOL;
+        return CTX_OK;
+    }
+    if (plan->ncols != 1) {
+        ctx_err_set(err, CTX_ESYNTAX, "subquery must return only one column");
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
+    ctype_t t = plan->cols[0].type;
+    if (e->sublink == SUBLINK_ARRAY) {
+        e->type = ctype_array_of(t);
+        return CTX_OK;
+    }
+    if (e->sublink == SUBLINK_SCALAR) {
+        e->type = t;
+        return CTX_OK;
+    }
+    int rc = e->left->type == CT_UNKNOWN ? bind_coerce_unknown(e->left, t, ctx, err) : CTX_OK;
+    bool ok = e->left->type == t || (ctype_is_numeric(e->left->type) && ctype_is_numeric(t)) ||
+              (ctype_is_textual(e->left->type) && ctype_is_textual(t));
+    if (rc == CTX_OK && !ok) {
+        ctx_err_set(err, CTX_EUNDEF_FUNCTION, "operator does not exist: %s = %s",
+                    value_type_sql_name(e->left->type), value_type_sql_name(t));
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
+    e->type = CT_BOOL;
+    return rc;
+}
+
+int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
+    planner_t *p = planner;
+    CTX_ASSERT(p != NULL && e->kind == EXPR_SUBQUERY);
+    bind_outer_t outer = {ctx->scope, ctx->outer};
+    planner_t sub = *p;
+    int refs = 0;
+    sub.outer = &outer;
+    sub.outer_refs = &refs;
+    plan_t *plan;
+    int rc = plan_select(&sub, e->subquery, &plan, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    e->subplan = plan;
+    e->correlated = refs > 0;
+    if (refs > 0 && p->outer_refs != NULL) {
+        *p->outer_refs += refs; /* conservative: a deeper reference may reach this level too */
+    }
+    return subquery_type(p, e, plan, ctx, err);
+}
+
+/* ---------------------------------------------------------------- window functions */
+
+typedef struct window_list {
+    expr_t **items;
+    int count;
+} window_list_t;
+
+static void collect_windows(planner_t *p, expr_t *e, window_list_t *l) {
+    if (e == NULL || e->kind == EXPR_SUBQUERY) {
+        return;
+    }
+    if (e->kind == EXPR_WINDOW) {
+        expr_t **items = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)(l->count + 1));
+        if (l->count > 0) {
+            memcpy(items, l->items, sizeof(expr_t *) * (size_t)l->count);
+        }
+        items[l->count++] = e;
+        l->items = items;
+        return;
+    }
+    collect_windows(p, e->left, l);
+    collect_windows(p, e->right, l);
+    for (int i = 0; i < e->nargs; i++) {
+        collect_windows(p, e->args[i], l);
+    }
+}
+
+int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err) {
+    window_list_t l = {0};
+    for (int i = 0; i < s->nitems; i++) {
+        collect_windows(p, s->items[i].expr, &l);
+    }
+    for (int i = 0; i < s->norder; i++) {
+        collect_windows(p, s->order_by[i].expr, &l);
+    }
+    if (l.count == 0) {
+        return CTX_OK;
+    }
+    plan_t *w = plan_new(p, PLAN_WINDOW, *input);
+    w->ncols = (*input)->ncols + l.count;
+    w->cols = arena_calloc(p->arena, (size_t)w->ncols + 1, sizeof(bind_column_t));
+    memcpy(w->cols, (*input)->cols, sizeof(bind_column_t) * (size_t)(*input)->ncols);
+    w->windows = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)l.count);
+    w->nwindows = l.count;
+    scope_t scope = {(*input)->cols, (*input)->ncols};
+    for (int k = 0; k < l.count; k++) {
+        expr_t *e = l.items[k];
+        const char *fn = e->name;
+        if (strcmp(fn, "row_number") != 0 && strcmp(fn, "rank") != 0 &&
+            strcmp(fn, "dense_rank") != 0 && strcmp(fn, "count") != 0) {
+            ctx_err_set(err, CTX_EFEATURE, "window function %s is not supported", fn);
+            plan_error_at(p, err, e->location);
+            return err->code;
+        }
+        expr_t *copy = arena_alloc(p->arena, sizeof(expr_t));
+        *copy = *e;
+        int rc = CTX_OK;
+        for (int i = 0; rc == CTX_OK && i < copy->nargs; i++) {
+            rc = bind_in(p, copy->args[i], &scope, false, err);
+        }
+        for (int i = 0; rc == CTX_OK && i < copy->nwindow_order; i++) {
+            rc = bind_in(p, copy->window_order[i], &scope, false, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        w->windows[k] = copy;
+        const char *name = arena_sprintf(p->arena, "?window%d?", k);
+        w->cols[(*input)->ncols + k] = (bind_column_t){NULL, name, CT_INT8};
+        memset(e, 0, sizeof(*e)); /* the call becomes a reference to its column */
+        e->kind = EXPR_COLUMN;
+        e->name = name;
+        e->location = copy->location;
+        e->column_index = -1;
+        e->agg_index = -1;
+    }
+    *input = w;
+    return CTX_OK;
+}
