@@ -12,6 +12,9 @@
  *              the first failing statement sends ErrorResponse and skips the rest.
  *              Extended-protocol messages go to extended.c; the first failing one sends
  *              ErrorResponse, fails the transaction and moves the state to SKIP.
+ *   COPY_IN  → COPY FROM STDIN: CopyData goes to sql_copy_data, CopyDone applies the rows and
+ *              ends the Query (simple protocol: ReadyForQuery; extended: Sync follows), CopyFail
+ *              or a bad row sends ErrorResponse; Flush and Sync are ignored meanwhile.
  *   SKIP     → every message up to Sync is discarded (as after any extended-protocol error);
  *              Sync ends the implicit transaction, sends ReadyForQuery and returns to READY.
  *   CLOSING  → terminal: output is flushed by the loop, input ignored.
@@ -30,7 +33,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-typedef enum { CONN_STARTUP, CONN_READY, CONN_SKIP, CONN_CLOSING } conn_state_t;
+typedef enum { CONN_STARTUP, CONN_READY, CONN_SKIP, CONN_COPY_IN, CONN_CLOSING } conn_state_t;
 
 enum {
     /* SSLRequest + GSSENCRequest before the StartupMessage: more is a confused client. */
@@ -47,6 +50,8 @@ struct conn {
     arena_t arena; /* per message; reset after each */
     sql_session_t *session;
     ext_t *ext; /* prepared statements and portals (extended.h) */
+    sql_copy_t *copy;   /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
+    bool copy_extended; /* that COPY came from Execute: Sync, not CopyDone, ends the query */
     int32_t backend_pid;
     int32_t backend_secret;
     uint32_t negotiations;
@@ -72,6 +77,7 @@ void conn_destroy(conn_t *conn) {
         return;
     }
     ext_destroy(conn->ext); /* before the session: portals may hold its results */
+    sql_copy_fail(conn->copy);
     if (conn->session != NULL) {
         CTX_ASSERT(conn->server->sessions_active > 0);
         sql_session_destroy(conn->session);
@@ -120,7 +126,7 @@ static void conn_fatal(conn_t *conn, int code, const char *message) {
 
 void conn_terminate(conn_t *conn) {
     CTX_ASSERT(conn != NULL);
-    if (conn->state == CONN_READY || conn->state == CONN_SKIP) {
+    if (conn->state == CONN_READY || conn->state == CONN_SKIP || conn->state == CONN_COPY_IN) {
         conn_fatal_state(conn, "57P01", "terminating connection due to administrator command");
     }
     conn->state = CONN_CLOSING;
@@ -353,6 +359,123 @@ static bool conn_check_utf8(conn_t *conn, const char *text, size_t len) {
     return true;
 }
 
+/* ---- COPY ------------------------------------------------------------------------------------ */
+
+/* COPY … TO STDOUT: CopyOutResponse, one CopyData per line, CopyDone, CommandComplete. */
+static int conn_copy_out(conn_t *conn, const stmt_t *stmt, const char *text, ctx_err_t *err) {
+    sql_copy_out_t out;
+    int rc = sql_copy_to(conn->session, stmt, text, &conn->arena, &out, err);
+    if (rc < 0) {
+        return rc;
+    }
+    int16_t *formats = arena_calloc(&conn->arena, (size_t)out.ncols + 1, sizeof(int16_t));
+    if (pgw_encode_copy_out_response(&conn->out, PGW_FORMAT_TEXT, formats, (size_t)out.ncols) < 0) {
+        return ctx_err_set(err, CTX_ELIMIT, "too many columns for COPY");
+    }
+    for (uint64_t i = 0; i < out.nlines; i++) {
+        rc = pgw_encode_copy_data(&conn->out, out.lines[i], out.line_lens[i]);
+        CTX_ASSERT(rc == 0);
+    }
+    pgw_encode_copy_done(&conn->out);
+    return reply_complete(&conn->out, out.tag, NULL, err);
+}
+
+/* COPY … FROM STDIN: CopyInResponse (never preceded by RowDescription), then CONN_COPY_IN. */
+static int conn_copy_in(conn_t *conn, const stmt_t *stmt, bool extended, ctx_err_t *err) {
+    CTX_ASSERT(conn->copy == NULL);
+    int ncols = 0;
+    int rc = sql_copy_begin(conn->session, stmt, &conn->copy, &ncols, err);
+    if (rc < 0) {
+        return rc;
+    }
+    int16_t *formats = arena_calloc(&conn->arena, (size_t)ncols + 1, sizeof(int16_t));
+    rc = pgw_encode_copy_in_response(&conn->out, PGW_FORMAT_TEXT, formats, (size_t)ncols);
+    CTX_ASSERT(rc == 0);
+    conn->state = CONN_COPY_IN;
+    conn->copy_extended = extended;
+    return 0;
+}
+
+/* ext_io_t.copy: an Execute of a COPY statement. */
+static int conn_copy_execute(void *ctx, const stmt_t *stmt, const char *text, ctx_err_t *err) {
+    conn_t *conn = ctx;
+    return stmt->u.copy->from ? conn_copy_in(conn, stmt, true, err)
+                              : conn_copy_out(conn, stmt, text, err);
+}
+
+/* Leaves copy-in mode; err NULL on success. A simple Query's COPY ends its Query here. */
+static void conn_copy_finish(conn_t *conn, const ctx_err_t *err) {
+    CTX_ASSERT(conn->state == CONN_COPY_IN);
+    conn->copy = NULL;
+    if (err != NULL) {
+        conn_send_error(conn, err);
+        sql_query_failed(conn->session);
+    }
+    if (conn->copy_extended) {
+        conn->state = err != NULL ? CONN_SKIP : CONN_READY;
+        return;
+    }
+    conn->state = CONN_READY;
+    ctx_err_t end_err;
+    ctx_err_clear(&end_err);
+    if (sql_query_end(conn->session, &conn->arena, &end_err) < 0 && err == NULL) {
+        conn_send_error(conn, &end_err);
+    }
+    ext_after_simple_query(conn->ext, conn->session);
+    pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
+}
+
+static void conn_on_copy_message(conn_t *conn, const pgw_msg_t *msg) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    sql_result_t result;
+    switch (msg->type) {
+    case PGW_MSG_COPY_DATA:
+        if (sql_copy_data(conn->copy, msg->copy_data.data, msg->copy_data.len, &err) < 0) {
+            sql_copy_fail(conn->copy);
+            conn_copy_finish(conn, &err);
+        }
+        return;
+    case PGW_MSG_COPY_DONE:
+        if (sql_copy_end(conn->copy, &conn->arena, &result, &err) < 0 ||
+            reply_complete(&conn->out, result.tag, NULL, &err) < 0) {
+            conn_copy_finish(conn, &err);
+        } else {
+            conn_copy_finish(conn, NULL);
+        }
+        return;
+    case PGW_MSG_FLUSH:
+    case PGW_MSG_SYNC: /* ignored during copy-in, as PostgreSQL does */
+        return;
+    case PGW_MSG_COPY_FAIL:
+        ctx_err_set(&err, CTX_ECANCELED, "COPY from stdin failed: %s", msg->copy_fail);
+        break;
+    default:
+        ctx_err_set(&err, CTX_EPROTOCOL, "unexpected message type 0x%02X during COPY from stdin",
+                    (unsigned)msg->type);
+        break;
+    }
+    sql_copy_fail(conn->copy);
+    conn_copy_finish(conn, &err);
+    if (msg->type == PGW_MSG_TERMINATE) {
+        conn->state = CONN_CLOSING;
+    }
+}
+
+/* A COPY statement of a simple Query: 1 when copy-in mode started, 0 when done, or an error. */
+static int conn_run_copy(conn_t *conn, const stmt_t *stmt, const char *text, bool last,
+                         ctx_err_t *err) {
+    if (!stmt->u.copy->from) {
+        return conn_copy_out(conn, stmt, text, err);
+    }
+    if (!last) {
+        return ctx_err_set(err, CTX_EFEATURE,
+                           "COPY FROM STDIN must be the last statement of a query string");
+    }
+    int rc = conn_copy_in(conn, stmt, false, err);
+    return rc < 0 ? rc : 1;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
@@ -390,6 +513,18 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     for (int i = 0; i < count && !failed; i++) {
         sql_result_t result;
         memset(&result, 0, sizeof(result));
+        if (stmts[i]->kind == STMT_COPY) {
+            int rc = conn_run_copy(conn, stmts[i], query->sql, i + 1 == count, &err);
+            if (rc == 1) {
+                return; /* copy-in mode: CopyDone / CopyFail end the Query */
+            }
+            failed = rc < 0;
+            if (failed) {
+                sql_query_failed(conn->session);
+                conn_send_error(conn, &err);
+            }
+            continue;
+        }
         int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
         if (rc == 0) {
             rc = conn_send_result(conn, &result, &err);
@@ -409,7 +544,11 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
 }
 
 static ext_io_t conn_ext_io(conn_t *conn) {
-    ext_io_t io = {.session = conn->session, .out = &conn->out, .arena = &conn->arena};
+    ext_io_t io = {.session = conn->session,
+                   .out = &conn->out,
+                   .arena = &conn->arena,
+                   .copy = conn_copy_execute,
+                   .copy_ctx = conn};
     return io;
 }
 
@@ -424,6 +563,9 @@ static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
         conn_send_error(conn, &err);
     }
     conn_run_statements(conn, query);
+    if (conn->state == CONN_COPY_IN) {
+        return; /* ReadyForQuery follows CopyDone / CopyFail */
+    }
     ext_after_simple_query(conn->ext, conn->session);
     pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
 }
@@ -482,6 +624,10 @@ static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
     ctx_err_clear(&err);
     if (pgw_decode(frame, &conn->arena, &msg, &err) < 0) {
         conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    if (conn->state == CONN_COPY_IN) {
+        conn_on_copy_message(conn, &msg);
         return;
     }
     switch (msg.type) {

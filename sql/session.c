@@ -143,7 +143,7 @@ static bool in_transaction(const sql_session_t *s) {
 }
 
 /* Makes this session the owner of the store's speculative state (see the file comment). */
-static int session_take_store(sql_session_t *s, ctx_err_t *err) {
+int session_take_store(sql_session_t *s, ctx_err_t *err) {
     sql_db_t *db = s->db;
     if (db->spec_owner != NULL && db->spec_owner != s) {
         sql_session_t *other = db->spec_owner;

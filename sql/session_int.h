@@ -63,6 +63,10 @@ void result_add_param_change(sql_result_t *result, arena_t *arena, const char *n
 void result_add_notice(sql_result_t *result, arena_t *arena, const char *severity, int code,
                        const char *message);
 
+/* Makes this session the owner of the store's speculative state (re-applying its pending batch
+ * if another session's statement rolled it back); 40001 when that re-apply conflicts. Every
+ * statement that reads or writes the store calls it first (sql_execute does). */
+int session_take_store(sql_session_t *s, ctx_err_t *err);
 /* Applies a statement's batch: speculatively inside a transaction, directly otherwise. */
 int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
                   cmd_result_t *applied, ctx_err_t *err);

@@ -274,6 +274,100 @@ START_TEST(test_errors_and_transactions) {
 }
 END_TEST
 
+/* Sends data in chunks of `chunk` bytes (rows split across CopyData messages). */
+static PGresult *copy_in(PGconn *conn, const char *sql, const char *data, size_t chunk) {
+    PGresult *res = PQexec(conn, sql);
+    expect_ok(res, PGRES_COPY_IN);
+    PQclear(res);
+    size_t len = strlen(data);
+    for (size_t at = 0; at < len; at += chunk) {
+        size_t n = len - at < chunk ? len - at : chunk;
+        ck_assert_int_eq(PQputCopyData(conn, data + at, (int)n), 1);
+    }
+    ck_assert_int_eq(PQputCopyEnd(conn, NULL), 1);
+    res = PQgetResult(conn);
+    PGresult *next = PQgetResult(conn);
+    ck_assert_ptr_null(next);
+    return res;
+}
+
+START_TEST(test_copy_in_and_out) {
+    PGconn *conn = ts_connect(&server, NULL);
+    PGresult *res = copy_in(conn, "COPY nodes FROM STDIN",
+                            "1\tUser\t{\"name\": \"ann\"}\n2\tDoc\t\\N\n3\ttab\\there\t{}\n", 5);
+    expect_ok(res, PGRES_COMMAND_OK);
+    ck_assert_str_eq(PQcmdStatus(res), "COPY 3");
+    PQclear(res);
+    res = copy_in(conn, "COPY edges (src, dst, kind) FROM STDIN (FORMAT csv, HEADER)",
+                  "src,dst,kind\r\n1,2,owns\r\n2,3,\"multi\nline\"\r\n", 7);
+    expect_ok(res, PGRES_COMMAND_OK);
+    ck_assert_str_eq(PQcmdStatus(res), "COPY 2");
+    PQclear(res);
+    res = copy_in(conn, "COPY vectors FROM STDIN WITH CSV", "1,\"[1,2,3,4]\"\n2,\"[0,0,0,1]\"", 64);
+    expect_ok(res, PGRES_COMMAND_OK); /* last line without newline */
+    PQclear(res);
+    char *v = ts_query_value(conn, "SELECT weight FROM edges WHERE kind = 'multi\nline'");
+    ck_assert_str_eq(v, "1"); /* the default */
+    free(v);
+    /* A bad row names its line; nothing of the failed COPY is applied. */
+    res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "10\ta\n11\tb\nx\tc\n12\td\n", 3);
+    expect_state(res, "22P02");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_CONTEXT), "COPY nodes, line 3, column id: \"x\"");
+    PQclear(res);
+    res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "20\ta\n21\n", 100);
+    expect_state(res, "22P04");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_CONTEXT), "COPY nodes, line 2");
+    PQclear(res);
+    res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "30\ta\n1\tdup\n", 100);
+    expect_state(res, "23505");
+    PQclear(res);
+    v = ts_query_value(conn, "SELECT count(*) FROM nodes");
+    ck_assert_str_eq(v, "3");
+    free(v);
+    /* COPY inside a block is rolled back with it. */
+    ts_exec_ok(conn, "BEGIN");
+    res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "40\tin-block\n", 100);
+    expect_ok(res, PGRES_COMMAND_OK);
+    PQclear(res);
+    v = ts_query_value(conn, "SELECT count(*) FROM nodes");
+    ck_assert_str_eq(v, "4");
+    free(v);
+    ts_exec_ok(conn, "ROLLBACK");
+    v = ts_query_value(conn, "SELECT count(*) FROM nodes");
+    ck_assert_str_eq(v, "3");
+    free(v);
+    /* COPY TO STDOUT, text and CSV. */
+    res = PQexec(conn, "COPY (SELECT id, label, props FROM nodes ORDER BY id) TO STDOUT");
+    expect_ok(res, PGRES_COPY_OUT);
+    PQclear(res);
+    char out[512] = "";
+    char *line = NULL;
+    int n;
+    while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
+        strncat(out, line, sizeof(out) - strlen(out) - 1);
+        PQfreemem(line);
+    }
+    ck_assert_int_eq(n, -1);
+    res = PQgetResult(conn);
+    expect_ok(res, PGRES_COMMAND_OK);
+    ck_assert_str_eq(PQcmdStatus(res), "COPY 3");
+    PQclear(res);
+    PQclear(PQgetResult(conn));
+    ck_assert_str_eq(out, "1\tUser\t{\"name\": \"ann\"}\n2\tDoc\t\\N\n3\ttab\\there\t{}\n");
+    res = PQexec(conn, "COPY edges (src, kind) TO STDOUT (FORMAT csv, HEADER)");
+    expect_ok(res, PGRES_COPY_OUT);
+    PQclear(res);
+    out[0] = '\0';
+    while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
+        strncat(out, line, sizeof(out) - strlen(out) - 1);
+        PQfreemem(line);
+    }
+    PQclear(PQgetResult(conn));
+    ck_assert_str_eq(out, "src,kind\n1,owns\n2,\"multi\nline\"\n");
+    PQfinish(conn);
+}
+END_TEST
+
 /* ---- Raw protocol ------------------------------------------------------------------------------ */
 
 typedef struct msgbuf {
@@ -438,6 +532,7 @@ static Suite *libpq_suite(void) {
     tcase_add_test(tc, test_params_text_and_binary);
     tcase_add_test(tc, test_prepared_graph_and_vector_queries);
     tcase_add_test(tc, test_errors_and_transactions);
+    tcase_add_test(tc, test_copy_in_and_out);
     tcase_add_test(tc, test_raw_row_limit_and_portal_suspended);
     suite_add_tcase(s, tc);
     return s;

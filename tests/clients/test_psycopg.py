@@ -141,6 +141,30 @@ def test_executemany(conn):
     print("ok executemany and pipeline")
 
 
+def test_copy(conn):
+    with conn.cursor() as cur:
+        with cur.copy("COPY nodes (id, label) FROM STDIN") as copy:
+            for i in range(500, 600):
+                copy.write_row((i, f"c{i}"))
+        cur.execute("SELECT count(*) FROM nodes WHERE id >= 500 AND id < 600")
+        assert cur.fetchone() == (100,), "COPY FROM"
+        with cur.copy("COPY vectors (id, embedding) FROM STDIN (FORMAT csv)") as copy:
+            copy.write('500,"[0,0,1,0]"\n501,"[0,0,0,1]"\n')
+        try:
+            with cur.copy("COPY nodes (id, label) FROM STDIN") as copy:
+                copy.write_row((700, "a"))
+                copy.write_row(("bad", "b"))
+            raise AssertionError("bad row accepted")
+        except errors.InvalidTextRepresentation as e:
+            assert e.diag.context.startswith("COPY nodes, line 2"), e.diag.context
+        cur.execute("SELECT count(*) FROM nodes WHERE id = 700")
+        assert cur.fetchone() == (0,), "failed COPY applied nothing"
+        with cur.copy("COPY (SELECT id, label FROM nodes WHERE id < 3 ORDER BY id) TO STDOUT") as copy:
+            rows = list(copy.rows())
+        assert rows == [("1", "L1"), ("2", "L2")], rows
+    print("ok copy")
+
+
 def main():
     conn = connect()
     load(conn)
@@ -150,6 +174,7 @@ def main():
     test_errors(conn)
     test_transaction(conn)
     test_executemany(conn)
+    test_copy(conn)
     for extra in sys.argv[1:]:
         globals()["test_" + extra](conn)
     conn.close()

@@ -3,6 +3,7 @@
 
 Run by run-client (PGHOST/PGPORT set, vector_dimensions = 4).
 """
+import io
 import sys
 import threading
 import time
@@ -58,6 +59,20 @@ def main():
     conn.commit()
     conn.autocommit = True
     print("ok transactions")
+
+    cur.copy_expert("COPY nodes (id, label) FROM STDIN WITH (FORMAT csv)",
+                    io.StringIO("".join(f"{i},c{i}\n" for i in range(500, 520))))
+    cur.execute("SELECT count(*) FROM nodes WHERE id >= 500")
+    assert cur.fetchone() == (20,)
+    try:
+        cur.copy_expert("COPY nodes (id, label) FROM STDIN", io.StringIO("600\ta\nxx\tb\n"))
+        raise AssertionError("bad row accepted")
+    except psycopg2.errors.InvalidTextRepresentation as e:
+        assert e.diag.context == 'COPY nodes, line 2, column id: "xx"', e.diag.context
+    out = io.StringIO()
+    cur.copy_expert("COPY (SELECT id, label FROM nodes WHERE id < 3 ORDER BY id) TO STDOUT", out)
+    assert out.getvalue() == "1\tL1\n2\tL2\n", out.getvalue()
+    print("ok copy")
 
     for extra in sys.argv[1:]:
         globals()["check_" + extra](conn)
