@@ -10,11 +10,15 @@
  *   2. entries    — persist them, first truncating the stored log after entries[0].index - 1;
  *      hard_state — persist it (after the entries: it is the last record of the batch);
  *      if must_sync, fsync before going on (votes and acknowledged entries must be durable
- *      before any message that reveals them leaves the node);
+ *      before any message that reveals them leaves the node); without must_sync the batch only
+ *      moved the commit index, which may be written lazily (a leader re-teaches it);
  *   3. messages   — send each encoded message to its target (best effort, any order);
  *   4. committed  — apply to the state machine, in order;
  *   5. reads      — answer ReadIndex requests once the applied index reaches read.index;
  *   6. raft_advance().
+ *
+ * Timing: with raft_tick() every 10 ms, election_ticks = 15 gives the 150-300 ms randomized
+ * election timeout of DESIGN §7 (heartbeat_ticks = 3: 30 ms); the simulator runs exactly that.
  *
  * Between raft_ready() and raft_advance() no other raft_* call may be made on that raft (the batch
  * points into the core's memory). The core keeps the log (since the last snapshot) in memory;
