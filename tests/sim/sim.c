@@ -740,7 +740,7 @@ static void sim_deliver(sim_t *s) {
         sim_packet_t *p = &batch[i];
         sim_node_t *n = sim_node(s, p->to);
         if (s->failed || !n->up || s->blocked[p->from][p->to]) {
-            s->st->dropped++;
+            s->st->lost++;
         } else {
             if (s->opt.trace_messages) {
                 sim_trace_message(s, p);

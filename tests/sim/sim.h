@@ -4,9 +4,10 @@
  * One call runs one seeded cluster: a virtual clock, a network that drops, duplicates, delays,
  * reorders and corrupts messages and partitions nodes (symmetric and one-way), skewed node
  * clocks (ticks lost or doubled), nodes that crash (also in the middle of writing a batch: the
- * unsynced tail is lost or torn) and restart from their fsynced state only, membership changes, leader transfers, and clients that propose writes and
- * read through ReadIndex. Safety properties are checked after every step; liveness after the
- * faults heal. Everything is derived from the seed, so a failing seed replays exactly.
+ * unsynced tail is lost or torn) and restart from their fsynced state only, membership changes,
+ * leader transfers, and clients that propose writes and read through ReadIndex. Safety properties
+ * are checked after every step; liveness after the faults heal. Everything is derived from the
+ * seed, so a failing seed replays exactly.
  */
 #ifndef CTX_SIM_H
 #define CTX_SIM_H
@@ -38,7 +39,8 @@ typedef struct sim_options {
 typedef struct sim_stats {
     uint64_t ticks;
     uint64_t messages; /* sent */
-    uint64_t dropped;  /* lost by the network (drops, partitions, dead targets) */
+    uint64_t dropped;  /* injected drops */
+    uint64_t lost;     /* not delivered because of a partition or a dead target */
     uint64_t duplicated;
     uint64_t corrupted; /* delivered with a flipped byte (must be refused by the CRC) */
     uint64_t crashes;

@@ -126,16 +126,17 @@ static void print_summary(const cli_t *cli, const sim_stats_t *sum, uint64_t run
             "seeds %llu..%llu: %llu runs in %.2fs (%.1f seeds/s), %llu ticks\n"
             "faults/seed %.1f (drops %.1f, dups %.1f, corrupt %.1f, crashes %.2f, torn %.2f, "
             "partitions %.2f); conf changes/seed %.2f, transfers/seed %.2f\n"
-            "per seed: %.0f messages, %.1f writes acked, %.1f reads ok, %.2f snapshots sent, "
-            "%.1f elections\n"
+            "per seed: %.0f messages (%.0f lost to partitions or dead nodes), %.1f writes acked, "
+            "%.1f reads ok, %.2f snapshots sent, %.1f elections\n"
             "leader-kill probe: %llu measured, mean %.1f ticks (%.0f ms) to a new stable leader\n",
             (unsigned long long)cli->seed, (unsigned long long)(cli->seed + runs - 1),
             (unsigned long long)runs, secs, (double)runs / (secs > 0 ? secs : 1e-9),
             (unsigned long long)sum->ticks, (double)sum->faults / n, (double)sum->dropped / n,
             (double)sum->duplicated / n, (double)sum->corrupted / n, (double)sum->crashes / n,
             (double)sum->torn / n, (double)sum->partitions / n, (double)sum->conf_changes / n,
-            (double)sum->transfers / n, (double)sum->messages / n, (double)sum->writes_acked / n,
-            (double)sum->reads_ok / n, (double)sum->snapshots_sent / n, (double)sum->elections / n,
+            (double)sum->transfers / n, (double)sum->messages / n, (double)sum->lost / n,
+            (double)sum->writes_acked / n, (double)sum->reads_ok / n,
+            (double)sum->snapshots_sent / n, (double)sum->elections / n,
             (unsigned long long)sum->probes, elect, elect * SIM_TICK_MS);
 }
 
