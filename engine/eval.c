@@ -224,9 +224,9 @@ static int eval_json_get(const expr_t *e, const value_t *l, const value_t *r, co
     json_slice_t v;
     bool found = false;
     if (r->kind == VAL_INT) {
-        found = json_array_get(doc, r->u.i, &v);
+        found = jsonb_array_get(doc, r->u.i, &v);
     } else {
-        found = json_object_get(doc, r->u.str.ptr, r->u.str.len, &v);
+        found = jsonb_object_get(doc, r->u.str.ptr, r->u.str.len, &v);
     }
     *out = value_null();
     if (!found) {
@@ -614,7 +614,7 @@ static int cast_to_int(double d, ctype_t to, value_t *out, ctx_err_t *err) {
 static int cast_from_json(const value_t *in, ctype_t to, const eval_ctx_t *ctx, value_t *out,
                           ctx_err_t *err) {
     json_slice_t doc = {in->u.str.ptr, in->u.str.len};
-    const char *kind = json_typeof(doc);
+    const char *kind = jsonb_typeof(doc);
     if (to == CT_BOOL && strcmp(kind, "boolean") == 0) {
         *out = value_bool(doc.ptr[0] == 't');
         return 0;

@@ -363,7 +363,7 @@ static int f_greatest(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, 
 static int f_jsonb_typeof(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
                           ctx_err_t *err) {
     (void)e, (void)ctx, (void)err;
-    *out = cstr_value(json_typeof((json_slice_t){a[0].u.str.ptr, a[0].u.str.len}));
+    *out = cstr_value(jsonb_typeof((json_slice_t){a[0].u.str.ptr, a[0].u.str.len}));
     return 0;
 }
 

@@ -26,13 +26,13 @@ typedef struct json_slice {
 
 /* Type of the document's top-level value: "object", "array", "string", "number", "boolean",
  * "null" (jsonb_typeof's names). */
-const char *json_typeof(json_slice_t doc);
+const char *jsonb_typeof(json_slice_t doc);
 /* Number of elements of an array, -1 when doc is not an array. */
 int64_t json_array_length(json_slice_t doc);
 /* Element idx of an array (negative counts from the end). false when absent or not an array. */
-bool json_array_get(json_slice_t doc, int64_t idx, json_slice_t *out);
+bool jsonb_array_get(json_slice_t doc, int64_t idx, json_slice_t *out);
 /* Value of key in an object. false when absent or doc is not an object. */
-bool json_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out);
+bool jsonb_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out);
 /* ->> form of a value: a string's decoded contents, other values' canonical text; null →
  * returns false (SQL NULL). Memory from arena when decoding is needed. */
 bool json_as_text(json_slice_t v, arena_t *arena, json_slice_t *out);

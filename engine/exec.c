@@ -1036,11 +1036,23 @@ int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     return rc;
 }
 
+/* A leaf reading a snapshot's store (AS OF SNAPSHOT) instead of the live one. */
+static int exec_leaf_as_of(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    const store_t *live = ctx->store;
+    ctx->store = plan->source;
+    int rc = plan->kind == PLAN_SCAN ? exec_scan(plan, ctx, out, err)
+                                     : exec_table_function(plan, ctx, out, err);
+    ctx->store = live;
+    return rc;
+}
+
 static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     double started = ctx->analyze ? now_ms() : 0;
     int rc;
     if (plan->kind == PLAN_VALUES) {
         rc = exec_values(plan, ctx, out, err);
+    } else if ((plan->kind == PLAN_SCAN || plan->kind == PLAN_FUNCTION) && plan->source != NULL) {
+        rc = exec_leaf_as_of(plan, ctx, out, err);
     } else if (plan->kind == PLAN_SCAN) {
         rc = exec_scan(plan, ctx, out, err);
     } else if (plan->kind == PLAN_FUNCTION) {

@@ -628,7 +628,7 @@ static const char *j_skip_value(const char *p, const char *end) {
     return p;
 }
 
-const char *json_typeof(json_slice_t doc) {
+const char *jsonb_typeof(json_slice_t doc) {
     CTX_ASSERT(doc.len > 0);
     switch (doc.ptr[0]) {
     case '{':
@@ -718,7 +718,7 @@ int64_t json_array_length(json_slice_t doc) {
     return f.idx;
 }
 
-bool json_array_get(json_slice_t doc, int64_t idx, json_slice_t *out) {
+bool jsonb_array_get(json_slice_t doc, int64_t idx, json_slice_t *out) {
     j_find_t f = {.idx = idx};
     if (doc.len == 0 || doc.ptr[0] != '[') {
         return false;
@@ -737,7 +737,7 @@ bool json_array_get(json_slice_t doc, int64_t idx, json_slice_t *out) {
     return true;
 }
 
-bool json_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out) {
+bool jsonb_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out) {
     buf_t b;
     j_find_t f = {0};
     bool found = false;

@@ -84,6 +84,8 @@ struct plan {
 
     /* PLAN_SCAN */
     table_id_t table;
+    const store_t *source; /* PLAN_SCAN / PLAN_FUNCTION: read this store (AS OF SNAPSHOT) instead
+                              of the live one; NULL = live */
     lookup_kind_t lookup;
     expr_t **keys;  /* lookup key expressions (no column references) */
     int nkeys;

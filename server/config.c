@@ -33,6 +33,14 @@ static const config_key_t CONFIG_KEYS[] = {
     {"port", CK_UINT, 0, 65535, "5433", "pgwire TCP port (0 = any free port)"},
     {"data_dir", CK_STRING, 1, CONFIG_PATH_BYTES_MAX - 1, "./contextdb-data",
      "data directory (created if missing, locked while the server runs)"},
+    {"synchronous_commit", CK_STRING, 2, 3, "on",
+     "on: a write's reply waits for its WAL fsync; off: reply at once, fsync within ~200 ms"},
+    {"snapshot_interval_records", CK_UINT, 0, UINT64_C(1) << 40, "100000",
+     "WAL records between automatic snapshots (0 = only CREATE SNAPSHOT)"},
+    {"snapshot_codec", CK_STRING, 3, 4, "lz4", "compression of snapshot column chunks: lz4, zstd "
+     "or none"},
+    {"wal_segment_bytes", CK_BYTES, 64 * 1024, UINT64_C(1) << 32, "64MB",
+     "size at which the WAL starts a new segment file"},
     {"max_connections", CK_UINT, 1, CONFIG_CONNECTIONS_MAX, "200",
      "concurrent client sessions; one more gets 53300 too many clients"},
     {"message_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "1GB",
@@ -103,8 +111,32 @@ static int config_parse_level(const char *value, ctx_log_level_t *out) {
     return -1;
 }
 
+/* synchronous_commit (on | off) and snapshot_codec (none | lz4 | zstd). */
+static int config_set_choice(config_t *cfg, const char *name, const char *value) {
+    static const char *codecs[] = {"none", "lz4", "zstd"}; /* indexed by col_codec_t */
+    if (strcmp(name, "synchronous_commit") == 0) {
+        bool on = strcasecmp(value, "on") == 0;
+        if (!on && strcasecmp(value, "off") != 0) {
+            return -1;
+        }
+        cfg->synchronous_commit = on;
+        return 0;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(value, codecs[i]) == 0) {
+            cfg->snapshot_codec = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
-    if (strcmp(name, "port") == 0) {
+    if (strcmp(name, "snapshot_interval_records") == 0) {
+        cfg->snapshot_interval_records = n;
+    } else if (strcmp(name, "wal_segment_bytes") == 0) {
+        cfg->wal_segment_bytes = n;
+    } else if (strcmp(name, "port") == 0) {
         cfg->port = (uint32_t)n;
     } else if (strcmp(name, "max_connections") == 0) {
         cfg->max_connections = (uint32_t)n;
@@ -124,6 +156,12 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
     if (key == NULL) {
         return ctx_err_set(err, CTX_ECONFIG, "%s: unrecognized configuration parameter \"%s\"",
                            source, key_name);
+    }
+    if (strcmp(key->name, "synchronous_commit") == 0 || strcmp(key->name, "snapshot_codec") == 0) {
+        if (config_set_choice(cfg, key->name, value) < 0) {
+            goto invalid;
+        }
+        return 0;
     }
     if (key->kind == CK_STRING) {
         size_t len = strlen(value);

@@ -26,6 +26,10 @@ typedef struct config {
     char host[CONFIG_HOST_BYTES_MAX];     /* listen address (IPv4/IPv6 literal or name) */
     uint32_t port;                        /* pgwire port; 0 = any free port */
     char data_dir[CONFIG_PATH_BYTES_MAX]; /* created if missing; locked while running */
+    bool synchronous_commit;              /* on: reply after fsync; off: fsync within ~200 ms */
+    uint64_t snapshot_interval_records;   /* WAL records between automatic snapshots (0: off) */
+    int snapshot_codec;                   /* col_codec_t: none | lz4 | zstd */
+    uint64_t wal_segment_bytes;           /* a new WAL segment starts past this size */
     uint32_t max_connections;             /* authenticated sessions; extra ones get 53300 */
     uint32_t message_bytes_max;           /* bound of one frontend message (length field) */
     uint32_t vector_dimensions;           /* database-wide vector dimension */

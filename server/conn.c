@@ -56,6 +56,8 @@ struct conn {
     int32_t backend_secret;
     uint32_t negotiations;
     char peer[64];
+    buf_t held;   /* replies waiting for durability (see conn_waiting) */
+    bool waiting;
 };
 
 conn_t *conn_create(conn_server_t *server, const char *peer) {
@@ -66,6 +68,7 @@ conn_t *conn_create(conn_server_t *server, const char *peer) {
     conn->state = CONN_STARTUP;
     buf_init(&conn->in);
     buf_init(&conn->out);
+    buf_init(&conn->held);
     arena_init(&conn->arena);
     conn->ext = ext_create();
     snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
@@ -86,6 +89,7 @@ void conn_destroy(conn_t *conn) {
     }
     buf_free(&conn->in);
     buf_free(&conn->out);
+    buf_free(&conn->held);
     arena_destroy(&conn->arena);
     free(conn);
 }
@@ -662,10 +666,49 @@ static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
     conn_fatal(conn, CTX_EPROTOCOL, text);
 }
 
+/* ---- Durability: replies held until the WAL (and a snapshot) are durable ------------------- */
+
+static bool conn_reply_ready(const conn_t *conn) {
+    const conn_server_t *server = conn->server;
+    if (conn->session == NULL || server->reply_ready == NULL) {
+        return true;
+    }
+    return server->reply_ready(server->reply_ctx, sql_session_commit_lsn(conn->session),
+                               sql_session_snapshot_wait(conn->session));
+}
+
+/* After a message: if its work is not durable yet, moves what it queued (past `mark` bytes of
+ * output) to conn->held. */
+static void conn_hold_replies(conn_t *conn, size_t mark) {
+    if (conn_reply_ready(conn)) {
+        return;
+    }
+    CTX_ASSERT(buf_size(&conn->out) >= mark);
+    buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
+    conn->out.len = conn->out.start + mark;
+    conn->waiting = true;
+}
+
+bool conn_waiting(const conn_t *conn) {
+    return conn->waiting;
+}
+
+bool conn_resume(conn_t *conn) {
+    if (conn->waiting && conn_reply_ready(conn)) {
+        buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
+        buf_reset(&conn->held);
+        conn->waiting = false;
+    }
+    return !conn->waiting;
+}
+
 bool conn_process(conn_t *conn, uint32_t messages_max) {
     CTX_ASSERT(conn != NULL);
     CTX_ASSERT(messages_max > 0);
     for (uint32_t done = 0; done < messages_max; done++) {
+        if (conn->waiting && !conn_resume(conn)) {
+            return false; /* the loop calls again when the WAL or a snapshot advances */
+        }
         if (conn->state == CONN_CLOSING) {
             buf_reset(&conn->in);
             return false;
@@ -683,11 +726,13 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
         if (rc == 0) {
             return false;
         }
+        size_t mark = buf_size(&conn->out);
         if (startup) {
             conn_on_startup_frame(conn, &frame);
         } else {
             conn_on_message(conn, &frame);
         }
+        conn_hold_replies(conn, mark);
         buf_consume(&conn->in, frame.frame_bytes);
         arena_reset(&conn->arena);
     }

@@ -32,6 +32,10 @@ typedef struct conn_server {
     /* Finds the connection whose BackendKeyData pid is backend_pid, or NULL (CancelRequest). */
     conn_t *(*lookup)(void *lookup_ctx, int32_t backend_pid);
     void *lookup_ctx;
+    /* Durability (server/durability.h): true when replies of work committed up to lsn, that
+     * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
+    bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
+    void *reply_ctx;
 } conn_server_t;
 
 /* Creates a connection in the startup phase. peer is a printable address for logs (copied).
@@ -53,6 +57,13 @@ buf_t *conn_output(conn_t *conn);
  * output and conn_closing() turns true.
  */
 bool conn_process(conn_t *conn, uint32_t messages_max);
+
+/* Replies held back: after a message whose work committed (sql_session_commit_lsn) or created
+ * a snapshot that is not durable yet, everything that message produced stays out of
+ * conn_output() and no further message is processed. conn_resume() releases the held replies
+ * once reply_ready says so (returns true when the connection is no longer waiting). */
+bool conn_waiting(const conn_t *conn);
+bool conn_resume(conn_t *conn);
 
 /* True once the connection must be closed after its output is flushed (Terminate, FATAL,
  * CancelRequest served, shutdown). Input arriving afterwards is ignored. */

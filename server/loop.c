@@ -48,6 +48,9 @@ struct loop {
     int listen_fd;
     int signal_fd;
     int spare_fd; /* closed to accept-and-drop a client when out of descriptors */
+    int notify_fd; /* durability events (-1: none); not owned */
+    void (*on_notify)(void *ctx);
+    void *notify_ctx;
     uint32_t port;
     uint32_t sockets;
     uint32_t sockets_max;
@@ -141,6 +144,11 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.sessions_max = config->sessions_max;
     loop->server.lookup = loop_lookup;
     loop->server.lookup_ctx = loop;
+    loop->server.reply_ready = config->reply_ready;
+    loop->server.reply_ctx = config->durability_ctx;
+    loop->notify_fd = config->notify_fd;
+    loop->on_notify = config->on_notify;
+    loop->notify_ctx = config->durability_ctx;
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epoll_fd < 0) {
         rc = ctx_err_set(err, CTX_EIO, "epoll_create1: %s", strerror(errno));
@@ -156,7 +164,8 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     sigaddset(&signals, SIGTERM);
     loop->signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (loop->signal_fd < 0 || loop_watch(loop, loop->listen_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
-        loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+        loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
+        (loop->notify_fd >= 0 && loop_watch(loop, loop->notify_fd, EPOLLIN, EPOLL_CTL_ADD) < 0)) {
         rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
         goto fail;
     }
@@ -408,6 +417,16 @@ static void loop_on_signal(loop_t *loop) {
     }
 }
 
+/* The WAL became more durable or a snapshot finished: retry the connections holding replies. */
+static void loop_on_durable(loop_t *loop) {
+    loop->on_notify(loop->notify_ctx);
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        if (loop->slots[fd].conn != NULL && conn_waiting(loop->slots[fd].conn)) {
+            loop_queue(loop, (int)fd);
+        }
+    }
+}
+
 static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
     int fd = ev->data.fd;
     if (fd == loop->listen_fd) {
@@ -416,6 +435,10 @@ static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
     }
     if (fd == loop->signal_fd) {
         loop_on_signal(loop);
+        return;
+    }
+    if (fd == loop->notify_fd && loop->notify_fd >= 0) {
+        loop_on_durable(loop);
         return;
     }
     CTX_ASSERT(fd >= 0 && (size_t)fd < loop->slots_len);

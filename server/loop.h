@@ -37,6 +37,12 @@ typedef struct loop_config {
     uint32_t port;              /* 0 = any free port (see loop_port) */
     uint32_t sessions_max;      /* max_connections */
     uint32_t message_bytes_max; /* frontend message bound */
+    /* Durability (server/durability.h): notify_fd (-1: none) is watched; when readable the loop
+     * calls on_notify and retries every connection whose replies are held (conn_waiting). */
+    int notify_fd;
+    void (*on_notify)(void *ctx);
+    bool (*reply_ready)(void *ctx, uint64_t lsn, uint64_t snapshot_id);
+    void *durability_ctx;
 } loop_config_t;
 
 /* Binds and listens, creates the epoll set and the signalfd (SIGINT/SIGTERM must already be

@@ -10,6 +10,7 @@
  * 1 for configuration or start-up errors.
  */
 #include "config.h"
+#include "durability.h"
 #include "loop.h"
 #include "sql.h"
 #include "store.h"
@@ -189,13 +190,27 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     store_config_t store_config = {.vector_dims = cfg->vector_dimensions};
     sql_db_t db;
     memset(&db, 0, sizeof(db));
-    db.store = store_create(&store_config);
+    /* Durability first: recovery rebuilds the store from the snapshot and the WAL. */
+    durability_config_t dur_config = {.data_dir = cfg->data_dir,
+                                      .vector_dims = store_config.vector_dims,
+                                      .synchronous_commit = cfg->synchronous_commit,
+                                      .snapshot_interval_records = cfg->snapshot_interval_records,
+                                      .snapshot_codec = cfg->snapshot_codec,
+                                      .wal_segment_bytes = cfg->wal_segment_bytes};
+    durability_t *dur = NULL;
+    if (durability_open(&dur_config, &db, &dur, err) != CTX_OK) {
+        return -1;
+    }
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
     loop_config_t loop_config = {.host = cfg->host,
                                  .port = cfg->port,
                                  .sessions_max = cfg->max_connections,
                                  .message_bytes_max = cfg->message_bytes_max};
+    loop_config.notify_fd = durability_notify_fd(dur);
+    loop_config.on_notify = durability_on_notify;
+    loop_config.reply_ready = durability_reply_ready;
+    loop_config.durability_ctx = dur;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
     if (rc == 0) {
@@ -206,6 +221,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                  cfg->vector_dimensions);
         rc = loop_run(loop, err);
     }
+    durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
     store_destroy(db.store);
     return rc;

@@ -16,10 +16,12 @@
  */
 #include "catalog.h"
 #include "plan_int.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 void plan_error_at(const planner_t *p, ctx_err_t *err, int location) {
     if (location >= 0 && p->query_text != NULL) {
@@ -274,6 +276,52 @@ static uint64_t table_rows(const store_t *store, table_id_t t) {
                                                 : store_vector_count(store));
 }
 
+/* SELECT … FROM snapshots: the completed snapshots as constant rows (sql_snapshot_hooks_t.list). */
+static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
+    static const bind_column_t cols[] = {
+        {NULL, "id", CT_INT8},       {NULL, "at", CT_TEXT},     {NULL, "raft_index", CT_INT8},
+        {NULL, "nodes", CT_INT8},    {NULL, "edges", CT_INT8},  {NULL, "vectors", CT_INT8},
+        {NULL, "files", CT_INT8},    {NULL, "bytes", CT_INT8},  {NULL, "uploaded", CT_BOOL}};
+    enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
+    sql_snapshot_info_t *list = NULL;
+    int n = 0;
+    int rc = p->snapshots->list(p->snapshots->ctx, p->arena, &list, &n, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    value_t *rows = arena_alloc(p->arena, sizeof(value_t) * NCOLS * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const sql_snapshot_info_t *si = &list[i];
+        value_t *row = rows + (size_t)i * NCOLS;
+        time_t secs = (time_t)(si->timestamp_ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char at[64];
+        size_t len = strftime(at, sizeof(at), "%Y-%m-%d %H:%M:%S", &tm);
+        len += (size_t)snprintf(at + len, sizeof(at) - len, ".%03d+00",
+                                (int)(si->timestamp_ms % 1000));
+        row[0] = value_int((int64_t)si->id);
+        row[1] = value_text(arena_strndup(p->arena, at, len), (uint32_t)len);
+        row[2] = value_int((int64_t)si->raft_index);
+        row[3] = value_int((int64_t)si->nodes);
+        row[4] = value_int((int64_t)si->edges);
+        row[5] = value_int((int64_t)si->vectors);
+        row[6] = value_int((int64_t)si->files);
+        row[7] = value_int((int64_t)si->bytes);
+        row[8] = value_bool(si->uploaded);
+    }
+    plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
+    plan->ncols = NCOLS;
+    plan->cols = requalify(p, cols, NCOLS, f->alias != NULL ? f->alias : f->name);
+    plan->const_rows = rows;
+    plan->nconst_rows = (uint64_t)n;
+    plan->label = "snapshots";
+    plan->est_rows = n;
+    plan->est_cost = n;
+    *out = plan;
+    return CTX_OK;
+}
+
 static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     int t = -1;
     for (const plan_cte_t *c = p->ctes; f->schema == NULL && c != NULL; c = c->next) {
@@ -290,6 +338,10 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
     }
     if (f->schema == NULL || strcmp(f->schema, "public") == 0) {
         t = table_lookup(f->name);
+    }
+    if (t < 0 && f->schema == NULL && strcmp(f->name, "snapshots") == 0 && p->snapshots != NULL &&
+        p->snapshots->list != NULL) {
+        return plan_snapshots_table(p, f, out, err);
     }
     if (t < 0 && catalog_plan(p, f->schema, f->name, out) == CTX_OK) {
         (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
@@ -329,7 +381,7 @@ static bind_column_t *concat_cols(planner_t *p, const plan_t *l, const plan_t *r
 /* ON l.col = r.id with r a bare nodes/vectors scan → probe the right table by id. */
 static void detect_lookup_join(plan_t *join, const plan_t *l, const plan_t *r) {
     const expr_t *on = join->predicate;
-    if (on == NULL || r->kind != PLAN_SCAN || r->lookup != LOOKUP_NONE ||
+    if (on == NULL || r->kind != PLAN_SCAN || r->lookup != LOOKUP_NONE || r->source != NULL ||
         r->table == TABLE_EDGES || on->kind != EXPR_BINARY || on->op != OP_EQ) {
         return;
     }
@@ -467,11 +519,55 @@ int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     return rc;
 }
 
+/* … AS OF SNAPSHOT n: plans the table or table function against snapshot n's store (opened
+ * through sql_snapshot_hooks_t.open) and marks the leaf to read it. n is a constant. */
+static int plan_as_of(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
+    scope_t empty = {NULL, 0};
+    int rc = bind_in(p, f->as_of, &empty, false, err);
+    value_t v = value_null();
+    if (rc == CTX_OK && expr_is_constant(f->as_of)) {
+        eval_ctx_t ectx;
+        memset(&ectx, 0, sizeof(ectx));
+        ectx.env = p->env;
+        ectx.arena = p->arena;
+        ectx.query_text = p->query_text;
+        rc = eval_expr(f->as_of, NULL, &ectx, &v, err);
+    }
+    if (rc == CTX_OK && (v.kind != VAL_INT || v.u.i < 1)) {
+        rc = ctx_err_set(err, CTX_EBAD_PARAM, "AS OF SNAPSHOT needs a positive integer constant");
+    }
+    if (rc == CTX_OK && (p->snapshots == NULL || p->snapshots->open == NULL)) {
+        rc = ctx_err_set(err, CTX_EFEATURE, "snapshots are not enabled on this server");
+    }
+    if (rc == CTX_OK && f->kind != FROM_FUNCTION &&
+        (f->kind != FROM_TABLE || (f->schema != NULL && strcmp(f->schema, "public") != 0) ||
+         table_lookup(f->name) < 0)) {
+        rc = ctx_err_set(err, CTX_EFEATURE, "AS OF SNAPSHOT applies to nodes, edges, vectors "
+                                            "and table functions");
+    }
+    const store_t *store = NULL;
+    if (rc == CTX_OK) {
+        rc = p->snapshots->open(p->snapshots->ctx, (uint64_t)v.u.i, &store, err);
+    }
+    if (rc != CTX_OK) {
+        plan_error_at(p, err, f->as_of->location);
+        return rc;
+    }
+    planner_t inner = *p;
+    inner.store = store;
+    from_item_t plain = *f;
+    plain.as_of = NULL;
+    rc = plan_from_item(&inner, &plain, out, err);
+    if (rc == CTX_OK) {
+        CTX_ASSERT((*out)->kind == PLAN_SCAN || (*out)->kind == PLAN_FUNCTION);
+        (*out)->source = store;
+    }
+    return rc;
+}
+
 static int plan_from_item(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     if (f->as_of != NULL) {
-        ctx_err_set(err, CTX_EFEATURE, "AS OF SNAPSHOT is not supported yet");
-        plan_error_at(p, err, f->as_of->location);
-        return err->code;
+        return plan_as_of(p, f, out, err);
     }
     switch (f->kind) {
     case FROM_TABLE:

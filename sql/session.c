@@ -136,6 +136,10 @@ atomic_bool *sql_session_cancel_flag(sql_session_t *s) {
     return &s->cancel;
 }
 
+const char *sql_session_setting(sql_session_t *s, const char *name) {
+    return guc_get(s, name);
+}
+
 /* ---------------------------------------------------------------- speculation */
 
 static bool in_transaction(const sql_session_t *s) {
@@ -235,9 +239,23 @@ uint64_t sql_session_commit_lsn(const sql_session_t *s) {
     return s->commit_lsn;
 }
 
+uint64_t sql_session_snapshot_wait(const sql_session_t *s) {
+    return s->snapshot_wait;
+}
+
+void sql_db_settle(sql_db_t *db) {
+    if (db->spec_owner != NULL) {
+        sql_session_t *owner = db->spec_owner;
+        store_undo_rollback(db->store, owner->undo);
+        owner->swapped_out = true;
+        db->spec_owner = NULL;
+    }
+}
+
 void sql_query_begin(sql_session_t *s, int statement_count) {
     atomic_store(&s->cancel, false);
     s->commit_lsn = 0;
+    s->snapshot_wait = 0;
     s->query_multi = statement_count > 1 && s->txn == TXN_IDLE;
     s->query_failed = false;
 }
@@ -272,6 +290,7 @@ void sql_query_failed(sql_session_t *s) {
 void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p) {
     memset(p, 0, sizeof(*p));
     p->store = s->db->store;
+    p->snapshots = &s->db->snapshots;
     p->env = &s->env;
     p->arena = arena;
     p->query_text = query_text;
@@ -428,6 +447,49 @@ static int run_txn(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_res
     return rc;
 }
 
+/* CREATE SNAPSHOT / VACUUM SNAPSHOTS KEEP n (hooks in sql_db_t.snapshots). Not inside a block;
+ * in a multi-statement Query, CREATE SNAPSHOT first commits the statements before it, so the
+ * snapshot contains them (it is a transaction boundary, like COMMIT). */
+static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *arena,
+                             sql_result_t *result, ctx_err_t *err) {
+    const sql_snapshot_hooks_t *hooks = &s->db->snapshots;
+    bool create = stmt->kind == STMT_CREATE_SNAPSHOT;
+    if (s->txn != TXN_IDLE) {
+        return ctx_err_set(err, CTX_EACTIVE_TXN, "%s cannot run inside a transaction block",
+                           create ? "CREATE SNAPSHOT" : "VACUUM");
+    }
+    if ((create && hooks->create == NULL) || (!create && hooks->vacuum == NULL)) {
+        return ctx_err_set(err, CTX_EFEATURE, "snapshots are not enabled on this server");
+    }
+    if (!create) {
+        uint64_t removed = 0;
+        int rc = hooks->vacuum(hooks->ctx, stmt->u.vacuum->keep, &removed, err);
+        if (rc == CTX_OK && removed > 0) {
+            result_add_notice(result, arena, "NOTICE", CTX_OK,
+                              arena_sprintf(arena, "removed %llu snapshot(s)",
+                                            (unsigned long long)removed));
+        }
+        result->tag = "VACUUM";
+        return rc;
+    }
+    int rc = s->pending.count > 0 ? txn_commit(s, err) : CTX_OK;
+    uint64_t id = 0;
+    if (rc == CTX_OK) {
+        rc = hooks->create(hooks->ctx, &id, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    s->snapshot_wait = id;
+    bind_column_t col = {NULL, "snapshot_id", CT_INT8};
+    result_columns(result, &col, 1, arena);
+    result->rows = arena_alloc(arena, sizeof(value_t));
+    result->rows[0] = value_int((int64_t)id);
+    result->nrows = 1;
+    result->tag = "CREATE SNAPSHOT";
+    return CTX_OK;
+}
+
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
     switch (stmt->kind) {
@@ -453,7 +515,7 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return ctx_err_set(err, CTX_EFEATURE, "COPY is not supported yet");
     case STMT_CREATE_SNAPSHOT:
     case STMT_VACUUM_SNAPSHOTS:
-        return ctx_err_set(err, CTX_EFEATURE, "snapshots are not supported yet");
+        return run_snapshot_stmt(s, stmt, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
 }

@@ -45,6 +45,7 @@ struct sql_session {
     int nparams;
     bool describing;
     uint64_t commit_lsn;   /* see sql_session_commit_lsn */
+    uint64_t snapshot_wait; /* see sql_session_snapshot_wait */
 };
 
 /* Settings (guc.c). */

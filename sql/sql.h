@@ -40,6 +40,34 @@ typedef struct sql_commit_hooks {
     void *applied_ctx;
 } sql_commit_hooks_t;
 
+/* Snapshots (server/durability.c, storage/snapshot.h): CREATE SNAPSHOT, VACUUM SNAPSHOTS KEEP n,
+ * SELECT … FROM snapshots and … AS OF SNAPSHOT n. A NULL hook makes its statement fail with
+ * 0A000. All run on the loop thread between statements' store accesses. */
+typedef struct sql_snapshot_info {
+    uint64_t id;
+    int64_t timestamp_ms; /* wall clock, ms since the Unix epoch */
+    uint64_t raft_index;  /* last WAL record the snapshot contains */
+    uint64_t nodes, edges, vectors;
+    uint64_t files;
+    uint64_t bytes;
+    bool uploaded; /* present in the object store */
+} sql_snapshot_info_t;
+
+typedef struct sql_snapshot_hooks {
+    /* Starts a snapshot of the committed state and returns its id; the Query's reply waits for
+     * it to complete (sql_session_snapshot_wait). */
+    int (*create)(void *ctx, uint64_t *id, ctx_err_t *err);
+    /* Deletes every snapshot but the newest `keep` (files no kept snapshot references). */
+    int (*vacuum)(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err);
+    /* Completed snapshots, oldest first; memory from arena. */
+    int (*list)(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count,
+                ctx_err_t *err);
+    /* A read-only store holding snapshot id (42704 when it does not exist); valid until the
+     * statement ends. */
+    int (*open)(void *ctx, uint64_t id, const store_t **store, ctx_err_t *err);
+    void *ctx;
+} sql_snapshot_hooks_t;
+
 /* Shared by every session of one server. */
 typedef struct sql_db {
     store_t *store;
@@ -49,7 +77,13 @@ typedef struct sql_db {
     sql_commit_hooks_t hooks;
     struct vindex *vindex;      /* committed vectors' HNSW index (hooks.applied keeps it current),
                                    NULL: vector searches are exact scans */
+    sql_snapshot_hooks_t snapshots;
 } sql_db_t;
+
+/* Rolls back the speculative (uncommitted) changes some session has applied to db->store, so the
+ * store holds exactly the committed state (for a snapshot); that session re-applies them when
+ * its next statement runs, as after any other session's statement. */
+void sql_db_settle(sql_db_t *db);
 
 /* What the client sent in its StartupMessage. */
 typedef struct sql_startup {
@@ -111,8 +145,14 @@ char sql_session_txn_status(const sql_session_t *session);
 /* Highest log position committed by this session since sql_query_begin (0: none): the server
  * holds the Query's replies back until the log is durable up to it. */
 uint64_t sql_session_commit_lsn(const sql_session_t *session);
+/* Id of a snapshot this Query created (CREATE SNAPSHOT) whose completion its reply waits for
+ * (0: none); reset by sql_query_begin. */
+uint64_t sql_session_snapshot_wait(const sql_session_t *session);
 /* The flag a CancelRequest (or statement_timeout) sets; checked by long-running operators. */
 atomic_bool *sql_session_cancel_flag(sql_session_t *session);
+/* The current value of a setting (GUC) by name, or NULL when unknown. Owned by the session,
+ * valid until the setting changes. */
+const char *sql_session_setting(sql_session_t *session, const char *name);
 
 /* Brackets the statements of one simple Query: between begin and end, statements outside an
  * explicit block form one implicit transaction (all applied at sql_query_end, or none if one

@@ -1,0 +1,502 @@
+/*
+ * durability.c — recovery, the WAL commit hook, snapshots by fork, time travel and retention
+ * (contract in durability.h; formats in storage/).
+ *
+ * Commit path: the SQL layer calls d_log after applying a batch; the batch is encoded
+ * (cmd_encode) and appended to the WAL, and its index becomes the Query's commit LSN. The
+ * connection holds the Query's replies until durability_reply_ready() says the WAL writer has
+ * fsynced that far (synchronous_commit = off returns LSN 0: reply at once, fsync within ~200 ms).
+ *
+ * Snapshots: the store is plain memory owned by the loop thread, so a consistent frozen view is
+ * one fork() away (as Redis does): after rolling back any session's speculative changes
+ * (sql_db_settle) the store holds exactly the WAL up to wal_last_index(), the child writes the
+ * column files and metadata and exits, and the parent keeps serving while copy-on-write keeps the
+ * child's view intact. The child closes every inherited descriptor (so the data-directory lock
+ * and client sockets stay with the parent alone) and dies with the parent (PDEATHSIG). A waiter
+ * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
+ * never be ahead of the log it replaces), switches metadata/current, uploads the files to the
+ * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
+ * so recovery can fall back one snapshot when the newest is damaged.
+ *
+ * Time travel: AS OF SNAPSHOT n loads snapshot n into a read-only store, cached (the
+ * DUR_CACHE_MAX most recently used), since one statement may read the same snapshot repeatedly.
+ */
+#include "durability.h"
+
+#include "colfile.h"
+#include "command.h"
+#include "objstore.h"
+#include "recovery.h"
+#include "snapshot.h"
+#include "wal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { DUR_CACHE_MAX = 4, DUR_PATH_BYTES = 4200 };
+
+typedef struct dur_cache_entry {
+    uint64_t id;
+    store_t *store;
+    uint64_t used; /* LRU tick */
+} dur_cache_entry_t;
+
+struct durability {
+    durability_config_t cfg;
+    char snap_root[DUR_PATH_BYTES];
+    char wal_dir[DUR_PATH_BYTES];
+    char obj_url[DUR_PATH_BYTES + 32];
+    sql_db_t *db;
+    wal_t *wal;
+    objstore_t *objstore;
+    int efd;
+    buf_t enc;
+    uint64_t next_snapshot_id;
+    uint64_t current_id;     /* newest completed snapshot (metadata/current) */
+    uint64_t current_index;  /* its WAL index */
+    uint64_t previous_index; /* the one before (WAL kept back to it) */
+    /* the running snapshot */
+    bool running;
+    pid_t pid;
+    uint64_t run_id;
+    uint64_t run_index;
+    pthread_t waiter;
+    pthread_mutex_t mu;
+    bool run_done; /* set by the waiter */
+    bool run_ok;
+    uint64_t queued_id; /* CREATE SNAPSHOT while one runs: started next (0: none) */
+    _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
+    dur_cache_entry_t cache[DUR_CACHE_MAX];
+    uint64_t tick;
+};
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void notify(durability_t *d) {
+    uint64_t one = 1;
+    ssize_t n = write(d->efd, &one, sizeof(one));
+    (void)n;
+}
+
+/* ---------------------------------------------------------------- commit hook */
+
+static int d_log(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(batch->count > 0);
+    buf_reset(&d->enc);
+    cmd_encode(batch, &d->enc);
+    if (buf_size(&d->enc) > WAL_PAYLOAD_BYTES_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "transaction too large for one WAL record (%zu bytes)",
+                           buf_size(&d->enc));
+    }
+    uint64_t index = wal_append(d->wal, 0, WAL_TYPE_BATCH, buf_peek(&d->enc),
+                                (uint32_t)buf_size(&d->enc));
+    *lsn = d->cfg.synchronous_commit ? index : 0;
+    return CTX_OK;
+}
+
+bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id) {
+    durability_t *d = ctx;
+    return wal_durable_index(d->wal) >= lsn && atomic_load(&d->snapshots_done) >= snapshot_id;
+}
+
+int durability_notify_fd(const durability_t *d) {
+    return d->efd;
+}
+
+/* ---------------------------------------------------------------- snapshot writer */
+
+_Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, pid_t parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(1);
+    }
+    close_range(3, ~0U, 0); /* the lock file, sockets, the WAL: the parent's alone */
+    snap_write_opts_t opts = {.snapshot_id = id,
+                              .parent_id = d->current_id,
+                              .raft_index = index,
+                              .raft_term = 0,
+                              .timestamp_ms = wall_ms(),
+                              .codec = (col_codec_t)d->cfg.snapshot_codec,
+                              .index_hook = NULL /* issue 5: the HNSW index's save hook */};
+    snap_meta_t meta;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (snap_write(d->db->store, d->snap_root, &opts, &meta, &err) != CTX_OK) {
+        CTX_ERROR("snapshot %" PRIu64 " failed: %s", id, err.message);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+/* Uploads a completed snapshot: files, then its metadata, then `current`. */
+static void upload(durability_t *d, uint64_t id) {
+    snap_meta_t meta;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    int rc = snap_meta_load(d->snap_root, id, &meta, &err);
+    char path[DUR_PATH_BYTES * 2], key[128];
+    for (int i = 0; rc == CTX_OK && i < meta.nfiles; i++) {
+        snprintf(path, sizeof(path), "%s/%s", d->snap_root, meta.files[i].path);
+        rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+    }
+    snap_meta_path(id, key, sizeof(key));
+    snprintf(path, sizeof(path), "%s/%s", d->snap_root, key);
+    if (rc == CTX_OK) {
+        rc = objstore_put_file(d->objstore, key, path, &err);
+    }
+    snprintf(path, sizeof(path), "%s/metadata/current", d->snap_root);
+    if (rc == CTX_OK) {
+        rc = objstore_put_file(d->objstore, "metadata/current", path, &err);
+    }
+    if (rc != CTX_OK) {
+        CTX_WARN("snapshot %" PRIu64 ": upload to %s failed: %s", id, d->obj_url, err.message);
+    }
+}
+
+static void *waiter_main(void *arg) {
+    durability_t *d = arg;
+    int status = 0;
+    pid_t got;
+    do {
+        got = waitpid(d->pid, &status, 0);
+    } while (got < 0 && errno == EINTR);
+    bool ok = got == d->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok) {
+        wal_wait_durable(d->wal, d->run_index);
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        ok = snap_set_current(d->snap_root, d->run_id, &err) == CTX_OK;
+        if (!ok) {
+            CTX_ERROR("snapshot %" PRIu64 ": %s", d->run_id, err.message);
+        }
+    }
+    if (ok) {
+        upload(d, d->run_id);
+        uint32_t removed = wal_remove_through(d->wal, d->current_index);
+        CTX_INFO("snapshot %" PRIu64 " complete at WAL index %" PRIu64
+                 "; %u WAL segment(s) before the previous snapshot removed", d->run_id,
+                 d->run_index, removed);
+    } else {
+        CTX_ERROR("snapshot %" PRIu64 " failed (writer exit status %d)", d->run_id, status);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->run_done = true;
+    d->run_ok = ok;
+    pthread_mutex_unlock(&d->mu);
+    notify(d);
+    return NULL;
+}
+
+/* Forks the writer for snapshot id (loop thread, between statements). */
+static int snapshot_start(durability_t *d, uint64_t id, ctx_err_t *err) {
+    CTX_ASSERT(!d->running);
+    sql_db_settle(d->db);
+    uint64_t index = wal_last_index(d->wal);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        return ctx_err_set(err, CTX_EIO, "could not start the snapshot writer: %s",
+                           strerror(errno));
+    }
+    if (pid == 0) {
+        child_main(d, id, index, parent);
+    }
+    d->running = true;
+    d->pid = pid;
+    d->run_id = id;
+    d->run_index = index;
+    d->run_done = false;
+    if (pthread_create(&d->waiter, NULL, waiter_main, d) != 0) {
+        CTX_ASSERT(!"could not start the snapshot waiter thread");
+    }
+    CTX_INFO("snapshot %" PRIu64 " started at WAL index %" PRIu64 " (writer pid %d)", id, index,
+             (int)pid);
+    return CTX_OK;
+}
+
+static void snapshot_finish(durability_t *d) {
+    pthread_join(d->waiter, NULL);
+    d->running = false;
+    if (d->run_ok) {
+        d->previous_index = d->current_index;
+        d->current_index = d->run_index;
+        d->current_id = d->run_id;
+    }
+    atomic_store(&d->snapshots_done, d->run_id);
+}
+
+void durability_on_notify(void *durability) {
+    durability_t *d = durability;
+    uint64_t value;
+    while (read(d->efd, &value, sizeof(value)) == (ssize_t)sizeof(value)) {
+    }
+    pthread_mutex_lock(&d->mu);
+    bool done = d->running && d->run_done;
+    pthread_mutex_unlock(&d->mu);
+    if (done) {
+        snapshot_finish(d);
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (!d->running && d->queued_id != 0) {
+        uint64_t id = d->queued_id;
+        d->queued_id = 0;
+        if (snapshot_start(d, id, &err) != CTX_OK) {
+            CTX_ERROR("%s", err.message);
+            atomic_store(&d->snapshots_done, id);
+        }
+    } else if (!d->running && d->cfg.snapshot_interval_records > 0 &&
+               wal_last_index(d->wal) - d->current_index >= d->cfg.snapshot_interval_records) {
+        if (snapshot_start(d, d->next_snapshot_id++, &err) != CTX_OK) {
+            CTX_ERROR("%s", err.message);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- SQL hooks */
+
+static int h_create(void *ctx, uint64_t *id, ctx_err_t *err) {
+    durability_t *d = ctx;
+    if (d->running) {
+        if (d->queued_id == 0) {
+            d->queued_id = d->next_snapshot_id++;
+        }
+        *id = d->queued_id; /* requests made while one runs share the next snapshot */
+        return CTX_OK;
+    }
+    *id = d->next_snapshot_id++;
+    return snapshot_start(d, *id, err);
+}
+
+static void cache_drop(durability_t *d, uint64_t id) {
+    for (int i = 0; i < DUR_CACHE_MAX; i++) {
+        if (d->cache[i].store != NULL && (id == 0 || d->cache[i].id == id)) {
+            store_destroy(d->cache[i].store);
+            memset(&d->cache[i], 0, sizeof(d->cache[i]));
+        }
+    }
+}
+
+static int h_open(void *ctx, uint64_t id, const store_t **out, ctx_err_t *err) {
+    durability_t *d = ctx;
+    int victim = 0;
+    for (int i = 0; i < DUR_CACHE_MAX; i++) {
+        if (d->cache[i].store != NULL && d->cache[i].id == id) {
+            d->cache[i].used = ++d->tick;
+            *out = d->cache[i].store;
+            return CTX_OK;
+        }
+        if (d->cache[i].used < d->cache[victim].used) {
+            victim = i;
+        }
+    }
+    snap_meta_t meta;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (id == 0 || id > d->current_id ||
+        snap_meta_load(d->snap_root, id, &meta, &inner) != CTX_OK) {
+        return ctx_err_set(err, CTX_EUNDEF_OBJECT, "snapshot %" PRIu64 " does not exist", id);
+    }
+    store_t *store = NULL;
+    store_config_t config = {.vector_dims = d->cfg.vector_dims};
+    int rc = snap_load(d->snap_root, &meta, &config, NULL, &store, &inner);
+    if (rc != CTX_OK) {
+        return ctx_err_set(err, rc, "snapshot %" PRIu64 " cannot be read: %s", id, inner.message);
+    }
+    cache_drop(d, d->cache[victim].store != NULL ? d->cache[victim].id : UINT64_MAX);
+    d->cache[victim] = (dur_cache_entry_t){id, store, ++d->tick};
+    *out = store;
+    return CTX_OK;
+}
+
+static bool uploaded(durability_t *d, uint64_t id) {
+    char key[128];
+    snap_meta_path(id, key, sizeof(key));
+    buf_t b;
+    buf_init(&b);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    bool ok = objstore_get(d->objstore, key, &b, &err) == CTX_OK;
+    buf_free(&b);
+    return ok;
+}
+
+static int h_list(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count,
+                  ctx_err_t *err) {
+    durability_t *d = ctx;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int rc = snap_list(d->snap_root, &ids, &n, err);
+    *out = arena_calloc(arena, n + 1, sizeof(sql_snapshot_info_t));
+    *count = 0;
+    for (size_t i = 0; rc == CTX_OK && i < n; i++) {
+        snap_meta_t m;
+        ctx_err_t inner;
+        ctx_err_clear(&inner);
+        if (ids[i] > d->current_id || snap_meta_load(d->snap_root, ids[i], &m, &inner) != 0) {
+            continue;
+        }
+        sql_snapshot_info_t *s = &(*out)[(*count)++];
+        s->id = m.snapshot_id;
+        s->timestamp_ms = m.timestamp_ms;
+        s->raft_index = m.raft_index;
+        s->nodes = m.nodes;
+        s->edges = m.edges;
+        s->vectors = m.vectors;
+        s->files = (uint64_t)m.nfiles;
+        for (int f = 0; f < m.nfiles; f++) {
+            s->bytes += m.files[f].bytes;
+        }
+        s->uploaded = uploaded(d, m.snapshot_id);
+    }
+    free(ids);
+    return rc;
+}
+
+static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) {
+    durability_t *d = ctx;
+    if (keep < 1) {
+        return ctx_err_set(err, CTX_EBAD_PARAM, "VACUUM SNAPSHOTS KEEP must be at least 1");
+    }
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int rc = snap_list(d->snap_root, &ids, &n, err);
+    size_t complete = 0;
+    while (complete < n && ids[complete] <= d->current_id) {
+        complete++;
+    }
+    size_t first_kept = complete > (size_t)keep ? complete - (size_t)keep : 0;
+    snap_meta_t *kept = ctx_calloc((size_t)keep + 1, sizeof(snap_meta_t));
+    size_t nkept = 0;
+    for (size_t i = first_kept; rc == CTX_OK && i < complete; i++) {
+        rc = snap_meta_load(d->snap_root, ids[i], &kept[nkept++], err);
+    }
+    *removed = 0;
+    for (size_t i = 0; rc == CTX_OK && i < first_kept; i++) {
+        snap_meta_t m;
+        uint64_t files = 0;
+        rc = snap_meta_load(d->snap_root, ids[i], &m, err);
+        if (rc == CTX_OK) {
+            rc = snap_remove(d->snap_root, &m, kept, nkept, &files, err);
+        }
+        for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
+            rc = objstore_delete(d->objstore, m.files[f].path, err);
+        }
+        char key[128];
+        snap_meta_path(ids[i], key, sizeof(key));
+        if (rc == CTX_OK) {
+            rc = objstore_delete(d->objstore, key, err);
+        }
+        cache_drop(d, ids[i]);
+        *removed += rc == CTX_OK;
+    }
+    free(kept);
+    free(ids);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
+    recovery_opts_t ro = {
+        .snapshot_root = d->snap_root,
+        .store_config = {.vector_dims = d->cfg.vector_dims},
+        .wal = {.dir = d->wal_dir,
+                .segment_bytes = d->cfg.wal_segment_bytes,
+                .sync_commit = d->cfg.synchronous_commit,
+                .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
+                .notify_fd = d->efd},
+        .index_hook = NULL, /* issue 5: the HNSW index's load hook */
+    };
+    recovery_info_t info;
+    store_t *store = NULL;
+    int rc = recovery_run(&ro, &store, &d->wal, &info, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    ctx_err_t cerr;
+    ctx_err_clear(&cerr);
+    if (snap_get_current(d->snap_root, &d->current_id, &cerr) != CTX_OK) {
+        d->current_id = 0;
+    }
+    d->current_index = info.snapshot_index;
+    d->previous_index = info.snapshot_index;
+    d->next_snapshot_id = info.next_snapshot_id;
+    atomic_store(&d->snapshots_done, d->next_snapshot_id - 1);
+    CTX_INFO("recovery: snapshot %" PRIu64 " (WAL index %" PRIu64 ", %" PRIu64 " nodes) loaded "
+             "in %.0f ms; %" PRIu64 " WAL records replayed in %.0f ms; log now ends at %" PRIu64
+             "%s%s", info.snapshot_id, info.snapshot_index, store_node_count(store),
+             info.snapshot_ms, info.wal.replayed, info.replay_ms, wal_last_index(d->wal),
+             info.wal.truncated_at[0] ? "; torn tail cut at " : "", info.wal.truncated_at);
+    db->store = store;
+    return CTX_OK;
+}
+
+int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
+                    ctx_err_t *err) {
+    CTX_ASSERT(config != NULL && db != NULL && out != NULL);
+    CTX_ASSERT(config->snapshot_codec >= COL_CODEC_NONE && config->snapshot_codec <= COL_CODEC_ZSTD);
+    durability_t *d = ctx_calloc(1, sizeof(*d));
+    d->cfg = *config;
+    d->db = db;
+    buf_init(&d->enc);
+    pthread_mutex_init(&d->mu, NULL);
+    snprintf(d->snap_root, sizeof(d->snap_root), "%s/snapshots", config->data_dir);
+    snprintf(d->wal_dir, sizeof(d->wal_dir), "%s/wal", config->data_dir);
+    char abs[DUR_PATH_BYTES];
+    if (realpath(config->data_dir, abs) == NULL) {
+        snprintf(abs, sizeof(abs), "%s", config->data_dir);
+    }
+    snprintf(d->obj_url, sizeof(d->obj_url), "file://%s/objstore", abs);
+    d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int rc = d->efd < 0 ? ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno)) : CTX_OK;
+    if (rc == CTX_OK) {
+        rc = objstore_open(d->obj_url, &d->objstore, err);
+    }
+    if (rc == CTX_OK) {
+        rc = d_recover(d, db, err);
+    }
+    if (rc != CTX_OK) {
+        durability_close(d);
+        return rc;
+    }
+    db->hooks.log = d_log;
+    db->hooks.log_ctx = d;
+    db->snapshots = (sql_snapshot_hooks_t){h_create, h_vacuum, h_list, h_open, d};
+    *out = d;
+    return CTX_OK;
+}
+
+void durability_close(durability_t *d) {
+    if (d == NULL) {
+        return;
+    }
+    if (d->running) {
+        snapshot_finish(d); /* joins the waiter, which reaps the writer */
+    }
+    wal_close(d->wal);
+    cache_drop(d, 0);
+    objstore_close(d->objstore);
+    if (d->efd >= 0) {
+        close(d->efd);
+    }
+    buf_free(&d->enc);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}

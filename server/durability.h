@@ -1,0 +1,48 @@
+/*
+ * durability.h — the server's durability service: recovery at start-up, the WAL behind the SQL
+ * layer's commit hook, replies held until durable, snapshots written by a forked child, time
+ * travel reads, snapshot retention and the object-store upload (DESIGN §6; storage/ formats).
+ *
+ * Threads and processes. Everything here is called on the event-loop thread except the
+ * snapshot waiter thread, which waits for the forked writer, makes its snapshot current once the
+ * WAL is durable up to the snapshot's index, uploads it, trims the WAL, and reports back through
+ * the same eventfd the WAL writer uses (durability_notify_fd); the loop then calls
+ * durability_on_notify and retries the connections whose replies are held.
+ */
+#ifndef CTX_DURABILITY_H
+#define CTX_DURABILITY_H
+
+#include "ctx.h"
+#include "sql.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct durability durability_t;
+
+typedef struct durability_config {
+    const char *data_dir;
+    uint32_t vector_dims;
+    bool synchronous_commit;
+    uint64_t snapshot_interval_records; /* 0 = only CREATE SNAPSHOT */
+    int snapshot_codec;                 /* col_codec_t */
+    uint64_t wal_segment_bytes;
+} durability_config_t;
+
+/* Recovers the store from <data_dir>/snapshots and <data_dir>/wal, opens the WAL and installs
+ * db->store, db->hooks.log and db->snapshots. On error nothing is installed. */
+int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
+                    ctx_err_t *err);
+/* Waits for a running snapshot, flushes and closes the WAL, frees cached snapshot stores. The
+ * store itself stays with db (the caller destroys it). NULL is a no-op. */
+void durability_close(durability_t *d);
+
+/* The eventfd to watch (readable when the WAL became more durable or a snapshot finished). */
+int durability_notify_fd(const durability_t *d);
+/* Drains the eventfd, finishes completed snapshots, starts an interval snapshot when due. */
+void durability_on_notify(void *durability);
+/* True when a reply that committed up to lsn and created snapshot snapshot_id (0: none) may go
+ * out (conn_server_t.reply_ready). */
+bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id);
+
+#endif
