@@ -60,6 +60,11 @@ typedef struct eval_env {
     void *session;
     uint32_t vector_dims;
     const atomic_bool *cancel; /* may be NULL */
+    /* Vector index (issue 5): the database's index of committed vectors (NULL: exact scans
+     * only), and the session's uncommitted writes, whose vectors that index does not hold yet
+     * (returns NULL when there are none; may itself be NULL). */
+    const struct vindex *vindex;
+    const struct cmd_batch *(*pending_writes)(void *session);
     /* Catalog hooks (may be NULL: then reg* casts accept numeric OIDs only and print numbers).
      * reg_in: object name → OID for a reg* type (42P01 / 42704 when unknown); reg_out: OID →
      * name text in arena (the number when unknown). */

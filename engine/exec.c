@@ -12,6 +12,8 @@
  */
 #include "exec_int.h"
 
+#include "vindex.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,6 +647,95 @@ static int exec_topk(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
     return emit_order(in, heap + first, n - first, ctx, out, err);
 }
 
+/* ---------------------------------------------------------------- HNSW top-k */
+
+static int exec_unary(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
+                      ctx_err_t *err);
+
+/* Runs the nodes above `base` up to and including `top` over base_rows (filters, projection). */
+static int exec_chain(plan_t *top, const plan_t *base, const rowset_t *base_rows,
+                      exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    if (top == base) {
+        *out = *base_rows;
+        return CTX_OK;
+    }
+    rowset_t in;
+    int rc = exec_chain(top->child, base, base_rows, ctx, &in, err);
+    return rc == CTX_OK ? exec_unary(top, &in, ctx, out, err) : rc;
+}
+
+/* The ids of the rows that pass the filters between the vectors scan and the projection. */
+static int vector_allowed_ids(plan_t *below, exec_ctx_t *ctx, hnsw_filter_t *filter,
+                              ctx_err_t *err) {
+    rowset_t rows;
+    int rc = exec_plan(below, ctx, &rows, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    int64_t *ids = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (rows.nrows + 1));
+    for (uint64_t r = 0; r < rows.nrows; r++) {
+        CTX_ASSERT(rows.rows[r * (uint64_t)rows.ncols].kind == VAL_INT);
+        ids[r] = rows.rows[r * (uint64_t)rows.ncols].u.i;
+    }
+    *filter = (hnsw_filter_t){ids, rows.nrows};
+    return CTX_OK;
+}
+
+/* Input of a TOPK with method EXEC_VECTOR_HNSW: instead of projecting every vectors row, the
+ * projection (and any filters) runs over the candidates of vindex_candidates(): the index's
+ * nearest ids for the query plus the session's uncommitted vectors, each re-read from the store,
+ * so the TOPK above re-ranks them with exact distances. Filters first run over the table and
+ * their rows become the search's allowed set. A NULL query, no LIMIT, or k beyond HNSW_EF_MAX
+ * fall back to the exact input. */
+static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_err_t *err) {
+    plan_t *project = plan->child;
+    const plan_t *base = project->child;
+    while (base->kind == PLAN_FILTER) {
+        base = base->child;
+    }
+    const eval_env_t *env = ctx->eval.env;
+    const expr_t *qexpr = vindex_query_side(project->exprs[plan->sort_keys[0].column]);
+    CTX_ASSERT(env != NULL && env->vindex != NULL && qexpr != NULL);
+    value_t q;
+    int64_t limit, offset;
+    int rc = eval_expr(qexpr, NULL, &ctx->eval, &q, err);
+    if (rc == CTX_OK) {
+        rc = eval_count(plan->limit, ctx, "LIMIT", &limit, err);
+    }
+    if (rc == CTX_OK) {
+        rc = eval_count(plan->offset, ctx, "OFFSET", &offset, err);
+    }
+    if (rc != CTX_OK || q.kind != VAL_VECTOR || limit < 0 ||
+        limit + (offset < 0 ? 0 : offset) > HNSW_EF_MAX) {
+        return rc != CTX_OK ? rc : exec_plan(project, ctx, in, err);
+    }
+    hnsw_filter_t filter;
+    if (project->child != base) {
+        rc = vector_allowed_ids(project->child, ctx, &filter, err);
+    }
+    const struct cmd_batch *pending =
+        env->pending_writes != NULL ? env->pending_writes(env->session) : NULL;
+    int64_t *ids = NULL;
+    uint64_t n = 0;
+    hnsw_search_stats_t st;
+    if (rc == CTX_OK) {
+        rc = vindex_candidates(env->vindex, q.u.vec.data, q.u.vec.dim,
+                               (uint32_t)(limit + (offset < 0 ? 0 : offset)), plan->ef_search,
+                               project->child != base ? &filter : NULL, pending,
+                               ctx->eval.arena, &ids, &n, &st, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    plan->vector_path = vindex_path_name(st.path);
+    rowset_t rows = {arena_alloc(ctx->eval.arena, sizeof(value_t) * 2 * (n + 1)), 0, 2};
+    for (uint64_t i = 0; i < n; i++) {
+        value_t *row = &rows.rows[2 * rows.nrows];
+        rows.nrows += table_row_by_id(ctx->store, TABLE_VECTORS, ids[i], row);
+    }
+    return exec_chain(project, base, &rows, ctx, in, err);
+}
+
 /* ---------------------------------------------------------------- join */
 
 static int join_emit(rs_builder_t *b, const value_t *left, int lcols, const value_t *right,
@@ -1057,6 +1148,12 @@ static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *er
         rc = exec_scan(plan, ctx, out, err);
     } else if (plan->kind == PLAN_FUNCTION) {
         rc = exec_table_function(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_TOPK && plan->method == EXEC_VECTOR_HNSW) {
+        rowset_t in;
+        rc = exec_vector_input(plan, ctx, &in, err);
+        if (rc == CTX_OK) {
+            rc = exec_unary(plan, &in, ctx, out, err);
+        }
     } else if (plan->kind == PLAN_RESULT) {
         rc = exec_result(plan, ctx, out, err);
     } else {

@@ -6,12 +6,19 @@
  * argument vector (plan->fargs, order documented per function below; absent optional arguments
  * are NULL constants), so these functions only evaluate, validate and run.
  *
- * Vector functions rank by cosine similarity (1 − cosine distance) with an exact scan of the
- * candidates; hybrid() first collects the traversal into a candidate set and then ranks only those,
- * so its cost is proportional to the neighbourhood, not the table. Ties are broken by lower id.
+ * Vector functions rank by cosine similarity (1 − cosine distance), always computed exactly over
+ * their candidates; ties are broken by lower id. The candidates are every vector (exact scan)
+ * unless the planner chose the HNSW index (plan->method, when the database's index is a cosine
+ * index and enable_hnsw is on): then similar() and neighbor_stats() take the index's nearest ids
+ * plus the session's uncommitted vectors (engine/vindex.h), and similar() with a threshold asks
+ * for 64, 256, … neighbours until one falls below the threshold (an approximate range search).
+ * hybrid() first collects the traversal into a candidate set; a small set is ranked exactly, a
+ * large one (hnsw_filter_exact's cost model) by a filtered HNSW search restricted to it. The
+ * path taken is recorded in plan->vector_path for EXPLAIN ANALYZE.
  */
 #include "graph.h"
 #include "plan.h"
+#include "vindex.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,7 +33,12 @@
  *   hybrid         id, depth, top_k, kind, direction
  */
 
-enum { TFUNC_ARGS_MAX = 6, SIMILAR_K_DEFAULT = 10, SHORTEST_PATH_DEPTH_DEFAULT = 100 };
+enum {
+    TFUNC_ARGS_MAX = 6,
+    SIMILAR_K_DEFAULT = 10,
+    SIMILAR_RANGE_FIRST = 64, /* similar(…, threshold): first index request, then ×4 */
+    SHORTEST_PATH_DEPTH_DEFAULT = 100
+};
 
 typedef struct targs {
     value_t v[TFUNC_ARGS_MAX];
@@ -271,6 +283,59 @@ static int score_all(exec_ctx_t *ctx, int64_t self, const float *query, scored_t
     return CTX_OK;
 }
 
+/* The plan node is the statement's own (exec_plan takes it mutable); only the EXPLAIN ANALYZE
+ * note is written. */
+static void note_path(const plan_t *plan, hnsw_path_t path) {
+    ((plan_t *)plan)->vector_path = vindex_path_name(path);
+}
+
+static const cmd_batch_t *pending_of(const exec_ctx_t *ctx) {
+    const eval_env_t *env = ctx->eval.env;
+    return env->pending_writes != NULL ? env->pending_writes(env->session) : NULL;
+}
+
+/* Scores ids (except self) against query, sorted best first; ids the store lacks are skipped. */
+static void score_ids(exec_ctx_t *ctx, int64_t self, const float *query, const int64_t *ids,
+                      uint64_t n, scored_t *s, uint64_t *count) {
+    uint32_t dim = store_vector_dims(ctx->store);
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const float *v = store_vector_get(ctx->store, ids[i]);
+        if (v != NULL && ids[i] != self) {
+            s[m++] = (scored_t){ids[i], similarity(query, v, dim), 0};
+        }
+    }
+    qsort(s, m, sizeof(scored_t), scored_cmp);
+    *count = m;
+}
+
+/* The `want` most similar vectors to query (excluding self): through the index when the plan
+ * chose it and want fits its candidate list, else every vector (score_all). */
+static int score_nearest(const plan_t *plan, exec_ctx_t *ctx, int64_t self, const float *query,
+                         uint64_t want, scored_t **out, uint64_t *count, ctx_err_t *err) {
+    if (plan->method != EXEC_VECTOR_HNSW || want + 1 > HNSW_EF_MAX) {
+        return score_all(ctx, self, query, out, count, err);
+    }
+    const eval_env_t *env = ctx->eval.env;
+    CTX_ASSERT(env != NULL && env->vindex != NULL);
+    int64_t *ids;
+    uint64_t n;
+    hnsw_search_stats_t st;
+    int rc = vindex_candidates(env->vindex, query, store_vector_dims(ctx->store),
+                               (uint32_t)want + 1, plan->ef_search, NULL, pending_of(ctx),
+                               ctx->eval.arena, &ids, &n, &st, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    note_path(plan, st.path);
+    *out = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (n + 1));
+    score_ids(ctx, self, query, ids, n, *out, count);
+    if (*count > want) {
+        *count = want;
+    }
+    return CTX_OK;
+}
+
 static int vector_of(exec_ctx_t *ctx, const value_t *id, const char *fname, const float **vec,
                      ctx_err_t *err) {
     *vec = NULL;
@@ -284,7 +349,8 @@ static int vector_of(exec_ctx_t *ctx, const value_t *id, const char *fname, cons
     return CTX_OK;
 }
 
-static int run_similar(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
+static int run_similar(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                       ctx_err_t *err) {
     const float *query;
     int rc = vector_of(ctx, &a->v[0], "similar", &query, err);
     bool by_threshold = a->v[2].kind != VAL_NULL;
@@ -304,7 +370,15 @@ static int run_similar(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err
     }
     scored_t *s;
     uint64_t n;
-    rc = score_all(ctx, a->v[0].u.i, query, &s, &n, err);
+    uint64_t want = k == INT64_MAX ? SIMILAR_RANGE_FIRST : (uint64_t)k;
+    for (;;) {
+        rc = score_nearest(plan, ctx, a->v[0].u.i, query, want, &s, &n, err);
+        if (rc != CTX_OK || !by_threshold || n < want || !(s[n - 1].similarity >= threshold) ||
+            want >= (uint64_t)k || want >= HNSW_EF_MAX) {
+            break;
+        }
+        want *= 4; /* every candidate passed: the range may extend further */
+    }
     uint64_t cap = 0;
     for (uint64_t i = 0; rc == CTX_OK && i < n && (int64_t)i < k; i++) {
         if (!(s[i].similarity >= threshold)) {
@@ -341,8 +415,8 @@ static void stats_row(const scored_t *s, uint64_t n, value_t *row) {
     }
 }
 
-static int run_neighbor_stats(exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
-                              ctx_err_t *err) {
+static int run_neighbor_stats(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a,
+                              rowset_t *out, ctx_err_t *err) {
     const float *query;
     int64_t k;
     int rc = vector_of(ctx, &a->v[0], "neighbor_stats", &query, err);
@@ -355,7 +429,7 @@ static int run_neighbor_stats(exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
     scored_t *s = NULL;
     uint64_t n = 0;
     if (query != NULL) {
-        rc = score_all(ctx, a->v[0].u.i, query, &s, &n, err);
+        rc = score_nearest(plan, ctx, a->v[0].u.i, query, (uint64_t)k, &s, &n, err);
     }
     if (n > (uint64_t)k) {
         n = (uint64_t)k;
@@ -369,8 +443,47 @@ static int run_neighbor_stats(exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
     return CTX_OK;
 }
 
-/* hybrid: traversal into a candidate set, then exact similarity over the candidates only. */
-static int run_hybrid(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
+static int visit_cmp(const void *x, const void *y) {
+    const graph_visit_t *a = x;
+    const graph_visit_t *b = y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* hybrid over a large candidate set: filtered HNSW search restricted to the visited ids; the
+ * hits get their exact similarity and traversal depth. */
+static int hybrid_indexed(const plan_t *plan, exec_ctx_t *ctx, const float *query, int64_t k,
+                          graph_visit_t *visits, size_t count, scored_t *s, uint64_t *n,
+                          ctx_err_t *err) {
+    int64_t *allowed = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (count + 1));
+    for (size_t i = 0; i < count; i++) {
+        allowed[i] = visits[i].id;
+    }
+    hnsw_filter_t filter = {allowed, count};
+    int64_t *ids;
+    uint64_t nids;
+    hnsw_search_stats_t st;
+    int rc = vindex_candidates(ctx->eval.env->vindex, query, store_vector_dims(ctx->store),
+                               (uint32_t)k, plan->ef_search, &filter, pending_of(ctx),
+                               ctx->eval.arena, &ids, &nids, &st, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    note_path(plan, st.path);
+    score_ids(ctx, INT64_MIN, query, ids, nids, s, n);
+    qsort(visits, count, sizeof(graph_visit_t), visit_cmp);
+    for (uint64_t i = 0; i < *n; i++) {
+        graph_visit_t key = {.id = s[i].id};
+        const graph_visit_t *v = bsearch(&key, visits, count, sizeof(graph_visit_t), visit_cmp);
+        CTX_ASSERT(v != NULL);
+        s[i].depth = v->depth;
+    }
+    return CTX_OK;
+}
+
+/* hybrid: traversal into a candidate set, then the most similar candidates: exact similarity
+ * over all of them when the set is small, a filtered index search when it is large. */
+static int run_hybrid(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                      ctx_err_t *err) {
     graph_query_t q;
     bool empty;
     const float *query;
@@ -391,13 +504,23 @@ static int run_hybrid(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_
     scored_t *s = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (count + 1));
     uint64_t n = 0;
     uint32_t dim = store_vector_dims(ctx->store);
-    for (size_t i = 0; rc == CTX_OK && i < count; i++) {
-        const float *v = store_vector_get(ctx->store, visits[i].id);
-        if (v != NULL) {
-            s[n++] = (scored_t){visits[i].id, similarity(query, v, dim), visits[i].depth};
+    const vindex_t *vi = ctx->eval.env != NULL ? ctx->eval.env->vindex : NULL;
+    uint32_t ef = plan->ef_search > (uint64_t)k ? plan->ef_search : (uint32_t)k;
+    if (rc == CTX_OK && plan->method == EXEC_VECTOR_HNSW && k <= HNSW_EF_MAX &&
+        !hnsw_filter_exact(vindex_hnsw(vi), count, ef)) {
+        rc = hybrid_indexed(plan, ctx, query, k, visits, count, s, &n, err);
+    } else {
+        for (size_t i = 0; rc == CTX_OK && i < count; i++) {
+            const float *v = store_vector_get(ctx->store, visits[i].id);
+            if (v != NULL) {
+                s[n++] = (scored_t){visits[i].id, similarity(query, v, dim), visits[i].depth};
+            }
+        }
+        qsort(s, n, sizeof(scored_t), scored_cmp);
+        if (plan->method == EXEC_VECTOR_HNSW) {
+            note_path(plan, HNSW_PATH_EXACT);
         }
     }
-    qsort(s, n, sizeof(scored_t), scored_cmp);
     uint64_t cap = 0;
     for (uint64_t i = 0; rc == CTX_OK && i < n && (int64_t)i < k; i++) {
         value_t *row = push_row(ctx, out, &cap, err);
@@ -428,11 +551,11 @@ int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_
     case TFUNC_SHORTEST_PATH:
         return run_shortest_path(ctx, &a, out, err);
     case TFUNC_SIMILAR:
-        return run_similar(ctx, &a, out, err);
+        return run_similar(plan, ctx, &a, out, err);
     case TFUNC_NEIGHBOR_STATS:
-        return run_neighbor_stats(ctx, &a, out, err);
+        return run_neighbor_stats(plan, ctx, &a, out, err);
     case TFUNC_HYBRID:
-        return run_hybrid(ctx, &a, out, err);
+        return run_hybrid(plan, ctx, &a, out, err);
     }
     CTX_ASSERT(!"unknown table function");
     return CTX_EINTERNAL;

@@ -117,6 +117,8 @@ struct plan {
     bool vector_search;      /* TOPK whose key is a vector distance over vectors.embedding */
     vector_method_t method;
     metric_t metric;
+    uint32_t ef_search;        /* EXEC_VECTOR_HNSW: candidate list (hnsw.ef_search at plan time) */
+    const char *vector_path;   /* after execution: the search path taken (EXPLAIN ANALYZE) */
 
     /* PLAN_LIMIT / PLAN_TOPK */
     expr_t *limit;  /* NULL = no limit */

@@ -17,7 +17,7 @@
 
 extern char **environ;
 
-typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_LOGLEVEL } config_kind_t;
+typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_LOGLEVEL, CK_METRIC } config_kind_t;
 
 typedef struct config_key {
     const char *name;
@@ -47,6 +47,11 @@ static const config_key_t CONFIG_KEYS[] = {
      "largest frontend message accepted; larger ones get 08P01 and the connection closes"},
     {"vector_dimensions", CK_UINT, 1, 4096, "128", "dimension of every vector in the database"},
     {"log_level", CK_LOGLEVEL, 0, 0, "info", "debug, info, warn or error"},
+    {"hnsw_metric", CK_METRIC, 0, 0, "cosine",
+     "metric of the HNSW vector index: cosine, l2 or ip (queries with another operator scan)"},
+    {"hnsw_m", CK_UINT, 2, 100, "16", "HNSW links per node (2 x hnsw_m on the bottom layer)"},
+    {"hnsw_ef_construction", CK_UINT, 2, 4096, "200",
+     "HNSW candidate list while inserting (at least hnsw_m)"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -142,6 +147,10 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->max_connections = (uint32_t)n;
     } else if (strcmp(name, "message_bytes_max") == 0) {
         cfg->message_bytes_max = (uint32_t)n;
+    } else if (strcmp(name, "hnsw_m") == 0) {
+        cfg->hnsw_m = (uint32_t)n;
+    } else if (strcmp(name, "hnsw_ef_construction") == 0) {
+        cfg->hnsw_ef_construction = (uint32_t)n;
     } else {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
@@ -171,6 +180,16 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         char *dest = strcmp(key->name, "host") == 0 ? cfg->host : cfg->data_dir;
         memcpy(dest, value, len + 1);
         return 0;
+    }
+    if (key->kind == CK_METRIC) {
+        static const char *names[] = {"l2", "cosine", "ip"}; /* indexed by metric_t */
+        for (int i = 0; i < 3; i++) {
+            if (strcasecmp(value, names[i]) == 0) {
+                cfg->hnsw_metric = i;
+                return 0;
+            }
+        }
+        goto invalid;
     }
     if (key->kind == CK_LOGLEVEL) {
         if (config_parse_level(value, &cfg->log_level) < 0) {

@@ -34,6 +34,9 @@ typedef struct config {
     uint32_t message_bytes_max;           /* bound of one frontend message (length field) */
     uint32_t vector_dimensions;           /* database-wide vector dimension */
     ctx_log_level_t log_level;            /* debug | info | warn | error */
+    int hnsw_metric;                      /* metric_t of the vector index (cosine by default) */
+    uint32_t hnsw_m;                      /* HNSW links per node */
+    uint32_t hnsw_ef_construction;        /* HNSW insert candidate list */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

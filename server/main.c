@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "sql.h"
 #include "store.h"
+#include "vindex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -203,6 +204,17 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     }
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
+    /* The vector index follows committed batches (engine/vindex.h). */
+    hnsw_config_t hnsw_config;
+    hnsw_config_default(&hnsw_config, cfg->vector_dimensions, db.seed);
+    hnsw_config.metric = (metric_t)cfg->hnsw_metric;
+    hnsw_config.m = cfg->hnsw_m;
+    hnsw_config.ef_construction = cfg->hnsw_ef_construction;
+    if (vindex_create(db.store, &hnsw_config, &db.vindex, err) != CTX_OK) {
+        return -1; /* the process exits */
+    }
+    db.hooks.applied = vindex_applied;
+    db.hooks.applied_ctx = db.vindex;
     loop_config_t loop_config = {.host = cfg->host,
                                  .port = cfg->port,
                                  .sessions_max = cfg->max_connections,
@@ -223,6 +235,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     }
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
+    vindex_destroy(db.vindex);
     store_destroy(db.store);
     return rc;
 }

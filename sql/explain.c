@@ -242,6 +242,24 @@ static void sort_key_text(buf_t *b, const plan_t *plan, const plan_t *child) {
     }
 }
 
+/* The HNSW detail line: parameters, how filters are applied, and (after ANALYZE) the path. */
+static const char *vector_search_text(const plan_t *plan, arena_t *arena) {
+    const char *how = "hnsw";
+    const plan_t *in = plan->child;
+    if (plan->kind == PLAN_FUNCTION && plan->tfunc == TFUNC_HYBRID) {
+        how = "traversal candidates, then exact scan if few else filtered hnsw";
+    } else if (plan->kind == PLAN_TOPK && in != NULL && in->child != NULL &&
+               in->child->kind == PLAN_FILTER) {
+        how = "filtered hnsw (rows passing the filter are the allowed set; exact scan if few)";
+    }
+    const char *text = arena_sprintf(arena, "Index Search: %s, ef_search=%u", how,
+                                     plan->ef_search);
+    if (plan->vector_path != NULL) {
+        text = arena_sprintf(arena, "%s, path: %s", text, plan->vector_path);
+    }
+    return text;
+}
+
 static void node_details(lines_t *l, const plan_t *plan, int indent) {
     buf_t b;
     buf_init(&b);
@@ -279,6 +297,9 @@ static void node_details(lines_t *l, const plan_t *plan, int indent) {
         add_line(l, indent, arena_strndup(l->arena, (const char *)buf_peek(&b), buf_size(&b)));
     }
     buf_free(&b);
+    if (plan->vector_search && plan->method == EXEC_VECTOR_HNSW) {
+        add_line(l, indent, vector_search_text(plan, l->arena));
+    }
 }
 
 static bool hidden(const plan_t *plan) {

@@ -9,7 +9,9 @@
  * aggregate is a grouping key, so the first row is as good as any.
  */
 #include "plan_int.h"
+#include "vindex.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct outputs {
@@ -389,8 +391,27 @@ static int bind_count_expr(planner_t *p, expr_t *e, ctx_err_t *err) {
     return rc;
 }
 
-/* Marks a top-k whose single key is a pgvector distance over a vectors scan. */
-static void detect_vector_topk(plan_t *topk, const plan_t *project) {
+/* The HNSW method applies when the database has a vector index of this metric and the session
+ * has enable_hnsw on; sets method and ef_search (hnsw.ef_search, read once at plan time). */
+static bool choose_hnsw(const planner_t *p, plan_t *plan, metric_t metric) {
+    const eval_env_t *env = p->env;
+    if (env == NULL || env->vindex == NULL || env->setting == NULL ||
+        vindex_metric(env->vindex) != metric ||
+        !vindex_setting_on(env->setting(env->session, "enable_hnsw"))) {
+        return false;
+    }
+    const char *ef = env->setting(env->session, "hnsw.ef_search");
+    unsigned long n = ef != NULL ? strtoul(ef, NULL, 10) : 0;
+    plan->method = EXEC_VECTOR_HNSW;
+    plan->ef_search = n >= 1 && n <= HNSW_EF_MAX ? (uint32_t)n : HNSW_EF_SEARCH_DEFAULT;
+    return true;
+}
+
+/* Marks a top-k whose single key is a pgvector distance over a vectors scan; it becomes the
+ * HNSW operator when the scan is a full scan (no id lookup: an IN list is cheaper exactly), the
+ * other operand is a constant or parameter, and choose_hnsw() agrees. Filters between the scan
+ * and the projection become the search's allowed set at run time (engine/exec.c). */
+static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *project) {
     if (topk->nsort != 1 || project->kind != PLAN_PROJECT) {
         return;
     }
@@ -416,11 +437,30 @@ static void detect_vector_topk(plan_t *topk, const plan_t *project) {
         topk->vector_search = true;
         topk->method = EXEC_VECTOR_EXACT;
         topk->metric = metric;
+        if (base->lookup == LOOKUP_NONE && vindex_query_side(key) != NULL) {
+            choose_hnsw(p, topk, metric);
+        }
+    }
+}
+
+/* similar(), neighbor_stats() and hybrid() rank by cosine similarity: they use the index when
+ * it is a cosine index (engine/exec_func.c reads plan->method). */
+static void mark_vector_functions(const planner_t *p, plan_t *plan) {
+    for (; plan != NULL; plan = plan->child) {
+        if (plan->kind == PLAN_FUNCTION &&
+            (plan->tfunc == TFUNC_SIMILAR || plan->tfunc == TFUNC_NEIGHBOR_STATS ||
+             plan->tfunc == TFUNC_HYBRID)) {
+            plan->vector_search = choose_hnsw(p, plan, METRIC_COSINE);
+        }
+        if (plan->right != NULL) {
+            mark_vector_functions(p, plan->right);
+        }
     }
 }
 
 int plan_tail_for(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys, int visible,
                   plan_t **out, ctx_err_t *err) {
+    mark_vector_functions(p, top);
     int rc = bind_count_expr(p, s->limit, err);
     if (rc == CTX_OK) {
         rc = bind_count_expr(p, s->offset, err);
@@ -439,7 +479,7 @@ int plan_tail_for(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys,
         if (sort->kind == PLAN_TOPK) {
             sort->limit = s->limit;
             sort->offset = s->offset;
-            detect_vector_topk(sort, top);
+            detect_vector_topk(p, sort, top);
             limited = false;
         }
         top = sort;

@@ -7,9 +7,14 @@
  * Covers: bit-identical distance kernels, recall@10 at default settings, recall after deleting
  * 30% with slot reuse, filtered search (exact path = exact results; graph path keeps recall),
  * replacement, identical bytes from identical commands, serialize/load round trip and corrupt
- * input, dimension errors.
+ * input, dimension errors. Then the SQL level through sql_parse/sql_execute (as test_sql.c): the
+ * planner picks the HNSW operator, EXPLAIN names it, results equal `SET enable_hnsw = off`,
+ * filters, transactions (own uncommitted vectors visible, others' not; the index follows
+ * commits), similar()/neighbor_stats() and dimension errors.
  */
 #include "hnsw.h"
+#include "sql.h"
+#include "vindex.h"
 
 #include <check.h>
 #include <math.h>
@@ -60,9 +65,13 @@ static void gen_mixture(uint64_t seed, float *out, uint32_t n) {
     }
 }
 
-static void build_fixture(void) {
+static void seed_fixture(void) {
     const char *env = getenv("CTX_TEST_SEED");
     g_seed = env != NULL ? strtoull(env, NULL, 0) : UINT64_C(20240605);
+}
+
+static void build_fixture(void) {
+    seed_fixture();
     g_n = getenv("CTX_SKIP_SLOW") != NULL ? 4000 : 20000;
     printf("test_hnsw: seed %llu (CTX_TEST_SEED), %u x %d vectors, kernel %s\n",
            (unsigned long long)g_seed, g_n, DIMS, hnsw_kernel_name(hnsw_kernel_best()));
@@ -460,6 +469,210 @@ START_TEST(test_small_exact_l2_and_empty) {
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- SQL level */
+
+enum { SQL_DIMS = 8, SQL_ROWS = 600 };
+
+typedef struct sql_fixture {
+    store_t *store;
+    sql_db_t db;
+    sql_session_t *a;
+    sql_session_t *b;
+    arena_t arena;
+    char out[65536];
+    char copy[65536];
+    ctx_err_t err;
+} sql_fixture_t;
+
+static sql_fixture_t sx;
+
+static const char *run(sql_session_t *s, const char *sql) {
+    sx.out[0] = '\0';
+    ctx_err_clear(&sx.err);
+    stmt_t **stmts;
+    int count;
+    int rc = sql_parse(sql, strlen(sql), &sx.arena, &stmts, &count, &sx.err);
+    if (rc != CTX_OK) {
+        sql_query_failed(s);
+    } else {
+        sql_query_begin(s, count);
+        for (int i = 0; i < count && rc == CTX_OK; i++) {
+            sql_result_t r;
+            rc = sql_execute(s, stmts[i], sql, &sx.arena, &r, &sx.err);
+            size_t n = strlen(sx.out);
+            for (uint64_t row = 0; rc == CTX_OK && r.has_rows && row < r.nrows; row++) {
+                for (int c = 0; c < r.ncols; c++) {
+                    const value_t *v = &r.rows[row * (uint64_t)r.ncols + (uint64_t)c];
+                    uint32_t len = 0;
+                    const char *t = value_is_null(v) ? "NULL" : value_to_text(v, &sx.arena, &len);
+                    n += (size_t)snprintf(sx.out + n, sizeof(sx.out) - n, "%s%s", c ? "|" : "", t);
+                }
+                n += (size_t)snprintf(sx.out + n, sizeof(sx.out) - n, "\n");
+            }
+            if (rc == CTX_OK) {
+                snprintf(sx.out + n, sizeof(sx.out) - n, "%s\n", r.tag);
+            }
+        }
+        ctx_err_t end_err;
+        ctx_err_clear(&end_err);
+        int end = sql_query_end(s, &sx.arena, &end_err);
+        if (rc == CTX_OK && end != CTX_OK) {
+            sx.err = end_err;
+            rc = end;
+        }
+    }
+    if (rc != CTX_OK) {
+        snprintf(sx.out, sizeof(sx.out), "ERROR %s: %s", ctx_sqlstate(sx.err.code),
+                 sx.err.message);
+    }
+    return sx.out;
+}
+
+/* run() into a private copy (the next run() overwrites sx.out). */
+static const char *run_copy(sql_session_t *s, const char *sql) {
+    snprintf(sx.copy, sizeof(sx.copy), "%s", run(s, sql));
+    return sx.copy;
+}
+
+static void vec_literal(uint64_t *rng, char *out, size_t cap) {
+    size_t n = (size_t)snprintf(out, cap, "'[");
+    for (int d = 0; d < SQL_DIMS; d++) {
+        n += (size_t)snprintf(out + n, cap - n, "%s%.4f", d ? "," : "", rng_gauss(rng));
+    }
+    snprintf(out + n, cap - n, "]'");
+}
+
+static void sql_setup(void) {
+    store_config_t config = {.vector_dims = SQL_DIMS};
+    sx.store = store_create(&config);
+    hnsw_config_t hc;
+    hnsw_config_default(&hc, SQL_DIMS, 7);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    sx.db = (sql_db_t){.store = sx.store, .server_version = "15.0 (ContextDB test)", .seed = 7};
+    ck_assert_int_eq(vindex_create(sx.store, &hc, &sx.db.vindex, &err), CTX_OK);
+    sx.db.hooks.applied = vindex_applied;
+    sx.db.hooks.applied_ctx = sx.db.vindex;
+    sql_startup_t startup = {.user = "tester", .database = "db"};
+    sx.a = sql_session_create(&sx.db, &startup);
+    sx.b = sql_session_create(&sx.db, &startup);
+    arena_init(&sx.arena);
+    uint64_t rng = g_seed ^ 99;
+    char *sql = malloc(200 * SQL_ROWS);
+    size_t n = (size_t)sprintf(sql, "INSERT INTO vectors (id, embedding) VALUES ");
+    for (int i = 0; i < SQL_ROWS; i++) {
+        char lit[256];
+        vec_literal(&rng, lit, sizeof(lit));
+        n += (size_t)sprintf(sql + n, "%s(%d, %s)", i ? "," : "", i + 1, lit);
+    }
+    ck_assert_str_eq(run(sx.a, sql), "INSERT 0 600\n");
+    free(sql);
+    ck_assert_uint_eq(hnsw_count(vindex_hnsw(sx.db.vindex)), SQL_ROWS);
+}
+
+static void sql_teardown(void) {
+    sql_session_destroy(sx.a);
+    sql_session_destroy(sx.b);
+    vindex_destroy(sx.db.vindex);
+    store_destroy(sx.store);
+    arena_destroy(&sx.arena);
+}
+
+/* The same query with the index and without must give identical text. */
+static void same_both_ways(const char *sql) {
+    ck_assert_str_eq(run(sx.a, "SET enable_hnsw = on"), "SET\n");
+    run_copy(sx.a, sql);
+    ck_assert_str_eq(run(sx.a, "SET enable_hnsw = off"), "SET\n");
+    ck_assert_str_eq(run(sx.a, sql), sx.copy);
+    ck_assert_str_eq(run(sx.a, "SET enable_hnsw = on"), "SET\n");
+}
+
+START_TEST(test_sql_explain_names_hnsw) {
+    const char *q = "EXPLAIN SELECT id FROM vectors ORDER BY embedding <=> "
+                    "'[1,2,3,4,5,6,7,8]' LIMIT 5";
+    ck_assert_ptr_nonnull(strstr(run(sx.a, q), "Vector Top-K (hnsw, cosine)"));
+    ck_assert_ptr_nonnull(strstr(sx.out, "ef_search=40"));
+    run(sx.a, "SET hnsw.ef_search = 100");
+    ck_assert_ptr_nonnull(strstr(run(sx.a, q), "ef_search=100"));
+    run(sx.a, "SET enable_hnsw = off");
+    ck_assert_ptr_nonnull(strstr(run(sx.a, q), "Vector Top-K (exact scan, cosine)"));
+    run(sx.a, "SET enable_hnsw = on");
+    /* Another metric than the index's: exact scan. */
+    ck_assert_ptr_nonnull(strstr(run(sx.a, "EXPLAIN SELECT id FROM vectors ORDER BY embedding "
+                                           "<-> '[1,2,3,4,5,6,7,8]' LIMIT 5"),
+                                 "Vector Top-K (exact scan, l2)"));
+    /* A filter becomes the allowed set; ANALYZE shows the path taken. */
+    ck_assert_ptr_nonnull(strstr(run(sx.a, "EXPLAIN ANALYZE SELECT id FROM vectors WHERE id < 30 "
+                                           "ORDER BY embedding <=> '[1,2,3,4,5,6,7,8]' LIMIT 5"),
+                                 "path: exact scan of allowed ids"));
+    ck_assert_ptr_nonnull(strstr(run(sx.a, "EXPLAIN ANALYZE SELECT id FROM vectors "
+                                           "ORDER BY embedding <=> '[1,2,3,4,5,6,7,8]' LIMIT 5"),
+                                 "path: hnsw"));
+}
+END_TEST
+
+START_TEST(test_sql_results_equal_exact) {
+    uint64_t rng = g_seed ^ 1234;
+    for (int i = 0; i < 25; i++) {
+        char lit[256], sql[512];
+        vec_literal(&rng, lit, sizeof(lit));
+        snprintf(sql, sizeof(sql),
+                 "SELECT id, embedding <=> %s AS d FROM vectors ORDER BY d LIMIT %d", lit,
+                 1 + i % 10);
+        same_both_ways(sql);
+        snprintf(sql, sizeof(sql),
+                 "SELECT id FROM vectors WHERE id %% 3 = 1 ORDER BY embedding <=> %s "
+                 "LIMIT 4 OFFSET 1", lit);
+        same_both_ways(sql);
+    }
+    same_both_ways("SELECT * FROM similar(5, 7)");
+    same_both_ways("SELECT * FROM similar(5, threshold => 0.5)");
+    same_both_ways("SELECT * FROM neighbor_stats(9, 10)");
+}
+END_TEST
+
+START_TEST(test_sql_transactions) {
+    const char *q = "SELECT id FROM vectors ORDER BY embedding <=> '[9,9,9,9,9,9,9,-9]' LIMIT 1";
+    ck_assert_str_eq(run(sx.a, "BEGIN"), "BEGIN\n");
+    ck_assert_str_eq(run(sx.a, "INSERT INTO vectors VALUES (7777, '[9,9,9,9,9,9,9,-9]')"),
+                     "INSERT 0 1\n");
+    ck_assert_str_eq(run(sx.a, q), "7777\nSELECT 1\n");      /* own uncommitted vector */
+    ck_assert_str_ne(run(sx.b, q), "7777\nSELECT 1\n");      /* invisible to others */
+    ck_assert(!hnsw_contains(vindex_hnsw(sx.db.vindex), 7777));
+    ck_assert_str_eq(run(sx.a, "COMMIT"), "COMMIT\n");
+    ck_assert(hnsw_contains(vindex_hnsw(sx.db.vindex), 7777)); /* the commit hook */
+    ck_assert_str_eq(run(sx.b, q), "7777\nSELECT 1\n");
+    /* An uncommitted delete hides the id from its session only; rollback restores it. */
+    ck_assert_str_eq(run(sx.b, "BEGIN; DELETE FROM vectors WHERE id = 7777"), "BEGIN\nDELETE 1\n");
+    ck_assert_str_ne(run(sx.b, q), "7777\nSELECT 1\n");
+    ck_assert_str_eq(run(sx.a, q), "7777\nSELECT 1\n");
+    ck_assert_str_eq(run(sx.b, "ROLLBACK"), "ROLLBACK\n");
+    ck_assert_str_eq(run(sx.b, q), "7777\nSELECT 1\n");
+    /* Autocommit delete and upsert keep the index in step with the store. */
+    ck_assert_str_eq(run(sx.a, "DELETE FROM vectors WHERE id = 7777"), "DELETE 1\n");
+    ck_assert(!hnsw_contains(vindex_hnsw(sx.db.vindex), 7777));
+    ck_assert_str_eq(run(sx.a, "INSERT INTO vectors VALUES (3, '[9,9,9,9,9,9,9,-9]') "
+                               "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding"),
+                     "INSERT 0 1\n");
+    ck_assert_str_eq(run(sx.a, q), "3\nSELECT 1\n");
+    float v[SQL_DIMS] = {9, 9, 9, 9, 9, 9, 9, -9};
+    ck_assert(hnsw_same_vector(vindex_hnsw(sx.db.vindex), 3, v, SQL_DIMS));
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_msg(hnsw_check(vindex_hnsw(sx.db.vindex), &err), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_sql_dimension_mismatch) {
+    ck_assert_str_eq(run(sx.a, "SELECT id FROM vectors ORDER BY embedding <=> '[1,2]' LIMIT 3"),
+                     "ERROR 22000: different vector dimensions 8 and 2");
+    run(sx.a, "SET enable_hnsw = off");
+    ck_assert_str_eq(run(sx.a, "SELECT id FROM vectors ORDER BY embedding <=> '[1,2]' LIMIT 3"),
+                     "ERROR 22000: different vector dimensions 8 and 2");
+}
+END_TEST
+
 static Suite *hnsw_suite(void) {
     Suite *s = suite_create("hnsw");
     TCase *tc = tcase_create("index");
@@ -476,6 +689,15 @@ static Suite *hnsw_suite(void) {
     tcase_add_test(tc, test_dimension_mismatch);
     tcase_add_test(tc, test_small_exact_l2_and_empty);
     suite_add_tcase(s, tc);
+    TCase *sq = tcase_create("sql");
+    tcase_set_timeout(sq, 120);
+    tcase_add_unchecked_fixture(sq, seed_fixture, NULL);
+    tcase_add_checked_fixture(sq, sql_setup, sql_teardown);
+    tcase_add_test(sq, test_sql_explain_names_hnsw);
+    tcase_add_test(sq, test_sql_results_equal_exact);
+    tcase_add_test(sq, test_sql_transactions);
+    tcase_add_test(sq, test_sql_dimension_mismatch);
+    suite_add_tcase(s, sq);
     return s;
 }
 

@@ -1,0 +1,227 @@
+/*
+ * vindex.c — the database's vector index: the HNSW index of committed vectors, maintained by
+ * the commit hook, and the candidate generation readers use (contract and the reasoning behind
+ * "committed only" in vindex.h).
+ *
+ * Maintenance compares final states rather than replaying ops: a batch may insert, replace and
+ * delete the same id, and an ON CONFLICT DO NOTHING insert may have been skipped by the store,
+ * so for each id the batch touches (first occurrence order, which is deterministic) the index is
+ * made to hold exactly what the committed store holds. hnsw_insert() of an unchanged vector is a
+ * no-op, so repeated ids cost one comparison.
+ *
+ * Candidates are ordered by the store's vector slot (the scan order), so that when the executor
+ * re-ranks them with exact distances, equal distances fall in the same order as in an exact
+ * full scan, and `SET enable_hnsw = off` gives the same rows whenever the index found them.
+ */
+#include "vindex.h"
+
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct vindex {
+    hnsw_t *hnsw;
+    const store_t *store;
+};
+
+vindex_t *vindex_adopt(const store_t *store, hnsw_t *index) {
+    CTX_ASSERT(store != NULL && index != NULL);
+    vindex_t *vi = ctx_calloc(1, sizeof(vindex_t));
+    vi->hnsw = index;
+    vi->store = store;
+    return vi;
+}
+
+int vindex_create(const store_t *store, const hnsw_config_t *config, vindex_t **out,
+                  ctx_err_t *err) {
+    CTX_ASSERT(store != NULL && out != NULL);
+    if (config->dims != store_vector_dims(store)) {
+        return ctx_err_set(err, CTX_EDATA, "vector index has %u dimensions, the store %u",
+                           config->dims, store_vector_dims(store));
+    }
+    hnsw_t *h;
+    int rc = hnsw_create(config, &h, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    hnsw_reserve(h, store_vector_count(store));
+    store_cursor_t cursor = {0};
+    int64_t id;
+    const float *v;
+    while (rc == CTX_OK && store_vector_next(store, &cursor, &id, &v)) {
+        rc = hnsw_insert(h, id, v, config->dims, err);
+    }
+    if (rc != CTX_OK) {
+        hnsw_destroy(h);
+        return rc;
+    }
+    *out = vindex_adopt(store, h);
+    return CTX_OK;
+}
+
+void vindex_destroy(vindex_t *vi) {
+    if (vi != NULL) {
+        hnsw_destroy(vi->hnsw);
+        free(vi);
+    }
+}
+
+const hnsw_t *vindex_hnsw(const vindex_t *vi) {
+    return vi->hnsw;
+}
+
+metric_t vindex_metric(const vindex_t *vi) {
+    return hnsw_get_config(vi->hnsw)->metric;
+}
+
+/* The vector id an op changes, if any. */
+static bool op_vector_id(const cmd_op_t *op, int64_t *id) {
+    switch ((cmd_op_kind_t)op->kind) {
+    case CMD_VECTOR_INSERT:
+    case CMD_VECTOR_UPSERT:
+    case CMD_VECTOR_DELETE:
+    case CMD_NODE_DELETE: /* deleting a node deletes its vector */
+        *id = op->id;
+        return true;
+    default:
+        return false;
+    }
+}
+
+void vindex_applied(void *ctx, const cmd_batch_t *batch) {
+    vindex_t *vi = ctx;
+    CTX_ASSERT(vi != NULL && batch != NULL);
+    uint32_t dims = store_vector_dims(vi->store);
+    for (uint32_t i = 0; i < batch->count; i++) {
+        int64_t id;
+        if (!op_vector_id(&batch->ops[i], &id)) {
+            continue;
+        }
+        const float *v = store_vector_get(vi->store, id);
+        if (v == NULL) {
+            hnsw_delete(vi->hnsw, id);
+            continue;
+        }
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        if (hnsw_insert(vi->hnsw, id, v, dims, &err) != CTX_OK) {
+            CTX_WARN("vector index: id %lld not indexed: %s", (long long)id, err.message);
+        }
+    }
+}
+
+typedef struct cand_slot {
+    uint32_t slot;
+    int64_t id;
+} cand_slot_t;
+
+static int cand_slot_cmp(const void *x, const void *y) {
+    const cand_slot_t *a = x;
+    const cand_slot_t *b = y;
+    return (a->slot > b->slot) - (a->slot < b->slot);
+}
+
+static bool filter_allows(const hnsw_filter_t *f, int64_t id) {
+    if (f == NULL) {
+        return true;
+    }
+    for (uint64_t i = 0; i < f->count; i++) {
+        if (f->ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sorts candidates by store slot, drops ids the store lacks and duplicates. */
+static uint64_t order_by_slot(const store_t *store, cand_slot_t *c, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        c[i].slot = store_vector_slot(store, c[i].id);
+    }
+    qsort(c, n, sizeof(cand_slot_t), cand_slot_cmp);
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (c[i].slot != STORE_SLOT_NONE && (m == 0 || c[m - 1].slot != c[i].slot)) {
+            c[m++] = c[i];
+        }
+    }
+    return m;
+}
+
+int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k,
+                      uint32_t ef, const hnsw_filter_t *filter, const cmd_batch_t *pending,
+                      arena_t *arena, int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats,
+                      ctx_err_t *err) {
+    CTX_ASSERT(vi != NULL && ids != NULL && count != NULL);
+    k = k > HNSW_EF_MAX ? HNSW_EF_MAX : k;
+    uint32_t npending = pending != NULL ? pending->count : 0;
+    hnsw_hit_t *hits = arena_alloc(arena, sizeof(hnsw_hit_t) * ((size_t)k + 1));
+    cand_slot_t *c = arena_alloc(arena, sizeof(cand_slot_t) * ((size_t)k + npending + 1));
+    uint32_t nhits = 0;
+    int rc = hnsw_search(vi->hnsw, query, dim, k, ef, filter, hits, &nhits, stats, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < nhits; i++) {
+        c[n++].id = hits[i].id;
+    }
+    /* The session's own uncommitted vectors (small sets: the linear filter test is fine). */
+    for (uint32_t i = 0; i < npending; i++) {
+        const cmd_op_t *op = &pending->ops[i];
+        bool writes = op->kind == CMD_VECTOR_INSERT || op->kind == CMD_VECTOR_UPSERT;
+        if (writes && filter_allows(filter, op->id)) {
+            c[n++].id = op->id;
+        }
+    }
+    n = order_by_slot(vi->store, c, n);
+    int64_t *out = arena_alloc(arena, sizeof(int64_t) * (n + 1));
+    for (uint64_t i = 0; i < n; i++) {
+        out[i] = c[i].id;
+    }
+    *ids = out;
+    *count = n;
+    return CTX_OK;
+}
+
+const char *vindex_path_name(hnsw_path_t path) {
+    switch (path) {
+    case HNSW_PATH_FILTERED:
+        return "filtered hnsw";
+    case HNSW_PATH_EXACT:
+        return "exact scan of allowed ids";
+    case HNSW_PATH_GRAPH:
+        break;
+    }
+    return "hnsw";
+}
+
+static bool free_of_columns(const expr_t *e) {
+    if (e->kind == EXPR_CONST || e->kind == EXPR_PARAM) {
+        return true;
+    }
+    return e->kind == EXPR_CAST && e->left != NULL && free_of_columns(e->left);
+}
+
+const expr_t *vindex_query_side(const expr_t *key) {
+    if (key == NULL || key->kind != EXPR_BINARY || key->left == NULL || key->right == NULL) {
+        return NULL;
+    }
+    const expr_t *sides[2] = {key->left, key->right};
+    for (int i = 0; i < 2; i++) {
+        const expr_t *col = sides[i];
+        const expr_t *q = sides[1 - i];
+        if (col->kind == EXPR_COLUMN && col->column_index == 1 && col->type == CT_VECTOR &&
+            free_of_columns(q)) {
+            return q;
+        }
+    }
+    return NULL;
+}
+
+bool vindex_setting_on(const char *v) {
+    return v != NULL && (strcasecmp(v, "on") == 0 || strcasecmp(v, "true") == 0 ||
+                         strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0);
+}
