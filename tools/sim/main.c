@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 enum { SIM_TICK_MS = 10 };
@@ -118,12 +119,22 @@ static void print_repro(const char *argv0, const cli_t *cli, uint64_t seed, int 
     fprintf(stderr, " --trace\n");
 }
 
+/* CPU seconds used by this process so far (the machine may be shared). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Prints throughput, faults per seed and the re-election measurement. */
 static void print_summary(const cli_t *cli, const sim_stats_t *sum, uint64_t runs, double secs) {
     double n = runs > 0 ? (double)runs : 1;
+    double cpu = cpu_seconds();
     double elect = sum->probes > 0 ? (double)sum->probe_elect_ticks / (double)sum->probes : 0;
     fprintf(stderr,
-            "seeds %llu..%llu: %llu runs in %.2fs (%.1f seeds/s), %llu ticks\n"
+            "seeds %llu..%llu: %llu runs in %.2fs (%.1f seeds/s; %.1f per cpu-second), "
+            "%llu ticks\n"
             "faults/seed %.1f (drops %.1f, dups %.1f, corrupt %.1f, crashes %.2f, torn %.2f, "
             "partitions %.2f); conf changes/seed %.2f, transfers/seed %.2f\n"
             "per seed: %.0f messages (%.0f lost to partitions or dead nodes), %.1f writes acked, "
@@ -131,12 +142,12 @@ static void print_summary(const cli_t *cli, const sim_stats_t *sum, uint64_t run
             "leader-kill probe: %llu measured, mean %.1f ticks (%.0f ms) to a new stable leader\n",
             (unsigned long long)cli->seed, (unsigned long long)(cli->seed + runs - 1),
             (unsigned long long)runs, secs, (double)runs / (secs > 0 ? secs : 1e-9),
-            (unsigned long long)sum->ticks, (double)sum->faults / n, (double)sum->dropped / n,
-            (double)sum->duplicated / n, (double)sum->corrupted / n, (double)sum->crashes / n,
-            (double)sum->torn / n, (double)sum->partitions / n, (double)sum->conf_changes / n,
-            (double)sum->transfers / n, (double)sum->messages / n, (double)sum->lost / n,
-            (double)sum->writes_acked / n, (double)sum->reads_ok / n,
-            (double)sum->snapshots_sent / n, (double)sum->elections / n,
+            (double)runs / (cpu > 0 ? cpu : 1e-9), (unsigned long long)sum->ticks,
+            (double)sum->faults / n, (double)sum->dropped / n, (double)sum->duplicated / n,
+            (double)sum->corrupted / n, (double)sum->crashes / n, (double)sum->torn / n,
+            (double)sum->partitions / n, (double)sum->conf_changes / n, (double)sum->transfers / n,
+            (double)sum->messages / n, (double)sum->lost / n, (double)sum->writes_acked / n,
+            (double)sum->reads_ok / n, (double)sum->snapshots_sent / n, (double)sum->elections / n,
             (unsigned long long)sum->probes, elect, elect * SIM_TICK_MS);
 }
 
@@ -168,6 +179,10 @@ int main(int argc, char **argv) {
         int rc = sim_run(&opt, &st, violation);
         stats_add(&sum, &st);
         runs++;
+        if (runs % 10000 == 0 && runs < cli.seeds) {
+            fprintf(stderr, "progress: %llu seeds passed (%.1f per cpu-second)\n",
+                    (unsigned long long)runs, (double)runs / cpu_seconds());
+        }
         if (rc != 0) {
             fprintf(stderr, "VIOLATION seed %llu (%d nodes): %s\n", (unsigned long long)seed, nodes,
                     violation);
