@@ -102,7 +102,7 @@ static int graph_args(exec_ctx_t *ctx, const char *fname, const value_t *start,
                       graph_query_t *q, bool *empty, ctx_err_t *err) {
     memset(q, 0, sizeof(*q));
     *empty = start->kind == VAL_NULL;
-    int64_t d;
+    int64_t d = 0;
     int rc = arg_int(depth, fname, "depth", 1, 0, GRAPH_DEPTH_MAX, &d, err);
     if (rc == CTX_OK) {
         rc = arg_direction(dir, fname, &q->dir, err);
@@ -418,7 +418,7 @@ static void stats_row(const scored_t *s, uint64_t n, value_t *row) {
 static int run_neighbor_stats(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a,
                               rowset_t *out, ctx_err_t *err) {
     const float *query;
-    int64_t k;
+    int64_t k = 0;
     int rc = vector_of(ctx, &a->v[0], "neighbor_stats", &query, err);
     if (rc == CTX_OK) {
         rc = arg_int(&a->v[1], "neighbor_stats", "k", SIMILAR_K_DEFAULT, 0, INT32_MAX, &k, err);
@@ -487,7 +487,7 @@ static int run_hybrid(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, row
     graph_query_t q;
     bool empty;
     const float *query;
-    int64_t k;
+    int64_t k = 0;
     int rc = graph_args(ctx, "hybrid", &a->v[0], &a->v[1], &a->v[3], &a->v[4], &q, &empty, err);
     if (rc == CTX_OK) {
         rc = arg_int(&a->v[2], "hybrid", "top_k", SIMILAR_K_DEFAULT, 0, INT32_MAX, &k, err);
