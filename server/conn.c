@@ -24,6 +24,7 @@
  */
 #include "conn.h"
 
+#include "cancel.h"
 #include "extended.h"
 #include "pgwire.h"
 #include "reply.h"
@@ -288,6 +289,13 @@ static void conn_on_startup_frame(conn_t *conn, const pgw_frame_t *frame) {
 /* ---- Simple query ---------------------------------------------------------------------------- */
 
 static void conn_send_error(conn_t *conn, const ctx_err_t *err) {
+    ctx_err_t timeout;
+    if (err->code == CTX_ECANCELED && cancel_watch_fired(conn->server->watch)) {
+        timeout = *err; /* the flag was set by statement_timeout, not by a CancelRequest */
+        snprintf(timeout.message, sizeof(timeout.message),
+                 "canceling statement due to statement timeout");
+        err = &timeout;
+    }
     CTX_DEBUG("ERROR %s: %s (pid=%d)", ctx_sqlstate(err->code), err->message, conn->backend_pid);
     reply_error(&conn->out, err);
 }
@@ -547,6 +555,13 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     }
 }
 
+/* statement_timeout for the message about to run (cancel.h); disarmed after it. */
+static void conn_arm_timeout(conn_t *conn) {
+    const char *setting = sql_session_setting(conn->session, "statement_timeout");
+    cancel_watch_arm(conn->server->watch, sql_session_cancel_flag(conn->session),
+                     cancel_timeout_ms(setting));
+}
+
 static ext_io_t conn_ext_io(conn_t *conn) {
     ext_io_t io = {.session = conn->session,
                    .out = &conn->out,
@@ -566,7 +581,9 @@ static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
     if (ext_before_simple_query(conn->ext, &io, &err) < 0) {
         conn_send_error(conn, &err);
     }
+    conn_arm_timeout(conn);
     conn_run_statements(conn, query);
+    cancel_watch_disarm(conn->server->watch);
     if (conn->state == CONN_COPY_IN) {
         return; /* ReadyForQuery follows CopyDone / CopyFail */
     }
@@ -597,7 +614,9 @@ static void conn_on_extended(conn_t *conn, const pgw_msg_t *msg) {
         rc = ext_describe(conn->ext, &io, &msg->describe, &err);
         break;
     case PGW_MSG_EXECUTE:
+        conn_arm_timeout(conn);
         rc = ext_execute(conn->ext, &io, &msg->execute, &err);
+        cancel_watch_disarm(conn->server->watch);
         break;
     default:
         CTX_ASSERT(msg->type == PGW_MSG_CLOSE);

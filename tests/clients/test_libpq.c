@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,61 @@ START_TEST(test_copy_in_and_out) {
 }
 END_TEST
 
+static double now_s(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void *connect_during_sleep(void *arg) {
+    (void)arg;
+    usleep(100 * 1000);
+    PGconn *conn = ts_connect(&server, NULL); /* accepted by the watcher, adopted afterwards */
+    char *v = ts_query_value(conn, "SELECT 5");
+    PQfinish(conn);
+    return v;
+}
+
+START_TEST(test_cancel_and_statement_timeout) {
+    PGconn *conn = ts_connect(&server, NULL);
+    pthread_t other;
+    ck_assert_int_eq(pthread_create(&other, NULL, connect_during_sleep, NULL), 0);
+    double started = now_s();
+    ck_assert_int_eq(PQsendQuery(conn, "SELECT pg_sleep(20)"), 1);
+    usleep(300 * 1000);
+    PGcancel *cancel = PQgetCancel(conn);
+    char errbuf[256];
+    ck_assert_int_eq(PQcancel(cancel, errbuf, sizeof(errbuf)), 1);
+    PQfreeCancel(cancel);
+    PGresult *res = PQgetResult(conn);
+    expect_state(res, "57014");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+                     "canceling statement due to user request");
+    PQclear(res);
+    PQclear(PQgetResult(conn));
+    ck_assert_double_lt(now_s() - started, 5.0);
+    void *value = NULL;
+    pthread_join(other, &value);
+    ck_assert_str_eq((char *)value, "5");
+    free(value);
+    /* The connection goes on; an extended-protocol query is cancelled alike by the timeout. */
+    ts_exec_ok(conn, "SET statement_timeout = 200");
+    const char *params[] = {"20"};
+    started = now_s();
+    res = PQexecParams(conn, "SELECT pg_sleep($1)", 1, NULL, params, NULL, NULL, 0);
+    expect_state(res, "57014");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+                     "canceling statement due to statement timeout");
+    PQclear(res);
+    ck_assert_double_lt(now_s() - started, 5.0);
+    ts_exec_ok(conn, "SET statement_timeout = 0");
+    char *v = ts_query_value(conn, "SELECT pg_sleep(0.01)");
+    ck_assert_str_eq(v, "");
+    free(v);
+    PQfinish(conn);
+}
+END_TEST
+
 /* ---- Raw protocol ------------------------------------------------------------------------------ */
 
 typedef struct msgbuf {
@@ -533,6 +589,7 @@ static Suite *libpq_suite(void) {
     tcase_add_test(tc, test_prepared_graph_and_vector_queries);
     tcase_add_test(tc, test_errors_and_transactions);
     tcase_add_test(tc, test_copy_in_and_out);
+    tcase_add_test(tc, test_cancel_and_statement_timeout);
     tcase_add_test(tc, test_raw_row_limit_and_portal_suspended);
     suite_add_tcase(s, tc);
     return s;

@@ -165,6 +165,22 @@ def test_copy(conn):
     print("ok copy")
 
 
+def test_cancel(conn):
+    started = time.time()
+    timer = threading.Timer(0.3, conn.cancel)
+    timer.start()
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SELECT pg_sleep(%s)", (20,))
+            raise AssertionError("not cancelled")
+        except errors.QueryCanceled as e:
+            assert e.sqlstate == "57014"
+        assert time.time() - started < 5
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+    print("ok cancel")
+
+
 def main():
     conn = connect()
     load(conn)
@@ -175,6 +191,7 @@ def main():
     test_transaction(conn)
     test_executemany(conn)
     test_copy(conn)
+    test_cancel(conn)
     for extra in sys.argv[1:]:
         globals()["test_" + extra](conn)
     conn.close()

@@ -74,6 +74,16 @@ def main():
     assert out.getvalue() == "1\tL1\n2\tL2\n", out.getvalue()
     print("ok copy")
 
+    started = time.time()
+    threading.Timer(0.3, conn.cancel).start()
+    try:
+        cur.execute("SELECT pg_sleep(20)")
+        raise AssertionError("not cancelled")
+    except psycopg2.errors.QueryCanceled as e:
+        assert e.pgcode == "57014"
+    assert time.time() - started < 5
+    print("ok cancel")
+
     for extra in sys.argv[1:]:
         globals()["check_" + extra](conn)
     conn.close()
