@@ -269,6 +269,22 @@ static int eval_concat(const expr_t *e, const value_t *l, const value_t *r, cons
                        value_t *out, ctx_err_t *err) {
     json_slice_t a;
     json_slice_t b;
+    if (ctype_is_array(e->type)) { /* {a,b} || {c} → {a,b,c} */
+        const char **x, **y;
+        int nx, ny;
+        int rc = value_array_split(l->u.str.ptr, l->u.str.len, ctx->arena, &x, &nx, err);
+        if (rc == 0) {
+            rc = value_array_split(r->u.str.ptr, r->u.str.len, ctx->arena, &y, &ny, err);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        const char **all = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(nx + ny + 1));
+        memcpy(all, x, sizeof(char *) * (size_t)nx);
+        memcpy(all + nx, y, sizeof(char *) * (size_t)ny);
+        *out = value_array_build(all, nx + ny, ctx->arena);
+        return 0;
+    }
     if (e->type == CT_JSONB && l->kind == VAL_JSON && r->kind == VAL_JSON) {
         return json_concat((json_slice_t){l->u.str.ptr, l->u.str.len},
                            (json_slice_t){r->u.str.ptr, r->u.str.len}, ctx->arena, out, err);

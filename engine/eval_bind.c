@@ -147,6 +147,18 @@ static int bind_concat(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     expr_t *l = e->left;
     expr_t *r = e->right;
     int rc = 0;
+    if (ctype_is_array(l->type) || ctype_is_array(r->type)) { /* array || array */
+        ctype_t t = ctype_is_array(l->type) ? l->type : r->type;
+        rc = l->type == CT_UNKNOWN ? bind_coerce_unknown(l, t, ctx, err) : 0;
+        if (rc == 0 && r->type == CT_UNKNOWN) {
+            rc = bind_coerce_unknown(r, t, ctx, err);
+        }
+        if (rc == 0 && (!ctype_is_array(l->type) || !ctype_is_array(r->type))) {
+            return operator_error(e, l->type, r->type, ctx, err);
+        }
+        e->type = t;
+        return rc;
+    }
     if ((l->type == CT_JSONB || r->type == CT_JSONB) &&
         (l->type != CT_TEXT && r->type != CT_TEXT)) {
         rc = bind_pair(l, r, CT_JSONB, ctx, err);

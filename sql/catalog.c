@@ -336,6 +336,8 @@ static void attribute_row(rb_t *b, uint32_t rel, const char *name, uint32_t type
     put_int(b, type == 25 || type == 19 ? 100 : 0); /* attcollation */
     put_null(b);                           /* attacl */
     put_null(b);                           /* attoptions */
+    put_char(b, '\0');                     /* attcompression */
+    put_null(b);                           /* attfdwoptions */
     row_end(b);
 }
 
@@ -805,7 +807,7 @@ static const cat_rel_t cat_rels[] = {
      "attrelid:O attname:N atttypid:O attstattarget:I attlen:S attnum:S attndims:I atttypmod:I "
      "attbyval:B attstorage:C attnotnull:B atthasdef:B atthasmissing:B attidentity:C "
      "attgenerated:C attisdropped:B attislocal:B attinhcount:I attcollation:O attacl:A "
-     "attoptions:A",
+     "attoptions:A attcompression:C attfdwoptions:A",
      fill_attribute},
     {"pg_type", PGC, 'r',
      "oid:O typname:N typnamespace:O typowner:O typlen:S typbyval:B typtype:C typcategory:C "
@@ -911,7 +913,8 @@ static const cat_rel_t cat_rels[] = {
     {"pg_event_trigger", PGC, 'r', "oid:O evtname:N evtevent:N", fill_none},
     {"pg_language", PGC, 'r', "oid:O lanname:N lanowner:O", fill_none},
     {"pg_opclass", PGC, 'r', "oid:O opcmethod:O opcname:N opcnamespace:O", fill_none},
-    {"pg_operator", PGC, 'r', "oid:O oprname:N oprnamespace:O oprleft:O oprright:O",
+    {"pg_operator", PGC, 'r', "oid:O oprname:N oprnamespace:O oprowner:O oprkind:C oprleft:O oprright:O oprresult:O "
+     "oprcode:R",
      fill_none},
     {"pg_cast", PGC, 'r', "oid:O castsource:O casttarget:O castfunc:O castcontext:C",
      fill_none},
@@ -1325,7 +1328,7 @@ static const eval_func_ext_t catalog_funcs[] = {
     {"pg_get_function_arguments", 1, 1, "O", CT_TEXT, true, fn_function_text},
     {"pg_get_function_identity_arguments", 1, 1, "O", CT_TEXT, true, fn_function_text},
     {"obj_description", 1, 2, "OT", CT_TEXT, true, fn_null},
-    {"col_description", 2, 2, "OI", CT_TEXT, true, fn_null},
+    {"col_description", 2, 2, "ON", CT_TEXT, true, fn_null},
     {"shobj_description", 2, 2, "OT", CT_TEXT, true, fn_null},
     {"pg_get_triggerdef", 1, 2, "OB", CT_TEXT, true, fn_null},
     {"pg_get_viewdef", 1, 2, "OB", CT_TEXT, true, fn_null},

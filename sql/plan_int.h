@@ -28,6 +28,8 @@ int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *
 int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 /* Adds a window step under the select list when it has window functions (plan_set.c). */
 int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err);
+/* Moves WHERE conjuncts that join relations of an inner-join subtree into its ON (plan_set.c). */
+void plan_push_where(planner_t *p, select_stmt_t *s);
 /* True when e contains a set-returning function call. */
 bool expr_has_srf(const expr_t *e);
 /* ORDER BY / DISTINCT / LIMIT / trim over top (plan_select.c). */

@@ -525,6 +525,7 @@ int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
 static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     plan_t *input;
     int rc = CTX_OK;
+    plan_push_where(p, s);
     if (s->from != NULL) {
         rc = plan_from(p, s->from, &input, err);
     } else {

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+enum { PLAN_PUSH_DEPTH_MAX = 256 };
+
 bool expr_has_srf(const expr_t *e) {
     if (e == NULL) {
         return false;
@@ -291,4 +293,123 @@ int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err)
     }
     *input = w;
     return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- WHERE → join conditions */
+
+/* Catalog queries join many relations with commas and put the join conditions in WHERE
+ * (pgjdbc's getImportedKeys joins eight); the executor materializes each join, so a conjunct of
+ * WHERE that only reads relations of one INNER / CROSS join subtree is moved into that join's
+ * condition, the deepest one that covers it (never into the right side of a LEFT join, nor
+ * conjuncts with subqueries or unqualified columns, whose relation the AST alone cannot tell). */
+
+typedef struct qual_set {
+    const char *names[64];
+    int count;
+    bool unknown; /* an unqualified column or a subquery: do not move */
+} qual_set_t;
+
+static void qual_collect(const expr_t *e, qual_set_t *q) {
+    if (e == NULL || q->unknown) {
+        return;
+    }
+    if (e->kind == EXPR_SUBQUERY || e->kind == EXPR_WINDOW ||
+        (e->kind == EXPR_COLUMN && e->qualifier == NULL)) {
+        q->unknown = true;
+        return;
+    }
+    if (e->kind == EXPR_COLUMN) {
+        for (int i = 0; i < q->count; i++) {
+            if (strcmp(q->names[i], e->qualifier) == 0) {
+                return;
+            }
+        }
+        if (q->count == 64) {
+            q->unknown = true;
+            return;
+        }
+        q->names[q->count++] = e->qualifier;
+        return;
+    }
+    qual_collect(e->left, q);
+    qual_collect(e->right, q);
+    qual_collect(e->escape, q);
+    for (int i = 0; i < e->nargs; i++) {
+        qual_collect(e->args[i], q);
+    }
+}
+
+/* True when every name of q is the alias (or name) of a relation in f's subtree. */
+static bool from_covers(const from_item_t *f, const qual_set_t *q) {
+    for (int i = 0; i < q->count; i++) {
+        const from_item_t *stack[64];
+        int n = 0;
+        bool found = false;
+        stack[n++] = f;
+        while (n > 0 && !found) {
+            const from_item_t *x = stack[--n];
+            if (x->kind == FROM_JOIN) {
+                if (n + 2 > 64) {
+                    return false;
+                }
+                stack[n++] = x->left;
+                stack[n++] = x->right;
+                continue;
+            }
+            const char *name = x->alias != NULL ? x->alias : x->name;
+            found = name != NULL && strcmp(name, q->names[i]) == 0;
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static expr_t *and_of(planner_t *p, expr_t *a, expr_t *b) {
+    if (a == NULL) {
+        return b;
+    }
+    expr_t *e = expr_new(p->arena, EXPR_BINARY, b->location);
+    e->op = OP_AND;
+    e->left = a;
+    e->right = b;
+    return e;
+}
+
+/* Moves conjunct c into the deepest inner join of f covering q; false when none does. */
+static bool push_into(planner_t *p, from_item_t *f, expr_t *c, const qual_set_t *q, int depth) {
+    if (f->kind != FROM_JOIN || f->join_type == JOIN_LEFT || depth > 64 || !from_covers(f, q)) {
+        return false;
+    }
+    if (push_into(p, f->left, c, q, depth + 1) || push_into(p, f->right, c, q, depth + 1)) {
+        return true;
+    }
+    f->on = and_of(p, f->on, c);
+    f->join_type = JOIN_INNER;
+    return true;
+}
+
+static expr_t *push_conjuncts(planner_t *p, from_item_t *from, expr_t *e, int depth) {
+    if (e->kind == EXPR_BINARY && e->op == OP_AND && depth < PLAN_PUSH_DEPTH_MAX) {
+        e->left = push_conjuncts(p, from, e->left, depth + 1);
+        e->right = push_conjuncts(p, from, e->right, depth + 1);
+        return e;
+    }
+    qual_set_t q = {.count = 0};
+    qual_collect(e, &q);
+    if (q.unknown || q.count < 2 || !push_into(p, from, e, &q, 0)) {
+        return e;
+    }
+    expr_t *t = expr_new(p->arena, EXPR_CONST, e->location);
+    t->value = value_bool(true);
+    t->type = CT_BOOL;
+    return t;
+}
+
+void plan_push_where(planner_t *p, select_stmt_t *s) {
+    if (s->where == NULL || s->from == NULL || s->from->kind != FROM_JOIN) {
+        return;
+    }
+    s->where = push_conjuncts(p, s->from, s->where, 0);
 }
