@@ -153,6 +153,10 @@ const char *sql_session_setting(sql_session_t *s, const char *name) {
     return guc_get(s, name);
 }
 
+const char *sql_session_setting(sql_session_t *s, const char *name) {
+    return guc_get(s, name);
+}
+
 /* ---------------------------------------------------------------- speculation */
 
 static bool in_transaction(const sql_session_t *s) {
