@@ -347,33 +347,6 @@ static int f_pg_sleep(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, 
     return 0;
 }
 
-/* pg_sleep(seconds): sleeps in slices of at most 10 ms and stops with 57014 as soon as the
- * statement's cancel flag is set (CancelRequest, statement_timeout). Returns void (empty text). */
-static int f_pg_sleep(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                      ctx_err_t *err) {
-    (void)e;
-    double seconds = num_of(&a[0]);
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        if (ctx->env != NULL && ctx->env->cancel != NULL && atomic_load(ctx->env->cancel)) {
-            return ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
-        }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double left = seconds - ((double)(now.tv_sec - start.tv_sec) +
-                                 (double)(now.tv_nsec - start.tv_nsec) / 1e9);
-        if (!(left > 0)) {
-            break;
-        }
-        double slice = left < 0.01 ? left : 0.01;
-        struct timespec ts = {0, (long)(slice * 1e9)};
-        nanosleep(&ts, NULL);
-    }
-    *out = value_text("", 0);
-    return 0;
-}
-
 static int f_sqrt(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
                   ctx_err_t *err) {
     (void)e, (void)ctx;
@@ -763,7 +736,6 @@ static const func_def_t FUNCS[] = {
     {"ceil", 1, 1, "N", RET_ARG0, true, f_floor_ceil},
     {"ceiling", 1, 1, "N", RET_ARG0, true, f_floor_ceil},
     {"sqrt", 1, 1, "F", CT_FLOAT8, true, f_sqrt},
-    {"pg_sleep", 1, 1, "F", CT_TEXT, true, f_pg_sleep},
     {"pg_sleep", 1, 1, "F", CT_TEXT, true, f_pg_sleep},
     {"coalesce", 1, ARGS_VARIADIC, "A", RET_UNIFY, false, NULL},
     {"nullif", 2, 2, "AA", RET_ARG0, false, f_nullif},

@@ -25,7 +25,6 @@
 #include "conn.h"
 
 #include "cancel.h"
-#include "cancel.h"
 #include "extended.h"
 #include "pgwire.h"
 #include "reply.h"
@@ -554,13 +553,6 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     if (sql_query_end(conn->session, &conn->arena, &err) < 0 && !failed) {
         conn_send_error(conn, &err);
     }
-}
-
-/* statement_timeout for the message about to run (cancel.h); disarmed after it. */
-static void conn_arm_timeout(conn_t *conn) {
-    const char *setting = sql_session_setting(conn->session, "statement_timeout");
-    cancel_watch_arm(conn->server->watch, sql_session_cancel_flag(conn->session),
-                     cancel_timeout_ms(setting));
 }
 
 /* statement_timeout for the message about to run (cancel.h); disarmed after it. */

@@ -33,7 +33,6 @@ typedef struct conn_server {
     conn_t *(*lookup)(void *lookup_ctx, int32_t backend_pid);
     void *lookup_ctx;
     struct cancel_watch *watch; /* statement_timeout and busy-time cancels (cancel.h); or NULL */
-    struct cancel_watch *watch; /* statement_timeout and busy-time cancels (cancel.h); or NULL */
     /* Durability (server/durability.h): true when replies of work committed up to lsn, that
      * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
     bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);

@@ -20,8 +20,6 @@
 
 #include "cancel.h"
 
-#include "cancel.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -162,33 +160,6 @@ static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
     return 0;
 }
 
-/* CancelRequest served by the watcher thread while this thread is busy (cancel.h). */
-static bool loop_cancel_cb(void *ctx, int32_t backend_pid, int32_t secret) {
-    conn_t *target = loop_lookup(ctx, backend_pid);
-    return target != NULL && conn_cancel(target, secret);
-}
-
-static void loop_stop_watch(loop_t *loop) {
-    if (loop->watch != NULL) {
-        epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, cancel_watch_event_fd(loop->watch), NULL);
-        cancel_watch_stop(loop->watch);
-        loop->watch = NULL;
-        loop->server.watch = NULL;
-    }
-}
-
-static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
-    int rc = cancel_watch_start(loop->listen_fd, loop_cancel_cb, loop, &loop->watch, err);
-    if (rc < 0) {
-        return rc;
-    }
-    loop->server.watch = loop->watch;
-    if (loop_watch(loop, cancel_watch_event_fd(loop->watch), EPOLLIN, EPOLL_CTL_ADD) < 0) {
-        return ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
-    }
-    return 0;
-}
-
 int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err_t *err) {
     CTX_ASSERT(config != NULL && db != NULL && out != NULL);
     CTX_ASSERT(config->sessions_max > 0);
@@ -226,10 +197,6 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
         loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
         (loop->notify_fd >= 0 && loop_watch(loop, loop->notify_fd, EPOLLIN, EPOLL_CTL_ADD) < 0)) {
         rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
-        goto fail;
-    }
-    rc = loop_start_watch(loop, err);
-    if (rc < 0) {
         goto fail;
     }
     rc = loop_start_watch(loop, err);
@@ -441,9 +408,7 @@ static bool loop_service(loop_t *loop, int fd) {
     }
     if (!slot->throttled) {
         cancel_watch_busy_begin(loop->watch);
-        cancel_watch_busy_begin(loop->watch);
         more = conn_process(conn, LOOP_MESSAGES_MAX);
-        cancel_watch_busy_end(loop->watch);
         cancel_watch_busy_end(loop->watch);
     }
     if (loop_flush(fd, conn) < 0) {
@@ -470,7 +435,6 @@ static void loop_begin_shutdown(loop_t *loop, const char *why) {
     CTX_INFO("received %s: shutting down (%u connections)", why, loop->sockets);
     loop->shutting_down = true;
     loop->shutdown_deadline_ms = loop_now_ms() + LOOP_SHUTDOWN_TIMEOUT_MS;
-    loop_stop_watch(loop); /* it accepts on listen_fd */
     loop_stop_watch(loop); /* it accepts on listen_fd */
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
     close(loop->listen_fd);
@@ -531,37 +495,6 @@ static void loop_adopt_parked(loop_t *loop) {
     buf_free(&bytes);
 }
 
-static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *addr);
-
-/* Adopts the connections the cancel watcher accepted while this thread was busy, with the bytes
- * it already read from them. */
-static void loop_adopt_parked(loop_t *loop) {
-    int fd = -1;
-    buf_t bytes;
-    buf_init(&bytes);
-    while (loop->watch != NULL && cancel_watch_take(loop->watch, &fd, &bytes)) {
-        struct sockaddr_storage addr;
-        socklen_t addr_len = sizeof(addr);
-        memset(&addr, 0, sizeof(addr));
-        getpeername(fd, (struct sockaddr *)&addr, &addr_len);
-        if (loop->sockets >= loop->sockets_max || loop->shutting_down) {
-            close(fd);
-            buf_reset(&bytes);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        loop_add_conn(loop, fd, &addr);
-        if (loop->slots[fd].conn != NULL) {
-            buf_append(conn_input(loop->slots[fd].conn), buf_peek(&bytes), buf_size(&bytes));
-            loop->slots[fd].readable = true;
-            loop_queue(loop, fd);
-        }
-        buf_reset(&bytes);
-    }
-    buf_free(&bytes);
-}
-
 static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
     int fd = ev->data.fd;
     if (fd == loop->listen_fd) {
@@ -570,10 +503,6 @@ static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
     }
     if (fd == loop->signal_fd) {
         loop_on_signal(loop);
-        return;
-    }
-    if (loop->watch != NULL && fd == cancel_watch_event_fd(loop->watch)) {
-        loop_adopt_parked(loop);
         return;
     }
     if (loop->watch != NULL && fd == cancel_watch_event_fd(loop->watch)) {
@@ -650,7 +579,6 @@ void loop_destroy(loop_t *loop) {
             loop_close(loop, (int)fd);
         }
     }
-    loop_stop_watch(loop);
     loop_stop_watch(loop);
     int fds[] = {loop->listen_fd, loop->signal_fd, loop->spare_fd, loop->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

@@ -21,13 +21,6 @@
 
 static void apply_startup_options(sql_session_t *s, const char *options);
 
-/* eval_env_t.pending_writes: the open transaction's applied ops, whose vectors the committed-only
- * vector index does not hold (readers scan them exactly). */
-static const cmd_batch_t *session_pending_writes(void *session) {
-    const sql_session_t *s = session;
-    return s->pending.count > 0 ? &s->pending : NULL;
-}
-
 sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
     CTX_ASSERT(db != NULL && db->store != NULL);
     sql_session_t *s = ctx_calloc(1, sizeof(sql_session_t));
@@ -48,9 +41,7 @@ sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
                           .setting = guc_get,
                           .session = s,
                           .vector_dims = store_vector_dims(db->store),
-                          .cancel = &s->cancel,
-                          .vindex = db->vindex,
-                          .pending_writes = session_pending_writes};
+                          .cancel = &s->cancel};
     guc_init_defaults(s);
     if (startup->application_name != NULL) {
         guc_set(s, "application_name", startup->application_name, false, NULL, NULL, NULL);
@@ -143,14 +134,6 @@ char sql_session_txn_status(const sql_session_t *s) {
 
 atomic_bool *sql_session_cancel_flag(sql_session_t *s) {
     return &s->cancel;
-}
-
-const char *sql_session_setting(sql_session_t *s, const char *name) {
-    return guc_get(s, name);
-}
-
-const char *sql_session_setting(sql_session_t *s, const char *name) {
-    return guc_get(s, name);
 }
 
 const char *sql_session_setting(sql_session_t *s, const char *name) {
