@@ -312,6 +312,22 @@ static int cmd_index(char **argv) {
            build_s, build_cpu_s, (double)(rss_kb() - rss0) / 1024.0, (double)hnsw_memory_bytes(h) / 1048576.0,
            hnsw_kernel_name(hnsw_kernel_best()));
     fflush(stdout);
+    /* Restart without rebuild: serialize (what a snapshot stores) and load back. */
+    buf_t bytes;
+    buf_init(&bytes);
+    double s0 = now_s();
+    hnsw_serialize(h, &bytes);
+    double l0 = now_s();
+    hnsw_t *loaded = NULL;
+    if (hnsw_load(buf_peek(&bytes), buf_size(&bytes), &loaded, &err) != CTX_OK) {
+        fprintf(stderr, "bench_vector: %s\n", err.message);
+        return 1;
+    }
+    printf("{\"system\": \"contextdb\", \"serialize_s\": %.3f, \"load_s\": %.3f, "
+           "\"index_file_mb\": %.1f}\n",
+           l0 - s0, now_s() - l0, (double)buf_size(&bytes) / 1048576.0);
+    hnsw_destroy(loaded);
+    buf_free(&bytes);
     for (int i = 0; i < nef; i++) {
         sweep_one("contextdb", &d, efs[i], repeats, index_query, h);
     }
