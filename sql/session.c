@@ -11,6 +11,7 @@
  * fail when a concurrent commit conflicts (e.g. the same id inserted): the transaction then
  * fails with 40001, as a serialization failure.
  */
+#include "catalog.h"
 #include "session_int.h"
 
 #include <stdio.h>
@@ -42,6 +43,7 @@ sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
                           .session = s,
                           .vector_dims = store_vector_dims(db->store),
                           .cancel = &s->cancel};
+    catalog_install(&s->env);
     guc_init_defaults(s);
     if (startup->application_name != NULL) {
         guc_set(s, "application_name", startup->application_name, false, NULL, NULL, NULL);
@@ -340,6 +342,24 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* reg* columns (regclass, regtype, …) are OIDs inside the executor and names on output. */
+static void reg_columns_to_names(sql_session_t *s, const plan_t *plan, rowset_t *rows,
+                                 arena_t *arena) {
+    for (int c = 0; c < plan->ncols && s->env.reg_out != NULL; c++) {
+        if (!ctype_is_reg(plan->cols[c].type)) {
+            continue;
+        }
+        for (uint64_t r = 0; r < rows->nrows; r++) {
+            value_t *v = &rows->rows[r * (uint64_t)rows->ncols + (uint64_t)c];
+            if (v->kind == VAL_INT) {
+                const char *name = s->env.reg_out(&s->env, plan->cols[c].type, (uint32_t)v->u.i,
+                                                  arena);
+                *v = value_text(name, (uint32_t)strlen(name));
+            }
+        }
+    }
+}
+
 static int run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
     planner_t p;
@@ -359,6 +379,7 @@ static int run_select(sql_session_t *s, select_stmt_t *select, const char *query
         return rc;
     }
     result_columns(result, plan->cols, plan->ncols, arena);
+    reg_columns_to_names(s, plan, &rows, arena);
     result->rows = rows.rows;
     result->nrows = rows.nrows;
     result->tag = arena_sprintf(arena, "SELECT %llu", (unsigned long long)rows.nrows);
