@@ -52,6 +52,11 @@ static const config_key_t CONFIG_KEYS[] = {
     {"hnsw_m", CK_UINT, 2, 100, "16", "HNSW links per node (2 x hnsw_m on the bottom layer)"},
     {"hnsw_ef_construction", CK_UINT, 2, 4096, "200",
      "HNSW candidate list while inserting (at least hnsw_m)"},
+    {"auth_method", CK_STRING, 3, 13, "trust",
+     "client authentication: trust, scram-sha-256 or md5 (passwords from user.NAME keys)"},
+    {"ssl_cert_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
+     "TLS certificate chain (PEM); with ssl_key_file, SSLRequest is answered S"},
+    {"ssl_key_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "", "TLS private key (PEM)"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -161,6 +166,14 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
                ctx_err_t *err) {
     CTX_ASSERT(cfg != NULL);
     CTX_ASSERT(key_name != NULL && value != NULL && source != NULL);
+    if (strncasecmp(key_name, "user.", 5) == 0) { /* user.NAME = SCRAM or md5 verifier */
+        ctx_err_t inner;
+        ctx_err_clear(&inner);
+        if (auth_add_user(&cfg->auth, key_name + 5, value, &inner) < 0) {
+            return ctx_err_set(err, CTX_ECONFIG, "%s: %s", source, inner.message);
+        }
+        return 0;
+    }
     const config_key_t *key = config_key_find(key_name);
     if (key == NULL) {
         return ctx_err_set(err, CTX_ECONFIG, "%s: unrecognized configuration parameter \"%s\"",
@@ -177,7 +190,18 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         if (len < key->min || len > key->max) {
             goto invalid;
         }
-        char *dest = strcmp(key->name, "host") == 0 ? cfg->host : cfg->data_dir;
+        if (strcmp(key->name, "auth_method") == 0) {
+            auth_method_t method;
+            if (auth_parse_method(value, &method, NULL) < 0) {
+                goto invalid;
+            }
+            cfg->auth.method = method;
+            return 0;
+        }
+        char *dest = strcmp(key->name, "host") == 0            ? cfg->host
+                     : strcmp(key->name, "ssl_cert_file") == 0 ? cfg->ssl_cert_file
+                     : strcmp(key->name, "ssl_key_file") == 0  ? cfg->ssl_key_file
+                                                               : cfg->data_dir;
         memcpy(dest, value, len + 1);
         return 0;
     }

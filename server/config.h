@@ -9,6 +9,7 @@
 #ifndef CTX_CONFIG_H
 #define CTX_CONFIG_H
 
+#include "auth.h"
 #include "ctx.h"
 
 #include <stdbool.h>
@@ -37,6 +38,9 @@ typedef struct config {
     int hnsw_metric;                      /* metric_t of the vector index (cosine by default) */
     uint32_t hnsw_m;                      /* HNSW links per node */
     uint32_t hnsw_ef_construction;        /* HNSW insert candidate list */
+    auth_config_t auth;                   /* auth_method and the user.NAME = verifier keys */
+    char ssl_cert_file[CONFIG_PATH_BYTES_MAX]; /* "" = no TLS */
+    char ssl_key_file[CONFIG_PATH_BYTES_MAX];
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

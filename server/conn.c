@@ -24,6 +24,7 @@
  */
 #include "conn.h"
 
+#include "auth.h"
 #include "cancel.h"
 #include "extended.h"
 #include "pgwire.h"
@@ -34,7 +35,14 @@
 #include <string.h>
 #include <sys/random.h>
 
-typedef enum { CONN_STARTUP, CONN_READY, CONN_SKIP, CONN_COPY_IN, CONN_CLOSING } conn_state_t;
+typedef enum {
+    CONN_STARTUP,
+    CONN_AUTH,
+    CONN_READY,
+    CONN_SKIP,
+    CONN_COPY_IN,
+    CONN_CLOSING
+} conn_state_t;
 
 enum {
     /* SSLRequest + GSSENCRequest before the StartupMessage: more is a confused client. */
@@ -53,6 +61,8 @@ struct conn {
     ext_t *ext; /* prepared statements and portals (extended.h) */
     sql_copy_t *copy;   /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
     bool copy_extended; /* that COPY came from Execute: Sync, not CopyDone, ends the query */
+    auth_session_t *auth; /* password exchange in progress (state CONN_AUTH) */
+    bool tls_start;       /* SSLRequest answered 'S': the loop starts TLS once that is sent */
     int32_t backend_pid;
     int32_t backend_secret;
     uint32_t negotiations;
@@ -82,6 +92,7 @@ void conn_destroy(conn_t *conn) {
     }
     ext_destroy(conn->ext); /* before the session: portals may hold its results */
     sql_copy_fail(conn->copy);
+    auth_free(conn->auth);
     if (conn->session != NULL) {
         CTX_ASSERT(conn->server->sessions_active > 0);
         sql_session_destroy(conn->session);
@@ -105,6 +116,12 @@ buf_t *conn_output(conn_t *conn) {
 
 bool conn_closing(const conn_t *conn) {
     return conn->state == CONN_CLOSING;
+}
+
+bool conn_take_tls_start(conn_t *conn) {
+    bool start = conn->tls_start;
+    conn->tls_start = false;
+    return start;
 }
 
 int32_t conn_backend_pid(const conn_t *conn) {
@@ -223,6 +240,8 @@ static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
              info.database, conn->peer, conn->backend_pid);
 }
 
+static void conn_finish_startup(conn_t *conn);
+
 static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) {
     if (startup->protocol_minor > PGW_PROTOCOL_MINOR || startup->unrecognized_count > 0) {
         int rc = pgw_encode_negotiate_protocol_version(&conn->out, PGW_PROTOCOL_MINOR,
@@ -235,6 +254,16 @@ static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) 
         return;
     }
     conn_start_session(conn, startup);
+    if (conn->server->auth != NULL && conn->server->auth->method != AUTH_TRUST) {
+        conn->auth = auth_begin(conn->server->auth, startup->user, &conn->out);
+        conn->state = CONN_AUTH;
+        return;
+    }
+    conn_finish_startup(conn);
+}
+
+/* AuthenticationOk, ParameterStatus for every reported setting, BackendKeyData, ReadyForQuery. */
+static void conn_finish_startup(conn_t *conn) {
     pgw_encode_auth_ok(&conn->out);
     sql_param_change_t *params = NULL;
     int count = sql_session_report_params(conn->session, &params);
@@ -274,7 +303,8 @@ static void conn_on_startup_frame(conn_t *conn, const pgw_frame_t *frame) {
             conn_fatal(conn, CTX_EPROTOCOL, "too many encryption negotiation requests");
             return;
         }
-        pgw_encode_ssl_answer(&conn->out, false);
+        conn->tls_start = startup.kind == PGW_STARTUP_SSL && conn->server->tls_enabled;
+        pgw_encode_ssl_answer(&conn->out, conn->tls_start);
         return;
     case PGW_STARTUP_CANCEL:
         conn_on_cancel(conn, &startup);
@@ -641,12 +671,41 @@ static void conn_on_sync(conn_t *conn) {
     pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
 }
 
+/* A PasswordMessage / SASL response during authentication (state CONN_AUTH). */
+static void conn_on_auth(conn_t *conn, const pgw_msg_t *msg) {
+    if (msg->type == PGW_MSG_TERMINATE) {
+        conn->state = CONN_CLOSING;
+        return;
+    }
+    if (msg->type != PGW_MSG_PASSWORD) {
+        conn_fatal(conn, CTX_EPROTOCOL, "expected password response");
+        return;
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    bool done = false;
+    if (auth_step(conn->auth, msg->password.data, msg->password.len, &conn->out, &done, &err) <
+        0) {
+        conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    if (done) {
+        auth_free(conn->auth);
+        conn->auth = NULL;
+        conn_finish_startup(conn);
+    }
+}
+
 static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
     pgw_msg_t msg;
     ctx_err_t err;
     ctx_err_clear(&err);
     if (pgw_decode(frame, &conn->arena, &msg, &err) < 0) {
         conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    if (conn->state == CONN_AUTH) {
+        conn_on_auth(conn, &msg);
         return;
     }
     if (conn->state == CONN_COPY_IN) {

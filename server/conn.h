@@ -33,6 +33,8 @@ typedef struct conn_server {
     conn_t *(*lookup)(void *lookup_ctx, int32_t backend_pid);
     void *lookup_ctx;
     struct cancel_watch *watch; /* statement_timeout and busy-time cancels (cancel.h); or NULL */
+    const struct auth_config *auth; /* password authentication (auth.h); NULL: trust */
+    bool tls_enabled;               /* answer SSLRequest with 'S' (the loop runs TLS) */
     /* Durability (server/durability.h): true when replies of work committed up to lsn, that
      * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
     bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
@@ -76,6 +78,10 @@ void conn_terminate(conn_t *conn);
 
 /* The backend pid sent in BackendKeyData (0 before the session starts). */
 int32_t conn_backend_pid(const conn_t *conn);
+
+/* True once after SSLRequest was answered 'S': the loop must run TLS on the socket from the
+ * next byte on (after that answer has been sent). */
+bool conn_take_tls_start(conn_t *conn);
 
 /* CancelRequest for this connection: when secret matches, sets the session's cancel flag (the
  * running statement, if any, stops with 57014). Returns true when the secret matched. */

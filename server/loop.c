@@ -19,6 +19,7 @@
 #include "loop.h"
 
 #include "cancel.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +44,7 @@ typedef struct loop_slot {
     bool eof;           /* the client closed its sending side */
     bool throttled;     /* output above the high-water mark: not reading */
     bool queued;        /* on this iteration's service list */
+    tls_conn_t *tls;    /* after SSLRequest was answered 'S'; NULL: plain TCP */
 } loop_slot_t;
 
 struct loop {
@@ -65,6 +67,7 @@ struct loop {
     bool shutting_down;
     uint64_t shutdown_deadline_ms;
     cancel_watch_t *watch; /* serves CancelRequests / statement_timeout while busy */
+    tls_server_t *tls;     /* NULL: SSLRequest is answered 'N' */
 };
 
 static uint64_t loop_now_ms(void) {
@@ -174,6 +177,7 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.sessions_max = config->sessions_max;
     loop->server.lookup = loop_lookup;
     loop->server.lookup_ctx = loop;
+    loop->server.auth = config->auth;
     loop->server.reply_ready = config->reply_ready;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
@@ -203,6 +207,15 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     if (rc < 0) {
         goto fail;
     }
+    if (config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0') {
+        rc = tls_server_create(config->ssl_cert_file,
+                               config->ssl_key_file != NULL ? config->ssl_key_file : "",
+                               &loop->tls, err);
+        if (rc < 0) {
+            goto fail;
+        }
+        loop->server.tls_enabled = true;
+    }
     *out = loop;
     return 0;
 fail:
@@ -231,6 +244,7 @@ static void loop_close(loop_t *loop, int fd) {
     CTX_ASSERT(fd >= 0 && (size_t)fd < loop->slots_len);
     loop_slot_t *slot = &loop->slots[fd];
     CTX_ASSERT(slot->conn != NULL);
+    tls_conn_destroy(slot->tls);
     conn_destroy(slot->conn);
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     close(fd);
@@ -328,7 +342,11 @@ static int loop_read(loop_t *loop, int fd, loop_slot_t *slot) {
     while (total < LOOP_READ_BYTES_MAX) {
         enum { CHUNK = 64 * 1024 };
         uint8_t *dest = buf_reserve(in, CHUNK);
-        ssize_t got = recv(fd, dest, CHUNK, 0);
+        ssize_t got = slot->tls != NULL ? tls_conn_read(slot->tls, dest, CHUNK)
+                                        : recv(fd, dest, CHUNK, 0);
+        if (got == TLS_AGAIN) {
+            return 0;
+        }
         if (got > 0) {
             buf_commit(in, (size_t)got);
             total += (size_t)got;
@@ -347,10 +365,14 @@ static int loop_read(loop_t *loop, int fd, loop_slot_t *slot) {
 }
 
 /* Writes as much output as the socket takes. Returns -1 on a socket error. */
-static int loop_flush(int fd, conn_t *conn) {
+static int loop_flush(int fd, conn_t *conn, tls_conn_t *tls) {
     buf_t *out = conn_output(conn);
     while (buf_size(out) > 0) {
-        ssize_t sent = send(fd, buf_peek(out), buf_size(out), MSG_NOSIGNAL);
+        ssize_t sent = tls != NULL ? tls_conn_write(tls, buf_peek(out), buf_size(out))
+                                   : send(fd, buf_peek(out), buf_size(out), MSG_NOSIGNAL);
+        if (sent == TLS_AGAIN) {
+            return 0;
+        }
         if (sent > 0) {
             buf_consume(out, (size_t)sent);
             continue;
@@ -395,6 +417,14 @@ static bool loop_rearm(loop_t *loop, int fd, loop_slot_t *slot, bool more) {
     return more || resumed;
 }
 
+/* Switches a connection to TLS once its 'S' answer to SSLRequest has been sent. */
+static void loop_maybe_start_tls(loop_t *loop, int fd, loop_slot_t *slot) {
+    if (slot->tls == NULL && loop->tls != NULL && buf_size(conn_output(slot->conn)) == 0 &&
+        conn_take_tls_start(slot->conn)) {
+        slot->tls = tls_conn_create(loop->tls, fd);
+    }
+}
+
 /* One connection's turn: read, process, write, rearm. Returns true to keep it pending. */
 static bool loop_service(loop_t *loop, int fd) {
     loop_slot_t *slot = &loop->slots[fd];
@@ -411,9 +441,10 @@ static bool loop_service(loop_t *loop, int fd) {
         more = conn_process(conn, LOOP_MESSAGES_MAX);
         cancel_watch_busy_end(loop->watch);
     }
-    if (loop_flush(fd, conn) < 0) {
+    if (loop_flush(fd, conn, slot->tls) < 0) {
         goto close;
     }
+    loop_maybe_start_tls(loop, fd, slot);
     bool out_empty = buf_size(conn_output(conn)) == 0;
     if (conn_closing(conn) && out_empty) {
         goto close;
@@ -580,6 +611,7 @@ void loop_destroy(loop_t *loop) {
         }
     }
     loop_stop_watch(loop);
+    tls_server_destroy(loop->tls);
     int fds[] = {loop->listen_fd, loop->signal_fd, loop->spare_fd, loop->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0) {

@@ -37,6 +37,9 @@ typedef struct loop_config {
     uint32_t port;              /* 0 = any free port (see loop_port) */
     uint32_t sessions_max;      /* max_connections */
     uint32_t message_bytes_max; /* frontend message bound */
+    const struct auth_config *auth; /* NULL or method trust: no password asked */
+    const char *ssl_cert_file;      /* both set (non-empty): SSLRequest is answered 'S' */
+    const char *ssl_key_file;
     /* Durability (server/durability.h): notify_fd (-1: none) is watched; when readable the loop
      * calls on_notify and retries every connection whose replies are held (conn_waiting). */
     int notify_fd;

@@ -50,10 +50,25 @@ static void main_usage(FILE *out) {
             "  --config FILE    configuration file of `key = value` lines\n"
             "  --help           show this help and exit\n"
             "  --version        show the version and exit\n"
+            "  --scram-secret PASSWORD\n"
+            "                   print a SCRAM-SHA-256 verifier for `user.NAME = ...` and exit\n"
             "\n"
             "Configuration keys (file; environment CONTEXTDB_<KEY> overrides the file, flags\n"
             "override both):\n");
     config_print_keys(out);
+}
+
+/* --scram-secret PASSWORD: prints a verifier for the configuration file. */
+static int main_scram_secret(const char *password) {
+    char verifier[AUTH_VERIFIER_BYTES_MAX];
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (auth_scram_verifier(password, AUTH_SCRAM_ITERATIONS, verifier, &err) < 0) {
+        fprintf(stderr, "contextdb: %s\n", err.message);
+        return -1;
+    }
+    printf("%s\n", verifier);
+    return 1;
 }
 
 /* Returns 0 to continue, 1 to exit successfully (help/version), -1 on a usage error. */
@@ -63,6 +78,7 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
         {"host", required_argument, NULL, 'h'},   {"port", required_argument, NULL, 'p'},
         {"data-dir", required_argument, NULL, 'D'}, {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, '?' + 256},   {"version", no_argument, NULL, 'V'},
+        {"scram-secret", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
@@ -75,6 +91,7 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
         case 'c': *config_path = optarg; continue;
         case '?' + 256: main_usage(stdout); return 1;
         case 'V': printf("contextdb %s\n", CTX_VERSION); return 1;
+        case 'S': return main_scram_secret(optarg);
         default:
             fprintf(stderr, "contextdb: invalid option \"%s\"\nTry \"contextdb --help\".\n",
                     argv[optind - 1]);
@@ -219,6 +236,9 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                  .port = cfg->port,
                                  .sessions_max = cfg->max_connections,
                                  .message_bytes_max = cfg->message_bytes_max};
+    loop_config.auth = &cfg->auth;
+    loop_config.ssl_cert_file = cfg->ssl_cert_file;
+    loop_config.ssl_key_file = cfg->ssl_key_file;
     loop_config.notify_fd = durability_notify_fd(dur);
     loop_config.on_notify = durability_on_notify;
     loop_config.reply_ready = durability_reply_ready;
