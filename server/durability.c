@@ -110,6 +110,13 @@ static int d_log(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *
     return CTX_OK;
 }
 
+/* sql_commit_hooks_t.visible_lsn: every committed batch is in the WAL the moment it is
+ * visible, so the last appended index bounds what any statement could have seen. */
+static uint64_t d_visible_lsn(void *ctx) {
+    durability_t *d = ctx;
+    return d->cfg.synchronous_commit ? wal_last_index(d->wal) : 0;
+}
+
 bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id) {
     durability_t *d = ctx;
     return wal_durable_index(d->wal) >= lsn && atomic_load(&d->snapshots_done) >= snapshot_id;
@@ -478,6 +485,7 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     db->hooks.log = d_log;
     db->hooks.log_ctx = d;
+    db->hooks.visible_lsn = d_visible_lsn;
     db->snapshots = (sql_snapshot_hooks_t){h_create, h_vacuum, h_list, h_open, d};
     *out = d;
     return CTX_OK;

@@ -604,5 +604,10 @@ int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
     if (rc != CTX_OK) {
         sql_query_failed(s); /* nothing of a failed block may stay visible */
     }
+    const sql_commit_hooks_t *hooks = &s->db->hooks;
+    uint64_t seen = hooks->visible_lsn != NULL ? hooks->visible_lsn(hooks->log_ctx) : 0;
+    if (seen > s->commit_lsn) { /* even a read or an error may reveal a commit not yet durable */
+        s->commit_lsn = seen;
+    }
     return rc;
 }

@@ -38,6 +38,10 @@ typedef struct sql_commit_hooks {
     void *log_ctx;
     void (*applied)(void *ctx, const cmd_batch_t *batch);
     void *applied_ctx;
+    /* The log position the store's committed state reflects (called with log_ctx after every
+     * statement, 0: no wait): a reply waits for it too, so no client — not even one that only
+     * reads — is shown a commit before it is durable. May be NULL. */
+    uint64_t (*visible_lsn)(void *ctx);
 } sql_commit_hooks_t;
 
 /* Snapshots (server/durability.c, storage/snapshot.h): CREATE SNAPSHOT, VACUUM SNAPSHOTS KEEP n,
@@ -142,8 +146,9 @@ void sql_session_destroy(sql_session_t *session);
 int sql_session_report_params(const sql_session_t *session, sql_param_change_t **params);
 /* 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
 char sql_session_txn_status(const sql_session_t *session);
-/* Highest log position committed by this session since sql_query_begin (0: none): the server
- * holds the Query's replies back until the log is durable up to it. */
+/* Highest log position committed by this session, or seen by its statements (visible_lsn),
+ * since sql_query_begin (0: none): the server holds the Query's replies back until the log is
+ * durable up to it. */
 uint64_t sql_session_commit_lsn(const sql_session_t *session);
 /* Id of a snapshot this Query created (CREATE SNAPSHOT) whose completion its reply waits for
  * (0: none); reset by sql_query_begin. */

@@ -375,7 +375,11 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
     }
     uint32_t crc = crc32c(crc32c(crc32c(0, ch, 4), ch + 8, 16), dst, (size_t)stored);
     if (crc != get32(ch + 4)) {
-        return r_corrupt(r, at, "chunk checksum mismatch", err);
+        char what[160];
+        snprintf(what, sizeof(what),
+                 "chunk checksum mismatch (column \"%s\", chunk bytes %llu..%llu)",
+                 r->cols[c].name, (unsigned long long)at, (unsigned long long)r->offset);
+        return r_corrupt(r, at, what, err);
     }
     if (ch[0] != COL_CODEC_NONE) {
         r->data[c] = grow(r->data[c], &r->data_cap[c], raw);

@@ -14,6 +14,7 @@
 #include "snapshot.h"
 
 #include "buf.h"
+#include "crc32c.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -597,7 +598,7 @@ static const char *text_at(text_cursor_t *tc, uint32_t i, uint32_t *len) {
     return s;
 }
 
-typedef int (*group_fn)(void *ctx, col_reader_t *r, ctx_err_t *err);
+typedef snap_group_fn group_fn;
 
 /* Streams one file of the snapshot through fn, checking its kind, columns, size and CRC. */
 static int read_file(const char *root, const snap_file_t *f, uint32_t kind, const col_desc_t *cols,
@@ -824,6 +825,57 @@ int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn r
         }
     }
     return rc;
+}
+
+/* Size and crc32c of a file without a column layout (the vector index) against the metadata. */
+static int check_whole_file(const char *root, const snap_file_t *f, ctx_err_t *err) {
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", root, f->path);
+    FILE *file = fopen(path, "rbe");
+    if (file == NULL) {
+        return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
+    }
+    uint8_t block[65536];
+    uint64_t bytes = 0;
+    uint32_t crc = 0;
+    for (;;) {
+        size_t got = fread(block, 1, sizeof(block), file);
+        if (got == 0) {
+            break;
+        }
+        crc = crc32c(crc, block, got);
+        bytes += got;
+    }
+    bool failed = ferror(file) != 0;
+    fclose(file);
+    if (failed) {
+        return ctx_err_set(err, CTX_EIO, "could not read \"%s\"", path);
+    }
+    if (bytes != f->bytes || crc != f->crc32c) {
+        return ctx_err_set(err, CTX_ECORRUPT,
+                           "\"%s\": file checksum mismatch (%llu bytes, crc %08x; metadata says "
+                           "%llu bytes, crc %08x)", path, (unsigned long long)bytes, crc,
+                           (unsigned long long)f->bytes, f->crc32c);
+    }
+    return CTX_OK;
+}
+
+int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t *file,
+                   snap_group_fn fn, void *ctx, ctx_err_t *err) {
+    CTX_ASSERT(file >= meta->files && file < meta->files + meta->nfiles);
+    file_plan_t plans[5];
+    file_plans(meta->dims, plans);
+    for (int p = 0; p < 5; p++) {
+        if (strcmp(plans[p].kind, file->kind) == 0) {
+            return read_file(root, file, plans[p].col_kind, plans[p].cols, plans[p].ncols, fn,
+                             ctx, err);
+        }
+    }
+    if (strcmp(file->kind, "hnsw") == 0) {
+        return check_whole_file(root, file, err);
+    }
+    return ctx_err_set(err, CTX_ECORRUPT, "snapshot %llu names \"%s\" of unknown kind \"%s\"",
+                       (unsigned long long)meta->snapshot_id, file->path, file->kind);
 }
 
 int snap_remove(const char *root, const snap_meta_t *meta, const snap_meta_t *keep, size_t nkeep,

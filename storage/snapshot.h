@@ -112,6 +112,19 @@ typedef void (*snap_file_report_fn)(void *ctx, const snap_file_t *file, const co
 int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn report,
                 void *ctx, ctx_err_t *err);
 
+/* Called once per row group by snap_file_scan: r->data[c], r->data_bytes[c] and r->stats[c] hold
+ * the current group (valid until the callback returns). A non-zero return stops the scan and
+ * becomes its result. */
+typedef int (*snap_group_fn)(void *ctx, col_reader_t *r, ctx_err_t *err);
+/* Streams one file of snapshot meta (file points into meta->files) through fn (may be NULL),
+ * checking what snap_load checks: kind and columns as the metadata and format expect, every
+ * chunk CRC, and the file's size and whole-file CRC against the metadata. A file of kind "hnsw"
+ * has no column layout: only its size and whole-file CRC are checked and fn is never called.
+ * CTX_ECORRUPT naming the file (and the byte offset where the format allows) on any damage,
+ * CTX_EIO when it cannot be read. For contextdb-inspect. */
+int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t *file,
+                   snap_group_fn fn, void *ctx, ctx_err_t *err);
+
 /* Deletes the files of snapshot `meta` that none of keep[0..nkeep) names, then its metadata.
  * Returns the number of files removed. */
 int snap_remove(const char *root, const snap_meta_t *meta, const snap_meta_t *keep, size_t nkeep,

@@ -120,6 +120,7 @@ wal_decode_t wal_record_decode(const uint8_t *data, size_t avail, wal_record_t *
     uint32_t crc = crc32c(0, data, 4);
     crc = crc32c(crc, data + 8, WAL_RECORD_HEADER_BYTES - 8 + (size_t)len);
     if (crc != ctx_read_u32be(data + 4) || data[24] == 0) {
+        *consumed = WAL_RECORD_HEADER_BYTES + (size_t)len; /* the damaged record's extent */
         return WAL_DECODE_CORRUPT;
     }
     rec->len = len;
@@ -246,7 +247,9 @@ static int list_segments(wal_t *wal, ctx_err_t *err) {
         firsts[n++] = first;
     }
     closedir(d);
-    qsort(firsts, n, sizeof(uint64_t), cmp_u64);
+    if (n > 1) { /* qsort's base must not be NULL, even for 0 elements */
+        qsort(firsts, n, sizeof(uint64_t), cmp_u64);
+    }
     for (size_t i = 0; i < n; i++) {
         segments_push(wal, firsts[i]);
     }

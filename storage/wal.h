@@ -55,7 +55,9 @@ void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type,
 typedef enum { WAL_DECODE_OK = 0, WAL_DECODE_SHORT = 1, WAL_DECODE_CORRUPT = 2 } wal_decode_t;
 /* Decodes the record at data[0..avail): OK (rec filled, *consumed = its bytes), SHORT (fewer
  * bytes than the header or the declared length), CORRUPT (CRC mismatch, type 0, or a length
- * above WAL_PAYLOAD_BYTES_MAX). Never reads past avail. */
+ * above WAL_PAYLOAD_BYTES_MAX). Never reads past avail. On a CRC mismatch or type 0, *consumed
+ * is the damaged record's extent by its (possibly damaged) length field, which always fits in
+ * avail; on SHORT and on a bad length it is left unchanged. */
 wal_decode_t wal_record_decode(const uint8_t *data, size_t avail, wal_record_t *rec,
                                size_t *consumed);
 

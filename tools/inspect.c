@@ -1,0 +1,588 @@
+/*
+ * inspect.c — contextdb-inspect: offline look at a data directory's WAL segments and snapshots.
+ *
+ *   contextdb-inspect wal [--summary] FILE…     every record of each segment: ordinal, index,
+ *                                               term, type, length, CRC status, and the decoded
+ *                                               command batch (op counts per kind, first ids)
+ *   contextdb-inspect snapshot DIR|metadata.json the metadata of every snapshot under DIR (a data
+ *                                               directory, its snapshots/ or objstore/), or of one
+ *                                               metadata file; per file and per column: rows,
+ *                                               raw/stored bytes, codec, min/max of numbers
+ *   contextdb-inspect verify DATA_DIR           every CRC of every WAL segment and every snapshot
+ *                                               file (snapshots/ and the objstore/ mirror)
+ *
+ * All format knowledge stays in storage/ and engine/command.c: records come from
+ * wal_segment_header_decode / wal_record_decode, batches from cmd_decode, snapshot files from
+ * snap_meta_load / snap_meta_parse / snap_file_scan (which checks every chunk CRC and the whole
+ * file CRC the metadata records). Damage is reported with the file and byte offset (for WAL
+ * records: the damaged record's byte range, since a CRC says which record, not which bit).
+ * Exit status: 0 clean, 1 damage found, 2 usage or I/O errors. The tool never writes.
+ */
+#include "colfile.h"
+#include "command.h"
+#include "snapshot.h"
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+    INSPECT_PATH_BYTES = 4400,
+    INSPECT_SEGMENTS_MAX = 1 << 20,
+    INSPECT_FIRST_IDS_MAX = 4,
+    INSPECT_FILE_BYTES_MAX = 1 << 30, /* a segment is segment_bytes plus one batch */
+};
+
+enum { EXIT_CLEAN = 0, EXIT_DAMAGE = 1, EXIT_USAGE = 2 };
+
+static const char *const OP_NAMES[] = {
+    "?",           "node_insert",   "node_upsert", "node_update", "node_delete",
+    "edge_insert", "edge_upsert",   "edge_delete", "vector_insert", "vector_upsert",
+    "vector_delete",
+};
+enum { OP_KINDS = (int)(sizeof(OP_NAMES) / sizeof(OP_NAMES[0])) };
+_Static_assert(CMD_VECTOR_DELETE == OP_KINDS - 1, "one name per command kind");
+
+/* ---------------------------------------------------------------- files */
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Reads a whole file (≤ INSPECT_FILE_BYTES_MAX) into *data (malloc'd). */
+static int slurp(const char *path, uint8_t **data, size_t *len, ctx_err_t *err) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL) {
+        return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
+    }
+    int rc = CTX_OK;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || st.st_size > INSPECT_FILE_BYTES_MAX) {
+        rc = ctx_err_set(err, CTX_EIO, "\"%s\": cannot stat or larger than %d bytes", path,
+                         INSPECT_FILE_BYTES_MAX);
+        goto done;
+    }
+    *data = ctx_malloc((size_t)st.st_size + 1);
+    *len = fread(*data, 1, (size_t)st.st_size, f);
+    if (*len != (size_t)st.st_size) {
+        rc = ctx_err_set(err, CTX_EIO, "could not read \"%s\"", path);
+    }
+done:
+    fclose(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- WAL */
+
+typedef struct wal_scan {
+    bool print_records;  /* false: segment totals only */
+    uint64_t expect_index; /* next index expected across segments (0 = any) */
+    uint64_t records;
+    uint64_t damaged;    /* damaged records / segments */
+    arena_t arena;
+} wal_scan_t;
+
+/* One line summarising a decoded batch: op counts per kind and the first ids. */
+static void print_batch(wal_scan_t *ws, const wal_record_t *rec) {
+    arena_reset(&ws->arena);
+    cmd_batch_t batch;
+    ctx_err_t err = {0};
+    if (cmd_decode(rec->payload, rec->len, &ws->arena, &batch, &err) != CTX_OK) {
+        printf("        payload does not decode: %s\n", err.message);
+        ws->damaged++;
+        return;
+    }
+    uint64_t counts[OP_KINDS] = {0};
+    for (uint32_t i = 0; i < batch.count; i++) {
+        uint8_t kind = batch.ops[i].kind < OP_KINDS ? batch.ops[i].kind : 0;
+        counts[kind]++;
+    }
+    printf("        ops %" PRIu32 ":", batch.count);
+    for (int k = 1; k < OP_KINDS; k++) {
+        if (counts[k] > 0) {
+            printf(" %s×%" PRIu64, OP_NAMES[k], counts[k]);
+        }
+    }
+    printf("; first ids:");
+    for (uint32_t i = 0; i < batch.count && i < INSPECT_FIRST_IDS_MAX; i++) {
+        const cmd_op_t *op = &batch.ops[i];
+        bool edge = op->kind >= CMD_EDGE_INSERT && op->kind <= CMD_EDGE_DELETE;
+        if (edge) {
+            printf(" %" PRId64 "->%" PRId64, op->id, op->target);
+        } else {
+            printf(" %" PRId64, op->id);
+        }
+    }
+    printf("%s\n", batch.count > INSPECT_FIRST_IDS_MAX ? " …" : "");
+}
+
+/* Reports damage at [offset, offset + extent) of path; returns EXIT_DAMAGE. */
+static int report_damage(const char *path, uint64_t offset, uint64_t extent, const char *what) {
+    printf("DAMAGE %s: byte offset %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64 "): %s\n", path,
+           offset, offset, offset + extent, what);
+    return EXIT_DAMAGE;
+}
+
+/* Walks the records of one segment (data[0..len)); returns EXIT_CLEAN or EXIT_DAMAGE. */
+static int scan_records(wal_scan_t *ws, const char *path, const uint8_t *data, size_t len,
+                        uint64_t first_index) {
+    size_t at = WAL_SEGMENT_HEADER_BYTES;
+    uint64_t expect = first_index;
+    for (uint64_t ordinal = 0; at < len; ordinal++) {
+        wal_record_t rec;
+        size_t used = len - at; /* a short record or bad length: the rest of the file */
+        wal_decode_t d = wal_record_decode(data + at, len - at, &rec, &used);
+        if (d != WAL_DECODE_OK) {
+            ws->damaged++;
+            char what[200];
+            snprintf(what, sizeof(what), "record %" PRIu64 " (index %" PRIu64 ") %s", ordinal,
+                     expect,
+                     d == WAL_DECODE_SHORT ? "is short: torn tail or damaged length field"
+                                           : "checksum mismatch or bad header");
+            return report_damage(path, at, used, what);
+        }
+        CTX_ASSERT(used >= WAL_RECORD_HEADER_BYTES && used <= len - at);
+        if (rec.index != expect) {
+            ws->damaged++;
+            char what[160];
+            snprintf(what, sizeof(what), "record %" PRIu64 " has index %" PRIu64 ", expected %"
+                     PRIu64, ordinal, rec.index, expect);
+            return report_damage(path, at, used, what);
+        }
+        if (ws->print_records) {
+            printf("  #%" PRIu64 " offset %zu index %" PRIu64 " term %" PRIu64
+                   " type %s length %" PRIu32 " crc ok\n", ordinal, at, rec.index, rec.term,
+                   rec.type == WAL_TYPE_BATCH ? "batch" : "unknown", rec.len);
+            if (rec.type == WAL_TYPE_BATCH) {
+                print_batch(ws, &rec);
+            }
+        }
+        ws->records++;
+        expect++;
+        at += used;
+    }
+    ws->expect_index = expect;
+    return EXIT_CLEAN;
+}
+
+/* One segment file: header, then records. */
+static int scan_segment(wal_scan_t *ws, const char *path) {
+    uint8_t *data;
+    size_t len;
+    ctx_err_t err = {0};
+    if (slurp(path, &data, &len, &err) != CTX_OK) {
+        free(data);
+        printf("ERROR %s\n", err.message);
+        return EXIT_USAGE;
+    }
+    uint64_t first_index = 0;
+    int status = EXIT_CLEAN;
+    if (wal_segment_header_decode(data, len, &first_index) != CTX_OK) {
+        ws->damaged++;
+        status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, "bad segment header");
+        goto done;
+    }
+    if (ws->expect_index != 0 && first_index != ws->expect_index) {
+        ws->damaged++;
+        char what[128];
+        snprintf(what, sizeof(what), "segment starts at index %" PRIu64 ", expected %" PRIu64,
+                 first_index, ws->expect_index);
+        status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, what);
+    }
+    printf("segment %s: %zu bytes, first index %" PRIu64 "\n", path, len, first_index);
+    uint64_t before = ws->records;
+    int rc = scan_records(ws, path, data, len, first_index);
+    status = rc > status ? rc : status;
+    printf("  %" PRIu64 " intact records%s\n", ws->records - before,
+           status == EXIT_CLEAN ? "" : ", DAMAGED");
+done:
+    free(data);
+    return status;
+}
+
+static int cmd_wal(int argc, char **argv) {
+    wal_scan_t ws = {.print_records = true};
+    arena_init(&ws.arena);
+    int i = 0;
+    if (i < argc && strcmp(argv[i], "--summary") == 0) {
+        ws.print_records = false;
+        i++;
+    }
+    if (i >= argc) {
+        fprintf(stderr, "usage: contextdb-inspect wal [--summary] FILE…\n");
+        arena_destroy(&ws.arena);
+        return EXIT_USAGE;
+    }
+    int status = EXIT_CLEAN;
+    for (; i < argc; i++) {
+        ws.expect_index = 0; /* files given by hand need not be consecutive */
+        int rc = scan_segment(&ws, argv[i]);
+        status = rc > status ? rc : status;
+    }
+    arena_destroy(&ws.arena);
+    return status;
+}
+
+static int strcmp_ptr(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Segment files of a wal/ directory in index order; *paths malloc'd, each entry malloc'd. */
+static int list_segments(const char *dir, char ***paths, size_t *count) {
+    *paths = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return errno == ENOENT ? CTX_OK : CTX_EIO;
+    }
+    size_t cap = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".seg") != 0 || *count >= INSPECT_SEGMENTS_MAX) {
+            continue;
+        }
+        if (*count == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            char **grown = ctx_malloc(cap * sizeof(char *));
+            if (*count > 0) {
+                memcpy(grown, *paths, *count * sizeof(char *));
+            }
+            free(*paths);
+            *paths = grown;
+        }
+        size_t bytes = strlen(dir) + 1 + n + 1;
+        (*paths)[*count] = ctx_malloc(bytes);
+        snprintf((*paths)[*count], bytes, "%s/%s", dir, e->d_name);
+        (*count)++;
+    }
+    closedir(d);
+    /* names are zero-padded index numbers of equal width, so byte order is index order */
+    if (*count > 1) {
+        qsort(*paths, *count, sizeof(char *), strcmp_ptr);
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+typedef struct col_stat {
+    uint64_t raw_bytes;
+    uint64_t stored_bytes;
+    uint64_t chunks[COL_CODEC_ZSTD + 1]; /* chunks stored with each codec */
+    uint64_t nulls;                      /* text columns */
+    bool have_range;
+    double min, max; /* numeric columns (int64 ids are exact below 2^53) */
+    int64_t imin, imax;
+} col_stat_t;
+
+typedef struct file_stats {
+    col_stat_t cols[COL_COLUMNS_MAX];
+    col_desc_t descs[COL_COLUMNS_MAX];
+    int ncols;
+    uint64_t groups;
+} file_stats_t;
+
+static void range_i64(col_stat_t *s, int64_t v) {
+    if (!s->have_range || v < s->imin) {
+        s->imin = v;
+    }
+    if (!s->have_range || v > s->imax) {
+        s->imax = v;
+    }
+    s->have_range = true;
+}
+
+static void range_f64(col_stat_t *s, double v) {
+    if (!s->have_range || v < s->min) {
+        s->min = v;
+    }
+    if (!s->have_range || v > s->max) {
+        s->max = v;
+    }
+    s->have_range = true;
+}
+
+/* snap_group_fn: folds one row group into the per-column statistics. */
+static int stats_group(void *ctx, col_reader_t *r, ctx_err_t *err) {
+    (void)err;
+    file_stats_t *fs = ctx;
+    CTX_ASSERT(r->ncols > 0 && r->ncols <= COL_COLUMNS_MAX);
+    fs->ncols = r->ncols;
+    fs->groups++;
+    for (int c = 0; c < r->ncols; c++) {
+        col_stat_t *s = &fs->cols[c];
+        fs->descs[c] = r->cols[c];
+        s->raw_bytes += r->stats[c].raw_bytes;
+        s->stored_bytes += r->stats[c].stored_bytes;
+        s->chunks[r->stats[c].codec <= COL_CODEC_ZSTD ? r->stats[c].codec : 0]++;
+        const uint8_t *d = r->data[c];
+        for (uint32_t i = 0; i < r->group_rows; i++) {
+            if (r->cols[c].type == COL_I64) {
+                int64_t v;
+                memcpy(&v, d + 8 * (size_t)i, 8);
+                range_i64(s, v);
+            } else if (r->cols[c].type == COL_U32) {
+                uint32_t v;
+                memcpy(&v, d + 4 * (size_t)i, 4);
+                range_i64(s, v);
+            } else if (r->cols[c].type == COL_F64) {
+                double v;
+                memcpy(&v, d + 8 * (size_t)i, 8);
+                range_f64(s, v);
+            } else if (r->cols[c].type == COL_TEXT) {
+                uint32_t len;
+                memcpy(&len, d + 4 * (size_t)i, 4);
+                s->nulls += len == UINT32_MAX;
+            }
+        }
+    }
+    return CTX_OK;
+}
+
+static const char *type_name(uint8_t type) {
+    static const char *const names[] = {"?", "int64", "uint32", "float64", "text", "float32[]"};
+    return type <= COL_F32V ? names[type] : "?";
+}
+
+static void print_column(const col_desc_t *desc, const col_stat_t *s) {
+    double ratio = s->stored_bytes > 0 ? (double)s->raw_bytes / (double)s->stored_bytes : 0;
+    printf("      %-10s %-9s raw %12" PRIu64 " stored %12" PRIu64 " (%.2fx) chunks", desc->name,
+           type_name(desc->type), s->raw_bytes, s->stored_bytes, ratio);
+    for (int k = 0; k <= COL_CODEC_ZSTD; k++) {
+        if (s->chunks[k] > 0) {
+            printf(" %s×%" PRIu64, col_codec_name((col_codec_t)k), s->chunks[k]);
+        }
+    }
+    if (s->have_range && desc->type == COL_F64) {
+        printf("  min %g max %g", s->min, s->max);
+    } else if (s->have_range) {
+        printf("  min %" PRId64 " max %" PRId64, s->imin, s->imax);
+    } else if (desc->type == COL_TEXT) {
+        printf("  nulls %" PRIu64, s->nulls);
+    } else if (desc->type == COL_F32V) {
+        printf("  dim %" PRIu32, desc->param);
+    }
+    printf("\n");
+}
+
+static void print_meta(const snap_meta_t *m, bool current) {
+    printf("snapshot %" PRIu64 "%s: parent %" PRIu64 ", raft index %" PRIu64 ", term %" PRIu64
+           ", timestamp_ms %" PRId64 ", format %" PRIu32 "\n", m->snapshot_id,
+           current ? " (current)" : "", m->parent_id, m->raft_index, m->raft_term,
+           m->timestamp_ms, m->format_version);
+    printf("  counts: nodes %" PRIu64 ", edges %" PRIu64 ", vectors %" PRIu64 "; dims %" PRIu32
+           ", metric %s; %d files\n", m->nodes, m->edges, m->vectors, m->dims, m->metric,
+           m->nfiles);
+}
+
+/* Prints (when verbose) and checks every file of one snapshot; returns EXIT_CLEAN/DAMAGE. */
+static int scan_snapshot(const char *root, const snap_meta_t *m, bool verbose, uint64_t *files) {
+    int status = EXIT_CLEAN;
+    for (int i = 0; i < m->nfiles; i++) {
+        const snap_file_t *f = &m->files[i];
+        file_stats_t fs;
+        memset(&fs, 0, sizeof(fs));
+        ctx_err_t err = {0};
+        int rc = snap_file_scan(root, m, f, verbose ? stats_group : NULL, &fs, &err);
+        (*files)++;
+        if (verbose) {
+            printf("    %s: kind %s, rows %" PRIu64 ", %" PRIu64 " bytes, crc32c %08" PRIx32
+                   " %s, codec %s, %" PRIu64 " row groups\n", f->path, f->kind, f->rows,
+                   f->bytes, f->crc32c, rc == CTX_OK ? "ok" : "BAD", f->codec, fs.groups);
+            for (int c = 0; rc == CTX_OK && c < fs.ncols; c++) {
+                print_column(&fs.descs[c], &fs.cols[c]);
+            }
+        }
+        if (rc != CTX_OK) {
+            printf("DAMAGE %s\n", err.message);
+            status = EXIT_DAMAGE;
+        }
+    }
+    return status;
+}
+
+/* Every snapshot under a snapshot root (…/snapshots or the objstore mirror). */
+static int scan_root(const char *root, bool verbose, uint64_t *snapshots, uint64_t *files) {
+    ctx_err_t err = {0};
+    uint64_t current = 0;
+    int status = EXIT_CLEAN;
+    int rc = snap_get_current(root, &current, &err);
+    if (rc != CTX_OK && rc != CTX_EUNDEF_OBJECT) {
+        printf("DAMAGE %s/metadata/current: %s\n", root, err.message);
+        status = EXIT_DAMAGE;
+    }
+    ctx_err_clear(&err);
+    uint64_t *ids = NULL;
+    size_t count = 0;
+    if (snap_list(root, &ids, &count, &err) != CTX_OK) {
+        printf("ERROR %s\n", err.message);
+        return EXIT_USAGE;
+    }
+    bool current_found = current == 0;
+    for (size_t i = 0; i < count; i++) {
+        snap_meta_t m;
+        ctx_err_clear(&err);
+        if (snap_meta_load(root, ids[i], &m, &err) != CTX_OK) {
+            printf("DAMAGE %s\n", err.message);
+            status = EXIT_DAMAGE;
+            continue;
+        }
+        current_found = current_found || ids[i] == current;
+        (*snapshots)++;
+        if (verbose) {
+            print_meta(&m, ids[i] == current);
+        }
+        int s = scan_snapshot(root, &m, verbose, files);
+        status = s > status ? s : status;
+    }
+    if (!current_found) {
+        printf("DAMAGE %s/metadata/current names snapshot %" PRIu64 ", which has no metadata\n",
+               root, current);
+        status = EXIT_DAMAGE;
+    }
+    free(ids);
+    return status;
+}
+
+/* `snapshot metadata.json`: root is the directory above metadata/. */
+static int inspect_meta_file(const char *path) {
+    uint8_t *text;
+    size_t len;
+    ctx_err_t err = {0};
+    snap_meta_t m;
+    int status = EXIT_USAGE;
+    if (slurp(path, &text, &len, &err) != CTX_OK) {
+        printf("ERROR %s\n", err.message);
+        goto done;
+    }
+    if (snap_meta_parse((const char *)text, len, &m, &err) != CTX_OK) {
+        printf("DAMAGE %s: %s\n", path, err.message);
+        status = EXIT_DAMAGE;
+        goto done;
+    }
+    char root[INSPECT_PATH_BYTES];
+    snprintf(root, sizeof(root), "%s", path);
+    for (int up = 0; up < 2; up++) { /* strip "/snapshot-N.json", then "/metadata" */
+        char *slash = strrchr(root, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+        } else {
+            snprintf(root, sizeof(root), "%s", up == 0 ? "." : "..");
+        }
+    }
+    print_meta(&m, false);
+    uint64_t files = 0;
+    status = scan_snapshot(root, &m, true, &files);
+done:
+    free(text);
+    return status;
+}
+
+static int cmd_snapshot(int argc, char **argv) {
+    if (argc != 1) {
+        fprintf(stderr, "usage: contextdb-inspect snapshot DIR|metadata.json\n");
+        return EXIT_USAGE;
+    }
+    const char *arg = argv[0];
+    if (!is_dir(arg)) {
+        return inspect_meta_file(arg);
+    }
+    char root[INSPECT_PATH_BYTES], probe[INSPECT_PATH_BYTES + 16];
+    snprintf(root, sizeof(root), "%s/snapshots", arg);
+    snprintf(probe, sizeof(probe), "%s/metadata", root);
+    if (!is_dir(probe)) {
+        snprintf(root, sizeof(root), "%s", arg); /* DIR is a snapshot root itself */
+    }
+    uint64_t snapshots = 0, files = 0;
+    int status = scan_root(root, true, &snapshots, &files);
+    printf("%" PRIu64 " snapshots, %" PRIu64 " files under %s\n", snapshots, files, root);
+    return status;
+}
+
+/* WAL part of verify: every segment in order, indexes contiguous across segments. */
+static int verify_wal(const char *data_dir) {
+    char dir[INSPECT_PATH_BYTES];
+    snprintf(dir, sizeof(dir), "%s/wal", data_dir);
+    char **paths;
+    size_t count;
+    if (list_segments(dir, &paths, &count) != CTX_OK) {
+        printf("ERROR cannot list %s: %s\n", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    wal_scan_t ws = {.print_records = false};
+    arena_init(&ws.arena);
+    int status = EXIT_CLEAN;
+    for (size_t i = 0; i < count; i++) {
+        int rc = scan_segment(&ws, paths[i]);
+        status = rc > status ? rc : status;
+        free(paths[i]);
+    }
+    free(paths);
+    printf("wal: %zu segments, %" PRIu64 " intact records, %" PRIu64 " damaged\n", count,
+           ws.records, ws.damaged);
+    arena_destroy(&ws.arena);
+    return status;
+}
+
+static int cmd_verify(int argc, char **argv) {
+    if (argc != 1 || !is_dir(argv[0])) {
+        fprintf(stderr, "usage: contextdb-inspect verify DATA_DIR\n");
+        return EXIT_USAGE;
+    }
+    int status = verify_wal(argv[0]);
+    const char *roots[] = {"snapshots", "objstore"};
+    for (int i = 0; i < 2; i++) {
+        char root[INSPECT_PATH_BYTES], probe[INSPECT_PATH_BYTES + 16];
+        snprintf(root, sizeof(root), "%s/%s", argv[0], roots[i]);
+        snprintf(probe, sizeof(probe), "%s/metadata", root);
+        if (!is_dir(probe)) {
+            continue;
+        }
+        uint64_t snapshots = 0, files = 0;
+        int rc = scan_root(root, false, &snapshots, &files);
+        printf("%s: %" PRIu64 " snapshots, %" PRIu64 " files checked\n", roots[i], snapshots,
+               files);
+        status = rc > status ? rc : status;
+    }
+    printf("%s\n", status == EXIT_CLEAN ? "verify: OK" : "verify: DAMAGE FOUND");
+    return status;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: contextdb-inspect wal [--summary] FILE…\n"
+                 "       contextdb-inspect snapshot DIR|metadata.json\n"
+                 "       contextdb-inspect verify DATA_DIR\n"
+                 "exit status: 0 clean, 1 damage found, 2 usage or I/O error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return EXIT_CLEAN;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int status;
+    if (strcmp(argv[1], "wal") == 0) {
+        status = cmd_wal(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "snapshot") == 0) {
+        status = cmd_snapshot(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "verify") == 0) {
+        status = cmd_verify(argc - 2, argv + 2);
+    } else {
+        usage(stderr);
+        status = EXIT_USAGE;
+    }
+    fflush(stdout);
+    return status;
+}
