@@ -22,6 +22,13 @@
 
 static void apply_startup_options(sql_session_t *s, const char *options);
 
+/* eval_env_t.pending_writes: the open transaction's applied ops, whose vectors the committed-only
+ * vector index does not hold (readers scan them exactly). */
+static const cmd_batch_t *session_pending_writes(void *session) {
+    const sql_session_t *s = session;
+    return s->pending.count > 0 ? &s->pending : NULL;
+}
+
 sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
     CTX_ASSERT(db != NULL && db->store != NULL);
     sql_session_t *s = ctx_calloc(1, sizeof(sql_session_t));
@@ -42,7 +49,9 @@ sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
                           .setting = guc_get,
                           .session = s,
                           .vector_dims = store_vector_dims(db->store),
-                          .cancel = &s->cancel};
+                          .cancel = &s->cancel,
+                          .vindex = db->vindex,
+                          .pending_writes = session_pending_writes};
     catalog_install(&s->env);
     guc_init_defaults(s);
     if (startup->application_name != NULL) {
