@@ -60,6 +60,7 @@ struct from_item {
     expr_t *on;                /* FROM_JOIN condition (NULL for CROSS) */
     select_stmt_t *subquery;   /* FROM_SUBQUERY */
     expr_t *as_of;             /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
+    expr_t *filter;            /* planner: WHERE conjuncts pushed down to this table/function */
     int location;
     /* additions: alias column list `AS a(x, y)`, WITH ORDINALITY, JOIN … USING (cols) */
     const char **col_aliases;

@@ -516,6 +516,9 @@ int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
         }
         (*out)->cols = cols;
     }
+    if (rc == CTX_OK && f->filter != NULL) {
+        rc = plan_where(p, out, f->filter, err); /* conjuncts pushed down from WHERE */
+    }
     return rc;
 }
 

@@ -377,6 +377,28 @@ static expr_t *and_of(planner_t *p, expr_t *a, expr_t *b) {
     return e;
 }
 
+/* Moves a single-relation conjunct onto that relation's scan (from_item.filter), so it filters
+ * before any join; never below the nullable side of a LEFT join. */
+static bool push_into_leaf(planner_t *p, from_item_t *f, expr_t *c, const char *name,
+                           int depth) {
+    if (depth > 64) {
+        return false;
+    }
+    if (f->kind == FROM_JOIN) {
+        if (push_into_leaf(p, f->left, c, name, depth + 1)) {
+            return true;
+        }
+        return f->join_type != JOIN_LEFT && push_into_leaf(p, f->right, c, name, depth + 1);
+    }
+    const char *own = f->alias != NULL ? f->alias : f->name;
+    if ((f->kind != FROM_TABLE && f->kind != FROM_FUNCTION) || own == NULL ||
+        strcmp(own, name) != 0) {
+        return false;
+    }
+    f->filter = and_of(p, f->filter, c);
+    return true;
+}
+
 /* Moves conjunct c into the deepest inner join of f covering q; false when none does. */
 static bool push_into(planner_t *p, from_item_t *f, expr_t *c, const qual_set_t *q, int depth) {
     if (f->kind != FROM_JOIN || f->join_type == JOIN_LEFT || depth > 64 || !from_covers(f, q)) {
@@ -398,7 +420,13 @@ static expr_t *push_conjuncts(planner_t *p, from_item_t *from, expr_t *e, int de
     }
     qual_set_t q = {.count = 0};
     qual_collect(e, &q);
-    if (q.unknown || q.count < 2 || !push_into(p, from, e, &q, 0)) {
+    bool moved = false;
+    if (!q.unknown && q.count == 1) {
+        moved = push_into_leaf(p, from, e, q.names[0], 0);
+    } else if (!q.unknown && q.count >= 2) {
+        moved = push_into(p, from, e, &q, 0);
+    }
+    if (!moved) {
         return e;
     }
     expr_t *t = expr_new(p->arena, EXPR_CONST, e->location);
