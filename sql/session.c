@@ -613,9 +613,13 @@ int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
     if (rc != CTX_OK) {
         sql_query_failed(s); /* nothing of a failed block may stay visible */
     }
+    /* Even a read or an error may reveal a commit that is not durable yet, so the reply waits
+     * for what the statement could see — unless the session holds writes still to commit: that
+     * commit's position is later, and waiting twice would halve group commit (extended protocol:
+     * Execute, then the commit at Sync). */
     const sql_commit_hooks_t *hooks = &s->db->hooks;
     uint64_t seen = hooks->visible_lsn != NULL ? hooks->visible_lsn(hooks->log_ctx) : 0;
-    if (seen > s->commit_lsn) { /* even a read or an error may reveal a commit not yet durable */
+    if (seen > s->commit_lsn && s->pending.count == 0) {
         s->commit_lsn = seen;
     }
     return rc;
