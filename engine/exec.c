@@ -21,14 +21,15 @@
 
 /* ---------------------------------------------------------------- base tables */
 
-static const bind_column_t nodes_columns[] = {
-    {"nodes", "id", CT_INT8}, {"nodes", "label", CT_TEXT}, {"nodes", "props", CT_JSONB}};
-static const bind_column_t edges_columns[] = {{"edges", "src", CT_INT8},
-                                              {"edges", "dst", CT_INT8},
-                                              {"edges", "kind", CT_TEXT},
-                                              {"edges", "weight", CT_FLOAT8}};
-static const bind_column_t vectors_columns[] = {{"vectors", "id", CT_INT8},
-                                                {"vectors", "embedding", CT_VECTOR}};
+static const bind_column_t nodes_columns[] = {{"nodes", "id", CT_INT8, 0, 0},
+                                              {"nodes", "label", CT_TEXT, 0, 0},
+                                              {"nodes", "props", CT_JSONB, 0, 0}};
+static const bind_column_t edges_columns[] = {{"edges", "src", CT_INT8, 0, 0},
+                                              {"edges", "dst", CT_INT8, 0, 0},
+                                              {"edges", "kind", CT_TEXT, 0, 0},
+                                              {"edges", "weight", CT_FLOAT8, 0, 0}};
+static const bind_column_t vectors_columns[] = {{"vectors", "id", CT_INT8, 0, 0},
+                                                {"vectors", "embedding", CT_VECTOR, 0, 0}};
 
 static const struct {
     const char *name;
@@ -88,8 +89,7 @@ static void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) 
 }
 
 static int check_cancel(exec_ctx_t *ctx, uint64_t counter, ctx_err_t *err) {
-    if (counter % EXEC_CANCEL_POLL != 0 || ctx->eval.env == NULL ||
-        ctx->eval.env->cancel == NULL) {
+    if (counter % EXEC_CANCEL_POLL != 0 || ctx->eval.env == NULL || ctx->eval.env->cancel == NULL) {
         return CTX_OK;
     }
     if (atomic_load(ctx->eval.env->cancel)) {
@@ -475,9 +475,9 @@ static int sort_compare(const sort_env_t *env, uint64_t a, uint64_t b) {
         bool nb = value_is_null(vb);
         int c;
         if (na || nb) {
-            c = na == nb ? 0 : (na ? 1 : -1);       /* NULLs last ... */
+            c = na == nb ? 0 : (na ? 1 : -1); /* NULLs last ... */
             if (key->nulls_first) {
-                c = -c;                             /* ... unless NULLS FIRST */
+                c = -c; /* ... unless NULLS FIRST */
             }
             if (c != 0) {
                 return c;
@@ -653,8 +653,8 @@ static int exec_unary(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
                       ctx_err_t *err);
 
 /* Runs the nodes above `base` up to and including `top` over base_rows (filters, projection). */
-static int exec_chain(plan_t *top, const plan_t *base, const rowset_t *base_rows,
-                      exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+static int exec_chain(plan_t *top, const plan_t *base, const rowset_t *base_rows, exec_ctx_t *ctx,
+                      rowset_t *out, ctx_err_t *err) {
     if (top == base) {
         *out = *base_rows;
         return CTX_OK;
@@ -721,8 +721,8 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
     if (rc == CTX_OK) {
         rc = vindex_candidates(env->vindex, q.u.vec.data, q.u.vec.dim,
                                (uint32_t)(limit + (offset < 0 ? 0 : offset)), plan->ef_search,
-                               project->child != base ? &filter : NULL, pending,
-                               ctx->eval.arena, &ids, &n, &st, err);
+                               project->child != base ? &filter : NULL, pending, ctx->eval.arena,
+                               &ids, &n, &st, err);
     }
     if (rc != CTX_OK) {
         return rc;
@@ -770,8 +770,8 @@ static int exec_join_nested(const plan_t *plan, const rowset_t *l, const rowset_
         bool matched = false;
         for (uint64_t j = 0; j < r->nrows; j++) {
             bool match;
-            int rc = join_match(plan, rs_row(l, i), l->ncols, rs_row(r, j), r->ncols, scratch,
-                                ctx, &match, err);
+            int rc = join_match(plan, rs_row(l, i), l->ncols, rs_row(r, j), r->ncols, scratch, ctx,
+                                &match, err);
             if (rc == CTX_OK && match) {
                 matched = true;
                 rc = join_emit(b, rs_row(l, i), l->ncols, rs_row(r, j), r->ncols, err);
@@ -794,8 +794,8 @@ static int exec_join_nested(const plan_t *plan, const rowset_t *l, const rowset_
 }
 
 /* Key-lookup join: the right side is a base table probed by the id in a left column. */
-static int exec_join_lookup(const plan_t *plan, const rowset_t *l, exec_ctx_t *ctx,
-                            rs_builder_t *b, ctx_err_t *err) {
+static int exec_join_lookup(const plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rs_builder_t *b,
+                            ctx_err_t *err) {
     int rcols = table_column_count(plan->lookup_table);
     value_t *scratch = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)plan->ncols);
     value_t right[4];
@@ -805,8 +805,7 @@ static int exec_join_lookup(const plan_t *plan, const rowset_t *l, exec_ctx_t *c
         int rc = CTX_OK;
         if (key->kind == VAL_INT &&
             table_row_by_id(ctx->store, plan->lookup_table, key->u.i, right)) {
-            rc = join_match(plan, rs_row(l, i), l->ncols, right, rcols, scratch, ctx, &match,
-                            err);
+            rc = join_match(plan, rs_row(l, i), l->ncols, right, rcols, scratch, ctx, &match, err);
         }
         if (rc == CTX_OK && (match || plan->left_join)) {
             rc = join_emit(b, rs_row(l, i), l->ncols, match ? right : NULL, rcols, err);
@@ -846,8 +845,8 @@ typedef struct agg_state {
     double fsumsq;
     bool overflow;
     bool any;
-    value_t best;       /* min / max */
-    value_t *seen;      /* DISTINCT: collected values */
+    value_t best;  /* min / max */
+    value_t *seen; /* DISTINCT: collected values */
     uint64_t nseen, capseen;
 } agg_state_t;
 
@@ -886,8 +885,7 @@ static int agg_step(const expr_t *agg, agg_state_t *s, const value_t *v, ctx_err
     }
     double f = v->kind == VAL_INT ? (double)v->u.i : v->u.f;
     if (v->kind != VAL_INT && v->kind != VAL_FLOAT) {
-        return ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not accept this type",
-                           name);
+        return ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not accept this type", name);
     }
     if (v->kind == VAL_INT && __builtin_add_overflow(s->isum, v->u.i, &s->isum)) {
         s->overflow = true;
@@ -898,8 +896,8 @@ static int agg_step(const expr_t *agg, agg_state_t *s, const value_t *v, ctx_err
     return CTX_OK;
 }
 
-static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row,
-                          exec_ctx_t *ctx, ctx_err_t *err) {
+static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row, exec_ctx_t *ctx,
+                          ctx_err_t *err) {
     for (int a = 0; a < plan->naggs; a++) {
         const expr_t *agg = plan->aggs[a];
         value_t v = value_null();
@@ -1048,8 +1046,8 @@ static int exec_aggregate(const plan_t *plan, const rowset_t *in, exec_ctx_t *ct
     for (int c = 0; c < in->ncols; c++) {
         null_row[c] = value_null();
     }
-    agg_group_t empty = {NULL, arena_calloc(ctx->eval.arena, (size_t)plan->naggs + 1,
-                                            sizeof(agg_state_t))};
+    agg_group_t empty = {
+        NULL, arena_calloc(ctx->eval.arena, (size_t)plan->naggs + 1, sizeof(agg_state_t))};
     if (ngroups == 0 && plan->ngroup == 0) {
         groups = &empty; /* aggregates without GROUP BY return one row over no input */
         ngroups = 1;

@@ -53,8 +53,9 @@ static const guc_default_t guc_defaults[] = {
      "Causes '...' strings to treat backslashes literally."},
     {"statement_timeout", "0", 0, "Sets the maximum allowed duration of any statement."},
     {"synchronous_commit", "on", 0, "Sets the current transaction's synchronization level."},
-    {"TimeZone", "UTC", GUC_REPORT, "Sets the time zone for displaying and interpreting time "
-                                    "stamps."},
+    {"TimeZone", "UTC", GUC_REPORT,
+     "Sets the time zone for displaying and interpreting time "
+     "stamps."},
     {"transaction_isolation", "read committed", 0,
      "Sets the current transaction's isolation level."},
     {"transaction_read_only", "off", 0, "Sets the current transaction's read-only status."},
@@ -122,7 +123,8 @@ void result_add_param_change(sql_result_t *result, arena_t *arena, const char *n
 
 void result_add_notice(sql_result_t *result, arena_t *arena, const char *severity, int code,
                        const char *message) {
-    sql_notice_t *notices = arena_alloc(arena, sizeof(sql_notice_t) * (size_t)(result->nnotices + 1));
+    sql_notice_t *notices =
+        arena_alloc(arena, sizeof(sql_notice_t) * (size_t)(result->nnotices + 1));
     if (result->nnotices > 0) {
         memcpy(notices, result->notices, sizeof(sql_notice_t) * (size_t)result->nnotices);
     }
@@ -222,8 +224,9 @@ static char *join_values(const set_stmt_t *set, arena_t *arena) {
 }
 
 static int show_all(sql_session_t *s, arena_t *arena, sql_result_t *result) {
-    static const bind_column_t cols[] = {
-        {NULL, "name", CT_TEXT}, {NULL, "setting", CT_TEXT}, {NULL, "description", CT_TEXT}};
+    static const bind_column_t cols[] = {{NULL, "name", CT_TEXT, 0, 0},
+                                         {NULL, "setting", CT_TEXT, 0, 0},
+                                         {NULL, "description", CT_TEXT, 0, 0}};
     result_columns(result, cols, 3, arena);
     result->rows = arena_alloc(arena, sizeof(value_t) * 3 * (size_t)s->nguc);
     int order[SESSION_GUCS_MAX];
@@ -258,7 +261,7 @@ static int show_one(sql_session_t *s, const char *name, arena_t *arena, sql_resu
         return ctx_err_set(err, CTX_EUNDEF_OBJECT, "unrecognized configuration parameter \"%s\"",
                            name);
     }
-    bind_column_t col = {NULL, g->name, CT_TEXT};
+    bind_column_t col = {NULL, g->name, CT_TEXT, 0, 0};
     result_columns(result, &col, 1, arena);
     result->rows = arena_alloc(arena, sizeof(value_t));
     char *value = arena_strdup(arena, g->value);

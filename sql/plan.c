@@ -91,29 +91,58 @@ typedef struct tfunc_spec {
 } tfunc_spec_t;
 
 static const tfunc_spec_t tfunc_specs[] = {
-    {"neighbors", TFUNC_NEIGHBORS, 1,
+    {"neighbors",
+     TFUNC_NEIGHBORS,
+     1,
      {"start|id|source", "depth|max_depth", "kind", "direction"},
      {CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
-     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4}}, 3},
-    {"traverse", TFUNC_TRAVERSE, 1,
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "label", CT_TEXT, 0, 0}, {NULL, "depth", CT_INT4, 0, 0}},
+     3},
+    {"traverse",
+     TFUNC_TRAVERSE,
+     1,
      {"start|id|source", "depth|max_depth", "order", "kind", "direction"},
      {CT_INT8, CT_INT8, CT_TEXT, CT_TEXT, CT_TEXT},
-     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4},
-      {NULL, "parent", CT_INT8}}, 4},
-    {"shortest_path", TFUNC_SHORTEST_PATH, 2,
+     {{NULL, "id", CT_INT8, 0, 0},
+      {NULL, "label", CT_TEXT, 0, 0},
+      {NULL, "depth", CT_INT4, 0, 0},
+      {NULL, "parent", CT_INT8, 0, 0}},
+     4},
+    {"shortest_path",
+     TFUNC_SHORTEST_PATH,
+     2,
      {"start|from|source", "target|to", "max_depth|depth", "kind", "direction"},
      {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
-     {{NULL, "step", CT_INT4}, {NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}}, 3},
-    {"similar", TFUNC_SIMILAR, 1, {"id", "k|top_k", "threshold"},
+     {{NULL, "step", CT_INT4, 0, 0}, {NULL, "id", CT_INT8, 0, 0}, {NULL, "label", CT_TEXT, 0, 0}},
+     3},
+    {"similar",
+     TFUNC_SIMILAR,
+     1,
+     {"id", "k|top_k", "threshold"},
      {CT_INT8, CT_INT8, CT_FLOAT8},
-     {{NULL, "id", CT_INT8}, {NULL, "similarity", CT_FLOAT8}}, 2},
-    {"neighbor_stats", TFUNC_NEIGHBOR_STATS, 1, {"id", "k|top_k"}, {CT_INT8, CT_INT8},
-     {{NULL, "count", CT_INT8}, {NULL, "min", CT_FLOAT8}, {NULL, "max", CT_FLOAT8},
-      {NULL, "mean", CT_FLOAT8}, {NULL, "stddev", CT_FLOAT8}}, 5},
-    {"hybrid", TFUNC_HYBRID, 1, {"id|start", "depth|max_depth", "top_k|k", "kind", "direction"},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "similarity", CT_FLOAT8, 0, 0}},
+     2},
+    {"neighbor_stats",
+     TFUNC_NEIGHBOR_STATS,
+     1,
+     {"id", "k|top_k"},
+     {CT_INT8, CT_INT8},
+     {{NULL, "count", CT_INT8, 0, 0},
+      {NULL, "min", CT_FLOAT8, 0, 0},
+      {NULL, "max", CT_FLOAT8, 0, 0},
+      {NULL, "mean", CT_FLOAT8, 0, 0},
+      {NULL, "stddev", CT_FLOAT8, 0, 0}},
+     5},
+    {"hybrid",
+     TFUNC_HYBRID,
+     1,
+     {"id|start", "depth|max_depth", "top_k|k", "kind", "direction"},
      {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
-     {{NULL, "id", CT_INT8}, {NULL, "label", CT_TEXT}, {NULL, "depth", CT_INT4},
-      {NULL, "similarity", CT_FLOAT8}}, 4},
+     {{NULL, "id", CT_INT8, 0, 0},
+      {NULL, "label", CT_TEXT, 0, 0},
+      {NULL, "depth", CT_INT4, 0, 0},
+      {NULL, "similarity", CT_FLOAT8, 0, 0}},
+     4},
 };
 
 static int spec_param_count(const tfunc_spec_t *spec) {
@@ -143,8 +172,8 @@ static int tfunc_slot_args(planner_t *p, const tfunc_spec_t *spec, const from_it
                            expr_t **slots, ctx_err_t *err) {
     int nparams = spec_param_count(spec);
     if (f->nargs > nparams) {
-        ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s takes at most %d arguments",
-                    spec->name, nparams);
+        ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s takes at most %d arguments", spec->name,
+                    nparams);
         plan_error_at(p, err, f->location);
         return err->code;
     }
@@ -175,8 +204,12 @@ static int plan_tfunc_args(planner_t *p, const tfunc_spec_t *spec, const from_it
     expr_t **slots = arena_calloc(p->arena, (size_t)nparams, sizeof(expr_t *));
     int rc = tfunc_slot_args(p, spec, f, slots, err);
     bind_scope_t empty = {NULL, 0};
-    bind_ctx_t bctx = {.scope = &empty, .env = p->env, .param_types = p->param_types,
-                       .nparams = p->nparams, .arena = p->arena, .query_text = p->query_text};
+    bind_ctx_t bctx = {.scope = &empty,
+                       .env = p->env,
+                       .param_types = p->param_types,
+                       .nparams = p->nparams,
+                       .arena = p->arena,
+                       .query_text = p->query_text};
     for (int i = 0; rc == CTX_OK && i < nparams; i++) {
         if (slots[i] == NULL) {
             if (i < spec->required) {
@@ -228,9 +261,9 @@ static int plan_srf_from(planner_t *p, const from_item_t *f, plan_t **out, ctx_e
     project->cols = arena_calloc(p->arena, 3, sizeof(bind_column_t));
     /* PostgreSQL names a scalar function's column after the alias when one is given */
     project->cols[0] = (bind_column_t){f->alias != NULL ? f->alias : f->name,
-                                       f->alias != NULL ? f->alias : f->name, call->type};
-    project->cols[1] = (bind_column_t){f->alias != NULL ? f->alias : f->name, "ordinality",
-                                       CT_INT8};
+                                       f->alias != NULL ? f->alias : f->name, call->type, 0, 0};
+    project->cols[1] =
+        (bind_column_t){f->alias != NULL ? f->alias : f->name, "ordinality", CT_INT8, 0, 0};
     project->est_rows = 10;
     *out = project;
     return rc;
@@ -244,8 +277,8 @@ static int plan_function(planner_t *p, const from_item_t *f, plan_t **out, ctx_e
         }
     }
     if (spec == NULL && catalog_plan(p, NULL, f->name, out) == CTX_OK) {
-        (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
-                                 f->alias != NULL ? f->alias : f->name);
+        (*out)->cols =
+            requalify(p, (*out)->cols, (*out)->ncols, f->alias != NULL ? f->alias : f->name);
         return CTX_OK;
     }
     if (spec == NULL) {
@@ -271,17 +304,19 @@ static int plan_function(planner_t *p, const from_item_t *f, plan_t **out, ctx_e
 /* ---------------------------------------------------------------- FROM */
 
 static uint64_t table_rows(const store_t *store, table_id_t t) {
-    return t == TABLE_NODES ? store_node_count(store)
-                            : (t == TABLE_EDGES ? store_edge_count(store)
-                                                : store_vector_count(store));
+    return t == TABLE_NODES
+               ? store_node_count(store)
+               : (t == TABLE_EDGES ? store_edge_count(store) : store_vector_count(store));
 }
 
 /* SELECT … FROM snapshots: the completed snapshots as constant rows (sql_snapshot_hooks_t.list). */
 static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     static const bind_column_t cols[] = {
-        {NULL, "id", CT_INT8},       {NULL, "at", CT_TEXT},     {NULL, "raft_index", CT_INT8},
-        {NULL, "nodes", CT_INT8},    {NULL, "edges", CT_INT8},  {NULL, "vectors", CT_INT8},
-        {NULL, "files", CT_INT8},    {NULL, "bytes", CT_INT8},  {NULL, "uploaded", CT_BOOL}};
+        {NULL, "id", CT_INT8, 0, 0},         {NULL, "at", CT_TEXT, 0, 0},
+        {NULL, "raft_index", CT_INT8, 0, 0}, {NULL, "nodes", CT_INT8, 0, 0},
+        {NULL, "edges", CT_INT8, 0, 0},      {NULL, "vectors", CT_INT8, 0, 0},
+        {NULL, "files", CT_INT8, 0, 0},      {NULL, "bytes", CT_INT8, 0, 0},
+        {NULL, "uploaded", CT_BOOL, 0, 0}};
     enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
     sql_snapshot_info_t *list = NULL;
     int n = 0;
@@ -344,8 +379,8 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
         return plan_snapshots_table(p, f, out, err);
     }
     if (t < 0 && catalog_plan(p, f->schema, f->name, out) == CTX_OK) {
-        (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
-                                 f->alias != NULL ? f->alias : f->name);
+        (*out)->cols =
+            requalify(p, (*out)->cols, (*out)->ncols, f->alias != NULL ? f->alias : f->name);
         return CTX_OK;
     }
     if (t < 0) {
@@ -363,6 +398,10 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
     plan->ncols = table_column_count(plan->table);
     plan->cols = requalify(p, table_columns(plan->table), plan->ncols,
                            f->alias != NULL ? f->alias : f->name);
+    for (int c = 0; c < plan->ncols; c++) {
+        plan->cols[c].table_oid = table_oid(plan->table);
+        plan->cols[c].attnum = (int16_t)(c + 1);
+    }
     plan->est_rows = (double)table_rows(p->store, plan->table);
     plan->est_cost = plan->est_rows;
     *out = plan;
@@ -371,8 +410,8 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
 
 /* Concatenates the column lists of two inputs. */
 static bind_column_t *concat_cols(planner_t *p, const plan_t *l, const plan_t *r) {
-    bind_column_t *cols = arena_alloc(p->arena, sizeof(bind_column_t) *
-                                                    (size_t)(l->ncols + r->ncols + 1));
+    bind_column_t *cols =
+        arena_alloc(p->arena, sizeof(bind_column_t) * (size_t)(l->ncols + r->ncols + 1));
     memcpy(cols, l->cols, sizeof(bind_column_t) * (size_t)l->ncols);
     memcpy(cols + l->ncols, r->cols, sizeof(bind_column_t) * (size_t)r->ncols);
     return cols;
@@ -508,8 +547,8 @@ static int plan_from_item(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t 
 int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     int rc = plan_from_item(p, f, out, err);
     if (rc == CTX_OK && f->ncol_aliases > 0) {
-        const char *q = f->alias != NULL ? f->alias
-                                         : ((*out)->ncols > 0 ? (*out)->cols[0].qualifier : NULL);
+        const char *q =
+            f->alias != NULL ? f->alias : ((*out)->ncols > 0 ? (*out)->cols[0].qualifier : NULL);
         bind_column_t *cols = requalify(p, (*out)->cols, (*out)->ncols, q);
         for (int i = 0; i < f->ncol_aliases && i < (*out)->ncols; i++) {
             cols[i].name = f->col_aliases[i];
@@ -545,8 +584,9 @@ static int plan_as_of(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err
     if (rc == CTX_OK && f->kind != FROM_FUNCTION &&
         (f->kind != FROM_TABLE || (f->schema != NULL && strcmp(f->schema, "public") != 0) ||
          table_lookup(f->name) < 0)) {
-        rc = ctx_err_set(err, CTX_EFEATURE, "AS OF SNAPSHOT applies to nodes, edges, vectors "
-                                            "and table functions");
+        rc = ctx_err_set(err, CTX_EFEATURE,
+                         "AS OF SNAPSHOT applies to nodes, edges, vectors "
+                         "and table functions");
     }
     const store_t *store = NULL;
     if (rc == CTX_OK) {
@@ -682,4 +722,3 @@ int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err) {
     *input = filter;
     return CTX_OK;
 }
-

@@ -321,12 +321,19 @@ static int plan_order_by(planner_t *p, select_stmt_t *s, const plan_t *input, ou
 
 /* ---------------------------------------------------------------- assembling the plan */
 
-static bind_column_t *output_columns(planner_t *p, const outputs_t *o) {
-    bind_column_t *cols = arena_alloc(p->arena, sizeof(bind_column_t) * (size_t)(o->count + 1));
+/* Output columns; a plain column reference keeps its base table origin (pgjdbc reads it). */
+static bind_column_t *output_columns(planner_t *p, const outputs_t *o, const plan_t *input) {
+    bind_column_t *cols = arena_calloc(p->arena, (size_t)o->count + 1, sizeof(bind_column_t));
     for (int i = 0; i < o->count; i++) {
+        const expr_t *e = o->exprs[i];
         cols[i].qualifier = NULL;
         cols[i].name = o->names[i];
-        cols[i].type = o->exprs[i]->type == CT_UNKNOWN ? CT_TEXT : o->exprs[i]->type;
+        cols[i].type = e->type == CT_UNKNOWN ? CT_TEXT : e->type;
+        if (e->kind == EXPR_COLUMN && e->outer_level == 0 && e->column_index >= 0 &&
+            e->column_index < input->ncols) {
+            cols[i].table_oid = input->cols[e->column_index].table_oid;
+            cols[i].attnum = input->cols[e->column_index].attnum;
+        }
     }
     return cols;
 }
@@ -557,6 +564,6 @@ static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_er
         return rc;
     }
     top->ncols = o.count;
-    top->cols = output_columns(p, &o);
+    top->cols = output_columns(p, &o, input);
     return plan_tail_for(p, s, top, keys, o.visible, out, err);
 }

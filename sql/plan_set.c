@@ -283,7 +283,7 @@ int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err)
         }
         w->windows[k] = copy;
         const char *name = arena_sprintf(p->arena, "?window%d?", k);
-        w->cols[(*input)->ncols + k] = (bind_column_t){NULL, name, CT_INT8};
+        w->cols[(*input)->ncols + k] = (bind_column_t){NULL, name, CT_INT8, 0, 0};
         memset(e, 0, sizeof(*e)); /* the call becomes a reference to its column */
         e->kind = EXPR_COLUMN;
         e->name = name;

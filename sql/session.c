@@ -342,6 +342,8 @@ void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, 
         c->type_oid = value_type_oid(cols[i].type);
         c->typlen = type_len(cols[i].type);
         c->typmod = -1;
+        c->table_oid = cols[i].table_oid;
+        c->attnum = cols[i].attnum;
     }
 }
 
@@ -407,7 +409,7 @@ static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_t
     int rc = plan_select(&p, ex->target->u.select, &plan, err);
     double planned = now_ms();
     if (rc == CTX_OK && s->describing) {
-        bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT};
+        bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT, 0, 0};
         result_columns(result, &col, 1, arena);
         return CTX_OK;
     }
@@ -424,7 +426,7 @@ static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_t
     const char **lines;
     int n;
     plan_explain(plan, ex->analyze, arena, &lines, &n);
-    bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT};
+    bind_column_t col = {NULL, "QUERY PLAN", CT_TEXT, 0, 0};
     result_columns(result, &col, 1, arena);
     result->rows = arena_alloc(arena, sizeof(value_t) * (size_t)(n + 2));
     for (int i = 0; i < n; i++) {
@@ -511,7 +513,7 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
         return rc;
     }
     s->snapshot_wait = id;
-    bind_column_t col = {NULL, "snapshot_id", CT_INT8};
+    bind_column_t col = {NULL, "snapshot_id", CT_INT8, 0, 0};
     result_columns(result, &col, 1, arena);
     result->rows = arena_alloc(arena, sizeof(value_t));
     result->rows[0] = value_int((int64_t)id);

@@ -19,9 +19,11 @@
 static arena_t arena;
 
 static const bind_column_t COLS[] = {
-    {"n", "id", CT_INT8},          {"n", "label", CT_TEXT},    {"n", "props", CT_JSONB},
-    {"v", "embedding", CT_VECTOR}, {"e", "weight", CT_FLOAT8}, {"e", "n4", CT_INT4},
-    {"e", "flag", CT_BOOL},        {"e", "nothing", CT_TEXT},  {"v", "id", CT_INT8},
+    {"n", "id", CT_INT8, 0, 0},       {"n", "label", CT_TEXT, 0, 0},
+    {"n", "props", CT_JSONB, 0, 0},   {"v", "embedding", CT_VECTOR, 0, 0},
+    {"e", "weight", CT_FLOAT8, 0, 0}, {"e", "n4", CT_INT4, 0, 0},
+    {"e", "flag", CT_BOOL, 0, 0},     {"e", "nothing", CT_TEXT, 0, 0},
+    {"v", "id", CT_INT8, 0, 0},
 };
 static const bind_scope_t SCOPE = {COLS, 9};
 static value_t row[9];
