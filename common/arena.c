@@ -120,7 +120,9 @@ void *arena_calloc(arena_t *arena, size_t count, size_t size) {
 
 char *arena_strndup(arena_t *arena, const char *s, size_t len) {
     char *copy = arena_alloc(arena, len + 1);
-    memcpy(copy, s, len);
+    if (len > 0) { /* s may be NULL when len is 0 (an empty buffer) */
+        memcpy(copy, s, len);
+    }
     copy[len] = '\0';
     return copy;
 }
