@@ -664,37 +664,81 @@ static int exec_chain(plan_t *top, const plan_t *base, const rowset_t *base_rows
     return rc == CTX_OK ? exec_unary(top, &in, ctx, out, err) : rc;
 }
 
-/* The ids of the rows that pass the filters between the vectors scan and the projection. */
-static int vector_allowed_ids(plan_t *below, exec_ctx_t *ctx, hnsw_filter_t *filter,
-                              ctx_err_t *err) {
-    rowset_t rows;
-    int rc = exec_plan(below, ctx, &rows, err);
+static int exec_join(plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rowset_t *out,
+                     ctx_err_t *err);
+
+/* The allowed set of a filtered vector top-k: the rows of `below` (the filters over the vectors
+ * scan, or a key-lookup join's left side) and the integer ids in their column id_col. */
+static int vector_allowed_ids(plan_t *below, int id_col, exec_ctx_t *ctx, rowset_t *rows,
+                              hnsw_filter_t *filter, ctx_err_t *err) {
+    int rc = exec_plan(below, ctx, rows, err);
     if (rc != CTX_OK) {
         return rc;
     }
-    int64_t *ids = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (rows.nrows + 1));
-    for (uint64_t r = 0; r < rows.nrows; r++) {
-        CTX_ASSERT(rows.rows[r * (uint64_t)rows.ncols].kind == VAL_INT);
-        ids[r] = rows.rows[r * (uint64_t)rows.ncols].u.i;
+    CTX_ASSERT(id_col >= 0 && id_col < rows->ncols);
+    int64_t *ids = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (rows->nrows + 1));
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < rows->nrows; r++) {
+        const value_t *v = &rows->rows[r * (uint64_t)rows->ncols + (uint64_t)id_col];
+        if (v->kind == VAL_INT) {
+            ids[n++] = v->u.i;
+        }
     }
-    *filter = (hnsw_filter_t){ids, rows.nrows};
+    *filter = (hnsw_filter_t){ids, n};
     return CTX_OK;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x;
+    int64_t b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* The left rows of a key-lookup join whose id is among the candidates, in their order. */
+static void vector_keep_candidates(rowset_t *left, int id_col, int64_t *ids, uint64_t n) {
+    qsort(ids, n, sizeof(int64_t), cmp_i64);
+    uint64_t kept = 0;
+    uint64_t w = (uint64_t)left->ncols;
+    for (uint64_t r = 0; r < left->nrows; r++) {
+        const value_t *v = &left->rows[r * w + (uint64_t)id_col];
+        if (v->kind == VAL_INT && bsearch(&v->u.i, ids, n, sizeof(int64_t), cmp_i64) != NULL) {
+            memmove(&left->rows[kept * w], &left->rows[r * w], sizeof(value_t) * w);
+            kept++;
+        }
+    }
+    left->nrows = kept;
+}
+
+/* The rows the projection reads: the join (base) over the left rows, or the vectors rows. */
+static int vector_rows_out(plan_t *project, plan_t *base, const rowset_t *rows,
+                           exec_ctx_t *ctx, rowset_t *in, ctx_err_t *err) {
+    if (base->kind != PLAN_JOIN) {
+        return exec_chain(project, base, rows, ctx, in, err);
+    }
+    rowset_t joined;
+    int rc = exec_join(base, rows, ctx, &joined, err);
+    base->actual_rows = rc == CTX_OK ? joined.nrows : 0; /* EXPLAIN ANALYZE */
+    return rc == CTX_OK ? exec_chain(project, base, &joined, ctx, in, err) : rc;
 }
 
 /* Input of a TOPK with method EXEC_VECTOR_HNSW: instead of projecting every vectors row, the
  * projection (and any filters) runs over the candidates of vindex_candidates(): the index's
  * nearest ids for the query plus the session's uncommitted vectors, each re-read from the store,
- * so the TOPK above re-ranks them with exact distances. Filters first run over the table and
- * their rows become the search's allowed set. A NULL query, no LIMIT, or k beyond HNSW_EF_MAX
- * fall back to the exact input. */
+ * so the TOPK above re-ranks them with exact distances. A filtered search has an allowed set:
+ * the rows passing the filters over the vectors scan (WHERE, an id list), or the left side of a
+ * key-lookup join with vectors (neighbors() JOIN vectors); when hnsw_filter_exact() says the set
+ * is small, those rows are ranked exactly instead (path "exact scan of allowed ids"). A NULL
+ * query, no LIMIT, or k beyond HNSW_EF_MAX fall back to the exact input. */
 static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_err_t *err) {
     plan_t *project = plan->child;
-    const plan_t *base = project->child;
+    plan_t *base = project->child;
     while (base->kind == PLAN_FILTER) {
         base = base->child;
     }
+    bool join = base->kind == PLAN_JOIN;
     const eval_env_t *env = ctx->eval.env;
-    const expr_t *qexpr = vindex_query_side(project->exprs[plan->sort_keys[0].column]);
+    const expr_t *qexpr = vindex_query_side_at(project->exprs[plan->sort_keys[0].column],
+                                               join ? base->child->ncols + 1 : 1);
     CTX_ASSERT(env != NULL && env->vindex != NULL && qexpr != NULL);
     value_t q;
     int64_t limit, offset;
@@ -709,9 +753,20 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
         limit + (offset < 0 ? 0 : offset) > HNSW_EF_MAX) {
         return rc != CTX_OK ? rc : exec_plan(project, ctx, in, err);
     }
-    hnsw_filter_t filter;
-    if (project->child != base) {
-        rc = vector_allowed_ids(project->child, ctx, &filter, err);
+    uint32_t k = (uint32_t)(limit + (offset < 0 ? 0 : offset));
+    bool filtered = join || project->child != base || base->lookup != LOOKUP_NONE;
+    hnsw_filter_t filter = {NULL, 0};
+    rowset_t allowed = {NULL, 0, 0};
+    if (filtered) {
+        rc = vector_allowed_ids(join ? base->child : project->child,
+                                join ? base->lookup_left_col : 0, ctx, &allowed, &filter, err);
+    }
+    uint32_t ef = plan->ef_search > k ? plan->ef_search : k;
+    if (rc == CTX_OK && filtered &&
+        hnsw_filter_exact(vindex_hnsw(env->vindex), filter.count, ef)) {
+        plan->vector_path = vindex_path_name(HNSW_PATH_EXACT);
+        return join ? vector_rows_out(project, base, &allowed, ctx, in, err)
+                    : exec_chain(project, project->child, &allowed, ctx, in, err);
     }
     const struct cmd_batch *pending =
         env->pending_writes != NULL ? env->pending_writes(env->session) : NULL;
@@ -719,15 +774,18 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
     uint64_t n = 0;
     hnsw_search_stats_t st;
     if (rc == CTX_OK) {
-        rc = vindex_candidates(env->vindex, q.u.vec.data, q.u.vec.dim,
-                               (uint32_t)(limit + (offset < 0 ? 0 : offset)), plan->ef_search,
-                               project->child != base ? &filter : NULL, pending, ctx->eval.arena,
-                               &ids, &n, &st, err);
+        rc = vindex_candidates(env->vindex, q.u.vec.data, q.u.vec.dim, k, plan->ef_search,
+                               filtered ? &filter : NULL, pending, ctx->eval.arena, &ids, &n,
+                               &st, err);
     }
     if (rc != CTX_OK) {
         return rc;
     }
     plan->vector_path = vindex_path_name(st.path);
+    if (join) {
+        vector_keep_candidates(&allowed, base->lookup_left_col, ids, n);
+        return vector_rows_out(project, base, &allowed, ctx, in, err);
+    }
     rowset_t rows = {arena_alloc(ctx->eval.arena, sizeof(value_t) * 2 * (n + 1)), 0, 2};
     for (uint64_t i = 0; i < n; i++) {
         value_t *row = &rows.rows[2 * rows.nrows];

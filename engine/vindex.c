@@ -206,6 +206,10 @@ static bool free_of_columns(const expr_t *e) {
 }
 
 const expr_t *vindex_query_side(const expr_t *key) {
+    return vindex_query_side_at(key, 1);
+}
+
+const expr_t *vindex_query_side_at(const expr_t *key, int column) {
     if (key == NULL || key->kind != EXPR_BINARY || key->left == NULL || key->right == NULL) {
         return NULL;
     }
@@ -213,7 +217,7 @@ const expr_t *vindex_query_side(const expr_t *key) {
     for (int i = 0; i < 2; i++) {
         const expr_t *col = sides[i];
         const expr_t *q = sides[1 - i];
-        if (col->kind == EXPR_COLUMN && col->column_index == 1 && col->type == CT_VECTOR &&
+        if (col->kind == EXPR_COLUMN && col->column_index == column && col->type == CT_VECTOR &&
             free_of_columns(q)) {
             return q;
         }

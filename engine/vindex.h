@@ -58,6 +58,8 @@ int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint
  * vectors scan, q free of column references: a constant, $n, or casts of them): the q side, to be
  * evaluated once per statement. NULL when the key has another shape. */
 const expr_t *vindex_query_side(const expr_t *key);
+/* Same with the embedding at input column `column` (e.g. the vectors side of a join). */
+const expr_t *vindex_query_side_at(const expr_t *key, int column);
 
 /* True for a setting's text that means on (on, true, yes, 1; case-insensitive). */
 bool vindex_setting_on(const char *value);

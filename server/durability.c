@@ -18,6 +18,13 @@
  * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
  * so recovery can fall back one snapshot when the newest is damaged.
  *
+ * Vector index (issue 5): the child also writes the HNSW index (kind "hnsw"); the index holds
+ * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
+ * chosen snapshot's index file (hnsw_load checks its CRC and every link), adopts it and feeds it
+ * the replayed WAL tail through vindex_applied, as live commits would, so it ends byte-identical
+ * to the index of a server that never stopped; a damaged file or other hnsw_* parameters make it
+ * rebuild the index from the store instead (logged).
+ *
  * Time travel: AS OF SNAPSHOT n loads snapshot n into a read-only store, cached (the
  * DUR_CACHE_MAX most recently used), since one statement may read the same snapshot repeatedly.
  */
@@ -25,12 +32,15 @@
 
 #include "colfile.h"
 #include "command.h"
+#include "crc32c.h"
 #include "objstore.h"
 #include "recovery.h"
 #include "snapshot.h"
+#include "vindex.h"
 #include "wal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,7 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +91,12 @@ struct durability {
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
+    /* the vector index during start-up (cfg.vector_index != NULL) */
+    hnsw_config_t hnsw;
+    hnsw_t *loaded;              /* read from a snapshot, not yet adopted */
+    const store_t *loaded_store; /* the store it was read for */
+    double loaded_ms;
+    vindex_t *vindex;
 };
 
 static int64_t wall_ms(void) {
@@ -126,6 +144,169 @@ int durability_notify_fd(const durability_t *d) {
     return d->efd;
 }
 
+/* ---------------------------------------------------------------- the vector index */
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Writes data to path and fsyncs it and its directory. */
+static int write_synced(const char *path, const uint8_t *data, size_t len, ctx_err_t *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? ctx_err_set(err, CTX_EIO, "open \"%s\": %s", path, strerror(errno))
+                    : CTX_OK;
+    for (size_t done = 0; rc == CTX_OK && done < len;) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno != EINTR) {
+            rc = ctx_err_set(err, CTX_EIO, "write \"%s\": %s", path, strerror(errno));
+        }
+        done += n > 0 ? (size_t)n : 0;
+    }
+    if (rc == CTX_OK && fsync(fd) != 0) {
+        rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", path, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    char dir[DUR_PATH_BYTES * 2];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    int dfd = -1;
+    if (rc == CTX_OK && slash != NULL) {
+        *slash = '\0';
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0) {
+            rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", dir, strerror(errno));
+        }
+        close(dfd);
+    }
+    return rc;
+}
+
+/* snap_index_hook_t.save, in the snapshot writer (the forked child). The index holds exactly the
+ * committed vectors, which at the fork point (after sql_db_settle) are the store's: its bytes
+ * correspond to the snapshot's WAL index. */
+static int idx_save(void *ctx, const store_t *store, const char *path, uint64_t *rows,
+                    uint64_t *bytes, uint32_t *crc, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(d->db->vindex != NULL && store != NULL);
+    const hnsw_t *h = vindex_hnsw(d->db->vindex);
+    buf_t b;
+    buf_init(&b);
+    hnsw_serialize(h, &b);
+    int rc = write_synced(path, buf_peek(&b), buf_size(&b), err);
+    *rows = hnsw_count(h);
+    *bytes = buf_size(&b);
+    *crc = crc32c(0, buf_peek(&b), buf_size(&b));
+    buf_free(&b);
+    return rc;
+}
+
+/* Reads an index file with one mapping and one sequential pass (hnsw_load checks the CRC). */
+static int idx_read(const char *path, hnsw_t **out, ctx_err_t *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int rc = ctx_err_set(err, CTX_EIO, "\"%s\": %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rc;
+    }
+    size_t len = (size_t)st.st_size;
+    void *map = len > 0 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) {
+        return ctx_err_set(err, CTX_ECORRUPT, "\"%s\" cannot be mapped (%zu bytes)", path, len);
+    }
+    madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
+    int rc = hnsw_load(map, len, out, err);
+    munmap(map, len);
+    return rc;
+}
+
+/* False (with the reason in err) when a loaded index cannot stand for the one this server would
+ * build over store: other parameters, or not the same number of vectors. */
+static bool idx_fits(const durability_t *d, const hnsw_t *h, const store_t *store,
+                     ctx_err_t *err) {
+    const hnsw_config_t *c = hnsw_get_config(h);
+    const hnsw_config_t *want = &d->hnsw;
+    if (c->dims != want->dims || c->metric != want->metric || c->m != want->m ||
+        c->ef_construction != want->ef_construction || c->seed != want->seed) {
+        ctx_err_set(err, CTX_ECONFIG, "built with m=%u ef_construction=%u metric=%d dims=%u, "
+                    "the server wants m=%u ef_construction=%u metric=%d dims=%u", c->m,
+                    c->ef_construction, (int)c->metric, c->dims, want->m, want->ef_construction,
+                    (int)want->metric, want->dims);
+        return false;
+    }
+    if (hnsw_count(h) != store_vector_count(store)) {
+        ctx_err_set(err, CTX_ECORRUPT, "holds %llu vectors, the snapshot %llu",
+                    (unsigned long long)hnsw_count(h),
+                    (unsigned long long)store_vector_count(store));
+        return false;
+    }
+    return true;
+}
+
+/* snap_index_hook_t.load: keeps the index for idx_restored. A damaged or unfitting file is not a
+ * damaged snapshot (the index is derived state): it is logged and the index rebuilt. */
+static int idx_load(void *ctx, store_t *store, const char *path, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(store != NULL && path != NULL);
+    (void)err;
+    double started = mono_ms();
+    hnsw_t *h = NULL;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    int rc = idx_read(path, &h, &inner);
+    if (rc == CTX_OK && !idx_fits(d, h, store, &inner)) {
+        hnsw_destroy(h);
+        rc = inner.code;
+    }
+    if (rc != CTX_OK) {
+        CTX_WARN("vector index \"%s\" not used: %s; rebuilding it", path, inner.message);
+        return CTX_OK;
+    }
+    hnsw_destroy(d->loaded);
+    d->loaded = h;
+    d->loaded_store = store;
+    d->loaded_ms = mono_ms() - started;
+    return CTX_OK;
+}
+
+/* recovery_opts_t.restored: adopts the snapshot's index, or builds one over the store. */
+static int idx_restored(void *ctx, store_t *store, uint64_t snapshot_id, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(d->vindex == NULL);
+    if (d->loaded != NULL && d->loaded_store == store) {
+        d->vindex = vindex_adopt(store, d->loaded);
+        d->loaded = NULL;
+        CTX_INFO("vector index: loaded from snapshot %" PRIu64 " (%" PRIu64 " vectors) in "
+                 "%.0f ms, not rebuilt", snapshot_id, store_vector_count(store), d->loaded_ms);
+        return CTX_OK;
+    }
+    hnsw_destroy(d->loaded);
+    d->loaded = NULL;
+    double started = mono_ms();
+    int rc = vindex_create(store, &d->hnsw, &d->vindex, err);
+    if (rc == CTX_OK && snapshot_id > 0) {
+        CTX_INFO("vector index: rebuilt from the %" PRIu64 " vectors of snapshot %" PRIu64
+                 " in %.0f ms", store_vector_count(store), snapshot_id, mono_ms() - started);
+    }
+    return rc;
+}
+
+/* recovery_opts_t.replayed: the WAL tail reaches the index as live commits did. */
+static void idx_replayed(void *ctx, const cmd_batch_t *batch) {
+    durability_t *d = ctx;
+    CTX_ASSERT(d->vindex != NULL);
+    vindex_applied(d->vindex, batch);
+}
+
 /* ---------------------------------------------------------------- snapshot writer */
 
 _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, pid_t parent) {
@@ -134,13 +315,14 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
         _exit(1);
     }
     close_range(3, ~0U, 0); /* the lock file, sockets, the WAL: the parent's alone */
+    snap_index_hook_t hook = {.save = idx_save, .ctx = d};
     snap_write_opts_t opts = {.snapshot_id = id,
                               .parent_id = d->current_id,
                               .raft_index = index,
                               .raft_term = 0,
                               .timestamp_ms = wall_ms(),
                               .codec = (col_codec_t)d->cfg.snapshot_codec,
-                              .index_hook = NULL /* issue 5: the HNSW index's save hook */};
+                              .index_hook = d->db->vindex != NULL ? &hook : NULL};
     snap_meta_t meta;
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -429,8 +611,14 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
                 .sync_commit = d->cfg.synchronous_commit,
                 .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
                 .notify_fd = d->efd},
-        .index_hook = NULL, /* issue 5: the HNSW index's load hook */
     };
+    snap_index_hook_t hook = {.load = idx_load, .ctx = d};
+    if (d->cfg.vector_index != NULL) {
+        ro.index_hook = &hook;
+        ro.restored = idx_restored;
+        ro.replayed = idx_replayed;
+        ro.hook_ctx = d;
+    }
     recovery_info_t info;
     store_t *store = NULL;
     int rc = recovery_run(&ro, &store, &d->wal, &info, err);
@@ -462,6 +650,10 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     durability_t *d = ctx_calloc(1, sizeof(*d));
     d->cfg = *config;
     d->db = db;
+    if (config->vector_index != NULL) {
+        d->hnsw = *config->vector_index;
+        d->cfg.vector_index = &d->hnsw;
+    }
     buf_init(&d->enc);
     pthread_mutex_init(&d->mu, NULL);
     snprintf(d->snap_root, sizeof(d->snap_root), "%s/snapshots", config->data_dir);
@@ -479,9 +671,17 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     if (rc == CTX_OK) {
         rc = d_recover(d, db, err);
     }
+    hnsw_destroy(d->loaded);
+    d->loaded = NULL;
     if (rc != CTX_OK) {
+        vindex_destroy(d->vindex);
         durability_close(d);
         return rc;
+    }
+    if (d->vindex != NULL) {
+        db->vindex = d->vindex;
+        db->hooks.applied = vindex_applied;
+        db->hooks.applied_ctx = d->vindex;
     }
     db->hooks.log = d_log;
     db->hooks.log_ctx = d;

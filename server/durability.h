@@ -13,6 +13,7 @@
 #define CTX_DURABILITY_H
 
 #include "ctx.h"
+#include "hnsw.h"
 #include "sql.h"
 
 #include <stdbool.h>
@@ -27,10 +28,18 @@ typedef struct durability_config {
     uint64_t snapshot_interval_records; /* 0 = only CREATE SNAPSHOT */
     int snapshot_codec;                 /* col_codec_t */
     uint64_t wal_segment_bytes;
+    /* The vector index (engine/vindex.h) and its parameters; NULL: none. Each snapshot carries
+     * the index (kind "hnsw"), and start-up loads the chosen snapshot's index instead of
+     * rebuilding it (a rebuild, logged, when the file is damaged or its parameters differ), then
+     * feeds it the replayed WAL tail. */
+    const hnsw_config_t *vector_index;
 } durability_config_t;
 
 /* Recovers the store from <data_dir>/snapshots and <data_dir>/wal, opens the WAL and installs
- * db->store, db->hooks.log and db->snapshots. On error nothing is installed. */
+ * db->store, db->hooks.log and db->snapshots, and with config->vector_index also db->vindex and
+ * db->hooks.applied (the caller destroys db->vindex after db->store's last use, as the store).
+ * On error nothing is installed. */
+
 int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
                     ctx_err_t *err);
 /* Waits for a running snapshot, flushes and closes the WAL, frees cached snapshot stores. The

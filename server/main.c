@@ -215,23 +215,20 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                       .snapshot_interval_records = cfg->snapshot_interval_records,
                                       .snapshot_codec = cfg->snapshot_codec,
                                       .wal_segment_bytes = cfg->wal_segment_bytes};
-    durability_t *dur = NULL;
-    if (durability_open(&dur_config, &db, &dur, err) != CTX_OK) {
-        return -1;
-    }
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
-    /* The vector index follows committed batches (engine/vindex.h). */
+    /* The vector index follows committed batches (engine/vindex.h); durability loads it from
+     * the snapshot (or builds it) and installs db.vindex and db.hooks.applied. */
     hnsw_config_t hnsw_config;
     hnsw_config_default(&hnsw_config, cfg->vector_dimensions, db.seed);
     hnsw_config.metric = (metric_t)cfg->hnsw_metric;
     hnsw_config.m = cfg->hnsw_m;
     hnsw_config.ef_construction = cfg->hnsw_ef_construction;
-    if (vindex_create(db.store, &hnsw_config, &db.vindex, err) != CTX_OK) {
-        return -1; /* the process exits */
+    dur_config.vector_index = &hnsw_config;
+    durability_t *dur = NULL;
+    if (durability_open(&dur_config, &db, &dur, err) != CTX_OK) {
+        return -1;
     }
-    db.hooks.applied = vindex_applied;
-    db.hooks.applied_ctx = db.vindex;
     loop_config_t loop_config = {.host = cfg->host,
                                  .port = cfg->port,
                                  .sessions_max = cfg->max_connections,

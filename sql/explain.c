@@ -248,9 +248,19 @@ static const char *vector_search_text(const plan_t *plan, arena_t *arena) {
     const plan_t *in = plan->child;
     if (plan->kind == PLAN_FUNCTION && plan->tfunc == TFUNC_HYBRID) {
         how = "traversal candidates, then exact scan if few else filtered hnsw";
-    } else if (plan->kind == PLAN_TOPK && in != NULL && in->child != NULL &&
-               in->child->kind == PLAN_FILTER) {
-        how = "filtered hnsw (rows passing the filter are the allowed set; exact scan if few)";
+    } else if (plan->kind == PLAN_TOPK && in != NULL && in->child != NULL) {
+        const plan_t *base = in->child;
+        while (base->kind == PLAN_FILTER && base->child != NULL) {
+            base = base->child;
+        }
+        if (base->kind == PLAN_JOIN) {
+            how = "filtered hnsw (the join's ids are the allowed set; exact scan if few)";
+        } else if (base->kind == PLAN_SCAN && base->lookup != LOOKUP_NONE) {
+            how = arena_sprintf(arena, "filtered hnsw (the %d listed ids are the allowed set)",
+                                base->nkeys);
+        } else if (in->child->kind == PLAN_FILTER) {
+            how = "filtered hnsw (rows passing the filter are the allowed set; exact scan if few)";
+        }
     }
     const char *text = arena_sprintf(arena, "Index Search: %s, ef_search=%u", how,
                                      plan->ef_search);

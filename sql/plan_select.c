@@ -444,9 +444,23 @@ static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *p
         topk->vector_search = true;
         topk->method = EXEC_VECTOR_EXACT;
         topk->metric = metric;
-        if (base->lookup == LOOKUP_NONE && vindex_query_side(key) != NULL) {
-            choose_hnsw(p, topk, metric);
+        /* The index holds the live committed vectors: AS OF SNAPSHOT reads scan exactly. An id
+         * list is the allowed set: exact when it is short (known now), filtered HNSW when not. */
+        if (base->source == NULL && vindex_query_side(key) != NULL &&
+            choose_hnsw(p, topk, metric) && base->lookup != LOOKUP_NONE &&
+            hnsw_filter_exact(vindex_hnsw(p->env->vindex), (uint64_t)base->nkeys,
+                              topk->ef_search)) {
+            topk->method = EXEC_VECTOR_EXACT;
         }
+    } else if (base->kind == PLAN_JOIN && base->lookup_left_col >= 0 && !base->left_join &&
+               base->lookup_table == TABLE_VECTORS &&
+               vindex_query_side_at(key, base->child->ncols + 1) != NULL) {
+        /* e.g. neighbors() JOIN vectors ON id: the left side's ids are the allowed set (exact
+         * scan of them if few, filtered HNSW if many: decided at run time, engine/exec.c). */
+        topk->vector_search = true;
+        topk->method = EXEC_VECTOR_EXACT;
+        topk->metric = metric;
+        choose_hnsw(p, topk, metric);
     }
 }
 
@@ -456,7 +470,7 @@ static void mark_vector_functions(const planner_t *p, plan_t *plan) {
     for (; plan != NULL; plan = plan->child) {
         if (plan->kind == PLAN_FUNCTION &&
             (plan->tfunc == TFUNC_SIMILAR || plan->tfunc == TFUNC_NEIGHBOR_STATS ||
-             plan->tfunc == TFUNC_HYBRID)) {
+             plan->tfunc == TFUNC_HYBRID) && plan->source == NULL) {
             plan->vector_search = choose_hnsw(p, plan, METRIC_COSINE);
         }
         if (plan->right != NULL) {

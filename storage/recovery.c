@@ -69,6 +69,7 @@ static int load_snapshot(const recovery_opts_t *o, store_t **store, recovery_inf
 typedef struct replay_ctx {
     store_t *store;
     arena_t arena;
+    const recovery_opts_t *opts;
 } replay_ctx_t;
 
 static int replay_record(void *ctx, const wal_record_t *rec, ctx_err_t *err) {
@@ -89,6 +90,9 @@ static int replay_record(void *ctx, const wal_record_t *rec, ctx_err_t *err) {
         return ctx_err_set(err, CTX_ECORRUPT, "WAL record %" PRIu64 " cannot be replayed: %s",
                            rec->index, inner.message);
     }
+    if (rc->opts->replayed != NULL) {
+        rc->opts->replayed(rc->opts->hook_ctx, &batch);
+    }
     return CTX_OK;
 }
 
@@ -107,8 +111,16 @@ int recovery_run(const recovery_opts_t *o, store_t **store, wal_t **wal, recover
         *store = store_create(&o->store_config);
     }
     info->snapshot_ms = now_ms() - started;
+    if (o->restored != NULL) {
+        rc = o->restored(o->hook_ctx, *store, info->snapshot_id, err);
+        if (rc != CTX_OK) {
+            store_destroy(*store);
+            *store = NULL;
+            return rc;
+        }
+    }
     started = now_ms();
-    replay_ctx_t rctx = {.store = *store};
+    replay_ctx_t rctx = {.store = *store, .opts = o};
     arena_init(&rctx.arena);
     rc = wal_open(&o->wal, info->snapshot_index, replay_record, &rctx, &info->wal, wal, err);
     arena_destroy(&rctx.arena);

@@ -16,11 +16,20 @@
 #include "store.h"
 #include "wal.h"
 
+struct cmd_batch;
+
 typedef struct recovery_opts {
     const char *snapshot_root;        /* <data dir>/snapshots */
     store_config_t store_config;
     wal_options_t wal;                /* wal.dir = <data dir>/wal */
     const snap_index_hook_t *index_hook; /* may be NULL */
+    /* Optional (issue 5, the vector index): `restored` runs once the store exists (the chosen
+     * snapshot's, or a new empty one; snapshot_id 0 then) and before the WAL tail is replayed,
+     * and a failure stops start-up; `replayed` runs after each replayed batch has been applied to
+     * the store, in log order. Both get hook_ctx. */
+    int (*restored)(void *ctx, store_t *store, uint64_t snapshot_id, ctx_err_t *err);
+    void (*replayed)(void *ctx, const struct cmd_batch *batch);
+    void *hook_ctx;
 } recovery_opts_t;
 
 typedef struct recovery_info {

@@ -10,7 +10,8 @@
  * input, dimension errors. Then the SQL level through sql_parse/sql_execute (as test_sql.c): the
  * planner picks the HNSW operator, EXPLAIN names it, results equal `SET enable_hnsw = off`,
  * filters, transactions (own uncommitted vectors visible, others' not; the index follows
- * commits), similar()/neighbor_stats() and dimension errors.
+ * commits), similar()/neighbor_stats(), neighbors() JOIN vectors and id lists as allowed sets
+ * (exact when few, filtered HNSW when many) and dimension errors.
  */
 #include "hnsw.h"
 #include "sql.h"
@@ -673,6 +674,101 @@ START_TEST(test_sql_dimension_mismatch) {
 }
 END_TEST
 
+/* Adds vectors up to id `upto`, nodes 1..upto and a star of edges 1 -> 2..star (one hop). */
+static void add_graph(int upto, int star) {
+    uint64_t rng = g_seed ^ 4321;
+    size_t cap = 220 * (size_t)upto + 100;
+    char *sql = malloc(cap);
+    size_t n = (size_t)sprintf(sql, "INSERT INTO vectors (id, embedding) VALUES ");
+    for (int i = SQL_ROWS + 1; i <= upto; i++) {
+        char lit[256];
+        vec_literal(&rng, lit, sizeof(lit));
+        n += (size_t)sprintf(sql + n, "%s(%d, %s)", i > SQL_ROWS + 1 ? "," : "", i, lit);
+    }
+    ck_assert_str_ne(run(sx.a, sql), "");
+    ck_assert_ptr_nonnull(strstr(sx.out, "INSERT 0"));
+    n = (size_t)sprintf(sql, "INSERT INTO nodes (id, label) VALUES ");
+    for (int i = 1; i <= upto; i++) {
+        n += (size_t)sprintf(sql + n, "%s(%d, 'n')", i > 1 ? "," : "", i);
+    }
+    ck_assert_ptr_nonnull(strstr(run(sx.a, sql), "INSERT 0"));
+    n = (size_t)sprintf(sql, "INSERT INTO edges (src, dst, kind) VALUES ");
+    for (int i = 2; i <= star; i++) {
+        n += (size_t)sprintf(sql + n, "%s(1, %d, 'k')", i > 2 ? "," : "", i);
+    }
+    n += (size_t)sprintf(sql + n, ", (2, 3, 'k'), (3, 4, 'k')");
+    ck_assert_ptr_nonnull(strstr(run(sx.a, sql), "INSERT 0"));
+    free(sql);
+}
+
+/* EXPLAIN [ANALYZE] of sql contains needle. */
+static void plan_has(const char *prefix, const char *sql, const char *needle) {
+    char *text = malloc(strlen(sql) + 32);
+    sprintf(text, "%s %s", prefix, sql);
+    ck_assert_msg(strstr(run(sx.a, text), needle) != NULL, "%s\n%s", needle, sx.out);
+    free(text);
+}
+
+/* neighbors() JOIN vectors and WHERE id IN (...) with ORDER BY distance LIMIT k: the ids are the
+ * allowed set; a small set is ranked exactly, a large one by filtered HNSW; results as exact. */
+START_TEST(test_sql_filtered_join_and_id_list) {
+    enum { UPTO = 4000, STAR = 3900 };
+    add_graph(UPTO, STAR);
+    ck_assert_str_eq(run(sx.a, "SET hnsw.ef_search = 100"), "SET\n");
+    uint64_t rng = g_seed ^ 555;
+    char *in_list = malloc(8 * STAR);
+    size_t n = 0;
+    for (int i = 2; i <= STAR; i++) {
+        n += (size_t)sprintf(in_list + n, "%s%d", i > 2 ? "," : "", i);
+    }
+    char *sql = malloc(8 * STAR + 512);
+    for (int i = 0; i < 8; i++) {
+        char lit[256];
+        vec_literal(&rng, lit, sizeof(lit));
+        int k = 1 + i % 5;
+        /* Large allowed set: the star's 3,899 neighbours. */
+        snprintf(sql, 512, "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(1, 1) n JOIN "
+                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d", lit, k);
+        plan_has("EXPLAIN", sql, "Vector Top-K (hnsw, cosine)");
+        plan_has("EXPLAIN", sql, "the join's ids are the allowed set");
+        plan_has("EXPLAIN ANALYZE", sql, "path: filtered hnsw");
+        same_both_ways(sql);
+        /* Small allowed set (nodes 3 and 4 from node 2): exact scan of those ids. */
+        snprintf(sql, 512, "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(2, 2) n JOIN "
+                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d", lit, k);
+        plan_has("EXPLAIN ANALYZE", sql, "path: exact scan of allowed ids");
+        same_both_ways(sql);
+        /* Id lists: a long one searches the index, a short one is an exact plan. */
+        sprintf(sql, "SELECT id FROM vectors WHERE id IN (%s) ORDER BY embedding <-> %s "
+                "LIMIT %d", in_list, lit, k);
+        plan_has("EXPLAIN", sql, "Vector Top-K (exact scan, l2)"); /* a cosine index */
+        sprintf(sql, "SELECT id, embedding <=> %s FROM vectors WHERE id IN (%s) ORDER BY "
+                "embedding <=> %s LIMIT %d", lit, in_list, lit, k);
+        plan_has("EXPLAIN", sql, "Vector Top-K (hnsw, cosine)");
+        plan_has("EXPLAIN", sql, "the 3899 listed ids are the allowed set");
+        plan_has("EXPLAIN ANALYZE", sql, "path: filtered hnsw");
+        same_both_ways(sql);
+        snprintf(sql, 512, "SELECT id FROM vectors WHERE id IN (5, 17, 3999, 250) ORDER BY "
+                 "embedding <=> %s LIMIT %d", lit, k);
+        plan_has("EXPLAIN", sql, "Vector Top-K (exact scan, cosine)");
+        same_both_ways(sql);
+    }
+    /* The session's uncommitted vector joins the candidates; others do not see it. */
+    const char *q = "SELECT n.id FROM neighbors(1, 1) n JOIN vectors v ON v.id = n.id "
+                    "ORDER BY v.embedding <=> '[9,9,9,9,9,9,9,-9]' LIMIT 1";
+    ck_assert_str_eq(run(sx.a, "BEGIN; INSERT INTO vectors VALUES (3950, '[9,9,9,9,9,9,9,-9]') "
+                               "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding"),
+                     "BEGIN\nINSERT 0 1\n");
+    ck_assert_str_eq(run(sx.a, "INSERT INTO edges (src, dst, kind) VALUES (1, 3950, 'k')"),
+                     "INSERT 0 1\n");
+    ck_assert_str_eq(run(sx.a, q), "3950\nSELECT 1\n");
+    ck_assert_str_ne(run(sx.b, q), "3950\nSELECT 1\n");
+    ck_assert_str_eq(run(sx.a, "ROLLBACK"), "ROLLBACK\n");
+    free(sql);
+    free(in_list);
+}
+END_TEST
+
 static Suite *hnsw_suite(void) {
     Suite *s = suite_create("hnsw");
     TCase *tc = tcase_create("index");
@@ -697,6 +793,7 @@ static Suite *hnsw_suite(void) {
     tcase_add_test(sq, test_sql_results_equal_exact);
     tcase_add_test(sq, test_sql_transactions);
     tcase_add_test(sq, test_sql_dimension_mismatch);
+    tcase_add_test(sq, test_sql_filtered_join_and_id_list);
     suite_add_tcase(s, sq);
     return s;
 }
