@@ -73,13 +73,7 @@ int table_lookup(const char *name) {
 
 /* ---------------------------------------------------------------- row set builder */
 
-typedef struct rs_builder {
-    rowset_t *out;
-    uint64_t cap;
-    exec_ctx_t *ctx;
-} rs_builder_t;
-
-static void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) {
+void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) {
     out->rows = NULL;
     out->nrows = 0;
     out->ncols = ncols;
@@ -98,8 +92,7 @@ static int check_cancel(exec_ctx_t *ctx, uint64_t counter, ctx_err_t *err) {
     return CTX_OK;
 }
 
-/* Returns storage for one more row (ncols values, uninitialized), or NULL with err set. */
-static value_t *rs_push(rs_builder_t *b, ctx_err_t *err) {
+value_t *rs_push(rs_builder_t *b, ctx_err_t *err) {
     rowset_t *out = b->out;
     if (b->ctx->rows_max != 0 && out->nrows >= b->ctx->rows_max) {
         ctx_err_set(err, CTX_ELIMIT, "intermediate result exceeds %llu rows",

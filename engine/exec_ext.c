@@ -19,56 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct builder {
-    rowset_t *out;
-    uint64_t cap;
-    exec_ctx_t *ctx;
-} builder_t;
-
-static void b_init(builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) {
-    out->rows = NULL;
-    out->nrows = 0;
-    out->ncols = ncols;
-    b->out = out;
-    b->cap = 0;
-    b->ctx = ctx;
-}
-
-static value_t *b_push(builder_t *b, ctx_err_t *err) {
-    rowset_t *out = b->out;
-    if (b->ctx->rows_max != 0 && out->nrows >= b->ctx->rows_max) {
-        ctx_err_set(err, CTX_ELIMIT, "intermediate result exceeds %llu rows",
-                    (unsigned long long)b->ctx->rows_max);
-        return NULL;
-    }
-    const eval_env_t *env = b->ctx->eval.env;
-    if (out->nrows % EXEC_CANCEL_POLL == 0 && env != NULL && env->cancel != NULL &&
-        atomic_load(env->cancel)) {
-        ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
-        return NULL;
-    }
-    if (out->nrows == b->cap) {
-        uint64_t cap = b->cap == 0 ? 16 : b->cap * 2;
-        size_t width = (size_t)(out->ncols > 0 ? out->ncols : 1);
-        value_t *rows = arena_alloc(b->ctx->eval.arena, cap * width * sizeof(value_t));
-        if (out->nrows > 0) {
-            memcpy(rows, out->rows, out->nrows * width * sizeof(value_t));
-        }
-        out->rows = rows;
-        b->cap = cap;
-    }
-    return out->rows + out->nrows++ * (uint64_t)out->ncols;
-}
-
 static const value_t *row_at(const rowset_t *rs, uint64_t r) {
     return rs->rows + r * (uint64_t)rs->ncols;
 }
 
 int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
-    builder_t b;
-    b_init(&b, out, plan->ncols, ctx);
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
     for (uint64_t r = 0; r < plan->nconst_rows; r++) {
-        value_t *row = b_push(&b, err);
+        value_t *row = rs_push(&b, err);
         if (row == NULL) {
             return err->code;
         }
@@ -76,7 +35,7 @@ int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *e
                sizeof(value_t) * (size_t)plan->ncols);
     }
     for (int r = 0; r < plan->nvalue_rows; r++) {
-        value_t *row = b_push(&b, err);
+        value_t *row = rs_push(&b, err);
         if (row == NULL) {
             return err->code;
         }
@@ -155,8 +114,8 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
         return rc;
     }
     CTX_ASSERT(r.ncols == in->ncols);
-    builder_t b;
-    b_init(&b, out, plan->ncols, ctx);
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
     hash_index_t h = {0};
     if (plan->set_op != 0) {
         hash_build(&h, &r, 0, r.ncols, ctx->eval.arena);
@@ -164,7 +123,7 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
     for (uint64_t i = 0; i < in->nrows; i++) {
         bool keep = plan->set_op == 0 ||
                     hash_contains(&h, &r, row_at(in, i), in->ncols) == (plan->set_op == 2);
-        value_t *row = keep ? b_push(&b, err) : NULL;
+        value_t *row = keep ? rs_push(&b, err) : NULL;
         if (keep && row == NULL) {
             return err->code;
         }
@@ -173,7 +132,7 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
         }
     }
     for (uint64_t i = 0; plan->set_op == 0 && i < r.nrows; i++) {
-        value_t *row = b_push(&b, err);
+        value_t *row = rs_push(&b, err);
         if (row == NULL) {
             return err->code;
         }
@@ -273,10 +232,10 @@ int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
             results[r * extra + w] = col[r];
         }
     }
-    builder_t b;
-    b_init(&b, out, plan->ncols, ctx);
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
     for (uint64_t r = 0; r < in->nrows; r++) {
-        value_t *row = b_push(&b, err);
+        value_t *row = rs_push(&b, err);
         if (row == NULL) {
             return err->code;
         }
@@ -290,8 +249,8 @@ int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
 
 int exec_project_srf(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
                      ctx_err_t *err) {
-    builder_t b;
-    b_init(&b, out, plan->nexprs, ctx);
+    rs_builder_t b;
+    rs_init(&b, out, plan->nexprs, ctx);
     value_t *tmp = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)(plan->nexprs + 1));
     eval_ctx_t saved = ctx->eval;
     int rc = CTX_OK;
@@ -304,7 +263,7 @@ int exec_project_srf(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
                 rc = eval_expr(plan->exprs[c], row_at(in, r), &ctx->eval, &tmp[c], err);
             }
             if (rc == CTX_OK && k < rows) {
-                value_t *row = b_push(&b, err);
+                value_t *row = rs_push(&b, err);
                 rc = row == NULL ? err->code : CTX_OK;
                 if (row != NULL) {
                     memcpy(row, tmp, sizeof(value_t) * (size_t)plan->nexprs);
@@ -329,8 +288,8 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
     CTX_ASSERT(rcol >= 0 && rcol < r->ncols);
     hash_index_t h;
     hash_build(&h, r, rcol, 1, ctx->eval.arena);
-    builder_t b;
-    b_init(&b, out, plan->ncols, ctx);
+    rs_builder_t b;
+    rs_init(&b, out, plan->ncols, ctx);
     value_t *scratch = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)plan->ncols);
     uint64_t *hits = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (r->nrows + 1));
     for (uint64_t i = 0; i < l->nrows; i++) {
@@ -356,7 +315,7 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
             if (rc != CTX_OK) {
                 return rc;
             }
-            value_t *row = match ? b_push(&b, err) : NULL;
+            value_t *row = match ? rs_push(&b, err) : NULL;
             if (match && row == NULL) {
                 return err->code;
             }
@@ -366,7 +325,7 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
             }
         }
         if (!matched && plan->left_join) {
-            value_t *row = b_push(&b, err);
+            value_t *row = rs_push(&b, err);
             if (row == NULL) {
                 return err->code;
             }

@@ -6,6 +6,18 @@
 
 #include "plan.h"
 
+/* Growing row set in the statement arena; every push polls the cancel flag and checks
+ * ctx->rows_max (54000). */
+typedef struct rs_builder {
+    rowset_t *out;
+    uint64_t cap;
+    exec_ctx_t *ctx;
+} rs_builder_t;
+
+void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx);
+/* Storage for one more row (ncols values, uninitialized), or NULL with err set. */
+value_t *rs_push(rs_builder_t *b, ctx_err_t *err);
+
 /* PLAN_VALUES, PLAN_APPEND (in = child's rows), PLAN_WINDOW (in = child's rows). */
 int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
 int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
