@@ -12,6 +12,8 @@
 #include "snapshot.h"
 
 #include <check.h>
+#include "testutil.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,33 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t seed_state;
-
 static void init_seed(void) {
-    const char *env = getenv("CTX_TEST_SEED");
-    seed_state = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-    printf("test_snapshot: seed %" PRIu64 " (CTX_TEST_SEED to replay)\n", seed_state);
+    testutil_seed("test_snapshot");
 }
 
 static uint64_t rnd(void) {
-    uint64_t z = (seed_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return testutil_rand();
 }
 
 static char *make_dir(void) {
-    /* tmpfs when there is one: these tests check formats, not the disk. */
-    bool shm = access("/dev/shm", W_OK) == 0;
-    char *dir = strdup(shm ? "/dev/shm/ctx-test-snap-XXXXXX" : "/tmp/ctx-test-snap-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    return testutil_make_dir("snap");
 }
 
 static void remove_tree(const char *dir) {
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    testutil_remove_tree(dir);
 }
 
 static col_desc_t desc(uint8_t type, uint32_t param, const char *name) {
@@ -440,9 +429,9 @@ START_TEST(test_store_round_trip_slot_exact) {
                       err.message);
         assert_same(orig, back);
         /* The same later writes land in the same slots. */
-        uint64_t saved_seed = seed_state;
+        uint64_t saved_seed = testutil_rand_state();
         random_ops(orig, 5000, 3000);
-        seed_state = saved_seed;
+        testutil_rand_set_state(saved_seed);
         random_ops(back, 5000, 3000);
         assert_same(orig, back);
         ck_assert_int_eq(snap_verify(dir, &loaded_meta, NULL, NULL, &err), 0);

@@ -12,6 +12,8 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include "testutil.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,33 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t seed_state;
-
 static void init_seed(void) {
-    const char *env = getenv("CTX_TEST_SEED");
-    seed_state = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-    printf("test_wal: seed %" PRIu64 " (CTX_TEST_SEED to replay)\n", seed_state);
+    testutil_seed("test_wal");
 }
 
 static uint64_t rnd(void) {
-    uint64_t z = (seed_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return testutil_rand();
 }
 
 static char *make_dir(void) {
-    /* tmpfs when there is one: these tests check formats, not the disk. */
-    bool shm = access("/dev/shm", W_OK) == 0;
-    char *dir = strdup(shm ? "/dev/shm/ctx-test-wal-XXXXXX" : "/tmp/ctx-test-wal-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    return testutil_make_dir("wal");
 }
 
 static void remove_tree(const char *dir) {
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    testutil_remove_tree(dir);
 }
 
 /* Payload of record i: deterministic bytes so replays can be checked. */

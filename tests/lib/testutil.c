@@ -1,0 +1,52 @@
+/*
+ * testutil.c — seeded generator and scratch directories for unit tests (see testutil.h).
+ */
+#include "testutil.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t seed_state;
+
+void testutil_seed(const char *name) {
+    const char *env = getenv("CTX_TEST_SEED");
+    seed_state = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    printf("%s: seed %" PRIu64 " (CTX_TEST_SEED to replay)\n", name, seed_state);
+}
+
+uint64_t testutil_rand(void) {
+    uint64_t z = (seed_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t testutil_rand_state(void) {
+    return seed_state;
+}
+
+void testutil_rand_set_state(uint64_t state) {
+    seed_state = state;
+}
+
+char *testutil_make_dir(const char *tag) {
+    /* tmpfs when there is one: these tests check formats, not the disk. */
+    bool shm = access("/dev/shm", W_OK) == 0;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/ctx-test-%s-XXXXXX", shm ? "/dev/shm" : "/tmp", tag);
+    char *dir = strdup(path);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return dir;
+}
+
+void testutil_remove_tree(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
