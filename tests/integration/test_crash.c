@@ -8,6 +8,7 @@
  * Randomized: prints its seed, CTX_TEST_SEED replays. CTX_SKIP_SLOW=1 (ASan) kills fewer times.
  */
 #include "testserver.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -28,15 +29,11 @@ enum { CLIENTS = 8, ACKED_MAX = 1 << 20 };
 static uint64_t seed;
 
 static char *make_dir(void) {
-    char *dir = strdup("/tmp/ctx-crash-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    return testutil_make_disk_dir("crash");
 }
 
 static void remove_tree(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    testutil_remove_tree(dir);
 }
 
 static const char *ENV[] = {"CONTEXTDB_SNAPSHOT_INTERVAL_RECORDS=400",

@@ -12,6 +12,7 @@
  * Randomized: prints its seed, CTX_TEST_SEED replays.
  */
 #include "testserver.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -30,15 +31,11 @@ static const char *ENV[] = {"CONTEXTDB_SNAPSHOT_INTERVAL_RECORDS=0",
                             "CONTEXTDB_VECTOR_DIMENSIONS=8", NULL};
 
 static char *make_dir(void) {
-    char *dir = strdup("/tmp/ctx-vrestart-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    return testutil_make_disk_dir("vrestart");
 }
 
 static void remove_tree(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    testutil_remove_tree(dir);
 }
 
 static void start_in(ts_server_t *s, const char *dir) {

@@ -45,6 +45,14 @@ char *testutil_make_dir(const char *tag) {
     return dir;
 }
 
+char *testutil_make_disk_dir(const char *tag) {
+    char path[256];
+    snprintf(path, sizeof(path), "/tmp/ctx-%s-XXXXXX", tag);
+    char *dir = strdup(path);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return dir;
+}
+
 void testutil_remove_tree(const char *dir) {
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -16,6 +16,8 @@ uint64_t testutil_rand_state(void);
 void testutil_rand_set_state(uint64_t state);
 /* Creates a fresh directory (on tmpfs when there is one) named after tag; caller frees. */
 char *testutil_make_dir(const char *tag);
+/* Creates a fresh directory under /tmp (a real file system: crash tests fsync there). */
+char *testutil_make_disk_dir(const char *tag);
 /* Removes a directory tree made by testutil_make_dir; aborts the test on failure. */
 void testutil_remove_tree(const char *dir);
 
