@@ -18,7 +18,7 @@
  * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
  * so recovery can fall back one snapshot when the newest is damaged.
  *
- * Vector index (issue 5): the child also writes the HNSW index (kind "hnsw"); the index holds
+ * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
  * chosen snapshot's index file (hnsw_load checks its CRC and every link), adopts it and feeds it
  * the replayed WAL tail through vindex_applied, as live commits would, so it ends byte-identical

@@ -217,7 +217,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                       .wal_segment_bytes = cfg->wal_segment_bytes};
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
-    /* The vector index follows committed batches (engine/vindex.h); durability loads it from
+    /* The vector index follows committed batches (engine/vector/vindex.h); durability loads it from
      * the snapshot (or builds it) and installs db.vindex and db.hooks.applied. */
     hnsw_config_t hnsw_config;
     hnsw_config_default(&hnsw_config, cfg->vector_dimensions, db.seed);

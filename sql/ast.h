@@ -3,7 +3,7 @@
  *
  * Everything is allocated in the statement arena handed to sql_parse(); nothing is freed
  * individually. Identifiers are stored folded as PostgreSQL folds them (unquoted → lower case,
- * quoted → verbatim). Expressions are expr_t trees (engine/expr.h) so the binder and executor
+ * quoted → verbatim). Expressions are expr_t trees (engine/expr/expr.h) so the binder and executor
  * work on what the parser built, without a second tree.
  */
 #ifndef CTX_AST_H
@@ -62,7 +62,7 @@ struct from_item {
     expr_t *as_of;             /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
     expr_t *filter;            /* planner: WHERE conjuncts pushed down to this table/function */
     int location;
-    /* additions: alias column list `AS a(x, y)`, WITH ORDINALITY, JOIN … USING (cols) */
+    /* Alias column list `AS a(x, y)`, WITH ORDINALITY, JOIN … USING (cols) */
     const char **col_aliases;
     int ncol_aliases;
     bool ordinality;
@@ -89,7 +89,7 @@ struct select_stmt {
     int norder;
     expr_t *limit;  /* NULL when absent (LIMIT ALL → NULL) */
     expr_t *offset; /* NULL when absent */
-    /* additions. Set operations: when set_op != SET_NONE this node is `set_left op set_right`
+    /* Set operations: when set_op != SET_NONE this node is `set_left op set_right`
      * and only order_by / limit / offset of it apply (to the combined rows). VALUES lists: when
      * nvalues > 0 the node is VALUES (values[r][0..values_width)) with columns column1…N.
      * WITH: named queries visible to FROM in this statement (and its subqueries). */

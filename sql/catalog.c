@@ -5,13 +5,13 @@
  * S int2, L int8, F float8, N name, T text, C "char", B bool, A text[], V int2 array, W oid
  * array, R regproc) and a fill function that emits its rows through a row builder. Rows are
  * generated when a query is planned (catalogs are a few hundred rows at most) from three
- * sources: the engine's table layout (engine/plan.h: table_columns, table_oid), the fixed
+ * sources: the engine's table layout (engine/exec/plan.h: table_columns, table_oid), the fixed
  * objects below (schemas, the owner role, types, indexes and constraints of the three tables),
  * and the session's settings (pg_settings). Nothing matches query text: psql's, pgjdbc's and BI
  * tools' metadata queries are executed over these rows like any other query.
  *
  * OIDs: PostgreSQL's for built-in objects (types, pg_catalog 11, public 2200); the tables are
- * 16384–16386 (engine/exec.c), their primary-key indexes 16387–16389, the `vector` type 16390
+ * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type 16390
  * (protocol/pgwire.h), constraints 16401–16405, our table functions 16410+.
  * Catalog relations get OIDs from 1259 (pg_class) and 12000 + their position.
  */

@@ -1,5 +1,5 @@
 /*
- * plan.c — the SELECT planner: AST (sql/ast.h) to plan tree (engine/plan.h).
+ * plan.c — the SELECT planner: AST (sql/ast.h) to plan tree (engine/exec/plan.h).
  *
  * Shape of every plan, bottom up:
  *   FROM      scan | key lookup | table function | join tree | subquery

@@ -417,7 +417,7 @@ static bool choose_hnsw(const planner_t *p, plan_t *plan, metric_t metric) {
 /* Marks a top-k whose single key is a pgvector distance over a vectors scan; it becomes the
  * HNSW operator when the scan is a full scan (no id lookup: an IN list is cheaper exactly), the
  * other operand is a constant or parameter, and choose_hnsw() agrees. Filters between the scan
- * and the projection become the search's allowed set at run time (engine/exec.c). */
+ * and the projection become the search's allowed set at run time (engine/exec/exec.c). */
 static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *project) {
     if (topk->nsort != 1 || project->kind != PLAN_PROJECT) {
         return;
@@ -456,7 +456,7 @@ static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *p
                base->lookup_table == TABLE_VECTORS &&
                vindex_query_side_at(key, base->child->ncols + 1) != NULL) {
         /* e.g. neighbors() JOIN vectors ON id: the left side's ids are the allowed set (exact
-         * scan of them if few, filtered HNSW if many: decided at run time, engine/exec.c). */
+         * scan of them if few, filtered HNSW if many: decided at run time, engine/exec/exec.c). */
         topk->vector_search = true;
         topk->method = EXEC_VECTOR_EXACT;
         topk->metric = metric;
@@ -465,7 +465,7 @@ static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *p
 }
 
 /* similar(), neighbor_stats() and hybrid() rank by cosine similarity: they use the index when
- * it is a cosine index (engine/exec_func.c reads plan->method). */
+ * it is a cosine index (engine/exec/table_func.c reads plan->method). */
 static void mark_vector_functions(const planner_t *p, plan_t *plan) {
     for (; plan != NULL; plan = plan->child) {
         if (plan->kind == PLAN_FUNCTION &&

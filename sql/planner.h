@@ -1,12 +1,12 @@
 /*
  * planner.h — the planner's contract inside the SQL layer: SELECT statements to plan trees
- * (engine/plan.h), binding expressions against a scope, and EXPLAIN text.
+ * (engine/exec/plan.h), binding expressions against a scope, and EXPLAIN text.
  */
 #ifndef CTX_SQL_PLANNER_H
 #define CTX_SQL_PLANNER_H
 
 #include "ast.h"
-#include "plan.h"
+#include "engine.h"
 
 typedef struct planner {
     const store_t *store;
@@ -16,7 +16,7 @@ typedef struct planner {
     ctype_t *param_types;    /* $n types, inferred in place; may be NULL */
     int nparams;
     bool enable_topk_vector; /* planner setting: mark vector top-k (always exact for now) */
-    /* additions: enclosing queries' scopes (correlated subqueries), a counter of references
+    /* Enclosing queries' scopes (correlated subqueries), a counter of references
      * into them, and the WITH queries visible here (innermost first). */
     const bind_outer_t *outer;
     int *outer_refs;

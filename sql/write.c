@@ -1,5 +1,5 @@
 /*
- * write.c — INSERT, UPDATE and DELETE: statements to command batches (engine/command.h).
+ * write.c — INSERT, UPDATE and DELETE: statements to command batches (engine/store/command.h).
  *
  * A write is resolved completely before anything changes: VALUES are evaluated and coerced to
  * the column types, UPDATE/DELETE targets are found by running the same scan + filter plan a

@@ -42,7 +42,7 @@ typedef enum {
     COL_KIND_VECTORS = 3,
     COL_KIND_LABELS = 4,
     COL_KIND_KINDS = 5,
-    COL_KIND_HNSW = 6, /* reserved for the vector index (issue 5) */
+    COL_KIND_HNSW = 6, /* reserved for the vector index */
 } col_kind_t;
 
 typedef struct col_desc {

@@ -5,7 +5,7 @@
  * newer ones never became current — the WAL may not cover them — and are deleted). A snapshot
  * that fails to load (bad CRC, missing file) is logged and the previous one is tried; WAL
  * segments are kept back to the previous snapshot for exactly this case. The WAL is then opened
- * with the chosen snapshot's index: records after it are decoded (engine/command.h) and applied
+ * with the chosen snapshot's index: records after it are decoded (engine/store/command.h) and applied
  * with store_apply; the log's torn tail is truncated, and damage in the middle of the log stops
  * start-up (wal.h).
  */
@@ -23,7 +23,7 @@ typedef struct recovery_opts {
     store_config_t store_config;
     wal_options_t wal;                /* wal.dir = <data dir>/wal */
     const snap_index_hook_t *index_hook; /* may be NULL */
-    /* Optional (issue 5, the vector index): `restored` runs once the store exists (the chosen
+    /* Optional (the vector index): `restored` runs once the store exists (the chosen
      * snapshot's, or a new empty one; snapshot_id 0 then) and before the WAL tail is replayed,
      * and a failure stops start-up; `replayed` runs after each replayed batch has been applied to
      * the store, in log order. Both get hook_ctx. */

@@ -471,7 +471,7 @@ static int write_vectors(const store_t *store, const char *root, snap_meta_t *me
     return tw_close(&t, rc, err);
 }
 
-/* The vector index (issue 5): hnsw/hnsw-<id>-0.idx, written by the hook when there is one. */
+/* The vector index: hnsw/hnsw-<id>-0.idx, written by the hook when there is one. */
 static int write_index(const store_t *store, const char *root, snap_meta_t *meta,
                        const snap_index_hook_t *hook, ctx_err_t *err) {
     if (hook == NULL || hook->save == NULL) {

@@ -13,7 +13,7 @@
  *   edges/edges-000007-0.col        source, target, kind (id into kinds), weight; edge-scan order
  *   edges/kinds-000007-0.col        the edge kind dictionary in id order
  *   vectors/vec-000007-0.col        slot, id, embedding
- *   hnsw/hnsw-000007-0.idx          the vector index (issue 5: see snap_index_hook_t)
+ *   hnsw/hnsw-000007-0.idx          the vector index (see snap_index_hook_t)
  * Slots are recorded so that a restored store is slot-for-slot the saved one (store.h).
  * Nothing here reads the clock: the caller passes the timestamp.
  */
@@ -57,7 +57,7 @@ typedef struct snap_meta {
     char metric[16]; /* "cosine" */
 } snap_meta_t;
 
-/* The vector index (issue 5) plugs in here: save writes the index of `store` to `path` (a file
+/* The vector index plugs in here: save writes the index of `store` to `path` (a file
  * of kind "hnsw") and reports rows/bytes/crc for the metadata; load reads it back after the
  * store is restored. Both run in the snapshot writer / loader; either may be NULL. */
 typedef struct snap_index_hook {

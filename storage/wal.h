@@ -35,7 +35,7 @@ enum {
 };
 
 typedef enum {
-    WAL_TYPE_BATCH = 1, /* payload: cmd_encode() of one committed batch (engine/command.h) */
+    WAL_TYPE_BATCH = 1, /* payload: cmd_encode() of one committed batch (engine/store/command.h) */
 } wal_type_t;
 
 typedef struct wal_record {

@@ -1,6 +1,6 @@
 /*
  * bench_vector.c — the C side of tools/bench-vector: seeded data sets, exact ground truth, and
- * ContextDB's HNSW index measured in-process through the engine API (engine/hnsw.h); with
+ * ContextDB's HNSW index measured in-process through the engine API (engine/vector/hnsw.h); with
  * `pgwire`, the same queries through a running server with a prepared statement (libpq).
  *
  *   bench_vector gen   DIR N DIMS QUERIES uniform|mixture SEED   data + ground truth files

@@ -11,7 +11,7 @@
  *   contextdb-inspect verify DATA_DIR           every CRC of every WAL segment and every snapshot
  *                                               file (snapshots/ and the objstore/ mirror)
  *
- * All format knowledge stays in storage/ and engine/command.c: records come from
+ * All format knowledge stays in storage/ and engine/store/command.c: records come from
  * wal_segment_header_decode / wal_record_decode, batches from cmd_decode, snapshot files from
  * snap_meta_load / snap_meta_parse / snap_file_scan (which checks every chunk CRC and the whole
  * file CRC the metadata records). Damage is reported with the file and byte offset (for WAL

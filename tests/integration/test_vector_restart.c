@@ -1,5 +1,5 @@
 /*
- * test_vector_restart.c — the vector index across restarts, with the real server (issue 5).
+ * test_vector_restart.c — the vector index across restarts, with the real server.
  *
  * A snapshot carries the HNSW index; a restart loads it instead of rebuilding and then feeds it
  * the WAL tail, so the restarted index is byte-for-byte the index of a server that never

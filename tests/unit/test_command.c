@@ -1,5 +1,5 @@
 /*
- * test_command.c — unit tests of engine/command.h: every op and its errors, cascade delete, atomic
+ * test_command.c — unit tests of engine/store/command.h: every op and its errors, cascade delete, atomic
  * batches, undo rollback, replica determinism, and the binary encoding (round trip, truncation,
  * random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
  */

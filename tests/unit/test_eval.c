@@ -1,5 +1,5 @@
 /*
- * test_eval.c — binder and evaluator over hand-built expression trees (engine/expr.h).
+ * test_eval.c — binder and evaluator over hand-built expression trees (engine/expr/expr.h).
  *
  * Each case builds a tree as the parser would (locations are byte offsets into a query text the
  * test supplies), binds it against a scope of typed columns, evaluates it over one row and checks

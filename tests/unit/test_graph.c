@@ -1,5 +1,5 @@
 /*
- * test_graph.c — unit tests of engine/graph.h on small hand-made graphs (cycles, self-loops,
+ * test_graph.c — unit tests of engine/store/graph.h on small hand-made graphs (cycles, self-loops,
  * directions, kind filters, ties), limits (visits_max, cancel), and a scale run: 100,000 nodes and
  * 1,000,000 edges applied in batches of 1,000, then a 3-hop BFS checked against a reference BFS.
  * CTX_TEST_SCALE (a fraction, default 1) shrinks the scale run; CTX_TEST_SEED replays it.

@@ -1,5 +1,5 @@
 /*
- * test_hnsw.c — the HNSW index (engine/hnsw.h) against exact results.
+ * test_hnsw.c — the HNSW index (engine/vector/hnsw.h) against exact results.
  *
  * Data: a seeded mixture of Gaussian clusters (20,000 × 64 by default, 4,000 × 64 with
  * CTX_SKIP_SLOW=1 for sanitizer builds), queries drawn from the same mixture, exact ground truth

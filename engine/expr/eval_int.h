@@ -1,5 +1,6 @@
 /*
- * eval_int.h — internals shared by value.c, json.c, eval.c, eval_bind.c and eval_func.c.
+ * eval_int.h — internals shared by the expression module's files (eval.c, eval_array.c, bind.c,
+ * bind_array.c, func.c).
  * Not part of any public contract: only these files include it.
  */
 #ifndef CTX_EVAL_INT_H
@@ -7,45 +8,13 @@
 
 #include "buf.h"
 #include "eval.h"
+#include "json.h"
 #include "store.h"
 
 #include <stddef.h>
 #include <string.h>
 
-enum { JSON_DEPTH_MAX = 1000, FLOAT_TEXT_BYTES = 32 };
-
-/* PostgreSQL's float text (shortest round trip) into out (FLOAT_TEXT_BYTES); returns length. */
-size_t value_format_float(double d, bool is_float4, char *out);
-
-/* ---- json.c: helpers over canonical jsonb text (always valid JSON) ---- */
-
-typedef struct json_slice {
-    const char *ptr;
-    uint32_t len;
-} json_slice_t;
-
-/* Type of the document's top-level value: "object", "array", "string", "number", "boolean",
- * "null" (jsonb_typeof's names). */
-const char *jsonb_typeof(json_slice_t doc);
-/* Number of elements of an array, -1 when doc is not an array. */
-int64_t json_array_length(json_slice_t doc);
-/* Element idx of an array (negative counts from the end). false when absent or not an array. */
-bool jsonb_array_get(json_slice_t doc, int64_t idx, json_slice_t *out);
-/* Value of key in an object. false when absent or doc is not an object. */
-bool jsonb_object_get(json_slice_t doc, const char *key, uint32_t key_len, json_slice_t *out);
-/* ->> form of a value: a string's decoded contents, other values' canonical text; null →
- * returns false (SQL NULL). Memory from arena when decoding is needed. */
-bool json_as_text(json_slice_t v, arena_t *arena, json_slice_t *out);
-/* Appends the bytes of a C string (no terminating NUL, unlike buf_append_cstr). */
-static inline void json_append_raw(buf_t *b, const char *s) {
-    buf_append(b, s, strlen(s));
-}
-/* Appends s as a JSON string literal (quotes, PostgreSQL's escapes). */
-void json_append_string(buf_t *b, const char *s, size_t len);
-/* jsonb || jsonb (objects merge, arrays concatenate, scalars act as one-element arrays). */
-int json_concat(json_slice_t a, json_slice_t b, arena_t *arena, value_t *out, ctx_err_t *err);
-
-/* ---- eval_func.c: scalar function table ---- */
+/* ---- func.c: scalar function table ---- */
 
 typedef int (*eval_func_fn)(const expr_t *e, const value_t *args, const eval_ctx_t *ctx,
                             value_t *out, ctx_err_t *err);
@@ -59,7 +28,7 @@ int bind_func_not_found(const expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 int eval_func_scalar(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
                      ctx_err_t *err);
 
-/* ---- eval_bind.c helpers used by eval_func.c ---- */
+/* ---- bind.c helpers used by func.c ---- */
 
 /* Coerces an expression of type CT_UNKNOWN (literal, NULL, parameter) to target. */
 int bind_coerce_unknown(expr_t *e, ctype_t target, const bind_ctx_t *ctx, ctx_err_t *err);
@@ -71,7 +40,7 @@ bool ctype_is_numeric(ctype_t t);
 /* Sets err->position from a byte location. */
 void eval_set_position(ctx_err_t *err, const char *query_text, int location);
 
-/* ---- eval_ext.c: subqueries, arrays, regex, SRFs ---- */
+/* ---- eval_array.c: subqueries, arrays, regex, SRFs ---- */
 
 /* EXPR_SUBQUERY / ARRAY / ANY / SUBSCRIPT / FIELD / WINDOW. */
 int eval_expr_ext(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
@@ -82,7 +51,7 @@ int eval_binary_ext(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, 
 /* A set-returning function's element ctx->srf_index (args evaluated, non-NULL). */
 int eval_srf(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_t *out,
              ctx_err_t *err);
-/* eval_bind_ext.c: binding of the forms above. */
+/* bind_array.c: binding of the forms above. */
 int bind_expr_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 int bind_binary_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 /* Parses a literal of type (reg* names through the env's reg_in hook). */
@@ -90,7 +59,7 @@ int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t
                  uint32_t dims, value_t *out, ctx_err_t *err);
 bool bind_types_comparable(ctype_t a, ctype_t b);
 
-/* ---- eval.c helpers used by eval_func.c ---- */
+/* ---- eval.c helpers used by func.c ---- */
 
 /* Output-function text of a non-NULL value (bools as t/f), for || and concat(). */
 int eval_text_of(const value_t *v, arena_t *arena, json_slice_t *out);

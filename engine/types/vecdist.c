@@ -15,7 +15,9 @@
  * x86-64. Results: L2 = sqrt(Σ(a-b)²), cosine distance = 1 - a·b/sqrt(|a|²|b|²) clamped to
  * [0, 2] (NaN when a norm is zero, as pgvector), inner = -a·b.
  */
-#include "store_int.h"
+#include "vecdist.h"
+
+#include "ctx.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * hnsw_dist.c — float distance kernels of the HNSW index: dot product and squared L2 over
  * vectors padded with zeros to a multiple of HNSW_DIST_LANES (32) floats.
  *
- * Why float and not engine/vecdist.c's double accumulation: the index computes tens of millions of
+ * Why float and not engine/types/vecdist.c's double accumulation: the index computes tens of millions of
  * distances per second and float FMAs on 16-wide registers are 4× the throughput of widening to
  * double; exact pgvector distances are recomputed (vecdist.c) for the few candidates that reach
  * the result, so the index's float rounding never shows in query output.

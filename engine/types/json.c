@@ -14,7 +14,7 @@
  * Navigation (->, ->>, jsonb_typeof, jsonb_array_length) scans canonical text directly: it is
  * known valid, so skipping a value is bracket counting outside strings.
  */
-#include "eval_int.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * vindex.h — "the vector index of the database": an HNSW index (engine/hnsw.h) over the
+ * vindex.h — "the vector index of the database": an HNSW index (engine/vector/hnsw.h) over the
  * store's COMMITTED vectors, kept current through the SQL layer's commit hook, and the reader
  * side that turns index hits into exact, transaction-correct candidates.
  *

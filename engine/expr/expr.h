@@ -104,11 +104,11 @@ struct expr {
     bool star;             /* count(*) */
     bool distinct;         /* count(DISTINCT x) */
     int agg_index;         /* binder: slot of an aggregate call in the aggregate output, -1 */
-    /* Subqueries and correlation (additions). */
+    /* Subqueries and correlation. */
     int outer_level;       /* EXPR_COLUMN: 0 = the current row, k = the k-th enclosing query */
     int sublink;           /* EXPR_SUBQUERY: sublink_t; EXPR_ANY/SUBLINK_ANY: op in `op` */
     void *subquery;        /* EXPR_SUBQUERY: the parsed select_stmt_t (sql/ast.h) */
-    void *subplan;         /* EXPR_SUBQUERY: its plan_t (engine/plan.h), set by the planner */
+    void *subplan;         /* EXPR_SUBQUERY: its plan_t (engine/exec/plan.h), set by the planner */
     bool correlated;       /* EXPR_SUBQUERY: reads outer columns (else its result is cached) */
     expr_t *escape;        /* LIKE … ESCAPE e; NULL = backslash */
     expr_t **window_order; /* EXPR_WINDOW ORDER BY keys, and their directions */

@@ -141,12 +141,4 @@ uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_
 void store_vector_remove(store_t *store, uint32_t slot);
 float *store_vector_data(const store_t *store, uint32_t slot);
 
-/* ---- vector kernels (vecdist.c), exposed for tests ---- */
-double vec_distance_scalar(metric_t metric, const float *a, const float *b, uint32_t dim);
-/* True when the AVX2+FMA kernel can run on this CPU. */
-bool vec_distance_simd_available(void);
-/* The AVX2+FMA kernel; only call when vec_distance_simd_available(). Bit-identical to the
- * scalar kernel (same lane order, exact double products). */
-double vec_distance_simd(metric_t metric, const float *a, const float *b, uint32_t dim);
-
 #endif

@@ -1,6 +1,6 @@
 /*
- * eval_ext.c — evaluation of the expression forms catalog queries need: subqueries (through the
- * executor's callback), ARRAY[…], op ANY/ALL (array), subscripts, record fields, POSIX regular
+ * eval_array.c — evaluation of the compound expression forms catalog queries need: subqueries
+ * (through the executor's callback), ARRAY[…], op ANY/ALL (array), subscripts, record fields, POSIX regular
  * expressions, IS [NOT] DISTINCT FROM, bitwise & and |, and the set-returning functions of a
  * select list (unnest, generate_series, _pg_expandarray, pg_partition_ancestors).
  *

@@ -1,5 +1,5 @@
 /*
- * eval.h — binding and evaluating expression trees (engine/expr.h).
+ * eval.h — binding and evaluating expression trees (engine/expr/expr.h).
  *
  * Binding resolves column references against a scope (the columns of the executor's input row),
  * infers result types, coerces untyped literals to the type their context needs ('5' compared
@@ -12,18 +12,11 @@
 #define CTX_EVAL_H
 
 #include "expr.h"
+#include "schema.h"
 
 #include <stdatomic.h>
 
 /* One column visible to expressions: qualifier is the table alias (or table name). */
-typedef struct bind_column {
-    const char *qualifier; /* may be NULL */
-    const char *name;
-    ctype_t type;
-    uint32_t table_oid;    /* base table the column comes from (RowDescription), 0 if computed */
-    int16_t attnum;        /* its column number in that table, 0 if computed */
-} bind_column_t;
-
 typedef struct bind_scope {
     const bind_column_t *cols;
     int ncols;
@@ -39,7 +32,7 @@ typedef struct eval_ctx eval_ctx_t;
 typedef struct bind_ctx bind_ctx_t;
 
 /* A scalar function supplied from outside the engine (sql/catalog.c: pg_get_userbyid, …): the
- * same shape as the built-in table in eval_func.c. sig letters: T text, I integer, N numeric,
+ * same shape as the built-in table in func.c. sig letters: T text, I integer, N numeric,
  * F float, J jsonb, V vector, B bool, A any, O oid (any integer type), R text array. */
 typedef struct eval_func_ext {
     const char *name;
@@ -62,7 +55,7 @@ typedef struct eval_env {
     void *session;
     uint32_t vector_dims;
     const atomic_bool *cancel; /* may be NULL */
-    /* Vector index (issue 5): the database's index of committed vectors (NULL: exact scans
+    /* Vector index: the database's index of committed vectors (NULL: exact scans
      * only), and the session's uncommitted writes, whose vectors that index does not hold yet
      * (returns NULL when there are none; may itself be NULL). */
     const struct vindex *vindex;
@@ -87,7 +80,7 @@ struct bind_ctx {
                               allowed in WHERE" */
     arena_t *arena;
     const char *query_text; /* for converting byte locations to character positions */
-    /* Subqueries (additions): enclosing scopes for correlated references, and the planner
+    /* Subqueries: enclosing scopes for correlated references, and the planner
      * callback that plans an EXPR_SUBQUERY (sets subplan, type, correlated). When plan_subquery
      * is NULL, subqueries are 0A000. outer_refs counts references resolved in outer scopes. */
     const bind_outer_t *outer;
@@ -117,7 +110,7 @@ struct eval_ctx {
     const eval_env_t *env;
     arena_t *arena;        /* memory for results */
     const char *query_text;
-    /* Subqueries (additions): the enclosing query's context and current row (outer_level 1),
+    /* Subqueries: the enclosing query's context and current row (outer_level 1),
      * and the executor callback that runs an EXPR_SUBQUERY's plan (NULL → 0A000). */
     const eval_ctx_t *outer;
     const value_t *outer_row;

@@ -8,7 +8,7 @@
  * comes from a hash of its id and the database seed (never from a random generator), ties
  * between equal distances are broken by slot number, freed slots are reused in a fixed order,
  * and the distance kernels (AVX-512, AVX2+FMA, scalar) compute bit-identical float results
- * (engine/hnsw_dist.c), so two indexes fed the same calls serialize to identical bytes, on any
+ * (engine/vector/hnsw_dist.c), so two indexes fed the same calls serialize to identical bytes, on any
  * x86-64 CPU.
  *
  * Metrics: the index ranks by METRIC_COSINE (vectors normalized at insert, distance 1 − dot),

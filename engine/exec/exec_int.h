@@ -1,5 +1,5 @@
 /*
- * exec_int.h — executor internals shared by exec.c and exec_ext.c (not a public contract).
+ * exec_int.h — executor internals shared by exec.c and exec_setops.c (not a public contract).
  */
 #ifndef CTX_EXEC_INT_H
 #define CTX_EXEC_INT_H

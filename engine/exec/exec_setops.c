@@ -1,6 +1,6 @@
 /*
- * exec_ext.c — executor operators added for catalog and BI queries: constant / VALUES rows,
- * set operations (UNION ALL; INTERSECT and EXCEPT by hashing), window functions (row_number,
+ * exec_setops.c — executor operators beyond scan, filter, sort and join: constant / VALUES
+ * rows, set operations (UNION ALL; INTERSECT and EXCEPT by hashing), window functions (row_number,
  * rank, dense_rank, count), projections with set-returning functions, hash joins, and the
  * subquery callback eval.c calls for EXPR_SUBQUERY.
  *

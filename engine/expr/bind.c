@@ -1,5 +1,5 @@
 /*
- * eval_bind.c — the binder: resolves column references, infers types, coerces untyped literals.
+ * bind.c — the binder: resolves column references, infers types, coerces untyped literals.
  *
  * bind_expr() walks the tree bottom-up. Leaves get their types (integer literals int4 or int8 by
  * range, string literals stay CT_UNKNOWN, $n takes param_types[n-1]); each operator then applies

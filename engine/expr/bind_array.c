@@ -1,5 +1,5 @@
 /*
- * eval_bind_ext.c — binding of the expression forms added for catalog queries (see eval_ext.c):
+ * bind_array.c — binding of the compound expression forms (evaluated in eval_array.c):
  * subqueries (delegated to the planner through bind_ctx_t.plan_subquery), ARRAY[…], op ANY/ALL,
  * subscripts, record fields, regular-expression operators, IS [NOT] DISTINCT FROM and bitwise
  * operators; and literal input for the reg* types, whose names only the catalog can resolve.

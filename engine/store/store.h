@@ -3,7 +3,7 @@
  *
  * Contract for readers (planner, executor, graph algorithms): views returned by the store point
  * into store memory and stay valid until the next store_apply(); readers never mutate. Writers go
- * through command batches (engine/command.h) and store_apply(), which is deterministic: the same
+ * through command batches (engine/store/command.h) and store_apply(), which is deterministic: the same
  * batches in the same order give byte-identical state and identical scan orders on every replica.
  *
  * Iteration orders are deterministic: node and vector scans in slot order (insertion order,
@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "ctx.h"
 #include "value.h"
+#include "vecdist.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,10 +101,6 @@ const float *store_vector_get(const store_t *store, int64_t id);
 bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id_out,
                        const float **vector_out);
 
-/* Distances as pgvector defines them: L2 (<->), cosine distance 1 - cos (<=>; NaN when a norm is
- * zero), negative inner product (<#>). Dispatches to a SIMD kernel where available. */
-typedef enum { METRIC_L2 = 0, METRIC_COSINE = 1, METRIC_INNER = 2 } metric_t;
-double vec_distance(metric_t metric, const float *a, const float *b, uint32_t dim);
 
 /* ---- Snapshots: slot-exact export and restore (storage/snapshot.c) ----
  * A snapshot records where every row lives, not just which rows exist, so that a restored store

@@ -1,5 +1,5 @@
 /*
- * exec_func.c — graph and vector table functions: neighbors, traverse, shortest_path, similar,
+ * table_func.c — graph and vector table functions: neighbors, traverse, shortest_path, similar,
  * neighbor_stats, hybrid.
  *
  * The planner (sql/plan.c) normalizes each call's positional and named arguments into a fixed
@@ -10,7 +10,7 @@
  * their candidates; ties are broken by lower id. The candidates are every vector (exact scan)
  * unless the planner chose the HNSW index (plan->method, when the database's index is a cosine
  * index and enable_hnsw is on): then similar() and neighbor_stats() take the index's nearest ids
- * plus the session's uncommitted vectors (engine/vindex.h), and similar() with a threshold asks
+ * plus the session's uncommitted vectors (engine/vector/vindex.h), and similar() with a threshold asks
  * for 64, 256, … neighbours until one falls below the threshold (an approximate range search).
  * hybrid() first collects the traversal into a candidate set; a small set is ranked exactly, a
  * large one (hnsw_filter_exact's cost model) by a filtered HNSW search restricted to it. The

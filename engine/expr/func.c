@@ -1,5 +1,5 @@
 /*
- * eval_func.c — the scalar function library: one table row per function name with its arity,
+ * func.c — the scalar function library: one table row per function name with its arity,
  * argument signature, result type and implementation.
  *
  * The signature is a string with one letter per argument (the last letter repeats for variadic

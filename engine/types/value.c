@@ -17,7 +17,7 @@
  * value_hash() agrees with it: an integral float hashes as the equal int64.
  */
 #include "value.h"
-#include "eval_int.h"
+#include "json.h"
 
 #include <ctype.h>
 #include <errno.h>

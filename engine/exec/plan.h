@@ -21,8 +21,6 @@
 
 enum { EXEC_CANCEL_POLL = 1024 };
 
-typedef enum { TABLE_NODES = 0, TABLE_EDGES = 1, TABLE_VECTORS = 2, TABLE_COUNT = 3 } table_id_t;
-
 typedef enum {
     PLAN_RESULT,    /* one empty row (SELECT without FROM) */
     PLAN_SCAN,      /* table scan, or key lookup when lookup is set */
@@ -133,7 +131,7 @@ struct plan {
     uint64_t actual_rows;
     double actual_ms;
 
-    /* additions for catalog queries */
+    /* PLAN_VALUES, PLAN_APPEND, PLAN_WINDOW, hash joins, subqueries */
     const char *label;         /* EXPLAIN name of a PLAN_VALUES source (catalog table) */
     value_t *const_rows;       /* PLAN_VALUES: nconst_rows × ncols constant values, or */
     uint64_t nconst_rows;
@@ -160,15 +158,7 @@ typedef struct exec_ctx {
  * the cancel flag is set, 54000 when an intermediate result exceeds rows_max. */
 int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
 
-/* Table functions (engine/exec_func.c): evaluates plan->fargs and produces rows. */
+/* Table functions (engine/exec/table_func.c): evaluates plan->fargs and produces rows. */
 int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
-
-/* Column layout of the base tables: names, types; table OIDs for RowDescription. */
-const char *table_name(table_id_t table);
-int table_column_count(table_id_t table);
-const bind_column_t *table_columns(table_id_t table);
-uint32_t table_oid(table_id_t table);
-/* Looks a table up by (folded) name; -1 when unknown. */
-int table_lookup(const char *name);
 
 #endif
