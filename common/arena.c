@@ -20,8 +20,8 @@ static const size_t ARENA_RETAIN_MAX = (size_t)32 << 20;
 
 struct arena_chunk {
     arena_chunk_t *next;
-    size_t size;  /* usable bytes in data[] */
-    size_t used;  /* bytes used in data[] */
+    size_t size; /* usable bytes in data[] */
+    size_t used; /* bytes used in data[] */
     _Alignas(16) unsigned char data[];
 };
 
@@ -64,8 +64,8 @@ void arena_reset(arena_t *arena) {
     }
     arena->head = keep;
     arena->used_bytes = 0;
-    arena->chunk_bytes = keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size
-                                                                      : ARENA_CHUNK_MIN;
+    arena->chunk_bytes =
+        keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size : ARENA_CHUNK_MIN;
 }
 
 static arena_chunk_t *chunk_new(size_t size) {

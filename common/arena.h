@@ -3,8 +3,8 @@
  *
  * Memory comes from chunks that grow geometrically; nothing is freed individually. arena_reset()
  * keeps the first chunk and frees the rest, so a session reuses one arena across statements without
- * returning to malloc in the steady state. Allocation never fails (ctx_malloc aborts on exhaustion);
- * callers that must bound memory check arena_used_bytes() against their own limit.
+ * returning to malloc in the steady state. Allocation never fails (ctx_malloc aborts on
+ * exhaustion); callers that must bound memory check arena_used_bytes() against their own limit.
  */
 #ifndef CTX_ARENA_H
 #define CTX_ARENA_H
@@ -15,9 +15,9 @@
 typedef struct arena_chunk arena_chunk_t;
 
 typedef struct arena {
-    arena_chunk_t *head;  /* current chunk (newest) */
-    size_t used_bytes;    /* bytes handed out since init/reset */
-    size_t chunk_bytes;   /* size of the next chunk to allocate */
+    arena_chunk_t *head; /* current chunk (newest) */
+    size_t used_bytes;   /* bytes handed out since init/reset */
+    size_t chunk_bytes;  /* size of the next chunk to allocate */
 } arena_t;
 
 /* Initializes an empty arena; the first chunk is allocated lazily. */

@@ -42,7 +42,8 @@ void buf_append_u64be(buf_t *buf, uint64_t v);
 /* Appends s including its terminating NUL (a pgwire "String"). */
 void buf_append_cstr(buf_t *buf, const char *s);
 void buf_printf(buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Overwrites 4 bytes at absolute offset `at` (>= start) with v big-endian (length back-patching). */
+/* Overwrites 4 bytes at absolute offset `at` (>= start) with v big-endian (length back-patching).
+ */
 void buf_patch_u32be(buf_t *buf, size_t at, uint32_t v);
 
 static inline uint16_t ctx_read_u16be(const uint8_t *p) {

@@ -53,18 +53,18 @@
     X(CTX_EWRONG_ARGS, -33, "42809", "wrong object type")                                          \
     X(CTX_EINVALID_JSON, -34, "22P02", "invalid input syntax for type json")                       \
     X(CTX_ECARDINALITY, -35, "21000", "cardinality violation")                                     \
-    X(CTX_EROW_COUNT, -36, "2201W", "invalid row count in limit clause")                          \
-    X(CTX_ECOLUMN_REF, -37, "42P10", "invalid column reference")                                  \
-    X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")                                              \
-    X(CTX_ECANT_CHANGE, -39, "55P02", "cant change runtime param")                                \
-    X(CTX_EDUP_COLUMN, -40, "42701", "duplicate column")                                          \
-    X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")                                  \
-    X(CTX_EDUP_PREPARED, -70, "42P05", "duplicate prepared statement")                            \
-    X(CTX_EUNDEF_PREPARED, -71, "26000", "invalid sql statement name")                            \
-    X(CTX_EDUP_CURSOR, -72, "42P03", "duplicate cursor")                                          \
-    X(CTX_EUNDEF_CURSOR, -73, "34000", "invalid cursor name")                                     \
-    X(CTX_EBINARY_FORMAT, -74, "22P03", "invalid binary representation")                          \
-    X(CTX_EBAD_COPY, -75, "22P04", "bad copy file format")                                        \
+    X(CTX_EROW_COUNT, -36, "2201W", "invalid row count in limit clause")                           \
+    X(CTX_ECOLUMN_REF, -37, "42P10", "invalid column reference")                                   \
+    X(CTX_ESHUTDOWN, -38, "57P01", "admin shutdown")                                               \
+    X(CTX_ECANT_CHANGE, -39, "55P02", "cant change runtime param")                                 \
+    X(CTX_EDUP_COLUMN, -40, "42701", "duplicate column")                                           \
+    X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")                                   \
+    X(CTX_EDUP_PREPARED, -70, "42P05", "duplicate prepared statement")                             \
+    X(CTX_EUNDEF_PREPARED, -71, "26000", "invalid sql statement name")                             \
+    X(CTX_EDUP_CURSOR, -72, "42P03", "duplicate cursor")                                           \
+    X(CTX_EUNDEF_CURSOR, -73, "34000", "invalid cursor name")                                      \
+    X(CTX_EBINARY_FORMAT, -74, "22P03", "invalid binary representation")                           \
+    X(CTX_EBAD_COPY, -75, "22P04", "bad copy file format")                                         \
     X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")
 
 typedef enum {

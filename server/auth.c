@@ -52,7 +52,8 @@ struct auth_session {
     char nonce[SCRAM_TEXT_MAX / 2];
 };
 
-/* ---- Encodings ------------------------------------------------------------------------------------ */
+/* ---- Encodings
+ * ------------------------------------------------------------------------------------ */
 
 static void auth_b64(const uint8_t *data, size_t len, char *out) {
     EVP_EncodeBlock((unsigned char *)out, data, (int)len);
@@ -111,7 +112,8 @@ static void auth_md5_hex(const void *a, size_t a_len, const void *b, size_t b_le
     }
 }
 
-/* ---- Configuration ------------------------------------------------------------------------------- */
+/* ---- Configuration
+ * ------------------------------------------------------------------------------- */
 
 int auth_parse_method(const char *text, auth_method_t *method, ctx_err_t *err) {
     if (strcasecmp(text, "trust") == 0) {
@@ -182,8 +184,7 @@ int auth_check_verifier(const char *verifier, ctx_err_t *err) {
                        "--scram-secret PASSWORD)");
 }
 
-int auth_add_user(auth_config_t *config, const char *name, const char *verifier,
-                  ctx_err_t *err) {
+int auth_add_user(auth_config_t *config, const char *name, const char *verifier, ctx_err_t *err) {
     if (name[0] == '\0' || strlen(name) >= AUTH_NAME_BYTES_MAX ||
         strlen(verifier) >= AUTH_VERIFIER_BYTES_MAX) {
         return ctx_err_set(err, CTX_ECONFIG, "invalid user entry \"user.%s\"", name);
@@ -229,7 +230,8 @@ int auth_scram_verifier(const char *password, uint32_t iterations, char *out, ct
     return 0;
 }
 
-/* ---- The exchange -------------------------------------------------------------------------------- */
+/* ---- The exchange
+ * -------------------------------------------------------------------------------- */
 
 auth_session_t *auth_begin(const auth_config_t *config, const char *user, buf_t *out) {
     CTX_ASSERT(config != NULL && config->method != AUTH_TRUST && user != NULL);
@@ -246,8 +248,8 @@ auth_session_t *auth_begin(const auth_config_t *config, const char *user, buf_t 
         snprintf(s->md5_hash, sizeof(s->md5_hash), "%s", verifier);
         s->known = true;
     } else if (verifier != NULL) {
-        s->known = auth_parse_scram(verifier, &s->iterations, s->salt, &s->salt_len,
-                                    s->stored_key, s->server_key) == 0;
+        s->known = auth_parse_scram(verifier, &s->iterations, s->salt, &s->salt_len, s->stored_key,
+                                    s->server_key) == 0;
     }
     if (!s->known || s->iterations == 0) { /* mock values: the exchange looks alike */
         s->iterations = AUTH_SCRAM_ITERATIONS;

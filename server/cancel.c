@@ -50,7 +50,7 @@ struct cancel_watch {
     void *fn_ctx;
     pthread_t thread;
     atomic_bool stop;
-    pthread_mutex_t mu; /* held by the loop thread outside busy periods */
+    pthread_mutex_t mu;                  /* held by the loop thread outside busy periods */
     atomic_uint_least64_t busy_since_ms; /* 0 = not busy */
     cancel_pending_t pending[CANCEL_PENDING_MAX];
     size_t npending; /* watcher thread only */
@@ -141,7 +141,8 @@ uint64_t cancel_timeout_ms(const char *setting) {
     return ms >= 1 ? (uint64_t)ms : 1;
 }
 
-/* ---- Parking ---------------------------------------------------------------------------------- */
+/* ---- Parking ----------------------------------------------------------------------------------
+ */
 
 static void cancel_park(cancel_watch_t *w, const cancel_pending_t *p) {
     pthread_mutex_lock(&w->queue_mu);
@@ -179,7 +180,8 @@ bool cancel_watch_take(cancel_watch_t *w, int *fd, buf_t *bytes) {
     return found;
 }
 
-/* ---- The thread -------------------------------------------------------------------------------- */
+/* ---- The thread --------------------------------------------------------------------------------
+ */
 
 static void cancel_accept(cancel_watch_t *w, uint64_t now) {
     while (w->npending < CANCEL_PENDING_MAX) {
@@ -219,8 +221,8 @@ static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_bu
     for (size_t i = 0; i < w->npending; i++) {
         cancel_pending_t *p = &w->pending[i];
         ssize_t got = recv(p->fd, p->bytes + p->len, sizeof(p->bytes) - p->len, 0);
-        bool closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                                   errno != EINTR);
+        bool closed =
+            got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
         p->len += got > 0 ? (size_t)got : 0;
         bool is_cancel_so_far = p->len < 8 || (ctx_read_u32be(p->bytes) == CANCEL_PACKET_BYTES &&
                                                ctx_read_u32be(p->bytes + 4) == PGW_CODE_CANCEL);

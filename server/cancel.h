@@ -16,8 +16,9 @@
  * message it is about to run; when the deadline passes the flag is set and the statement stops
  * with 57014, which conn.c reports as "canceling statement due to statement timeout".
  *
- * Threads: start, stop, busy_begin/busy_end and take are called by the loop thread only; arm/disarm/fired by conn.c
- * on the loop thread; the callback runs on the watcher thread while the loop thread is busy.
+ * Threads: start, stop, busy_begin/busy_end and take are called by the loop thread only;
+ * arm/disarm/fired by conn.c on the loop thread; the callback runs on the watcher thread while the
+ * loop thread is busy.
  */
 #ifndef CTX_CANCEL_H
 #define CTX_CANCEL_H

@@ -37,7 +37,8 @@ static const config_key_t CONFIG_KEYS[] = {
      "on: a write's reply waits for its WAL fsync; off: reply at once, fsync within ~200 ms"},
     {"snapshot_interval_records", CK_UINT, 0, UINT64_C(1) << 40, "100000",
      "WAL records between automatic snapshots (0 = only CREATE SNAPSHOT)"},
-    {"snapshot_codec", CK_STRING, 3, 4, "lz4", "compression of snapshot column chunks: lz4, zstd "
+    {"snapshot_codec", CK_STRING, 3, 4, "lz4",
+     "compression of snapshot column chunks: lz4, zstd "
      "or none"},
     {"wal_segment_bytes", CK_BYTES, 64 * 1024, UINT64_C(1) << 32, "64MB",
      "size at which the WAL starts a new segment file"},
@@ -86,8 +87,10 @@ static int config_parse_uint(const config_key_t *key, const char *value, uint64_
     }
     uint64_t unit = 1;
     if (key->kind == CK_BYTES && *end != '\0') {
-        static const struct { const char *suffix; uint64_t bytes; } units[] = {
-            {"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
+        static const struct {
+            const char *suffix;
+            uint64_t bytes;
+        } units[] = {{"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
         unit = 0;
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
             if (strcmp(end, units[i].suffix) == 0) {
@@ -243,8 +246,7 @@ void config_defaults(config_t *cfg) {
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         ctx_err_t err;
         ctx_err_clear(&err);
-        int rc = config_set(cfg, CONFIG_KEYS[i].name, CONFIG_KEYS[i].default_text, "default",
-                            &err);
+        int rc = config_set(cfg, CONFIG_KEYS[i].name, CONFIG_KEYS[i].default_text, "default", &err);
         CTX_ASSERT(rc == 0);
     }
 }
@@ -254,8 +256,8 @@ static char *config_trim(char *s) {
         s++;
     }
     size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                       s[len - 1] == '\n')) {
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n')) {
         s[--len] = '\0';
     }
     return s;

@@ -58,16 +58,16 @@ struct conn {
     buf_t out;
     arena_t arena; /* per message; reset after each */
     sql_session_t *session;
-    ext_t *ext; /* prepared statements and portals (extended.h) */
-    sql_copy_t *copy;   /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
-    bool copy_extended; /* that COPY came from Execute: Sync, not CopyDone, ends the query */
+    ext_t *ext;           /* prepared statements and portals (extended.h) */
+    sql_copy_t *copy;     /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
+    bool copy_extended;   /* that COPY came from Execute: Sync, not CopyDone, ends the query */
     auth_session_t *auth; /* password exchange in progress (state CONN_AUTH) */
     bool tls_start;       /* SSLRequest answered 'S': the loop starts TLS once that is sent */
     int32_t backend_pid;
     int32_t backend_secret;
     uint32_t negotiations;
     char peer[64];
-    buf_t held;   /* replies waiting for durability (see conn_waiting) */
+    buf_t held; /* replies waiting for durability (see conn_waiting) */
     bool waiting;
 };
 
@@ -188,7 +188,8 @@ static void conn_split_options(conn_t *conn, const char *options, const char **n
     char *copy = arena_strdup(&conn->arena, options);
     char *save = NULL;
     bool expect_c_arg = false;
-    for (char *tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+    for (char *tok = strtok_r(copy, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
         char *setting = NULL;
         if (expect_c_arg) {
             setting = tok;
@@ -236,17 +237,16 @@ static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     conn->session = sql_session_create(conn->server->db, &info);
     conn->server->sessions_active++;
     conn_make_backend_key(conn);
-    CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user,
-             info.database, conn->peer, conn->backend_pid);
+    CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user, info.database,
+             conn->peer, conn->backend_pid);
 }
 
 static void conn_finish_startup(conn_t *conn);
 
 static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) {
     if (startup->protocol_minor > PGW_PROTOCOL_MINOR || startup->unrecognized_count > 0) {
-        int rc = pgw_encode_negotiate_protocol_version(&conn->out, PGW_PROTOCOL_MINOR,
-                                                       startup->unrecognized,
-                                                       startup->unrecognized_count);
+        int rc = pgw_encode_negotiate_protocol_version(
+            &conn->out, PGW_PROTOCOL_MINOR, startup->unrecognized, startup->unrecognized_count);
         CTX_ASSERT(rc == 0);
     }
     if (conn->server->sessions_active >= conn->server->sessions_max) {
@@ -392,8 +392,8 @@ static bool conn_check_utf8(conn_t *conn, const char *text, size_t len) {
         memset(&error, 0, sizeof(error));
         error.severity = "ERROR";
         error.sqlstate = "22021";
-        error.message = arena_sprintf(&conn->arena,
-                                      "invalid byte sequence for encoding \"UTF8\": %s", bytes);
+        error.message =
+            arena_sprintf(&conn->arena, "invalid byte sequence for encoding \"UTF8\": %s", bytes);
         int rc = pgw_encode_error(&conn->out, &error);
         CTX_ASSERT(rc == 0);
         return false;
@@ -684,8 +684,7 @@ static void conn_on_auth(conn_t *conn, const pgw_msg_t *msg) {
     ctx_err_t err;
     ctx_err_clear(&err);
     bool done = false;
-    if (auth_step(conn->auth, msg->password.data, msg->password.len, &conn->out, &done, &err) <
-        0) {
+    if (auth_step(conn->auth, msg->password.data, msg->password.len, &conn->out, &done, &err) < 0) {
         conn_fatal(conn, err.code, err.message);
         return;
     }

@@ -87,7 +87,7 @@ struct durability {
     pthread_mutex_t mu;
     bool run_done; /* set by the waiter */
     bool run_ok;
-    uint64_t queued_id; /* CREATE SNAPSHOT while one runs: started next (0: none) */
+    uint64_t queued_id;              /* CREATE SNAPSHOT while one runs: started next (0: none) */
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
@@ -122,8 +122,8 @@ static int d_log(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *
         return ctx_err_set(err, CTX_ELIMIT, "transaction too large for one WAL record (%zu bytes)",
                            buf_size(&d->enc));
     }
-    uint64_t index = wal_append(d->wal, 0, WAL_TYPE_BATCH, buf_peek(&d->enc),
-                                (uint32_t)buf_size(&d->enc));
+    uint64_t index =
+        wal_append(d->wal, 0, WAL_TYPE_BATCH, buf_peek(&d->enc), (uint32_t)buf_size(&d->enc));
     *lsn = d->cfg.synchronous_commit ? index : 0;
     return CTX_OK;
 }
@@ -155,8 +155,7 @@ static double mono_ms(void) {
 /* Writes data to path and fsyncs it and its directory. */
 static int write_synced(const char *path, const uint8_t *data, size_t len, ctx_err_t *err) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? ctx_err_set(err, CTX_EIO, "open \"%s\": %s", path, strerror(errno))
-                    : CTX_OK;
+    int rc = fd < 0 ? ctx_err_set(err, CTX_EIO, "open \"%s\": %s", path, strerror(errno)) : CTX_OK;
     for (size_t done = 0; rc == CTX_OK && done < len;) {
         ssize_t n = write(fd, data + done, len - done);
         if (n < 0 && errno != EINTR) {
@@ -231,16 +230,16 @@ static int idx_read(const char *path, hnsw_t **out, ctx_err_t *err) {
 
 /* False (with the reason in err) when a loaded index cannot stand for the one this server would
  * build over store: other parameters, or not the same number of vectors. */
-static bool idx_fits(const durability_t *d, const hnsw_t *h, const store_t *store,
-                     ctx_err_t *err) {
+static bool idx_fits(const durability_t *d, const hnsw_t *h, const store_t *store, ctx_err_t *err) {
     const hnsw_config_t *c = hnsw_get_config(h);
     const hnsw_config_t *want = &d->hnsw;
     if (c->dims != want->dims || c->metric != want->metric || c->m != want->m ||
         c->ef_construction != want->ef_construction || c->seed != want->seed) {
-        ctx_err_set(err, CTX_ECONFIG, "built with m=%u ef_construction=%u metric=%d dims=%u, "
-                    "the server wants m=%u ef_construction=%u metric=%d dims=%u", c->m,
-                    c->ef_construction, (int)c->metric, c->dims, want->m, want->ef_construction,
-                    (int)want->metric, want->dims);
+        ctx_err_set(err, CTX_ECONFIG,
+                    "built with m=%u ef_construction=%u metric=%d dims=%u, "
+                    "the server wants m=%u ef_construction=%u metric=%d dims=%u",
+                    c->m, c->ef_construction, (int)c->metric, c->dims, want->m,
+                    want->ef_construction, (int)want->metric, want->dims);
         return false;
     }
     if (hnsw_count(h) != store_vector_count(store)) {
@@ -286,7 +285,8 @@ static int idx_restored(void *ctx, store_t *store, uint64_t snapshot_id, ctx_err
         d->vindex = vindex_adopt(store, d->loaded);
         d->loaded = NULL;
         CTX_INFO("vector index: loaded from snapshot %" PRIu64 " (%" PRIu64 " vectors) in "
-                 "%.0f ms, not rebuilt", snapshot_id, store_vector_count(store), d->loaded_ms);
+                 "%.0f ms, not rebuilt",
+                 snapshot_id, store_vector_count(store), d->loaded_ms);
         return CTX_OK;
     }
     hnsw_destroy(d->loaded);
@@ -295,7 +295,8 @@ static int idx_restored(void *ctx, store_t *store, uint64_t snapshot_id, ctx_err
     int rc = vindex_create(store, &d->hnsw, &d->vindex, err);
     if (rc == CTX_OK && snapshot_id > 0) {
         CTX_INFO("vector index: rebuilt from the %" PRIu64 " vectors of snapshot %" PRIu64
-                 " in %.0f ms", store_vector_count(store), snapshot_id, mono_ms() - started);
+                 " in %.0f ms",
+                 store_vector_count(store), snapshot_id, mono_ms() - started);
     }
     return rc;
 }
@@ -379,8 +380,8 @@ static void *waiter_main(void *arg) {
         upload(d, d->run_id);
         uint32_t removed = wal_remove_through(d->wal, d->current_index);
         CTX_INFO("snapshot %" PRIu64 " complete at WAL index %" PRIu64
-                 "; %u WAL segment(s) before the previous snapshot removed", d->run_id,
-                 d->run_index, removed);
+                 "; %u WAL segment(s) before the previous snapshot removed",
+                 d->run_id, d->run_index, removed);
     } else {
         CTX_ERROR("snapshot %" PRIu64 " failed (writer exit status %d)", d->run_id, status);
     }
@@ -636,8 +637,9 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
     atomic_store(&d->snapshots_done, d->next_snapshot_id - 1);
     CTX_INFO("recovery: snapshot %" PRIu64 " (WAL index %" PRIu64 ", %" PRIu64 " nodes) loaded "
              "in %.0f ms; %" PRIu64 " WAL records replayed in %.0f ms; log now ends at %" PRIu64
-             "%s%s", info.snapshot_id, info.snapshot_index, store_node_count(store),
-             info.snapshot_ms, info.wal.replayed, info.replay_ms, wal_last_index(d->wal),
+             "%s%s",
+             info.snapshot_id, info.snapshot_index, store_node_count(store), info.snapshot_ms,
+             info.wal.replayed, info.replay_ms, wal_last_index(d->wal),
              info.wal.truncated_at[0] ? "; torn tail cut at " : "", info.wal.truncated_at);
     db->store = store;
     return CTX_OK;
@@ -646,7 +648,8 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
 int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
                     ctx_err_t *err) {
     CTX_ASSERT(config != NULL && db != NULL && out != NULL);
-    CTX_ASSERT(config->snapshot_codec >= COL_CODEC_NONE && config->snapshot_codec <= COL_CODEC_ZSTD);
+    CTX_ASSERT(config->snapshot_codec >= COL_CODEC_NONE &&
+               config->snapshot_codec <= COL_CODEC_ZSTD);
     durability_t *d = ctx_calloc(1, sizeof(*d));
     d->cfg = *config;
     d->db = db;

@@ -28,8 +28,8 @@ typedef struct durability_config {
     uint64_t snapshot_interval_records; /* 0 = only CREATE SNAPSHOT */
     int snapshot_codec;                 /* col_codec_t */
     uint64_t wal_segment_bytes;
-    /* The vector index (engine/vector/vindex.h) and its parameters; NULL: none. Each snapshot carries
-     * the index (kind "hnsw"), and start-up loads the chosen snapshot's index instead of
+    /* The vector index (engine/vector/vindex.h) and its parameters; NULL: none. Each snapshot
+     * carries the index (kind "hnsw"), and start-up loads the chosen snapshot's index instead of
      * rebuilding it (a rebuild, logged, when the file is damaged or its parameters differ), then
      * feeds it the replayed WAL tail. */
     const hnsw_config_t *vector_index;

@@ -32,7 +32,7 @@ typedef struct ext_stmt {
     arena_t arena;
     const char *query; /* NUL-terminated copy */
     size_t query_len;
-    bool empty; /* no statement in the text: Execute answers EmptyQueryResponse */
+    bool empty;      /* no statement in the text: Execute answers EmptyQueryResponse */
     bool deallocate; /* DEALLOCATE [PREPARE] name | ALL: handled here, not by the SQL layer */
     int nparams;
     uint32_t *param_oids; /* declared (0 = unspecified) */
@@ -169,7 +169,8 @@ static void ext_drop_portals(ext_t *ext) {
     ext->portals[0] = NULL;
 }
 
-/* ---- Parse ------------------------------------------------------------------------------------ */
+/* ---- Parse ------------------------------------------------------------------------------------
+ */
 
 /* Copies a result's row shape (columns and their names) into arena. */
 static void ext_copy_shape(const sql_result_t *from, arena_t *arena, sql_result_t *to) {
@@ -209,8 +210,8 @@ bool ext_match_deallocate(const char *sql, char *name, size_t cap, bool *all) {
     size_t n = 0;
     bool quoted = *p == '"';
     p += quoted ? 1 : 0;
-    while (*p != '\0' && n + 1 < cap && (quoted ? *p != '"' : (isalnum((unsigned char)*p) ||
-                                                                *p == '_' || *p == '$'))) {
+    while (*p != '\0' && n + 1 < cap &&
+           (quoted ? *p != '"' : (isalnum((unsigned char)*p) || *p == '_' || *p == '$'))) {
         name[n++] = quoted ? *p : (char)tolower((unsigned char)*p);
         p++;
     }
@@ -243,8 +244,8 @@ int ext_deallocate(ext_t *ext, const char *sql, ctx_err_t *err) {
 }
 
 /* Parses st->query; exactly one statement (or none: st->empty). */
-static int ext_parse_text(const char *query, size_t len, arena_t *arena, stmt_t **stmt,
-                          bool *empty, ctx_err_t *err) {
+static int ext_parse_text(const char *query, size_t len, arena_t *arena, stmt_t **stmt, bool *empty,
+                          ctx_err_t *err) {
     stmt_t **stmts = NULL;
     int count = 0;
     int rc = sql_parse(query, len, arena, &stmts, &count, err);
@@ -260,8 +261,7 @@ static int ext_parse_text(const char *query, size_t len, arena_t *arena, stmt_t 
     return 0;
 }
 
-static int ext_prepare(ext_stmt_t *st, const ext_io_t *io, const pgw_parse_t *msg,
-                       ctx_err_t *err) {
+static int ext_prepare(ext_stmt_t *st, const ext_io_t *io, const pgw_parse_t *msg, ctx_err_t *err) {
     st->query = arena_strndup(&st->arena, msg->query, msg->query_len);
     st->query_len = msg->query_len;
     char name[64];
@@ -288,8 +288,8 @@ static int ext_prepare(ext_stmt_t *st, const ext_io_t *io, const pgw_parse_t *ms
         return 0;
     }
     sql_result_t shape;
-    rc = sql_describe(io->session, stmt, st->query, io->arena, st->param_types, st->nparams,
-                      &shape, err);
+    rc = sql_describe(io->session, stmt, st->query, io->arena, st->param_types, st->nparams, &shape,
+                      err);
     if (rc < 0) {
         return rc;
     }
@@ -333,8 +333,8 @@ int ext_parse(ext_t *ext, const ext_io_t *io, const pgw_parse_t *msg, ctx_err_t 
 /* ---- Bind: parameter values ------------------------------------------------------------------ */
 
 static int ext_bad_binary(int index, ctx_err_t *err) {
-    return ctx_err_set(err, CTX_EBINARY_FORMAT,
-                       "incorrect binary data format in bind parameter %d", index + 1);
+    return ctx_err_set(err, CTX_EBINARY_FORMAT, "incorrect binary data format in bind parameter %d",
+                       index + 1);
 }
 
 /* Decodes a binary parameter by its wire type. Textual results point into arena copies. */
@@ -437,8 +437,7 @@ static int ext_bytea_text(const char **text, uint32_t *len, arena_t *arena, ctx_
         char *end = NULL;
         long b = strtol(pair, &end, 16);
         if (end != pair + 2) {
-            return ctx_err_set(err, CTX_EBAD_LITERAL, "invalid hexadecimal digit: \"%c\"",
-                               pair[0]);
+            return ctx_err_set(err, CTX_EBAD_LITERAL, "invalid hexadecimal digit: \"%c\"", pair[0]);
         }
         bytes[i] = (char)b;
     }
@@ -759,7 +758,8 @@ int ext_execute(ext_t *ext, const ext_io_t *io, const pgw_execute_t *msg, ctx_er
     return reply_complete(io->out, tag, first ? r : NULL, err);
 }
 
-/* ---- Sync and the simple-query boundary ------------------------------------------------------- */
+/* ---- Sync and the simple-query boundary -------------------------------------------------------
+ */
 
 static int ext_end_query(ext_t *ext, const ext_io_t *io, ctx_err_t *err) {
     int rc = 0;

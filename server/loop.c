@@ -38,20 +38,20 @@
 #include <unistd.h>
 
 typedef struct loop_slot {
-    conn_t *conn;       /* NULL = free slot */
-    uint32_t interest;  /* events registered with epoll */
-    bool readable;      /* epoll reported input (or hangup) since the last service */
-    bool eof;           /* the client closed its sending side */
-    bool throttled;     /* output above the high-water mark: not reading */
-    bool queued;        /* on this iteration's service list */
-    tls_conn_t *tls;    /* after SSLRequest was answered 'S'; NULL: plain TCP */
+    conn_t *conn;      /* NULL = free slot */
+    uint32_t interest; /* events registered with epoll */
+    bool readable;     /* epoll reported input (or hangup) since the last service */
+    bool eof;          /* the client closed its sending side */
+    bool throttled;    /* output above the high-water mark: not reading */
+    bool queued;       /* on this iteration's service list */
+    tls_conn_t *tls;   /* after SSLRequest was answered 'S'; NULL: plain TCP */
 } loop_slot_t;
 
 struct loop {
     int epoll_fd;
     int listen_fd;
     int signal_fd;
-    int spare_fd; /* closed to accept-and-drop a client when out of descriptors */
+    int spare_fd;  /* closed to accept-and-drop a client when out of descriptors */
     int notify_fd; /* durability events (-1: none); not owned */
     void (*on_notify)(void *ctx);
     void *notify_ctx;
@@ -124,7 +124,7 @@ static int loop_listen(loop_t *loop, const loop_config_t *config, ctx_err_t *err
     socklen_t addr_len = sizeof(addr);
     getsockname(loop->listen_fd, (struct sockaddr *)&addr, &addr_len);
     loop->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                   : ((struct sockaddr_in *)&addr)->sin_port);
+                                                  : ((struct sockaddr_in *)&addr)->sin_port);
     return 0;
 }
 
@@ -209,8 +209,8 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     }
     if (config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0') {
         rc = tls_server_create(config->ssl_cert_file,
-                               config->ssl_key_file != NULL ? config->ssl_key_file : "",
-                               &loop->tls, err);
+                               config->ssl_key_file != NULL ? config->ssl_key_file : "", &loop->tls,
+                               err);
         if (rc < 0) {
             goto fail;
         }
@@ -342,8 +342,8 @@ static int loop_read(loop_t *loop, int fd, loop_slot_t *slot) {
     while (total < LOOP_READ_BYTES_MAX) {
         enum { CHUNK = 64 * 1024 };
         uint8_t *dest = buf_reserve(in, CHUNK);
-        ssize_t got = slot->tls != NULL ? tls_conn_read(slot->tls, dest, CHUNK)
-                                        : recv(fd, dest, CHUNK, 0);
+        ssize_t got =
+            slot->tls != NULL ? tls_conn_read(slot->tls, dest, CHUNK) : recv(fd, dest, CHUNK, 0);
         if (got == TLS_AGAIN) {
             return 0;
         }

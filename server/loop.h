@@ -19,9 +19,9 @@
 enum {
     LOOP_OUTPUT_HIGH_BYTES = 8 * 1024 * 1024,
     LOOP_OUTPUT_LOW_BYTES = 1024 * 1024,
-    LOOP_READ_BYTES_MAX = 256 * 1024,  /* per connection per iteration */
-    LOOP_MESSAGES_MAX = 64,            /* per connection per iteration */
-    LOOP_ACCEPTS_MAX = 64,             /* per iteration */
+    LOOP_READ_BYTES_MAX = 256 * 1024, /* per connection per iteration */
+    LOOP_MESSAGES_MAX = 64,           /* per connection per iteration */
+    LOOP_ACCEPTS_MAX = 64,            /* per iteration */
     LOOP_EVENTS_MAX = 256,
     LOOP_SHUTDOWN_TIMEOUT_MS = 5000,
     /* Sockets beyond max_connections kept open so extra clients can be told 53300 (and
@@ -33,10 +33,10 @@ _Static_assert(LOOP_OUTPUT_LOW_BYTES < LOOP_OUTPUT_HIGH_BYTES, "hysteresis");
 typedef struct loop loop_t;
 
 typedef struct loop_config {
-    const char *host;           /* address to bind (name or literal) */
-    uint32_t port;              /* 0 = any free port (see loop_port) */
-    uint32_t sessions_max;      /* max_connections */
-    uint32_t message_bytes_max; /* frontend message bound */
+    const char *host;               /* address to bind (name or literal) */
+    uint32_t port;                  /* 0 = any free port (see loop_port) */
+    uint32_t sessions_max;          /* max_connections */
+    uint32_t message_bytes_max;     /* frontend message bound */
     const struct auth_config *auth; /* NULL or method trust: no password asked */
     const char *ssl_cert_file;      /* both set (non-empty): SSLRequest is answered 'S' */
     const char *ssl_key_file;

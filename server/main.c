@@ -75,23 +75,35 @@ static int main_scram_secret(const char *password) {
 static int main_parse_args(int argc, char **argv, const char **config_path, main_flag_t *flags,
                            int *flag_count) {
     static const struct option options[] = {
-        {"host", required_argument, NULL, 'h'},   {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'D'}, {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, '?' + 256},   {"version", no_argument, NULL, 'V'},
-        {"scram-secret", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+        {"host", required_argument, NULL, 'h'},         {"port", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'D'},     {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, '?' + 256},         {"version", no_argument, NULL, 'V'},
+        {"scram-secret", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         const char *key = NULL;
         switch (opt) {
-        case 'h': key = "host"; break;
-        case 'p': key = "port"; break;
-        case 'D': key = "data_dir"; break;
-        case 'c': *config_path = optarg; continue;
-        case '?' + 256: main_usage(stdout); return 1;
-        case 'V': printf("contextdb %s\n", CTX_VERSION); return 1;
-        case 'S': return main_scram_secret(optarg);
+        case 'h':
+            key = "host";
+            break;
+        case 'p':
+            key = "port";
+            break;
+        case 'D':
+            key = "data_dir";
+            break;
+        case 'c':
+            *config_path = optarg;
+            continue;
+        case '?' + 256:
+            main_usage(stdout);
+            return 1;
+        case 'V':
+            printf("contextdb %s\n", CTX_VERSION);
+            return 1;
+        case 'S':
+            return main_scram_secret(optarg);
         default:
             fprintf(stderr, "contextdb: invalid option \"%s\"\nTry \"contextdb --help\".\n",
                     argv[optind - 1]);
@@ -139,7 +151,7 @@ static int main_configure(int argc, char **argv, config_t *cfg, ctx_err_t *err) 
 static int main_mkdirs(const char *path, ctx_err_t *err) {
     char tmp[CONFIG_PATH_BYTES_MAX];
     snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; ; p++) {
+    for (char *p = tmp + 1;; p++) {
         bool end = *p == '\0';
         if (*p == '/' || end) {
             *p = '\0';
@@ -173,8 +185,8 @@ static int main_lock_data_dir(const char *dir, ctx_err_t *err) {
         ssize_t got = pread(fd, other, sizeof(other) - 1, 0);
         other[got > 0 ? got : 0] = '\0';
         other[strcspn(other, "\n")] = '\0';
-        ctx_err_set(err, CTX_EIO, "data directory \"%s\" is in use by another server (pid %s)",
-                    dir, other[0] != '\0' ? other : "unknown");
+        ctx_err_set(err, CTX_EIO, "data directory \"%s\" is in use by another server (pid %s)", dir,
+                    other[0] != '\0' ? other : "unknown");
         close(fd);
         return -1;
     }

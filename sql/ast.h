@@ -57,10 +57,10 @@ struct from_item {
     int nargs;
     from_item_t *left, *right; /* FROM_JOIN */
     join_type_t join_type;
-    expr_t *on;                /* FROM_JOIN condition (NULL for CROSS) */
-    select_stmt_t *subquery;   /* FROM_SUBQUERY */
-    expr_t *as_of;             /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
-    expr_t *filter;            /* planner: WHERE conjuncts pushed down to this table/function */
+    expr_t *on;              /* FROM_JOIN condition (NULL for CROSS) */
+    select_stmt_t *subquery; /* FROM_SUBQUERY */
+    expr_t *as_of;           /* AS OF SNAPSHOT expr (tables and table functions), or NULL */
+    expr_t *filter;          /* planner: WHERE conjuncts pushed down to this table/function */
     int location;
     /* Alias column list `AS a(x, y)`, WITH ORDINALITY, JOIN … USING (cols) */
     const char **col_aliases;
@@ -127,7 +127,7 @@ typedef struct insert_stmt {
     int nconflict_columns;
     set_clause_t *conflict_set; /* DO UPDATE SET ... */
     int nconflict_set;
-    expr_t *conflict_where;     /* DO UPDATE ... WHERE, or NULL */
+    expr_t *conflict_where; /* DO UPDATE ... WHERE, or NULL */
     select_item_t *returning;
     int nreturning;
 } insert_stmt_t;
@@ -153,23 +153,23 @@ typedef struct delete_stmt {
 } delete_stmt_t;
 
 typedef struct set_stmt {
-    const char *name;    /* folded, dotted names kept ("hnsw.ef_search"); "timezone" for TIME ZONE */
+    const char *name; /* folded, dotted names kept ("hnsw.ef_search"); "timezone" for TIME ZONE */
     const char **values; /* each value as text: 'x' → x, 42 → "42", ident → ident */
     int nvalues;
-    bool is_default;     /* SET x TO DEFAULT / RESET x */
-    bool is_local;       /* SET LOCAL */
-    bool all;            /* RESET ALL / SHOW ALL */
+    bool is_default; /* SET x TO DEFAULT / RESET x */
+    bool is_local;   /* SET LOCAL */
+    bool all;        /* RESET ALL / SHOW ALL */
 } set_stmt_t;
 
 typedef struct txn_stmt {
-    bool read_only; /* BEGIN READ ONLY */
+    bool read_only;        /* BEGIN READ ONLY */
     const char *isolation; /* "read committed", … or NULL */
 } txn_stmt_t;
 
 /* COPY. Options from both the modern `(FORMAT csv, HEADER, …)` and the old `WITH CSV HEADER`
  * syntax; unset options are 0 / NULL (the executor applies PostgreSQL's defaults per format). */
 typedef struct copy_stmt {
-    const char *table;    /* NULL when query is set */
+    const char *table; /* NULL when query is set */
     int table_location;
     const char **columns; /* NULL: all columns */
     int ncolumns;
@@ -177,10 +177,10 @@ typedef struct copy_stmt {
     bool from;            /* FROM STDIN (else TO STDOUT) */
     const char *format;   /* "text", "csv", "binary" or NULL (= text) */
     bool header;
-    char delimiter;       /* 0 = default (tab for text, ',' for csv) */
+    char delimiter;          /* 0 = default (tab for text, ',' for csv) */
     const char *null_string; /* NULL = default ("\\N" for text, "" for csv) */
-    char quote;           /* csv, 0 = '"' */
-    char escape;          /* csv, 0 = same as quote */
+    char quote;              /* csv, 0 = '"' */
+    char escape;             /* csv, 0 = same as quote */
 } copy_stmt_t;
 
 typedef struct vacuum_stmt {

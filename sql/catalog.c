@@ -11,9 +11,9 @@
  * tools' metadata queries are executed over these rows like any other query.
  *
  * OIDs: PostgreSQL's for built-in objects (types, pg_catalog 11, public 2200); the tables are
- * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type 16390
- * (protocol/pgwire.h), constraints 16401–16405, our table functions 16410+.
- * Catalog relations get OIDs from 1259 (pg_class) and 12000 + their position.
+ * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type
+ * 16390 (protocol/pgwire.h), constraints 16401–16405, our table functions 16410+. Catalog relations
+ * get OIDs from 1259 (pg_class) and 12000 + their position.
  */
 #include "catalog.h"
 #include "plan_int.h"
@@ -23,8 +23,15 @@
 #include <string.h>
 #include <strings.h>
 
-enum { CAT_COLS_MAX = 40, CAT_ROWS_MAX = 4096, OID_VECTOR_TYPE = 16390, OID_INDEX_BASE = 16387,
-       OID_CON_BASE = 16401, OID_PROC_BASE = 16410, OID_ATTRDEF = 16420 };
+enum {
+    CAT_COLS_MAX = 40,
+    CAT_ROWS_MAX = 4096,
+    OID_VECTOR_TYPE = 16390,
+    OID_INDEX_BASE = 16387,
+    OID_CON_BASE = 16401,
+    OID_PROC_BASE = 16410,
+    OID_ATTRDEF = 16420
+};
 
 /* ---------------------------------------------------------------- row builder */
 
@@ -94,26 +101,46 @@ typedef struct cat_type {
 } cat_type_t;
 
 static const cat_type_t cat_types[] = {
-    {16, "bool", 1, 'B', 1000, 0, 11},       {17, "bytea", -1, 'U', 1001, 0, 11},
-    {18, "char", 1, 'Z', 1002, 0, 11},       {19, "name", 64, 'S', 1003, 0, 11},
-    {20, "int8", 8, 'N', 1016, 0, 11},       {21, "int2", 2, 'N', 1005, 0, 11},
-    {22, "int2vector", -1, 'A', 1006, 21, 11}, {23, "int4", 4, 'N', 1007, 0, 11},
-    {24, "regproc", 4, 'N', 1008, 0, 11},    {25, "text", -1, 'S', 1009, 0, 11},
-    {26, "oid", 4, 'N', 1028, 0, 11},        {30, "oidvector", -1, 'A', 1013, 26, 11},
-    {114, "json", -1, 'U', 199, 0, 11},      {700, "float4", 4, 'N', 1021, 0, 11},
-    {701, "float8", 8, 'N', 1022, 0, 11},    {705, "unknown", -2, 'X', 0, 0, 11},
-    {1000, "_bool", -1, 'A', 0, 16, 11},     {1003, "_name", -1, 'A', 0, 19, 11},
-    {1005, "_int2", -1, 'A', 0, 21, 11},     {1007, "_int4", -1, 'A', 0, 23, 11},
-    {1009, "_text", -1, 'A', 0, 25, 11},     {1016, "_int8", -1, 'A', 0, 20, 11},
-    {1021, "_float4", -1, 'A', 0, 700, 11},  {1022, "_float8", -1, 'A', 0, 701, 11},
-    {1028, "_oid", -1, 'A', 0, 26, 11},      {1033, "aclitem", 12, 'U', 1034, 0, 11},
-    {1042, "bpchar", -1, 'S', 1014, 0, 11},  {1043, "varchar", -1, 'S', 1015, 0, 11},
-    {1082, "date", 4, 'D', 1182, 0, 11},     {1114, "timestamp", 8, 'D', 1115, 0, 11},
-    {1184, "timestamptz", 8, 'D', 1185, 0, 11}, {1186, "interval", 16, 'T', 1187, 0, 11},
-    {1700, "numeric", -1, 'N', 1231, 0, 11}, {2205, "regclass", 4, 'N', 2210, 0, 11},
-    {2206, "regtype", 4, 'N', 2211, 0, 11},  {2249, "record", -1, 'P', 2287, 0, 11},
-    {2950, "uuid", 16, 'U', 2951, 0, 11},    {3802, "jsonb", -1, 'U', 3807, 0, 11},
-    {3807, "_jsonb", -1, 'A', 0, 3802, 11},  {4089, "regnamespace", 4, 'N', 4090, 0, 11},
+    {16, "bool", 1, 'B', 1000, 0, 11},
+    {17, "bytea", -1, 'U', 1001, 0, 11},
+    {18, "char", 1, 'Z', 1002, 0, 11},
+    {19, "name", 64, 'S', 1003, 0, 11},
+    {20, "int8", 8, 'N', 1016, 0, 11},
+    {21, "int2", 2, 'N', 1005, 0, 11},
+    {22, "int2vector", -1, 'A', 1006, 21, 11},
+    {23, "int4", 4, 'N', 1007, 0, 11},
+    {24, "regproc", 4, 'N', 1008, 0, 11},
+    {25, "text", -1, 'S', 1009, 0, 11},
+    {26, "oid", 4, 'N', 1028, 0, 11},
+    {30, "oidvector", -1, 'A', 1013, 26, 11},
+    {114, "json", -1, 'U', 199, 0, 11},
+    {700, "float4", 4, 'N', 1021, 0, 11},
+    {701, "float8", 8, 'N', 1022, 0, 11},
+    {705, "unknown", -2, 'X', 0, 0, 11},
+    {1000, "_bool", -1, 'A', 0, 16, 11},
+    {1003, "_name", -1, 'A', 0, 19, 11},
+    {1005, "_int2", -1, 'A', 0, 21, 11},
+    {1007, "_int4", -1, 'A', 0, 23, 11},
+    {1009, "_text", -1, 'A', 0, 25, 11},
+    {1016, "_int8", -1, 'A', 0, 20, 11},
+    {1021, "_float4", -1, 'A', 0, 700, 11},
+    {1022, "_float8", -1, 'A', 0, 701, 11},
+    {1028, "_oid", -1, 'A', 0, 26, 11},
+    {1033, "aclitem", 12, 'U', 1034, 0, 11},
+    {1042, "bpchar", -1, 'S', 1014, 0, 11},
+    {1043, "varchar", -1, 'S', 1015, 0, 11},
+    {1082, "date", 4, 'D', 1182, 0, 11},
+    {1114, "timestamp", 8, 'D', 1115, 0, 11},
+    {1184, "timestamptz", 8, 'D', 1185, 0, 11},
+    {1186, "interval", 16, 'T', 1187, 0, 11},
+    {1700, "numeric", -1, 'N', 1231, 0, 11},
+    {2205, "regclass", 4, 'N', 2210, 0, 11},
+    {2206, "regtype", 4, 'N', 2211, 0, 11},
+    {2249, "record", -1, 'P', 2287, 0, 11},
+    {2950, "uuid", 16, 'U', 2951, 0, 11},
+    {3802, "jsonb", -1, 'U', 3807, 0, 11},
+    {3807, "_jsonb", -1, 'A', 0, 3802, 11},
+    {4089, "regnamespace", 4, 'N', 4090, 0, 11},
     {OID_VECTOR_TYPE, "vector", -1, 'U', 16391, 0, 2200},
     {16391, "_vector", -1, 'A', 0, OID_VECTOR_TYPE, 2200},
 };
@@ -121,7 +148,9 @@ static const cat_type_t cat_types[] = {
 static const struct {
     uint32_t oid;
     const char *name;
-} cat_namespaces[] = {{11, "pg_catalog"}, {99, "pg_toast"}, {2200, "public"},
+} cat_namespaces[] = {{11, "pg_catalog"},
+                      {99, "pg_toast"},
+                      {2200, "public"},
                       {CATALOG_OID_INFORMATION_SCHEMA, "information_schema"}};
 
 /* The three tables' constraints; keys are 1-based column numbers. */
@@ -149,22 +178,26 @@ static const struct {
     const char *args;
     const char *result;
 } cat_procs[] = {
-    {"neighbors", "start bigint, depth bigint DEFAULT 1, kind text DEFAULT NULL::text, "
-                  "direction text DEFAULT 'out'::text",
+    {"neighbors",
+     "start bigint, depth bigint DEFAULT 1, kind text DEFAULT NULL::text, "
+     "direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer)"},
-    {"traverse", "start bigint, depth bigint DEFAULT 1, \"order\" text DEFAULT 'bfs'::text, "
-                 "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+    {"traverse",
+     "start bigint, depth bigint DEFAULT 1, \"order\" text DEFAULT 'bfs'::text, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, parent bigint)"},
-    {"shortest_path", "start bigint, target bigint, max_depth bigint DEFAULT NULL::bigint, "
-                      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+    {"shortest_path",
+     "start bigint, target bigint, max_depth bigint DEFAULT NULL::bigint, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(step integer, id bigint, label text)"},
     {"similar", "id bigint, k bigint DEFAULT 10, threshold double precision DEFAULT NULL",
      "TABLE(id bigint, similarity double precision)"},
     {"neighbor_stats", "id bigint, k bigint DEFAULT 10",
      "TABLE(count bigint, min double precision, max double precision, mean double precision, "
      "stddev double precision)"},
-    {"hybrid", "id bigint, depth bigint DEFAULT 2, top_k bigint DEFAULT 10, "
-               "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+    {"hybrid",
+     "id bigint, depth bigint DEFAULT 2, top_k bigint DEFAULT 10, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, similarity double precision)"},
 };
 enum { CAT_NPROCS = sizeof(cat_procs) / sizeof(cat_procs[0]) };
@@ -187,11 +220,23 @@ static const char *format_type(uint32_t oid, int64_t typmod, arena_t *arena) {
     static const struct {
         uint32_t oid;
         const char *sql;
-    } sql_names[] = {{16, "boolean"}, {20, "bigint"}, {21, "smallint"}, {23, "integer"},
-                     {701, "double precision"}, {700, "real"}, {1043, "character varying"},
-                     {1042, "character"}, {18, "\"char\""}, {1114, "timestamp without time zone"},
-                     {1184, "timestamp with time zone"}, {1009, "text[]"}, {1005, "smallint[]"},
-                     {1007, "integer[]"}, {1016, "bigint[]"}, {1028, "oid[]"}, {1003, "name[]"}};
+    } sql_names[] = {{16, "boolean"},
+                     {20, "bigint"},
+                     {21, "smallint"},
+                     {23, "integer"},
+                     {701, "double precision"},
+                     {700, "real"},
+                     {1043, "character varying"},
+                     {1042, "character"},
+                     {18, "\"char\""},
+                     {1114, "timestamp without time zone"},
+                     {1184, "timestamp with time zone"},
+                     {1009, "text[]"},
+                     {1005, "smallint[]"},
+                     {1007, "integer[]"},
+                     {1016, "bigint[]"},
+                     {1028, "oid[]"},
+                     {1003, "name[]"}};
     for (size_t i = 0; i < sizeof(sql_names) / sizeof(sql_names[0]); i++) {
         if (sql_names[i].oid == oid) {
             return sql_names[i].sql;
@@ -246,45 +291,45 @@ static void fill_namespace(rb_t *b) {
 }
 
 /* pg_class row for one relation. */
-static void class_row(rb_t *b, uint32_t oid, const char *name, uint32_t nsp, char kind,
-                      int natts, bool has_index, double tuples) {
+static void class_row(rb_t *b, uint32_t oid, const char *name, uint32_t nsp, char kind, int natts,
+                      bool has_index, double tuples) {
     put_int(b, oid);
     put_text(b, name);
     put_int(b, nsp);
-    put_int(b, 0);                     /* reltype */
-    put_int(b, 0);                     /* reloftype */
+    put_int(b, 0); /* reltype */
+    put_int(b, 0); /* reloftype */
     put_int(b, CATALOG_OID_OWNER);
     put_int(b, kind == 'i' ? 403 : (kind == 'r' ? 2 : 0));
-    put_int(b, oid);                   /* relfilenode */
-    put_int(b, 0);                     /* reltablespace */
-    put_int(b, 1);                     /* relpages */
+    put_int(b, oid); /* relfilenode */
+    put_int(b, 0);   /* reltablespace */
+    put_int(b, 1);   /* relpages */
     put_float(b, tuples);
-    put_int(b, 0);                     /* reltoastrelid */
+    put_int(b, 0); /* reltoastrelid */
     put_bool(b, has_index);
-    put_bool(b, false);                /* relisshared */
+    put_bool(b, false); /* relisshared */
     put_char(b, 'p');
     put_char(b, kind);
     put_int(b, natts);
-    put_int(b, 0);                     /* relchecks */
-    put_bool(b, false);                /* relhasrules */
+    put_int(b, 0);                                         /* relchecks */
+    put_bool(b, false);                                    /* relhasrules */
     put_bool(b, kind == 'r' && nsp == CATALOG_OID_PUBLIC); /* relhastriggers: FK triggers */
-    put_bool(b, false);                /* relhassubclass */
-    put_bool(b, false);                /* relrowsecurity */
-    put_bool(b, false);                /* relforcerowsecurity */
-    put_bool(b, true);                 /* relispopulated */
-    put_char(b, 'd');                  /* relreplident */
-    put_bool(b, false);                /* relispartition */
-    put_null(b);                       /* relacl */
-    put_null(b);                       /* reloptions */
-    put_null(b);                       /* relpartbound */
+    put_bool(b, false);                                    /* relhassubclass */
+    put_bool(b, false);                                    /* relrowsecurity */
+    put_bool(b, false);                                    /* relforcerowsecurity */
+    put_bool(b, true);                                     /* relispopulated */
+    put_char(b, 'd');                                      /* relreplident */
+    put_bool(b, false);                                    /* relispartition */
+    put_null(b);                                           /* relacl */
+    put_null(b);                                           /* reloptions */
+    put_null(b);                                           /* relpartbound */
     row_end(b);
 }
 
 static double table_tuples(const rb_t *b, table_id_t t) {
     const store_t *s = b->p->store;
-    return t == TABLE_NODES ? (double)store_node_count(s)
-                            : (t == TABLE_EDGES ? (double)store_edge_count(s)
-                                                : (double)store_vector_count(s));
+    return t == TABLE_NODES
+               ? (double)store_node_count(s)
+               : (t == TABLE_EDGES ? (double)store_edge_count(s) : (double)store_vector_count(s));
 }
 
 static int rel_natts(const cat_rel_t *r) {
@@ -318,26 +363,26 @@ static void attribute_row(rb_t *b, uint32_t rel, const char *name, uint32_t type
     put_int(b, rel);
     put_text(b, name);
     put_int(b, type);
-    put_int(b, -1);                        /* attstattarget */
-    put_int(b, t != NULL ? t->len : -1);   /* attlen */
+    put_int(b, -1);                      /* attstattarget */
+    put_int(b, t != NULL ? t->len : -1); /* attlen */
     put_int(b, num);
-    put_int(b, 0);                         /* attndims */
+    put_int(b, 0); /* attndims */
     put_int(b, typmod);
     put_bool(b, t != NULL && t->len > 0 && t->len <= 8);
-    put_char(b, 'x');                      /* attstorage */
+    put_char(b, 'x'); /* attstorage */
     put_bool(b, not_null);
     put_bool(b, has_def);
-    put_bool(b, false);                    /* atthasmissing */
-    put_char(b, '\0');                     /* attidentity */
-    put_char(b, '\0');                     /* attgenerated */
-    put_bool(b, false);                    /* attisdropped */
-    put_bool(b, true);                     /* attislocal */
-    put_int(b, 0);                         /* attinhcount */
+    put_bool(b, false);                             /* atthasmissing */
+    put_char(b, '\0');                              /* attidentity */
+    put_char(b, '\0');                              /* attgenerated */
+    put_bool(b, false);                             /* attisdropped */
+    put_bool(b, true);                              /* attislocal */
+    put_int(b, 0);                                  /* attinhcount */
     put_int(b, type == 25 || type == 19 ? 100 : 0); /* attcollation */
-    put_null(b);                           /* attacl */
-    put_null(b);                           /* attoptions */
-    put_char(b, '\0');                     /* attcompression */
-    put_null(b);                           /* attfdwoptions */
+    put_null(b);                                    /* attacl */
+    put_null(b);                                    /* attoptions */
+    put_char(b, '\0');                              /* attcompression */
+    put_null(b);                                    /* attfdwoptions */
     row_end(b);
 }
 
@@ -376,9 +421,9 @@ static void fill_attribute(rb_t *b) {
     for (int t = 0; t < TABLE_COUNT; t++) {
         const bind_column_t *cols = table_columns((table_id_t)t);
         for (int c = 0; c < table_attr_count((table_id_t)t); c++) {
-            attribute_row(b, table_oid((table_id_t)t), cols[c].name,
-                          value_type_oid(cols[c].type), c + 1, attr_typmod(b, (table_id_t)t, c),
-                          attr_not_null((table_id_t)t, c), t == TABLE_EDGES && c == 3);
+            attribute_row(b, table_oid((table_id_t)t), cols[c].name, value_type_oid(cols[c].type),
+                          c + 1, attr_typmod(b, (table_id_t)t, c), attr_not_null((table_id_t)t, c),
+                          t == TABLE_EDGES && c == 3);
         }
     }
     for (int k = 0; k < TABLE_COUNT; k++) {
@@ -416,23 +461,23 @@ static void fill_type(rb_t *b) {
         put_bool(b, t->len > 0 && t->len <= 8);
         put_char(b, t->oid == 2249 ? 'p' : 'b');
         put_char(b, t->category);
-        put_bool(b, false);                     /* typispreferred */
-        put_bool(b, true);                      /* typisdefined */
-        put_char(b, ',');                       /* typdelim */
-        put_int(b, 0);                          /* typrelid */
+        put_bool(b, false); /* typispreferred */
+        put_bool(b, true);  /* typisdefined */
+        put_char(b, ',');   /* typdelim */
+        put_int(b, 0);      /* typrelid */
         put_int(b, t->elem);
         put_int(b, t->array);
         put_int(b, t->category == 'A' ? 750 : 0); /* typinput (array_in for arrays) */
-        put_int(b, 0);                          /* typoutput */
-        put_int(b, 0);                          /* typreceive */
-        put_char(b, 'i');                       /* typalign */
-        put_char(b, 'x');                       /* typstorage */
-        put_bool(b, false);                     /* typnotnull */
-        put_int(b, 0);                          /* typbasetype */
-        put_int(b, -1);                         /* typtypmod */
-        put_int(b, 0);                          /* typndims */
+        put_int(b, 0);                            /* typoutput */
+        put_int(b, 0);                            /* typreceive */
+        put_char(b, 'i');                         /* typalign */
+        put_char(b, 'x');                         /* typstorage */
+        put_bool(b, false);                       /* typnotnull */
+        put_int(b, 0);                            /* typbasetype */
+        put_int(b, -1);                           /* typtypmod */
+        put_int(b, 0);                            /* typndims */
         put_int(b, t->category == 'S' ? 100 : 0); /* typcollation */
-        put_null(b);                            /* typdefault */
+        put_null(b);                              /* typdefault */
         row_end(b);
     }
 }
@@ -584,9 +629,8 @@ static void fill_settings(rb_t *b) {
         put_bool(b, false);
         row_end(b);
     }
-    static const char *const fixed[][2] = {{"max_index_keys", "32"},
-                                           {"max_identifier_length", "63"},
-                                           {"block_size", "8192"}};
+    static const char *const fixed[][2] = {
+        {"max_index_keys", "32"}, {"max_identifier_length", "63"}, {"block_size", "8192"}};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if (s != NULL && guc_find((sql_session_t *)s, fixed[i][0]) != NULL) {
             continue;
@@ -707,11 +751,11 @@ static void fill_tables_view(rb_t *b) {
 }
 
 static void fill_keywords(rb_t *b) {
-    static const char *const words[] = {"all", "and", "any", "array", "as", "asc", "between",
-                                        "by", "case", "cast", "create", "desc", "distinct",
-                                        "else", "end", "from", "group", "having", "in", "join",
-                                        "limit", "not", "null", "offset", "on", "or", "order",
-                                        "select", "snapshot", "then", "union", "where", "with"};
+    static const char *const words[] = {
+        "all",    "and",      "any",   "array",    "as",    "asc",    "between", "by",    "case",
+        "cast",   "create",   "desc",  "distinct", "else",  "end",    "from",    "group", "having",
+        "in",     "join",     "limit", "not",      "null",  "offset", "on",      "or",    "order",
+        "select", "snapshot", "then",  "union",    "where", "with"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         put_text(b, words[i]);
         put_char(b, 'R');
@@ -873,8 +917,7 @@ static const cat_rel_t cat_rels[] = {
      fill_keywords},
     {"pg_description", PGC, 'r', "objoid:O classoid:O objsubid:I description:T", fill_none},
     {"pg_shdescription", PGC, 'r', "objoid:O classoid:O description:T", fill_none},
-    {"pg_inherits", PGC, 'r',
-     "inhrelid:O inhparent:O inhseqno:I inhdetachpending:B", fill_none},
+    {"pg_inherits", PGC, 'r', "inhrelid:O inhparent:O inhseqno:I inhdetachpending:B", fill_none},
     {"pg_policy", PGC, 'r',
      "oid:O polname:N polrelid:O polcmd:C polpermissive:B polroles:W polqual:T "
      "polwithcheck:T",
@@ -888,8 +931,7 @@ static const cat_rel_t cat_rels[] = {
      "pubtruncate:B pubviaroot:B",
      fill_none},
     {"pg_publication_namespace", PGC, 'r', "oid:O pnpubid:O pnnspid:O", fill_none},
-    {"pg_publication_rel", PGC, 'r', "oid:O prpubid:O prrelid:O prqual:T prattrs:V",
-     fill_none},
+    {"pg_publication_rel", PGC, 'r', "oid:O prpubid:O prrelid:O prqual:T prattrs:V", fill_none},
     {"pg_trigger", PGC, 'r',
      "oid:O tgrelid:O tgparentid:O tgname:N tgfoid:O tgtype:S tgenabled:C tgisinternal:B "
      "tgconstraint:O",
@@ -905,25 +947,23 @@ static const cat_rel_t cat_rels[] = {
      fill_none},
     {"pg_rewrite", PGC, 'r', "oid:O rulename:N ev_class:O ev_type:C", fill_none},
     {"pg_depend", PGC, 'r',
-     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C",
-     fill_none},
+     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_none},
     {"pg_sequence", PGC, 'r', "seqrelid:O seqtypid:O", fill_none},
     {"pg_foreign_table", PGC, 'r', "ftrelid:O ftserver:O ftoptions:A", fill_none},
     {"pg_partitioned_table", PGC, 'r', "partrelid:O partstrat:C partnatts:S", fill_none},
     {"pg_event_trigger", PGC, 'r', "oid:O evtname:N evtevent:N", fill_none},
     {"pg_language", PGC, 'r', "oid:O lanname:N lanowner:O", fill_none},
     {"pg_opclass", PGC, 'r', "oid:O opcmethod:O opcname:N opcnamespace:O", fill_none},
-    {"pg_operator", PGC, 'r', "oid:O oprname:N oprnamespace:O oprowner:O oprkind:C oprleft:O oprright:O oprresult:O "
+    {"pg_operator", PGC, 'r',
+     "oid:O oprname:N oprnamespace:O oprowner:O oprkind:C oprleft:O oprright:O oprresult:O "
      "oprcode:R",
      fill_none},
-    {"pg_cast", PGC, 'r', "oid:O castsource:O casttarget:O castfunc:O castcontext:C",
-     fill_none},
+    {"pg_cast", PGC, 'r', "oid:O castsource:O casttarget:O castfunc:O castcontext:C", fill_none},
     {"pg_range", PGC, 'r', "rngtypid:O rngsubtype:O", fill_none},
     {"pg_aggregate", PGC, 'r', "aggfnoid:R aggkind:C", fill_none},
     {"pg_stat_activity", PGC, 'v',
      "datid:O datname:N pid:I usename:N application_name:T state:T query:T", fill_none},
-    {"pg_locks", PGC, 'v', "locktype:T database:O relation:O pid:I mode:T granted:B",
-     fill_none},
+    {"pg_locks", PGC, 'v', "locktype:T database:O relation:O pid:I mode:T granted:B", fill_none},
     {"pg_foreign_data_wrapper", PGC, 'r', "oid:O fdwname:N", fill_none},
     {"pg_foreign_server", PGC, 'r', "oid:O srvname:N", fill_none},
     {"pg_largeobject_metadata", PGC, 'r', "oid:O lomowner:O", fill_none},
@@ -943,8 +983,7 @@ static const cat_rel_t cat_rels[] = {
      "catalog_name:N schema_name:N schema_owner:N default_character_set_catalog:N "
      "default_character_set_schema:N default_character_set_name:N sql_path:T",
      fill_is_schemata},
-    {"views", ISC, 'v', "table_catalog:N table_schema:N table_name:N view_definition:T",
-     fill_none},
+    {"views", ISC, 'v', "table_catalog:N table_schema:N table_name:N view_definition:T", fill_none},
     {"routines", ISC, 'v',
      "specific_catalog:N specific_schema:N specific_name:N routine_name:N routine_type:T "
      "data_type:T",
@@ -972,9 +1011,9 @@ static uint32_t rel_oid(size_t index) {
     static const struct {
         const char *name;
         uint32_t oid;
-    } known[] = {{"pg_class", 1259}, {"pg_type", 1247}, {"pg_attribute", 1249},
-                 {"pg_proc", 1255}, {"pg_namespace", 2615}, {"pg_constraint", 2606},
-                 {"pg_index", 2610}, {"pg_database", 1262}, {"pg_description", 2609}};
+    } known[] = {{"pg_class", 1259}, {"pg_type", 1247},      {"pg_attribute", 1249},
+                 {"pg_proc", 1255},  {"pg_namespace", 2615}, {"pg_constraint", 2606},
+                 {"pg_index", 2610}, {"pg_database", 1262},  {"pg_description", 2609}};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(known[i].name, cat_rels[index].name) == 0) {
             return known[i].oid;
@@ -1256,8 +1295,8 @@ static int fn_indexdef(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
     return 0;
 }
 
-static int fn_constraintdef(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                            value_t *out, ctx_err_t *err) {
+static int fn_constraintdef(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                            ctx_err_t *err) {
     (void)e, (void)err;
     int64_t k = (int64_t)a[0].u.i - OID_CON_BASE;
     *out = value_null();
@@ -1268,16 +1307,17 @@ static int fn_constraintdef(const expr_t *e, const value_t *a, const eval_ctx_t 
     if (con->type == 'p') {
         *out = cstr(arena_sprintf(ctx->arena, "PRIMARY KEY (%s)", key_list(con, ctx->arena)));
     } else {
-        *out = cstr(arena_sprintf(ctx->arena, "FOREIGN KEY (%s) REFERENCES %s(%s) ON DELETE "
-                                              "CASCADE",
+        *out = cstr(arena_sprintf(ctx->arena,
+                                  "FOREIGN KEY (%s) REFERENCES %s(%s) ON DELETE "
+                                  "CASCADE",
                                   key_list(con, ctx->arena), table_name(con->ref_table),
                                   table_columns(con->ref_table)[con->ref_key - 1].name));
     }
     return 0;
 }
 
-static int fn_function_text(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                            value_t *out, ctx_err_t *err) {
+static int fn_function_text(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                            ctx_err_t *err) {
     (void)ctx, (void)err;
     int64_t k = (int64_t)a[0].u.i - OID_PROC_BASE;
     *out = value_null();
@@ -1295,8 +1335,8 @@ static int fn_null(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, val
     return 0;
 }
 
-static int fn_relation_size(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                            value_t *out, ctx_err_t *err) {
+static int fn_relation_size(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                            ctx_err_t *err) {
     (void)e, (void)a, (void)ctx, (void)err;
     *out = value_int(8192);
     return 0;

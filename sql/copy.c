@@ -38,10 +38,10 @@ struct sql_copy {
     char escape;
     const char *null_string;
     size_t null_len;
-    buf_t pending;   /* bytes of the current incomplete record */
-    uint64_t line;   /* line number of the next record (1-based, header included) */
+    buf_t pending; /* bytes of the current incomplete record */
+    uint64_t line; /* line number of the next record (1-based, header included) */
     uint64_t rows;
-    bool end_seen;   /* text format: the "\." line */
+    bool end_seen; /* text format: the "\." line */
     bool failed;
     arena_t arena;   /* batch and op payloads */
     arena_t scratch; /* one record */
@@ -62,7 +62,8 @@ static void copy_free(sql_copy_t *c) {
     free(c);
 }
 
-/* ---- Statement checks -------------------------------------------------------------------------- */
+/* ---- Statement checks --------------------------------------------------------------------------
+ */
 
 static int copy_options(sql_copy_t *c, const copy_stmt_t *cs, ctx_err_t *err) {
     if (cs->format != NULL && strcmp(cs->format, "binary") == 0) {
@@ -136,8 +137,9 @@ int sql_copy_begin(sql_session_t *s, const stmt_t *stmt, sql_copy_t **copy, int 
     const copy_stmt_t *cs = stmt->u.copy;
     CTX_ASSERT(cs->from && cs->table != NULL);
     if (s->txn == TXN_FAILED) {
-        return ctx_err_set(err, CTX_ETXN_ABORTED, "current transaction is aborted, commands "
-                                                  "ignored until end of transaction block");
+        return ctx_err_set(err, CTX_ETXN_ABORTED,
+                           "current transaction is aborted, commands "
+                           "ignored until end of transaction block");
     }
     sql_copy_t *c = ctx_calloc(1, sizeof(*c));
     c->s = s;
@@ -159,7 +161,8 @@ int sql_copy_begin(sql_session_t *s, const stmt_t *stmt, sql_copy_t **copy, int 
     return 0;
 }
 
-/* ---- Parsing records ----------------------------------------------------------------------------- */
+/* ---- Parsing records
+ * ----------------------------------------------------------------------------- */
 
 /* Sets the CONTEXT line of the current error: COPY t, line n[, column c: "value"]. */
 static int copy_error_at(sql_copy_t *c, const char *column, const char *value, uint32_t len,
@@ -296,7 +299,8 @@ static int copy_split_csv(sql_copy_t *c, const char *rec, uint32_t len, copy_fie
     return 0;
 }
 
-/* ---- Records to ops ---------------------------------------------------------------------------- */
+/* ---- Records to ops ----------------------------------------------------------------------------
+ */
 
 static void copy_defaults(table_id_t table, value_t *row) {
     for (int i = 0; i < COPY_COLS_MAX; i++) {
@@ -449,9 +453,9 @@ int sql_copy_end(sql_copy_t *c, arena_t *arena, sql_result_t *result, ctx_err_t 
     int rc = 0;
     size_t left = buf_size(&c->pending);
     if (!c->failed && !c->end_seen && left > 0) {
-        rc = left > UINT32_MAX ? ctx_err_set(err, CTX_ELIMIT, "COPY line too long")
-                               : copy_record(c, (const char *)buf_peek(&c->pending),
-                                             (uint32_t)left, err);
+        rc = left > UINT32_MAX
+                 ? ctx_err_set(err, CTX_ELIMIT, "COPY line too long")
+                 : copy_record(c, (const char *)buf_peek(&c->pending), (uint32_t)left, err);
     }
     sql_session_t *s = c->s;
     if (rc == 0 && c->batch.count > 0) {
@@ -473,13 +477,17 @@ void sql_copy_fail(sql_copy_t *c) {
     }
 }
 
-/* ---- COPY TO ------------------------------------------------------------------------------------- */
+/* ---- COPY TO
+ * ------------------------------------------------------------------------------------- */
 
 static void copy_put_text(buf_t *b, const char *s, uint32_t len, char delimiter) {
     for (uint32_t i = 0; i < len; i++) {
         char ch = s[i];
-        const char *esc = ch == '\\' ? "\\\\" : ch == '\n' ? "\\n" : ch == '\r' ? "\\r"
-                        : ch == '\t' ? "\\t" : NULL;
+        const char *esc = ch == '\\'   ? "\\\\"
+                          : ch == '\n' ? "\\n"
+                          : ch == '\r' ? "\\r"
+                          : ch == '\t' ? "\\t"
+                                       : NULL;
         if (esc != NULL) {
             buf_append(b, esc, 2);
         } else if (ch == delimiter) {

@@ -55,8 +55,8 @@ static void deparse_const(buf_t *b, const expr_t *e, arena_t *arena) {
     }
     uint32_t len;
     const char *text = value_to_text(&e->value, arena, &len);
-    bool quoted = e->value.kind == VAL_TEXT || e->value.kind == VAL_JSON ||
-                  e->value.kind == VAL_VECTOR;
+    bool quoted =
+        e->value.kind == VAL_TEXT || e->value.kind == VAL_JSON || e->value.kind == VAL_VECTOR;
     if (len > EXPLAIN_VALUE_CHARS_MAX) {
         buf_printf(b, "%s%.*s...%s", quoted ? "'" : "", EXPLAIN_VALUE_CHARS_MAX, text,
                    quoted ? "'" : "");
@@ -163,8 +163,8 @@ static const char *expr_text(const expr_t *e, const plan_t *input, arena_t *aren
 /* ---------------------------------------------------------------- nodes */
 
 static const char *tfunc_name(tfunc_kind_t kind) {
-    static const char *names[] = {"neighbors", "traverse", "shortest_path",
-                                  "similar", "neighbor_stats", "hybrid"};
+    static const char *names[] = {"neighbors", "traverse",       "shortest_path",
+                                  "similar",   "neighbor_stats", "hybrid"};
     return names[kind];
 }
 
@@ -178,8 +178,8 @@ static const char *node_title(const plan_t *plan, arena_t *arena) {
         return "Result";
     case PLAN_SCAN:
         if (plan->lookup == LOOKUP_ID) {
-            return arena_sprintf(arena, "Index Scan using %s_pkey on %s",
-                                 table_name(plan->table), table_name(plan->table));
+            return arena_sprintf(arena, "Index Scan using %s_pkey on %s", table_name(plan->table),
+                                 table_name(plan->table));
         }
         if (plan->lookup != LOOKUP_NONE) {
             return arena_sprintf(arena, "Adjacency Scan (%s) on edges",
@@ -220,8 +220,8 @@ static const char *node_title(const plan_t *plan, arena_t *arena) {
                    ? arena_sprintf(arena, "Catalog Scan on %s", plan->label)
                    : "Values Scan";
     case PLAN_APPEND:
-        return plan->set_op == 0 ? "Append" : (plan->set_op == 2 ? "HashSetOp Intersect"
-                                                                 : "HashSetOp Except");
+        return plan->set_op == 0 ? "Append"
+                                 : (plan->set_op == 2 ? "HashSetOp Intersect" : "HashSetOp Except");
     case PLAN_WINDOW:
         return "WindowAgg";
     case PLAN_PROJECT:
@@ -234,11 +234,9 @@ static const char *node_title(const plan_t *plan, arena_t *arena) {
 static void sort_key_text(buf_t *b, const plan_t *plan, const plan_t *child) {
     for (int i = 0; i < plan->nsort; i++) {
         const sort_key_t *k = &plan->sort_keys[i];
-        buf_printf(b, "%s%s%s%s", i > 0 ? ", " : "", child->cols[k->column].name,
-                   k->desc ? " DESC" : "", k->nulls_first != k->desc ? (k->nulls_first
-                                                                        ? " NULLS FIRST"
-                                                                        : " NULLS LAST")
-                                                                    : "");
+        buf_printf(
+            b, "%s%s%s%s", i > 0 ? ", " : "", child->cols[k->column].name, k->desc ? " DESC" : "",
+            k->nulls_first != k->desc ? (k->nulls_first ? " NULLS FIRST" : " NULLS LAST") : "");
     }
 }
 
@@ -262,8 +260,7 @@ static const char *vector_search_text(const plan_t *plan, arena_t *arena) {
             how = "filtered hnsw (rows passing the filter are the allowed set; exact scan if few)";
         }
     }
-    const char *text = arena_sprintf(arena, "Index Search: %s, ef_search=%u", how,
-                                     plan->ef_search);
+    const char *text = arena_sprintf(arena, "Index Search: %s, ef_search=%u", how, plan->ef_search);
     if (plan->vector_path != NULL) {
         text = arena_sprintf(arena, "%s, path: %s", text, plan->vector_path);
     }
@@ -275,9 +272,10 @@ static void node_details(lines_t *l, const plan_t *plan, int indent) {
     buf_init(&b);
     const plan_t *in = plan->child;
     if (plan->kind == PLAN_SCAN && plan->lookup != LOOKUP_NONE) {
-        buf_printf(&b, "Index Cond: (%s IN (", plan->lookup == LOOKUP_EDGE_DST ? "dst"
-                                                : (plan->lookup == LOOKUP_EDGE_SRC ? "src"
-                                                                                   : "id"));
+        buf_printf(&b, "Index Cond: (%s IN (",
+                   plan->lookup == LOOKUP_EDGE_DST
+                       ? "dst"
+                       : (plan->lookup == LOOKUP_EDGE_SRC ? "src" : "id"));
         for (int i = 0; i < plan->nkeys; i++) {
             buf_printf(&b, "%s%s", i > 0 ? ", " : "", expr_text(plan->keys[i], NULL, l->arena));
         }
@@ -291,16 +289,15 @@ static void node_details(lines_t *l, const plan_t *plan, int indent) {
     } else if ((plan->kind == PLAN_SORT || plan->kind == PLAN_TOPK) && in != NULL) {
         buf_printf(&b, "%s: ", plan->vector_search ? "Order By" : "Sort Key");
         if (plan->vector_search && in->kind == PLAN_PROJECT) {
-            buf_printf(&b, "%s", expr_text(in->exprs[plan->sort_keys[0].column], in->child,
-                                            l->arena));
+            buf_printf(&b, "%s",
+                       expr_text(in->exprs[plan->sort_keys[0].column], in->child, l->arena));
         } else {
             sort_key_text(&b, plan, in);
         }
     } else if (plan->kind == PLAN_AGGREGATE && plan->ngroup > 0) {
         buf_printf(&b, "Group Key: ");
         for (int i = 0; i < plan->ngroup; i++) {
-            buf_printf(&b, "%s%s", i > 0 ? ", " : "",
-                       expr_text(plan->group_keys[i], in, l->arena));
+            buf_printf(&b, "%s%s", i > 0 ? ", " : "", expr_text(plan->group_keys[i], in, l->arena));
         }
     }
     if (buf_size(&b) > 0) {

@@ -25,8 +25,8 @@ typedef struct parser {
     ctx_err_t *err;
     lex_token_t *toks;
     int ntoks;
-    int pos;   /* index of the current token */
-    int depth; /* current nesting */
+    int pos;       /* index of the current token */
+    int depth;     /* current nesting */
     int param_max; /* highest $n seen in the current statement */
 } parser_t;
 

@@ -14,8 +14,9 @@
 static int copy_char_option(parser_t *p, char *out) {
     const lex_token_t *t = parser_peek(p, 0);
     if (t->kind != LEX_STRING || t->text_len != 1) {
-        ctx_err_set(p->err, CTX_EBAD_PARAM, "COPY delimiter, quote and escape must be a single "
-                                            "one-byte character");
+        ctx_err_set(p->err, CTX_EBAD_PARAM,
+                    "COPY delimiter, quote and escape must be a single "
+                    "one-byte character");
         ctx_err_position(p->err, lex_char_position(p->text, p->len, t->location));
         return p->err->code;
     }

@@ -189,9 +189,9 @@ static expr_t *parser_in_list(parser_t *p, expr_t *left, bool negated, int loc) 
             return sub;
         }
         expr_t *not = expr_new(p->arena, EXPR_UNARY, loc);
-        not->op = OP_NOT;
-        not->left = sub;
-        return not;
+        not ->op = OP_NOT;
+        not ->left = sub;
+        return not ;
     }
     expr_t *e = expr_new(p->arena, EXPR_IN_LIST, loc);
     e->left = left;
@@ -372,8 +372,9 @@ static expr_t *parser_infix(parser_t *p, expr_t *left, int prec, const op_entry_
         ntoks = 1;
     }
     p->pos += ntoks;
-    if (prec == PREC_CMP && (parser_is_kw(p, 0, "any") || parser_is_kw(p, 0, "some") ||
-                             parser_is_kw(p, 0, "all")) && parser_is_op(p, 1, "(")) {
+    if (prec == PREC_CMP &&
+        (parser_is_kw(p, 0, "any") || parser_is_kw(p, 0, "some") || parser_is_kw(p, 0, "all")) &&
+        parser_is_op(p, 1, "(")) {
         return parser_any(p, left, op, loc);
     }
     expr_t *right = parser_level(p, prec + 1);

@@ -401,7 +401,7 @@ expr_t *parser_primary(parser_t *p) {
         return parser_literal(p);
     }
     if (parser_is_op(p, 0, "(") && (parser_is_select_start(p, 1) ||
-                                     (parser_is_op(p, 1, "(") && parser_is_select_start(p, 2)))) {
+                                    (parser_is_op(p, 1, "(") && parser_is_select_start(p, 2)))) {
         return parser_field_select(p, parser_subquery(p, SUBLINK_SCALAR, t->location));
     }
     if (parser_accept_op(p, "(")) {

@@ -69,8 +69,7 @@ static from_item_t *parser_from_parens(parser_t *p) {
         return NULL;
     }
     p->pos++;
-    if (parser_is_select_start(p, 0) ||
-        (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1))) {
+    if (parser_is_select_start(p, 0) || (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1))) {
         select_stmt_t *sub = parser_select(p);
         if (sub != NULL) {
             f = arena_calloc(p->arena, 1, sizeof(*f));

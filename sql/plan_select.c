@@ -17,7 +17,7 @@
 typedef struct outputs {
     expr_t **exprs;
     const char **names;
-    int count;     /* visible + hidden */
+    int count; /* visible + hidden */
     int visible;
     int cap;
 } outputs_t;
@@ -58,8 +58,8 @@ static const char *derive_name(const expr_t *e) {
 }
 
 /* Expands `*` / `t.*` into column references over the input. */
-static int expand_star(planner_t *p, const plan_t *input, const select_item_t *item,
-                       outputs_t *o, ctx_err_t *err) {
+static int expand_star(planner_t *p, const plan_t *input, const select_item_t *item, outputs_t *o,
+                       ctx_err_t *err) {
     const char *q = item->expr->qualifier;
     int added = 0;
     for (int c = 0; c < input->ncols; c++) {
@@ -86,8 +86,8 @@ static int expand_star(planner_t *p, const plan_t *input, const select_item_t *i
     return CTX_OK;
 }
 
-static int build_outputs(planner_t *p, const select_stmt_t *s, const plan_t *input,
-                         outputs_t *o, ctx_err_t *err) {
+static int build_outputs(planner_t *p, const select_stmt_t *s, const plan_t *input, outputs_t *o,
+                         ctx_err_t *err) {
     scope_t scope = {input->cols, input->ncols};
     for (int i = 0; i < s->nitems; i++) {
         const select_item_t *item = &s->items[i];
@@ -214,8 +214,8 @@ static int check_grouped(planner_t *p, const expr_t *e, const plan_t *input, exp
         ctx_err_set(err, CTX_EGROUPING,
                     "column \"%s%s%s\" must appear in the GROUP BY clause or be used in an "
                     "aggregate function",
-                    col->qualifier != NULL ? col->qualifier : "",
-                    col->qualifier != NULL ? "." : "", col->name);
+                    col->qualifier != NULL ? col->qualifier : "", col->qualifier != NULL ? "." : "",
+                    col->name);
         plan_error_at(p, err, e->location);
         return err->code;
     }
@@ -232,8 +232,8 @@ static int check_grouped(planner_t *p, const expr_t *e, const plan_t *input, exp
 /* ---------------------------------------------------------------- GROUP BY, ORDER BY */
 
 /* Finds an output column by position constant or by bare name matching an output name. */
-static int output_reference(planner_t *p, const expr_t *e, const outputs_t *o,
-                            const char *clause, int *column, ctx_err_t *err) {
+static int output_reference(planner_t *p, const expr_t *e, const outputs_t *o, const char *clause,
+                            int *column, ctx_err_t *err) {
     *column = -1;
     if (e->kind == EXPR_CONST && e->value.kind == VAL_INT) {
         if (e->value.u.i < 1 || e->value.u.i > o->visible) {
@@ -256,8 +256,8 @@ static int output_reference(planner_t *p, const expr_t *e, const outputs_t *o,
     return CTX_OK;
 }
 
-static int plan_group_by(planner_t *p, select_stmt_t *s, const plan_t *input,
-                         const outputs_t *o, ctx_err_t *err) {
+static int plan_group_by(planner_t *p, select_stmt_t *s, const plan_t *input, const outputs_t *o,
+                         ctx_err_t *err) {
     scope_t scope = {input->cols, input->ncols};
     for (int i = 0; i < s->ngroup; i++) {
         expr_t *g = s->group_by[i];
@@ -300,8 +300,9 @@ static int plan_order_by(planner_t *p, select_stmt_t *s, const plan_t *input, ou
             }
             if (rc == CTX_OK && column < 0) {
                 if (s->distinct) {
-                    ctx_err_set(err, CTX_ECOLUMN_REF, "for SELECT DISTINCT, ORDER BY "
-                                                      "expressions must appear in select list");
+                    ctx_err_set(err, CTX_ECOLUMN_REF,
+                                "for SELECT DISTINCT, ORDER BY "
+                                "expressions must appear in select list");
                     plan_error_at(p, err, item->expr->location);
                     return err->code;
                 }
@@ -338,8 +339,8 @@ static bind_column_t *output_columns(planner_t *p, const outputs_t *o, const pla
     return cols;
 }
 
-static int plan_aggregate(planner_t *p, select_stmt_t *s, plan_t *input, outputs_t *o,
-                          plan_t **out, ctx_err_t *err) {
+static int plan_aggregate(planner_t *p, select_stmt_t *s, plan_t *input, outputs_t *o, plan_t **out,
+                          ctx_err_t *err) {
     agg_list_t aggs = {0};
     int rc = CTX_OK;
     for (int i = 0; rc == CTX_OK && i < o->count; i++) {
@@ -390,8 +391,11 @@ static int bind_count_expr(planner_t *p, expr_t *e, ctx_err_t *err) {
     int rc = bind_in(p, e, &empty, false, err);
     if (rc == CTX_OK && e->type == CT_UNKNOWN) {
         bind_scope_t none = {NULL, 0};
-        bind_ctx_t bctx = {.scope = &none, .env = p->env, .arena = p->arena,
-                           .param_types = p->param_types, .nparams = p->nparams,
+        bind_ctx_t bctx = {.scope = &none,
+                           .env = p->env,
+                           .arena = p->arena,
+                           .param_types = p->param_types,
+                           .nparams = p->nparams,
                            .query_text = p->query_text};
         rc = bind_coerce(e, CT_INT8, "limit", &bctx, err);
     }
@@ -470,7 +474,8 @@ static void mark_vector_functions(const planner_t *p, plan_t *plan) {
     for (; plan != NULL; plan = plan->child) {
         if (plan->kind == PLAN_FUNCTION &&
             (plan->tfunc == TFUNC_SIMILAR || plan->tfunc == TFUNC_NEIGHBOR_STATS ||
-             plan->tfunc == TFUNC_HYBRID) && plan->source == NULL) {
+             plan->tfunc == TFUNC_HYBRID) &&
+            plan->source == NULL) {
             plan->vector_search = choose_hnsw(p, plan, METRIC_COSINE);
         }
         if (plan->right != NULL) {

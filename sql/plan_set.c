@@ -61,8 +61,11 @@ static int plan_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *
             column[r] = s->values[r][c];
         }
         bind_scope_t none = {NULL, 0};
-        bind_ctx_t bctx = {.scope = &none, .env = p->env, .arena = p->arena,
-                           .param_types = p->param_types, .nparams = p->nparams,
+        bind_ctx_t bctx = {.scope = &none,
+                           .env = p->env,
+                           .arena = p->arena,
+                           .param_types = p->param_types,
+                           .nparams = p->nparams,
                            .query_text = p->query_text};
         ctype_t t = CT_TEXT;
         if (rc == CTX_OK) {
@@ -82,8 +85,8 @@ static ctype_t set_type(ctype_t a, ctype_t b) {
     if (a == b || !ctype_is_numeric(a) || !ctype_is_numeric(b)) {
         return a;
     }
-    return a == CT_FLOAT8 || b == CT_FLOAT8 ? CT_FLOAT8 : (a == CT_INT8 || b == CT_INT8 ? CT_INT8
-                                                                                         : a);
+    return a == CT_FLOAT8 || b == CT_FLOAT8 ? CT_FLOAT8
+                                            : (a == CT_INT8 || b == CT_INT8 ? CT_INT8 : a);
 }
 
 /* ORDER BY of a set operation: output columns by position or by name. */
@@ -100,8 +103,9 @@ static int set_sort_keys(planner_t *p, select_stmt_t *s, const plan_t *top, sort
             column = strcmp(top->cols[c].name, e->name) == 0 ? c : -1;
         }
         if (column < 0) {
-            ctx_err_set(err, CTX_EFEATURE, "ORDER BY on a UNION/INTERSECT/EXCEPT result must "
-                                           "name an output column");
+            ctx_err_set(err, CTX_EFEATURE,
+                        "ORDER BY on a UNION/INTERSECT/EXCEPT result must "
+                        "name an output column");
             plan_error_at(p, err, e->location);
             return err->code;
         }
@@ -124,8 +128,10 @@ int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *
             rc = plan_select(p, s->set_right, &r, err);
         }
         if (rc == CTX_OK && l->ncols != r->ncols) {
-            rc = ctx_err_set(err, CTX_ESYNTAX, "each %s query must have the same number of "
-                             "columns", s->set_op == SET_UNION ? "UNION" : "INTERSECT/EXCEPT");
+            rc = ctx_err_set(err, CTX_ESYNTAX,
+                             "each %s query must have the same number of "
+                             "columns",
+                             s->set_op == SET_UNION ? "UNION" : "INTERSECT/EXCEPT");
         }
         if (rc != CTX_OK) {
             return rc;
@@ -379,8 +385,7 @@ static expr_t *and_of(planner_t *p, expr_t *a, expr_t *b) {
 
 /* Moves a single-relation conjunct onto that relation's scan (from_item.filter), so it filters
  * before any join; never below the nullable side of a LEFT join. */
-static bool push_into_leaf(planner_t *p, from_item_t *f, expr_t *c, const char *name,
-                           int depth) {
+static bool push_into_leaf(planner_t *p, from_item_t *f, expr_t *c, const char *name, int depth) {
     if (depth > 64) {
         return false;
     }

@@ -11,9 +11,9 @@
 typedef struct planner {
     const store_t *store;
     const eval_env_t *env;
-    arena_t *arena;          /* the statement arena: plans and bound trees live here */
+    arena_t *arena; /* the statement arena: plans and bound trees live here */
     const char *query_text;
-    ctype_t *param_types;    /* $n types, inferred in place; may be NULL */
+    ctype_t *param_types; /* $n types, inferred in place; may be NULL */
     int nparams;
     bool enable_topk_vector; /* planner setting: mark vector top-k (always exact for now) */
     /* Enclosing queries' scopes (correlated subqueries), a counter of references
@@ -41,8 +41,7 @@ int plan_bind(planner_t *p, expr_t *e, const bind_scope_t *scope, bool allow_agg
 
 /* EXPLAIN output: one string per line (PostgreSQL's indented "->" format, with cost estimates
  * and, after execution with analyze, actual rows and times). Lines live in arena. */
-int plan_explain(const plan_t *plan, bool analyze, arena_t *arena, const char ***lines,
-                 int *count);
+int plan_explain(const plan_t *plan, bool analyze, arena_t *arena, const char ***lines, int *count);
 
 /* Error helper: sets err->position from a byte location in the query text. */
 void plan_error_at(const planner_t *p, ctx_err_t *err, int location);

@@ -177,8 +177,7 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
     arena_destroy(&scratch);
     if (rc != CTX_OK) {
-        ctx_err_set(err, CTX_ESERIALIZATION,
-                    "could not serialize access due to concurrent update");
+        ctx_err_set(err, CTX_ESERIALIZATION, "could not serialize access due to concurrent update");
         ctx_err_detail(err, "%s", inner.message);
         return err->code;
     }
@@ -213,8 +212,8 @@ static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *e
     return CTX_OK;
 }
 
-int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
-                  cmd_result_t *applied, ctx_err_t *err) {
+int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cmd_result_t *applied,
+                  ctx_err_t *err) {
     bool autocommit = !in_transaction(s);
     CTX_ASSERT(!autocommit || store_undo_size(s->undo) == 0);
     int rc = store_apply(s->db->store, batch, s->undo, arena, applied, err);
@@ -363,8 +362,8 @@ static void reg_columns_to_names(sql_session_t *s, const plan_t *plan, rowset_t 
         for (uint64_t r = 0; r < rows->nrows; r++) {
             value_t *v = &rows->rows[r * (uint64_t)rows->ncols + (uint64_t)c];
             if (v->kind == VAL_INT) {
-                const char *name = s->env.reg_out(&s->env, plan->cols[c].type, (uint32_t)v->u.i,
-                                                  arena);
+                const char *name =
+                    s->env.reg_out(&s->env, plan->cols[c].type, (uint32_t)v->u.i, arena);
                 *v = value_text(name, (uint32_t)strlen(name));
             }
         }
@@ -397,8 +396,8 @@ static int run_select(sql_session_t *s, select_stmt_t *select, const char *query
     return CTX_OK;
 }
 
-static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_text,
-                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+static int run_explain(sql_session_t *s, explain_stmt_t *ex, const char *query_text, arena_t *arena,
+                       sql_result_t *result, ctx_err_t *err) {
     if (ex->target->kind != STMT_SELECT) {
         return ctx_err_set(err, CTX_EFEATURE, "EXPLAIN supports SELECT statements only");
     }
@@ -497,9 +496,9 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
         uint64_t removed = 0;
         int rc = hooks->vacuum(hooks->ctx, stmt->u.vacuum->keep, &removed, err);
         if (rc == CTX_OK && removed > 0) {
-            result_add_notice(result, arena, "NOTICE", CTX_OK,
-                              arena_sprintf(arena, "removed %llu snapshot(s)",
-                                            (unsigned long long)removed));
+            result_add_notice(
+                result, arena, "NOTICE", CTX_OK,
+                arena_sprintf(arena, "removed %llu snapshot(s)", (unsigned long long)removed));
         }
         result->tag = "VACUUM";
         return rc;
@@ -557,8 +556,9 @@ int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, a
     CTX_ASSERT(nparams >= stmt->nparams);
     memset(result, 0, sizeof(*result));
     if (s->txn == TXN_FAILED) {
-        return ctx_err_set(err, CTX_ETXN_ABORTED, "current transaction is aborted, commands "
-                                                  "ignored until end of transaction block");
+        return ctx_err_set(err, CTX_ETXN_ABORTED,
+                           "current transaction is aborted, commands "
+                           "ignored until end of transaction block");
     }
     bool reads = stmt->kind == STMT_SELECT || stmt->kind == STMT_INSERT ||
                  stmt->kind == STMT_UPDATE || stmt->kind == STMT_DELETE ||
@@ -605,8 +605,9 @@ int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
     bool ends_txn = stmt->kind == STMT_COMMIT || stmt->kind == STMT_ROLLBACK;
     if (s->txn == TXN_FAILED && !ends_txn) {
         s->query_failed = true;
-        return ctx_err_set(err, CTX_ETXN_ABORTED, "current transaction is aborted, commands "
-                                                  "ignored until end of transaction block");
+        return ctx_err_set(err, CTX_ETXN_ABORTED,
+                           "current transaction is aborted, commands "
+                           "ignored until end of transaction block");
     }
     int rc = ends_txn ? CTX_OK : session_take_store(s, err);
     if (rc == CTX_OK) {

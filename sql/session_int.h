@@ -12,7 +12,7 @@
 typedef enum { TXN_IDLE, TXN_BLOCK, TXN_FAILED } txn_state_t;
 
 typedef struct guc {
-    char *name;        /* canonical spelling (DateStyle) */
+    char *name; /* canonical spelling (DateStyle) */
     char *value;
     char *begin_value; /* value at BEGIN (restored on ROLLBACK), NULL outside a block */
     char *reset_value; /* value RESET returns to (default, or the startup packet's) */
@@ -30,21 +30,21 @@ struct sql_session {
     guc_t gucs[SESSION_GUCS_MAX];
     int nguc;
     txn_state_t txn;
-    bool query_multi;      /* the current simple Query has several statements */
-    bool query_failed;     /* a statement of the current Query failed */
-    store_undo_t *undo;    /* speculative changes of the open (explicit or implicit) txn */
-    bool swapped_out;      /* another session rolled our speculative changes back */
-    arena_t txn_arena;     /* pending ops of the open transaction */
+    bool query_multi;   /* the current simple Query has several statements */
+    bool query_failed;  /* a statement of the current Query failed */
+    store_undo_t *undo; /* speculative changes of the open (explicit or implicit) txn */
+    bool swapped_out;   /* another session rolled our speculative changes back */
+    arena_t txn_arena;  /* pending ops of the open transaction */
     cmd_batch_t pending;
     eval_env_t env;
     atomic_bool cancel;
-    char *version_text;    /* for version() */
+    char *version_text; /* for version() */
     /* The statement being executed: its parameters, and whether it is only being described. */
     ctype_t *param_types;
     const value_t *params;
     int nparams;
     bool describing;
-    uint64_t commit_lsn;   /* see sql_session_commit_lsn */
+    uint64_t commit_lsn;    /* see sql_session_commit_lsn */
     uint64_t snapshot_wait; /* see sql_session_snapshot_wait */
 };
 
@@ -69,8 +69,8 @@ void result_add_notice(sql_result_t *result, arena_t *arena, const char *severit
  * statement that reads or writes the store calls it first (sql_execute does). */
 int session_take_store(sql_session_t *s, ctx_err_t *err);
 /* Applies a statement's batch: speculatively inside a transaction, directly otherwise. */
-int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena,
-                  cmd_result_t *applied, ctx_err_t *err);
+int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cmd_result_t *applied,
+                  ctx_err_t *err);
 void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p);
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e);
 /* Fills result->cols from a plan's output columns. */

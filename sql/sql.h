@@ -64,8 +64,7 @@ typedef struct sql_snapshot_hooks {
     /* Deletes every snapshot but the newest `keep` (files no kept snapshot references). */
     int (*vacuum)(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err);
     /* Completed snapshots, oldest first; memory from arena. */
-    int (*list)(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count,
-                ctx_err_t *err);
+    int (*list)(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count, ctx_err_t *err);
     /* A read-only store holding snapshot id (42704 when it does not exist); valid until the
      * statement ends. */
     int (*open)(void *ctx, uint64_t id, const store_t **store, ctx_err_t *err);
@@ -75,12 +74,12 @@ typedef struct sql_snapshot_hooks {
 /* Shared by every session of one server. */
 typedef struct sql_db {
     store_t *store;
-    sql_session_t *spec_owner; /* session whose uncommitted batch is applied to store, or NULL */
+    sql_session_t *spec_owner;  /* session whose uncommitted batch is applied to store, or NULL */
     const char *server_version; /* "15.0 (ContextDB 0.1.0)" */
     uint64_t seed;              /* database seed (HNSW levels later) */
     sql_commit_hooks_t hooks;
-    struct vindex *vindex;      /* committed vectors' HNSW index (hooks.applied keeps it current),
-                                   NULL: vector searches are exact scans */
+    struct vindex *vindex; /* committed vectors' HNSW index (hooks.applied keeps it current),
+                              NULL: vector searches are exact scans */
     sql_snapshot_hooks_t snapshots;
 } sql_db_t;
 
@@ -94,7 +93,7 @@ typedef struct sql_startup {
     const char *user;
     const char *database;
     const char *application_name; /* may be NULL */
-    const char **guc_names;        /* other startup parameters and -c options from `options` */
+    const char **guc_names;       /* other startup parameters and -c options from `options` */
     const char **guc_values;
     int nguc;
 } sql_startup_t;
@@ -120,12 +119,12 @@ typedef struct sql_notice {
 } sql_notice_t;
 
 typedef struct sql_result {
-    bool has_rows;        /* RowDescription + DataRows precede the tag */
+    bool has_rows; /* RowDescription + DataRows precede the tag */
     int ncols;
     sql_column_t *cols;
     uint64_t nrows;
-    value_t *rows;        /* row-major: rows[r * ncols + c] */
-    const char *tag;      /* CommandComplete tag: "SELECT 2", "INSERT 0 3", "SET", … */
+    value_t *rows;   /* row-major: rows[r * ncols + c] */
+    const char *tag; /* CommandComplete tag: "SELECT 2", "INSERT 0 3", "SET", … */
     sql_param_change_t *param_changes; /* ParameterStatus to send (reported GUCs that changed) */
     int nparam_changes;
     sql_notice_t *notices;
@@ -169,9 +168,8 @@ int sql_query_end(sql_session_t *session, arena_t *arena, ctx_err_t *err);
  * anything: param_types[0..nparams) holds the client's declared types (CT_UNKNOWN where it sent
  * 0 / unknown) and receives the inferred ones (still CT_UNKNOWN → the client sends text); result
  * gets the row shape (has_rows false → NoData). nparams must be ≥ stmt->nparams. */
-int sql_describe(sql_session_t *session, const stmt_t *stmt, const char *query_text,
-                 arena_t *arena, ctype_t *param_types, int nparams, sql_result_t *result,
-                 ctx_err_t *err);
+int sql_describe(sql_session_t *session, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                 ctype_t *param_types, int nparams, sql_result_t *result, ctx_err_t *err);
 
 /* Executes a freshly parsed statement with parameter values already converted to param_types
  * (as returned by sql_describe). Otherwise as sql_execute. */
@@ -213,13 +211,13 @@ typedef struct sql_copy_out {
     uint64_t nlines;
     const char *tag;
 } sql_copy_out_t;
-int sql_copy_to(sql_session_t *session, const stmt_t *stmt, const char *query_text,
-                arena_t *arena, sql_copy_out_t *out, ctx_err_t *err);
+int sql_copy_to(sql_session_t *session, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                sql_copy_out_t *out, ctx_err_t *err);
 
 /* Executes one statement. query_text is the whole Query text (for error positions). The result
  * and everything it points to lives in arena. On error the session's transaction state moves to
  * 'E' inside a block (statements other than ROLLBACK/COMMIT then fail with 25P02). */
-int sql_execute(sql_session_t *session, const stmt_t *stmt, const char *query_text,
-                arena_t *arena, sql_result_t *result, ctx_err_t *err);
+int sql_execute(sql_session_t *session, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                sql_result_t *result, ctx_err_t *err);
 
 #endif

@@ -87,8 +87,8 @@ static int not_null(write_ctx_t *w, int column, ctx_err_t *err) {
 }
 
 /* Builds the op that writes `row` (a full table row); kind is INSERT or UPSERT flavoured. */
-static int row_to_op(write_ctx_t *w, const value_t *row, bool upsert, uint8_t flags,
-                     cmd_op_t *op, ctx_err_t *err) {
+static int row_to_op(write_ctx_t *w, const value_t *row, bool upsert, uint8_t flags, cmd_op_t *op,
+                     ctx_err_t *err) {
     memset(op, 0, sizeof(*op));
     op->flags = flags;
     for (int c = 0; c < ncols_of(w); c++) {
@@ -182,16 +182,15 @@ static int finish(write_ctx_t *w, const char *verb, sql_result_t *result, ctx_er
     }
     cmd_result_t applied;
     memset(&applied, 0, sizeof(applied));
-    int rc = w->batch.count == 0 ? CTX_OK
-                                 : session_apply(w->s, &w->batch, w->arena, &applied, err);
+    int rc = w->batch.count == 0 ? CTX_OK : session_apply(w->s, &w->batch, w->arena, &applied, err);
     if (rc != CTX_OK) {
         return rc;
     }
     uint64_t rows = 0;
     value_t *out = NULL;
     if (w->nreturning > 0) {
-        out = arena_alloc(w->arena, sizeof(value_t) * (size_t)w->nreturning *
-                                        ((size_t)w->batch.count + 1));
+        out = arena_alloc(w->arena,
+                          sizeof(value_t) * (size_t)w->nreturning * ((size_t)w->batch.count + 1));
     }
     for (uint32_t i = 0; i < w->batch.count; i++) {
         if (w->ret_rows[i] == NULL || !applied.applied[i]) {
@@ -224,8 +223,9 @@ static int insert_targets(write_ctx_t *w, const insert_stmt_t *stmt, int *target
         return CTX_OK;
     }
     if (stmt->ncolumns > ncols_of(w)) {
-        return ctx_err_set(err, CTX_EDUP_COLUMN, "INSERT has more target columns than the "
-                                                 "table has");
+        return ctx_err_set(err, CTX_EDUP_COLUMN,
+                           "INSERT has more target columns than the "
+                           "table has");
     }
     for (int i = 0; i < stmt->ncolumns; i++) {
         int c = column_index(w, stmt->columns[i]);
@@ -256,8 +256,11 @@ static void column_default(write_ctx_t *w, int c, value_t *out) {
 /* Evaluates one VALUES expression, coerced to the column's type. */
 static int eval_value(write_ctx_t *w, expr_t *e, int c, value_t *out, ctx_err_t *err) {
     bind_scope_t none = {NULL, 0};
-    bind_ctx_t bctx = {.scope = &none, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text, .param_types = w->s->param_types,
+    bind_ctx_t bctx = {.scope = &none,
+                       .env = &w->s->env,
+                       .arena = w->arena,
+                       .query_text = w->query_text,
+                       .param_types = w->s->param_types,
                        .nparams = w->s->nparams};
     int rc = bind_expr(e, &bctx, err);
     if (rc == CTX_OK) {
@@ -295,8 +298,9 @@ static int values_row(write_ctx_t *w, const insert_stmt_t *stmt, int r, const in
 static int check_conflict_target(write_ctx_t *w, const insert_stmt_t *stmt, ctx_err_t *err) {
     if (stmt->nconflict_columns == 0) {
         if (stmt->on_conflict == CONFLICT_UPDATE) {
-            return ctx_err_set(err, CTX_ESYNTAX, "ON CONFLICT DO UPDATE requires inference "
-                                                 "specification or constraint name");
+            return ctx_err_set(err, CTX_ESYNTAX,
+                               "ON CONFLICT DO UPDATE requires inference "
+                               "specification or constraint name");
         }
         return CTX_OK;
     }
@@ -307,8 +311,9 @@ static int check_conflict_target(write_ctx_t *w, const insert_stmt_t *stmt, ctx_
         ok = c >= 0 && c < key_cols;
     }
     if (!ok) {
-        return ctx_err_set(err, CTX_ECOLUMN_REF, "there is no unique or exclusion constraint "
-                                                 "matching the ON CONFLICT specification");
+        return ctx_err_set(err, CTX_ECOLUMN_REF,
+                           "there is no unique or exclusion constraint "
+                           "matching the ON CONFLICT specification");
     }
     return CTX_OK;
 }
@@ -345,7 +350,6 @@ static bool existing_row(write_ctx_t *w, const value_t *row, value_t *out) {
     return true;
 }
 
-
 /* ON CONFLICT DO UPDATE: the SET list and WHERE see the existing row (table name or alias) and
  * the proposed one (`excluded`), concatenated. */
 typedef struct conflict_update {
@@ -365,8 +369,11 @@ static int bind_conflict_update(write_ctx_t *w, insert_stmt_t *stmt, conflict_up
         return ctx_err_set(err, CTX_ELIMIT, "too many SET clauses");
     }
     bind_scope_t scope = {cu->cols, 2 * n};
-    bind_ctx_t bctx = {.scope = &scope, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text, .param_types = w->s->param_types,
+    bind_ctx_t bctx = {.scope = &scope,
+                       .env = &w->s->env,
+                       .arena = w->arena,
+                       .query_text = w->query_text,
+                       .param_types = w->s->param_types,
                        .nparams = w->s->nparams};
     for (int i = 0; i < stmt->nconflict_set; i++) {
         set_clause_t *set = &stmt->conflict_set[i];
@@ -388,8 +395,8 @@ static int bind_conflict_update(write_ctx_t *w, insert_stmt_t *stmt, conflict_up
 
 /* Computes the updated row for a conflicting proposed row; *skip when WHERE is false. */
 static int conflict_row(write_ctx_t *w, insert_stmt_t *stmt, const conflict_update_t *cu,
-                        const value_t *existing, const value_t *proposed, value_t *out,
-                        bool *skip, ctx_err_t *err) {
+                        const value_t *existing, const value_t *proposed, value_t *out, bool *skip,
+                        ctx_err_t *err) {
     int n = ncols_of(w);
     value_t both[2 * WRITE_COLS_MAX];
     memcpy(both, existing, sizeof(value_t) * (size_t)n);
@@ -440,8 +447,9 @@ static int check_unique_keys(write_ctx_t *w, value_t **rows, int nrows, ctx_err_
         }
         rows[j + 1] = r;
         if (j >= 0 && key_compare(w, rows[j], r) == 0) {
-            ctx_err_set(err, CTX_ECARDINALITY, "ON CONFLICT DO UPDATE command cannot affect row "
-                                               "a second time");
+            ctx_err_set(err, CTX_ECARDINALITY,
+                        "ON CONFLICT DO UPDATE command cannot affect row "
+                        "a second time");
             ctx_err_hint(err, "Ensure that no rows proposed for insertion within the same "
                               "command have duplicate constrained values.");
             return err->code;
@@ -518,8 +526,8 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
 /* Runs `FROM table [alias] WHERE cond` and returns the matching rows. */
 static int find_targets(write_ctx_t *w, const char *alias, int location, expr_t *where,
                         plan_t **scan_out, rowset_t *rows, ctx_err_t *err) {
-    from_item_t from = {.kind = FROM_TABLE, .name = table_name(w->table), .alias = alias,
-                        .location = location};
+    from_item_t from = {
+        .kind = FROM_TABLE, .name = table_name(w->table), .alias = alias, .location = location};
     plan_t *plan;
     int rc = plan_from(&w->planner, &from, &plan, err);
     if (rc == CTX_OK && where != NULL) {
@@ -540,8 +548,11 @@ static int find_targets(write_ctx_t *w, const char *alias, int location, expr_t 
 static int bind_set_list(write_ctx_t *w, update_stmt_t *stmt, const plan_t *scan, int *columns,
                          ctx_err_t *err) {
     bind_scope_t scope = {scan->cols, scan->ncols};
-    bind_ctx_t bctx = {.scope = &scope, .env = &w->s->env, .arena = w->arena,
-                       .query_text = w->query_text, .param_types = w->s->param_types,
+    bind_ctx_t bctx = {.scope = &scope,
+                       .env = &w->s->env,
+                       .arena = w->arena,
+                       .query_text = w->query_text,
+                       .param_types = w->s->param_types,
                        .nparams = w->s->nparams};
     for (int i = 0; i < stmt->nset; i++) {
         set_clause_t *set = &stmt->set[i];
@@ -550,8 +561,10 @@ static int bind_set_list(write_ctx_t *w, update_stmt_t *stmt, const plan_t *scan
             return unknown_column(w, set->column, set->location, err);
         }
         if (c == 0 || (w->table == TABLE_EDGES && c < 3)) {
-            ctx_err_set(err, CTX_EFEATURE, "updating key column \"%s\" of relation \"%s\" is "
-                        "not supported", set->column, table_name(w->table));
+            ctx_err_set(err, CTX_EFEATURE,
+                        "updating key column \"%s\" of relation \"%s\" is "
+                        "not supported",
+                        set->column, table_name(w->table));
             ctx_err_hint(err, "Delete the row and insert it with the new key.");
             plan_error_at(&w->planner, err, set->location);
             return err->code;

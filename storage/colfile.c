@@ -161,8 +161,8 @@ static const void *w_compress(col_writer_t *w, const void *src, size_t len, size
     if (w->codec == COL_CODEC_NONE || len == 0) {
         return src;
     }
-    size_t bound = w->codec == COL_CODEC_LZ4 ? (size_t)LZ4_compressBound((int)len)
-                                             : ZSTD_compressBound(len);
+    size_t bound =
+        w->codec == COL_CODEC_LZ4 ? (size_t)LZ4_compressBound((int)len) : ZSTD_compressBound(len);
     if (bound > w->scratch_bytes) {
         free(w->scratch);
         w->scratch = ctx_malloc(bound);
@@ -263,8 +263,7 @@ static int r_read(col_reader_t *r, void *dest, size_t len, ctx_err_t *err) {
     size_t got = len > 0 ? fread(dest, 1, len, r->file) : 0;
     if (got != len) {
         if (ferror(r->file)) {
-            return ctx_err_set(err, CTX_EIO, "could not read \"%s\": %s", r->path,
-                               strerror(errno));
+            return ctx_err_set(err, CTX_EIO, "could not read \"%s\": %s", r->path, strerror(errno));
         }
         return r_corrupt(r, r->offset + got, "file is truncated", err);
     }
@@ -314,8 +313,8 @@ int col_reader_open(col_reader_t *r, const char *path, uint32_t expect_kind, ctx
         memcpy(r->cols[c].name, d + 8, COL_NAME_BYTES);
         r->cols[c].name[COL_NAME_BYTES - 1] = '\0';
         if (d[0] < COL_I64 || d[0] > COL_F32V || (d[0] == COL_F32V && r->cols[c].param == 0)) {
-            return r_corrupt(r, COL_HEADER_BYTES + COL_DESC_BYTES * (uint64_t)c,
-                             "bad column type", err);
+            return r_corrupt(r, COL_HEADER_BYTES + COL_DESC_BYTES * (uint64_t)c, "bad column type",
+                             err);
         }
     }
     return CTX_OK;
@@ -377,8 +376,8 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
     if (crc != get32(ch + 4)) {
         char what[160];
         snprintf(what, sizeof(what),
-                 "chunk checksum mismatch (column \"%s\", chunk bytes %llu..%llu)",
-                 r->cols[c].name, (unsigned long long)at, (unsigned long long)r->offset);
+                 "chunk checksum mismatch (column \"%s\", chunk bytes %llu..%llu)", r->cols[c].name,
+                 (unsigned long long)at, (unsigned long long)r->offset);
         return r_corrupt(r, at, what, err);
     }
     if (ch[0] != COL_CODEC_NONE) {

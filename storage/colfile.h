@@ -62,7 +62,7 @@ uint64_t col_type_width(const col_desc_t *desc);
 typedef struct col_writer {
     FILE *file;
     char path[4096];
-    uint32_t crc;          /* crc32c of every byte written so far */
+    uint32_t crc; /* crc32c of every byte written so far */
     uint64_t bytes;
     uint64_t rows_expected;
     uint64_t rows_written;
@@ -70,8 +70,8 @@ typedef struct col_writer {
     int ncols;
     col_desc_t cols[COL_COLUMNS_MAX];
     col_codec_t codec;
-    int level;             /* zstd level (lz4 ignores it) */
-    void *scratch;         /* compression buffer */
+    int level;     /* zstd level (lz4 ignores it) */
+    void *scratch; /* compression buffer */
     size_t scratch_bytes;
 } col_writer_t;
 
@@ -98,10 +98,10 @@ typedef struct col_chunk_stat {
 typedef struct col_reader {
     FILE *file;
     char path[4096];
-    uint64_t offset;     /* bytes consumed so far */
-    uint32_t crc;        /* crc32c of bytes consumed so far */
+    uint64_t offset; /* bytes consumed so far */
+    uint32_t crc;    /* crc32c of bytes consumed so far */
     uint32_t kind;
-    uint64_t rows;       /* announced in the header */
+    uint64_t rows; /* announced in the header */
     uint64_t rows_read;
     uint32_t groups_read;
     int ncols;

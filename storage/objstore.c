@@ -120,8 +120,10 @@ static const objstore_ops_t FILE_OPS = {fs_put_file, fs_get, fs_del, fs_close};
 int objstore_open(const char *url, objstore_t **out, ctx_err_t *err) {
     CTX_ASSERT(url != NULL && out != NULL);
     if (strncmp(url, "file://", 7) != 0 || url[7] != '/') {
-        return ctx_err_set(err, CTX_ECONFIG, "unsupported object store URL \"%s\" (file:///dir "
-                           "is supported)", url);
+        return ctx_err_set(err, CTX_ECONFIG,
+                           "unsupported object store URL \"%s\" (file:///dir "
+                           "is supported)",
+                           url);
     }
     file_store_t *fs = ctx_calloc(1, sizeof(*fs));
     fs->base.ops = &FILE_OPS;

@@ -31,8 +31,7 @@ static int load_snapshot(const recovery_opts_t *o, store_t **store, recovery_inf
         ctx_err_t cerr;
         ctx_err_clear(&cerr);
         if (snap_get_current(o->snapshot_root, &current, &cerr) != CTX_OK) {
-            CTX_WARN("snapshots: %s; ignoring %zu snapshot(s) never made current", cerr.message,
-                     n);
+            CTX_WARN("snapshots: %s; ignoring %zu snapshot(s) never made current", cerr.message, n);
         }
         info->next_snapshot_id = ids[n - 1] + 1;
     }
@@ -45,14 +44,13 @@ static int load_snapshot(const recovery_opts_t *o, store_t **store, recovery_inf
         }
         int lrc = snap_meta_load(o->snapshot_root, ids[i], &meta, &serr);
         if (lrc == CTX_OK) {
-            lrc = snap_load(o->snapshot_root, &meta, &o->store_config, o->index_hook, store,
-                            &serr);
+            lrc = snap_load(o->snapshot_root, &meta, &o->store_config, o->index_hook, store, &serr);
         }
         if (lrc == CTX_ECONFIG) {
             rc = ctx_err_set(err, lrc, "%s", serr.message);
         } else if (lrc != CTX_OK) {
-            CTX_WARN("snapshot %" PRIu64 " cannot be used: %s %s; trying the previous one",
-                     ids[i], serr.message, serr.detail);
+            CTX_WARN("snapshot %" PRIu64 " cannot be used: %s %s; trying the previous one", ids[i],
+                     serr.message, serr.detail);
             info->snapshots_skipped++;
         } else {
             info->snapshot_id = meta.snapshot_id;

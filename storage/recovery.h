@@ -5,9 +5,9 @@
  * newer ones never became current — the WAL may not cover them — and are deleted). A snapshot
  * that fails to load (bad CRC, missing file) is logged and the previous one is tried; WAL
  * segments are kept back to the previous snapshot for exactly this case. The WAL is then opened
- * with the chosen snapshot's index: records after it are decoded (engine/store/command.h) and applied
- * with store_apply; the log's torn tail is truncated, and damage in the middle of the log stops
- * start-up (wal.h).
+ * with the chosen snapshot's index: records after it are decoded (engine/store/command.h) and
+ * applied with store_apply; the log's torn tail is truncated, and damage in the middle of the log
+ * stops start-up (wal.h).
  */
 #ifndef CTX_RECOVERY_H
 #define CTX_RECOVERY_H
@@ -19,9 +19,9 @@
 struct cmd_batch;
 
 typedef struct recovery_opts {
-    const char *snapshot_root;        /* <data dir>/snapshots */
+    const char *snapshot_root; /* <data dir>/snapshots */
     store_config_t store_config;
-    wal_options_t wal;                /* wal.dir = <data dir>/wal */
+    wal_options_t wal;                   /* wal.dir = <data dir>/wal */
     const snap_index_hook_t *index_hook; /* may be NULL */
     /* Optional (the vector index): `restored` runs once the store exists (the chosen
      * snapshot's, or a new empty one; snapshot_id 0 then) and before the WAL tail is replayed,
@@ -33,8 +33,8 @@ typedef struct recovery_opts {
 } recovery_opts_t;
 
 typedef struct recovery_info {
-    uint64_t snapshot_id;     /* 0: started from an empty store */
-    uint64_t snapshot_index;  /* WAL index the snapshot contains */
+    uint64_t snapshot_id;       /* 0: started from an empty store */
+    uint64_t snapshot_index;    /* WAL index the snapshot contains */
     uint64_t snapshots_skipped; /* damaged snapshots passed over */
     uint64_t next_snapshot_id;  /* 1 + the highest id ever used */
     wal_recovery_t wal;

@@ -27,7 +27,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { SNAP_GROUP_ROWS = 65536, SNAP_GROUP_BYTES = 32 * 1024 * 1024, SNAP_META_BYTES_MAX = 1 << 20 };
+enum {
+    SNAP_GROUP_ROWS = 65536,
+    SNAP_GROUP_BYTES = 32 * 1024 * 1024,
+    SNAP_META_BYTES_MAX = 1 << 20
+};
 
 /* ---------------------------------------------------------------- paths */
 
@@ -73,8 +77,8 @@ static int write_atomic(const char *root, const char *rel, const char *data, siz
     snprintf(dir, sizeof(dir), "%s", path);
     *strrchr(dir, '/') = '\0';
     FILE *f = fopen(tmp, "wbe");
-    bool ok = f != NULL && fwrite(data, 1, len, f) == len && fflush(f) == 0 &&
-              fsync(fileno(f)) == 0;
+    bool ok =
+        f != NULL && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int saved = errno;
     if (f != NULL && fclose(f) != 0) {
         ok = false;
@@ -93,19 +97,18 @@ char *snap_meta_to_json(const snap_meta_t *m) {
     json_t *files = json_array();
     for (int i = 0; i < m->nfiles; i++) {
         const snap_file_t *f = &m->files[i];
-        json_array_append_new(
-            files, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "path", f->path, "kind", f->kind,
-                             "rows", (json_int_t)f->rows, "bytes", (json_int_t)f->bytes,
-                             "crc32c", (json_int_t)f->crc32c, "codec", f->codec));
+        json_array_append_new(files, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "path", f->path,
+                                               "kind", f->kind, "rows", (json_int_t)f->rows,
+                                               "bytes", (json_int_t)f->bytes, "crc32c",
+                                               (json_int_t)f->crc32c, "codec", f->codec));
     }
     json_t *root = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:{s:I, s:I, s:I}, s:{s:i, s:s, s:n}}",
-        "snapshot_id", (json_int_t)m->snapshot_id, "parent_id", (json_int_t)m->parent_id,
-        "raft_index", (json_int_t)m->raft_index, "raft_term", (json_int_t)m->raft_term,
-        "timestamp", (json_int_t)m->timestamp_ms, "format_version", (int)m->format_version,
-        "files", files, "counts", "nodes", (json_int_t)m->nodes, "edges", (json_int_t)m->edges,
-        "vectors", (json_int_t)m->vectors, "config", "dims", (int)m->dims, "metric", m->metric,
-        "hnsw");
+        "{s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:{s:I, s:I, s:I}, s:{s:i, s:s, s:n}}", "snapshot_id",
+        (json_int_t)m->snapshot_id, "parent_id", (json_int_t)m->parent_id, "raft_index",
+        (json_int_t)m->raft_index, "raft_term", (json_int_t)m->raft_term, "timestamp",
+        (json_int_t)m->timestamp_ms, "format_version", (int)m->format_version, "files", files,
+        "counts", "nodes", (json_int_t)m->nodes, "edges", (json_int_t)m->edges, "vectors",
+        (json_int_t)m->vectors, "config", "dims", (int)m->dims, "metric", m->metric, "hnsw");
     CTX_ASSERT(root != NULL);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
@@ -134,10 +137,9 @@ static bool json_str(json_t *obj, const char *key, char *out, size_t out_len) {
 static bool parse_file(json_t *jf, snap_file_t *f) {
     uint64_t crc = 0;
     bool ok = json_str(jf, "path", f->path, sizeof(f->path)) &&
-              json_str(jf, "kind", f->kind, sizeof(f->kind)) &&
-              json_u64(jf, "rows", &f->rows) && json_u64(jf, "bytes", &f->bytes) &&
-              json_u64(jf, "crc32c", &crc) && crc <= UINT32_MAX &&
-              json_str(jf, "codec", f->codec, sizeof(f->codec));
+              json_str(jf, "kind", f->kind, sizeof(f->kind)) && json_u64(jf, "rows", &f->rows) &&
+              json_u64(jf, "bytes", &f->bytes) && json_u64(jf, "crc32c", &crc) &&
+              crc <= UINT32_MAX && json_str(jf, "codec", f->codec, sizeof(f->codec));
     f->crc32c = (uint32_t)crc;
     /* Paths stay inside the root: no absolute paths, no "..". */
     return ok && f->path[0] != '/' && strstr(f->path, "..") == NULL;
@@ -162,9 +164,9 @@ int snap_meta_parse(const char *text, size_t len, snap_meta_t *m, ctx_err_t *err
               json_u64(counts, "nodes", &m->nodes) && json_u64(counts, "edges", &m->edges) &&
               json_u64(counts, "vectors", &m->vectors) && json_u64(config, "dims", &dims) &&
               dims >= 1 && dims <= 4096 &&
-              json_str(config, "metric", m->metric, sizeof(m->metric)) &&
-              json_is_array(files) && json_array_size(files) <= SNAP_FILES_MAX &&
-              m->snapshot_id >= 1 && m->snapshot_id <= SNAP_ID_MAX;
+              json_str(config, "metric", m->metric, sizeof(m->metric)) && json_is_array(files) &&
+              json_array_size(files) <= SNAP_FILES_MAX && m->snapshot_id >= 1 &&
+              m->snapshot_id <= SNAP_ID_MAX;
     for (size_t i = 0; ok && i < json_array_size(files); i++) {
         ok = parse_file(json_array_get(files, i), &m->files[i]);
         m->nfiles = (int)i + 1;
@@ -251,9 +253,9 @@ int snap_list(const char *root, uint64_t **ids, size_t *count, ctx_err_t *err) {
     *count = 0;
     DIR *d = opendir(path);
     if (d == NULL) {
-        return errno == ENOENT ? CTX_OK
-                               : ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path,
-                                             strerror(errno));
+        return errno == ENOENT
+                   ? CTX_OK
+                   : ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
     }
     size_t cap = 0;
     struct dirent *de;
@@ -395,7 +397,8 @@ static int write_dict(const store_t *store, const char *root, snap_meta_t *meta,
                      labels ? COL_KIND_LABELS : COL_KIND_KINDS, cols, 1, n, codec, err);
     for (uint32_t i = 0; rc == CTX_OK && i < n; i++) {
         uint32_t len = 0;
-        const char *s = labels ? store_label_name(store, i, &len) : store_kind_name(store, (int32_t)i);
+        const char *s =
+            labels ? store_label_name(store, i, &len) : store_kind_name(store, (int32_t)i);
         if (!labels) {
             len = (uint32_t)strlen(s);
         }
@@ -405,10 +408,10 @@ static int write_dict(const store_t *store, const char *root, snap_meta_t *meta,
     return tw_close(&t, rc, err);
 }
 
-static int write_nodes(const store_t *store, const char *root, snap_meta_t *meta,
-                       col_codec_t codec, ctx_err_t *err) {
-    col_desc_t cols[4] = {col(COL_U32, 0, "slot"), col(COL_I64, 0, "id"),
-                          col(COL_U32, 0, "label"), col(COL_TEXT, 0, "props")};
+static int write_nodes(const store_t *store, const char *root, snap_meta_t *meta, col_codec_t codec,
+                       ctx_err_t *err) {
+    col_desc_t cols[4] = {col(COL_U32, 0, "slot"), col(COL_I64, 0, "id"), col(COL_U32, 0, "label"),
+                          col(COL_TEXT, 0, "props")};
     table_writer_t t;
     int rc = tw_open(&t, root, meta, "nodes", "nodes", COL_KIND_NODES, cols, 4,
                      store_node_count(store), codec, err);
@@ -428,8 +431,8 @@ static int write_nodes(const store_t *store, const char *root, snap_meta_t *meta
     return tw_close(&t, rc, err);
 }
 
-static int write_edges(const store_t *store, const char *root, snap_meta_t *meta,
-                       col_codec_t codec, ctx_err_t *err) {
+static int write_edges(const store_t *store, const char *root, snap_meta_t *meta, col_codec_t codec,
+                       ctx_err_t *err) {
     col_desc_t cols[4] = {col(COL_I64, 0, "source"), col(COL_I64, 0, "target"),
                           col(COL_U32, 0, "kind"), col(COL_F64, 0, "weight")};
     table_writer_t t;
@@ -618,8 +621,8 @@ static int read_file(const char *root, const snap_file_t *f, uint32_t kind, cons
             if (r.offset != f->bytes || r.crc != f->crc32c) {
                 rc = ctx_err_set(err, CTX_ECORRUPT,
                                  "\"%s\": file checksum mismatch (%llu bytes, crc %08x; metadata "
-                                 "says %llu bytes, crc %08x)", path,
-                                 (unsigned long long)r.offset, r.crc,
+                                 "says %llu bytes, crc %08x)",
+                                 path, (unsigned long long)r.offset, r.crc,
                                  (unsigned long long)f->bytes, f->crc32c);
             }
             break;
@@ -709,31 +712,41 @@ typedef struct file_plan {
 } file_plan_t;
 
 static void file_plans(uint32_t dims, file_plan_t plans[5]) {
-    plans[0] = (file_plan_t){"labels", COL_KIND_LABELS, {col(COL_TEXT, 0, "label")}, 1,
-                             load_dict_group, true};
-    plans[1] = (file_plan_t){"nodes", COL_KIND_NODES,
+    plans[0] = (file_plan_t){"labels", COL_KIND_LABELS, {col(COL_TEXT, 0, "label")},
+                             1,        load_dict_group, true};
+    plans[1] = (file_plan_t){"nodes",
+                             COL_KIND_NODES,
                              {col(COL_U32, 0, "slot"), col(COL_I64, 0, "id"),
                               col(COL_U32, 0, "label"), col(COL_TEXT, 0, "props")},
-                             4, load_nodes_group, false};
-    plans[2] = (file_plan_t){"kinds", COL_KIND_KINDS, {col(COL_TEXT, 0, "kind")}, 1,
-                             load_dict_group, false};
-    plans[3] = (file_plan_t){"edges", COL_KIND_EDGES,
+                             4,
+                             load_nodes_group,
+                             false};
+    plans[2] = (file_plan_t){"kinds", COL_KIND_KINDS,  {col(COL_TEXT, 0, "kind")},
+                             1,       load_dict_group, false};
+    plans[3] = (file_plan_t){"edges",
+                             COL_KIND_EDGES,
                              {col(COL_I64, 0, "source"), col(COL_I64, 0, "target"),
                               col(COL_U32, 0, "kind"), col(COL_F64, 0, "weight")},
-                             4, load_edges_group, false};
-    plans[4] = (file_plan_t){"vectors", COL_KIND_VECTORS,
-                             {col(COL_U32, 0, "slot"), col(COL_I64, 0, "id"),
-                              col(COL_F32V, dims, "embedding")},
-                             3, load_vectors_group, false};
+                             4,
+                             load_edges_group,
+                             false};
+    plans[4] = (file_plan_t){
+        "vectors",
+        COL_KIND_VECTORS,
+        {col(COL_U32, 0, "slot"), col(COL_I64, 0, "id"), col(COL_F32V, dims, "embedding")},
+        3,
+        load_vectors_group,
+        false};
 }
 
 int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *config,
               const snap_index_hook_t *index_hook, store_t **out, ctx_err_t *err) {
     CTX_ASSERT(root != NULL && meta != NULL && out != NULL);
     if (meta->dims != config->vector_dims) {
-        return ctx_err_set(err, CTX_ECONFIG, "snapshot %" PRIu64 " has vector dimension %u but "
-                           "vector_dimensions is %u", meta->snapshot_id, meta->dims,
-                           config->vector_dims);
+        return ctx_err_set(err, CTX_ECONFIG,
+                           "snapshot %" PRIu64 " has vector dimension %u but "
+                           "vector_dimensions is %u",
+                           meta->snapshot_id, meta->dims, config->vector_dims);
     }
     store_t *store = store_create(config);
     file_plan_t plans[5];
@@ -747,12 +760,12 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
             break;
         }
         load_ctx_t lc = {.store = store, .next_id = 0, .labels = plans[p].labels};
-        rc = read_file(root, f, plans[p].col_kind, plans[p].cols, plans[p].ncols, plans[p].fn,
-                       &lc, err);
+        rc = read_file(root, f, plans[p].col_kind, plans[p].cols, plans[p].ncols, plans[p].fn, &lc,
+                       err);
     }
-    if (rc == CTX_OK && (store_node_count(store) != meta->nodes ||
-                         store_edge_count(store) != meta->edges ||
-                         store_vector_count(store) != meta->vectors)) {
+    if (rc == CTX_OK &&
+        (store_node_count(store) != meta->nodes || store_edge_count(store) != meta->edges ||
+         store_vector_count(store) != meta->vectors)) {
         rc = ctx_err_set(err, CTX_ECORRUPT, "snapshot %" PRIu64 " counts disagree with its files",
                          meta->snapshot_id);
     }
@@ -813,8 +826,8 @@ int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn r
         rc = col_reader_open(&r, path, plan->col_kind, err);
         col_reader_close(&r);
         if (rc == CTX_OK) {
-            rc = read_file(root, f, plan->col_kind, plan->cols, plan->ncols, verify_group, &vc,
-                           err);
+            rc =
+                read_file(root, f, plan->col_kind, plan->cols, plan->ncols, verify_group, &vc, err);
         }
         if (rc == CTX_OK && report != NULL) {
             col_reader_t hdr;
@@ -854,8 +867,9 @@ static int check_whole_file(const char *root, const snap_file_t *f, ctx_err_t *e
     if (bytes != f->bytes || crc != f->crc32c) {
         return ctx_err_set(err, CTX_ECORRUPT,
                            "\"%s\": file checksum mismatch (%llu bytes, crc %08x; metadata says "
-                           "%llu bytes, crc %08x)", path, (unsigned long long)bytes, crc,
-                           (unsigned long long)f->bytes, f->crc32c);
+                           "%llu bytes, crc %08x)",
+                           path, (unsigned long long)bytes, crc, (unsigned long long)f->bytes,
+                           f->crc32c);
     }
     return CTX_OK;
 }
@@ -867,8 +881,8 @@ int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t 
     file_plans(meta->dims, plans);
     for (int p = 0; p < 5; p++) {
         if (strcmp(plans[p].kind, file->kind) == 0) {
-            return read_file(root, file, plans[p].col_kind, plans[p].cols, plans[p].ncols, fn,
-                             ctx, err);
+            return read_file(root, file, plans[p].col_kind, plans[p].cols, plans[p].ncols, fn, ctx,
+                             err);
         }
     }
     if (strcmp(file->kind, "hnsw") == 0) {

@@ -45,7 +45,7 @@ typedef struct snap_file {
 
 typedef struct snap_meta {
     uint64_t snapshot_id;
-    uint64_t parent_id; /* 0 = none */
+    uint64_t parent_id;  /* 0 = none */
     uint64_t raft_index; /* the last WAL record the snapshot contains */
     uint64_t raft_term;
     int64_t timestamp_ms; /* wall clock, milliseconds since the Unix epoch */
@@ -61,8 +61,8 @@ typedef struct snap_meta {
  * of kind "hnsw") and reports rows/bytes/crc for the metadata; load reads it back after the
  * store is restored. Both run in the snapshot writer / loader; either may be NULL. */
 typedef struct snap_index_hook {
-    int (*save)(void *ctx, const store_t *store, const char *path, uint64_t *rows,
-                uint64_t *bytes, uint32_t *crc, ctx_err_t *err);
+    int (*save)(void *ctx, const store_t *store, const char *path, uint64_t *rows, uint64_t *bytes,
+                uint32_t *crc, ctx_err_t *err);
     int (*load)(void *ctx, store_t *store, const char *path, ctx_err_t *err);
     void *ctx;
 } snap_index_hook_t;
@@ -109,8 +109,8 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
  * Calls report (may be NULL) once per file with its per-column statistics. */
 typedef void (*snap_file_report_fn)(void *ctx, const snap_file_t *file, const col_reader_t *r,
                                     const uint64_t *stored_bytes, const uint64_t *raw_bytes);
-int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn report,
-                void *ctx, ctx_err_t *err);
+int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn report, void *ctx,
+                ctx_err_t *err);
 
 /* Called once per row group by snap_file_scan: r->data[c], r->data_bytes[c] and r->stats[c] hold
  * the current group (valid until the callback returns). A non-zero return stops the scan and

@@ -57,7 +57,7 @@ struct wal {
     char dir[4096];
     wal_options_t opts;
     pthread_mutex_t mu;
-    pthread_cond_t wake;    /* writer: pending data or stop */
+    pthread_cond_t wake; /* writer: pending data or stop */
     pthread_cond_t durable_cond;
     buf_t pending;
     uint64_t pending_first; /* index of the first record in pending (0 = empty) */
@@ -66,7 +66,7 @@ struct wal {
     bool stop;
     bool thread_started;
     pthread_t thread;
-    int fd;                 /* active segment, O_APPEND */
+    int fd; /* active segment, O_APPEND */
     uint64_t active_bytes;
     wal_segment_t *segments; /* ascending; the last is the active one */
     uint32_t nsegments;
@@ -87,8 +87,8 @@ static void put_u64be(uint8_t *p, uint64_t v) {
     put_u32be(p + 4, (uint32_t)v);
 }
 
-void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type,
-                       const void *payload, uint32_t len) {
+void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type, const void *payload,
+                       uint32_t len) {
     CTX_ASSERT(type != 0);
     CTX_ASSERT(len <= WAL_PAYLOAD_BYTES_MAX);
     uint8_t *p = buf_reserve(out, WAL_RECORD_HEADER_BYTES + (size_t)len);
@@ -208,8 +208,7 @@ static void segments_push(wal_t *wal, uint64_t first_index) {
         wal->cap_segments = wal->cap_segments ? wal->cap_segments * 2 : 16;
         wal->segments = ctx_realloc(wal->segments, wal->cap_segments * sizeof(wal_segment_t));
     }
-    CTX_ASSERT(wal->nsegments == 0 ||
-               wal->segments[wal->nsegments - 1].first_index < first_index);
+    CTX_ASSERT(wal->nsegments == 0 || wal->segments[wal->nsegments - 1].first_index < first_index);
     wal->segments[wal->nsegments++].first_index = first_index;
 }
 
@@ -279,17 +278,17 @@ typedef struct scan_state {
     wal_replay_fn replay;
     void *ctx;
     uint64_t after_index;
-    uint64_t expect;       /* index the next record must have (0: not known yet) */
+    uint64_t expect; /* index the next record must have (0: not known yet) */
     wal_recovery_t *info;
-    bool damaged;          /* stopped at damage: the rest of the log must be empty */
+    bool damaged; /* stopped at damage: the rest of the log must be empty */
     uint32_t damaged_segment;
     size_t damaged_offset;
     uint64_t damaged_file_bytes;
 } scan_state_t;
 
 /* Walks one segment's records. Sets st->damaged at the first bad record. */
-static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t len,
-                        scan_state_t *st, ctx_err_t *err) {
+static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t len, scan_state_t *st,
+                        ctx_err_t *err) {
     uint64_t first;
     char path[4200];
     wal_path(wal, wal->segments[seg].first_index, path, sizeof(path));
@@ -301,8 +300,9 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
         return CTX_OK;
     }
     if (st->expect != 0 && first != st->expect) {
-        return ctx_err_set(err, CTX_ECORRUPT, "WAL segment \"%s\" starts at index %" PRIu64
-                           " but index %" PRIu64 " was expected (a segment is missing)",
+        return ctx_err_set(err, CTX_ECORRUPT,
+                           "WAL segment \"%s\" starts at index %" PRIu64 " but index %" PRIu64
+                           " was expected (a segment is missing)",
                            path, first, st->expect);
     }
     st->expect = first;
@@ -355,8 +355,8 @@ static int check_nothing_follows(wal_t *wal, const uint8_t *data, size_t len, sc
     if (follows) {
         ctx_err_set(err, CTX_ECORRUPT,
                     "WAL is corrupt in the middle: record at \"%s\" offset %zu (index %" PRIu64
-                    ") is damaged but intact records follow it", path, st->damaged_offset,
-                    st->expect);
+                    ") is damaged but intact records follow it",
+                    path, st->damaged_offset, st->expect);
         ctx_err_hint(err, "This is not a torn write at the end of the log. Inspect it with "
                           "contextdb-inspect; restore from a snapshot or remove the damaged "
                           "segments by hand.");
@@ -384,8 +384,7 @@ static int truncate_tail(wal_t *wal, scan_state_t *st, size_t seg_len, ctx_err_t
             dropped += (uint64_t)sb.st_size;
         }
         if (!wal->opts.read_only && unlink(other) < 0) {
-            return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", other,
-                               strerror(errno));
+            return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", other, strerror(errno));
         }
     }
     wal->nsegments = seg + 1;
@@ -400,11 +399,11 @@ static int truncate_tail(wal_t *wal, scan_state_t *st, size_t seg_len, ctx_err_t
         return ctx_err_set(err, CTX_EIO, "could not truncate \"%s\": %s", path, strerror(errno));
     }
     CTX_WARN("WAL: dropped a torn tail of %" PRIu64 " bytes at %s (records from index %" PRIu64
-             " on were never acknowledged as durable)", dropped, st->info->truncated_at,
-             st->expect);
-    return fsync_dir(wal->dir) < 0 ? ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", wal->dir,
-                                                 strerror(errno))
-                                   : CTX_OK;
+             " on were never acknowledged as durable)",
+             dropped, st->info->truncated_at, st->expect);
+    return fsync_dir(wal->dir) < 0
+               ? ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", wal->dir, strerror(errno))
+               : CTX_OK;
 }
 
 static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, void *ctx,
@@ -430,9 +429,10 @@ static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, v
     }
     info->segments = wal->nsegments;
     if (rc == CTX_OK && info->first_index > after_index + 1) {
-        rc = ctx_err_set(err, CTX_ECORRUPT, "WAL starts at index %" PRIu64 " but the snapshot "
-                         "ends at index %" PRIu64 ": records are missing", info->first_index,
-                         after_index);
+        rc = ctx_err_set(err, CTX_ECORRUPT,
+                         "WAL starts at index %" PRIu64 " but the snapshot "
+                         "ends at index %" PRIu64 ": records are missing",
+                         info->first_index, after_index);
     }
     return rc;
 }
@@ -475,7 +475,8 @@ static int open_active(wal_t *wal, uint64_t last_index, uint64_t after_index, ct
         }
         if (wal->nsegments > 0) {
             CTX_INFO("WAL: log ended at index %" PRIu64 " before the snapshot at %" PRIu64
-                     "; continuing at %" PRIu64, last_index, after_index, after_index + 1);
+                     "; continuing at %" PRIu64,
+                     last_index, after_index, after_index + 1);
         }
         wal->nsegments = 0;
         last_index = after_index;
@@ -657,8 +658,8 @@ static void *wal_writer_main(void *arg) {
             written = last;
             buf_reset(&batch);
         }
-        bool sync_now = wal->opts.sync_commit || stop ||
-                        now_ms() >= last_sync_ms + wal->opts.sync_delay_ms;
+        bool sync_now =
+            wal->opts.sync_commit || stop || now_ms() >= last_sync_ms + wal->opts.sync_delay_ms;
         if (sync_now && written > atomic_load(&wal->durable)) {
             if (fdatasync(wal->fd) < 0) {
                 wal_panic("fsync", wal->dir);

@@ -49,8 +49,8 @@ typedef struct wal_record {
 /* ---- record codec (pure) ----
  * Appends one record to out: u32 len (payload bytes), u32 crc32c, u64 term, u64 index, u8 type,
  * payload; integers big-endian; the CRC covers len and every byte after the crc field. */
-void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type,
-                       const void *payload, uint32_t len);
+void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type, const void *payload,
+                       uint32_t len);
 
 typedef enum { WAL_DECODE_OK = 0, WAL_DECODE_SHORT = 1, WAL_DECODE_CORRUPT = 2 } wal_decode_t;
 /* Decodes the record at data[0..avail): OK (rec filled, *consumed = its bytes), SHORT (fewer
@@ -81,11 +81,11 @@ typedef struct wal_options {
 typedef int (*wal_replay_fn)(void *ctx, const wal_record_t *rec, ctx_err_t *err);
 
 typedef struct wal_recovery {
-    uint64_t first_index;      /* first record kept in the log (0 when empty) */
-    uint64_t last_index;       /* last intact record (0 when empty) */
-    uint64_t replayed;         /* records handed to the callback */
-    uint64_t truncated_bytes;  /* torn tail cut off */
-    char truncated_at[256];    /* "wal/000000000042.seg offset 1234" or "" */
+    uint64_t first_index;     /* first record kept in the log (0 when empty) */
+    uint64_t last_index;      /* last intact record (0 when empty) */
+    uint64_t replayed;        /* records handed to the callback */
+    uint64_t truncated_bytes; /* torn tail cut off */
+    char truncated_at[256];   /* "wal/000000000042.seg offset 1234" or "" */
     uint32_t segments;
 } wal_recovery_t;
 

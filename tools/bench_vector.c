@@ -4,8 +4,8 @@
  * `pgwire`, the same queries through a running server with a prepared statement (libpq).
  *
  *   bench_vector gen   DIR N DIMS QUERIES uniform|mixture SEED   data + ground truth files
- *   bench_vector index DIR M EF_CONSTRUCTION EF,EF,… REPEATS      build, sweep, one JSON line per ef
- *   bench_vector pgwire DIR CONNINFO EF,EF,… REPEATS [LOAD]      same sweep through pgwire
+ *   bench_vector index DIR M EF_CONSTRUCTION EF,EF,… REPEATS      build, sweep, one JSON line per
+ * ef bench_vector pgwire DIR CONNINFO EF,EF,… REPEATS [LOAD]      same sweep through pgwire
  *
  * Files in DIR (little-endian): base.f32 (N × DIMS float32), query.f32 (QUERIES × DIMS),
  * gt.i32 (QUERIES × 10 int32: exact cosine top-10 ids, id = row number), meta.txt
@@ -175,7 +175,8 @@ static void ground_truth(dataset_t *d) {
 
 static int cmd_gen(char **argv) {
     const char *dir = argv[0];
-    dataset_t d = {.n = (uint32_t)atol(argv[1]), .dims = (uint32_t)atol(argv[2]),
+    dataset_t d = {.n = (uint32_t)atol(argv[1]),
+                   .dims = (uint32_t)atol(argv[2]),
                    .nq = (uint32_t)atol(argv[3])};
     bool mixture = strcmp(argv[4], "mixture") == 0;
     uint64_t seed = strtoull(argv[5], NULL, 0);
@@ -190,8 +191,8 @@ static int cmd_gen(char **argv) {
     gen_points(&s, mixture, centres, d.query, d.nq, d.dims);
     double t0 = now_s();
     ground_truth(&d);
-    fprintf(stderr, "bench_vector: %s %u x %u, %u queries, ground truth in %.1f s\n", argv[4],
-            d.n, d.dims, d.nq, now_s() - t0);
+    fprintf(stderr, "bench_vector: %s %u x %u, %u queries, ground truth in %.1f s\n", argv[4], d.n,
+            d.dims, d.nq, now_s() - t0);
     write_file(dir, "base.f32", d.base, sizeof(float) * (size_t)d.n * d.dims);
     write_file(dir, "query.f32", d.query, sizeof(float) * (size_t)d.nq * d.dims);
     write_file(dir, "gt.i32", d.gt, sizeof(int32_t) * (size_t)d.nq * GT_K);
@@ -237,8 +238,8 @@ typedef int (*query_fn)(void *ctx, const dataset_t *d, uint32_t q, uint32_t ef, 
                         uint32_t *n);
 
 /* One pass per repeat over all queries; prints the JSON line for this ef. */
-static void sweep_one(const char *system, const dataset_t *d, uint32_t ef, int repeats,
-                      query_fn fn, void *ctx) {
+static void sweep_one(const char *system, const dataset_t *d, uint32_t ef, int repeats, query_fn fn,
+                      void *ctx) {
     double qps[REPEATS_MAX], qps_cpu[REPEATS_MAX];
     double recall = 0;
     for (int r = 0; r < repeats; r++) {
@@ -309,8 +310,8 @@ static int cmd_index(char **argv) {
     double build_s = now_s() - t0, build_cpu_s = cpu_s() - c0;
     printf("{\"system\": \"contextdb\", \"build_s\": %.2f, \"build_cpu_s\": %.2f, "
            "\"memory_mb\": %.1f, \"index_bytes_mb\": %.1f, \"kernel\": \"%s\"}\n",
-           build_s, build_cpu_s, (double)(rss_kb() - rss0) / 1024.0, (double)hnsw_memory_bytes(h) / 1048576.0,
-           hnsw_kernel_name(hnsw_kernel_best()));
+           build_s, build_cpu_s, (double)(rss_kb() - rss0) / 1024.0,
+           (double)hnsw_memory_bytes(h) / 1048576.0, hnsw_kernel_name(hnsw_kernel_best()));
     fflush(stdout);
     /* Restart without rebuild: serialize (what a snapshot stores) and load back. */
     buf_t bytes;

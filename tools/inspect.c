@@ -41,9 +41,8 @@ enum {
 enum { EXIT_CLEAN = 0, EXIT_DAMAGE = 1, EXIT_USAGE = 2 };
 
 static const char *const OP_NAMES[] = {
-    "?",           "node_insert",   "node_upsert", "node_update", "node_delete",
-    "edge_insert", "edge_upsert",   "edge_delete", "vector_insert", "vector_upsert",
-    "vector_delete",
+    "?",           "node_insert", "node_upsert",   "node_update",   "node_delete",   "edge_insert",
+    "edge_upsert", "edge_delete", "vector_insert", "vector_upsert", "vector_delete",
 };
 enum { OP_KINDS = (int)(sizeof(OP_NAMES) / sizeof(OP_NAMES[0])) };
 _Static_assert(CMD_VECTOR_DELETE == OP_KINDS - 1, "one name per command kind");
@@ -83,10 +82,10 @@ done:
 /* ---------------------------------------------------------------- WAL */
 
 typedef struct wal_scan {
-    bool print_records;  /* false: segment totals only */
+    bool print_records;    /* false: segment totals only */
     uint64_t expect_index; /* next index expected across segments (0 = any) */
     uint64_t records;
-    uint64_t damaged;    /* damaged records / segments */
+    uint64_t damaged; /* damaged records / segments */
     arena_t arena;
 } wal_scan_t;
 
@@ -153,13 +152,15 @@ static int scan_records(wal_scan_t *ws, const char *path, const uint8_t *data, s
         if (rec.index != expect) {
             ws->damaged++;
             char what[160];
-            snprintf(what, sizeof(what), "record %" PRIu64 " has index %" PRIu64 ", expected %"
-                     PRIu64, ordinal, rec.index, expect);
+            snprintf(what, sizeof(what),
+                     "record %" PRIu64 " has index %" PRIu64 ", expected %" PRIu64, ordinal,
+                     rec.index, expect);
             return report_damage(path, at, used, what);
         }
         if (ws->print_records) {
             printf("  #%" PRIu64 " offset %zu index %" PRIu64 " term %" PRIu64
-                   " type %s length %" PRIu32 " crc ok\n", ordinal, at, rec.index, rec.term,
+                   " type %s length %" PRIu32 " crc ok\n",
+                   ordinal, at, rec.index, rec.term,
                    rec.type == WAL_TYPE_BATCH ? "batch" : "unknown", rec.len);
             if (rec.type == WAL_TYPE_BATCH) {
                 print_batch(ws, &rec);
@@ -375,12 +376,12 @@ static void print_column(const col_desc_t *desc, const col_stat_t *s) {
 
 static void print_meta(const snap_meta_t *m, bool current) {
     printf("snapshot %" PRIu64 "%s: parent %" PRIu64 ", raft index %" PRIu64 ", term %" PRIu64
-           ", timestamp_ms %" PRId64 ", format %" PRIu32 "\n", m->snapshot_id,
-           current ? " (current)" : "", m->parent_id, m->raft_index, m->raft_term,
+           ", timestamp_ms %" PRId64 ", format %" PRIu32 "\n",
+           m->snapshot_id, current ? " (current)" : "", m->parent_id, m->raft_index, m->raft_term,
            m->timestamp_ms, m->format_version);
     printf("  counts: nodes %" PRIu64 ", edges %" PRIu64 ", vectors %" PRIu64 "; dims %" PRIu32
-           ", metric %s; %d files\n", m->nodes, m->edges, m->vectors, m->dims, m->metric,
-           m->nfiles);
+           ", metric %s; %d files\n",
+           m->nodes, m->edges, m->vectors, m->dims, m->metric, m->nfiles);
 }
 
 /* Prints (when verbose) and checks every file of one snapshot; returns EXIT_CLEAN/DAMAGE. */
@@ -395,8 +396,9 @@ static int scan_snapshot(const char *root, const snap_meta_t *m, bool verbose, u
         (*files)++;
         if (verbose) {
             printf("    %s: kind %s, rows %" PRIu64 ", %" PRIu64 " bytes, crc32c %08" PRIx32
-                   " %s, codec %s, %" PRIu64 " row groups\n", f->path, f->kind, f->rows,
-                   f->bytes, f->crc32c, rc == CTX_OK ? "ok" : "BAD", f->codec, fs.groups);
+                   " %s, codec %s, %" PRIu64 " row groups\n",
+                   f->path, f->kind, f->rows, f->bytes, f->crc32c, rc == CTX_OK ? "ok" : "BAD",
+                   f->codec, fs.groups);
             for (int c = 0; rc == CTX_OK && c < fs.ncols; c++) {
                 print_column(&fs.descs[c], &fs.cols[c]);
             }

@@ -651,8 +651,8 @@ static void vector_keep_candidates(rowset_t *left, int id_col, int64_t *ids, uin
 }
 
 /* The rows the projection reads: the join (base) over the left rows, or the vectors rows. */
-static int vector_rows_out(plan_t *project, plan_t *base, const rowset_t *rows,
-                           exec_ctx_t *ctx, rowset_t *in, ctx_err_t *err) {
+static int vector_rows_out(plan_t *project, plan_t *base, const rowset_t *rows, exec_ctx_t *ctx,
+                           rowset_t *in, ctx_err_t *err) {
     if (base->kind != PLAN_JOIN) {
         return exec_chain(project, base, rows, ctx, in, err);
     }
@@ -703,8 +703,7 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
                                 join ? base->lookup_left_col : 0, ctx, &allowed, &filter, err);
     }
     uint32_t ef = plan->ef_search > k ? plan->ef_search : k;
-    if (rc == CTX_OK && filtered &&
-        hnsw_filter_exact(vindex_hnsw(env->vindex), filter.count, ef)) {
+    if (rc == CTX_OK && filtered && hnsw_filter_exact(vindex_hnsw(env->vindex), filter.count, ef)) {
         plan->vector_path = vindex_path_name(HNSW_PATH_EXACT);
         return join ? vector_rows_out(project, base, &allowed, ctx, in, err)
                     : exec_chain(project, project->child, &allowed, ctx, in, err);
@@ -716,8 +715,8 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
     hnsw_search_stats_t st;
     if (rc == CTX_OK) {
         rc = vindex_candidates(env->vindex, q.u.vec.data, q.u.vec.dim, k, plan->ef_search,
-                               filtered ? &filter : NULL, pending, ctx->eval.arena, &ids, &n,
-                               &st, err);
+                               filtered ? &filter : NULL, pending, ctx->eval.arena, &ids, &n, &st,
+                               err);
     }
     if (rc != CTX_OK) {
         return rc;

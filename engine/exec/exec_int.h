@@ -20,8 +20,7 @@ value_t *rs_push(rs_builder_t *b, ctx_err_t *err);
 
 /* PLAN_VALUES, PLAN_APPEND (in = child's rows), PLAN_WINDOW (in = child's rows). */
 int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
-int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
-                ctx_err_t *err);
+int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
 int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
                 ctx_err_t *err);
 /* PLAN_PROJECT whose expressions contain set-returning functions. */

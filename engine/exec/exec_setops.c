@@ -106,8 +106,7 @@ static bool hash_contains(const hash_index_t *h, const rowset_t *rs, const value
     return false;
 }
 
-int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
-                ctx_err_t *err) {
+int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     rowset_t r;
     int rc = exec_plan(plan->right, ctx, &r, err);
     if (rc != CTX_OK) {
@@ -169,8 +168,8 @@ static int window_cmp(const void *x, const void *y, void *arg) {
 }
 
 /* Computes one window function's value for every input row into result[]. */
-static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx,
-                          value_t *result, ctx_err_t *err) {
+static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx, value_t *result,
+                          ctx_err_t *err) {
     int width = win->nargs + win->nwindow_order;
     value_t *keys = arena_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows * width + 1));
     uint64_t *order = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
@@ -196,9 +195,9 @@ static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx
             number = rank = dense = 0;
             part_start = i;
             part_rows = 0;
-            while (part_start + (uint64_t)part_rows < in->nrows &&
-                   rows_equal(keys + order[part_start + part_rows] * (uint64_t)width, k,
-                              win->nargs)) {
+            while (
+                part_start + (uint64_t)part_rows < in->nrows &&
+                rows_equal(keys + order[part_start + part_rows] * (uint64_t)width, k, win->nargs)) {
                 part_rows++;
             }
         }
@@ -208,7 +207,7 @@ static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx
             dense++;
         }
         const char *n = win->name;
-        int64_t v = strcmp(n, "rank") == 0 ? rank
+        int64_t v = strcmp(n, "rank") == 0         ? rank
                     : strcmp(n, "dense_rank") == 0 ? dense
                     : strcmp(n, "count") == 0      ? part_rows
                                                    : number;
@@ -296,8 +295,8 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
         const value_t *left = row_at(l, i);
         const value_t *key = &left[plan->hash_left_col];
         uint64_t nhits = 0;
-        for (uint64_t s = rows_hash(key, 1) & h.mask;
-             !value_is_null(key) && h.slots[s] != 0; s = (s + 1) & h.mask) {
+        for (uint64_t s = rows_hash(key, 1) & h.mask; !value_is_null(key) && h.slots[s] != 0;
+             s = (s + 1) & h.mask) {
             const value_t *rk = row_at(r, h.slots[s] - 1) + rcol;
             if (value_compare(rk, key) == 0) {
                 hits[nhits++] = h.slots[s] - 1;
@@ -340,8 +339,8 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
 
 /* ---------------------------------------------------------------- subqueries */
 
-static int subquery_result(const expr_t *e, const rowset_t *rs, const eval_ctx_t *ctx,
-                           value_t *out, ctx_err_t *err) {
+static int subquery_result(const expr_t *e, const rowset_t *rs, const eval_ctx_t *ctx, value_t *out,
+                           ctx_err_t *err) {
     switch (e->sublink) {
     case SUBLINK_EXISTS:
         *out = value_bool(rs->nrows > 0);

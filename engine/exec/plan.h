@@ -41,9 +41,9 @@ typedef enum {
 
 typedef enum {
     LOOKUP_NONE,
-    LOOKUP_ID,         /* nodes.id / vectors.id = keys (one or more, from = or IN) */
-    LOOKUP_EDGE_SRC,   /* edges.src = key: out-adjacency */
-    LOOKUP_EDGE_DST,   /* edges.dst = key: in-adjacency */
+    LOOKUP_ID,       /* nodes.id / vectors.id = keys (one or more, from = or IN) */
+    LOOKUP_EDGE_SRC, /* edges.src = key: out-adjacency */
+    LOOKUP_EDGE_DST, /* edges.dst = key: in-adjacency */
 } lookup_kind_t;
 
 typedef enum {
@@ -73,11 +73,11 @@ typedef struct rowset {
 typedef struct plan plan_t;
 struct plan {
     plan_kind_t kind;
-    int ncols;            /* output columns */
-    bind_column_t *cols;  /* output schema (names for RowDescription, types) */
-    plan_t *child;        /* input (left input for JOIN) */
-    plan_t *right;        /* JOIN right input */
-    double est_rows;      /* planner's estimate, for EXPLAIN */
+    int ncols;           /* output columns */
+    bind_column_t *cols; /* output schema (names for RowDescription, types) */
+    plan_t *child;       /* input (left input for JOIN) */
+    plan_t *right;       /* JOIN right input */
+    double est_rows;     /* planner's estimate, for EXPLAIN */
     double est_cost;
 
     /* PLAN_SCAN */
@@ -85,12 +85,12 @@ struct plan {
     const store_t *source; /* PLAN_SCAN / PLAN_FUNCTION: read this store (AS OF SNAPSHOT) instead
                               of the live one; NULL = live */
     lookup_kind_t lookup;
-    expr_t **keys;  /* lookup key expressions (no column references) */
+    expr_t **keys; /* lookup key expressions (no column references) */
     int nkeys;
 
     /* PLAN_FUNCTION */
     tfunc_kind_t tfunc;
-    expr_t **fargs;        /* normalized positional arguments (see sql/plan.c) */
+    expr_t **fargs; /* normalized positional arguments (see sql/plan.c) */
     int nfargs;
 
     /* PLAN_FILTER / JOIN condition / AGGREGATE having */
@@ -112,11 +112,11 @@ struct plan {
     /* PLAN_SORT / PLAN_TOPK */
     sort_key_t *sort_keys;
     int nsort;
-    bool vector_search;      /* TOPK whose key is a vector distance over vectors.embedding */
+    bool vector_search; /* TOPK whose key is a vector distance over vectors.embedding */
     vector_method_t method;
     metric_t metric;
-    uint32_t ef_search;        /* EXEC_VECTOR_HNSW: candidate list (hnsw.ef_search at plan time) */
-    const char *vector_path;   /* after execution: the search path taken (EXPLAIN ANALYZE) */
+    uint32_t ef_search;      /* EXEC_VECTOR_HNSW: candidate list (hnsw.ef_search at plan time) */
+    const char *vector_path; /* after execution: the search path taken (EXPLAIN ANALYZE) */
 
     /* PLAN_LIMIT / PLAN_TOPK */
     expr_t *limit;  /* NULL = no limit */
@@ -132,26 +132,26 @@ struct plan {
     double actual_ms;
 
     /* PLAN_VALUES, PLAN_APPEND, PLAN_WINDOW, hash joins, subqueries */
-    const char *label;         /* EXPLAIN name of a PLAN_VALUES source (catalog table) */
-    value_t *const_rows;       /* PLAN_VALUES: nconst_rows × ncols constant values, or */
+    const char *label;   /* EXPLAIN name of a PLAN_VALUES source (catalog table) */
+    value_t *const_rows; /* PLAN_VALUES: nconst_rows × ncols constant values, or */
     uint64_t nconst_rows;
-    expr_t ***value_rows;      /* PLAN_VALUES: rows of expressions (no column references) */
+    expr_t ***value_rows; /* PLAN_VALUES: rows of expressions (no column references) */
     int nvalue_rows;
-    int set_op;                /* PLAN_APPEND: 0 UNION [ALL], 2 INTERSECT, 3 EXCEPT (sql/ast.h) */
+    int set_op; /* PLAN_APPEND: 0 UNION [ALL], 2 INTERSECT, 3 EXCEPT (sql/ast.h) */
     bool set_all;
-    expr_t **windows;          /* PLAN_WINDOW: EXPR_WINDOW nodes (bound), one output column each */
+    expr_t **windows; /* PLAN_WINDOW: EXPR_WINDOW nodes (bound), one output column each */
     int nwindows;
-    bool has_srf;              /* PLAN_PROJECT: exprs contain set-returning functions */
-    int hash_left_col;         /* PLAN_JOIN: hash join on left[hash_left_col] = right[hash_right_col] */
-    int hash_right_col;        /* (-1: not a hash join) */
-    rowset_t *cache;           /* uncorrelated subquery plan: its rows once computed */
+    bool has_srf;       /* PLAN_PROJECT: exprs contain set-returning functions */
+    int hash_left_col;  /* PLAN_JOIN: hash join on left[hash_left_col] = right[hash_right_col] */
+    int hash_right_col; /* (-1: not a hash join) */
+    rowset_t *cache;    /* uncorrelated subquery plan: its rows once computed */
 };
 
 typedef struct exec_ctx {
     const store_t *store;
-    eval_ctx_t eval;          /* params, env (cancel flag inside), arena */
-    uint64_t rows_max;        /* limit on any intermediate result; 0 = none */
-    bool analyze;             /* collect actual_rows / actual_ms per node */
+    eval_ctx_t eval;   /* params, env (cancel flag inside), arena */
+    uint64_t rows_max; /* limit on any intermediate result; 0 = none */
+    bool analyze;      /* collect actual_rows / actual_ms per node */
 } exec_ctx_t;
 
 /* Executes plan; out's memory comes from ctx->eval.arena. Errors: evaluation errors, 57014 when

@@ -10,8 +10,8 @@
  * their candidates; ties are broken by lower id. The candidates are every vector (exact scan)
  * unless the planner chose the HNSW index (plan->method, when the database's index is a cosine
  * index and enable_hnsw is on): then similar() and neighbor_stats() take the index's nearest ids
- * plus the session's uncommitted vectors (engine/vector/vindex.h), and similar() with a threshold asks
- * for 64, 256, … neighbours until one falls below the threshold (an approximate range search).
+ * plus the session's uncommitted vectors (engine/vector/vindex.h), and similar() with a threshold
+ * asks for 64, 256, … neighbours until one falls below the threshold (an approximate range search).
  * hybrid() first collects the traversal into a candidate set; a small set is ranked exactly, a
  * large one (hnsw_filter_exact's cost model) by a filtered HNSW search restricted to it. The
  * path taken is recorded in plan->vector_path for EXPLAIN ANALYZE.
@@ -56,8 +56,8 @@ static int eval_args(const plan_t *plan, exec_ctx_t *ctx, targs_t *a, ctx_err_t 
 }
 
 /* Integer argument with a default for NULL and an inclusive range. */
-static int arg_int(const value_t *v, const char *fname, const char *what, int64_t dflt,
-                   int64_t min, int64_t max, int64_t *out, ctx_err_t *err) {
+static int arg_int(const value_t *v, const char *fname, const char *what, int64_t dflt, int64_t min,
+                   int64_t max, int64_t *out, ctx_err_t *err) {
     if (v->kind == VAL_NULL) {
         *out = dflt;
     } else if (v->kind == VAL_INT) {
@@ -68,8 +68,8 @@ static int arg_int(const value_t *v, const char *fname, const char *what, int64_
         return ctx_err_set(err, CTX_ETYPE, "%s: %s must be an integer", fname, what);
     }
     if (*out < min || *out > max) {
-        return ctx_err_set(err, CTX_EBAD_PARAM, "%s: %s must be between %lld and %lld", fname,
-                           what, (long long)min, (long long)max);
+        return ctx_err_set(err, CTX_EBAD_PARAM, "%s: %s must be between %lld and %lld", fname, what,
+                           (long long)min, (long long)max);
     }
     return CTX_OK;
 }
@@ -202,8 +202,8 @@ static int run_shortest_path(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, c
     if (depth.kind == VAL_NULL) {
         depth = value_int(SHORTEST_PATH_DEPTH_DEFAULT);
     }
-    int rc = graph_args(ctx, "shortest_path", &a->v[0], &depth, &a->v[3], &a->v[4], &q, &empty,
-                        err);
+    int rc =
+        graph_args(ctx, "shortest_path", &a->v[0], &depth, &a->v[3], &a->v[4], &q, &empty, err);
     if (rc == CTX_OK && a->v[1].kind != VAL_INT && a->v[1].kind != VAL_NULL) {
         rc = ctx_err_set(err, CTX_ETYPE, "shortest_path: target node id must be bigint");
     }
@@ -415,8 +415,8 @@ static void stats_row(const scored_t *s, uint64_t n, value_t *row) {
     }
 }
 
-static int run_neighbor_stats(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a,
-                              rowset_t *out, ctx_err_t *err) {
+static int run_neighbor_stats(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                              ctx_err_t *err) {
     const float *query;
     int64_t k = 0;
     int rc = vector_of(ctx, &a->v[0], "neighbor_stats", &query, err);

@@ -494,8 +494,8 @@ static int bind_cast(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         uint32_t dims = e->cast_type == CT_VECTOR ? eval_type_dims(e->name) : 0;
         if (e->left->value.kind == VAL_TEXT) {
             value_t v;
-            rc = bind_literal(ctx, e->cast_type, e->left->value.u.str.ptr,
-                              e->left->value.u.str.len, dims, &v, err);
+            rc = bind_literal(ctx, e->cast_type, e->left->value.u.str.ptr, e->left->value.u.str.len,
+                              dims, &v, err);
             if (rc != 0) {
                 eval_set_position(err, ctx->query_text, e->left->location);
                 return rc;

@@ -22,8 +22,8 @@ bool bind_types_comparable(ctype_t a, ctype_t b) {
     return ctype_is_array(a) && ctype_is_array(b);
 }
 
-int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t len,
-                 uint32_t dims, value_t *out, ctx_err_t *err) {
+int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t len, uint32_t dims,
+                 value_t *out, ctx_err_t *err) {
     CTX_ASSERT(ctx != NULL && out != NULL);
     bool numeric = len > 0;
     for (uint32_t i = 0; i < len; i++) {
@@ -98,8 +98,10 @@ static int bind_subscript(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         return rc;
     }
     if (!ctype_is_array(e->left->type) || !ctype_is_integer(e->right->type)) {
-        return bind_error(e, ctx, err, CTX_ETYPE, "cannot subscript type %s because it does not "
-                          "support subscripting", value_type_sql_name(e->left->type));
+        return bind_error(e, ctx, err, CTX_ETYPE,
+                          "cannot subscript type %s because it does not "
+                          "support subscripting",
+                          value_type_sql_name(e->left->type));
     }
     e->type = ctype_array_elem(e->left->type);
     return 0;
@@ -110,8 +112,7 @@ int bind_expr_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     switch (e->kind) {
     case EXPR_SUBQUERY:
         if (ctx->plan_subquery == NULL) {
-            return bind_error(e, ctx, err, CTX_EFEATURE, "subqueries are not supported %s",
-                              "here");
+            return bind_error(e, ctx, err, CTX_EFEATURE, "subqueries are not supported %s", "here");
         }
         return ctx->plan_subquery(ctx->planner, e, ctx, err);
     case EXPR_ARRAY:

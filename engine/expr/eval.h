@@ -48,8 +48,8 @@ typedef struct eval_func_ext {
 /* Session information functions read (version(), current_user, current_setting('x')). */
 typedef struct eval_env {
     const char *user;
-    const char *database;        /* "contextdb" */
-    const char *server_version;  /* for version(): "PostgreSQL 15.0 (ContextDB 0.1.0) on …" */
+    const char *database;       /* "contextdb" */
+    const char *server_version; /* for version(): "PostgreSQL 15.0 (ContextDB 0.1.0) on …" */
     /* current_setting(name): returns the GUC's value or NULL if unknown (→ 42704). */
     const char *(*setting)(void *session, const char *name);
     void *session;
@@ -65,8 +65,7 @@ typedef struct eval_env {
      * name text in arena (the number when unknown). */
     int (*reg_in)(const struct eval_env *env, ctype_t type, const char *name, uint32_t *oid,
                   ctx_err_t *err);
-    const char *(*reg_out)(const struct eval_env *env, ctype_t type, uint32_t oid,
-                           arena_t *arena);
+    const char *(*reg_out)(const struct eval_env *env, ctype_t type, uint32_t oid, arena_t *arena);
     const eval_func_ext_t *ext_funcs; /* extra scalar functions, consulted after built-ins */
     int next_funcs;
 } eval_env_t;
@@ -108,14 +107,14 @@ struct eval_ctx {
     int nparams;
     const value_t *agg_values; /* aggregate results by expr->agg_index (NULL outside aggregation) */
     const eval_env_t *env;
-    arena_t *arena;        /* memory for results */
+    arena_t *arena; /* memory for results */
     const char *query_text;
     /* Subqueries: the enclosing query's context and current row (outer_level 1),
      * and the executor callback that runs an EXPR_SUBQUERY's plan (NULL → 0A000). */
     const eval_ctx_t *outer;
     const value_t *outer_row;
-    int (*run_subquery)(const expr_t *e, const value_t *row, const eval_ctx_t *ctx,
-                        value_t *out, ctx_err_t *err);
+    int (*run_subquery)(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                        ctx_err_t *err);
     void *exec;
     /* Set-returning functions in a select list: which element to produce, and where to report
      * the longest set seen (NULL outside a projection with SRFs). */

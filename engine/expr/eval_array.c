@@ -1,8 +1,8 @@
 /*
  * eval_array.c — evaluation of the compound expression forms catalog queries need: subqueries
- * (through the executor's callback), ARRAY[…], op ANY/ALL (array), subscripts, record fields, POSIX regular
- * expressions, IS [NOT] DISTINCT FROM, bitwise & and |, and the set-returning functions of a
- * select list (unnest, generate_series, _pg_expandarray, pg_partition_ancestors).
+ * (through the executor's callback), ARRAY[…], op ANY/ALL (array), subscripts, record fields, POSIX
+ * regular expressions, IS [NOT] DISTINCT FROM, bitwise & and |, and the set-returning functions of
+ * a select list (unnest, generate_series, _pg_expandarray, pg_partition_ancestors).
  *
  * Arrays are values of an array type holding PostgreSQL's text form ("{a,b}"), so output needs
  * no conversion; operations split the text (value_array_split) when they need elements. That is
@@ -169,8 +169,8 @@ static int array_elems(const value_t *arr, const eval_ctx_t *ctx, const char ***
     return value_array_split(arr->u.str.ptr, arr->u.str.len, ctx->arena, elems, n, err);
 }
 
-static int eval_array_ctor(const expr_t *e, const value_t *row, const eval_ctx_t *ctx,
-                           value_t *out, ctx_err_t *err) {
+static int eval_array_ctor(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                           ctx_err_t *err) {
     const char **elems = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(e->nargs + 1));
     for (int i = 0; i < e->nargs; i++) {
         value_t v;
@@ -236,8 +236,8 @@ static int eval_any(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, 
     return rc;
 }
 
-static int eval_subscript(const expr_t *e, const value_t *row, const eval_ctx_t *ctx,
-                          value_t *out, ctx_err_t *err) {
+static int eval_subscript(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
+                          ctx_err_t *err) {
     value_t arr, idx;
     int rc = eval_expr(e->left, row, ctx, &arr, err);
     if (rc == 0) {

@@ -55,8 +55,8 @@ int eval_srf(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_
 int bind_expr_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 int bind_binary_ext(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 /* Parses a literal of type (reg* names through the env's reg_in hook). */
-int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t len,
-                 uint32_t dims, value_t *out, ctx_err_t *err);
+int bind_literal(const bind_ctx_t *ctx, ctype_t type, const char *text, uint32_t len, uint32_t dims,
+                 value_t *out, ctx_err_t *err);
 bool bind_types_comparable(ctype_t a, ctype_t b);
 
 /* ---- eval.c helpers used by func.c ---- */

@@ -13,17 +13,17 @@
 #include "value.h"
 
 typedef enum {
-    EXPR_CONST,   /* value; untyped string literals have type CT_UNKNOWN until coerced */
-    EXPR_PARAM,   /* $n: param_index (1-based) */
-    EXPR_COLUMN,  /* [qualifier.]name; binder sets column_index */
-    EXPR_STAR,    /* `*` or `qualifier.*` in a select list; `count(*)` uses FUNC.star */
-    EXPR_UNARY,   /* op (OP_NOT, OP_NEG, OP_PLUS) applied to left */
-    EXPR_BINARY,  /* left op right */
-    EXPR_IS_NULL, /* left IS [NOT] NULL (negated) */
-    EXPR_IN_LIST, /* left [NOT] IN (args...) (negated) */
-    EXPR_FUNC,    /* name(args...) — scalar and aggregate functions; star/distinct */
-    EXPR_CAST,    /* left::type_name or CAST(left AS type_name); cast_type resolved */
-    EXPR_CASE,    /* CASE [left] WHEN args[2i] THEN args[2i+1] ... [ELSE right] END */
+    EXPR_CONST,     /* value; untyped string literals have type CT_UNKNOWN until coerced */
+    EXPR_PARAM,     /* $n: param_index (1-based) */
+    EXPR_COLUMN,    /* [qualifier.]name; binder sets column_index */
+    EXPR_STAR,      /* `*` or `qualifier.*` in a select list; `count(*)` uses FUNC.star */
+    EXPR_UNARY,     /* op (OP_NOT, OP_NEG, OP_PLUS) applied to left */
+    EXPR_BINARY,    /* left op right */
+    EXPR_IS_NULL,   /* left IS [NOT] NULL (negated) */
+    EXPR_IN_LIST,   /* left [NOT] IN (args...) (negated) */
+    EXPR_FUNC,      /* name(args...) — scalar and aggregate functions; star/distinct */
+    EXPR_CAST,      /* left::type_name or CAST(left AS type_name); cast_type resolved */
+    EXPR_CASE,      /* CASE [left] WHEN args[2i] THEN args[2i+1] ... [ELSE right] END */
     EXPR_SUBQUERY,  /* (SELECT …): sublink says how; left is the tested operand for IN/ANY */
     EXPR_ARRAY,     /* ARRAY[args...] */
     EXPR_ANY,       /* left op ANY|ALL (right) where right is an array (all = negated) */
@@ -63,8 +63,8 @@ typedef enum {
     OP_MUL,
     OP_DIV,
     OP_MOD,
-    OP_CONCAT,    /* || */
-    OP_LIKE,      /* negated → NOT LIKE */
+    OP_CONCAT, /* || */
+    OP_LIKE,   /* negated → NOT LIKE */
     OP_ILIKE,
     /* JSON */
     OP_JSON_GET,      /* -> (object key or array index) */
@@ -74,11 +74,11 @@ typedef enum {
     OP_COSINE_DISTANCE, /* <=> */
     OP_NEG_INNER,       /* <#> */
     /* added for catalog queries */
-    OP_REGEX,        /* ~ (negated → !~) POSIX regular expression match */
-    OP_REGEX_ICASE,  /* ~* (negated → !~*) */
-    OP_IS_DISTINCT,  /* IS DISTINCT FROM (negated → IS NOT DISTINCT FROM); never NULL */
-    OP_BIT_AND,      /* & */
-    OP_BIT_OR,       /* | */
+    OP_REGEX,       /* ~ (negated → !~) POSIX regular expression match */
+    OP_REGEX_ICASE, /* ~* (negated → !~*) */
+    OP_IS_DISTINCT, /* IS DISTINCT FROM (negated → IS NOT DISTINCT FROM); never NULL */
+    OP_BIT_AND,     /* & */
+    OP_BIT_OR,      /* | */
 } expr_op_t;
 
 typedef struct expr expr_t;
@@ -99,11 +99,11 @@ struct expr {
     expr_t *right;         /* BINARY right operand; CASE else */
     expr_t **args;         /* FUNC arguments, IN_LIST items, CASE when/then pairs */
     int nargs;
-    const char *arg_name;  /* `name => expr` named argument in a function call, else NULL */
-    bool negated;          /* NOT LIKE, NOT IN, IS NOT NULL */
-    bool star;             /* count(*) */
-    bool distinct;         /* count(DISTINCT x) */
-    int agg_index;         /* binder: slot of an aggregate call in the aggregate output, -1 */
+    const char *arg_name; /* `name => expr` named argument in a function call, else NULL */
+    bool negated;         /* NOT LIKE, NOT IN, IS NOT NULL */
+    bool star;            /* count(*) */
+    bool distinct;        /* count(DISTINCT x) */
+    int agg_index;        /* binder: slot of an aggregate call in the aggregate output, -1 */
     /* Subqueries and correlation. */
     int outer_level;       /* EXPR_COLUMN: 0 = the current row, k = the k-th enclosing query */
     int sublink;           /* EXPR_SUBQUERY: sublink_t; EXPR_ANY/SUBLINK_ANY: op in `op` */
@@ -114,7 +114,7 @@ struct expr {
     expr_t **window_order; /* EXPR_WINDOW ORDER BY keys, and their directions */
     bool *window_desc;
     int nwindow_order;
-    bool srf;              /* EXPR_FUNC: set-returning function (expanded by the projection) */
+    bool srf; /* EXPR_FUNC: set-returning function (expanded by the projection) */
 };
 
 /* Allocates a zeroed node in arena with kind, location, column_index = agg_index = -1. */

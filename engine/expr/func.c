@@ -518,8 +518,8 @@ static int split_arg(const value_t *v, const eval_ctx_t *ctx, const char ***elem
     return value_array_split(v->u.str.ptr, v->u.str.len, ctx->arena, elems, n, err);
 }
 
-static int f_array_to_string(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                             value_t *out, ctx_err_t *err) {
+static int f_array_to_string(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                             ctx_err_t *err) {
     const char **elems;
     int n;
     int rc = split_arg(&a[0], ctx, &elems, &n, err);
@@ -549,8 +549,8 @@ static int f_array_to_string(const expr_t *e, const value_t *a, const eval_ctx_t
     return 0;
 }
 
-static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                             value_t *out, ctx_err_t *err) {
+static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                             ctx_err_t *err) {
     (void)e, (void)err;
     json_slice_t s = {a[0].u.str.ptr, a[0].u.str.len};
     const char **elems = arena_alloc(ctx->arena, sizeof(char *) * ((size_t)s.len + 2));
@@ -559,8 +559,9 @@ static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t
     uint32_t dlen = a[1].kind == VAL_NULL ? 0 : a[1].u.str.len;
     for (uint32_t i = 0; s.len > 0 && i <= s.len; i++) {
         bool at_end = i == s.len;
-        bool at_delim = dlen == 0 ? !at_end : (i + dlen <= s.len &&
-                                               memcmp(s.ptr + i, a[1].u.str.ptr, dlen) == 0);
+        bool at_delim = dlen == 0
+                            ? !at_end
+                            : (i + dlen <= s.len && memcmp(s.ptr + i, a[1].u.str.ptr, dlen) == 0);
         if (at_end || (at_delim && dlen > 0)) {
             elems[n++] = arena_strndup(ctx->arena, s.ptr + start, i - start);
             start = i + dlen;
@@ -663,8 +664,8 @@ static int f_parse_ident(const expr_t *e, const value_t *a, const eval_ctx_t *ct
     return 0;
 }
 
-static int f_current_schemas(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                             value_t *out, ctx_err_t *err) {
+static int f_current_schemas(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                             ctx_err_t *err) {
     (void)e, (void)err;
     static const char *const implicit[] = {"pg_catalog", "public"};
     *out = value_array_build(a[0].u.b ? implicit : implicit + 1, a[0].u.b ? 2 : 1, ctx->arena);
@@ -686,13 +687,13 @@ static int f_const_bool(const expr_t *e, const value_t *a, const eval_ctx_t *ctx
                         ctx_err_t *err) {
     (void)a, (void)ctx, (void)err;
     /* privilege checks: one superuser-like role owns everything; visibility: one schema */
-    *out = value_bool(strstr(e->name, "publishable") == NULL && strstr(e->name, "in_recovery") ==
-                                                                  NULL);
+    *out = value_bool(strstr(e->name, "publishable") == NULL &&
+                      strstr(e->name, "in_recovery") == NULL);
     return 0;
 }
 
-static int f_srf_ordinality(const expr_t *e, const value_t *a, const eval_ctx_t *ctx,
-                            value_t *out, ctx_err_t *err) {
+static int f_srf_ordinality(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                            ctx_err_t *err) {
     (void)e, (void)a, (void)err;
     *out = value_int(ctx->srf_index + 1);
     return 0;
@@ -799,8 +800,8 @@ static const func_def_t *func_lookup(const char *name, const eval_env_t *env, fu
     for (int i = 0; env != NULL && i < env->next_funcs; i++) {
         const eval_func_ext_t *x = &env->ext_funcs[i];
         if (strcmp(x->name, name) == 0) {
-            *tmp = (func_def_t){x->name, x->nargs_min, x->nargs_max, x->sig, (int)x->ret,
-                                x->strict, x->fn};
+            *tmp = (func_def_t){x->name,     x->nargs_min, x->nargs_max, x->sig,
+                                (int)x->ret, x->strict,    x->fn};
             return tmp;
         }
     }

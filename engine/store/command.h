@@ -30,18 +30,18 @@ typedef enum {
 } cmd_op_kind_t;
 
 enum {
-    CMD_FLAG_IF_ABSENT = 1,  /* ON CONFLICT DO NOTHING */
-    CMD_FLAG_SET_LABEL = 2,  /* CMD_NODE_UPDATE: label given */
-    CMD_FLAG_SET_PROPS = 4,  /* CMD_NODE_UPDATE: props given (props NULL = set SQL NULL) */
+    CMD_FLAG_IF_ABSENT = 1, /* ON CONFLICT DO NOTHING */
+    CMD_FLAG_SET_LABEL = 2, /* CMD_NODE_UPDATE: label given */
+    CMD_FLAG_SET_PROPS = 4, /* CMD_NODE_UPDATE: props given (props NULL = set SQL NULL) */
 };
 
 enum { CMD_FORMAT_VERSION = 1, CMD_BATCH_OPS_MAX = 1 << 24 };
 
 typedef struct cmd_op {
-    uint8_t kind;  /* cmd_op_kind_t */
+    uint8_t kind; /* cmd_op_kind_t */
     uint8_t flags;
-    int64_t id;     /* node id / vector id / edge source */
-    int64_t target; /* edge target */
+    int64_t id;        /* node id / vector id / edge source */
+    int64_t target;    /* edge target */
     const char *label; /* node label, label_len bytes (≤ LABEL_BYTES_MAX) */
     uint32_t label_len;
     const char *props; /* canonical jsonb text or NULL */
@@ -76,8 +76,7 @@ void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op);
 void cmd_encode(const cmd_batch_t *batch, buf_t *out);
 /* Decodes bytes produced by cmd_encode; every length bounds-checked; CTX_ECORRUPT on bad input.
  * Payload pointers refer to arena copies. */
-int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out,
-               ctx_err_t *err);
+int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err);
 
 /* Per-op outcome of an applied batch. */
 typedef struct cmd_result {

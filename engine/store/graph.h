@@ -22,22 +22,22 @@ typedef struct graph_visit {
 
 typedef struct graph_query {
     int64_t start;
-    int32_t depth_max;     /* 0..GRAPH_DEPTH_MAX */
-    int32_t kind;          /* STORE_KIND_ANY or a kind id */
+    int32_t depth_max; /* 0..GRAPH_DEPTH_MAX */
+    int32_t kind;      /* STORE_KIND_ANY or a kind id */
     store_dir_t dir;
-    uint64_t visits_max;   /* CTX_ELIMIT (54000) when more nodes would be reported; 0 = none */
+    uint64_t visits_max;       /* CTX_ELIMIT (54000) when more nodes would be reported; 0 = none */
     const atomic_bool *cancel; /* may be NULL; CTX_ECANCELED when it becomes true */
 } graph_query_t;
 
 /* Breadth-first: every node reachable within depth_max hops, start excluded, in BFS order,
  * depth = shortest hop count. A missing start node yields zero rows (not an error). Output array
  * from arena. */
-int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena,
-              graph_visit_t **out, size_t *count, ctx_err_t *err);
+int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena, graph_visit_t **out,
+              size_t *count, ctx_err_t *err);
 /* Depth-first preorder (iterative, explicit stack), start excluded, each node once; depth is the
  * depth along the DFS tree. */
-int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena,
-              graph_visit_t **out, size_t *count, ctx_err_t *err);
+int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena, graph_visit_t **out,
+              size_t *count, ctx_err_t *err);
 /* Shortest path from query->start to target within depth_max hops: fewest hops, and among
  * those the lexicographically smallest id sequence. path[0] = start, path[len-1] = target;
  * *len = 0 when unreachable (or either node missing). start == target → path of one node. */

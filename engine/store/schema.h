@@ -19,8 +19,8 @@ typedef struct bind_column {
     const char *qualifier; /* may be NULL */
     const char *name;
     ctype_t type;
-    uint32_t table_oid;    /* base table the column comes from (RowDescription), 0 if computed */
-    int16_t attnum;        /* its column number in that table, 0 if computed */
+    uint32_t table_oid; /* base table the column comes from (RowDescription), 0 if computed */
+    int16_t attnum;     /* its column number in that table, 0 if computed */
 } bind_column_t;
 
 /* Column layout of the base tables: names, types; table OIDs for RowDescription. */

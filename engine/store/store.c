@@ -808,12 +808,12 @@ static int restore_dict(dict_t *dict, uint32_t expect_id, const char *text, uint
         if (found == expect_id) {
             return CTX_OK; /* a built-in kind */
         }
-        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s \"%.*s\" appears twice", what,
-                           (int)len, text);
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s \"%.*s\" appears twice", what, (int)len,
+                           text);
     }
     if (dict->count != expect_id) {
-        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s %u out of order (next id is %u)",
-                           what, expect_id, dict->count);
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s %u out of order (next id is %u)", what,
+                           expect_id, dict->count);
     }
     uint32_t id = store_dict_add(dict, text, len);
     CTX_ASSERT(id == expect_id);
@@ -830,14 +830,13 @@ int store_restore_kind(store_t *store, uint32_t expect_id, const char *text, uin
     return restore_dict(&store->kinds, expect_id, text, len, 1u << 20, "edge kind", err);
 }
 
-int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label,
-                       const char *props, uint32_t props_len, ctx_err_t *err) {
+int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label, const char *props,
+                       uint32_t props_len, ctx_err_t *err) {
     if (slot == STORE_SLOT_NONE || slot < store->node_slots.len) {
         return ctx_err_set(err, CTX_ECORRUPT, "snapshot node slot %u out of order", slot);
     }
     if (store_node_slot(store, id) != STORE_SLOT_NONE) {
-        return ctx_err_set(err, CTX_ECORRUPT, "snapshot node id %lld appears twice",
-                           (long long)id);
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot node id %lld appears twice", (long long)id);
     }
     if (label >= store->labels.count) {
         return ctx_err_set(err, CTX_ECORRUPT, "snapshot node %lld has unknown label id %u",

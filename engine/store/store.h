@@ -3,8 +3,9 @@
  *
  * Contract for readers (planner, executor, graph algorithms): views returned by the store point
  * into store memory and stay valid until the next store_apply(); readers never mutate. Writers go
- * through command batches (engine/store/command.h) and store_apply(), which is deterministic: the same
- * batches in the same order give byte-identical state and identical scan orders on every replica.
+ * through command batches (engine/store/command.h) and store_apply(), which is deterministic: the
+ * same batches in the same order give byte-identical state and identical scan orders on every
+ * replica.
  *
  * Iteration orders are deterministic: node and vector scans in slot order (insertion order,
  * freed slots reused lowest first), edge scans by source node slot then target id then kind id,
@@ -101,7 +102,6 @@ const float *store_vector_get(const store_t *store, int64_t id);
 bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id_out,
                        const float **vector_out);
 
-
 /* ---- Snapshots: slot-exact export and restore (storage/snapshot.c) ----
  * A snapshot records where every row lives, not just which rows exist, so that a restored store
  * has the same slot layout -- hence the same scan orders and the same choice of slot for later
@@ -134,8 +134,8 @@ int store_restore_kind(store_t *store, uint32_t expect_id, const char *text, uin
 /* Puts a node into `slot`; slots must be restored in ascending order (the skipped ones become
  * the free slots). props (may be NULL) is copied. CTX_ECORRUPT for a duplicate id, a slot not
  * above the previous one, an unknown label id or oversized text. */
-int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label,
-                       const char *props, uint32_t props_len, ctx_err_t *err);
+int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label, const char *props,
+                       uint32_t props_len, ctx_err_t *err);
 int store_restore_vector(store_t *store, uint32_t slot, int64_t id, const float *vector,
                          ctx_err_t *err);
 /* Adds edges in edge-scan order (source slot ascending, then target id, then kind id), after

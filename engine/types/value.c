@@ -111,9 +111,9 @@ ctype_t value_type_from_oid(uint32_t oid) {
     case 700: /* float4 */
     case OID_FLOAT8:
         return CT_FLOAT8;
-    case 17:   /* bytea */
-    case 18:   /* "char" */
-    case 19:   /* name */
+    case 17: /* bytea */
+    case 18: /* "char" */
+    case 19: /* name */
     case OID_TEXT:
     case 1042: /* bpchar */
     case 1043: /* varchar */
@@ -129,21 +129,21 @@ ctype_t value_type_from_oid(uint32_t oid) {
 }
 
 const char *value_type_name(ctype_t type) {
-    static const char *const names[] = {
-        "unknown",  "bool",    "int4",    "int8",     "float8",       "text",  "jsonb",
-        "vector",   "int2",    "oid",     "regclass", "regtype",      "regproc",
-        "regnamespace", "name", "char",   "_text",    "_int2",        "_oid",  "record"};
+    static const char *const names[] = {"unknown",  "bool",    "int4",    "int8",         "float8",
+                                        "text",     "jsonb",   "vector",  "int2",         "oid",
+                                        "regclass", "regtype", "regproc", "regnamespace", "name",
+                                        "char",     "_text",   "_int2",   "_oid",         "record"};
     _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type names");
     CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
     return names[type];
 }
 
 const char *value_type_sql_name(ctype_t type) {
-    static const char *const names[] = {
-        "unknown", "boolean",  "integer", "bigint",   "double precision", "text",
-        "jsonb",   "vector",   "smallint", "oid",     "regclass",         "regtype",
-        "regproc", "regnamespace", "name", "\"char\"", "text[]",         "smallint[]",
-        "oid[]",   "record"};
+    static const char *const names[] = {"unknown",          "boolean",      "integer",  "bigint",
+                                        "double precision", "text",         "jsonb",    "vector",
+                                        "smallint",         "oid",          "regclass", "regtype",
+                                        "regproc",          "regnamespace", "name",     "\"char\"",
+                                        "text[]",           "smallint[]",   "oid[]",    "record"};
     _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type sql names");
     CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
     return names[type];
@@ -489,9 +489,9 @@ bool ctype_is_array(ctype_t t) {
 }
 
 ctype_t ctype_array_elem(ctype_t t) {
-    return t == CT_TEXT_ARRAY ? CT_TEXT
-                              : (t == CT_INT_ARRAY ? CT_INT4 : (t == CT_OID_ARRAY ? CT_OID
-                                                                                    : CT_UNKNOWN));
+    return t == CT_TEXT_ARRAY
+               ? CT_TEXT
+               : (t == CT_INT_ARRAY ? CT_INT4 : (t == CT_OID_ARRAY ? CT_OID : CT_UNKNOWN));
 }
 
 ctype_t ctype_array_of(ctype_t elem) {

@@ -535,8 +535,7 @@ static void relink(hnsw_t *h, uint32_t node, uint32_t level, hnsw_cand_t *cands,
 }
 
 /* Adds a link node → target on level, re-pruning node's list when it is full. */
-static void add_link(hnsw_t *h, hnsw_scratch_t *s, uint32_t node, uint32_t target,
-                     uint32_t level) {
+static void add_link(hnsw_t *h, hnsw_scratch_t *s, uint32_t node, uint32_t target, uint32_t level) {
     uint32_t *links = hnsw_links(h, node, level);
     uint32_t n = links[0];
     CTX_ASSERT(n <= hnsw_cap(h, level));
@@ -619,8 +618,8 @@ static void connect_node(hnsw_t *h, uint32_t slot, uint32_t level) {
 
 static int check_vector(const hnsw_t *h, const float *v, uint32_t dim, ctx_err_t *err) {
     if (dim != h->config.dims) {
-        return ctx_err_set(err, CTX_EDATA, "different vector dimensions %u and %u",
-                           h->config.dims, dim);
+        return ctx_err_set(err, CTX_EDATA, "different vector dimensions %u and %u", h->config.dims,
+                           dim);
     }
     for (uint32_t i = 0; i < dim; i++) {
         if (!isfinite(v[i])) {
@@ -650,8 +649,8 @@ int hnsw_insert(hnsw_t *h, int64_t id, const float *vector, uint32_t dim, ctx_er
     uint32_t level = level_of(h, id);
     prepare_vector(h, vector, hnsw_vec(h, slot));
     hnsw_links(h, slot, 0)[0] = 0;
-    h->upper[slot] = level == 0 ? NULL
-                                : ctx_calloc((size_t)level * (1 + h->config.m), sizeof(uint32_t));
+    h->upper[slot] =
+        level == 0 ? NULL : ctx_calloc((size_t)level * (1 + h->config.m), sizeof(uint32_t));
     h->ids[slot] = id;
     h->levels[slot] = (uint8_t)level;
     hnsw_map_put(h, id, slot);
@@ -739,8 +738,7 @@ static uint32_t *find_holders(hnsw_t *h, hnsw_scratch_t *s, uint32_t x, uint32_t
             }
             for (uint32_t j = 0; j < inner; j++) {
                 uint32_t t = j == 0 ? a : al[j];
-                if (s->tags[t] == tag || h->levels[t] == HNSW_LEVEL_FREE ||
-                    h->levels[t] < level) {
+                if (s->tags[t] == tag || h->levels[t] == HNSW_LEVEL_FREE || h->levels[t] < level) {
                     continue;
                 }
                 s->tags[t] = tag;
@@ -960,8 +958,8 @@ static uint32_t search_graph(walk_t *w, uint32_t ef, uint64_t allowed, hnsw_sear
 
 static int search_args(const hnsw_t *h, uint32_t dim, uint32_t k, ctx_err_t *err) {
     if (dim != h->config.dims) {
-        return ctx_err_set(err, CTX_EDATA, "different vector dimensions %u and %u",
-                           h->config.dims, dim);
+        return ctx_err_set(err, CTX_EDATA, "different vector dimensions %u and %u", h->config.dims,
+                           dim);
     }
     if (k > HNSW_EF_MAX) {
         return ctx_err_set(err, CTX_EBAD_PARAM, "hnsw: k must be at most %d", HNSW_EF_MAX);

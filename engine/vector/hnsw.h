@@ -8,8 +8,8 @@
  * comes from a hash of its id and the database seed (never from a random generator), ties
  * between equal distances are broken by slot number, freed slots are reused in a fixed order,
  * and the distance kernels (AVX-512, AVX2+FMA, scalar) compute bit-identical float results
- * (engine/vector/hnsw_dist.c), so two indexes fed the same calls serialize to identical bytes, on any
- * x86-64 CPU.
+ * (engine/vector/hnsw_dist.c), so two indexes fed the same calls serialize to identical bytes, on
+ * any x86-64 CPU.
  *
  * Metrics: the index ranks by METRIC_COSINE (vectors normalized at insert, distance 1 − dot),
  * METRIC_L2 (squared Euclidean distance) or METRIC_INNER (−dot). Returned distances are the
@@ -38,9 +38,9 @@ enum {
     HNSW_EF_CONSTRUCTION_DEFAULT = 200,
     HNSW_EF_CONSTRUCTION_MAX = 4096,
     HNSW_EF_SEARCH_DEFAULT = 40,
-    HNSW_EF_MAX = 100000,       /* widest candidate list of any search */
-    HNSW_LEVEL_MAX = 15,        /* levels are capped (probability M^-16 is negligible) */
-    HNSW_SLOTS_MAX = 1u << 30,  /* vectors one index can hold */
+    HNSW_EF_MAX = 100000,      /* widest candidate list of any search */
+    HNSW_LEVEL_MAX = 15,       /* levels are capped (probability M^-16 is negligible) */
+    HNSW_SLOTS_MAX = 1u << 30, /* vectors one index can hold */
     HNSW_FORMAT_VERSION = 1,
 };
 
@@ -107,8 +107,8 @@ typedef enum {
 
 typedef struct hnsw_search_stats {
     hnsw_path_t path;
-    uint32_t ef;              /* candidate list used (after widening) */
-    uint64_t distances;       /* distance computations */
+    uint32_t ef;        /* candidate list used (after widening) */
+    uint64_t distances; /* distance computations */
 } hnsw_search_stats_t;
 
 /* The k nearest vectors to query (k ≤ HNSW_EF_MAX), best first, ties by lower slot. ef is the

@@ -2,10 +2,10 @@
  * hnsw_dist.c — float distance kernels of the HNSW index: dot product and squared L2 over
  * vectors padded with zeros to a multiple of HNSW_DIST_LANES (32) floats.
  *
- * Why float and not engine/types/vecdist.c's double accumulation: the index computes tens of millions of
- * distances per second and float FMAs on 16-wide registers are 4× the throughput of widening to
- * double; exact pgvector distances are recomputed (vecdist.c) for the few candidates that reach
- * the result, so the index's float rounding never shows in query output.
+ * Why float and not engine/types/vecdist.c's double accumulation: the index computes tens of
+ * millions of distances per second and float FMAs on 16-wide registers are 4× the throughput of
+ * widening to double; exact pgvector distances are recomputed (vecdist.c) for the few candidates
+ * that reach the result, so the index's float rounding never shows in query output.
  *
  * Why all kernels are bit-identical anyway: replicas must build the same graph (DESIGN §1) even
  * when one has AVX-512 and another only AVX2 or neither. So every kernel computes the same
@@ -108,8 +108,8 @@ __attribute__((target("avx2,fma"))) static float l2sq_avx2(const float *a, const
                    _mm256_setzero_ps()};
     for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
         for (int r = 0; r < 4; r++) {
-            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8 * r),
-                                     _mm256_loadu_ps(b + i + 8 * r));
+            __m256 d =
+                _mm256_sub_ps(_mm256_loadu_ps(a + i + 8 * r), _mm256_loadu_ps(b + i + 8 * r));
             l[r] = _mm256_fmadd_ps(d, d, l[r]);
         }
     }
@@ -128,8 +128,7 @@ __attribute__((target("avx512f,avx2,fma"))) static inline float fold16_avx512(__
     return _mm_cvtss_f32(r);
 }
 
-__attribute__((target("avx512f,avx2,fma"))) static float dot_avx512(const float *a,
-                                                                    const float *b,
+__attribute__((target("avx512f,avx2,fma"))) static float dot_avx512(const float *a, const float *b,
                                                                     uint32_t dims_padded) {
     __m512 l0 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
     for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
@@ -139,8 +138,7 @@ __attribute__((target("avx512f,avx2,fma"))) static float dot_avx512(const float 
     return fold16_avx512(_mm512_add_ps(l0, l1));
 }
 
-__attribute__((target("avx512f,avx2,fma"))) static float l2sq_avx512(const float *a,
-                                                                     const float *b,
+__attribute__((target("avx512f,avx2,fma"))) static float l2sq_avx512(const float *a, const float *b,
                                                                      uint32_t dims_padded) {
     __m512 l0 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
     for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {

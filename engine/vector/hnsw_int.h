@@ -34,8 +34,10 @@ enum {
     HNSW_BLOCK_ALIGN = 64,
 };
 
-_Static_assert((uint64_t)HNSW_SLOTS_MAX <= (uint64_t)HNSW_EXPANDED, "slot numbers must leave the flag bit free");
-_Static_assert((int)HNSW_LEVEL_MAX < (int)HNSW_LEVEL_FREE, "levels must not collide with the free mark");
+_Static_assert((uint64_t)HNSW_SLOTS_MAX <= (uint64_t)HNSW_EXPANDED,
+               "slot numbers must leave the flag bit free");
+_Static_assert((int)HNSW_LEVEL_MAX < (int)HNSW_LEVEL_FREE,
+               "levels must not collide with the free mark");
 
 typedef struct hnsw_cand {
     float dist;
@@ -53,7 +55,7 @@ typedef struct hnsw_scratch {
     uint32_t res_cap;
     hnsw_cand_t *tmp; /* heuristic output / repair candidates */
     uint32_t tmp_cap;
-    float *query; /* padded (and normalized) query */
+    float *query;    /* padded (and normalized) query */
     uint64_t *allow; /* filter bitmap over slots */
     uint32_t allow_words;
     struct hnsw_scratch *next;
@@ -84,8 +86,8 @@ struct hnsw {
 
     uint8_t *blocks;     /* 64-byte aligned, inside blocks_raw */
     uint8_t *blocks_raw; /* the allocation */
-    uint32_t slots;     /* high-water mark: slots in use or free below it */
-    uint32_t slots_cap; /* blocks allocated */
+    uint32_t slots;      /* high-water mark: slots in use or free below it */
+    uint32_t slots_cap;  /* blocks allocated */
     int64_t *ids;
     uint8_t *levels;
     uint32_t **upper;

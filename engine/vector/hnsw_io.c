@@ -187,8 +187,7 @@ static int read_header(reader_t *r, hnsw_config_t *c, uint32_t *slots, ctx_err_t
         return ctx_err_set(err, CTX_ECORRUPT, "hnsw index: bad magic or short header");
     }
     if (version != HNSW_FORMAT_VERSION) {
-        return ctx_err_set(err, CTX_ECORRUPT, "hnsw index: unsupported format version %u",
-                           version);
+        return ctx_err_set(err, CTX_ECORRUPT, "hnsw index: unsupported format version %u", version);
     }
     ctx_err_t inner;
     ctx_err_clear(&inner);
@@ -322,9 +321,9 @@ bool hnsw_check(const hnsw_t *h, ctx_err_t *err) {
             return false;
         }
     }
-    bool entry_ok = live == 0 ? h->entry == HNSW_SLOT_NONE
-                              : (h->entry < h->slots && h->levels[h->entry] == top &&
-                                 h->top == top);
+    bool entry_ok = live == 0
+                        ? h->entry == HNSW_SLOT_NONE
+                        : (h->entry < h->slots && h->levels[h->entry] == top && h->top == top);
     if (!entry_ok) {
         ctx_err_set(err, CTX_EINTERNAL, "entry point %u (top %u) is not on the top level %u",
                     h->entry, h->top, top);

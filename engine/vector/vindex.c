@@ -150,10 +150,9 @@ static uint64_t order_by_slot(const store_t *store, cand_slot_t *c, uint64_t n) 
     return m;
 }
 
-int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k,
-                      uint32_t ef, const hnsw_filter_t *filter, const cmd_batch_t *pending,
-                      arena_t *arena, int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats,
-                      ctx_err_t *err) {
+int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
+                      const hnsw_filter_t *filter, const cmd_batch_t *pending, arena_t *arena,
+                      int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats, ctx_err_t *err) {
     CTX_ASSERT(vi != NULL && ids != NULL && count != NULL);
     k = k > HNSW_EF_MAX ? HNSW_EF_MAX : k;
     uint32_t npending = pending != NULL ? pending->count : 0;

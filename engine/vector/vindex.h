@@ -49,10 +49,9 @@ void vindex_applied(void *ctx, const cmd_batch_t *batch);
  * by the store's scan order (so exact re-ranking breaks ties as a full scan would). Callers
  * compute exact distances over the candidates. *ids comes from arena. stats may be NULL.
  * Errors: CTX_EDATA on a dimension mismatch ("different vector dimensions …"). */
-int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k,
-                      uint32_t ef, const hnsw_filter_t *filter, const cmd_batch_t *pending,
-                      arena_t *arena, int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats,
-                      ctx_err_t *err);
+int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
+                      const hnsw_filter_t *filter, const cmd_batch_t *pending, arena_t *arena,
+                      int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats, ctx_err_t *err);
 
 /* For a distance key `embedding <op> q` or `q <op> embedding` (embedding = input column 1 of a
  * vectors scan, q free of column references: a constant, $n, or casts of them): the q side, to be

@@ -77,8 +77,9 @@ static void load_graph(PGconn *conn) {
         snprintf(label, sizeof(label), "L%d", id);
         snprintf(props, sizeof(props), "{\"rank\": %d}", id);
         const char *params[] = {sid, label, props};
-        PGresult *res = PQexecParams(conn, "INSERT INTO nodes (id, label, props) VALUES ($1, $2, $3)",
-                                     3, NULL, params, NULL, NULL, 0);
+        PGresult *res =
+            PQexecParams(conn, "INSERT INTO nodes (id, label, props) VALUES ($1, $2, $3)", 3, NULL,
+                         params, NULL, NULL, 0);
         expect_ok(res, PGRES_COMMAND_OK);
         ck_assert_str_eq(PQcmdStatus(res), "INSERT 0 1");
         PQclear(res);
@@ -115,8 +116,8 @@ START_TEST(test_params_text_and_binary) {
     const int lengths[] = {8};
     const int formats[] = {1};
     const Oid types[] = {OID_INT8};
-    PGresult *res = PQexecParams(conn, "SELECT id, label, props FROM nodes WHERE id = $1", 1,
-                                 types, params, lengths, formats, 1);
+    PGresult *res = PQexecParams(conn, "SELECT id, label, props FROM nodes WHERE id = $1", 1, types,
+                                 params, lengths, formats, 1);
     expect_ok(res, PGRES_TUPLES_OK);
     ck_assert_int_eq(PQntuples(res), 1);
     ck_assert_int_eq(PQftype(res, 0), OID_INT8);
@@ -180,8 +181,8 @@ END_TEST
 START_TEST(test_prepared_graph_and_vector_queries) {
     PGconn *conn = ts_connect(&server, NULL);
     load_graph(conn);
-    PGresult *res = PQprepare(conn, "nb", "SELECT id, depth FROM neighbors($1, $2) ORDER BY id", 0,
-                              NULL);
+    PGresult *res =
+        PQprepare(conn, "nb", "SELECT id, depth FROM neighbors($1, $2) ORDER BY id", 0, NULL);
     expect_ok(res, PGRES_COMMAND_OK);
     PQclear(res);
     res = PQdescribePrepared(conn, "nb");
@@ -207,9 +208,8 @@ START_TEST(test_prepared_graph_and_vector_queries) {
     ck_assert_int_eq(PQntuples(res), 3);
     PQclear(res);
     const char *dp[] = {"[1,1,0,0]"};
-    res = PQexecParams(conn,
-                       "SELECT id FROM vectors ORDER BY embedding <-> $1 LIMIT 2", 1, NULL, dp,
-                       NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT id FROM vectors ORDER BY embedding <-> $1 LIMIT 2", 1, NULL,
+                       dp, NULL, NULL, 0);
     expect_ok(res, PGRES_TUPLES_OK);
     ck_assert_int_eq(PQntuples(res), 2);
     ck_assert_str_eq(PQgetvalue(res, 0, 0), "1");
@@ -313,7 +313,8 @@ START_TEST(test_copy_in_and_out) {
     /* A bad row names its line; nothing of the failed COPY is applied. */
     res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "10\ta\n11\tb\nx\tc\n12\td\n", 3);
     expect_state(res, "22P02");
-    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_CONTEXT), "COPY nodes, line 3, column id: \"x\"");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_CONTEXT),
+                     "COPY nodes, line 3, column id: \"x\"");
     PQclear(res);
     res = copy_in(conn, "COPY nodes (id, label) FROM STDIN", "20\ta\n21\n", 100);
     expect_state(res, "22P04");
@@ -424,7 +425,8 @@ START_TEST(test_cancel_and_statement_timeout) {
 }
 END_TEST
 
-/* ---- Raw protocol ------------------------------------------------------------------------------ */
+/* ---- Raw protocol ------------------------------------------------------------------------------
+ */
 
 typedef struct msgbuf {
     uint8_t data[4096];

@@ -79,7 +79,8 @@ static void *writer_main(void *arg) {
         char sql[160];
         snprintf(sql, sizeof(sql),
                  "INSERT INTO nodes (id, label, props) VALUES (%" PRId64 ", 'L%" PRId64
-                 "', '{\"k\": %" PRId64 "}')", id, id % 97, id);
+                 "', '{\"k\": %" PRId64 "}')",
+                 id, id % 97, id);
         PGresult *r = PQexec(c, sql);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);

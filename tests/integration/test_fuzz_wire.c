@@ -77,7 +77,7 @@ static size_t fuzz_startup_bytes(uint8_t *out) {
         return len;
     default: { /* a valid StartupMessage with a few bytes flipped or cut */
         const char *pairs[] = {"user", "fuzz", "database", "contextdb", "application_name",
-                               "x", NULL};
+                               "x",    NULL};
         len = ts_startup_packet(out, 196608, pairs);
         uint32_t flips = 1 + rnd(4);
         for (uint32_t i = 0; i < flips; i++) {
@@ -137,10 +137,40 @@ START_TEST(test_fuzz_startup_packets) {
 END_TEST
 
 static const char *const TOKENS[] = {
-    "SELECT", "FROM",  "nodes",  "edges", "WHERE", "(",     ")",      ",",       ";",
-    "'",      "\"",    "$$",     "--",    "/*",    "*/",    "1",      "-9223372036854775808",
-    "1e999",  "*",     "=",      "<->",   "->>",   "NULL",  "LIMIT",  "E'\\x'",  "BEGIN",
-    "SET",    "SHOW",  "x",      "ORDER", "BY",    "neighbors(1, 1)", "'[1,2]'", "AND",
+    "SELECT",
+    "FROM",
+    "nodes",
+    "edges",
+    "WHERE",
+    "(",
+    ")",
+    ",",
+    ";",
+    "'",
+    "\"",
+    "$$",
+    "--",
+    "/*",
+    "*/",
+    "1",
+    "-9223372036854775808",
+    "1e999",
+    "*",
+    "=",
+    "<->",
+    "->>",
+    "NULL",
+    "LIMIT",
+    "E'\\x'",
+    "BEGIN",
+    "SET",
+    "SHOW",
+    "x",
+    "ORDER",
+    "BY",
+    "neighbors(1, 1)",
+    "'[1,2]'",
+    "AND",
 };
 
 /* One random Query message into out (cap 4096); returns its length. */

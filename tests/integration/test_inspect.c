@@ -30,8 +30,8 @@ static int inspect(const char *a1, const char *a2, const char *a3) {
     const char *bin = getenv("CTX_INSPECT_BIN");
     ck_assert_msg(bin != NULL, "CTX_INSPECT_BIN is not set");
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "'%s' %s '%s' %s%s%s 2>&1", bin, a1, a2, a3 ? "'" : "",
-             a3 ? a3 : "", a3 ? "'" : "");
+    snprintf(cmd, sizeof(cmd), "'%s' %s '%s' %s%s%s 2>&1", bin, a1, a2, a3 ? "'" : "", a3 ? a3 : "",
+             a3 ? "'" : "");
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     size_t n = fread(output, 1, sizeof(output) - 1, p);
@@ -162,7 +162,7 @@ START_TEST(test_inspect_data_dir) {
     ck_assert_msg(strstr(output, "counts: nodes 600, edges 599, vectors 3") != NULL, "%s", output);
     ck_assert_msg(strstr(output, "nodes/nodes-000001-0.col: kind nodes, rows 600") != NULL, "%s",
                   output);
-    ck_assert_msg(strstr(output, "min 1 max 600") != NULL, "%s", output);  /* nodes.id */
+    ck_assert_msg(strstr(output, "min 1 max 600") != NULL, "%s", output);   /* nodes.id */
     ck_assert_msg(strstr(output, "min 0.5 max 0.5") != NULL, "%s", output); /* edges.weight */
 
     /* one bit flipped in a WAL segment (anywhere) and one inside the nodes file's data */

@@ -233,7 +233,8 @@ START_TEST(test_gssenc_and_protocol_negotiation) {
 }
 END_TEST
 
-/* ---- Concurrency, backpressure, limits -------------------------------------------------------- */
+/* ---- Concurrency, backpressure, limits --------------------------------------------------------
+ */
 
 enum { MANY = 200 };
 
@@ -401,7 +402,8 @@ START_TEST(test_slow_client_backpressure) {
 }
 END_TEST
 
-/* ---- Shutdown ---------------------------------------------------------------------------------- */
+/* ---- Shutdown ----------------------------------------------------------------------------------
+ */
 
 static void check_shutdown(int signal_number) {
     ts_server_t s;

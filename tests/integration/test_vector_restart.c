@@ -81,8 +81,10 @@ static void change_vectors(PGconn *c, uint64_t *rng) {
     for (int i = 0; i < 20; i++) {
         char lit[256], sql[512];
         vec_literal(rng, lit, sizeof(lit));
-        snprintf(sql, sizeof(sql), "INSERT INTO vectors VALUES (%d, %s) ON CONFLICT (id) DO "
-                 "UPDATE SET embedding = excluded.embedding", 1 + i * 17, lit);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO vectors VALUES (%d, %s) ON CONFLICT (id) DO "
+                 "UPDATE SET embedding = excluded.embedding",
+                 1 + i * 17, lit);
         ts_exec_ok(c, sql);
     }
     ts_exec_ok(c, "DELETE FROM vectors WHERE id % 7 = 3");
@@ -97,8 +99,8 @@ static char *rows_text(PGconn *c, const char *sql) {
     out[0] = '\0';
     for (int row = 0; row < PQntuples(r); row++) {
         for (int col = 0; col < PQnfields(r); col++) {
-            n += (size_t)snprintf(out + n, cap - n, "%s%s", col ? "|" : "",
-                                  PQgetvalue(r, row, col));
+            n +=
+                (size_t)snprintf(out + n, cap - n, "%s%s", col ? "|" : "", PQgetvalue(r, row, col));
         }
         n += (size_t)snprintf(out + n, cap - n, "\n");
     }
@@ -121,8 +123,10 @@ static void check_queries(PGconn *c, uint64_t qseed) {
     for (int i = 0; i < QUERIES; i++) {
         char lit[256], sql[512];
         vec_literal(&rng, lit, sizeof(lit));
-        snprintf(sql, sizeof(sql), "SELECT id, embedding <=> %s AS d FROM vectors ORDER BY d "
-                 "LIMIT %d", lit, 1 + i % 10);
+        snprintf(sql, sizeof(sql),
+                 "SELECT id, embedding <=> %s AS d FROM vectors ORDER BY d "
+                 "LIMIT %d",
+                 lit, 1 + i % 10);
         expect_plan(c, sql, "Vector Top-K (hnsw, cosine)", true);
         char *with = rows_text(c, sql);
         ts_exec_ok(c, "SET enable_hnsw = off");
@@ -259,8 +263,10 @@ START_TEST(test_as_of_snapshot_uses_exact_scan) {
     for (int i = 0; i < 5; i++) {
         char lit[256], sql[512];
         vec_literal(&q, lit, sizeof(lit));
-        snprintf(sql, sizeof(sql), "SELECT id, embedding <=> %s AS d FROM vectors AS OF SNAPSHOT "
-                 "1 ORDER BY d LIMIT 5", lit);
+        snprintf(sql, sizeof(sql),
+                 "SELECT id, embedding <=> %s AS d FROM vectors AS OF SNAPSHOT "
+                 "1 ORDER BY d LIMIT 5",
+                 lit);
         expect_plan(c, sql, "exact scan", true);
         expect_plan(c, sql, "hnsw", false);
         char *with = rows_text(c, sql);

@@ -169,8 +169,7 @@ PGconn *ts_connect(const ts_server_t *server, const char *extra) {
 
 char *ts_query_value(PGconn *conn, const char *sql) {
     PGresult *res = PQexec(conn, sql);
-    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
-                  PQresultErrorMessage(res));
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(res));
     ck_assert_msg(PQntuples(res) >= 1, "%s: no rows", sql);
     char *value = strdup(PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -353,7 +352,8 @@ bool ts_wait_closed(int fd, int timeout_ms) {
 
 uint64_t ts_seed(const char *test_name) {
     const char *env = getenv("CTX_TEST_SEED");
-    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    uint64_t seed =
+        env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
     if (seed == 0) {
         seed = 1;
     }

@@ -67,7 +67,7 @@ size_t ts_startup_packet(uint8_t *out, uint32_t version, const char *const *pair
 
 typedef struct ts_msg {
     uint8_t type;
-    uint32_t len; /* body length */
+    uint32_t len;  /* body length */
     uint8_t *body; /* malloc'ed, NUL-terminated after len bytes; free with ts_msg_free */
 } ts_msg_t;
 

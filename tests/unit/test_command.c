@@ -1,7 +1,7 @@
 /*
- * test_command.c — unit tests of engine/store/command.h: every op and its errors, cascade delete, atomic
- * batches, undo rollback, replica determinism, and the binary encoding (round trip, truncation,
- * random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
+ * test_command.c — unit tests of engine/store/command.h: every op and its errors, cascade delete,
+ * atomic batches, undo rollback, replica determinism, and the binary encoding (round trip,
+ * truncation, random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
  */
 #include "command.h"
 #include "store.h"

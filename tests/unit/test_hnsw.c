@@ -26,10 +26,10 @@
 enum { DIMS = 64, CLUSTERS = 40, QUERIES = 200, K = 10 };
 
 static uint64_t g_seed;
-static uint32_t g_n;       /* vectors in the data set */
-static float *g_data;      /* g_n × DIMS, id i ↔ row i */
-static float *g_queries;   /* QUERIES × DIMS */
-static hnsw_t *g_index;    /* built once over g_data (unchecked fixture) */
+static uint32_t g_n;     /* vectors in the data set */
+static float *g_data;    /* g_n × DIMS, id i ↔ row i */
+static float *g_queries; /* QUERIES × DIMS */
+static hnsw_t *g_index;  /* built once over g_data (unchecked fixture) */
 
 /* ---------------------------------------------------------------- data */
 
@@ -271,8 +271,8 @@ static bool check_filtered(uint32_t percent) {
         hnsw_hit_t hits[K];
         uint32_t nh;
         hnsw_search_stats_t st;
-        ck_assert_int_eq(hnsw_search(g_index, query, DIMS, K, HNSW_EF_SEARCH_DEFAULT, &filter,
-                                     hits, &nh, &st, &err),
+        ck_assert_int_eq(hnsw_search(g_index, query, DIMS, K, HNSW_EF_SEARCH_DEFAULT, &filter, hits,
+                                     &nh, &st, &err),
                          CTX_OK);
         ck_assert_int_eq(st.path == HNSW_PATH_EXACT, expect_exact);
         for (uint32_t i = 0; i < nh; i++) {
@@ -393,8 +393,7 @@ START_TEST(test_serialize_load_round_trip) {
             uint32_t n1, n2;
             const float *query = g_queries + (size_t)q * DIMS;
             ck_assert_int_eq(hnsw_search(a, query, DIMS, K, 40, NULL, h1, &n1, NULL, &err), 0);
-            ck_assert_int_eq(hnsw_search(loaded, query, DIMS, K, 40, NULL, h2, &n2, NULL, &err),
-                             0);
+            ck_assert_int_eq(hnsw_search(loaded, query, DIMS, K, 40, NULL, h2, &n2, NULL, &err), 0);
             ck_assert_uint_eq(n1, n2);
             for (uint32_t i = 0; i < n1; i++) {
                 ck_assert_int_eq(h1[i].id, h2[i].id);
@@ -470,7 +469,6 @@ START_TEST(test_small_exact_l2_and_empty) {
 }
 END_TEST
 
-
 /* ---------------------------------------------------------------- SQL level */
 
 enum { SQL_DIMS = 8, SQL_ROWS = 600 };
@@ -524,8 +522,7 @@ static const char *run(sql_session_t *s, const char *sql) {
         }
     }
     if (rc != CTX_OK) {
-        snprintf(sx.out, sizeof(sx.out), "ERROR %s: %s", ctx_sqlstate(sx.err.code),
-                 sx.err.message);
+        snprintf(sx.out, sizeof(sx.out), "ERROR %s: %s", ctx_sqlstate(sx.err.code), sx.err.message);
     }
     return sx.out;
 }
@@ -624,7 +621,8 @@ START_TEST(test_sql_results_equal_exact) {
         same_both_ways(sql);
         snprintf(sql, sizeof(sql),
                  "SELECT id FROM vectors WHERE id %% 3 = 1 ORDER BY embedding <=> %s "
-                 "LIMIT 4 OFFSET 1", lit);
+                 "LIMIT 4 OFFSET 1",
+                 lit);
         same_both_ways(sql);
     }
     same_both_ways("SELECT * FROM similar(5, 7)");
@@ -638,8 +636,8 @@ START_TEST(test_sql_transactions) {
     ck_assert_str_eq(run(sx.a, "BEGIN"), "BEGIN\n");
     ck_assert_str_eq(run(sx.a, "INSERT INTO vectors VALUES (7777, '[9,9,9,9,9,9,9,-9]')"),
                      "INSERT 0 1\n");
-    ck_assert_str_eq(run(sx.a, q), "7777\nSELECT 1\n");      /* own uncommitted vector */
-    ck_assert_str_ne(run(sx.b, q), "7777\nSELECT 1\n");      /* invisible to others */
+    ck_assert_str_eq(run(sx.a, q), "7777\nSELECT 1\n"); /* own uncommitted vector */
+    ck_assert_str_ne(run(sx.b, q), "7777\nSELECT 1\n"); /* invisible to others */
     ck_assert(!hnsw_contains(vindex_hnsw(sx.db.vindex), 7777));
     ck_assert_str_eq(run(sx.a, "COMMIT"), "COMMIT\n");
     ck_assert(hnsw_contains(vindex_hnsw(sx.db.vindex), 7777)); /* the commit hook */
@@ -727,29 +725,39 @@ START_TEST(test_sql_filtered_join_and_id_list) {
         vec_literal(&rng, lit, sizeof(lit));
         int k = 1 + i % 5;
         /* Large allowed set: the star's 3,899 neighbours. */
-        snprintf(sql, 512, "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(1, 1) n JOIN "
-                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d", lit, k);
+        snprintf(sql, 512,
+                 "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(1, 1) n JOIN "
+                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d",
+                 lit, k);
         plan_has("EXPLAIN", sql, "Vector Top-K (hnsw, cosine)");
         plan_has("EXPLAIN", sql, "the join's ids are the allowed set");
         plan_has("EXPLAIN ANALYZE", sql, "path: filtered hnsw");
         same_both_ways(sql);
         /* Small allowed set (nodes 3 and 4 from node 2): exact scan of those ids. */
-        snprintf(sql, 512, "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(2, 2) n JOIN "
-                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d", lit, k);
+        snprintf(sql, 512,
+                 "SELECT n.id, v.embedding <=> %s AS d FROM neighbors(2, 2) n JOIN "
+                 "vectors v ON v.id = n.id ORDER BY d LIMIT %d",
+                 lit, k);
         plan_has("EXPLAIN ANALYZE", sql, "path: exact scan of allowed ids");
         same_both_ways(sql);
         /* Id lists: a long one searches the index, a short one is an exact plan. */
-        sprintf(sql, "SELECT id FROM vectors WHERE id IN (%s) ORDER BY embedding <-> %s "
-                "LIMIT %d", in_list, lit, k);
+        sprintf(sql,
+                "SELECT id FROM vectors WHERE id IN (%s) ORDER BY embedding <-> %s "
+                "LIMIT %d",
+                in_list, lit, k);
         plan_has("EXPLAIN", sql, "Vector Top-K (exact scan, l2)"); /* a cosine index */
-        sprintf(sql, "SELECT id, embedding <=> %s FROM vectors WHERE id IN (%s) ORDER BY "
-                "embedding <=> %s LIMIT %d", lit, in_list, lit, k);
+        sprintf(sql,
+                "SELECT id, embedding <=> %s FROM vectors WHERE id IN (%s) ORDER BY "
+                "embedding <=> %s LIMIT %d",
+                lit, in_list, lit, k);
         plan_has("EXPLAIN", sql, "Vector Top-K (hnsw, cosine)");
         plan_has("EXPLAIN", sql, "the 3899 listed ids are the allowed set");
         plan_has("EXPLAIN ANALYZE", sql, "path: filtered hnsw");
         same_both_ways(sql);
-        snprintf(sql, 512, "SELECT id FROM vectors WHERE id IN (5, 17, 3999, 250) ORDER BY "
-                 "embedding <=> %s LIMIT %d", lit, k);
+        snprintf(sql, 512,
+                 "SELECT id FROM vectors WHERE id IN (5, 17, 3999, 250) ORDER BY "
+                 "embedding <=> %s LIMIT %d",
+                 lit, k);
         plan_has("EXPLAIN", sql, "Vector Top-K (exact scan, cosine)");
         same_both_ways(sql);
     }

@@ -198,8 +198,8 @@ START_TEST(test_colfile_every_corruption_detected) {
             ctx_err_t err;
             ctx_err_clear(&err);
             int rc = read_test_file(bad, crc, bytes, false, &err);
-            ck_assert_msg(rc == CTX_ECORRUPT, "codec %d: flip at %zu not detected (%d)", codec,
-                          off, rc);
+            ck_assert_msg(rc == CTX_ECORRUPT, "codec %d: flip at %zu not detected (%d)", codec, off,
+                          rc);
         }
         for (size_t cut = 0; cut < len; cut += 1 + rnd() % 3) {
             spit(bad, image, cut);
@@ -403,8 +403,11 @@ static void assert_same(const store_t *a, const store_t *b) {
 
 static void save(const store_t *s, const char *root, uint64_t id, col_codec_t codec,
                  snap_meta_t *meta) {
-    snap_write_opts_t o = {.snapshot_id = id, .parent_id = id - 1, .raft_index = id * 100,
-                           .raft_term = 1, .timestamp_ms = 1700000000000 + (int64_t)id,
+    snap_write_opts_t o = {.snapshot_id = id,
+                           .parent_id = id - 1,
+                           .raft_index = id * 100,
+                           .raft_term = 1,
+                           .timestamp_ms = 1700000000000 + (int64_t)id,
                            .codec = codec};
     ctx_err_t err;
     ctx_err_clear(&err);

@@ -83,8 +83,7 @@ static const char *run(sql_session_t *s, const char *sql) {
         }
     }
     if (rc != CTX_OK) {
-        snprintf(fx.out, sizeof(fx.out), "ERROR %s: %s", ctx_sqlstate(fx.err.code),
-                 fx.err.message);
+        snprintf(fx.out, sizeof(fx.out), "ERROR %s: %s", ctx_sqlstate(fx.err.code), fx.err.message);
     }
     return fx.out;
 }
@@ -244,8 +243,7 @@ START_TEST(test_settings_and_errors) {
     ck_assert_str_eq(run(fx.a, "SET hnsw.ef_search = 100"), "SET\n");
     ck_assert_str_eq(run(fx.a, "SHOW hnsw.ef_search"), "100\nSHOW\n");
     ck_assert_str_eq(run(fx.a, "SET my.custom TO 'abc'; SHOW my.custom"), "SET\nabc\nSHOW\n");
-    ck_assert_str_eq(run(fx.a, "RESET hnsw.ef_search; SHOW hnsw.ef_search"),
-                     "RESET\n40\nSHOW\n");
+    ck_assert_str_eq(run(fx.a, "RESET hnsw.ef_search; SHOW hnsw.ef_search"), "RESET\n40\nSHOW\n");
     ck_assert_str_eq(run(fx.a, "SHOW nope"),
                      "ERROR 42704: unrecognized configuration parameter \"nope\"");
     ck_assert_str_eq(run(fx.a, "SELECT current_database(), current_user"),
@@ -294,8 +292,8 @@ START_TEST(test_parameters) {
     ck_assert_int_eq(sql_parse(sql, strlen(sql), &fx.arena, &stmts, &count, &fx.err), CTX_OK);
     value_t params[2] = {value_int(4), value_text("Doc", 3)};
     sql_result_t r;
-    ck_assert_int_eq(sql_execute_params(fx.a, stmts[0], sql, types, params, 2, &fx.arena, &r,
-                                        &fx.err), CTX_OK);
+    ck_assert_int_eq(
+        sql_execute_params(fx.a, stmts[0], sql, types, params, 2, &fx.arena, &r, &fx.err), CTX_OK);
     ck_assert_uint_eq(r.nrows, 1);
     ck_assert_int_eq(r.rows[0].u.i, 4);
 

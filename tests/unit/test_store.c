@@ -1,6 +1,6 @@
 /*
- * test_store.c — unit tests of engine/store/store.h: built-in kinds, scan orders and slot reuse, edge
- * scans, adjacency order across block size classes, degrees, vectors, and vec_distance (scalar
+ * test_store.c — unit tests of engine/store/store.h: built-in kinds, scan orders and slot reuse,
+ * edge scans, adjacency order across block size classes, degrees, vectors, and vec_distance (scalar
  * kernel against a long-double reference, the AVX2 kernel bit-identical to the scalar one).
  * Randomized tests print their seed; set CTX_TEST_SEED to replay.
  */

@@ -148,8 +148,11 @@ static int check_replay(void *ctx, const wal_record_t *rec, ctx_err_t *err) {
 }
 
 static wal_options_t options(const char *dir, uint64_t segment_bytes) {
-    return (wal_options_t){.dir = dir, .segment_bytes = segment_bytes, .sync_commit = true,
-                           .sync_delay_ms = 200, .notify_fd = -1};
+    return (wal_options_t){.dir = dir,
+                           .segment_bytes = segment_bytes,
+                           .sync_commit = true,
+                           .sync_delay_ms = 200,
+                           .notify_fd = -1};
 }
 
 /* Opens dir, appends records first..last (with their deterministic payloads), closes. */
