@@ -2,21 +2,31 @@
  * arena.c — chunked bump allocator (see arena.h).
  *
  * Chunks form a singly linked list, newest first. A request larger than half a chunk gets a chunk
- * of its own so that big rows do not waste the tail of the current chunk.
+ * of its own so that big rows do not waste the tail of the current chunk. The limit (arena.h) is
+ * checked before a chunk is taken, against the bytes handed out; a reset that frees more than
+ * ARENA_TRIM_BYTES calls malloc_trim so the pages go back to the system (glibc serves chunks
+ * below its dynamic mmap threshold from the heap, which free() alone rarely shrinks).
  */
 #include "arena.h"
 
 #include "ctx.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 enum { ARENA_ALIGN = 16, ARENA_CHUNK_MIN = 8192, ARENA_CHUNK_MAX = 8 << 20 };
 
 /* Largest chunk a reset keeps for reuse. */
 static const size_t ARENA_RETAIN_MAX = (size_t)32 << 20;
+/* A reset that frees at least this much returns free heap memory to the system. */
+static const size_t ARENA_TRIM_BYTES = (size_t)64 << 20;
 
 struct arena_chunk {
     arena_chunk_t *next;
@@ -29,6 +39,8 @@ void arena_init(arena_t *arena) {
     arena->head = NULL;
     arena->used_bytes = 0;
     arena->chunk_bytes = ARENA_CHUNK_MIN;
+    arena->limit_bytes = 0;
+    arena->exhausted = false;
 }
 
 void arena_destroy(arena_t *arena) {
@@ -46,47 +58,66 @@ void arena_reset(arena_t *arena) {
      * a few MB reuses the same memory instead of faulting in fresh pages every statement. */
     arena_chunk_t *keep = NULL;
     arena_chunk_t *chunk = arena->head;
+    size_t freed_bytes = 0;
     while (chunk != NULL) {
         arena_chunk_t *next = chunk->next;
         if (chunk->size <= ARENA_RETAIN_MAX && (keep == NULL || chunk->size > keep->size)) {
             if (keep != NULL) {
+                freed_bytes += keep->size;
                 free(keep);
             }
             keep = chunk;
         } else {
+            freed_bytes += chunk->size;
             free(chunk);
         }
         chunk = next;
     }
+#ifdef __GLIBC__
+    if (freed_bytes >= ARENA_TRIM_BYTES) {
+        malloc_trim(0);
+    }
+#endif
     if (keep != NULL) {
         keep->used = 0;
         keep->next = NULL;
     }
     arena->head = keep;
     arena->used_bytes = 0;
+    arena->exhausted = false;
     arena->chunk_bytes =
         keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size : ARENA_CHUNK_MIN;
 }
 
+void arena_set_limit(arena_t *arena, size_t limit_bytes) {
+    arena->limit_bytes = limit_bytes;
+}
+
+/* A chunk with size usable bytes, or NULL when malloc fails (or the size overflows). */
 static arena_chunk_t *chunk_new(size_t size) {
-    arena_chunk_t *chunk = ctx_malloc(sizeof(arena_chunk_t) + size);
+    if (size > SIZE_MAX - sizeof(arena_chunk_t)) {
+        return NULL;
+    }
+    arena_chunk_t *chunk = malloc(sizeof(arena_chunk_t) + size);
+    if (chunk == NULL) {
+        return NULL;
+    }
     chunk->next = NULL;
     chunk->size = size;
     chunk->used = 0;
     return chunk;
 }
 
-void *arena_alloc(arena_t *arena, size_t size) {
-    size_t rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (rounded == 0) {
-        rounded = ARENA_ALIGN;
-    }
-    CTX_ASSERT(rounded >= size);
+/* The allocation both entry points share; NULL only when malloc fails. */
+static void *arena_take(arena_t *arena, size_t rounded) {
     arena_chunk_t *head = arena->head;
     if (head == NULL || head->size - head->used < rounded) {
         if (rounded > arena->chunk_bytes / 2 && head != NULL) {
             /* Big request: dedicated chunk placed behind the current head. */
             arena_chunk_t *big = chunk_new(rounded);
+            if (big == NULL) {
+                return NULL;
+            }
             big->used = rounded;
             big->next = head->next;
             head->next = big;
@@ -98,6 +129,9 @@ void *arena_alloc(arena_t *arena, size_t size) {
             chunk_size *= 2;
         }
         arena_chunk_t *chunk = chunk_new(chunk_size);
+        if (chunk == NULL) {
+            return NULL;
+        }
         chunk->next = head;
         arena->head = chunk;
         head = chunk;
@@ -111,10 +145,67 @@ void *arena_alloc(arena_t *arena, size_t size) {
     return ptr;
 }
 
+/* size rounded up to the alignment, or 0 when that overflows. */
+static size_t arena_round(size_t size) {
+    if (size > SIZE_MAX - ARENA_ALIGN) {
+        return 0;
+    }
+    size_t rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    return rounded == 0 ? ARENA_ALIGN : rounded;
+}
+
+static bool arena_over_limit(const arena_t *arena, size_t rounded) {
+    return arena->limit_bytes != 0 &&
+           (rounded > arena->limit_bytes || arena->used_bytes > arena->limit_bytes - rounded);
+}
+
+void *arena_alloc(arena_t *arena, size_t size) {
+    size_t rounded = arena_round(size);
+    CTX_ASSERT(rounded >= size);
+    if (arena_over_limit(arena, rounded)) {
+        arena->exhausted = true;
+    }
+    void *ptr = arena_take(arena, rounded);
+    if (ptr == NULL) {
+        CTX_ERROR("out of memory: malloc of a %zu-byte arena chunk failed", rounded);
+        abort();
+    }
+    return ptr;
+}
+
+void *arena_try_alloc(arena_t *arena, size_t size) {
+    size_t rounded = arena_round(size);
+    if (rounded == 0 || arena_over_limit(arena, rounded)) {
+        arena->exhausted = true;
+        return NULL;
+    }
+    void *ptr = arena_take(arena, rounded);
+    if (ptr == NULL) {
+        arena->exhausted = true;
+    }
+    return ptr;
+}
+
+bool arena_exhausted(const arena_t *arena) {
+    return arena->exhausted;
+}
+
 void *arena_calloc(arena_t *arena, size_t count, size_t size) {
     CTX_ASSERT(size == 0 || count <= SIZE_MAX / size);
     void *ptr = arena_alloc(arena, count * size);
     memset(ptr, 0, count * size);
+    return ptr;
+}
+
+void *arena_try_calloc(arena_t *arena, size_t count, size_t size) {
+    if (size != 0 && count > SIZE_MAX / size) {
+        arena->exhausted = true;
+        return NULL;
+    }
+    void *ptr = arena_try_alloc(arena, count * size);
+    if (ptr != NULL) {
+        memset(ptr, 0, count * size);
+    }
     return ptr;
 }
 
@@ -152,4 +243,83 @@ char *arena_sprintf(arena_t *arena, const char *fmt, ...) {
 
 size_t arena_used_bytes(const arena_t *arena) {
     return arena->used_bytes;
+}
+
+int arena_limit_error(const arena_t *arena, const char *setting, struct ctx_err *err) {
+    CTX_ASSERT(setting != NULL);
+    ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    if (arena->limit_bytes == 0) {
+        ctx_err_detail(err, "The system could not provide memory for the statement.");
+        return CTX_ENOMEM;
+    }
+    char limit[32];
+    arena_format_size(arena->limit_bytes, limit, sizeof(limit));
+    ctx_err_detail(err, "The statement needed more memory than %s (%s) allows.", setting, limit);
+    ctx_err_hint(err, "Add a WHERE clause or LIMIT, or raise %s.", setting);
+    return CTX_ENOMEM;
+}
+
+static const struct {
+    const char *unit;
+    size_t bytes;
+} arena_units[] = {{"TB", (size_t)1 << 40},
+                   {"GB", (size_t)1 << 30},
+                   {"MB", (size_t)1 << 20},
+                   {"kB", (size_t)1 << 10},
+                   {"B", 1}};
+
+enum { ARENA_UNITS = sizeof(arena_units) / sizeof(arena_units[0]) };
+
+int arena_parse_size(const char *text, size_t *bytes) {
+    CTX_ASSERT(text != NULL && bytes != NULL);
+    while (isspace((unsigned char)*text)) {
+        text++;
+    }
+    if (!isdigit((unsigned char)*text)) {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0) {
+        return -1;
+    }
+    while (isspace((unsigned char)*end)) {
+        end++;
+    }
+    size_t unit = 1024; /* a bare number is kB, as for work_mem */
+    if (*end != '\0') {
+        unit = 0;
+        for (int i = 0; i < ARENA_UNITS; i++) {
+            size_t len = strlen(arena_units[i].unit);
+            if (strncmp(end, arena_units[i].unit, len) == 0) {
+                unit = arena_units[i].bytes;
+                end += len;
+                break;
+            }
+        }
+        while (isspace((unsigned char)*end)) {
+            end++;
+        }
+    }
+    if (unit == 0 || *end != '\0' || n > SIZE_MAX / unit) {
+        return -1;
+    }
+    size_t value = (size_t)n * unit;
+    if (value != 0 && value < ARENA_LIMIT_MIN_BYTES) {
+        return -1;
+    }
+    *bytes = value;
+    return 0;
+}
+
+void arena_format_size(size_t bytes, char *out, size_t out_len) {
+    CTX_ASSERT(out != NULL && out_len > 0);
+    for (int i = 0; i < ARENA_UNITS; i++) {
+        if (bytes != 0 && bytes % arena_units[i].bytes == 0) {
+            snprintf(out, out_len, "%zu%s", bytes / arena_units[i].bytes, arena_units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, out_len, "%zu", bytes); /* 0: no limit */
 }

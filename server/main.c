@@ -229,6 +229,9 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                       .wal_segment_bytes = cfg->wal_segment_bytes};
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
+    char mem_limit[32];
+    arena_format_size((size_t)cfg->statement_mem_limit, mem_limit, sizeof(mem_limit));
+    db.statement_mem_limit = mem_limit;
     /* The vector index follows committed batches (engine/vector/vindex.h); durability loads it from
      * the snapshot (or builds it) and installs db.vindex and db.hooks.applied. */
     hnsw_config_t hnsw_config;

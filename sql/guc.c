@@ -51,6 +51,7 @@ static const guc_default_t guc_defaults[] = {
     {"session_authorization", NULL, GUC_REPORT, "Sets the session user name."},
     {"standard_conforming_strings", "on", GUC_REPORT,
      "Causes '...' strings to treat backslashes literally."},
+    {"statement_mem_limit", NULL, 0, "Sets the maximum memory one statement may use."},
     {"statement_timeout", "0", 0, "Sets the maximum allowed duration of any statement."},
     {"synchronous_commit", "on", 0, "Sets the current transaction's synchronization level."},
     {"TimeZone", "UTC", GUC_REPORT,
@@ -84,6 +85,9 @@ void guc_init_defaults(sql_session_t *s) {
     for (int i = 0; i < GUC_DEFAULT_COUNT; i++) {
         const guc_default_t *d = &guc_defaults[i];
         const char *value = d->value;
+        if (value == NULL && strcmp(d->name, "statement_mem_limit") == 0) {
+            value = s->db->statement_mem_limit != NULL ? s->db->statement_mem_limit : "1GB";
+        }
         if (value == NULL) {
             value = strcmp(d->name, "server_version") == 0
                         ? s->db->server_version
@@ -157,6 +161,12 @@ static int guc_check(const char *name, const char *value, const char **out, ctx_
         }
         *out = "UTF8";
         return CTX_OK;
+    }
+    size_t bytes;
+    if (strcasecmp(name, "statement_mem_limit") == 0 && arena_parse_size(value, &bytes) < 0) {
+        ctx_err_set(err, CTX_EBAD_PARAM, "invalid value for parameter \"%s\": \"%s\"", name, value);
+        ctx_err_hint(err, "Valid units are B, kB, MB, GB and TB; 0 (no limit) or at least 64kB.");
+        return err->code;
     }
     if (strcasecmp(name, "hnsw.ef_search") == 0 || strcasecmp(name, "extra_float_digits") == 0 ||
         strcasecmp(name, "statement_timeout") == 0) {

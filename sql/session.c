@@ -308,6 +308,15 @@ void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, p
     p->nparams = s->nparams;
 }
 
+size_t session_mem_limit(sql_session_t *s) {
+    const char *text = guc_get(s, "statement_mem_limit");
+    size_t bytes = 0;
+    if (text == NULL || arena_parse_size(text, &bytes) < 0) {
+        return 0;
+    }
+    return bytes;
+}
+
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e) {
     memset(e, 0, sizeof(*e));
     e->env = &s->env;
@@ -521,8 +530,10 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
     return CTX_OK;
 }
 
+/* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
+    arena_set_limit(arena, session_mem_limit(s));
     switch (stmt->kind) {
     case STMT_SELECT:
         return run_select(s, stmt->u.select, query_text, arena, result, err);

@@ -64,6 +64,8 @@ void result_add_param_change(sql_result_t *result, arena_t *arena, const char *n
 void result_add_notice(sql_result_t *result, arena_t *arena, const char *severity, int code,
                        const char *message);
 
+/* The statement_mem_limit setting in bytes (0 = none; an unparsable value counts as none). */
+size_t session_mem_limit(sql_session_t *s);
 /* Makes this session the owner of the store's speculative state (re-applying its pending batch
  * if another session's statement rolled it back); 40001 when that re-apply conflicts. Every
  * statement that reads or writes the store calls it first (sql_execute does). */

@@ -76,7 +76,8 @@ typedef struct sql_db {
     store_t *store;
     sql_session_t *spec_owner;  /* session whose uncommitted batch is applied to store, or NULL */
     const char *server_version; /* "15.0 (ContextDB 0.1.0)" */
-    uint64_t seed;              /* database seed (HNSW levels later) */
+    const char *statement_mem_limit; /* default of that setting ("1GB"); NULL: 1GB */
+    uint64_t seed;                   /* database seed (HNSW levels later) */
     sql_commit_hooks_t hooks;
     struct vindex *vindex; /* committed vectors' HNSW index (hooks.applied keeps it current),
                               NULL: vector searches are exact scans */

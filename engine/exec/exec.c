@@ -30,7 +30,16 @@ void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx) {
     b->ctx = ctx;
 }
 
+int exec_nomem(exec_ctx_t *ctx, ctx_err_t *err) {
+    return arena_limit_error(ctx->eval.arena, EXEC_MEM_SETTING, err);
+}
+
+/* The per-row poll: the statement's memory limit (a flag, checked every row) and the cancel flag
+ * (every EXEC_CANCEL_POLL rows). */
 static int check_cancel(exec_ctx_t *ctx, uint64_t counter, ctx_err_t *err) {
+    if (arena_exhausted(ctx->eval.arena)) {
+        return exec_nomem(ctx, err);
+    }
     if (counter % EXEC_CANCEL_POLL != 0 || ctx->eval.env == NULL || ctx->eval.env->cancel == NULL) {
         return CTX_OK;
     }
@@ -54,7 +63,13 @@ value_t *rs_push(rs_builder_t *b, ctx_err_t *err) {
     if (out->nrows == b->cap) {
         uint64_t cap = b->cap == 0 ? 64 : b->cap * 2;
         size_t width = (size_t)(out->ncols > 0 ? out->ncols : 1);
-        value_t *rows = arena_alloc(b->ctx->eval.arena, cap * width * sizeof(value_t));
+        value_t *rows = cap > SIZE_MAX / sizeof(value_t) / width
+                            ? NULL
+                            : arena_try_alloc(b->ctx->eval.arena, cap * width * sizeof(value_t));
+        if (rows == NULL) {
+            exec_nomem(b->ctx, err);
+            return NULL;
+        }
         if (out->nrows > 0) {
             memcpy(rows, out->rows, out->nrows * width * sizeof(value_t));
         }
@@ -327,22 +342,31 @@ static bool row_equal(const value_t *a, const value_t *b, int ncols) {
     return true;
 }
 
-static void row_table_init(row_table_t *t, int ncols, arena_t *arena) {
-    t->cap = 64;
+/* Slot arrays for cap slots; false when the statement's memory limit is reached. */
+static bool row_table_slots(row_table_t *t, uint64_t cap) {
+    t->keys = arena_try_calloc(t->arena, cap, sizeof(*t->keys));
+    t->index = t->keys == NULL ? NULL : arena_try_calloc(t->arena, cap, sizeof(*t->index));
+    t->cap = cap;
+    return t->index != NULL;
+}
+
+static bool row_table_init(row_table_t *t, int ncols, arena_t *arena) {
     t->count = 0;
     t->ncols = ncols;
     t->arena = arena;
-    t->keys = arena_calloc(arena, t->cap, sizeof(*t->keys));
-    t->index = arena_calloc(arena, t->cap, sizeof(*t->index));
+    return row_table_slots(t, 64);
 }
 
-static void row_table_grow(row_table_t *t) {
+static bool row_table_grow(row_table_t *t) {
     uint64_t old_cap = t->cap;
     const value_t **old_keys = t->keys;
     uint32_t *old_index = t->index;
-    t->cap *= 2;
-    t->keys = arena_calloc(t->arena, t->cap, sizeof(*t->keys));
-    t->index = arena_calloc(t->arena, t->cap, sizeof(*t->index));
+    if (!row_table_slots(t, old_cap * 2)) {
+        t->keys = old_keys; /* unchanged: the caller fails the statement */
+        t->index = old_index;
+        t->cap = old_cap;
+        return false;
+    }
     for (uint64_t i = 0; i < old_cap; i++) {
         if (old_keys[i] == NULL) {
             continue;
@@ -354,18 +378,21 @@ static void row_table_grow(row_table_t *t) {
         t->keys[slot] = old_keys[i];
         t->index[slot] = old_index[i];
     }
+    return true;
 }
 
-/* Finds key; inserts it with the next dense index when absent. Returns the index; *inserted. */
-static uint32_t row_table_upsert(row_table_t *t, const value_t *key, bool *inserted) {
-    if ((t->count + 1) * 2 > t->cap) {
-        row_table_grow(t);
+/* Finds key; inserts it with the next dense index when absent: *index, *inserted. Returns false
+ * (nothing inserted) when growing the table reaches the statement's memory limit. */
+static bool row_table_upsert(row_table_t *t, const value_t *key, uint32_t *index, bool *inserted) {
+    if ((t->count + 1) * 2 > t->cap && !row_table_grow(t)) {
+        return false;
     }
     uint64_t slot = row_hash(key, t->ncols) & (t->cap - 1);
     while (t->keys[slot] != NULL) {
         if (row_equal(t->keys[slot], key, t->ncols)) {
             *inserted = false;
-            return t->index[slot];
+            *index = t->index[slot];
+            return true;
         }
         slot = (slot + 1) & (t->cap - 1);
     }
@@ -373,7 +400,8 @@ static uint32_t row_table_upsert(row_table_t *t, const value_t *key, bool *inser
     t->keys[slot] = key;
     t->index[slot] = (uint32_t)t->count++;
     *inserted = true;
-    return t->index[slot];
+    *index = t->index[slot];
+    return true;
 }
 
 static int exec_distinct(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
@@ -381,10 +409,15 @@ static int exec_distinct(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx
     rs_builder_t b;
     rs_init(&b, out, in->ncols, ctx);
     row_table_t seen;
-    row_table_init(&seen, plan->distinct_cols, ctx->eval.arena);
+    if (!row_table_init(&seen, plan->distinct_cols, ctx->eval.arena)) {
+        return exec_nomem(ctx, err);
+    }
     for (uint64_t r = 0; r < in->nrows; r++) {
         bool inserted;
-        row_table_upsert(&seen, rs_row(in, r), &inserted);
+        uint32_t index;
+        if (!row_table_upsert(&seen, rs_row(in, r), &index, &inserted)) {
+            return exec_nomem(ctx, err);
+        }
         if (inserted) {
             value_t *row = rs_push(&b, err);
             if (row == NULL) {
@@ -456,7 +489,10 @@ static int emit_order(const rowset_t *in, const uint64_t *order, uint64_t count,
 
 static int exec_sort(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
                      ctx_err_t *err) {
-    uint64_t *order = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
+    uint64_t *order = arena_try_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
+    if (order == NULL) {
+        return exec_nomem(ctx, err);
+    }
     for (uint64_t i = 0; i < in->nrows; i++) {
         order[i] = i;
     }
@@ -572,7 +608,10 @@ static int exec_topk(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
         keep = in->nrows;
     }
     sort_env_t env = {in, plan->sort_keys, plan->nsort};
-    uint64_t *heap = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (keep + 1));
+    uint64_t *heap = arena_try_alloc(ctx->eval.arena, sizeof(uint64_t) * (keep + 1));
+    if (heap == NULL) {
+        return exec_nomem(ctx, err);
+    }
     uint64_t n = 0;
     for (uint64_t r = 0; r < in->nrows && keep > 0; r++) {
         if (n < keep) {
@@ -617,7 +656,10 @@ static int vector_allowed_ids(plan_t *below, int id_col, exec_ctx_t *ctx, rowset
         return rc;
     }
     CTX_ASSERT(id_col >= 0 && id_col < rows->ncols);
-    int64_t *ids = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (rows->nrows + 1));
+    int64_t *ids = arena_try_alloc(ctx->eval.arena, sizeof(int64_t) * (rows->nrows + 1));
+    if (ids == NULL) {
+        return exec_nomem(ctx, err);
+    }
     uint64_t n = 0;
     for (uint64_t r = 0; r < rows->nrows; r++) {
         const value_t *v = &rows->rows[r * (uint64_t)rows->ncols + (uint64_t)id_col];
@@ -726,7 +768,10 @@ static int exec_vector_input(plan_t *plan, exec_ctx_t *ctx, rowset_t *in, ctx_er
         vector_keep_candidates(&allowed, base->lookup_left_col, ids, n);
         return vector_rows_out(project, base, &allowed, ctx, in, err);
     }
-    rowset_t rows = {arena_alloc(ctx->eval.arena, sizeof(value_t) * 2 * (n + 1)), 0, 2};
+    rowset_t rows = {arena_try_alloc(ctx->eval.arena, sizeof(value_t) * 2 * (n + 1)), 0, 2};
+    if (rows.rows == NULL) {
+        return exec_nomem(ctx, err);
+    }
     for (uint64_t i = 0; i < n; i++) {
         value_t *row = &rows.rows[2 * rows.nrows];
         rows.nrows += table_row_by_id(ctx->store, TABLE_VECTORS, ids[i], row);
@@ -853,10 +898,14 @@ typedef struct agg_group {
     agg_state_t *states;
 } agg_group_t;
 
-static void agg_collect(agg_state_t *s, const value_t *v, arena_t *arena) {
+/* Collects a DISTINCT aggregate's input; false when the statement's memory limit is reached. */
+static bool agg_collect(agg_state_t *s, const value_t *v, arena_t *arena) {
     if (s->nseen == s->capseen) {
         uint64_t cap = s->capseen == 0 ? 16 : s->capseen * 2;
-        value_t *seen = arena_alloc(arena, sizeof(value_t) * cap);
+        value_t *seen = arena_try_alloc(arena, sizeof(value_t) * cap);
+        if (seen == NULL) {
+            return false;
+        }
         if (s->nseen > 0) {
             memcpy(seen, s->seen, sizeof(value_t) * s->nseen);
         }
@@ -864,6 +913,7 @@ static void agg_collect(agg_state_t *s, const value_t *v, arena_t *arena) {
         s->capseen = cap;
     }
     s->seen[s->nseen++] = *v;
+    return true;
 }
 
 /* Folds one (non-NULL unless count(*)) value into an aggregate's state. */
@@ -909,7 +959,9 @@ static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row
             }
         }
         if (agg->distinct) {
-            agg_collect(&g->states[a], &v, ctx->eval.arena);
+            if (!agg_collect(&g->states[a], &v, ctx->eval.arena)) {
+                return exec_nomem(ctx, err);
+            }
             continue;
         }
         int rc = agg_step(agg, &g->states[a], &v, err);
@@ -969,34 +1021,55 @@ static int agg_result(const expr_t *agg, agg_state_t *s, value_t *out, ctx_err_t
     return CTX_OK;
 }
 
+/* Appends group n (first row rep) to *groups, doubling *cap when full; false when the
+ * statement's memory limit is reached. */
+static bool agg_group_add(const plan_t *plan, arena_t *arena, agg_group_t **groups, uint64_t *cap,
+                          uint64_t n, const value_t *rep) {
+    if (n == *cap) {
+        agg_group_t *bigger = arena_try_alloc(arena, sizeof(agg_group_t) * *cap * 2);
+        if (bigger == NULL) {
+            return false;
+        }
+        memcpy(bigger, *groups, sizeof(agg_group_t) * *cap);
+        *groups = bigger;
+        *cap *= 2;
+    }
+    (*groups)[n].rep = rep;
+    (*groups)[n].states = arena_calloc(arena, (size_t)plan->naggs + 1, sizeof(agg_state_t));
+    return true;
+}
+
 /* Groups the input, then evaluates the outputs (and HAVING) once per group. */
 static int agg_group_rows(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx,
                           agg_group_t **groups_out, uint64_t *ngroups, ctx_err_t *err) {
     arena_t *arena = ctx->eval.arena;
     row_table_t table;
-    row_table_init(&table, plan->ngroup, arena);
     uint64_t cap = 16;
-    agg_group_t *groups = arena_alloc(arena, sizeof(agg_group_t) * cap);
+    agg_group_t *groups = arena_try_alloc(arena, sizeof(agg_group_t) * cap);
+    if (groups == NULL || !row_table_init(&table, plan->ngroup, arena)) {
+        return exec_nomem(ctx, err);
+    }
     value_t *keys = arena_alloc(arena, sizeof(value_t) * (size_t)(plan->ngroup + 1) * 2);
     uint64_t n = 0;
     for (uint64_t r = 0; r < in->nrows; r++) {
         int rc = project_row(plan->group_keys, plan->ngroup, rs_row(in, r), ctx, keys, err);
-        bool inserted;
-        uint32_t g = rc == CTX_OK ? row_table_upsert(&table, keys, &inserted) : 0;
+        bool inserted = false;
+        uint32_t g = 0;
+        if (rc == CTX_OK && !row_table_upsert(&table, keys, &g, &inserted)) {
+            rc = exec_nomem(ctx, err);
+        }
         if (rc == CTX_OK && inserted) {
-            if (n == cap) {
-                agg_group_t *bigger = arena_alloc(arena, sizeof(agg_group_t) * cap * 2);
-                memcpy(bigger, groups, sizeof(agg_group_t) * cap);
-                groups = bigger;
-                cap *= 2;
+            if (!agg_group_add(plan, arena, &groups, &cap, n, rs_row(in, r))) {
+                return exec_nomem(ctx, err);
             }
-            groups[n].rep = rs_row(in, r);
-            groups[n].states = arena_calloc(arena, (size_t)plan->naggs + 1, sizeof(agg_state_t));
             n++;
             keys = arena_alloc(arena, sizeof(value_t) * (size_t)(plan->ngroup + 1));
         }
         if (rc == CTX_OK) {
             rc = agg_accumulate(plan, &groups[g], rs_row(in, r), ctx, err);
+        }
+        if (rc == CTX_OK) {
+            rc = check_cancel(ctx, r + 1, err);
         }
         if (rc != CTX_OK) {
             return rc;
@@ -1034,8 +1107,8 @@ static int agg_emit_group(const plan_t *plan, agg_group_t *g, const value_t *nul
 
 static int exec_aggregate(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
                           ctx_err_t *err) {
-    agg_group_t *groups;
-    uint64_t ngroups;
+    agg_group_t *groups = NULL;
+    uint64_t ngroups = 0;
     int rc = agg_group_rows(plan, in, ctx, &groups, &ngroups, err);
     if (rc != CTX_OK) {
         return rc;

@@ -74,13 +74,17 @@ static bool rows_equal(const value_t *a, const value_t *b, int ncols) {
     return true;
 }
 
-/* Index over rows[first..] of rs by the values at column col (ncols columns from col). */
-static void hash_build(hash_index_t *h, const rowset_t *rs, int col, int ncols, arena_t *arena) {
+/* Index over rows[first..] of rs by the values at column col (ncols columns from col); false
+ * when the statement's memory limit is reached. */
+static bool hash_build(hash_index_t *h, const rowset_t *rs, int col, int ncols, arena_t *arena) {
     uint64_t cap = 16;
     while (cap < rs->nrows * 2 + 2) {
         cap *= 2;
     }
-    h->slots = arena_calloc(arena, cap, sizeof(uint64_t));
+    h->slots = arena_try_calloc(arena, cap, sizeof(uint64_t));
+    if (h->slots == NULL) {
+        return false;
+    }
     h->mask = cap - 1;
     for (uint64_t r = 0; r < rs->nrows; r++) {
         const value_t *key = row_at(rs, r) + col;
@@ -93,6 +97,7 @@ static void hash_build(hash_index_t *h, const rowset_t *rs, int col, int ncols, 
         }
         h->slots[s] = r + 1;
     }
+    return true;
 }
 
 /* True when some row of rs (indexed in h) has the same values as key. */
@@ -116,8 +121,10 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
     rs_builder_t b;
     rs_init(&b, out, plan->ncols, ctx);
     hash_index_t h = {0};
+    if (plan->set_op != 0 && !hash_build(&h, &r, 0, r.ncols, ctx->eval.arena)) {
+        return exec_nomem(ctx, err);
+    }
     if (plan->set_op != 0) {
-        hash_build(&h, &r, 0, r.ncols, ctx->eval.arena);
     }
     for (uint64_t i = 0; i < in->nrows; i++) {
         bool keep = plan->set_op == 0 ||
@@ -171,8 +178,11 @@ static int window_cmp(const void *x, const void *y, void *arg) {
 static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx, value_t *result,
                           ctx_err_t *err) {
     int width = win->nargs + win->nwindow_order;
-    value_t *keys = arena_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows * width + 1));
-    uint64_t *order = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
+    value_t *keys = arena_try_calloc(ctx->eval.arena, in->nrows * width + 1, sizeof(value_t));
+    uint64_t *order = arena_try_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
+    if (keys == NULL || order == NULL) {
+        return exec_nomem(ctx, err);
+    }
     for (uint64_t r = 0; r < in->nrows; r++) {
         order[r] = r;
         for (int k = 0; k < width; k++) {
@@ -220,8 +230,11 @@ int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
                 ctx_err_t *err) {
     int extra = plan->nwindows;
     CTX_ASSERT(plan->ncols == in->ncols + extra);
-    value_t *results = arena_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows * extra + 1));
-    value_t *col = arena_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows + 1));
+    value_t *results = arena_try_calloc(ctx->eval.arena, in->nrows * extra + 1, sizeof(value_t));
+    value_t *col = arena_try_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows + 1));
+    if (results == NULL || col == NULL) {
+        return exec_nomem(ctx, err);
+    }
     for (int w = 0; w < extra; w++) {
         int rc = window_compute(plan->windows[w], in, ctx, col, err);
         if (rc != CTX_OK) {
@@ -286,11 +299,13 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
     int rcol = plan->hash_right_col - l->ncols;
     CTX_ASSERT(rcol >= 0 && rcol < r->ncols);
     hash_index_t h;
-    hash_build(&h, r, rcol, 1, ctx->eval.arena);
     rs_builder_t b;
     rs_init(&b, out, plan->ncols, ctx);
     value_t *scratch = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)plan->ncols);
-    uint64_t *hits = arena_alloc(ctx->eval.arena, sizeof(uint64_t) * (r->nrows + 1));
+    uint64_t *hits = arena_try_alloc(ctx->eval.arena, sizeof(uint64_t) * (r->nrows + 1));
+    if (hits == NULL || !hash_build(&h, r, rcol, 1, ctx->eval.arena)) {
+        return exec_nomem(ctx, err);
+    }
     for (uint64_t i = 0; i < l->nrows; i++) {
         const value_t *left = row_at(l, i);
         const value_t *key = &left[plan->hash_left_col];
@@ -353,7 +368,10 @@ static int subquery_result(const expr_t *e, const rowset_t *rs, const eval_ctx_t
         *out = rs->nrows == 0 ? value_null() : rs->rows[0];
         return CTX_OK;
     case SUBLINK_ARRAY: {
-        const char **elems = arena_alloc(ctx->arena, sizeof(char *) * (rs->nrows + 1));
+        const char **elems = arena_try_alloc(ctx->arena, sizeof(char *) * (rs->nrows + 1));
+        if (elems == NULL) {
+            return arena_limit_error(ctx->arena, EXEC_MEM_SETTING, err);
+        }
         for (uint64_t r = 0; r < rs->nrows; r++) {
             uint32_t len;
             const value_t *v = row_at(rs, r);

@@ -3,8 +3,12 @@
  *
  * Execution is operator-at-a-time: each node produces a materialized row set in the statement
  * arena. That keeps operators short and obviously correct; the cost is memory proportional to
- * intermediate results, bounded by `exec_rows_max` (54000 when exceeded). Every operator polls
- * the statement's cancel flag every EXEC_CANCEL_POLL rows.
+ * intermediate results. Two bounds apply: the statement arena's byte limit (the session's
+ * statement_mem_limit, set by the caller with arena_set_limit; 53200 when reached) and, when the
+ * caller sets rows_max, a row count per intermediate result (54000). Memory that grows with the
+ * data (row sets, sort orders, hash tables) is taken with arena_try_alloc, so reaching the limit
+ * fails the statement without allocating; every operator polls the arena's exhausted mark every
+ * row and the statement's cancel flag every EXEC_CANCEL_POLL rows.
  *
  * Where vector search lives: PLAN_TOPK is "ORDER BY key LIMIT k" done with a bounded heap; when
  * its key is a pgvector distance over vectors.embedding the planner marks it `vector_search` and
@@ -20,6 +24,9 @@
 #include <stdatomic.h>
 
 enum { EXEC_CANCEL_POLL = 1024 };
+
+/* The setting a 53200 from the executor names in its DETAIL. */
+#define EXEC_MEM_SETTING "statement_mem_limit"
 
 typedef enum {
     PLAN_RESULT,    /* one empty row (SELECT without FROM) */
@@ -155,8 +162,13 @@ typedef struct exec_ctx {
 } exec_ctx_t;
 
 /* Executes plan; out's memory comes from ctx->eval.arena. Errors: evaluation errors, 57014 when
- * the cancel flag is set, 54000 when an intermediate result exceeds rows_max. */
+ * the cancel flag is set, 54000 when an intermediate result exceeds rows_max, 53200 when the
+ * arena reaches its limit. After an error the arena holds garbage up to its limit; the caller
+ * resets it. */
 int exec_plan(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
+
+/* Sets err to 53200 for ctx's arena (arena_limit_error naming EXEC_MEM_SETTING); returns it. */
+int exec_nomem(exec_ctx_t *ctx, ctx_err_t *err);
 
 /* Table functions (engine/exec/table_func.c): evaluates plan->fargs and produces rows. */
 int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);

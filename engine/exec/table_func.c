@@ -140,7 +140,12 @@ static value_t *push_row(exec_ctx_t *ctx, rowset_t *out, uint64_t *cap, ctx_err_
     }
     if (out->nrows == *cap) {
         uint64_t ncap = *cap == 0 ? 64 : *cap * 2;
-        value_t *rows = arena_alloc(ctx->eval.arena, sizeof(value_t) * ncap * (size_t)out->ncols);
+        value_t *rows =
+            arena_try_calloc(ctx->eval.arena, ncap * (size_t)out->ncols, sizeof(value_t));
+        if (rows == NULL) {
+            exec_nomem(ctx, err);
+            return NULL;
+        }
         if (out->nrows > 0) {
             memcpy(rows, out->rows, sizeof(value_t) * out->nrows * (size_t)out->ncols);
         }
@@ -257,7 +262,10 @@ static double similarity(const float *a, const float *b, uint32_t dim) {
 static int score_all(exec_ctx_t *ctx, int64_t self, const float *query, scored_t **out,
                      uint64_t *count, ctx_err_t *err) {
     uint64_t total = store_vector_count(ctx->store);
-    scored_t *s = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (total + 1));
+    scored_t *s = arena_try_alloc(ctx->eval.arena, sizeof(scored_t) * (total + 1));
+    if (s == NULL) {
+        return exec_nomem(ctx, err);
+    }
     uint32_t dim = store_vector_dims(ctx->store);
     store_cursor_t cursor = {0};
     int64_t id;
@@ -454,7 +462,10 @@ static int visit_cmp(const void *x, const void *y) {
 static int hybrid_indexed(const plan_t *plan, exec_ctx_t *ctx, const float *query, int64_t k,
                           graph_visit_t *visits, size_t count, scored_t *s, uint64_t *n,
                           ctx_err_t *err) {
-    int64_t *allowed = arena_alloc(ctx->eval.arena, sizeof(int64_t) * (count + 1));
+    int64_t *allowed = arena_try_alloc(ctx->eval.arena, sizeof(int64_t) * (count + 1));
+    if (allowed == NULL) {
+        return exec_nomem(ctx, err);
+    }
     for (size_t i = 0; i < count; i++) {
         allowed[i] = visits[i].id;
     }
@@ -501,7 +512,13 @@ static int run_hybrid(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, row
     graph_visit_t *visits;
     size_t count;
     rc = graph_bfs(ctx->store, &q, ctx->eval.arena, &visits, &count, err);
-    scored_t *s = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (count + 1));
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    scored_t *s = arena_try_alloc(ctx->eval.arena, sizeof(scored_t) * (count + 1));
+    if (s == NULL) {
+        return exec_nomem(ctx, err);
+    }
     uint64_t n = 0;
     uint32_t dim = store_vector_dims(ctx->store);
     const vindex_t *vi = ctx->eval.env != NULL ? ctx->eval.env->vindex : NULL;
