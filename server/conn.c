@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 typedef enum {
     CONN_STARTUP,
@@ -58,11 +59,12 @@ struct conn {
     buf_t out;
     arena_t arena; /* per message; reset after each */
     sql_session_t *session;
-    ext_t *ext;           /* prepared statements and portals (extended.h) */
-    sql_copy_t *copy;     /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
-    bool copy_extended;   /* that COPY came from Execute: Sync, not CopyDone, ends the query */
-    auth_session_t *auth; /* password exchange in progress (state CONN_AUTH) */
-    bool tls_start;       /* SSLRequest answered 'S': the loop starts TLS once that is sent */
+    ext_t *ext;                /* prepared statements and portals (extended.h) */
+    sql_copy_t *copy;          /* COPY FROM STDIN in progress (state CONN_COPY_IN) */
+    bool copy_extended;        /* that COPY came from Execute: Sync, not CopyDone, ends the query */
+    uint64_t copy_deadline_ms; /* statement_timeout of that COPY (CLOCK_MONOTONIC), 0 = none */
+    auth_session_t *auth;      /* password exchange in progress (state CONN_AUTH) */
+    bool tls_start;            /* SSLRequest answered 'S': the loop starts TLS once that is sent */
     int32_t backend_pid;
     int32_t backend_secret;
     uint32_t negotiations;
@@ -422,7 +424,15 @@ static int conn_copy_out(conn_t *conn, const stmt_t *stmt, const char *text, ctx
     return reply_complete(&conn->out, out.tag, NULL, err);
 }
 
-/* COPY … FROM STDIN: CopyInResponse (never preceded by RowDescription), then CONN_COPY_IN. */
+static uint64_t conn_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* COPY … FROM STDIN: CopyInResponse (never preceded by RowDescription), then CONN_COPY_IN. A COPY
+ * spans many messages, so its statement_timeout is a deadline fixed here and re-armed for each
+ * message (conn_on_copy_message). */
 static int conn_copy_in(conn_t *conn, const stmt_t *stmt, bool extended, ctx_err_t *err) {
     CTX_ASSERT(conn->copy == NULL);
     int ncols = 0;
@@ -435,6 +445,9 @@ static int conn_copy_in(conn_t *conn, const stmt_t *stmt, bool extended, ctx_err
     CTX_ASSERT(rc == 0);
     conn->state = CONN_COPY_IN;
     conn->copy_extended = extended;
+    uint64_t timeout_ms =
+        cancel_timeout_ms(sql_session_setting(conn->session, "statement_timeout"));
+    conn->copy_deadline_ms = timeout_ms > 0 ? conn_now_ms() + timeout_ms : 0;
     return 0;
 }
 
@@ -467,7 +480,32 @@ static void conn_copy_finish(conn_t *conn, const ctx_err_t *err) {
     pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
 }
 
+static void conn_on_copy_step(conn_t *conn, const pgw_msg_t *msg);
+
+/* A message during copy-in, under the COPY's statement_timeout: 57014 once its deadline has
+ * passed, otherwise the watcher is armed for the time left while the message runs. */
 static void conn_on_copy_message(conn_t *conn, const pgw_msg_t *msg) {
+    uint64_t now = conn->copy_deadline_ms != 0 ? conn_now_ms() : 0;
+    bool ending = msg->type == PGW_MSG_COPY_FAIL || msg->type == PGW_MSG_TERMINATE;
+    if (conn->copy_deadline_ms != 0 && now >= conn->copy_deadline_ms && !ending) {
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        ctx_err_set(&err, CTX_ECANCELED, "canceling statement due to statement timeout");
+        sql_copy_fail(conn->copy);
+        conn_copy_finish(conn, &err);
+        return;
+    }
+    if (conn->copy_deadline_ms != 0) {
+        cancel_watch_arm(conn->server->watch, sql_session_cancel_flag(conn->session),
+                         conn->copy_deadline_ms - now);
+    }
+    conn_on_copy_step(conn, msg);
+    if (conn->copy_deadline_ms != 0) {
+        cancel_watch_disarm(conn->server->watch);
+    }
+}
+
+static void conn_on_copy_step(conn_t *conn, const pgw_msg_t *msg) {
     ctx_err_t err;
     ctx_err_clear(&err);
     sql_result_t result;

@@ -12,6 +12,15 @@
  * takes — so a failed COPY leaves no trace and a committed one reaches the WAL / commit hooks.
  * Memory: the batch (and the op payloads it copies) lives in the copy's arena; per-record scratch
  * in a second arena reset after each record, so memory is proportional to the data, not more.
+ * Both arenas carry the session's statement_mem_limit (53200 past it), and a record may be at
+ * most copy_line_max() bytes — the smaller of COPY_LINE_BYTES_MAX (PostgreSQL's 1 GB field
+ * bound) and that limit — or the COPY fails with 54000 as soon as the pending bytes pass it.
+ *
+ * Time: finding record ends is linear in the data however it is split into CopyData messages:
+ * the scan of the incomplete record resumes where the previous message's scan stopped (`scan`),
+ * so a long line arriving in many small messages is scanned once, not once per message. Between
+ * records the session's cancel flag (CancelRequest, statement_timeout) is polled, so a COPY stops
+ * with 57014 at the next record once it is set.
  *
  * COPY TO. Runs the query through sql_execute (a table becomes SELECT cols FROM table) and
  * formats the rows: text format escapes backslash, newline, carriage return, tab and the
@@ -26,6 +35,15 @@
 
 enum { COPY_COLS_MAX = 4, COPY_CONTEXT_VALUE_MAX = 64 };
 
+/* Largest record (line) accepted, as PostgreSQL bounds a field to 1 GB. */
+static const size_t COPY_LINE_BYTES_MAX = ((size_t)1 << 30) - 1;
+
+/* Where the search for the end of the pending record stands (copy_record_len). */
+typedef struct copy_scan {
+    size_t pos;    /* bytes of the pending record already scanned, none of them its end */
+    bool in_quote; /* CSV: inside a quoted field at pos */
+} copy_scan_t;
+
 struct sql_copy {
     sql_session_t *s;
     table_id_t table;
@@ -38,8 +56,10 @@ struct sql_copy {
     char escape;
     const char *null_string;
     size_t null_len;
-    buf_t pending; /* bytes of the current incomplete record */
-    uint64_t line; /* line number of the next record (1-based, header included) */
+    buf_t pending;    /* bytes of the current incomplete record */
+    copy_scan_t scan; /* progress of the search for its end */
+    size_t line_max;  /* bound of one record in bytes (copy_line_max) */
+    uint64_t line;    /* line number of the next record (1-based, header included) */
     uint64_t rows;
     bool end_seen; /* text format: the "\." line */
     bool failed;
@@ -147,6 +167,11 @@ int sql_copy_begin(sql_session_t *s, const stmt_t *stmt, sql_copy_t **copy, int 
     buf_init(&c->pending);
     arena_init(&c->arena);
     arena_init(&c->scratch);
+    size_t mem_limit = session_mem_limit(s);
+    arena_set_limit(&c->arena, mem_limit);
+    arena_set_limit(&c->scratch, mem_limit);
+    c->line_max =
+        mem_limit != 0 && mem_limit < COPY_LINE_BYTES_MAX ? mem_limit : COPY_LINE_BYTES_MAX;
     cmd_batch_init(&c->batch, &c->arena);
     int rc = copy_targets(cs, &c->table, c->targets, &c->ntargets, err);
     if (rc == 0) {
@@ -399,46 +424,100 @@ static int copy_record(sql_copy_t *c, const char *rec, uint32_t len, ctx_err_t *
 }
 
 /* Length of the next complete record in data[0, len) including its '\n', or 0 if incomplete.
- * In CSV a newline inside quotes belongs to the field. */
-static size_t copy_record_len(const sql_copy_t *c, const uint8_t *data, size_t len) {
-    bool in_quote = false;
-    for (size_t i = 0; i < len; i++) {
+ * In CSV a newline inside quotes belongs to the field. The scan starts at scan->pos (bytes known
+ * not to end the record) and, when the record is incomplete, records where it stopped; the caller
+ * zeroes *scan when a record is consumed. */
+static size_t copy_record_len(const sql_copy_t *c, const uint8_t *data, size_t len,
+                              copy_scan_t *scan) {
+    CTX_ASSERT(scan->pos <= len);
+    bool in_quote = scan->in_quote;
+    size_t i = scan->pos;
+    if (!c->csv) {
+        const uint8_t *nl = memchr(data + i, '\n', len - i);
+        scan->pos = nl == NULL ? len : scan->pos;
+        return nl == NULL ? 0 : (size_t)(nl - data) + 1;
+    }
+    for (; i < len; i++) {
         uint8_t ch = data[i];
-        if (c->csv && in_quote && ch == (uint8_t)c->escape && c->escape != c->quote &&
-            i + 1 < len && data[i + 1] == (uint8_t)c->quote) {
+        if (in_quote && ch == (uint8_t)c->escape && c->escape != c->quote && i + 1 == len) {
+            break; /* an escape as the last byte: whether it escapes a quote is still unknown */
+        }
+        if (in_quote && ch == (uint8_t)c->escape && c->escape != c->quote &&
+            data[i + 1] == (uint8_t)c->quote) {
             i++;
-        } else if (c->csv && ch == (uint8_t)c->quote) {
+        } else if (ch == (uint8_t)c->quote) {
             in_quote = !in_quote;
         } else if (ch == '\n' && !in_quote) {
             return i + 1;
         }
     }
+    scan->pos = i;
+    scan->in_quote = in_quote;
     return 0;
 }
+
+/* 57014 once the session's cancel flag is set (CancelRequest or statement_timeout). */
+static int copy_poll_cancel(const sql_copy_t *c, ctx_err_t *err) {
+    if (!atomic_load(&c->s->cancel)) {
+        return 0;
+    }
+    ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
+    ctx_err_context(err, "COPY %s, line %llu", table_name(c->table), (unsigned long long)c->line);
+    return err->code;
+}
+
+/* 53200 when a record took either arena past statement_mem_limit; 54000 for a record longer than
+ * line_max bytes (len: the bytes of the current record seen so far). */
+static int copy_check_memory(sql_copy_t *c, size_t len, ctx_err_t *err) {
+    if (len > c->line_max) {
+        ctx_err_set(err, CTX_ELIMIT, "COPY line too long");
+        char limit[32];
+        arena_format_size(c->line_max, limit, sizeof(limit));
+        ctx_err_detail(err,
+                       "A line may be at most %s (the smaller of 1GB and statement_mem_limit).",
+                       c->line_max == COPY_LINE_BYTES_MAX ? "1GB" : limit);
+        return copy_error_at(c, NULL, NULL, 0, err);
+    }
+    const arena_t *full = arena_exhausted(&c->arena)     ? &c->arena
+                          : arena_exhausted(&c->scratch) ? &c->scratch
+                                                         : NULL;
+    if (full == NULL) {
+        return 0;
+    }
+    arena_limit_error(full, "statement_mem_limit", err);
+    ctx_err_hint(err, "Split the data into several COPY statements, or raise statement_mem_limit.");
+    return copy_error_at(c, NULL, NULL, 0, err);
+}
+
+_Static_assert(((size_t)1 << 30) - 1 <= UINT32_MAX, "a record's length fits copy_record's len");
 
 int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
     CTX_ASSERT(c != NULL && !c->failed);
     CTX_ASSERT(data != NULL || len == 0);
     buf_append(&c->pending, data, len);
-    int rc = 0;
+    int rc = copy_poll_cancel(c, err);
     size_t done = 0;
     while (rc == 0 && !c->end_seen) {
         const uint8_t *p = buf_peek(&c->pending) + done;
-        size_t rec_len = copy_record_len(c, p, buf_size(&c->pending) - done);
-        if (rec_len == 0) {
+        size_t rec_len = copy_record_len(c, p, buf_size(&c->pending) - done, &c->scan);
+        rc = copy_check_memory(c, rec_len != 0 ? rec_len - 1 : c->scan.pos, err);
+        if (rec_len == 0 || rc != 0) {
             break;
         }
-        if (rec_len - 1 > UINT32_MAX) {
-            rc = ctx_err_set(err, CTX_ELIMIT, "COPY line too long");
-            break;
-        }
+        c->scan = (copy_scan_t){0, false};
         rc = copy_record(c, (const char *)p, (uint32_t)(rec_len - 1), err);
         arena_reset(&c->scratch);
         c->line += 1;
-        for (size_t i = 0; i + 1 < rec_len; i++) {
+        for (size_t i = 0; c->csv && i + 1 < rec_len; i++) {
             c->line += p[i] == '\n' ? 1 : 0; /* CSV records spanning lines */
         }
         done += rec_len;
+        if (rc == 0) {
+            rc = copy_check_memory(c, 0, err);
+        }
+        if (rc == 0) {
+            rc = copy_poll_cancel(c, err);
+        }
     }
     buf_consume(&c->pending, done);
     if (c->end_seen) {
@@ -450,12 +529,16 @@ int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
 int sql_copy_end(sql_copy_t *c, arena_t *arena, sql_result_t *result, ctx_err_t *err) {
     CTX_ASSERT(c != NULL && arena != NULL && result != NULL);
     memset(result, 0, sizeof(*result));
-    int rc = 0;
+    int rc = c->failed ? 0 : copy_poll_cancel(c, err);
     size_t left = buf_size(&c->pending);
-    if (!c->failed && !c->end_seen && left > 0) {
-        rc = left > UINT32_MAX
-                 ? ctx_err_set(err, CTX_ELIMIT, "COPY line too long")
-                 : copy_record(c, (const char *)buf_peek(&c->pending), (uint32_t)left, err);
+    if (rc == 0 && !c->failed && !c->end_seen && left > 0) {
+        rc = copy_check_memory(c, left, err);
+        if (rc == 0) {
+            rc = copy_record(c, (const char *)buf_peek(&c->pending), (uint32_t)left, err);
+        }
+        if (rc == 0) {
+            rc = copy_check_memory(c, 0, err);
+        }
     }
     sql_session_t *s = c->s;
     if (rc == 0 && c->batch.count > 0) {

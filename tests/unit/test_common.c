@@ -47,6 +47,63 @@ START_TEST(test_arena_alignment_and_reset) {
 }
 END_TEST
 
+/* Past its limit an arena refuses growing allocations and marks itself exhausted; small
+ * allocations still succeed (bounded overshoot); a reset clears the mark and keeps the limit. */
+START_TEST(test_arena_limit) {
+    arena_t arena;
+    arena_init(&arena);
+    arena_set_limit(&arena, 1 << 20);
+    ck_assert_ptr_nonnull(arena_try_alloc(&arena, 512 * 1024));
+    ck_assert(!arena_exhausted(&arena));
+    ck_assert_ptr_null(arena_try_alloc(&arena, 600 * 1024));
+    ck_assert(arena_exhausted(&arena));
+    ck_assert_uint_lt(arena_used_bytes(&arena), 1 << 20); /* the refused request took nothing */
+    ck_assert_ptr_null(arena_try_calloc(&arena, SIZE_MAX / 2, 4)); /* overflow */
+    ck_assert_ptr_nonnull(arena_alloc(&arena, 64));
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(arena_limit_error(&arena, "statement_mem_limit", &err), CTX_ENOMEM);
+    ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+    ck_assert_str_eq(err.message, "out of memory");
+    ck_assert_ptr_nonnull(strstr(err.detail, "statement_mem_limit (1MB)"));
+    arena_reset(&arena);
+    ck_assert(!arena_exhausted(&arena));
+    ck_assert_ptr_nonnull(arena_try_alloc(&arena, 900 * 1024));
+    ck_assert_ptr_null(arena_try_alloc(&arena, 200 * 1024));
+    arena_set_limit(&arena, 0);
+    ck_assert_ptr_nonnull(arena_try_alloc(&arena, 4 << 20));
+    arena_destroy(&arena);
+}
+END_TEST
+
+/* Memory sizes as PostgreSQL's memory settings take them; a bare number is kB. */
+START_TEST(test_arena_parse_size) {
+    size_t n;
+    ck_assert_int_eq(arena_parse_size("64MB", &n), 0);
+    ck_assert_uint_eq(n, (size_t)64 << 20);
+    ck_assert_int_eq(arena_parse_size(" 1 GB ", &n), 0);
+    ck_assert_uint_eq(n, (size_t)1 << 30);
+    ck_assert_int_eq(arena_parse_size("2048", &n), 0);
+    ck_assert_uint_eq(n, (size_t)2 << 20);
+    ck_assert_int_eq(arena_parse_size("65536B", &n), 0);
+    ck_assert_int_eq(arena_parse_size("1TB", &n), 0);
+    ck_assert_int_eq(arena_parse_size("0", &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(arena_parse_size("1kB", &n), -1);  /* below ARENA_LIMIT_MIN_BYTES */
+    ck_assert_int_eq(arena_parse_size("12mb", &n), -1); /* units are case-sensitive */
+    ck_assert_int_eq(arena_parse_size("-1MB", &n), -1);
+    ck_assert_int_eq(arena_parse_size("MB", &n), -1);
+    ck_assert_int_eq(arena_parse_size("99999999999999999999GB", &n), -1);
+    char text[32];
+    arena_format_size((size_t)64 << 20, text, sizeof(text));
+    ck_assert_str_eq(text, "64MB");
+    arena_format_size((size_t)1536 << 10, text, sizeof(text));
+    ck_assert_str_eq(text, "1536kB");
+    arena_format_size(0, text, sizeof(text));
+    ck_assert_str_eq(text, "0");
+}
+END_TEST
+
 START_TEST(test_buf_stream) {
     buf_t buf;
     buf_init(&buf);
@@ -75,6 +132,8 @@ int main(void) {
     tcase_add_test(tc, test_sqlstates);
     tcase_add_test(tc, test_err_first_wins);
     tcase_add_test(tc, test_arena_alignment_and_reset);
+    tcase_add_test(tc, test_arena_limit);
+    tcase_add_test(tc, test_arena_parse_size);
     tcase_add_test(tc, test_buf_stream);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
