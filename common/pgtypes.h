@@ -109,7 +109,7 @@ enum {
 /* PGT_OID_<id>, PGT_ARRAY_<id>, PGT_ELEM_<id>: pg_type.oid, typarray and typelem of every listed
  * type (one enum, so that OIDs compare with each other without enum-compare warnings). */
 enum {
-#define PGT_X_OIDS(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send,  \
+#define PGT_X_OIDS(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send, \
                    recv)                                                                           \
     PGT_OID_##id = oid, PGT_ARRAY_##id = array, PGT_ELEM_##id = elem,
     PGTYPES_LIST(PGT_X_OIDS)
