@@ -2,6 +2,10 @@
  * value.c — SQL scalar types: names and OIDs, PostgreSQL-compatible text input and output
  * functions, the total order and hash used by sorting, grouping and comparisons, deep copy.
  *
+ * Names and OIDs are the engine's columns of common/pgtypes.h: each ctype_t owns one row (its
+ * OID, typname and format_type name; a static assertion counts the owners), and the row's io
+ * column says which engine type reads a Bind parameter of that OID.
+ *
  * Input functions follow PostgreSQL 15 (int4in/int8in: surrounding whitespace and a sign allowed,
  * overflow is 22003; float8in: strtod plus NaN/Infinity spellings; boolin: unique prefixes of
  * true/false/yes/no/on/off and 1/0, case-insensitive) and pgvector (vector_in: "[1,2,3]" with
