@@ -113,6 +113,7 @@ static const cat_type_t cat_types[] = {
 };
 _Static_assert(CATALOG_OID_PUBLIC == 2200 && CATALOG_OID_PG_CATALOG == 11, "PostgreSQL's OIDs");
 _Static_assert(OID_INDEX_BASE + TABLE_COUNT <= PGT_OID_VECTOR, "index OIDs end before vector's");
+_Static_assert((int)OID_CON_BASE > PGT_OID_VECTOR_ARRAY, "constraint OIDs start after _vector's");
 
 static const struct {
     uint32_t oid;

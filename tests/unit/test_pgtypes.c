@@ -27,7 +27,7 @@ typedef struct row {
 } row_t;
 
 static const row_t rows[] = {
-#define ROW(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send, recv)   \
+#define ROW(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send, recv)  \
     {#id, typname, oid, array, elem, typlen, category, sqlname, CT_##ctype, CT_##io, #send, #recv},
     PGTYPES_LIST(ROW)
 #undef ROW
@@ -60,7 +60,8 @@ START_TEST(oids_unique_in_order) {
         ck_assert_msg(rows[i - 1].oid < rows[i].oid, "%s before %s", rows[i - 1].id, rows[i].id);
     }
     for (int i = 0; i < NROWS; i++) {
-        ck_assert_msg(rows[i].array != rows[i].oid && rows[i].elem != rows[i].oid, "%s", rows[i].id);
+        ck_assert_msg(rows[i].array != rows[i].oid && rows[i].elem != rows[i].oid, "%s",
+                      rows[i].id);
         ck_assert(rows[i].typlen == -2 || rows[i].typlen == -1 || rows[i].typlen > 0);
         ck_assert(strchr("ABDNPSTUXZ", rows[i].category) != NULL);
     }
