@@ -173,16 +173,19 @@ typedef struct target {
 
 static const target_t TARGETS[] = {
     {"edge weight", EDGE_ADD(1), EDGE_WEIGHT},
-    {"node props", "UPDATE nodes SET props = jsonb_build_object('n', (props->>'n')::int8 + 1) "
-                   "WHERE id = 1",
+    {"node props",
+     "UPDATE nodes SET props = jsonb_build_object('n', (props->>'n')::int8 + 1) "
+     "WHERE id = 1",
      "SELECT props->>'n' FROM nodes WHERE id = 1"},
     {"node label", "UPDATE nodes SET label = ((label::int8) + 1)::text WHERE id = 2",
      "SELECT label FROM nodes WHERE id = 2"},
-    {"vector", "UPDATE vectors SET embedding = ('[' || ((embedding <-> '[0,0,0]') + 1)::text || "
-               "',0,0]')::vector WHERE id = 1",
+    {"vector",
+     "UPDATE vectors SET embedding = ('[' || ((embedding <-> '[0,0,0]') + 1)::text || "
+     "',0,0]')::vector WHERE id = 1",
      "SELECT embedding <-> '[0,0,0]' FROM vectors WHERE id = 1"},
-    {"upsert", "INSERT INTO edges (src, dst, kind, weight) VALUES (1, 2, 'links', 1) "
-               "ON CONFLICT (src, dst, kind) DO UPDATE SET weight = edges.weight + 1",
+    {"upsert",
+     "INSERT INTO edges (src, dst, kind, weight) VALUES (1, 2, 'links', 1) "
+     "ON CONFLICT (src, dst, kind) DO UPDATE SET weight = edges.weight + 1",
      "SELECT weight FROM edges WHERE src = 1 AND dst = 2 AND kind = 'links'"},
 };
 
@@ -219,8 +222,8 @@ static void *client_main(void *arg) {
         while (c->blocks ? block_increment(conn, c->target->increment, state)[0] != '\0'
                          : run(conn, c->target->increment, state)[0] != '\0') {
             if (strcmp(state, "40001") != 0 || !c->blocks || ++tries == TRIES_MAX) {
-                snprintf(c->failure, sizeof(c->failure), "increment %d: SQLSTATE %s (%s)", i,
-                         state, c->blocks ? "block" : "autocommit");
+                snprintf(c->failure, sizeof(c->failure), "increment %d: SQLSTATE %s (%s)", i, state,
+                         c->blocks ? "block" : "autocommit");
                 break;
             }
             c->conflicts++;
