@@ -22,10 +22,11 @@
  * decides alike -- provided its versions are the same. They are not persisted: snapshots carry no
  * versions and a restarted store numbers rows afresh. That is sound on one node because no
  * transaction outlives its process (sessions die with it) and only batches that passed their
- * check are ever logged, so start-up replay (store_apply_logged) skips the checks. Deciding
- * conflicts at apply time on replicas that restore from snapshots needs the versions and the
- * write counter in the snapshot format; until then replicas must apply logged batches the same
- * way replay does.
+ * check are ever logged, so start-up replay (store_apply_logged) skips the checks. A replica
+ * that restores from a snapshot and then applies the log cannot check either, for the same
+ * reason: replicated apply must either stay like replay (the leader checks, against its state
+ * holding every earlier entry, before it proposes), or the snapshot format must come to carry
+ * every row's version and the write counter, after which any replica can check at apply time.
  *
  * Encoding (cmd_encode / cmd_decode), all integers big-endian:
  *   OFFSET SIZE DESCRIPTION
