@@ -8,7 +8,8 @@
  *              gets 'N', and the client may send another packet; CancelRequest sets the target
  *              session's cancel flag and closes without a reply; StartupMessage starts the
  *              session, then either moves to AUTH (password methods) or, with trust, sends
- *              AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery and moves to READY.
+ *              AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery and moves to
+ *              READY.
  *   AUTH     → SCRAM-SHA-256 or MD5 exchange (auth.h): each PasswordMessage / SASL response goes
  *              to auth_step; success finishes the startup as above and moves to READY, failure
  *              sends a FATAL ErrorResponse (28P01 for a wrong password) and moves to CLOSING.
