@@ -122,23 +122,33 @@ ctx_server_start() {
     return 0
 }
 
-# ctx_server_stop [--timeout-s S] [PID]
+# ctx_server_stop [--timeout-s S] [--kill] [PID]
 # Stops the server PID (default $CTX_SERVER_PID): SIGTERM, then SIGKILL if it still runs after S
-# seconds (default 60). Returns the server's exit status when it is a child of this shell (0
-# after a clean shutdown; non-zero, with a message, when it had to be killed or failed), 0 for a
-# process this shell did not start once it is gone, and 0 when PID is empty or not running.
+# seconds (default 60); --kill sends SIGKILL at once (a crash, for recovery tests and benchmarks).
+# Returns the server's exit status when it is a child of this shell (0 after a clean shutdown,
+# 137 when it was killed), 0 for a process this shell did not start once it is gone, and 0 when
+# PID is empty or not running.
 ctx_server_stop() {
-    local timeout_s=60
-    if [ "${1:-}" = "--timeout-s" ]; then
-        timeout_s=$2
-        shift 2
-    fi
+    local timeout_s=60 signal=TERM
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --timeout-s) timeout_s=$2; shift 2 ;;
+        --kill) signal=KILL; shift ;;
+        *) break ;;
+        esac
+    done
     local pid=${1:-${CTX_SERVER_PID:-}} status=0 killed=0 i
     [ -n "$pid" ] || return 0
     local kept=()
     for i in "${CTX_SERVER_PIDS[@]}"; do [ "$i" = "$pid" ] || kept+=("$i"); done
     CTX_SERVER_PIDS=("${kept[@]}")
     [ "${CTX_SERVER_PID:-}" = "$pid" ] && CTX_SERVER_PID=
+    if [ $signal = KILL ] && ctx_pid_alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        killed=1
+        # Reaped at once, so bash prints no "Killed" job report; a non-child returns 127 here.
+        wait "$pid" 2>/dev/null || status=$?
+    fi
     if ctx_pid_alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < timeout_s * 20; i++)); do
@@ -149,9 +159,12 @@ ctx_server_stop() {
             echo "contextdb (pid $pid) still runs $timeout_s s after SIGTERM; sending SIGKILL" >&2
             kill -KILL "$pid" 2>/dev/null || true
             killed=1
+            wait "$pid" 2>/dev/null || status=$?
         fi
     fi
-    wait "$pid" 2>/dev/null || status=$?
+    if [ $status = 0 ]; then
+        wait "$pid" 2>/dev/null || status=$?
+    fi
     [ $status = 127 ] && status=0 # not a child of this shell: its status is not ours to know
     [ $killed = 1 ] && [ $status = 0 ] && status=137
     return $status
