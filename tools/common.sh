@@ -108,7 +108,8 @@ ctx_server_start() {
     done
     if [ -z "$found" ]; then
         if ctx_pid_alive "$pid"; then
-            echo "contextdb (pid $pid) printed no ready line within $timeout_s s; its log ($log):" >&2
+            echo "contextdb (pid $pid) printed no ready line within $timeout_s s;" \
+                "its log ($log):" >&2
         else
             echo "contextdb (pid $pid) exited before it was ready; its log ($log):" >&2
         fi
