@@ -59,7 +59,7 @@ CTX_SERVER_PIDS=()
 # ctx_server_start [--port N] [--timeout-s S] [--detach] BIN DATA_DIR LOG_FILE [SERVER_ARGS...]
 # Runs `BIN --host 127.0.0.1 --port N --data-dir DATA_DIR SERVER_ARGS...` (N defaults to 0: any
 # free port) with stdin from /dev/null and stdout and stderr appended to LOG_FILE, then waits up
-# to S seconds (default 60) for the ready line `contextdb: listening on 127.0.0.1:PORT` among the
+# to S whole seconds (default 60) for the ready line `contextdb: listening on 127.0.0.1:PORT` among the
 # lines written after the start. --detach runs the server under nohup, for a server that outlives
 # the script. On success sets and exports CTX_SERVER_PID and CTX_SERVER_PORT, sets
 # CTX_SERVER_READY_S (seconds from start to ready line, e.g. 0.153) and returns 0. On failure (the
@@ -82,10 +82,10 @@ ctx_server_start() {
     fi
     local bin=$1 data_dir=$2 log=$3
     shift 3
-    local offset=0 pid found= started deadline now
+    local offset=0 pid found= started_us deadline_us ready_us
     : >>"$log" || return 1
     offset=$(stat -c %s "$log")
-    started=$EPOCHREALTIME
+    started_us=${EPOCHREALTIME/[.,]/} # $EPOCHREALTIME has six decimals: microseconds
     if [ $detach = 1 ]; then
         nohup "$bin" --host 127.0.0.1 --port "$port" --data-dir "$data_dir" "$@" \
             >>"$log" 2>&1 </dev/null &
@@ -95,15 +95,14 @@ ctx_server_start() {
     fi
     pid=$!
     CTX_SERVER_PIDS+=("$pid")
-    deadline=$((${started%[.,]*} + timeout_s))
+    deadline_us=$((started_us + timeout_s * 1000000))
     while :; do
         found=$(tail -c +$((offset + 1)) "$log" |
             sed -n 's/^contextdb: listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' | head -n 1) ||
             true
         [ -n "$found" ] && break
         ctx_pid_alive "$pid" || break
-        now=$EPOCHREALTIME
-        [ "${now%[.,]*}" -lt "$deadline" ] || break
+        [ "${EPOCHREALTIME/[.,]/}" -lt $deadline_us ] || break
         sleep 0.05
     done
     if [ -z "$found" ]; then
@@ -117,8 +116,8 @@ ctx_server_start() {
         ctx_server_stop "$pid" >/dev/null 2>&1 || true
         return 1
     fi
-    now=$EPOCHREALTIME
-    CTX_SERVER_READY_S=$(ctx_seconds_between "$started" "$now")
+    ready_us=$((${EPOCHREALTIME/[.,]/} - started_us))
+    printf -v CTX_SERVER_READY_S '%d.%03d' $((ready_us / 1000000)) $((ready_us % 1000000 / 1000))
     export CTX_SERVER_PID=$pid CTX_SERVER_PORT=$found
     return 0
 }
@@ -198,11 +197,4 @@ ctx_pid_alive() {
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     stat=${stat##*) }
     [ "${stat:0:1}" != Z ]
-}
-
-# ctx_seconds_between T0 T1 — T1 - T0 for two $EPOCHREALTIME values, printed as seconds (0.153).
-ctx_seconds_between() {
-    local a=${1/,/.} b=${2/,/.}
-    local us=$(((${b%.*} - ${a%.*}) * 1000000 + 10#${b#*.} - 10#${a#*.}))
-    printf '%d.%03d\n' $((us / 1000000)) $((us % 1000000 / 1000))
 }
