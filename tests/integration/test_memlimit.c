@@ -173,6 +173,12 @@ START_TEST(test_setting_values) {
     }
     PQfinish(a);
     ck_assert_int_eq(ts_server_stop(&s, SIGTERM), 0);
+    /* A config default below 64kB would mean no limit at all: the server refuses it. */
+    const char *args[] = {"--port", "0", "--data-dir", "/nonexistent/contextdb-memlimit", NULL};
+    const char *small[] = {"CONTEXTDB_STATEMENT_MEM_LIMIT=1kB", NULL};
+    char output[4096];
+    ck_assert_int_eq(ts_run_once(args, small, output, sizeof(output)), 1);
+    ck_assert_ptr_nonnull(strstr(output, "statement_mem_limit"));
 }
 END_TEST
 
