@@ -328,20 +328,6 @@ void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, 
     e->nparams = s->nparams;
 }
 
-static int16_t type_len(ctype_t t) {
-    switch (t) {
-    case CT_BOOL:
-        return 1;
-    case CT_INT4:
-        return 4;
-    case CT_INT8:
-    case CT_FLOAT8:
-        return 8;
-    default:
-        return -1;
-    }
-}
-
 void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, arena_t *arena) {
     result->has_rows = true;
     result->ncols = ncols;
@@ -350,7 +336,7 @@ void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, 
         sql_column_t *c = &result->cols[i];
         c->name = cols[i].name;
         c->type_oid = value_type_oid(cols[i].type);
-        c->typlen = type_len(cols[i].type);
+        c->typlen = value_type_len(cols[i].type);
         c->typmod = -1;
         c->table_oid = cols[i].table_oid;
         c->attnum = cols[i].attnum;
