@@ -134,6 +134,8 @@ uint64_t cancel_timeout_ms(const char *setting) {
         scale = 60000;
     } else if (strcasecmp(end, "h") == 0) {
         scale = 3600000;
+    } else if (strcasecmp(end, "d") == 0) {
+        scale = 86400000;
     } else if (*end != '\0' && strcasecmp(end, "ms") != 0) {
         return 0;
     }

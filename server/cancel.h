@@ -67,7 +67,8 @@ void cancel_watch_arm(cancel_watch_t *watch, atomic_bool *flag, uint64_t timeout
 bool cancel_watch_fired(cancel_watch_t *watch);
 void cancel_watch_disarm(cancel_watch_t *watch);
 
-/* statement_timeout's value in milliseconds: "250", "250ms", "2s", "1min", "1h", "0". Returns 0
+/* statement_timeout's value in milliseconds: "250", "250ms", "2s", "1min", "1h", "1d", "0" (the
+ * spellings guc.c stores). Returns 0
  * (no timeout) for NULL or anything unparsable. */
 uint64_t cancel_timeout_ms(const char *setting);
 

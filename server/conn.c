@@ -214,7 +214,18 @@ static void conn_split_options(conn_t *conn, const char *options, const char **n
     }
 }
 
-static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
+/* Ends the connection with a FATAL ErrorResponse carrying err (SQLSTATE, detail, hint). */
+static void conn_fatal_err(conn_t *conn, const ctx_err_t *err) {
+    CTX_ASSERT(err->code < 0);
+    CTX_INFO("FATAL %s: %s (host=%s pid=%d)", ctx_sqlstate(err->code), err->message, conn->peer,
+             conn->backend_pid);
+    int rc = pgw_encode_error_ctx(&conn->out, "FATAL", err);
+    CTX_ASSERT(rc == 0);
+    conn->state = CONN_CLOSING;
+}
+
+/* Creates the session from the startup packet; a refused setting ends the connection. */
+static bool conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     sql_startup_t info;
     memset(&info, 0, sizeof(info));
     info.user = startup->user;
@@ -234,11 +245,18 @@ static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     info.guc_names = names;
     info.guc_values = values;
     info.nguc = count;
-    conn->session = sql_session_create(conn->server->db, &info);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    conn->session = sql_session_create(conn->server->db, &info, &err);
+    if (conn->session == NULL) {
+        conn_fatal_err(conn, &err);
+        return false;
+    }
     conn->server->sessions_active++;
     conn_make_backend_key(conn);
     CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user, info.database,
              conn->peer, conn->backend_pid);
+    return true;
 }
 
 static void conn_finish_startup(conn_t *conn);
@@ -253,7 +271,9 @@ static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) 
         conn_fatal(conn, CTX_ETOO_MANY_CONN, "sorry, too many clients already");
         return;
     }
-    conn_start_session(conn, startup);
+    if (!conn_start_session(conn, startup)) {
+        return;
+    }
     if (conn->server->auth != NULL && conn->server->auth->method != AUTH_TRUST) {
         conn->auth = auth_begin(conn->server->auth, startup->user, &conn->out);
         conn->state = CONN_AUTH;
