@@ -45,6 +45,7 @@ typedef struct loop_slot {
     bool throttled;    /* output above the high-water mark: not reading */
     bool queued;       /* on this iteration's service list */
     tls_conn_t *tls;   /* after SSLRequest was answered 'S'; NULL: plain TCP */
+    uint64_t accepted_ms; /* authentication_timeout counts from here */
 } loop_slot_t;
 
 struct loop {
@@ -68,6 +69,8 @@ struct loop {
     uint64_t shutdown_deadline_ms;
     cancel_watch_t *watch; /* serves CancelRequests / statement_timeout while busy */
     tls_server_t *tls;     /* NULL: SSLRequest is answered 'N' */
+    uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
+    uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
 };
 
 static uint64_t loop_now_ms(void) {
@@ -181,6 +184,7 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.reply_ready = config->reply_ready;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
+    loop->auth_timeout_ms = config->authentication_timeout_ms;
     loop->on_notify = config->on_notify;
     loop->notify_ctx = config->durability_ctx;
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -299,6 +303,11 @@ static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *a
     CTX_ASSERT(slot->conn == NULL && !slot->queued);
     slot->conn = conn_create(&loop->server, peer);
     slot->interest = EPOLLIN;
+    slot->accepted_ms = loop_now_ms();
+    uint64_t deadline = slot->accepted_ms + loop->auth_timeout_ms;
+    if (loop->auth_timeout_ms > 0 && (loop->auth_check_ms == 0 || deadline < loop->auth_check_ms)) {
+        loop->auth_check_ms = deadline;
+    }
     loop->sockets++;
     if (loop_watch(loop, fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
         CTX_WARN("epoll_ctl add: %s", strerror(errno));
@@ -575,18 +584,59 @@ static void loop_service_all(loop_t *loop) {
     loop->service_len = kept;
 }
 
+/* authentication_timeout: closes every connection still in startup past its deadline (a FATAL
+ * is flushed best effort, never waited for) and finds the next deadline. One scan of the table
+ * per expiry, so a flood of silent sockets costs one scan per timeout, not per socket. */
+static void loop_expire_startups(loop_t *loop) {
+    uint64_t now = loop_now_ms();
+    if (loop->auth_check_ms == 0 || now < loop->auth_check_ms) {
+        return;
+    }
+    loop->auth_check_ms = 0;
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        loop_slot_t *slot = &loop->slots[fd];
+        if (slot->conn == NULL || !conn_in_startup(slot->conn)) {
+            continue;
+        }
+        uint64_t deadline = slot->accepted_ms + loop->auth_timeout_ms;
+        if (now >= deadline) {
+            conn_auth_timeout(slot->conn);
+            if (slot->queued) {
+                continue; /* on the service list: its turn flushes and closes it */
+            }
+            loop_flush((int)fd, slot->conn, slot->tls);
+            loop_close(loop, (int)fd);
+        } else if (loop->auth_check_ms == 0 || deadline < loop->auth_check_ms) {
+            loop->auth_check_ms = deadline;
+        }
+    }
+}
+
+/* epoll_wait's timeout: 0 with work pending, else until the next startup deadline, or forever. */
+static int loop_wait_ms(const loop_t *loop) {
+    if (loop->service_len > 0) {
+        return 0;
+    }
+    if (loop->auth_check_ms == 0) {
+        return -1;
+    }
+    uint64_t now = loop_now_ms();
+    return now >= loop->auth_check_ms ? 0 : (int)(loop->auth_check_ms - now);
+}
+
 int loop_run(loop_t *loop, ctx_err_t *err) {
     CTX_ASSERT(loop != NULL && loop->epoll_fd >= 0);
     struct epoll_event events[LOOP_EVENTS_MAX];
     while (!loop->shutting_down || loop->sockets > 0) {
-        int timeout_ms = loop->service_len > 0 ? 0 : -1;
+        int timeout_ms = loop_wait_ms(loop);
         if (loop->shutting_down) {
             uint64_t now = loop_now_ms();
             if (now >= loop->shutdown_deadline_ms) {
                 CTX_WARN("shutdown: %u clients did not drain in time", loop->sockets);
                 break;
             }
-            timeout_ms = loop->service_len > 0 ? 0 : (int)(loop->shutdown_deadline_ms - now);
+            int left = (int)(loop->shutdown_deadline_ms - now);
+            timeout_ms = timeout_ms >= 0 && timeout_ms < left ? timeout_ms : left;
         }
         int n = epoll_wait(loop->epoll_fd, events, LOOP_EVENTS_MAX, timeout_ms);
         if (n < 0 && errno != EINTR) {
@@ -596,6 +646,7 @@ int loop_run(loop_t *loop, ctx_err_t *err) {
             loop_dispatch(loop, &events[i]);
         }
         loop_service_all(loop);
+        loop_expire_startups(loop);
     }
     CTX_INFO("shutdown complete");
     return 0;
