@@ -211,6 +211,12 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     if (rc < 0) {
         goto fail;
     }
+    if ((config->ssl_cert_file == NULL || config->ssl_cert_file[0] == '\0') &&
+        config->ssl_key_file != NULL && config->ssl_key_file[0] != '\0') {
+        rc = ctx_err_set(err, CTX_ECONFIG, "ssl_key_file \"%s\" is set but ssl_cert_file is not",
+                         config->ssl_key_file);
+        goto fail;
+    }
     if (config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0') {
         rc = tls_server_create(config->ssl_cert_file,
                                config->ssl_key_file != NULL ? config->ssl_key_file : "", &loop->tls,
