@@ -38,13 +38,13 @@
 #include <unistd.h>
 
 typedef struct loop_slot {
-    conn_t *conn;      /* NULL = free slot */
-    uint32_t interest; /* events registered with epoll */
-    bool readable;     /* epoll reported input (or hangup) since the last service */
-    bool eof;          /* the client closed its sending side */
-    bool throttled;    /* output above the high-water mark: not reading */
-    bool queued;       /* on this iteration's service list */
-    tls_conn_t *tls;   /* after SSLRequest was answered 'S'; NULL: plain TCP */
+    conn_t *conn;         /* NULL = free slot */
+    uint32_t interest;    /* events registered with epoll */
+    bool readable;        /* epoll reported input (or hangup) since the last service */
+    bool eof;             /* the client closed its sending side */
+    bool throttled;       /* output above the high-water mark: not reading */
+    bool queued;          /* on this iteration's service list */
+    tls_conn_t *tls;      /* after SSLRequest was answered 'S'; NULL: plain TCP */
     uint64_t accepted_ms; /* authentication_timeout counts from here */
 } loop_slot_t;
 
@@ -67,8 +67,8 @@ struct loop {
     size_t service_cap;
     bool shutting_down;
     uint64_t shutdown_deadline_ms;
-    cancel_watch_t *watch; /* serves CancelRequests / statement_timeout while busy */
-    tls_server_t *tls;     /* NULL: SSLRequest is answered 'N' */
+    cancel_watch_t *watch;    /* serves CancelRequests / statement_timeout while busy */
+    tls_server_t *tls;        /* NULL: SSLRequest is answered 'N' */
     uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
     uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
 };

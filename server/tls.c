@@ -72,8 +72,8 @@ static int tls_load_files(SSL_CTX *ctx, const char *cert_file, const char *key_f
         return err->code;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        return ctx_err_set(err, CTX_ECONFIG, "could not load private key file \"%s\": %s",
-                           key_file, tls_reason(reason));
+        return ctx_err_set(err, CTX_ECONFIG, "could not load private key file \"%s\": %s", key_file,
+                           tls_reason(reason));
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         return ctx_err_set(err, CTX_ECONFIG,

@@ -211,8 +211,8 @@ static bool guc_prefix(const char *value, const char *word, size_t min) {
 
 /* PostgreSQL's parse_bool: on/off, true/false, yes/no, 1/0 and unambiguous prefixes. */
 static int guc_check_bool(const char *name, const char *value, char *canon, ctx_err_t *err) {
-    if (guc_prefix(value, "true", 1) || guc_prefix(value, "yes", 1) ||
-        guc_prefix(value, "on", 2) || strcmp(value, "1") == 0) {
+    if (guc_prefix(value, "true", 1) || guc_prefix(value, "yes", 1) || guc_prefix(value, "on", 2) ||
+        strcmp(value, "1") == 0) {
         strcpy(canon, "on");
         return CTX_OK;
     }
@@ -229,7 +229,7 @@ typedef struct guc_unit {
     double scale; /* in the setting's base unit */
 } guc_unit_t;
 
-static const guc_unit_t guc_time_units[] = {{"us", 0.001}, {"ms", 1},       {"s", 1000},
+static const guc_unit_t guc_time_units[] = {{"us", 0.001},  {"ms", 1},      {"s", 1000},
                                             {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
 static const guc_unit_t guc_memory_units[] = {
     {"kB", 1}, {"MB", 1024}, {"GB", 1024.0 * 1024}, {"TB", 1024.0 * 1024 * 1024}};
@@ -271,8 +271,8 @@ static int guc_check_int(const guc_rule_t *rule, const char *value, char *canon,
     if (v < (double)rule->min || v > (double)rule->max) {
         const char *unit = rule->kind == GK_MS ? " ms" : (rule->kind == GK_KB ? " kB" : "");
         return ctx_err_set(err, CTX_EBAD_PARAM,
-                           "%.0f%s is outside the valid range for parameter \"%s\" (%ld .. %ld)",
-                           v, unit, rule->name, rule->min, rule->max);
+                           "%.0f%s is outside the valid range for parameter \"%s\" (%ld .. %ld)", v,
+                           unit, rule->name, rule->min, rule->max);
     }
     long n = (long)v;
     int best = 0;
@@ -292,8 +292,7 @@ static int guc_check_int(const guc_rule_t *rule, const char *value, char *canon,
     return CTX_OK;
 }
 
-static int guc_check_enum(const guc_rule_t *rule, const char *value, char *canon,
-                          ctx_err_t *err) {
+static int guc_check_enum(const guc_rule_t *rule, const char *value, char *canon, ctx_err_t *err) {
     const char *p = rule->choices;
     size_t len = strlen(value);
     while (*p != '\0') {
@@ -319,16 +318,19 @@ static int guc_check_enum(const guc_rule_t *rule, const char *value, char *canon
  * and digits, so 'utf-8', UTF8 and Unicode are one name. Only UTF8 is served: the others are
  * real encodings this server has no conversion for. */
 static const char *const guc_other_encodings[] = {
-    "abc", "alt", "big5", "euccn", "eucjis2004", "eucjp", "euckr", "euctw", "gb18030", "gbk",
-    "iso88591", "iso885910", "iso885913", "iso885914", "iso885915", "iso885916", "iso88595",
-    "iso88596", "iso88597", "iso88598", "iso88599", "johab", "koi8", "koi8r", "koi8u", "latin1",
-    "latin10", "latin2", "latin3", "latin4", "latin5", "latin6", "latin7", "latin8", "latin9",
-    "mskanji", "muleinternal", "shiftjis", "shiftjis2004", "sjis", "sqlascii", "tcvn",
-    "tcvn5712", "uhc", "vscii", "win", "win1250", "win1251", "win1252", "win1253", "win1254",
-    "win1255", "win1256", "win1257", "win1258", "win866", "win874", "win932", "win936", "win949",
-    "win950", "windows1250", "windows1251", "windows1252", "windows1253", "windows1254",
-    "windows1255", "windows1256", "windows1257", "windows1258", "windows866", "windows874",
-    "windows932", "windows936", "windows949", "windows950"};
+    "abc",          "alt",         "big5",         "euccn",       "eucjis2004",  "eucjp",
+    "euckr",        "euctw",       "gb18030",      "gbk",         "iso88591",    "iso885910",
+    "iso885913",    "iso885914",   "iso885915",    "iso885916",   "iso88595",    "iso88596",
+    "iso88597",     "iso88598",    "iso88599",     "johab",       "koi8",        "koi8r",
+    "koi8u",        "latin1",      "latin10",      "latin2",      "latin3",      "latin4",
+    "latin5",       "latin6",      "latin7",       "latin8",      "latin9",      "mskanji",
+    "muleinternal", "shiftjis",    "shiftjis2004", "sjis",        "sqlascii",    "tcvn",
+    "tcvn5712",     "uhc",         "vscii",        "win",         "win1250",     "win1251",
+    "win1252",      "win1253",     "win1254",      "win1255",     "win1256",     "win1257",
+    "win1258",      "win866",      "win874",       "win932",      "win936",      "win949",
+    "win950",       "windows1250", "windows1251",  "windows1252", "windows1253", "windows1254",
+    "windows1255",  "windows1256", "windows1257",  "windows1258", "windows866",  "windows874",
+    "windows932",   "windows936",  "windows949",   "windows950"};
 
 static int guc_check_encoding(const char *name, const char *value, char *canon, ctx_err_t *err) {
     char clean[GUC_CANON_BYTES];
