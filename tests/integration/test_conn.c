@@ -71,13 +71,13 @@ static const char BOB_MD5[] = "md5fd5865cd777939b563c385d1ccbbfaab";
 /* ---- Raw startup ----------------------------------------------------------------------------- */
 
 typedef struct startup_reply {
-    char type;          /* 'Z' ready, 'E' refused, 'R' an authentication request is waiting */
-    int32_t auth_code;  /* the AuthenticationRequest code when type == 'R' (not 0 = Ok) */
-    char sqlstate[6];   /* when 'E' */
-    char message[512];  /* when 'E' */
-    char severity[16];  /* when 'E' */
-    char encoding[32];  /* ParameterStatus client_encoding */
-    int32_t pid;        /* BackendKeyData */
+    char type;         /* 'Z' ready, 'E' refused, 'R' an authentication request is waiting */
+    int32_t auth_code; /* the AuthenticationRequest code when type == 'R' (not 0 = Ok) */
+    char sqlstate[6];  /* when 'E' */
+    char message[512]; /* when 'E' */
+    char severity[16]; /* when 'E' */
+    char encoding[32]; /* ParameterStatus client_encoding */
+    int32_t pid;       /* BackendKeyData */
     int32_t secret;
 } startup_reply_t;
 
@@ -323,7 +323,7 @@ static void send_cancel(int32_t pid, int32_t secret) {
 /* Bind of the unnamed statement to the unnamed portal (no parameters) + Execute. */
 static size_t bind_execute(uint8_t *buf, size_t at) {
     static const uint8_t bind[8] = {0}; /* portal, stmt, 0 formats, 0 params, 0 result formats */
-    static const uint8_t execute[] = {0, 0, 0, 0, 0};     /* portal "", no row limit */
+    static const uint8_t execute[] = {0, 0, 0, 0, 0}; /* portal "", no row limit */
     at = put_msg(buf, at, 'B', bind, sizeof(bind));
     return put_msg(buf, at, 'E', execute, sizeof(execute));
 }
@@ -441,9 +441,9 @@ START_TEST(test_md5_with_scram_verifier_asks_scram) {
     PQfinish(conn);
     conn = ts_connect_any(&server, "user=alice password=wrong");
     ck_assert_int_eq(PQstatus(conn), CONNECTION_BAD);
-    ck_assert_msg(strstr(PQerrorMessage(conn), "password authentication failed for user \"alice\"")
-                      != NULL,
-                  "%s", PQerrorMessage(conn));
+    ck_assert_msg(
+        strstr(PQerrorMessage(conn), "password authentication failed for user \"alice\"") != NULL,
+        "%s", PQerrorMessage(conn));
     PQfinish(conn);
 }
 END_TEST
@@ -465,8 +465,8 @@ START_TEST(test_md5_with_md5_hash) {
     for (int i = 0; i < 2; i++) {
         conn = ts_connect_any(&server, users[i]);
         ck_assert_int_eq(PQstatus(conn), CONNECTION_BAD);
-        ck_assert_msg(strstr(PQerrorMessage(conn), "password authentication failed") != NULL,
-                      "%s", PQerrorMessage(conn));
+        ck_assert_msg(strstr(PQerrorMessage(conn), "password authentication failed") != NULL, "%s",
+                      PQerrorMessage(conn));
         PQfinish(conn);
     }
 }
