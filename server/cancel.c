@@ -35,6 +35,7 @@ typedef struct cancel_pending {
     uint64_t accepted_ms;
     uint8_t bytes[CANCEL_PEEK_BYTES];
     size_t len;
+    uint32_t negotiations; /* SSLRequest / GSSENCRequest answered 'N' here */
 } cancel_pending_t;
 
 typedef struct cancel_parked {
@@ -46,6 +47,7 @@ typedef struct cancel_parked {
 struct cancel_watch {
     int listen_fd;
     int event_fd;
+    bool tls_enabled; /* SSLRequest is the loop's to answer ('S' and a handshake) */
     cancel_fn_t fn;
     void *fn_ctx;
     pthread_t thread;
@@ -218,6 +220,24 @@ static bool cancel_try_serve(cancel_watch_t *w, cancel_pending_t *p) {
     return true;
 }
 
+/* Clients that prefer encryption (asyncpg, libpq's sslmode=prefer) send SSLRequest or
+ * GSSENCRequest before their CancelRequest. Without TLS configured the answer is 'N' whatever
+ * the loop's state, so the watcher gives it and drops the request, as the loop would. */
+static void cancel_answer_negotiation(cancel_watch_t *w, cancel_pending_t *p) {
+    while (p->len >= 8 && ctx_read_u32be(p->bytes) == 8 && p->negotiations < 2) {
+        uint32_t code = ctx_read_u32be(p->bytes + 4);
+        if (code != PGW_CODE_GSSENC && (code != PGW_CODE_SSL || w->tls_enabled)) {
+            return;
+        }
+        if (send(p->fd, "N", 1, MSG_NOSIGNAL) != 1) {
+            return; /* the loop answers it when this socket is parked */
+        }
+        memmove(p->bytes, p->bytes + 8, p->len - 8);
+        p->len -= 8;
+        p->negotiations++;
+    }
+}
+
 static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_busy) {
     size_t kept = 0;
     for (size_t i = 0; i < w->npending; i++) {
@@ -226,6 +246,7 @@ static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_bu
         bool closed =
             got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
         p->len += got > 0 ? (size_t)got : 0;
+        cancel_answer_negotiation(w, p);
         bool is_cancel_so_far = p->len < 8 || (ctx_read_u32be(p->bytes) == CANCEL_PACKET_BYTES &&
                                                ctx_read_u32be(p->bytes + 4) == PGW_CODE_CANCEL);
         if (cancel_try_serve(w, p)) {
@@ -271,11 +292,12 @@ static void *cancel_main(void *arg) {
     return NULL;
 }
 
-int cancel_watch_start(int listen_fd, cancel_fn_t fn, void *fn_ctx, cancel_watch_t **out,
-                       ctx_err_t *err) {
+int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, void *fn_ctx,
+                       cancel_watch_t **out, ctx_err_t *err) {
     CTX_ASSERT(listen_fd >= 0 && fn != NULL && out != NULL);
     cancel_watch_t *w = ctx_calloc(1, sizeof(*w));
     w->listen_fd = listen_fd;
+    w->tls_enabled = tls_enabled;
     w->fn = fn;
     w->fn_ctx = fn_ctx;
     atomic_init(&w->stop, false);

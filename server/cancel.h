@@ -7,6 +7,7 @@
  * holds the watcher's lock at all times except while it processes a connection's messages
  * (cancel_watch_busy_begin … _end). Once such a busy period has lasted CANCEL_BUSY_MS, the
  * watcher accepts new connections itself and reads their first packet without blocking:
+ *   - an SSLRequest / GSSENCRequest before it is answered 'N' when TLS is off;
  *   - a CancelRequest is acted on at once (through the loop's callback, called with the lock
  *     held, so the loop's connection table is stable) and the socket is closed, as PostgreSQL
  *     does (no reply);
@@ -42,10 +43,11 @@ typedef struct cancel_watch cancel_watch_t;
 /* Called on the watcher thread with the loop paused: signal the backend (pid, secret). */
 typedef bool (*cancel_fn_t)(void *ctx, int32_t backend_pid, int32_t secret);
 
-/* Starts the watcher on listen_fd (non-blocking). The calling thread (the loop thread) then holds
- * the lock. Returns 0, or CTX_EIO with a message. */
-int cancel_watch_start(int listen_fd, cancel_fn_t fn, void *fn_ctx, cancel_watch_t **out,
-                       ctx_err_t *err);
+/* Starts the watcher on listen_fd (non-blocking). Without tls_enabled the watcher itself answers
+ * 'N' to an SSLRequest / GSSENCRequest that precedes a CancelRequest (asyncpg sends one). The
+ * calling thread (the loop thread) then holds the lock. Returns 0, or CTX_EIO with a message. */
+int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, void *fn_ctx,
+                       cancel_watch_t **out, ctx_err_t *err);
 /* Stops and joins the thread, closes parked sockets, frees. Must be called before listen_fd is
  * closed. NULL is a no-op. */
 void cancel_watch_stop(cancel_watch_t *watch);

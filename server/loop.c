@@ -155,7 +155,8 @@ static void loop_stop_watch(loop_t *loop) {
 }
 
 static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
-    int rc = cancel_watch_start(loop->listen_fd, loop_cancel_cb, loop, &loop->watch, err);
+    int rc = cancel_watch_start(loop->listen_fd, loop->tls != NULL, loop_cancel_cb, loop,
+                                &loop->watch, err);
     if (rc < 0) {
         return rc;
     }
@@ -164,6 +165,24 @@ static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
         return ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
     }
     return 0;
+}
+
+/* TLS when ssl_cert_file is set (the key must be too); a key without a certificate is refused
+ * rather than silently serving plain text. */
+static int loop_start_tls(loop_t *loop, const loop_config_t *config, ctx_err_t *err) {
+    bool cert = config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0';
+    bool key = config->ssl_key_file != NULL && config->ssl_key_file[0] != '\0';
+    if (!cert && key) {
+        return ctx_err_set(err, CTX_ECONFIG, "ssl_key_file \"%s\" is set but ssl_cert_file is not",
+                           config->ssl_key_file);
+    }
+    if (!cert) {
+        return 0;
+    }
+    int rc =
+        tls_server_create(config->ssl_cert_file, key ? config->ssl_key_file : "", &loop->tls, err);
+    loop->server.tls_enabled = rc == 0;
+    return rc;
 }
 
 int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err_t *err) {
@@ -207,24 +226,13 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
         rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
         goto fail;
     }
-    rc = loop_start_watch(loop, err);
+    rc = loop_start_tls(loop, config, err);
     if (rc < 0) {
         goto fail;
     }
-    if ((config->ssl_cert_file == NULL || config->ssl_cert_file[0] == '\0') &&
-        config->ssl_key_file != NULL && config->ssl_key_file[0] != '\0') {
-        rc = ctx_err_set(err, CTX_ECONFIG, "ssl_key_file \"%s\" is set but ssl_cert_file is not",
-                         config->ssl_key_file);
+    rc = loop_start_watch(loop, err);
+    if (rc < 0) {
         goto fail;
-    }
-    if (config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0') {
-        rc = tls_server_create(config->ssl_cert_file,
-                               config->ssl_key_file != NULL ? config->ssl_key_file : "", &loop->tls,
-                               err);
-        if (rc < 0) {
-            goto fail;
-        }
-        loop->server.tls_enabled = true;
     }
     *out = loop;
     return 0;

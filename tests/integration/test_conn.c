@@ -412,6 +412,48 @@ START_TEST(test_cancel_running_statement) {
 }
 END_TEST
 
+START_TEST(test_cancel_after_ssl_request_while_busy) {
+    /* asyncpg (ssl=prefer) opens its cancel connection with an SSLRequest. While a statement
+     * keeps the loop busy, the cancel watcher must answer 'N' and then act on the CancelRequest,
+     * not leave it for the loop to find after the statement ended. */
+    startup_reply_t r;
+    int fd = ts_raw_connect(&server);
+    const char *pairs[] = {"user", "test", NULL};
+    raw_startup(fd, pairs, &r);
+    ck_assert_int_eq(r.type, 'Z');
+    uint8_t buf[256];
+    static const char sql[] = "SELECT pg_sleep(60)";
+    size_t len = put_msg(buf, 0, 'Q', sql, sizeof(sql));
+    ck_assert_int_eq(ts_write_all(fd, buf, len), 0);
+    char state[6] = "";
+    for (int attempt = 0; attempt < 100 && state[0] == '\0'; attempt++) {
+        int cfd = ts_raw_connect(&server);
+        uint8_t ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+        ck_assert_int_eq(ts_write_all(cfd, ssl_request, sizeof(ssl_request)), 0);
+        uint8_t answer = 0;
+        ck_assert_int_eq(recv(cfd, &answer, 1, MSG_WAITALL), 1);
+        ck_assert_int_eq(answer, 'N');
+        uint8_t packet[16];
+        int32_t words[4] = {16, 80877102, r.pid, r.secret};
+        for (int i = 0; i < 4; i++) {
+            uint32_t w = (uint32_t)words[i];
+            uint8_t be[4] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+            memcpy(packet + 4 * i, be, 4);
+        }
+        ck_assert_int_eq(ts_write_all(cfd, packet, sizeof(packet)), 0);
+        ck_assert(ts_wait_closed(cfd, 10000)); /* acted on while the statement runs */
+        close(cfd);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 300) > 0) {
+            read_until(fd, 'Z', state);
+            ck_assert_str_eq(state, "57014");
+        }
+    }
+    ck_assert_str_eq(state, "57014");
+    close(fd);
+}
+END_TEST
+
 /* ---- Authentication ---------------------------------------------------------------------- */
 
 static void auth_md5_up(void) {
@@ -596,6 +638,7 @@ static Suite *conn_suite(void) {
     tcase_add_test(startup, test_options_and_set_share_the_rules);
     tcase_add_test(startup, test_cancel_between_statements_is_dropped);
     tcase_add_test(startup, test_cancel_running_statement);
+    tcase_add_test(startup, test_cancel_after_ssl_request_while_busy);
     suite_add_tcase(s, startup);
     TCase *md5 = tcase_create("auth_md5");
     tcase_add_unchecked_fixture(md5, auth_md5_up, server_down);
