@@ -4,7 +4,11 @@
  * Every session starts with the built-in table below; names are matched case-insensitively and
  * keep their canonical spelling (SHOW datestyle answers in a column named DateStyle, as
  * PostgreSQL does). Unknown names may be SET (drivers send settings we do not act on) and are then
- * stored and echoed by SHOW; SHOW of a name never set is 42704. A SET inside a transaction block
+ * stored and echoed by SHOW; SHOW of a name never set is 42704. Every value — SET's, RESET's
+ * targets, the StartupMessage's parameters and `options` — passes one check (guc_check, rules
+ * as PostgreSQL's: Booleans, integers with units and ranges, enums, encodings, DateStyle,
+ * TimeZone, application_name) that refuses it with PostgreSQL's message and SQLSTATE or stores
+ * its canonical spelling. A SET inside a transaction block
  * is undone by ROLLBACK, and SET LOCAL lasts until the block ends. Settings flagged GUC_REPORT are
  * re-sent to the client as ParameterStatus whenever their value changes.
  */
