@@ -420,7 +420,7 @@ static int guc_check_datestyle(const char *value, const char *current, char *can
 }
 
 /* TimeZone: a UTC offset in hours ("+02", "-5:30") or a zone the system's tz database names
- * ("UTC", "Europe/Paris"). */
+ * ("UTC", "Europe/Paris"; without /usr/share/zoneinfo any well-formed name). */
 static int guc_check_timezone(const char *value, char *canon, ctx_err_t *err) {
     size_t len = strlen(value);
     bool offset = len > 0 && len < 8;
@@ -438,7 +438,8 @@ static int guc_check_timezone(const char *value, char *canon, ctx_err_t *err) {
         char path[GUC_CANON_BYTES + 32];
         snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", value);
         struct stat st;
-        name = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        bool have_tzdata = stat("/usr/share/zoneinfo", &st) == 0 && S_ISDIR(st.st_mode);
+        name = !have_tzdata || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
     }
     if (!offset && !name) {
         return guc_invalid("TimeZone", value, err);
