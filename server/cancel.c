@@ -49,6 +49,7 @@ struct cancel_watch {
     int event_fd;
     bool tls_enabled; /* SSLRequest is the loop's to answer ('S' and a handshake) */
     cancel_fn_t fn;
+    cancel_fresh_fn_t fresh;
     void *fn_ctx;
     pthread_t thread;
     atomic_bool stop;
@@ -266,6 +267,49 @@ static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_bu
     w->npending = kept;
 }
 
+/* One loop-owned connection that has sent nothing the loop read yet (the loop is busy and the
+ * lock is held): answers a leading SSLRequest / GSSENCRequest 'N' when TLS is off, and serves a
+ * complete CancelRequest, consuming it and shutting the socket down. Anything else stays. */
+static void cancel_peek_fresh(cancel_watch_t *w, int fd) {
+    uint8_t b[CANCEL_PACKET_BYTES];
+    ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 8 && ctx_read_u32be(b) == 8) {
+        uint32_t code = ctx_read_u32be(b + 4);
+        if (code != PGW_CODE_GSSENC && (code != PGW_CODE_SSL || w->tls_enabled)) {
+            return;
+        }
+        if (recv(fd, b, 8, MSG_DONTWAIT) != 8 || send(fd, "N", 1, MSG_NOSIGNAL) != 1) {
+            return;
+        }
+        n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    }
+    if (n != CANCEL_PACKET_BYTES || ctx_read_u32be(b) != CANCEL_PACKET_BYTES ||
+        ctx_read_u32be(b + 4) != PGW_CODE_CANCEL) {
+        return;
+    }
+    int32_t pid = (int32_t)ctx_read_u32be(b + 8);
+    int32_t secret = (int32_t)ctx_read_u32be(b + 12);
+    bool done = w->fn(w->fn_ctx, pid, secret);
+    ssize_t consumed = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+    (void)consumed; /* peeked just now: the same 16 bytes */
+    shutdown(fd, SHUT_RDWR);
+    CTX_INFO("cancel request for pid %d served while busy: %s", pid,
+             done ? "signalled" : "no matching backend");
+}
+
+/* Peeks at the loop's fresh connections while the loop stays busy (the lock is only tried). */
+static void cancel_scan_fresh(cancel_watch_t *w) {
+    if (pthread_mutex_trylock(&w->mu) != 0) {
+        return;
+    }
+    int fds[CANCEL_PENDING_MAX];
+    size_t count = w->fresh(w->fn_ctx, fds, CANCEL_PENDING_MAX);
+    for (size_t i = 0; i < count; i++) {
+        cancel_peek_fresh(w, fds[i]);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void *cancel_main(void *arg) {
     cancel_watch_t *w = arg;
     struct pollfd pfd = {.fd = w->listen_fd, .events = POLLIN};
@@ -284,6 +328,9 @@ static void *cancel_main(void *arg) {
         if (w->npending > 0) {
             cancel_service_pending(w, now, since != 0);
         }
+        if (busy_long) {
+            cancel_scan_fresh(w);
+        }
     }
     for (size_t i = 0; i < w->npending; i++) {
         close(w->pending[i].fd);
@@ -292,10 +339,11 @@ static void *cancel_main(void *arg) {
     return NULL;
 }
 
-int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, void *fn_ctx,
-                       cancel_watch_t **out, ctx_err_t *err) {
-    CTX_ASSERT(listen_fd >= 0 && fn != NULL && out != NULL);
+int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, cancel_fresh_fn_t fresh,
+                       void *fn_ctx, cancel_watch_t **out, ctx_err_t *err) {
+    CTX_ASSERT(listen_fd >= 0 && fn != NULL && fresh != NULL && out != NULL);
     cancel_watch_t *w = ctx_calloc(1, sizeof(*w));
+    w->fresh = fresh;
     w->listen_fd = listen_fd;
     w->tls_enabled = tls_enabled;
     w->fn = fn;

@@ -178,6 +178,10 @@ bool conn_cancel(conn_t *conn, int32_t secret) {
     return true;
 }
 
+bool conn_awaiting_first_packet(const conn_t *conn) {
+    return conn->state == CONN_STARTUP && buf_size(&conn->in) == 0 && !conn->tls_start;
+}
+
 bool conn_in_startup(const conn_t *conn) {
     return conn->state == CONN_STARTUP || conn->state == CONN_AUTH;
 }

@@ -89,6 +89,9 @@ bool conn_take_tls_start(conn_t *conn);
  * matched. */
 bool conn_cancel(conn_t *conn, int32_t secret);
 
+/* Whether nothing has been read from the client yet, or only SSLRequest / GSSENCRequest that
+ * were answered 'N': its next packet may be a CancelRequest (see cancel.h). */
+bool conn_awaiting_first_packet(const conn_t *conn);
 /* Whether the connection is still in its startup phase: no StartupMessage yet (or only
  * SSLRequest / GSSENCRequest), or in the password exchange. authentication_timeout applies. */
 bool conn_in_startup(const conn_t *conn);

@@ -71,6 +71,7 @@ struct loop {
     tls_server_t *tls;        /* NULL: SSLRequest is answered 'N' */
     uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
     uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
+    int busy_fd;              /* the connection being processed (-1: none) */
 };
 
 static uint64_t loop_now_ms(void) {
@@ -145,6 +146,21 @@ static bool loop_cancel_cb(void *ctx, int32_t backend_pid, int32_t secret) {
     return target != NULL && conn_cancel(target, secret);
 }
 
+/* The plain connections that have not sent a byte the loop read (cancel.h's `fresh`): called by
+ * the watcher thread while this thread is busy, so the table is stable. */
+static size_t loop_fresh_fds(void *ctx, int *fds, size_t cap) {
+    loop_t *loop = ctx;
+    size_t count = 0;
+    for (size_t fd = 0; fd < loop->slots_len && count < cap; fd++) {
+        const loop_slot_t *slot = &loop->slots[fd];
+        if ((int)fd != loop->busy_fd && slot->conn != NULL && slot->tls == NULL && !slot->eof &&
+            conn_awaiting_first_packet(slot->conn)) {
+            fds[count++] = (int)fd;
+        }
+    }
+    return count;
+}
+
 static void loop_stop_watch(loop_t *loop) {
     if (loop->watch != NULL) {
         epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, cancel_watch_event_fd(loop->watch), NULL);
@@ -155,8 +171,8 @@ static void loop_stop_watch(loop_t *loop) {
 }
 
 static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
-    int rc = cancel_watch_start(loop->listen_fd, loop->tls != NULL, loop_cancel_cb, loop,
-                                &loop->watch, err);
+    int rc = cancel_watch_start(loop->listen_fd, loop->tls != NULL, loop_cancel_cb, loop_fresh_fds,
+                                loop, &loop->watch, err);
     if (rc < 0) {
         return rc;
     }
@@ -192,6 +208,7 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop_t *loop = ctx_calloc(1, sizeof(*loop));
     loop->listen_fd = -1;
     loop->signal_fd = -1;
+    loop->busy_fd = -1;
     loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     loop->sockets_max = config->sessions_max + LOOP_SOCKETS_SLACK;
     loop->server.db = db;
@@ -460,9 +477,11 @@ static bool loop_service(loop_t *loop, int fd) {
         }
     }
     if (!slot->throttled) {
+        loop->busy_fd = fd; /* the watcher leaves this one alone */
         cancel_watch_busy_begin(loop->watch);
         more = conn_process(conn, LOOP_MESSAGES_MAX);
         cancel_watch_busy_end(loop->watch);
+        loop->busy_fd = -1;
     }
     if (loop_flush(fd, conn, slot->tls) < 0) {
         goto close;
