@@ -121,7 +121,9 @@ static size_t put_msg(uint8_t *out, size_t at, char type, const void *body, size
     uint32_t n = (uint32_t)len + 4;
     uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
     memcpy(out + at + 1, be, 4);
-    memcpy(out + at + 5, body, len);
+    if (len > 0) {
+        memcpy(out + at + 5, body, len);
+    }
     return at + 5 + len;
 }
 
