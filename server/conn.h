@@ -87,8 +87,21 @@ int32_t conn_backend_pid(const conn_t *conn);
  * next byte on (after that answer has been sent). */
 bool conn_take_tls_start(conn_t *conn);
 
-/* CancelRequest for this connection: when secret matches, sets the session's cancel flag (the
- * running statement, if any, stops with 57014). Returns true when the secret matched. */
+/* CancelRequest for this connection: when secret matches and a statement is running, sets the
+ * session's cancel flag (that statement stops with 57014); with no statement running it does
+ * nothing, as in PostgreSQL. Thread-safe against the loop thread. Returns true when the secret
+ * matched. */
 bool conn_cancel(conn_t *conn, int32_t secret);
+
+/* Whether nothing has been read from the client yet, or only SSLRequest / GSSENCRequest that
+ * were answered 'N': its next packet may be a CancelRequest (see cancel.h). */
+bool conn_awaiting_first_packet(const conn_t *conn);
+/* Whether the connection is still in its startup phase: no StartupMessage yet (or only
+ * SSLRequest / GSSENCRequest), or in the password exchange. authentication_timeout applies. */
+bool conn_in_startup(const conn_t *conn);
+/* authentication_timeout passed: during the password exchange a FATAL 57014 "canceling
+ * authentication due to timeout" is queued (before any StartupMessage nothing is sent, as
+ * PostgreSQL does); the connection is then closing. */
+void conn_auth_timeout(conn_t *conn);
 
 #endif

@@ -40,6 +40,9 @@ typedef struct loop_config {
     const struct auth_config *auth; /* NULL or method trust: no password asked */
     const char *ssl_cert_file;      /* both set (non-empty): SSLRequest is answered 'S' */
     const char *ssl_key_file;
+    /* authentication_timeout: a socket still in startup (no StartupMessage yet, TLS handshake,
+     * password exchange) this long after accept is closed; 0 = never. */
+    uint32_t authentication_timeout_ms;
     /* Durability (server/durability.h): notify_fd (-1: none) is watched; when readable the loop
      * calls on_notify and retries every connection whose replies are held (conn_waiting). */
     int notify_fd;

@@ -265,6 +265,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                  .message_bytes_max = cfg->message_bytes_max};
     loop_config.auth = &cfg->auth;
     loop_config.ssl_cert_file = cfg->ssl_cert_file;
+    loop_config.authentication_timeout_ms = cfg->authentication_timeout_ms;
     loop_config.ssl_key_file = cfg->ssl_key_file;
     loop_config.notify_fd = durability_notify_fd(dur);
     loop_config.on_notify = durability_on_notify;
