@@ -33,6 +33,7 @@
 #include "colfile.h"
 #include "command.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "objstore.h"
 #include "recovery.h"
 #include "snapshot.h"
@@ -42,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,7 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { DUR_CACHE_MAX = 4, DUR_PATH_BYTES = 4200 };
+enum { DUR_CACHE_MAX = 4 };
 
 typedef struct dur_cache_entry {
     uint64_t id;
@@ -66,9 +68,9 @@ typedef struct dur_cache_entry {
 
 struct durability {
     durability_config_t cfg;
-    char snap_root[DUR_PATH_BYTES];
-    char wal_dir[DUR_PATH_BYTES];
-    char obj_url[DUR_PATH_BYTES + 32];
+    char snap_root[FSU_PATH_MAX];
+    char wal_dir[FSU_PATH_MAX];
+    char obj_url[FSU_PATH_MAX];
     sql_db_t *db;
     wal_t *wal;
     objstore_t *objstore;
@@ -152,40 +154,6 @@ static double mono_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Writes data to path and fsyncs it and its directory. */
-static int write_synced(const char *path, const uint8_t *data, size_t len, ctx_err_t *err) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? ctx_err_set(err, CTX_EIO, "open \"%s\": %s", path, strerror(errno)) : CTX_OK;
-    for (size_t done = 0; rc == CTX_OK && done < len;) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0 && errno != EINTR) {
-            rc = ctx_err_set(err, CTX_EIO, "write \"%s\": %s", path, strerror(errno));
-        }
-        done += n > 0 ? (size_t)n : 0;
-    }
-    if (rc == CTX_OK && fsync(fd) != 0) {
-        rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", path, strerror(errno));
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    char dir[DUR_PATH_BYTES * 2];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    int dfd = -1;
-    if (rc == CTX_OK && slash != NULL) {
-        *slash = '\0';
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0) {
-            rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", dir, strerror(errno));
-        }
-        close(dfd);
-    }
-    return rc;
-}
-
 /* snap_index_hook_t.save, in the snapshot writer (the forked child). The index holds exactly the
  * committed vectors, which at the fork point (after sql_db_settle) are the store's: its bytes
  * correspond to the snapshot's WAL index. */
@@ -197,7 +165,7 @@ static int idx_save(void *ctx, const store_t *store, const char *path, uint64_t 
     buf_t b;
     buf_init(&b);
     hnsw_serialize(h, &b);
-    int rc = write_synced(path, buf_peek(&b), buf_size(&b), err);
+    int rc = fsu_write_atomic(path, buf_peek(&b), buf_size(&b), err);
     *rows = hnsw_count(h);
     *bytes = buf_size(&b);
     *crc = crc32c(0, buf_peek(&b), buf_size(&b));
@@ -340,17 +308,23 @@ static void upload(durability_t *d, uint64_t id) {
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = snap_meta_load(d->snap_root, id, &meta, &err);
-    char path[DUR_PATH_BYTES * 2], key[128];
+    char path[FSU_PATH_MAX], key[128];
     for (int i = 0; rc == CTX_OK && i < meta.nfiles; i++) {
-        snprintf(path, sizeof(path), "%s/%s", d->snap_root, meta.files[i].path);
-        rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, meta.files[i].path);
+        if (rc == CTX_OK) {
+            rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+        }
     }
     snap_meta_path(id, key, sizeof(key));
-    snprintf(path, sizeof(path), "%s/%s", d->snap_root, key);
+    if (rc == CTX_OK) {
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, key);
+    }
     if (rc == CTX_OK) {
         rc = objstore_put_file(d->objstore, key, path, &err);
     }
-    snprintf(path, sizeof(path), "%s/metadata/current", d->snap_root);
+    if (rc == CTX_OK) {
+        rc = fsu_path(path, &err, "%s/metadata/current", d->snap_root);
+    }
     if (rc == CTX_OK) {
         rc = objstore_put_file(d->objstore, "metadata/current", path, &err);
     }
@@ -659,15 +633,19 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     buf_init(&d->enc);
     pthread_mutex_init(&d->mu, NULL);
-    snprintf(d->snap_root, sizeof(d->snap_root), "%s/snapshots", config->data_dir);
-    snprintf(d->wal_dir, sizeof(d->wal_dir), "%s/wal", config->data_dir);
-    char abs[DUR_PATH_BYTES];
-    if (realpath(config->data_dir, abs) == NULL) {
-        snprintf(abs, sizeof(abs), "%s", config->data_dir);
+    char abs[PATH_MAX];
+    const char *base = realpath(config->data_dir, abs) != NULL ? abs : config->data_dir;
+    int rc = fsu_path(d->snap_root, err, "%s/snapshots", config->data_dir);
+    if (rc == CTX_OK) {
+        rc = fsu_path(d->wal_dir, err, "%s/wal", config->data_dir);
     }
-    snprintf(d->obj_url, sizeof(d->obj_url), "file://%s/objstore", abs);
+    if (rc == CTX_OK) {
+        rc = fsu_path(d->obj_url, err, "file://%s/objstore", base);
+    }
     d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int rc = d->efd < 0 ? ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno)) : CTX_OK;
+    if (rc == CTX_OK && d->efd < 0) {
+        rc = ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno));
+    }
     if (rc == CTX_OK) {
         rc = objstore_open(d->obj_url, &d->objstore, err);
     }
