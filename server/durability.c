@@ -58,7 +58,23 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { DUR_CACHE_MAX = 4 };
+enum {
+    DUR_CACHE_MAX = 4,
+    DUR_FAILURES_MAX = 16, /* failed snapshots remembered for the replies waiting on them */
+};
+
+/* What the snapshot writer reports to its parent, in a shared anonymous mapping made before the
+ * fork (the child closes every descriptor, so no pipe survives). */
+typedef struct dur_child_report {
+    int code; /* CTX_OK until the child fails */
+    char message[CTX_ERR_MESSAGE_MAX];
+} dur_child_report_t;
+
+typedef struct dur_failure {
+    uint64_t id; /* 0: free slot */
+    int code;
+    char message[CTX_ERR_MESSAGE_MAX];
+} dur_failure_t;
 
 typedef struct dur_cache_entry {
     uint64_t id;
@@ -91,6 +107,8 @@ struct durability {
     bool run_ok;
     uint64_t queued_id;              /* CREATE SNAPSHOT while one runs: started next (0: none) */
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
+    dur_child_report_t *report;      /* shared with the running writer */
+    dur_failure_t failures[DUR_FAILURES_MAX]; /* under mu; ring by id */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -140,6 +158,20 @@ static uint64_t d_visible_lsn(void *ctx) {
 bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id) {
     durability_t *d = ctx;
     return wal_durable_index(d->wal) >= lsn && atomic_load(&d->snapshots_done) >= snapshot_id;
+}
+
+int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(snapshot_id > 0);
+    pthread_mutex_lock(&d->mu);
+    const dur_failure_t *f = &d->failures[snapshot_id % DUR_FAILURES_MAX];
+    int rc = CTX_OK;
+    if (f->id == snapshot_id) {
+        rc = ctx_err_set(err, f->code, "snapshot %" PRIu64 " failed: %s", snapshot_id, f->message);
+        ctx_err_detail(err, "Its partial files were removed; no snapshot was made.");
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }
 
 int durability_notify_fd(const durability_t *d) {
@@ -297,6 +329,8 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     ctx_err_clear(&err);
     if (snap_write(d->db->store, d->snap_root, &opts, &meta, &err) != CTX_OK) {
         CTX_ERROR("snapshot %" PRIu64 " failed: %s", id, err.message);
+        snprintf(d->report->message, sizeof(d->report->message), "%s", err.message);
+        d->report->code = err.code;
         _exit(1);
     }
     _exit(0);
@@ -333,6 +367,42 @@ static void upload(durability_t *d, uint64_t id) {
     }
 }
 
+/* Remembers that snapshot id failed (under mu), for durability_snapshot_result. */
+static void record_failure(durability_t *d, uint64_t id, int code, const char *message) {
+    CTX_ASSERT(id > 0 && code != CTX_OK);
+    pthread_mutex_lock(&d->mu);
+    dur_failure_t *f = &d->failures[id % DUR_FAILURES_MAX];
+    f->id = id;
+    f->code = code;
+    snprintf(f->message, sizeof(f->message), "%s", message);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* After the writer of snapshot id failed or died: removes what it wrote, records why. */
+static void snapshot_failed(durability_t *d, uint64_t id, int status) {
+    int code = d->report->code;
+    char message[CTX_ERR_MESSAGE_MAX];
+    if (code != CTX_OK) {
+        snprintf(message, sizeof(message), "%s", d->report->message);
+    } else if (WIFSIGNALED(status)) {
+        code = CTX_EIO;
+        snprintf(message, sizeof(message), "the snapshot writer was killed by signal %d",
+                 WTERMSIG(status));
+    } else {
+        code = CTX_EIO;
+        snprintf(message, sizeof(message), "the snapshot writer failed (exit status %d)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (snap_discard(d->snap_root, id, &err) != CTX_OK) {
+        CTX_ERROR("snapshot %" PRIu64 ": partial files not removed: %s", id, err.message);
+    }
+    CTX_ERROR("snapshot %" PRIu64 " failed (SQLSTATE %s): %s; its partial files were removed", id,
+              ctx_sqlstate(code), message);
+    record_failure(d, id, code, message);
+}
+
 static void *waiter_main(void *arg) {
     durability_t *d = arg;
     int status = 0;
@@ -346,8 +416,9 @@ static void *waiter_main(void *arg) {
         ctx_err_t err;
         ctx_err_clear(&err);
         ok = snap_set_current(d->snap_root, d->run_id, &err) == CTX_OK;
-        if (!ok) {
-            CTX_ERROR("snapshot %" PRIu64 ": %s", d->run_id, err.message);
+        if (!ok) { /* the child's report is clean: record this error as the cause */
+            d->report->code = err.code;
+            snprintf(d->report->message, sizeof(d->report->message), "%s", err.message);
         }
     }
     if (ok) {
@@ -357,7 +428,7 @@ static void *waiter_main(void *arg) {
                  "; %u WAL segment(s) before the previous snapshot removed",
                  d->run_id, d->run_index, removed);
     } else {
-        CTX_ERROR("snapshot %" PRIu64 " failed (writer exit status %d)", d->run_id, status);
+        snapshot_failed(d, d->run_id, status);
     }
     pthread_mutex_lock(&d->mu);
     d->run_done = true;
@@ -373,6 +444,8 @@ static int snapshot_start(durability_t *d, uint64_t id, ctx_err_t *err) {
     sql_db_settle(d->db);
     uint64_t index = wal_last_index(d->wal);
     pid_t parent = getpid();
+    d->report->code = CTX_OK;
+    d->report->message[0] = '\0';
     pid_t pid = fork();
     if (pid < 0) {
         return ctx_err_set(err, CTX_EIO, "could not start the snapshot writer: %s",
@@ -423,6 +496,7 @@ void durability_on_notify(void *durability) {
         d->queued_id = 0;
         if (snapshot_start(d, id, &err) != CTX_OK) {
             CTX_ERROR("%s", err.message);
+            record_failure(d, id, err.code, err.message);
             atomic_store(&d->snapshots_done, id);
         }
     } else if (!d->running && d->cfg.snapshot_interval_records > 0 &&
@@ -545,8 +619,9 @@ static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) 
     while (complete < n && ids[complete] <= d->current_id) {
         complete++;
     }
-    size_t first_kept = complete > (size_t)keep ? complete - (size_t)keep : 0;
-    snap_meta_t *kept = ctx_calloc((size_t)keep + 1, sizeof(snap_meta_t));
+    /* keep may be up to INT64_MAX: everything sized by it is bounded by what exists */
+    size_t first_kept = (uint64_t)keep < complete ? complete - (size_t)keep : 0;
+    snap_meta_t *kept = ctx_calloc(complete - first_kept + 1, sizeof(snap_meta_t));
     size_t nkept = 0;
     for (size_t i = first_kept; rc == CTX_OK && i < complete; i++) {
         rc = snap_meta_load(d->snap_root, ids[i], &kept[nkept++], err);
@@ -646,6 +721,12 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     if (rc == CTX_OK && d->efd < 0) {
         rc = ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno));
     }
+    void *shared = mmap(NULL, sizeof(dur_child_report_t), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    d->report = shared != MAP_FAILED ? shared : NULL;
+    if (rc == CTX_OK && d->report == NULL) {
+        rc = ctx_err_set(err, CTX_ENOMEM, "could not map the snapshot report: %s", strerror(errno));
+    }
     if (rc == CTX_OK) {
         rc = objstore_open(d->obj_url, &d->objstore, err);
     }
@@ -686,6 +767,9 @@ void durability_close(durability_t *d) {
         close(d->efd);
     }
     buf_free(&d->enc);
+    if (d->report != NULL) {
+        munmap(d->report, sizeof(dur_child_report_t));
+    }
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

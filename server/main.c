@@ -209,6 +209,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.notify_fd = durability_notify_fd(dur);
     loop_config.on_notify = durability_on_notify;
     loop_config.reply_ready = durability_reply_ready;
+    loop_config.snapshot_result = durability_snapshot_result;
     loop_config.durability_ctx = dur;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);

@@ -47,8 +47,8 @@ int fsu_path(char out[FSU_PATH_MAX], ctx_err_t *err, const char *fmt, ...) {
     int n = vsnprintf(out, FSU_PATH_MAX, fmt, ap);
     va_end(ap);
     if (n < 0 || n >= FSU_PATH_MAX) {
-        int rc = ctx_err_set(err, CTX_ELIMIT, "path too long (%d bytes, at most %d): \"%.64s…\"",
-                             n, FSU_PATH_MAX - 1, out);
+        int rc = ctx_err_set(err, CTX_ELIMIT, "path too long (%d bytes, at most %d): \"%.64s…\"", n,
+                             FSU_PATH_MAX - 1, out);
         out[0] = '\0';
         return rc;
     }
@@ -118,17 +118,18 @@ int fsu_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *len
     *len = 0;
     FILE *f = fopen(path, "rbe");
     if (f == NULL) {
-        return errno == ENOENT ? ctx_err_set(err, CTX_EUNDEF_OBJECT, "file \"%s\" does not exist",
-                                             path)
-                               : fsu_fail(err, errno, "open", path);
+        return errno == ENOENT
+                   ? ctx_err_set(err, CTX_EUNDEF_OBJECT, "file \"%s\" does not exist", path)
+                   : fsu_fail(err, errno, "open", path);
     }
     int rc = CTX_OK;
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
         rc = fsu_fail(err, errno, "stat", path);
     } else if ((uint64_t)st.st_size > max_bytes) {
-        rc = ctx_err_set(err, CTX_ELIMIT, "file \"%s\" is %" PRIu64 " bytes, more than the %zu allowed",
-                         path, (uint64_t)st.st_size, max_bytes);
+        rc = ctx_err_set(err, CTX_ELIMIT,
+                         "file \"%s\" is %" PRIu64 " bytes, more than the %zu allowed", path,
+                         (uint64_t)st.st_size, max_bytes);
     }
     size_t size = rc == CTX_OK ? (size_t)st.st_size : 0;
     uint8_t *buf = rc == CTX_OK ? ctx_malloc(size + 1) : NULL;
@@ -279,8 +280,9 @@ static int lock_busy(const char *dir, const char *pid_path, int fd, ctx_err_t *e
     }
     ctx_err_set(err, CTX_EIO, "data directory \"%s\" is in use by another server (pid %s)", dir,
                 other[0] != '\0' ? other : "unknown");
-    ctx_err_hint(err, "Stop that server first; a data directory is locked for as long as its "
-                      "server runs (the lock is on the directory itself, not on %s).",
+    ctx_err_hint(err,
+                 "Stop that server first; a data directory is locked for as long as its "
+                 "server runs (the lock is on the directory itself, not on %s).",
                  pid_path);
     return err != NULL ? err->code : CTX_EIO;
 }

@@ -354,11 +354,20 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
         st->damaged_offset = 0;
         return CTX_OK;
     }
+    if (st->expect != 0 && first < st->expect) {
+        return ctx_err_set(err, CTX_ECORRUPT,
+                           "WAL segment \"%s\" starts at index %" PRIu64 ", before index %" PRIu64
+                           " where the previous segment ended",
+                           path, first, st->expect);
+    }
     if (st->expect != 0 && first != st->expect) {
+        char missing[WAL_NAME_BYTES];
+        wal_segment_name(st->expect, missing, sizeof(missing));
         return ctx_err_set(err, CTX_ECORRUPT,
                            "WAL segment \"%s\" starts at index %" PRIu64 " but index %" PRIu64
-                           " was expected (a segment is missing)",
-                           path, first, st->expect);
+                           " was expected (a segment is missing: records %" PRIu64 "..%" PRIu64
+                           ", which %s held)",
+                           path, first, st->expect, st->expect, first - 1, missing);
     }
     st->expect = first;
     size_t off = WAL_SEGMENT_HEADER_BYTES;

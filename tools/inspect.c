@@ -176,8 +176,12 @@ static int scan_segment(wal_scan_t *ws, const char *path) {
     if (ws->expect_index != 0 && first_index != ws->expect_index) {
         ws->damaged++;
         char what[128];
-        snprintf(what, sizeof(what), "segment starts at index %" PRIu64 ", expected %" PRIu64,
-                 first_index, ws->expect_index);
+        char missing[32];
+        wal_segment_name(ws->expect_index, missing, sizeof(missing));
+        snprintf(what, sizeof(what),
+                 "segment starts at index %" PRIu64 ", expected %" PRIu64
+                 " (segment %s is missing)",
+                 first_index, ws->expect_index, missing);
         status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, what);
     }
     printf("segment %s: %zu bytes, first index %" PRIu64 "\n", path, len, first_index);
