@@ -16,7 +16,11 @@
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
  * never be ahead of the log it replaces), switches metadata/current, uploads the files to the
  * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
- * so recovery can fall back one snapshot when the newest is damaged.
+ * so recovery can fall back one snapshot when the newest is damaged. A writer that fails puts
+ * its error (code and message) into a small shared mapping made before the fork; the waiter
+ * removes whatever it wrote (snap_discard, also after a signal) and remembers the failure by id,
+ * and the connection whose CREATE SNAPSHOT waits for it gets that error instead of the id
+ * (durability_snapshot_result, via conn_server_t).
  *
  * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
@@ -315,7 +319,9 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     if (getppid() != parent) {
         _exit(1);
     }
-    close_range(3, ~0U, 0); /* the lock file, sockets, the WAL: the parent's alone */
+    /* the data-directory lock (an flock this child shares until here), sockets, the WAL: the
+     * parent's alone */
+    close_range(3, ~0U, 0);
     snap_index_hook_t hook = {.save = idx_save, .ctx = d};
     snap_write_opts_t opts = {.snapshot_id = id,
                               .parent_id = d->current_id,
