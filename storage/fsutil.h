@@ -41,9 +41,10 @@ int fsu_fsync_dir(const char *dir, ctx_err_t *err);
 /* fsync of the directory that holds path ("." when path has no '/'). */
 int fsu_fsync_parent(const char *path, ctx_err_t *err);
 
-/* Reads the whole file at path into *data (malloc'd, one extra NUL byte after the contents; the
- * caller frees) and *len. A file above max_bytes is CTX_ELIMIT; a read error or a short read
- * (the file shrank) is CTX_EIO. On error *data is NULL and *len 0. */
+/* Reads the whole regular file at path (its size from fstat, so not procfs) into *data (malloc'd,
+ * one extra NUL byte after the contents; the caller frees) and *len. A file above max_bytes is
+ * CTX_ELIMIT; a read error or a short read (the file shrank) is CTX_EIO. On error *data is NULL and
+ * *len 0. */
 int fsu_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *len, ctx_err_t *err);
 
 /* Flushes, fsyncs and closes f (written to path); every step checked, f closed in all cases. */

@@ -360,6 +360,9 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
                            " where the previous segment ended",
                            path, first, st->expect);
     }
+    if (st->expect != 0 && first > st->expect && first <= st->after_index + 1) {
+        st->expect = first; /* the records skipped are all in the snapshot: nothing is lost */
+    }
     if (st->expect != 0 && first != st->expect) {
         char missing[WAL_NAME_BYTES];
         wal_segment_name(st->expect, missing, sizeof(missing));
@@ -603,25 +606,40 @@ static int open_new_segment(wal_t *wal, uint64_t first_index, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* The snapshot is ahead of the durable log, so every segment is covered by it: starts the log
+ * afresh at after_index + 1. The new segment (and wal.ctl naming it) is made durable before the
+ * old ones are removed, so a crash in between never leaves wal.ctl naming a removed segment. */
+static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t after_index,
+                                  ctx_err_t *err) {
+    uint32_t old = wal->nsegments;
+    uint64_t *firsts = ctx_calloc(old + 1, sizeof(uint64_t));
+    for (uint32_t s = 0; s < old; s++) {
+        firsts[s] = wal->segments[s].first_index;
+    }
+    wal->nsegments = 0;
+    int rc = open_new_segment(wal, after_index + 1, err);
+    for (uint32_t s = 0; rc == CTX_OK && s < old; s++) {
+        char path[FSU_PATH_MAX];
+        wal_path(wal, firsts[s], path);
+        if (firsts[s] != after_index + 1 && unlink(path) < 0) {
+            rc = ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
+        }
+    }
+    free(firsts);
+    if (rc == CTX_OK && old > 0) {
+        CTX_INFO("WAL: log ended at index %" PRIu64 " before the snapshot at %" PRIu64
+                 "; continuing at %" PRIu64,
+                 last_index, after_index, after_index + 1);
+    }
+    return rc;
+}
+
 /* Opens the last segment for appending, or starts one at next_index. */
 static int open_active(wal_t *wal, uint64_t last_index, uint64_t after_index, ctx_err_t *err) {
     if (last_index < after_index) {
-        /* The snapshot is ahead of the durable log: every segment is covered by it. */
-        for (uint32_t s = 0; s < wal->nsegments; s++) {
-            char path[FSU_PATH_MAX];
-            wal_path(wal, wal->segments[s].first_index, path);
-            if (unlink(path) < 0) {
-                return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path,
-                                   strerror(errno));
-            }
-        }
-        if (wal->nsegments > 0) {
-            CTX_INFO("WAL: log ended at index %" PRIu64 " before the snapshot at %" PRIu64
-                     "; continuing at %" PRIu64,
-                     last_index, after_index, after_index + 1);
-        }
-        wal->nsegments = 0;
-        last_index = after_index;
+        wal->last_index = after_index;
+        atomic_store(&wal->durable, after_index);
+        return restart_after_snapshot(wal, last_index, after_index, err);
     }
     wal->last_index = last_index;
     atomic_store(&wal->durable, last_index);

@@ -66,6 +66,7 @@ static int slurp(const char *path, uint8_t **data, size_t *len, ctx_err_t *err) 
 typedef struct wal_scan {
     bool print_records;    /* false: segment totals only */
     uint64_t expect_index; /* next index expected across segments (0 = any) */
+    uint64_t after_index;  /* the current snapshot's index: records up to it may be absent */
     uint64_t records;
     uint64_t damaged; /* damaged records / segments */
     arena_t arena;
@@ -172,6 +173,10 @@ static int scan_segment(wal_scan_t *ws, const char *path) {
         ws->damaged++;
         status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, "bad segment header");
         goto done;
+    }
+    if (ws->expect_index != 0 && first_index > ws->expect_index &&
+        first_index <= ws->after_index + 1) {
+        ws->expect_index = first_index; /* skipped records are all in the snapshot */
     }
     if (ws->expect_index != 0 && first_index != ws->expect_index) {
         ws->damaged++;
@@ -522,7 +527,7 @@ static int verify_wal(const char *data_dir) {
         return EXIT_USAGE;
     }
     int status = rc == CTX_OK ? verify_wal_layout(data_dir, dir, firsts, count) : EXIT_CLEAN;
-    wal_scan_t ws = {.print_records = false};
+    wal_scan_t ws = {.print_records = false, .after_index = snapshot_index(data_dir)};
     arena_init(&ws.arena);
     for (size_t i = 0; i < count; i++) {
         char name[32], path[FSU_PATH_MAX];

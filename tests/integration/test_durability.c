@@ -143,8 +143,8 @@ static void check_lost_segment(const char *dir, int from_end, const char *expect
 
 START_TEST(test_lost_wal_segment_stops_startup) {
     char *dir = testutil_make_disk_dir("durability");
-    const char *env[] = {"CONTEXTDB_WAL_SEGMENT_BYTES=64kB", "CONTEXTDB_SNAPSHOT_INTERVAL_RECORDS=0",
-                         NULL};
+    const char *env[] = {"CONTEXTDB_WAL_SEGMENT_BYTES=64kB",
+                         "CONTEXTDB_SNAPSHOT_INTERVAL_RECORDS=0", NULL};
     ts_server_t s;
     ck_assert_int_eq(start_in(&s, dir, env), 0);
     insert_rows(&s, 1, 600); /* > 64 kB: several segments */
