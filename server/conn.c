@@ -525,6 +525,23 @@ static int conn_run_copy(conn_t *conn, const stmt_t *stmt, const char *text, boo
     return rc < 0 ? rc : 1;
 }
 
+/* The reply of CREATE SNAPSHOT waits for a snapshot that may fail, and then becomes that error:
+ * nothing may run after it in one Query. False (error sent, nothing run) when something would. */
+static bool conn_snapshot_last(conn_t *conn, stmt_t *const *stmts, int count) {
+    for (int i = 0; i + 1 < count; i++) {
+        if (stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
+            ctx_err_t err;
+            ctx_err_clear(&err);
+            ctx_err_set(&err, CTX_EACTIVE_TXN,
+                        "CREATE SNAPSHOT must be the last statement of a multi-statement query");
+            sql_query_failed(conn->session);
+            conn_send_error(conn, &err);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
@@ -557,20 +574,14 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         return;
     }
     CTX_ASSERT(stmts != NULL);
+    if (!conn_snapshot_last(conn, stmts, count)) {
+        return;
+    }
     bool failed = false;
     sql_query_begin(conn->session, count);
     for (int i = 0; i < count && !failed; i++) {
         sql_result_t result;
         memset(&result, 0, sizeof(result));
-        if (stmts[i]->kind == STMT_CREATE_SNAPSHOT && i + 1 < count) {
-            /* its reply waits for the snapshot, which may fail: nothing may run after it */
-            ctx_err_set(&err, CTX_EACTIVE_TXN,
-                        "CREATE SNAPSHOT must be the last statement of a multi-statement query");
-            sql_query_failed(conn->session);
-            conn_send_error(conn, &err);
-            failed = true;
-            continue;
-        }
         size_t reply_at = buf_size(&conn->out);
         if (stmts[i]->kind == STMT_COPY) {
             int rc = conn_run_copy(conn, stmts[i], query->sql, i + 1 == count, &err);
