@@ -7,9 +7,16 @@
  * marked swapped out), and this session's pending batch is re-applied if it had been swapped
  * out. Because statements run one at a time on the event loop, no statement ever sees another
  * session's uncommitted data, while a session sees its own. COMMIT keeps the changes (the pending
- * batch is what a WAL / Raft entry will carry); ROLLBACK and errors undo them. Re-applying can
- * fail when a concurrent commit conflicts (e.g. the same id inserted): the transaction then
- * fails with 40001, as a serialization failure.
+ * batch is what a WAL / Raft entry will carry); ROLLBACK and errors undo them.
+ *
+ * Write-write conflicts: first committer wins. Each op of the pending batch that was computed
+ * from a row (UPDATE, DELETE, upserts) carries the version of the row it read (write.c), and
+ * the re-apply checks it (command.h): if another session committed a change to that row since
+ * this transaction first wrote it, or inserted a key it inserts, the re-apply fails and this
+ * transaction fails with 40001 -- at its next statement or at COMMIT -- and is rolled back
+ * whole, while the commit that came first stands. An autocommit statement reads and applies in
+ * one step with no other statement in between, so it never meets a conflict of its own; it is
+ * always the winner against an open block.
  */
 #include "catalog.h"
 #include "session_int.h"
@@ -176,6 +183,10 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     ctx_err_clear(&inner);
     int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
     arena_destroy(&scratch);
+    if (rc == CTX_ESERIALIZATION) {
+        *err = inner; /* a version check failed: its message and detail name the row */
+        return err->code;
+    }
     if (rc != CTX_OK) {
         ctx_err_set(err, CTX_ESERIALIZATION, "could not serialize access due to concurrent update");
         ctx_err_detail(err, "%s", inner.message);
