@@ -85,6 +85,13 @@ struct conn {
      * the session's cancel flag is set only while statement_running. */
     pthread_mutex_t cancel_mu;
     bool statement_running;
+    /* The reply of a CREATE SNAPSHOT: where it starts in out while its message runs, then in
+     * held (SIZE_MAX: none), and whether that message was a simple Query (held then ends with
+     * ReadyForQuery). A failed snapshot's error replaces the held reply from there on. */
+    size_t snapshot_reply_at;
+    size_t held_snapshot_at;
+    bool query_simple;
+    bool held_simple;
 };
 
 conn_t *conn_create(conn_server_t *server, const char *peer) {
@@ -599,6 +606,23 @@ static int conn_run_copy(conn_t *conn, const stmt_t *stmt, const char *text, boo
     return rc < 0 ? rc : 1;
 }
 
+/* The reply of CREATE SNAPSHOT waits for a snapshot that may fail, and then becomes that error:
+ * nothing may run after it in one Query. False (error sent, nothing run) when something would. */
+static bool conn_snapshot_last(conn_t *conn, stmt_t *const *stmts, int count) {
+    for (int i = 0; i + 1 < count; i++) {
+        if (stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
+            ctx_err_t err;
+            ctx_err_clear(&err);
+            ctx_err_set(&err, CTX_EACTIVE_TXN,
+                        "CREATE SNAPSHOT must be the last statement of a multi-statement query");
+            sql_query_failed(conn->session);
+            conn_send_error(conn, &err);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
@@ -631,11 +655,15 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         return;
     }
     CTX_ASSERT(stmts != NULL);
+    if (!conn_snapshot_last(conn, stmts, count)) {
+        return;
+    }
     bool failed = false;
     sql_query_begin(conn->session, count);
     for (int i = 0; i < count && !failed; i++) {
         sql_result_t result;
         memset(&result, 0, sizeof(result));
+        size_t reply_at = buf_size(&conn->out);
         if (stmts[i]->kind == STMT_COPY) {
             int rc = conn_run_copy(conn, stmts[i], query->sql, i + 1 == count, &err);
             if (rc == 1) {
@@ -649,6 +677,9 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
             continue;
         }
         int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
+        if (rc == 0 && stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
+            conn->snapshot_reply_at = reply_at;
+        }
         if (rc == 0) {
             rc = conn_send_result(conn, &result, &err);
             if (rc < 0) {
@@ -685,6 +716,7 @@ static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
         conn_send_error(conn, &err);
     }
     conn_statement_begin(conn);
+    conn->query_simple = true;
     conn_run_statements(conn, query);
     conn_statement_end(conn);
     if (conn->state == CONN_COPY_IN) {
@@ -716,11 +748,18 @@ static void conn_on_extended(conn_t *conn, const pgw_msg_t *msg) {
     case PGW_MSG_DESCRIBE:
         rc = ext_describe(conn->ext, &io, &msg->describe, &err);
         break;
-    case PGW_MSG_EXECUTE:
+    case PGW_MSG_EXECUTE: {
         conn_statement_begin(conn);
+        size_t reply_at = buf_size(&conn->out);
+        uint64_t snapshot_before = sql_session_snapshot_wait(conn->session);
         rc = ext_execute(conn->ext, &io, &msg->execute, &err);
         conn_statement_end(conn);
+        uint64_t snapshot = sql_session_snapshot_wait(conn->session);
+        if (rc == 0 && snapshot != 0 && snapshot != snapshot_before) {
+            conn->snapshot_reply_at = reply_at;
+        }
         break;
+    }
     default:
         CTX_ASSERT(msg->type == PGW_MSG_CLOSE);
         rc = ext_close(conn->ext, &io, &msg->close, &err);
@@ -837,6 +876,35 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
     buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
     conn->out.len = conn->out.start + mark;
     conn->waiting = true;
+    bool snapshot = conn->snapshot_reply_at != SIZE_MAX && conn->snapshot_reply_at >= mark;
+    conn->held_snapshot_at = snapshot ? conn->snapshot_reply_at - mark : SIZE_MAX;
+    conn->held_simple = conn->query_simple;
+}
+
+/* The held reply of a CREATE SNAPSHOT whose snapshot failed becomes its ErrorResponse: in a
+ * simple Query (where it is the last statement) followed by ReadyForQuery; in the extended
+ * protocol the messages up to Sync are then skipped, as after any error. */
+static void conn_settle_snapshot(conn_t *conn) {
+    const conn_server_t *server = conn->server;
+    uint64_t id = sql_session_snapshot_wait(conn->session);
+    if (id == 0 || server->snapshot_result == NULL || conn->held_snapshot_at == SIZE_MAX) {
+        return;
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (server->snapshot_result(server->reply_ctx, id, &err) == CTX_OK) {
+        return;
+    }
+    CTX_ASSERT(conn->held_snapshot_at <= buf_size(&conn->held));
+    conn->held.len = conn->held.start + conn->held_snapshot_at;
+    reply_error(&conn->held, &err);
+    if (conn->held_simple) {
+        pgw_encode_ready_for_query(&conn->held,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    } else {
+        sql_query_failed(conn->session);
+        conn->state = CONN_SKIP;
+    }
 }
 
 bool conn_waiting(const conn_t *conn) {
@@ -845,6 +913,7 @@ bool conn_waiting(const conn_t *conn) {
 
 bool conn_resume(conn_t *conn) {
     if (conn->waiting && conn_reply_ready(conn)) {
+        conn_settle_snapshot(conn);
         buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
         buf_reset(&conn->held);
         conn->waiting = false;
@@ -877,6 +946,8 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             return false;
         }
         size_t mark = buf_size(&conn->out);
+        conn->snapshot_reply_at = SIZE_MAX;
+        conn->query_simple = false;
         if (startup) {
             conn_on_startup_frame(conn, &frame);
         } else {

@@ -42,6 +42,9 @@ typedef struct conn_server {
     /* Durability (server/durability.h): true when replies of work committed up to lsn, that
      * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
     bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
+    /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
+     * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
+    int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
     void *reply_ctx;
 } conn_server_t;
 

@@ -218,6 +218,7 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.lookup_ctx = loop;
     loop->server.auth = config->auth;
     loop->server.reply_ready = config->reply_ready;
+    loop->server.snapshot_result = config->snapshot_result;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
     loop->auth_timeout_ms = config->authentication_timeout_ms;

@@ -48,6 +48,7 @@ typedef struct loop_config {
     int notify_fd;
     void (*on_notify)(void *ctx);
     bool (*reply_ready)(void *ctx, uint64_t lsn, uint64_t snapshot_id);
+    int (*snapshot_result)(void *ctx, uint64_t snapshot_id, ctx_err_t *err); /* or NULL */
     void *durability_ctx;
 } loop_config_t;
 
