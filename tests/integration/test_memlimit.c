@@ -4,7 +4,8 @@
  * A statement whose intermediate results pass statement_mem_limit fails alone with 53200 (the
  * DETAIL names the limit); the same session and another one keep working, and repeating the
  * failure does not grow the server (its VmHWM stays far below what the unbounded statement
- * would take). The setting takes PostgreSQL memory units; its default comes from the config key.
+ * would take). The setting takes PostgreSQL memory units (64kB at least, as work_mem); its
+ * default comes from the config key.
  * COPY FROM: a single 20 MB line loads (the time is printed, not asserted); a line longer than
  * the limit fails with 54000; statement_timeout and CancelRequest stop a COPY with 57014 and
  * leave nothing behind.
@@ -163,9 +164,12 @@ START_TEST(test_setting_values) {
     free(shown);
     ts_exec_ok(a, "SET statement_mem_limit = '512MB'");
     ts_exec_ok(a, "SET statement_mem_limit = 2048");
-    ts_exec_ok(a, "SET statement_mem_limit = 0");
+    shown = ts_query_value(a, "SHOW statement_mem_limit");
+    ck_assert_str_eq(shown, "2MB");
+    free(shown);
     const char *bad[] = {"SET statement_mem_limit = 'lots'", "SET statement_mem_limit = '12mb'",
-                         "SET statement_mem_limit = '1kB'", "SET statement_mem_limit = -1"};
+                         "SET statement_mem_limit = '1kB'", "SET statement_mem_limit = -1",
+                         "SET statement_mem_limit = 0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         PGresult *r = PQexec(a, bad[i]);
         expect_error(r, "22023");

@@ -31,8 +31,11 @@ static void setup(void) {
     fx.store = store_create(&config);
     fx.db = (sql_db_t){.store = fx.store, .server_version = "15.0 (ContextDB test)"};
     sql_startup_t startup = {.user = "tester", .database = "db"};
-    fx.a = sql_session_create(&fx.db, &startup);
-    fx.b = sql_session_create(&fx.db, &startup);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    fx.a = sql_session_create(&fx.db, &startup, &err);
+    fx.b = sql_session_create(&fx.db, &startup, &err);
+    ck_assert(fx.a != NULL && fx.b != NULL);
     arena_init(&fx.arena);
 }
 
