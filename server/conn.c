@@ -224,13 +224,21 @@ static void conn_statement_begin(conn_t *conn) {
     cancel_watch_arm(conn->server->watch, flag, cancel_timeout_ms(setting));
 }
 
-/* Ends the statement: a CancelRequest from now on finds nothing to stop. */
-static void conn_statement_end(conn_t *conn) {
-    cancel_watch_disarm(conn->server->watch);
+/* A CancelRequest from now on finds nothing to stop. */
+static void conn_statement_stop(conn_t *conn) {
     pthread_mutex_lock(&conn->cancel_mu);
     conn->statement_running = false;
     atomic_store(sql_session_cancel_flag(conn->session), false);
     pthread_mutex_unlock(&conn->cancel_mu);
+}
+
+/* Ends the statement's message. A COPY FROM STDIN goes on over the CopyData messages that follow
+ * (cancellable, under its own deadline) and stops in conn_copy_finish. */
+static void conn_statement_end(conn_t *conn) {
+    cancel_watch_disarm(conn->server->watch);
+    if (conn->state != CONN_COPY_IN) {
+        conn_statement_stop(conn);
+    }
 }
 
 /* ---- Startup phase ------------------------------------------------------------------------- */
@@ -550,6 +558,7 @@ static int conn_copy_execute(void *ctx, const stmt_t *stmt, const char *text, ct
 static void conn_copy_finish(conn_t *conn, const ctx_err_t *err) {
     CTX_ASSERT(conn->state == CONN_COPY_IN);
     conn->copy = NULL;
+    conn_statement_stop(conn);
     if (err != NULL) {
         conn_send_error(conn, err);
         sql_query_failed(conn->session);
