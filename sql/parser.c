@@ -17,6 +17,7 @@
  * TRANSACTION, TRANSACTION ISOLATION LEVEL) map onto the GUC they set.
  */
 #include "parser.h"
+#include "stack.h"
 
 #include "sql.h"
 
@@ -80,6 +81,10 @@ int parser_enter(parser_t *p) {
         ctx_err_detail(p->err, "Statement nesting exceeds %d levels.", PARSER_DEPTH_MAX);
         ctx_err_position(p->err, lex_char_position(p->text, p->len, parser_peek(p, 0)->location));
         return rc;
+    }
+    if (ctx_stack_check(p->err) != CTX_OK) {
+        ctx_err_position(p->err, lex_char_position(p->text, p->len, parser_peek(p, 0)->location));
+        return p->err->code;
     }
     p->depth++;
     return CTX_OK;

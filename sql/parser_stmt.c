@@ -430,7 +430,10 @@ static int parser_with(parser_t *p, select_stmt_t *s) {
 
 /* query: [WITH …] operand {UNION|INTERSECT|EXCEPT [ALL|DISTINCT] operand} [ORDER BY] [LIMIT]. */
 select_stmt_t *parser_select(parser_t *p) {
-    CTX_ASSERT(parser_is_select_start(p, 0) || parser_is_op(p, 0, "("));
+    if (!parser_is_select_start(p, 0) && !parser_is_op(p, 0, "(")) {
+        parser_syntax_error(p); /* ARRAY(1), EXISTS(1): a parenthesis that holds no query */
+        return NULL;
+    }
     if (parser_enter(p) != CTX_OK) {
         return NULL;
     }

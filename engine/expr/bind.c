@@ -14,6 +14,7 @@
  * Errors carry PostgreSQL's SQLSTATE, message and hint, with the node's position.
  */
 #include "eval_int.h"
+#include "stack.h"
 
 #include <string.h>
 
@@ -543,6 +544,11 @@ int bind_expr(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     int rc;
     CTX_ASSERT(e != NULL && ctx != NULL);
     CTX_ASSERT(ctx->arena != NULL);
+    rc = ctx_stack_check(err);
+    if (rc != 0) {
+        eval_set_position(err, ctx->query_text, e->location);
+        return rc;
+    }
     rc = bind_children(e, ctx, err);
     if (rc != 0) {
         return rc;

@@ -17,6 +17,7 @@
  * cast at bind time (the type check happens before the NULL shortcut).
  */
 #include "eval_int.h"
+#include "stack.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -531,6 +532,11 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
               ctx_err_t *err) {
     CTX_ASSERT(e != NULL && ctx != NULL);
     CTX_ASSERT(out != NULL);
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        *out = value_null();
+        return rc;
+    }
     switch (e->kind) {
     case EXPR_CONST:
         *out = e->value;
@@ -558,7 +564,7 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
         return eval_binary(e, row, ctx, out, err);
     case EXPR_IS_NULL: {
         value_t v;
-        int rc = eval_expr(e->left, row, ctx, &v, err);
+        rc = eval_expr(e->left, row, ctx, &v, err);
         *out = value_bool((v.kind == VAL_NULL) != e->negated);
         return rc;
     }

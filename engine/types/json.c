@@ -15,6 +15,7 @@
  * known valid, so skipping a value is bracket counting outside strings.
  */
 #include "json.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,6 +464,10 @@ static int j_value(jparser_t *jp, jnode_t *node, int depth) {
         return ctx_err_set(jp->err, CTX_ELIMIT, "JSON nesting depth exceeds the maximum of %d",
                            JSON_DEPTH_MAX);
     }
+    int rc = ctx_stack_check(jp->err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     j_skip_space(jp);
     if (jp->p >= jp->end) {
         return j_error_end(jp);
@@ -528,40 +533,44 @@ void json_append_string(buf_t *b, const char *s, size_t len) {
     buf_append_u8(b, '"');
 }
 
-/* Prints a parsed tree canonically; depth is bounded by the parser's limit. */
-static void j_print(buf_t *b, const jnode_t *node) {
+/* Prints a parsed tree canonically; depth is bounded by the parser's limit and the stack. */
+static int j_print(buf_t *b, const jnode_t *node, ctx_err_t *err) {
     static const char *const words[] = {"null", "true", "false"};
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     switch (node->type) {
     case J_NULL:
     case J_TRUE:
     case J_FALSE:
         json_append_raw(b, words[node->type]);
-        return;
+        return CTX_OK;
     case J_NUMBER:
         buf_append(b, node->str, node->len);
-        return;
+        return CTX_OK;
     case J_STRING:
         json_append_string(b, node->str, node->len);
-        return;
+        return CTX_OK;
     case J_ARRAY:
         buf_append_u8(b, '[');
-        for (uint32_t i = 0; i < node->count; i++) {
+        for (uint32_t i = 0; rc == CTX_OK && i < node->count; i++) {
             json_append_raw(b, i > 0 ? ", " : "");
-            j_print(b, node->items[i]);
+            rc = j_print(b, node->items[i], err);
         }
         buf_append_u8(b, ']');
-        return;
+        return rc;
     default:
         CTX_ASSERT(node->type == J_OBJECT);
         buf_append_u8(b, '{');
-        for (uint32_t i = 0; i < node->count; i++) {
+        for (uint32_t i = 0; rc == CTX_OK && i < node->count; i++) {
             json_append_raw(b, i > 0 ? ", " : "");
             json_append_string(b, node->pairs[i].key, node->pairs[i].key_len);
             json_append_raw(b, ": ");
-            j_print(b, node->pairs[i].value);
+            rc = j_print(b, node->pairs[i].value, err);
         }
         buf_append_u8(b, '}');
-        return;
+        return rc;
     }
 }
 
@@ -586,7 +595,10 @@ int value_json_canonical(const char *text, uint32_t len, arena_t *arena, value_t
         rc = j_expected(&jp, "end of input");
         goto done;
     }
-    j_print(&b, &root);
+    rc = j_print(&b, &root, err);
+    if (rc != 0) {
+        goto done;
+    }
     *out = value_json(arena_strndup(arena, (const char *)buf_peek(&b), buf_size(&b)),
                       (uint32_t)buf_size(&b));
 done:
