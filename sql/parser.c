@@ -501,6 +501,8 @@ int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int
         goto fail;
     }
     rc = parser_statements(&p, stmts, count);
+    lex_tokens_free(p.toks); /* the AST keeps only arena memory */
+    p.toks = NULL;
     if (rc != CTX_OK) {
         goto fail;
     }

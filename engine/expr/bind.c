@@ -709,6 +709,15 @@ int bind_coerce(expr_t *e, ctype_t target, const char *column_name, const bind_c
         eval_set_position(err, ctx->query_text, e->location);
         return rc;
     }
+    if (e->kind == EXPR_CONST && e->value.kind == VAL_INT && target == CT_INT8) {
+        e->type = target; /* every integer constant is an int8 already: no cast node */
+        return 0;
+    }
+    if (e->kind == EXPR_CONST && e->value.kind == VAL_INT && target == CT_FLOAT8) {
+        e->value = value_float((double)e->value.u.i);
+        e->type = target;
+        return 0;
+    }
     expr_t *inner = arena_alloc(ctx->arena, sizeof(*inner));
     *inner = *e;
     memset(e, 0, sizeof(*e));

@@ -267,7 +267,13 @@ static int j_number(jparser_t *jp, jnode_t *node) {
     const char *start = jp->p;
     const char *p = jp->p;
     bool neg = false;
-    char *digits = arena_alloc(jp->arena, (size_t)(jp->end - p) + 1);
+    const char *span_end = p;
+    while (span_end < jp->end &&
+           ((*span_end >= '0' && *span_end <= '9') || *span_end == '.' || *span_end == 'e' ||
+            *span_end == 'E' || *span_end == '+' || *span_end == '-')) {
+        span_end++;
+    }
+    char *digits = arena_alloc(jp->arena, (size_t)(span_end - p) + 1); /* this number's span */
     int nd = 0;
     int point = 0;
     long exp = 0;
@@ -576,14 +582,16 @@ static int j_print(buf_t *b, const jnode_t *node, ctx_err_t *err) {
 
 int value_json_canonical(const char *text, uint32_t len, arena_t *arena, value_t *out,
                          ctx_err_t *err) {
+    arena_t tree; /* the parse tree is scratch: only the canonical text goes to arena */
     jparser_t jp = {
-        .p = text, .end = text + len, .text = text, .text_len = len, .arena = arena, .err = err};
+        .p = text, .end = text + len, .text = text, .text_len = len, .arena = &tree, .err = err};
     jnode_t root = {0};
     buf_t b;
     int rc;
 
     CTX_ASSERT(arena != NULL && out != NULL);
     CTX_ASSERT(text != NULL || len == 0);
+    arena_init(&tree);
     buf_init(&jp.scratch);
     buf_init(&b);
     rc = j_value(&jp, &root, 0);
@@ -607,6 +615,7 @@ done:
     }
     buf_free(&jp.scratch);
     buf_free(&b);
+    arena_destroy(&tree);
     return rc;
 }
 
