@@ -298,12 +298,19 @@ static int eval_concat(const expr_t *e, const value_t *l, const value_t *r, cons
     if (r->kind == VAL_BOOL) {
         b = r->u.b ? (json_slice_t){"true", 4} : (json_slice_t){"false", 5};
     }
+    if ((size_t)a.len + b.len > EVAL_TEXT_BYTES_MAX) {
+        return eval_text_too_long(err);
+    }
     char *s = arena_alloc(ctx->arena, (size_t)a.len + b.len + 1);
     memcpy(s, a.ptr, a.len);
     memcpy(s + a.len, b.ptr, b.len);
     s[a.len + b.len] = '\0';
     *out = value_text(s, a.len + b.len);
     return 0;
+}
+
+int eval_text_too_long(ctx_err_t *err) {
+    return ctx_err_set(err, CTX_ELIMIT, "requested length too large");
 }
 
 /* ---- operators -------------------------------------------------------------------------- */
