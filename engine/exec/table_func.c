@@ -525,7 +525,7 @@ static int run_hybrid(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, row
                 s[n++] = (scored_t){visits[i].id, similarity(query, v, dim), visits[i].depth};
             }
         }
-        qsort(s, n, sizeof(scored_t), scored_cmp);
+        n = sort_defined(s, n);
         if (plan->method == EXEC_VECTOR_HNSW) {
             note_path(plan, HNSW_PATH_EXACT);
         }

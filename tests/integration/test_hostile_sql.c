@@ -5,8 +5,9 @@
  * PostgreSQL's SQLSTATE while the session and the server keep serving: a parenthesis that holds
  * no query where one is expected (ARRAY(1), EXISTS(1): 42601, was an assertion), long
  * left-associative chains (54001 "stack depth limit exceeded" from the byte-measured stack
- * guard, was a stack overflow) and 10,000 UNION branches (the answer or 54001), counts that size results (generate_series
- * over the whole int8 range, replace() amplification: exact answers or 54000), INSERT with fewer
+ * guard, was a stack overflow) and 10,000 UNION branches (the answer or 54001), counts that size
+ * results (generate_series over the whole int8 range, replace() amplification, SET of 600 unknown
+ * parameters: exact answers or 54000, was an assertion for the parameters), INSERT with fewer
  * values than columns (defaults, as PostgreSQL) or more (42601), zero vectors in similar() and
  * neighbor_stats() (no candidates, both agree), and the server's peak RSS over a 200,000-row
  * multi-row INSERT (lexer memory linear in the query; was 2.4 GB).
@@ -166,12 +167,35 @@ START_TEST(test_counts_from_input_are_bounded) {
 }
 END_TEST
 
+START_TEST(test_unknown_parameters_are_bounded) {
+    PGconn *conn = ts_connect(&server, NULL);
+    int refused = 0;
+    for (int i = 0; i < 600; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET custom.p%d = 1", i);
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "54000");
+            refused++;
+        }
+        PQclear(res);
+    }
+    ck_assert_int_gt(refused, 0);
+    char *v = ts_query_value(conn, "SHOW custom.p1");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    expect_alive(conn);
+    PQfinish(conn);
+}
+END_TEST
+
 START_TEST(test_insert_fills_omitted_trailing_columns) {
     PGconn *conn = ts_connect(&server, NULL);
     ts_exec_ok(conn, "INSERT INTO nodes VALUES (34, 'x')");
     ts_exec_ok(conn, "INSERT INTO nodes VALUES (35)");
     ts_exec_ok(conn, "INSERT INTO nodes VALUES (36, 'a'), (37, 'b')");
-    char *v = ts_query_value(conn, "SELECT label || ':' || (props IS NULL) FROM nodes WHERE id = 34");
+    char *v =
+        ts_query_value(conn, "SELECT label || ':' || (props IS NULL) FROM nodes WHERE id = 34");
     ck_assert_str_eq(v, "x:true");
     free(v);
     v = ts_query_value(conn, "SELECT '[' || label || ']' FROM nodes WHERE id = 35");
@@ -208,6 +232,16 @@ START_TEST(test_zero_vector_has_no_candidates) {
     free(v);
     v = ts_query_value(conn, "SELECT count FROM neighbor_stats(102, 10)");
     ck_assert_str_eq(v, "1");
+    free(v);
+    ts_exec_ok(conn, "INSERT INTO nodes VALUES (101, 'z'), (102, 'x'), (103, 'y')");
+    ts_exec_ok(conn, "INSERT INTO edges VALUES (101, 102, 'links'), (102, 101, 'links'), "
+                     "(102, 103, 'links')");
+    v = ts_query_value(conn, "SELECT count(*) FROM hybrid(101, depth => 1, top_k => 5)");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    v = ts_query_value(conn, "SELECT count(*) || ':' || max(id) FROM hybrid(102, depth => 1, "
+                             "top_k => 5)");
+    ck_assert_str_eq(v, "1:103");
     free(v);
     PQfinish(conn);
 }
@@ -259,6 +293,7 @@ static Suite *hostile_suite(void) {
     tcase_add_test(tc, test_parenthesis_without_query_is_a_syntax_error);
     tcase_add_test(tc, test_long_chains_fail_alone_with_54001);
     tcase_add_test(tc, test_counts_from_input_are_bounded);
+    tcase_add_test(tc, test_unknown_parameters_are_bounded);
     tcase_add_test(tc, test_insert_fills_omitted_trailing_columns);
     tcase_add_test(tc, test_zero_vector_has_no_candidates);
     suite_add_tcase(s, tc);

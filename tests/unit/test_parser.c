@@ -661,6 +661,17 @@ static char *repeat_wrap(const char *prefix, const char *open, int n, const char
     return s;
 }
 
+START_TEST(test_parenthesis_without_query) {
+    expect_error("SELECT ARRAY(1)", CTX_ESYNTAX, "syntax error at or near \"1\"", 14);
+    expect_error("SELECT EXISTS(1)", CTX_ESYNTAX, "syntax error at or near \"1\"", 15);
+    expect_error("SELECT ARRAY()", CTX_ESYNTAX, "syntax error at or near \")\"", 14);
+    expect_error("SELECT 1 = ANY(ARRAY(x))", CTX_ESYNTAX, "syntax error at or near \"x\"", 22);
+    expect_error("INSERT INTO nodes VALUES (1, 'a'), (2)", CTX_ESYNTAX,
+                 "VALUES lists must all be the same length", 36);
+    ck_assert_int_eq(parse("SELECT ARRAY((SELECT 1))"), CTX_OK);
+}
+END_TEST
+
 START_TEST(test_depth_limit) {
     char *ok = repeat_wrap("SELECT ", "(", 300, "1", ")");
     ck_assert_int_eq(parse(ok), CTX_OK);
@@ -880,6 +891,7 @@ static Suite *parser_suite(void) {
     tcase_add_test(tc, test_multiple_statements);
     tcase_add_test(tc, test_syntax_errors);
     tcase_add_test(tc, test_depth_limit);
+    tcase_add_test(tc, test_parenthesis_without_query);
     tcase_add_test(tc, test_random_inputs);
     suite_add_tcase(s, tc);
     return s;
