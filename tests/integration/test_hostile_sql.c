@@ -7,7 +7,8 @@
  * left-associative chains (54001 "stack depth limit exceeded" from the byte-measured stack
  * guard, was a stack overflow) and 10,000 UNION branches (the answer or 54001), counts that size
  * results (generate_series over the whole int8 range, replace() amplification, SET of 600 unknown
- * parameters: exact answers or 54000, was an assertion for the parameters), INSERT with fewer
+ * parameters, Parse of `SELECT $2147483647`: exact answers, 54000 or 22023; were an assertion
+ * and an 8 GB allocation), INSERT with fewer
  * values than columns (defaults, as PostgreSQL) or more (42601), zero vectors in similar() and
  * neighbor_stats() (no candidates, both agree), and the server's peak RSS over a 200,000-row
  * multi-row INSERT (lexer memory linear in the query; was 2.4 GB).
@@ -181,6 +182,11 @@ START_TEST(test_unknown_parameters_are_bounded) {
         PQclear(res);
     }
     ck_assert_int_gt(refused, 0);
+    /* a parameter number sizes the prepared statement's parameter arrays */
+    PGresult *res = PQprepare(conn, "", "SELECT $2147483647", 0, NULL);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023");
+    PQclear(res);
     char *v = ts_query_value(conn, "SHOW custom.p1");
     ck_assert_str_eq(v, "1");
     free(v);
