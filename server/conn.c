@@ -3,10 +3,16 @@
  * the sockets).
  *
  * States:
- *   STARTUP  → startup-phase packets: SSLRequest/GSSENCRequest get 'N' and the client may send
- *              another packet; CancelRequest sets the target session's cancel flag and closes
- *              without a reply; StartupMessage authenticates (trust), sends AuthenticationOk,
- *              ParameterStatus*, BackendKeyData, ReadyForQuery and moves to READY.
+ *   STARTUP  → startup-phase packets: SSLRequest gets 'S' when TLS is configured (the loop
+ *              switches the socket to TLS after sending it) and 'N' otherwise, GSSENCRequest
+ *              gets 'N', and the client may send another packet; CancelRequest sets the target
+ *              session's cancel flag and closes without a reply; StartupMessage starts the
+ *              session, then either moves to AUTH (password methods) or, with trust, sends
+ *              AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery and moves to
+ *              READY.
+ *   AUTH     → SCRAM-SHA-256 or MD5 exchange (auth.h): each PasswordMessage / SASL response goes
+ *              to auth_step; success finishes the startup as above and moves to READY, failure
+ *              sends a FATAL ErrorResponse (28P01 for a wrong password) and moves to CLOSING.
  *   READY    → regular messages. Query runs every statement of its text through the SQL layer
  *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
  *              the first failing statement sends ErrorResponse and skips the rest.

@@ -3,10 +3,14 @@
  *
  * The event loop (loop.h) owns the socket: it appends received bytes to conn_input(), calls
  * conn_process(), and writes out whatever conn_output() holds. conn.c turns bytes into protocol
- * actions: the startup phase (SSLRequest / GSSENCRequest answered 'N', CancelRequest,
- * StartupMessage with trust authentication), then simple Query execution through the SQL layer,
- * Terminate, and the extended-protocol messages (refused for now with 0A000 until Sync). Because
- * it never touches a socket, it is driven by byte vectors in unit tests as well as by the loop.
+ * actions: the startup phase (SSLRequest answered 'S' when the server has TLS configured — the
+ * loop then runs TLS on the socket, see conn_take_tls_start — and 'N' otherwise; GSSENCRequest
+ * answered 'N'; CancelRequest; StartupMessage, then trust, SCRAM-SHA-256 or MD5 authentication
+ * through auth.h), then simple Query execution through the SQL layer, the extended protocol
+ * (Parse / Bind / Describe / Execute / Close / Sync through extended.h), COPY FROM STDIN and TO
+ * STDOUT, and Terminate. Replies to work that is not durable yet are held back until the server's
+ * reply_ready callback allows them (conn_waiting / conn_resume). Because it never touches a
+ * socket, it is driven by byte vectors in unit tests as well as by the loop.
  *
  * Ownership: a conn_t owns its session, its statement arena and both buffers. The conn_server_t
  * it is created with must outlive it.

@@ -8,6 +8,24 @@
  * database; bind; print the ready line `contextdb: listening on HOST:PORT` on stdout (scripts and
  * tests wait for it); run the loop until SIGINT/SIGTERM. Exit status 0 after a clean shutdown,
  * 1 for configuration or start-up errors.
+ *
+ * Threads and processes (nothing else runs concurrently):
+ *   - event loop — the main thread (server/loop.c). It does recovery at start-up, then owns every
+ *     socket, connection, session, the store, the vector index and all SQL execution; it appends
+ *     to the WAL, forks snapshot writers, and receives SIGINT/SIGTERM through a signalfd.
+ *   - WAL writer (storage/wal.c, started by durability_open) — owns the active segment's writes
+ *     and fsyncs: it takes the loop's pending records, writes and fsyncs them (group commit) and
+ *     publishes the durable index through an eventfd the loop watches.
+ *   - cancel watcher (server/cancel.c, started with the loop) — while the loop is busy in one
+ *     connection it accepts new connections, serves CancelRequests (under the lock the loop
+ *     releases only while busy) and parks other sockets for the loop; it also fires
+ *     statement_timeout. Of a session it touches only the atomic cancel flag; never the store.
+ *   - snapshot writer child process (server/durability.c, fork per CREATE SNAPSHOT or interval)
+ *     — a copy-on-write image of the store: writes the snapshot's column files, HNSW index and
+ *     metadata, then exits; it keeps no inherited descriptor and dies with the parent.
+ *   - snapshot waiter (server/durability.c, one thread per running snapshot) — reaps that child,
+ *     waits until the WAL is durable up to the snapshot, switches metadata/current, uploads to
+ *     the object store, removes old WAL segments and wakes the loop through an eventfd.
  */
 #include "config.h"
 #include "durability.h"

@@ -29,10 +29,11 @@
 typedef struct sql_session sql_session_t;
 
 /* What happens when a batch becomes permanent (an autocommit statement, a COMMIT). `log` makes
- * it durable / replicated (the WAL, later Raft): it runs after the batch is applied to the store
- * and before anyone else can see it; on error the batch is rolled back and the commit fails with
- * that error. *lsn is the position the client's reply must wait for (0: no wait). `applied`
- * then updates derived state (the vector index) in commit order. Either may be NULL. */
+ * it durable (the server's WAL, server/durability.c; a replicated log would plug in the same
+ * way): it runs after the batch is applied to the store and before anyone else can see it; on
+ * error the batch is rolled back and the commit fails with that error. *lsn is the position the
+ * client's reply must wait for (0: no wait). `applied` then updates derived state (the vector
+ * index) in commit order. Either may be NULL. */
 typedef struct sql_commit_hooks {
     int (*log)(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err);
     void *log_ctx;
@@ -141,7 +142,10 @@ int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int
 sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup);
 /* Destroys a session, rolling back its uncommitted work. */
 void sql_session_destroy(sql_session_t *session);
-/* The ParameterStatus pairs to send after authentication. Memory owned by the session. */
+/* The ParameterStatus pairs to send after authentication; returns their count. *params points
+ * to a per-thread array that the next call on the same thread (for any session) overwrites; the
+ * name and value strings it points to belong to the session and stay valid until that setting
+ * changes or the session is destroyed. */
 int sql_session_report_params(const sql_session_t *session, sql_param_change_t **params);
 /* 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
 char sql_session_txn_status(const sql_session_t *session);

@@ -1,7 +1,7 @@
 /*
  * objstore.h — object store for snapshot files (DESIGN §6): a flat key space ("nodes/nodes-
- * 000007-0.col", "metadata/current") behind a small vtable, so the S3 backend (a later issue)
- * only adds an implementation of objstore_ops_t. The `file://` backend stores key K at
+ * 000007-0.col", "metadata/current") behind a small vtable, so another backend (S3, say) only
+ * adds an implementation of objstore_ops_t; `file://` is the one built in. It stores key K at
  * <base>/K, writing through a temporary file + fsync + rename so a reader never sees half an
  * object. Calls block: use them from a background thread, never the event loop.
  */

@@ -2,9 +2,9 @@
  * wal.h — the write-ahead log: segment files of CRC-protected records, group commit on a
  * dedicated writer thread, recovery with torn-tail truncation (DESIGN §6).
  *
- * The WAL is the future Raft log: every record carries (term, index) and indexes are contiguous
- * from the first record of the first segment to the last record of the last one. Single-node
- * records use term 0.
+ * Records are laid out as a Raft log's entries: every record carries (term, index) and indexes
+ * are contiguous from the first record of the first segment to the last record of the last one.
+ * A single-node server writes term 0.
  *
  * Threads. wal_append() is called by one thread (the event loop); it copies the record into an
  * in-memory pending buffer and returns the record's index at once. The writer thread takes the
