@@ -517,6 +517,9 @@ fail:
         if (local.detail[0] != '\0') {
             ctx_err_detail(err, "%s", local.detail);
         }
+        if (local.hint[0] != '\0') {
+            ctx_err_hint(err, "%s", local.hint);
+        }
     }
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "stack.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <check.h>
 #include <stdlib.h>
@@ -97,7 +98,10 @@ START_TEST(test_stack_guard_measures_bytes) {
     ck_assert_int_eq(err.code, CTX_ESTACK_DEPTH);
     ck_assert_str_eq(ctx_sqlstate(err.code), "54001");
     ck_assert_str_eq(err.message, "stack depth limit exceeded");
-    ck_assert_ptr_nonnull(strstr(err.hint, "\"max_stack_depth\" (currently 2048kB)"));
+    char currently[64];
+    snprintf(currently, sizeof(currently), "\"max_stack_depth\" (currently %dkB)",
+             CTX_STACK_DEPTH_DEFAULT_BYTES / 1024);
+    ck_assert_ptr_nonnull(strstr(err.hint, currently));
     ck_assert_uint_le(depth, limit); /* refused within the limit, never past it */
     ck_assert_uint_gt(depth, limit / 2);
     /* a lower max_stack_depth takes effect at the next check */

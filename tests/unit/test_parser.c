@@ -6,6 +6,7 @@
  * strings and checks the parser only ever succeeds or fails cleanly.
  */
 #include "sql.h"
+#include "stack.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -699,6 +700,20 @@ START_TEST(test_depth_limit) {
 }
 END_TEST
 
+START_TEST(test_stack_guard_in_parser) {
+    /* BETWEEN copies its operand: a long + chain is copied recursively, under the guard */
+    char *deep = repeat_wrap("SELECT 1 WHERE 1", " + 1", 40000, " BETWEEN 0 AND 1", "");
+    ctx_stack_set_max_depth(CTX_STACK_DEPTH_MIN_BYTES);
+    int rc = parse(deep);
+    ctx_stack_set_max_depth(CTX_STACK_DEPTH_DEFAULT_BYTES);
+    ck_assert_int_eq(rc, CTX_ESTACK_DEPTH);
+    ck_assert_str_eq(err.message, "stack depth limit exceeded");
+    ck_assert_ptr_nonnull(strstr(err.hint, "max_stack_depth"));
+    ck_assert_ptr_null(stmts);
+    free(deep);
+}
+END_TEST
+
 /* Touches every node of a parsed statement so ASAN catches dangling or wild pointers. */
 static int walk_expr(const expr_t *e) {
     if (e == NULL) {
@@ -896,6 +911,7 @@ static Suite *parser_suite(void) {
     tcase_add_test(tc, test_syntax_errors);
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_input_reachable_assertions);
+    tcase_add_test(tc, test_stack_guard_in_parser);
     tcase_add_test(tc, test_random_inputs);
     suite_add_tcase(s, tc);
     return s;
