@@ -42,6 +42,9 @@ typedef struct conn_server {
     /* Durability (server/durability.h): true when replies of work committed up to lsn, that
      * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
     bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
+    /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
+     * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
+    int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
     void *reply_ctx;
 } conn_server_t;
 
@@ -87,8 +90,21 @@ int32_t conn_backend_pid(const conn_t *conn);
  * next byte on (after that answer has been sent). */
 bool conn_take_tls_start(conn_t *conn);
 
-/* CancelRequest for this connection: when secret matches, sets the session's cancel flag (the
- * running statement, if any, stops with 57014). Returns true when the secret matched. */
+/* CancelRequest for this connection: when secret matches and a statement is running, sets the
+ * session's cancel flag (that statement stops with 57014); with no statement running it does
+ * nothing, as in PostgreSQL. Thread-safe against the loop thread. Returns true when the secret
+ * matched. */
 bool conn_cancel(conn_t *conn, int32_t secret);
+
+/* Whether nothing has been read from the client yet, or only SSLRequest / GSSENCRequest that
+ * were answered 'N': its next packet may be a CancelRequest (see cancel.h). */
+bool conn_awaiting_first_packet(const conn_t *conn);
+/* Whether the connection is still in its startup phase: no StartupMessage yet (or only
+ * SSLRequest / GSSENCRequest), or in the password exchange. authentication_timeout applies. */
+bool conn_in_startup(const conn_t *conn);
+/* authentication_timeout passed: during the password exchange a FATAL 57014 "canceling
+ * authentication due to timeout" is queued (before any StartupMessage nothing is sent, as
+ * PostgreSQL does); the connection is then closing. */
+void conn_auth_timeout(conn_t *conn);
 
 #endif

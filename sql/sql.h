@@ -94,7 +94,7 @@ typedef struct sql_startup {
     const char *user;
     const char *database;
     const char *application_name; /* may be NULL */
-    const char **guc_names;       /* other startup parameters and -c options from `options` */
+    const char **guc_names; /* other startup parameters and -c options from `options`, in order */
     const char **guc_values;
     int nguc;
 } sql_startup_t;
@@ -138,8 +138,11 @@ typedef struct sql_result {
 int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int *count,
               ctx_err_t *err);
 
-/* Creates a session for a client. Never NULL. startup strings are copied. */
-sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup);
+/* Creates a session for a client, applying startup's settings as SET would (validated and
+ * normalized; unknown names are stored). startup strings are copied. Returns NULL with err set
+ * (22023 invalid value, 0A000 unsupported client_encoding, 55P02 read-only parameter) when a
+ * setting is refused; the client is then refused with that error. */
+sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup, ctx_err_t *err);
 /* Destroys a session, rolling back its uncommitted work. */
 void sql_session_destroy(sql_session_t *session);
 /* The ParameterStatus pairs to send after authentication; returns their count. *params points

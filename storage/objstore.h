@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "ctx.h"
+#include "fsutil.h"
 
 #include <stddef.h>
 
@@ -27,7 +28,7 @@ typedef struct objstore_ops {
 
 struct objstore {
     const objstore_ops_t *ops;
-    char url[4200];
+    char url[FSU_PATH_MAX];
 };
 
 /* Opens "file:///abs/dir" (created if missing). Other schemes: CTX_ECONFIG. */

@@ -9,7 +9,7 @@ CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libpq-dev
 
 # What tests/clients needs to run every client (missing ones make a client test SKIP, not fail).
 # npm: Debian's package, or the one bundled with a nodesource nodejs.
-CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg libpostgresql-jdbc-java
+CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresql-jdbc-java
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format)
 
