@@ -59,6 +59,7 @@
     X(CTX_ECANT_CHANGE, -39, "55P02", "cant change runtime param")                                 \
     X(CTX_EDUP_COLUMN, -40, "42701", "duplicate column")                                           \
     X(CTX_ESERIALIZATION, -41, "40001", "serialization failure")                                   \
+    X(CTX_ESTACK_DEPTH, -42, "54001", "statement too complex")                                     \
     X(CTX_EDUP_PREPARED, -70, "42P05", "duplicate prepared statement")                             \
     X(CTX_EUNDEF_PREPARED, -71, "26000", "invalid sql statement name")                             \
     X(CTX_EDUP_CURSOR, -72, "42P03", "duplicate cursor")                                           \

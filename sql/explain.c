@@ -9,11 +9,14 @@
  *
  * Projection and trimming nodes are not shown (PostgreSQL folds them into their parents); a
  * filter directly over a scan is printed as that scan's Filter line. Expressions are printed by
- * a small deparser that mirrors the parser's operators.
+ * a small deparser that mirrors the parser's operators. Output is bounded: at most
+ * EXPLAIN_LINES_MAX lines, and a plan or expression too deep for the stack is cut off with
+ * "..." where the stack check stops the walk (the plan itself was already checked when built).
  */
 #include "plan_int.h"
 
 #include "buf.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -88,6 +91,10 @@ static void deparse_column(buf_t *b, const expr_t *e, const plan_t *input) {
 }
 
 static void deparse(buf_t *b, const expr_t *e, const plan_t *input, arena_t *arena) {
+    if (ctx_stack_exceeded()) {
+        buf_printf(b, "...");
+        return;
+    }
     switch (e->kind) {
     case EXPR_CONST:
         deparse_const(b, e, arena);
@@ -327,6 +334,9 @@ static void explain_node(lines_t *l, const plan_t *plan, int indent, bool arrow)
     }
     add_line(l, indent, line);
     int inner = indent + (arrow ? 6 : 2);
+    if (ctx_stack_exceeded() || l->count >= EXPLAIN_LINES_MAX) {
+        return;
+    }
     node_details(l, plan, inner);
     if (plan->child != NULL) {
         explain_node(l, plan->child, inner, true);

@@ -531,6 +531,11 @@ int guc_set(sql_session_t *s, const char *name, const char *value, bool local, a
     if (rc != CTX_OK) {
         return rc;
     }
+    if (g == NULL && s->nguc >= SESSION_GUCS_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT,
+                           "cannot set \"%s\": a session holds at most %d parameters", name,
+                           SESSION_GUCS_MAX);
+    }
     if (g == NULL) {
         g = guc_add(s, name, checked, GUC_USER, "Set by the client.");
         free(g->reset_value);

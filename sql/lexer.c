@@ -4,8 +4,11 @@
  *
  * One pass over the text with a cursor; every token records its byte location and source length
  * so errors can quote the source. Decoded payloads (folded identifiers, string contents) are
- * copied into the statement arena; a decoded string is never longer than its source, so each is
- * one allocation. Rules that differ from a naive tokenizer, as PostgreSQL has them:
+ * copied into the statement arena; a decoded string is never longer than its source span, so each
+ * is one allocation of that span (never of the rest of the text: memory stays linear in the
+ * query). The token array itself is malloc'ed and grown in place, because the parser needs it
+ * only while it runs: the caller frees it before the statement executes. Rules that differ from a
+ * naive tokenizer, as PostgreSQL has them:
  *  - an operator is the longest run of operator characters, cut before an embedded comment start,
  *    and a multi-character operator may end in + or - only if it also contains one of ~!@#^&|`?%
  *    (so `a<-1` is `a < -1` but `a<->b` is `a <-> b`);
@@ -219,11 +222,7 @@ static int lex_skip_space(lexer_t *lx) {
 static lex_token_t *lex_push(lexer_t *lx, lex_kind_t kind, size_t start) {
     if (lx->count == lx->cap) {
         int cap = lx->cap == 0 ? 64 : lx->cap * 2;
-        lex_token_t *grown = arena_alloc(lx->arena, (size_t)cap * sizeof(*grown));
-        if (lx->count > 0) {
-            memcpy(grown, lx->tokens, (size_t)lx->count * sizeof(*grown));
-        }
-        lx->tokens = grown;
+        lx->tokens = ctx_realloc(lx->tokens, (size_t)cap * sizeof(*lx->tokens));
         lx->cap = cap;
     }
     lex_token_t *t = &lx->tokens[lx->count++];
@@ -261,10 +260,46 @@ static void lex_ident(lexer_t *lx) {
     t->text_len = (uint32_t)n;
 }
 
+/* Byte offset just past the quoted token whose opening quote is at start: doubled quotes stay
+ * inside, a backslash escapes the next byte when escapes, and (continues) a closing quote that
+ * is followed by whitespace holding a newline and another quote goes on. lx->len when the token
+ * is unterminated. Its decoded text is never longer than this span, so callers allocate the
+ * span, not the rest of the query: lexing stays linear in the text. */
+static size_t lex_quoted_end(const lexer_t *lx, size_t start, char quote, bool escapes,
+                             bool continues) {
+    size_t p = start + 1;
+    while (p < lx->len) {
+        char c = lx->text[p];
+        if (c == '\\' && escapes) {
+            p += 2;
+            continue;
+        }
+        p++;
+        if (c != quote) {
+            continue;
+        }
+        if (p < lx->len && lx->text[p] == quote) {
+            p++;
+            continue;
+        }
+        size_t q = p;
+        bool newline = false;
+        while (continues && q < lx->len && lex_is_space(lx->text[q])) {
+            newline = newline || lx->text[q] == '\n' || lx->text[q] == '\r';
+            q++;
+        }
+        if (!(continues && newline && q < lx->len && lx->text[q] == quote)) {
+            return p;
+        }
+        p = q + 1;
+    }
+    return lx->len;
+}
+
 /* "quoted identifier" with "" for a double quote inside. */
 static int lex_quoted_ident(lexer_t *lx) {
     size_t start = lx->pos;
-    char *out = arena_alloc(lx->arena, lx->len - start + 1);
+    char *out = arena_alloc(lx->arena, lex_quoted_end(lx, start, '"', false, false) - start + 1);
     size_t n = 0;
     lx->pos++;
     for (;;) {
@@ -480,7 +515,8 @@ static bool lex_string_continues(lexer_t *lx) {
 
 /* '…' (escapes = false) or E'…' (escapes = true); the cursor is on the opening quote. */
 static int lex_string(lexer_t *lx, size_t start, bool escapes) {
-    char *out = arena_alloc(lx->arena, lx->len - start + 1);
+    size_t end = lex_quoted_end(lx, lx->pos, '\'', escapes, true);
+    char *out = arena_alloc(lx->arena, end - lx->pos + 1);
     size_t n = 0;
     lx->pos++;
     for (;;) {
@@ -560,6 +596,11 @@ static int lex_dollar(lexer_t *lx) {
     return lex_fail(lx, "unterminated dollar-quoted string", start);
 }
 
+/* Punctuation and operators whose token text points at this table instead of an arena copy. */
+static const char *const lex_common_ops[] = {
+    "(",  ")",  ",", ";", "[", "]", ".", ":",  "::", "=",   "<",  ">",   "<=",  ">=",
+    "<>", "!=", "+", "-", "*", "/", "%", "||", "->", "->>", "=>", "<->", "<=>", "<#>"};
+
 /* Operator per PostgreSQL's {operator} rule, or a single punctuation character. */
 static void lex_operator(lexer_t *lx) {
     size_t start = lx->pos;
@@ -594,7 +635,15 @@ static void lex_operator(lexer_t *lx) {
         }
     }
     lx->pos += n;
-    lex_set_text(lx, lex_push(lx, LEX_OP, start), s, n);
+    lex_token_t *t = lex_push(lx, LEX_OP, start);
+    for (size_t i = 0; i < sizeof(lex_common_ops) / sizeof(lex_common_ops[0]); i++) {
+        if (strlen(lex_common_ops[i]) == n && memcmp(lex_common_ops[i], s, n) == 0) {
+            t->text = lex_common_ops[i]; /* no copy per punctuation token */
+            t->text_len = (uint32_t)n;
+            return;
+        }
+    }
+    lex_set_text(lx, t, s, n);
 }
 
 /* Scans one token at the cursor (which is not at whitespace or end of input). */
@@ -664,7 +713,12 @@ int lex_tokenize(const char *text, size_t len, arena_t *arena, lex_token_t **tok
     *count = lx.count;
     return CTX_OK;
 fail:
+    free(lx.tokens);
     *tokens = NULL;
     *count = 0;
     return rc;
+}
+
+void lex_tokens_free(lex_token_t *tokens) {
+    free(tokens);
 }

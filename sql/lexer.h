@@ -44,12 +44,15 @@ typedef struct lex_token {
     double fval;  /* LEX_FLOAT */
 } lex_token_t;
 
-/* Tokenizes text[0, len). On success *tokens (arena memory) holds *count tokens, the last one
- * LEX_EOF. On a lexical error returns CTX_ESYNTAX (unterminated string/identifier/comment, bad
- * escape, zero byte) or CTX_ELIMIT (text too long) with PostgreSQL's message and err->position
- * set (1-based character position); *tokens and *count are then NULL and 0. */
+/* Tokenizes text[0, len). On success *tokens holds *count tokens, the last one LEX_EOF: the
+ * array is malloc'ed and owned by the caller (lex_tokens_free), the token texts are arena memory
+ * and outlive it. On a lexical error returns CTX_ESYNTAX (unterminated string/identifier/comment,
+ * bad escape, zero byte) or CTX_ELIMIT (text too long) with PostgreSQL's message and
+ * err->position set (1-based character position); *tokens and *count are then NULL and 0. */
 int lex_tokenize(const char *text, size_t len, arena_t *arena, lex_token_t **tokens, int *count,
                  ctx_err_t *err);
+/* Frees a token array from lex_tokenize (NULL is allowed). */
+void lex_tokens_free(lex_token_t *tokens);
 
 /* 1-based character (UTF-8 code point) position of byte_offset in text: what ErrorResponse's
  * position field carries. byte_offset is clamped to [0, len]. */

@@ -17,6 +17,7 @@
  * TRANSACTION, TRANSACTION ISOLATION LEVEL) map onto the GUC they set.
  */
 #include "parser.h"
+#include "stack.h"
 
 #include "sql.h"
 
@@ -80,6 +81,10 @@ int parser_enter(parser_t *p) {
         ctx_err_detail(p->err, "Statement nesting exceeds %d levels.", PARSER_DEPTH_MAX);
         ctx_err_position(p->err, lex_char_position(p->text, p->len, parser_peek(p, 0)->location));
         return rc;
+    }
+    if (ctx_stack_check(p->err) != CTX_OK) {
+        ctx_err_position(p->err, lex_char_position(p->text, p->len, parser_peek(p, 0)->location));
+        return p->err->code;
     }
     p->depth++;
     return CTX_OK;
@@ -496,6 +501,8 @@ int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int
         goto fail;
     }
     rc = parser_statements(&p, stmts, count);
+    lex_tokens_free(p.toks); /* the AST keeps only arena memory */
+    p.toks = NULL;
     if (rc != CTX_OK) {
         goto fail;
     }
@@ -509,6 +516,9 @@ fail:
         ctx_err_position(err, local.position);
         if (local.detail[0] != '\0') {
             ctx_err_detail(err, "%s", local.detail);
+        }
+        if (local.hint[0] != '\0') {
+            ctx_err_hint(err, "%s", local.hint);
         }
     }
     return rc;

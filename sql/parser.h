@@ -15,7 +15,8 @@
 #include "lexer.h"
 
 enum {
-    PARSER_DEPTH_MAX = 1000, /* nested expressions / subqueries before 54000 */
+    PARSER_DEPTH_MAX = 1000,   /* nested expressions / subqueries before 54000 */
+    PARSER_PARAMS_MAX = 65535, /* highest $n: a Bind message carries at most 65535 values */
 };
 
 typedef struct parser {

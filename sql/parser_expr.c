@@ -24,6 +24,7 @@
  * errors at the operator.
  */
 #include "parser.h"
+#include "stack.h"
 
 #include <string.h>
 
@@ -158,19 +159,32 @@ static expr_t *parser_binary(parser_t *p, expr_op_t op, expr_t *left, expr_t *ri
     return e;
 }
 
-/* Deep copy of a tree (BETWEEN uses its operand twice). Depth is bounded by the parser's. */
+static expr_t *parser_copy(parser_t *p, const expr_t *e);
+
+/* *out = a copy of e (NULL stays NULL); false when the copy failed. */
+static bool parser_copy_into(parser_t *p, const expr_t *e, expr_t **out) {
+    *out = e == NULL ? NULL : parser_copy(p, e);
+    return e == NULL || *out != NULL;
+}
+
+/* Deep copy of a tree (BETWEEN uses its operand twice); e is not NULL. NULL with p->err set when
+ * the tree is too deep for the stack. */
 static expr_t *parser_copy(parser_t *p, const expr_t *e) {
-    if (e == NULL) {
+    CTX_ASSERT(e != NULL);
+    if (ctx_stack_check(p->err) != CTX_OK) {
         return NULL;
     }
     expr_t *c = arena_alloc(p->arena, sizeof(*c));
     *c = *e;
-    c->left = parser_copy(p, e->left);
-    c->right = parser_copy(p, e->right);
+    if (!parser_copy_into(p, e->left, &c->left) || !parser_copy_into(p, e->right, &c->right)) {
+        return NULL;
+    }
     if (e->nargs > 0) {
         c->args = arena_alloc(p->arena, (size_t)e->nargs * sizeof(*c->args));
         for (int i = 0; i < e->nargs; i++) {
-            c->args[i] = parser_copy(p, e->args[i]);
+            if (!parser_copy_into(p, e->args[i], &c->args[i])) {
+                return NULL;
+            }
         }
     }
     return c;
@@ -228,6 +242,9 @@ static expr_t *parser_like_level(parser_t *p, expr_t *left) {
             return NULL;
         }
         expr_t *again = parser_copy(p, left);
+        if (again == NULL) {
+            return NULL;
+        }
         if (negated) {
             return parser_binary(p, OP_OR, parser_binary(p, OP_LT, left, low, loc),
                                  parser_binary(p, OP_GT, again, high, loc), loc);

@@ -43,6 +43,11 @@ static expr_t *parser_literal(parser_t *p) {
     case LEX_STRING:
         return parser_const(p, value_text(t->text, t->text_len), CT_UNKNOWN);
     case LEX_PARAM: {
+        if (t->ival > PARSER_PARAMS_MAX) { /* the statement's parameter arrays are sized by it */
+            ctx_err_set(p->err, CTX_EBAD_PARAM, "there is no parameter $%lld", (long long)t->ival);
+            ctx_err_position(p->err, lex_char_position(p->text, p->len, t->location));
+            return NULL;
+        }
         expr_t *e = expr_new(p->arena, EXPR_PARAM, t->location);
         e->param_index = (int)t->ival;
         if (e->param_index > p->param_max) {

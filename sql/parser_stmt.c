@@ -430,7 +430,10 @@ static int parser_with(parser_t *p, select_stmt_t *s) {
 
 /* query: [WITH …] operand {UNION|INTERSECT|EXCEPT [ALL|DISTINCT] operand} [ORDER BY] [LIMIT]. */
 select_stmt_t *parser_select(parser_t *p) {
-    CTX_ASSERT(parser_is_select_start(p, 0) || parser_is_op(p, 0, "("));
+    if (!parser_is_select_start(p, 0) && !parser_is_op(p, 0, "(")) {
+        parser_syntax_error(p); /* ARRAY(1), EXISTS(1): a parenthesis that holds no query */
+        return NULL;
+    }
     if (parser_enter(p) != CTX_OK) {
         return NULL;
     }
@@ -544,11 +547,12 @@ static int parser_returning(parser_t *p, select_item_t **items, int *n) {
     return parser_select_items(p, items, n);
 }
 
-/* One VALUES row: ( expr | DEFAULT {, …} ). */
+/* One VALUES row: ( expr | DEFAULT {, …} ); every row as long as the first. */
 static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
     expr_t **row = NULL;
     int n = 0;
     int cap = 0;
+    int location = parser_peek(p, 0)->location;
     if (parser_expect_op(p, "(") != CTX_OK) {
         return p->err->code;
     }
@@ -565,6 +569,11 @@ static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
     } while (parser_accept_op(p, ","));
     if (parser_expect_op(p, ")") != CTX_OK) {
         return p->err->code;
+    }
+    if (ins->nrows > 0 && n != ins->row_lengths[0]) {
+        int rc = ctx_err_set(p->err, CTX_ESYNTAX, "VALUES lists must all be the same length");
+        ctx_err_position(p->err, lex_char_position(p->text, p->len, location));
+        return rc;
     }
     int lengths_cap = *rows_cap;
     ins->rows = parser_grow(p, ins->rows, ins->nrows, rows_cap, sizeof(*ins->rows));

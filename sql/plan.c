@@ -16,6 +16,7 @@
  */
 #include "catalog.h"
 #include "plan_int.h"
+#include "stack.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -442,7 +443,8 @@ static void detect_lookup_join(plan_t *join, const plan_t *l, const plan_t *r) {
 
 /* An equality conjunct of ON between a left and a right column → hash join keys. */
 static void detect_hash_join(plan_t *join, const expr_t *on, int lcols) {
-    if (on == NULL || join->lookup_left_col >= 0 || join->hash_left_col >= 0) {
+    if (on == NULL || join->lookup_left_col >= 0 || join->hash_left_col >= 0 ||
+        ctx_stack_exceeded()) {
         return;
     }
     if (on->kind == EXPR_BINARY && on->op == OP_AND) {
@@ -545,7 +547,11 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
 static int plan_from_item(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err);
 
 int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
-    int rc = plan_from_item(p, f, out, err);
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    rc = plan_from_item(p, f, out, err);
     if (rc == CTX_OK && f->ncol_aliases > 0) {
         const char *q =
             f->alias != NULL ? f->alias : ((*out)->ncols > 0 ? (*out)->cols[0].qualifier : NULL);
@@ -640,6 +646,9 @@ bool expr_is_constant(const expr_t *e) {
     if (e == NULL) {
         return true;
     }
+    if (ctx_stack_exceeded()) {
+        return false; /* too deep to tell: evaluated per row, where eval's check reports it */
+    }
     if (e->kind == EXPR_COLUMN || e->kind == EXPR_STAR || e->kind == EXPR_SUBQUERY ||
         e->kind == EXPR_WINDOW || (e->kind == EXPR_FUNC && (e->agg_index >= 0 || e->srf))) {
         return false;
@@ -698,7 +707,11 @@ static bool try_lookup(plan_t *scan, expr_t *c) {
     return false;
 }
 
+/* Optimization only: gives up (false) when the AND tree is too deep for the stack. */
 static bool find_lookup(plan_t *scan, expr_t *where) {
+    if (ctx_stack_exceeded()) {
+        return false;
+    }
     if (where->kind == EXPR_BINARY && where->op == OP_AND) {
         return find_lookup(scan, where->left) || find_lookup(scan, where->right);
     }

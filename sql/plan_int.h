@@ -20,7 +20,8 @@ int bind_in(planner_t *p, expr_t *e, const scope_t *s, bool allow_agg, ctx_err_t
 int plan_from(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err);
 /* Binds WHERE over *input, adds key lookups to a bare scan, and wraps *input in a filter. */
 int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err);
-/* True when e references no column and no aggregate (evaluable once per statement). */
+/* True when e references no column and no aggregate (evaluable once per statement); false when
+ * e is too deep for the stack to inspect. */
 bool expr_is_constant(const expr_t *e);
 /* Plans a set operation or VALUES node (plan_set.c); ORDER BY / LIMIT included. */
 int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err);
@@ -30,7 +31,7 @@ int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t 
 int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err);
 /* Moves WHERE conjuncts that join relations of an inner-join subtree into its ON (plan_set.c). */
 void plan_push_where(planner_t *p, select_stmt_t *s);
-/* True when e contains a set-returning function call. */
+/* True when e contains a set-returning function call, or is too deep for the stack to inspect. */
 bool expr_has_srf(const expr_t *e);
 /* ORDER BY / DISTINCT / LIMIT / trim over top (plan_select.c). */
 int plan_tail_for(planner_t *p, select_stmt_t *s, plan_t *top, sort_key_t *keys, int visible,

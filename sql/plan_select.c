@@ -9,6 +9,7 @@
  * aggregate is a grouping key, so the first row is as good as any.
  */
 #include "plan_int.h"
+#include "stack.h"
 #include "vindex.h"
 
 #include <stdlib.h>
@@ -40,21 +41,21 @@ static void outputs_add(planner_t *p, outputs_t *o, expr_t *e, const char *name)
     o->count++;
 }
 
-/* PostgreSQL's FigureColname: the name a select item gets without an alias. */
+/* PostgreSQL's FigureColname: the name a select item gets without an alias. A column or
+ * function name wins through any casts; otherwise the outermost cast names the column. Iterative,
+ * so a chain of any length of casts costs no stack. */
 static const char *derive_name(const expr_t *e) {
-    switch (e->kind) {
-    case EXPR_COLUMN:
-    case EXPR_FUNC:
-        return e->name;
-    case EXPR_CAST: {
-        const char *inner = derive_name(e->left);
-        return strcmp(inner, "?column?") != 0 ? inner : value_type_name(e->cast_type);
+    const expr_t *base = e;
+    while (base->kind == EXPR_CAST && base->left != NULL) {
+        base = base->left;
     }
-    case EXPR_CASE:
-        return "case";
-    default:
-        return "?column?";
+    if (base->kind == EXPR_COLUMN || base->kind == EXPR_FUNC) {
+        return base->name;
     }
+    if (e->kind == EXPR_CAST) {
+        return value_type_name(e->cast_type);
+    }
+    return base->kind == EXPR_CASE ? "case" : "?column?";
 }
 
 /* Expands `*` / `t.*` into column references over the input. */
@@ -114,9 +115,14 @@ static int build_outputs(planner_t *p, const select_stmt_t *s, const plan_t *inp
 
 /* ---------------------------------------------------------------- expression utilities */
 
+/* Structural equality of bound trees; false (not provably equal) when the trees are too deep
+ * for the stack, which the caller's own stack check then reports. */
 static bool expr_equal(const expr_t *a, const expr_t *b) {
     if (a == NULL || b == NULL) {
         return a == b;
+    }
+    if (ctx_stack_exceeded()) {
+        return false;
     }
     if (a->kind != b->kind || a->op != b->op || a->negated != b->negated || a->star != b->star ||
         a->distinct != b->distinct || a->nargs != b->nargs) {
@@ -169,6 +175,10 @@ static int collect_aggs(planner_t *p, expr_t *e, bool inside, agg_list_t *l, ctx
     if (e == NULL) {
         return CTX_OK;
     }
+    if (ctx_stack_check(err) != CTX_OK) {
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
     if (is_aggregate(e)) {
         if (inside) {
             ctx_err_set(err, CTX_EGROUPING, "aggregate function calls cannot be nested");
@@ -203,6 +213,10 @@ static int check_grouped(planner_t *p, const expr_t *e, const plan_t *input, exp
                          int nkeys, ctx_err_t *err) {
     if (e == NULL || is_aggregate(e)) {
         return CTX_OK;
+    }
+    if (ctx_stack_check(err) != CTX_OK) {
+        plan_error_at(p, err, e->location);
+        return err->code;
     }
     for (int k = 0; k < nkeys; k++) {
         if (expr_equal(e, keys[k])) {
@@ -471,6 +485,9 @@ static void detect_vector_topk(const planner_t *p, plan_t *topk, const plan_t *p
 /* similar(), neighbor_stats() and hybrid() rank by cosine similarity: they use the index when
  * it is a cosine index (engine/exec/table_func.c reads plan->method). */
 static void mark_vector_functions(const planner_t *p, plan_t *plan) {
+    if (ctx_stack_exceeded()) {
+        return; /* the executor's own check fails the statement on such a plan */
+    }
     for (; plan != NULL; plan = plan->child) {
         if (plan->kind == PLAN_FUNCTION &&
             (plan->tfunc == TFUNC_SIMILAR || plan->tfunc == TFUNC_NEIGHBOR_STATS ||
@@ -529,6 +546,10 @@ static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_er
 
 int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     CTX_ASSERT(p != NULL && s != NULL);
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     if (s->nctes == 0) {
         return s->set_op != SET_NONE || s->nvalues > 0 ? plan_set_or_values(p, s, out, err)
                                                        : plan_select_body(p, s, out, err);
@@ -543,7 +564,7 @@ int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
     }
     int n = s->nctes;
     s->nctes = 0; /* plan the body with the WITH names in scope */
-    int rc = plan_select(&inner, s, out, err);
+    rc = plan_select(&inner, s, out, err);
     s->nctes = n;
     return rc;
 }

@@ -17,6 +17,7 @@
  * column, so the rest of the planner sees ordinary columns.
  */
 #include "plan_int.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,9 @@ bool expr_has_srf(const expr_t *e) {
     }
     if (e->kind == EXPR_SUBQUERY) {
         return false;
+    }
+    if (ctx_stack_exceeded()) {
+        return true; /* too deep to tell: the set-returning path evaluates it, and fails there */
     }
     if (expr_has_srf(e->left) || expr_has_srf(e->right)) {
         return true;
@@ -226,35 +230,51 @@ int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t 
 typedef struct window_list {
     expr_t **items;
     int count;
+    int cap;
 } window_list_t;
 
-static void collect_windows(planner_t *p, expr_t *e, window_list_t *l) {
+static int collect_windows(planner_t *p, expr_t *e, window_list_t *l, ctx_err_t *err) {
     if (e == NULL || e->kind == EXPR_SUBQUERY) {
-        return;
+        return CTX_OK;
+    }
+    if (ctx_stack_check(err) != CTX_OK) {
+        plan_error_at(p, err, e->location);
+        return err->code;
     }
     if (e->kind == EXPR_WINDOW) {
-        expr_t **items = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)(l->count + 1));
-        if (l->count > 0) {
-            memcpy(items, l->items, sizeof(expr_t *) * (size_t)l->count);
+        if (l->count == l->cap) {
+            int cap = l->cap == 0 ? 8 : l->cap * 2;
+            expr_t **items = arena_alloc(p->arena, sizeof(expr_t *) * (size_t)cap);
+            if (l->count > 0) {
+                memcpy(items, l->items, sizeof(expr_t *) * (size_t)l->count);
+            }
+            l->items = items;
+            l->cap = cap;
         }
-        items[l->count++] = e;
-        l->items = items;
-        return;
+        l->items[l->count++] = e;
+        return CTX_OK;
     }
-    collect_windows(p, e->left, l);
-    collect_windows(p, e->right, l);
-    for (int i = 0; i < e->nargs; i++) {
-        collect_windows(p, e->args[i], l);
+    int rc = collect_windows(p, e->left, l, err);
+    if (rc == CTX_OK) {
+        rc = collect_windows(p, e->right, l, err);
     }
+    for (int i = 0; rc == CTX_OK && i < e->nargs; i++) {
+        rc = collect_windows(p, e->args[i], l, err);
+    }
+    return rc;
 }
 
 int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err) {
     window_list_t l = {0};
-    for (int i = 0; i < s->nitems; i++) {
-        collect_windows(p, s->items[i].expr, &l);
+    int rc = CTX_OK;
+    for (int i = 0; rc == CTX_OK && i < s->nitems; i++) {
+        rc = collect_windows(p, s->items[i].expr, &l, err);
     }
-    for (int i = 0; i < s->norder; i++) {
-        collect_windows(p, s->order_by[i].expr, &l);
+    for (int i = 0; rc == CTX_OK && i < s->norder; i++) {
+        rc = collect_windows(p, s->order_by[i].expr, &l, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
     }
     if (l.count == 0) {
         return CTX_OK;
@@ -277,7 +297,6 @@ int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err)
         }
         expr_t *copy = arena_alloc(p->arena, sizeof(expr_t));
         *copy = *e;
-        int rc = CTX_OK;
         for (int i = 0; rc == CTX_OK && i < copy->nargs; i++) {
             rc = bind_in(p, copy->args[i], &scope, false, err);
         }
@@ -317,6 +336,10 @@ typedef struct qual_set {
 
 static void qual_collect(const expr_t *e, qual_set_t *q) {
     if (e == NULL || q->unknown) {
+        return;
+    }
+    if (ctx_stack_exceeded()) {
+        q->unknown = true; /* too deep to inspect: left in WHERE, whose binding reports it */
         return;
     }
     if (e->kind == EXPR_SUBQUERY || e->kind == EXPR_WINDOW ||

@@ -22,6 +22,7 @@
 #include "session_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { WRITE_COLS_MAX = 4 };
@@ -124,7 +125,12 @@ static int row_to_op(write_ctx_t *w, const value_t *row, bool upsert, uint8_t fl
     return CTX_OK;
 }
 
-static void add_op(write_ctx_t *w, const cmd_op_t *op, value_t *ret_row) {
+/* Appends op to the statement's batch; 54000 past the batch format's CMD_BATCH_OPS_MAX. */
+static int add_op(write_ctx_t *w, const cmd_op_t *op, value_t *ret_row, ctx_err_t *err) {
+    if (w->batch.count >= CMD_BATCH_OPS_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "a statement can change at most %d rows",
+                           CMD_BATCH_OPS_MAX);
+    }
     if (w->batch.count == w->ret_cap) {
         uint32_t cap = w->ret_cap == 0 ? 64 : w->ret_cap * 2;
         value_t **rows = arena_alloc(w->arena, sizeof(value_t *) * cap);
@@ -136,6 +142,7 @@ static void add_op(write_ctx_t *w, const cmd_op_t *op, value_t *ret_row) {
     }
     w->ret_rows[w->batch.count] = ret_row;
     cmd_batch_add(&w->batch, op);
+    return CTX_OK;
 }
 
 static value_t *copy_row(write_ctx_t *w, const value_t *row, int ncols) {
@@ -219,10 +226,15 @@ static int finish(write_ctx_t *w, const char *verb, sql_result_t *result, ctx_er
 /* ---------------------------------------------------------------- INSERT */
 
 /* Maps the statement's column list to table columns; NULL list = all columns. */
+/* The target columns: the listed ones, or (as PostgreSQL has it) without a list the table's
+ * first columns, as many as the VALUES lists hold; the rest take their defaults. */
 static int insert_targets(write_ctx_t *w, const insert_stmt_t *stmt, int *targets, int *n,
                           ctx_err_t *err) {
     if (stmt->columns == NULL) {
         *n = ncols_of(w);
+        if (stmt->nrows > 0 && stmt->row_lengths[0] < *n) {
+            *n = stmt->row_lengths[0];
+        }
         for (int c = 0; c < *n; c++) {
             targets[c] = c;
         }
@@ -459,17 +471,16 @@ static int key_compare(const write_ctx_t *w, const value_t *a, const value_t *b)
     return 0;
 }
 
-/* DO UPDATE may not touch one row twice (PostgreSQL's 21000). */
+static int key_compare_rows(const void *a, const void *b, void *w) {
+    return key_compare(w, *(value_t *const *)a, *(value_t *const *)b);
+}
+
+/* DO UPDATE may not touch one row twice (PostgreSQL's 21000): sorts the row pointers by key
+ * (O(n log n), whatever the number of rows) and compares neighbours. */
 static int check_unique_keys(write_ctx_t *w, value_t **rows, int nrows, ctx_err_t *err) {
-    for (int i = 1; i < nrows; i++) { /* insertion sort of row pointers by key */
-        value_t *r = rows[i];
-        int j = i - 1;
-        while (j >= 0 && key_compare(w, rows[j], r) > 0) {
-            rows[j + 1] = rows[j];
-            j--;
-        }
-        rows[j + 1] = r;
-        if (j >= 0 && key_compare(w, rows[j], r) == 0) {
+    qsort_r(rows, (size_t)nrows, sizeof(*rows), key_compare_rows, w);
+    for (int i = 1; i < nrows; i++) {
+        if (key_compare(w, rows[i - 1], rows[i]) == 0) {
             ctx_err_set(err, CTX_ECARDINALITY,
                         "ON CONFLICT DO UPDATE command cannot affect row "
                         "a second time");
@@ -503,10 +514,7 @@ static int insert_row_op(write_ctx_t *w, insert_stmt_t *stmt, const conflict_upd
     if (rc == CTX_OK && stmt->on_conflict != CONFLICT_NONE) {
         expect_read_version(w, row, &op); /* the row it updates, or its absence */
     }
-    if (rc == CTX_OK) {
-        add_op(w, &op, row);
-    }
-    return rc;
+    return rc == CTX_OK ? add_op(w, &op, row, err) : rc;
 }
 
 int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, arena_t *arena,
@@ -540,6 +548,14 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
         value_t **sorted = arena_alloc(arena, sizeof(value_t *) * ((size_t)stmt->nrows + 1));
         memcpy(sorted, rows, sizeof(value_t *) * (size_t)stmt->nrows);
         rc = check_unique_keys(&w, sorted, stmt->nrows, err);
+    }
+    if (rc == CTX_OK && stmt->nrows > 0 && stmt->nrows <= CMD_BATCH_OPS_MAX &&
+        w.batch.cap < (uint32_t)stmt->nrows) {
+        /* one op per row at most: sized once, so a long VALUES list leaves no grown copies */
+        w.batch.ops = arena_alloc(arena, sizeof(cmd_op_t) * (size_t)stmt->nrows);
+        w.batch.cap = (uint32_t)stmt->nrows;
+        w.ret_rows = arena_alloc(arena, sizeof(value_t *) * (size_t)stmt->nrows);
+        w.ret_cap = (uint32_t)stmt->nrows;
     }
     for (int r = 0; rc == CTX_OK && r < stmt->nrows; r++) {
         rc = insert_row_op(&w, stmt, &cu, rows[r], err);
@@ -655,7 +671,7 @@ int write_update(sql_session_t *s, update_stmt_t *stmt, const char *query_text, 
         }
         if (rc == CTX_OK) {
             expect_read_version(&w, old, &op);
-            add_op(&w, &op, updated);
+            rc = add_op(&w, &op, updated, err);
         }
     }
     return rc == CTX_OK ? finish(&w, "UPDATE", result, err) : rc;
@@ -693,7 +709,7 @@ int write_delete(sql_session_t *s, delete_stmt_t *stmt, const char *query_text, 
         cmd_op_t op;
         delete_op(&w, old, &op);
         expect_read_version(&w, old, &op);
-        add_op(&w, &op, old);
+        rc = add_op(&w, &op, old, err);
     }
     return rc == CTX_OK ? finish(&w, "DELETE", result, err) : rc;
 }

@@ -11,6 +11,7 @@
  * a bounded heap, including the tie rule.
  */
 #include "exec_int.h"
+#include "stack.h"
 
 #include "vindex.h"
 
@@ -1208,7 +1209,10 @@ static int exec_leaf_as_of(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err
 
 static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
     double started = ctx->analyze ? now_ms() : 0;
-    int rc;
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     if (plan->kind == PLAN_VALUES) {
         rc = exec_values(plan, ctx, out, err);
     } else if ((plan->kind == PLAN_SCAN || plan->kind == PLAN_FUNCTION) && plan->source != NULL) {

@@ -258,6 +258,17 @@ static double similarity(const float *a, const float *b, uint32_t dim) {
     return 1.0 - vec_distance(METRIC_COSINE, a, b, dim);
 }
 
+/* Sorts scored candidates best first and keeps those whose similarity is defined: cosine
+ * similarity with a zero vector (the query's or the candidate's) is NaN, and such a vector is
+ * no candidate, for similar(), neighbor_stats() and hybrid() alike. Returns the count kept. */
+static uint64_t sort_defined(scored_t *s, uint64_t n) {
+    qsort(s, n, sizeof(scored_t), scored_cmp);
+    while (n > 0 && isnan(s[n - 1].similarity)) {
+        n--;
+    }
+    return n;
+}
+
 /* Scores every stored vector (except `self`) against query; sorted best first. */
 static int score_all(exec_ctx_t *ctx, int64_t self, const float *query, scored_t **out,
                      uint64_t *count, ctx_err_t *err) {
@@ -285,9 +296,8 @@ static int score_all(exec_ctx_t *ctx, int64_t self, const float *query, scored_t
         s[n].depth = 0;
         n++;
     }
-    qsort(s, n, sizeof(scored_t), scored_cmp);
     *out = s;
-    *count = n;
+    *count = sort_defined(s, n);
     return CTX_OK;
 }
 
@@ -313,8 +323,7 @@ static void score_ids(exec_ctx_t *ctx, int64_t self, const float *query, const i
             s[m++] = (scored_t){ids[i], similarity(query, v, dim), 0};
         }
     }
-    qsort(s, m, sizeof(scored_t), scored_cmp);
-    *count = m;
+    *count = sort_defined(s, m);
 }
 
 /* The `want` most similar vectors to query (excluding self): through the index when the plan
@@ -533,7 +542,7 @@ static int run_hybrid(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, row
                 s[n++] = (scored_t){visits[i].id, similarity(query, v, dim), visits[i].depth};
             }
         }
-        qsort(s, n, sizeof(scored_t), scored_cmp);
+        n = sort_defined(s, n);
         if (plan->method == EXEC_VECTOR_HNSW) {
             note_path(plan, HNSW_PATH_EXACT);
         }

@@ -14,6 +14,7 @@
  * Errors carry PostgreSQL's SQLSTATE, message and hint, with the node's position.
  */
 #include "eval_int.h"
+#include "stack.h"
 
 #include <string.h>
 
@@ -543,6 +544,11 @@ int bind_expr(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     int rc;
     CTX_ASSERT(e != NULL && ctx != NULL);
     CTX_ASSERT(ctx->arena != NULL);
+    rc = ctx_stack_check(err);
+    if (rc != 0) {
+        eval_set_position(err, ctx->query_text, e->location);
+        return rc;
+    }
     rc = bind_children(e, ctx, err);
     if (rc != 0) {
         return rc;
@@ -702,6 +708,15 @@ int bind_coerce(expr_t *e, ctype_t target, const char *column_name, const bind_c
         ctx_err_hint(err, "You will need to rewrite or cast the expression.");
         eval_set_position(err, ctx->query_text, e->location);
         return rc;
+    }
+    if (e->kind == EXPR_CONST && e->value.kind == VAL_INT && target == CT_INT8) {
+        e->type = target; /* every integer constant is an int8 already: no cast node */
+        return 0;
+    }
+    if (e->kind == EXPR_CONST && e->value.kind == VAL_INT && target == CT_FLOAT8) {
+        e->value = value_float((double)e->value.u.i);
+        e->type = target;
+        return 0;
     }
     expr_t *inner = arena_alloc(ctx->arena, sizeof(*inner));
     *inner = *e;

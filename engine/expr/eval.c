@@ -17,6 +17,7 @@
  * cast at bind time (the type check happens before the NULL shortcut).
  */
 #include "eval_int.h"
+#include "stack.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -297,12 +298,19 @@ static int eval_concat(const expr_t *e, const value_t *l, const value_t *r, cons
     if (r->kind == VAL_BOOL) {
         b = r->u.b ? (json_slice_t){"true", 4} : (json_slice_t){"false", 5};
     }
+    if ((size_t)a.len + b.len > EVAL_TEXT_BYTES_MAX) {
+        return eval_text_too_long(err);
+    }
     char *s = arena_alloc(ctx->arena, (size_t)a.len + b.len + 1);
     memcpy(s, a.ptr, a.len);
     memcpy(s + a.len, b.ptr, b.len);
     s[a.len + b.len] = '\0';
     *out = value_text(s, a.len + b.len);
     return 0;
+}
+
+int eval_text_too_long(ctx_err_t *err) {
+    return ctx_err_set(err, CTX_ELIMIT, "requested length too large");
 }
 
 /* ---- operators -------------------------------------------------------------------------- */
@@ -531,6 +539,11 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
               ctx_err_t *err) {
     CTX_ASSERT(e != NULL && ctx != NULL);
     CTX_ASSERT(out != NULL);
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        *out = value_null();
+        return rc;
+    }
     switch (e->kind) {
     case EXPR_CONST:
         *out = e->value;
@@ -558,7 +571,7 @@ int eval_expr(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_
         return eval_binary(e, row, ctx, out, err);
     case EXPR_IS_NULL: {
         value_t v;
-        int rc = eval_expr(e->left, row, ctx, &v, err);
+        rc = eval_expr(e->left, row, ctx, &v, err);
         *out = value_bool((v.kind == VAL_NULL) != e->negated);
         return rc;
     }

@@ -293,11 +293,12 @@ int eval_srf(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_
         if (step == 0) {
             return ctx_err_set(err, CTX_EBAD_PARAM, "step size cannot equal zero");
         }
-        int64_t count = (args[1].u.i - args[0].u.i) / step + 1;
-        count = count < 0 ? 0 : count;
+        /* 128-bit arithmetic: the full int8 range has more than INT64_MAX members */
+        __int128 span = ((__int128)args[1].u.i - args[0].u.i) / step + 1;
+        int64_t count = span < 0 ? 0 : (span > INT64_MAX ? INT64_MAX : (int64_t)span);
         srf_report(ctx, count);
         if (k < count) {
-            *out = value_int(args[0].u.i + k * step);
+            *out = value_int((int64_t)((__int128)args[0].u.i + (__int128)k * step));
         }
         return 0;
     }

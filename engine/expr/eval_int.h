@@ -14,6 +14,13 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Longest text a function or operator builds (PostgreSQL's MaxAllocSize - 1): a result that
+ * would be longer fails with eval_text_too_long() instead of growing without bound. */
+enum { EVAL_TEXT_BYTES_MAX = 0x3fffffff };
+
+/* 54000 "requested length too large". */
+int eval_text_too_long(ctx_err_t *err);
+
 /* ---- func.c: scalar function table ---- */
 
 typedef int (*eval_func_fn)(const expr_t *e, const value_t *args, const eval_ctx_t *ctx,

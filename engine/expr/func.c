@@ -213,7 +213,7 @@ static int f_left_right(const expr_t *e, const value_t *a, const eval_ctx_t *ctx
 
 static int f_replace(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
                      ctx_err_t *err) {
-    (void)e, (void)err;
+    (void)e;
     const char *s = a[0].u.str.ptr;
     uint32_t len = a[0].u.str.len;
     uint32_t flen = a[1].u.str.len;
@@ -221,6 +221,15 @@ static int f_replace(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, v
     if (flen == 0 || flen > len) {
         *out = a[0];
         return 0;
+    }
+    uint64_t matches = 0; /* the result's length is known before anything is built */
+    for (uint32_t i = 0; i + flen <= len;) {
+        bool hit = memcmp(s + i, a[1].u.str.ptr, flen) == 0;
+        matches += hit;
+        i += hit ? flen : 1;
+    }
+    if ((uint64_t)len - matches * flen + matches * a[2].u.str.len > EVAL_TEXT_BYTES_MAX) {
+        return eval_text_too_long(err);
     }
     buf_init(&b);
     for (uint32_t i = 0; i < len;) {

@@ -15,6 +15,7 @@
  * known valid, so skipping a value is bracket counting outside strings.
  */
 #include "json.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,7 +267,13 @@ static int j_number(jparser_t *jp, jnode_t *node) {
     const char *start = jp->p;
     const char *p = jp->p;
     bool neg = false;
-    char *digits = arena_alloc(jp->arena, (size_t)(jp->end - p) + 1);
+    const char *span_end = p;
+    while (span_end < jp->end &&
+           ((*span_end >= '0' && *span_end <= '9') || *span_end == '.' || *span_end == 'e' ||
+            *span_end == 'E' || *span_end == '+' || *span_end == '-')) {
+        span_end++;
+    }
+    char *digits = arena_alloc(jp->arena, (size_t)(span_end - p) + 1); /* this number's span */
     int nd = 0;
     int point = 0;
     long exp = 0;
@@ -463,6 +470,10 @@ static int j_value(jparser_t *jp, jnode_t *node, int depth) {
         return ctx_err_set(jp->err, CTX_ELIMIT, "JSON nesting depth exceeds the maximum of %d",
                            JSON_DEPTH_MAX);
     }
+    int rc = ctx_stack_check(jp->err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     j_skip_space(jp);
     if (jp->p >= jp->end) {
         return j_error_end(jp);
@@ -528,53 +539,59 @@ void json_append_string(buf_t *b, const char *s, size_t len) {
     buf_append_u8(b, '"');
 }
 
-/* Prints a parsed tree canonically; depth is bounded by the parser's limit. */
-static void j_print(buf_t *b, const jnode_t *node) {
+/* Prints a parsed tree canonically; depth is bounded by the parser's limit and the stack. */
+static int j_print(buf_t *b, const jnode_t *node, ctx_err_t *err) {
     static const char *const words[] = {"null", "true", "false"};
+    int rc = ctx_stack_check(err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     switch (node->type) {
     case J_NULL:
     case J_TRUE:
     case J_FALSE:
         json_append_raw(b, words[node->type]);
-        return;
+        return CTX_OK;
     case J_NUMBER:
         buf_append(b, node->str, node->len);
-        return;
+        return CTX_OK;
     case J_STRING:
         json_append_string(b, node->str, node->len);
-        return;
+        return CTX_OK;
     case J_ARRAY:
         buf_append_u8(b, '[');
-        for (uint32_t i = 0; i < node->count; i++) {
+        for (uint32_t i = 0; rc == CTX_OK && i < node->count; i++) {
             json_append_raw(b, i > 0 ? ", " : "");
-            j_print(b, node->items[i]);
+            rc = j_print(b, node->items[i], err);
         }
         buf_append_u8(b, ']');
-        return;
+        return rc;
     default:
         CTX_ASSERT(node->type == J_OBJECT);
         buf_append_u8(b, '{');
-        for (uint32_t i = 0; i < node->count; i++) {
+        for (uint32_t i = 0; rc == CTX_OK && i < node->count; i++) {
             json_append_raw(b, i > 0 ? ", " : "");
             json_append_string(b, node->pairs[i].key, node->pairs[i].key_len);
             json_append_raw(b, ": ");
-            j_print(b, node->pairs[i].value);
+            rc = j_print(b, node->pairs[i].value, err);
         }
         buf_append_u8(b, '}');
-        return;
+        return rc;
     }
 }
 
 int value_json_canonical(const char *text, uint32_t len, arena_t *arena, value_t *out,
                          ctx_err_t *err) {
+    arena_t tree; /* the parse tree is scratch: only the canonical text goes to arena */
     jparser_t jp = {
-        .p = text, .end = text + len, .text = text, .text_len = len, .arena = arena, .err = err};
+        .p = text, .end = text + len, .text = text, .text_len = len, .arena = &tree, .err = err};
     jnode_t root = {0};
     buf_t b;
     int rc;
 
     CTX_ASSERT(arena != NULL && out != NULL);
     CTX_ASSERT(text != NULL || len == 0);
+    arena_init(&tree);
     buf_init(&jp.scratch);
     buf_init(&b);
     rc = j_value(&jp, &root, 0);
@@ -586,7 +603,10 @@ int value_json_canonical(const char *text, uint32_t len, arena_t *arena, value_t
         rc = j_expected(&jp, "end of input");
         goto done;
     }
-    j_print(&b, &root);
+    rc = j_print(&b, &root, err);
+    if (rc != 0) {
+        goto done;
+    }
     *out = value_json(arena_strndup(arena, (const char *)buf_peek(&b), buf_size(&b)),
                       (uint32_t)buf_size(&b));
 done:
@@ -595,6 +615,7 @@ done:
     }
     buf_free(&jp.scratch);
     buf_free(&b);
+    arena_destroy(&tree);
     return rc;
 }
 

@@ -197,11 +197,12 @@ const char *vindex_path_name(hnsw_path_t path) {
     return "hnsw";
 }
 
+/* A constant or parameter under any number of casts (a loop: the chain may be long). */
 static bool free_of_columns(const expr_t *e) {
-    if (e->kind == EXPR_CONST || e->kind == EXPR_PARAM) {
-        return true;
+    while (e->kind == EXPR_CAST && e->left != NULL) {
+        e = e->left;
     }
-    return e->kind == EXPR_CAST && e->left != NULL && free_of_columns(e->left);
+    return e->kind == EXPR_CONST || e->kind == EXPR_PARAM;
 }
 
 const expr_t *vindex_query_side(const expr_t *key) {

@@ -1,9 +1,14 @@
 /*
- * test_common.c — unit tests of common/: error table, error buffer, arena, byte buffer.
+ * test_common.c — unit tests of common/: error table, error buffer, arena, byte buffer, stack
+ * depth guard.
  */
 #include "arena.h"
 #include "buf.h"
 #include "ctx.h"
+#include "stack.h"
+
+#include <stdint.h>
+#include <stdio.h>
 
 #include <check.h>
 #include <stdlib.h>
@@ -126,6 +131,49 @@ START_TEST(test_buf_stream) {
 }
 END_TEST
 
+/* Recurses until the guard refuses; returns the depth in bytes below the first frame then. */
+static __attribute__((noinline)) size_t recurse_until_refused(uintptr_t top, ctx_err_t *err) {
+    volatile char pad[256]; /* a frame of some size, as a walk's would be */
+    pad[0] = 1;
+    if (ctx_stack_check(err) != CTX_OK) {
+        return (size_t)(top - (uintptr_t)__builtin_frame_address(0)) + pad[0] - 1;
+    }
+    size_t depth = recurse_until_refused(top, err);
+    return depth + pad[0] - 1;
+}
+
+START_TEST(test_stack_guard_measures_bytes) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(ctx_stack_check(&err), CTX_OK);
+    ck_assert(!ctx_stack_exceeded());
+    size_t limit = ctx_stack_limit_bytes();
+    ck_assert_uint_le(limit, CTX_STACK_DEPTH_DEFAULT_BYTES);
+    ck_assert_uint_ge(limit, CTX_STACK_DEPTH_MIN_BYTES);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    size_t depth = recurse_until_refused(here, &err);
+    ck_assert_int_eq(err.code, CTX_ESTACK_DEPTH);
+    ck_assert_str_eq(ctx_sqlstate(err.code), "54001");
+    ck_assert_str_eq(err.message, "stack depth limit exceeded");
+    char currently[64];
+    snprintf(currently, sizeof(currently), "\"max_stack_depth\" (currently %dkB)",
+             CTX_STACK_DEPTH_DEFAULT_BYTES / 1024);
+    ck_assert_ptr_nonnull(strstr(err.hint, currently));
+    ck_assert_uint_le(depth, limit); /* refused within the limit, never past it */
+    ck_assert_uint_gt(depth, limit / 2);
+    /* a lower max_stack_depth takes effect at the next check */
+    ctx_stack_set_max_depth(256 * 1024);
+    ck_assert_uint_eq(ctx_stack_limit_bytes(), 256 * 1024);
+    ctx_err_clear(&err);
+    depth = recurse_until_refused(here, &err);
+    ck_assert_int_eq(err.code, CTX_ESTACK_DEPTH);
+    ck_assert_uint_le(depth, 256 * 1024);
+    ctx_stack_set_max_depth(1); /* clamped to the minimum */
+    ck_assert_uint_eq(ctx_stack_max_depth(), CTX_STACK_DEPTH_MIN_BYTES);
+    ctx_stack_set_max_depth(CTX_STACK_DEPTH_DEFAULT_BYTES);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("common");
     TCase *tc = tcase_create("core");
@@ -135,6 +183,7 @@ int main(void) {
     tcase_add_test(tc, test_arena_limit);
     tcase_add_test(tc, test_arena_parse_size);
     tcase_add_test(tc, test_buf_stream);
+    tcase_add_test(tc, test_stack_guard_measures_bytes);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

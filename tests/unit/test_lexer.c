@@ -21,11 +21,15 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+    lex_tokens_free(toks);
+    toks = NULL;
     arena_destroy(&arena);
 }
 
 static int lex(const char *text) {
     ctx_err_clear(&err);
+    lex_tokens_free(toks);
+    toks = NULL;
     return lex_tokenize(text, strlen(text), &arena, &toks, &ntoks, &err);
 }
 

@@ -6,6 +6,7 @@
  * strings and checks the parser only ever succeeds or fails cleanly.
  */
 #include "sql.h"
+#include "stack.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -661,6 +662,21 @@ static char *repeat_wrap(const char *prefix, const char *open, int n, const char
     return s;
 }
 
+START_TEST(test_input_reachable_assertions) {
+    expect_error("SELECT ARRAY(1)", CTX_ESYNTAX, "syntax error at or near \"1\"", 14);
+    expect_error("SELECT EXISTS(1)", CTX_ESYNTAX, "syntax error at or near \"1\"", 15);
+    expect_error("SELECT ARRAY()", CTX_ESYNTAX, "syntax error at or near \")\"", 14);
+    expect_error("SELECT 1 = ANY(ARRAY(x))", CTX_ESYNTAX, "syntax error at or near \"x\"", 22);
+    expect_error("INSERT INTO nodes VALUES (1, 'a'), (2)", CTX_ESYNTAX,
+                 "VALUES lists must all be the same length", 36);
+    ck_assert_int_eq(parse("SELECT ARRAY((SELECT 1))"), CTX_OK);
+    /* $n sizes the statement's parameter arrays: past what a Bind can carry it is refused */
+    expect_error("SELECT $65536", CTX_EBAD_PARAM, "there is no parameter $65536", 8);
+    expect_error("SELECT $2147483647", CTX_EBAD_PARAM, "there is no parameter $2147483647", 8);
+    ck_assert_int_eq(parse("SELECT $65535"), CTX_OK);
+}
+END_TEST
+
 START_TEST(test_depth_limit) {
     char *ok = repeat_wrap("SELECT ", "(", 300, "1", ")");
     ck_assert_int_eq(parse(ok), CTX_OK);
@@ -681,6 +697,20 @@ START_TEST(test_depth_limit) {
     char *flat = repeat_wrap("SELECT 1", " + 1", 20000, "", "");
     ck_assert_int_eq(parse(flat), CTX_OK); /* long but flat: no limit */
     free(flat);
+}
+END_TEST
+
+START_TEST(test_stack_guard_in_parser) {
+    /* BETWEEN copies its operand: a long + chain is copied recursively, under the guard */
+    char *deep = repeat_wrap("SELECT 1 WHERE 1", " + 1", 40000, " BETWEEN 0 AND 1", "");
+    ctx_stack_set_max_depth(CTX_STACK_DEPTH_MIN_BYTES);
+    int rc = parse(deep);
+    ctx_stack_set_max_depth(CTX_STACK_DEPTH_DEFAULT_BYTES);
+    ck_assert_int_eq(rc, CTX_ESTACK_DEPTH);
+    ck_assert_str_eq(err.message, "stack depth limit exceeded");
+    ck_assert_ptr_nonnull(strstr(err.hint, "max_stack_depth"));
+    ck_assert_ptr_null(stmts);
+    free(deep);
 }
 END_TEST
 
@@ -839,7 +869,7 @@ START_TEST(test_random_inputs) {
         }
         ctx_err_clear(&err);
         int rc = sql_parse(buf, len, &arena, &stmts, &nstmts, &err);
-        if (rc != CTX_OK && rc != CTX_ESYNTAX && rc != CTX_ELIMIT) {
+        if (rc != CTX_OK && rc != CTX_ESYNTAX && rc != CTX_ELIMIT && rc != CTX_EBAD_PARAM) {
             ck_abort_msg("seed %llu iteration %d: rc %d", (unsigned long long)seed, iter, rc);
         }
         if (rc == CTX_OK) {
@@ -880,6 +910,8 @@ static Suite *parser_suite(void) {
     tcase_add_test(tc, test_multiple_statements);
     tcase_add_test(tc, test_syntax_errors);
     tcase_add_test(tc, test_depth_limit);
+    tcase_add_test(tc, test_input_reachable_assertions);
+    tcase_add_test(tc, test_stack_guard_in_parser);
     tcase_add_test(tc, test_random_inputs);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,320 @@
+/*
+ * test_hostile_sql.c — nothing a client sends can crash the server, with the real server.
+ *
+ * Each test sends one class of hostile query text and checks the statement fails alone with
+ * PostgreSQL's SQLSTATE while the session and the server keep serving: a parenthesis that holds
+ * no query where one is expected (ARRAY(1), EXISTS(1): 42601, was an assertion), long
+ * left-associative chains (54001 "stack depth limit exceeded" from the byte-measured stack
+ * guard, was a stack overflow) and 10,000 UNION branches (the answer or 54001), counts that size
+ * results (generate_series over the whole int8 range, replace() amplification, SET of 600 unknown
+ * parameters, Parse of `SELECT $2147483647`: exact answers, 54000 or 22023; were an assertion
+ * and an 8 GB allocation), INSERT with fewer
+ * values than columns (defaults, as PostgreSQL) or more (42601), zero vectors in similar() and
+ * neighbor_stats() (no candidates, both agree), and the server's peak RSS over a 200,000-row
+ * multi-row INSERT (lexer memory linear in the query; was 2.4 GB).
+ */
+#include "testserver.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CHAIN_TERMS = 40000, UNION_BRANCHES = 10000, INSERT_ROWS = 200000 };
+
+static const long long RSS_BOUND_KB = 1536LL * 1024; /* generous: about 300 MB measured */
+
+static ts_server_t server;
+static const char *ENV[] = {"CONTEXTDB_VECTOR_DIMENSIONS=3", NULL};
+
+static void server_up(void) {
+    ck_assert_int_eq(ts_server_start(&server, NULL, ENV), 0);
+}
+
+static void server_down(void) {
+    int status = ts_server_stop(&server, SIGTERM);
+    if (status != 0) {
+        fprintf(stderr, "server exit status %d\n", status);
+        abort(); /* a crash or unclean exit must fail the suite */
+    }
+}
+
+/* Runs sql, which must fail with sqlstate; returns the hint (malloc'ed, "" when none). */
+static char *expect_state(PGconn *conn, const char *sql, const char *sqlstate) {
+    PGresult *res = PQexec(conn, sql);
+    ck_assert_ptr_nonnull(res);
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        fprintf(stderr, "expected %s, got status %s for %.80s\n", sqlstate,
+                PQresStatus(PQresultStatus(res)), sql);
+    }
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    ck_assert_ptr_nonnull(state);
+    if (strcmp(state, sqlstate) != 0) {
+        fprintf(stderr, "%.80s: %s\n", sql, PQresultErrorMessage(res));
+    }
+    ck_assert_str_eq(state, sqlstate);
+    const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+    char *copy = strdup(hint != NULL ? hint : "");
+    PQclear(res);
+    return copy;
+}
+
+static void expect_alive(PGconn *conn) {
+    char *v = ts_query_value(conn, "SELECT 40 + 2");
+    ck_assert_str_eq(v, "42");
+    free(v);
+}
+
+/* head, then term n times, then tail (malloc'ed). */
+static char *chain(const char *head, const char *term, int n, const char *tail) {
+    size_t hl = strlen(head), tl = strlen(term), el = strlen(tail);
+    char *s = malloc(hl + tl * (size_t)n + el + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, head, hl);
+    for (int i = 0; i < n; i++) {
+        memcpy(s + hl + tl * (size_t)i, term, tl);
+    }
+    memcpy(s + hl + tl * (size_t)n, tail, el + 1);
+    return s;
+}
+
+START_TEST(test_parenthesis_without_query_is_a_syntax_error) {
+    PGconn *conn = ts_connect(&server, NULL);
+    free(expect_state(conn, "SELECT ARRAY(1)", "42601"));
+    free(expect_state(conn, "SELECT EXISTS(1)", "42601"));
+    free(expect_state(conn, "SELECT ARRAY(1, 2)", "42601"));
+    free(expect_state(conn, "SELECT 1 WHERE 1 IN (SELECT 1) AND ARRAY()", "42601"));
+    char *v = ts_query_value(conn, "SELECT array_length(ARRAY(SELECT 1 UNION ALL SELECT 2), 1)");
+    ck_assert_str_eq(v, "2");
+    free(v);
+    expect_alive(conn);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_long_chains_fail_alone_with_54001) {
+    static const struct {
+        const char *head, *term, *tail;
+    } chains[] = {
+        {"SELECT 1 WHERE true", " AND true", ""},
+        {"SELECT 1 WHERE false", " OR false", ""},
+        {"SELECT 1", "+1", ""},
+        {"SELECT 'a'", "||'a'", ""},
+        {"SELECT 1", "::int8", ""},
+        {"SELECT '{}'::jsonb", "->'a'", ""},
+        {"SELECT ARRAY[1]", "[1]", ""},
+        {"SELECT 1 WHERE 1", "+1", " BETWEEN 0 AND 1"},
+        {"EXPLAIN SELECT 1 WHERE true", " AND true", ""},
+    };
+    PGconn *conn = ts_connect(&server, NULL);
+    for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+        char *sql = chain(chains[i].head, chains[i].term, CHAIN_TERMS, chains[i].tail);
+        char *hint = expect_state(conn, sql, "54001");
+        ck_assert_ptr_nonnull(strstr(hint, "max_stack_depth"));
+        free(hint);
+        free(sql);
+        expect_alive(conn);
+    }
+    /* 10,000 branches: the right answer, or 54001 where the stack cannot hold the plan */
+    char *sql = chain("SELECT 1", " UNION SELECT 1", UNION_BRANCHES, "");
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        ck_assert_int_eq(PQntuples(res), 1);
+    } else {
+        ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "54001");
+    }
+    PQclear(res);
+    free(sql);
+    expect_alive(conn);
+    /* chains of ordinary length still run, with the right answer */
+    sql = chain("SELECT 0", "+1", 2000, "");
+    char *v = ts_query_value(conn, sql);
+    ck_assert_str_eq(v, "2000");
+    free(v);
+    free(sql);
+    sql = chain("SELECT count(*) FROM (SELECT 1", " UNION ALL SELECT 1", 499, ") s");
+    v = ts_query_value(conn, sql);
+    ck_assert_str_eq(v, "500");
+    free(v);
+    free(sql);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_counts_from_input_are_bounded) {
+    PGconn *conn = ts_connect(&server, NULL);
+    char *v = ts_query_value(conn, "SELECT count(*) FROM (SELECT generate_series("
+                                   "-9223372036854775808, 9223372036854775807, "
+                                   "9223372036854775807)) s");
+    ck_assert_str_eq(v, "3");
+    free(v);
+    v = ts_query_value(conn, "SELECT max(g) FROM (SELECT generate_series(9223372036854775806, "
+                             "9223372036854775807) AS g) s");
+    ck_assert_str_eq(v, "9223372036854775807");
+    free(v);
+    /* three nested replace() calls would build 8 GB: refused before allocating it */
+    char *big = chain("'", "a", 2000, "'");
+    size_t cap = 3 * strlen(big) + 256;
+    char *sql = malloc(cap);
+    snprintf(sql, cap, "SELECT length(replace(replace(replace(%s, 'a', %s), 'a', %s), 'a', 'b'))",
+             big, big, big);
+    free(expect_state(conn, sql, "54000"));
+    free(sql);
+    free(big);
+    expect_alive(conn);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_unknown_parameters_are_bounded) {
+    PGconn *conn = ts_connect(&server, NULL);
+    int refused = 0;
+    for (int i = 0; i < 600; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET custom.p%d = 1", i);
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "54000");
+            refused++;
+        }
+        PQclear(res);
+    }
+    ck_assert_int_gt(refused, 0);
+    /* a parameter number sizes the prepared statement's parameter arrays */
+    PGresult *res = PQprepare(conn, "", "SELECT $2147483647", 0, NULL);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023");
+    PQclear(res);
+    char *v = ts_query_value(conn, "SHOW custom.p1");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    expect_alive(conn);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_insert_fills_omitted_trailing_columns) {
+    PGconn *conn = ts_connect(&server, NULL);
+    ts_exec_ok(conn, "INSERT INTO nodes VALUES (34, 'x')");
+    ts_exec_ok(conn, "INSERT INTO nodes VALUES (35)");
+    ts_exec_ok(conn, "INSERT INTO nodes VALUES (36, 'a'), (37, 'b')");
+    char *v =
+        ts_query_value(conn, "SELECT label || ':' || (props IS NULL) FROM nodes WHERE id = 34");
+    ck_assert_str_eq(v, "x:true");
+    free(v);
+    v = ts_query_value(conn, "SELECT '[' || label || ']' FROM nodes WHERE id = 35");
+    ck_assert_str_eq(v, "[]");
+    free(v);
+    ts_exec_ok(conn, "INSERT INTO edges VALUES (34, 35, 'links')");
+    v = ts_query_value(conn, "SELECT weight FROM edges WHERE src = 34 AND dst = 35");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    free(expect_state(conn, "INSERT INTO nodes VALUES (38, 'x', NULL, 5)", "42601"));
+    free(expect_state(conn, "INSERT INTO nodes VALUES (39, 'x'), (40)", "42601"));
+    free(expect_state(conn, "INSERT INTO nodes (id, label) VALUES (41)", "42601"));
+    v = ts_query_value(conn, "SELECT count(*) FROM nodes WHERE id >= 38");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_zero_vector_has_no_candidates) {
+    PGconn *conn = ts_connect(&server, NULL);
+    ts_exec_ok(conn, "INSERT INTO vectors VALUES (101, '[0,0,0]'), (102, '[1,0,0]'), "
+                     "(103, '[1,1,0]')");
+    char *v = ts_query_value(conn, "SELECT count(*) FROM similar(101, 10)");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    v = ts_query_value(conn, "SELECT count || ':' || (min IS NULL) || (max IS NULL) || "
+                             "(mean IS NULL) || (stddev IS NULL) FROM neighbor_stats(101, 10)");
+    ck_assert_str_eq(v, "0:truetruetruetrue");
+    free(v);
+    /* a zero candidate is no candidate for a non-zero query either: both functions agree */
+    v = ts_query_value(conn, "SELECT count(*) FROM similar(102, 10)");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    v = ts_query_value(conn, "SELECT count FROM neighbor_stats(102, 10)");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    ts_exec_ok(conn, "INSERT INTO nodes VALUES (101, 'z'), (102, 'x'), (103, 'y')");
+    ts_exec_ok(conn, "INSERT INTO edges VALUES (101, 102, 'links'), (102, 101, 'links'), "
+                     "(102, 103, 'links')");
+    v = ts_query_value(conn, "SELECT count(*) FROM hybrid(101, depth => 1, top_k => 5)");
+    ck_assert_str_eq(v, "0");
+    free(v);
+    v = ts_query_value(conn, "SELECT count(*) || ':' || max(id) FROM hybrid(102, depth => 1, "
+                             "top_k => 5)");
+    ck_assert_str_eq(v, "1:103");
+    free(v);
+    PQfinish(conn);
+}
+END_TEST
+
+static long long server_hwm_kb(void) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)server.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    long long kb = -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = atoll(line + 6);
+        }
+    }
+    fclose(f);
+    ck_assert_int_gt(kb, 0);
+    return kb;
+}
+
+START_TEST(test_multi_row_insert_memory_is_linear) {
+    PGconn *conn = ts_connect(&server, NULL);
+    size_t cap = (size_t)INSERT_ROWS * 48 + 64;
+    char *sql = malloc(cap);
+    size_t n = (size_t)snprintf(sql, cap, "INSERT INTO nodes VALUES ");
+    for (int i = 0; i < INSERT_ROWS; i++) {
+        n += (size_t)snprintf(sql + n, cap - n, "%s(%d, 'User', '{\"k\": %d}')", i ? "," : "",
+                              1000000 + i, i);
+    }
+    PGresult *res = PQexec(conn, sql);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    ck_assert_str_eq(PQcmdTuples(res), "200000");
+    PQclear(res);
+    free(sql);
+    long long hwm = server_hwm_kb();
+    fprintf(stderr, "server VmHWM after a %d-row INSERT: %lld kB\n", INSERT_ROWS, hwm);
+    ck_assert_int_lt(hwm, RSS_BOUND_KB);
+    expect_alive(conn);
+    PQfinish(conn);
+}
+END_TEST
+
+static Suite *hostile_suite(void) {
+    Suite *s = suite_create("hostile_sql");
+    TCase *tc = tcase_create("hostile");
+    tcase_add_unchecked_fixture(tc, server_up, server_down);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_parenthesis_without_query_is_a_syntax_error);
+    tcase_add_test(tc, test_long_chains_fail_alone_with_54001);
+    tcase_add_test(tc, test_counts_from_input_are_bounded);
+    tcase_add_test(tc, test_unknown_parameters_are_bounded);
+    tcase_add_test(tc, test_insert_fills_omitted_trailing_columns);
+    tcase_add_test(tc, test_zero_vector_has_no_candidates);
+    suite_add_tcase(s, tc);
+    TCase *mem = tcase_create("memory");
+    tcase_add_unchecked_fixture(mem, server_up, server_down); /* a fresh server: its own peak */
+    tcase_set_timeout(mem, 600);
+    tcase_add_test(mem, test_multi_row_insert_memory_is_linear);
+    suite_add_tcase(s, mem);
+    return s;
+}
+
+int main(void) {
+    SRunner *runner = srunner_create(hostile_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}
