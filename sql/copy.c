@@ -374,7 +374,10 @@ static int copy_row_op(sql_copy_t *c, const value_t *row, ctx_err_t *err) {
         op.vector = row[1].u.vec.data;
         op.vector_dim = row[1].u.vec.dim;
     }
-    cmd_batch_add(&c->batch, &op);
+    int rc = cmd_batch_add(&c->batch, &op, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     c->rows++;
     return 0;
 }

@@ -210,7 +210,13 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
                   ctx_err_t *err) {
     bool autocommit = !in_transaction(s);
     CTX_ASSERT(!autocommit || store_undo_size(s->undo) == 0);
-    int rc = store_apply(s->db->store, batch, s->undo, arena, applied, err);
+    /* A transaction's changes must all fit its pending batch (the commit record): check before
+     * the store changes, so a statement that would overflow it fails having changed nothing. */
+    int rc = autocommit ? CTX_OK : cmd_batch_check_room(&s->pending, batch->count, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    rc = store_apply(s->db->store, batch, s->undo, arena, applied, err);
     if (rc != CTX_OK) {
         return rc;
     }
@@ -219,7 +225,8 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
     }
     for (uint32_t i = 0; i < batch->count; i++) {
         if (applied == NULL || applied->applied[i]) {
-            cmd_batch_add(&s->pending, &batch->ops[i]);
+            rc = cmd_batch_add(&s->pending, &batch->ops[i], err);
+            CTX_ASSERT(rc == CTX_OK); /* room was checked above */
         }
     }
     if (store_undo_size(s->undo) > 0) {

@@ -141,8 +141,7 @@ static int add_op(write_ctx_t *w, const cmd_op_t *op, value_t *ret_row, ctx_err_
         w->ret_cap = cap;
     }
     w->ret_rows[w->batch.count] = ret_row;
-    cmd_batch_add(&w->batch, op);
-    return CTX_OK;
+    return cmd_batch_add(&w->batch, op, err);
 }
 
 static value_t *copy_row(write_ctx_t *w, const value_t *row, int ncols) {

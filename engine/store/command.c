@@ -63,15 +63,30 @@ void cmd_batch_init(cmd_batch_t *batch, arena_t *arena) {
     CTX_ASSERT(arena != NULL);
     memset(batch, 0, sizeof(*batch));
     batch->arena = arena;
+    batch->ops_max = CMD_BATCH_OPS_MAX;
 }
 
 static const char *copy_bytes(arena_t *arena, const char *s, uint32_t len) {
     return s == NULL ? NULL : arena_strndup(arena, s, len);
 }
 
-void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op) {
+int cmd_batch_check_room(const cmd_batch_t *batch, uint32_t n, ctx_err_t *err) {
+    CTX_ASSERT(batch->ops_max <= CMD_BATCH_OPS_MAX);
+    CTX_ASSERT(batch->count <= batch->ops_max);
+    if (n > batch->ops_max - batch->count) {
+        return ctx_err_set(err, CTX_ELIMIT,
+                           "too many row changes in one transaction (max %" PRIu32 ")",
+                           batch->ops_max);
+    }
+    return CTX_OK;
+}
+
+int cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op, ctx_err_t *err) {
     CTX_ASSERT(batch->arena != NULL);
-    CTX_ASSERT(batch->count < CMD_BATCH_OPS_MAX);
+    int rc = cmd_batch_check_room(batch, 1, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     if (batch->count == batch->cap) {
         uint32_t cap = batch->cap ? batch->cap * 2 : 16;
         cmd_op_t *ops = arena_alloc(batch->arena, (size_t)cap * sizeof(cmd_op_t));
@@ -91,6 +106,7 @@ void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op) {
         memcpy(v, op->vector, (size_t)op->vector_dim * sizeof(float));
         copy->vector = v;
     }
+    return CTX_OK;
 }
 
 /* ---------------------------------------------------------------- encoding */

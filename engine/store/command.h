@@ -70,12 +70,20 @@ typedef struct cmd_batch {
     cmd_op_t *ops;
     uint32_t count;
     uint32_t cap;
+    uint32_t ops_max; /* CMD_BATCH_OPS_MAX; tests may lower it to reach the limit cheaply */
     arena_t *arena;
 } cmd_batch_t;
 
 void cmd_batch_init(cmd_batch_t *batch, arena_t *arena);
-/* Appends a copy of op (payload bytes are copied into the batch arena). */
-void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op);
+/* Appends a copy of op (payload bytes are copied into the batch arena). A batch already holding
+ * ops_max ops (CMD_BATCH_OPS_MAX, what the encoding's readers accept) takes no more: sets err to
+ * 54000 "too many row changes in one transaction" and returns CTX_ELIMIT, the batch unchanged. */
+int cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op, ctx_err_t *err)
+    __attribute__((warn_unused_result));
+/* CTX_OK when n more ops fit in the batch, else the 54000 error cmd_batch_add would give. Lets a
+ * caller fail before it does work whose ops it could then not record. */
+int cmd_batch_check_room(const cmd_batch_t *batch, uint32_t n, ctx_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* Serialized form (appended to out):
  *   OFFSET SIZE DESCRIPTION

@@ -116,7 +116,7 @@ static int apply1(store_t *s, cmd_op_t op, store_undo_t *undo, ctx_err_t *err, u
     arena_init(&arena);
     cmd_batch_t batch;
     cmd_batch_init(&batch, &arena);
-    cmd_batch_add(&batch, &op);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
     cmd_result_t result = {0};
     ctx_err_clear(err);
     int rc = store_apply(s, &batch, undo, &arena, &result, err);
@@ -343,7 +343,7 @@ START_TEST(test_atomic_batch) {
         op_node(CMD_NODE_INSERT, 8, "Never", NULL),
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        cmd_batch_add(&batch, &ops[i]);
+        ck_assert_int_eq(cmd_batch_add(&batch, &ops[i], NULL), CTX_OK);
     }
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -357,10 +357,10 @@ START_TEST(test_atomic_batch) {
     ck_assert_int_eq(store_kind_lookup(s, "brand_new", 9), -1);
     /* The failing op as the 3rd of a batch without a caller undo log. */
     batch.count = 0;
-    cmd_batch_add(&batch, &ops[0]);
-    cmd_batch_add(&batch, &ops[1]);
+    ck_assert_int_eq(cmd_batch_add(&batch, &ops[0], NULL), CTX_OK);
+    ck_assert_int_eq(cmd_batch_add(&batch, &ops[1], NULL), CTX_OK);
     cmd_op_t bad = op_vec(CMD_VECTOR_INSERT, 7, NULL, 2);
-    cmd_batch_add(&batch, &bad);
+    ck_assert_int_eq(cmd_batch_add(&batch, &bad, NULL), CTX_OK);
     ctx_err_clear(&err);
     ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, &result, &err), CTX_EDATA);
     free(after);
@@ -368,8 +368,8 @@ START_TEST(test_atomic_batch) {
     ck_assert_str_eq(before, after);
     /* And the same batch minus the bad op succeeds with per-op results. */
     batch.count = 2;
-    cmd_batch_add(&batch, &ops[2]);
-    cmd_batch_add(&batch, &ops[2]);
+    ck_assert_int_eq(cmd_batch_add(&batch, &ops[2], NULL), CTX_OK);
+    ck_assert_int_eq(cmd_batch_add(&batch, &ops[2], NULL), CTX_OK);
     ctx_err_clear(&err);
     ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, &result, &err), 0);
     ck_assert_uint_eq(result.affected, 3);
@@ -427,7 +427,7 @@ static void random_batch(uint64_t *state, cmd_batch_t *batch, uint32_t ops, floa
             op = op_vec(CMD_VECTOR_DELETE, id, NULL, 0);
             break;
         }
-        cmd_batch_add(batch, &op);
+        ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
     }
 }
 
@@ -556,7 +556,7 @@ static void full_batch(cmd_batch_t *batch) {
     ops[9].flags = CMD_FLAG_EXPECT_VERSION;
     ops[9].expect_version = UINT64_MAX;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        cmd_batch_add(batch, &ops[i]);
+        ck_assert_int_eq(cmd_batch_add(batch, &ops[i], NULL), CTX_OK);
     }
 }
 
@@ -843,14 +843,14 @@ START_TEST(test_no_spurious_conflicts) {
     };
     for (int i = 0; i < 2; i++) {
         ok1(s, ops[i], undo);
-        cmd_batch_add(&pending, &ops[i]);
+        ck_assert_int_eq(cmd_batch_add(&pending, &ops[i], NULL), CTX_OK);
     }
     ops[2] =
         expecting(op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 121.0), store_edge_version(s, 1, 2, 0));
     ops[3] = expecting(op_node(CMD_NODE_UPSERT, 20, "Newer", NULL), store_node_version(s, 20));
     for (int i = 2; i < 4; i++) {
         ok1(s, ops[i], undo);
-        cmd_batch_add(&pending, &ops[i]);
+        ck_assert_int_eq(cmd_batch_add(&pending, &ops[i], NULL), CTX_OK);
     }
     char *speculative = dump(s);
     for (int round = 0; round < 2; round++) {
@@ -885,7 +885,7 @@ START_TEST(test_logged_batches_skip_checks) {
     cmd_batch_t batch;
     cmd_batch_init(&batch, &arena);
     cmd_op_t op = expecting(op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 5.0), 12345);
-    cmd_batch_add(&batch, &op);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
     ctx_err_t err;
     ctx_err_clear(&err);
     ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, &err), CTX_ESERIALIZATION);
@@ -897,7 +897,7 @@ START_TEST(test_logged_batches_skip_checks) {
     /* Other errors still stop a logged batch. */
     cmd_batch_init(&batch, &arena);
     op = op_node(CMD_NODE_INSERT, 1, "Dup", NULL);
-    cmd_batch_add(&batch, &op);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
     ctx_err_clear(&err);
     ck_assert_int_eq(store_apply_logged(s, &batch, &arena, &err), CTX_EUNIQUE);
     arena_destroy(&arena);
@@ -929,6 +929,35 @@ START_TEST(test_decode_format_1) {
 }
 END_TEST
 
+/* A batch takes at most ops_max ops (CMD_BATCH_OPS_MAX in the server, lowered here so the limit
+ * is reached cheaply): the op past it is refused with 54000 and leaves the batch as it was. */
+START_TEST(test_batch_op_limit) {
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    ck_assert_uint_eq(batch.ops_max, CMD_BATCH_OPS_MAX);
+    batch.ops_max = 40;
+    for (int64_t i = 0; i < 40; i++) {
+        cmd_op_t op = op_node(CMD_NODE_INSERT, i + 1, "N", NULL);
+        ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    cmd_op_t op = op_node(CMD_NODE_INSERT, 41, "N", NULL);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, &err), CTX_ELIMIT);
+    ck_assert_str_eq(ctx_sqlstate(err.code), "54000");
+    ck_assert_str_eq(err.message, "too many row changes in one transaction (max 40)");
+    ck_assert_uint_eq(batch.count, 40);
+    ck_assert_int_eq(batch.ops[39].id, 40);
+    batch.count = 30;
+    ck_assert_int_eq(cmd_batch_check_room(&batch, 10, NULL), CTX_OK);
+    ck_assert_int_eq(cmd_batch_check_room(&batch, 11, NULL), CTX_ELIMIT);
+    ck_assert_int_eq(cmd_batch_check_room(&batch, UINT32_MAX, NULL), CTX_ELIMIT);
+    arena_destroy(&arena);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("command");
     TCase *tc = tcase_create("core");
@@ -946,6 +975,7 @@ int main(void) {
     tcase_add_test(tc, test_no_spurious_conflicts);
     tcase_add_test(tc, test_logged_batches_skip_checks);
     tcase_add_test(tc, test_decode_format_1);
+    tcase_add_test(tc, test_batch_op_limit);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -25,7 +25,7 @@ static void apply_ops(store_t *s, const cmd_op_t *ops, size_t n) {
     cmd_batch_t batch;
     cmd_batch_init(&batch, &arena);
     for (size_t i = 0; i < n; i++) {
-        cmd_batch_add(&batch, &ops[i]);
+        ck_assert_int_eq(cmd_batch_add(&batch, &ops[i], NULL), CTX_OK);
     }
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -300,8 +300,8 @@ START_TEST(test_limits_and_cancel) {
                       .kind_name = "owns",
                       .kind_len = 4,
                       .weight = 1};
-        cmd_batch_add(&batch, &n);
-        cmd_batch_add(&batch, &e);
+        ck_assert_int_eq(cmd_batch_add(&batch, &n, NULL), CTX_OK);
+        ck_assert_int_eq(cmd_batch_add(&batch, &e, NULL), CTX_OK);
     }
     ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, NULL), 0);
     graph_query_t q = {.start = 0,
@@ -393,7 +393,7 @@ START_TEST(test_scale_bfs) {
         cmd_batch_init(&batch, &arena);
         for (uint32_t id = base; id < base + 1000 && id < nodes; id++) {
             cmd_op_t op = {.kind = CMD_NODE_INSERT, .id = id, .label = "User", .label_len = 4};
-            cmd_batch_add(&batch, &op);
+            ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
         }
         ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, NULL), 0);
     }
@@ -418,7 +418,7 @@ START_TEST(test_scale_bfs) {
                            .kind_name = k,
                            .kind_len = (uint32_t)strlen(k),
                            .weight = 1};
-            cmd_batch_add(&batch, &op);
+            ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
         }
         cmd_result_t result;
         ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, &result, NULL), 0);

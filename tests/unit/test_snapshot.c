@@ -274,7 +274,7 @@ static int apply_op(store_t *s, cmd_op_t op) {
     arena_init(&arena);
     cmd_batch_t b;
     cmd_batch_init(&b, &arena);
-    cmd_batch_add(&b, &op);
+    ck_assert_int_eq(cmd_batch_add(&b, &op, NULL), CTX_OK);
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = store_apply(s, &b, NULL, &arena, NULL, &err);

@@ -41,7 +41,7 @@ static void apply1(store_t *s, cmd_op_t op) {
     arena_init(&arena);
     cmd_batch_t batch;
     cmd_batch_init(&batch, &arena);
-    cmd_batch_add(&batch, &op);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = store_apply(s, &batch, NULL, &arena, NULL, &err);
