@@ -5,7 +5,10 @@
  * (glibc derives the main thread's from RLIMIT_STACK and the mappings, a pthread's from its
  * attributes) and caches the top of the stack in thread-local storage; when that call fails, the
  * first checking frame is taken as the top and RLIMIT_STACK (or 8 MB) as the size. The limit
- * address is recomputed when max_stack_depth changes. The check itself is one thread-local load
+ * address is recomputed when the max_stack_depth in force changes (a thread's own value, set per
+ * session message, or else the server-wide one). A thread's own value counts depth from the
+ * frame that set it (the event loop's, as PostgreSQL counts from its main loop), so the frames
+ * below the loop do not eat into a small setting; the server-wide one counts from the top. The check itself is one thread-local load
  * and one compare against __builtin_frame_address (the real frame even under ASan's fake
  * stacks), so it is cheap enough for every level of every walk.
  */
@@ -22,11 +25,14 @@ typedef struct stack_state {
     uintptr_t top;        /* highest address of the thread's stack; 0 = not yet known */
     size_t size;          /* bytes of stack the thread has */
     size_t max_depth;     /* max_stack_depth the limit was computed for */
-    size_t limit_bytes;   /* allowed depth from top */
+    uintptr_t base;       /* where depth is counted from, the limit was computed for */
+    size_t limit_bytes;   /* allowed depth from base */
     uintptr_t limit_addr; /* frames below this address are too deep */
 } stack_state_t;
 
 static _Thread_local stack_state_t stack_state;
+static _Thread_local size_t stack_thread_depth; /* this thread's max_stack_depth; 0 = global */
+static _Thread_local uintptr_t stack_thread_base; /* with it: depth counted from here; 0 = top */
 
 enum { STACK_FALLBACK_BYTES = 8 * 1024 * 1024 };
 
@@ -54,15 +60,29 @@ static void stack_learn_bounds(stack_state_t *s, uintptr_t frame) {
     s->size = size;
 }
 
-static void stack_compute_limit(stack_state_t *s, size_t max_depth) {
+/* Bytes of the thread's stack a walk may use: its size less the reserve. */
+static size_t stack_usable(const stack_state_t *s) {
     size_t reserve = s->size / 4;
     if (reserve < CTX_STACK_RESERVE_MIN_BYTES) {
         reserve = CTX_STACK_RESERVE_MIN_BYTES;
     }
-    size_t usable = s->size > reserve ? s->size - reserve : s->size / 2;
-    s->limit_bytes = max_depth < usable ? max_depth : usable;
-    s->limit_addr = s->top - s->limit_bytes;
+    return s->size > reserve ? s->size - reserve : s->size / 2;
+}
+
+static size_t stack_depth_in_force(void) {
+    size_t own = stack_thread_depth;
+    return own != 0 ? own : atomic_load_explicit(&stack_max_depth, memory_order_relaxed);
+}
+
+/* The limit is max_depth below base, but never deeper than the usable part of the stack. */
+static void stack_compute_limit(stack_state_t *s, size_t max_depth, uintptr_t base) {
+    CTX_ASSERT(base <= s->top);
+    uintptr_t usable_addr = s->top - stack_usable(s);
+    uintptr_t depth_addr = base > max_depth ? base - max_depth : 0;
+    s->limit_addr = depth_addr > usable_addr ? depth_addr : usable_addr;
+    s->limit_bytes = base > s->limit_addr ? base - s->limit_addr : 0;
     s->max_depth = max_depth;
+    s->base = base;
 }
 
 static stack_state_t *stack_current(uintptr_t frame) {
@@ -70,9 +90,11 @@ static stack_state_t *stack_current(uintptr_t frame) {
     if (s->top == 0) {
         stack_learn_bounds(s, frame);
     }
-    size_t max_depth = atomic_load_explicit(&stack_max_depth, memory_order_relaxed);
-    if (s->max_depth != max_depth) {
-        stack_compute_limit(s, max_depth);
+    size_t max_depth = stack_depth_in_force();
+    uintptr_t base = stack_thread_base != 0 && stack_thread_base < s->top ? stack_thread_base
+                                                                          : s->top;
+    if (s->max_depth != max_depth || s->base != base) {
+        stack_compute_limit(s, max_depth, base);
     }
     return s;
 }
@@ -84,8 +106,20 @@ void ctx_stack_set_max_depth(size_t bytes) {
     atomic_store_explicit(&stack_max_depth, bytes, memory_order_relaxed);
 }
 
+void ctx_stack_use_max_depth(size_t bytes) {
+    if (bytes != 0 && bytes < CTX_STACK_DEPTH_MIN_BYTES) {
+        bytes = CTX_STACK_DEPTH_MIN_BYTES;
+    }
+    stack_thread_depth = bytes;
+    stack_thread_base = bytes != 0 ? (uintptr_t)__builtin_frame_address(0) : 0;
+}
+
 size_t ctx_stack_max_depth(void) {
-    return atomic_load_explicit(&stack_max_depth, memory_order_relaxed);
+    return stack_depth_in_force();
+}
+
+size_t ctx_stack_depth_allowed_bytes(void) {
+    return stack_usable(stack_current((uintptr_t)__builtin_frame_address(0)));
 }
 
 size_t ctx_stack_limit_bytes(void) {
@@ -106,6 +140,6 @@ int ctx_stack_check(ctx_err_t *err) {
     ctx_err_hint(err,
                  "Increase the configuration parameter \"max_stack_depth\" (currently %zukB), "
                  "after ensuring the platform's stack depth limit is adequate.",
-                 ctx_stack_max_depth() / 1024);
+                 ctx_stack_max_depth() / CTX_STACK_FRAME_SCALE / 1024);
     return rc;
 }

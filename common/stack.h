@@ -34,13 +34,22 @@ enum {
     CTX_STACK_RESERVE_MIN_BYTES = 256 * 1024, /* stack always left below the limit */
 };
 
-/* Sets max_stack_depth for every thread (bytes, clamped to at least CTX_STACK_DEPTH_MIN_BYTES).
- * Each thread still keeps at least max(stack size / 4, CTX_STACK_RESERVE_MIN_BYTES) of its real
- * stack free below the limit. Thread-safe; takes effect at each thread's next check. */
+/* Sets the server-wide max_stack_depth (bytes, clamped to at least CTX_STACK_DEPTH_MIN_BYTES),
+ * in force on every thread that has no value of its own (ctx_stack_use_max_depth). Each thread
+ * still keeps at least max(stack size / 4, CTX_STACK_RESERVE_MIN_BYTES) of its real stack free
+ * below the limit. Thread-safe; takes effect at each thread's next check. */
 void ctx_stack_set_max_depth(size_t bytes);
-/* The configured max_stack_depth in bytes. */
+/* Sets the calling thread's own max_stack_depth (bytes, clamped as above; 0 = the server-wide
+ * value again), counted from the caller's frame rather than the top of the stack. The event loop
+ * sets the session's setting before it handles that session's message, so every check of the
+ * statement reads the session's value and counts only the statement's own depth. */
+void ctx_stack_use_max_depth(size_t bytes);
+/* The max_stack_depth in force for the calling thread, in bytes. */
 size_t ctx_stack_max_depth(void);
-/* The limit in force for the calling thread, in bytes from the top of its stack. */
+/* The largest max_stack_depth (bytes) the calling thread's real stack honours in full: its size
+ * less the reserve. A larger value would be cut to this, so SET refuses it (22023). */
+size_t ctx_stack_depth_allowed_bytes(void);
+/* The limit in force for the calling thread, in bytes below where its depth is counted from. */
 size_t ctx_stack_limit_bytes(void);
 
 /* True when the caller's frame is deeper than the calling thread's limit. For walks that have

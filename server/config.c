@@ -49,6 +49,8 @@ static const config_key_t CONFIG_KEYS[] = {
      "largest frontend message accepted; larger ones get 08P01 and the connection closes"},
     {"statement_mem_limit", CK_BYTES, 64 * 1024, UINT64_C(1) << 40, "1GB",
      "default of the statement_mem_limit setting: memory one statement may use"},
+    {"max_stack_depth", CK_BYTES, 100 * 1024, UINT64_C(1) << 31, "2MB",
+     "default of the max_stack_depth setting: stack a statement's recursion may use"},
     {"vector_dimensions", CK_UINT, 1, 4096, "128", "dimension of every vector in the database"},
     {"log_level", CK_LOGLEVEL, 0, 0, "info", "debug, info, warn or error"},
     {"hnsw_metric", CK_METRIC, 0, 0, "cosine",
@@ -172,6 +174,8 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->message_bytes_max = (uint32_t)n;
     } else if (strcmp(name, "statement_mem_limit") == 0) {
         cfg->statement_mem_limit = n;
+    } else if (strcmp(name, "max_stack_depth") == 0) {
+        cfg->max_stack_depth = n;
     } else if (strcmp(name, "hnsw_m") == 0) {
         cfg->hnsw_m = (uint32_t)n;
     } else if (strcmp(name, "hnsw_ef_construction") == 0) {

@@ -34,6 +34,7 @@ typedef struct config {
     uint32_t max_connections;             /* authenticated sessions; extra ones get 53300 */
     uint32_t message_bytes_max;           /* bound of one frontend message (length field) */
     uint64_t statement_mem_limit;         /* default of the statement_mem_limit setting */
+    uint64_t max_stack_depth;             /* default of the max_stack_depth setting (bytes) */
     uint32_t vector_dimensions;           /* database-wide vector dimension */
     ctx_log_level_t log_level;            /* debug | info | warn | error */
     int hnsw_metric;                      /* metric_t of the vector index (cosine by default) */

@@ -39,6 +39,7 @@
 #include "extended.h"
 #include "pgwire.h"
 #include "reply.h"
+#include "stack.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -998,7 +999,11 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
         if (startup) {
             conn_on_startup_frame(conn, &frame);
         } else {
+            /* every stack check of the message's statements reads the session's max_stack_depth */
+            ctx_stack_use_max_depth(conn->session != NULL ? sql_session_stack_depth(conn->session)
+                                                          : 0);
             conn_on_message(conn, &frame);
+            ctx_stack_use_max_depth(0);
         }
         conn_hold_replies(conn, mark);
         buf_consume(&conn->in, frame.frame_bytes);

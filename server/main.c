@@ -32,12 +32,14 @@
 #include "durability.h"
 #include "fsutil.h"
 #include "loop.h"
+#include "stack.h"
 #include "sql.h"
 #include "store.h"
 #include "vindex.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -208,6 +210,17 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     char mem_limit[32];
     arena_format_size((size_t)cfg->statement_mem_limit, mem_limit, sizeof(mem_limit));
     db.statement_mem_limit = mem_limit;
+    size_t stack_depth_bytes = (size_t)cfg->max_stack_depth * CTX_STACK_FRAME_SCALE;
+    if (stack_depth_bytes > ctx_stack_depth_allowed_bytes()) {
+        ctx_err_set(err, CTX_ECONFIG, "max_stack_depth %" PRIu64 "kB exceeds the %zukB the "
+                    "stack allows; raise \"ulimit -s\"", cfg->max_stack_depth / 1024,
+                    ctx_stack_depth_allowed_bytes() / CTX_STACK_FRAME_SCALE / 1024);
+        return -1;
+    }
+    ctx_stack_set_max_depth(stack_depth_bytes);
+    char stack_depth[32];
+    arena_format_size((size_t)cfg->max_stack_depth, stack_depth, sizeof(stack_depth));
+    db.max_stack_depth = stack_depth;
     /* The vector index follows committed batches (engine/vector/vindex.h); durability loads it from
      * the snapshot (or builds it) and installs db.vindex and db.hooks.applied. */
     hnsw_config_t hnsw_config;

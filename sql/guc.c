@@ -13,6 +13,7 @@
  * re-sent to the client as ParameterStatus whenever their value changes.
  */
 #include "session_int.h"
+#include "stack.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +51,7 @@ static const guc_default_t guc_defaults[] = {
     {"lc_collate", "C", GUC_READONLY, "Shows the collation order locale."},
     {"lc_ctype", "C", GUC_READONLY, "Shows the character classification locale."},
     {"max_identifier_length", "63", GUC_READONLY, "Shows the maximum identifier length."},
+    {"max_stack_depth", NULL, 0, "Sets the maximum stack depth, in kilobytes."},
     {"search_path", "\"$user\", public", 0,
      "Sets the schema search order for names that are not schema-qualified."},
     {"server_encoding", "UTF8", GUC_REPORT | GUC_READONLY,
@@ -95,6 +97,9 @@ void guc_init_defaults(sql_session_t *s) {
         const char *value = d->value;
         if (value == NULL && strcmp(d->name, "statement_mem_limit") == 0) {
             value = s->db->statement_mem_limit != NULL ? s->db->statement_mem_limit : "1GB";
+        }
+        if (value == NULL && strcmp(d->name, "max_stack_depth") == 0) {
+            value = s->db->max_stack_depth != NULL ? s->db->max_stack_depth : "2MB";
         }
         if (value == NULL) {
             value = strcmp(d->name, "server_version") == 0
@@ -197,6 +202,7 @@ static const guc_rule_t guc_rules[] = {
     {"extra_float_digits", GK_INT, -15, 3, NULL},
     {"hnsw.ef_search", GK_INT, 1, 1000, NULL},
     {"IntervalStyle", GK_ENUM, 0, 0, "postgres, postgres_verbose, sql_standard, iso_8601"},
+    {"max_stack_depth", GK_KB, 100, 2147483647, NULL},
     {"standard_conforming_strings", GK_BOOL, 0, 0, NULL},
     {"statement_mem_limit", GK_KB, 64, 2147483647, NULL},
     {"statement_timeout", GK_MS, 0, 2147483647, NULL},
@@ -473,6 +479,25 @@ static const guc_rule_t *guc_rule(const char *name) {
     return NULL;
 }
 
+/* max_stack_depth (canon: its checked spelling) must fit the stack of the thread that runs
+ * statements, less the reserve the guard keeps (common/stack.h), as PostgreSQL refuses a value
+ * too close to the platform's limit. */
+static int guc_check_stack_depth(const char *value, const char *canon, ctx_err_t *err) {
+    size_t bytes = 0;
+    if (arena_parse_size(canon, &bytes) < 0) {
+        return guc_invalid("max_stack_depth", value, err);
+    }
+    size_t allowed_kb = ctx_stack_depth_allowed_bytes() / CTX_STACK_FRAME_SCALE / 1024;
+    if (bytes / 1024 > allowed_kb) {
+        guc_invalid("max_stack_depth", value, err);
+        ctx_err_detail(err, "\"max_stack_depth\" must not exceed %zukB.", allowed_kb);
+        ctx_err_hint(err, "Increase the platform's stack depth limit via \"ulimit -s\" or local "
+                          "equivalent.");
+        return err->code;
+    }
+    return CTX_OK;
+}
+
 /* Validates value for setting name (whose current value is current, NULL for a new name) and
  * sets *out to the spelling to store: value itself, or canon (GUC_CANON_BYTES). */
 static int guc_check(const char *name, const char *value, const char *current, char *canon,
@@ -507,6 +532,9 @@ static int guc_check(const char *name, const char *value, const char *current, c
     case GK_NAME:
         guc_clean_name(value, canon);
         break;
+    }
+    if (rc == CTX_OK && strcmp(rule->name, "max_stack_depth") == 0) {
+        rc = guc_check_stack_depth(value, canon, err);
     }
     if (rc == CTX_OK) {
         *out = canon;

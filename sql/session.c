@@ -20,6 +20,7 @@
  */
 #include "catalog.h"
 #include "session_int.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +317,15 @@ size_t session_mem_limit(sql_session_t *s) {
         return 0;
     }
     return bytes;
+}
+
+size_t sql_session_stack_depth(sql_session_t *s) {
+    const char *text = guc_get(s, "max_stack_depth");
+    size_t bytes = 0;
+    if (text == NULL || arena_parse_size(text, &bytes) < 0) {
+        return 0;
+    }
+    return bytes * CTX_STACK_FRAME_SCALE;
 }
 
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e) {

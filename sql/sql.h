@@ -78,6 +78,7 @@ typedef struct sql_db {
     sql_session_t *spec_owner;  /* session whose uncommitted batch is applied to store, or NULL */
     const char *server_version; /* "15.0 (ContextDB 0.1.0)" */
     const char *statement_mem_limit; /* default of that setting ("1GB"); NULL: 1GB */
+    const char *max_stack_depth;     /* default of that setting ("2MB"); NULL: 2MB */
     uint64_t seed;                   /* database seed (HNSW levels later) */
     sql_commit_hooks_t hooks;
     struct vindex *vindex; /* committed vectors' HNSW index (hooks.applied keeps it current),
@@ -156,6 +157,9 @@ char sql_session_txn_status(const sql_session_t *session);
 /* Highest log position committed by this session, or seen by its statements (visible_lsn),
  * since sql_query_begin (0: none): the server holds the Query's replies back until the log is
  * durable up to it. */
+/* The session's max_stack_depth setting in bytes as the stack guard takes it (scaled by
+ * CTX_STACK_FRAME_SCALE), 0 when unset. */
+size_t sql_session_stack_depth(sql_session_t *session);
 uint64_t sql_session_commit_lsn(const sql_session_t *session);
 /* Id of a snapshot this Query created (CREATE SNAPSHOT) whose completion its reply waits for
  * (0: none); reset by sql_query_begin. */

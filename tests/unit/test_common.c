@@ -157,7 +157,7 @@ START_TEST(test_stack_guard_measures_bytes) {
     ck_assert_str_eq(err.message, "stack depth limit exceeded");
     char currently[64];
     snprintf(currently, sizeof(currently), "\"max_stack_depth\" (currently %dkB)",
-             CTX_STACK_DEPTH_DEFAULT_BYTES / 1024);
+             CTX_STACK_DEPTH_DEFAULT_BYTES / CTX_STACK_FRAME_SCALE / 1024);
     ck_assert_ptr_nonnull(strstr(err.hint, currently));
     ck_assert_uint_le(depth, limit); /* refused within the limit, never past it */
     ck_assert_uint_gt(depth, limit / 2);
@@ -171,6 +171,21 @@ START_TEST(test_stack_guard_measures_bytes) {
     ctx_stack_set_max_depth(1); /* clamped to the minimum */
     ck_assert_uint_eq(ctx_stack_max_depth(), CTX_STACK_DEPTH_MIN_BYTES);
     ctx_stack_set_max_depth(CTX_STACK_DEPTH_DEFAULT_BYTES);
+    /* a thread's own value (a session's SET) wins over the server-wide one until cleared */
+    ctx_stack_use_max_depth(300 * 1024);
+    ck_assert_uint_eq(ctx_stack_max_depth(), 300 * 1024);
+    ck_assert_uint_eq(ctx_stack_limit_bytes(), 300 * 1024);
+    ctx_err_clear(&err);
+    depth = recurse_until_refused(here, &err);
+    ck_assert_int_eq(err.code, CTX_ESTACK_DEPTH);
+    ck_assert_uint_le(depth, 300 * 1024 + 4096); /* counted from a frame just below here */
+    ck_assert_uint_gt(depth, 300 * 1024);
+    snprintf(currently, sizeof(currently), "(currently %dkB)", 300 / CTX_STACK_FRAME_SCALE);
+    ck_assert_ptr_nonnull(strstr(err.hint, currently));
+    ctx_stack_use_max_depth(0);
+    ck_assert_uint_eq(ctx_stack_max_depth(), CTX_STACK_DEPTH_DEFAULT_BYTES);
+    /* the real stack bounds what may be asked for: it is below the thread's size */
+    ck_assert_uint_ge(ctx_stack_depth_allowed_bytes(), ctx_stack_limit_bytes());
 }
 END_TEST
 
