@@ -5,7 +5,10 @@
  * of its own so that big rows do not waste the tail of the current chunk. The limit (arena.h) is
  * checked before a chunk is taken, against the bytes handed out; a reset that frees more than
  * ARENA_TRIM_BYTES calls malloc_trim so the pages go back to the system (glibc serves chunks
- * below its dynamic mmap threshold from the heap, which free() alone rarely shrinks).
+ * below its dynamic mmap threshold from the heap, which free() alone rarely shrinks). Chunks come
+ * from ctx_try_malloc, so a refused malloc first spends the process's reserve (ctx.h): the
+ * request is then served, the emergency makes arena_exhausted() true for the statement, and a
+ * reset or destroy, which gives memory back, re-arms the reserve.
  */
 #include "arena.h"
 
@@ -41,6 +44,7 @@ void arena_init(arena_t *arena) {
     arena->chunk_bytes = ARENA_CHUNK_MIN;
     arena->limit_bytes = 0;
     arena->exhausted = false;
+    arena->over_limit = false;
 }
 
 void arena_destroy(arena_t *arena) {
@@ -51,6 +55,7 @@ void arena_destroy(arena_t *arena) {
         chunk = next;
     }
     arena_init(arena);
+    ctx_mem_rearm();
 }
 
 void arena_reset(arena_t *arena) {
@@ -85,6 +90,8 @@ void arena_reset(arena_t *arena) {
     arena->head = keep;
     arena->used_bytes = 0;
     arena->exhausted = false;
+    arena->over_limit = false;
+    ctx_mem_rearm(); /* the memory a failed statement held is back: take the reserve again */
     arena->chunk_bytes =
         keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size : ARENA_CHUNK_MIN;
 }
@@ -98,7 +105,7 @@ static arena_chunk_t *chunk_new(size_t size) {
     if (size > SIZE_MAX - sizeof(arena_chunk_t)) {
         return NULL;
     }
-    arena_chunk_t *chunk = malloc(sizeof(arena_chunk_t) + size);
+    arena_chunk_t *chunk = ctx_try_malloc(sizeof(arena_chunk_t) + size);
     if (chunk == NULL) {
         return NULL;
     }
@@ -164,9 +171,11 @@ void *arena_alloc(arena_t *arena, size_t size) {
     CTX_ASSERT(rounded >= size);
     if (arena_over_limit(arena, rounded)) {
         arena->exhausted = true;
+        arena->over_limit = true;
     }
     void *ptr = arena_take(arena, rounded);
     if (ptr == NULL) {
+        /* Only when even the reserve (ctx.h) could not cover it: no piece to hand out. */
         CTX_ERROR("out of memory: malloc of a %zu-byte arena chunk failed", rounded);
         abort();
     }
@@ -177,6 +186,7 @@ void *arena_try_alloc(arena_t *arena, size_t size) {
     size_t rounded = arena_round(size);
     if (rounded == 0 || arena_over_limit(arena, rounded)) {
         arena->exhausted = true;
+        arena->over_limit = true;
         return NULL;
     }
     void *ptr = arena_take(arena, rounded);
@@ -187,7 +197,7 @@ void *arena_try_alloc(arena_t *arena, size_t size) {
 }
 
 bool arena_exhausted(const arena_t *arena) {
-    return arena->exhausted;
+    return arena->exhausted || ctx_mem_emergency();
 }
 
 void *arena_calloc(arena_t *arena, size_t count, size_t size) {
@@ -248,7 +258,7 @@ size_t arena_used_bytes(const arena_t *arena) {
 int arena_limit_error(const arena_t *arena, const char *setting, struct ctx_err *err) {
     CTX_ASSERT(setting != NULL);
     ctx_err_set(err, CTX_ENOMEM, "out of memory");
-    if (arena->limit_bytes == 0) {
+    if (arena->limit_bytes == 0 || !arena->over_limit) {
         ctx_err_detail(err, "The system could not provide memory for the statement.");
         return CTX_ENOMEM;
     }

@@ -13,10 +13,12 @@
  *   - arena_alloc() is for small, bounded pieces (one value, one row's scratch): it never returns
  *     NULL; past the limit it still allocates but marks the arena exhausted.
  * Either way arena_exhausted() becomes true, and the code that loops over rows (the executor's
- * per-row poll, COPY's per-record step) turns that into 53200 with arena_limit_error(). So the
- * arena overshoots its limit by at most what one row's bounded pieces take. arena_reset() clears
- * the exhausted mark (the limit stays) and gives freed memory back to the system (malloc_trim)
- * when a reset released a lot of it, so repeated failing statements do not grow the process.
+ * per-row poll, COPY's per-record step) turns that into 53200 with arena_limit_error(); so does
+ * the process-wide memory emergency (ctx.h), in which malloc refused and the reserve was spent. So
+ * the arena overshoots its limit by at most what one row's bounded pieces take. arena_reset()
+ * clears the exhausted mark (the limit stays) and gives freed memory back to the system
+ * (malloc_trim) when a reset released a lot of it, so repeated failing statements do not grow the
+ * process.
  */
 #ifndef CTX_ARENA_H
 #define CTX_ARENA_H
@@ -33,6 +35,7 @@ typedef struct arena {
     size_t chunk_bytes;  /* size of the next chunk to allocate */
     size_t limit_bytes;  /* 0 = no limit */
     bool exhausted;      /* the limit was reached or malloc failed since init/reset */
+    bool over_limit;     /* it was the limit (not the system) */
 } arena_t;
 
 /* Smallest non-zero limit arena_parse_size() accepts for a statement (64 kB). */
@@ -51,13 +54,16 @@ void arena_reset(arena_t *arena);
  * allocation (bytes already handed out stay valid). */
 void arena_set_limit(arena_t *arena, size_t limit_bytes);
 /* Returns size bytes aligned to 16; never NULL, even past the limit (then marks the arena
- * exhausted). For small, bounded pieces only. Valid until the next reset/destroy. On malloc
- * failure logs and aborts (ctx_malloc). */
+ * exhausted). For small, bounded pieces only. Valid until the next reset/destroy. A refused
+ * malloc is served from the process's reserve (ctx.h), which puts the process in the memory
+ * emergency (arena_exhausted() true); only when the reserve cannot cover the piece either does
+ * it log and abort. */
 void *arena_alloc(arena_t *arena, size_t size);
 /* Like arena_alloc but NULL (arena marked exhausted, nothing allocated) when the request would
  * pass the limit or malloc fails. For memory that grows with the data. */
 void *arena_try_alloc(arena_t *arena, size_t size);
-/* Whether an allocation reached the limit (or malloc failed) since init/reset. */
+/* Whether an allocation reached the limit or malloc failed since init/reset, or the process is
+ * in the memory emergency (ctx_mem_emergency). */
 bool arena_exhausted(const arena_t *arena);
 /* Sets err to 53200 "out of memory" with a DETAIL naming the limit (setting names the setting,
  * e.g. "statement_mem_limit") and returns the code. */

@@ -22,6 +22,27 @@ void buf_free(buf_t *buf) {
 void buf_reset(buf_t *buf) {
     buf->start = 0;
     buf->len = 0;
+    buf->failed = false;
+}
+
+/* Below this a failed buffer's memory is kept on rewind; above it, shrunk to what it holds. */
+static const size_t BUF_KEEP_BYTES = (size_t)1 << 20;
+
+void buf_rewind(buf_t *buf, size_t size_mark) {
+    CTX_ASSERT(size_mark <= buf_size(buf));
+    buf->len = buf->start + size_mark;
+    if (buf->failed && buf->cap > BUF_KEEP_BYTES && buf->len < buf->cap / 2) {
+        memmove(buf->data, buf->data + buf->start, size_mark);
+        buf->start = 0;
+        buf->len = size_mark;
+        size_t cap = size_mark < BUF_KEEP_BYTES ? BUF_KEEP_BYTES : size_mark;
+        uint8_t *data = realloc(buf->data, cap); /* shrinking: failure keeps the old block */
+        if (data != NULL) {
+            buf->data = data;
+            buf->cap = cap;
+        }
+    }
+    buf->failed = false;
 }
 
 void buf_consume(buf_t *buf, size_t n) {
@@ -34,6 +55,9 @@ void buf_consume(buf_t *buf, size_t n) {
 }
 
 uint8_t *buf_reserve(buf_t *buf, size_t extra) {
+    if (buf->failed) {
+        return NULL;
+    }
     if (buf->cap - buf->len >= extra) {
         return buf->data + buf->len;
     }
@@ -48,15 +72,24 @@ uint8_t *buf_reserve(buf_t *buf, size_t extra) {
     }
     size_t cap = buf->cap == 0 ? 256 : buf->cap;
     while (cap - buf->len < extra) {
-        CTX_ASSERT(cap <= SIZE_MAX / 2);
+        if (cap > SIZE_MAX / 2) {
+            buf->failed = true;
+            return NULL;
+        }
         cap *= 2;
     }
-    buf->data = ctx_realloc(buf->data, cap);
+    uint8_t *data = ctx_try_realloc(buf->data, cap);
+    if (data == NULL) {
+        buf->failed = true; /* the old block and its bytes stay, for buf_rewind */
+        return NULL;
+    }
+    buf->data = data;
     buf->cap = cap;
     return buf->data + buf->len;
 }
 
 void buf_commit(buf_t *buf, size_t n) {
+    CTX_ASSERT(!buf->failed);
     CTX_ASSERT(buf->len + n <= buf->cap);
     buf->len += n;
 }
@@ -66,6 +99,9 @@ void buf_append(buf_t *buf, const void *bytes, size_t n) {
         return;
     }
     uint8_t *dst = buf_reserve(buf, n);
+    if (dst == NULL) {
+        return;
+    }
     memcpy(dst, bytes, n);
     buf->len += n;
 }
@@ -102,12 +138,17 @@ void buf_printf(buf_t *buf, const char *fmt, ...) {
     va_end(copy);
     CTX_ASSERT(len >= 0);
     uint8_t *dst = buf_reserve(buf, (size_t)len + 1);
-    vsnprintf((char *)dst, (size_t)len + 1, fmt, ap);
+    if (dst != NULL) {
+        vsnprintf((char *)dst, (size_t)len + 1, fmt, ap);
+        buf->len += (size_t)len;
+    }
     va_end(ap);
-    buf->len += (size_t)len;
 }
 
 void buf_patch_u32be(buf_t *buf, size_t at, uint32_t v) {
+    if (buf->failed) {
+        return; /* the message is discarded anyway; its bytes may never have been appended */
+    }
     CTX_ASSERT(at >= buf->start && at + 4 <= buf->len);
     buf->data[at] = (uint8_t)(v >> 24);
     buf->data[at + 1] = (uint8_t)(v >> 16);

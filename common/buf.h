@@ -3,11 +3,18 @@
  *
  * Data lives in [data + start, data + len). buf_consume() advances start; compaction happens
  * lazily when appending, so reading a stream message by message costs no memmove per message.
- * Appends never fail (ctx_realloc aborts on exhaustion); callers bound sizes themselves.
+ *
+ * Failure is sticky, as in curl's dynbuf: when the buffer cannot grow (memory refused even after
+ * the reserve, ctx.h), it is marked failed, the append that failed and every later one are
+ * no-ops, and buf_failed() says so. Whoever consumes the buffer checks that before using what it
+ * holds -- conn.c discards a failed reply back to where the statement's reply began and sends a
+ * 53200 ErrorResponse instead -- and buf_rewind() takes the buffer back to such a mark and clears
+ * the failure. Callers bound sizes themselves too.
  */
 #ifndef CTX_BUF_H
 #define CTX_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,12 +23,21 @@ typedef struct buf {
     size_t start; /* first unconsumed byte */
     size_t len;   /* end of valid data */
     size_t cap;
+    bool failed; /* an append could not get memory; appends are no-ops until buf_rewind */
 } buf_t;
 
 void buf_init(buf_t *buf);
 void buf_free(buf_t *buf);
-/* Empties the buffer, keeping its memory. */
+/* Empties the buffer, keeping its memory, and clears a failure. */
 void buf_reset(buf_t *buf);
+/* Whether an append failed for want of memory since init/reset/rewind (buf.h). */
+static inline bool buf_failed(const buf_t *buf) {
+    return buf->failed;
+}
+/* Drops everything past the first `size_mark` unconsumed bytes (a buf_size() taken earlier, with
+ * nothing consumed since) and clears a failure; memory beyond what is kept goes back to the
+ * system when the buffer had failed. */
+void buf_rewind(buf_t *buf, size_t size_mark);
 /* Unconsumed bytes and their count. */
 static inline const uint8_t *buf_peek(const buf_t *buf) {
     return buf->data + buf->start;
@@ -31,7 +47,8 @@ static inline size_t buf_size(const buf_t *buf) {
 }
 /* Drops n bytes from the front (n <= buf_size). */
 void buf_consume(buf_t *buf, size_t n);
-/* Ensures room for `extra` more bytes; returns the write pointer (caller then buf_commit()s). */
+/* Ensures room for `extra` more bytes; returns the write pointer (caller then buf_commit()s), or
+ * NULL when memory is refused or the buffer had already failed (then it is marked failed). */
 uint8_t *buf_reserve(buf_t *buf, size_t extra);
 void buf_commit(buf_t *buf, size_t n);
 void buf_append(buf_t *buf, const void *bytes, size_t n);

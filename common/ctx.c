@@ -3,9 +3,14 @@
  *
  * Logging formats each line into a stack buffer and emits it with one write(2), so lines from
  * the event loop and background threads never interleave mid-line.
+ *
+ * Allocation (ctx.h, "Memory exhaustion"): one fallible path, ctx_try_realloc, under which the
+ * test hook and the reserve sit; the reserve is a malloc'ed block whose pages are never touched,
+ * so it costs address space (what RLIMIT_AS and strict overcommit count) but no resident memory.
  */
 #include "ctx.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +137,98 @@ void ctx_assert_fail(const char *expr, const char *file, int line, const char *f
     abort();
 }
 
+/* ---- Allocation and the reserve (ctx.h) ----------------------------------------------------- */
+
+static void *_Atomic mem_reserve_block;  /* the reserve; NULL while spent or never set */
+static _Atomic size_t mem_reserve_bytes; /* its size, kept for re-arming */
+static atomic_bool mem_emergency_flag;   /* the reserve was spent */
+static atomic_long alloc_fail_countdown; /* test hook: allocations until one fails; 0 = off */
+
+void ctx_alloc_fail_at(long n) {
+    atomic_store(&alloc_fail_countdown, n < 0 ? 0 : n);
+}
+
+/* True when the test hook says this allocation fails. */
+static bool alloc_injected_failure(void) {
+    long n = atomic_load_explicit(&alloc_fail_countdown, memory_order_relaxed);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&alloc_fail_countdown, &n, n - 1)) {
+            return n == 1;
+        }
+    }
+    return false;
+}
+
+/* Frees the reserve, if there is one, and enters the emergency. True when memory was freed. */
+static bool mem_spend_reserve(void) {
+    void *block = atomic_exchange(&mem_reserve_block, NULL);
+    if (block == NULL) {
+        return false;
+    }
+    free(block);
+    atomic_store(&mem_emergency_flag, true);
+    ctx_log(CTX_LOG_WARN, "out of memory: spent the %zu-byte reserve; the running statement fails",
+            atomic_load(&mem_reserve_bytes));
+    return true;
+}
+
+bool ctx_mem_reserve(size_t bytes) {
+    void *block = bytes > 0 ? malloc(bytes) : NULL;
+    if (bytes > 0 && block == NULL) {
+        return false;
+    }
+    atomic_store(&mem_reserve_bytes, bytes);
+    free(atomic_exchange(&mem_reserve_block, block));
+    atomic_store(&mem_emergency_flag, false);
+    return true;
+}
+
+void ctx_mem_rearm(void) {
+    if (!atomic_load_explicit(&mem_emergency_flag, memory_order_relaxed)) {
+        return;
+    }
+    size_t bytes = atomic_load(&mem_reserve_bytes);
+    void *block = malloc(bytes);
+    if (block == NULL) {
+        return; /* still short: stay in the emergency */
+    }
+    void *expected = NULL;
+    if (!atomic_compare_exchange_strong(&mem_reserve_block, &expected, block)) {
+        free(block); /* another thread re-armed first */
+    }
+    atomic_store(&mem_emergency_flag, false);
+}
+
+bool ctx_mem_emergency(void) {
+    return atomic_load_explicit(&mem_emergency_flag, memory_order_relaxed);
+}
+
+void *ctx_try_realloc(void *ptr, size_t size) {
+    size_t bytes = size == 0 ? 1 : size;
+    void *out = alloc_injected_failure() ? NULL : realloc(ptr, bytes);
+    if (out == NULL && mem_spend_reserve()) {
+        out = realloc(ptr, bytes);
+    }
+    return out;
+}
+
+void *ctx_try_malloc(size_t size) {
+    return ctx_try_realloc(NULL, size);
+}
+
+void *ctx_try_calloc(size_t count, size_t size) {
+    if (size != 0 && count > SIZE_MAX / size) {
+        return NULL;
+    }
+    void *out = ctx_try_malloc(count * size);
+    if (out != NULL) {
+        memset(out, 0, count == 0 || size == 0 ? 1 : count * size);
+    }
+    return out;
+}
+
 static void *check_alloc(void *ptr, size_t size) {
-    if (ptr == NULL && size != 0) {
+    if (ptr == NULL) {
         ctx_log(CTX_LOG_ERROR, "out of memory allocating %zu bytes", size);
         abort();
     }
@@ -141,15 +236,15 @@ static void *check_alloc(void *ptr, size_t size) {
 }
 
 void *ctx_malloc(size_t size) {
-    return check_alloc(malloc(size == 0 ? 1 : size), size);
+    return check_alloc(ctx_try_malloc(size), size);
 }
 
 void *ctx_calloc(size_t count, size_t size) {
-    return check_alloc(calloc(count == 0 ? 1 : count, size == 0 ? 1 : size), count * size);
+    return check_alloc(ctx_try_calloc(count, size), count * size);
 }
 
 void *ctx_realloc(void *ptr, size_t size) {
-    return check_alloc(realloc(ptr, size == 0 ? 1 : size), size);
+    return check_alloc(ctx_try_realloc(ptr, size), size);
 }
 
 char *ctx_strdup(const char *s) {

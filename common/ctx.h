@@ -130,10 +130,41 @@ _Noreturn void ctx_assert_fail(const char *expr, const char *file, int line, con
         }                                                                                          \
     } while (0)
 
-/* Allocation that never returns NULL: on exhaustion logs and aborts (as Redis does). */
+/* Memory exhaustion.
+ *
+ * Every allocation goes through one path (ctx_try_*), which draws on a process-wide reserve when
+ * malloc refuses: a block set aside at start-up (ctx_mem_reserve) is freed and the request tried
+ * again, and the process enters the memory emergency: ctx_mem_emergency() is true until the
+ * reserve is taken back (ctx_mem_rearm, called when statement memory is released). Code that
+ * loops over rows treats the emergency like its own limit (arena_exhausted() includes it), so
+ * the statement running when memory ran out fails with 53200 at its next check while the reserve
+ * lets it unwind; the server keeps serving.
+ *
+ * ctx_try_malloc / ctx_try_calloc / ctx_try_realloc return NULL when even the reserve cannot
+ * satisfy the request (realloc: the old block is untouched then); every path a statement reaches
+ * uses them, directly or through arena.h / buf.h. ctx_malloc & co. never return NULL: they log
+ * and abort on exhaustion, and are for the server's own start-up structures and for small
+ * long-lived state that the reserve covers. */
+void *ctx_try_malloc(size_t size);
+void *ctx_try_calloc(size_t count, size_t size);
+void *ctx_try_realloc(void *ptr, size_t size);
 void *ctx_malloc(size_t size);
 void *ctx_calloc(size_t count, size_t size);
 void *ctx_realloc(void *ptr, size_t size);
 char *ctx_strdup(const char *s);
+/* The server's reserve: what a statement may still allocate after malloc first refuses, until
+ * its next check fails it. Address space only (never touched). */
+enum { CTX_MEM_RESERVE_BYTES = 64 * 1024 * 1024 };
+/* Sets aside bytes as the reserve (replacing an earlier one); false when malloc refuses. */
+bool ctx_mem_reserve(size_t bytes);
+/* Takes the reserve back after an emergency; ends the emergency when it could. Cheap when there
+ * is no emergency. */
+void ctx_mem_rearm(void);
+/* True from when the reserve was spent until it is re-armed. Thread-safe. */
+bool ctx_mem_emergency(void);
+/* Test hook: in the n-th allocation from now through ctx_try_* (1 = the next), malloc's first
+ * answer is a refusal, so the reserve is spent as on real exhaustion (and without a reserve the
+ * allocation fails); 0 turns it off. Thread-safe. */
+void ctx_alloc_fail_at(long n);
 
 #endif

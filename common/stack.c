@@ -8,9 +8,9 @@
  * address is recomputed when the max_stack_depth in force changes (a thread's own value, set per
  * session message, or else the server-wide one). A thread's own value counts depth from the
  * frame that set it (the event loop's, as PostgreSQL counts from its main loop), so the frames
- * below the loop do not eat into a small setting; the server-wide one counts from the top. The check itself is one thread-local load
- * and one compare against __builtin_frame_address (the real frame even under ASan's fake
- * stacks), so it is cheap enough for every level of every walk.
+ * below the loop do not eat into a small setting; the server-wide one counts from the top. The
+ * check itself is one thread-local load and one compare against __builtin_frame_address (the real
+ * frame even under ASan's fake stacks), so it is cheap enough for every level of every walk.
  */
 #include "stack.h"
 
@@ -31,7 +31,7 @@ typedef struct stack_state {
 } stack_state_t;
 
 static _Thread_local stack_state_t stack_state;
-static _Thread_local size_t stack_thread_depth; /* this thread's max_stack_depth; 0 = global */
+static _Thread_local size_t stack_thread_depth;   /* this thread's max_stack_depth; 0 = global */
 static _Thread_local uintptr_t stack_thread_base; /* with it: depth counted from here; 0 = top */
 
 enum { STACK_FALLBACK_BYTES = 8 * 1024 * 1024 };
@@ -91,8 +91,8 @@ static stack_state_t *stack_current(uintptr_t frame) {
         stack_learn_bounds(s, frame);
     }
     size_t max_depth = stack_depth_in_force();
-    uintptr_t base = stack_thread_base != 0 && stack_thread_base < s->top ? stack_thread_base
-                                                                          : s->top;
+    uintptr_t base =
+        stack_thread_base != 0 && stack_thread_base < s->top ? stack_thread_base : s->top;
     if (s->max_depth != max_depth || s->base != base) {
         stack_compute_limit(s, max_depth, base);
     }

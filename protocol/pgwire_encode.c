@@ -52,6 +52,9 @@ size_t pgw_msg_begin(buf_t *buf, uint8_t type) {
 }
 
 int pgw_msg_end(buf_t *buf, size_t mark) {
+    if (buf_failed(buf)) {
+        return 0; /* out of memory: the consumer discards the reply (buf.h) */
+    }
     CTX_ASSERT(mark + PGW_HEADER_BYTES <= buf_size(buf));
     size_t length = buf_size(buf) - mark - 1;
     if (length > (size_t)PGW_LENGTH_MAX) {
@@ -233,6 +236,9 @@ size_t pgw_data_row_value_begin(buf_t *buf) {
 }
 
 void pgw_data_row_value_end(buf_t *buf, size_t value_mark) {
+    if (buf_failed(buf)) {
+        return;
+    }
     CTX_ASSERT(value_mark + 4 <= buf_size(buf));
     size_t len = buf_size(buf) - value_mark - 4;
     CTX_ASSERT(len <= (size_t)PGW_LENGTH_MAX);

@@ -429,9 +429,26 @@ static void conn_send_error(conn_t *conn, const ctx_err_t *err) {
     reply_error(&conn->out, err);
 }
 
-/* Notices, RowDescription + DataRows (text), CommandComplete, ParameterStatus changes. */
-static int conn_send_result(conn_t *conn, const sql_result_t *result, ctx_err_t *err) {
-    return reply_result(&conn->out, &conn->arena, result, err);
+/* The error of a reply that did not fit in memory (the output buffer failed, buf.h). */
+static int conn_out_of_memory(ctx_err_t *err) {
+    int rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(err, "The system could not provide memory for the reply.");
+    return rc;
+}
+
+/* Notices, RowDescription + DataRows (text), CommandComplete, ParameterStatus changes; when the
+ * output buffer runs out of memory, the statement's reply is discarded back to reply_at (where
+ * it began) and 53200 returned, so no half-written message reaches the wire. */
+static int conn_send_result(conn_t *conn, const sql_result_t *result, size_t reply_at,
+                            ctx_err_t *err) {
+    int rc = reply_result(&conn->out, &conn->arena, result, err);
+    if (buf_failed(&conn->out)) {
+        CTX_WARN("out of memory encoding a reply of %llu rows (pid=%d); the statement fails",
+                 (unsigned long long)result->nrows, conn->backend_pid);
+        buf_rewind(&conn->out, reply_at);
+        return conn_out_of_memory(err);
+    }
+    return rc;
 }
 
 /* Length of the UTF-8 sequence starting at p (PostgreSQL's pg_utf_mblen), 1 for junk. */
@@ -729,7 +746,7 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
             conn->snapshot_reply_at = reply_at;
         }
         if (rc == 0) {
-            rc = conn_send_result(conn, &result, &err);
+            rc = conn_send_result(conn, &result, reply_at, &err);
             if (rc < 0) {
                 sql_query_failed(conn->session);
             }
@@ -903,6 +920,32 @@ static void conn_on_message(conn_t *conn, const pgw_frame_t *frame) {
     conn_fatal(conn, CTX_EPROTOCOL, text);
 }
 
+/* After any message: output that ran out of memory somewhere the statement loop does not catch
+ * it (the extended protocol, notices) is discarded back to the message's start (mark) and
+ * replaced by a 53200 ErrorResponse, ending the message as an error would: ReadyForQuery after a
+ * simple Query, skip to Sync in the extended protocol, FATAL in other states. */
+static void conn_settle_out_of_memory(conn_t *conn, size_t mark) {
+    if (!buf_failed(&conn->out)) {
+        return;
+    }
+    buf_rewind(&conn->out, mark);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    conn_out_of_memory(&err);
+    if (conn->session == NULL || conn->state == CONN_COPY_IN) {
+        conn_fatal(conn, err.code, err.message);
+        return;
+    }
+    sql_query_failed(conn->session);
+    conn_send_error(conn, &err);
+    if (conn->query_simple) {
+        pgw_encode_ready_for_query(&conn->out,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    } else if (conn->state == CONN_READY) {
+        conn->state = CONN_SKIP;
+    }
+}
+
 /* ---- Durability: replies held until the WAL (and a snapshot) are durable ------------------- */
 
 static bool conn_reply_ready(const conn_t *conn) {
@@ -1005,6 +1048,7 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             conn_on_message(conn, &frame);
             ctx_stack_use_max_depth(0);
         }
+        conn_settle_out_of_memory(conn, mark);
         conn_hold_replies(conn, mark);
         buf_consume(&conn->in, frame.frame_bytes);
         arena_reset(&conn->arena);

@@ -142,12 +142,23 @@ static int d_log(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *
     CTX_ASSERT(batch->count > 0);
     buf_reset(&d->enc);
     cmd_encode(batch, &d->enc);
+    if (buf_failed(&d->enc)) {
+        buf_reset(&d->enc);
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "The system could not provide memory for the WAL record.");
+        return CTX_ENOMEM;
+    }
     if (buf_size(&d->enc) > WAL_PAYLOAD_BYTES_MAX) {
         return ctx_err_set(err, CTX_ELIMIT, "transaction too large for one WAL record (%zu bytes)",
                            buf_size(&d->enc));
     }
     uint64_t index =
         wal_append(d->wal, 0, WAL_TYPE_BATCH, buf_peek(&d->enc), (uint32_t)buf_size(&d->enc));
+    if (index == 0) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "The system could not provide memory for the WAL record.");
+        return CTX_ENOMEM;
+    }
     *lsn = d->cfg.synchronous_commit ? index : 0;
     return CTX_OK;
 }

@@ -383,6 +383,10 @@ static int loop_read(loop_t *loop, int fd, loop_slot_t *slot) {
     while (total < LOOP_READ_BYTES_MAX) {
         enum { CHUNK = 64 * 1024 };
         uint8_t *dest = buf_reserve(in, CHUNK);
+        if (dest == NULL) {
+            CTX_WARN("out of memory reading from a client; closing its connection");
+            return -1;
+        }
         ssize_t got =
             slot->tls != NULL ? tls_conn_read(slot->tls, dest, CHUNK) : recv(fd, dest, CHUNK, 0);
         if (got == TLS_AGAIN) {

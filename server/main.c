@@ -212,12 +212,17 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     db.statement_mem_limit = mem_limit;
     size_t stack_depth_bytes = (size_t)cfg->max_stack_depth * CTX_STACK_FRAME_SCALE;
     if (stack_depth_bytes > ctx_stack_depth_allowed_bytes()) {
-        ctx_err_set(err, CTX_ECONFIG, "max_stack_depth %" PRIu64 "kB exceeds the %zukB the "
-                    "stack allows; raise \"ulimit -s\"", cfg->max_stack_depth / 1024,
+        ctx_err_set(err, CTX_ECONFIG,
+                    "max_stack_depth %" PRIu64 "kB exceeds the %zukB the "
+                    "stack allows; raise \"ulimit -s\"",
+                    cfg->max_stack_depth / 1024,
                     ctx_stack_depth_allowed_bytes() / CTX_STACK_FRAME_SCALE / 1024);
         return -1;
     }
     ctx_stack_set_max_depth(stack_depth_bytes);
+    if (!ctx_mem_reserve(CTX_MEM_RESERVE_BYTES)) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory setting aside the memory reserve");
+    }
     char stack_depth[32];
     arena_format_size((size_t)cfg->max_stack_depth, stack_depth, sizeof(stack_depth));
     db.max_stack_depth = stack_depth;

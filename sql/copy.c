@@ -498,6 +498,11 @@ int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
     CTX_ASSERT(c != NULL && !c->failed);
     CTX_ASSERT(data != NULL || len == 0);
     buf_append(&c->pending, data, len);
+    if (buf_failed(&c->pending)) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "The system could not provide memory for the COPY data.");
+        return copy_error_at(c, NULL, NULL, 0, err);
+    }
     int rc = copy_poll_cancel(c, err);
     size_t done = 0;
     while (rc == 0 && !c->end_seen) {
@@ -604,9 +609,11 @@ static void copy_put_csv(const sql_copy_t *c, buf_t *b, const char *s, uint32_t 
     buf_append_u8(b, (uint8_t)c->quote);
 }
 
-/* Formats one line (NULL values as the NULL string) into arena memory. */
-static void copy_format_line(const sql_copy_t *c, const value_t *row, const char *const *names,
-                             int ncols, arena_t *arena, const char **line, size_t *len) {
+/* Formats one line (NULL values as the NULL string) into arena memory; 53200 when memory runs
+ * out (the statement's limit or the system's). */
+static int copy_format_line(const sql_copy_t *c, const value_t *row, const char *const *names,
+                            int ncols, arena_t *arena, const char **line, size_t *len,
+                            ctx_err_t *err) {
     buf_t b;
     buf_init(&b);
     for (int k = 0; k < ncols; k++) {
@@ -627,11 +634,16 @@ static void copy_format_line(const sql_copy_t *c, const value_t *row, const char
         c->csv ? copy_put_csv(c, &b, text, vlen) : copy_put_text(&b, text, vlen, c->delimiter);
     }
     buf_append_u8(&b, '\n');
-    char *out = arena_alloc(arena, buf_size(&b));
+    char *out = buf_failed(&b) ? NULL : arena_try_alloc(arena, buf_size(&b));
+    if (out == NULL || arena_exhausted(arena)) {
+        buf_free(&b);
+        return arena_limit_error(arena, "statement_mem_limit", err);
+    }
     memcpy(out, buf_peek(&b), buf_size(&b));
     *line = out;
     *len = buf_size(&b);
     buf_free(&b);
+    return 0;
 }
 
 /* The statement to run: the query, or SELECT cols FROM table. */
@@ -693,12 +705,16 @@ int sql_copy_to(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
     }
     uint64_t n = 0;
     if (c.header) {
-        copy_format_line(&c, NULL, names, result.ncols, arena, &out->lines[0], &out->line_lens[0]);
+        rc = copy_format_line(&c, NULL, names, result.ncols, arena, &out->lines[0],
+                              &out->line_lens[0], err);
         n++;
     }
-    for (uint64_t r = 0; r < result.nrows; r++, n++) {
-        copy_format_line(&c, &result.rows[r * (uint64_t)result.ncols], NULL, result.ncols, arena,
-                         &out->lines[n], &out->line_lens[n]);
+    for (uint64_t r = 0; rc == 0 && r < result.nrows; r++, n++) {
+        rc = copy_format_line(&c, &result.rows[r * (uint64_t)result.ncols], NULL, result.ncols,
+                              arena, &out->lines[n], &out->line_lens[n], err);
+    }
+    if (rc < 0) {
+        return rc;
     }
     out->nlines = n;
     out->tag = arena_sprintf(arena, "COPY %llu", (unsigned long long)result.nrows);

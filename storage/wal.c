@@ -106,6 +106,9 @@ void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type, 
     CTX_ASSERT(type != 0);
     CTX_ASSERT(len <= WAL_PAYLOAD_BYTES_MAX);
     uint8_t *p = buf_reserve(out, WAL_RECORD_HEADER_BYTES + (size_t)len);
+    if (p == NULL) {
+        return;
+    }
     put_u32be(p, len);
     put_u64be(p + 8, term);
     put_u64be(p + 16, index);
@@ -836,11 +839,17 @@ uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload
     while (buf_size(&wal->pending) > WAL_PENDING_BYTES_MAX) {
         pthread_cond_wait(&wal->durable_cond, &wal->mu);
     }
-    uint64_t index = ++wal->last_index;
+    uint64_t index = wal->last_index + 1;
+    wal_record_encode(&wal->pending, term, index, type, payload, len);
+    if (buf_failed(&wal->pending)) {
+        buf_rewind(&wal->pending, buf_size(&wal->pending)); /* the records before stay */
+        pthread_mutex_unlock(&wal->mu);
+        return 0;
+    }
+    wal->last_index = index;
     if (wal->pending_first == 0) {
         wal->pending_first = index;
     }
-    wal_record_encode(&wal->pending, term, index, type, payload, len);
     pthread_cond_signal(&wal->wake);
     pthread_mutex_unlock(&wal->mu);
     return index;

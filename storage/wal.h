@@ -51,6 +51,7 @@ typedef struct wal_record {
  * payload; integers big-endian; the CRC covers len and every byte after the crc field. */
 void wal_record_encode(buf_t *out, uint64_t term, uint64_t index, uint8_t type, const void *payload,
                        uint32_t len);
+/* (When out cannot grow, nothing is appended and out is marked failed, buf.h.) */
 
 typedef enum { WAL_DECODE_OK = 0, WAL_DECODE_SHORT = 1, WAL_DECODE_CORRUPT = 2 } wal_decode_t;
 /* Decodes the record at data[0..avail): OK (rec filled, *consumed = its bytes), SHORT (fewer
@@ -108,7 +109,8 @@ int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn repl
 void wal_close(wal_t *wal);
 
 /* Appends a record with the next index (returned). The payload is copied. Blocks only when the
- * pending buffer exceeds its bound (the disk cannot keep up). */
+ * pending buffer exceeds its bound (the disk cannot keep up). Returns 0, appending nothing and
+ * taking no index, when memory for the record is refused. */
 uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload, uint32_t len);
 /* Highest index appended / known durable (thread-safe). */
 uint64_t wal_last_index(const wal_t *wal);

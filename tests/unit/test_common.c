@@ -131,6 +131,85 @@ START_TEST(test_buf_stream) {
 }
 END_TEST
 
+/* An allocation that fails (injected: malloc's first answer is a refusal) marks the buffer
+ * failed: the append and every later one are no-ops, what was there stays, and rewinding to a
+ * mark clears the failure. Without the reserve, ctx_try_malloc returns NULL. */
+START_TEST(test_buf_fails_sticky_on_exhaustion) {
+    ck_assert(ctx_mem_reserve(0));
+    ctx_alloc_fail_at(1);
+    ck_assert_ptr_null(ctx_try_malloc(100));
+    void *ok = ctx_try_malloc(100); /* only the n-th fails */
+    ck_assert_ptr_nonnull(ok);
+    free(ok);
+
+    buf_t buf;
+    buf_init(&buf);
+    buf_append_cstr(&buf, "kept");
+    size_t mark = buf_size(&buf);
+    ck_assert(!buf_failed(&buf));
+    static uint8_t big[4096];
+    ctx_alloc_fail_at(1); /* the growth to hold big */
+    buf_append(&buf, big, sizeof(big));
+    ck_assert(buf_failed(&buf));
+    ck_assert_uint_eq(buf_size(&buf), mark);
+    buf_append_u32be(&buf, 7); /* fits, but the buffer has failed: a no-op */
+    buf_printf(&buf, "%d", 42);
+    ck_assert_ptr_null(buf_reserve(&buf, 1));
+    ck_assert_uint_eq(buf_size(&buf), mark);
+    buf_rewind(&buf, mark);
+    ck_assert(!buf_failed(&buf));
+    buf_append(&buf, big, sizeof(big));
+    ck_assert(!buf_failed(&buf));
+    ck_assert_uint_eq(buf_size(&buf), mark + sizeof(big));
+    ck_assert_str_eq((const char *)buf_peek(&buf), "kept");
+    buf_rewind(&buf, mark);
+    ck_assert_uint_eq(buf_size(&buf), mark);
+    buf_free(&buf);
+}
+END_TEST
+
+/* When malloc refuses, the reserve is spent and the request served: arena_alloc returns memory,
+ * the arena reads as exhausted (53200 with the system's detail, not the limit's), ctx_malloc does
+ * not abort, and a reset gives memory back and re-arms the reserve. */
+START_TEST(test_arena_survives_exhaustion_with_reserve) {
+    ck_assert(ctx_mem_reserve(1 << 20));
+    ck_assert(!ctx_mem_emergency());
+    arena_t arena;
+    arena_init(&arena);
+    arena_set_limit(&arena, (size_t)1 << 30);
+    ck_assert_ptr_nonnull(arena_alloc(&arena, 100));
+    ck_assert(!arena_exhausted(&arena));
+    ctx_alloc_fail_at(1);
+    char *piece = arena_alloc(&arena, 64 * 1024); /* needs a new chunk: malloc refuses */
+    ck_assert_ptr_nonnull(piece);
+    memset(piece, 'x', 64 * 1024);
+    ck_assert(ctx_mem_emergency());
+    ck_assert(arena_exhausted(&arena));
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(arena_limit_error(&arena, "statement_mem_limit", &err), CTX_ENOMEM);
+    ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+    ck_assert_str_eq(err.message, "out of memory");
+    ck_assert_str_eq(err.detail, "The system could not provide memory for the statement.");
+    /* with the reserve spent, a fallible allocation that malloc refuses gets NULL */
+    ctx_alloc_fail_at(1);
+    ck_assert_ptr_null(arena_try_alloc(&arena, 1 << 20));
+    arena_reset(&arena);
+    ck_assert(!ctx_mem_emergency());
+    ck_assert(!arena_exhausted(&arena));
+    /* ctx_malloc draws on the reserve rather than aborting */
+    ctx_alloc_fail_at(1);
+    void *p = ctx_malloc(1000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(ctx_mem_emergency());
+    free(p);
+    ctx_mem_rearm();
+    ck_assert(!ctx_mem_emergency());
+    arena_destroy(&arena);
+    ck_assert(ctx_mem_reserve(0));
+}
+END_TEST
+
 /* Recurses until the guard refuses; returns the depth in bytes below the first frame then. */
 static __attribute__((noinline)) size_t recurse_until_refused(uintptr_t top, ctx_err_t *err) {
     volatile char pad[256]; /* a frame of some size, as a walk's would be */
@@ -198,6 +277,8 @@ int main(void) {
     tcase_add_test(tc, test_arena_limit);
     tcase_add_test(tc, test_arena_parse_size);
     tcase_add_test(tc, test_buf_stream);
+    tcase_add_test(tc, test_buf_fails_sticky_on_exhaustion);
+    tcase_add_test(tc, test_arena_survives_exhaustion_with_reserve);
     tcase_add_test(tc, test_stack_guard_measures_bytes);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
