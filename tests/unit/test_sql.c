@@ -7,6 +7,7 @@
  * implicit block of a multi-statement query, isolation between sessions, write-write conflicts),
  * settings and EXPLAIN.
  */
+#include "session_int.h"
 #include "sql.h"
 
 #include <check.h>
@@ -208,6 +209,25 @@ START_TEST(test_writes) {
 }
 END_TEST
 
+/* A transaction's changes must fit its pending batch (the commit record, CMD_BATCH_OPS_MAX ops;
+ * lowered here so the limit is reached cheaply): the statement that would overflow it fails with
+ * 54000 having changed nothing, and the transaction can only roll back. */
+START_TEST(test_transaction_change_limit) {
+    load_graph();
+    ck_assert_str_eq(run(fx.a, "BEGIN"), "BEGIN\n");
+    fx.a->pending.ops_max = 3;
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (50, 'T', NULL), (51, 'T', NULL)"),
+                     "INSERT 0 2\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (52, 'T', NULL), (53, 'T', NULL)"),
+                     "ERROR 54000: too many row changes in one transaction (max 3)");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'E');
+    ck_assert_str_eq(run(fx.a, "ROLLBACK"), "ROLLBACK\n");
+    ck_assert_str_eq(run(fx.a, "SELECT count(*) FROM nodes"), "5\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes WHERE id >= 50"), "0\nSELECT 1\n");
+    ck_assert_uint_eq(fx.a->pending.ops_max, CMD_BATCH_OPS_MAX); /* a new batch has the real cap */
+}
+END_TEST
+
 START_TEST(test_transactions) {
     load_graph();
     ck_assert_str_eq(run(fx.a, "BEGIN"), "BEGIN\n");
@@ -363,6 +383,7 @@ int main(void) {
     tcase_add_test(tc, test_vectors);
     tcase_add_test(tc, test_writes);
     tcase_add_test(tc, test_transactions);
+    tcase_add_test(tc, test_transaction_change_limit);
     tcase_add_test(tc, test_settings_and_errors);
     tcase_add_test(tc, test_explain);
     tcase_add_test(tc, test_parameters);
