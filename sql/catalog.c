@@ -34,7 +34,9 @@ enum {
     OID_INDEX_BASE = 16387,
     OID_CON_BASE = 16401,
     OID_PROC_BASE = 16410,
-    OID_ATTRDEF = 16420
+    OID_ATTRDEF = 16420,
+    OID_PG_CLASS = 1259,
+    OID_PG_CONSTRAINT = 2606
 };
 
 /* ---------------------------------------------------------------- row builder */
@@ -484,6 +486,42 @@ static void fill_constraint(rb_t *b) {
     }
 }
 
+static void depend_row(rb_t *b, uint32_t classid, uint32_t objid, uint32_t refclassid,
+                       uint32_t refobjid, int refobjsubid, char deptype) {
+    put_int(b, classid);
+    put_int(b, objid);
+    put_int(b, 0);
+    put_int(b, refclassid);
+    put_int(b, refobjid);
+    put_int(b, refobjsubid);
+    put_char(b, deptype);
+    row_end(b);
+}
+
+/* The dependencies PostgreSQL records for the constraints: each on its key columns ('a'), each
+ * primary-key index on its constraint ('i'), and each foreign key on the referenced table's
+ * column and the unique index it uses ('n') — DBD::Pg's foreign_key_info finds the referenced
+ * key through them. */
+static void fill_depend(rb_t *b) {
+    for (int k = 0; k < CAT_NCONS; k++) {
+        const cat_con_t *con = &cat_cons[k];
+        uint32_t oid = OID_CON_BASE + (uint32_t)k;
+        for (int i = 0; i < con->nkeys; i++) {
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS, table_oid(con->table), con->keys[i],
+                       'a');
+        }
+        if (con->type == 'p') {
+            depend_row(b, OID_PG_CLASS, OID_INDEX_BASE + (uint32_t)con->table, OID_PG_CONSTRAINT,
+                       oid, 0, 'i');
+        } else {
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS,
+                       OID_INDEX_BASE + (uint32_t)con->ref_table, 0, 'n');
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS, table_oid(con->ref_table),
+                       con->ref_key, 'n');
+        }
+    }
+}
+
 static void fill_attrdef(rb_t *b) {
     for (int k = 0; k < CAT_NDEFAULTS; k++) {
         put_int(b, OID_ATTRDEF + (uint32_t)k);
@@ -861,7 +899,7 @@ static const cat_rel_t cat_rels[] = {
      fill_none},
     {"pg_rewrite", PGC, 'r', "oid:O rulename:N ev_class:O ev_type:C", fill_none},
     {"pg_depend", PGC, 'r',
-     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_none},
+     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_depend},
     {"pg_sequence", PGC, 'r', "seqrelid:O seqtypid:O", fill_none},
     {"pg_foreign_table", PGC, 'r', "ftrelid:O ftserver:O ftoptions:A", fill_none},
     {"pg_partitioned_table", PGC, 'r', "partrelid:O partstrat:C partnatts:S", fill_none},
@@ -925,9 +963,10 @@ static uint32_t rel_oid(size_t index) {
     static const struct {
         const char *name;
         uint32_t oid;
-    } known[] = {{"pg_class", 1259}, {"pg_type", 1247},      {"pg_attribute", 1249},
-                 {"pg_proc", 1255},  {"pg_namespace", 2615}, {"pg_constraint", 2606},
-                 {"pg_index", 2610}, {"pg_database", 1262},  {"pg_description", 2609}};
+    } known[] = {
+        {"pg_class", OID_PG_CLASS}, {"pg_type", 1247},      {"pg_attribute", 1249},
+        {"pg_proc", 1255},          {"pg_namespace", 2615}, {"pg_constraint", OID_PG_CONSTRAINT},
+        {"pg_index", 2610},         {"pg_database", 1262},  {"pg_description", 2609}};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(known[i].name, cat_rels[index].name) == 0) {
             return known[i].oid;
