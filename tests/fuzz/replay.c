@@ -1,8 +1,9 @@
 /*
  * replay.c — a main() for the fuzz targets in builds without libFuzzer (gcc, the normal and
  * sanitizer builds): runs LLVMFuzzerTestOneInput once on each file named on the command line, or
- * on every file of each directory named (sorted by name, not recursive), so the committed corpora
- * and crash reproducers are regression tests everywhere.
+ * on every file of each directory named (sorted by name, not recursive; a path that does not exist
+ * holds no inputs), so the committed corpora and crash reproducers are regression tests
+ * everywhere.
  *
  * A file whose name is listed in a "known" file passed with --skip-list=PATH (one name per line,
  * '#' comments) is skipped and reported: those reproduce crashes of known classes being fixed
@@ -29,11 +30,11 @@ static void load_skip_list(const char *path) {
     if (f == NULL) {
         return; /* no known crashes */
     }
-    char line[1024];
+    char line[REPLAY_NAME_BYTES];
     while (fgets(line, sizeof(line), f) != NULL && skip_count < REPLAY_SKIP_MAX) {
         line[strcspn(line, " \t\r\n#")] = '\0';
         if (line[0] != '\0') {
-            snprintf(skip_names[skip_count++], REPLAY_NAME_BYTES, "%s", line);
+            memcpy(skip_names[skip_count++], line, sizeof(line));
         }
     }
     fclose(f);
@@ -80,7 +81,8 @@ static int compare_names(const void *a, const void *b) {
 static int run_dir(const char *dir) {
     DIR *d = opendir(dir);
     if (d == NULL) {
-        return 0; /* an absent directory holds no inputs */
+        fprintf(stderr, "cannot open %s\n", dir);
+        return 1;
     }
     char *names[REPLAY_FILES_MAX];
     int n = 0;
@@ -114,7 +116,9 @@ int main(int argc, char **argv) {
             continue;
         }
         struct stat st;
-        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (stat(argv[i], &st) != 0) {
+            printf("absent (no inputs): %s\n", argv[i]);
+        } else if (S_ISDIR(st.st_mode)) {
             failures += run_dir(argv[i]);
         } else {
             failures += run_file(argv[i]);
