@@ -164,6 +164,8 @@ class Gen:
 
     def long_chain(self, cols):
         n = self.r.randint(50, 800)
+        if "deep" not in self.avoid and self.chance(0.3):
+            n = self.r.randint(5000, 30000)
         op = self.pick(["+", "AND", "OR", "||", "*", "-", "=", "<"])
         item = self.column(cols) if self.chance(0.5) else self.literal()
         return (" %s " % op).join([item] * n)
@@ -183,6 +185,9 @@ class Gen:
             return "-" * (n // 2 * 2) + "1" if n > 1 else "- 1"
         if form == 4:
             return "CASE WHEN true THEN " * n + "1" + " END" * n
+        if "array_subquery" not in self.avoid and self.chance(0.5):
+            n = min(n, 30)
+            return "ARRAY(SELECT " * n + "1" + ")" * n
         n = min(n, 200)
         return "(SELECT " * n + "1" + ")" * n
 
