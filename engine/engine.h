@@ -4,7 +4,8 @@
  *
  *   folder          contract            holds
  *   types/          value.h, json.h,    SQL values and types (text in/out, order, hash), jsonb
- *                   vecdist.h           text, pgvector distances
+ *                   vecdist.h,          text, pgvector distances, PostgreSQL binary send/receive
+ *                   binary.h            (types and OIDs from common/pgtypes.h)
  *   store/          store.h, command.h, node table, edge adjacency, vector store; write commands
  *                   graph.h, schema.h   (encode, apply with undo); BFS/DFS/shortest path; the
  *                                       tables' columns (what the binder and the catalogs read)
@@ -29,6 +30,7 @@
 #ifndef CTX_ENGINE_H
 #define CTX_ENGINE_H
 
+#include "binary.h"
 #include "command.h"
 #include "eval.h"
 #include "expr.h"

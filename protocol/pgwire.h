@@ -23,6 +23,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "ctx.h"
+#include "pgtypes.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,49 +66,26 @@ _Static_assert(PGW_CODE_PROTOCOL_3_0 == (3u << 16), "protocol code = major << 16
 _Static_assert(PGW_CODE_SSL == (1234u << 16 | 5679u), "SSLRequest code");
 
 /* ---- Type OIDs (PostgreSQL's), their typlen, format codes ------------------------------------ */
+/* PGW_OID_<id> and PGW_TYPLEN_<id> (pg_type.typlen: > 0 fixed width, -1 varlena, -2 C string) of
+ * every type of common/pgtypes.h, the one list of types that pg_type and the engine read too. */
 
 enum {
-    PGW_OID_BOOL = 16,
-    PGW_OID_BYTEA = 17,
-    PGW_OID_CHAR = 18,
-    PGW_OID_NAME = 19,
-    PGW_OID_INT8 = 20,
-    PGW_OID_INT2 = 21,
-    PGW_OID_INT4 = 23,
-    PGW_OID_TEXT = 25,
-    PGW_OID_OID = 26,
-    PGW_OID_JSON = 114,
-    PGW_OID_FLOAT4 = 700,
-    PGW_OID_FLOAT8 = 701,
-    PGW_OID_UNKNOWN = 705,
-    PGW_OID_VARCHAR = 1043,
-    PGW_OID_REGCLASS = 2205,
-    PGW_OID_JSONB = 3802,
-    PGW_OID_VECTOR = 16390, /* ContextDB's fixed OID for type `vector` (listed in pg_type) */
+#define PGW_X_OID(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send,  \
+                  recv)                                                                            \
+    PGW_OID_##id = PGT_OID_##id,
+    PGTYPES_LIST(PGW_X_OID)
+#undef PGW_X_OID
 };
 
-/* pg_type.typlen: > 0 fixed width, -1 varlena, -2 NUL-terminated C string. */
 enum {
-    PGW_TYPLEN_BOOL = 1,
-    PGW_TYPLEN_BYTEA = -1,
-    PGW_TYPLEN_CHAR = 1,
-    PGW_TYPLEN_NAME = 64,
-    PGW_TYPLEN_INT8 = 8,
-    PGW_TYPLEN_INT2 = 2,
-    PGW_TYPLEN_INT4 = 4,
-    PGW_TYPLEN_TEXT = -1,
-    PGW_TYPLEN_OID = 4,
-    PGW_TYPLEN_JSON = -1,
-    PGW_TYPLEN_FLOAT4 = 4,
-    PGW_TYPLEN_FLOAT8 = 8,
-    PGW_TYPLEN_UNKNOWN = -2,
-    PGW_TYPLEN_VARCHAR = -1,
-    PGW_TYPLEN_REGCLASS = 4,
-    PGW_TYPLEN_JSONB = -1,
-    PGW_TYPLEN_VECTOR = -1,
+#define PGW_X_TYPLEN(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,     \
+                     send, recv)                                                                   \
+    PGW_TYPLEN_##id = PGT_TYPLEN_##id,
+    PGTYPES_LIST(PGW_X_TYPLEN)
+#undef PGW_X_TYPLEN
 };
 
-/* The typlen of a type OID listed above; -1 (varlena) for any other OID. */
+/* The typlen of a type OID of common/pgtypes.h; -1 (varlena) for any other OID. */
 int16_t pgw_type_len(uint32_t type_oid);
 
 enum { PGW_FORMAT_TEXT = 0, PGW_FORMAT_BINARY = 1 };

@@ -409,29 +409,13 @@ void pgw_encode_copy_done(buf_t *buf) {
 
 int16_t pgw_type_len(uint32_t type_oid) {
     switch (type_oid) {
-    case PGW_OID_BOOL:
-        return PGW_TYPLEN_BOOL;
-    case PGW_OID_CHAR:
-        return PGW_TYPLEN_CHAR;
-    case PGW_OID_NAME:
-        return PGW_TYPLEN_NAME;
-    case PGW_OID_INT8:
-        return PGW_TYPLEN_INT8;
-    case PGW_OID_INT2:
-        return PGW_TYPLEN_INT2;
-    case PGW_OID_INT4:
-        return PGW_TYPLEN_INT4;
-    case PGW_OID_OID:
-        return PGW_TYPLEN_OID;
-    case PGW_OID_FLOAT4:
-        return PGW_TYPLEN_FLOAT4;
-    case PGW_OID_FLOAT8:
-        return PGW_TYPLEN_FLOAT8;
-    case PGW_OID_UNKNOWN:
-        return PGW_TYPLEN_UNKNOWN;
-    case PGW_OID_REGCLASS:
-        return PGW_TYPLEN_REGCLASS;
+#define PGW_X_LEN(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send,  \
+                  recv)                                                                            \
+    case PGW_OID_##id:                                                                             \
+        return PGW_TYPLEN_##id;
+        PGTYPES_LIST(PGW_X_LEN)
+#undef PGW_X_LEN
     default:
-        return -1; /* bytea, text, json, varchar, jsonb, vector and anything else */
+        return -1; /* an OID no one listed: varlena, as PostgreSQL's extension types mostly are */
     }
 }

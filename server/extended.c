@@ -7,11 +7,10 @@
  *
  * Bind turns each parameter into a value of the statement's parameter type:
  *   text format   → the type's input function (value_from_text), bytea's \x hex decoded first;
- *   binary format → decoded by the wire type (the declared OID, else the inferred type's OID):
- *                   bool 1 byte, int2/int4/int8, oid, float4/float8 big-endian, jsonb = version
- *                   byte 1 + text, vector = Int16 dim, Int16 unused, float4 × dim (pgvector), all
- *                   textual types raw UTF-8; then converted to the parameter type when it differs
- *                   (int2 → bigint, int → float8; anything else through its text form).
+ *   binary format → the receive function of the wire type (the declared OID, else the inferred
+ *                   type's OID): engine/types/binary.h, the same per-type pairs DataRow sends
+ *                   with; then converted to the parameter type when it differs (int2 → bigint,
+ *                   int → float8; anything else through its text form).
  * A parameter still of unknown type after inference is text (ParameterDescription says 25).
  *
  * A portal is executed completely at its first Execute into its own arena; Execute with a row
@@ -20,6 +19,7 @@
  */
 #include "extended.h"
 
+#include "binary.h"
 #include "reply.h"
 
 #include <ctype.h>
@@ -337,90 +337,6 @@ static int ext_bad_binary(int index, ctx_err_t *err) {
                        index + 1);
 }
 
-/* Decodes a binary parameter by its wire type. Textual results point into arena copies. */
-static int ext_decode_binary(uint32_t oid, const uint8_t *data, int32_t len, int index,
-                             arena_t *arena, value_t *out, ctx_err_t *err) {
-    size_t n = (size_t)len;
-    switch (oid) {
-    case PGW_OID_BOOL:
-        if (n != 1) {
-            return ext_bad_binary(index, err);
-        }
-        *out = value_bool(data[0] != 0);
-        return 0;
-    case PGW_OID_INT2:
-        if (n != 2) {
-            return ext_bad_binary(index, err);
-        }
-        *out = value_int((int16_t)ctx_read_u16be(data));
-        return 0;
-    case PGW_OID_INT4:
-        if (n != 4) {
-            return ext_bad_binary(index, err);
-        }
-        *out = value_int((int32_t)ctx_read_u32be(data));
-        return 0;
-    case PGW_OID_OID:
-        if (n != 4) {
-            return ext_bad_binary(index, err);
-        }
-        *out = value_int((int64_t)ctx_read_u32be(data));
-        return 0;
-    case PGW_OID_INT8:
-        if (n != 8) {
-            return ext_bad_binary(index, err);
-        }
-        *out = value_int((int64_t)ctx_read_u64be(data));
-        return 0;
-    case PGW_OID_FLOAT4: {
-        if (n != 4) {
-            return ext_bad_binary(index, err);
-        }
-        uint32_t bits = ctx_read_u32be(data);
-        float f;
-        memcpy(&f, &bits, sizeof(f));
-        *out = value_float((double)f);
-        return 0;
-    }
-    case PGW_OID_FLOAT8: {
-        if (n != 8) {
-            return ext_bad_binary(index, err);
-        }
-        uint64_t bits = ctx_read_u64be(data);
-        double d;
-        memcpy(&d, &bits, sizeof(d));
-        *out = value_float(d);
-        return 0;
-    }
-    case PGW_OID_JSONB:
-        if (n < 1 || data[0] != 1) {
-            return ctx_err_set(err, CTX_EBINARY_FORMAT, "unsupported jsonb version number %d",
-                               n < 1 ? 0 : data[0]);
-        }
-        *out = value_text(arena_strndup(arena, (const char *)data + 1, n - 1), (uint32_t)n - 1);
-        return 0;
-    case PGW_OID_VECTOR: {
-        if (n < 4) {
-            return ext_bad_binary(index, err);
-        }
-        uint32_t dim = ctx_read_u16be(data);
-        if (dim < 1 || dim > VECTOR_DIMS_MAX || n != 4 + 4 * (size_t)dim) {
-            return ext_bad_binary(index, err);
-        }
-        float *v = arena_alloc(arena, sizeof(float) * dim);
-        for (uint32_t i = 0; i < dim; i++) {
-            uint32_t bits = ctx_read_u32be(data + 4 + 4 * (size_t)i);
-            memcpy(&v[i], &bits, sizeof(float));
-        }
-        *out = value_vector(v, dim);
-        return 0;
-    }
-    default: /* text, varchar, name, bpchar, json, bytea, unknown: the bytes themselves */
-        *out = value_text(arena_strndup(arena, (const char *)data, n), (uint32_t)n);
-        return 0;
-    }
-}
-
 /* bytea text input: "\x" hex → the bytes; other text unchanged. */
 static int ext_bytea_text(const char **text, uint32_t *len, arena_t *arena, ctx_err_t *err) {
     const char *t = *text;
@@ -480,7 +396,10 @@ static int ext_param_value(uint32_t declared_oid, ctype_t type, int16_t format,
     value_t v;
     int rc = 0;
     if (format == PGW_FORMAT_BINARY) {
-        rc = ext_decode_binary(wire_oid, wire->data, wire->len, index, arena, &v, err);
+        rc = binary_recv(wire_oid, wire->data, (size_t)wire->len, arena, &v, err);
+        if (rc < 0) {
+            return ext_bad_binary(index, err); /* a type's own message, set first, stays */
+        }
     } else {
         const char *text = arena_strndup(arena, (const char *)wire->data, (size_t)wire->len);
         uint32_t len = (uint32_t)wire->len;

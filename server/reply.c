@@ -1,28 +1,15 @@
 /*
  * reply.c — results to backend messages (see reply.h).
  *
- * Text format is the engine's output function (value_to_text). Binary format follows
- * PostgreSQL's *send functions, chosen by the column's type OID rather than the value's kind,
- * because the OID is what the client decodes by: an int value in an int4 column goes out as 4
- * bytes, in an int8 column as 8, in a float8 column as an IEEE double. The encodings:
- *
- *   TYPE            BYTES                      DESCRIPTION
- *   bool            1                          0 / 1
- *   int2/int4/int8  2/4/8                      two's complement, big-endian
- *   oid             4                          unsigned, big-endian
- *   float4/float8   4/8                        IEEE 754 bits, big-endian
- *   text, varchar,  n                          the UTF-8 bytes (json too)
- *   name, bytea
- *   jsonb           1 + n                      version byte 1, then the JSON text
- *   vector          2 + 2 + 4 × dim            Int16 dim, Int16 unused (0), float4 × dim
- *
- * Other types (none today) fall back to their text form.
+ * Text format is the engine's output function (value_to_text). Binary format is the engine's
+ * send function of the column's type OID (engine/types/binary.h, one pair per type of
+ * common/pgtypes.h, shared with Bind's receive).
  */
 #include "reply.h"
 
+#include "binary.h"
 #include "pgwire.h"
 
-#include <math.h>
 #include <string.h>
 
 void reply_error(buf_t *out, const ctx_err_t *err) {
@@ -65,26 +52,6 @@ int reply_row_description(buf_t *out, arena_t *arena, const sql_result_t *result
     return 0;
 }
 
-static double reply_as_double(const value_t *v) {
-    if (v->kind == VAL_INT) {
-        return (double)v->u.i;
-    }
-    if (v->kind == VAL_BOOL) {
-        return v->u.b ? 1.0 : 0.0;
-    }
-    return v->kind == VAL_FLOAT ? v->u.f : NAN;
-}
-
-static int64_t reply_as_int(const value_t *v) {
-    if (v->kind == VAL_FLOAT) {
-        return (int64_t)llround(v->u.f);
-    }
-    if (v->kind == VAL_BOOL) {
-        return v->u.b ? 1 : 0;
-    }
-    return v->kind == VAL_INT ? v->u.i : 0;
-}
-
 static void reply_text_bytes(buf_t *out, arena_t *arena, const value_t *v) {
     if (v->kind == VAL_TEXT || v->kind == VAL_JSON) {
         buf_append(out, v->u.str.ptr, v->u.str.len);
@@ -93,59 +60,6 @@ static void reply_text_bytes(buf_t *out, arena_t *arena, const value_t *v) {
     uint32_t len = 0;
     const char *text = value_to_text(v, arena, &len);
     buf_append(out, text, len);
-}
-
-void reply_value_binary(buf_t *out, arena_t *arena, const value_t *v, uint32_t type_oid) {
-    CTX_ASSERT(v != NULL && !value_is_null(v));
-    switch (type_oid) {
-    case PGW_OID_BOOL:
-        buf_append_u8(out, v->kind == VAL_BOOL ? (uint8_t)v->u.b : (uint8_t)(reply_as_int(v) != 0));
-        return;
-    case PGW_OID_INT2:
-        buf_append_u16be(out, (uint16_t)(int16_t)reply_as_int(v));
-        return;
-    case PGW_OID_INT4:
-    case PGW_OID_OID:
-    case PGW_OID_REGCLASS:
-        buf_append_u32be(out, (uint32_t)reply_as_int(v));
-        return;
-    case PGW_OID_INT8:
-        buf_append_u64be(out, (uint64_t)reply_as_int(v));
-        return;
-    case PGW_OID_FLOAT4: {
-        float f = (float)reply_as_double(v);
-        uint32_t bits;
-        memcpy(&bits, &f, sizeof(bits));
-        buf_append_u32be(out, bits);
-        return;
-    }
-    case PGW_OID_FLOAT8: {
-        double d = reply_as_double(v);
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof(bits));
-        buf_append_u64be(out, bits);
-        return;
-    }
-    case PGW_OID_JSONB:
-        buf_append_u8(out, 1);
-        reply_text_bytes(out, arena, v);
-        return;
-    case PGW_OID_VECTOR:
-        if (v->kind == VAL_VECTOR) {
-            buf_append_u16be(out, (uint16_t)v->u.vec.dim);
-            buf_append_u16be(out, 0);
-            for (uint32_t i = 0; i < v->u.vec.dim; i++) {
-                uint32_t bits;
-                memcpy(&bits, &v->u.vec.data[i], sizeof(bits));
-                buf_append_u32be(out, bits);
-            }
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    reply_text_bytes(out, arena, v);
 }
 
 int reply_data_rows(buf_t *out, arena_t *arena, const sql_result_t *result, uint64_t first,
@@ -162,7 +76,7 @@ int reply_data_rows(buf_t *out, arena_t *arena, const sql_result_t *result, uint
             }
             size_t value_mark = pgw_data_row_value_begin(out);
             if (formats != NULL && formats[c] == PGW_FORMAT_BINARY) {
-                reply_value_binary(out, arena, &row[c], result->cols[c].type_oid);
+                binary_send(out, arena, &row[c], result->cols[c].type_oid);
             } else {
                 reply_text_bytes(out, arena, &row[c]);
             }

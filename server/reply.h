@@ -28,15 +28,11 @@ int reply_row_description(buf_t *out, arena_t *arena, const sql_result_t *result
                           const int16_t *formats, ctx_err_t *err);
 
 /* DataRows for rows [first, first + count) of the result (precondition: within nrows), each
- * column in the format formats[c] (NULL = all text). Binary forms are PostgreSQL's send
- * functions chosen by the column's type OID (pgvector's for vector). CTX_ELIMIT when a row is
+ * column in the format formats[c] (NULL = all text). Binary forms are binary_send() of the
+ * column's type OID (engine/types/binary.h). CTX_ELIMIT when a row is
  * larger than a message may be. */
 int reply_data_rows(buf_t *out, arena_t *arena, const sql_result_t *result, uint64_t first,
                     uint64_t count, const int16_t *formats, ctx_err_t *err);
-
-/* Appends value v (not NULL) in the binary format of type_oid, without a length prefix.
- * Types without a binary form here get their text form. */
-void reply_value_binary(buf_t *out, arena_t *arena, const value_t *v, uint32_t type_oid);
 
 /* CommandComplete with tag, then a ParameterStatus per reported setting the result changed. */
 int reply_complete(buf_t *out, const char *tag, const sql_result_t *result, ctx_err_t *err);

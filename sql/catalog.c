@@ -12,12 +12,16 @@
  *
  * OIDs: PostgreSQL's for built-in objects (types, pg_catalog 11, public 2200); the tables are
  * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type
- * 16390 (protocol/pgwire.h), constraints 16401–16405, our table functions 16410+. Catalog relations
- * get OIDs from 1259 (pg_class) and 12000 + their position.
+ * 16390 and its array 16391, constraints 16401–16405, our table functions 16410+. Catalog
+ * relations get OIDs from 1259 (pg_class) and 12000 + their position. pg_type's rows, their
+ * order and format_type()'s names are common/pgtypes.h's list, the one the wire protocol and the
+ * engine read too, so an OID in pg_type is the OID in RowDescription.
  */
 #include "catalog.h"
 #include "plan_int.h"
 #include "session_int.h"
+
+#include "pgtypes.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +30,6 @@
 enum {
     CAT_COLS_MAX = 40,
     CAT_ROWS_MAX = 4096,
-    OID_VECTOR_TYPE = 16390,
     OID_INDEX_BASE = 16387,
     OID_CON_BASE = 16401,
     OID_PROC_BASE = 16410,
@@ -93,6 +96,7 @@ static void row_end(rb_t *b) {
 typedef struct cat_type {
     uint32_t oid;
     const char *name;
+    const char *sql_name; /* format_type() */
     int16_t len;
     char category;
     uint32_t array; /* its array type, 0 none */
@@ -101,49 +105,15 @@ typedef struct cat_type {
 } cat_type_t;
 
 static const cat_type_t cat_types[] = {
-    {16, "bool", 1, 'B', 1000, 0, 11},
-    {17, "bytea", -1, 'U', 1001, 0, 11},
-    {18, "char", 1, 'Z', 1002, 0, 11},
-    {19, "name", 64, 'S', 1003, 0, 11},
-    {20, "int8", 8, 'N', 1016, 0, 11},
-    {21, "int2", 2, 'N', 1005, 0, 11},
-    {22, "int2vector", -1, 'A', 1006, 21, 11},
-    {23, "int4", 4, 'N', 1007, 0, 11},
-    {24, "regproc", 4, 'N', 1008, 0, 11},
-    {25, "text", -1, 'S', 1009, 0, 11},
-    {26, "oid", 4, 'N', 1028, 0, 11},
-    {30, "oidvector", -1, 'A', 1013, 26, 11},
-    {114, "json", -1, 'U', 199, 0, 11},
-    {700, "float4", 4, 'N', 1021, 0, 11},
-    {701, "float8", 8, 'N', 1022, 0, 11},
-    {705, "unknown", -2, 'X', 0, 0, 11},
-    {1000, "_bool", -1, 'A', 0, 16, 11},
-    {1003, "_name", -1, 'A', 0, 19, 11},
-    {1005, "_int2", -1, 'A', 0, 21, 11},
-    {1007, "_int4", -1, 'A', 0, 23, 11},
-    {1009, "_text", -1, 'A', 0, 25, 11},
-    {1016, "_int8", -1, 'A', 0, 20, 11},
-    {1021, "_float4", -1, 'A', 0, 700, 11},
-    {1022, "_float8", -1, 'A', 0, 701, 11},
-    {1028, "_oid", -1, 'A', 0, 26, 11},
-    {1033, "aclitem", 12, 'U', 1034, 0, 11},
-    {1042, "bpchar", -1, 'S', 1014, 0, 11},
-    {1043, "varchar", -1, 'S', 1015, 0, 11},
-    {1082, "date", 4, 'D', 1182, 0, 11},
-    {1114, "timestamp", 8, 'D', 1115, 0, 11},
-    {1184, "timestamptz", 8, 'D', 1185, 0, 11},
-    {1186, "interval", 16, 'T', 1187, 0, 11},
-    {1700, "numeric", -1, 'N', 1231, 0, 11},
-    {2205, "regclass", 4, 'N', 2210, 0, 11},
-    {2206, "regtype", 4, 'N', 2211, 0, 11},
-    {2249, "record", -1, 'P', 2287, 0, 11},
-    {2950, "uuid", 16, 'U', 2951, 0, 11},
-    {3802, "jsonb", -1, 'U', 3807, 0, 11},
-    {3807, "_jsonb", -1, 'A', 0, 3802, 11},
-    {4089, "regnamespace", 4, 'N', 4090, 0, 11},
-    {OID_VECTOR_TYPE, "vector", -1, 'U', 16391, 0, 2200},
-    {16391, "_vector", -1, 'A', 0, OID_VECTOR_TYPE, 2200},
+#define CAT_X_TYPE(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send, \
+                   recv)                                                                           \
+    {oid, typname, sqlname, typlen, category, array, elem, CATALOG_OID_##nsp},
+    PGTYPES_LIST(CAT_X_TYPE)
+#undef CAT_X_TYPE
 };
+_Static_assert(CATALOG_OID_PUBLIC == 2200 && CATALOG_OID_PG_CATALOG == 11, "PostgreSQL's OIDs");
+_Static_assert(OID_INDEX_BASE + TABLE_COUNT <= PGT_OID_VECTOR, "index OIDs end before vector's");
+_Static_assert((int)OID_CON_BASE > PGT_OID_VECTOR_ARRAY, "constraint OIDs start after _vector's");
 
 static const struct {
     uint32_t oid;
@@ -217,39 +187,14 @@ static const char *owner_name(void) {
 
 /* format_type(oid, typmod) as PostgreSQL prints it. */
 static const char *format_type(uint32_t oid, int64_t typmod, arena_t *arena) {
-    static const struct {
-        uint32_t oid;
-        const char *sql;
-    } sql_names[] = {{16, "boolean"},
-                     {20, "bigint"},
-                     {21, "smallint"},
-                     {23, "integer"},
-                     {701, "double precision"},
-                     {700, "real"},
-                     {1043, "character varying"},
-                     {1042, "character"},
-                     {18, "\"char\""},
-                     {1114, "timestamp without time zone"},
-                     {1184, "timestamp with time zone"},
-                     {1009, "text[]"},
-                     {1005, "smallint[]"},
-                     {1007, "integer[]"},
-                     {1016, "bigint[]"},
-                     {1028, "oid[]"},
-                     {1003, "name[]"}};
-    for (size_t i = 0; i < sizeof(sql_names) / sizeof(sql_names[0]); i++) {
-        if (sql_names[i].oid == oid) {
-            return sql_names[i].sql;
-        }
-    }
     const cat_type_t *t = type_by_oid(oid);
     if (t == NULL) {
         return "???";
     }
-    if (oid == OID_VECTOR_TYPE && typmod > 0) {
+    if (oid == PGT_OID_VECTOR && typmod > 0) {
         return arena_sprintf(arena, "vector(%lld)", (long long)typmod);
     }
-    return t->name;
+    return t->sql_name;
 }
 
 /* ---------------------------------------------------------------- relations */
@@ -265,6 +210,7 @@ typedef struct cat_rel {
 } cat_rel_t;
 
 static uint32_t rel_oid(size_t index);
+static ctype_t letter_ctype(char c);
 static size_t cat_rel_count(void);
 static const cat_rel_t *cat_rel_at(size_t index);
 
@@ -372,49 +318,18 @@ static void attribute_row(rb_t *b, uint32_t rel, const char *name, uint32_t type
     put_char(b, 'x'); /* attstorage */
     put_bool(b, not_null);
     put_bool(b, has_def);
-    put_bool(b, false);                             /* atthasmissing */
-    put_char(b, '\0');                              /* attidentity */
-    put_char(b, '\0');                              /* attgenerated */
-    put_bool(b, false);                             /* attisdropped */
-    put_bool(b, true);                              /* attislocal */
-    put_int(b, 0);                                  /* attinhcount */
-    put_int(b, type == 25 || type == 19 ? 100 : 0); /* attcollation */
-    put_null(b);                                    /* attacl */
-    put_null(b);                                    /* attoptions */
-    put_char(b, '\0');                              /* attcompression */
-    put_null(b);                                    /* attfdwoptions */
+    put_bool(b, false);                                                 /* atthasmissing */
+    put_char(b, '\0');                                                  /* attidentity */
+    put_char(b, '\0');                                                  /* attgenerated */
+    put_bool(b, false);                                                 /* attisdropped */
+    put_bool(b, true);                                                  /* attislocal */
+    put_int(b, 0);                                                      /* attinhcount */
+    put_int(b, type == PGT_OID_TEXT || type == PGT_OID_NAME ? 100 : 0); /* attcollation */
+    put_null(b);                                                        /* attacl */
+    put_null(b);                                                        /* attoptions */
+    put_char(b, '\0');                                                  /* attcompression */
+    put_null(b);                                                        /* attfdwoptions */
     row_end(b);
-}
-
-static uint32_t col_type_oid(char letter) {
-    switch (letter) {
-    case 'O':
-        return 26;
-    case 'I':
-        return 23;
-    case 'S':
-        return 21;
-    case 'L':
-        return 20;
-    case 'F':
-        return 701;
-    case 'N':
-        return 19;
-    case 'C':
-        return 18;
-    case 'B':
-        return 16;
-    case 'A':
-        return 1009;
-    case 'V':
-        return 1005;
-    case 'W':
-        return 1028;
-    case 'R':
-        return 24;
-    default:
-        return 25;
-    }
 }
 
 static void fill_attribute(rb_t *b) {
@@ -442,8 +357,8 @@ static void fill_attribute(rb_t *b) {
         for (const char *c = r->cols; *c != '\0';) {
             size_t n = strcspn(c, ":");
             snprintf(name, sizeof(name), "%.*s", (int)n, c);
-            attribute_row(b, rel_oid(i), arena_strdup(b->p->arena, name), col_type_oid(c[n + 1]),
-                          ++num, -1, false, false);
+            attribute_row(b, rel_oid(i), arena_strdup(b->p->arena, name),
+                          value_type_oid(letter_ctype(c[n + 1])), ++num, -1, false, false);
             c += n + 2;
             c += *c == ' ' ? 1 : 0;
         }
@@ -459,7 +374,7 @@ static void fill_type(rb_t *b) {
         put_int(b, CATALOG_OID_OWNER);
         put_int(b, t->len);
         put_bool(b, t->len > 0 && t->len <= 8);
-        put_char(b, t->oid == 2249 ? 'p' : 'b');
+        put_char(b, t->category == 'P' ? 'p' : 'b'); /* typtype: pseudo or base */
         put_char(b, t->category);
         put_bool(b, false); /* typispreferred */
         put_bool(b, true);  /* typisdefined */

@@ -2,6 +2,10 @@
  * value.c — SQL scalar types: names and OIDs, PostgreSQL-compatible text input and output
  * functions, the total order and hash used by sorting, grouping and comparisons, deep copy.
  *
+ * Names and OIDs are the engine's columns of common/pgtypes.h: each ctype_t owns one row (its
+ * OID, typname and format_type name; a static assertion counts the owners), and the row's io
+ * column says which engine type reads a Bind parameter of that OID.
+ *
  * Input functions follow PostgreSQL 15 (int4in/int8in: surrounding whitespace and a sign allowed,
  * overflow is 22003; float8in: strtod plus NaN/Infinity spellings; boolin: unique prefixes of
  * true/false/yes/no/on/off and 1/0, case-insensitive) and pgvector (vector_in: "[1,2,3]" with
@@ -18,6 +22,7 @@
  */
 #include "value.h"
 #include "json.h"
+#include "pgtypes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,126 +32,76 @@
 #include <string.h>
 #include <strings.h>
 
-enum {
-    OID_BOOL = 16,
-    OID_INT8 = 20,
-    OID_INT4 = 23,
-    OID_TEXT = 25,
-    OID_FLOAT8 = 701,
-    OID_UNKNOWN = 705,
-    OID_JSONB = 3802,
-    OID_VECTOR = 16390, /* protocol/pgwire.h PGW_OID_VECTOR */
-    OID_INT2 = 21,
-    OID_OID = 26,
-    OID_REGCLASS = 2205,
-    OID_REGTYPE = 2206,
-    OID_REGPROC = 24,
-    OID_REGNAMESPACE = 4089,
-    OID_NAME = 19,
-    OID_CHAR = 18,
-    OID_TEXT_ARRAY = 1009,
-    OID_INT2_ARRAY = 1005,
-    OID_OID_ARRAY = 1028,
-    OID_RECORD = 2249,
-    FLOAT_TEXT_MAX = 32,
+enum { FLOAT_TEXT_MAX = 32 };
+
+/* ---- types and OIDs: the engine's columns of common/pgtypes.h ----------------------------------
+ */
+
+/* The list's token for "the engine has no type of its own for this row". */
+#define CT_NONE CT_TYPE_COUNT
+
+typedef struct value_pgtype {
+    uint32_t oid;
+    const char *typname;
+    const char *sqlname;
+    ctype_t ctype; /* the engine type whose own OID this is; CT_NONE none */
+} value_pgtype_t;
+
+static const value_pgtype_t value_pgtypes[] = {
+#define VALUE_X_ROW(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,      \
+                    send, recv)                                                                    \
+    {oid, typname, sqlname, CT_##ctype},
+    PGTYPES_LIST(VALUE_X_ROW)
+#undef VALUE_X_ROW
 };
 
-uint32_t value_type_oid(ctype_t type) {
-    switch (type) {
-    case CT_BOOL:
-        return OID_BOOL;
-    case CT_INT4:
-        return OID_INT4;
-    case CT_INT8:
-        return OID_INT8;
-    case CT_FLOAT8:
-        return OID_FLOAT8;
-    case CT_TEXT:
-        return OID_TEXT;
-    case CT_JSONB:
-        return OID_JSONB;
-    case CT_VECTOR:
-        return OID_VECTOR;
-    case CT_INT2:
-        return OID_INT2;
-    case CT_OID:
-        return OID_OID;
-    case CT_REGCLASS:
-        return OID_REGCLASS;
-    case CT_REGTYPE:
-        return OID_REGTYPE;
-    case CT_REGPROC:
-        return OID_REGPROC;
-    case CT_REGNAMESPACE:
-        return OID_REGNAMESPACE;
-    case CT_NAME:
-        return OID_NAME;
-    case CT_CHAR:
-        return OID_CHAR;
-    case CT_TEXT_ARRAY:
-        return OID_TEXT_ARRAY;
-    case CT_INT_ARRAY:
-        return OID_INT2_ARRAY;
-    case CT_OID_ARRAY:
-        return OID_OID_ARRAY;
-    case CT_RECORD:
-        return OID_RECORD;
-    case CT_UNKNOWN:
-    case CT_TYPE_COUNT:
-        break;
+/* Each ctype_t owns exactly one row: the rows with an owner are as many as the types (and the
+ * unit test finds each type's row, so none owns two). */
+#define VALUE_X_OWNED(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,    \
+                      send, recv)                                                                  \
+    +(CT_##ctype != CT_NONE)
+_Static_assert(0 PGTYPES_LIST(VALUE_X_OWNED) == CT_TYPE_COUNT, "one pg_type row per ctype_t");
+#undef VALUE_X_OWNED
+_Static_assert(sizeof(value_pgtypes) / sizeof(value_pgtypes[0]) == PGTYPES_COUNT, "every row");
+
+/* The row a type owns (its PostgreSQL OID and names). */
+static const value_pgtype_t *value_pgtype_of(ctype_t type) {
+    CTX_ASSERT((unsigned)type < CT_TYPE_COUNT);
+    for (size_t i = 0; i < PGTYPES_COUNT; i++) {
+        if (value_pgtypes[i].ctype == type) {
+            return &value_pgtypes[i];
+        }
     }
-    return OID_UNKNOWN;
+    CTX_ASSERT(!"every ctype_t owns a row of PGTYPES_LIST");
+    return NULL;
+}
+
+uint32_t value_type_oid(ctype_t type) {
+    if ((unsigned)type >= CT_TYPE_COUNT) {
+        return PGT_OID_UNKNOWN;
+    }
+    return value_pgtype_of(type)->oid;
 }
 
 ctype_t value_type_from_oid(uint32_t oid) {
     switch (oid) {
-    case OID_BOOL:
-        return CT_BOOL;
-    case 21: /* int2 */
-    case OID_INT4:
-        return CT_INT4;
-    case OID_INT8:
-    case 26: /* oid */
-        return CT_INT8;
-    case 700: /* float4 */
-    case OID_FLOAT8:
-        return CT_FLOAT8;
-    case 17: /* bytea */
-    case 18: /* "char" */
-    case 19: /* name */
-    case OID_TEXT:
-    case 1042: /* bpchar */
-    case 1043: /* varchar */
-        return CT_TEXT;
-    case 114: /* json */
-    case OID_JSONB:
-        return CT_JSONB;
-    case OID_VECTOR:
-        return CT_VECTOR;
+#define VALUE_X_IO(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io, send, \
+                   recv)                                                                           \
+    case PGT_OID_##id:                                                                             \
+        return CT_##io;
+        PGTYPES_LIST(VALUE_X_IO)
+#undef VALUE_X_IO
     default:
         return CT_UNKNOWN;
     }
 }
 
 const char *value_type_name(ctype_t type) {
-    static const char *const names[] = {"unknown",  "bool",    "int4",    "int8",         "float8",
-                                        "text",     "jsonb",   "vector",  "int2",         "oid",
-                                        "regclass", "regtype", "regproc", "regnamespace", "name",
-                                        "char",     "_text",   "_int2",   "_oid",         "record"};
-    _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type names");
-    CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
-    return names[type];
+    return value_pgtype_of(type)->typname;
 }
 
 const char *value_type_sql_name(ctype_t type) {
-    static const char *const names[] = {"unknown",          "boolean",      "integer",  "bigint",
-                                        "double precision", "text",         "jsonb",    "vector",
-                                        "smallint",         "oid",          "regclass", "regtype",
-                                        "regproc",          "regnamespace", "name",     "\"char\"",
-                                        "text[]",           "smallint[]",   "oid[]",    "record"};
-    _Static_assert(sizeof(names) / sizeof(names[0]) == CT_TYPE_COUNT, "type sql names");
-    CTX_ASSERT((unsigned)type < sizeof(names) / sizeof(names[0]));
-    return names[type];
+    return value_pgtype_of(type)->sqlname;
 }
 
 /* Lower-cases name into out, dropping a "pg_catalog." prefix and a "(...)" type modifier. */

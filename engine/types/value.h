@@ -16,7 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* SQL types known to the engine. PostgreSQL type OIDs are mapped by value_type_oid(). */
+/* SQL types known to the engine. PostgreSQL type OIDs are mapped by value_type_oid(), from the
+ * list of types in common/pgtypes.h. */
 typedef enum {
     CT_UNKNOWN = 0, /* untyped literal ('...' before coercion) or NULL */
     CT_BOOL,
@@ -107,10 +108,12 @@ static inline bool value_is_null(const value_t *v) {
     return v->kind == VAL_NULL;
 }
 
-/* PostgreSQL type OID and name ("int8", "vector", …) of a type. */
+/* PostgreSQL type OID and name ("int8", "vector", …) of a type: the row of common/pgtypes.h whose
+ * ctype column is the type (every ctype_t owns one). */
 uint32_t value_type_oid(ctype_t type);
 const char *value_type_name(ctype_t type);
-/* The engine type a PostgreSQL type OID maps to (the reverse of value_type_oid, many to one):
+/* The engine type a PostgreSQL type OID maps to (the io column of common/pgtypes.h; the reverse
+ * of value_type_oid for the types the engine reads as themselves, many to one):
  * int2/int4 → CT_INT4, int8/oid → CT_INT8, float4/float8 → CT_FLOAT8, text/varchar/bpchar/name/
  * char/bytea → CT_TEXT, json/jsonb → CT_JSONB, vector → CT_VECTOR, bool → CT_BOOL; 0, 705
  * (unknown) and every other OID → CT_UNKNOWN. */
