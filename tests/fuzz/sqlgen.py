@@ -530,8 +530,8 @@ def main():
                        ["seed %d statement %d" % (seed, failure[0])], "known": []}, f)
     if failure is not None:
         print("sqlgen: FAILED at statement %d (seed %d, replay: --seed %d --statements %d): %s\n"
-              "statement: %s" % (failure[0], seed, seed, failure[0], failure[2],
-                                 failure[1][:4000]))
+              "statement (%d bytes): %s" % (failure[0], seed, seed, failure[0], failure[2],
+                                            len(failure[1]), failure[1][:400]))
         return 1
     return 0
 
