@@ -65,7 +65,8 @@
     X(CTX_EUNDEF_CURSOR, -73, "34000", "invalid cursor name")                                      \
     X(CTX_EBINARY_FORMAT, -74, "22P03", "invalid binary representation")                           \
     X(CTX_EBAD_COPY, -75, "22P04", "bad copy file format")                                         \
-    X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")
+    X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")                         \
+    X(CTX_EDISK_FULL, -77, "53100", "disk full")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

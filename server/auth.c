@@ -233,11 +233,11 @@ int auth_scram_verifier(const char *password, uint32_t iterations, char *out, ct
 /* ---- The exchange
  * -------------------------------------------------------------------------------- */
 
-auth_session_t *auth_begin(const auth_config_t *config, const char *user, buf_t *out) {
-    CTX_ASSERT(config != NULL && config->method != AUTH_TRUST && user != NULL);
-    auth_session_t *s = ctx_calloc(1, sizeof(*s));
-    s->method = config->method;
-    snprintf(s->user, sizeof(s->user), "%s", user);
+typedef enum { AUTH_SECRET_NONE, AUTH_SECRET_MD5, AUTH_SECRET_SCRAM } auth_secret_t;
+
+/* Loads user's stored secret into s and says which kind it is. */
+static auth_secret_t auth_load_secret(auth_session_t *s, const auth_config_t *config,
+                                      const char *user) {
     const char *verifier = NULL;
     for (uint32_t i = 0; i < config->nusers; i++) {
         if (strcmp(config->users[i].name, user) == 0) {
@@ -246,21 +246,37 @@ auth_session_t *auth_begin(const auth_config_t *config, const char *user, buf_t 
     }
     if (verifier != NULL && auth_is_md5(verifier)) {
         snprintf(s->md5_hash, sizeof(s->md5_hash), "%s", verifier);
-        s->known = true;
-    } else if (verifier != NULL) {
-        s->known = auth_parse_scram(verifier, &s->iterations, s->salt, &s->salt_len, s->stored_key,
-                                    s->server_key) == 0;
+        return AUTH_SECRET_MD5;
     }
-    if (!s->known || s->iterations == 0) { /* mock values: the exchange looks alike */
-        s->iterations = AUTH_SCRAM_ITERATIONS;
-        s->salt_len = SCRAM_SALT_BYTES;
-        RAND_bytes(s->salt, SCRAM_SALT_BYTES);
+    if (verifier != NULL && auth_parse_scram(verifier, &s->iterations, s->salt, &s->salt_len,
+                                             s->stored_key, s->server_key) == 0) {
+        return AUTH_SECRET_SCRAM;
     }
+    return AUTH_SECRET_NONE;
+}
+
+/* The stored secret decides the exchange, as in PostgreSQL: md5 runs MD5 only for a user whose
+ * secret is an md5 hash (a SCRAM verifier cannot check an MD5 answer, so such a user gets SCRAM);
+ * scram-sha-256 always runs SCRAM, and an md5 hash cannot pass it (the mock exchange ends in
+ * 28P01). `known` is true only when the exchange's secret is loaded, so no check ever runs
+ * against an unset one. */
+auth_session_t *auth_begin(const auth_config_t *config, const char *user, buf_t *out) {
+    CTX_ASSERT(config != NULL && config->method != AUTH_TRUST && user != NULL);
+    auth_session_t *s = ctx_calloc(1, sizeof(*s));
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    auth_secret_t secret = auth_load_secret(s, config, user);
+    s->method = config->method == AUTH_MD5 && secret != AUTH_SECRET_SCRAM ? AUTH_MD5 : AUTH_SCRAM;
+    s->known = secret == (s->method == AUTH_MD5 ? AUTH_SECRET_MD5 : AUTH_SECRET_SCRAM);
     if (s->method == AUTH_MD5) {
         RAND_bytes(s->md5_salt, sizeof(s->md5_salt));
         pgw_encode_auth_md5(out, s->md5_salt);
         s->state = AUTH_WANT_MD5;
         return s;
+    }
+    if (!s->known) { /* mock values: the exchange looks alike */
+        s->iterations = AUTH_SCRAM_ITERATIONS;
+        s->salt_len = SCRAM_SALT_BYTES;
+        RAND_bytes(s->salt, SCRAM_SALT_BYTES);
     }
     static const char *const mechanisms[] = {"SCRAM-SHA-256"};
     int rc = pgw_encode_auth_sasl(out, mechanisms, 1);
@@ -351,6 +367,9 @@ static int auth_scram_final(auth_session_t *s, const uint8_t *body, size_t len, 
         SCRAM_KEY_BYTES) {
         return auth_malformed(s, "proof", err);
     }
+    if (!s->known) {
+        return auth_failed(s, err); /* a mock exchange: there is no secret to check against */
+    }
     char auth_message[4 * SCRAM_TEXT_MAX];
     int am_len = snprintf(auth_message, sizeof(auth_message), "%s,%s,%.*s", s->client_first_bare,
                           s->server_first, (int)(proof - final), final);
@@ -360,7 +379,7 @@ static int auth_scram_final(auth_session_t *s, const uint8_t *body, size_t len, 
         client_key[i] = client_proof[i] ^ signature[i];
     }
     auth_sha256(client_key, sizeof(client_key), check);
-    if (!s->known || CRYPTO_memcmp(check, s->stored_key, SCRAM_KEY_BYTES) != 0) {
+    if (CRYPTO_memcmp(check, s->stored_key, SCRAM_KEY_BYTES) != 0) {
         return auth_failed(s, err);
     }
     uint8_t server_sig[SCRAM_KEY_BYTES];
@@ -380,11 +399,13 @@ static int auth_md5(auth_session_t *s, const uint8_t *body, size_t len, bool *do
     if (pgw_decode_password(&bytes, &password, err) < 0) {
         return err->code;
     }
-    char expect[36] = "md5";
-    if (s->known) {
-        auth_md5_hex(s->md5_hash + 3, 32, s->md5_salt, sizeof(s->md5_salt), expect + 3);
+    if (!s->known) {
+        return auth_failed(s, err);
     }
-    if (!s->known || strcmp(password, expect) != 0) {
+    CTX_ASSERT(auth_is_md5(s->md5_hash));
+    char expect[36] = "md5";
+    auth_md5_hex(s->md5_hash + 3, 32, s->md5_salt, sizeof(s->md5_salt), expect + 3);
+    if (strlen(password) != 35 || CRYPTO_memcmp(password, expect, 35) != 0) {
         return auth_failed(s, err);
     }
     *done = true;

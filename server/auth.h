@@ -6,7 +6,9 @@
  *   user.alice = SCRAM-SHA-256$4096:<salt base64>$<StoredKey base64>:<ServerKey base64>
  *   user.bob   = md5<md5 hex of password + user name>
  *
- * `contextdb --scram-secret PASSWORD` prints a verifier (auth_scram_verifier). The exchange is a
+ * `contextdb --scram-secret PASSWORD` prints a verifier (auth_scram_verifier). As in PostgreSQL,
+ * the stored secret picks the exchange: under md5 a user with a SCRAM verifier is asked for SCRAM,
+ * and under scram-sha-256 a user with an md5 hash cannot log in (28P01). The exchange is a
  * pure state machine over message bodies: conn.c feeds each PasswordMessage / SASL response body
  * and sends what auth_step appends. An unknown user runs a mock exchange and fails at the end
  * with the same error as a wrong password (28P01), so user names cannot be probed.

@@ -35,6 +35,7 @@ typedef struct cancel_pending {
     uint64_t accepted_ms;
     uint8_t bytes[CANCEL_PEEK_BYTES];
     size_t len;
+    uint32_t negotiations; /* SSLRequest / GSSENCRequest answered 'N' here */
 } cancel_pending_t;
 
 typedef struct cancel_parked {
@@ -46,7 +47,9 @@ typedef struct cancel_parked {
 struct cancel_watch {
     int listen_fd;
     int event_fd;
+    bool tls_enabled; /* SSLRequest is the loop's to answer ('S' and a handshake) */
     cancel_fn_t fn;
+    cancel_fresh_fn_t fresh;
     void *fn_ctx;
     pthread_t thread;
     atomic_bool stop;
@@ -134,6 +137,8 @@ uint64_t cancel_timeout_ms(const char *setting) {
         scale = 60000;
     } else if (strcasecmp(end, "h") == 0) {
         scale = 3600000;
+    } else if (strcasecmp(end, "d") == 0) {
+        scale = 86400000;
     } else if (*end != '\0' && strcasecmp(end, "ms") != 0) {
         return 0;
     }
@@ -216,6 +221,24 @@ static bool cancel_try_serve(cancel_watch_t *w, cancel_pending_t *p) {
     return true;
 }
 
+/* Clients that prefer encryption (asyncpg, libpq's sslmode=prefer) send SSLRequest or
+ * GSSENCRequest before their CancelRequest. Without TLS configured the answer is 'N' whatever
+ * the loop's state, so the watcher gives it and drops the request, as the loop would. */
+static void cancel_answer_negotiation(cancel_watch_t *w, cancel_pending_t *p) {
+    while (p->len >= 8 && ctx_read_u32be(p->bytes) == 8 && p->negotiations < 2) {
+        uint32_t code = ctx_read_u32be(p->bytes + 4);
+        if (code != PGW_CODE_GSSENC && (code != PGW_CODE_SSL || w->tls_enabled)) {
+            return;
+        }
+        if (send(p->fd, "N", 1, MSG_NOSIGNAL) != 1) {
+            return; /* the loop answers it when this socket is parked */
+        }
+        memmove(p->bytes, p->bytes + 8, p->len - 8);
+        p->len -= 8;
+        p->negotiations++;
+    }
+}
+
 static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_busy) {
     size_t kept = 0;
     for (size_t i = 0; i < w->npending; i++) {
@@ -224,6 +247,7 @@ static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_bu
         bool closed =
             got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
         p->len += got > 0 ? (size_t)got : 0;
+        cancel_answer_negotiation(w, p);
         bool is_cancel_so_far = p->len < 8 || (ctx_read_u32be(p->bytes) == CANCEL_PACKET_BYTES &&
                                                ctx_read_u32be(p->bytes + 4) == PGW_CODE_CANCEL);
         if (cancel_try_serve(w, p)) {
@@ -241,6 +265,49 @@ static void cancel_service_pending(cancel_watch_t *w, uint64_t now, bool loop_bu
         w->pending[kept++] = *p;
     }
     w->npending = kept;
+}
+
+/* One loop-owned connection that has sent nothing the loop read yet (the loop is busy and the
+ * lock is held): answers a leading SSLRequest / GSSENCRequest 'N' when TLS is off, and serves a
+ * complete CancelRequest, consuming it and shutting the socket down. Anything else stays. */
+static void cancel_peek_fresh(cancel_watch_t *w, int fd) {
+    uint8_t b[CANCEL_PACKET_BYTES];
+    ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 8 && ctx_read_u32be(b) == 8) {
+        uint32_t code = ctx_read_u32be(b + 4);
+        if (code != PGW_CODE_GSSENC && (code != PGW_CODE_SSL || w->tls_enabled)) {
+            return;
+        }
+        if (recv(fd, b, 8, MSG_DONTWAIT) != 8 || send(fd, "N", 1, MSG_NOSIGNAL) != 1) {
+            return;
+        }
+        n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    }
+    if (n != CANCEL_PACKET_BYTES || ctx_read_u32be(b) != CANCEL_PACKET_BYTES ||
+        ctx_read_u32be(b + 4) != PGW_CODE_CANCEL) {
+        return;
+    }
+    int32_t pid = (int32_t)ctx_read_u32be(b + 8);
+    int32_t secret = (int32_t)ctx_read_u32be(b + 12);
+    bool done = w->fn(w->fn_ctx, pid, secret);
+    ssize_t consumed = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+    (void)consumed; /* peeked just now: the same 16 bytes */
+    shutdown(fd, SHUT_RDWR);
+    CTX_INFO("cancel request for pid %d served while busy: %s", pid,
+             done ? "signalled" : "no matching backend");
+}
+
+/* Peeks at the loop's fresh connections while the loop stays busy (the lock is only tried). */
+static void cancel_scan_fresh(cancel_watch_t *w) {
+    if (pthread_mutex_trylock(&w->mu) != 0) {
+        return;
+    }
+    int fds[CANCEL_PENDING_MAX];
+    size_t count = w->fresh(w->fn_ctx, fds, CANCEL_PENDING_MAX);
+    for (size_t i = 0; i < count; i++) {
+        cancel_peek_fresh(w, fds[i]);
+    }
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void *cancel_main(void *arg) {
@@ -261,6 +328,9 @@ static void *cancel_main(void *arg) {
         if (w->npending > 0) {
             cancel_service_pending(w, now, since != 0);
         }
+        if (busy_long) {
+            cancel_scan_fresh(w);
+        }
     }
     for (size_t i = 0; i < w->npending; i++) {
         close(w->pending[i].fd);
@@ -269,11 +339,13 @@ static void *cancel_main(void *arg) {
     return NULL;
 }
 
-int cancel_watch_start(int listen_fd, cancel_fn_t fn, void *fn_ctx, cancel_watch_t **out,
-                       ctx_err_t *err) {
-    CTX_ASSERT(listen_fd >= 0 && fn != NULL && out != NULL);
+int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, cancel_fresh_fn_t fresh,
+                       void *fn_ctx, cancel_watch_t **out, ctx_err_t *err) {
+    CTX_ASSERT(listen_fd >= 0 && fn != NULL && fresh != NULL && out != NULL);
     cancel_watch_t *w = ctx_calloc(1, sizeof(*w));
+    w->fresh = fresh;
     w->listen_fd = listen_fd;
+    w->tls_enabled = tls_enabled;
     w->fn = fn;
     w->fn_ctx = fn_ctx;
     atomic_init(&w->stop, false);

@@ -7,11 +7,17 @@
  * holds the watcher's lock at all times except while it processes a connection's messages
  * (cancel_watch_busy_begin … _end). Once such a busy period has lasted CANCEL_BUSY_MS, the
  * watcher accepts new connections itself and reads their first packet without blocking:
+ *   - an SSLRequest / GSSENCRequest before it is answered 'N' when TLS is off;
  *   - a CancelRequest is acted on at once (through the loop's callback, called with the lock
  *     held, so the loop's connection table is stable) and the socket is closed, as PostgreSQL
  *     does (no reply);
  *   - any other connection is parked together with the bytes read so far; the loop adopts parked
  *     connections (cancel_watch_take) when its eventfd (cancel_watch_event_fd) becomes readable.
+ * A connection the loop accepted just before it became busy is the loop's, but the loop will not
+ * read it until the statement ends — too late for the CancelRequest it carries. While the loop is
+ * busy the watcher therefore also peeks at those (the `fresh` callback lists them): a complete
+ * CancelRequest is served, consumed and the socket shut down (the loop then sees EOF and closes
+ * it); anything else is left for the loop untouched.
  * The watcher also enforces statement_timeout: conn.c arms a deadline and the flag to set for the
  * message it is about to run; when the deadline passes the flag is set and the statement stops
  * with 57014, which conn.c reports as "canceling statement due to statement timeout".
@@ -41,11 +47,15 @@ typedef struct cancel_watch cancel_watch_t;
 
 /* Called on the watcher thread with the loop paused: signal the backend (pid, secret). */
 typedef bool (*cancel_fn_t)(void *ctx, int32_t backend_pid, int32_t secret);
+/* Called on the watcher thread with the loop paused: fills fds (at most cap) with the plain-TCP
+ * connections the loop accepted that have not sent their first packet yet; returns the count. */
+typedef size_t (*cancel_fresh_fn_t)(void *ctx, int *fds, size_t cap);
 
-/* Starts the watcher on listen_fd (non-blocking). The calling thread (the loop thread) then holds
- * the lock. Returns 0, or CTX_EIO with a message. */
-int cancel_watch_start(int listen_fd, cancel_fn_t fn, void *fn_ctx, cancel_watch_t **out,
-                       ctx_err_t *err);
+/* Starts the watcher on listen_fd (non-blocking). Without tls_enabled the watcher itself answers
+ * 'N' to an SSLRequest / GSSENCRequest that precedes a CancelRequest (asyncpg sends one). The
+ * calling thread (the loop thread) then holds the lock. Returns 0, or CTX_EIO with a message. */
+int cancel_watch_start(int listen_fd, bool tls_enabled, cancel_fn_t fn, cancel_fresh_fn_t fresh,
+                       void *fn_ctx, cancel_watch_t **out, ctx_err_t *err);
 /* Stops and joins the thread, closes parked sockets, frees. Must be called before listen_fd is
  * closed. NULL is a no-op. */
 void cancel_watch_stop(cancel_watch_t *watch);
@@ -67,7 +77,8 @@ void cancel_watch_arm(cancel_watch_t *watch, atomic_bool *flag, uint64_t timeout
 bool cancel_watch_fired(cancel_watch_t *watch);
 void cancel_watch_disarm(cancel_watch_t *watch);
 
-/* statement_timeout's value in milliseconds: "250", "250ms", "2s", "1min", "1h", "0". Returns 0
+/* statement_timeout's value in milliseconds: "250", "250ms", "2s", "1min", "1h", "1d", "0" (the
+ * spellings guc.c stores). Returns 0
  * (no timeout) for NULL or anything unparsable. */
 uint64_t cancel_timeout_ms(const char *setting);
 

@@ -6,7 +6,8 @@
  * default texts through the same path as user input, so a default can never disagree with the
  * table. Values are validated completely before being stored: a failed config_set() leaves the
  * key untouched and explains the problem PostgreSQL-style ("invalid value for parameter
- * \"port\": \"abc\""). Byte sizes accept PostgreSQL's units (B, kB, MB, GB; 1024-based).
+ * \"port\": \"abc\""). Byte sizes accept PostgreSQL's units (B, kB, MB, GB; 1024-based), durations
+ * its time units (ms, s, min, h, d; a bare number is seconds).
  */
 #include "config.h"
 
@@ -17,7 +18,7 @@
 
 extern char **environ;
 
-typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_LOGLEVEL, CK_METRIC } config_kind_t;
+typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_DURATION, CK_LOGLEVEL, CK_METRIC } config_kind_t;
 
 typedef struct config_key {
     const char *name;
@@ -58,6 +59,8 @@ static const config_key_t CONFIG_KEYS[] = {
     {"ssl_cert_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
      "TLS certificate chain (PEM); with ssl_key_file, SSLRequest is answered S"},
     {"ssl_key_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "", "TLS private key (PEM)"},
+    {"authentication_timeout", CK_DURATION, 1000, 600000, "1min",
+     "a client that has not finished startup and authentication by then is disconnected"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -71,7 +74,19 @@ static const config_key_t *config_key_find(const char *name) {
     return NULL;
 }
 
-/* Parses a non-negative integer with an optional unit suffix (bytes kinds only). */
+typedef struct config_unit {
+    const char *suffix;
+    uint64_t scale;
+} config_unit_t;
+
+static const config_unit_t CONFIG_BYTE_UNITS[] = {
+    {"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
+/* Durations are stored in milliseconds; a bare number is seconds, as PostgreSQL's
+ * authentication_timeout. */
+static const config_unit_t CONFIG_TIME_UNITS[] = {
+    {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+/* Parses a non-negative integer with an optional unit suffix (byte sizes and durations). */
 static int config_parse_uint(const config_key_t *key, const char *value, uint64_t *out) {
     char *end = NULL;
     if (value[0] < '0' || value[0] > '9') {
@@ -85,16 +100,14 @@ static int config_parse_uint(const config_key_t *key, const char *value, uint64_
     while (*end == ' ') {
         end++;
     }
-    uint64_t unit = 1;
-    if (key->kind == CK_BYTES && *end != '\0') {
-        static const struct {
-            const char *suffix;
-            uint64_t bytes;
-        } units[] = {{"B", 1}, {"kB", 1024}, {"MB", 1024 * 1024}, {"GB", 1024 * 1024 * 1024}};
+    uint64_t unit = key->kind == CK_DURATION ? 1000 : 1;
+    if ((key->kind == CK_BYTES || key->kind == CK_DURATION) && *end != '\0') {
+        const config_unit_t *units = key->kind == CK_BYTES ? CONFIG_BYTE_UNITS : CONFIG_TIME_UNITS;
+        size_t count = key->kind == CK_BYTES ? 4 : 5;
         unit = 0;
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        for (size_t i = 0; i < count; i++) {
             if (strcmp(end, units[i].suffix) == 0) {
-                unit = units[i].bytes;
+                unit = units[i].scale;
             }
         }
         if (unit == 0) {
@@ -159,6 +172,8 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->hnsw_m = (uint32_t)n;
     } else if (strcmp(name, "hnsw_ef_construction") == 0) {
         cfg->hnsw_ef_construction = (uint32_t)n;
+    } else if (strcmp(name, "authentication_timeout") == 0) {
+        cfg->authentication_timeout_ms = (uint32_t)n;
     } else {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
@@ -236,6 +251,9 @@ invalid:
     if (key->kind == CK_UINT || key->kind == CK_BYTES) {
         ctx_err_hint(err, "allowed range is %llu .. %llu%s", (unsigned long long)key->min,
                      (unsigned long long)key->max, key->kind == CK_BYTES ? " bytes" : "");
+    } else if (key->kind == CK_DURATION) {
+        ctx_err_hint(err, "allowed range is %llus .. %llus; units ms, s, min, h, d (default s)",
+                     (unsigned long long)key->min / 1000, (unsigned long long)key->max / 1000);
     }
     return CTX_ECONFIG;
 }

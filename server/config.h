@@ -41,6 +41,7 @@ typedef struct config {
     auth_config_t auth;                   /* auth_method and the user.NAME = verifier keys */
     char ssl_cert_file[CONFIG_PATH_BYTES_MAX]; /* "" = no TLS */
     char ssl_key_file[CONFIG_PATH_BYTES_MAX];
+    uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

@@ -3,10 +3,20 @@
  * the sockets).
  *
  * States:
- *   STARTUP  → startup-phase packets: SSLRequest/GSSENCRequest get 'N' and the client may send
- *              another packet; CancelRequest sets the target session's cancel flag and closes
- *              without a reply; StartupMessage authenticates (trust), sends AuthenticationOk,
- *              ParameterStatus*, BackendKeyData, ReadyForQuery and moves to READY.
+ *   STARTUP  → startup-phase packets: SSLRequest gets 'S' when TLS is configured (the loop
+ *              switches the socket to TLS after sending it) and 'N' otherwise, GSSENCRequest
+ *              gets 'N', and the client may send another packet; CancelRequest sets the target
+ *              session's cancel flag — only while that connection runs a statement (a Query
+ *              message or an Execute), so a cancel never outlives the statement it was meant
+ *              for — and closes without a reply; StartupMessage creates the session from the
+ *              startup parameters (each validated as SET validates it; a refused one is FATAL),
+ *              then either moves to AUTH (password methods) or, with trust, sends
+ *              AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery and moves to
+ *              READY.
+ *   AUTH     → SCRAM-SHA-256 or MD5 exchange (auth.h): the stored secret's kind picks the
+ *              exchange; each PasswordMessage / SASL response goes to auth_step; success
+ *              finishes the startup as above and moves to READY, failure sends a FATAL
+ *              ErrorResponse (28P01 for a wrong password) and moves to CLOSING.
  *   READY    → regular messages. Query runs every statement of its text through the SQL layer
  *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
  *              the first failing statement sends ErrorResponse and skips the rest.
@@ -30,6 +40,7 @@
 #include "pgwire.h"
 #include "reply.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +80,18 @@ struct conn {
     char peer[64];
     buf_t held; /* replies waiting for durability (see conn_waiting) */
     bool waiting;
+    /* A CancelRequest stops only the statement running when it arrives: cancel_mu orders
+     * conn_cancel (watcher or loop thread) against statement start and end (loop thread), and
+     * the session's cancel flag is set only while statement_running. */
+    pthread_mutex_t cancel_mu;
+    bool statement_running;
+    /* The reply of a CREATE SNAPSHOT: where it starts in out while its message runs, then in
+     * held (SIZE_MAX: none), and whether that message was a simple Query (held then ends with
+     * ReadyForQuery). A failed snapshot's error replaces the held reply from there on. */
+    size_t snapshot_reply_at;
+    size_t held_snapshot_at;
+    bool query_simple;
+    bool held_simple;
 };
 
 conn_t *conn_create(conn_server_t *server, const char *peer) {
@@ -82,6 +105,7 @@ conn_t *conn_create(conn_server_t *server, const char *peer) {
     buf_init(&conn->held);
     arena_init(&conn->arena);
     conn->ext = ext_create();
+    pthread_mutex_init(&conn->cancel_mu, NULL);
     snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
     return conn;
 }
@@ -103,6 +127,7 @@ void conn_destroy(conn_t *conn) {
     buf_free(&conn->out);
     buf_free(&conn->held);
     arena_destroy(&conn->arena);
+    pthread_mutex_destroy(&conn->cancel_mu);
     free(conn);
 }
 
@@ -159,8 +184,51 @@ bool conn_cancel(conn_t *conn, int32_t secret) {
     if (conn->session == NULL || secret != conn->backend_secret) {
         return false;
     }
-    atomic_store(sql_session_cancel_flag(conn->session), true);
+    pthread_mutex_lock(&conn->cancel_mu);
+    if (conn->statement_running) {
+        atomic_store(sql_session_cancel_flag(conn->session), true);
+    }
+    pthread_mutex_unlock(&conn->cancel_mu);
     return true;
+}
+
+bool conn_awaiting_first_packet(const conn_t *conn) {
+    return conn->state == CONN_STARTUP && buf_size(&conn->in) == 0 && !conn->tls_start;
+}
+
+bool conn_in_startup(const conn_t *conn) {
+    return conn->state == CONN_STARTUP || conn->state == CONN_AUTH;
+}
+
+void conn_auth_timeout(conn_t *conn) {
+    CTX_ASSERT(conn_in_startup(conn));
+    if (conn->state == CONN_AUTH) {
+        conn_fatal_state(conn, "57014", "canceling authentication due to timeout");
+        return;
+    }
+    CTX_INFO("closing a connection that sent no startup packet in time (host=%s)", conn->peer);
+    conn->state = CONN_CLOSING;
+}
+
+/* Brackets one statement (a Query message, an Execute): a cancel flag left from before is
+ * dropped, CancelRequests count from here, and statement_timeout is armed. */
+static void conn_statement_begin(conn_t *conn) {
+    atomic_bool *flag = sql_session_cancel_flag(conn->session);
+    pthread_mutex_lock(&conn->cancel_mu);
+    atomic_store(flag, false);
+    conn->statement_running = true;
+    pthread_mutex_unlock(&conn->cancel_mu);
+    const char *setting = sql_session_setting(conn->session, "statement_timeout");
+    cancel_watch_arm(conn->server->watch, flag, cancel_timeout_ms(setting));
+}
+
+/* Ends the statement: a CancelRequest from now on finds nothing to stop. */
+static void conn_statement_end(conn_t *conn) {
+    cancel_watch_disarm(conn->server->watch);
+    pthread_mutex_lock(&conn->cancel_mu);
+    conn->statement_running = false;
+    atomic_store(sql_session_cancel_flag(conn->session), false);
+    pthread_mutex_unlock(&conn->cancel_mu);
 }
 
 /* ---- Startup phase ------------------------------------------------------------------------- */
@@ -214,7 +282,18 @@ static void conn_split_options(conn_t *conn, const char *options, const char **n
     }
 }
 
-static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
+/* Ends the connection with a FATAL ErrorResponse carrying err (SQLSTATE, detail, hint). */
+static void conn_fatal_err(conn_t *conn, const ctx_err_t *err) {
+    CTX_ASSERT(err->code < 0);
+    CTX_INFO("FATAL %s: %s (host=%s pid=%d)", ctx_sqlstate(err->code), err->message, conn->peer,
+             conn->backend_pid);
+    int rc = pgw_encode_error_ctx(&conn->out, "FATAL", err);
+    CTX_ASSERT(rc == 0);
+    conn->state = CONN_CLOSING;
+}
+
+/* Creates the session from the startup packet; a refused setting ends the connection. */
+static bool conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     sql_startup_t info;
     memset(&info, 0, sizeof(info));
     info.user = startup->user;
@@ -234,11 +313,18 @@ static void conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     info.guc_names = names;
     info.guc_values = values;
     info.nguc = count;
-    conn->session = sql_session_create(conn->server->db, &info);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    conn->session = sql_session_create(conn->server->db, &info, &err);
+    if (conn->session == NULL) {
+        conn_fatal_err(conn, &err);
+        return false;
+    }
     conn->server->sessions_active++;
     conn_make_backend_key(conn);
     CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user, info.database,
              conn->peer, conn->backend_pid);
+    return true;
 }
 
 static void conn_finish_startup(conn_t *conn);
@@ -253,7 +339,9 @@ static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) 
         conn_fatal(conn, CTX_ETOO_MANY_CONN, "sorry, too many clients already");
         return;
     }
-    conn_start_session(conn, startup);
+    if (!conn_start_session(conn, startup)) {
+        return;
+    }
     if (conn->server->auth != NULL && conn->server->auth->method != AUTH_TRUST) {
         conn->auth = auth_begin(conn->server->auth, startup->user, &conn->out);
         conn->state = CONN_AUTH;
@@ -518,6 +606,23 @@ static int conn_run_copy(conn_t *conn, const stmt_t *stmt, const char *text, boo
     return rc < 0 ? rc : 1;
 }
 
+/* The reply of CREATE SNAPSHOT waits for a snapshot that may fail, and then becomes that error:
+ * nothing may run after it in one Query. False (error sent, nothing run) when something would. */
+static bool conn_snapshot_last(conn_t *conn, stmt_t *const *stmts, int count) {
+    for (int i = 0; i + 1 < count; i++) {
+        if (stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
+            ctx_err_t err;
+            ctx_err_clear(&err);
+            ctx_err_set(&err, CTX_EACTIVE_TXN,
+                        "CREATE SNAPSHOT must be the last statement of a multi-statement query");
+            sql_query_failed(conn->session);
+            conn_send_error(conn, &err);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
@@ -550,11 +655,15 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         return;
     }
     CTX_ASSERT(stmts != NULL);
+    if (!conn_snapshot_last(conn, stmts, count)) {
+        return;
+    }
     bool failed = false;
     sql_query_begin(conn->session, count);
     for (int i = 0; i < count && !failed; i++) {
         sql_result_t result;
         memset(&result, 0, sizeof(result));
+        size_t reply_at = buf_size(&conn->out);
         if (stmts[i]->kind == STMT_COPY) {
             int rc = conn_run_copy(conn, stmts[i], query->sql, i + 1 == count, &err);
             if (rc == 1) {
@@ -568,6 +677,9 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
             continue;
         }
         int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
+        if (rc == 0 && stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
+            conn->snapshot_reply_at = reply_at;
+        }
         if (rc == 0) {
             rc = conn_send_result(conn, &result, &err);
             if (rc < 0) {
@@ -585,13 +697,6 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     }
 }
 
-/* statement_timeout for the message about to run (cancel.h); disarmed after it. */
-static void conn_arm_timeout(conn_t *conn) {
-    const char *setting = sql_session_setting(conn->session, "statement_timeout");
-    cancel_watch_arm(conn->server->watch, sql_session_cancel_flag(conn->session),
-                     cancel_timeout_ms(setting));
-}
-
 static ext_io_t conn_ext_io(conn_t *conn) {
     ext_io_t io = {.session = conn->session,
                    .out = &conn->out,
@@ -604,16 +709,16 @@ static ext_io_t conn_ext_io(conn_t *conn) {
 static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
     CTX_ASSERT(conn->session != NULL);
     CTX_DEBUG("query (pid=%d): %.200s", conn->backend_pid, query->sql);
-    atomic_store(sql_session_cancel_flag(conn->session), false);
     ext_io_t io = conn_ext_io(conn);
     ctx_err_t err;
     ctx_err_clear(&err);
     if (ext_before_simple_query(conn->ext, &io, &err) < 0) {
         conn_send_error(conn, &err);
     }
-    conn_arm_timeout(conn);
+    conn_statement_begin(conn);
+    conn->query_simple = true;
     conn_run_statements(conn, query);
-    cancel_watch_disarm(conn->server->watch);
+    conn_statement_end(conn);
     if (conn->state == CONN_COPY_IN) {
         return; /* ReadyForQuery follows CopyDone / CopyFail */
     }
@@ -643,11 +748,18 @@ static void conn_on_extended(conn_t *conn, const pgw_msg_t *msg) {
     case PGW_MSG_DESCRIBE:
         rc = ext_describe(conn->ext, &io, &msg->describe, &err);
         break;
-    case PGW_MSG_EXECUTE:
-        conn_arm_timeout(conn);
+    case PGW_MSG_EXECUTE: {
+        conn_statement_begin(conn);
+        size_t reply_at = buf_size(&conn->out);
+        uint64_t snapshot_before = sql_session_snapshot_wait(conn->session);
         rc = ext_execute(conn->ext, &io, &msg->execute, &err);
-        cancel_watch_disarm(conn->server->watch);
+        conn_statement_end(conn);
+        uint64_t snapshot = sql_session_snapshot_wait(conn->session);
+        if (rc == 0 && snapshot != 0 && snapshot != snapshot_before) {
+            conn->snapshot_reply_at = reply_at;
+        }
         break;
+    }
     default:
         CTX_ASSERT(msg->type == PGW_MSG_CLOSE);
         rc = ext_close(conn->ext, &io, &msg->close, &err);
@@ -764,6 +876,35 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
     buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
     conn->out.len = conn->out.start + mark;
     conn->waiting = true;
+    bool snapshot = conn->snapshot_reply_at != SIZE_MAX && conn->snapshot_reply_at >= mark;
+    conn->held_snapshot_at = snapshot ? conn->snapshot_reply_at - mark : SIZE_MAX;
+    conn->held_simple = conn->query_simple;
+}
+
+/* The held reply of a CREATE SNAPSHOT whose snapshot failed becomes its ErrorResponse: in a
+ * simple Query (where it is the last statement) followed by ReadyForQuery; in the extended
+ * protocol the messages up to Sync are then skipped, as after any error. */
+static void conn_settle_snapshot(conn_t *conn) {
+    const conn_server_t *server = conn->server;
+    uint64_t id = sql_session_snapshot_wait(conn->session);
+    if (id == 0 || server->snapshot_result == NULL || conn->held_snapshot_at == SIZE_MAX) {
+        return;
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (server->snapshot_result(server->reply_ctx, id, &err) == CTX_OK) {
+        return;
+    }
+    CTX_ASSERT(conn->held_snapshot_at <= buf_size(&conn->held));
+    conn->held.len = conn->held.start + conn->held_snapshot_at;
+    reply_error(&conn->held, &err);
+    if (conn->held_simple) {
+        pgw_encode_ready_for_query(&conn->held,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    } else {
+        sql_query_failed(conn->session);
+        conn->state = CONN_SKIP;
+    }
 }
 
 bool conn_waiting(const conn_t *conn) {
@@ -772,6 +913,7 @@ bool conn_waiting(const conn_t *conn) {
 
 bool conn_resume(conn_t *conn) {
     if (conn->waiting && conn_reply_ready(conn)) {
+        conn_settle_snapshot(conn);
         buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
         buf_reset(&conn->held);
         conn->waiting = false;
@@ -804,6 +946,8 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             return false;
         }
         size_t mark = buf_size(&conn->out);
+        conn->snapshot_reply_at = SIZE_MAX;
+        conn->query_simple = false;
         if (startup) {
             conn_on_startup_frame(conn, &frame);
         } else {

@@ -3,10 +3,14 @@
  *
  * The event loop (loop.h) owns the socket: it appends received bytes to conn_input(), calls
  * conn_process(), and writes out whatever conn_output() holds. conn.c turns bytes into protocol
- * actions: the startup phase (SSLRequest / GSSENCRequest answered 'N', CancelRequest,
- * StartupMessage with trust authentication), then simple Query execution through the SQL layer,
- * Terminate, and the extended-protocol messages (refused for now with 0A000 until Sync). Because
- * it never touches a socket, it is driven by byte vectors in unit tests as well as by the loop.
+ * actions: the startup phase (SSLRequest answered 'S' when the server has TLS configured — the
+ * loop then runs TLS on the socket, see conn_take_tls_start — and 'N' otherwise; GSSENCRequest
+ * answered 'N'; CancelRequest; StartupMessage, then trust, SCRAM-SHA-256 or MD5 authentication
+ * through auth.h), then simple Query execution through the SQL layer, the extended protocol
+ * (Parse / Bind / Describe / Execute / Close / Sync through extended.h), COPY FROM STDIN and TO
+ * STDOUT, and Terminate. Replies to work that is not durable yet are held back until the server's
+ * reply_ready callback allows them (conn_waiting / conn_resume). Because it never touches a
+ * socket, it is driven by byte vectors in unit tests as well as by the loop.
  *
  * Ownership: a conn_t owns its session, its statement arena and both buffers. The conn_server_t
  * it is created with must outlive it.
@@ -38,6 +42,9 @@ typedef struct conn_server {
     /* Durability (server/durability.h): true when replies of work committed up to lsn, that
      * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
     bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
+    /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
+     * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
+    int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
     void *reply_ctx;
 } conn_server_t;
 
@@ -83,8 +90,21 @@ int32_t conn_backend_pid(const conn_t *conn);
  * next byte on (after that answer has been sent). */
 bool conn_take_tls_start(conn_t *conn);
 
-/* CancelRequest for this connection: when secret matches, sets the session's cancel flag (the
- * running statement, if any, stops with 57014). Returns true when the secret matched. */
+/* CancelRequest for this connection: when secret matches and a statement is running, sets the
+ * session's cancel flag (that statement stops with 57014); with no statement running it does
+ * nothing, as in PostgreSQL. Thread-safe against the loop thread. Returns true when the secret
+ * matched. */
 bool conn_cancel(conn_t *conn, int32_t secret);
+
+/* Whether nothing has been read from the client yet, or only SSLRequest / GSSENCRequest that
+ * were answered 'N': its next packet may be a CancelRequest (see cancel.h). */
+bool conn_awaiting_first_packet(const conn_t *conn);
+/* Whether the connection is still in its startup phase: no StartupMessage yet (or only
+ * SSLRequest / GSSENCRequest), or in the password exchange. authentication_timeout applies. */
+bool conn_in_startup(const conn_t *conn);
+/* authentication_timeout passed: during the password exchange a FATAL 57014 "canceling
+ * authentication due to timeout" is queued (before any StartupMessage nothing is sent, as
+ * PostgreSQL does); the connection is then closing. */
+void conn_auth_timeout(conn_t *conn);
 
 #endif

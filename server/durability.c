@@ -16,7 +16,11 @@
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
  * never be ahead of the log it replaces), switches metadata/current, uploads the files to the
  * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
- * so recovery can fall back one snapshot when the newest is damaged.
+ * so recovery can fall back one snapshot when the newest is damaged. A writer that fails puts
+ * its error (code and message) into a small shared mapping made before the fork; the waiter
+ * removes whatever it wrote (snap_discard, also after a signal) and remembers the failure by id,
+ * and the connection whose CREATE SNAPSHOT waits for it gets that error instead of the id
+ * (durability_snapshot_result, via conn_server_t).
  *
  * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
@@ -33,6 +37,7 @@
 #include "colfile.h"
 #include "command.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "objstore.h"
 #include "recovery.h"
 #include "snapshot.h"
@@ -42,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,7 +62,23 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { DUR_CACHE_MAX = 4, DUR_PATH_BYTES = 4200 };
+enum {
+    DUR_CACHE_MAX = 4,
+    DUR_FAILURES_MAX = 16, /* failed snapshots remembered for the replies waiting on them */
+};
+
+/* What the snapshot writer reports to its parent, in a shared anonymous mapping made before the
+ * fork (the child closes every descriptor, so no pipe survives). */
+typedef struct dur_child_report {
+    int code; /* CTX_OK until the child fails */
+    char message[CTX_ERR_MESSAGE_MAX];
+} dur_child_report_t;
+
+typedef struct dur_failure {
+    uint64_t id; /* 0: free slot */
+    int code;
+    char message[CTX_ERR_MESSAGE_MAX];
+} dur_failure_t;
 
 typedef struct dur_cache_entry {
     uint64_t id;
@@ -66,9 +88,9 @@ typedef struct dur_cache_entry {
 
 struct durability {
     durability_config_t cfg;
-    char snap_root[DUR_PATH_BYTES];
-    char wal_dir[DUR_PATH_BYTES];
-    char obj_url[DUR_PATH_BYTES + 32];
+    char snap_root[FSU_PATH_MAX];
+    char wal_dir[FSU_PATH_MAX];
+    char obj_url[FSU_PATH_MAX];
     sql_db_t *db;
     wal_t *wal;
     objstore_t *objstore;
@@ -89,6 +111,8 @@ struct durability {
     bool run_ok;
     uint64_t queued_id;              /* CREATE SNAPSHOT while one runs: started next (0: none) */
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
+    dur_child_report_t *report;      /* shared with the running writer */
+    dur_failure_t failures[DUR_FAILURES_MAX]; /* under mu; ring by id */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -140,6 +164,20 @@ bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id) {
     return wal_durable_index(d->wal) >= lsn && atomic_load(&d->snapshots_done) >= snapshot_id;
 }
 
+int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
+    durability_t *d = ctx;
+    CTX_ASSERT(snapshot_id > 0);
+    pthread_mutex_lock(&d->mu);
+    const dur_failure_t *f = &d->failures[snapshot_id % DUR_FAILURES_MAX];
+    int rc = CTX_OK;
+    if (f->id == snapshot_id) {
+        rc = ctx_err_set(err, f->code, "snapshot %" PRIu64 " failed: %s", snapshot_id, f->message);
+        ctx_err_detail(err, "Its partial files were removed; no snapshot was made.");
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
 int durability_notify_fd(const durability_t *d) {
     return d->efd;
 }
@@ -150,40 +188,6 @@ static double mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Writes data to path and fsyncs it and its directory. */
-static int write_synced(const char *path, const uint8_t *data, size_t len, ctx_err_t *err) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? ctx_err_set(err, CTX_EIO, "open \"%s\": %s", path, strerror(errno)) : CTX_OK;
-    for (size_t done = 0; rc == CTX_OK && done < len;) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0 && errno != EINTR) {
-            rc = ctx_err_set(err, CTX_EIO, "write \"%s\": %s", path, strerror(errno));
-        }
-        done += n > 0 ? (size_t)n : 0;
-    }
-    if (rc == CTX_OK && fsync(fd) != 0) {
-        rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", path, strerror(errno));
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    char dir[DUR_PATH_BYTES * 2];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    int dfd = -1;
-    if (rc == CTX_OK && slash != NULL) {
-        *slash = '\0';
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0) {
-            rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", dir, strerror(errno));
-        }
-        close(dfd);
-    }
-    return rc;
 }
 
 /* snap_index_hook_t.save, in the snapshot writer (the forked child). The index holds exactly the
@@ -197,7 +201,7 @@ static int idx_save(void *ctx, const store_t *store, const char *path, uint64_t 
     buf_t b;
     buf_init(&b);
     hnsw_serialize(h, &b);
-    int rc = write_synced(path, buf_peek(&b), buf_size(&b), err);
+    int rc = fsu_write_atomic(path, buf_peek(&b), buf_size(&b), err);
     *rows = hnsw_count(h);
     *bytes = buf_size(&b);
     *crc = crc32c(0, buf_peek(&b), buf_size(&b));
@@ -315,7 +319,9 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     if (getppid() != parent) {
         _exit(1);
     }
-    close_range(3, ~0U, 0); /* the lock file, sockets, the WAL: the parent's alone */
+    /* the data-directory lock (an flock this child shares until here), sockets, the WAL: the
+     * parent's alone */
+    close_range(3, ~0U, 0);
     snap_index_hook_t hook = {.save = idx_save, .ctx = d};
     snap_write_opts_t opts = {.snapshot_id = id,
                               .parent_id = d->current_id,
@@ -329,6 +335,8 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     ctx_err_clear(&err);
     if (snap_write(d->db->store, d->snap_root, &opts, &meta, &err) != CTX_OK) {
         CTX_ERROR("snapshot %" PRIu64 " failed: %s", id, err.message);
+        snprintf(d->report->message, sizeof(d->report->message), "%s", err.message);
+        d->report->code = err.code;
         _exit(1);
     }
     _exit(0);
@@ -340,23 +348,65 @@ static void upload(durability_t *d, uint64_t id) {
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = snap_meta_load(d->snap_root, id, &meta, &err);
-    char path[DUR_PATH_BYTES * 2], key[128];
+    char path[FSU_PATH_MAX], key[128];
     for (int i = 0; rc == CTX_OK && i < meta.nfiles; i++) {
-        snprintf(path, sizeof(path), "%s/%s", d->snap_root, meta.files[i].path);
-        rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, meta.files[i].path);
+        if (rc == CTX_OK) {
+            rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+        }
     }
     snap_meta_path(id, key, sizeof(key));
-    snprintf(path, sizeof(path), "%s/%s", d->snap_root, key);
+    if (rc == CTX_OK) {
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, key);
+    }
     if (rc == CTX_OK) {
         rc = objstore_put_file(d->objstore, key, path, &err);
     }
-    snprintf(path, sizeof(path), "%s/metadata/current", d->snap_root);
+    if (rc == CTX_OK) {
+        rc = fsu_path(path, &err, "%s/metadata/current", d->snap_root);
+    }
     if (rc == CTX_OK) {
         rc = objstore_put_file(d->objstore, "metadata/current", path, &err);
     }
     if (rc != CTX_OK) {
         CTX_WARN("snapshot %" PRIu64 ": upload to %s failed: %s", id, d->obj_url, err.message);
     }
+}
+
+/* Remembers that snapshot id failed (under mu), for durability_snapshot_result. */
+static void record_failure(durability_t *d, uint64_t id, int code, const char *message) {
+    CTX_ASSERT(id > 0 && code != CTX_OK);
+    pthread_mutex_lock(&d->mu);
+    dur_failure_t *f = &d->failures[id % DUR_FAILURES_MAX];
+    f->id = id;
+    f->code = code;
+    snprintf(f->message, sizeof(f->message), "%s", message);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* After the writer of snapshot id failed or died: removes what it wrote, records why. */
+static void snapshot_failed(durability_t *d, uint64_t id, int status) {
+    int code = d->report->code;
+    char message[CTX_ERR_MESSAGE_MAX];
+    if (code != CTX_OK) {
+        snprintf(message, sizeof(message), "%s", d->report->message);
+    } else if (WIFSIGNALED(status)) {
+        code = CTX_EIO;
+        snprintf(message, sizeof(message), "the snapshot writer was killed by signal %d",
+                 WTERMSIG(status));
+    } else {
+        code = CTX_EIO;
+        snprintf(message, sizeof(message), "the snapshot writer failed (exit status %d)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (snap_discard(d->snap_root, id, &err) != CTX_OK) {
+        CTX_ERROR("snapshot %" PRIu64 ": partial files not removed: %s", id, err.message);
+    }
+    CTX_ERROR("snapshot %" PRIu64 " failed (SQLSTATE %s): %s; its partial files were removed", id,
+              ctx_sqlstate(code), message);
+    record_failure(d, id, code, message);
 }
 
 static void *waiter_main(void *arg) {
@@ -372,8 +422,9 @@ static void *waiter_main(void *arg) {
         ctx_err_t err;
         ctx_err_clear(&err);
         ok = snap_set_current(d->snap_root, d->run_id, &err) == CTX_OK;
-        if (!ok) {
-            CTX_ERROR("snapshot %" PRIu64 ": %s", d->run_id, err.message);
+        if (!ok) { /* the child's report is clean: record this error as the cause */
+            d->report->code = err.code;
+            snprintf(d->report->message, sizeof(d->report->message), "%s", err.message);
         }
     }
     if (ok) {
@@ -383,7 +434,7 @@ static void *waiter_main(void *arg) {
                  "; %u WAL segment(s) before the previous snapshot removed",
                  d->run_id, d->run_index, removed);
     } else {
-        CTX_ERROR("snapshot %" PRIu64 " failed (writer exit status %d)", d->run_id, status);
+        snapshot_failed(d, d->run_id, status);
     }
     pthread_mutex_lock(&d->mu);
     d->run_done = true;
@@ -399,6 +450,8 @@ static int snapshot_start(durability_t *d, uint64_t id, ctx_err_t *err) {
     sql_db_settle(d->db);
     uint64_t index = wal_last_index(d->wal);
     pid_t parent = getpid();
+    d->report->code = CTX_OK;
+    d->report->message[0] = '\0';
     pid_t pid = fork();
     if (pid < 0) {
         return ctx_err_set(err, CTX_EIO, "could not start the snapshot writer: %s",
@@ -449,6 +502,7 @@ void durability_on_notify(void *durability) {
         d->queued_id = 0;
         if (snapshot_start(d, id, &err) != CTX_OK) {
             CTX_ERROR("%s", err.message);
+            record_failure(d, id, err.code, err.message);
             atomic_store(&d->snapshots_done, id);
         }
     } else if (!d->running && d->cfg.snapshot_interval_records > 0 &&
@@ -571,8 +625,9 @@ static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) 
     while (complete < n && ids[complete] <= d->current_id) {
         complete++;
     }
-    size_t first_kept = complete > (size_t)keep ? complete - (size_t)keep : 0;
-    snap_meta_t *kept = ctx_calloc((size_t)keep + 1, sizeof(snap_meta_t));
+    /* keep may be up to INT64_MAX: everything sized by it is bounded by what exists */
+    size_t first_kept = (uint64_t)keep < complete ? complete - (size_t)keep : 0;
+    snap_meta_t *kept = ctx_calloc(complete - first_kept + 1, sizeof(snap_meta_t));
     size_t nkept = 0;
     for (size_t i = first_kept; rc == CTX_OK && i < complete; i++) {
         rc = snap_meta_load(d->snap_root, ids[i], &kept[nkept++], err);
@@ -659,15 +714,25 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     buf_init(&d->enc);
     pthread_mutex_init(&d->mu, NULL);
-    snprintf(d->snap_root, sizeof(d->snap_root), "%s/snapshots", config->data_dir);
-    snprintf(d->wal_dir, sizeof(d->wal_dir), "%s/wal", config->data_dir);
-    char abs[DUR_PATH_BYTES];
-    if (realpath(config->data_dir, abs) == NULL) {
-        snprintf(abs, sizeof(abs), "%s", config->data_dir);
+    char abs[PATH_MAX];
+    const char *base = realpath(config->data_dir, abs) != NULL ? abs : config->data_dir;
+    int rc = fsu_path(d->snap_root, err, "%s/snapshots", config->data_dir);
+    if (rc == CTX_OK) {
+        rc = fsu_path(d->wal_dir, err, "%s/wal", config->data_dir);
     }
-    snprintf(d->obj_url, sizeof(d->obj_url), "file://%s/objstore", abs);
+    if (rc == CTX_OK) {
+        rc = fsu_path(d->obj_url, err, "file://%s/objstore", base);
+    }
     d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int rc = d->efd < 0 ? ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno)) : CTX_OK;
+    if (rc == CTX_OK && d->efd < 0) {
+        rc = ctx_err_set(err, CTX_EIO, "eventfd: %s", strerror(errno));
+    }
+    void *shared = mmap(NULL, sizeof(dur_child_report_t), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    d->report = shared != MAP_FAILED ? shared : NULL;
+    if (rc == CTX_OK && d->report == NULL) {
+        rc = ctx_err_set(err, CTX_ENOMEM, "could not map the snapshot report: %s", strerror(errno));
+    }
     if (rc == CTX_OK) {
         rc = objstore_open(d->obj_url, &d->objstore, err);
     }
@@ -708,6 +773,9 @@ void durability_close(durability_t *d) {
         close(d->efd);
     }
     buf_free(&d->enc);
+    if (d->report != NULL) {
+        munmap(d->report, sizeof(dur_child_report_t));
+    }
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -50,6 +50,11 @@ void durability_close(durability_t *d);
 int durability_notify_fd(const durability_t *d);
 /* Drains the eventfd, finishes completed snapshots, starts an interval snapshot when due. */
 void durability_on_notify(void *durability);
+/* The outcome of snapshot snapshot_id once it finished (durability_reply_ready said so): 0, or
+ * its error (SQLSTATE 53100 disk full, 58030 io error, …) with the cause in err; its partial
+ * files have been removed by then. Failures are remembered for the DUR_FAILURES_MAX most recent
+ * ids, longer than any reply waits (conn_server_t.snapshot_result). */
+int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err);
 /* True when a reply that committed up to lsn and created snapshot snapshot_id (0: none) may go
  * out (conn_server_t.reply_ready). */
 bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id);

@@ -38,13 +38,14 @@
 #include <unistd.h>
 
 typedef struct loop_slot {
-    conn_t *conn;      /* NULL = free slot */
-    uint32_t interest; /* events registered with epoll */
-    bool readable;     /* epoll reported input (or hangup) since the last service */
-    bool eof;          /* the client closed its sending side */
-    bool throttled;    /* output above the high-water mark: not reading */
-    bool queued;       /* on this iteration's service list */
-    tls_conn_t *tls;   /* after SSLRequest was answered 'S'; NULL: plain TCP */
+    conn_t *conn;         /* NULL = free slot */
+    uint32_t interest;    /* events registered with epoll */
+    bool readable;        /* epoll reported input (or hangup) since the last service */
+    bool eof;             /* the client closed its sending side */
+    bool throttled;       /* output above the high-water mark: not reading */
+    bool queued;          /* on this iteration's service list */
+    tls_conn_t *tls;      /* after SSLRequest was answered 'S'; NULL: plain TCP */
+    uint64_t accepted_ms; /* authentication_timeout counts from here */
 } loop_slot_t;
 
 struct loop {
@@ -66,8 +67,11 @@ struct loop {
     size_t service_cap;
     bool shutting_down;
     uint64_t shutdown_deadline_ms;
-    cancel_watch_t *watch; /* serves CancelRequests / statement_timeout while busy */
-    tls_server_t *tls;     /* NULL: SSLRequest is answered 'N' */
+    cancel_watch_t *watch;    /* serves CancelRequests / statement_timeout while busy */
+    tls_server_t *tls;        /* NULL: SSLRequest is answered 'N' */
+    uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
+    uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
+    int busy_fd;              /* the connection being processed (-1: none) */
 };
 
 static uint64_t loop_now_ms(void) {
@@ -142,6 +146,21 @@ static bool loop_cancel_cb(void *ctx, int32_t backend_pid, int32_t secret) {
     return target != NULL && conn_cancel(target, secret);
 }
 
+/* The plain connections that have not sent a byte the loop read (cancel.h's `fresh`): called by
+ * the watcher thread while this thread is busy, so the table is stable. */
+static size_t loop_fresh_fds(void *ctx, int *fds, size_t cap) {
+    loop_t *loop = ctx;
+    size_t count = 0;
+    for (size_t fd = 0; fd < loop->slots_len && count < cap; fd++) {
+        const loop_slot_t *slot = &loop->slots[fd];
+        if ((int)fd != loop->busy_fd && slot->conn != NULL && slot->tls == NULL && !slot->eof &&
+            conn_awaiting_first_packet(slot->conn)) {
+            fds[count++] = (int)fd;
+        }
+    }
+    return count;
+}
+
 static void loop_stop_watch(loop_t *loop) {
     if (loop->watch != NULL) {
         epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, cancel_watch_event_fd(loop->watch), NULL);
@@ -152,7 +171,8 @@ static void loop_stop_watch(loop_t *loop) {
 }
 
 static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
-    int rc = cancel_watch_start(loop->listen_fd, loop_cancel_cb, loop, &loop->watch, err);
+    int rc = cancel_watch_start(loop->listen_fd, loop->tls != NULL, loop_cancel_cb, loop_fresh_fds,
+                                loop, &loop->watch, err);
     if (rc < 0) {
         return rc;
     }
@@ -163,6 +183,24 @@ static int loop_start_watch(loop_t *loop, ctx_err_t *err) {
     return 0;
 }
 
+/* TLS when ssl_cert_file is set (the key must be too); a key without a certificate is refused
+ * rather than silently serving plain text. */
+static int loop_start_tls(loop_t *loop, const loop_config_t *config, ctx_err_t *err) {
+    bool cert = config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0';
+    bool key = config->ssl_key_file != NULL && config->ssl_key_file[0] != '\0';
+    if (!cert && key) {
+        return ctx_err_set(err, CTX_ECONFIG, "ssl_key_file \"%s\" is set but ssl_cert_file is not",
+                           config->ssl_key_file);
+    }
+    if (!cert) {
+        return 0;
+    }
+    int rc =
+        tls_server_create(config->ssl_cert_file, key ? config->ssl_key_file : "", &loop->tls, err);
+    loop->server.tls_enabled = rc == 0;
+    return rc;
+}
+
 int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err_t *err) {
     CTX_ASSERT(config != NULL && db != NULL && out != NULL);
     CTX_ASSERT(config->sessions_max > 0);
@@ -170,6 +208,7 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop_t *loop = ctx_calloc(1, sizeof(*loop));
     loop->listen_fd = -1;
     loop->signal_fd = -1;
+    loop->busy_fd = -1;
     loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     loop->sockets_max = config->sessions_max + LOOP_SOCKETS_SLACK;
     loop->server.db = db;
@@ -179,8 +218,10 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.lookup_ctx = loop;
     loop->server.auth = config->auth;
     loop->server.reply_ready = config->reply_ready;
+    loop->server.snapshot_result = config->snapshot_result;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
+    loop->auth_timeout_ms = config->authentication_timeout_ms;
     loop->on_notify = config->on_notify;
     loop->notify_ctx = config->durability_ctx;
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -203,18 +244,13 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
         rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
         goto fail;
     }
-    rc = loop_start_watch(loop, err);
+    rc = loop_start_tls(loop, config, err);
     if (rc < 0) {
         goto fail;
     }
-    if (config->ssl_cert_file != NULL && config->ssl_cert_file[0] != '\0') {
-        rc = tls_server_create(config->ssl_cert_file,
-                               config->ssl_key_file != NULL ? config->ssl_key_file : "", &loop->tls,
-                               err);
-        if (rc < 0) {
-            goto fail;
-        }
-        loop->server.tls_enabled = true;
+    rc = loop_start_watch(loop, err);
+    if (rc < 0) {
+        goto fail;
     }
     *out = loop;
     return 0;
@@ -299,6 +335,11 @@ static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *a
     CTX_ASSERT(slot->conn == NULL && !slot->queued);
     slot->conn = conn_create(&loop->server, peer);
     slot->interest = EPOLLIN;
+    slot->accepted_ms = loop_now_ms();
+    uint64_t deadline = slot->accepted_ms + loop->auth_timeout_ms;
+    if (loop->auth_timeout_ms > 0 && (loop->auth_check_ms == 0 || deadline < loop->auth_check_ms)) {
+        loop->auth_check_ms = deadline;
+    }
     loop->sockets++;
     if (loop_watch(loop, fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
         CTX_WARN("epoll_ctl add: %s", strerror(errno));
@@ -437,9 +478,11 @@ static bool loop_service(loop_t *loop, int fd) {
         }
     }
     if (!slot->throttled) {
+        loop->busy_fd = fd; /* the watcher leaves this one alone */
         cancel_watch_busy_begin(loop->watch);
         more = conn_process(conn, LOOP_MESSAGES_MAX);
         cancel_watch_busy_end(loop->watch);
+        loop->busy_fd = -1;
     }
     if (loop_flush(fd, conn, slot->tls) < 0) {
         goto close;
@@ -575,18 +618,59 @@ static void loop_service_all(loop_t *loop) {
     loop->service_len = kept;
 }
 
+/* authentication_timeout: closes every connection still in startup past its deadline (a FATAL
+ * is flushed best effort, never waited for) and finds the next deadline. One scan of the table
+ * per expiry, so a flood of silent sockets costs one scan per timeout, not per socket. */
+static void loop_expire_startups(loop_t *loop) {
+    uint64_t now = loop_now_ms();
+    if (loop->auth_check_ms == 0 || now < loop->auth_check_ms) {
+        return;
+    }
+    loop->auth_check_ms = 0;
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        loop_slot_t *slot = &loop->slots[fd];
+        if (slot->conn == NULL || !conn_in_startup(slot->conn)) {
+            continue;
+        }
+        uint64_t deadline = slot->accepted_ms + loop->auth_timeout_ms;
+        if (now >= deadline) {
+            conn_auth_timeout(slot->conn);
+            if (slot->queued) {
+                continue; /* on the service list: its turn flushes and closes it */
+            }
+            loop_flush((int)fd, slot->conn, slot->tls);
+            loop_close(loop, (int)fd);
+        } else if (loop->auth_check_ms == 0 || deadline < loop->auth_check_ms) {
+            loop->auth_check_ms = deadline;
+        }
+    }
+}
+
+/* epoll_wait's timeout: 0 with work pending, else until the next startup deadline, or forever. */
+static int loop_wait_ms(const loop_t *loop) {
+    if (loop->service_len > 0) {
+        return 0;
+    }
+    if (loop->auth_check_ms == 0) {
+        return -1;
+    }
+    uint64_t now = loop_now_ms();
+    return now >= loop->auth_check_ms ? 0 : (int)(loop->auth_check_ms - now);
+}
+
 int loop_run(loop_t *loop, ctx_err_t *err) {
     CTX_ASSERT(loop != NULL && loop->epoll_fd >= 0);
     struct epoll_event events[LOOP_EVENTS_MAX];
     while (!loop->shutting_down || loop->sockets > 0) {
-        int timeout_ms = loop->service_len > 0 ? 0 : -1;
+        int timeout_ms = loop_wait_ms(loop);
         if (loop->shutting_down) {
             uint64_t now = loop_now_ms();
             if (now >= loop->shutdown_deadline_ms) {
                 CTX_WARN("shutdown: %u clients did not drain in time", loop->sockets);
                 break;
             }
-            timeout_ms = loop->service_len > 0 ? 0 : (int)(loop->shutdown_deadline_ms - now);
+            int left = (int)(loop->shutdown_deadline_ms - now);
+            timeout_ms = timeout_ms >= 0 && timeout_ms < left ? timeout_ms : left;
         }
         int n = epoll_wait(loop->epoll_fd, events, LOOP_EVENTS_MAX, timeout_ms);
         if (n < 0 && errno != EINTR) {
@@ -596,6 +680,7 @@ int loop_run(loop_t *loop, ctx_err_t *err) {
             loop_dispatch(loop, &events[i]);
         }
         loop_service_all(loop);
+        loop_expire_startups(loop);
     }
     CTX_INFO("shutdown complete");
     return 0;

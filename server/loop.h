@@ -40,11 +40,15 @@ typedef struct loop_config {
     const struct auth_config *auth; /* NULL or method trust: no password asked */
     const char *ssl_cert_file;      /* both set (non-empty): SSLRequest is answered 'S' */
     const char *ssl_key_file;
+    /* authentication_timeout: a socket still in startup (no StartupMessage yet, TLS handshake,
+     * password exchange) this long after accept is closed; 0 = never. */
+    uint32_t authentication_timeout_ms;
     /* Durability (server/durability.h): notify_fd (-1: none) is watched; when readable the loop
      * calls on_notify and retries every connection whose replies are held (conn_waiting). */
     int notify_fd;
     void (*on_notify)(void *ctx);
     bool (*reply_ready)(void *ctx, uint64_t lsn, uint64_t snapshot_id);
+    int (*snapshot_result)(void *ctx, uint64_t snapshot_id, ctx_err_t *err); /* or NULL */
     void *durability_ctx;
 } loop_config_t;
 

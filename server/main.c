@@ -3,14 +3,34 @@
  *
  * Start-up order: parse flags (remembering them), apply defaults → config file → CONTEXTDB_*
  * environment → flags, so the most specific source wins; create and lock the data directory
- * (flock on <data_dir>/contextdb.pid, which also records our pid, so two servers can never share
- * a directory and a crashed server's lock disappears with it); create the store and the SQL
+ * (fsu_lock_dir: an flock on the directory itself, so removing <data_dir>/contextdb.pid, which
+ * records our pid, cannot let a second server in, and a crashed server's lock disappears with
+ * it); create the store and the SQL
  * database; bind; print the ready line `contextdb: listening on HOST:PORT` on stdout (scripts and
  * tests wait for it); run the loop until SIGINT/SIGTERM. Exit status 0 after a clean shutdown,
  * 1 for configuration or start-up errors.
+ *
+ * Threads and processes (nothing else runs concurrently):
+ *   - event loop — the main thread (server/loop.c). It does recovery at start-up, then owns every
+ *     socket, connection, session, the store, the vector index and all SQL execution; it appends
+ *     to the WAL, forks snapshot writers, and receives SIGINT/SIGTERM through a signalfd.
+ *   - WAL writer (storage/wal.c, started by durability_open) — owns the active segment's writes
+ *     and fsyncs: it takes the loop's pending records, writes and fsyncs them (group commit) and
+ *     publishes the durable index through an eventfd the loop watches.
+ *   - cancel watcher (server/cancel.c, started with the loop) — while the loop is busy in one
+ *     connection it accepts new connections, serves CancelRequests (under the lock the loop
+ *     releases only while busy) and parks other sockets for the loop; it also fires
+ *     statement_timeout. Of a session it touches only the atomic cancel flag; never the store.
+ *   - snapshot writer child process (server/durability.c, fork per CREATE SNAPSHOT or interval)
+ *     — a copy-on-write image of the store: writes the snapshot's column files, HNSW index and
+ *     metadata, then exits; it keeps no inherited descriptor and dies with the parent.
+ *   - snapshot waiter (server/durability.c, one thread per running snapshot) — reaps that child,
+ *     waits until the WAL is durable up to the snapshot, switches metadata/current, uploads to
+ *     the object store, removes old WAL segments and wakes the loop through an eventfd.
  */
 #include "config.h"
 #include "durability.h"
+#include "fsutil.h"
 #include "loop.h"
 #include "sql.h"
 #include "store.h"
@@ -147,54 +167,10 @@ static int main_configure(int argc, char **argv, config_t *cfg, ctx_err_t *err) 
     return 0;
 }
 
-/* mkdir -p for the data directory. */
-static int main_mkdirs(const char *path, ctx_err_t *err) {
-    char tmp[CONFIG_PATH_BYTES_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                return ctx_err_set(err, CTX_EIO, "could not create directory \"%s\": %s", tmp,
-                                   strerror(errno));
-            }
-            if (end) {
-                break;
-            }
-            *p = '/';
-        }
-    }
-    return 0;
-}
-
-/* Creates and locks the data directory; returns the lock fd (kept open) or -1. */
+/* Creates and locks the data directory (fsu_lock_dir); returns the lock fd (kept open) or -1. */
 static int main_lock_data_dir(const char *dir, ctx_err_t *err) {
-    if (main_mkdirs(dir, err) < 0) {
-        return -1;
-    }
-    char path[CONFIG_PATH_BYTES_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", dir, MAIN_LOCK_FILE);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        ctx_err_set(err, CTX_EIO, "could not open lock file \"%s\": %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        char other[32] = "";
-        ssize_t got = pread(fd, other, sizeof(other) - 1, 0);
-        other[got > 0 ? got : 0] = '\0';
-        other[strcspn(other, "\n")] = '\0';
-        ctx_err_set(err, CTX_EIO, "data directory \"%s\" is in use by another server (pid %s)", dir,
-                    other[0] != '\0' ? other : "unknown");
-        close(fd);
-        return -1;
-    }
-    char pid_text[32];
-    int len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid_text, (size_t)len, 0) != len) {
-        ctx_err_set(err, CTX_EIO, "could not write lock file \"%s\": %s", path, strerror(errno));
-        close(fd);
+    int fd = -1;
+    if (fsu_mkdirs(dir, 0700, err) != CTX_OK || fsu_lock_dir(dir, MAIN_LOCK_FILE, &fd, err) != 0) {
         return -1;
     }
     return fd;
@@ -247,10 +223,12 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                  .message_bytes_max = cfg->message_bytes_max};
     loop_config.auth = &cfg->auth;
     loop_config.ssl_cert_file = cfg->ssl_cert_file;
+    loop_config.authentication_timeout_ms = cfg->authentication_timeout_ms;
     loop_config.ssl_key_file = cfg->ssl_key_file;
     loop_config.notify_fd = durability_notify_fd(dur);
     loop_config.on_notify = durability_on_notify;
     loop_config.reply_ready = durability_reply_ready;
+    loop_config.snapshot_result = durability_snapshot_result;
     loop_config.durability_ctx = dur;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
@@ -294,9 +272,11 @@ int main(int argc, char **argv) {
     if (rc < 0) {
         fprintf(stderr, "contextdb: %s\n", err.message);
     }
-    if (ftruncate(lock_fd, 0) < 0) {
-        CTX_WARN("could not clear the lock file: %s", strerror(errno));
+    char pid_path[FSU_PATH_MAX];
+    if (fsu_path(pid_path, NULL, "%s/%s", cfg.data_dir, MAIN_LOCK_FILE) == CTX_OK &&
+        unlink(pid_path) < 0) {
+        CTX_WARN("could not remove \"%s\": %s", pid_path, strerror(errno));
     }
-    close(lock_fd);
+    close(lock_fd); /* after the pid file is gone: the next server finds no stale pid */
     return rc < 0 ? 1 : 0;
 }

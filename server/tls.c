@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,31 +25,77 @@ struct tls_conn {
     SSL *ssl;
 };
 
-static const char *tls_reason(void) {
+/* Why the last OpenSSL call failed, from its error queue: the root-cause (first) entry, an
+ * errno as its strerror text, else OpenSSL's reason string ("no start line"), else its packed
+ * error code; the queue is left empty. out holds TLS_REASON_BYTES. */
+enum { TLS_REASON_BYTES = 256 };
+static const char *tls_reason(char *out) {
     unsigned long e = ERR_get_error();
-    const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
-    return reason != NULL ? reason : "unknown error";
+    ERR_clear_error();
+    if (e == 0) {
+        snprintf(out, TLS_REASON_BYTES, "%s", "no reason reported by OpenSSL");
+    } else if (ERR_SYSTEM_ERROR(e)) {
+        snprintf(out, TLS_REASON_BYTES, "%s", strerror(ERR_GET_REASON(e)));
+    } else if (ERR_reason_error_string(e) != NULL) {
+        snprintf(out, TLS_REASON_BYTES, "%s", ERR_reason_error_string(e));
+    } else {
+        ERR_error_string_n(e, out, TLS_REASON_BYTES);
+    }
+    return out;
+}
+
+/* A file named by the configuration must be readable; says why not (as PostgreSQL does). */
+static int tls_check_readable(const char *what, const char *path, ctx_err_t *err) {
+    FILE *f = path[0] != '\0' ? fopen(path, "r") : NULL;
+    if (f == NULL) {
+        return ctx_err_set(err, CTX_ECONFIG, "could not load %s \"%s\": %s", what, path,
+                           path[0] == '\0' ? "no file name given (ssl_key_file is required with "
+                                             "ssl_cert_file)"
+                                           : strerror(errno));
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Loads the certificate chain and the key into ctx; CTX_ECONFIG naming the file and why. */
+static int tls_load_files(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+                          ctx_err_t *err) {
+    char reason[TLS_REASON_BYTES];
+    if (tls_check_readable("server certificate file", cert_file, err) < 0) {
+        return err->code;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        return ctx_err_set(err, CTX_ECONFIG, "could not load server certificate file \"%s\": %s",
+                           cert_file, tls_reason(reason));
+    }
+    if (tls_check_readable("private key file", key_file, err) < 0) {
+        return err->code;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        return ctx_err_set(err, CTX_ECONFIG, "could not load private key file \"%s\": %s", key_file,
+                           tls_reason(reason));
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        return ctx_err_set(err, CTX_ECONFIG,
+                           "check of private key \"%s\" against certificate \"%s\" failed: %s",
+                           key_file, cert_file, tls_reason(reason));
+    }
+    return 0;
 }
 
 int tls_server_create(const char *cert_file, const char *key_file, tls_server_t **out,
                       ctx_err_t *err) {
     CTX_ASSERT(cert_file != NULL && key_file != NULL && out != NULL);
+    char reason[TLS_REASON_BYTES];
+    ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
-        return ctx_err_set(err, CTX_ECONFIG, "could not create TLS context: %s", tls_reason());
+        return ctx_err_set(err, CTX_ECONFIG, "could not create TLS context: %s",
+                           tls_reason(reason));
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        ctx_err_set(err, CTX_ECONFIG, "could not load server certificate file \"%s\": %s",
-                    cert_file, tls_reason());
-        SSL_CTX_free(ctx);
-        return CTX_ECONFIG;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        ctx_err_set(err, CTX_ECONFIG, "could not load private key file \"%s\": %s", key_file,
-                    tls_reason());
+    if (tls_load_files(ctx, cert_file, key_file, err) < 0) {
         SSL_CTX_free(ctx);
         return CTX_ECONFIG;
     }
@@ -95,7 +142,8 @@ static ssize_t tls_result(tls_conn_t *conn, int n) {
     if (e == SSL_ERROR_SYSCALL && errno == 0) {
         return 0; /* EOF without close_notify: treat as a close */
     }
-    CTX_DEBUG("TLS error: %s", tls_reason());
+    char reason[TLS_REASON_BYTES];
+    CTX_DEBUG("TLS error: %s", e == SSL_ERROR_SYSCALL ? strerror(errno) : tls_reason(reason));
     ERR_clear_error();
     return -1;
 }

@@ -39,7 +39,7 @@ typedef struct select_item {
 } select_item_t;
 
 typedef enum {
-    FROM_TABLE,    /* [schema.]name [AS] alias [AS OF SNAPSHOT n — later issue] */
+    FROM_TABLE,    /* [schema.]name [AS OF SNAPSHOT n] [AS] alias */
     FROM_FUNCTION, /* name(args, name => value, ...) [AS] alias */
     FROM_JOIN,     /* left JOIN right ON cond; comma-joins become JOIN_CROSS */
     FROM_SUBQUERY, /* (SELECT ...) [AS] alias */

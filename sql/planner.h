@@ -15,7 +15,6 @@ typedef struct planner {
     const char *query_text;
     ctype_t *param_types; /* $n types, inferred in place; may be NULL */
     int nparams;
-    bool enable_topk_vector; /* planner setting: mark vector top-k (always exact for now) */
     /* Enclosing queries' scopes (correlated subqueries), a counter of references
      * into them, and the WITH queries visible here (innermost first). */
     const bind_outer_t *outer;

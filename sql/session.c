@@ -7,9 +7,16 @@
  * marked swapped out), and this session's pending batch is re-applied if it had been swapped
  * out. Because statements run one at a time on the event loop, no statement ever sees another
  * session's uncommitted data, while a session sees its own. COMMIT keeps the changes (the pending
- * batch is what a WAL / Raft entry will carry); ROLLBACK and errors undo them. Re-applying can
- * fail when a concurrent commit conflicts (e.g. the same id inserted): the transaction then
- * fails with 40001, as a serialization failure.
+ * batch is what a WAL / Raft entry will carry); ROLLBACK and errors undo them.
+ *
+ * Write-write conflicts: first committer wins. Each op of the pending batch that was computed
+ * from a row (UPDATE, DELETE, upserts) carries the version of the row it read (write.c), and
+ * the re-apply checks it (command.h): if another session committed a change to that row since
+ * this transaction first wrote it, or inserted a key it inserts, the re-apply fails and this
+ * transaction fails with 40001 -- at its next statement or at COMMIT -- and is rolled back
+ * whole, while the commit that came first stands. An autocommit statement reads and applies in
+ * one step with no other statement in between, so it never meets a conflict of its own; it is
+ * always the winner against an open block.
  */
 #include "catalog.h"
 #include "session_int.h"
@@ -20,8 +27,6 @@
 #include <strings.h>
 #include <time.h>
 
-static void apply_startup_options(sql_session_t *s, const char *options);
-
 /* eval_env_t.pending_writes: the open transaction's applied ops, whose vectors the committed-only
  * vector index does not hold (readers scan them exactly). */
 static const cmd_batch_t *session_pending_writes(void *session) {
@@ -29,7 +34,21 @@ static const cmd_batch_t *session_pending_writes(void *session) {
     return s->pending.count > 0 ? &s->pending : NULL;
 }
 
-sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
+/* The client's startup settings go through guc_set, the path SET takes, so each is validated
+ * and stored exactly as SET would store it. */
+static int session_apply_startup(sql_session_t *s, const sql_startup_t *startup, ctx_err_t *err) {
+    int rc = CTX_OK;
+    if (startup->application_name != NULL) {
+        rc = guc_set(s, "application_name", startup->application_name, false, NULL, NULL, err);
+    }
+    for (int i = 0; i < startup->nguc && rc == CTX_OK; i++) {
+        rc = guc_set(s, startup->guc_names[i], startup->guc_values[i], false, NULL, NULL, err);
+    }
+    return rc;
+}
+
+sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup, ctx_err_t *err) {
+    CTX_ASSERT(startup != NULL && err != NULL);
     CTX_ASSERT(db != NULL && db->store != NULL);
     sql_session_t *s = ctx_calloc(1, sizeof(sql_session_t));
     s->db = db;
@@ -54,45 +73,16 @@ sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup) {
                           .pending_writes = session_pending_writes};
     catalog_install(&s->env);
     guc_init_defaults(s);
-    if (startup->application_name != NULL) {
-        guc_set(s, "application_name", startup->application_name, false, NULL, NULL, NULL);
-    }
-    for (int i = 0; i < startup->nguc; i++) {
-        if (strcmp(startup->guc_names[i], "options") == 0) {
-            apply_startup_options(s, startup->guc_values[i]);
-        } else {
-            guc_set(s, startup->guc_names[i], startup->guc_values[i], false, NULL, NULL, NULL);
-        }
+    int rc = session_apply_startup(s, startup, err);
+    if (rc != CTX_OK) {
+        sql_session_destroy(s);
+        return NULL;
     }
     for (int i = 0; i < s->nguc; i++) { /* RESET returns to what the client connected with */
         free(s->gucs[i].reset_value);
         s->gucs[i].reset_value = ctx_strdup(s->gucs[i].value);
     }
     return s;
-}
-
-/* libpq's `options`: "-c name=value" and "--name=value" words. Bad words are ignored. */
-static void apply_startup_options(sql_session_t *s, const char *options) {
-    char *copy = ctx_strdup(options);
-    char *save = NULL;
-    bool expect_c = false;
-    for (char *w = strtok_r(copy, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
-        char *kv = NULL;
-        if (expect_c) {
-            kv = w;
-        } else if (strncmp(w, "-c", 2) == 0 && w[2] != '\0') {
-            kv = w + 2;
-        } else if (strncmp(w, "--", 2) == 0) {
-            kv = w + 2;
-        }
-        expect_c = strcmp(w, "-c") == 0;
-        char *eq = kv != NULL ? strchr(kv, '=') : NULL;
-        if (eq != NULL) {
-            *eq = '\0';
-            guc_set(s, kv, eq + 1, false, NULL, NULL, NULL);
-        }
-    }
-    free(copy);
 }
 
 static void txn_discard(sql_session_t *s) {
@@ -176,6 +166,10 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     ctx_err_clear(&inner);
     int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
     arena_destroy(&scratch);
+    if (rc == CTX_ESERIALIZATION) {
+        *err = inner; /* a version check failed: its message and detail name the row */
+        return err->code;
+    }
     if (rc != CTX_OK) {
         ctx_err_set(err, CTX_ESERIALIZATION, "could not serialize access due to concurrent update");
         ctx_err_detail(err, "%s", inner.message);
@@ -317,20 +311,6 @@ void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, 
     e->nparams = s->nparams;
 }
 
-static int16_t type_len(ctype_t t) {
-    switch (t) {
-    case CT_BOOL:
-        return 1;
-    case CT_INT4:
-        return 4;
-    case CT_INT8:
-    case CT_FLOAT8:
-        return 8;
-    default:
-        return -1;
-    }
-}
-
 void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, arena_t *arena) {
     result->has_rows = true;
     result->ncols = ncols;
@@ -339,7 +319,7 @@ void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, 
         sql_column_t *c = &result->cols[i];
         c->name = cols[i].name;
         c->type_oid = value_type_oid(cols[i].type);
-        c->typlen = type_len(cols[i].type);
+        c->typlen = value_type_len(cols[i].type);
         c->typmod = -1;
         c->table_oid = cols[i].table_oid;
         c->attnum = cols[i].attnum;

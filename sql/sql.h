@@ -29,10 +29,11 @@
 typedef struct sql_session sql_session_t;
 
 /* What happens when a batch becomes permanent (an autocommit statement, a COMMIT). `log` makes
- * it durable / replicated (the WAL, later Raft): it runs after the batch is applied to the store
- * and before anyone else can see it; on error the batch is rolled back and the commit fails with
- * that error. *lsn is the position the client's reply must wait for (0: no wait). `applied`
- * then updates derived state (the vector index) in commit order. Either may be NULL. */
+ * it durable (the server's WAL, server/durability.c; a replicated log would plug in the same
+ * way): it runs after the batch is applied to the store and before anyone else can see it; on
+ * error the batch is rolled back and the commit fails with that error. *lsn is the position the
+ * client's reply must wait for (0: no wait). `applied` then updates derived state (the vector
+ * index) in commit order. Either may be NULL. */
 typedef struct sql_commit_hooks {
     int (*log)(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err);
     void *log_ctx;
@@ -93,7 +94,7 @@ typedef struct sql_startup {
     const char *user;
     const char *database;
     const char *application_name; /* may be NULL */
-    const char **guc_names;       /* other startup parameters and -c options from `options` */
+    const char **guc_names; /* other startup parameters and -c options from `options`, in order */
     const char **guc_values;
     int nguc;
 } sql_startup_t;
@@ -137,11 +138,17 @@ typedef struct sql_result {
 int sql_parse(const char *text, size_t len, arena_t *arena, stmt_t ***stmts, int *count,
               ctx_err_t *err);
 
-/* Creates a session for a client. Never NULL. startup strings are copied. */
-sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup);
+/* Creates a session for a client, applying startup's settings as SET would (validated and
+ * normalized; unknown names are stored). startup strings are copied. Returns NULL with err set
+ * (22023 invalid value, 0A000 unsupported client_encoding, 55P02 read-only parameter) when a
+ * setting is refused; the client is then refused with that error. */
+sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup, ctx_err_t *err);
 /* Destroys a session, rolling back its uncommitted work. */
 void sql_session_destroy(sql_session_t *session);
-/* The ParameterStatus pairs to send after authentication. Memory owned by the session. */
+/* The ParameterStatus pairs to send after authentication; returns their count. *params points
+ * to a per-thread array that the next call on the same thread (for any session) overwrites; the
+ * name and value strings it points to belong to the session and stay valid until that setting
+ * changes or the session is destroyed. */
 int sql_session_report_params(const sql_session_t *session, sql_param_change_t **params);
 /* 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
 char sql_session_txn_status(const sql_session_t *session);

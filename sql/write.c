@@ -8,6 +8,12 @@
  * then applied in one step (session_apply), so a statement is atomic: a duplicate key in the
  * 1000th row of a VALUES list leaves no trace of the first 999.
  *
+ * Every op computed from a row the statement read -- UPDATE, DELETE, ON CONFLICT DO UPDATE, and
+ * ON CONFLICT DO NOTHING that found no row -- names the version of that row it read (absent
+ * included), so store_apply refuses it with 40001 if the row has changed by the time the op is
+ * applied: when a transaction's pending batch is re-applied after another session's commit,
+ * that is the lost update being caught (first committer wins; session.c).
+ *
  * Column rules (README "Data model"): nodes(id NOT NULL, label NOT NULL DEFAULT '', props),
  * edges(src, dst, kind NOT NULL, weight NOT NULL DEFAULT 1), vectors(id, embedding NOT NULL).
  * Keys (nodes.id, vectors.id, edges' src/dst/kind) cannot be changed by UPDATE.
@@ -350,6 +356,23 @@ static bool existing_row(write_ctx_t *w, const value_t *row, value_t *out) {
     return true;
 }
 
+/* Makes op apply only to the row with `row`'s key as it is now -- the version the statement
+ * read, or still absent (command.h, "Write-write conflicts"). */
+static void expect_read_version(const write_ctx_t *w, const value_t *row, cmd_op_t *op) {
+    const store_t *store = w->s->db->store;
+    uint64_t version;
+    if (w->table == TABLE_NODES) {
+        version = store_node_version(store, row[0].u.i);
+    } else if (w->table == TABLE_EDGES) {
+        int32_t kind = store_kind_lookup(store, row[2].u.str.ptr, row[2].u.str.len);
+        version = store_edge_version(store, row[0].u.i, row[1].u.i, kind);
+    } else {
+        version = store_vector_version(store, row[0].u.i);
+    }
+    op->flags |= CMD_FLAG_EXPECT_VERSION;
+    op->expect_version = version;
+}
+
 /* ON CONFLICT DO UPDATE: the SET list and WHERE see the existing row (table name or alias) and
  * the proposed one (`excluded`), concatenated. */
 typedef struct conflict_update {
@@ -476,6 +499,9 @@ static int insert_row_op(write_ctx_t *w, insert_stmt_t *stmt, const conflict_upd
     } else {
         uint8_t flags = stmt->on_conflict == CONFLICT_NOTHING ? CMD_FLAG_IF_ABSENT : 0;
         rc = row_to_op(w, row, false, flags, &op, err);
+    }
+    if (rc == CTX_OK && stmt->on_conflict != CONFLICT_NONE) {
+        expect_read_version(w, row, &op); /* the row it updates, or its absence */
     }
     if (rc == CTX_OK) {
         add_op(w, &op, row);
@@ -628,6 +654,7 @@ int write_update(sql_session_t *s, update_stmt_t *stmt, const char *query_text, 
             rc = update_op(&w, updated, flags, &op, err);
         }
         if (rc == CTX_OK) {
+            expect_read_version(&w, old, &op);
             add_op(&w, &op, updated);
         }
     }
@@ -665,6 +692,7 @@ int write_delete(sql_session_t *s, delete_stmt_t *stmt, const char *query_text, 
         value_t *old = copy_row(&w, rows.rows + r * (uint64_t)rows.ncols, rows.ncols);
         cmd_op_t op;
         delete_op(&w, old, &op);
+        expect_read_version(&w, old, &op);
         add_op(&w, &op, old);
     }
     return rc == CTX_OK ? finish(&w, "DELETE", result, err) : rc;

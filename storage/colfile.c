@@ -109,7 +109,8 @@ static uint64_t get64(const uint8_t *p) {
 
 static int w_write(col_writer_t *w, const void *data, size_t len, ctx_err_t *err) {
     if (len > 0 && fwrite(data, 1, len, w->file) != len) {
-        return ctx_err_set(err, CTX_EIO, "could not write \"%s\": %s", w->path, strerror(errno));
+        return ctx_err_set(err, fsu_errno_code(errno), "could not write \"%s\": %s", w->path,
+                           strerror(errno));
     }
     w->crc = crc32c(w->crc, data, len);
     w->bytes += len;
@@ -121,10 +122,14 @@ int col_writer_open(col_writer_t *w, const char *path, uint32_t kind, const col_
     CTX_ASSERT(ncols > 0 && ncols <= COL_COLUMNS_MAX);
     CTX_ASSERT(codec <= COL_CODEC_ZSTD);
     memset(w, 0, sizeof(*w));
-    snprintf(w->path, sizeof(w->path), "%s", path);
+    int rc = fsu_path(w->path, err, "%s", path);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     w->file = fopen(path, "wbe");
     if (w->file == NULL) {
-        return ctx_err_set(err, CTX_EIO, "could not create \"%s\": %s", path, strerror(errno));
+        return ctx_err_set(err, fsu_errno_code(errno), "could not create \"%s\": %s", path,
+                           strerror(errno));
     }
     w->rows_expected = rows;
     w->ncols = ncols;
@@ -228,12 +233,8 @@ int col_writer_close(col_writer_t *w, uint32_t *crc, uint64_t *bytes, ctx_err_t 
     put32(tr + 8, w->groups);
     put32(tr + 12, crc32c(0, tr, 12));
     int rc = w_write(w, tr, sizeof(tr), err);
-    if (rc == CTX_OK && (fflush(w->file) != 0 || fsync(fileno(w->file)) != 0)) {
-        rc = ctx_err_set(err, CTX_EIO, "could not sync \"%s\": %s", w->path, strerror(errno));
-    }
-    if (fclose(w->file) != 0 && rc == CTX_OK) {
-        rc = ctx_err_set(err, CTX_EIO, "could not close \"%s\": %s", w->path, strerror(errno));
-    }
+    int closed = fsu_close_synced(w->file, w->path, err);
+    rc = rc == CTX_OK ? closed : rc;
     w->file = NULL;
     *crc = w->crc;
     *bytes = w->bytes;
@@ -274,7 +275,10 @@ static int r_read(col_reader_t *r, void *dest, size_t len, ctx_err_t *err) {
 
 int col_reader_open(col_reader_t *r, const char *path, uint32_t expect_kind, ctx_err_t *err) {
     memset(r, 0, sizeof(*r));
-    snprintf(r->path, sizeof(r->path), "%s", path);
+    int prc = fsu_path(r->path, err, "%s", path);
+    if (prc != CTX_OK) {
+        return prc;
+    }
     r->file = fopen(path, "rbe");
     if (r->file == NULL) {
         return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));

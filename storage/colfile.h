@@ -13,6 +13,7 @@
 #define CTX_COLFILE_H
 
 #include "ctx.h"
+#include "fsutil.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,7 +62,7 @@ uint64_t col_type_width(const col_desc_t *desc);
 /* ---- writer ---- */
 typedef struct col_writer {
     FILE *file;
-    char path[4096];
+    char path[FSU_PATH_MAX];
     uint32_t crc; /* crc32c of every byte written so far */
     uint64_t bytes;
     uint64_t rows_expected;
@@ -97,7 +98,7 @@ typedef struct col_chunk_stat {
 
 typedef struct col_reader {
     FILE *file;
-    char path[4096];
+    char path[FSU_PATH_MAX];
     uint64_t offset; /* bytes consumed so far */
     uint32_t crc;    /* crc32c of bytes consumed so far */
     uint32_t kind;

@@ -2,10 +2,13 @@
  * objstore.c — the object store front end and its file:// backend (contract in objstore.h).
  *
  * The file backend mirrors keys as paths under a base directory, creating parent directories on
- * demand; puts copy through "<path>.tmp", fsync, rename and fsync of the directory, the same
- * discipline the local snapshot writer uses, so the mirror is crash-consistent per object.
+ * demand; puts copy through fsu_copy_atomic ("<path>.tmp", fsync, rename, fsync of the
+ * directory), the discipline every durable file follows, so the mirror is crash-consistent per
+ * object. Gets read the whole object (at most OBJSTORE_GET_BYTES_MAX bytes).
  */
 #include "objstore.h"
+
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,96 +18,54 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+enum { OBJSTORE_GET_BYTES_MAX = 1 << 30 };
+
 typedef struct file_store {
     objstore_t base;
-    char dir[4096];
+    char dir[FSU_PATH_MAX];
 } file_store_t;
 
-static int mkdirs_for(const char *path, ctx_err_t *err) {
-    char tmp[4400];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                return ctx_err_set(err, CTX_EIO, "could not create \"%s\": %s", tmp,
-                                   strerror(errno));
-            }
-            *p = '/';
-        }
-    }
-    return CTX_OK;
-}
-
-static void key_path(const file_store_t *fs, const char *key, char *out, size_t len) {
-    snprintf(out, len, "%s/%s", fs->dir, key);
+static int key_path(const file_store_t *fs, const char *key, char out[FSU_PATH_MAX],
+                    ctx_err_t *err) {
+    return fsu_path(out, err, "%s/%s", fs->dir, key);
 }
 
 static int fs_put_file(objstore_t *os, const char *key, const char *path, ctx_err_t *err) {
     file_store_t *fs = (file_store_t *)os;
-    char dest[4400], tmp[4420];
-    key_path(fs, key, dest, sizeof(dest));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
-    int rc = mkdirs_for(dest, err);
-    if (rc != CTX_OK) {
-        return rc;
+    char dest[FSU_PATH_MAX];
+    int rc = key_path(fs, key, dest, err);
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs_for(dest, 0700, err);
     }
-    FILE *in = fopen(path, "rbe");
-    FILE *out = in != NULL ? fopen(tmp, "wbe") : NULL;
-    bool ok = out != NULL;
-    char chunk[65536];
-    size_t n;
-    while (ok && (n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
-        ok = fwrite(chunk, 1, n, out) == n;
+    if (rc == CTX_OK) {
+        rc = fsu_copy_atomic(path, dest, err);
     }
-    ok = ok && !ferror(in) && fflush(out) == 0 && fsync(fileno(out)) == 0;
-    int saved = errno;
-    if (in != NULL) {
-        fclose(in);
-    }
-    if (out != NULL && fclose(out) != 0) {
-        ok = false;
-    }
-    if (!ok || rename(tmp, dest) < 0) {
-        unlink(tmp);
-        return ctx_err_set(err, CTX_EIO, "could not upload \"%s\" to \"%s\": %s", path, dest,
-                           strerror(ok ? errno : saved));
-    }
-    char dir[4400];
-    snprintf(dir, sizeof(dir), "%s", dest);
-    *strrchr(dir, '/') = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return CTX_OK;
+    return rc;
 }
 
 static int fs_get(objstore_t *os, const char *key, buf_t *out, ctx_err_t *err) {
     file_store_t *fs = (file_store_t *)os;
-    char path[4400];
-    key_path(fs, key, path, sizeof(path));
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL) {
-        return ctx_err_set(err, errno == ENOENT ? CTX_EUNDEF_OBJECT : CTX_EIO,
-                           "could not read \"%s\": %s", path, strerror(errno));
+    char path[FSU_PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = key_path(fs, key, path, err);
+    if (rc == CTX_OK) {
+        rc = fsu_read_all(path, OBJSTORE_GET_BYTES_MAX, &data, &len, err);
     }
     buf_reset(out);
-    size_t n;
-    do {
-        uint8_t *dst = buf_reserve(out, 65536);
-        n = fread(dst, 1, 65536, f);
-        buf_commit(out, n);
-    } while (n > 0);
-    fclose(f);
-    return CTX_OK;
+    if (rc == CTX_OK) {
+        buf_append(out, data, len);
+    }
+    free(data);
+    return rc;
 }
 
 static int fs_del(objstore_t *os, const char *key, ctx_err_t *err) {
     file_store_t *fs = (file_store_t *)os;
-    char path[4400];
-    key_path(fs, key, path, sizeof(path));
+    char path[FSU_PATH_MAX];
+    if (key_path(fs, key, path, err) != CTX_OK) {
+        return err->code;
+    }
     if (unlink(path) < 0 && errno != ENOENT) {
         return ctx_err_set(err, CTX_EIO, "could not delete \"%s\": %s", path, strerror(errno));
     }
@@ -127,11 +88,13 @@ int objstore_open(const char *url, objstore_t **out, ctx_err_t *err) {
     }
     file_store_t *fs = ctx_calloc(1, sizeof(*fs));
     fs->base.ops = &FILE_OPS;
-    snprintf(fs->base.url, sizeof(fs->base.url), "%s", url);
-    snprintf(fs->dir, sizeof(fs->dir), "%s", url + 7);
-    char probe[4400];
-    snprintf(probe, sizeof(probe), "%s/x", fs->dir);
-    int rc = mkdirs_for(probe, err);
+    int rc = fsu_path(fs->base.url, err, "%s", url);
+    if (rc == CTX_OK) {
+        rc = fsu_path(fs->dir, err, "%s", url + 7);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs(fs->dir, 0700, err);
+    }
     if (rc != CTX_OK) {
         free(fs);
         return rc;

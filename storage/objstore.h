@@ -1,7 +1,7 @@
 /*
  * objstore.h — object store for snapshot files (DESIGN §6): a flat key space ("nodes/nodes-
- * 000007-0.col", "metadata/current") behind a small vtable, so the S3 backend (a later issue)
- * only adds an implementation of objstore_ops_t. The `file://` backend stores key K at
+ * 000007-0.col", "metadata/current") behind a small vtable, so another backend (S3, say) only
+ * adds an implementation of objstore_ops_t; `file://` is the one built in. It stores key K at
  * <base>/K, writing through a temporary file + fsync + rename so a reader never sees half an
  * object. Calls block: use them from a background thread, never the event loop.
  */
@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "ctx.h"
+#include "fsutil.h"
 
 #include <stddef.h>
 
@@ -27,7 +28,7 @@ typedef struct objstore_ops {
 
 struct objstore {
     const objstore_ops_t *ops;
-    char url[4200];
+    char url[FSU_PATH_MAX];
 };
 
 /* Opens "file:///abs/dir" (created if missing). Other schemes: CTX_ECONFIG. */

@@ -82,7 +82,7 @@ static int replay_record(void *ctx, const wal_record_t *rec, ctx_err_t *err) {
     ctx_err_clear(&inner);
     int r = cmd_decode(rec->payload, rec->len, &rc->arena, &batch, &inner);
     if (r == CTX_OK) {
-        r = store_apply(rc->store, &batch, NULL, &rc->arena, NULL, &inner);
+        r = store_apply_logged(rc->store, &batch, &rc->arena, &inner);
     }
     if (r != CTX_OK) {
         return ctx_err_set(err, CTX_ECORRUPT, "WAL record %" PRIu64 " cannot be replayed: %s",

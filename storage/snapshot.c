@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "crc32c.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,56 +40,12 @@ void snap_meta_path(uint64_t id, char *out, size_t out_len) {
     snprintf(out, out_len, "metadata/snapshot-%06" PRIu64 ".json", id);
 }
 
-static int mkdir_p(const char *path, ctx_err_t *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                return ctx_err_set(err, CTX_EIO, "could not create \"%s\": %s", tmp,
-                                   strerror(errno));
-            }
-            if (end) {
-                return CTX_OK;
-            }
-            *p = '/';
-        }
-    }
-}
-
-static int fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Writes data to root/rel atomically: temp file, fsync, rename, fsync of the directory. */
+/* Writes data to root/rel atomically and durably (fsutil.h). */
 static int write_atomic(const char *root, const char *rel, const char *data, size_t len,
                         ctx_err_t *err) {
-    char path[4400], tmp[4420], dir[4400];
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    snprintf(dir, sizeof(dir), "%s", path);
-    *strrchr(dir, '/') = '\0';
-    FILE *f = fopen(tmp, "wbe");
-    bool ok =
-        f != NULL && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (f != NULL && fclose(f) != 0) {
-        ok = false;
-    }
-    if (!ok || rename(tmp, path) < 0 || fsync_path(dir) < 0) {
-        unlink(tmp);
-        return ctx_err_set(err, CTX_EIO, "could not write \"%s\": %s", path,
-                           strerror(ok ? errno : saved));
-    }
-    return CTX_OK;
+    char path[FSU_PATH_MAX];
+    int rc = fsu_path(path, err, "%s/%s", root, rel);
+    return rc == CTX_OK ? fsu_write_atomic(path, data, len, err) : rc;
 }
 
 /* ---------------------------------------------------------------- metadata JSON */
@@ -182,27 +139,21 @@ int snap_meta_parse(const char *text, size_t len, snap_meta_t *m, ctx_err_t *err
 }
 
 static int read_small(const char *path, char **text, size_t *len, ctx_err_t *err) {
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL) {
-        return ctx_err_set(err, errno == ENOENT ? CTX_EUNDEF_OBJECT : CTX_EIO,
-                           "could not open \"%s\": %s", path, strerror(errno));
-    }
-    char *buf = ctx_malloc(SNAP_META_BYTES_MAX + 1);
-    size_t got = fread(buf, 1, SNAP_META_BYTES_MAX, f);
-    fclose(f);
-    buf[got] = '\0';
-    *text = buf;
-    *len = got;
-    return CTX_OK;
+    uint8_t *data = NULL;
+    int rc = fsu_read_all(path, SNAP_META_BYTES_MAX, &data, len, err);
+    *text = (char *)data;
+    return rc;
 }
 
 int snap_meta_load(const char *root, uint64_t id, snap_meta_t *out, ctx_err_t *err) {
-    char rel[128], path[4400];
+    char rel[128], path[FSU_PATH_MAX];
     snap_meta_path(id, rel, sizeof(rel));
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
     char *text = NULL;
     size_t len = 0;
-    int rc = read_small(path, &text, &len, err);
+    int rc = fsu_path(path, err, "%s/%s", root, rel);
+    if (rc == CTX_OK) {
+        rc = read_small(path, &text, &len, err);
+    }
     if (rc == CTX_OK) {
         rc = snap_meta_parse(text, len, out, err);
         if (rc == CTX_OK && out->snapshot_id != id) {
@@ -224,11 +175,13 @@ int snap_set_current(const char *root, uint64_t id, ctx_err_t *err) {
 }
 
 int snap_get_current(const char *root, uint64_t *id, ctx_err_t *err) {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/metadata/current", root);
+    char path[FSU_PATH_MAX];
     char *text = NULL;
     size_t len = 0;
-    int rc = read_small(path, &text, &len, err);
+    int rc = fsu_path(path, err, "%s/metadata/current", root);
+    if (rc == CTX_OK) {
+        rc = read_small(path, &text, &len, err);
+    }
     if (rc == CTX_OK) {
         unsigned long long v = 0;
         if (sscanf(text, "snapshot-%llu.json", &v) != 1 || v == 0) {
@@ -247,10 +200,12 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 int snap_list(const char *root, uint64_t **ids, size_t *count, ctx_err_t *err) {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/metadata", root);
+    char path[FSU_PATH_MAX];
     *ids = NULL;
     *count = 0;
+    if (fsu_path(path, err, "%s/metadata", root) != CTX_OK) {
+        return err->code;
+    }
     DIR *d = opendir(path);
     if (d == NULL) {
         return errno == ENOENT
@@ -308,10 +263,11 @@ static int tw_open(table_writer_t *t, const char *root, snap_meta_t *meta, const
         buf_init(&t->cols[c]);
         buf_init(&t->texts[c]);
     }
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/%s", root, dir);
-    int rc = mkdir_p(path, err);
-    snprintf(path, sizeof(path), "%s/%s", root, t->file->path);
+    char path[FSU_PATH_MAX];
+    int rc = fsu_path(path, err, "%s/%s", root, t->file->path);
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs_for(path, 0700, err);
+    }
     return rc == CTX_OK ? col_writer_open(&t->w, path, kind, cols, ncols, rows, codec, err) : rc;
 }
 
@@ -480,14 +436,15 @@ static int write_index(const store_t *store, const char *root, snap_meta_t *meta
     if (hook == NULL || hook->save == NULL) {
         return CTX_OK;
     }
-    char dir[4400], path[4400];
-    snprintf(dir, sizeof(dir), "%s/hnsw", root);
-    int rc = mkdir_p(dir, err);
+    char path[FSU_PATH_MAX];
     snap_file_t *f = &meta->files[meta->nfiles++];
     snprintf(f->path, sizeof(f->path), "hnsw/hnsw-%06" PRIu64 "-0.idx", meta->snapshot_id);
     snprintf(f->kind, sizeof(f->kind), "hnsw");
     snprintf(f->codec, sizeof(f->codec), "none");
-    snprintf(path, sizeof(path), "%s/%s", root, f->path);
+    int rc = fsu_path(path, err, "%s/%s", root, f->path);
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs_for(path, 0700, err);
+    }
     if (rc == CTX_OK) {
         rc = hook->save(hook->ctx, store, path, &f->rows, &f->bytes, &f->crc32c, err);
     }
@@ -511,9 +468,11 @@ int snap_write(const store_t *store, const char *root, const snap_write_opts_t *
     m->vectors = store_vector_count(store);
     m->dims = store_vector_dims(store);
     snprintf(m->metric, sizeof(m->metric), "cosine");
-    char dir[4400];
-    snprintf(dir, sizeof(dir), "%s/metadata", root);
-    int rc = mkdir_p(dir, err);
+    char dir[FSU_PATH_MAX];
+    int rc = fsu_path(dir, err, "%s/metadata", root);
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs(dir, 0700, err);
+    }
     if (rc == CTX_OK) {
         rc = write_dict(store, root, m, true, opts->codec, err);
     }
@@ -534,9 +493,9 @@ int snap_write(const store_t *store, const char *root, const snap_write_opts_t *
     }
     for (int d = 0; rc == CTX_OK && d < 4; d++) {
         static const char *dirs[] = {"nodes", "edges", "vectors", "metadata"};
-        snprintf(dir, sizeof(dir), "%s/%s", root, dirs[d]);
-        if (fsync_path(dir) < 0) {
-            rc = ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", dir, strerror(errno));
+        rc = fsu_path(dir, err, "%s/%s", root, dirs[d]);
+        if (rc == CTX_OK) {
+            rc = fsu_fsync_dir(dir, err);
         }
     }
     if (rc == CTX_OK) {
@@ -545,6 +504,37 @@ int snap_write(const store_t *store, const char *root, const snap_write_opts_t *
         char *json = snap_meta_to_json(m);
         rc = write_atomic(root, rel, json, strlen(json), err);
         free(json);
+    }
+    if (rc != CTX_OK) {
+        ctx_err_t ignored; /* err keeps the cause; a failed clean-up is logged by snap_discard */
+        ctx_err_clear(&ignored);
+        snap_discard(root, m->snapshot_id, &ignored);
+    }
+    return rc;
+}
+
+/* Every file name a snapshot's writer may create, as "%s" formats of the zero-padded id. */
+static const char *const SNAP_FILE_FORMATS[] = {
+    "nodes/labels-%s-0.col",  "nodes/nodes-%s-0.col",          "edges/kinds-%s-0.col",
+    "edges/edges-%s-0.col",   "vectors/vec-%s-0.col",          "hnsw/hnsw-%s-0.idx",
+    "hnsw/hnsw-%s-0.idx.tmp", "metadata/snapshot-%s.json.tmp", "metadata/snapshot-%s.json",
+};
+
+int snap_discard(const char *root, uint64_t id, ctx_err_t *err) {
+    CTX_ASSERT(id >= 1 && id <= SNAP_ID_MAX);
+    char digits[32];
+    snprintf(digits, sizeof(digits), "%06" PRIu64, id);
+    int rc = CTX_OK;
+    size_t n = sizeof(SNAP_FILE_FORMATS) / sizeof(SNAP_FILE_FORMATS[0]);
+    for (size_t i = 0; i < n; i++) {
+        char rel[128], path[FSU_PATH_MAX];
+        snprintf(rel, sizeof(rel), SNAP_FILE_FORMATS[i], digits);
+        int step = fsu_path(path, err, "%s/%s", root, rel);
+        if (step == CTX_OK && unlink(path) < 0 && errno != ENOENT) {
+            step = ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
+            CTX_WARN("snapshot %" PRIu64 ": %s", id, err->message);
+        }
+        rc = rc == CTX_OK ? step : rc;
     }
     return rc;
 }
@@ -606,8 +596,10 @@ typedef snap_group_fn group_fn;
 /* Streams one file of the snapshot through fn, checking its kind, columns, size and CRC. */
 static int read_file(const char *root, const snap_file_t *f, uint32_t kind, const col_desc_t *cols,
                      int ncols, group_fn fn, void *ctx, ctx_err_t *err) {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/%s", root, f->path);
+    char path[FSU_PATH_MAX];
+    if (fsu_path(path, err, "%s/%s", root, f->path) != CTX_OK) {
+        return err->code;
+    }
     col_reader_t r;
     int rc = col_reader_open(&r, path, kind, err);
     if (rc == CTX_OK && (!cols_match(&r, cols, ncols) || r.rows != f->rows)) {
@@ -771,9 +763,11 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
     }
     const snap_file_t *idx = find_file(meta, "hnsw");
     if (rc == CTX_OK && idx != NULL && index_hook != NULL && index_hook->load != NULL) {
-        char path[4400];
-        snprintf(path, sizeof(path), "%s/%s", root, idx->path);
-        rc = index_hook->load(index_hook->ctx, store, path, err);
+        char path[FSU_PATH_MAX];
+        rc = fsu_path(path, err, "%s/%s", root, idx->path);
+        if (rc == CTX_OK) {
+            rc = index_hook->load(index_hook->ctx, store, path, err);
+        }
     }
     if (rc != CTX_OK) {
         store_destroy(store);
@@ -820,8 +814,11 @@ int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn r
             continue; /* hnsw: verified by its own loader */
         }
         verify_ctx_t vc = {.report = report, .ctx = ctx, .file = f};
-        char path[4400];
-        snprintf(path, sizeof(path), "%s/%s", root, f->path);
+        char path[FSU_PATH_MAX];
+        rc = fsu_path(path, err, "%s/%s", root, f->path);
+        if (rc != CTX_OK) {
+            break;
+        }
         col_reader_t r;
         rc = col_reader_open(&r, path, plan->col_kind, err);
         col_reader_close(&r);
@@ -842,8 +839,10 @@ int snap_verify(const char *root, const snap_meta_t *meta, snap_file_report_fn r
 
 /* Size and crc32c of a file without a column layout (the vector index) against the metadata. */
 static int check_whole_file(const char *root, const snap_file_t *f, ctx_err_t *err) {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/%s", root, f->path);
+    char path[FSU_PATH_MAX];
+    if (fsu_path(path, err, "%s/%s", root, f->path) != CTX_OK) {
+        return err->code;
+    }
     FILE *file = fopen(path, "rbe");
     if (file == NULL) {
         return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
@@ -905,17 +904,21 @@ int snap_remove(const char *root, const snap_meta_t *meta, const snap_meta_t *ke
         if (shared) {
             continue;
         }
-        char path[4400];
-        snprintf(path, sizeof(path), "%s/%s", root, meta->files[i].path);
+        char path[FSU_PATH_MAX];
+        if (fsu_path(path, err, "%s/%s", root, meta->files[i].path) != CTX_OK) {
+            return err->code;
+        }
         if (unlink(path) == 0) {
             (*removed)++;
         } else if (errno != ENOENT) {
             return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
         }
     }
-    char rel[128], path[4400];
+    char rel[128], path[FSU_PATH_MAX];
     snap_meta_path(meta->snapshot_id, rel, sizeof(rel));
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    if (fsu_path(path, err, "%s/%s", root, rel) != CTX_OK) {
+        return err->code;
+    }
     if (unlink(path) < 0 && errno != ENOENT) {
         return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
     }

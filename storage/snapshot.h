@@ -80,7 +80,7 @@ typedef struct snap_write_opts {
 /* Writes every column file of `store` (which must not change meanwhile: a forked child's frozen
  * copy, or a store nobody writes) and the metadata JSON under root; does NOT switch `current`
  * (snap_set_current does, once the WAL is durable up to raft_index). Files are fsynced before
- * the metadata is written. On failure the files written so far are left for vacuum. */
+ * the metadata is written. On failure every file it wrote is removed again (snap_discard). */
 int snap_write(const store_t *store, const char *root, const snap_write_opts_t *opts,
                snap_meta_t *meta_out, ctx_err_t *err);
 
@@ -124,6 +124,11 @@ typedef int (*snap_group_fn)(void *ctx, col_reader_t *r, ctx_err_t *err);
  * CTX_EIO when it cannot be read. For contextdb-inspect. */
 int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t *file,
                    snap_group_fn fn, void *ctx, ctx_err_t *err);
+
+/* Removes every file the writer of snapshot id may have created under root (column files, the
+ * vector index, the metadata and their temporaries), whether or not it finished: for a writer
+ * that failed or was killed. Missing files are fine; the first removal error is returned. */
+int snap_discard(const char *root, uint64_t id, ctx_err_t *err);
 
 /* Deletes the files of snapshot `meta` that none of keep[0..nkeep) names, then its metadata.
  * Returns the number of files removed. */

@@ -23,12 +23,21 @@
  * segment; a cheap index-range filter keeps that scan linear. Finding one means the damage is
  * not a torn tail but a hole in the middle of the log, which is reported, never truncated away.
  *
+ * Control file wal/wal.ctl (layout in wal.h): the newest segment's first index, rewritten
+ * durably (fsutil: temporary file, fsync, rename, directory fsync) each time a segment is
+ * created, after the segment's header and directory entry are durable. Recovery compares it
+ * with the newest segment present before reading anything: a log whose newest segment was lost
+ * looks exactly like a shorter intact log, so only a record kept outside the segments can tell
+ * them apart. Gaps between segments show in the indexes themselves, and a log that starts after
+ * the snapshot it continues shows against the snapshot's index.
+ *
  * Writer thread: see wal.h. The pending buffer is swapped out under the mutex and written
  * without it, so wal_append never waits for the disk unless WAL_PENDING_BYTES_MAX is exceeded.
  */
 #include "wal.h"
 
 #include "crc32c.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +52,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { WAL_PENDING_BYTES_MAX = 256 * 1024 * 1024, WAL_SEGMENTS_MAX = 1 << 20 };
+enum {
+    WAL_PENDING_BYTES_MAX = 256 * 1024 * 1024,
+    WAL_SEGMENTS_MAX = 1 << 20,
+    WAL_NAME_BYTES = 32, /* "%012llu.seg": at most 20 digits + ".seg" */
+};
 _Static_assert(WAL_RECORD_HEADER_BYTES == 4 + 4 + 8 + 8 + 1, "record header layout");
 _Static_assert(WAL_SEGMENT_HEADER_BYTES == 8 + 4 + 4 + 8, "segment header layout");
 
@@ -54,7 +67,7 @@ typedef struct wal_segment {
 } wal_segment_t;
 
 struct wal {
-    char dir[4096];
+    char dir[FSU_PATH_MAX];
     wal_options_t opts;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* writer: pending data or stop */
@@ -68,6 +81,7 @@ struct wal {
     pthread_t thread;
     int fd; /* active segment, O_APPEND */
     uint64_t active_bytes;
+    uint64_t ctl_newest;     /* newest segment recorded in wal.ctl (0: no control file) */
     wal_segment_t *segments; /* ascending; the last is the active one */
     uint32_t nsegments;
     uint32_t cap_segments;
@@ -157,50 +171,82 @@ void wal_segment_name(uint64_t first_index, char *out, size_t out_len) {
     snprintf(out, out_len, "%012" PRIu64 ".seg", first_index);
 }
 
-/* ---------------------------------------------------------------- file helpers */
+/* ---------------------------------------------------------------- control file */
 
-static void wal_path(const wal_t *wal, uint64_t first_index, char *out, size_t out_len) {
-    char name[64];
-    wal_segment_name(first_index, name, sizeof(name));
-    snprintf(out, out_len, "%s/%s", wal->dir, name);
+static const char WAL_CONTROL_MAGIC[8] = {'C', 'T', 'X', 'D', 'B', 'W', 'C', 'T'};
+
+void wal_control_encode(uint8_t out[WAL_CONTROL_BYTES], uint64_t newest_first_index) {
+    CTX_ASSERT(newest_first_index > 0);
+    memcpy(out, WAL_CONTROL_MAGIC, 8);
+    put_u32be(out + 8, WAL_CONTROL_VERSION);
+    put_u64be(out + 16, newest_first_index);
+    put_u32be(out + 12, segment_header_crc(out));
 }
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
+int wal_control_decode(const uint8_t *data, size_t avail, uint64_t *newest_first_index) {
+    if (avail != WAL_CONTROL_BYTES || memcmp(data, WAL_CONTROL_MAGIC, 8) != 0 ||
+        ctx_read_u32be(data + 8) != WAL_CONTROL_VERSION ||
+        ctx_read_u32be(data + 12) != segment_header_crc(data) || ctx_read_u64be(data + 16) == 0) {
+        return CTX_ECORRUPT;
     }
-    int rc = fsync(fd);
-    close(fd);
+    *newest_first_index = ctx_read_u64be(data + 16);
+    return CTX_OK;
+}
+
+int wal_control_read(const char *dir, uint64_t *newest_first_index, ctx_err_t *err) {
+    char path[FSU_PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    *newest_first_index = 0;
+    int rc = fsu_path(path, err, "%s/%s", dir, WAL_CONTROL_FILE);
+    if (rc == CTX_OK) {
+        rc = fsu_read_all(path, WAL_CONTROL_BYTES, &data, &len, err);
+    }
+    if (rc == CTX_ELIMIT ||
+        (rc == CTX_OK && wal_control_decode(data, len, newest_first_index) != CTX_OK)) {
+        ctx_err_clear(err);
+        rc = ctx_err_set(err, CTX_ECORRUPT, "WAL control file \"%s\" is damaged", path);
+        ctx_err_hint(err, "It records the newest WAL segment, so that a missing segment is "
+                          "detected. Check the segments with contextdb-inspect verify.");
+    }
+    free(data);
     return rc;
 }
 
-static int read_file(const char *path, uint8_t **data, size_t *len, ctx_err_t *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
+int wal_check_newest(const char *dir, uint64_t ctl_newest, uint64_t newest_present,
+                     ctx_err_t *err) {
+    if (ctl_newest == 0 || newest_present >= ctl_newest) {
+        return CTX_OK;
     }
-    size_t size = (size_t)st.st_size;
-    uint8_t *buf = ctx_malloc(size + 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        got += (size_t)n;
+    char want[WAL_NAME_BYTES], have[WAL_NAME_BYTES] = "none";
+    wal_segment_name(ctl_newest, want, sizeof(want));
+    if (newest_present > 0) {
+        wal_segment_name(newest_present, have, sizeof(have));
     }
-    close(fd);
-    *data = buf;
-    *len = got;
-    return CTX_OK;
+    ctx_err_set(err, CTX_ECORRUPT,
+                "WAL segment %s/%s (records from index %" PRIu64 " on) is missing: %s records "
+                "it as the newest segment, but the newest one present is %s",
+                dir, want, ctl_newest, WAL_CONTROL_FILE, have);
+    ctx_err_detail(err, "Records from index %" PRIu64 " on may have been acknowledged to clients.",
+                   newest_present > 0 ? newest_present : ctl_newest);
+    ctx_err_hint(err, "Restore the missing segment. Starting without it would silently lose "
+                      "committed transactions; nothing was changed.");
+    return err != NULL ? err->code : CTX_ECORRUPT;
+}
+
+/* ---------------------------------------------------------------- file helpers */
+
+/* The path of a segment. wal_open checked that the longest segment path fits FSU_PATH_MAX. */
+static void wal_path(const wal_t *wal, uint64_t first_index, char out[FSU_PATH_MAX]) {
+    char name[WAL_NAME_BYTES];
+    wal_segment_name(first_index, name, sizeof(name));
+    int rc = fsu_path(out, NULL, "%s/%s", wal->dir, name);
+    CTX_ASSERT(rc == CTX_OK);
+}
+
+/* A segment is at most segment_bytes plus one batch: a generous bound for whole-file reads. */
+static size_t wal_read_max(const wal_t *wal) {
+    return (size_t)wal->opts.segment_bytes + WAL_PENDING_BYTES_MAX + WAL_PAYLOAD_BYTES_MAX;
 }
 
 static void segments_push(wal_t *wal, uint64_t first_index) {
@@ -218,15 +264,16 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Lists the segment files (by their first index, ascending). */
-static int list_segments(wal_t *wal, ctx_err_t *err) {
-    DIR *d = opendir(wal->dir);
+int wal_list_segments(const char *dir, uint64_t **firsts, size_t *count, ctx_err_t *err) {
+    *firsts = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
     if (d == NULL) {
-        return ctx_err_set(err, CTX_EIO, "could not open WAL directory \"%s\": %s", wal->dir,
-                           strerror(errno));
+        return errno == ENOENT
+                   ? ctx_err_set(err, CTX_EUNDEF_OBJECT, "WAL directory \"%s\" does not exist", dir)
+                   : ctx_err_set(err, CTX_EIO, "could not open WAL directory \"%s\": %s", dir,
+                                 strerror(errno));
     }
-    uint64_t *firsts = NULL;
-    size_t n = 0;
     size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -236,24 +283,32 @@ static int list_segments(wal_t *wal, ctx_err_t *err) {
             continue;
         }
         uint64_t first = strtoull(de->d_name, &end, 10);
-        if (end != de->d_name + len - 4 || first == 0 || n >= WAL_SEGMENTS_MAX) {
+        if (end != de->d_name + len - 4 || first == 0 || *count >= WAL_SEGMENTS_MAX) {
             continue;
         }
-        if (n == cap) {
+        if (*count == cap) {
             cap = cap ? cap * 2 : 16;
-            firsts = ctx_realloc(firsts, cap * sizeof(uint64_t));
+            *firsts = ctx_realloc(*firsts, cap * sizeof(uint64_t));
         }
-        firsts[n++] = first;
+        (*firsts)[(*count)++] = first;
     }
     closedir(d);
-    if (n > 1) { /* qsort's base must not be NULL, even for 0 elements */
-        qsort(firsts, n, sizeof(uint64_t), cmp_u64);
+    if (*count > 1) { /* qsort's base must not be NULL, even for 0 elements */
+        qsort(*firsts, *count, sizeof(uint64_t), cmp_u64);
     }
-    for (size_t i = 0; i < n; i++) {
+    return CTX_OK;
+}
+
+/* Loads the segment list of wal->dir into wal->segments. */
+static int list_segments(wal_t *wal, ctx_err_t *err) {
+    uint64_t *firsts = NULL;
+    size_t n = 0;
+    int rc = wal_list_segments(wal->dir, &firsts, &n, err);
+    for (size_t i = 0; rc == CTX_OK && i < n; i++) {
         segments_push(wal, firsts[i]);
     }
     free(firsts);
-    return CTX_OK;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- recovery */
@@ -290,8 +345,8 @@ typedef struct scan_state {
 static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t len, scan_state_t *st,
                         ctx_err_t *err) {
     uint64_t first;
-    char path[4200];
-    wal_path(wal, wal->segments[seg].first_index, path, sizeof(path));
+    char path[FSU_PATH_MAX];
+    wal_path(wal, wal->segments[seg].first_index, path);
     if (wal_segment_header_decode(data, len, &first) != CTX_OK ||
         first != wal->segments[seg].first_index) {
         st->damaged = true;
@@ -299,11 +354,23 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
         st->damaged_offset = 0;
         return CTX_OK;
     }
+    if (st->expect != 0 && first < st->expect) {
+        return ctx_err_set(err, CTX_ECORRUPT,
+                           "WAL segment \"%s\" starts at index %" PRIu64 ", before index %" PRIu64
+                           " where the previous segment ended",
+                           path, first, st->expect);
+    }
+    if (st->expect != 0 && first > st->expect && first <= st->after_index + 1) {
+        st->expect = first; /* the records skipped are all in the snapshot: nothing is lost */
+    }
     if (st->expect != 0 && first != st->expect) {
+        char missing[WAL_NAME_BYTES];
+        wal_segment_name(st->expect, missing, sizeof(missing));
         return ctx_err_set(err, CTX_ECORRUPT,
                            "WAL segment \"%s\" starts at index %" PRIu64 " but index %" PRIu64
-                           " was expected (a segment is missing)",
-                           path, first, st->expect);
+                           " was expected (a segment is missing: records %" PRIu64 "..%" PRIu64
+                           ", which %s held)",
+                           path, first, st->expect, st->expect, first - 1, missing);
     }
     st->expect = first;
     size_t off = WAL_SEGMENT_HEADER_BYTES;
@@ -337,16 +404,16 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
 /* After damage at (segment, offset): error if any intact record follows. */
 static int check_nothing_follows(wal_t *wal, const uint8_t *data, size_t len, scan_state_t *st,
                                  ctx_err_t *err) {
-    char path[4200];
-    wal_path(wal, wal->segments[st->damaged_segment].first_index, path, sizeof(path));
+    char path[FSU_PATH_MAX];
+    wal_path(wal, wal->segments[st->damaged_segment].first_index, path);
     uint64_t after = st->expect > 0 ? st->expect - 1 : 0;
     bool follows = intact_record_after(data, len, st->damaged_offset + 1, after);
     for (uint32_t s = st->damaged_segment + 1; !follows && s < wal->nsegments; s++) {
-        char other[4200];
-        wal_path(wal, wal->segments[s].first_index, other, sizeof(other));
+        char other[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[s].first_index, other);
         uint8_t *odata = NULL;
         size_t olen = 0;
-        if (read_file(other, &odata, &olen, err) != CTX_OK) {
+        if (fsu_read_all(other, wal_read_max(wal), &odata, &olen, err) != CTX_OK) {
             return err->code;
         }
         follows = intact_record_after(odata, olen, WAL_SEGMENT_HEADER_BYTES, after);
@@ -365,21 +432,45 @@ static int check_nothing_follows(wal_t *wal, const uint8_t *data, size_t len, sc
     return CTX_OK;
 }
 
+/* CTX_ECORRUPT when cutting the log at segment index `keep_last` (the newest segment left; -1:
+ * none) would remove a segment that wal.ctl records as created: a segment is recorded only
+ * after its predecessor was fsynced whole, so damage before it is not a torn tail. */
+static int check_cut_keeps_newest(const wal_t *wal, int64_t keep_last, const scan_state_t *st,
+                                  ctx_err_t *err) {
+    uint64_t kept = keep_last >= 0 ? wal->segments[keep_last].first_index : 0;
+    if (wal->ctl_newest == 0 || kept >= wal->ctl_newest) {
+        return CTX_OK;
+    }
+    char name[WAL_NAME_BYTES], newest[WAL_NAME_BYTES];
+    wal_segment_name(wal->segments[st->damaged_segment].first_index, name, sizeof(name));
+    wal_segment_name(wal->ctl_newest, newest, sizeof(newest));
+    ctx_err_set(err, CTX_ECORRUPT,
+                "WAL is damaged at %s offset %zu (index %" PRIu64 "), but segment %s, which %s "
+                "records as created after that one was complete, follows it: not a torn tail",
+                name, st->damaged_offset, st->expect, newest, WAL_CONTROL_FILE);
+    ctx_err_hint(err, "Inspect the directory with contextdb-inspect verify; nothing was changed.");
+    return err->code;
+}
+
 /* Cuts the log at the damage: truncate that segment (or remove it when its header is bad) and
  * remove every later segment. */
 static int truncate_tail(wal_t *wal, scan_state_t *st, size_t seg_len, ctx_err_t *err) {
     uint32_t seg = st->damaged_segment;
-    char path[4200];
-    wal_path(wal, wal->segments[seg].first_index, path, sizeof(path));
+    int rc = check_cut_keeps_newest(wal, st->damaged_offset == 0 ? (int64_t)seg - 1 : seg, st, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    char path[FSU_PATH_MAX];
+    wal_path(wal, wal->segments[seg].first_index, path);
     uint64_t dropped = seg_len - st->damaged_offset;
-    char name[64];
+    char name[WAL_NAME_BYTES];
     wal_segment_name(wal->segments[seg].first_index, name, sizeof(name));
     snprintf(st->info->truncated_at, sizeof(st->info->truncated_at), "%s offset %zu", name,
              st->damaged_offset);
     for (uint32_t s = seg + 1; s < wal->nsegments; s++) {
-        char other[4200];
+        char other[FSU_PATH_MAX];
         struct stat sb;
-        wal_path(wal, wal->segments[s].first_index, other, sizeof(other));
+        wal_path(wal, wal->segments[s].first_index, other);
         if (stat(other, &sb) == 0) {
             dropped += (uint64_t)sb.st_size;
         }
@@ -393,29 +484,53 @@ static int truncate_tail(wal_t *wal, scan_state_t *st, size_t seg_len, ctx_err_t
         return CTX_OK;
     }
     if (st->damaged_offset == 0) {
-        unlink(path);
+        if (unlink(path) < 0) {
+            return ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
+        }
         wal->nsegments = seg;
     } else if (truncate(path, (off_t)st->damaged_offset) < 0) {
         return ctx_err_set(err, CTX_EIO, "could not truncate \"%s\": %s", path, strerror(errno));
     }
-    CTX_WARN("WAL: dropped a torn tail of %" PRIu64 " bytes at %s (records from index %" PRIu64
-             " on were never acknowledged as durable)",
+    /* The writer publishes an index as durable (and replies to its commit may go out) only
+     * after an fdatasync that covered every byte of it returned; a record with missing bytes
+     * was never covered by one. */
+    CTX_WARN("WAL: dropped a torn tail of %" PRIu64 " bytes at %s: the record with index %" PRIu64
+             " (and anything after it) was incomplete on disk, so no completed fsync covered it; "
+             "with synchronous_commit = on its commit was never acknowledged, with "
+             "synchronous_commit = off (replies before the fsync) it may have been and is lost",
              dropped, st->info->truncated_at, st->expect);
-    return fsync_dir(wal->dir) < 0
-               ? ctx_err_set(err, CTX_EIO, "fsync \"%s\": %s", wal->dir, strerror(errno))
-               : CTX_OK;
+    return fsu_fsync_dir(wal->dir, err);
+}
+
+/* Reads wal.ctl into wal->ctl_newest (0 when the file does not exist). */
+static int read_control(wal_t *wal, ctx_err_t *err) {
+    int rc = wal_control_read(wal->dir, &wal->ctl_newest, err);
+    if (rc == CTX_EUNDEF_OBJECT) {
+        ctx_err_clear(err);
+        wal->ctl_newest = 0;
+        return CTX_OK;
+    }
+    return rc;
 }
 
 static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, void *ctx,
                        wal_recovery_t *info, ctx_err_t *err) {
     scan_state_t st = {.replay = replay, .ctx = ctx, .after_index = after_index, .info = info};
     int rc = list_segments(wal, err);
+    if (rc == CTX_OK) {
+        rc = read_control(wal, err);
+    }
+    if (rc == CTX_OK) {
+        rc = wal_check_newest(
+            wal->dir, wal->ctl_newest,
+            wal->nsegments > 0 ? wal->segments[wal->nsegments - 1].first_index : 0, err);
+    }
     for (uint32_t s = 0; rc == CTX_OK && s < wal->nsegments && !st.damaged; s++) {
-        char path[4200];
-        wal_path(wal, wal->segments[s].first_index, path, sizeof(path));
+        char path[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[s].first_index, path);
         uint8_t *data = NULL;
         size_t len = 0;
-        rc = read_file(path, &data, &len, err);
+        rc = fsu_read_all(path, wal_read_max(wal), &data, &len, err);
         if (rc == CTX_OK) {
             rc = scan_segment(wal, s, data, len, &st, err);
         }
@@ -429,29 +544,56 @@ static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, v
     }
     info->segments = wal->nsegments;
     if (rc == CTX_OK && info->first_index > after_index + 1) {
-        rc = ctx_err_set(err, CTX_ECORRUPT,
-                         "WAL starts at index %" PRIu64 " but the snapshot "
-                         "ends at index %" PRIu64 ": records are missing",
-                         info->first_index, after_index);
+        char name[WAL_NAME_BYTES];
+        wal_segment_name(wal->segments[0].first_index, name, sizeof(name));
+        rc = ctx_err_set(
+            err, CTX_ECORRUPT,
+            "WAL starts at index %" PRIu64 " (segment %s) but the snapshot it "
+            "continues ends at index %" PRIu64 ": records %" PRIu64 "..%" PRIu64 " are missing",
+            info->first_index, name, after_index, after_index + 1, info->first_index - 1);
     }
     return rc;
 }
 
-/* Creates a new active segment whose first record will be first_index. */
+/* Records first_index as the newest segment in wal.ctl (durably: write, fsync, rename, fsync). */
+static int write_control(wal_t *wal, uint64_t first_index, ctx_err_t *err) {
+    uint8_t ctl[WAL_CONTROL_BYTES];
+    wal_control_encode(ctl, first_index);
+    char path[FSU_PATH_MAX];
+    int rc = fsu_path(path, err, "%s/%s", wal->dir, WAL_CONTROL_FILE);
+    if (rc == CTX_OK) {
+        rc = fsu_write_atomic(path, ctl, sizeof(ctl), err);
+    }
+    if (rc == CTX_OK) {
+        wal->ctl_newest = first_index;
+    }
+    return rc;
+}
+
+/* Creates a new active segment whose first record will be first_index: the header is made
+ * durable (file and directory fsync) before wal.ctl records the segment. */
 static int open_new_segment(wal_t *wal, uint64_t first_index, ctx_err_t *err) {
-    char path[4200];
-    wal_path(wal, first_index, path, sizeof(path));
+    char path[FSU_PATH_MAX];
+    wal_path(wal, first_index, path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     uint8_t header[WAL_SEGMENT_HEADER_BYTES];
     wal_segment_header_encode(header, first_index);
     if (fd < 0 || write(fd, header, sizeof(header)) != (ssize_t)sizeof(header) ||
-        fdatasync(fd) < 0 || fsync_dir(wal->dir) < 0) {
+        fdatasync(fd) < 0) {
         int saved = errno;
         if (fd >= 0) {
             close(fd);
         }
-        return ctx_err_set(err, CTX_EIO, "could not create WAL segment \"%s\": %s", path,
-                           strerror(saved));
+        return ctx_err_set(err, fsu_errno_code(saved), "could not create WAL segment \"%s\": %s",
+                           path, strerror(saved));
+    }
+    int rc = fsu_fsync_dir(wal->dir, err);
+    if (rc == CTX_OK) {
+        rc = write_control(wal, first_index, err);
+    }
+    if (rc != CTX_OK) {
+        close(fd);
+        return rc;
     }
     if (wal->fd >= 0) {
         close(wal->fd);
@@ -464,59 +606,60 @@ static int open_new_segment(wal_t *wal, uint64_t first_index, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* The snapshot is ahead of the durable log, so every segment is covered by it: starts the log
+ * afresh at after_index + 1. The new segment (and wal.ctl naming it) is made durable before the
+ * old ones are removed, so a crash in between never leaves wal.ctl naming a removed segment. */
+static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t after_index,
+                                  ctx_err_t *err) {
+    uint32_t old = wal->nsegments;
+    uint64_t *firsts = ctx_calloc(old + 1, sizeof(uint64_t));
+    for (uint32_t s = 0; s < old; s++) {
+        firsts[s] = wal->segments[s].first_index;
+    }
+    wal->nsegments = 0;
+    int rc = open_new_segment(wal, after_index + 1, err);
+    for (uint32_t s = 0; rc == CTX_OK && s < old; s++) {
+        char path[FSU_PATH_MAX];
+        wal_path(wal, firsts[s], path);
+        if (firsts[s] != after_index + 1 && unlink(path) < 0) {
+            rc = ctx_err_set(err, CTX_EIO, "could not remove \"%s\": %s", path, strerror(errno));
+        }
+    }
+    free(firsts);
+    if (rc == CTX_OK && old > 0) {
+        CTX_INFO("WAL: log ended at index %" PRIu64 " before the snapshot at %" PRIu64
+                 "; continuing at %" PRIu64,
+                 last_index, after_index, after_index + 1);
+    }
+    return rc;
+}
+
 /* Opens the last segment for appending, or starts one at next_index. */
 static int open_active(wal_t *wal, uint64_t last_index, uint64_t after_index, ctx_err_t *err) {
     if (last_index < after_index) {
-        /* The snapshot is ahead of the durable log: every segment is covered by it. */
-        for (uint32_t s = 0; s < wal->nsegments; s++) {
-            char path[4200];
-            wal_path(wal, wal->segments[s].first_index, path, sizeof(path));
-            unlink(path);
-        }
-        if (wal->nsegments > 0) {
-            CTX_INFO("WAL: log ended at index %" PRIu64 " before the snapshot at %" PRIu64
-                     "; continuing at %" PRIu64,
-                     last_index, after_index, after_index + 1);
-        }
-        wal->nsegments = 0;
-        last_index = after_index;
+        wal->last_index = after_index;
+        atomic_store(&wal->durable, after_index);
+        return restart_after_snapshot(wal, last_index, after_index, err);
     }
     wal->last_index = last_index;
     atomic_store(&wal->durable, last_index);
     if (wal->nsegments == 0) {
         return open_new_segment(wal, last_index + 1, err);
     }
-    char path[4200];
-    wal_path(wal, wal->segments[wal->nsegments - 1].first_index, path, sizeof(path));
+    uint64_t newest = wal->segments[wal->nsegments - 1].first_index;
+    char path[FSU_PATH_MAX];
+    wal_path(wal, newest, path);
     wal->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     struct stat sb;
     if (wal->fd < 0 || fstat(wal->fd, &sb) < 0) {
         return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
     }
     wal->active_bytes = (uint64_t)sb.st_size;
-    return CTX_OK;
+    /* A crash between creating a segment and recording it leaves wal.ctl one segment behind. */
+    return wal->ctl_newest == newest ? CTX_OK : write_control(wal, newest, err);
 }
 
 static void *wal_writer_main(void *arg);
-
-static int wal_mkdir(const char *dir, ctx_err_t *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                return ctx_err_set(err, CTX_EIO, "could not create \"%s\": %s", tmp,
-                                   strerror(errno));
-            }
-            if (end) {
-                return CTX_OK;
-            }
-            *p = '/';
-        }
-    }
-}
 
 int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn replay, void *ctx,
              wal_recovery_t *info, wal_t **out, ctx_err_t *err) {
@@ -528,7 +671,14 @@ int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn repl
     }
     memset(info, 0, sizeof(*info));
     wal_t *wal = ctx_calloc(1, sizeof(*wal));
-    snprintf(wal->dir, sizeof(wal->dir), "%s", opts->dir);
+    char longest[FSU_PATH_MAX]; /* every segment and temporary path must fit */
+    int rc = fsu_path(longest, err, "%s/%020" PRIu64 ".seg.tmp", opts->dir, UINT64_MAX);
+    if (rc != CTX_OK) {
+        free(wal);
+        return rc;
+    }
+    rc = fsu_path(wal->dir, err, "%s", opts->dir);
+    CTX_ASSERT(rc == CTX_OK);
     wal->opts = *opts;
     wal->opts.dir = wal->dir;
     wal->fd = -1;
@@ -536,7 +686,7 @@ int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn repl
     pthread_cond_init(&wal->wake, NULL);
     pthread_cond_init(&wal->durable_cond, NULL);
     buf_init(&wal->pending);
-    int rc = opts->read_only ? CTX_OK : wal_mkdir(wal->dir, err);
+    rc = opts->read_only ? CTX_OK : fsu_mkdirs(wal->dir, 0700, err);
     if (rc == CTX_OK) {
         rc = wal_recover(wal, after_index, replay, ctx, info, err);
     }
@@ -724,8 +874,8 @@ uint32_t wal_remove_through(wal_t *wal, uint64_t index) {
         n++;
     }
     for (uint32_t s = 0; s < n; s++) {
-        char path[4200];
-        wal_path(wal, wal->segments[s].first_index, path, sizeof(path));
+        char path[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[s].first_index, path);
         if (unlink(path) < 0) {
             CTX_WARN("could not remove WAL segment \"%s\": %s", path, strerror(errno));
         }

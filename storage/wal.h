@@ -2,9 +2,9 @@
  * wal.h — the write-ahead log: segment files of CRC-protected records, group commit on a
  * dedicated writer thread, recovery with torn-tail truncation (DESIGN §6).
  *
- * The WAL is the future Raft log: every record carries (term, index) and indexes are contiguous
- * from the first record of the first segment to the last record of the last one. Single-node
- * records use term 0.
+ * Records are laid out as a Raft log's entries: every record carries (term, index) and indexes
+ * are contiguous from the first record of the first segment to the last record of the last one.
+ * A single-node server writes term 0.
  *
  * Threads. wal_append() is called by one thread (the event loop); it copies the record into an
  * in-memory pending buffer and returns the record's index at once. The writer thread takes the
@@ -97,8 +97,10 @@ typedef struct wal_recovery {
  * the middle of the log is damaged: then CTX_ECORRUPT with the file and offset, and nothing is
  * changed on disk. If the log ends before after_index (a snapshot newer than the durable log),
  * the old segments are removed and the log continues at after_index + 1. If the log starts after
- * after_index + 1, records are missing: CTX_ECORRUPT. Starts the writer thread (unless
- * read_only). Returns 0 and *out, or an error (nothing to free).
+ * after_index + 1, or its newest segment is older than wal.ctl records (see below), records are
+ * missing: CTX_ECORRUPT naming the files and index range, and nothing is changed on disk; damage
+ * followed by a segment wal.ctl records is not a torn tail either (CTX_ECORRUPT). Starts the writer
+ * thread (unless read_only). Returns 0 and *out, or an error (nothing to free).
  */
 int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn replay, void *ctx,
              wal_recovery_t *info, wal_t **out, ctx_err_t *err);
@@ -121,5 +123,29 @@ uint32_t wal_segment_count(wal_t *wal);
 
 /* Segment file name for first index i: "%012llu.seg". */
 void wal_segment_name(uint64_t first_index, char *out, size_t out_len);
+
+/* The segment files of dir by first index, ascending (*firsts malloc'd, the caller frees; NULL
+ * when none). CTX_EUNDEF_OBJECT when dir does not exist, CTX_EIO when it cannot be read. */
+int wal_list_segments(const char *dir, uint64_t **firsts, size_t *count, ctx_err_t *err);
+
+/* ---- control file wal/wal.ctl ----
+ * Records the first index of the newest segment created, written durably (temporary file,
+ * fsync, rename, directory fsync) right after each new segment's header is durable. A segment
+ * list whose newest file is older than that record has lost its newest segment, which the
+ * segments alone cannot show. Layout: magic "CTXDBWCT" 8, version 4, crc32c of bytes 0..12 and
+ * 16..24 4, newest segment's first index 8 (integers big-endian). No control file (a log
+ * created before its first segment was recorded) checks nothing; wal_open then writes it. */
+#define WAL_CONTROL_FILE "wal.ctl"
+enum { WAL_CONTROL_BYTES = 24, WAL_CONTROL_VERSION = 1 };
+void wal_control_encode(uint8_t out[WAL_CONTROL_BYTES], uint64_t newest_first_index);
+/* 0 and *newest_first_index when intact, CTX_ECORRUPT otherwise. */
+int wal_control_decode(const uint8_t *data, size_t avail, uint64_t *newest_first_index);
+/* Reads dir/wal.ctl: 0, CTX_EUNDEF_OBJECT when it does not exist (*newest 0), CTX_ECORRUPT
+ * when damaged, CTX_EIO. */
+int wal_control_read(const char *dir, uint64_t *newest_first_index, ctx_err_t *err);
+/* CTX_ECORRUPT naming the missing file and index range when the newest segment present
+ * (first index newest_present, 0: none) is older than the control file's ctl_newest (0: no
+ * control file, always 0 returned). */
+int wal_check_newest(const char *dir, uint64_t ctl_newest, uint64_t newest_present, ctx_err_t *err);
 
 #endif

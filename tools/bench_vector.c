@@ -17,6 +17,7 @@
  * queries, the median of REPEATS passes. Memory: resident set growth across the build (VmRSS),
  * the same measure the hnswlib script takes.
  */
+#include "fsutil.h"
 #include "hnsw.h"
 
 #include <libpq-fe.h>
@@ -77,32 +78,45 @@ static long rss_kb(void) {
     return kb;
 }
 
-static void *read_file(const char *dir, const char *name, size_t bytes) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    void *data = malloc(bytes);
-    if (f == NULL || data == NULL || fread(data, 1, bytes, f) != bytes) {
-        fprintf(stderr, "bench_vector: cannot read %s\n", path);
+/* dir/name, or exit with the reason (fsutil.h: never a truncated path). */
+static void bench_path(char path[FSU_PATH_MAX], const char *dir, const char *name) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (fsu_path(path, &err, "%s/%s", dir, name) != CTX_OK) {
+        fprintf(stderr, "bench_vector: %s\n", err.message);
         exit(1);
     }
-    fclose(f);
+}
+
+static void *read_file(const char *dir, const char *name, size_t bytes) {
+    char path[FSU_PATH_MAX];
+    bench_path(path, dir, name);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (fsu_read_all(path, bytes, &data, &len, &err) != CTX_OK || len != bytes) {
+        fprintf(stderr, "bench_vector: cannot read %zu bytes of %s: %s\n", bytes, path,
+                err.code != CTX_OK ? err.message : "file too short");
+        exit(1);
+    }
     return data;
 }
 
 static void write_file(const char *dir, const char *name, const void *data, size_t bytes) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0) {
-        fprintf(stderr, "bench_vector: cannot write %s\n", path);
+    char path[FSU_PATH_MAX];
+    bench_path(path, dir, name);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (fsu_write_atomic(path, data, bytes, &err) != CTX_OK) {
+        fprintf(stderr, "bench_vector: %s\n", err.message);
         exit(1);
     }
 }
 
 static void load_dataset(const char *dir, dataset_t *d) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/meta.txt", dir);
+    char path[FSU_PATH_MAX];
+    bench_path(path, dir, "meta.txt");
     FILE *f = fopen(path, "r");
     if (f == NULL || fscanf(f, "%u %u %u", &d->n, &d->dims, &d->nq) != 3) {
         fprintf(stderr, "bench_vector: cannot read %s\n", path);

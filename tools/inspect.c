@@ -9,7 +9,10 @@
  *                                               metadata file; per file and per column: rows,
  *                                               raw/stored bytes, codec, min/max of numbers
  *   contextdb-inspect verify DATA_DIR           every CRC of every WAL segment and every snapshot
- *                                               file (snapshots/ and the objstore/ mirror)
+ *                                               file (snapshots/ and the objstore/ mirror), and
+ *                                               the WAL's layout as recovery checks it: the
+ *                                               newest segment wal.ctl records is present, and
+ *                                               the log starts right after the current snapshot
  *
  * All format knowledge stays in storage/ and engine/store/command.c: records come from
  * wal_segment_header_decode / wal_record_decode, batches from cmd_decode, snapshot files from
@@ -20,6 +23,7 @@
  */
 #include "colfile.h"
 #include "command.h"
+#include "fsutil.h"
 #include "snapshot.h"
 #include "wal.h"
 
@@ -32,8 +36,6 @@
 #include <sys/stat.h>
 
 enum {
-    INSPECT_PATH_BYTES = 4400,
-    INSPECT_SEGMENTS_MAX = 1 << 20,
     INSPECT_FIRST_IDS_MAX = 4,
     INSPECT_FILE_BYTES_MAX = 1 << 30, /* a segment is segment_bytes plus one batch */
 };
@@ -56,27 +58,7 @@ static bool is_dir(const char *path) {
 
 /* Reads a whole file (≤ INSPECT_FILE_BYTES_MAX) into *data (malloc'd). */
 static int slurp(const char *path, uint8_t **data, size_t *len, ctx_err_t *err) {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL) {
-        return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
-    }
-    int rc = CTX_OK;
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0 || st.st_size > INSPECT_FILE_BYTES_MAX) {
-        rc = ctx_err_set(err, CTX_EIO, "\"%s\": cannot stat or larger than %d bytes", path,
-                         INSPECT_FILE_BYTES_MAX);
-        goto done;
-    }
-    *data = ctx_malloc((size_t)st.st_size + 1);
-    *len = fread(*data, 1, (size_t)st.st_size, f);
-    if (*len != (size_t)st.st_size) {
-        rc = ctx_err_set(err, CTX_EIO, "could not read \"%s\"", path);
-    }
-done:
-    fclose(f);
-    return rc;
+    return fsu_read_all(path, INSPECT_FILE_BYTES_MAX, data, len, err);
 }
 
 /* ---------------------------------------------------------------- WAL */
@@ -84,6 +66,7 @@ done:
 typedef struct wal_scan {
     bool print_records;    /* false: segment totals only */
     uint64_t expect_index; /* next index expected across segments (0 = any) */
+    uint64_t after_index;  /* the current snapshot's index: records up to it may be absent */
     uint64_t records;
     uint64_t damaged; /* damaged records / segments */
     arena_t arena;
@@ -191,11 +174,19 @@ static int scan_segment(wal_scan_t *ws, const char *path) {
         status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, "bad segment header");
         goto done;
     }
+    if (ws->expect_index != 0 && first_index > ws->expect_index &&
+        first_index <= ws->after_index + 1) {
+        ws->expect_index = first_index; /* skipped records are all in the snapshot */
+    }
     if (ws->expect_index != 0 && first_index != ws->expect_index) {
         ws->damaged++;
         char what[128];
-        snprintf(what, sizeof(what), "segment starts at index %" PRIu64 ", expected %" PRIu64,
-                 first_index, ws->expect_index);
+        char missing[32];
+        wal_segment_name(ws->expect_index, missing, sizeof(missing));
+        snprintf(what, sizeof(what),
+                 "segment starts at index %" PRIu64 ", expected %" PRIu64
+                 " (segment %s is missing)",
+                 first_index, ws->expect_index, missing);
         status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, what);
     }
     printf("segment %s: %zu bytes, first index %" PRIu64 "\n", path, len, first_index);
@@ -230,46 +221,6 @@ static int cmd_wal(int argc, char **argv) {
     }
     arena_destroy(&ws.arena);
     return status;
-}
-
-static int strcmp_ptr(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Segment files of a wal/ directory in index order; *paths malloc'd, each entry malloc'd. */
-static int list_segments(const char *dir, char ***paths, size_t *count) {
-    *paths = NULL;
-    *count = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return errno == ENOENT ? CTX_OK : CTX_EIO;
-    }
-    size_t cap = 0;
-    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".seg") != 0 || *count >= INSPECT_SEGMENTS_MAX) {
-            continue;
-        }
-        if (*count == cap) {
-            cap = cap == 0 ? 16 : cap * 2;
-            char **grown = ctx_malloc(cap * sizeof(char *));
-            if (*count > 0) {
-                memcpy(grown, *paths, *count * sizeof(char *));
-            }
-            free(*paths);
-            *paths = grown;
-        }
-        size_t bytes = strlen(dir) + 1 + n + 1;
-        (*paths)[*count] = ctx_malloc(bytes);
-        snprintf((*paths)[*count], bytes, "%s/%s", dir, e->d_name);
-        (*count)++;
-    }
-    closedir(d);
-    /* names are zero-padded index numbers of equal width, so byte order is index order */
-    if (*count > 1) {
-        qsort(*paths, *count, sizeof(char *), strcmp_ptr);
-    }
-    return CTX_OK;
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -470,14 +421,17 @@ static int inspect_meta_file(const char *path) {
         status = EXIT_DAMAGE;
         goto done;
     }
-    char root[INSPECT_PATH_BYTES];
-    snprintf(root, sizeof(root), "%s", path);
+    char root[FSU_PATH_MAX];
+    if (fsu_path(root, &err, "%s", path) != CTX_OK) {
+        printf("ERROR %s\n", err.message);
+        goto done;
+    }
     for (int up = 0; up < 2; up++) { /* strip "/snapshot-N.json", then "/metadata" */
         char *slash = strrchr(root, '/');
         if (slash != NULL) {
             *slash = '\0';
         } else {
-            snprintf(root, sizeof(root), "%s", up == 0 ? "." : "..");
+            strcpy(root, up == 0 ? "." : "..");
         }
     }
     print_meta(&m, false);
@@ -497,11 +451,15 @@ static int cmd_snapshot(int argc, char **argv) {
     if (!is_dir(arg)) {
         return inspect_meta_file(arg);
     }
-    char root[INSPECT_PATH_BYTES], probe[INSPECT_PATH_BYTES + 16];
-    snprintf(root, sizeof(root), "%s/snapshots", arg);
-    snprintf(probe, sizeof(probe), "%s/metadata", root);
+    char root[FSU_PATH_MAX], probe[FSU_PATH_MAX];
+    ctx_err_t err = {0};
+    if (fsu_path(root, &err, "%s/snapshots", arg) != CTX_OK ||
+        fsu_path(probe, &err, "%s/metadata", root) != CTX_OK) {
+        printf("ERROR %s\n", err.message);
+        return EXIT_USAGE;
+    }
     if (!is_dir(probe)) {
-        snprintf(root, sizeof(root), "%s", arg); /* DIR is a snapshot root itself */
+        strcpy(root, arg); /* DIR is a snapshot root itself; shorter than root + "/snapshots" */
     }
     uint64_t snapshots = 0, files = 0;
     int status = scan_root(root, true, &snapshots, &files);
@@ -509,25 +467,76 @@ static int cmd_snapshot(int argc, char **argv) {
     return status;
 }
 
-/* WAL part of verify: every segment in order, indexes contiguous across segments. */
+/* The WAL index the current snapshot of DATA_DIR/snapshots ends at (0: none). */
+static uint64_t snapshot_index(const char *data_dir) {
+    char root[FSU_PATH_MAX];
+    ctx_err_t err = {0};
+    uint64_t id = 0;
+    snap_meta_t m;
+    if (fsu_path(root, &err, "%s/snapshots", data_dir) != CTX_OK ||
+        snap_get_current(root, &id, &err) != CTX_OK ||
+        snap_meta_load(root, id, &m, &err) != CTX_OK) {
+        return 0; /* no snapshot, or a damaged one scan_root reports */
+    }
+    return m.raft_index;
+}
+
+/* The layout checks recovery makes: wal.ctl's newest segment present, and the log starting
+ * right after the snapshot it continues. */
+static int verify_wal_layout(const char *data_dir, const char *dir, const uint64_t *firsts,
+                             size_t count) {
+    ctx_err_t err = {0};
+    uint64_t newest = 0;
+    int rc = wal_control_read(dir, &newest, &err);
+    if (rc == CTX_EUNDEF_OBJECT) {
+        ctx_err_clear(&err);
+        rc = CTX_OK;
+    }
+    if (rc == CTX_OK) {
+        rc = wal_check_newest(dir, newest, count > 0 ? firsts[count - 1] : 0, &err);
+    }
+    uint64_t after = snapshot_index(data_dir);
+    if (rc == CTX_OK && count > 0 && firsts[0] > after + 1) {
+        char name[32];
+        wal_segment_name(firsts[0], name, sizeof(name));
+        rc = ctx_err_set(&err, CTX_ECORRUPT,
+                         "WAL starts at index %" PRIu64 " (%s/%s) but the current snapshot ends at "
+                         "index %" PRIu64 ": records %" PRIu64 "..%" PRIu64 " are missing",
+                         firsts[0], dir, name, after, after + 1, firsts[0] - 1);
+    }
+    if (rc == CTX_OK) {
+        return EXIT_CLEAN;
+    }
+    printf("%s %s\n", rc == CTX_ECORRUPT ? "DAMAGE" : "ERROR", err.message);
+    return rc == CTX_ECORRUPT ? EXIT_DAMAGE : EXIT_USAGE;
+}
+
+/* WAL part of verify: the layout, then every segment in order, indexes contiguous across
+ * segments. */
 static int verify_wal(const char *data_dir) {
-    char dir[INSPECT_PATH_BYTES];
-    snprintf(dir, sizeof(dir), "%s/wal", data_dir);
-    char **paths;
-    size_t count;
-    if (list_segments(dir, &paths, &count) != CTX_OK) {
-        printf("ERROR cannot list %s: %s\n", dir, strerror(errno));
+    char dir[FSU_PATH_MAX];
+    ctx_err_t err = {0};
+    uint64_t *firsts = NULL;
+    size_t count = 0;
+    int rc = fsu_path(dir, &err, "%s/wal", data_dir);
+    if (rc == CTX_OK) {
+        rc = wal_list_segments(dir, &firsts, &count, &err);
+    }
+    if (rc != CTX_OK && rc != CTX_EUNDEF_OBJECT) {
+        printf("ERROR %s\n", err.message);
         return EXIT_USAGE;
     }
-    wal_scan_t ws = {.print_records = false};
+    int status = rc == CTX_OK ? verify_wal_layout(data_dir, dir, firsts, count) : EXIT_CLEAN;
+    wal_scan_t ws = {.print_records = false, .after_index = snapshot_index(data_dir)};
     arena_init(&ws.arena);
-    int status = EXIT_CLEAN;
     for (size_t i = 0; i < count; i++) {
-        int rc = scan_segment(&ws, paths[i]);
-        status = rc > status ? rc : status;
-        free(paths[i]);
+        char name[32], path[FSU_PATH_MAX];
+        wal_segment_name(firsts[i], name, sizeof(name));
+        int s = fsu_path(path, &err, "%s/%s", dir, name) == CTX_OK ? scan_segment(&ws, path)
+                                                                   : EXIT_USAGE;
+        status = s > status ? s : status;
     }
-    free(paths);
+    free(firsts);
     printf("wal: %zu segments, %" PRIu64 " intact records, %" PRIu64 " damaged\n", count,
            ws.records, ws.damaged);
     arena_destroy(&ws.arena);
@@ -542,9 +551,14 @@ static int cmd_verify(int argc, char **argv) {
     int status = verify_wal(argv[0]);
     const char *roots[] = {"snapshots", "objstore"};
     for (int i = 0; i < 2; i++) {
-        char root[INSPECT_PATH_BYTES], probe[INSPECT_PATH_BYTES + 16];
-        snprintf(root, sizeof(root), "%s/%s", argv[0], roots[i]);
-        snprintf(probe, sizeof(probe), "%s/metadata", root);
+        char root[FSU_PATH_MAX], probe[FSU_PATH_MAX];
+        ctx_err_t err = {0};
+        if (fsu_path(root, &err, "%s/%s", argv[0], roots[i]) != CTX_OK ||
+            fsu_path(probe, &err, "%s/metadata", root) != CTX_OK) {
+            printf("ERROR %s\n", err.message);
+            status = EXIT_USAGE > status ? EXIT_USAGE : status;
+            continue;
+        }
         if (!is_dir(probe)) {
             continue;
         }

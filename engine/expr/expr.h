@@ -73,7 +73,7 @@ typedef enum {
     OP_L2_DISTANCE,     /* <-> */
     OP_COSINE_DISTANCE, /* <=> */
     OP_NEG_INNER,       /* <#> */
-    /* added for catalog queries */
+    /* operators PostgreSQL catalog queries (psql, drivers) use */
     OP_REGEX,       /* ~ (negated → !~) POSIX regular expression match */
     OP_REGEX_ICASE, /* ~* (negated → !~*) */
     OP_IS_DISTINCT, /* IS DISTINCT FROM (negated → IS NOT DISTINCT FROM); never NULL */

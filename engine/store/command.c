@@ -9,7 +9,24 @@
  * came from, interned labels and kinds created by the batch are popped, and slot allocation is
  * canonical (store_int.h), so later scan orders and slot choices are the same as if the batch had
  * never run. The log keeps ownership of props documents it took from the store (a deleted node's,
- * an updated node's old props) and old vector values in one flat float array.
+ * an updated node's old props) and old vector values in one flat float array. Each record also
+ * keeps the row's old version and the store's write counter from before its op, so undo restores
+ * versions exactly too.
+ *
+ * Version checks (command.h, "Write-write conflicts"). An op with CMD_FLAG_EXPECT_VERSION is
+ * checked before it changes anything: the row's current version must equal expect_version, or be
+ * above the write counter the apply started from (the same apply wrote it). This is how the SQL
+ * layer's speculative transactions get first-committer-wins: a session's pending batch is
+ * re-applied after other sessions' commits, and a row one of them changed fails the check. The
+ * check is a function of the batch and the state in log order, so a replica applying the log
+ * decides alike -- provided its versions are the same. They are not persisted: snapshots carry no
+ * versions and a restarted store numbers rows afresh. That is sound on one node because no
+ * transaction outlives its process (sessions die with it) and only batches that passed their
+ * check are ever logged, so start-up replay (store_apply_logged) skips the checks. A replica
+ * that restores from a snapshot and then applies the log cannot check either, for the same
+ * reason: replicated apply must either stay like replay (the leader checks, against its state
+ * holding every earlier entry, before it proposes), or the snapshot format must come to carry
+ * every row's version and the write counter, after which any replica can check at apply time.
  *
  * Encoding (cmd_encode / cmd_decode), all integers big-endian:
  *   OFFSET SIZE DESCRIPTION
@@ -17,14 +34,17 @@
  *   1      4    op count N (≤ CMD_BATCH_OPS_MAX)
  *   5      …    N ops, each:
  *                 1  kind (cmd_op_kind_t)       1  flags (CMD_FLAG_*)     8  id (int64)
+ *                 8  expect_version (uint64), only when flags has CMD_FLAG_EXPECT_VERSION
  *               then by kind:
  *                 NODE_INSERT/UPSERT/UPDATE   4+n label, 4+n props (n = 0xFFFFFFFF: NULL)
  *                 NODE_DELETE, VECTOR_DELETE  nothing
  *                 EDGE_INSERT/UPSERT          8 target, 4+n kind name, 8 weight (float8 bits)
  *                 EDGE_DELETE                 8 target, 4+n kind name
  *                 VECTOR_INSERT/UPSERT        4 dim (1..VECTOR_DIMS_MAX), dim × 4 float32 bits
- * Decoding checks every length against the bytes left and rejects unknown kinds, unknown flag
- * bits, a wrong version and trailing bytes, all as CTX_ECORRUPT.
+ * Format 1 (written before version checks existed) is the same without CMD_FLAG_EXPECT_VERSION;
+ * it is still read. Decoding checks every length against the bytes left and rejects unknown
+ * kinds, unknown flag bits (for the batch's format), an unknown format and trailing bytes, all as
+ * CTX_ECORRUPT.
  */
 #include "command.h"
 
@@ -34,7 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_OP_BYTES_MIN = 10, CMD_FLAGS_ALL = 7, CMD_NULL_LEN = 0xFFFFFFFFu };
+enum { CMD_OP_BYTES_MIN = 10, CMD_FLAGS_V1 = 7, CMD_FLAGS_ALL = 15, CMD_NULL_LEN = 0xFFFFFFFFu };
+_Static_assert((CMD_FLAGS_V1 | CMD_FLAG_EXPECT_VERSION) == CMD_FLAGS_ALL, "flag bits by format");
 
 /* ---------------------------------------------------------------- batches */
 
@@ -90,6 +111,9 @@ static void put_op(buf_t *out, const cmd_op_t *op) {
     buf_append_u8(out, op->kind);
     buf_append_u8(out, op->flags);
     buf_append_u64be(out, (uint64_t)op->id);
+    if (op->flags & CMD_FLAG_EXPECT_VERSION) {
+        buf_append_u64be(out, op->expect_version);
+    }
     uint64_t bits;
     switch ((cmd_op_kind_t)op->kind) {
     case CMD_NODE_INSERT:
@@ -203,15 +227,18 @@ static void rd_vector(reader_t *r, arena_t *arena, cmd_op_t *op) {
     op->vector_dim = dim;
 }
 
-static void rd_op(reader_t *r, arena_t *arena, cmd_op_t *op) {
+static void rd_op(reader_t *r, arena_t *arena, uint8_t flags_allowed, cmd_op_t *op) {
     memset(op, 0, sizeof(*op));
     op->kind = rd_u8(r);
     op->flags = rd_u8(r);
     op->id = (int64_t)rd_u64(r);
     if (op->kind < CMD_NODE_INSERT || op->kind > CMD_VECTOR_DELETE ||
-        (op->flags & ~CMD_FLAGS_ALL) != 0) {
+        (op->flags & ~flags_allowed) != 0) {
         r->bad = true;
         return;
+    }
+    if (op->flags & CMD_FLAG_EXPECT_VERSION) {
+        op->expect_version = rd_u64(r);
     }
     switch ((cmd_op_kind_t)op->kind) {
     case CMD_NODE_INSERT:
@@ -250,7 +277,7 @@ int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out
         ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: truncated header");
         return CTX_ECORRUPT;
     }
-    if (version != CMD_FORMAT_VERSION) {
+    if (version < CMD_FORMAT_VERSION_MIN || version > CMD_FORMAT_VERSION) {
         ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u", version);
         return CTX_ECORRUPT;
     }
@@ -261,8 +288,9 @@ int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out
     }
     out->ops = count ? arena_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
     out->cap = count;
+    uint8_t flags_allowed = version == 1 ? CMD_FLAGS_V1 : CMD_FLAGS_ALL;
     for (uint32_t i = 0; i < count && !r.bad; i++) {
-        rd_op(&r, arena, &out->ops[i]);
+        rd_op(&r, arena, flags_allowed, &out->ops[i]);
         out->count = i + 1;
     }
     if (r.bad || r.p != r.end) {
@@ -302,6 +330,8 @@ typedef struct undo_rec {
     char *props; /* owned by the log */
     double weight;
     uint64_t floats_at; /* offset of the saved vector in floats */
+    uint64_t version;   /* the row's version before the change (DELETED, CHANGED, WEIGHT) */
+    uint64_t seq;       /* the store's write_seq before the op that made this record */
 } undo_rec_t;
 
 struct store_undo {
@@ -379,12 +409,14 @@ static void undo_node(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
         free(store_node_remove(store, slot));
     } else if (rec->type == UNDO_NODE_DELETED) {
         CTX_ASSERT(slot == STORE_SLOT_NONE);
-        store_node_add(store, rec->id, rec->label, rec->props, rec->props_len, rec->slot);
+        slot = store_node_add(store, rec->id, rec->label, rec->props, rec->props_len, rec->slot);
+        store->nodes[slot].version = rec->version;
         rec->props = NULL;
     } else {
         CTX_ASSERT(slot != STORE_SLOT_NONE);
         node_slot_t *n = &store->nodes[slot];
         n->label = rec->label;
+        n->version = rec->version;
         if (rec->props_set) {
             free(n->props);
             n->props = rec->props;
@@ -410,23 +442,27 @@ static void undo_one(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
     case UNDO_EDGE_DELETED:
         store_edge_add(store, store_node_slot(store, rec->id), store_node_slot(store, rec->target),
                        rec->kind, rec->weight);
-        break;
+        __attribute__((fallthrough)); /* the re-added edge gets its old version back */
     case UNDO_EDGE_WEIGHT:
-        store_edge_set_weight(store, store_node_slot(store, rec->id),
-                              store_node_slot(store, rec->target), rec->kind, rec->weight);
+        store_edge_set(store, store_node_slot(store, rec->id), store_node_slot(store, rec->target),
+                       rec->kind, rec->weight, rec->version);
         break;
     case UNDO_VECTOR_INSERTED:
         store_vector_remove(store, store_vector_slot(store, rec->id));
         break;
     case UNDO_VECTOR_DELETED:
         store_vector_add(store, rec->id, undo->floats + rec->floats_at, rec->slot);
+        store->vec_versions[rec->slot] = rec->version;
         undo->floats_len = rec->floats_at;
         break;
-    case UNDO_VECTOR_CHANGED:
-        memcpy(store_vector_data(store, store_vector_slot(store, rec->id)),
-               undo->floats + rec->floats_at, (size_t)dims * sizeof(float));
+    case UNDO_VECTOR_CHANGED: {
+        uint32_t slot = store_vector_slot(store, rec->id);
+        memcpy(store_vector_data(store, slot), undo->floats + rec->floats_at,
+               (size_t)dims * sizeof(float));
+        store->vec_versions[slot] = rec->version;
         undo->floats_len = rec->floats_at;
         break;
+    }
     case UNDO_KIND_ADDED:
         CTX_ASSERT(store->kinds.count == (uint32_t)rec->kind + 1);
         store_dict_pop(&store->kinds);
@@ -436,6 +472,8 @@ static void undo_one(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
         store_dict_pop(&store->labels);
         break;
     }
+    CTX_ASSERT(rec->seq >= 1 && rec->seq <= store->write_seq);
+    store->write_seq = rec->seq;
 }
 
 static void undo_rollback_to(store_t *store, store_undo_t *undo, uint64_t mark) {
@@ -460,7 +498,24 @@ typedef struct apply_ctx {
     store_t *store;
     store_undo_t *undo;
     ctx_err_t *err;
+    bool check_versions; /* false for store_apply_logged */
+    uint64_t seq_start;  /* write_seq when the apply began: rows above it were written by it */
+    uint64_t op_seq;     /* write_seq when the current op began (undo_rec_t.seq) */
 } apply_ctx_t;
+
+/* Appends an undo record for the current op. */
+static undo_rec_t *log_change(apply_ctx_t *ac, undo_type_t type, int64_t id) {
+    undo_rec_t *rec = undo_push(ac->undo, type, id);
+    rec->seq = ac->op_seq;
+    return rec;
+}
+
+/* The version for a row the current op inserts or changes (at most one per op). */
+static uint64_t next_version(apply_ctx_t *ac) {
+    CTX_ASSERT(ac->store->write_seq == ac->op_seq);
+    CTX_ASSERT(ac->store->write_seq < UINT64_MAX);
+    return ++ac->store->write_seq;
+}
 
 static int check_text_len(apply_ctx_t *ac, uint32_t len) {
     if (len > LABEL_BYTES_MAX) {
@@ -484,7 +539,7 @@ static uint32_t intern_label(apply_ctx_t *ac, const cmd_op_t *op) {
     uint32_t id = store_dict_find(&ac->store->labels, label, op->label_len);
     if (id == DICT_NONE) {
         id = store_dict_add(&ac->store->labels, label, op->label_len);
-        undo_push(ac->undo, UNDO_LABEL_ADDED, 0)->label = id;
+        log_change(ac, UNDO_LABEL_ADDED, 0)->label = id;
     }
     return id;
 }
@@ -504,8 +559,10 @@ static void node_change(apply_ctx_t *ac, const cmd_op_t *op, uint32_t slot, bool
                         bool set_props) {
     uint32_t label = set_label ? intern_label(ac, op) : ac->store->nodes[slot].label;
     node_slot_t *n = &ac->store->nodes[slot];
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_NODE_CHANGED, op->id);
+    undo_rec_t *rec = log_change(ac, UNDO_NODE_CHANGED, op->id);
     rec->label = n->label;
+    rec->version = n->version;
+    n->version = next_version(ac);
     rec->props_set = set_props;
     if (set_props) {
         rec->props = n->props;
@@ -528,9 +585,10 @@ static int apply_node_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
     }
     if (slot == STORE_SLOT_NONE) {
         uint32_t label = intern_label(ac, op);
+        log_change(ac, UNDO_NODE_INSERTED, op->id);
+        next_version(ac);
         store_node_add(ac->store, op->id, label, props_copy(op), op->props ? op->props_len : 0,
                        STORE_SLOT_NONE);
-        undo_push(ac->undo, UNDO_NODE_INSERTED, op->id);
         *changed = true;
         return CTX_OK;
     }
@@ -544,15 +602,17 @@ static int apply_node_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
 
 static void edge_delete_logged(apply_ctx_t *ac, uint32_t source_slot, uint32_t target_slot,
                                int32_t kind) {
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_DELETED, ac->store->nodes[source_slot].id);
+    undo_rec_t *rec = log_change(ac, UNDO_EDGE_DELETED, ac->store->nodes[source_slot].id);
     rec->target = ac->store->nodes[target_slot].id;
     rec->kind = kind;
+    rec->version = store_edge_find(ac->store, source_slot, rec->target, kind)->version;
     rec->weight = store_edge_remove(ac->store, source_slot, target_slot, kind);
 }
 
 static void vector_delete_logged(apply_ctx_t *ac, int64_t id, uint32_t slot) {
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_VECTOR_DELETED, id);
+    undo_rec_t *rec = log_change(ac, UNDO_VECTOR_DELETED, id);
     rec->slot = slot;
+    rec->version = ac->store->vec_versions[slot];
     rec->floats_at =
         undo_save_vector(ac->undo, store_vector_data(ac->store, slot), ac->store->dims);
     store_vector_remove(ac->store, slot);
@@ -580,8 +640,9 @@ static void apply_node_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed
         vector_delete_logged(ac, op->id, vslot);
     }
     node_slot_t *n = &store->nodes[slot];
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_NODE_DELETED, op->id);
+    undo_rec_t *rec = log_change(ac, UNDO_NODE_DELETED, op->id);
     rec->slot = slot;
+    rec->version = n->version;
     rec->label = n->label;
     rec->props_len = n->props_len;
     rec->props = store_node_remove(store, slot);
@@ -607,7 +668,7 @@ static int edge_kind_for_insert(apply_ctx_t *ac, const cmd_op_t *op, int32_t *ki
             return CTX_ELIMIT;
         }
         kind = (int32_t)store_dict_add(&ac->store->kinds, name, op->kind_len);
-        undo_push(ac->undo, UNDO_KIND_ADDED, 0)->kind = kind;
+        log_change(ac, UNDO_KIND_ADDED, 0)->kind = kind;
     }
     *kind_out = kind;
     return CTX_OK;
@@ -636,11 +697,12 @@ static int apply_edge_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
         return CTX_EUNIQUE;
     }
     if (e != NULL) {
-        undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_WEIGHT, op->id);
+        undo_rec_t *rec = log_change(ac, UNDO_EDGE_WEIGHT, op->id);
         rec->target = op->target;
         rec->kind = kind;
         rec->weight = e->weight;
-        store_edge_set_weight(store, source, target, kind, op->weight);
+        rec->version = e->version;
+        store_edge_set(store, source, target, kind, op->weight, next_version(ac));
         *changed = true;
         return CTX_OK;
     }
@@ -654,10 +716,11 @@ static int apply_edge_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
     if (rc != CTX_OK) {
         return rc;
     }
-    store_edge_add(store, source, target, kind, op->weight);
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_EDGE_INSERTED, op->id);
+    undo_rec_t *rec = log_change(ac, UNDO_EDGE_INSERTED, op->id);
     rec->target = op->target;
     rec->kind = kind;
+    next_version(ac);
+    store_edge_add(store, source, target, kind, op->weight);
     *changed = true;
     return CTX_OK;
 }
@@ -683,23 +746,85 @@ static int apply_vector_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed
     }
     uint32_t slot = store_vector_slot(store, op->id);
     if (slot == STORE_SLOT_NONE) {
+        log_change(ac, UNDO_VECTOR_INSERTED, op->id);
+        next_version(ac);
         store_vector_add(store, op->id, op->vector, STORE_SLOT_NONE);
-        undo_push(ac->undo, UNDO_VECTOR_INSERTED, op->id);
         *changed = true;
         return CTX_OK;
     }
     if (op->kind == CMD_VECTOR_INSERT) {
         return (op->flags & CMD_FLAG_IF_ABSENT) ? CTX_OK : duplicate_id(ac, "vectors", op->id);
     }
-    undo_rec_t *rec = undo_push(ac->undo, UNDO_VECTOR_CHANGED, op->id);
+    undo_rec_t *rec = log_change(ac, UNDO_VECTOR_CHANGED, op->id);
+    rec->version = store->vec_versions[slot];
     rec->floats_at = undo_save_vector(ac->undo, store_vector_data(store, slot), store->dims);
     memcpy(store_vector_data(store, slot), op->vector, (size_t)store->dims * sizeof(float));
+    store->vec_versions[slot] = next_version(ac);
     *changed = true;
     return CTX_OK;
 }
 
+/* The current version of the row an op names (STORE_VERSION_ABSENT when there is none). */
+static uint64_t op_row_version(const store_t *store, const cmd_op_t *op) {
+    switch ((cmd_op_kind_t)op->kind) {
+    case CMD_NODE_INSERT:
+    case CMD_NODE_UPSERT:
+    case CMD_NODE_UPDATE:
+    case CMD_NODE_DELETE:
+        return store_node_version(store, op->id);
+    case CMD_EDGE_INSERT:
+    case CMD_EDGE_UPSERT:
+    case CMD_EDGE_DELETE: {
+        int32_t kind = store_kind_lookup(store, op->kind_name ? op->kind_name : "", op->kind_len);
+        return store_edge_version(store, op->id, op->target, kind);
+    }
+    case CMD_VECTOR_INSERT:
+    case CMD_VECTOR_UPSERT:
+    case CMD_VECTOR_DELETE:
+        return store_vector_version(store, op->id);
+    }
+    return STORE_VERSION_ABSENT;
+}
+
+static void conflict_detail(apply_ctx_t *ac, const cmd_op_t *op, const char *what) {
+    if (op->kind >= CMD_EDGE_INSERT && op->kind <= CMD_EDGE_DELETE) {
+        ctx_err_detail(ac->err,
+                       "Key (src, dst, kind)=(%" PRId64 ", %" PRId64 ", %.*s) of \"edges\" was %s "
+                       "by a concurrent transaction.",
+                       op->id, op->target, (int)op->kind_len, op->kind_name ? op->kind_name : "",
+                       what);
+        return;
+    }
+    ctx_err_detail(ac->err, "Key (id)=(%" PRId64 ") of \"%s\" was %s by a concurrent transaction.",
+                   op->id, op->kind <= CMD_NODE_DELETE ? "nodes" : "vectors", what);
+}
+
+/* CMD_FLAG_EXPECT_VERSION: 40001 unless the row is as the op's author read it, or this apply
+ * wrote it already (see the file comment). */
+static int check_version(apply_ctx_t *ac, const cmd_op_t *op) {
+    if (!(op->flags & CMD_FLAG_EXPECT_VERSION) || !ac->check_versions) {
+        return CTX_OK;
+    }
+    uint64_t version = op_row_version(ac->store, op);
+    CTX_ASSERT(version <= ac->store->write_seq);
+    if (version == op->expect_version || version > ac->seq_start) {
+        return CTX_OK;
+    }
+    ctx_err_set(ac->err, CTX_ESERIALIZATION, "could not serialize access due to concurrent update");
+    conflict_detail(ac, op,
+                    version == STORE_VERSION_ABSENT
+                        ? "deleted"
+                        : (op->expect_version == STORE_VERSION_ABSENT ? "inserted" : "updated"));
+    return CTX_ESERIALIZATION;
+}
+
 static int apply_op(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
     *changed = false;
+    ac->op_seq = ac->store->write_seq;
+    int rc = check_version(ac, op);
+    if (rc != CTX_OK) {
+        return rc;
+    }
     switch ((cmd_op_kind_t)op->kind) {
     case CMD_NODE_INSERT:
     case CMD_NODE_UPSERT:
@@ -730,12 +855,16 @@ static int apply_op(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
     return CTX_EINTERNAL;
 }
 
-int store_apply(store_t *store, const cmd_batch_t *batch, store_undo_t *undo, arena_t *arena,
-                cmd_result_t *result, ctx_err_t *err) {
+static int apply_batch(store_t *store, const cmd_batch_t *batch, bool check_versions,
+                       store_undo_t *undo, arena_t *arena, cmd_result_t *result, ctx_err_t *err) {
     CTX_ASSERT(store != NULL && batch != NULL);
     CTX_ASSERT(batch->count <= CMD_BATCH_OPS_MAX);
     store_undo_t local = {0};
-    apply_ctx_t ac = {.store = store, .undo = undo ? undo : &local, .err = err};
+    apply_ctx_t ac = {.store = store,
+                      .undo = undo ? undo : &local,
+                      .err = err,
+                      .check_versions = check_versions,
+                      .seq_start = store->write_seq};
     uint64_t mark = ac.undo->count;
     uint64_t floats_mark = ac.undo->floats_len;
     uint8_t *applied = (result && arena) ? arena_calloc(arena, batch->count + 1, 1) : NULL;
@@ -771,4 +900,13 @@ fail:
         result->applied = applied;
     }
     return rc;
+}
+
+int store_apply(store_t *store, const cmd_batch_t *batch, store_undo_t *undo, arena_t *arena,
+                cmd_result_t *result, ctx_err_t *err) {
+    return apply_batch(store, batch, true, undo, arena, result, err);
+}
+
+int store_apply_logged(store_t *store, const cmd_batch_t *batch, arena_t *arena, ctx_err_t *err) {
+    return apply_batch(store, batch, false, NULL, arena, NULL, err);
 }

@@ -5,6 +5,15 @@
  * operations with all targets resolved (DELETE … WHERE becomes the list of ids it matched);
  * store_apply() then applies the batch atomically (all or nothing) and deterministically. The
  * same bytes (cmd_encode) are what the WAL / Raft log stores and every replica applies.
+ *
+ * Write-write conflicts. An op that was computed from a row the statement read (UPDATE, DELETE,
+ * ON CONFLICT DO UPDATE / DO NOTHING) carries CMD_FLAG_EXPECT_VERSION and the version it read
+ * (STORE_VERSION_ABSENT when it found no row). store_apply checks it in batch order: if the row's
+ * version differs, the batch fails with 40001 "could not serialize access due to concurrent
+ * update" and changes nothing -- unless an earlier op of the same apply already wrote that row
+ * (its version is then above the write counter at the start of the apply), because a
+ * transaction's first write of a row is the one whose expectation matters and later ones build
+ * on it. The decision depends only on the batch and the store state it is applied to.
  */
 #ifndef CTX_COMMAND_H
 #define CTX_COMMAND_H
@@ -30,19 +39,22 @@ typedef enum {
 } cmd_op_kind_t;
 
 enum {
-    CMD_FLAG_IF_ABSENT = 1, /* ON CONFLICT DO NOTHING */
-    CMD_FLAG_SET_LABEL = 2, /* CMD_NODE_UPDATE: label given */
-    CMD_FLAG_SET_PROPS = 4, /* CMD_NODE_UPDATE: props given (props NULL = set SQL NULL) */
+    CMD_FLAG_IF_ABSENT = 1,      /* ON CONFLICT DO NOTHING */
+    CMD_FLAG_SET_LABEL = 2,      /* CMD_NODE_UPDATE: label given */
+    CMD_FLAG_SET_PROPS = 4,      /* CMD_NODE_UPDATE: props given (props NULL = set SQL NULL) */
+    CMD_FLAG_EXPECT_VERSION = 8, /* the row must have version expect_version (file comment) */
 };
 
-enum { CMD_FORMAT_VERSION = 1, CMD_BATCH_OPS_MAX = 1 << 24 };
+/* Format 2 added expect_version; cmd_decode still reads format 1 (no op has it). */
+enum { CMD_FORMAT_VERSION = 2, CMD_FORMAT_VERSION_MIN = 1, CMD_BATCH_OPS_MAX = 1 << 24 };
 
 typedef struct cmd_op {
     uint8_t kind; /* cmd_op_kind_t */
     uint8_t flags;
-    int64_t id;        /* node id / vector id / edge source */
-    int64_t target;    /* edge target */
-    const char *label; /* node label, label_len bytes (≤ LABEL_BYTES_MAX) */
+    int64_t id;              /* node id / vector id / edge source */
+    int64_t target;          /* edge target */
+    uint64_t expect_version; /* with CMD_FLAG_EXPECT_VERSION; STORE_VERSION_ABSENT: no row */
+    const char *label;       /* node label, label_len bytes (≤ LABEL_BYTES_MAX) */
     uint32_t label_len;
     const char *props; /* canonical jsonb text or NULL */
     uint32_t props_len;
@@ -69,7 +81,8 @@ void cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op);
  *   OFFSET SIZE DESCRIPTION
  *   0      1    format version (CMD_FORMAT_VERSION)
  *   1      4    op count (u32 big-endian)
- *   5      …    ops: u8 kind, u8 flags, then per kind the fields it uses, fixed-width big-endian,
+ *   5      …    ops: u8 kind, u8 flags, i64 id, u64 expect_version when the flags have
+ *               CMD_FLAG_EXPECT_VERSION, then per kind the fields it uses, fixed-width big-endian,
  *               strings as u32 length + bytes, props with length 0xFFFFFFFF meaning NULL,
  *               vectors as u32 dim + dim × float32 (IEEE bits, big-endian).
  * The enclosing WAL record carries the CRC32C. */
@@ -99,10 +112,15 @@ void store_undo_clear(store_undo_t *undo);
 /* Applies the batch atomically: either every op is applied or, on the first failing op, every
  * earlier op of the batch is undone and the store is exactly as before. Errors: 23505, 23503,
  * 22000 (dimension), 22001 (label too long), with PostgreSQL-style messages and details such as
- * `Key (id)=(5) already exists.`. When undo is not NULL, the inverse of every applied op is
+ * `Key (id)=(5) already exists.`, and 40001 for a failed version expectation (file comment).
+ * When undo is not NULL, the inverse of every applied op is
  * appended to it (so a session can later roll the batch back with store_undo_rollback).
  * result may be NULL; result->applied comes from `arena`. */
 int store_apply(store_t *store, const cmd_batch_t *batch, store_undo_t *undo, arena_t *arena,
                 cmd_result_t *result, ctx_err_t *err);
+/* store_apply for a batch read back from the write-ahead log at start-up: version expectations
+ * are not checked (the log holds only batches that passed them when they were applied live, and
+ * versions start again at restart -- see command.c). Same errors otherwise. */
+int store_apply_logged(store_t *store, const cmd_batch_t *batch, arena_t *arena, ctx_err_t *err);
 
 #endif

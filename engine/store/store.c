@@ -366,7 +366,7 @@ static uint32_t adj_lower_bound(const store_t *store, const adj_list_t *list, in
 }
 
 static void adj_insert(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind,
-                       double weight) {
+                       double weight, uint64_t version) {
     uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
     if (list->len == 0) {
         list->cls = 0;
@@ -377,7 +377,8 @@ static void adj_insert(store_t *store, adj_list_t *list, int64_t neighbour, int3
     adj_entry_t *e = adj_block(store, list->cls, list->block);
     CTX_ASSERT(pos == list->len || adj_cmp(&e[pos], neighbour, kind) > 0);
     memmove(&e[pos + 1], &e[pos], (size_t)(list->len - pos) * sizeof(adj_entry_t));
-    e[pos] = (adj_entry_t){.neighbour = neighbour, .kind = kind, .pad = 0, .weight = weight};
+    e[pos] = (adj_entry_t){
+        .neighbour = neighbour, .kind = kind, .pad = 0, .weight = weight, .version = version};
     list->len++;
 }
 
@@ -415,6 +416,7 @@ store_t *store_create(const store_config_t *config) {
     CTX_ASSERT(config->vector_dims >= 1 && config->vector_dims <= VECTOR_DIMS_MAX);
     store_t *store = ctx_calloc(1, sizeof(store_t));
     store->dims = config->vector_dims;
+    store->write_seq = 1; /* live rows' versions are ≥ 1: 0 is STORE_VERSION_ABSENT */
     for (int c = 0; c < ADJ_CLASSES; c++) {
         store->adj[c].free_head = STORE_SLOT_NONE;
     }
@@ -443,6 +445,7 @@ void store_destroy(store_t *store) {
     }
     free(store->vectors);
     free(store->vec_ids);
+    free(store->vec_versions);
     free(store->vec_slots.free_bits);
     free(store->vec_map.buckets);
     free(store);
@@ -481,6 +484,7 @@ uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
     n->label = label;
     n->props = props;
     n->props_len = props_len;
+    n->version = store->write_seq;
     id_map_put(&store->node_map, id, slot);
     return slot;
 }
@@ -560,8 +564,8 @@ void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, 
     CTX_ASSERT(!slot_is_free(&store->node_slots, target_slot));
     int64_t source = store->nodes[source_slot].id;
     int64_t target = store->nodes[target_slot].id;
-    adj_insert(store, &store->nodes[source_slot].out, target, kind, weight);
-    adj_insert(store, &store->nodes[target_slot].in, source, kind, weight);
+    adj_insert(store, &store->nodes[source_slot].out, target, kind, weight, store->write_seq);
+    adj_insert(store, &store->nodes[target_slot].in, source, kind, weight, store->write_seq);
     store->edge_count++;
 }
 
@@ -575,8 +579,8 @@ double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_s
     return weight;
 }
 
-void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
-                           double weight) {
+void store_edge_set(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                    double weight, uint64_t version) {
     int64_t source = store->nodes[source_slot].id;
     int64_t target = store->nodes[target_slot].id;
     adj_entry_t *out = adj_find(store, &store->nodes[source_slot].out, target, kind);
@@ -584,6 +588,8 @@ void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target
     CTX_ASSERT(out != NULL && in != NULL);
     out->weight = weight;
     in->weight = weight;
+    out->version = version;
+    in->version = version;
 }
 
 uint64_t store_edge_count(const store_t *store) {
@@ -721,10 +727,12 @@ uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_
         }
         store->vectors = ctx_realloc(store->vectors, (size_t)cap * store->dims * sizeof(float));
         store->vec_ids = ctx_realloc(store->vec_ids, (size_t)cap * sizeof(int64_t));
+        store->vec_versions = ctx_realloc(store->vec_versions, (size_t)cap * sizeof(uint64_t));
         store->vec_cap = cap;
     }
     memcpy(store_vector_data(store, slot), data, (size_t)store->dims * sizeof(float));
     store->vec_ids[slot] = id;
+    store->vec_versions[slot] = store->write_seq;
     id_map_put(&store->vec_map, id, slot);
     return slot;
 }
@@ -734,6 +742,7 @@ void store_vector_remove(store_t *store, uint32_t slot) {
     id_map_del(&store->vec_map, store->vec_ids[slot]);
     memset(store_vector_data(store, slot), 0, (size_t)store->dims * sizeof(float));
     store->vec_ids[slot] = 0;
+    store->vec_versions[slot] = 0;
     slot_release(&store->vec_slots, slot);
 }
 
@@ -757,6 +766,31 @@ bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id
         }
     }
     return false;
+}
+
+/* ---------------------------------------------------------------- row versions */
+
+uint64_t store_write_seq(const store_t *store) {
+    return store->write_seq;
+}
+
+uint64_t store_node_version(const store_t *store, int64_t id) {
+    uint32_t slot = store_node_slot(store, id);
+    return slot == STORE_SLOT_NONE ? STORE_VERSION_ABSENT : store->nodes[slot].version;
+}
+
+uint64_t store_edge_version(const store_t *store, int64_t source, int64_t target, int32_t kind) {
+    uint32_t slot = store_node_slot(store, source);
+    if (slot == STORE_SLOT_NONE || kind < 0) {
+        return STORE_VERSION_ABSENT;
+    }
+    const adj_entry_t *e = adj_find(store, &store->nodes[slot].out, target, kind);
+    return e == NULL ? STORE_VERSION_ABSENT : e->version;
+}
+
+uint64_t store_vector_version(const store_t *store, int64_t id) {
+    uint32_t slot = store_vector_slot(store, id);
+    return slot == STORE_SLOT_NONE ? STORE_VERSION_ABSENT : store->vec_versions[slot];
 }
 
 /* ---------------------------------------------------------------- snapshot export / restore */
@@ -911,13 +945,13 @@ int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t 
             goto fail;
         }
         prev_slot = s;
-        adj_insert(store, out, e->target, e->kind, e->weight);
+        adj_insert(store, out, e->target, e->kind, e->weight, store->write_seq);
         in[i] = (restore_in_t){t, (uint32_t)e->kind, e->source, e->weight};
     }
     qsort(in, (size_t)count, sizeof(restore_in_t), restore_in_cmp);
     for (uint64_t i = 0; i < count; i++) {
         adj_insert(store, &store->nodes[in[i].target_slot].in, in[i].source, (int32_t)in[i].kind,
-                   in[i].weight);
+                   in[i].weight, store->write_seq);
     }
     store->edge_count += count;
 fail:

@@ -7,6 +7,13 @@
  * same batches in the same order give byte-identical state and identical scan orders on every
  * replica.
  *
+ * Row versions. Every node, edge and vector carries a version: the value of a store-wide write
+ * counter when the row was last inserted or changed (deleting a row drops its version). A write
+ * that a transaction computed from what it read names the version it read (cmd_op_t
+ * expect_version), and store_apply refuses it with 40001 when the row has changed since, which is
+ * how a lost update is caught (engine/store/command.h). Versions are in-memory state: not part of
+ * the snapshot format, they start again at restart (see command.c for why that is sound).
+ *
  * Iteration orders are deterministic: node and vector scans in slot order (insertion order,
  * freed slots reused lowest first), edge scans by source node slot then target id then kind id,
  * adjacency lists in ascending (neighbour id, kind id) order.
@@ -101,6 +108,14 @@ uint64_t store_vector_count(const store_t *store);
 const float *store_vector_get(const store_t *store, int64_t id);
 bool store_vector_next(const store_t *store, store_cursor_t *cursor, int64_t *id_out,
                        const float **vector_out);
+
+/* Row versions (see the file comment): the row's version, or STORE_VERSION_ABSENT (0) when the
+ * row does not exist; a live row's version is ≥ 1 and ≤ store_write_seq(). */
+enum { STORE_VERSION_ABSENT = 0 };
+uint64_t store_write_seq(const store_t *store);
+uint64_t store_node_version(const store_t *store, int64_t id);
+uint64_t store_edge_version(const store_t *store, int64_t source, int64_t target, int32_t kind);
+uint64_t store_vector_version(const store_t *store, int64_t id);
 
 /* ---- Snapshots: slot-exact export and restore (storage/snapshot.c) ----
  * A snapshot records where every row lives, not just which rows exist, so that a restored store

@@ -14,6 +14,13 @@
  * A slot table is canonical: len = 1 + highest live slot and the free bitmap marks exactly the
  * dead slots below len, so the state is a function of which ids live where, and undo (which
  * replays inverse changes newest first) gives back the same bytes-for-bytes allocation state.
+ *
+ * Row versions: write_seq counts row writes; every insert or change of a node, edge or vector
+ * stamps the row with ++write_seq (the out and the in entry of an edge carry the same version).
+ * A live row's version is never 0 (STORE_VERSION_ABSENT) and never above write_seq; undo puts
+ * back both the row's old version and write_seq, so versions are as deterministic as the rest
+ * of the state. Rows created by snapshot restore carry the version write_seq had then (1 in a
+ * fresh store).
  */
 #ifndef CTX_STORE_INT_H
 #define CTX_STORE_INT_H
@@ -66,6 +73,7 @@ typedef struct adj_entry {
     int32_t kind;
     uint32_t pad;
     double weight;
+    uint64_t version; /* see "Row versions" */
 } adj_entry_t;
 
 /* One adjacency list: len entries in block `block` of size class `cls`. */
@@ -90,6 +98,7 @@ typedef struct node_slot {
     uint32_t label; /* label dict id */
     adj_list_t out;
     adj_list_t in;
+    uint64_t version; /* see "Row versions" */
 } node_slot_t;
 
 struct store {
@@ -104,16 +113,20 @@ struct store {
     uint64_t edge_count;
     float *vectors; /* vec_cap × dims */
     int64_t *vec_ids;
+    uint64_t *vec_versions; /* per slot, see "Row versions" */
     uint32_t vec_cap;
     slot_alloc_t vec_slots;
     id_map_t vec_map;
+    uint64_t write_seq; /* see "Row versions" */
 };
 
 /* ---- primitives used by command.c (no validation beyond assertions) ---- */
 
 uint32_t store_node_slot(const store_t *store, int64_t id);
 /* Inserts a node into the lowest free slot (or `slot` when not STORE_SLOT_NONE, which must be
- * free); takes ownership of props. Returns the slot. */
+ * free); takes ownership of props. Returns the slot. Row-adding primitives (node, edge, vector)
+ * stamp the new row with the current write_seq; command.c bumps write_seq first, or overwrites
+ * the version when undo puts an old row back. */
 uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props, uint32_t props_len,
                         uint32_t slot);
 /* Removes a node whose adjacency is empty; returns its props (ownership to the caller). */
@@ -130,9 +143,9 @@ void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, 
                     double weight);
 /* Removes an existing edge; returns its weight. */
 double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind);
-/* Sets the weight in both the out and the in entry. */
-void store_edge_set_weight(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
-                           double weight);
+/* Sets the weight and the version in both the out and the in entry. */
+void store_edge_set(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                    double weight, uint64_t version);
 /* Entries of a node's list (valid until the next change). */
 adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list);
 

@@ -42,6 +42,7 @@ enum { FLOAT_TEXT_MAX = 32 };
 
 typedef struct value_pgtype {
     uint32_t oid;
+    int16_t typlen;
     const char *typname;
     const char *sqlname;
     ctype_t ctype; /* the engine type whose own OID this is; CT_NONE none */
@@ -50,7 +51,7 @@ typedef struct value_pgtype {
 static const value_pgtype_t value_pgtypes[] = {
 #define VALUE_X_ROW(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,      \
                     send, recv)                                                                    \
-    {oid, typname, sqlname, CT_##ctype},
+    {oid, typlen, typname, sqlname, CT_##ctype},
     PGTYPES_LIST(VALUE_X_ROW)
 #undef VALUE_X_ROW
 };
@@ -81,6 +82,13 @@ uint32_t value_type_oid(ctype_t type) {
         return PGT_OID_UNKNOWN;
     }
     return value_pgtype_of(type)->oid;
+}
+
+int16_t value_type_len(ctype_t type) {
+    if ((unsigned)type >= CT_TYPE_COUNT) {
+        return -1;
+    }
+    return value_pgtype_of(type)->typlen;
 }
 
 ctype_t value_type_from_oid(uint32_t oid) {

@@ -111,6 +111,8 @@ static inline bool value_is_null(const value_t *v) {
 /* PostgreSQL type OID and name ("int8", "vector", …) of a type: the row of common/pgtypes.h whose
  * ctype column is the type (every ctype_t owns one). */
 uint32_t value_type_oid(ctype_t type);
+/* pg_type.typlen of that row (RowDescription's type size): > 0 fixed width, -1 varlena. */
+int16_t value_type_len(ctype_t type);
 const char *value_type_name(ctype_t type);
 /* The engine type a PostgreSQL type OID maps to (the io column of common/pgtypes.h; the reverse
  * of value_type_oid for the types the engine reads as themselves, many to one):

@@ -98,9 +98,11 @@ int ts_server_start(ts_server_t *server, const char *const *args, const char *co
     const char *bin = getenv("CTX_SERVER_BIN");
     ck_assert_msg(bin != NULL, "CTX_SERVER_BIN must name the server binary");
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(server->data_dir, sizeof(server->data_dir), "%s/ctxtest-XXXXXX", tmp);
+    int n = snprintf(server->data_dir, sizeof(server->data_dir), "%s/ctxtest-XXXXXX", tmp);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(server->data_dir), "TMPDIR \"%s\" is too long", tmp);
     ck_assert_ptr_nonnull(mkdtemp(server->data_dir));
-    snprintf(server->log_path, sizeof(server->log_path), "%s/server.log", server->data_dir);
+    n = snprintf(server->log_path, sizeof(server->log_path), "%s/server.log", server->data_dir);
+    ck_assert((size_t)n < sizeof(server->log_path));
     fflush(NULL);
     server->pid = fork();
     ck_assert_int_ge(server->pid, 0);

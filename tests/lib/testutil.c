@@ -39,7 +39,8 @@ char *testutil_make_dir(const char *tag) {
     /* tmpfs when there is one: these tests check formats, not the disk. */
     bool shm = access("/dev/shm", W_OK) == 0;
     char path[256];
-    snprintf(path, sizeof(path), "%s/ctx-test-%s-XXXXXX", shm ? "/dev/shm" : "/tmp", tag);
+    int n = snprintf(path, sizeof(path), "%s/ctx-test-%s-XXXXXX", shm ? "/dev/shm" : "/tmp", tag);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", tag);
     char *dir = strdup(path);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     return dir;
@@ -47,7 +48,8 @@ char *testutil_make_dir(const char *tag) {
 
 char *testutil_make_disk_dir(const char *tag) {
     char path[256];
-    snprintf(path, sizeof(path), "/tmp/ctx-%s-XXXXXX", tag);
+    int n = snprintf(path, sizeof(path), "/tmp/ctx-%s-XXXXXX", tag);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", tag);
     char *dir = strdup(path);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     return dir;
@@ -55,6 +57,7 @@ char *testutil_make_disk_dir(const char *tag) {
 
 void testutil_remove_tree(const char *dir) {
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    int n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(cmd), "path too long: %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }

@@ -1,7 +1,8 @@
 /*
  * test_command.c — unit tests of engine/store/command.h: every op and its errors, cascade delete,
- * atomic batches, undo rollback, replica determinism, and the binary encoding (round trip,
- * truncation, random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
+ * atomic batches, undo rollback, replica determinism, row versions and write-write conflict
+ * checks (CMD_FLAG_EXPECT_VERSION), and the binary encoding (round trip, truncation, format 1,
+ * random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
  */
 #include "command.h"
 #include "store.h"
@@ -34,15 +35,16 @@ static store_t *new_store(void) {
     return store_create(&config);
 }
 
-/* Full observable state as text: every scan, every adjacency list, kinds and counts. */
+/* Full observable state as text: every scan, every adjacency list, kinds, counts and versions. */
 static char *dump(const store_t *s) {
     buf_t b;
     buf_init(&b);
     store_cursor_t c = {0};
     node_view_t n;
     while (store_node_next(s, &c, &n)) {
-        buf_printf(&b, "n %" PRId64 " %.*s %.*s\n", n.id, (int)n.label_len, n.label,
-                   n.props ? (int)n.props_len : 4, n.props ? n.props : "NULL");
+        buf_printf(&b, "n %" PRId64 " %.*s %.*s @%" PRIu64 "\n", n.id, (int)n.label_len, n.label,
+                   n.props ? (int)n.props_len : 4, n.props ? n.props : "NULL",
+                   store_node_version(s, n.id));
         for (int dir = STORE_DIR_OUT; dir <= STORE_DIR_BOTH; dir++) {
             store_adj_iter_t it;
             edge_view_t e;
@@ -58,20 +60,22 @@ static char *dump(const store_t *s) {
     store_cursor_t ec = {0};
     edge_view_t e;
     while (store_edge_next(s, &ec, &e)) {
-        buf_printf(&b, "e %" PRId64 " %" PRId64 " %d %s %g\n", e.source, e.target, e.kind,
-                   e.kind_name, e.weight);
+        buf_printf(&b, "e %" PRId64 " %" PRId64 " %d %s %g @%" PRIu64 "\n", e.source, e.target,
+                   e.kind, e.kind_name, e.weight,
+                   store_edge_version(s, e.source, e.target, e.kind));
     }
     store_cursor_t vc = {0};
     int64_t vid;
     const float *v;
     while (store_vector_next(s, &vc, &vid, &v)) {
-        buf_printf(&b, "v %" PRId64 " [%g,%g,%g,%g]\n", vid, v[0], v[1], v[2], v[3]);
+        buf_printf(&b, "v %" PRId64 " [%g,%g,%g,%g] @%" PRIu64 "\n", vid, v[0], v[1], v[2], v[3],
+                   store_vector_version(s, vid));
     }
     for (uint32_t k = 0; k < store_kind_count(s); k++) {
         buf_printf(&b, "k %u %s\n", k, store_kind_name(s, (int32_t)k));
     }
-    buf_printf(&b, "counts %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", store_node_count(s),
-               store_edge_count(s), store_vector_count(s));
+    buf_printf(&b, "counts %" PRIu64 " %" PRIu64 " %" PRIu64 " seq %" PRIu64 "\n",
+               store_node_count(s), store_edge_count(s), store_vector_count(s), store_write_seq(s));
     buf_append_u8(&b, 0);
     char *text = ctx_strdup((const char *)buf_peek(&b));
     buf_free(&b);
@@ -545,7 +549,12 @@ static void full_batch(cmd_batch_t *batch) {
         op_vec(CMD_VECTOR_DELETE, 9, NULL, 0),
     };
     ops[0].flags = CMD_FLAG_IF_ABSENT;
-    ops[2].flags = CMD_FLAG_SET_LABEL | CMD_FLAG_SET_PROPS;
+    ops[2].flags = CMD_FLAG_SET_LABEL | CMD_FLAG_SET_PROPS | CMD_FLAG_EXPECT_VERSION;
+    ops[2].expect_version = 0x0102030405060708ULL;
+    ops[6].flags = CMD_FLAG_EXPECT_VERSION;
+    ops[6].expect_version = STORE_VERSION_ABSENT;
+    ops[9].flags = CMD_FLAG_EXPECT_VERSION;
+    ops[9].expect_version = UINT64_MAX;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         cmd_batch_add(batch, &ops[i]);
     }
@@ -572,6 +581,7 @@ START_TEST(test_encode_round_trip_and_truncation) {
         ck_assert_uint_eq(x->kind, y->kind);
         ck_assert_uint_eq(x->flags, y->flags);
         ck_assert_int_eq(x->id, y->id);
+        ck_assert_uint_eq(x->expect_version, y->expect_version);
         ck_assert_uint_eq(x->label_len, y->label_len);
         ck_assert((x->props == NULL) == (y->props == NULL));
         if (x->props) {
@@ -603,9 +613,14 @@ START_TEST(test_encode_round_trip_and_truncation) {
                      CTX_ECORRUPT);
     /* Wrong version, unknown kind, unknown flag, huge count. */
     uint8_t *bytes = (uint8_t *)buf_peek(&wire);
-    bytes[0] = 2;
+    bytes[0] = CMD_FORMAT_VERSION + 1;
     ck_assert_int_eq(cmd_decode(bytes, buf_size(&wire) - 1, &arena, &out, NULL), CTX_ECORRUPT);
-    bytes[0] = 1;
+    bytes[0] = 0;
+    ck_assert_int_eq(cmd_decode(bytes, buf_size(&wire) - 1, &arena, &out, NULL), CTX_ECORRUPT);
+    bytes[0] = 1; /* format 1 has no CMD_FLAG_EXPECT_VERSION: op 2 makes it malformed */
+    ck_assert_int_eq(cmd_decode(bytes, buf_size(&wire) - 1, &arena, &out, NULL), CTX_ECORRUPT);
+    bytes[0] = CMD_FORMAT_VERSION;
+    ck_assert_int_eq(cmd_decode(bytes, buf_size(&wire) - 1, &arena, &out, NULL), 0);
     bytes[5] = 11;
     ck_assert_int_eq(cmd_decode(bytes, buf_size(&wire) - 1, &arena, &out, NULL), CTX_ECORRUPT);
     bytes[5] = CMD_NODE_INSERT;
@@ -669,6 +684,251 @@ START_TEST(test_decode_random_bytes) {
 }
 END_TEST
 
+/* ---- row versions and write-write conflicts ---- */
+
+static cmd_op_t expecting(cmd_op_t op, uint64_t version) {
+    op.flags |= CMD_FLAG_EXPECT_VERSION;
+    op.expect_version = version;
+    return op;
+}
+
+START_TEST(test_row_versions) {
+    store_t *s = new_store();
+    ck_assert_uint_eq(store_write_seq(s), 1);
+    ck_assert_uint_eq(store_node_version(s, 1), STORE_VERSION_ABSENT);
+    build_small(s, NULL); /* nine inserts: versions 2..10 in order */
+    ck_assert_uint_eq(store_write_seq(s), 10);
+    ck_assert_uint_eq(store_node_version(s, 1), 2);
+    ck_assert_uint_eq(store_node_version(s, 4), 5);
+    ck_assert_uint_eq(store_edge_version(s, 1, 2, 0), 6);
+    ck_assert_uint_eq(store_vector_version(s, 1), 10);
+    ck_assert_uint_eq(store_edge_version(s, 2, 1, 0), STORE_VERSION_ABSENT);
+    /* A change restamps only the changed row; an op that changes nothing stamps nothing. */
+    ok1(s, op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 7.0), NULL);
+    ck_assert_uint_eq(store_edge_version(s, 1, 2, 0), 11);
+    ck_assert_uint_eq(store_node_version(s, 1), 2);
+    ok1(s, op_node(CMD_NODE_UPDATE, 99, "X", NULL), NULL);
+    ok1(s, op_edge(CMD_EDGE_DELETE, 4, 1, "owns", 0), NULL);
+    ck_assert_uint_eq(store_write_seq(s), 11);
+    /* Undo gives back versions and the counter exactly, through a cascade delete too. */
+    char *before = dump(s);
+    store_undo_t *undo = store_undo_create();
+    static const float v2[DIMS] = {4, 3, 2, 1};
+    ok1(s, op_vec(CMD_VECTOR_UPSERT, 1, v2, DIMS), undo);
+    ok1(s, op_node(CMD_NODE_UPSERT, 3, "Doc2", "{}"), undo);
+    ok1(s, op_node(CMD_NODE_DELETE, 1, NULL, NULL), undo);
+    ok1(s, op_node(CMD_NODE_INSERT, 1, "Again", NULL), undo);
+    ck_assert_uint_eq(store_node_version(s, 1), store_write_seq(s)); /* a new version, not 2 */
+    ck_assert_uint_gt(store_node_version(s, 1), 11);
+    store_undo_rollback(s, undo);
+    char *after = dump(s);
+    ck_assert_str_eq(before, after);
+    ck_assert_uint_eq(store_node_version(s, 1), 2);
+    free(before);
+    free(after);
+    store_undo_destroy(undo);
+    store_destroy(s);
+}
+END_TEST
+
+/* Session A computed op `a` from a row it read at read_version and applied it speculatively;
+ * session B's statement swapped A out (rollback, as sql/session.c does) and committed `b`, also
+ * computed from read_version. A's re-apply must fail with 40001 and change nothing: B's write
+ * stays (first committer wins). */
+static void check_lost_update(store_t *s, cmd_op_t a, cmd_op_t b, uint64_t read_version,
+                              const char *detail) {
+    store_undo_t *undo = store_undo_create();
+    ok1(s, expecting(a, read_version), undo);
+    store_undo_rollback(s, undo);
+    ok1(s, expecting(b, read_version), NULL);
+    char *after_b = dump(s);
+    ctx_err_t err;
+    ck_assert_int_eq(apply1(s, expecting(a, read_version), undo, &err, NULL), CTX_ESERIALIZATION);
+    ck_assert_str_eq(ctx_sqlstate(err.code), "40001");
+    ck_assert_str_eq(err.message, "could not serialize access due to concurrent update");
+    ck_assert_str_eq(err.detail, detail);
+    ck_assert_uint_eq(store_undo_size(undo), 0);
+    char *now = dump(s);
+    ck_assert_str_eq(after_b, now);
+    free(after_b);
+    free(now);
+    store_undo_destroy(undo);
+}
+
+START_TEST(test_lost_updates_refused) {
+    store_t *s = new_store();
+    build_small(s, NULL);
+    static const float va[DIMS] = {10, 0, 0, 0};
+    static const float vb[DIMS] = {0, 1, 0, 0};
+    check_lost_update(s, op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 11.0),
+                      op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 2.0), store_edge_version(s, 1, 2, 0),
+                      "Key (src, dst, kind)=(1, 2, owns) of \"edges\" was updated by a concurrent "
+                      "transaction.");
+    edge_view_t e;
+    ck_assert(store_edge_get(s, 1, 2, 0, &e));
+    ck_assert(e.weight == 2.0);
+    cmd_op_t na = op_node(CMD_NODE_UPDATE, 2, NULL, "{\"n\": 10}");
+    cmd_op_t nb = op_node(CMD_NODE_UPDATE, 2, NULL, "{\"n\": 1}");
+    na.flags = nb.flags = CMD_FLAG_SET_PROPS;
+    check_lost_update(s, na, nb, store_node_version(s, 2),
+                      "Key (id)=(2) of \"nodes\" was updated by a concurrent transaction.");
+    node_view_t n;
+    ck_assert(store_node_get(s, 2, &n));
+    ck_assert(n.props_len == 8 && memcmp(n.props, "{\"n\": 1}", 8) == 0);
+    check_lost_update(s, op_vec(CMD_VECTOR_UPSERT, 1, va, DIMS),
+                      op_vec(CMD_VECTOR_UPSERT, 1, vb, DIMS), store_vector_version(s, 1),
+                      "Key (id)=(1) of \"vectors\" was updated by a concurrent transaction.");
+    ck_assert(store_vector_get(s, 1)[1] == 1.0f);
+    /* DELETE after a concurrent update, UPDATE after a concurrent delete. */
+    check_lost_update(s, op_edge(CMD_EDGE_DELETE, 2, 3, "links", 0),
+                      op_edge(CMD_EDGE_UPSERT, 2, 3, "links", 5.0), store_edge_version(s, 2, 3, 1),
+                      "Key (src, dst, kind)=(2, 3, links) of \"edges\" was updated by a "
+                      "concurrent transaction.");
+    check_lost_update(s, op_node(CMD_NODE_UPDATE, 4, "Tag2", NULL),
+                      op_node(CMD_NODE_DELETE, 4, NULL, NULL), store_node_version(s, 4),
+                      "Key (id)=(4) of \"nodes\" was deleted by a concurrent transaction.");
+    ck_assert(!store_node_exists(s, 4));
+    check_lost_update(s, op_vec(CMD_VECTOR_DELETE, 1, NULL, 0),
+                      op_vec(CMD_VECTOR_UPSERT, 1, va, DIMS), store_vector_version(s, 1),
+                      "Key (id)=(1) of \"vectors\" was updated by a concurrent transaction.");
+    /* An upsert (or DO NOTHING insert) that found no row, after a concurrent insert. */
+    check_lost_update(s, op_node(CMD_NODE_UPSERT, 9, "Mine", NULL),
+                      op_node(CMD_NODE_INSERT, 9, "Theirs", NULL), STORE_VERSION_ABSENT,
+                      "Key (id)=(9) of \"nodes\" was inserted by a concurrent transaction.");
+    cmd_op_t nothing = op_edge(CMD_EDGE_INSERT, 9, 1, "owns", 1.0);
+    nothing.flags = CMD_FLAG_IF_ABSENT;
+    check_lost_update(s, nothing, op_edge(CMD_EDGE_INSERT, 9, 1, "owns", 3.0), STORE_VERSION_ABSENT,
+                      "Key (src, dst, kind)=(9, 1, owns) of \"edges\" was inserted by a "
+                      "concurrent transaction.");
+    store_destroy(s);
+}
+END_TEST
+
+/* Re-applies a pending batch as session.c does after a swap-out: one apply, same undo log. */
+static int reapply(store_t *s, const cmd_batch_t *pending, store_undo_t *undo, ctx_err_t *err) {
+    arena_t arena;
+    arena_init(&arena);
+    ctx_err_clear(err);
+    int rc = store_apply(s, pending, undo, &arena, NULL, err);
+    arena_destroy(&arena);
+    return rc;
+}
+
+START_TEST(test_no_spurious_conflicts) {
+    store_t *s = new_store();
+    build_small(s, NULL);
+    arena_t arena;
+    arena_init(&arena);
+    ctx_err_t err;
+    /* Autocommit: read then apply at once, 100 times: never refused, nothing lost. */
+    for (int i = 0; i < 100; i++) {
+        edge_view_t e;
+        ck_assert(store_edge_get(s, 1, 2, 0, &e));
+        cmd_op_t op = op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", e.weight + 1);
+        ck_assert_int_eq(apply1(s, expecting(op, store_edge_version(s, 1, 2, 0)), NULL, &err, NULL),
+                         0);
+    }
+    edge_view_t e;
+    ck_assert(store_edge_get(s, 1, 2, 0, &e));
+    ck_assert(e.weight == 101.0);
+    /* A block writing one row twice and inserting then updating another: each later op names the
+     * block's own version, which a re-apply has renumbered; it must still apply, also after an
+     * unrelated concurrent commit. */
+    store_undo_t *undo = store_undo_create();
+    cmd_batch_t pending;
+    cmd_batch_init(&pending, &arena);
+    cmd_op_t ops[4] = {
+        expecting(op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 111.0), store_edge_version(s, 1, 2, 0)),
+        op_node(CMD_NODE_INSERT, 20, "New", NULL),
+    };
+    for (int i = 0; i < 2; i++) {
+        ok1(s, ops[i], undo);
+        cmd_batch_add(&pending, &ops[i]);
+    }
+    ops[2] =
+        expecting(op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 121.0), store_edge_version(s, 1, 2, 0));
+    ops[3] = expecting(op_node(CMD_NODE_UPSERT, 20, "Newer", NULL), store_node_version(s, 20));
+    for (int i = 2; i < 4; i++) {
+        ok1(s, ops[i], undo);
+        cmd_batch_add(&pending, &ops[i]);
+    }
+    char *speculative = dump(s);
+    for (int round = 0; round < 2; round++) {
+        store_undo_rollback(s, undo); /* swapped out */
+        if (round == 1) {
+            ok1(s, op_edge(CMD_EDGE_UPSERT, 2, 3, "links", 9.0), NULL); /* unrelated commit */
+        }
+        ck_assert_int_eq(reapply(s, &pending, undo, &err), 0);
+        if (round == 0) { /* nothing in between: the very same state, versions included */
+            char *again = dump(s);
+            ck_assert_str_eq(again, speculative);
+            free(again);
+        }
+    }
+    ck_assert(store_edge_get(s, 1, 2, 0, &e));
+    ck_assert(e.weight == 121.0);
+    node_view_t n;
+    ck_assert(store_node_get(s, 20, &n));
+    ck_assert(n.label_len == 5 && memcmp(n.label, "Newer", 5) == 0);
+    free(speculative);
+    store_undo_destroy(undo);
+    arena_destroy(&arena);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_logged_batches_skip_checks) {
+    store_t *s = new_store();
+    build_small(s, NULL);
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    cmd_op_t op = expecting(op_edge(CMD_EDGE_UPSERT, 1, 2, "owns", 5.0), 12345);
+    cmd_batch_add(&batch, &op);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, &err), CTX_ESERIALIZATION);
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply_logged(s, &batch, &arena, &err), 0);
+    edge_view_t e;
+    ck_assert(store_edge_get(s, 1, 2, 0, &e));
+    ck_assert(e.weight == 5.0);
+    /* Other errors still stop a logged batch. */
+    cmd_batch_init(&batch, &arena);
+    op = op_node(CMD_NODE_INSERT, 1, "Dup", NULL);
+    cmd_batch_add(&batch, &op);
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply_logged(s, &batch, &arena, &err), CTX_EUNIQUE);
+    arena_destroy(&arena);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_decode_format_1) {
+    /* Format 1, as logs written before version checks hold it: one NODE_DELETE of id 7. */
+    const uint8_t v1[] = {1, 0, 0, 0, 1, CMD_NODE_DELETE, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t out;
+    ck_assert_int_eq(cmd_decode(v1, sizeof(v1), &arena, &out, NULL), 0);
+    ck_assert_uint_eq(out.count, 1);
+    ck_assert_int_eq(out.ops[0].id, 7);
+    ck_assert_uint_eq(out.ops[0].flags, 0);
+    /* The same op with the format-2 flag is malformed in format 1 and well-formed in format 2. */
+    const uint8_t v1_flag[] = {
+        1, 0, 0, 0, 1, CMD_NODE_DELETE, CMD_FLAG_EXPECT_VERSION, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0,
+        0, 0, 0, 0, 3};
+    ck_assert_int_eq(cmd_decode(v1_flag, sizeof(v1_flag), &arena, &out, NULL), CTX_ECORRUPT);
+    uint8_t v2[sizeof(v1_flag)];
+    memcpy(v2, v1_flag, sizeof(v2));
+    v2[0] = 2;
+    ck_assert_int_eq(cmd_decode(v2, sizeof(v2), &arena, &out, NULL), 0);
+    ck_assert_uint_eq(out.ops[0].expect_version, 3);
+    arena_destroy(&arena);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("command");
     TCase *tc = tcase_create("core");
@@ -681,6 +941,11 @@ int main(void) {
     tcase_add_test(tc, test_determinism_through_encoding);
     tcase_add_test(tc, test_encode_round_trip_and_truncation);
     tcase_add_test(tc, test_decode_random_bytes);
+    tcase_add_test(tc, test_row_versions);
+    tcase_add_test(tc, test_lost_updates_refused);
+    tcase_add_test(tc, test_no_spurious_conflicts);
+    tcase_add_test(tc, test_logged_batches_skip_checks);
+    tcase_add_test(tc, test_decode_format_1);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -553,8 +553,9 @@ static void sql_setup(void) {
     sx.db.hooks.applied = vindex_applied;
     sx.db.hooks.applied_ctx = sx.db.vindex;
     sql_startup_t startup = {.user = "tester", .database = "db"};
-    sx.a = sql_session_create(&sx.db, &startup);
-    sx.b = sql_session_create(&sx.db, &startup);
+    sx.a = sql_session_create(&sx.db, &startup, &err);
+    sx.b = sql_session_create(&sx.db, &startup, &err);
+    ck_assert(sx.a != NULL && sx.b != NULL);
     arena_init(&sx.arena);
     uint64_t rng = g_seed ^ 99;
     char *sql = malloc(200 * SQL_ROWS);

@@ -4,7 +4,8 @@
  *
  * Covers the planner (scans, key lookups, joins, aggregates, ORDER BY/LIMIT/top-k, DISTINCT),
  * table functions, writes (ON CONFLICT, RETURNING, cascades), transactions (explicit and the
- * implicit block of a multi-statement query, isolation between sessions), settings and EXPLAIN.
+ * implicit block of a multi-statement query, isolation between sessions, write-write conflicts),
+ * settings and EXPLAIN.
  */
 #include "sql.h"
 
@@ -30,8 +31,11 @@ static void setup(void) {
     fx.store = store_create(&config);
     fx.db = (sql_db_t){.store = fx.store, .server_version = "15.0 (ContextDB test)"};
     sql_startup_t startup = {.user = "tester", .database = "db"};
-    fx.a = sql_session_create(&fx.db, &startup);
-    fx.b = sql_session_create(&fx.db, &startup);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    fx.a = sql_session_create(&fx.db, &startup, &err);
+    fx.b = sql_session_create(&fx.db, &startup, &err);
+    ck_assert(fx.a != NULL && fx.b != NULL);
     arena_init(&fx.arena);
 }
 
@@ -308,6 +312,47 @@ START_TEST(test_parameters) {
 }
 END_TEST
 
+/* First committer wins: a block whose write lost the race gets 40001 and is rolled back whole;
+ * the autocommit write it raced keeps its effect; without a race nothing fails. */
+START_TEST(test_write_conflicts) {
+    load_graph();
+    const char *add10 = "UPDATE edges SET weight = weight + 10 WHERE src = 1 AND dst = 2";
+    const char *add1 = "UPDATE edges SET weight = weight + 1 WHERE src = 1 AND dst = 2";
+    const char *weight = "SELECT weight FROM edges WHERE src = 1 AND dst = 2";
+    run(fx.a, "BEGIN");
+    ck_assert_str_eq(run(fx.a, add10), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (60, 'T', NULL)"), "INSERT 0 1\n");
+    ck_assert_str_eq(run(fx.b, add1), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"),
+                     "ERROR 40001: could not serialize access due to concurrent update");
+    ck_assert_str_eq(fx.err.detail, "Key (src, dst, kind)=(1, 2, owns) of \"edges\" was updated "
+                                    "by a concurrent transaction.");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'I');
+    ck_assert_str_eq(run(fx.b, weight), "2\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes WHERE id = 60"), "0\nSELECT 1\n");
+    /* The loser hears at its next statement; the block is then failed. */
+    run(fx.a, "BEGIN");
+    ck_assert_str_eq(run(fx.a, "DELETE FROM vectors WHERE id = 2"), "DELETE 1\n");
+    ck_assert_str_eq(run(fx.b, "UPDATE vectors SET embedding = '[0,0,1]' WHERE id = 2"),
+                     "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT 1"),
+                     "ERROR 40001: could not serialize access due to concurrent update");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'E');
+    ck_assert_str_eq(run(fx.a, "ROLLBACK"), "ROLLBACK\n");
+    ck_assert_str_eq(run(fx.a, "SELECT embedding FROM vectors WHERE id = 2"),
+                     "[0,0,1]\nSELECT 1\n");
+    /* Unrelated rows never conflict, and a block may write its own rows again and again. */
+    run(fx.a, "BEGIN");
+    ck_assert_str_eq(run(fx.a, add10), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.b, "UPDATE nodes SET label = 'Y' WHERE id = 5"), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, add10), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.b, "UPDATE edges SET weight = 7 WHERE src = 1 AND dst = 3"),
+                     "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "COMMIT\n");
+    ck_assert_str_eq(run(fx.b, weight), "22\nSELECT 1\n");
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("sql");
     TCase *tc = tcase_create("sql");
@@ -321,6 +366,7 @@ int main(void) {
     tcase_add_test(tc, test_settings_and_errors);
     tcase_add_test(tc, test_explain);
     tcase_add_test(tc, test_parameters);
+    tcase_add_test(tc, test_write_conflicts);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -3,7 +3,8 @@
  * every single-bit flip and every truncation detected), the log on disk (append, group commit,
  * reopen and replay, segment rotation and removal), torn tails (truncation and bit flips at
  * every offset of the last records are cut off; damage followed by intact records is an error
- * that leaves the files untouched) and a snapshot newer than the log.
+ * that leaves the files untouched), the control file (a missing newest or middle segment is an
+ * error naming it) and a snapshot newer than the log.
  * Randomized tests print their seed; set CTX_TEST_SEED to replay.
  */
 #include "crc32c.h"
@@ -221,7 +222,7 @@ START_TEST(test_append_reopen_rotate_remove) {
     ck_assert_uint_eq(rc.count, 301);
     ctx_err_clear(&err);
     ck_assert_int_eq(wal_open(&o, 0, NULL, NULL, NULL, &wal, &err), CTX_ECORRUPT);
-    ck_assert(strstr(err.message, "records are missing") != NULL);
+    ck_assert(strstr(err.message, "are missing") != NULL);
     remove_tree(dir);
     free(dir);
 }
@@ -375,9 +376,82 @@ START_TEST(test_torn_tail_bit_flips) {
 }
 END_TEST
 
+/* The control file records the newest segment: losing it (or a middle one) stops recovery with
+ * the file names, and nothing on disk changes. */
+START_TEST(test_missing_segments_detected) {
+    char *dir = make_dir();
+    append_range(dir, 4096, 0, 1, 300);
+    char newest[512], ctl[600];
+    off_t size;
+    last_segment(dir, newest, sizeof(newest), &size);
+    snprintf(ctl, sizeof(ctl), "%s/%s", dir, WAL_CONTROL_FILE);
+    uint64_t recorded = 0;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(wal_control_read(dir, &recorded, &err), CTX_OK);
+    ck_assert_str_eq(strrchr(newest, '/') + 1 + 12, ".seg");
+    ck_assert_uint_eq(recorded, strtoull(strrchr(newest, '/') + 1, NULL, 10));
+    size_t len;
+    uint8_t *image = slurp(newest, &len);
+    ck_assert_int_eq(unlink(newest), 0);
+    replay_check_t rc;
+    ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_ECORRUPT);
+    ck_assert_msg(strstr(err.message, strrchr(newest, '/') + 1) != NULL, "%s", err.message);
+    ck_assert_msg(strstr(err.message, "is missing") != NULL, "%s", err.message);
+    ck_assert_int_eq(access(ctl, F_OK), 0); /* nothing removed or rewritten */
+    /* Restored, the log opens again with every record. */
+    spit(newest, image, len);
+    ctx_err_clear(&err);
+    ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_OK);
+    ck_assert_uint_eq(rc.count, 300);
+    /* A damaged control file is an error too, never ignored. */
+    size_t ctl_len;
+    uint8_t *ctl_image = slurp(ctl, &ctl_len);
+    ck_assert_uint_eq(ctl_len, WAL_CONTROL_BYTES);
+    ctl_image[20] ^= 1;
+    spit(ctl, ctl_image, ctl_len);
+    ctx_err_clear(&err);
+    ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_ECORRUPT);
+    ck_assert_msg(strstr(err.message, "control file") != NULL, "%s", err.message);
+    /* Without a control file (a log created before its first segment was recorded) the log
+     * opens and the file is written again. */
+    ck_assert_int_eq(unlink(ctl), 0);
+    ctx_err_clear(&err);
+    ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_OK);
+    ck_assert_int_eq(wal_control_read(dir, &recorded, &err), CTX_OK);
+    free(ctl_image);
+    free(image);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_control_codec) {
+    uint8_t c[WAL_CONTROL_BYTES];
+    wal_control_encode(c, 987654321);
+    uint64_t v = 0;
+    ck_assert_int_eq(wal_control_decode(c, sizeof(c), &v), CTX_OK);
+    ck_assert_uint_eq(v, 987654321);
+    for (size_t byte = 0; byte < sizeof(c); byte++) {
+        for (int bit = 0; bit < 8; bit++) {
+            uint8_t d[WAL_CONTROL_BYTES];
+            memcpy(d, c, sizeof(c));
+            d[byte] ^= (uint8_t)(1u << bit);
+            ck_assert_int_eq(wal_control_decode(d, sizeof(d), &v), CTX_ECORRUPT);
+        }
+    }
+    ck_assert_int_eq(wal_control_decode(c, sizeof(c) - 1, &v), CTX_ECORRUPT);
+}
+END_TEST
+
 START_TEST(test_snapshot_ahead_of_log) {
     char *dir = make_dir();
     append_range(dir, 1 << 20, 0, 1, 10);
+    char old[512];
+    off_t size;
+    last_segment(dir, old, sizeof(old), &size);
+    size_t len;
+    uint8_t *image = slurp(old, &len);
     /* A snapshot at index 15 (records 11..15 never reached the disk): continue at 16. */
     append_range(dir, 1 << 20, 15, 16, 20);
     replay_check_t rc;
@@ -387,6 +461,15 @@ START_TEST(test_snapshot_ahead_of_log) {
     ck_assert_int_eq(reopen(dir, 15, &rc, &info, &err), CTX_OK);
     ck_assert_uint_eq(rc.count, 5);
     ck_assert_uint_eq(info.first_index, 16);
+    /* A crash after the new segment was recorded but before the old one was removed: the gap
+     * 11..15 is inside the snapshot, so the log opens; without that snapshot it is missing. */
+    ck_assert_int_eq(access(old, F_OK), -1);
+    spit(old, image, len);
+    ck_assert_int_eq(reopen(dir, 15, &rc, &info, &err), CTX_OK);
+    ck_assert_uint_eq(rc.count, 5);
+    ck_assert_int_eq(reopen(dir, 0, &rc, &info, &err), CTX_ECORRUPT);
+    ck_assert_msg(strstr(err.message, "records 11..15") != NULL, "%s", err.message);
+    free(image);
     remove_tree(dir);
     free(dir);
 }
@@ -430,6 +513,8 @@ int main(void) {
     tcase_add_test(tc, test_append_reopen_rotate_remove);
     tcase_add_test(tc, test_torn_tail_every_truncation);
     tcase_add_test(tc, test_torn_tail_bit_flips);
+    tcase_add_test(tc, test_missing_segments_detected);
+    tcase_add_test(tc, test_control_codec);
     tcase_add_test(tc, test_snapshot_ahead_of_log);
     tcase_add_test(tc, test_async_commit_durable_soon);
     tcase_set_timeout(tc, 120);

@@ -1,4 +1,4 @@
--- psql meta-commands answered from the emulated pg_catalog (issue 3); each golden section was
+-- psql meta-commands answered from the emulated pg_catalog; each golden section was
 -- compared with PostgreSQL 15's output for equivalent tables (nodes, edges with FKs, vectors).
 -- server-config: vector_dimensions = 4
 INSERT INTO nodes (id, label, props) VALUES (1, 'User', '{"name":"ann"}'), (2, 'Doc', NULL);

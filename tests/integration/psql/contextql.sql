@@ -1,4 +1,4 @@
--- Every ContextQL statement form of the skeleton, as a psql user types them.
+-- The ContextQL statement forms, as a psql user types them.
 -- Vectors are 4-dimensional here: the test server runs with vector_dimensions = 4.
 -- server-config: vector_dimensions = 4
 /* block comment /* nested */ still a comment */
