@@ -140,7 +140,10 @@ static void fuzz_db_build(void) {
     fdb.db.hooks.applied = vindex_applied;
     fdb.db.hooks.applied_ctx = fdb.db.vindex;
     sql_startup_t startup = {.user = "fuzz", .database = "fuzz"};
-    sql_session_t *session = sql_session_create(&fdb.db, &startup);
+    sql_session_t *session = sql_session_create(&fdb.db, &startup, &err);
+    if (session == NULL) {
+        abort();
+    }
     arena_t arena;
     arena_init(&arena);
     fuzz_query(session, FIXTURE_SQL, sizeof(FIXTURE_SQL) - 1, NULL, 0, &arena);
@@ -175,7 +178,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(text, data, text_len);
     text[text_len] = '\0';
     sql_startup_t startup = {.user = "fuzz", .database = "fuzz"};
-    sql_session_t *session = sql_session_create(&fdb.db, &startup);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    sql_session_t *session = sql_session_create(&fdb.db, &startup, &err);
+    if (session == NULL) {
+        abort(); /* these startup settings are valid */
+    }
     arena_t arena;
     arena_init(&arena);
     fuzz_query(session, text, text_len, copy_data, copy_len, &arena);
