@@ -7,8 +7,10 @@
  * ARENA_TRIM_BYTES calls malloc_trim so the pages go back to the system (glibc serves chunks
  * below its dynamic mmap threshold from the heap, which free() alone rarely shrinks). Chunks come
  * from ctx_try_malloc, so a refused malloc first spends the process's reserve (ctx.h): the
- * request is then served, the emergency makes arena_exhausted() true for the statement, and a
- * reset or destroy, which gives memory back, re-arms the reserve.
+ * request is then served, the emergency makes arena_exhausted() true for every arena in use at
+ * that moment (each remembers the emergency count at its first allocation since init or reset,
+ * so an idle session's arena is not one of them), and a reset or destroy,
+ * which gives memory back, tries to re-arm the reserve.
  */
 #include "arena.h"
 
@@ -45,6 +47,7 @@ void arena_init(arena_t *arena) {
     arena->limit_bytes = 0;
     arena->exhausted = false;
     arena->over_limit = false;
+    arena->emergencies = ctx_mem_emergencies();
 }
 
 void arena_destroy(arena_t *arena) {
@@ -92,6 +95,7 @@ void arena_reset(arena_t *arena) {
     arena->exhausted = false;
     arena->over_limit = false;
     ctx_mem_rearm(); /* the memory a failed statement held is back: take the reserve again */
+    arena->emergencies = ctx_mem_emergencies();
     arena->chunk_bytes =
         keep != NULL && keep->size > ARENA_CHUNK_MIN ? keep->size : ARENA_CHUNK_MIN;
 }
@@ -117,6 +121,9 @@ static arena_chunk_t *chunk_new(size_t size) {
 
 /* The allocation both entry points share; NULL only when malloc fails. */
 static void *arena_take(arena_t *arena, size_t rounded) {
+    if (arena->used_bytes == 0) {
+        arena->emergencies = ctx_mem_emergencies(); /* in use from now on */
+    }
     arena_chunk_t *head = arena->head;
     if (head == NULL || head->size - head->used < rounded) {
         if (rounded > arena->chunk_bytes / 2 && head != NULL) {
@@ -197,7 +204,8 @@ void *arena_try_alloc(arena_t *arena, size_t size) {
 }
 
 bool arena_exhausted(const arena_t *arena) {
-    return arena->exhausted || ctx_mem_emergency();
+    return arena->exhausted ||
+           (arena->used_bytes > 0 && ctx_mem_emergencies() != arena->emergencies);
 }
 
 void *arena_calloc(arena_t *arena, size_t count, size_t size) {

@@ -14,7 +14,8 @@
  *     NULL; past the limit it still allocates but marks the arena exhausted.
  * Either way arena_exhausted() becomes true, and the code that loops over rows (the executor's
  * per-row poll, COPY's per-record step) turns that into 53200 with arena_limit_error(); so does
- * the process-wide memory emergency (ctx.h), in which malloc refused and the reserve was spent. So
+ * a memory emergency (ctx.h: malloc refused, the reserve was spent) begun while the arena was in
+ * use. So
  * the arena overshoots its limit by at most what one row's bounded pieces take. arena_reset()
  * clears the exhausted mark (the limit stays) and gives freed memory back to the system
  * (malloc_trim) when a reset released a lot of it, so repeated failing statements do not grow the
@@ -26,16 +27,18 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct arena_chunk arena_chunk_t;
 
 typedef struct arena {
-    arena_chunk_t *head; /* current chunk (newest) */
-    size_t used_bytes;   /* bytes handed out since init/reset */
-    size_t chunk_bytes;  /* size of the next chunk to allocate */
-    size_t limit_bytes;  /* 0 = no limit */
-    bool exhausted;      /* the limit was reached or malloc failed since init/reset */
-    bool over_limit;     /* it was the limit (not the system) */
+    arena_chunk_t *head;  /* current chunk (newest) */
+    size_t used_bytes;    /* bytes handed out since init/reset */
+    size_t chunk_bytes;   /* size of the next chunk to allocate */
+    size_t limit_bytes;   /* 0 = no limit */
+    bool exhausted;       /* the limit was reached or malloc failed since init/reset */
+    bool over_limit;      /* it was the limit (not the system) */
+    uint64_t emergencies; /* ctx_mem_emergencies() at the first allocation since init/reset */
 } arena_t;
 
 /* Smallest non-zero limit arena_parse_size() accepts for a statement (64 kB). */
@@ -62,8 +65,8 @@ void *arena_alloc(arena_t *arena, size_t size);
 /* Like arena_alloc but NULL (arena marked exhausted, nothing allocated) when the request would
  * pass the limit or malloc fails. For memory that grows with the data. */
 void *arena_try_alloc(arena_t *arena, size_t size);
-/* Whether an allocation reached the limit or malloc failed since init/reset, or the process is
- * in the memory emergency (ctx_mem_emergency). */
+/* Whether an allocation reached the limit or malloc failed since init/reset, or a memory
+ * emergency (ctx.h) began since the arena's first allocation after init/reset. */
 bool arena_exhausted(const arena_t *arena);
 /* Sets err to 53200 "out of memory" with a DETAIL naming the limit (setting names the setting,
  * e.g. "statement_mem_limit") and returns the code. */

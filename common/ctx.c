@@ -11,6 +11,9 @@
 #include "ctx.h"
 
 #include <stdatomic.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,9 +142,10 @@ void ctx_assert_fail(const char *expr, const char *file, int line, const char *f
 
 /* ---- Allocation and the reserve (ctx.h) ----------------------------------------------------- */
 
-static void *_Atomic mem_reserve_block;  /* the reserve; NULL while spent or never set */
-static _Atomic size_t mem_reserve_bytes; /* its size, kept for re-arming */
-static atomic_bool mem_emergency_flag;   /* the reserve was spent */
+static void *_Atomic mem_reserve_block;          /* the reserve; NULL while spent or never set */
+static _Atomic size_t mem_reserve_bytes;         /* its size, kept for re-arming */
+static atomic_bool mem_emergency_flag;           /* the reserve was spent */
+static atomic_uint_fast64_t mem_emergency_count; /* times the reserve was spent */
 static atomic_long alloc_fail_countdown; /* test hook: allocations until one fails; 0 = off */
 
 void ctx_alloc_fail_at(long n) {
@@ -167,12 +171,21 @@ static bool mem_spend_reserve(void) {
     }
     free(block);
     atomic_store(&mem_emergency_flag, true);
+    atomic_fetch_add(&mem_emergency_count, 1);
     ctx_log(CTX_LOG_WARN, "out of memory: spent the %zu-byte reserve; the running statement fails",
             atomic_load(&mem_reserve_bytes));
     return true;
 }
 
 bool ctx_mem_reserve(size_t bytes) {
+#ifdef __GLIBC__
+    if (bytes > 0) {
+        /* A fixed threshold: blocks from 1 MB up are always mmap'ed, so freeing them gives their
+         * address space back and the reserve can be re-armed after a big statement fails (the
+         * dynamic threshold would move such blocks to the heap, which free() rarely shrinks). */
+        mallopt(M_MMAP_THRESHOLD, CTX_MEM_MMAP_THRESHOLD_BYTES);
+    }
+#endif
     void *block = bytes > 0 ? malloc(bytes) : NULL;
     if (bytes > 0 && block == NULL) {
         return false;
@@ -189,6 +202,12 @@ void ctx_mem_rearm(void) {
     }
     size_t bytes = atomic_load(&mem_reserve_bytes);
     void *block = malloc(bytes);
+#ifdef __GLIBC__
+    if (block == NULL) {
+        malloc_trim(0); /* free heap at the top goes back, then try once more */
+        block = malloc(bytes);
+    }
+#endif
     if (block == NULL) {
         return; /* still short: stay in the emergency */
     }
@@ -201,6 +220,10 @@ void ctx_mem_rearm(void) {
 
 bool ctx_mem_emergency(void) {
     return atomic_load_explicit(&mem_emergency_flag, memory_order_relaxed);
+}
+
+uint64_t ctx_mem_emergencies(void) {
+    return atomic_load_explicit(&mem_emergency_count, memory_order_relaxed);
 }
 
 void *ctx_try_realloc(void *ptr, size_t size) {

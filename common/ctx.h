@@ -135,10 +135,11 @@ _Noreturn void ctx_assert_fail(const char *expr, const char *file, int line, con
  * Every allocation goes through one path (ctx_try_*), which draws on a process-wide reserve when
  * malloc refuses: a block set aside at start-up (ctx_mem_reserve) is freed and the request tried
  * again, and the process enters the memory emergency: ctx_mem_emergency() is true until the
- * reserve is taken back (ctx_mem_rearm, called when statement memory is released). Code that
- * loops over rows treats the emergency like its own limit (arena_exhausted() includes it), so
- * the statement running when memory ran out fails with 53200 at its next check while the reserve
- * lets it unwind; the server keeps serving.
+ * reserve is taken back (ctx_mem_rearm, called when statement memory is released), and
+ * ctx_mem_emergencies() counts the times one began. Code that loops over rows treats an
+ * emergency that began while its arena was in use like the arena's own limit (arena_exhausted()
+ * includes it), so the statement running when memory ran out fails with 53200 at its next check
+ * while the reserve lets it unwind; later statements run, and re-arm the reserve when they can.
  *
  * ctx_try_malloc / ctx_try_calloc / ctx_try_realloc return NULL when even the reserve cannot
  * satisfy the request (realloc: the old block is untouched then); every path a statement reaches
@@ -155,6 +156,9 @@ char *ctx_strdup(const char *s);
 /* The server's reserve: what a statement may still allocate after malloc first refuses, until
  * its next check fails it. Address space only (never touched). */
 enum { CTX_MEM_RESERVE_BYTES = 64 * 1024 * 1024 };
+/* With a reserve set, blocks from this size up are always mmap'ed (glibc), so freeing them gives
+ * their address space back. */
+enum { CTX_MEM_MMAP_THRESHOLD_BYTES = 1024 * 1024 };
 /* Sets aside bytes as the reserve (replacing an earlier one); false when malloc refuses. */
 bool ctx_mem_reserve(size_t bytes);
 /* Takes the reserve back after an emergency; ends the emergency when it could. Cheap when there
@@ -162,6 +166,8 @@ bool ctx_mem_reserve(size_t bytes);
 void ctx_mem_rearm(void);
 /* True from when the reserve was spent until it is re-armed. Thread-safe. */
 bool ctx_mem_emergency(void);
+/* How many times the reserve has been spent since start-up. Thread-safe. */
+uint64_t ctx_mem_emergencies(void);
 /* Test hook: in the n-th allocation from now through ctx_try_* (1 = the next), malloc's first
  * answer is a refusal, so the reserve is spent as on real exhaustion (and without a reserve the
  * allocation fails); 0 turns it off. Thread-safe. */

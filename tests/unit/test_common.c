@@ -197,11 +197,20 @@ START_TEST(test_arena_survives_exhaustion_with_reserve) {
     arena_reset(&arena);
     ck_assert(!ctx_mem_emergency());
     ck_assert(!arena_exhausted(&arena));
+    ck_assert_ptr_nonnull(arena_alloc(&arena, 10)); /* a statement in progress */
     /* ctx_malloc draws on the reserve rather than aborting */
     ctx_alloc_fail_at(1);
     void *p = ctx_malloc(1000);
     ck_assert_ptr_nonnull(p);
     ck_assert(ctx_mem_emergency());
+    /* the emergency fails what was running then (this arena), not what starts afterwards */
+    ck_assert(arena_exhausted(&arena));
+    arena_t later;
+    arena_init(&later); /* idle through the emergency: not failed by it */
+    ck_assert(!arena_exhausted(&later));
+    ck_assert_ptr_nonnull(arena_alloc(&later, 10));
+    ck_assert(!arena_exhausted(&later));
+    arena_destroy(&later);
     free(p);
     ctx_mem_rearm();
     ck_assert(!ctx_mem_emergency());
