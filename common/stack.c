@@ -119,7 +119,8 @@ size_t ctx_stack_max_depth(void) {
 }
 
 size_t ctx_stack_depth_allowed_bytes(void) {
-    return stack_usable(stack_current((uintptr_t)__builtin_frame_address(0)));
+    const stack_state_t *s = stack_current((uintptr_t)__builtin_frame_address(0));
+    return s->size > CTX_STACK_SLOP_BYTES ? s->size - CTX_STACK_SLOP_BYTES : 0;
 }
 
 size_t ctx_stack_limit_bytes(void) {

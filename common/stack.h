@@ -32,6 +32,7 @@ enum {
     CTX_STACK_DEPTH_DEFAULT_BYTES = 2 * 1024 * 1024 * CTX_STACK_FRAME_SCALE,
     CTX_STACK_DEPTH_MIN_BYTES = 100 * 1024,   /* smallest max_stack_depth accepted */
     CTX_STACK_RESERVE_MIN_BYTES = 256 * 1024, /* stack always left below the limit */
+    CTX_STACK_SLOP_BYTES = 512 * 1024,        /* PostgreSQL's STACK_DEPTH_SLOP (SET's bound) */
 };
 
 /* Sets the server-wide max_stack_depth (bytes, clamped to at least CTX_STACK_DEPTH_MIN_BYTES),
@@ -46,8 +47,9 @@ void ctx_stack_set_max_depth(size_t bytes);
 void ctx_stack_use_max_depth(size_t bytes);
 /* The max_stack_depth in force for the calling thread, in bytes. */
 size_t ctx_stack_max_depth(void);
-/* The largest max_stack_depth (bytes) the calling thread's real stack honours in full: its size
- * less the reserve. A larger value would be cut to this, so SET refuses it (22023). */
+/* The largest max_stack_depth (bytes) SET accepts for the calling thread: its stack size less
+ * CTX_STACK_SLOP_BYTES, as PostgreSQL bounds it by the rlimit (22023 past it). The guard still
+ * keeps its reserve free, so a value near this bound is cut to the stack less the reserve. */
 size_t ctx_stack_depth_allowed_bytes(void);
 /* The limit in force for the calling thread, in bytes below where its depth is counted from. */
 size_t ctx_stack_limit_bytes(void);

@@ -482,8 +482,8 @@ static const guc_rule_t *guc_rule(const char *name) {
 }
 
 /* max_stack_depth (canon: its checked spelling) must fit the stack of the thread that runs
- * statements, less the reserve the guard keeps (common/stack.h), as PostgreSQL refuses a value
- * too close to the platform's limit. */
+ * statements less a slop (common/stack.h), as PostgreSQL refuses a value too close to the
+ * platform's limit. */
 static int guc_check_stack_depth(const char *value, const char *canon, ctx_err_t *err) {
     size_t bytes = 0;
     if (arena_parse_size(canon, &bytes) < 0) {

@@ -26,7 +26,7 @@
 #endif
 #endif
 
-enum { DEEP_TERMS = 3000 };
+enum { DEEP_TERMS = 1000 }; /* passes at 2MB, fails at 100kB, in both builds */
 
 static ts_server_t server;
 
