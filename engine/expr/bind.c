@@ -601,15 +601,17 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     }
     if (strcmp(e->name, "string_agg") == 0 && e->nargs == 2) {
         for (int i = 0; i < 2; i++) {
+            if (e->args[i]->type != CT_UNKNOWN && !ctype_is_textual(e->args[i]->type)) {
+                return bind_func_not_found(e, ctx, err);
+            }
+        }
+        for (int i = 0; i < 2; i++) {
             if (e->args[i]->type == CT_UNKNOWN) {
                 int rc = bind_coerce_unknown(e->args[i], CT_TEXT, ctx, err);
                 if (rc != 0) {
                     return rc;
                 }
             }
-        }
-        if (!ctype_is_textual(e->args[0]->type) || !ctype_is_textual(e->args[1]->type)) {
-            return bind_func_not_found(e, ctx, err);
         }
         e->type = CT_TEXT;
         return 0;
