@@ -1027,19 +1027,23 @@ static void agg_dedupe(agg_state_t *s, int width) {
 }
 
 /* array_agg: the collected inputs as an array in its text form; NULL over no rows. */
-static value_t agg_array(const agg_state_t *s, arena_t *arena) {
+static int agg_array(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err_t *err) {
+    *out = value_null();
     if (s->nseen == 0) {
-        return value_null();
+        return CTX_OK;
+    }
+    if (s->nseen > INT32_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "array_agg result has too many elements");
     }
     const char **elems = arena_try_alloc(arena, sizeof(char *) * s->nseen);
-    if (elems == NULL || s->nseen > INT32_MAX) {
-        return value_null(); /* the arena is marked exhausted: the statement fails with 53200 */
-    }
-    for (uint64_t i = 0; i < s->nseen; i++) {
+    for (uint64_t i = 0; elems != NULL && i < s->nseen; i++) {
         uint32_t len;
         elems[i] = value_is_null(&s->seen[i]) ? NULL : value_to_text(&s->seen[i], arena, &len);
     }
-    return value_array_build(elems, (int)s->nseen, arena);
+    if (elems != NULL) {
+        *out = value_array_build(elems, (int)s->nseen, arena);
+    }
+    return arena_exhausted(arena) ? arena_limit_error(arena, EXEC_MEM_SETTING, err) : CTX_OK;
 }
 
 /* string_agg: the values joined, each after its own row's delimiter except the first (a NULL
@@ -1094,8 +1098,7 @@ static int agg_result(const expr_t *agg, agg_state_t *s, arena_t *arena, value_t
         agg_dedupe(s, agg_width(agg));
     }
     if (agg_named(agg, "array_agg")) {
-        *out = agg_array(s, arena);
-        return arena_exhausted(arena) ? arena_limit_error(arena, EXEC_MEM_SETTING, err) : CTX_OK;
+        return agg_array(s, arena, out, err);
     }
     if (agg_named(agg, "string_agg")) {
         return agg_string(s, arena, out, err);
