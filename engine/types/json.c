@@ -723,7 +723,7 @@ static bool j_index_cb(json_slice_t key, json_slice_t value, void *arg) {
 
 static bool j_key_cb(json_slice_t key, json_slice_t value, void *arg) {
     j_find_t *f = arg;
-    if (key.len == f->key_len && memcmp(key.ptr, f->key, key.len) == 0) {
+    if (key.len == f->key_len && ctx_memcmp(key.ptr, f->key, key.len) == 0) {
         f->out = value;
         return true;
     }
