@@ -13,7 +13,7 @@ CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libpq-dev
 CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresql-jdbc-java
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
-                   clang-14 libfuzzer-14-dev)
+                   clang-14 libfuzzer-14-dev libdbd-pg-perl)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
