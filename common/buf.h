@@ -40,7 +40,7 @@ static inline bool buf_failed(const buf_t *buf) {
 void buf_rewind(buf_t *buf, size_t size_mark);
 /* Unconsumed bytes and their count. */
 static inline const uint8_t *buf_peek(const buf_t *buf) {
-    return buf->data + buf->start;
+    return buf->data != NULL ? buf->data + buf->start : buf->data; /* empty: no NULL + 0 */
 }
 static inline size_t buf_size(const buf_t *buf) {
     return buf->len - buf->start;

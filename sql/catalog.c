@@ -57,7 +57,7 @@ static value_t *rb_slot(rb_t *b) {
             uint64_t cap = b->cap == 0 ? 16 : b->cap * 2;
             value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * cap * (uint64_t)b->ncols);
             if (b->nrows > 0) {
-                memcpy(rows, b->rows, sizeof(value_t) * b->nrows * (uint64_t)b->ncols);
+                ctx_memcpy(rows, b->rows, sizeof(value_t) * b->nrows * (uint64_t)b->ncols);
             }
             b->rows = rows;
             b->cap = cap;

@@ -93,7 +93,9 @@ static int run_dir(const char *dir) {
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof(names[0]), compare_names);
+    if (n > 1) { /* names is NULL for an empty directory */
+        qsort(names, (size_t)n, sizeof(names[0]), compare_names);
+    }
     int failures = 0;
     for (int i = 0; i < n; i++) {
         char path[4096];
