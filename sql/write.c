@@ -290,6 +290,22 @@ static int eval_value(write_ctx_t *w, expr_t *e, int c, value_t *out, ctx_err_t 
     return rc;
 }
 
+/* The EXPR_CONST the parser would have built for a compact VALUES entry, in *node (NULL for
+ * DEFAULT); binding it may turn *node into a CAST over an arena copy, as for a parsed row. */
+static expr_t *literal_expr(const insert_literal_t *literal, expr_t *node) {
+    if (literal->is_default) {
+        return NULL;
+    }
+    memset(node, 0, sizeof(*node));
+    node->kind = EXPR_CONST;
+    node->location = literal->location;
+    node->type = (ctype_t)literal->type;
+    node->value = literal->value;
+    node->column_index = -1;
+    node->agg_index = -1;
+    return node;
+}
+
 static int values_row(write_ctx_t *w, const insert_stmt_t *stmt, int r, const int *targets,
                       int ntargets, value_t *row, ctx_err_t *err) {
     if (stmt->row_lengths[r] != ntargets) {
@@ -300,8 +316,10 @@ static int values_row(write_ctx_t *w, const insert_stmt_t *stmt, int r, const in
     for (int c = 0; c < ncols_of(w); c++) {
         column_default(w, c, &row[c]);
     }
+    const insert_literal_t *literals = stmt->literal_rows[r];
     for (int i = 0; i < ntargets; i++) {
-        expr_t *e = stmt->rows[r][i];
+        expr_t constant;
+        expr_t *e = literals == NULL ? stmt->rows[r][i] : literal_expr(&literals[i], &constant);
         if (e == NULL) {
             continue; /* DEFAULT */
         }
