@@ -554,9 +554,12 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
     if (rc == CTX_OK) {
         rc = bind_returning(&w, stmt->returning, stmt->nreturning, result, err);
     }
+    /* All rows' values in one block of ncols values per row: no per-row allocation. */
+    size_t ncols = (size_t)ncols_of(&w);
     value_t **rows = arena_alloc(arena, sizeof(value_t *) * ((size_t)stmt->nrows + 1));
+    value_t *values = arena_alloc(arena, sizeof(value_t) * ncols * ((size_t)stmt->nrows + 1));
     for (int r = 0; rc == CTX_OK && r < stmt->nrows; r++) {
-        rows[r] = arena_alloc(arena, sizeof(value_t) * WRITE_COLS_MAX);
+        rows[r] = &values[(size_t)r * ncols];
         rc = values_row(&w, stmt, r, targets, ntargets, rows[r], err);
     }
     if (w.s->describing) {
