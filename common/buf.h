@@ -24,7 +24,7 @@ void buf_free(buf_t *buf);
 void buf_reset(buf_t *buf);
 /* Unconsumed bytes and their count. */
 static inline const uint8_t *buf_peek(const buf_t *buf) {
-    return buf->data + buf->start;
+    return buf->data != NULL ? buf->data + buf->start : buf->data; /* empty: no NULL + 0 */
 }
 static inline size_t buf_size(const buf_t *buf) {
     return buf->len - buf->start;

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* X(name, value, sqlstate, description) */
 #define CTX_ERROR_LIST(X)                                                                          \
@@ -135,5 +137,33 @@ void *ctx_malloc(size_t size);
 void *ctx_calloc(size_t count, size_t size);
 void *ctx_realloc(void *ptr, size_t size);
 char *ctx_strdup(const char *s);
+
+/* qsort, memcpy, memmove, memcmp and memset declare their pointers nonnull even for a count of 0
+ * (C11 7.24.1), and an empty array is often NULL; these take (NULL, 0) and do nothing then. Use
+ * them wherever the pointer can be NULL. */
+static inline void ctx_qsort(void *base, size_t n, size_t size,
+                             int (*cmp)(const void *, const void *)) {
+    if (n > 1) {
+        qsort(base, n, size, cmp);
+    }
+}
+static inline void ctx_memcpy(void *dst, const void *src, size_t n) {
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+}
+static inline void ctx_memmove(void *dst, const void *src, size_t n) {
+    if (n > 0) {
+        memmove(dst, src, n);
+    }
+}
+static inline int ctx_memcmp(const void *a, const void *b, size_t n) {
+    return n > 0 ? memcmp(a, b, n) : 0;
+}
+static inline void ctx_memset(void *dst, int c, size_t n) {
+    if (n > 0) {
+        memset(dst, c, n);
+    }
+}
 
 #endif

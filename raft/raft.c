@@ -236,7 +236,7 @@ int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t 
         r->snap_len = snap->len;
         r->snap_data = ctx_malloc(snap->len > 0 ? (size_t)snap->len : 1);
         if (snap->len > 0) {
-            memcpy(r->snap_data, snap->data, (size_t)snap->len);
+            ctx_memcpy(r->snap_data, snap->data, (size_t)snap->len);
         }
     }
     if (!raft_load_entries(r, restore)) {
@@ -535,7 +535,7 @@ static void raft_handle_snapshot(raft_t *r, const raft_msg_t *m) {
         r->snap_len = s->len;
         r->snap_data = ctx_realloc(r->snap_data, s->len > 0 ? (size_t)s->len : 1);
         if (s->len > 0) {
-            memcpy(r->snap_data, s->data, (size_t)s->len);
+            ctx_memcpy(r->snap_data, s->data, (size_t)s->len);
         }
         r->snap_conf = s->conf;
         r->snap_install = true;

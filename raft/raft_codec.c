@@ -41,7 +41,7 @@
  *   1       3     reserved, 0
  *   4       8     term
  *   12      4     vote
- *   16      8     commit
+ *   16      8     commit (<= RAFT_COMMIT_MAX)
  *   24      4     CRC32C of bytes [0, 24)
  *
  * Membership change (data of a RAFT_ENTRY_CONF entry, RAFT_CONF_CHANGE_SIZE = 6 bytes):
@@ -64,6 +64,11 @@ _Static_assert(RAFT_CONF_CHANGE_SIZE == 1 + 1 + 4, "conf change layout");
 _Static_assert(RAFT_VOTERS_MAX < 256 && RAFT_LEARNERS_MAX < 256, "conf counts fit a byte");
 
 enum { RAFT_CRC_SIZE = 4, RAFT_FLAG_REJECT = 1 };
+
+/* The largest commit index a hard state holds. Both directions enforce it: the encoder asserts
+ * it, the decoder refuses anything above (CTX_EPROTOCOL), so a decoded hard state can always be
+ * written back. */
+static const uint64_t RAFT_COMMIT_MAX = UINT64_MAX / 2;
 
 /* Bounds-checked reader over borrowed bytes; `bad` latches on the first overrun. */
 typedef struct raft_reader {
@@ -277,7 +282,7 @@ malformed:
 
 /* See raft.h; the layout is drawn above. */
 void raft_hard_state_encode(const raft_hard_state_t *hs, uint8_t out[RAFT_HARD_STATE_SIZE]) {
-    CTX_ASSERT(hs->commit <= UINT64_MAX / 2);
+    CTX_ASSERT(hs->commit <= RAFT_COMMIT_MAX);
     memset(out, 0, RAFT_HARD_STATE_SIZE);
     out[0] = RAFT_VERSION;
     for (int i = 0; i < 8; i++) {
@@ -293,7 +298,8 @@ void raft_hard_state_encode(const raft_hard_state_t *hs, uint8_t out[RAFT_HARD_S
     }
 }
 
-/* See raft.h: CTX_ECORRUPT on size/version/CRC mismatch, CTX_EPROTOCOL on reserved bytes. */
+/* See raft.h: CTX_ECORRUPT on size/version/CRC mismatch, CTX_EPROTOCOL on reserved bytes or a
+ * commit index above RAFT_COMMIT_MAX. */
 int raft_hard_state_decode(const uint8_t *bytes, size_t len, raft_hard_state_t *hs) {
     CTX_ASSERT(hs != NULL);
     if (len != RAFT_HARD_STATE_SIZE || bytes[0] != RAFT_VERSION ||
@@ -301,6 +307,9 @@ int raft_hard_state_decode(const uint8_t *bytes, size_t len, raft_hard_state_t *
         return CTX_ECORRUPT;
     }
     if (bytes[1] != 0 || bytes[2] != 0 || bytes[3] != 0) {
+        return CTX_EPROTOCOL;
+    }
+    if (ctx_read_u64be(bytes + 16) > RAFT_COMMIT_MAX) {
         return CTX_EPROTOCOL;
     }
     hs->term = ctx_read_u64be(bytes + 4);

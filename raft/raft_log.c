@@ -82,7 +82,7 @@ uint64_t raft_log_append(raft_log_t *log, uint64_t term, uint8_t type, const uin
         log->data_cap = cap;
     }
     if (len > 0) {
-        memcpy(log->data + log->data_len, data, len);
+        ctx_memcpy(log->data + log->data_len, data, len);
     }
     log->recs[log->count] =
         (raft_log_rec_t){.term = term, .data_off = log->data_len, .len = len, .type = type};

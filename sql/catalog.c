@@ -12,8 +12,9 @@
  *
  * OIDs: PostgreSQL's for built-in objects (types, pg_catalog 11, public 2200); the tables are
  * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type
- * 16390 and its array 16391, constraints 16401–16405, our table functions 16410+. Catalog
- * relations get OIDs from 1259 (pg_class) and 12000 + their position. pg_type's rows, their
+ * 16390 and its array 16391, constraints 16401–16405, our table functions 16410+, column
+ * defaults 16420+. Catalog relations get OIDs from 1259 (pg_class) and 12000 + their
+ * position (and have the system column tableoid). pg_type's rows, their
  * order and format_type()'s names are common/pgtypes.h's list, the one the wire protocol and the
  * engine read too, so an OID in pg_type is the OID in RowDescription.
  */
@@ -33,7 +34,9 @@ enum {
     OID_INDEX_BASE = 16387,
     OID_CON_BASE = 16401,
     OID_PROC_BASE = 16410,
-    OID_ATTRDEF = 16420
+    OID_ATTRDEF = 16420,
+    OID_PG_CLASS = 1259,
+    OID_PG_CONSTRAINT = 2606
 };
 
 /* ---------------------------------------------------------------- row builder */
@@ -54,7 +57,7 @@ static value_t *rb_slot(rb_t *b) {
             uint64_t cap = b->cap == 0 ? 16 : b->cap * 2;
             value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * cap * (uint64_t)b->ncols);
             if (b->nrows > 0) {
-                memcpy(rows, b->rows, sizeof(value_t) * b->nrows * (uint64_t)b->ncols);
+                ctx_memcpy(rows, b->rows, sizeof(value_t) * b->nrows * (uint64_t)b->ncols);
             }
             b->rows = rows;
             b->cap = cap;
@@ -142,6 +145,23 @@ static const cat_con_t cat_cons[] = {
     {"edges_dst_fkey", TABLE_EDGES, 'f', {2}, 1, TABLE_NODES, 1},
 };
 enum { CAT_NCONS = sizeof(cat_cons) / sizeof(cat_cons[0]) };
+
+/* Column defaults (pg_attrdef, atthasdef), as pg_get_expr() prints PostgreSQL's. */
+static const struct {
+    table_id_t table;
+    int attnum;
+    const char *expr;
+} cat_defaults[] = {{TABLE_NODES, 2, "''::text"}, {TABLE_EDGES, 4, "1"}};
+enum { CAT_NDEFAULTS = sizeof(cat_defaults) / sizeof(cat_defaults[0]) };
+
+static bool attr_has_default(table_id_t table, int attnum) {
+    for (int k = 0; k < CAT_NDEFAULTS; k++) {
+        if (cat_defaults[k].table == table && cat_defaults[k].attnum == attnum) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static const struct {
     const char *name;
@@ -338,7 +358,7 @@ static void fill_attribute(rb_t *b) {
         for (int c = 0; c < table_attr_count((table_id_t)t); c++) {
             attribute_row(b, table_oid((table_id_t)t), cols[c].name, value_type_oid(cols[c].type),
                           c + 1, attr_typmod(b, (table_id_t)t, c), attr_not_null((table_id_t)t, c),
-                          t == TABLE_EDGES && c == 3);
+                          attr_has_default((table_id_t)t, c + 1));
         }
     }
     for (int k = 0; k < TABLE_COUNT; k++) {
@@ -466,12 +486,50 @@ static void fill_constraint(rb_t *b) {
     }
 }
 
-static void fill_attrdef(rb_t *b) {
-    put_int(b, OID_ATTRDEF);
-    put_int(b, table_oid(TABLE_EDGES));
-    put_int(b, 4);
-    put_text(b, "1");
+static void depend_row(rb_t *b, uint32_t classid, uint32_t objid, uint32_t refclassid,
+                       uint32_t refobjid, int refobjsubid, char deptype) {
+    put_int(b, classid);
+    put_int(b, objid);
+    put_int(b, 0);
+    put_int(b, refclassid);
+    put_int(b, refobjid);
+    put_int(b, refobjsubid);
+    put_char(b, deptype);
     row_end(b);
+}
+
+/* The dependencies PostgreSQL records for the constraints: each on its key columns ('a'), each
+ * primary-key index on its constraint ('i'), and each foreign key on the referenced table's
+ * column and the unique index it uses ('n') — DBD::Pg's foreign_key_info finds the referenced
+ * key through them. */
+static void fill_depend(rb_t *b) {
+    for (int k = 0; k < CAT_NCONS; k++) {
+        const cat_con_t *con = &cat_cons[k];
+        uint32_t oid = OID_CON_BASE + (uint32_t)k;
+        for (int i = 0; i < con->nkeys; i++) {
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS, table_oid(con->table), con->keys[i],
+                       'a');
+        }
+        if (con->type == 'p') {
+            depend_row(b, OID_PG_CLASS, OID_INDEX_BASE + (uint32_t)con->table, OID_PG_CONSTRAINT,
+                       oid, 0, 'i');
+        } else {
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS,
+                       OID_INDEX_BASE + (uint32_t)con->ref_table, 0, 'n');
+            depend_row(b, OID_PG_CONSTRAINT, oid, OID_PG_CLASS, table_oid(con->ref_table),
+                       con->ref_key, 'n');
+        }
+    }
+}
+
+static void fill_attrdef(rb_t *b) {
+    for (int k = 0; k < CAT_NDEFAULTS; k++) {
+        put_int(b, OID_ATTRDEF + (uint32_t)k);
+        put_int(b, table_oid(cat_defaults[k].table));
+        put_int(b, cat_defaults[k].attnum);
+        put_text(b, cat_defaults[k].expr);
+        row_end(b);
+    }
 }
 
 static void fill_database(rb_t *b) {
@@ -541,27 +599,6 @@ static void fill_settings(rb_t *b) {
         put_text(b, g->reset_value);
         put_null(b);
         put_null(b);
-        put_bool(b, false);
-        row_end(b);
-    }
-    static const char *const fixed[][2] = {
-        {"max_index_keys", "32"}, {"max_identifier_length", "63"}, {"block_size", "8192"}};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (s != NULL && guc_find((sql_session_t *)s, fixed[i][0]) != NULL) {
-            continue;
-        }
-        put_text(b, fixed[i][0]);
-        put_text(b, fixed[i][1]);
-        put_null(b);
-        put_text(b, "Preset Options");
-        put_text(b, "");
-        put_null(b);
-        put_text(b, "internal");
-        put_text(b, "integer");
-        put_text(b, "default");
-        for (int k = 0; k < 7; k++) {
-            put_null(b);
-        }
         put_bool(b, false);
         row_end(b);
     }
@@ -862,7 +899,7 @@ static const cat_rel_t cat_rels[] = {
      fill_none},
     {"pg_rewrite", PGC, 'r', "oid:O rulename:N ev_class:O ev_type:C", fill_none},
     {"pg_depend", PGC, 'r',
-     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_none},
+     "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_depend},
     {"pg_sequence", PGC, 'r', "seqrelid:O seqtypid:O", fill_none},
     {"pg_foreign_table", PGC, 'r', "ftrelid:O ftserver:O ftoptions:A", fill_none},
     {"pg_partitioned_table", PGC, 'r', "partrelid:O partstrat:C partnatts:S", fill_none},
@@ -926,9 +963,10 @@ static uint32_t rel_oid(size_t index) {
     static const struct {
         const char *name;
         uint32_t oid;
-    } known[] = {{"pg_class", 1259}, {"pg_type", 1247},      {"pg_attribute", 1249},
-                 {"pg_proc", 1255},  {"pg_namespace", 2615}, {"pg_constraint", 2606},
-                 {"pg_index", 2610}, {"pg_database", 1262},  {"pg_description", 2609}};
+    } known[] = {
+        {"pg_class", OID_PG_CLASS}, {"pg_type", 1247},      {"pg_attribute", 1249},
+        {"pg_proc", 1255},          {"pg_namespace", 2615}, {"pg_constraint", OID_PG_CONSTRAINT},
+        {"pg_index", 2610},         {"pg_database", 1262},  {"pg_description", 2609}};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(known[i].name, cat_rels[index].name) == 0) {
             return known[i].oid;
@@ -968,6 +1006,26 @@ static ctype_t letter_ctype(char c) {
     }
 }
 
+/* Appends the system column `tableoid` (the relation's own OID in every row) as PostgreSQL's
+ * attribute number -6: it can be named (DBD::Pg joins pg_description on c.tableoid) but, like
+ * every column with a negative attnum, `*` does not expand to it (sql/plan_select.c). */
+static void add_tableoid(rb_t *b, bind_column_t *cols, uint32_t oid) {
+    CTX_ASSERT(b->ncols <= CAT_COLS_MAX);
+    int n = b->ncols;
+    cols[n].qualifier = cols[0].qualifier;
+    cols[n].name = "tableoid";
+    cols[n].type = CT_OID;
+    cols[n].attnum = CATALOG_ATTNUM_TABLEOID;
+    value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * (b->nrows + 1) * (uint64_t)(n + 1));
+    for (uint64_t r = 0; r < b->nrows; r++) {
+        memcpy(&rows[r * (uint64_t)(n + 1)], &b->rows[r * (uint64_t)n],
+               sizeof(value_t) * (size_t)n);
+        rows[r * (uint64_t)(n + 1) + (uint64_t)n] = value_int(oid);
+    }
+    b->rows = rows;
+    b->ncols = n + 1;
+}
+
 int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **out) {
     CTX_ASSERT(p != NULL && name != NULL);
     const cat_rel_t *rel = NULL;
@@ -996,6 +1054,7 @@ int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **ou
     }
     rel->fill(&b);
     CTX_ASSERT(b.nrows == 0 || b.col == b.ncols);
+    add_tableoid(&b, cols, rel_oid((size_t)(rel - cat_rels)));
     plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
     plan->ncols = b.ncols;
     plan->cols = cols;

@@ -18,6 +18,10 @@ enum {
     CATALOG_OID_DATABASE = 16383, /* contextdb */
 };
 
+/* Every catalog relation has the system column `tableoid` (its own OID) with PostgreSQL's
+ * attribute number; `*` does not expand to columns with a negative attnum. */
+enum { CATALOG_ATTNUM_TABLEOID = -6 };
+
 /* Plans a catalog relation: schema NULL (search path: pg_catalog), "pg_catalog" or
  * "information_schema", or a set-returning catalog function used in FROM (pg_get_keywords).
  * On success *out is a PLAN_VALUES node with the rows (generated now, in p->arena) and the

@@ -32,6 +32,7 @@ typedef struct guc_default {
 
 static const guc_default_t guc_defaults[] = {
     {"application_name", "", GUC_REPORT, "Sets the application name to be reported."},
+    {"block_size", "8192", GUC_READONLY, "Shows the size of a disk block."},
     {"client_encoding", "UTF8", GUC_REPORT, "Sets the client's character set encoding."},
     {"DateStyle", "ISO, MDY", GUC_REPORT, "Sets the display format for date and time values."},
     {"default_transaction_isolation", "read committed", 0,
@@ -50,6 +51,7 @@ static const guc_default_t guc_defaults[] = {
     {"lc_collate", "C", GUC_READONLY, "Shows the collation order locale."},
     {"lc_ctype", "C", GUC_READONLY, "Shows the character classification locale."},
     {"max_identifier_length", "63", GUC_READONLY, "Shows the maximum identifier length."},
+    {"max_index_keys", "32", GUC_READONLY, "Shows the maximum number of index keys."},
     {"search_path", "\"$user\", public", 0,
      "Sets the schema search order for names that are not schema-qualified."},
     {"server_encoding", "UTF8", GUC_REPORT | GUC_READONLY,

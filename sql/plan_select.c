@@ -68,6 +68,9 @@ static int expand_star(planner_t *p, const plan_t *input, const select_item_t *i
         if (q != NULL && (col->qualifier == NULL || strcmp(col->qualifier, q) != 0)) {
             continue;
         }
+        if (col->attnum < 0) { /* system columns (tableoid) are named, never expanded */
+            continue;
+        }
         expr_t *ref = expr_new(p->arena, EXPR_COLUMN, item->location);
         ref->qualifier = col->qualifier;
         ref->name = col->name;

@@ -183,6 +183,11 @@ static int subquery_type(planner_t *p, expr_t *e, const plan_t *plan, const bind
         return err->code;
     }
     ctype_t t = plan->cols[0].type;
+    if (e->sublink == SUBLINK_ARRAY && ctype_is_array(t)) { /* PostgreSQL: a 2-D array */
+        ctx_err_set(err, CTX_EFEATURE, "ARRAY of a subquery returning arrays is not supported");
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
     if (e->sublink == SUBLINK_ARRAY) {
         e->type = ctype_array_of(t);
         return CTX_OK;

@@ -135,7 +135,7 @@ static int add_op(write_ctx_t *w, const cmd_op_t *op, value_t *ret_row, ctx_err_
         uint32_t cap = w->ret_cap == 0 ? 64 : w->ret_cap * 2;
         value_t **rows = arena_alloc(w->arena, sizeof(value_t *) * cap);
         if (w->batch.count > 0) {
-            memcpy(rows, w->ret_rows, sizeof(value_t *) * w->batch.count);
+            ctx_memcpy(rows, w->ret_rows, sizeof(value_t *) * w->batch.count);
         }
         w->ret_rows = rows;
         w->ret_cap = cap;
@@ -567,7 +567,7 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
     }
     if (rc == CTX_OK && stmt->on_conflict == CONFLICT_UPDATE) {
         value_t **sorted = arena_alloc(arena, sizeof(value_t *) * ((size_t)stmt->nrows + 1));
-        memcpy(sorted, rows, sizeof(value_t *) * (size_t)stmt->nrows);
+        ctx_memcpy(sorted, rows, sizeof(value_t *) * (size_t)stmt->nrows);
         rc = check_unique_keys(&w, sorted, stmt->nrows, err);
     }
     if (rc == CTX_OK && stmt->nrows > 0 && stmt->nrows <= CMD_BATCH_OPS_MAX &&

@@ -39,11 +39,16 @@
 #include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "column files are little-endian");
 enum { COL_CHUNK_BYTES_MAX = 1 << 30, COL_ZSTD_LEVEL = 3 };
+/* The most raw bytes a codec can decode from one stored byte: LZ4's largest ratio is 255 (a
+ * match length grows by 255 per byte); a zstd RLE block decodes 4 stored bytes (3 header + 1)
+ * into at most one 128 KiB block. */
+enum { COL_LZ4_RATIO_MAX = 256, COL_ZSTD_RATIO_MAX = 32768 };
 
 static const char COL_MAGIC[8] = {'C', 'T', 'X', 'D', 'B', 'C', 'O', 'L'};
 static const char COL_END_MAGIC[8] = {'C', 'T', 'X', 'D', 'B', 'E', 'N', 'D'};
@@ -280,9 +285,11 @@ int col_reader_open(col_reader_t *r, const char *path, uint32_t expect_kind, ctx
         return prc;
     }
     r->file = fopen(path, "rbe");
-    if (r->file == NULL) {
+    struct stat st;
+    if (r->file == NULL || fstat(fileno(r->file), &st) != 0) {
         return ctx_err_set(err, CTX_EIO, "could not open \"%s\": %s", path, strerror(errno));
     }
+    r->size = (uint64_t)st.st_size;
     uint8_t h[COL_HEADER_BYTES + COL_DESC_BYTES * COL_COLUMNS_MAX];
     int rc = r_read(r, h, COL_HEADER_BYTES, err);
     if (rc != CTX_OK) {
@@ -348,6 +355,28 @@ static bool text_chunk_valid(const uint8_t *data, uint64_t raw, uint32_t rows) {
     return total == raw;
 }
 
+/* Whether a chunk header's sizes can be true, checked before anything is allocated for them:
+ * the stored bytes must fit in what remains of the file before the trailer, and the raw size
+ * must be what the codec can produce from them (equal for none, at most the codec's largest
+ * ratio otherwise) and rows × width for a fixed-width column. */
+static bool r_chunk_sizes_valid(const col_reader_t *r, uint8_t codec, uint64_t raw, uint64_t stored,
+                                uint64_t width, uint32_t rows) {
+    uint64_t left = r->size > r->offset ? r->size - r->offset : 0;
+    if (codec > COL_CODEC_ZSTD || raw > COL_CHUNK_BYTES_MAX || stored > COL_CHUNK_BYTES_MAX ||
+        left < COL_TRAILER_BYTES || stored > left - COL_TRAILER_BYTES ||
+        (width != 0 && raw != width * rows)) {
+        return false;
+    }
+    switch (codec) {
+    case COL_CODEC_NONE:
+        return raw == stored;
+    case COL_CODEC_LZ4:
+        return raw <= stored * COL_LZ4_RATIO_MAX;
+    default:
+        return raw <= stored * COL_ZSTD_RATIO_MAX;
+    }
+}
+
 static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
     uint64_t at = r->offset;
     uint8_t ch[COL_CHUNK_HEADER_BYTES];
@@ -358,8 +387,7 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
     uint64_t raw = get64(ch + 8);
     uint64_t stored = get64(ch + 16);
     uint64_t width = col_type_width(&r->cols[c]);
-    if (ch[0] > COL_CODEC_ZSTD || raw > COL_CHUNK_BYTES_MAX || stored > COL_CHUNK_BYTES_MAX ||
-        (ch[0] == COL_CODEC_NONE && raw != stored) || (width != 0 && raw != width * rows)) {
+    if (!r_chunk_sizes_valid(r, ch[0], raw, stored, width, rows)) {
         return r_corrupt(r, at, "bad chunk header", err);
     }
     void *dst = NULL;
@@ -383,6 +411,9 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
                  "chunk checksum mismatch (column \"%s\", chunk bytes %llu..%llu)", r->cols[c].name,
                  (unsigned long long)at, (unsigned long long)r->offset);
         return r_corrupt(r, at, what, err);
+    }
+    if (ch[0] == COL_CODEC_ZSTD && ZSTD_getFrameContentSize(dst, (size_t)stored) != raw) {
+        return r_corrupt(r, at, "chunk does not decompress", err); /* before allocating raw */
     }
     if (ch[0] != COL_CODEC_NONE) {
         r->data[c] = grow(r->data[c], &r->data_cap[c], raw);

@@ -100,6 +100,7 @@ typedef struct col_reader {
     FILE *file;
     char path[FSU_PATH_MAX];
     uint64_t offset; /* bytes consumed so far */
+    uint64_t size;   /* the file's size when opened: what announced sizes must fit in */
     uint32_t crc;    /* crc32c of bytes consumed so far */
     uint32_t kind;
     uint64_t rows; /* announced in the header */

@@ -229,7 +229,7 @@ int snap_list(const char *root, uint64_t **ids, size_t *count, ctx_err_t *err) {
     }
     closedir(d);
     if (*count > 0) {
-        qsort(*ids, *count, sizeof(uint64_t), cmp_u64);
+        ctx_qsort(*ids, *count, sizeof(uint64_t), cmp_u64);
     }
     return CTX_OK;
 }

@@ -294,7 +294,7 @@ int wal_list_segments(const char *dir, uint64_t **firsts, size_t *count, ctx_err
     }
     closedir(d);
     if (*count > 1) { /* qsort's base must not be NULL, even for 0 elements */
-        qsort(*firsts, *count, sizeof(uint64_t), cmp_u64);
+        ctx_qsort(*firsts, *count, sizeof(uint64_t), cmp_u64);
     }
     return CTX_OK;
 }

@@ -7,11 +7,13 @@
 CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libpq-dev
               "postgresql-client|postgresql-client-15" liblz4-dev libzstd-dev libssl-dev openssl)
 
-# What tests/clients needs to run every client (missing ones make a client test SKIP, not fail).
+# What tests/clients needs to run every client (missing ones make a client test SKIP, not fail),
+# and the libFuzzer toolchain tools/test and tools/fuzz build tests/fuzz with.
 # npm: Debian's package, or the one bundled with a nodesource nodejs.
 CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresql-jdbc-java
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
-                   nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format)
+                   nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
+                   clang-14 libfuzzer-14-dev libdbd-pg-perl)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"

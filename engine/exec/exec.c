@@ -72,7 +72,7 @@ value_t *rs_push(rs_builder_t *b, ctx_err_t *err) {
             return NULL;
         }
         if (out->nrows > 0) {
-            memcpy(rows, out->rows, out->nrows * width * sizeof(value_t));
+            ctx_memcpy(rows, out->rows, out->nrows * width * sizeof(value_t));
         }
         out->rows = rows;
         b->cap = cap;
@@ -179,7 +179,7 @@ static int eval_lookup_keys(const plan_t *plan, exec_ctx_t *ctx, int64_t **ids, 
             out[n++] = v.u.i;
         }
     }
-    qsort(out, (size_t)n, sizeof(int64_t), cmp_int64);
+    ctx_qsort(out, (size_t)n, sizeof(int64_t), cmp_int64);
     int unique = 0;
     for (int i = 0; i < n; i++) {
         if (unique == 0 || out[unique - 1] != out[i]) {
@@ -223,7 +223,7 @@ static int scan_lookup(const plan_t *plan, exec_ctx_t *ctx, rs_builder_t *b, ctx
             if (row == NULL) {
                 return err->code;
             }
-            memcpy(row, tmp, sizeof(value_t) * (size_t)plan->ncols);
+            ctx_memcpy(row, tmp, sizeof(value_t) * (size_t)plan->ncols);
         }
     }
     return rc;
@@ -256,7 +256,7 @@ static int exec_filter(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, 
             if (row == NULL) {
                 return err->code;
             }
-            memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
+            ctx_memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
         }
     }
     return CTX_OK;
@@ -306,7 +306,7 @@ static int exec_trim(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
         if (row == NULL) {
             return err->code;
         }
-        memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)plan->ncols);
+        ctx_memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)plan->ncols);
     }
     return CTX_OK;
 }
@@ -424,7 +424,7 @@ static int exec_distinct(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx
             if (row == NULL) {
                 return err->code;
             }
-            memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
+            ctx_memcpy(row, rs_row(in, r), sizeof(value_t) * (size_t)in->ncols);
         }
     }
     return CTX_OK;
@@ -483,7 +483,7 @@ static int emit_order(const rowset_t *in, const uint64_t *order, uint64_t count,
         if (row == NULL) {
             return err->code;
         }
-        memcpy(row, rs_row(in, order[i]), sizeof(value_t) * (size_t)in->ncols);
+        ctx_memcpy(row, rs_row(in, order[i]), sizeof(value_t) * (size_t)in->ncols);
     }
     return CTX_OK;
 }
@@ -680,13 +680,13 @@ static int cmp_i64(const void *x, const void *y) {
 
 /* The left rows of a key-lookup join whose id is among the candidates, in their order. */
 static void vector_keep_candidates(rowset_t *left, int id_col, int64_t *ids, uint64_t n) {
-    qsort(ids, n, sizeof(int64_t), cmp_i64);
+    ctx_qsort(ids, n, sizeof(int64_t), cmp_i64);
     uint64_t kept = 0;
     uint64_t w = (uint64_t)left->ncols;
     for (uint64_t r = 0; r < left->nrows; r++) {
         const value_t *v = &left->rows[r * w + (uint64_t)id_col];
         if (v->kind == VAL_INT && bsearch(&v->u.i, ids, n, sizeof(int64_t), cmp_i64) != NULL) {
-            memmove(&left->rows[kept * w], &left->rows[r * w], sizeof(value_t) * w);
+            ctx_memmove(&left->rows[kept * w], &left->rows[r * w], sizeof(value_t) * w);
             kept++;
         }
     }
@@ -788,7 +788,7 @@ static int join_emit(rs_builder_t *b, const value_t *left, int lcols, const valu
     if (row == NULL) {
         return err->code;
     }
-    memcpy(row, left, sizeof(value_t) * (size_t)lcols);
+    ctx_memcpy(row, left, sizeof(value_t) * (size_t)lcols);
     for (int c = 0; c < rcols; c++) {
         row[lcols + c] = right == NULL ? value_null() : right[c];
     }
@@ -802,8 +802,8 @@ static int join_match(const plan_t *plan, const value_t *left, int lcols, const 
     if (plan->predicate == NULL) {
         return CTX_OK;
     }
-    memcpy(scratch, left, sizeof(value_t) * (size_t)lcols);
-    memcpy(scratch + lcols, right, sizeof(value_t) * (size_t)rcols);
+    ctx_memcpy(scratch, left, sizeof(value_t) * (size_t)lcols);
+    ctx_memcpy(scratch + lcols, right, sizeof(value_t) * (size_t)rcols);
     return eval_predicate(plan->predicate, scratch, &ctx->eval, match, err);
 }
 
@@ -882,6 +882,11 @@ static int exec_join(plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rowset_t 
 
 /* ---------------------------------------------------------------- aggregate */
 
+/* Aggregates fold each input row into an agg_state_t (count, sums, the best value of min/max,
+ * the running result of bool_and/bool_or/every), or collect their input rows in `seen` when the
+ * result needs all of them: DISTINCT (sorted and deduplicated at the end, then folded),
+ * array_agg (all inputs, NULLs included, in input order) and string_agg (value and delimiter
+ * pairs). A collected row is agg_width() values wide. */
 typedef struct agg_state {
     int64_t count;
     int64_t isum;
@@ -889,8 +894,8 @@ typedef struct agg_state {
     double fsumsq;
     bool overflow;
     bool any;
-    value_t best;  /* min / max */
-    value_t *seen; /* DISTINCT: collected values */
+    value_t best;  /* min / max; bool_and / bool_or / every */
+    value_t *seen; /* collected input rows, agg_width() values each */
     uint64_t nseen, capseen;
 } agg_state_t;
 
@@ -899,21 +904,33 @@ typedef struct agg_group {
     agg_state_t *states;
 } agg_group_t;
 
-/* Collects a DISTINCT aggregate's input; false when the statement's memory limit is reached. */
-static bool agg_collect(agg_state_t *s, const value_t *v, arena_t *arena) {
+static bool agg_named(const expr_t *agg, const char *name) {
+    return strcmp(agg->name, name) == 0;
+}
+
+/* Values per collected row: string_agg keeps each value with its delimiter. */
+static int agg_width(const expr_t *agg) {
+    return agg_named(agg, "string_agg") ? 2 : 1;
+}
+
+static bool agg_collects(const expr_t *agg) {
+    return agg->distinct || agg_named(agg, "array_agg") || agg_named(agg, "string_agg");
+}
+
+/* Appends one input row (agg_width values) to s->seen; false at the statement's memory limit. */
+static bool agg_collect(agg_state_t *s, const value_t *v, int width, arena_t *arena) {
     if (s->nseen == s->capseen) {
         uint64_t cap = s->capseen == 0 ? 16 : s->capseen * 2;
-        value_t *seen = arena_try_alloc(arena, sizeof(value_t) * cap);
+        value_t *seen = arena_try_alloc(arena, sizeof(value_t) * cap * (uint64_t)width);
         if (seen == NULL) {
             return false;
         }
-        if (s->nseen > 0) {
-            memcpy(seen, s->seen, sizeof(value_t) * s->nseen);
-        }
+        ctx_memcpy(seen, s->seen, sizeof(value_t) * s->nseen * (uint64_t)width);
         s->seen = seen;
         s->capseen = cap;
     }
-    s->seen[s->nseen++] = *v;
+    ctx_memcpy(&s->seen[s->nseen * (uint64_t)width], v, sizeof(value_t) * (size_t)width);
+    s->nseen++;
     return true;
 }
 
@@ -929,6 +946,15 @@ static int agg_step(const expr_t *agg, agg_state_t *s, const value_t *v, ctx_err
         if (!s->any || (name[1] == 'i' ? c < 0 : c > 0)) {
             s->best = *v;
         }
+        s->any = true;
+        return CTX_OK;
+    }
+    if (agg->type == CT_BOOL) { /* bool_and, every: all true; bool_or: any true */
+        bool b = v->u.b;
+        if (s->any) {
+            b = strcmp(name, "bool_or") == 0 ? (s->best.u.b || b) : (s->best.u.b && b);
+        }
+        s->best = value_bool(b);
         s->any = true;
         return CTX_OK;
     }
@@ -949,23 +975,24 @@ static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row
                           ctx_err_t *err) {
     for (int a = 0; a < plan->naggs; a++) {
         const expr_t *agg = plan->aggs[a];
-        value_t v = value_null();
-        if (!agg->star && agg->nargs > 0) {
-            int rc = eval_expr(agg->args[0], row, &ctx->eval, &v, err);
+        value_t v[2] = {value_null(), value_null()};
+        int width = agg_width(agg);
+        for (int k = 0; !agg->star && k < width && k < agg->nargs; k++) {
+            int rc = eval_expr(agg->args[k], row, &ctx->eval, &v[k], err);
             if (rc != CTX_OK) {
                 return rc;
             }
-            if (value_is_null(&v)) {
-                continue; /* aggregates skip NULL inputs */
-            }
         }
-        if (agg->distinct) {
-            if (!agg_collect(&g->states[a], &v, ctx->eval.arena)) {
+        if (!agg->star && agg->nargs > 0 && value_is_null(&v[0]) && !agg_named(agg, "array_agg")) {
+            continue; /* aggregates skip NULL inputs; array_agg keeps them as elements */
+        }
+        if (agg_collects(agg)) {
+            if (!agg_collect(&g->states[a], v, width, ctx->eval.arena)) {
                 return exec_nomem(ctx, err);
             }
             continue;
         }
-        int rc = agg_step(agg, &g->states[a], &v, err);
+        int rc = agg_step(agg, &g->states[a], &v[0], err);
         if (rc != CTX_OK) {
             return rc;
         }
@@ -977,15 +1004,85 @@ static int value_qsort_cmp(const void *a, const void *b) {
     return value_compare(a, b);
 }
 
-/* Replays the distinct values of a DISTINCT aggregate into a fresh state. */
+static int value_pair_qsort_cmp(const void *a, const void *b) {
+    int c = value_compare(a, b);
+    return c != 0 ? c : value_compare((const value_t *)a + 1, (const value_t *)b + 1);
+}
+
+/* DISTINCT: sorts the collected rows and drops repeats (NULLs are equal to each other here). */
+static void agg_dedupe(agg_state_t *s, int width) {
+    ctx_qsort(s->seen, s->nseen, sizeof(value_t) * (size_t)width,
+              width == 1 ? value_qsort_cmp : value_pair_qsort_cmp);
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < s->nseen; i++) {
+        const value_t *row = &s->seen[i * (uint64_t)width];
+        if (kept > 0 && value_compare(&s->seen[(kept - 1) * width], row) == 0 &&
+            (width == 1 || value_compare(&s->seen[(kept - 1) * width + 1], row + 1) == 0)) {
+            continue;
+        }
+        ctx_memmove(&s->seen[kept * width], row, sizeof(value_t) * (size_t)width);
+        kept++;
+    }
+    s->nseen = kept;
+}
+
+/* array_agg: the collected inputs as an array in its text form; NULL over no rows. */
+static int agg_array(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err_t *err) {
+    *out = value_null();
+    if (s->nseen == 0) {
+        return CTX_OK;
+    }
+    if (s->nseen > INT32_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "array_agg result has too many elements");
+    }
+    const char **elems = arena_try_alloc(arena, sizeof(char *) * s->nseen);
+    for (uint64_t i = 0; elems != NULL && i < s->nseen; i++) {
+        uint32_t len;
+        elems[i] = value_is_null(&s->seen[i]) ? NULL : value_to_text(&s->seen[i], arena, &len);
+    }
+    if (elems != NULL) {
+        *out = value_array_build(elems, (int)s->nseen, arena);
+    }
+    return arena_exhausted(arena) ? arena_limit_error(arena, EXEC_MEM_SETTING, err) : CTX_OK;
+}
+
+/* string_agg: the values joined, each after its own row's delimiter except the first (a NULL
+ * delimiter joins with nothing); NULL over no rows. */
+static int agg_string(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err_t *err) {
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < s->nseen; i++) {
+        const value_t *d = &s->seen[2 * i + 1];
+        total += s->seen[2 * i].u.str.len + (i > 0 && !value_is_null(d) ? d->u.str.len : 0);
+    }
+    if (s->nseen == 0) {
+        *out = value_null();
+        return CTX_OK;
+    }
+    char *text = total < UINT32_MAX ? arena_try_alloc(arena, total + 1) : NULL;
+    if (text == NULL) {
+        return total < UINT32_MAX ? arena_limit_error(arena, EXEC_MEM_SETTING, err)
+                                  : ctx_err_set(err, CTX_ELIMIT, "string_agg result too long");
+    }
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < s->nseen; i++) {
+        const value_t *d = &s->seen[2 * i + 1];
+        if (i > 0 && !value_is_null(d)) {
+            ctx_memcpy(text + n, d->u.str.ptr, d->u.str.len);
+            n += d->u.str.len;
+        }
+        ctx_memcpy(text + n, s->seen[2 * i].u.str.ptr, s->seen[2 * i].u.str.len);
+        n += s->seen[2 * i].u.str.len;
+    }
+    text[n] = '\0';
+    *out = value_text(text, (uint32_t)n);
+    return CTX_OK;
+}
+
+/* Folds the collected (deduplicated) values of a DISTINCT aggregate into a fresh state. */
 static int agg_finish_distinct(const expr_t *agg, agg_state_t *s, ctx_err_t *err) {
     agg_state_t fresh;
     memset(&fresh, 0, sizeof(fresh));
-    qsort(s->seen, s->nseen, sizeof(value_t), value_qsort_cmp);
     for (uint64_t i = 0; i < s->nseen; i++) {
-        if (i > 0 && value_compare(&s->seen[i - 1], &s->seen[i]) == 0) {
-            continue;
-        }
         int rc = agg_step(agg, &fresh, &s->seen[i], err);
         if (rc != CTX_OK) {
             return rc;
@@ -995,7 +1092,17 @@ static int agg_finish_distinct(const expr_t *agg, agg_state_t *s, ctx_err_t *err
     return CTX_OK;
 }
 
-static int agg_result(const expr_t *agg, agg_state_t *s, value_t *out, ctx_err_t *err) {
+static int agg_result(const expr_t *agg, agg_state_t *s, arena_t *arena, value_t *out,
+                      ctx_err_t *err) {
+    if (agg->distinct) {
+        agg_dedupe(s, agg_width(agg));
+    }
+    if (agg_named(agg, "array_agg")) {
+        return agg_array(s, arena, out, err);
+    }
+    if (agg_named(agg, "string_agg")) {
+        return agg_string(s, arena, out, err);
+    }
     if (agg->distinct) {
         int rc = agg_finish_distinct(agg, s, err);
         if (rc != CTX_OK) {
@@ -1007,7 +1114,7 @@ static int agg_result(const expr_t *agg, agg_state_t *s, value_t *out, ctx_err_t
         *out = value_int(s->count);
     } else if (!s->any) {
         *out = value_null();
-    } else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0) {
+    } else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0 || agg->type == CT_BOOL) {
         *out = s->best;
     } else if (strcmp(name, "avg") == 0) {
         *out = value_float(s->fsum / (double)s->count);
@@ -1031,7 +1138,7 @@ static bool agg_group_add(const plan_t *plan, arena_t *arena, agg_group_t **grou
         if (bigger == NULL) {
             return false;
         }
-        memcpy(bigger, *groups, sizeof(agg_group_t) * *cap);
+        ctx_memcpy(bigger, *groups, sizeof(agg_group_t) * *cap);
         *groups = bigger;
         *cap *= 2;
     }
@@ -1085,7 +1192,7 @@ static int agg_emit_group(const plan_t *plan, agg_group_t *g, const value_t *nul
                           exec_ctx_t *ctx, rs_builder_t *b, ctx_err_t *err) {
     value_t *results = arena_alloc(ctx->eval.arena, sizeof(value_t) * (size_t)(plan->naggs + 1));
     for (int a = 0; a < plan->naggs; a++) {
-        int rc = agg_result(plan->aggs[a], &g->states[a], &results[a], err);
+        int rc = agg_result(plan->aggs[a], &g->states[a], ctx->eval.arena, &results[a], err);
         if (rc != CTX_OK) {
             return rc;
         }

@@ -31,8 +31,8 @@ int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *e
         if (row == NULL) {
             return err->code;
         }
-        memcpy(row, plan->const_rows + r * (uint64_t)plan->ncols,
-               sizeof(value_t) * (size_t)plan->ncols);
+        ctx_memcpy(row, plan->const_rows + r * (uint64_t)plan->ncols,
+                   sizeof(value_t) * (size_t)plan->ncols);
     }
     for (int r = 0; r < plan->nvalue_rows; r++) {
         value_t *row = rs_push(&b, err);
@@ -134,7 +134,7 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
             return err->code;
         }
         if (keep) {
-            memcpy(row, row_at(in, i), sizeof(value_t) * (size_t)in->ncols);
+            ctx_memcpy(row, row_at(in, i), sizeof(value_t) * (size_t)in->ncols);
         }
     }
     for (uint64_t i = 0; plan->set_op == 0 && i < r.nrows; i++) {
@@ -142,7 +142,7 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
         if (row == NULL) {
             return err->code;
         }
-        memcpy(row, row_at(&r, i), sizeof(value_t) * (size_t)r.ncols);
+        ctx_memcpy(row, row_at(&r, i), sizeof(value_t) * (size_t)r.ncols);
     }
     return CTX_OK;
 }
@@ -251,8 +251,8 @@ int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_
         if (row == NULL) {
             return err->code;
         }
-        memcpy(row, row_at(in, r), sizeof(value_t) * (size_t)in->ncols);
-        memcpy(row + in->ncols, results + r * extra, sizeof(value_t) * (size_t)extra);
+        ctx_memcpy(row, row_at(in, r), sizeof(value_t) * (size_t)in->ncols);
+        ctx_memcpy(row + in->ncols, results + r * extra, sizeof(value_t) * (size_t)extra);
     }
     return CTX_OK;
 }
@@ -278,7 +278,7 @@ int exec_project_srf(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
                 value_t *row = rs_push(&b, err);
                 rc = row == NULL ? err->code : CTX_OK;
                 if (row != NULL) {
-                    memcpy(row, tmp, sizeof(value_t) * (size_t)plan->nexprs);
+                    ctx_memcpy(row, tmp, sizeof(value_t) * (size_t)plan->nexprs);
                 }
             }
         }
@@ -317,11 +317,11 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
                 hits[nhits++] = h.slots[s] - 1;
             }
         }
-        qsort(hits, nhits, sizeof(uint64_t), cmp_u64); /* right rows in input order */
+        ctx_qsort(hits, nhits, sizeof(uint64_t), cmp_u64); /* right rows in input order */
         bool matched = false;
         for (uint64_t j = 0; j < nhits; j++) {
-            memcpy(scratch, left, sizeof(value_t) * (size_t)l->ncols);
-            memcpy(scratch + l->ncols, row_at(r, hits[j]), sizeof(value_t) * (size_t)r->ncols);
+            ctx_memcpy(scratch, left, sizeof(value_t) * (size_t)l->ncols);
+            ctx_memcpy(scratch + l->ncols, row_at(r, hits[j]), sizeof(value_t) * (size_t)r->ncols);
             bool match = true;
             int rc = plan->predicate == NULL
                          ? CTX_OK
@@ -334,7 +334,7 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
                 return err->code;
             }
             if (match) {
-                memcpy(row, scratch, sizeof(value_t) * (size_t)plan->ncols);
+                ctx_memcpy(row, scratch, sizeof(value_t) * (size_t)plan->ncols);
                 matched = true;
             }
         }
@@ -343,7 +343,7 @@ int exec_join_hash(const plan_t *plan, const rowset_t *l, const rowset_t *r, exe
             if (row == NULL) {
                 return err->code;
             }
-            memcpy(row, left, sizeof(value_t) * (size_t)l->ncols);
+            ctx_memcpy(row, left, sizeof(value_t) * (size_t)l->ncols);
             for (int c = 0; c < r->ncols; c++) {
                 row[l->ncols + c] = value_null();
             }
@@ -378,7 +378,8 @@ static int subquery_result(const expr_t *e, const rowset_t *rs, const eval_ctx_t
             elems[r] = value_is_null(v) ? NULL : value_to_text(v, ctx->arena, &len);
         }
         *out = value_array_build(elems, (int)rs->nrows, ctx->arena);
-        return CTX_OK;
+        return arena_exhausted(ctx->arena) ? arena_limit_error(ctx->arena, EXEC_MEM_SETTING, err)
+                                           : CTX_OK;
     }
     default:
         break;

@@ -147,7 +147,7 @@ static value_t *push_row(exec_ctx_t *ctx, rowset_t *out, uint64_t *cap, ctx_err_
             return NULL;
         }
         if (out->nrows > 0) {
-            memcpy(rows, out->rows, sizeof(value_t) * out->nrows * (size_t)out->ncols);
+            ctx_memcpy(rows, out->rows, sizeof(value_t) * out->nrows * (size_t)out->ncols);
         }
         out->rows = rows;
         *cap = ncap;
@@ -262,7 +262,7 @@ static double similarity(const float *a, const float *b, uint32_t dim) {
  * similarity with a zero vector (the query's or the candidate's) is NaN, and such a vector is
  * no candidate, for similar(), neighbor_stats() and hybrid() alike. Returns the count kept. */
 static uint64_t sort_defined(scored_t *s, uint64_t n) {
-    qsort(s, n, sizeof(scored_t), scored_cmp);
+    ctx_qsort(s, n, sizeof(scored_t), scored_cmp);
     while (n > 0 && isnan(s[n - 1].similarity)) {
         n--;
     }
@@ -490,7 +490,7 @@ static int hybrid_indexed(const plan_t *plan, exec_ctx_t *ctx, const float *quer
     }
     note_path(plan, st.path);
     score_ids(ctx, INT64_MIN, query, ids, nids, s, n);
-    qsort(visits, count, sizeof(graph_visit_t), visit_cmp);
+    ctx_qsort(visits, count, sizeof(graph_visit_t), visit_cmp);
     for (uint64_t i = 0; i < *n; i++) {
         graph_visit_t key = {.id = s[i].id};
         const graph_visit_t *v = bsearch(&key, visits, count, sizeof(graph_visit_t), visit_cmp);

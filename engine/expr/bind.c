@@ -601,6 +601,11 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     }
     if (strcmp(e->name, "string_agg") == 0 && e->nargs == 2) {
         for (int i = 0; i < 2; i++) {
+            if (e->args[i]->type != CT_UNKNOWN && !ctype_is_textual(e->args[i]->type)) {
+                return bind_func_not_found(e, ctx, err);
+            }
+        }
+        for (int i = 0; i < 2; i++) {
             if (e->args[i]->type == CT_UNKNOWN) {
                 int rc = bind_coerce_unknown(e->args[i], CT_TEXT, ctx, err);
                 if (rc != 0) {
@@ -617,7 +622,12 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     if (strcmp(e->name, "array_agg") == 0) {
         int rc = t == CT_UNKNOWN ? bind_coerce_unknown(e->args[0], CT_TEXT, ctx, err) : 0;
         e->type = ctype_array_of(e->args[0]->type);
-        return rc != 0 || e->type != CT_UNKNOWN ? rc : bind_func_not_found(e, ctx, err);
+        if (rc == 0 && e->type == CT_UNKNOWN) { /* PostgreSQL has an array of every type */
+            rc = ctx_err_set(err, CTX_EFEATURE, "array_agg is not supported for type %s",
+                             value_type_sql_name(e->args[0]->type));
+            eval_set_position(err, ctx->query_text, e->location);
+        }
+        return rc;
     }
     if (strcmp(e->name, "bool_and") == 0 || strcmp(e->name, "bool_or") == 0 ||
         strcmp(e->name, "every") == 0) {

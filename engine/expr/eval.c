@@ -281,8 +281,8 @@ static int eval_concat(const expr_t *e, const value_t *l, const value_t *r, cons
             return rc;
         }
         const char **all = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(nx + ny + 1));
-        memcpy(all, x, sizeof(char *) * (size_t)nx);
-        memcpy(all + nx, y, sizeof(char *) * (size_t)ny);
+        ctx_memcpy(all, x, sizeof(char *) * (size_t)nx);
+        ctx_memcpy(all + nx, y, sizeof(char *) * (size_t)ny);
         *out = value_array_build(all, nx + ny, ctx->arena);
         return 0;
     }
@@ -302,8 +302,8 @@ static int eval_concat(const expr_t *e, const value_t *l, const value_t *r, cons
         return eval_text_too_long(err);
     }
     char *s = arena_alloc(ctx->arena, (size_t)a.len + b.len + 1);
-    memcpy(s, a.ptr, a.len);
-    memcpy(s + a.len, b.ptr, b.len);
+    ctx_memcpy(s, a.ptr, a.len);
+    ctx_memcpy(s + a.len, b.ptr, b.len);
     s[a.len + b.len] = '\0';
     *out = value_text(s, a.len + b.len);
     return 0;

@@ -119,7 +119,7 @@ static int eval_regex(const expr_t *e, const value_t *l, const value_t *r, const
     regex_t local;
     for (hit = ctx->regex_cache != NULL ? *ctx->regex_cache : NULL; hit != NULL; hit = hit->next) {
         if (hit->icase == icase && strlen(hit->pattern) == p.len &&
-            memcmp(hit->pattern, p.ptr, p.len) == 0) {
+            ctx_memcmp(hit->pattern, p.ptr, p.len) == 0) {
             break;
         }
     }
@@ -131,7 +131,7 @@ static int eval_regex(const expr_t *e, const value_t *l, const value_t *r, const
             return rc;
         }
         hit->pattern = ctx_malloc((size_t)p.len + 1);
-        memcpy(hit->pattern, p.ptr, p.len);
+        ctx_memcpy(hit->pattern, p.ptr, p.len);
         hit->pattern[p.len] = '\0';
         hit->icase = icase;
         hit->next = *ctx->regex_cache;

@@ -224,7 +224,7 @@ static int f_replace(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, v
     }
     uint64_t matches = 0; /* the result's length is known before anything is built */
     for (uint32_t i = 0; i + flen <= len;) {
-        bool hit = memcmp(s + i, a[1].u.str.ptr, flen) == 0;
+        bool hit = ctx_memcmp(s + i, a[1].u.str.ptr, flen) == 0;
         matches += hit;
         i += hit ? flen : 1;
     }
@@ -233,7 +233,7 @@ static int f_replace(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, v
     }
     buf_init(&b);
     for (uint32_t i = 0; i < len;) {
-        if (i + flen <= len && memcmp(s + i, a[1].u.str.ptr, flen) == 0) {
+        if (i + flen <= len && ctx_memcmp(s + i, a[1].u.str.ptr, flen) == 0) {
             buf_append(&b, a[2].u.str.ptr, a[2].u.str.len);
             i += flen;
         } else {
@@ -568,9 +568,9 @@ static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t
     uint32_t dlen = a[1].kind == VAL_NULL ? 0 : a[1].u.str.len;
     for (uint32_t i = 0; s.len > 0 && i <= s.len; i++) {
         bool at_end = i == s.len;
-        bool at_delim = dlen == 0
-                            ? !at_end
-                            : (i + dlen <= s.len && memcmp(s.ptr + i, a[1].u.str.ptr, dlen) == 0);
+        bool at_delim =
+            dlen == 0 ? !at_end
+                      : (i + dlen <= s.len && ctx_memcmp(s.ptr + i, a[1].u.str.ptr, dlen) == 0);
         if (at_end || (at_delim && dlen > 0)) {
             elems[n++] = arena_strndup(ctx->arena, s.ptr + start, i - start);
             start = i + dlen;

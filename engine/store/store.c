@@ -948,7 +948,7 @@ int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t 
         adj_insert(store, out, e->target, e->kind, e->weight, store->write_seq);
         in[i] = (restore_in_t){t, (uint32_t)e->kind, e->source, e->weight};
     }
-    qsort(in, (size_t)count, sizeof(restore_in_t), restore_in_cmp);
+    ctx_qsort(in, (size_t)count, sizeof(restore_in_t), restore_in_cmp);
     for (uint64_t i = 0; i < count; i++) {
         adj_insert(store, &store->nodes[in[i].target_slot].in, in[i].source, (int32_t)in[i].kind,
                    in[i].weight, store->write_seq);

@@ -380,7 +380,7 @@ static int j_pair_cmp(const void *pa, const void *pb) {
 /* Sorts members the jsonb way and keeps the last of each duplicated key. */
 static void j_object_finish(jnode_t *node) {
     uint32_t kept = 0;
-    qsort(node->pairs, node->count, sizeof(jpair_t), j_pair_cmp);
+    ctx_qsort(node->pairs, node->count, sizeof(jpair_t), j_pair_cmp);
     for (uint32_t i = 0; i < node->count; i++) {
         bool dup_next =
             i + 1 < node->count && node->pairs[i + 1].key_len == node->pairs[i].key_len &&
@@ -723,7 +723,7 @@ static bool j_index_cb(json_slice_t key, json_slice_t value, void *arg) {
 
 static bool j_key_cb(json_slice_t key, json_slice_t value, void *arg) {
     j_find_t *f = arg;
-    if (key.len == f->key_len && memcmp(key.ptr, f->key, key.len) == 0) {
+    if (key.len == f->key_len && ctx_memcmp(key.ptr, f->key, key.len) == 0) {
         f->out = value;
         return true;
     }

@@ -542,38 +542,57 @@ int value_array_split(const char *text, uint32_t len, arena_t *arena, const char
     return 0;
 }
 
+/* Whether an array element needs double quotes in the text form, and its quoted length. */
+static bool array_elem_quoted(const char *e, size_t *len) {
+    bool quote = *e == '\0' || strcasecmp(e, "NULL") == 0 || strpbrk(e, "{},\"\\ \t\n") != NULL;
+    size_t n = 0;
+    for (const char *c = e; *c != '\0'; c++) {
+        n += (*c == '"' || *c == '\\') ? 2 : 1;
+    }
+    *len = n + (quote ? 2 : 0);
+    return quote;
+}
+
 value_t value_array_build(const char *const *elems, int count, arena_t *arena) {
-    buf_t b;
-    buf_init(&b);
-    buf_append_u8(&b, '{');
+    size_t total = 2 + (count > 0 ? (size_t)count - 1 : 0), len;
+    for (int k = 0; k < count; k++) {
+        (void)array_elem_quoted(elems[k] != NULL ? elems[k] : "", &len);
+        total += elems[k] == NULL ? 4 : len;
+    }
+    char *text = total < UINT32_MAX ? arena_try_alloc(arena, total + 1) : NULL;
+    if (text == NULL) {
+        return value_null(); /* the arena is marked exhausted (or too long): the caller fails */
+    }
+    size_t n = 0;
+    text[n++] = '{';
     for (int k = 0; k < count; k++) {
         const char *e = elems[k];
         if (k > 0) {
-            buf_append_u8(&b, ',');
+            text[n++] = ',';
         }
         if (e == NULL) {
-            buf_append(&b, "NULL", 4);
+            memcpy(text + n, "NULL", 4);
+            n += 4;
             continue;
         }
-        bool quote = *e == '\0' || strcasecmp(e, "NULL") == 0 || strpbrk(e, "{},\"\\ \t\n") != NULL;
+        bool quote = array_elem_quoted(e, &len);
         if (quote) {
-            buf_append_u8(&b, '"');
+            text[n++] = '"';
         }
         for (const char *c = e; *c != '\0'; c++) {
             if (*c == '"' || *c == '\\') {
-                buf_append_u8(&b, '\\');
+                text[n++] = '\\';
             }
-            buf_append_u8(&b, (uint8_t)*c);
+            text[n++] = *c;
         }
         if (quote) {
-            buf_append_u8(&b, '"');
+            text[n++] = '"';
         }
     }
-    buf_append_u8(&b, '}');
-    uint32_t n = (uint32_t)buf_size(&b);
-    value_t v = value_text(arena_strndup(arena, (const char *)buf_peek(&b), n), n);
-    buf_free(&b);
-    return v;
+    text[n++] = '}';
+    text[n] = '\0';
+    CTX_ASSERT(n == total);
+    return value_text(text, (uint32_t)n);
 }
 
 /* Validates an array (or record) literal and keeps its canonical text form. */

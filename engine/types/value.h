@@ -139,7 +139,9 @@ ctype_t ctype_array_of(ctype_t elem); /* CT_UNKNOWN when there is no array type 
 /* Array text form. value_array_split splits "{a,\"b c\",NULL}" into unquoted, unescaped
  * elements (arena memory, NUL-terminated; NULL elements → NULL pointers); a 1-D form only.
  * Returns 0, or CTX_EBAD_LITERAL ("malformed array literal"). value_array_build is the inverse
- * (quotes elements that need it). */
+ * (quotes elements that need it); it measures the text first and takes exactly that from the
+ * arena with arena_try_alloc, so past the arena's limit it returns a NULL value and leaves the
+ * arena marked exhausted (the executor's poll then fails the statement with 53200). */
 int value_array_split(const char *text, uint32_t len, arena_t *arena, const char ***elems,
                       int *count, ctx_err_t *err);
 value_t value_array_build(const char *const *elems, int count, arena_t *arena);

@@ -525,7 +525,7 @@ static uint32_t select_heuristic(const hnsw_t *h, const hnsw_cand_t *cands, uint
 /* Re-selects the links of `node` on `level` from cands[0..n) (distances from node, unsorted). */
 static void relink(hnsw_t *h, uint32_t node, uint32_t level, hnsw_cand_t *cands, uint32_t n,
                    hnsw_cand_t *tmp) {
-    qsort(cands, n, sizeof(hnsw_cand_t), cand_cmp);
+    ctx_qsort(cands, n, sizeof(hnsw_cand_t), cand_cmp);
     uint32_t kept = select_heuristic(h, cands, n, hnsw_cap(h, level), tmp);
     uint32_t *links = hnsw_links(h, node, level);
     for (uint32_t i = 0; i < kept; i++) {
@@ -888,7 +888,7 @@ static uint32_t *filter_slots(const hnsw_t *h, const hnsw_filter_t *f, uint64_t 
             slots[k++] = s;
         }
     }
-    qsort(slots, k, sizeof(uint32_t), u32_cmp);
+    ctx_qsort(slots, k, sizeof(uint32_t), u32_cmp);
     uint64_t unique = 0;
     for (uint64_t i = 0; i < k; i++) {
         if (unique == 0 || slots[unique - 1] != slots[i]) {

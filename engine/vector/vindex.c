@@ -140,7 +140,7 @@ static uint64_t order_by_slot(const store_t *store, cand_slot_t *c, uint64_t n) 
     for (uint64_t i = 0; i < n; i++) {
         c[i].slot = store_vector_slot(store, c[i].id);
     }
-    qsort(c, n, sizeof(cand_slot_t), cand_slot_cmp);
+    ctx_qsort(c, n, sizeof(cand_slot_t), cand_slot_cmp);
     uint64_t m = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (c[i].slot != STORE_SLOT_NONE && (m == 0 || c[m - 1].slot != c[i].slot)) {

@@ -5,7 +5,8 @@
  * DETAIL names the limit); the same session and another one keep working, and repeating the
  * failure does not grow the server (its VmHWM stays far below what the unbounded statement
  * would take). The setting takes PostgreSQL memory units (64kB at least, as work_mem); its
- * default comes from the config key.
+ * default comes from the config key. Array and string results (nested ARRAY(…)::text,
+ * array_agg, string_agg) count against the limit too.
  * COPY FROM: a single 20 MB line loads (the time is printed, not asserted); a line longer than
  * the limit fails with 54000; statement_timeout and CancelRequest stop a COPY with 57014 and
  * leave nothing behind.
@@ -148,6 +149,44 @@ START_TEST(test_hash_tables_over_limit) {
     char *shown = ts_query_value(a, "SHOW statement_mem_limit");
     ck_assert_str_eq(shown, "1GB");
     free(shown);
+    PQfinish(a);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM), 0);
+}
+END_TEST
+
+/* Array and string results are measured into the statement's memory: ARRAY(…)::text nested 30
+ * deep (each level quotes and escapes the one inside, so the text doubles per level), and
+ * array_agg / string_agg over 9 million rows, fail with 53200 and leave the server small. */
+START_TEST(test_array_and_string_results_over_limit) {
+    ts_server_t s;
+    ck_assert_int_eq(ts_server_start(&s, NULL, NULL), 0);
+    PGconn *a = ts_connect(&s, NULL);
+    load_graph(a);
+    ts_exec_ok(a, "SET statement_mem_limit = '16MB'");
+    char sql[1024] = "";
+    for (int i = 0; i < 30; i++) {
+        strcat(sql, "SELECT ARRAY(");
+    }
+    strcat(sql, "SELECT 1");
+    for (int i = 0; i < 30; i++) {
+        strcat(sql, ")::text");
+    }
+    const char *statements[] = {
+        sql,
+        "SELECT array_agg(n.id) FROM nodes n, edges e",
+        "SELECT string_agg(n.label, ',') FROM nodes n, edges e",
+    };
+    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
+        PGresult *r = PQexec(a, statements[i]);
+        expect_error(r, "53200");
+        PQclear(r);
+    }
+    long hwm_kb = proc_status_kb(s.pid, "VmHWM:");
+    fprintf(stderr, "array/string results at 16MB: server VmHWM %ld kB\n", hwm_kb);
+    ck_assert_int_lt(hwm_kb, 512 * 1024); /* the nested text alone is over 1 GB unbounded */
+    char *n = ts_query_value(a, "SELECT array_length(array_agg(id), 1) FROM nodes");
+    ck_assert_str_eq(n, "3000");
+    free(n);
     PQfinish(a);
     ck_assert_int_eq(ts_server_stop(&s, SIGTERM), 0);
 }
@@ -310,6 +349,7 @@ int main(void) {
     TCase *tc = tcase_create("memlimit");
     tcase_add_test(tc, test_cross_join_over_limit_fails_alone);
     tcase_add_test(tc, test_hash_tables_over_limit);
+    tcase_add_test(tc, test_array_and_string_results_over_limit);
     tcase_add_test(tc, test_setting_values);
     tcase_add_test(tc, test_copy_long_line);
     tcase_add_test(tc, test_copy_statement_timeout);

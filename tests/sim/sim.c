@@ -224,7 +224,7 @@ static void sim_deliver(sim_t *s) {
     memcpy(batch, s->packets, due * sizeof(sim_packet_t));
     memmove(s->packets, s->packets + due, (s->packets_count - due) * sizeof(sim_packet_t));
     s->packets_count -= due;
-    qsort(batch, due, sizeof(sim_packet_t), sim_packet_cmp);
+    ctx_qsort(batch, due, sizeof(sim_packet_t), sim_packet_cmp);
     for (size_t i = 0; i < due; i++) {
         sim_packet_t *p = &batch[i];
         sim_node_t *n = sim_node(s, p->to);

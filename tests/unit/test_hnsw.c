@@ -125,7 +125,7 @@ static uint32_t exact_topk(metric_t metric, const float *query, const bool *live
             n++;
         }
     }
-    qsort(all, n, sizeof(exact_hit_t), exact_cmp);
+    ctx_qsort(all, n, sizeof(exact_hit_t), exact_cmp);
     uint32_t m = n < k ? n : k;
     for (uint32_t i = 0; i < m; i++) {
         out[i] = all[i].id;

@@ -209,6 +209,16 @@ START_TEST(test_hard_state_and_conf_change) {
         bytes[i] ^= 0x10;
     }
     ck_assert_int_eq(raft_hard_state_decode(bytes, sizeof(bytes) - 1, &out), CTX_ECORRUPT);
+    /* A commit index the encoder refuses to write is refused on read too (found by fuzz_raft:
+     * a decoded hard state re-encoded tripped raft_hard_state_encode's assertion). */
+    uint8_t big[RAFT_HARD_STATE_SIZE];
+    memcpy(big, bytes, sizeof(big));
+    memset(big + 16, 0xff, 8);
+    uint32_t crc = crc32c(0, big, 24);
+    for (int i = 0; i < 4; i++) {
+        big[24 + i] = (uint8_t)(crc >> (24 - 8 * i));
+    }
+    ck_assert_int_eq(raft_hard_state_decode(big, sizeof(big), &out), CTX_EPROTOCOL);
 
     uint8_t cc[RAFT_CONF_CHANGE_SIZE];
     raft_conf_change_encode(RAFT_CONF_PROMOTE, 9, cc);

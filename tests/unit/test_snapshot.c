@@ -4,11 +4,14 @@
  * column file is detected (by a chunk/header CRC or the whole-file CRC the metadata keeps); the
  * metadata JSON round trips and `current` switches; a random store (with freed slots) is saved
  * and restored slot for slot: identical scans, and identical slot choices for later inserts;
- * a damaged snapshot file fails the load naming the file; vacuum keeps files still referenced.
+ * a damaged snapshot file fails the load naming the file; vacuum keeps files still referenced;
+ * a chunk announcing more bytes than the file holds or its codec can decode is corrupt before
+ * the reader allocates for it.
  * Randomized tests print their seed; set CTX_TEST_SEED to replay.
  */
 #include "colfile.h"
 #include "command.h"
+#include "crc32c.h"
 #include "snapshot.h"
 
 #include <check.h>
@@ -209,6 +212,65 @@ START_TEST(test_colfile_every_corruption_detected) {
             ck_assert_msg(rc == CTX_ECORRUPT, "codec %d: cut at %zu not detected", codec, cut);
             ck_assert(strstr(err.message, "bad.col") != NULL || cut == 0 ||
                       strstr(err.message, "whole-file") != NULL);
+        }
+        free(image);
+    }
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* The text chunk of the first group announces raw/stored sizes (stored UINT64_MAX: the real
+ * one) with a CRC over its real data, so only the size checks can refuse it: the read fails as
+ * corrupt, and the reader's buffers never grew towards the announced size. */
+static void expect_announced_size_refused(const char *path, const uint8_t *image, size_t len,
+                                          uint64_t raw, uint64_t stored) {
+    uint8_t *copy = malloc(len);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, image, len);
+    size_t chunk0 = COL_HEADER_BYTES + 4 * COL_DESC_BYTES + COL_GROUP_HEADER_BYTES;
+    uint64_t stored0, stored1;
+    memcpy(&stored0, copy + chunk0 + 16, 8);
+    uint8_t *ch = copy + chunk0 + COL_CHUNK_HEADER_BYTES + stored0;
+    memcpy(&stored1, ch + 16, 8);
+    stored = stored == UINT64_MAX ? stored1 : stored;
+    memcpy(ch + 8, &raw, 8);
+    memcpy(ch + 16, &stored, 8);
+    uint32_t crc =
+        crc32c(crc32c(crc32c(0, ch, 4), ch + 8, 16), ch + COL_CHUNK_HEADER_BYTES, (size_t)stored1);
+    memcpy(ch + 4, &crc, 4);
+    spit(path, copy, len);
+    free(copy);
+    col_reader_t r;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(col_reader_open(&r, path, COL_KIND_NODES, &err), 0);
+    ck_assert_int_eq(col_reader_group(&r, &err), CTX_ECORRUPT);
+    ck_assert_msg(r.data_cap[1] < len && r.stored_cap < len,
+                  "announced %" PRIu64 "/%" PRIu64 " bytes: buffers %" PRIu64
+                  "/%zu for a %zu-byte file",
+                  raw, stored, r.data_cap[1], r.stored_cap, len);
+    col_reader_close(&r);
+}
+
+START_TEST(test_colfile_announced_sizes_bounded_by_file) {
+    char *dir = make_dir();
+    T_ROWS = 120;
+    const uint64_t huge = UINT64_C(1) << 30;
+    for (int codec = COL_CODEC_NONE; codec <= COL_CODEC_ZSTD; codec++) {
+        char path[256], bad[256];
+        snprintf(path, sizeof(path), "%s/c-%d.col", dir, codec);
+        snprintf(bad, sizeof(bad), "%s/bad.col", dir);
+        uint32_t crc;
+        uint64_t bytes;
+        write_test_file(path, (col_codec_t)codec, 120, &crc, &bytes);
+        size_t len;
+        uint8_t *image = slurp(path, &len);
+        if (codec == COL_CODEC_NONE) {
+            expect_announced_size_refused(bad, image, len, huge, huge);
+        } else {
+            expect_announced_size_refused(bad, image, len, huge, UINT64_MAX); /* codec ratio */
+            expect_announced_size_refused(bad, image, len, 1000, huge);       /* past the file */
         }
         free(image);
     }
@@ -519,6 +581,7 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_colfile_round_trip_codecs);
     tcase_add_test(tc, test_colfile_every_corruption_detected);
+    tcase_add_test(tc, test_colfile_announced_sizes_bounded_by_file);
     tcase_add_test(tc, test_meta_json_and_current);
     tcase_add_test(tc, test_store_round_trip_slot_exact);
     tcase_add_test(tc, test_damaged_snapshot_detected);
