@@ -114,12 +114,27 @@ typedef struct set_clause {
 
 typedef enum { CONFLICT_NONE, CONFLICT_NOTHING, CONFLICT_UPDATE } conflict_action_t;
 
+/* A VALUES entry written as a bare constant (integer, decimal, string, TRUE, FALSE, NULL) or
+ * DEFAULT. A row made only of these is kept as an array of them instead of expr_t nodes, so a
+ * long multi-row INSERT costs 32 bytes per value; the writer turns each into the EXPR_CONST the
+ * parser would have built (same value, type and location) when it evaluates the row. */
+typedef struct insert_literal {
+    value_t value;    /* as EXPR_CONST.value */
+    int32_t location; /* byte offset of the token in the query text */
+    int16_t type;     /* ctype_t of the constant (CT_UNKNOWN for strings and NULL) */
+    bool is_default;  /* DEFAULT (value and type unused) */
+} insert_literal_t;
+
+_Static_assert(CT_TYPE_COUNT <= INT16_MAX, "insert_literal_t.type holds a ctype_t");
+
 typedef struct insert_stmt {
     const char *table;
     int table_location;
     const char **columns; /* NULL: the table's columns in order */
     int ncolumns;
     expr_t ***rows; /* rows[i] has row_lengths[i] expressions (DEFAULT → NULL pointer) */
+    insert_literal_t **literal_rows; /* when non-NULL and literal_rows[i] is non-NULL, row i is
+                                        those row_lengths[i] entries and rows[i] is NULL */
     int *row_lengths;
     int nrows;
     conflict_action_t on_conflict;

@@ -33,16 +33,21 @@ typedef enum {
     LEX_OP,      /* operator or punctuation: text ("(", ",", "::", "<=>", "->>", "!=", …) */
 } lex_kind_t;
 
+/* 32 bytes: a long multi-row INSERT holds several tokens per row until it is parsed. */
 typedef struct lex_token {
-    lex_kind_t kind;
-    bool quoted;      /* LEX_IDENT written as "quoted" (never a keyword) */
-    int location;     /* byte offset of the token's first byte in the text */
-    int length;       /* bytes of source text the token spans */
     const char *text; /* NUL-terminated, arena memory (see kinds) */
+    union {
+        int64_t ival; /* LEX_INTEGER, LEX_PARAM */
+        double fval;  /* LEX_FLOAT */
+    };
+    int32_t location; /* byte offset of the token's first byte in the text */
+    int32_t length;   /* bytes of source text the token spans */
     uint32_t text_len;
-    int64_t ival; /* LEX_INTEGER, LEX_PARAM */
-    double fval;  /* LEX_FLOAT */
+    uint8_t kind; /* lex_kind_t */
+    bool quoted;  /* LEX_IDENT written as "quoted" (never a keyword) */
 } lex_token_t;
+
+_Static_assert(sizeof(lex_token_t) == 32, "lex_token_t stays 32 bytes");
 
 /* Tokenizes text[0, len). On success *tokens holds *count tokens, the last one LEX_EOF: the
  * array is malloc'ed and owned by the caller (lex_tokens_free), the token texts are arena memory

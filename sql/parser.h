@@ -59,6 +59,10 @@ void *parser_grow(parser_t *p, void *items, int count, int *cap, size_t elem_byt
 expr_t *parser_expr(parser_t *p);
 /* (SELECT …) as an EXPR_SUBQUERY of sublink kind; the current token is "(". */
 expr_t *parser_subquery(parser_t *p, int sublink, int loc);
+/* True when the token `ahead` is a bare constant (integer, decimal, string, TRUE, FALSE, NULL):
+ * sets the value and type of the EXPR_CONST parser_primary makes of it (string values point at
+ * the token's arena text). */
+bool parser_constant(const parser_t *p, int ahead, value_t *value, ctype_t *type);
 /* Primary expression: constant, parameter, column, call, CASE, CAST, (expr) (parser_primary.c). */
 expr_t *parser_primary(parser_t *p);
 /* "(" [arg {, arg}] ")" where arg is expr or `name => expr` (arg_name set): table-function

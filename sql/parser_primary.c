@@ -32,16 +32,45 @@ static expr_t *parser_const(parser_t *p, value_t v, ctype_t type) {
     return e;
 }
 
-static expr_t *parser_literal(parser_t *p) {
-    const lex_token_t *t = parser_peek(p, 0);
+bool parser_constant(const parser_t *p, int ahead, value_t *value, ctype_t *type) {
+    const lex_token_t *t = parser_peek(p, ahead);
     switch (t->kind) {
     case LEX_INTEGER:
-        return parser_const(p, value_int(t->ival),
-                            t->ival >= INT32_MIN && t->ival <= INT32_MAX ? CT_INT4 : CT_INT8);
+        *value = value_int(t->ival);
+        *type = t->ival >= INT32_MIN && t->ival <= INT32_MAX ? CT_INT4 : CT_INT8;
+        return true;
     case LEX_FLOAT:
-        return parser_const(p, value_float(t->fval), CT_FLOAT8);
+        *value = value_float(t->fval);
+        *type = CT_FLOAT8;
+        return true;
     case LEX_STRING:
-        return parser_const(p, value_text(t->text, t->text_len), CT_UNKNOWN);
+        *value = value_text(t->text, t->text_len);
+        *type = CT_UNKNOWN;
+        return true;
+    default:
+        break;
+    }
+    if (parser_is_kw(p, ahead, "true") || parser_is_kw(p, ahead, "false")) {
+        *value = value_bool(parser_is_kw(p, ahead, "true"));
+        *type = CT_BOOL;
+        return true;
+    }
+    if (parser_is_kw(p, ahead, "null")) {
+        *value = value_null();
+        *type = CT_UNKNOWN;
+        return true;
+    }
+    return false;
+}
+
+static expr_t *parser_literal(parser_t *p) {
+    const lex_token_t *t = parser_peek(p, 0);
+    value_t v;
+    ctype_t type;
+    if (t->kind != LEX_PARAM && parser_constant(p, 0, &v, &type)) {
+        return parser_const(p, v, type);
+    }
+    switch (t->kind) {
     case LEX_PARAM: {
         if (t->ival > PARSER_PARAMS_MAX) { /* the statement's parameter arrays are sized by it */
             ctx_err_set(p->err, CTX_EBAD_PARAM, "there is no parameter $%lld", (long long)t->ival);
@@ -363,11 +392,10 @@ static expr_t *parser_name_ref(parser_t *p) {
 static expr_t *parser_keyword_primary(parser_t *p, bool *handled) {
     const lex_token_t *t = parser_peek(p, 0);
     *handled = true;
-    if (parser_is_kw(p, 0, "true") || parser_is_kw(p, 0, "false")) {
-        return parser_const(p, value_bool(parser_is_kw(p, 0, "true")), CT_BOOL);
-    }
-    if (parser_is_kw(p, 0, "null")) {
-        return parser_const(p, value_null(), CT_UNKNOWN);
+    value_t v;
+    ctype_t type;
+    if (parser_constant(p, 0, &v, &type)) { /* TRUE, FALSE, NULL */
+        return parser_const(p, v, type);
     }
     if (parser_is_kw(p, 0, "case")) {
         return parser_case(p);

@@ -547,16 +547,58 @@ static int parser_returning(parser_t *p, select_item_t **items, int *n) {
     return parser_select_items(p, items, n);
 }
 
+/* Entries of the VALUES row starting at the current "(" when each is a bare constant or DEFAULT
+ * (followed by "," or ")"); 0 when the row holds anything else. */
+static int parser_literal_row_length(const parser_t *p) {
+    value_t v;
+    ctype_t type;
+    int n = 0;
+    if (!parser_is_op(p, 0, "(")) {
+        return 0;
+    }
+    for (int k = 1;; k += 2) {
+        if (!parser_constant(p, k, &v, &type) && !parser_is_kw(p, k, "default")) {
+            return 0;
+        }
+        n++;
+        if (parser_is_op(p, k + 1, ")")) {
+            return n;
+        }
+        if (!parser_is_op(p, k + 1, ",")) {
+            return 0;
+        }
+    }
+}
+
+/* The VALUES row at the current "(" as insert_literal_t entries (n of them, all constants or
+ * DEFAULT as parser_literal_row_length found): one allocation instead of n expression nodes. */
+static insert_literal_t *parser_literal_row(parser_t *p, int n) {
+    CTX_ASSERT(n > 0 && parser_is_op(p, 0, "("));
+    insert_literal_t *row = arena_alloc(p->arena, sizeof(*row) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        const lex_token_t *t = parser_peek(p, 1 + 2 * i);
+        ctype_t type = CT_UNKNOWN;
+        row[i] = (insert_literal_t){.location = t->location};
+        row[i].is_default = !parser_constant(p, 1 + 2 * i, &row[i].value, &type);
+        row[i].type = (int16_t)type;
+    }
+    p->pos += 2 * n + 1; /* "(" and each entry with its "," or ")" */
+    return row;
+}
+
 /* One VALUES row: ( expr | DEFAULT {, …} ); every row as long as the first. */
 static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
     expr_t **row = NULL;
-    int n = 0;
+    insert_literal_t *literals = NULL;
+    int n = parser_literal_row_length(p);
     int cap = 0;
     int location = parser_peek(p, 0)->location;
-    if (parser_expect_op(p, "(") != CTX_OK) {
+    if (n > 0) {
+        literals = parser_literal_row(p, n);
+    } else if (parser_expect_op(p, "(") != CTX_OK) {
         return p->err->code;
     }
-    do {
+    while (literals == NULL) {
         expr_t *e = NULL;
         if (!parser_accept_kw(p, "default")) {
             e = parser_expr(p);
@@ -566,8 +608,11 @@ static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
         }
         row = parser_grow(p, row, n, &cap, sizeof(*row));
         row[n++] = e;
-    } while (parser_accept_op(p, ","));
-    if (parser_expect_op(p, ")") != CTX_OK) {
+        if (!parser_accept_op(p, ",")) {
+            break;
+        }
+    }
+    if (literals == NULL && parser_expect_op(p, ")") != CTX_OK) {
         return p->err->code;
     }
     if (ins->nrows > 0 && n != ins->row_lengths[0]) {
@@ -576,11 +621,15 @@ static int parser_values_row(parser_t *p, insert_stmt_t *ins, int *rows_cap) {
         return rc;
     }
     int lengths_cap = *rows_cap;
+    int literals_cap = *rows_cap;
     ins->rows = parser_grow(p, ins->rows, ins->nrows, rows_cap, sizeof(*ins->rows));
     ins->row_lengths =
         parser_grow(p, ins->row_lengths, ins->nrows, &lengths_cap, sizeof(*ins->row_lengths));
-    CTX_ASSERT(lengths_cap == *rows_cap);
+    ins->literal_rows =
+        parser_grow(p, ins->literal_rows, ins->nrows, &literals_cap, sizeof(*ins->literal_rows));
+    CTX_ASSERT(lengths_cap == *rows_cap && literals_cap == *rows_cap);
     ins->rows[ins->nrows] = row;
+    ins->literal_rows[ins->nrows] = literals;
     ins->row_lengths[ins->nrows++] = n;
     return CTX_OK;
 }

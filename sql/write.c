@@ -289,6 +289,22 @@ static int eval_value(write_ctx_t *w, expr_t *e, int c, value_t *out, ctx_err_t 
     return rc;
 }
 
+/* The EXPR_CONST the parser would have built for a compact VALUES entry, in *node (NULL for
+ * DEFAULT); binding it may turn *node into a CAST over an arena copy, as for a parsed row. */
+static expr_t *literal_expr(const insert_literal_t *literal, expr_t *node) {
+    if (literal->is_default) {
+        return NULL;
+    }
+    memset(node, 0, sizeof(*node));
+    node->kind = EXPR_CONST;
+    node->location = literal->location;
+    node->type = (ctype_t)literal->type;
+    node->value = literal->value;
+    node->column_index = -1;
+    node->agg_index = -1;
+    return node;
+}
+
 static int values_row(write_ctx_t *w, const insert_stmt_t *stmt, int r, const int *targets,
                       int ntargets, value_t *row, ctx_err_t *err) {
     if (stmt->row_lengths[r] != ntargets) {
@@ -299,8 +315,10 @@ static int values_row(write_ctx_t *w, const insert_stmt_t *stmt, int r, const in
     for (int c = 0; c < ncols_of(w); c++) {
         column_default(w, c, &row[c]);
     }
+    const insert_literal_t *literals = stmt->literal_rows[r];
     for (int i = 0; i < ntargets; i++) {
-        expr_t *e = stmt->rows[r][i];
+        expr_t constant;
+        expr_t *e = literals == NULL ? stmt->rows[r][i] : literal_expr(&literals[i], &constant);
         if (e == NULL) {
             continue; /* DEFAULT */
         }
@@ -535,9 +553,12 @@ int write_insert(sql_session_t *s, insert_stmt_t *stmt, const char *query_text, 
     if (rc == CTX_OK) {
         rc = bind_returning(&w, stmt->returning, stmt->nreturning, result, err);
     }
+    /* All rows' values in one block of ncols values per row: no per-row allocation. */
+    size_t ncols = (size_t)ncols_of(&w);
     value_t **rows = arena_alloc(arena, sizeof(value_t *) * ((size_t)stmt->nrows + 1));
+    value_t *values = arena_alloc(arena, sizeof(value_t) * ncols * ((size_t)stmt->nrows + 1));
     for (int r = 0; rc == CTX_OK && r < stmt->nrows; r++) {
-        rows[r] = arena_alloc(arena, sizeof(value_t) * WRITE_COLS_MAX);
+        rows[r] = &values[(size_t)r * ncols];
         rc = values_row(&w, stmt, r, targets, ntargets, rows[r], err);
     }
     if (w.s->describing) {

@@ -440,9 +440,22 @@ START_TEST(test_insert) {
     ck_assert_int_eq(ins->nrows, 2);
     ck_assert_int_eq(ins->row_lengths[0], 3);
     ck_assert_int_eq(ins->row_lengths[1], 3);
-    ck_assert_str_eq(show(ins->rows[0][2]), "'{\"a\":1}'");
-    ck_assert_ptr_null(ins->rows[1][1]);
-    ck_assert_str_eq(show(ins->rows[1][2]), "NULL");
+    /* Rows of bare constants and DEFAULT are literal entries, not expression nodes. */
+    ck_assert_ptr_null(ins->rows[0]);
+    const insert_literal_t *lit = ins->literal_rows[0];
+    ck_assert_ptr_nonnull(lit);
+    ck_assert_int_eq(lit[0].value.kind, VAL_INT);
+    ck_assert_int_eq(lit[0].value.u.i, 1);
+    ck_assert_int_eq(lit[0].type, CT_INT4);
+    ck_assert_int_eq(lit[0].location, 45);
+    ck_assert_int_eq(lit[2].type, CT_UNKNOWN);
+    ck_assert_int_eq(lit[2].value.u.str.len, 7);
+    ck_assert_mem_eq(lit[2].value.u.str.ptr, "{\"a\":1}", 7);
+    ck_assert(!lit[2].is_default);
+    lit = ins->literal_rows[1];
+    ck_assert(lit[1].is_default);
+    ck_assert_int_eq(lit[2].value.kind, VAL_NULL);
+    ck_assert_int_eq(lit[2].type, CT_UNKNOWN);
     ck_assert_int_eq(ins->on_conflict, CONFLICT_UPDATE);
     ck_assert_int_eq(ins->nconflict_columns, 1);
     ck_assert_str_eq(ins->conflict_columns[0], "id");
@@ -460,7 +473,24 @@ START_TEST(test_insert) {
     ck_assert_int_eq(ins->ncolumns, 0);
     ck_assert_int_eq(ins->on_conflict, CONFLICT_NOTHING);
     ck_assert_int_eq(ins->nconflict_columns, 0);
+    /* A row holding anything but bare constants stays an expression row, row by row. */
+    s = parse1("INSERT INTO nodes VALUES (1 + 1, 'a'), (-2, 'b'), ($1, 'c'), (3, TRUE), (4, 'd')");
+    ins = s->u.insert;
+    ck_assert_int_eq(ins->nrows, 5);
+    ck_assert_str_eq(show(ins->rows[0][0]), "(+ 1 1)");
+    ck_assert_ptr_null(ins->literal_rows[0]);
+    ck_assert_ptr_nonnull(ins->rows[1]);
+    ck_assert_ptr_nonnull(ins->rows[2]);
+    ck_assert_int_eq(s->nparams, 1);
+    ck_assert_ptr_null(ins->rows[3]);
+    ck_assert_int_eq(ins->literal_rows[3][1].type, CT_BOOL);
+    ck_assert_ptr_nonnull(ins->literal_rows[4]);
+    expect_error("INSERT INTO nodes VALUES (1, 'a'), (2)", CTX_ESYNTAX,
+                 "VALUES lists must all be the same length", 36);
+    expect_error("INSERT INTO nodes VALUES (1, 'a' 'b')", CTX_ESYNTAX,
+                 "syntax error at or near \"'b'\"", 34);
     s = parse1("INSERT INTO public.edges VALUES (1, 2, 'owns', 1.0)");
+    ck_assert_int_eq(s->u.insert->literal_rows[0][3].type, CT_FLOAT8);
     ck_assert_str_eq(s->u.insert->table, "edges");
     ck_assert_int_eq(s->u.insert->on_conflict, CONFLICT_NONE);
     ck_assert_int_eq(s->u.insert->nreturning, 0);
@@ -764,7 +794,7 @@ static int walk_stmt(const stmt_t *s) {
     case STMT_INSERT: {
         int n = walk_expr(s->u.insert->conflict_where);
         for (int r = 0; r < s->u.insert->nrows; r++) {
-            for (int c = 0; c < s->u.insert->row_lengths[r]; c++) {
+            for (int c = 0; c < s->u.insert->row_lengths[r] && s->u.insert->rows[r]; c++) {
                 n += walk_expr(s->u.insert->rows[r][c]);
             }
         }
