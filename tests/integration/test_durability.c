@@ -198,11 +198,7 @@ END_TEST
 
 /* Runs sql expecting an error with sqlstate; returns its message (malloc'd). */
 static char *expect_error(PGconn *c, const char *sql, const char *sqlstate) {
-    PGresult *r = PQexec(c, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "%s succeeded", sql);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    ck_assert_msg(state != NULL && strcmp(state, sqlstate) == 0, "%s: %s %s", sql,
-                  state ? state : "-", PQresultErrorMessage(r));
+    PGresult *r = ts_exec_error(c, sql, sqlstate);
     char *message = strdup(PQresultErrorMessage(r));
     PQclear(r);
     return message;

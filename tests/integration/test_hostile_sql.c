@@ -49,19 +49,7 @@ static void server_down(void) {
 
 /* Runs sql, which must fail with sqlstate; returns the hint (malloc'ed, "" when none). */
 static char *expect_state(PGconn *conn, const char *sql, const char *sqlstate) {
-    PGresult *res = PQexec(conn, sql);
-    ck_assert_ptr_nonnull(res);
-    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
-        fprintf(stderr, "expected %s, got status %s for %.80s\n", sqlstate,
-                PQresStatus(PQresultStatus(res)), sql);
-    }
-    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    ck_assert_ptr_nonnull(state);
-    if (strcmp(state, sqlstate) != 0) {
-        fprintf(stderr, "%.80s: %s\n", sql, PQresultErrorMessage(res));
-    }
-    ck_assert_str_eq(state, sqlstate);
+    PGresult *res = ts_exec_error(conn, sql, sqlstate);
     const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
     char *copy = strdup(hint != NULL ? hint : "");
     PQclear(res);
@@ -261,19 +249,7 @@ START_TEST(test_zero_vector_has_no_candidates) {
 END_TEST
 
 static long long server_hwm_kb(void) {
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)server.pid);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    long long kb = -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kb = atoll(line + 6);
-        }
-    }
-    fclose(f);
-    ck_assert_int_gt(kb, 0);
-    return kb;
+    return ts_proc_status_kb(server.pid, "VmHWM:");
 }
 
 START_TEST(test_multi_row_insert_memory_is_linear) {

@@ -23,24 +23,6 @@
 
 enum { GRAPH_ROWS = 3000, CHUNK_BYTES = 64 * 1024 };
 
-/* VmHWM or VmRSS of pid in kB (field "VmHWM:" or "VmRSS:"). */
-static long proc_status_kb(pid_t pid, const char *field) {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, field, strlen(field)) == 0) {
-            kb = strtol(line + strlen(field), NULL, 10);
-        }
-    }
-    fclose(f);
-    ck_assert_int_gt(kb, 0);
-    return kb;
-}
-
 /* Runs COPY sql and streams data in CHUNK_BYTES pieces; returns the final result. */
 static PGresult *copy_in(PGconn *c, const char *sql, const char *data, size_t len) {
     PGresult *r = PQexec(c, sql);
@@ -83,10 +65,7 @@ static void load_graph(PGconn *c) {
 }
 
 static void expect_error(PGresult *r, const char *sqlstate) {
-    ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    ck_assert_msg(state != NULL && strcmp(state, sqlstate) == 0, "want %s, got %s: %s", sqlstate,
-                  state != NULL ? state : "(none)", PQresultErrorMessage(r));
+    ts_assert_error(r, sqlstate, NULL);
 }
 
 /* 3000 x 3000 rows ordered need far more than 64MB: 53200 naming the limit, then both this
@@ -110,9 +89,9 @@ START_TEST(test_cross_join_over_limit_fails_alone) {
         ck_assert_ptr_nonnull(strstr(detail, "statement_mem_limit (64MB)"));
         PQclear(r);
     }
-    long hwm_kb = proc_status_kb(s.pid, "VmHWM:");
-    fprintf(stderr, "cross join at 64MB: server VmHWM %ld kB, VmRSS %ld kB\n", hwm_kb,
-            proc_status_kb(s.pid, "VmRSS:"));
+    long long hwm_kb = ts_proc_status_kb(s.pid, "VmHWM:");
+    fprintf(stderr, "cross join at 64MB: server VmHWM %lld kB, VmRSS %lld kB\n", hwm_kb,
+            ts_proc_status_kb(s.pid, "VmRSS:"));
     ck_assert_int_lt(hwm_kb, 512 * 1024); /* unbounded, the statement takes over 1 GB */
     char *one = ts_query_value(a, "SELECT 1");
     ck_assert_str_eq(one, "1");
@@ -181,8 +160,8 @@ START_TEST(test_array_and_string_results_over_limit) {
         expect_error(r, "53200");
         PQclear(r);
     }
-    long hwm_kb = proc_status_kb(s.pid, "VmHWM:");
-    fprintf(stderr, "array/string results at 16MB: server VmHWM %ld kB\n", hwm_kb);
+    long long hwm_kb = ts_proc_status_kb(s.pid, "VmHWM:");
+    fprintf(stderr, "array/string results at 16MB: server VmHWM %lld kB\n", hwm_kb);
     ck_assert_int_lt(hwm_kb, 512 * 1024); /* the nested text alone is over 1 GB unbounded */
     char *n = ts_query_value(a, "SELECT array_length(array_agg(id), 1) FROM nodes");
     ck_assert_str_eq(n, "3000");

@@ -41,20 +41,7 @@ static void server_down(void) {
 
 /* Runs sql, which must fail with sqlstate; returns the PGresult for more checks. */
 static PGresult *expect_state(PGconn *conn, const char *sql, const char *sqlstate) {
-    PGresult *res = PQexec(conn, sql);
-    ck_assert_ptr_nonnull(res);
-    if (PQresultStatus(res) != PGRES_FATAL_ERROR) {
-        fprintf(stderr, "expected %s, got %s for %.80s\n", sqlstate,
-                PQresStatus(PQresultStatus(res)), sql);
-    }
-    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    ck_assert_ptr_nonnull(state);
-    if (strcmp(state, sqlstate) != 0) {
-        fprintf(stderr, "%.80s: %s\n", sql, PQresultErrorMessage(res));
-    }
-    ck_assert_str_eq(state, sqlstate);
-    return res;
+    return ts_exec_error(conn, sql, sqlstate);
 }
 
 static void expect_alive(PGconn *conn) {

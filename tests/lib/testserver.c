@@ -186,6 +186,40 @@ void ts_exec_ok(PGconn *conn, const char *sql) {
     PQclear(res);
 }
 
+void ts_assert_error(const PGresult *r, const char *sqlstate, const char *what) {
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "%.200s: expected %s, got %s",
+                  what != NULL ? what : "statement", sqlstate, PQresStatus(PQresultStatus(r)));
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    ck_assert_msg(state != NULL && strcmp(state, sqlstate) == 0, "%.200s: expected %s, got %s: %s",
+                  what != NULL ? what : "statement", sqlstate, state != NULL ? state : "(none)",
+                  PQresultErrorMessage(r));
+}
+
+PGresult *ts_exec_error(PGconn *conn, const char *sql, const char *sqlstate) {
+    PGresult *r = PQexec(conn, sql);
+    ts_assert_error(r, sqlstate, sql);
+    return r;
+}
+
+long long ts_proc_status_kb(pid_t pid, const char *field) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    char line[256];
+    long long kb = -1;
+    size_t field_len = strlen(field);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, field_len) == 0) {
+            kb = atoll(line + field_len);
+        }
+    }
+    fclose(f);
+    ck_assert_msg(kb > 0, "no %s in %s", field, path);
+    return kb;
+}
+
 int ts_raw_connect(const ts_server_t *server) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(fd, 0);

@@ -51,6 +51,14 @@ PGconn *ts_connect_any(const ts_server_t *server, const char *extra);
 char *ts_query_value(PGconn *conn, const char *sql);
 /* Runs sql and aborts the test unless it succeeds (COMMAND_OK or TUPLES_OK). */
 void ts_exec_ok(PGconn *conn, const char *sql);
+/* Checks that result r (not freed) is an error with sqlstate; fails the test with the message
+ * otherwise. what names the statement in the failure message (may be NULL). */
+void ts_assert_error(const PGresult *r, const char *sqlstate, const char *what);
+/* Runs sql, which must fail with sqlstate; returns the result (caller PQclears). */
+PGresult *ts_exec_error(PGconn *conn, const char *sql, const char *sqlstate);
+/* A "Vm…:" field of /proc/PID/status in kB (field including the colon, e.g. "VmHWM:"); fails the
+ * test when the file or the field cannot be read. */
+long long ts_proc_status_kb(pid_t pid, const char *field);
 
 /* ---- Raw protocol ---------------------------------------------------------------------------- */
 
