@@ -342,7 +342,7 @@ static int eval_logic(const expr_t *e, const value_t *row, const eval_ctx_t *ctx
     return 0;
 }
 
-static bool compare_result(expr_op_t op, int c) {
+bool eval_compare_holds(expr_op_t op, int c) {
     switch (op) {
     case OP_EQ:
         return c == 0;
@@ -389,7 +389,7 @@ static int eval_binary(const expr_t *e, const value_t *row, const eval_ctx_t *ct
     case OP_LE:
     case OP_GT:
     case OP_GE:
-        *out = value_bool(compare_result(e->op, eval_compare_values(&l, &r)));
+        *out = value_bool(eval_compare_holds(e->op, eval_compare_values(&l, &r)));
         return 0;
     case OP_ADD:
     case OP_SUB:

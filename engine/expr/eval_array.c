@@ -185,23 +185,6 @@ static int eval_array_ctor(const expr_t *e, const value_t *row, const eval_ctx_t
     return 0;
 }
 
-static bool compare_op(expr_op_t op, int c) {
-    switch (op) {
-    case OP_EQ:
-        return c == 0;
-    case OP_NE:
-        return c != 0;
-    case OP_LT:
-        return c < 0;
-    case OP_LE:
-        return c <= 0;
-    case OP_GT:
-        return c > 0;
-    default:
-        return c >= 0;
-    }
-}
-
 /* x op ANY(array) (or ALL when negated): SQL's three-valued rules. */
 static int eval_any(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, value_t *out,
                     ctx_err_t *err) {
@@ -226,7 +209,7 @@ static int eval_any(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, 
             saw_null = saw_null || v.kind == VAL_NULL;
             continue;
         }
-        bool hit = compare_op(e->op, eval_compare_values(&l, &v));
+        bool hit = eval_compare_holds(e->op, eval_compare_values(&l, &v));
         if (hit != all) {
             *out = value_bool(!all);
             return 0;

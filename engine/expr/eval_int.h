@@ -70,6 +70,8 @@ bool bind_types_comparable(ctype_t a, ctype_t b);
 
 /* Output-function text of a non-NULL value (bools as t/f), for || and concat(). */
 int eval_text_of(const value_t *v, arena_t *arena, json_slice_t *out);
+/* Whether comparison operator op (=, <>, <, <=, >, >=) holds for a three-way result c. */
+bool eval_compare_holds(expr_op_t op, int c);
 /* Compares two non-NULL values of comparable kinds (value_compare). */
 int eval_compare_values(const value_t *a, const value_t *b);
 /* vec_distance() with the dimension check ("different vector dimensions 3 and 2", 22000). */

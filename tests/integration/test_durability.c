@@ -106,31 +106,12 @@ static int start_must_fail(const char *dir) {
     return ts_run_once(run, NULL, out, sizeof(out));
 }
 
-static uint8_t *read_whole(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc(*len + 1);
-    ck_assert_uint_eq(fread(data, 1, *len, f), *len);
-    fclose(f);
-    return data;
-}
-
-static void write_whole(const char *path, const uint8_t *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 /* A lost segment stops start-up (newest: only wal.ctl can tell) and verify reports it. */
 static void check_lost_segment(const char *dir, int from_end, const char *expect) {
     char seg[PATH_BYTES];
     ck_assert(segment_from_end(dir, from_end, seg));
     size_t len;
-    uint8_t *image = read_whole(seg, &len);
+    uint8_t *image = testutil_read_file(seg, &len);
     ck_assert_int_eq(unlink(seg), 0);
     ck_assert_int_eq(start_must_fail(dir), 1);
     ck_assert_msg(strstr(out, strrchr(seg, '/') + 1) != NULL, "%s", out);
@@ -138,7 +119,7 @@ static void check_lost_segment(const char *dir, int from_end, const char *expect
     ck_assert_msg(inspect_verify(dir) == 1, "%s", out);
     ck_assert_msg(strstr(out, "DAMAGE") != NULL && strstr(out, "verify: DAMAGE FOUND") != NULL,
                   "%s", out);
-    write_whole(seg, image, len);
+    testutil_write_file(seg, image, len);
     free(image);
 }
 
@@ -318,7 +299,7 @@ START_TEST(test_torn_tail_message) {
     free(count);
     PQfinish(c);
     size_t len;
-    char *log = (char *)read_whole(s.log_path, &len);
+    char *log = (char *)testutil_read_file(s.log_path, &len);
     log[len] = '\0';
     ck_assert_msg(strstr(log, "dropped a torn tail of 11 bytes") != NULL, "%s", log);
     ck_assert_msg(strstr(log, "index 11") != NULL, "%s", log);

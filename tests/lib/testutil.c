@@ -61,3 +61,26 @@ void testutil_remove_tree(const char *dir) {
     ck_assert_msg(n > 0 && (size_t)n < sizeof(cmd), "path too long: %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
+
+uint8_t *testutil_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    ck_assert_int_ge(size, 0);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    uint8_t *data = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(data);
+    *len = fread(data, 1, (size_t)size, f);
+    ck_assert_msg(*len == (size_t)size && !ferror(f), "short read of %s", path);
+    data[*len] = 0;
+    fclose(f);
+    return data;
+}
+
+void testutil_write_file(const char *path, const uint8_t *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}

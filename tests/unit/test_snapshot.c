@@ -162,25 +162,6 @@ START_TEST(test_colfile_round_trip_codecs) {
 }
 END_TEST
 
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc(*len + 1);
-    ck_assert_uint_eq(fread(data, 1, *len, f), *len);
-    fclose(f);
-    return data;
-}
-
-static void spit(const char *path, const uint8_t *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
 START_TEST(test_colfile_every_corruption_detected) {
     char *dir = make_dir();
     T_ROWS = 120;
@@ -192,11 +173,11 @@ START_TEST(test_colfile_every_corruption_detected) {
         uint64_t bytes;
         write_test_file(path, (col_codec_t)codec, 50, &crc, &bytes);
         size_t len;
-        uint8_t *image = slurp(path, &len);
+        uint8_t *image = testutil_read_file(path, &len);
         for (size_t off = 0; off < len; off++) {
             uint8_t saved = image[off];
             image[off] ^= (uint8_t)(1u << (rnd() % 8));
-            spit(bad, image, len);
+            testutil_write_file(bad, image, len);
             image[off] = saved;
             ctx_err_t err;
             ctx_err_clear(&err);
@@ -205,7 +186,7 @@ START_TEST(test_colfile_every_corruption_detected) {
                           rc);
         }
         for (size_t cut = 0; cut < len; cut += 1 + rnd() % 3) {
-            spit(bad, image, cut);
+            testutil_write_file(bad, image, cut);
             ctx_err_t err;
             ctx_err_clear(&err);
             int rc = read_test_file(bad, crc, bytes, false, &err);
@@ -239,7 +220,7 @@ static void expect_announced_size_refused(const char *path, const uint8_t *image
     uint32_t crc =
         crc32c(crc32c(crc32c(0, ch, 4), ch + 8, 16), ch + COL_CHUNK_HEADER_BYTES, (size_t)stored1);
     memcpy(ch + 4, &crc, 4);
-    spit(path, copy, len);
+    testutil_write_file(path, copy, len);
     free(copy);
     col_reader_t r;
     ctx_err_t err;
@@ -265,7 +246,7 @@ START_TEST(test_colfile_announced_sizes_bounded_by_file) {
         uint64_t bytes;
         write_test_file(path, (col_codec_t)codec, 120, &crc, &bytes);
         size_t len;
-        uint8_t *image = slurp(path, &len);
+        uint8_t *image = testutil_read_file(path, &len);
         if (codec == COL_CODEC_NONE) {
             expect_announced_size_refused(bad, image, len, huge, huge);
         } else {
@@ -519,10 +500,10 @@ START_TEST(test_damaged_snapshot_detected) {
         char path[512];
         snprintf(path, sizeof(path), "%s/%s", dir, meta.files[f].path);
         size_t len;
-        uint8_t *image = slurp(path, &len);
+        uint8_t *image = testutil_read_file(path, &len);
         size_t off = rnd() % len;
         image[off] ^= 0x10;
-        spit(path, image, len);
+        testutil_write_file(path, image, len);
         store_t *back = NULL;
         ctx_err_t err;
         ctx_err_clear(&err);
@@ -531,7 +512,7 @@ START_TEST(test_damaged_snapshot_detected) {
         ctx_err_clear(&err);
         ck_assert_int_eq(snap_verify(dir, &meta, NULL, NULL, &err), CTX_ECORRUPT);
         image[off] ^= 0x10;
-        spit(path, image, len);
+        testutil_write_file(path, image, len);
         free(image);
     }
     store_destroy(s);

@@ -246,25 +246,6 @@ static void last_segment(const char *dir, char *path, size_t len, off_t *size) {
     *size = st.st_size;
 }
 
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc(*len + 1);
-    ck_assert_uint_eq(fread(data, 1, *len, f), *len);
-    fclose(f);
-    return data;
-}
-
-static void spit(const char *path, const uint8_t *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
 /* Offsets at which each record of a segment image starts. */
 static size_t record_starts(const uint8_t *data, size_t len, size_t *starts, size_t max) {
     size_t n = 0;
@@ -286,13 +267,13 @@ START_TEST(test_torn_tail_every_truncation) {
     off_t size;
     last_segment(dir, path, sizeof(path), &size);
     size_t len;
-    uint8_t *image = slurp(path, &len);
+    uint8_t *image = testutil_read_file(path, &len);
     size_t starts[64];
     size_t n = record_starts(image, len, starts, 64);
     ck_assert_uint_eq(n, 20);
     /* Every cut inside the last three records keeps exactly the complete records before it. */
     for (size_t cut = starts[n - 3]; cut < len; cut++) {
-        spit(path, image, cut);
+        testutil_write_file(path, image, cut);
         replay_check_t rc;
         wal_recovery_t info;
         ctx_err_t err;
@@ -309,7 +290,7 @@ START_TEST(test_torn_tail_every_truncation) {
         ck_assert_uint_eq((size_t)st.st_size, complete < n ? starts[complete] : len);
     }
     /* After a truncation the log continues with the next index. */
-    spit(path, image, starts[n - 1] + 5);
+    testutil_write_file(path, image, starts[n - 1] + 5);
     append_range(dir, 1 << 20, 0, 20, 25);
     replay_check_t rc;
     ctx_err_t err;
@@ -329,7 +310,7 @@ START_TEST(test_torn_tail_bit_flips) {
     off_t size;
     last_segment(dir, path, sizeof(path), &size);
     size_t len;
-    uint8_t *image = slurp(path, &len);
+    uint8_t *image = testutil_read_file(path, &len);
     size_t starts[64];
     size_t n = record_starts(image, len, starts, 64);
     /* A flip anywhere in the last record: the record is dropped, the rest kept. */
@@ -337,7 +318,7 @@ START_TEST(test_torn_tail_bit_flips) {
         uint8_t *copy = malloc(len);
         memcpy(copy, image, len);
         copy[off] ^= (uint8_t)(1u << (rnd() % 8));
-        spit(path, copy, len);
+        testutil_write_file(path, copy, len);
         replay_check_t rc;
         wal_recovery_t info;
         ctx_err_t err;
@@ -356,7 +337,7 @@ START_TEST(test_torn_tail_bit_flips) {
         uint8_t *copy = malloc(len);
         memcpy(copy, image, len);
         copy[off] ^= (uint8_t)(1u << (rnd() % 8));
-        spit(path, copy, len);
+        testutil_write_file(path, copy, len);
         replay_check_t rc;
         ctx_err_t err;
         ctx_err_clear(&err);
@@ -364,7 +345,7 @@ START_TEST(test_torn_tail_bit_flips) {
         ck_assert_msg(strstr(err.message, "corrupt in the middle") != NULL, "%s", err.message);
         ck_assert(strstr(err.message, ".seg") != NULL);
         size_t now;
-        uint8_t *after = slurp(path, &now);
+        uint8_t *after = testutil_read_file(path, &now);
         ck_assert_uint_eq(now, len);
         ck_assert(memcmp(after, copy, len) == 0);
         free(after);
@@ -392,7 +373,7 @@ START_TEST(test_missing_segments_detected) {
     ck_assert_str_eq(strrchr(newest, '/') + 1 + 12, ".seg");
     ck_assert_uint_eq(recorded, strtoull(strrchr(newest, '/') + 1, NULL, 10));
     size_t len;
-    uint8_t *image = slurp(newest, &len);
+    uint8_t *image = testutil_read_file(newest, &len);
     ck_assert_int_eq(unlink(newest), 0);
     replay_check_t rc;
     ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_ECORRUPT);
@@ -400,16 +381,16 @@ START_TEST(test_missing_segments_detected) {
     ck_assert_msg(strstr(err.message, "is missing") != NULL, "%s", err.message);
     ck_assert_int_eq(access(ctl, F_OK), 0); /* nothing removed or rewritten */
     /* Restored, the log opens again with every record. */
-    spit(newest, image, len);
+    testutil_write_file(newest, image, len);
     ctx_err_clear(&err);
     ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_OK);
     ck_assert_uint_eq(rc.count, 300);
     /* A damaged control file is an error too, never ignored. */
     size_t ctl_len;
-    uint8_t *ctl_image = slurp(ctl, &ctl_len);
+    uint8_t *ctl_image = testutil_read_file(ctl, &ctl_len);
     ck_assert_uint_eq(ctl_len, WAL_CONTROL_BYTES);
     ctl_image[20] ^= 1;
-    spit(ctl, ctl_image, ctl_len);
+    testutil_write_file(ctl, ctl_image, ctl_len);
     ctx_err_clear(&err);
     ck_assert_int_eq(reopen(dir, 0, &rc, NULL, &err), CTX_ECORRUPT);
     ck_assert_msg(strstr(err.message, "control file") != NULL, "%s", err.message);
@@ -451,7 +432,7 @@ START_TEST(test_snapshot_ahead_of_log) {
     off_t size;
     last_segment(dir, old, sizeof(old), &size);
     size_t len;
-    uint8_t *image = slurp(old, &len);
+    uint8_t *image = testutil_read_file(old, &len);
     /* A snapshot at index 15 (records 11..15 never reached the disk): continue at 16. */
     append_range(dir, 1 << 20, 15, 16, 20);
     replay_check_t rc;
@@ -464,7 +445,7 @@ START_TEST(test_snapshot_ahead_of_log) {
     /* A crash after the new segment was recorded but before the old one was removed: the gap
      * 11..15 is inside the snapshot, so the log opens; without that snapshot it is missing. */
     ck_assert_int_eq(access(old, F_OK), -1);
-    spit(old, image, len);
+    testutil_write_file(old, image, len);
     ck_assert_int_eq(reopen(dir, 15, &rc, &info, &err), CTX_OK);
     ck_assert_uint_eq(rc.count, 5);
     ck_assert_int_eq(reopen(dir, 0, &rc, &info, &err), CTX_ECORRUPT);
