@@ -46,7 +46,7 @@ int vindex_create(const store_t *store, const hnsw_config_t *config, vindex_t **
     if (rc != CTX_OK) {
         return rc;
     }
-    hnsw_reserve(h, store_vector_count(store));
+    (void)hnsw_reserve(h, store_vector_count(store)); /* a head start: inserts grow as needed */
     store_cursor_t cursor = {0};
     int64_t id;
     const float *v;
