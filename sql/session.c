@@ -167,8 +167,9 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     ctx_err_clear(&inner);
     int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
     arena_destroy(&scratch);
-    if (rc == CTX_ESERIALIZATION) {
-        *err = inner; /* a version check failed: its message and detail name the row */
+    if (rc == CTX_ESERIALIZATION || rc == CTX_ENOMEM) {
+        *err = inner; /* a version check failed (its message and detail name the row), or the
+                       * store could not grow: the transaction fails with that error */
         return err->code;
     }
     if (rc != CTX_OK) {
