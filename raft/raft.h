@@ -280,6 +280,9 @@ uint64_t raft_first_index(const raft_t *raft); /* snapshot index + 1 */
 uint64_t raft_last_index(const raft_t *raft);
 /* Term of the entry at index (snapshot index included); CTX_EBAD_PARAM outside the log. */
 int raft_term_at(const raft_t *raft, uint64_t index, uint64_t *term);
+/* Leader only: the highest index known to be replicated on member id (*match) and whether it
+ * answered recently; CTX_EREAD_ONLY on a non-leader, CTX_EBAD_PARAM for an unknown id. */
+int raft_member_match(const raft_t *raft, uint32_t id, uint64_t *match, bool *recent);
 /* Membership as of the last log entry; valid until the next mutating call. */
 const raft_conf_t *raft_conf(const raft_t *raft);
 bool raft_conf_is_voter(const raft_conf_t *conf, uint32_t id);
