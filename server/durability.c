@@ -696,6 +696,7 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
                 .sync_commit = d->cfg.synchronous_commit,
                 .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
                 .notify_fd = d->efd},
+        .apply_through = UINT64_MAX,
     };
     snap_index_hook_t hook = {.load = idx_load, .ctx = d};
     if (d->cfg.vector_index != NULL) {
@@ -740,6 +741,7 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
              info.snapshot_id, info.snapshot_index, store_node_count(store), info.snapshot_ms,
              info.entries_count, info.replay_ms, wal_last_index(d->wal),
              info.wal.truncated_at[0] ? "; torn tail cut at " : "", info.wal.truncated_at);
+    recovery_info_free(&info);
     db->store = store;
     return CTX_OK;
 }
