@@ -20,6 +20,7 @@
 
 #include "command.h"
 #include "raft.h"
+#include "recovery.h"
 #include "transport.h"
 #include "wal.h"
 
@@ -111,10 +112,10 @@ struct cluster {
     /* the term committed at recent indexes */
     cl_mark_t *committed;
     /* ReadIndex barrier */
-    uint64_t read_issued;     /* ctx of the newest request */
+    uint64_t read_issued; /* ctx of the newest request */
     uint64_t read_issued_ms;
-    uint64_t read_confirmed;  /* newest ctx confirmed */
-    uint64_t read_index;      /* its commit index */
+    uint64_t read_confirmed; /* newest ctx confirmed */
+    uint64_t read_index;     /* its commit index */
     buf_t enc;
     arena_t scratch;
     bool vectors_rolled_back;
@@ -144,8 +145,8 @@ static int cl_parse_member(const char *item, size_t len, cluster_member_t *m, ct
     char *eq = strchr(text, '=');
     char *colon = strrchr(text, ':');
     if (eq == NULL || colon == NULL || colon < eq || eq == text || colon == eq + 1) {
-        return ctx_err_set(err, CTX_ECONFIG,
-                           "cluster_nodes: entry \"%s\" is not ID=HOST:PORT", text);
+        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: entry \"%s\" is not ID=HOST:PORT",
+                           text);
     }
     *eq = '\0';
     *colon = '\0';
@@ -155,8 +156,8 @@ static int cl_parse_member(const char *item, size_t len, cluster_member_t *m, ct
     unsigned long port = strtoul(colon + 1, &end, 10);
     if (errno != 0 || id < 1 || id > INT32_MAX || port < 1 || port > 65535 || *end != '\0' ||
         strspn(text, "0123456789") != strlen(text)) {
-        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: bad id or port in \"%.*s\"",
-                           (int)len, item);
+        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: bad id or port in \"%.*s\"", (int)len,
+                           item);
     }
     m->id = (uint32_t)id;
     m->raft_port = (uint16_t)port;
@@ -445,8 +446,7 @@ static void cl_run_stage(cluster_t *c, cl_stage_t *st) {
     }
     const uint8_t *base = buf_peek(&st->bytes);
     for (size_t i = 0; i < st->nmsgs && c->rt != NULL; i++) {
-        (void)rt_send(c->rt, st->msgs[i].to, RT_KIND_RAFT, base + st->msgs[i].off,
-                      st->msgs[i].len);
+        (void)rt_send(c->rt, st->msgs[i].to, RT_KIND_RAFT, base + st->msgs[i].off, st->msgs[i].len);
     }
     for (size_t i = 0; i < st->nentries; i++) {
         cl_apply_entry(c, &st->entries[i], base + st->entries[i].off);
@@ -531,8 +531,9 @@ static int cl_write_check(void *ctx, ctx_err_t *err) {
     }
     if (c->applied < c->term_start) {
         ctx_err_set(err, CTX_ENO_LEADER, "the cluster leader is not ready yet");
-        ctx_err_detail(err, "Node %u became leader in term %" PRIu64
-                            " and is applying the entries of earlier terms.",
+        ctx_err_detail(err,
+                       "Node %u became leader in term %" PRIu64
+                       " and is applying the entries of earlier terms.",
                        c->cfg.node_id, c->term);
         ctx_err_hint(err, "Retry in a moment.");
         return err->code;
@@ -561,8 +562,9 @@ static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint
         return CTX_ENOMEM;
     }
     if (buf_size(&c->enc) > RAFT_ENTRY_BYTES_MAX) {
-        return ctx_err_set(err, CTX_ELIMIT, "transaction too large for one log entry (%zu bytes, "
-                                            "at most %u)",
+        return ctx_err_set(err, CTX_ELIMIT,
+                           "transaction too large for one log entry (%zu bytes, "
+                           "at most %u)",
                            buf_size(&c->enc), (unsigned)RAFT_ENTRY_BYTES_MAX);
     }
     uint8_t *copy = ctx_try_malloc(buf_size(&c->enc));
@@ -609,8 +611,8 @@ bool cluster_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id, uint64_t
     if (cl_pos_index(lsn) <= c->applied) {
         return true;
     }
-    uint32_t timeout = c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms
-                                                : CLUSTER_COMMIT_TIMEOUT_MS;
+    uint32_t timeout =
+        c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS;
     return cl_now_ms() >= held_ms + timeout;
 }
 
@@ -623,11 +625,12 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
     uint64_t index = cl_pos_index(lsn), term = cl_pos_term(lsn);
     if (index > c->applied) {
         ctx_err_set(err, CTX_EUNKNOWN_COMMIT, "the outcome of the write is unknown");
-        ctx_err_detail(err, "Log entry %" PRIu64 " was not committed within %u ms (node %u is %s "
-                            "in term %" PRIu64 ").",
-                       index, c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms
-                                                     : CLUSTER_COMMIT_TIMEOUT_MS,
-                       c->cfg.node_id, raft_role_name(c->role), c->term);
+        ctx_err_detail(
+            err,
+            "Log entry %" PRIu64 " was not committed within %u ms (node %u is %s "
+            "in term %" PRIu64 ").",
+            index, c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS,
+            c->cfg.node_id, raft_role_name(c->role), c->term);
         ctx_err_hint(err, "The write may still take effect; read before retrying.");
         return err->code;
     }
@@ -640,8 +643,9 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
     if (committed != term) {
         ctx_err_set(err, CTX_ESERIALIZATION,
                     "could not serialize access: the cluster leader changed");
-        ctx_err_detail(err, "Log entry %" PRIu64 " proposed in term %" PRIu64
-                            " was replaced by an entry of term %" PRIu64 "; nothing was committed.",
+        ctx_err_detail(err,
+                       "Log entry %" PRIu64 " proposed in term %" PRIu64
+                       " was replaced by an entry of term %" PRIu64 "; nothing was committed.",
                        index, term, committed);
         ctx_err_hint(err, "Retry the transaction.");
         return err->code;
@@ -657,9 +661,8 @@ bool cluster_reads_need_barrier(const cluster_t *c) {
 
 /* Issues a ReadIndex request unless one issued after the waiter's token is in flight. */
 static int cl_issue_read(cluster_t *c) {
-    if (c->read_issued > c->read_confirmed && cl_now_ms() < c->read_issued_ms + 2 *
-                                                                  CLUSTER_TICK_MS *
-                                                                  CLUSTER_ELECTION_TICKS) {
+    if (c->read_issued > c->read_confirmed &&
+        cl_now_ms() < c->read_issued_ms + 2 * CLUSTER_TICK_MS * CLUSTER_ELECTION_TICKS) {
         return CTX_OK; /* in flight and not yet given up on */
     }
     int rc = raft_read_index(c->raft, c->read_issued + 1);
@@ -684,8 +687,8 @@ bool cluster_read_ready(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t
         return true;
     }
     int rc = c->read_confirmed >= *token ? CTX_OK : cl_issue_read(c);
-    uint32_t timeout = c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms
-                                                : CLUSTER_COMMIT_TIMEOUT_MS;
+    uint32_t timeout =
+        c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS;
     if (cl_now_ms() >= since_ms + timeout) {
         if (rc != CTX_OK || c->leader == RAFT_NONE) {
             (void)cl_not_leader(c, err);
@@ -824,12 +827,14 @@ static void cl_member_row(cluster_t *c, const cluster_member_t *m, sql_member_in
     memset(&st, 0, sizeof(st));
     bool known = c->rt != NULL && rt_peer_status(c->rt, m->id, &st) == CTX_OK;
     snprintf(row->pgwire, sizeof(row->pgwire), "%s", known ? st.advertise : "");
-    row->last_contact_ms = known && st.last_recv_ms > 0 ? (int64_t)(cl_now_ms() - st.last_recv_ms)
-                                                        : -1;
+    row->last_contact_ms =
+        known && st.last_recv_ms > 0 ? (int64_t)(cl_now_ms() - st.last_recv_ms) : -1;
     bool alive = row->last_contact_ms >= 0 &&
                  row->last_contact_ms < 2 * CLUSTER_TICK_MS * CLUSTER_ELECTION_TICKS;
-    row->role = m->id == c->leader ? "leader" : !alive ? "unknown" : learner ? "learner"
-                                                                             : "follower";
+    row->role = m->id == c->leader ? "leader"
+                : !alive           ? "unknown"
+                : learner          ? "learner"
+                                   : "follower";
     uint64_t match = 0;
     bool recent = false;
     if (raft_member_match(c->raft, m->id, &match, &recent) == CTX_OK) {
@@ -888,9 +893,8 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
                                &restore.hard_state) != CTX_OK) {
         return ctx_err_set(err, CTX_ECORRUPT, "the WAL's Raft hard state is damaged");
     }
-    raft_entry_t *entries = ri->entries_count > 0 ? ctx_calloc(ri->entries_count,
-                                                                sizeof(raft_entry_t))
-                                                  : NULL;
+    raft_entry_t *entries =
+        ri->entries_count > 0 ? ctx_calloc(ri->entries_count, sizeof(raft_entry_t)) : NULL;
     for (size_t i = 0; i < ri->entries_count; i++) {
         const recovery_entry_t *e = &ri->entries[i];
         entries[i] = (raft_entry_t){.term = e->term,
@@ -901,14 +905,14 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     }
     restore.entries = entries;
     restore.entries_count = ri->entries_count;
-    uint64_t last = ri->entries_count > 0 ? entries[ri->entries_count - 1].index
-                                          : ri->snapshot_index;
+    uint64_t last =
+        ri->entries_count > 0 ? entries[ri->entries_count - 1].index : ri->snapshot_index;
     if (restore.hard_state.commit > last) {
         restore.hard_state.commit = last; /* a lower bound is always safe */
     }
     raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
-    bool bootstrap_log = ri->entries_count == 0 ||
-                         (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
+    bool bootstrap_log =
+        ri->entries_count == 0 || (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
     if (ri->snapshot_id != 0 || !bootstrap_log) {
         if (ri->snapshot_id == 0) {
             snap.index = entries[0].index - 1;

@@ -47,8 +47,8 @@ enum {
     CLUSTER_HOST_BYTES_MAX = 256,
     CLUSTER_MEMBERS_MAX = 11,
     CLUSTER_TICK_MS = 10,
-    CLUSTER_ELECTION_TICKS = 15,  /* 150-300 ms randomized election timeout */
-    CLUSTER_HEARTBEAT_TICKS = 3,  /* 30 ms */
+    CLUSTER_ELECTION_TICKS = 15, /* 150-300 ms randomized election timeout */
+    CLUSTER_HEARTBEAT_TICKS = 3, /* 30 ms */
     CLUSTER_COMMIT_TIMEOUT_MS = 10000,
 };
 
@@ -59,16 +59,16 @@ typedef struct cluster_member {
 } cluster_member_t;
 
 typedef struct cluster_config {
-    uint32_t node_id;                 /* >= 1 */
-    const cluster_member_t *members;  /* the initial voters; none: this node alone */
+    uint32_t node_id;                /* >= 1 */
+    const cluster_member_t *members; /* the initial voters; none: this node alone */
     int members_count;
-    const char *raft_host;            /* where the transport listens (this member's entry) */
+    const char *raft_host; /* where the transport listens (this member's entry) */
     uint16_t raft_port;
-    const char *secret;               /* cluster_secret; required with more than one member */
-    const char *advertise;            /* this member's pgwire "host:port" */
-    bool synchronous_commit;          /* off: a write's reply does not wait for its commit */
-    uint32_t commit_timeout_ms;       /* 0: CLUSTER_COMMIT_TIMEOUT_MS */
-    int notify_fd;                    /* the loop's eventfd (durability_notify_fd) */
+    const char *secret;         /* cluster_secret; required with more than one member */
+    const char *advertise;      /* this member's pgwire "host:port" */
+    bool synchronous_commit;    /* off: a write's reply does not wait for its commit */
+    uint32_t commit_timeout_ms; /* 0: CLUSTER_COMMIT_TIMEOUT_MS */
+    int notify_fd;              /* the loop's eventfd (durability_notify_fd) */
 } cluster_config_t;
 
 typedef struct cluster cluster_t;

@@ -48,7 +48,7 @@ typedef struct config {
     uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
     uint32_t node_id;                   /* this member (server/cluster.h) */
     uint32_t raft_port;
-    char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX];  /* "1=host:port,..." or "" (alone) */
+    char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
     char cluster_secret[CONFIG_SECRET_BYTES_MAX];
     uint32_t cluster_commit_timeout_ms;
 } config_t;

@@ -83,9 +83,9 @@ struct conn {
     char peer[64];
     buf_t held; /* replies waiting for durability (see conn_waiting) */
     bool waiting;
-    uint64_t held_ms;      /* monotonic ms when they were held */
-    bool gate_waiting;     /* the next message waits for the read barrier */
-    uint64_t gate_token;   /* its barrier (cluster_read_ready) */
+    uint64_t held_ms;    /* monotonic ms when they were held */
+    bool gate_waiting;   /* the next message waits for the read barrier */
+    uint64_t gate_token; /* its barrier (cluster_read_ready) */
     uint64_t gate_since_ms;
     /* A CancelRequest stops only the statement running when it arrives: cancel_mu orders
      * conn_cancel (watcher or loop thread) against statement start and end (loop thread), and
@@ -951,12 +951,6 @@ static void conn_settle_out_of_memory(conn_t *conn, size_t mark) {
 }
 
 /* ---- Durability: replies held until the WAL (and a snapshot) are durable ------------------- */
-
-static uint64_t conn_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool conn_reply_ready(const conn_t *conn, uint64_t held_ms) {
     const conn_server_t *server = conn->server;

@@ -741,7 +741,6 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
              info.snapshot_id, info.snapshot_index, store_node_count(store), info.snapshot_ms,
              info.entries_count, info.replay_ms, wal_last_index(d->wal),
              info.wal.truncated_at[0] ? "; torn tail cut at " : "", info.wal.truncated_at);
-    recovery_info_free(&info);
     db->store = store;
     return CTX_OK;
 }

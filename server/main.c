@@ -101,13 +101,17 @@ static int main_scram_secret(const char *password) {
 /* Returns 0 to continue, 1 to exit successfully (help/version), -1 on a usage error. */
 static int main_parse_args(int argc, char **argv, const char **config_path, main_flag_t *flags,
                            int *flag_count) {
-    static const struct option options[] = {
-        {"host", required_argument, NULL, 'h'},         {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'D'},     {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, '?' + 256},         {"version", no_argument, NULL, 'V'},
-        {"scram-secret", required_argument, NULL, 'S'}, {"node-id", required_argument, NULL, 'N'},
-        {"raft-port", required_argument, NULL, 'R'},    {"cluster-nodes", required_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"host", required_argument, NULL, 'h'},
+                                            {"port", required_argument, NULL, 'p'},
+                                            {"data-dir", required_argument, NULL, 'D'},
+                                            {"config", required_argument, NULL, 'c'},
+                                            {"help", no_argument, NULL, '?' + 256},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {"scram-secret", required_argument, NULL, 'S'},
+                                            {"node-id", required_argument, NULL, 'N'},
+                                            {"raft-port", required_argument, NULL, 'R'},
+                                            {"cluster-nodes", required_argument, NULL, 'C'},
+                                            {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -240,8 +244,8 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
         }
     }
     if (!listed) {
-        ctx_err_set(err, CTX_ECONFIG, "node_id %u is not one of cluster_nodes \"%s\"",
-                    cfg->node_id, cfg->cluster_nodes);
+        ctx_err_set(err, CTX_ECONFIG, "node_id %u is not one of cluster_nodes \"%s\"", cfg->node_id,
+                    cfg->cluster_nodes);
         return -1;
     }
     static char advertise[CONFIG_HOST_BYTES_MAX + 8];

@@ -360,12 +360,16 @@ static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out
 
 /* SELECT … FROM cluster_members: the members as this server sees them (sql_cluster_hooks_t). */
 static int plan_members_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
-    static const bind_column_t cols[] = {
-        {NULL, "id", CT_INT8, 0, 0},          {NULL, "address", CT_TEXT, 0, 0},
-        {NULL, "pgwire", CT_TEXT, 0, 0},      {NULL, "role", CT_TEXT, 0, 0},
-        {NULL, "term", CT_INT8, 0, 0},        {NULL, "commit_index", CT_INT8, 0, 0},
-        {NULL, "applied_index", CT_INT8, 0, 0}, {NULL, "last_contact_ms", CT_INT8, 0, 0},
-        {NULL, "lag", CT_INT8, 0, 0},         {NULL, "is_self", CT_BOOL, 0, 0}};
+    static const bind_column_t cols[] = {{NULL, "id", CT_INT8, 0, 0},
+                                         {NULL, "address", CT_TEXT, 0, 0},
+                                         {NULL, "pgwire", CT_TEXT, 0, 0},
+                                         {NULL, "role", CT_TEXT, 0, 0},
+                                         {NULL, "term", CT_INT8, 0, 0},
+                                         {NULL, "commit_index", CT_INT8, 0, 0},
+                                         {NULL, "applied_index", CT_INT8, 0, 0},
+                                         {NULL, "last_contact_ms", CT_INT8, 0, 0},
+                                         {NULL, "lag", CT_INT8, 0, 0},
+                                         {NULL, "is_self", CT_BOOL, 0, 0}};
     enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
     sql_member_info_t *list = NULL;
     int n = 0;
