@@ -315,6 +315,15 @@ const raft_conf_t *raft_conf(const raft_t *raft) {
 }
 
 /* See raft.h. */
+int raft_entry_at(const raft_t *raft, uint64_t index, raft_entry_t *out) {
+    if (index <= raft->log.snap_index || index > raft_log_last_index(&raft->log)) {
+        return CTX_EBAD_PARAM;
+    }
+    raft_log_entry(&raft->log, index, out);
+    return CTX_OK;
+}
+
+/* See raft.h. */
 int raft_member_match(const raft_t *raft, uint32_t id, uint64_t *match, bool *recent) {
     if (raft->role != RAFT_LEADER) {
         return CTX_EREAD_ONLY;

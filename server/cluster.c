@@ -36,17 +36,17 @@
 
 enum {
     CL_PENDING_MAX = RAFT_UNCOMMITTED_MAX + 64,
-    CL_RING = 1 << 18, /* indexes whose proposal/commit terms are remembered */
-    CL_RECV_MAX = 256, /* transport frames stepped per notify round */
+    CL_RING = 1 << 16,        /* indexes whose committed terms are remembered (then raft_term_at) */
+    CL_ALONE_LOG_KEEP = 4096, /* entries a one-member cluster keeps in memory after applying */
+    CL_RECV_MAX = 256,        /* transport frames stepped per notify round */
     CL_TICKS_CATCH_UP_MAX = 10,
+    CL_ENC_KEEP_BYTES = 1 << 20,
 };
 
 typedef struct cl_pending {
     uint64_t index;
     uint64_t term;
-    store_undo_t *undo;
-    uint8_t *bytes; /* cmd_encode()d batch (owned) */
-    uint32_t len;
+    store_undo_t *undo; /* the batch itself stays in the Raft log (raft_entry_at) */
 } cl_pending_t;
 
 typedef struct cl_msg {
@@ -118,7 +118,7 @@ struct cluster {
     uint64_t read_index;     /* its commit index */
     buf_t enc;
     arena_t scratch;
-    bool vectors_rolled_back;
+    bool rollback_queued; /* a rollback stage is in the pipeline */
 };
 
 static uint64_t cl_now_ms(void) {
@@ -232,8 +232,18 @@ static cl_pending_t *cl_pending_at(cluster_t *c, size_t i) {
 
 static void cl_pending_free(cl_pending_t *p) {
     store_undo_destroy(p->undo);
-    free(p->bytes);
     memset(p, 0, sizeof(*p));
+}
+
+/* The encoded batch of a pending proposal, from the Raft log (borrowed until the next raft call).
+ */
+static void cl_pending_batch(cluster_t *c, const cl_pending_t *p, const uint8_t **bytes,
+                             uint32_t *len) {
+    raft_entry_t e;
+    int rc = raft_entry_at(c->raft, p->index, &e);
+    CTX_ASSERT(rc == CTX_OK && e.term == p->term); /* uncommitted entries are never compacted */
+    *bytes = e.data;
+    *len = e.len;
 }
 
 /* ---------------------------------------------------------------- applying */
@@ -290,7 +300,10 @@ static void cl_apply_entry(cluster_t *c, const cl_entry_t *e, const uint8_t *dat
         cl_pending_t *p = cl_pending_at(c, 0);
         if (p->index == e->index && p->term == e->term) {
             own = true;
-            cl_feed_index(c, p->bytes, p->len);
+            const uint8_t *bytes = NULL;
+            uint32_t len = 0;
+            cl_pending_batch(c, p, &bytes, &len);
+            cl_feed_index(c, bytes, len);
             cl_pending_free(p);
             c->pending_head = (c->pending_head + 1) % CL_PENDING_MAX;
             c->pending_count--;
@@ -344,8 +357,21 @@ static void cl_stage_push(cluster_t *c, cl_stage_t *st) {
     c->tail = st;
 }
 
-/* Copies what the batch's durability must precede: messages, committed entries, reads. */
-static cl_stage_t *cl_stage_copy(const raft_ready_t *rd, uint64_t ticket) {
+/* Is the committed entry e one of this node's pending proposals (applied already)? */
+static bool cl_is_own(cluster_t *c, const raft_entry_t *e) {
+    if (c->pending_count == 0 || c->rollback_queued) {
+        return false;
+    }
+    uint64_t first = cl_pending_at(c, 0)->index;
+    if (e->index < first || e->index >= first + c->pending_count) {
+        return false;
+    }
+    return cl_pending_at(c, (size_t)(e->index - first))->term == e->term;
+}
+
+/* Copies what the batch's durability must precede: messages, committed entries (without the
+ * data of this node's own proposals, which are applied already), reads. */
+static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t ticket) {
     cl_stage_t *st = ctx_calloc(1, sizeof(*st));
     st->kind = CL_STAGE_READY;
     st->ticket = ticket;
@@ -368,7 +394,9 @@ static cl_stage_t *cl_stage_copy(const raft_ready_t *rd, uint64_t ticket) {
                                           .type = e->type,
                                           .off = buf_size(&st->bytes),
                                           .len = e->len};
-            buf_append(&st->bytes, e->data, e->len);
+            if (!cl_is_own(c, e)) {
+                buf_append(&st->bytes, e->data, e->len);
+            }
         }
         st->nentries = rd->committed_count;
     }
@@ -430,6 +458,7 @@ static void cl_soft_state(cluster_t *c, const raft_ready_t *rd) {
         st->kind = CL_STAGE_ROLLBACK;
         buf_init(&st->bytes);
         cl_stage_push(c, st);
+        c->rollback_queued = true;
     }
     if (rd->role == RAFT_LEADER && (c->role != RAFT_LEADER || rd->term != c->term)) {
         c->term_start = raft_last_index(c->raft); /* the no-op this leadership began with */
@@ -442,6 +471,7 @@ static void cl_soft_state(cluster_t *c, const raft_ready_t *rd) {
 static void cl_run_stage(cluster_t *c, cl_stage_t *st) {
     if (st->kind == CL_STAGE_ROLLBACK) {
         cl_rollback_pending(c);
+        c->rollback_queued = false;
         return;
     }
     const uint8_t *base = buf_peek(&st->bytes);
@@ -457,6 +487,15 @@ static void cl_run_stage(cluster_t *c, cl_stage_t *st) {
             c->read_index = st->reads[i].index;
         }
     }
+}
+
+/* A one-member cluster has no follower to catch up: its in-memory log keeps only the newest
+ * entries (the WAL keeps them all until a snapshot). A cluster compacts after snapshots. */
+static void cl_compact_alone(cluster_t *c) {
+    if (c->rt != NULL || c->applied < raft_first_index(c->raft) + 2 * CL_ALONE_LOG_KEEP) {
+        return;
+    }
+    cluster_compact(c, c->applied - CL_ALONE_LOG_KEEP);
 }
 
 /* Runs the stages whose WAL records are durable, in order. True when any ran. */
@@ -475,6 +514,9 @@ static bool cl_run_stages(cluster_t *c) {
         cl_stage_free(st);
         ran = true;
     }
+    if (ran) {
+        cl_compact_alone(c);
+    }
     return ran;
 }
 
@@ -492,7 +534,7 @@ static bool cl_process(cluster_t *c) {
                       rd.snapshot->index);
         }
         uint64_t ticket = cl_persist(c, &rd);
-        cl_stage_t *st = cl_stage_copy(&rd, rd.must_sync ? ticket : 0);
+        cl_stage_t *st = cl_stage_copy(c, &rd, rd.must_sync ? ticket : 0);
         raft_advance(c->raft, &rd);
         cl_stage_push(c, st);
         any = true;
@@ -567,25 +609,23 @@ static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint
                            "at most %u)",
                            buf_size(&c->enc), (unsigned)RAFT_ENTRY_BYTES_MAX);
     }
-    uint8_t *copy = ctx_try_malloc(buf_size(&c->enc));
-    if (copy == NULL) {
-        ctx_err_set(err, CTX_ENOMEM, "out of memory");
-        return CTX_ENOMEM;
-    }
-    memcpy(copy, buf_peek(&c->enc), buf_size(&c->enc));
     uint64_t index = 0;
-    rc = raft_propose(c->raft, copy, (uint32_t)buf_size(&c->enc), &index);
+    rc = raft_propose(c->raft, buf_peek(&c->enc), (uint32_t)buf_size(&c->enc), &index);
+    if (buf_size(&c->enc) > CL_ENC_KEEP_BYTES) {
+        buf_free(&c->enc); /* a huge transaction's encoding is not kept around */
+        buf_init(&c->enc);
+    }
     if (rc != CTX_OK) {
-        free(copy);
         return rc == CTX_ELIMIT ? ctx_err_set(err, CTX_ELIMIT, "too many uncommitted writes; retry")
                                 : cl_not_leader(c, err);
     }
+    if (index >= (UINT64_C(1) << CL_POS_INDEX_BITS) || c->term >= (UINT64_C(1) << 23)) {
+        CTX_ERROR("cluster: log index %" PRIu64 " or term %" PRIu64 " out of range", index,
+                  c->term);
+        abort(); /* 2^40 entries or 2^23 elections: beyond any real log */
+    }
     cl_pending_t *p = cl_pending_at(c, c->pending_count++);
-    *p = (cl_pending_t){.index = index,
-                        .term = c->term,
-                        .undo = *undo,
-                        .bytes = copy,
-                        .len = (uint32_t)buf_size(&c->enc)};
+    *p = (cl_pending_t){.index = index, .term = c->term, .undo = *undo};
     *undo = store_undo_create();
     *lsn = c->cfg.synchronous_commit ? cl_position(c->term, index) : 0;
     cl_wake(c); /* the proposals of this loop iteration go out in one ready batch */
@@ -635,7 +675,8 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
         return err->code;
     }
     uint64_t committed = 0;
-    if (!cl_marked(c->committed, index, &committed)) {
+    if (!cl_marked(c->committed, index, &committed) &&
+        raft_term_at(c->raft, index, &committed) != CTX_OK) {
         ctx_err_set(err, CTX_EUNKNOWN_COMMIT, "the outcome of the write is unknown");
         ctx_err_detail(err, "Log entry %" PRIu64 " was applied too long ago to tell.", index);
         return err->code;
@@ -778,7 +819,10 @@ void cluster_unsettle(cluster_t *c) {
         cmd_batch_t batch;
         ctx_err_t err;
         ctx_err_clear(&err);
-        int rc = cl_decode(c, p->bytes, p->len, &batch, &err);
+        const uint8_t *bytes = NULL;
+        uint32_t len = 0;
+        cl_pending_batch(c, p, &bytes, &len);
+        int rc = cl_decode(c, bytes, len, &batch, &err);
         if (rc == CTX_OK) {
             rc = store_apply(c->db->store, &batch, p->undo, &c->scratch, NULL, &err);
         }
@@ -794,10 +838,14 @@ void cluster_compact(cluster_t *c, uint64_t index) {
     if (index <= raft_first_index(c->raft) || index > c->applied) {
         return;
     }
-    uint8_t desc[16];
+    uint64_t term = 0;
+    if (raft_term_at(c->raft, index, &term) != CTX_OK) {
+        return;
+    }
+    uint8_t desc[16]; /* what a snapshot message carries: the index and term it covers */
     for (int i = 0; i < 8; i++) {
         desc[i] = (uint8_t)(index >> (56 - 8 * i));
-        desc[8 + i] = (uint8_t)(c->applied_term >> (56 - 8 * i));
+        desc[8 + i] = (uint8_t)(term >> (56 - 8 * i));
     }
     if (raft_compact(c->raft, index, desc, sizeof(desc)) != CTX_OK) {
         CTX_WARN("cluster: could not compact the in-memory log through %" PRIu64, index);
