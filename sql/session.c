@@ -191,6 +191,12 @@ static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *e
         uint64_t lsn = 0;
         int rc = hooks->log(hooks->log_ctx, batch, &s->undo, &lsn, err);
         if (rc != CTX_OK) {
+            /* not logged, so not committed: the store gives the changes back -- an autocommit
+             * statement's here (its session is not the speculative owner), a block's in
+             * txn_discard */
+            if (s->db->spec_owner != s) {
+                store_undo_rollback(s->db->store, s->undo);
+            }
             txn_discard(s);
             return rc;
         }
