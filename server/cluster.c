@@ -19,6 +19,7 @@
 #include "cluster.h"
 
 #include "command.h"
+#include "forward.h"
 #include "raft.h"
 #include "recovery.h"
 #include "transport.h"
@@ -565,11 +566,34 @@ static int cl_not_leader(cluster_t *c, ctx_err_t *err) {
     return err->code;
 }
 
-/* sql_commit_hooks_t.write_check: may a statement change the store now? */
-static int cl_write_check(void *ctx, ctx_err_t *err) {
+bool cluster_leader_pgwire(void *ctx, char *out, size_t out_len) {
+    cluster_t *c = ctx;
+    rt_peer_status_t st;
+    if (c->rt == NULL || c->role == RAFT_LEADER || c->leader == RAFT_NONE ||
+        rt_peer_status(c->rt, c->leader, &st) != CTX_OK || st.advertise[0] == '\0') {
+        return false;
+    }
+    snprintf(out, out_len, "%s", st.advertise);
+    return true;
+}
+
+bool cluster_forward_token(void *ctx, const char *user, char *out) {
+    cluster_t *c = ctx;
+    return forward_token_make(c->secret, user, out);
+}
+
+/* sql_commit_hooks_t.write_check: may a statement change the store now? On a follower that
+ * knows its leader's pgwire address, a forwarding session gets CTX_EFORWARD. */
+static int cl_write_check(void *ctx, bool forward, ctx_err_t *err) {
     cluster_t *c = ctx;
     if (c->role != RAFT_LEADER) {
-        return cl_not_leader(c, err);
+        int rc = cl_not_leader(c, err);
+        char leader[FORWARD_ADDRESS_BYTES];
+        if (rc == CTX_EREAD_ONLY && forward && cluster_leader_pgwire(c, leader, sizeof(leader))) {
+            err->code = CTX_EFORWARD;
+            return CTX_EFORWARD;
+        }
+        return rc;
     }
     if (c->applied < c->term_start) {
         ctx_err_set(err, CTX_ENO_LEADER, "the cluster leader is not ready yet");
@@ -587,7 +611,7 @@ static int cl_write_check(void *ctx, ctx_err_t *err) {
 static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
                   ctx_err_t *err) {
     cluster_t *c = ctx;
-    int rc = cl_write_check(c, err);
+    int rc = cl_write_check(c, false, err);
     if (rc != CTX_OK) {
         return rc;
     }
@@ -1163,4 +1187,8 @@ void cluster_loop_notify(void *ctx) {
 int cluster_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
     cluster_t *c = ctx;
     return durability_snapshot_result(c->dur, snapshot_id, err);
+}
+
+const char *cluster_secret(const cluster_t *c) {
+    return c->secret;
 }

@@ -101,6 +101,12 @@ bool cluster_read_ready(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t
 /* Whether statements need the barrier at all (a multi-member cluster). */
 bool cluster_reads_need_barrier(const cluster_t *c);
 
+/* Forwarding (server/forward.h): the leader's pgwire "host:port" when this member is a follower
+ * that knows it; a token for user (false without a cluster secret). */
+bool cluster_leader_pgwire(void *ctx, char *out, size_t out_len);
+bool cluster_forward_token(void *ctx, const char *user, char *out);
+const char *cluster_secret(const cluster_t *c);
+
 /* Snapshots: the applied index and its term (what a snapshot taken now contains), and the
  * brackets around the fork that take the pending entries out of the store and put them back. */
 void cluster_applied_position(const cluster_t *c, uint64_t *index, uint64_t *term);

@@ -320,6 +320,11 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.snapshot_result = cluster_snapshot_result;
     loop_config.read_ready = cluster_read_ready;
     loop_config.reads_barrier = cluster_reads_need_barrier(cl);
+    if (cluster_reads_need_barrier(cl)) { /* several members: writes forward to the leader */
+        loop_config.leader_pgwire = cluster_leader_pgwire;
+        loop_config.forward_token = cluster_forward_token;
+        loop_config.forward_secret = cluster_secret(cl);
+    }
     loop_config.durability_ctx = cl;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
