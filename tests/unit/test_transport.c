@@ -206,8 +206,8 @@ static long raw_read_frame(int fd, uint8_t *kind, uint8_t *payload, size_t cap) 
     if (!raw_read_exact(fd, hdr, sizeof(hdr))) {
         return -1;
     }
-    uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
-                   (uint32_t)hdr[3] << 24;
+    uint32_t len =
+        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
     ck_assert_uint_le(len, cap);
     ck_assert_uint_eq(hdr[4], RT_VERSION);
     *kind = hdr[5];
@@ -239,7 +239,7 @@ typedef struct raw_hs {
     const char *secret;
     const char *advertise;
     uint8_t nonce[RT_NONCE_SIZE];
-    const uint8_t *stale_acceptor_nonce; /* prove over this instead of the one received */
+    const uint8_t *stale_acceptor_nonce;   /* prove over this instead of the one received */
     uint8_t acceptor_nonce[RT_NONCE_SIZE]; /* out: the acceptor's nonce */
 } raw_hs_t;
 
@@ -326,8 +326,7 @@ START_TEST(test_send_arguments) {
     ck_assert_int_eq(rt_add_peer(a, &self), CTX_EBAD_PARAM); /* duplicate */
     ck_assert_int_eq(rt_send(a, 2, 0, &byte, 1), CTX_EBAD_PARAM);
     ck_assert_int_eq(rt_send(a, 2, 200, &byte, 1), CTX_EBAD_PARAM);
-    ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, NULL, RT_FRAME_PAYLOAD_MAX + 1),
-                     CTX_EBAD_PARAM);
+    ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, NULL, RT_FRAME_PAYLOAD_MAX + 1), CTX_EBAD_PARAM);
     ck_assert_int_eq(rt_remove_peer(a, 2), 0);
     ck_assert_int_eq(rt_remove_peer(a, 2), CTX_EBAD_PARAM);
     rt_peer_status_t st;
@@ -664,6 +663,59 @@ START_TEST(test_replayed_or_wrong_proof_refused) {
 }
 END_TEST
 
+/* A listener posing as member 2 without the secret: the dialer checks its proof and closes
+ * before sending its own proof or any frame. */
+START_TEST(test_impostor_acceptor_refused) {
+    rt_t *a = node_start(1, 0, SECRET, 0, -1);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sa_len = sizeof(sa);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 8), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sa_len), 0);
+    rt_peer_t impostor = {.id = 2, .port = ntohs(sa.sin_port)};
+    snprintf(impostor.host, sizeof(impostor.host), "127.0.0.1");
+    ck_assert_int_eq(rt_add_peer(a, &impostor), 0);
+    ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "secret data", 11), 0);
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = {.tv_sec = WAIT_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    uint8_t msg[512], kind = 0;
+    long len = raw_read_frame(fd, &kind, msg, sizeof(msg));
+    ck_assert_int_ge(len, 42);
+    ck_assert_uint_eq(kind, 128);
+    char dialer_adv[64];
+    size_t dl = (size_t)msg[40] | (size_t)msg[41] << 8;
+    ck_assert_uint_lt(dl, sizeof(dialer_adv));
+    memcpy(dialer_adv, msg + 42, dl);
+    dialer_adv[dl] = '\0';
+    uint8_t challenge[70 + 3];
+    put_u32(challenge, 2);
+    memset(challenge + 4, 0x33, RT_NONCE_SIZE);
+    ck_assert_int_eq(rt_wire_proof("guess", 'A', 1, 2, msg + 8, challenge + 4, dialer_adv, "i:1",
+                                   challenge + 36),
+                     0);
+    challenge[68] = 3;
+    challenge[69] = 0;
+    memcpy(challenge + 70, "i:1", 3);
+    raw_send_frame(fd, 129, challenge, sizeof(challenge), -1);
+    ck_assert(raw_closed(fd)); /* no PROOF, no frame: the connection just ends */
+    close(fd);
+    close(lfd);
+    ck_assert(!is_connected(a, 2));
+    rt_peer_status_t st;
+    ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    ck_assert_uint_eq(st.sent_frames, 0);
+    ck_assert_uint_gt(st.queued_bytes, 0);
+    ck_assert_uint_ge(refused(a), 1);
+    rt_stop(a);
+}
+END_TEST
+
 /* A removed peer's frames are refused and sends to it fail; re-adding it restores traffic. */
 START_TEST(test_remove_and_readd_peer) {
     rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, 0, -1);
@@ -702,6 +754,7 @@ int main(void) {
     tcase_add_test(tc, test_garbage_closes_only_that_connection);
     tcase_add_test(tc, test_crc_corruption_detected);
     tcase_add_test(tc, test_replayed_or_wrong_proof_refused);
+    tcase_add_test(tc, test_impostor_acceptor_refused);
     tcase_add_test(tc, test_remove_and_readd_peer);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
