@@ -305,18 +305,17 @@ static void rt_conn_close(rt_t *rt, rt_conn_t *c) {
     if (c->fd < 0) {
         return;
     }
-    epoll_ctl(rt->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    c->fd = -1;
-    bool was_ready = c->state == CS_READY;
-    pthread_mutex_lock(&rt->mu);
-    if (!was_ready && c->state != CS_CONNECTING) {
+    pthread_mutex_lock(&rt->mu); /* counted before the other side can see the close */
+    if (c->state != CS_READY && c->state != CS_CONNECTING) {
         rt->stats.handshakes_refused++;
     }
     if (c->dialer && c->peer != NULL) {
         c->peer->connected = false;
     }
     pthread_mutex_unlock(&rt->mu);
+    epoll_ctl(rt->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
     if (c->dialer && c->peer != NULL) {
         rt_pstate_t *p = c->peer;
         p->out = NULL;

@@ -289,6 +289,68 @@ static bool raw_handshake(int fd, raw_hs_t *hs) {
     return true;
 }
 
+/* Runs the acceptor side of the handshake as member self_id on an accepted fd; true when the
+ * dialer's proof checked out and ACCEPT was sent. */
+static bool raw_accept_handshake(int fd, uint32_t self_id, const char *secret) {
+    uint8_t msg[512], kind = 0;
+    long len = raw_read_frame(fd, &kind, msg, sizeof(msg));
+    if (len < 42 || kind != 128) {
+        return false;
+    }
+    uint32_t dialer_id =
+        (uint32_t)msg[0] | (uint32_t)msg[1] << 8 | (uint32_t)msg[2] << 16 | (uint32_t)msg[3] << 24;
+    char dialer_adv[RT_ADVERTISE_MAX];
+    size_t dl = (size_t)msg[40] | (size_t)msg[41] << 8;
+    ck_assert_uint_eq(dl + 42, (size_t)len);
+    memcpy(dialer_adv, msg + 42, dl);
+    dialer_adv[dl] = '\0';
+    uint8_t dialer_nonce[RT_NONCE_SIZE], challenge[70 + 3], want[RT_MAC_SIZE];
+    memcpy(dialer_nonce, msg + 8, RT_NONCE_SIZE);
+    put_u32(challenge, self_id);
+    for (int i = 0; i < RT_NONCE_SIZE; i++) {
+        challenge[4 + i] = (uint8_t)(rand() & 0xff);
+    }
+    ck_assert_int_eq(rt_wire_proof(secret, 'A', dialer_id, self_id, dialer_nonce, challenge + 4,
+                                   dialer_adv, "r:2", challenge + 36),
+                     0);
+    challenge[68] = 3;
+    challenge[69] = 0;
+    memcpy(challenge + 70, "r:2", 3);
+    raw_send_frame(fd, 129, challenge, sizeof(challenge), -1);
+    len = raw_read_frame(fd, &kind, msg, sizeof(msg));
+    ck_assert_int_eq(rt_wire_proof(secret, 'D', dialer_id, self_id, dialer_nonce, challenge + 4,
+                                   dialer_adv, "r:2", want),
+                     0);
+    if (len != RT_MAC_SIZE || kind != 130 || memcmp(msg, want, RT_MAC_SIZE) != 0) {
+        return false;
+    }
+    raw_send_frame(fd, 131, NULL, 0, -1);
+    return true;
+}
+
+static int raw_accept(int lfd) {
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = {.tv_sec = WAIT_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* A listening raw socket on 127.0.0.1; its port in *port. */
+static int raw_listen(uint16_t *port) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sa_len = sizeof(sa);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 8), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sa_len), 0);
+    *port = ntohs(sa.sin_port);
+    return lfd;
+}
+
 /* ---- Tests ---------------------------------------------------------------------------------- */
 
 START_TEST(test_wire_header_layout) {
@@ -381,6 +443,8 @@ START_TEST(test_three_members_exchange_in_order) {
             ck_assert_mem_eq(g->bytes, expect, len);
         }
         inbox_clear(&box);
+    }
+    for (uint32_t j = 0; j < MEMBERS; j++) {
         for (uint32_t i = 0; i < MEMBERS; i++) {
             if (i == j) {
                 continue;
@@ -550,7 +614,10 @@ START_TEST(test_bounded_queue_and_reconnect) {
     drain_until(a, &box, 1);
     ck_assert_mem_eq(box.frames[0].bytes, "back", 4);
     inbox_clear(&box);
-    ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    int64_t deadline = now_ms() + WAIT_MS; /* the sender pops frames after the write returns */
+    do {
+        ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    } while (st.queued_bytes != 0 && now_ms() < deadline);
     ck_assert_uint_eq(st.queued_bytes, 0);
     rt_stop(a);
     rt_stop(b);
@@ -667,23 +734,13 @@ END_TEST
  * before sending its own proof or any frame. */
 START_TEST(test_impostor_acceptor_refused) {
     rt_t *a = node_start(1, 0, SECRET, 0, -1);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sa_len = sizeof(sa);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lfd, 8), 0);
-    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sa_len), 0);
-    rt_peer_t impostor = {.id = 2, .port = ntohs(sa.sin_port)};
+    uint16_t port = 0;
+    int lfd = raw_listen(&port);
+    rt_peer_t impostor = {.id = 2, .port = port};
     snprintf(impostor.host, sizeof(impostor.host), "127.0.0.1");
     ck_assert_int_eq(rt_add_peer(a, &impostor), 0);
     ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "secret data", 11), 0);
-    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-    ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
-    int fd = accept(lfd, NULL, NULL);
-    ck_assert_int_ge(fd, 0);
-    struct timeval tv = {.tv_sec = WAIT_MS / 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int fd = raw_accept(lfd);
     uint8_t msg[512], kind = 0;
     long len = raw_read_frame(fd, &kind, msg, sizeof(msg));
     ck_assert_int_ge(len, 42);
@@ -712,6 +769,52 @@ START_TEST(test_impostor_acceptor_refused) {
     ck_assert_uint_eq(st.sent_frames, 0);
     ck_assert_uint_gt(st.queued_bytes, 0);
     ck_assert_uint_ge(refused(a), 1);
+    rt_stop(a);
+}
+END_TEST
+
+/* A connection that breaks in the middle of a frame: the next connection carries that frame
+ * again whole, from its header, followed by the frames queued after it. */
+START_TEST(test_cut_frame_resent_whole) {
+    enum { BIG = 32 * 1024 * 1024 };
+    rt_t *a = node_start(1, 0, SECRET, 0, -1);
+    uint16_t port = 0;
+    int lfd = raw_listen(&port);
+    rt_peer_t raw_peer = {.id = 2, .port = port};
+    snprintf(raw_peer.host, sizeof(raw_peer.host), "127.0.0.1");
+    ck_assert_int_eq(rt_add_peer(a, &raw_peer), 0);
+    uint8_t *big = malloc(BIG);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < BIG; i++) {
+        big[i] = (uint8_t)(i * 131 + (i >> 12));
+    }
+    ck_assert_int_eq(rt_send(a, 2, RT_KIND_SNAPSHOT, big, BIG), 0);
+    ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "next", 4), 0);
+    int fd = raw_accept(lfd);
+    ck_assert(raw_accept_handshake(fd, 2, SECRET));
+    uint8_t part[RT_HEADER_SIZE + 1000];
+    ck_assert(raw_read_exact(fd, part, sizeof(part))); /* then hang up mid-frame */
+    close(fd);
+    fd = raw_accept(lfd);
+    ck_assert(raw_accept_handshake(fd, 2, SECRET));
+    uint8_t *got = malloc(BIG), kind = 0;
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(raw_read_frame(fd, &kind, got, BIG), BIG); /* CRC checked inside */
+    ck_assert_uint_eq(kind, RT_KIND_SNAPSHOT);
+    ck_assert(memcmp(got, big, BIG) == 0);
+    ck_assert_int_eq(raw_read_frame(fd, &kind, got, BIG), 4);
+    ck_assert_mem_eq(got, "next", 4);
+    rt_peer_status_t st;
+    int64_t deadline = now_ms() + WAIT_MS;
+    do {
+        ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    } while (st.sent_frames < 2 && now_ms() < deadline);
+    ck_assert_uint_eq(st.sent_frames, 2);
+    ck_assert_uint_eq(st.queued_bytes, 0);
+    close(fd);
+    close(lfd);
+    free(got);
+    free(big);
     rt_stop(a);
 }
 END_TEST
@@ -755,6 +858,7 @@ int main(void) {
     tcase_add_test(tc, test_crc_corruption_detected);
     tcase_add_test(tc, test_replayed_or_wrong_proof_refused);
     tcase_add_test(tc, test_impostor_acceptor_refused);
+    tcase_add_test(tc, test_cut_frame_resent_whole);
     tcase_add_test(tc, test_remove_and_readd_peer);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
