@@ -408,7 +408,10 @@ static bool rt_conn_flush_hs(rt_t *rt, rt_conn_t *c) {
 static bool rt_conn_send_hs(rt_t *rt, rt_conn_t *c, uint8_t kind, const uint8_t *payload,
                             size_t len) {
     CTX_ASSERT(len <= RT_HS_PAYLOAD_MAX);
-    CTX_ASSERT(c->hs_out_off == c->hs_out_len); /* one message in flight at a time */
+    if (c->hs_out_off != c->hs_out_len) { /* the peer answered a message it has not received */
+        rt_conn_fail(rt, c, CTX_LOG_WARN, "refused: handshake out of order");
+        return false;
+    }
     rt_wire_header(c->hs_out, kind, payload, len);
     ctx_memcpy(c->hs_out + RT_HEADER_SIZE, payload, len);
     c->hs_out_len = RT_HEADER_SIZE + len;
@@ -596,6 +599,8 @@ static void rt_on_accept(rt_t *rt, rt_conn_t *c, size_t len) {
 /* A data frame arrived on a ready acceptor connection: queue it for rt_recv. */
 static void rt_on_data(rt_t *rt, rt_conn_t *c) {
     rt_inframe_t *f = c->in;
+    CTX_ASSERT(f != NULL);
+    CTX_ASSERT(f->from == c->peer_id);
     c->in = NULL;
     pthread_mutex_lock(&rt->mu);
     rt_pstate_t *peer = rt_find_peer(rt, c->peer_id);
@@ -890,14 +895,17 @@ static void rt_accept_all(rt_t *rt) {
         }
         char addr[RT_ADDR_MAX];
         rt_addr_string((struct sockaddr *)&sa, addr, sizeof(addr));
-        rt_conn_t *c = NULL;
-        if (rt->inbound_count < RT_INBOUND_CONNS_MAX) {
-            c = rt_conn_new(rt, fd, false);
-        }
-        if (c == NULL) {
+        if (rt->inbound_count >= RT_INBOUND_CONNS_MAX) {
             CTX_WARN("raft transport: node %u: refused connection from %s: %zu connections "
                      "open",
                      rt->self_id, addr, rt->inbound_count);
+            close(fd);
+            continue;
+        }
+        rt_conn_t *c = rt_conn_new(rt, fd, false);
+        if (c == NULL) {
+            CTX_WARN("raft transport: node %u: dropped connection from %s: out of memory",
+                     rt->self_id, addr);
             close(fd);
             continue;
         }
@@ -1033,7 +1041,7 @@ static int rt_check_config(const rt_config_t *cfg, ctx_err_t *err) {
     return CTX_OK;
 }
 
-/* Binds and listens on host:port; the socket in *fd_out. */
+/* Binds and listens on host:port: rt->listen_fd and rt->port. */
 static int rt_listen(rt_t *rt, const char *host, uint16_t port, ctx_err_t *err) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
