@@ -1001,12 +1001,15 @@ static void *rt_thread_main(void *arg) {
             if (tag == &rt->listen_fd) {
                 rt_accept_all(rt);
             } else if (tag == &rt->wake_fd) {
+                /* Read, then clear: a send after the clear writes the eventfd again, a send
+                 * before it queued its frame before the next rt_tick flushes. (Clearing first
+                 * would let this read swallow a later send's wake-up and leave the flag set.) */
                 uint64_t value;
+                ssize_t got = read(rt->wake_fd, &value, sizeof(value));
+                (void)got;
                 pthread_mutex_lock(&rt->mu);
                 rt->wake_pending = false;
                 pthread_mutex_unlock(&rt->mu);
-                ssize_t got = read(rt->wake_fd, &value, sizeof(value));
-                (void)got;
             } else {
                 rt_conn_event(rt, tag, events[i].events, chunk);
             }
