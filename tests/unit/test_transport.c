@@ -180,7 +180,7 @@ static void raw_send_frame(int fd, uint8_t kind, const void *payload, size_t len
     uint8_t *buf = malloc(RT_HEADER_SIZE + len + 1);
     ck_assert_ptr_nonnull(buf);
     rt_wire_header(buf, kind, payload, len);
-    memcpy(buf + RT_HEADER_SIZE, payload, len);
+    ctx_memcpy(buf + RT_HEADER_SIZE, payload, len);
     if (flip_bit >= 0) {
         buf[RT_HEADER_SIZE + (size_t)flip_bit / 8] ^= (uint8_t)(1u << (flip_bit % 8));
     }
