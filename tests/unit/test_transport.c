@@ -1,11 +1,12 @@
 /*
  * test_transport.c — the raft TCP transport (raft/transport.h) with real sockets on 127.0.0.1:
  * several transports in this process exchange frames both ways and in order, a large frame
- * arrives intact, wrong secrets, unknown ids and replayed proofs are refused, a stopped peer's
- * queue stays bounded and frames flow again once it restarts, and garbage or corrupted bytes
- * from a raw socket close only that connection. A raw socket speaks the protocol through the
- * wire helpers (rt_wire_header, rt_wire_proof). Waits poll with a generous deadline; nothing
- * asserts on elapsed time.
+ * arrives intact, wrong secrets, unknown ids, replayed proofs and a listener posing as a member
+ * are refused, a stopped peer's queue stays bounded and frames flow again once it restarts, a
+ * frame cut by a broken connection is sent again whole, undrained inbound frames are bounded,
+ * and garbage or corrupted bytes from a raw socket close only that connection. Raw sockets
+ * speak the protocol (both handshake roles) through the wire helpers (rt_wire_header,
+ * rt_wire_proof). Waits poll with a generous deadline; nothing asserts on elapsed time.
  */
 #include "crc32c.h"
 #include "transport.h"
@@ -819,6 +820,41 @@ START_TEST(test_cut_frame_resent_whole) {
 }
 END_TEST
 
+/* Inbound frames nobody drains are bounded too (4 x queue_bytes_max of payload): the rest are
+ * dropped and counted per sender. */
+START_TEST(test_inbound_bounded) {
+    enum { QMAX = 4096, FRAME = 1024, COUNT = 100 };
+    rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, QMAX, -1);
+    add_peer(a, 2, b);
+    add_peer(b, 1, a);
+    static uint8_t frame[FRAME];
+    for (uint32_t i = 0; i < COUNT; i++) {
+        memcpy(frame, &i, 4);
+        ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, frame, FRAME), 0);
+    }
+    rt_peer_status_t st;
+    int64_t deadline = now_ms() + WAIT_MS;
+    do {
+        ck_assert_int_eq(rt_peer_status(b, 1, &st), 0);
+    } while (st.recv_frames + st.recv_dropped_frames < COUNT && now_ms() < deadline);
+    ck_assert_uint_eq(st.recv_frames, 4 * QMAX / FRAME);
+    ck_assert_uint_eq(st.recv_dropped_frames, COUNT - 4 * QMAX / FRAME);
+    static inbox_t box;
+    drain(b, &box);
+    ck_assert_uint_eq(box.count, 4 * QMAX / FRAME);
+    for (uint32_t i = 0; i < box.count; i++) {
+        ck_assert_mem_eq(box.frames[i].bytes, &i, 4); /* the oldest are kept */
+    }
+    inbox_clear(&box);
+    ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "later", 5), 0); /* room again once drained */
+    drain_until(b, &box, 1);
+    ck_assert_mem_eq(box.frames[0].bytes, "later", 5);
+    inbox_clear(&box);
+    rt_stop(a);
+    rt_stop(b);
+}
+END_TEST
+
 /* A removed peer's frames are refused and sends to it fail; re-adding it restores traffic. */
 START_TEST(test_remove_and_readd_peer) {
     rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, 0, -1);
@@ -859,6 +895,7 @@ int main(void) {
     tcase_add_test(tc, test_replayed_or_wrong_proof_refused);
     tcase_add_test(tc, test_impostor_acceptor_refused);
     tcase_add_test(tc, test_cut_frame_resent_whole);
+    tcase_add_test(tc, test_inbound_bounded);
     tcase_add_test(tc, test_remove_and_readd_peer);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
