@@ -853,15 +853,12 @@ static void rt_peer_connect(rt_t *rt, rt_pstate_t *p) {
     c->state = CS_CONNECTING;
     snprintf(c->addr, sizeof(c->addr), "%.60s:%u", p->cfg.host, p->cfg.port);
     p->out = c;
-    int rc;
-    do {
-        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    } while (rc != 0 && errno == EINTR);
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     int saved = errno;
     freeaddrinfo(ai);
     if (rc == 0) {
         rt_send_hello(rt, c);
-    } else if (saved == EINPROGRESS) {
+    } else if (saved == EINPROGRESS || saved == EINTR) { /* both complete asynchronously */
         rt_conn_want_out(rt, c, true);
     } else {
         rt_conn_fail(rt, c, CTX_LOG_DEBUG, "connect: %s", strerror(saved));

@@ -855,6 +855,38 @@ START_TEST(test_inbound_bounded) {
 }
 END_TEST
 
+/* A member that reconnects while its old connection is still open (a restart the old socket
+ * never heard of) replaces it: the old one is closed, the new one carries frames. */
+START_TEST(test_new_connection_replaces_old) {
+    rt_t *a = node_start(1, 0, SECRET, 0, -1);
+    rt_peer_t raw_peer = {.id = 2, .port = 1};
+    snprintf(raw_peer.host, sizeof(raw_peer.host), "127.0.0.1");
+    ck_assert_int_eq(rt_add_peer(a, &raw_peer), 0);
+    raw_hs_t hs = {.self_id = 2, .target_id = 1, .secret = SECRET, .advertise = "old:1"};
+    int old_fd = raw_connect(rt_listen_port(a));
+    ck_assert(raw_handshake(old_fd, &hs));
+    raw_send_frame(old_fd, RT_KIND_RAFT, "old", 3, -1);
+    static inbox_t box;
+    drain_until(a, &box, 1);
+    inbox_clear(&box);
+    hs.advertise = "new:1";
+    int new_fd = raw_connect(rt_listen_port(a));
+    ck_assert(raw_handshake(new_fd, &hs));
+    ck_assert(raw_closed(old_fd));
+    raw_send_frame(new_fd, RT_KIND_RAFT, "new", 3, -1);
+    drain_until(a, &box, 1);
+    ck_assert_mem_eq(box.frames[0].bytes, "new", 3);
+    inbox_clear(&box);
+    rt_peer_status_t st;
+    ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    ck_assert_str_eq(st.advertise, "new:1");
+    ck_assert_uint_eq(st.recv_frames, 2);
+    close(old_fd);
+    close(new_fd);
+    rt_stop(a);
+}
+END_TEST
+
 /* A removed peer's frames are refused and sends to it fail; re-adding it restores traffic. */
 START_TEST(test_remove_and_readd_peer) {
     rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, 0, -1);
@@ -896,6 +928,7 @@ int main(void) {
     tcase_add_test(tc, test_impostor_acceptor_refused);
     tcase_add_test(tc, test_cut_frame_resent_whole);
     tcase_add_test(tc, test_inbound_bounded);
+    tcase_add_test(tc, test_new_connection_replaces_old);
     tcase_add_test(tc, test_remove_and_readd_peer);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
