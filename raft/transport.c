@@ -43,7 +43,9 @@
  *   refuses a HELLO from an id that is not a configured peer or that dials another id. Every
  *   refusal is logged with the remote address. This authenticates members at connect time; it
  *   does not encrypt or protect a stream from an active on-path attacker (that is what mutual
- *   TLS would add).
+ *   TLS would add). A connection not authenticated within handshake_timeout_ms is closed, and
+ *   at most RT_INBOUND_CONNS_MAX accepted ones exist at once, so silent or slow clients cannot
+ *   hold the listener.
  */
 #include "transport.h"
 
@@ -74,7 +76,6 @@ enum {
     RT_HS_ACCEPT = 131,
     RT_ADV_LEN_MAX = RT_ADVERTISE_MAX - 1,
     RT_HS_PAYLOAD_MAX = 70 + RT_ADV_LEN_MAX, /* the largest handshake message (CHALLENGE) */
-    RT_HANDSHAKE_TIMEOUT_MS = 5000,          /* connect + handshake must finish within this */
     RT_USER_TIMEOUT_MS = 5000,               /* TCP_USER_TIMEOUT: unacknowledged data -> error */
     RT_BACKOFF_MIN_MS = 10,
     RT_BACKOFF_MAX_MS = 1000,
@@ -170,6 +171,7 @@ struct rt {
     uint32_t self_id;
     char *listen_host, *secret, *advertise;
     size_t queue_bytes_max, inbound_bytes_max;
+    int64_t handshake_timeout_ms;
     int notify_fd, listen_fd, epoll_fd, wake_fd;
     uint16_t port;
     pthread_t thread;
@@ -367,7 +369,7 @@ static rt_conn_t *rt_conn_new(rt_t *rt, int fd, bool dialer) {
     }
     c->fd = fd;
     c->dialer = dialer;
-    c->deadline_ms = rt_now_ms() + RT_HANDSHAKE_TIMEOUT_MS;
+    c->deadline_ms = rt_now_ms() + rt->handshake_timeout_ms;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     unsigned int user_timeout = RT_USER_TIMEOUT_MS;
@@ -1126,6 +1128,8 @@ int rt_start(const rt_config_t *cfg, rt_t **out, ctx_err_t *err) {
     rt->queue_bytes_max = cfg->queue_bytes_max != 0 ? cfg->queue_bytes_max : RT_QUEUE_BYTES_DEFAULT;
     rt->inbound_bytes_max = rt->queue_bytes_max * RT_INBOUND_FACTOR;
     rt->notify_fd = cfg->notify_fd;
+    rt->handshake_timeout_ms =
+        cfg->handshake_timeout_ms != 0 ? cfg->handshake_timeout_ms : RT_HANDSHAKE_TIMEOUT_MS;
     uint64_t now = (uint64_t)rt_now_ms();
     rt->rng = (now ^ ((uint64_t)cfg->self_id << 32)) | 1;
     for (size_t i = 0; i < cfg->peers_count && rc == 0; i++) {

@@ -887,6 +887,31 @@ START_TEST(test_new_connection_replaces_old) {
 }
 END_TEST
 
+/* Connections that do not complete the handshake in time are closed: one that sends nothing,
+ * one that stops in the middle of a header. */
+START_TEST(test_handshake_deadline) {
+    rt_config_t cfg = {.self_id = 1,
+                       .listen_host = "127.0.0.1",
+                       .secret = SECRET,
+                       .notify_fd = -1,
+                       .handshake_timeout_ms = 100};
+    rt_t *a = NULL;
+    ctx_err_t err = {0};
+    ck_assert_int_eq(rt_start(&cfg, &a, &err), 0);
+    int silent = raw_connect(rt_listen_port(a));
+    int partial = raw_connect(rt_listen_port(a));
+    uint8_t hdr[RT_HEADER_SIZE];
+    rt_wire_header(hdr, 128, NULL, 0);
+    raw_write_all(partial, hdr, 5);
+    ck_assert(raw_closed(silent));
+    ck_assert(raw_closed(partial));
+    ck_assert_uint_eq(refused(a), 2);
+    close(silent);
+    close(partial);
+    rt_stop(a);
+}
+END_TEST
+
 /* A removed peer's frames are refused and sends to it fail; re-adding it restores traffic. */
 START_TEST(test_remove_and_readd_peer) {
     rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, 0, -1);
@@ -929,6 +954,7 @@ int main(void) {
     tcase_add_test(tc, test_cut_frame_resent_whole);
     tcase_add_test(tc, test_inbound_bounded);
     tcase_add_test(tc, test_new_connection_replaces_old);
+    tcase_add_test(tc, test_handshake_deadline);
     tcase_add_test(tc, test_remove_and_readd_peer);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
