@@ -37,13 +37,14 @@ enum {
     RT_KIND_USER_MAX = 127,    /* rt_send accepts kinds 1..127; 128..255 are the handshake's */
     RT_VERSION = 1,            /* version byte of every frame */
     RT_HEADER_SIZE = 12,       /* frame header, see transport.c */
-    RT_FRAME_PAYLOAD_MAX = 64 * 1024 * 1024, /* largest payload of one frame */
-    RT_PEERS_MAX = 16,                       /* configured peers (RAFT_MEMBERS_MAX fits) */
-    RT_HOST_MAX = 256,                       /* rt_peer_t.host, with its NUL */
-    RT_ADVERTISE_MAX = 262,                  /* "host:port" with its NUL */
-    RT_NONCE_SIZE = 32,                      /* random bytes each side contributes */
-    RT_MAC_SIZE = 32,                        /* HMAC-SHA256 */
-    RT_HANDSHAKE_TIMEOUT_MS = 5000,          /* default handshake_timeout_ms */
+    RT_FRAME_PAYLOAD_MAX = 1024 * 1024 * 1024, /* largest payload of one frame: a message
+                                                  carrying one entry of RAFT_ENTRY_BYTES_MAX */
+    RT_PEERS_MAX = 16,                         /* configured peers (RAFT_MEMBERS_MAX fits) */
+    RT_HOST_MAX = 256,                         /* rt_peer_t.host, with its NUL */
+    RT_ADVERTISE_MAX = 262,                    /* "host:port" with its NUL */
+    RT_NONCE_SIZE = 32,                        /* random bytes each side contributes */
+    RT_MAC_SIZE = 32,                          /* HMAC-SHA256 */
+    RT_HANDSHAKE_TIMEOUT_MS = 5000,            /* default handshake_timeout_ms */
 };
 
 typedef struct rt rt_t;
