@@ -721,7 +721,7 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
 /* ---------------------------------------------------------------- reads */
 
 bool cluster_reads_need_barrier(const cluster_t *c) {
-    return c->rt != NULL;
+    return c->cfg.members_count > 1;
 }
 
 /* Issues a ReadIndex request unless one issued after the waiter's token is in flight. */
@@ -1017,13 +1017,10 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     return CTX_OK;
 }
 
-static int cl_start_transport(cluster_t *c, ctx_err_t *err) {
+int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err) {
+    snprintf(c->advertise, sizeof(c->advertise), "%s", advertise);
     if (c->cfg.members_count <= 1) {
         return CTX_OK;
-    }
-    if (c->secret[0] == '\0') {
-        return ctx_err_set(err, CTX_ECONFIG,
-                           "cluster_secret must be set when cluster_nodes lists several members");
     }
     rt_peer_t peers[CLUSTER_MEMBERS_MAX];
     size_t n = 0;
@@ -1093,9 +1090,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     }
     c->cfg.members = c->members;
     snprintf(c->secret, sizeof(c->secret), "%s", config->secret ? config->secret : "");
-    snprintf(c->advertise, sizeof(c->advertise), "%s", config->advertise ? config->advertise : "");
     c->cfg.secret = c->secret;
-    c->cfg.advertise = c->advertise;
     c->db = db;
     c->dur = dur;
     c->wal = durability_wal(dur);
@@ -1105,10 +1100,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     buf_init(&c->enc);
     arena_init(&c->scratch);
     c->last_tick_ms = cl_now_ms();
-    int rc = cl_raft_new(c, err);
-    if (rc == CTX_OK) {
-        rc = cl_start_transport(c, err);
-    }
+    int rc =
+        config->members_count > 1 && c->secret[0] == '\0'
+            ? ctx_err_set(err, CTX_ECONFIG,
+                          "cluster_secret must be set when cluster_nodes lists several members")
+            : cl_raft_new(c, err);
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;
@@ -1120,7 +1116,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     db->cluster = (sql_cluster_hooks_t){.members = cl_members, .ctx = c};
     dur_replica_t replica = {cl_position_cb, cl_settle_cb, cl_unsettle_cb, cl_compact_cb, c};
     durability_set_replica(dur, &replica);
-    if (c->rt == NULL) {
+    if (config->members_count <= 1) {
         cl_lead_alone(c);
     }
     *out = c;

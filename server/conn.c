@@ -93,10 +93,11 @@ struct conn {
     buf_t fwd_named;
     size_t fwd_out_mark;
     uint64_t fwd_sent_mark;
-    uint64_t out_sent; /* conn_output_sent calls */
+    uint64_t fwd_skip; /* bytes of the request's replies the client already has */
+    uint64_t out_sent; /* bytes of output the loop has written */
     bool fwd_begin;    /* a transaction block was open when the request began */
-    bool fwd_in_request;
-    bool fwd_capture; /* the current request is being captured (fits, not COPY) */
+    bool req_open;     /* a request (a Query, or messages up to a Sync) has begun and not ended */
+    bool fwd_capture;  /* the current request is being captured (fits, not COPY) */
     bool fwd_ready;
     bool tls_used;
     bool forwarded;      /* this session came from a follower (never forwarded again) */
@@ -176,8 +177,8 @@ bool conn_take_tls_start(conn_t *conn) {
     return start;
 }
 
-void conn_output_sent(conn_t *conn) {
-    conn->out_sent++;
+void conn_output_sent(conn_t *conn, size_t bytes) {
+    conn->out_sent += bytes;
 }
 
 int32_t conn_backend_pid(const conn_t *conn) {
@@ -1083,15 +1084,17 @@ bool conn_resume(conn_t *conn) {
     return !conn->waiting;
 }
 
-/* The read barrier before a Query or Execute (conn_server_t.read_ready): true to run the message
- * now; false to wait (conn_waiting) or when the barrier failed, in which case the message was
- * answered with the error and must be consumed (*consumed). */
+/* The read barrier before a request (a Query, or the Parse, Bind or Execute that begins an
+ * extended-protocol request; conn_server_t.read_ready), so the whole request runs at once after
+ * it: true to run the message now; false to wait (conn_waiting) or when the barrier failed, in
+ * which case the message was answered with the error and must be consumed (*consumed). */
 static bool conn_read_gate(conn_t *conn, const pgw_frame_t *frame, bool *consumed) {
     const conn_server_t *server = conn->server;
     *consumed = false;
     if (!server->reads_barrier || server->read_ready == NULL || conn->session == NULL ||
-        conn->state != CONN_READY ||
-        (frame->type != PGW_MSG_QUERY && frame->type != PGW_MSG_EXECUTE)) {
+        conn->state != CONN_READY || conn->req_open ||
+        (frame->type != PGW_MSG_QUERY && frame->type != PGW_MSG_PARSE &&
+         frame->type != PGW_MSG_BIND && frame->type != PGW_MSG_EXECUTE)) {
         return true;
     }
     const char *consistency = sql_session_setting(conn->session, "read_consistency");
@@ -1182,13 +1185,12 @@ static void conn_fwd_remember(conn_t *conn) {
 
 /* Before a message runs: a Query or the first message after a Sync begins a request, whose
  * frames are copied while they fit (COPY data never is). */
-static void conn_fwd_before(conn_t *conn, const pgw_frame_t *frame) {
+static void conn_fwd_before(conn_t *conn, const pgw_frame_t *frame, bool starting) {
     if (conn->server->leader_pgwire == NULL || conn->session == NULL || conn->forwarded ||
         conn->tls_used) {
         return;
     }
-    if (!conn->fwd_in_request) {
-        conn->fwd_in_request = true;
+    if (starting) {
         conn->fwd_out_mark = buf_size(&conn->out);
         conn->fwd_sent_mark = conn->out_sent;
         conn->fwd_begin = sql_session_txn_status(conn->session) == 'T';
@@ -1209,25 +1211,33 @@ static void conn_fwd_before(conn_t *conn, const pgw_frame_t *frame) {
 }
 
 /* After a message: a write refused because this member is a follower hands the request to the
- * leader when nothing of its replies has reached the client (else the 25006 error stays). */
+ * leader (else the 25006 error stays). Replies of the request not yet sent are dropped; those the
+ * client already has (a Flush inside the request) are dropped from the leader's answer instead
+ * (forward_handoff_t.skip_bytes: the same messages, byte for byte, from the same code). */
 static bool conn_fwd_after(conn_t *conn, const pgw_frame_t *frame) {
     if (conn->session == NULL) {
         return false;
     }
     char leader[FORWARD_ADDRESS_BYTES];
-    if (sql_session_take_forward(conn->session) && conn->fwd_in_request && conn->fwd_capture &&
-        conn->out_sent == conn->fwd_sent_mark &&
+    if (sql_session_take_forward(conn->session) && conn->fwd_capture &&
         buf_size(&conn->fwd_named) < CONN_FORWARD_NAMED_MAX &&
         conn->server->leader_pgwire(conn->server->reply_ctx, leader, sizeof(leader))) {
-        buf_rewind(&conn->out, conn->fwd_out_mark);
+        uint64_t sent = conn->out_sent - conn->fwd_sent_mark; /* since the request began */
+        if (sent <= conn->fwd_out_mark) {
+            buf_rewind(&conn->out, conn->fwd_out_mark - (size_t)sent);
+            conn->fwd_skip = 0;
+        } else {
+            buf_rewind(&conn->out, 0);
+            conn->fwd_skip = sent - conn->fwd_out_mark;
+        }
         conn->fwd_ready = true;
         return true;
     }
-    if (conn->fwd_in_request && (frame->type == PGW_MSG_QUERY || frame->type == PGW_MSG_SYNC)) {
+    if (frame->type == PGW_MSG_QUERY || frame->type == PGW_MSG_SYNC) {
         if (conn->fwd_capture) {
             conn_fwd_remember(conn);
         }
-        conn->fwd_in_request = false;
+        conn->fwd_capture = false;
         buf_reset(&conn->fwd_batch);
     }
     return false;
@@ -1258,6 +1268,7 @@ void conn_forward_take(conn_t *conn, forward_handoff_t *h) {
         h->leader[0] = '\0';
     }
     h->begin = conn->fwd_begin;
+    h->skip_bytes = conn->fwd_skip;
     buf_append(&h->to_client, buf_peek(&conn->out), buf_size(&conn->out));
     buf_append(&h->prelude, buf_peek(&conn->fwd_named), buf_size(&conn->fwd_named));
     buf_append(&h->frames, buf_peek(&conn->fwd_batch), buf_size(&conn->fwd_batch));
@@ -1309,13 +1320,18 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             /* every stack check of the message's statements reads the session's max_stack_depth */
             ctx_stack_use_max_depth(conn->session != NULL ? sql_session_stack_depth(conn->session)
                                                           : 0);
-            conn_fwd_before(conn, &frame);
+            bool starting = !conn->req_open;
+            conn->req_open = true;
+            conn_fwd_before(conn, &frame, starting);
             conn_on_message(conn, &frame);
             ctx_stack_use_max_depth(0);
             if (conn_fwd_after(conn, &frame)) {
                 buf_consume(&conn->in, frame.frame_bytes);
                 arena_reset(&conn->arena);
                 return false; /* the loop hands the socket to the leader (conn_forward_take) */
+            }
+            if (frame.type == PGW_MSG_QUERY || frame.type == PGW_MSG_SYNC) {
+                conn->req_open = false;
             }
         }
         conn_settle_out_of_memory(conn, mark);

@@ -49,7 +49,7 @@ typedef struct conn_server {
     /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
      * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
     int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
-    /* The read barrier before a Query or Execute runs (cluster_read_ready), unless the session
+    /* The read barrier before a request runs (cluster_read_ready), unless the session
      * set read_consistency = 'local'; NULL or reads_barrier false: none. */
     bool (*read_ready)(void *reply_ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err);
     bool reads_barrier;
@@ -92,8 +92,8 @@ bool conn_waiting(const conn_t *conn);
 struct forward_handoff;
 bool conn_forward_ready(const conn_t *conn);
 void conn_forward_take(conn_t *conn, struct forward_handoff *h);
-/* The loop wrote some of the output (forwarding needs to know what the client saw). */
-void conn_output_sent(conn_t *conn);
+/* The loop wrote bytes of the output (forwarding needs to know what the client saw). */
+void conn_output_sent(conn_t *conn, size_t bytes);
 bool conn_resume(conn_t *conn);
 
 /* True once the connection must be closed after its output is flushed (Terminate, FATAL,

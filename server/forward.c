@@ -260,8 +260,8 @@ static int fwd_open_leader(forward_handoff_t *h, char *why, size_t why_len) {
     buf_t out;
     buf_init(&out);
     fwd_startup(h, &out);
-    bool ok = fwd_write_all(fd, buf_peek(&out), buf_size(&out)) && fwd_swallow(fd, true, why,
-                                                                                 why_len);
+    bool ok =
+        fwd_write_all(fd, buf_peek(&out), buf_size(&out)) && fwd_swallow(fd, true, why, why_len);
     if (ok && h->begin) {
         static const uint8_t begin[] = {'Q', 0, 0, 0, 10, 'B', 'E', 'G', 'I', 'N', 0};
         ok = fwd_write_all(fd, begin, sizeof(begin)) && fwd_swallow(fd, true, why, why_len);
@@ -279,10 +279,40 @@ static int fwd_open_leader(forward_handoff_t *h, char *why, size_t why_len) {
     return fd;
 }
 
+/* Drops the leader's first skip bytes of replies: whole messages, which must end exactly there
+ * (they answer the same messages the follower answered, from the same code). */
+static bool fwd_skip(int fd, uint64_t skip, char *why, size_t why_len) {
+    while (skip > 0) {
+        uint8_t header[5];
+        if (skip < sizeof(header) || !fwd_read_all(fd, header, sizeof(header))) {
+            snprintf(why, why_len, "the leader's replies did not match the follower's");
+            return false;
+        }
+        uint64_t len = 1 + ((uint64_t)header[1] << 24 | (uint64_t)header[2] << 16 |
+                            (uint64_t)header[3] << 8 | header[4]);
+        if (len < sizeof(header) || len > skip) {
+            snprintf(why, why_len, "the leader's replies did not match the follower's");
+            return false;
+        }
+        uint8_t scratch[4096];
+        for (uint64_t left = len - sizeof(header); left > 0;) {
+            size_t n = left < sizeof(scratch) ? (size_t)left : sizeof(scratch);
+            if (!fwd_read_all(fd, scratch, n)) {
+                snprintf(why, why_len, "the leader closed the connection");
+                return false;
+            }
+            left -= n;
+        }
+        skip -= len;
+    }
+    return true;
+}
+
 /* Copies bytes both ways until either side closes. */
 static void fwd_relay(int client_fd, int leader_fd) {
     uint8_t *chunk = malloc(FWD_RELAY_BYTES);
-    struct pollfd pfd[2] = {{.fd = client_fd, .events = POLLIN}, {.fd = leader_fd, .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = client_fd, .events = POLLIN},
+                            {.fd = leader_fd, .events = POLLIN}};
     while (chunk != NULL) {
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR) {
@@ -321,8 +351,12 @@ static void *fwd_main(void *arg) {
     if (ok && leader_fd < 0) {
         fwd_fail(h->client_fd, h->leader, why);
     } else if (ok && fwd_write_all(leader_fd, buf_peek(&h->frames), buf_size(&h->frames))) {
-        CTX_DEBUG("forward: client fd %d relayed to the leader at %s", h->client_fd, h->leader);
-        fwd_relay(h->client_fd, leader_fd);
+        if (fwd_skip(leader_fd, h->skip_bytes, why, sizeof(why))) {
+            CTX_DEBUG("forward: client fd %d relayed to the leader at %s", h->client_fd, h->leader);
+            fwd_relay(h->client_fd, leader_fd);
+        } else {
+            CTX_WARN("forward: %s; closing the client's connection", why);
+        }
     }
     if (leader_fd >= 0) {
         close(leader_fd);

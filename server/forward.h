@@ -37,8 +37,8 @@ bool forward_token_make(const char *secret, const char *user, char out[FORWARD_T
 bool forward_token_check(const char *secret, const char *user, const char *token);
 
 typedef struct forward_handoff {
-    int client_fd;                          /* plain TCP (never a TLS session) */
-    char leader[FORWARD_ADDRESS_BYTES];     /* "host:port" of the leader's pgwire */
+    int client_fd;                      /* plain TCP (never a TLS session) */
+    char leader[FORWARD_ADDRESS_BYTES]; /* "host:port" of the leader's pgwire */
     char user[FORWARD_NAME_BYTES];
     char database[FORWARD_NAME_BYTES];
     char application_name[FORWARD_NAME_BYTES];
@@ -47,6 +47,7 @@ typedef struct forward_handoff {
     buf_t to_client; /* replies produced locally for earlier requests, sent first */
     buf_t prelude;   /* Parse messages of named statements, replayed with their replies dropped */
     buf_t frames;    /* the request to re-send and whatever the client sent after it */
+    uint64_t skip_bytes; /* the leader's first replies to drop: the client had them locally */
 } forward_handoff_t;
 
 /* Takes ownership of h's socket and buffers and relays on a detached thread; h is left empty. */

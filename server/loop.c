@@ -443,7 +443,7 @@ static int loop_flush(int fd, conn_t *conn, tls_conn_t *tls) {
         }
         if (sent > 0) {
             buf_consume(out, (size_t)sent);
-            conn_output_sent(conn);
+            conn_output_sent(conn, (size_t)sent);
             continue;
         }
         if (sent < 0 && errno == EINTR) {
