@@ -15,6 +15,14 @@
  *   16     8    index
  *   24     1    type (wal_type_t, never 0)
  *   25     n    payload
+ * A hard-state record has term 0, the index of the entry before it, and a 28-byte payload.
+ * Hard-state file wal/hardstate:
+ *   0      8    magic "CTXDBWHS"
+ *   8      4    format version (WAL_HS_FILE_VERSION), big-endian
+ *   12     4    crc32c of bytes 0..12 and 16..60
+ *   16     8    first index of the segment holding the position
+ *   24     8    byte offset of the position in that segment
+ *   32     28   hard state
  *
  * Recovery reads each segment whole (segments are bounded by segment_bytes plus one batch),
  * walks its records and stops at the first that is short or fails its CRC. Before truncating
@@ -32,7 +40,22 @@
  * the snapshot it continues shows against the snapshot's index.
  *
  * Writer thread: see wal.h. The pending buffer is swapped out under the mutex and written
- * without it, so wal_append never waits for the disk unless WAL_PENDING_BYTES_MAX is exceeded.
+ * without it, so an append never waits for the disk unless WAL_PENDING_BYTES_MAX is exceeded.
+ *
+ * Truncation. Records in pending are dropped by the appender, which walks the pending buffer's
+ * headers; a cut of records already handed to the writer is queued (the lowest cut wins) and
+ * done by the writer before it writes the pending buffer that came with it, so file order stays
+ * time order. The cut's steps are each durable before the next (wal/hardstate, wal.ctl, later
+ * segments unlinked newest first with a directory fsync, ftruncate and fdatasync), so a crash
+ * leaves the old log or one of its prefixes, never a gap.
+ *
+ * Hard state. wal/hardstate pairs a hard state with a log position: records before the position
+ * are older, records at or after it newer, so recovery needs no ordering of hard-state contents.
+ * It is written with the newest hard state written to the files before a cut (position: the cut
+ * point), before wal_remove_through removes segments (the newest fsynced one; position: the end
+ * of what was fsynced, which every removed segment precedes), and when a snapshot ahead of the
+ * log restarts it (position: the new segment's start). hs_mu serializes those writes with the
+ * cuts, so no position is stale by the time its file is durable.
  */
 #include "wal.h"
 

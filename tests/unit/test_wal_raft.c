@@ -439,7 +439,7 @@ START_TEST(test_tickets_monotonic_and_reached) {
         hs_make(1, 1, 0, hs);
         uint64_t prev = 0;
         for (uint64_t i = 1; i <= 300; i++) {
-            uint64_t t = i % 50 == 0 ? wal_truncate_after(wal, i - 10)
+            uint64_t t = i % 50 == 0  ? wal_truncate_after(wal, i - 10)
                          : i % 7 == 0 ? wal_save_hard_state(wal, hs)
                                       : put(wal, 1, wal_last_index(wal) + 1);
             ck_assert_uint_gt(t, prev);
