@@ -817,6 +817,12 @@ static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t afte
 /* Opens the last segment for appending, or starts one at next_index. */
 static int open_active_segment(wal_t *wal, uint64_t last_index, uint64_t after_index,
                                ctx_err_t *err) {
+    /* A newest segment without entries (only hard state, or nothing yet) continues the log at
+     * its first index: reopening it must not restart, and so rewrite, the log. */
+    uint64_t newest_first = wal->nsegments > 0 ? wal->segments[wal->nsegments - 1].first_index : 0;
+    if (newest_first > last_index + 1) {
+        last_index = newest_first - 1;
+    }
     if (last_index < after_index) {
         wal->last_index = after_index;
         atomic_store(&wal->durable, after_index);

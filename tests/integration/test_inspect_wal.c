@@ -74,8 +74,11 @@ static uint64_t save_hs(wal_t *wal, uint64_t term, uint32_t vote, uint64_t commi
 static void write_log(const char *data_dir) {
     char dir[FSU_PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/wal", data_dir);
-    wal_options_t o = {.dir = dir, .segment_bytes = 1 << 20, .sync_commit = true,
-                       .sync_delay_ms = 20, .notify_fd = -1};
+    wal_options_t o = {.dir = dir,
+                       .segment_bytes = 1 << 20,
+                       .sync_commit = true,
+                       .sync_delay_ms = 20,
+                       .notify_fd = -1};
     wal_t *wal = NULL;
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -117,11 +120,9 @@ START_TEST(test_inspect_raft_records) {
     ck_assert_msg(inspect("verify", data_dir) == 0, "%s", output);
     ck_assert_msg(strstr(output, "hard-state file") != NULL, "%s", output);
     ck_assert_int_eq(inspect("wal", seg), 0);
-    const char *want[] = {"type noop length 0",
-                          "membership: add-learner node 9",
+    const char *want[] = {"type noop length 0", "membership: add-learner node 9",
                           "hard state: term 1 vote 0 commit 0",
-                          "hard state: term 5 vote 0 commit 7",
-                          "index 8 term 5 type batch"};
+                          "hard state: term 5 vote 0 commit 7", "index 8 term 5 type batch"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         ck_assert_msg(strstr(output, want[i]) != NULL, "no \"%s\" in:\n%s", want[i], output);
     }

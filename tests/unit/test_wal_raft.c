@@ -416,9 +416,16 @@ START_TEST(test_hard_state_survives_removal_and_restart) {
     ck_assert_uint_eq(hs_of(&info).term, 2);
     wal_close(open_log(dir, 1024, 400, NULL, &info)); /* snapshot ahead: log restarts */
     ck_assert_uint_eq(hs_of(&info).term, 2);
-    wal_close(open_log(dir, 1024, 400, NULL, &info));
+    /* Hard state saved into the restarted, still entry-less log is reopened, not rewritten. */
+    hs_make(3, 2, 0, hs);
+    wal = open_log(dir, 1024, 400, NULL, &info);
     ck_assert_uint_eq(info.segments, 1);
-    ck_assert_uint_eq(hs_of(&info).term, 2);
+    ck_assert_uint_eq(wal_last_index(wal), 400);
+    wal_wait_ticket(wal, wal_save_hard_state(wal, hs));
+    wal_close(wal);
+    wal_close(open_log(dir, 1024, 400, NULL, &info));
+    ck_assert_uint_eq(info.hard_states, 1);
+    ck_assert_uint_eq(hs_of(&info).term, 3);
     testutil_remove_tree(dir);
     free(dir);
 }
