@@ -45,17 +45,17 @@
  * Truncation. Records in pending are dropped by the appender, which walks the pending buffer's
  * headers; a cut of records already handed to the writer is queued (the lowest cut wins) and
  * done by the writer before it writes the pending buffer that came with it, so file order stays
- * time order. The cut's steps are each durable before the next (wal/hardstate, wal.ctl, later
- * segments unlinked newest first with a directory fsync, ftruncate and fdatasync), so a crash
- * leaves the old log or one of its prefixes, never a gap.
+ * time order. The cut's steps are each durable before the next (writer_cut), so a crash leaves
+ * the old log or one of its prefixes, never a gap.
  *
  * Hard state. wal/hardstate pairs a hard state with a log position: records before the position
  * are older, records at or after it newer, so recovery needs no ordering of hard-state contents.
- * It is written with the newest hard state written to the files before a cut (position: the cut
- * point), before wal_remove_through removes segments (the newest fsynced one; position: the end
- * of what was fsynced, which every removed segment precedes), and when a snapshot ahead of the
- * log restarts it (position: the new segment's start). hs_mu serializes those writes with the
- * cuts, so no position is stale by the time its file is durable.
+ * It is written with the newest hard state written to the files around a cut (first as of the
+ * end of the old log, so that records the cut has not yet removed count as older; once the cut
+ * is durable, as of the cut point), before wal_remove_through removes segments (the newest fsynced
+ * one; position: the end of what was fsynced, which every removed segment precedes), and when a
+ * snapshot ahead of the log restarts it (position: the new segment's start). hs_mu serializes those
+ * writes with the cuts, so no position is stale by the time its file is durable.
  */
 #include "wal.h"
 
@@ -991,10 +991,44 @@ _Noreturn static void cut_panic(const ctx_err_t *err) {
     abort();
 }
 
-/* Cuts every record with index > after out of the files: the newest hard state written is saved
- * in wal/hardstate first, wal.ctl then names the segment holding after + 1 (or the last one
- * before it), later segments are removed newest first, and that segment is truncated; each step
- * durable before the next, so a crash leaves either the old log or a prefix of it. */
+/* Saves the newest hard state written (if any) in wal/hardstate as of pos; panics on failure. */
+static void cut_save_hs(wal_t *wal, wal_pos_t pos) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (wal->written_hs.present && write_hs_file(wal, &wal->written_hs, pos, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+}
+
+/* Removes the segments after segment s (newest first; wal.ctl names s before), durably. */
+static void cut_later_segments(wal_t *wal, uint32_t s) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (s + 1 < wal->nsegments && write_control(wal, wal->segments[s].first_index, &err) != 0) {
+        cut_panic(&err);
+    }
+    for (uint32_t k = wal->nsegments - 1; k > s; k--) {
+        char later[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[k].first_index, later);
+        if (unlink(later) < 0) {
+            wal_panic("unlink", later);
+        }
+    }
+    if (fsu_fsync_dir(wal->dir, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+}
+
+/*
+ * Cuts every record with index > after out of the files. Each step is durable before the next:
+ *   1. wal/hardstate := the newest hard state written, as of the end of the log, so that while
+ *      the cut is under way every hard-state record still on disk counts as older;
+ *   2. wal.ctl names the segment holding after + 1 (or the last before it); later segments are
+ *      removed, newest first;
+ *   3. that segment is truncated at the first record with index > after;
+ *   4. wal/hardstate := the same hard state, as of the cut point, where new records will follow.
+ * A crash leaves the old log or one of its prefixes, and the newest hard state.
+ */
 static void writer_cut(wal_t *wal, uint64_t after) {
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -1017,24 +1051,14 @@ static void writer_cut(wal_t *wal, uint64_t after) {
     }
     wal_pos_t pos = {.segment = first, .offset = cut_offset(wal, data, len, after)};
     free(data);
-    if ((wal->written_hs.present && write_hs_file(wal, &wal->written_hs, pos, &err) != CTX_OK) ||
-        (s + 1 < wal->nsegments && write_control(wal, first, &err) != CTX_OK)) {
-        cut_panic(&err);
-    }
-    for (uint32_t k = wal->nsegments - 1; k > s; k--) {
-        char later[FSU_PATH_MAX];
-        wal_path(wal, wal->segments[k].first_index, later);
-        if (unlink(later) < 0) {
-            wal_panic("unlink", later);
-        }
-    }
-    if (fsu_fsync_dir(wal->dir, &err) != CTX_OK) {
-        cut_panic(&err);
-    }
+    cut_save_hs(wal, (wal_pos_t){.segment = wal->segments[wal->nsegments - 1].first_index,
+                                 .offset = wal->active_bytes});
+    cut_later_segments(wal, s);
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)pos.offset) < 0 || fdatasync(fd) < 0) {
         wal_panic("truncate", path);
     }
+    cut_save_hs(wal, pos);
     close(wal->fd);
     wal->fd = fd;
     wal->active_bytes = pos.offset;

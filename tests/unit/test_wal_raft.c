@@ -127,6 +127,8 @@ static void assert_entries(const seen_t *s, uint64_t last, uint64_t split, uint6
     ck_assert_uint_eq(next - 1, last);
 }
 
+static void last_segment_path(const char *dir, char path[FSU_PATH_MAX]);
+
 /* ---------------------------------------------------------------- entries and truncation */
 
 START_TEST(test_append_at_explicit_indexes) {
@@ -373,6 +375,60 @@ START_TEST(test_hard_state_survives_truncation) {
     wal_close(open_log(dir, 1024, 0, &s, &info));
     ck_assert_uint_eq(hs_of(&info).term, 5);
     assert_entries(&s, 11, 11, 1, 6);
+    testutil_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* The disk state a crash leaves in the middle of a cut -- wal/hardstate saved as of the end of
+ * the old log, wal.ctl naming the segment to cut, later segments gone, that segment not yet
+ * truncated -- recovers the newest hard state, not an older record the cut has yet to remove. */
+START_TEST(test_hard_state_mid_cut_crash_state) {
+    char *dir = testutil_make_dir("walraft");
+    uint8_t old_hs[28], new_hs[28];
+    hs_make(2, 1, 5, old_hs);
+    hs_make(3, 2, 5, new_hs);
+    wal_t *wal = open_log(dir, 1024, 0, NULL, NULL);
+    put_range(wal, 1, 1, 10, true);
+    wal_wait_ticket(wal, wal_save_hard_state(wal, old_hs));
+    put_range(wal, 1, 11, 200, true);
+    wal_wait_ticket(wal, wal_save_hard_state(wal, new_hs));
+    wal_close(wal);
+    uint64_t *firsts = NULL;
+    size_t count = 0;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(wal_list_segments(dir, &firsts, &count, &err), CTX_OK);
+    ck_assert_uint_gt(count, 2);
+    ck_assert_uint_eq(firsts[0], 1);
+    char path[FSU_PATH_MAX];
+    last_segment_path(dir, path);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    /* Step 1 of a cut after index 5 (wal.c, writer_cut), then step 2. */
+    wal_hs_file_t f = {.segment = firsts[count - 1], .offset = (uint64_t)sb.st_size};
+    memcpy(f.hard_state, new_hs, 28);
+    uint8_t bytes[WAL_HS_FILE_BYTES];
+    wal_hs_file_encode(bytes, &f);
+    snprintf(path, sizeof(path), "%s/%s", dir, WAL_HARD_STATE_FILE);
+    testutil_write_file(path, bytes, sizeof(bytes));
+    uint8_t ctl[WAL_CONTROL_BYTES];
+    wal_control_encode(ctl, 1);
+    snprintf(path, sizeof(path), "%s/%s", dir, WAL_CONTROL_FILE);
+    testutil_write_file(path, ctl, sizeof(ctl));
+    for (size_t i = 1; i < count; i++) {
+        char name[32];
+        wal_segment_name(firsts[i], name, sizeof(name));
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        ck_assert_int_eq(unlink(path), 0);
+    }
+    free(firsts);
+    seen_t s;
+    wal_recovery_t info;
+    wal_close(open_log(dir, 1024, 0, &s, &info));
+    ck_assert_uint_ge(info.last_index, 10);
+    ck_assert_uint_eq(info.hard_states, 1); /* old_hs, still in the first segment */
+    ck_assert(memcmp(info.last_hard_state, new_hs, 28) == 0);
     testutil_remove_tree(dir);
     free(dir);
 }
@@ -659,6 +715,7 @@ int main(void) {
     tcase_add_test(tc, test_killed_writer_never_resurrects);
     tcase_add_test(tc, test_hard_state_round_trip_last_wins);
     tcase_add_test(tc, test_hard_state_survives_truncation);
+    tcase_add_test(tc, test_hard_state_mid_cut_crash_state);
     tcase_add_test(tc, test_pending_hard_state_kept_by_truncation);
     tcase_add_test(tc, test_hard_state_survives_removal_and_restart);
     tcase_add_test(tc, test_tickets_monotonic_and_reached);
