@@ -56,7 +56,6 @@ typedef enum {
     WAL_TYPE_NOOP = 2,       /* entry (Raft NOOP): empty payload */
     WAL_TYPE_CONF = 3,       /* entry (Raft CONF): raft_conf_change_encode() */
     WAL_TYPE_HARD_STATE = 4, /* not an entry: raft_hard_state_encode(), WAL_HARD_STATE_BYTES */
-    WAL_TYPE_MAX = 4,
 } wal_type_t;
 
 enum { WAL_HARD_STATE_BYTES = 28 }; /* RAFT_HARD_STATE_SIZE (raft.h; storage does not see raft/) */
@@ -174,8 +173,9 @@ uint64_t wal_durable_ticket(const wal_t *wal);
 /* Appends a BATCH/NOOP/CONF entry at wal_last_index() + 1 and returns that index (0: out of
  * memory, nothing appended). The single-node server's call until it drives Raft. */
 uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload, uint32_t len);
-/* Highest entry index appended / known fsynced (thread-safe). After a truncation the durable
- * index is at most the truncation point until the new entries are fsynced. */
+/* Highest entry index appended / known fsynced (thread-safe). A truncation lowers the durable
+ * index to the truncation point when the writer has cut the files (wal_durable_ticket is the
+ * exact measure for callers that truncate). */
 uint64_t wal_last_index(const wal_t *wal);
 uint64_t wal_durable_index(const wal_t *wal);
 /* Blocks until durable ≥ index (never call on the event loop). */
