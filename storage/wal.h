@@ -159,9 +159,10 @@ uint64_t wal_save_hard_state(wal_t *wal, const uint8_t hs[WAL_HARD_STATE_BYTES])
  * log's first index - 1, a caller bug, logged; nothing done). Entries still pending are dropped
  * at once (a hard state pending behind them is kept, re-indexed); entries already handed to the
  * writer are cut from the files by the writer before it writes anything appended later: the
- * segment holding index + 1 is truncated, later segments are deleted, wal.ctl is rewritten, and
- * all of it is made durable (fsync of the file and the directory) before any later record is
- * written, so records after a truncation never reappear after a crash. An index at or above
+ * segment holding index + 1 is truncated, later segments are deleted, wal.ctl is rewritten, the
+ * newest hard state is kept in wal/hardstate, and all of it is made durable (fsync of the files
+ * and the directory, also with sync_commit off) before any later record is written, so records
+ * after a truncation never reappear after a crash. An index at or above
  * wal_last_index() is a no-op that still takes a ticket.
  */
 uint64_t wal_truncate_after(wal_t *wal, uint64_t index);
