@@ -6,7 +6,8 @@
  * after a truncation never resurrects truncated records; hard state round trip, "last one
  * wins", and the hard state kept through truncation, segment removal and a snapshot ahead of
  * the log; tickets monotonic and reached by the durable ticket (sync_commit on and off); a torn
- * tail after hard-state records; a log written before Raft (term 0, no hard state) opens;
+ * tail after hard-state records; compaction on another thread during appends, truncations and
+ * hard-state saves; a log written before Raft (term 0, no hard state) opens;
  * recovery applies BATCH entries only through apply_through and hands back the rest.
  */
 #include "command.h"
@@ -17,6 +18,9 @@
 
 #include <check.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +491,75 @@ START_TEST(test_hard_state_survives_removal_and_restart) {
 }
 END_TEST
 
+/* Compaction on another thread while the log is appended to, truncated and given hard state:
+ * no deadlock, and the reopened log holds exactly what was written last, with the last hard
+ * state. Entries at or below `committed` are never truncated (as in Raft) and may be removed. */
+typedef struct remover {
+    wal_t *wal;
+    _Atomic uint64_t committed;
+    _Atomic bool stop;
+    uint32_t removed;
+} remover_t;
+
+static void *remover_main(void *arg) {
+    remover_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        r->removed += wal_remove_through(r->wal, atomic_load(&r->committed));
+        sched_yield();
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_compaction) {
+    enum { ROUNDS = 120, LOG_MAX = 8000 };
+    char *dir = testutil_make_dir("walraft");
+    static uint64_t terms[LOG_MAX];
+    remover_t r = {.wal = open_log(dir, 1024, 0, NULL, NULL)};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, remover_main, &r), 0);
+    uint64_t last = 0, ticket = 0;
+    uint8_t hs[28];
+    for (uint64_t round = 1; round <= ROUNDS; round++) {
+        for (uint64_t i = last + 1; i <= last + 50; i++) {
+            ticket = put(r.wal, round, i);
+            terms[i] = round;
+        }
+        last += 50;
+        hs_make(round, 1, last - 30, hs);
+        ticket = wal_save_hard_state(r.wal, hs);
+        if (round % 3 == 0) {
+            wal_wait_ticket(r.wal, ticket);
+            atomic_store(&r.committed, last - 30);
+            last -= 10;
+            ticket = put(r.wal, round + 1, last);
+            terms[last] = round + 1;
+        }
+    }
+    wal_wait_ticket(r.wal, ticket);
+    atomic_store(&r.stop, true);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    ck_assert_uint_gt(r.removed, 0);
+    wal_close(r.wal);
+    uint64_t committed = atomic_load(&r.committed);
+    seen_t s;
+    wal_recovery_t info;
+    wal_close(open_log(dir, 1024, committed, &s, &info));
+    ck_assert_uint_eq(info.last_index, last);
+    ck_assert(memcmp(info.last_hard_state, hs, 28) == 0);
+    uint64_t next = committed + 1;
+    for (size_t i = 0; i < s.count; i++) {
+        if (s.type[i] != WAL_TYPE_HARD_STATE) {
+            ck_assert_uint_eq(s.index[i], next);
+            ck_assert_uint_eq(s.term[i], terms[next]);
+            next++;
+        }
+    }
+    ck_assert_uint_eq(next - 1, last);
+    testutil_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- tickets, torn tail, old logs */
 
 START_TEST(test_tickets_monotonic_and_reached) {
@@ -718,6 +791,7 @@ int main(void) {
     tcase_add_test(tc, test_hard_state_mid_cut_crash_state);
     tcase_add_test(tc, test_pending_hard_state_kept_by_truncation);
     tcase_add_test(tc, test_hard_state_survives_removal_and_restart);
+    tcase_add_test(tc, test_concurrent_compaction);
     tcase_add_test(tc, test_tickets_monotonic_and_reached);
     tcase_add_test(tc, test_torn_tail_after_hard_state);
     tcase_add_test(tc, test_old_format_log_opens);
