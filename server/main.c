@@ -248,9 +248,6 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
                     cfg->cluster_nodes);
         return -1;
     }
-    static char advertise[CONFIG_HOST_BYTES_MAX + 8];
-    snprintf(advertise, sizeof(advertise), "%s:%u", cfg->host, cfg->port);
-    cc.advertise = cfg->port != 0 ? advertise : "";
     return cluster_open(&cc, db, dur, out, err) == CTX_OK ? 0 : -1;
 }
 
@@ -320,9 +317,19 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.snapshot_result = cluster_snapshot_result;
     loop_config.read_ready = cluster_read_ready;
     loop_config.reads_barrier = cluster_reads_need_barrier(cl);
+    if (cluster_reads_need_barrier(cl)) { /* several members: writes forward to the leader */
+        loop_config.leader_pgwire = cluster_leader_pgwire;
+        loop_config.forward_token = cluster_forward_token;
+        loop_config.forward_secret = cluster_secret(cl);
+    }
     loop_config.durability_ctx = cl;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
+    if (rc == 0) {
+        char advertise[CONFIG_HOST_BYTES_MAX + 8];
+        snprintf(advertise, sizeof(advertise), "%s:%u", cfg->host, loop_port(loop));
+        rc = cluster_start(cl, advertise, err) == CTX_OK ? 0 : -1;
+    }
     if (rc == 0) {
         printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
         fflush(stdout);
