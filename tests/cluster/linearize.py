@@ -12,13 +12,17 @@ Keys are independent registers, so the history is linearizable iff each key's su
 
 Per key the search is Wing & Gong's, with Lowe's just-in-time linearization and memoization as
 in Porcupine (Athalye) and Knossos: call and return events sorted by time in a doubly linked
-list; walking from the front, a call may be linearized (removed with its return) when the model
-accepts it in the current state; reaching a return whose call is not linearized yet means the
-choices so far were wrong, so the last choice is undone and the walk goes on after it. A cache
-of (set of linearized operations, register value) prunes states already explored. An operation
-of unknown outcome has no return event: it never forces a backtrack and may stay
-unlinearized, which is its "never took effect". Failed operations and reads of unknown outcome
-had no effect and are dropped. The register of every key starts at `initial`.
+list; the calls before the first return are the candidates to linearize next (removed from the
+list with their return, when the model accepts them in the current state); when none works, the
+last choice is undone and the next candidate of the step before is tried. The history is
+linearizable when no return is left. A cache of (set of linearized operations, register value)
+prunes states already explored. An operation of unknown outcome has no return event: it never
+blocks the search and may stay unlinearized, which is its "never took effect". Unknown-outcome
+candidates are tried after the others, and a state that only adds unknown operations to one
+already explored is pruned too (see _Cache), as is a write right after an unknown operation
+(which that write would make invisible): otherwise every unknown write that never took effect
+would double the work of proving a violation after it. Failed operations and reads of unknown
+outcome had no effect and are dropped. The register of every key starts at `initial`.
 
 The search is exponential in the worst case: `steps_max` bounds it, and a key that exceeds the
 bound is reported as undecided rather than passed.
@@ -155,40 +159,83 @@ class _EventList:
         self._restore(call)
 
 
+class _Cache:
+    """Search states already entered: (linearized required ops, register value) -> the sets of
+    linearized unknown-outcome ops seen with them. A state is skipped when one with a subset of
+    its unknown ops was entered: that one can do everything this one can (its extra unknown ops
+    may still be linearized later, or never), so whatever this one could reach it reached.
+    Without the subset test, each unknown write that did not take effect would double the work
+    of proving a violation after it."""
+
+    def __init__(self, initial):
+        self.seen = {(0, initial): [0]}
+
+    def enter(self, required_bits, unknown_bits, state):
+        """True (and recorded) when the state is not dominated by one already entered."""
+        masks = self.seen.setdefault((required_bits, state), [])
+        for mask in masks:
+            if mask & ~unknown_bits == 0:
+                return False
+        masks.append(unknown_bits)
+        return True
+
+
+def _candidates(ev, unknown):
+    """The calls that may be linearized next: those before the first return in the list,
+    required ones first (unknown-outcome ones last, so that a state reached without an unknown
+    operation is entered before the same state reached with it, which it dominates). None when
+    no return is left: every required operation is linearized."""
+    required, optional, node = [], [], ev.next[0]
+    while node != -1 and ev.is_call[node]:
+        (optional if unknown[ev.op[node]] else required).append(node)
+        node = ev.next[node]
+    return None if node == -1 else required + optional
+
+
 def check_key(key, ops, initial, steps_max):
     """Checks one key's operations (failed ones and unknown reads already dropped)."""
     ev = _EventList(ops)
-    state, linearized, steps = initial, 0, 0
-    cache = {(0, initial)}
-    calls = []  # stack of (call node, state before it)
+    unknown = [op.status == "unknown" for op in ops]
+    cache = _Cache(initial)
+    state, required_bits, unknown_bits, steps = initial, 0, 0, 0
+    frames = []  # (candidates, next index, the call linearized to reach this frame, state)
     deepest = []
-    node = ev.next[0]
-    while node != -1:
+    candidates, index = _candidates(ev, unknown), 0
+    while candidates is not None:
         steps += 1
         if steps > steps_max:
-            return KeyResult(key, "undecided", ops, steps, [ops[ev.op[c]] for c, _ in deepest])
-        if ev.is_call[node]:
-            accepted, new_state = register_step(state, ops[ev.op[node]])
-            if accepted:
-                bits = linearized | (1 << ev.op[node])
-                if (bits, new_state) not in cache:
-                    cache.add((bits, new_state))
-                    calls.append((node, state))
-                    if len(calls) > len(deepest):
-                        deepest = list(calls)
-                    state, linearized = new_state, bits
-                    ev.lift(node)
-                    node = ev.next[0]
-                    continue
-            node = ev.next[node]
+            return KeyResult(key, "undecided", ops, steps, deepest)
+        if index < len(candidates):
+            node = candidates[index]
+            index += 1
+            i = ev.op[node]
+            if frames and unknown[ev.op[frames[-1][2]]] and ops[i].kind == "write":
+                continue  # the unknown operation just linearized would be blind: see below
+            accepted, new_state = register_step(state, ops[i])
+            if not accepted:
+                continue
+            new_required = required_bits | (0 if unknown[i] else 1 << i)
+            new_unknown = unknown_bits | (1 << i if unknown[i] else 0)
+            if not cache.enter(new_required, new_unknown, new_state):
+                continue
+            frames.append((candidates, index, node, state))
+            state, required_bits, unknown_bits = new_state, new_required, new_unknown
+            ev.lift(node)
+            if len(frames) > len(deepest):
+                deepest = [ops[ev.op[f[2]]] for f in frames]
+            candidates, index = _candidates(ev, unknown), 0
             continue
-        # A return whose call is not linearized: undo the last choice and try the next one.
-        if not calls:
-            return KeyResult(key, "violation", ops, steps, [ops[ev.op[c]] for c, _ in deepest])
-        call, state = calls.pop()
-        linearized &= ~(1 << ev.op[call])
-        ev.unlift(call)
-        node = ev.next[call]
+        # A write right after an unknown operation hides that operation's effect: the same
+        # state is reached by linearizing the write instead of the unknown operation one step
+        # earlier (it was a candidate there too), with the unknown one still free to happen
+        # later; that sibling is searched, so this branch is skipped above.
+        # Every candidate of this frame failed: undo the choice that led here.
+        if not frames:
+            return KeyResult(key, "violation", ops, steps, deepest)
+        candidates, index, node, state = frames.pop()
+        required_bits &= ~(1 << ev.op[node])
+        unknown_bits &= ~(1 << ev.op[node])
+        ev.unlift(node)
     return KeyResult(key, "ok", ops, steps, [])
 
 
