@@ -7,8 +7,9 @@ acknowledged write, a new-then-old read inversion, a failed write that became vi
 that reported a wrong outcome, an unknown write seen before it was invoked, and a stale read
 after 40 unknown writes that never took effect (decided, not given up on). On 1,000 small random
 histories (repeated values, all three outcomes) the verdict equals a brute-force search over
-every real-time-respecting order. A seeded random history built from a real register (every interval contains its operation's effect) must pass
-however many outcomes are hidden, and must fail once one read is made stale. Seed: --seed N.
+every real-time-respecting order. A seeded random history built from a real register (every
+interval contains its operation's effect) must pass however many outcomes are hidden, and must
+fail once one read is made stale. Prints its seed; CTX_TEST_SEED=N replays it.
 """
 import itertools
 import os
@@ -130,7 +131,7 @@ class Violations(unittest.TestCase):
 def random_history(rng, processes, ops_per_process, keys, unknown_share):
     """Runs a real register: every op takes effect at one instant inside its interval."""
     state = {k: "v0" for k in range(keys)}
-    clock, ops, busy_until = 0, [], {p: 0 for p in range(processes)}
+    clock, busy_until = 0, {p: 0 for p in range(processes)}
     serial = 0
     pending = []  # (effect time, op) of ops in flight
     for _ in range(processes * ops_per_process):
