@@ -23,6 +23,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -302,6 +303,8 @@ def summarize(figures):
 
 
 def main(argv):
+    # meson's timeout (SIGTERM) or ^C: unwind through the finally below, which stops the members.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse_args(argv)
     keep = args.dir is not None
     args.dir = args.dir or tempfile.mkdtemp(prefix="ctx-cluster-")
