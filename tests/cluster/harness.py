@@ -32,7 +32,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from ctxserver import Server  # noqa: E402
 
-LEADER_HINT_RE = re.compile(r"leader is node (\d+) at pgwire ([0-9.]+):(\d+)")
+# The detail of 25006 on a follower: "The leader is node N at pgwire HOST:PORT." (or without the
+# pgwire part when the follower does not know it yet).
+LEADER_HINT_RE = re.compile(r"leader is node (\d+)(?: at pgwire ([0-9.]+):(\d+))?")
 
 
 class ClientTimeout(Exception):

@@ -92,8 +92,10 @@ class Workload:
         m = LEADER_HINT_RE.search(detail)
         if m is not None:
             for member in self.cluster.members.values():
-                if member.pg_port == int(m.group(3)):
+                if m.group(3) is not None and member.pg_port == int(m.group(3)):
                     return member.id
+            if int(m.group(1)) in self.cluster.members:  # node ids are member ids here
+                return int(m.group(1))
         return member_id % self.cluster.n + 1
 
     def _writer(self, index):
