@@ -3,11 +3,12 @@
 
   basic  a write on any member is read on every member (linearizable reads at once, local
          reads once applied); a follower's write lands on the leader's log like any other.
-  kill   `--kills` times: SIGKILL the leader while `--writers` clients write, wait for the next
-         acknowledged write (the failover time), restart the old leader.
+  kill   `--kills` times: SIGKILL the leader while `--writers` clients write, wait for the
+         first acknowledgement of a write sent after the kill (the failover time, as the clients
+         see it), restart the old leader.
   pause  `--kills` rounds: SIGSTOP a minority of followers, wait for a write acknowledged
          without them, SIGCONT; then SIGSTOP the leader, wait for a write acknowledged by a new
-         leader, SIGCONT.
+         leader (clients stuck on the stopped leader give up after --client-timeout-s), SIGCONT.
 After kill and pause: the writers stop, a final linearizable read of every register joins the
 history, and the checks run: every member converges to the same rows for a full-table read
 (ORDER BY id, with read_consistency = 'local' on each member); every acknowledged insert is on
@@ -299,7 +300,8 @@ def parse_args(argv):
                     help="mean time between faults (uniform in 0.5x..1.5x)")
     ap.add_argument("--down-s", type=float, default=0.5,
                     help="how long a member stays killed or stopped once a write got through")
-    ap.add_argument("--client-timeout-s", type=float, default=5.0)
+    ap.add_argument("--client-timeout-s", type=float, default=2.0,
+                    help="a client waits this long for an answer, then tries another member")
     ap.add_argument("--leader-timeout-s", type=float, default=30.0)
     ap.add_argument("--converge-s", type=float, default=60.0)
     ap.add_argument("--steps-max", type=int, default=2_000_000)

@@ -48,7 +48,7 @@ class Workload:
         self.inserted = {"ok": set(), "fail": set(), "unknown": set()}
         self.errors = {}  # SQLSTATE or exception name -> count
         self.anomalies = []  # results no correct server gives (a register row missing, ...)
-        self.acked_times = []  # monotonic_ns of every acknowledged write, insert or swap
+        self.acked = []  # (invoke, complete) monotonic_ns of every acknowledged change
 
     def setup(self, timeout_s=60.0):
         """Creates the registers through the leader (retrying while the cluster settles)."""
@@ -164,9 +164,10 @@ class Workload:
         self.history.complete(op, "ok", None if kind == "write" else count == 1)
         if kind == "write" or count == 1:
             last_seen[key] = value
-            self.acked_times.append(op.complete_ns)
+            self.acked.append((op.invoke_ns, op.complete_ns))
 
     def _insert(self, client, ins_id):
+        sent = time.monotonic_ns()
         try:
             client.execute("INSERT INTO nodes (id, label) VALUES (%s, 'ins')", (ins_id,))
         except (psycopg2.Error, ClientTimeout) as e:
@@ -175,14 +176,15 @@ class Workload:
             raise
         with self.lock:
             self.inserted["ok"].add(ins_id)
-        self.acked_times.append(time.monotonic_ns())
+        self.acked.append((sent, time.monotonic_ns()))
 
     def first_ack_after(self, t_ns):
-        later = [t for t in list(self.acked_times) if t > t_ns]
+        later = [done for sent, done in list(self.acked) if sent > t_ns]
         return min(later) if later else None
 
     def wait_ack_after(self, t_ns, timeout_s):
-        """monotonic_ns of the first write acknowledged after t_ns; None after timeout_s."""
+        """monotonic_ns of the first acknowledgement of a change sent after t_ns (one sent
+        before may have committed before); None after timeout_s."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             t = self.first_ack_after(t_ns)
