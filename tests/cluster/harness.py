@@ -37,6 +37,9 @@ from ctxserver import Server  # noqa: E402
 LEADER_HINT_RE = re.compile(r"leader is node (\d+)(?: at pgwire ([0-9.]+):(\d+))?")
 
 
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: ")
+
+
 class ClientTimeout(Exception):
     """No answer within the deadline; the connection has been closed."""
 
@@ -276,6 +279,20 @@ class Cluster:
 
     def followers(self, leader_id):
         return [i for i in self.members if i != leader_id]
+
+    def sanitizer_reports(self):
+        """Lines of the members' logs where AddressSanitizer, LeakSanitizer or UBSan reported
+        (a sanitizer build's server may report and go on, or report at exit)."""
+        found = []
+        for m in self.members.values():
+            try:
+                with open(m.log, errors="replace") as f:
+                    for line in f:
+                        if SANITIZER_RE.search(line):
+                            found.append("%s: %s" % (m.log, line.rstrip()))
+            except OSError:
+                pass
+        return found
 
     def logs_tail(self, lines=30):
         out = []

@@ -13,7 +13,8 @@ After kill and pause: the writers stop, a final linearizable read of every regis
 history, and the checks run: every member converges to the same rows for a full-table read
 (ORDER BY id, with read_consistency = 'local' on each member); every acknowledged insert is on
 every member, none known to have failed is anywhere; the history of reads, writes and CASes
-passes the linearizability checker; no member crashed. Failure saves the history and prints the
+passes the linearizability checker; no member crashed, every member exits 0 on SIGTERM and
+no member's log holds a sanitizer report. Failure saves the history and prints the
 checker's report and the members' log tails; --dir keeps everything (default: a temporary
 directory removed on success).
 
@@ -354,6 +355,10 @@ def main(argv):
         statuses = cluster.stop()
         if ok and any(s != 0 for s in statuses.values()):
             log("FAIL: members' exit statuses after SIGTERM: %s" % statuses)
+            ok = False
+        reports = cluster.sanitizer_reports()
+        if reports:
+            log("FAIL: sanitizer reports in the members' logs:\n%s" % "\n".join(reports[:20]))
             ok = False
         if ok and not keep:
             shutil.rmtree(args.dir, ignore_errors=True)
