@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "ctx.h"
+#include "objstore_s3.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,11 @@ typedef struct config {
     char ssl_cert_file[CONFIG_PATH_BYTES_MAX]; /* "" = no TLS */
     char ssl_key_file[CONFIG_PATH_BYTES_MAX];
     uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
+    /* The s3_* keys: snapshots go to S3 when s3.bucket is set (DESIGN §8). Credentials left
+     * empty come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. */
+    objstore_s3_config_t s3;
+    int s3_addressing;            /* 0 auto (path-style with an endpoint), 1 path, 2 virtual */
+    uint64_t s3_restore_snapshot; /* 0: an empty data directory restores the newest */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

@@ -40,10 +40,12 @@
 #include "fsutil.h"
 #include "objstore.h"
 #include "recovery.h"
+#include "restore.h"
 #include "snapshot.h"
 #include "vindex.h"
 #include "wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -65,7 +67,16 @@
 enum {
     DUR_CACHE_MAX = 4,
     DUR_FAILURES_MAX = 16, /* failed snapshots remembered for the replies waiting on them */
+    DUR_UPLOADS_MAX = 64,  /* upload states remembered, by id (ring) */
 };
+
+/* What SELECT * FROM snapshots shows of a snapshot's upload (under mu). */
+typedef struct dur_upload {
+    uint64_t id; /* 0: free slot */
+    bool done;
+    uint64_t bytes;                  /* uploaded so far */
+    char error[CTX_ERR_MESSAGE_MAX]; /* "" unless the upload failed */
+} dur_upload_t;
 
 /* What the snapshot writer reports to its parent, in a shared anonymous mapping made before the
  * fork (the child closes every descriptor, so no pipe survives). */
@@ -113,6 +124,7 @@ struct durability {
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
     dur_child_report_t *report;      /* shared with the running writer */
     dur_failure_t failures[DUR_FAILURES_MAX]; /* under mu; ring by id */
+    dur_upload_t uploads[DUR_UPLOADS_MAX];    /* under mu; ring by id */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -353,34 +365,62 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     _exit(0);
 }
 
-/* Uploads a completed snapshot: files, then its metadata, then `current`. */
+/* Updates the upload state of snapshot id (under mu); error NULL while it runs or succeeded. */
+static void upload_state(durability_t *d, uint64_t id, bool done, uint64_t bytes,
+                         const char *error) {
+    pthread_mutex_lock(&d->mu);
+    dur_upload_t *u = &d->uploads[id % DUR_UPLOADS_MAX];
+    if (u->id != id) {
+        memset(u, 0, sizeof(*u));
+        u->id = id;
+    }
+    u->done = done;
+    u->bytes = bytes;
+    snprintf(u->error, sizeof(u->error), "%s", error != NULL ? error : "");
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Uploads a completed snapshot: files, then its metadata, then `current`, so a reader of the
+ * store never sees metadata naming a missing file. Progress goes to the log and to
+ * d->uploads (SELECT * FROM snapshots); requests retry on their own (objstore_s3.h). */
 static void upload(durability_t *d, uint64_t id) {
     snap_meta_t meta;
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = snap_meta_load(d->snap_root, id, &meta, &err);
     char path[FSU_PATH_MAX], key[128];
+    snap_meta_path(id, key, sizeof(key));
+    const char *keys[SNAP_FILES_MAX + 2];
+    int nkeys = 0;
     for (int i = 0; rc == CTX_OK && i < meta.nfiles; i++) {
-        rc = fsu_path(path, &err, "%s/%s", d->snap_root, meta.files[i].path);
+        keys[nkeys++] = meta.files[i].path;
+    }
+    keys[nkeys++] = key;
+    keys[nkeys++] = "metadata/current";
+    double started = mono_ms();
+    uint64_t bytes = 0;
+    upload_state(d, id, false, 0, NULL);
+    for (int i = 0; rc == CTX_OK && i < nkeys; i++) {
+        struct stat st;
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, keys[i]);
         if (rc == CTX_OK) {
-            rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+            rc = objstore_put_file(d->objstore, keys[i], path, &err);
+        }
+        if (rc == CTX_OK && stat(path, &st) == 0) {
+            bytes += (uint64_t)st.st_size;
+            upload_state(d, id, false, bytes, NULL);
+            double secs = (mono_ms() - started) / 1e3;
+            CTX_INFO("snapshot %" PRIu64 ": uploaded %s (%d of %d files, %.1f MB, %.1f MB/s)", id,
+                     keys[i], i + 1, nkeys, (double)bytes / 1e6,
+                     secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
         }
     }
-    snap_meta_path(id, key, sizeof(key));
-    if (rc == CTX_OK) {
-        rc = fsu_path(path, &err, "%s/%s", d->snap_root, key);
-    }
-    if (rc == CTX_OK) {
-        rc = objstore_put_file(d->objstore, key, path, &err);
-    }
-    if (rc == CTX_OK) {
-        rc = fsu_path(path, &err, "%s/metadata/current", d->snap_root);
-    }
-    if (rc == CTX_OK) {
-        rc = objstore_put_file(d->objstore, "metadata/current", path, &err);
-    }
+    upload_state(d, id, rc == CTX_OK, bytes, rc == CTX_OK ? NULL : err.message);
     if (rc != CTX_OK) {
         CTX_WARN("snapshot %" PRIu64 ": upload to %s failed: %s", id, d->obj_url, err.message);
+    } else {
+        CTX_INFO("snapshot %" PRIu64 ": upload to %s complete (%.1f MB in %.1f s)", id, d->obj_url,
+                 (double)bytes / 1e6, (mono_ms() - started) / 1e3);
     }
 }
 
@@ -580,16 +620,35 @@ static int h_open(void *ctx, uint64_t id, const store_t **out, ctx_err_t *err) {
     return CTX_OK;
 }
 
-static bool uploaded(durability_t *d, uint64_t id) {
-    char key[128];
-    snap_meta_path(id, key, sizeof(key));
-    buf_t b;
-    buf_init(&b);
-    ctx_err_t err;
-    ctx_err_clear(&err);
-    bool ok = objstore_get(d->objstore, key, &b, &err) == CTX_OK;
-    buf_free(&b);
-    return ok;
+/* The upload state of snapshot id into s (under mu): no network on the loop thread. */
+static void upload_info(durability_t *d, uint64_t id, arena_t *arena, sql_snapshot_info_t *s) {
+    pthread_mutex_lock(&d->mu);
+    const dur_upload_t *u = &d->uploads[id % DUR_UPLOADS_MAX];
+    if (u->id == id) {
+        s->uploaded = u->done;
+        s->upload_bytes = u->bytes;
+        s->upload_error = u->error[0] ? arena_strndup(arena, u->error, strlen(u->error)) : NULL;
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* At open: every snapshot whose metadata the object store holds counts as uploaded. */
+static int seen_uploaded(void *ctx, const char *key, uint64_t size_bytes, ctx_err_t *err) {
+    durability_t *d = ctx;
+    (void)err;
+    unsigned long long id = 0;
+    snap_meta_t meta;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (sscanf(key, "metadata/snapshot-%llu", &id) == 1 && id > 0 &&
+        snap_meta_load(d->snap_root, (uint64_t)id, &meta, &inner) == CTX_OK) {
+        uint64_t bytes = size_bytes;
+        for (int f = 0; f < meta.nfiles; f++) {
+            bytes += meta.files[f].bytes;
+        }
+        upload_state(d, (uint64_t)id, true, bytes, NULL);
+    }
+    return CTX_OK;
 }
 
 static int h_list(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count,
@@ -618,10 +677,22 @@ static int h_list(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *cou
         for (int f = 0; f < m.nfiles; f++) {
             s->bytes += m.files[f].bytes;
         }
-        s->uploaded = uploaded(d, m.snapshot_id);
+        upload_info(d, m.snapshot_id, arena, s);
     }
     free(ids);
     return rc;
+}
+
+/* True when one of kept[0..n) names the file path (its object must stay). */
+static bool kept_names(const snap_meta_t *kept, size_t n, const char *path) {
+    for (size_t k = 0; k < n; k++) {
+        for (int f = 0; f < kept[k].nfiles; f++) {
+            if (strcmp(kept[k].files[f].path, path) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) {
@@ -652,7 +723,9 @@ static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) 
             rc = snap_remove(d->snap_root, &m, kept, nkept, &files, err);
         }
         for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
-            rc = objstore_delete(d->objstore, m.files[f].path, err);
+            if (!kept_names(kept, nkept, m.files[f].path)) {
+                rc = objstore_delete(d->objstore, m.files[f].path, err);
+            }
         }
         char key[128];
         snap_meta_path(ids[i], key, sizeof(key));
@@ -711,6 +784,52 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* True when dir has no entry but "." and "..". */
+static bool dir_empty(const char *dir) {
+    DIR *dd = opendir(dir);
+    if (dd == NULL) {
+        return true;
+    }
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir(dd)) != NULL) {
+        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+    }
+    closedir(dd);
+    return empty;
+}
+
+/* With S3 and nothing local (no current snapshot, no WAL): restores a snapshot from the store. */
+static int d_restore(durability_t *d, ctx_err_t *err) {
+    uint64_t current = 0;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (snap_get_current(d->snap_root, &current, &inner) == CTX_OK || !dir_empty(d->wal_dir)) {
+        if (d->cfg.restore_snapshot != 0) {
+            CTX_WARN("--restore-snapshot ignored: the data directory is not empty");
+        }
+        return CTX_OK;
+    }
+    double started = mono_ms();
+    uint64_t received = atomic_load(&d->objstore->received_bytes);
+    restore_info_t info;
+    int rc = restore_snapshot(d->objstore, d->snap_root, d->cfg.restore_snapshot, &info, err);
+    if (rc == CTX_EUNDEF_OBJECT && d->cfg.restore_snapshot == 0) {
+        CTX_INFO("restore: %s; starting empty", err->message);
+        ctx_err_clear(err);
+        return CTX_OK;
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    double secs = (mono_ms() - started) / 1e3;
+    double mb = (double)(atomic_load(&d->objstore->received_bytes) - received) / 1e6;
+    CTX_INFO("restore: snapshot %" PRIu64 " from %s: %" PRIu64 " files, %.1f MB in %.2f s "
+             "(%.1f MB/s)",
+             info.snapshot_id, d->obj_url, info.files, mb, secs, secs > 0 ? mb / secs : 0.0);
+    return CTX_OK;
+}
+
 int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
                     ctx_err_t *err) {
     CTX_ASSERT(config != NULL && db != NULL && out != NULL);
@@ -744,11 +863,24 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     if (rc == CTX_OK && d->report == NULL) {
         rc = ctx_err_set(err, CTX_ENOMEM, "could not map the snapshot report: %s", strerror(errno));
     }
-    if (rc == CTX_OK) {
+    if (rc == CTX_OK && config->s3 != NULL) {
+        rc = objstore_s3_open(config->s3, &d->objstore, err);
+        snprintf(d->obj_url, sizeof(d->obj_url), "%s", rc == CTX_OK ? d->objstore->url : "s3");
+    } else if (rc == CTX_OK) {
         rc = objstore_open(d->obj_url, &d->objstore, err);
+    }
+    if (rc == CTX_OK && config->s3 != NULL) {
+        rc = d_restore(d, err);
     }
     if (rc == CTX_OK) {
         rc = d_recover(d, db, err);
+    }
+    if (rc == CTX_OK) {
+        ctx_err_t inner;
+        ctx_err_clear(&inner);
+        if (objstore_list(d->objstore, "metadata/snapshot-", seen_uploaded, d, &inner) != 0) {
+            CTX_WARN("object store %s could not be listed: %s", d->obj_url, inner.message);
+        }
     }
     hnsw_destroy(d->loaded);
     d->loaded = NULL;

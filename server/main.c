@@ -70,6 +70,8 @@ static void main_usage(FILE *out) {
             "  --port N         pgwire port (default 5433; 0 = any free port)\n"
             "  --data-dir DIR   data directory (default ./contextdb-data)\n"
             "  --config FILE    configuration file of `key = value` lines\n"
+            "  --restore-snapshot N\n"
+            "                   with S3 and an empty data directory, restore snapshot N\n"
             "  --help           show this help and exit\n"
             "  --version        show the version and exit\n"
             "  --scram-secret PASSWORD\n"
@@ -96,11 +98,15 @@ static int main_scram_secret(const char *password) {
 /* Returns 0 to continue, 1 to exit successfully (help/version), -1 on a usage error. */
 static int main_parse_args(int argc, char **argv, const char **config_path, main_flag_t *flags,
                            int *flag_count) {
-    static const struct option options[] = {
-        {"host", required_argument, NULL, 'h'},         {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'D'},     {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, '?' + 256},         {"version", no_argument, NULL, 'V'},
-        {"scram-secret", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"host", required_argument, NULL, 'h'},
+                                            {"port", required_argument, NULL, 'p'},
+                                            {"data-dir", required_argument, NULL, 'D'},
+                                            {"config", required_argument, NULL, 'c'},
+                                            {"help", no_argument, NULL, '?' + 256},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {"scram-secret", required_argument, NULL, 'S'},
+                                            {"restore-snapshot", required_argument, NULL, 'R'},
+                                            {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -114,6 +120,9 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
             break;
         case 'D':
             key = "data_dir";
+            break;
+        case 'R':
+            key = "s3_restore_snapshot";
             break;
         case 'c':
             *config_path = optarg;
@@ -204,7 +213,15 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                       .synchronous_commit = cfg->synchronous_commit,
                                       .snapshot_interval_records = cfg->snapshot_interval_records,
                                       .snapshot_codec = cfg->snapshot_codec,
-                                      .wal_segment_bytes = cfg->wal_segment_bytes};
+                                      .wal_segment_bytes = cfg->wal_segment_bytes,
+                                      .restore_snapshot = cfg->s3_restore_snapshot};
+    objstore_s3_config_t s3 = cfg->s3;
+    if (s3.bucket[0] != '\0') { /* DESIGN §8: S3 once a bucket is configured */
+        objstore_s3_config_env(&s3);
+        s3.path_style = cfg->s3_addressing == 1 || (cfg->s3_addressing == 0 && s3.endpoint[0]);
+        s3.jitter_seed = (uint64_t)getpid();
+        dur_config.s3 = &s3;
+    }
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
     char mem_limit[32];

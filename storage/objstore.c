@@ -24,7 +24,7 @@
 
 enum {
     OBJSTORE_GET_BYTES_MAX = 1 << 30,
-    OBJSTORE_DEPTH_MAX = 8,         /* directory levels a file:// listing descends */
+    OBJSTORE_DEPTH_MAX = 8,           /* directory levels a file:// listing descends */
     OBJSTORE_LIST_KEYS_MAX = 1000000, /* keys one file:// listing collects */
 };
 
@@ -98,9 +98,9 @@ static int fs_walk(const char *dir, const char *rel, int depth, fs_keys_t *k, ct
     }
     DIR *d = opendir(path);
     if (d == NULL) {
-        return errno == ENOENT ? CTX_OK
-                               : ctx_err_set(err, CTX_EIO, "could not list \"%s\": %s", path,
-                                             strerror(errno));
+        return errno == ENOENT
+                   ? CTX_OK
+                   : ctx_err_set(err, CTX_EIO, "could not list \"%s\": %s", path, strerror(errno));
     }
     int rc = CTX_OK;
     struct dirent *de;
@@ -168,8 +168,8 @@ static int fs_get_file(objstore_t *os, const char *key, const char *path, ctx_er
     char source[FSU_PATH_MAX];
     int rc = key_path(fs, key, source, err);
     if (rc == CTX_OK && access(source, F_OK) != 0) {
-        rc = ctx_err_set(err, CTX_EUNDEF_OBJECT, "object \"%s\" does not exist in %s", key,
-                         os->url);
+        rc =
+            ctx_err_set(err, CTX_EUNDEF_OBJECT, "object \"%s\" does not exist in %s", key, os->url);
     }
     if (rc == CTX_OK) {
         rc = fsu_mkdirs_for(path, 0700, err);

@@ -35,8 +35,7 @@ typedef struct objstore_ops {
     /* Deletes key; absent keys are not an error. */
     int (*del)(objstore_t *os, const char *key, ctx_err_t *err);
     /* Calls fn for every key that starts with prefix ("" lists everything). */
-    int (*list)(objstore_t *os, const char *prefix, objstore_list_fn fn, void *ctx,
-                ctx_err_t *err);
+    int (*list)(objstore_t *os, const char *prefix, objstore_list_fn fn, void *ctx, ctx_err_t *err);
     /* Writes the object to the local file path (temporary file + fsync + rename: path is whole
      * or absent); CTX_EUNDEF_OBJECT when absent. */
     int (*get_file)(objstore_t *os, const char *key, const char *path, ctx_err_t *err);
@@ -47,7 +46,7 @@ typedef struct objstore_ops {
 
 struct objstore {
     const objstore_ops_t *ops;
-    char url[FSU_PATH_MAX];        /* for messages: "file:///dir", "s3://bucket/prefix" */
+    char url[FSU_PATH_MAX];          /* for messages: "file:///dir", "s3://bucket/prefix" */
     _Atomic uint64_t sent_bytes;     /* payload bytes uploaded so far (progress; never reset) */
     _Atomic uint64_t received_bytes; /* payload bytes downloaded so far */
 };

@@ -49,11 +49,11 @@ enum {
     S3_HEADERS_MAX = 8,
     S3_ETAG_BYTES = 128,
     S3_UPLOAD_ID_BYTES = 1024,
-    S3_TOKEN_LIST_BYTES = 1024,        /* a continuation token */
+    S3_TOKEN_LIST_BYTES = 1024,          /* a continuation token */
     S3_XML_BYTES_MAX = 16 * 1024 * 1024, /* an XML reply (list page, error, upload id) */
-    S3_GET_BYTES_MAX = 1 << 30,        /* objstore_get into memory */
-    S3_RANGE_BYTES = 16 * 1024 * 1024, /* one ranged GET of a download */
-    S3_PART_BYTES = 16 * 1024 * 1024,  /* preferred part size of a multipart upload */
+    S3_GET_BYTES_MAX = 1 << 30,          /* objstore_get into memory */
+    S3_RANGE_BYTES = 16 * 1024 * 1024,   /* one ranged GET of a download */
+    S3_PART_BYTES = 16 * 1024 * 1024,    /* preferred part size of a multipart upload */
     S3_LIST_PAGES_MAX = 1000000,
     S3_CONNECT_TIMEOUT_MS = 5000,
     S3_STALL_SECONDS = 30, /* a transfer below 1 byte/s for this long is a timeout */
@@ -68,9 +68,9 @@ static const char S3_EMPTY_SHA256[] =
 typedef struct s3_store {
     objstore_t base;
     objstore_s3_config_t cfg;
-    char scheme[8];  /* "http" or "https" */
-    char host[512];  /* host[:port] of the endpoint (port only when not the scheme's default) */
-    char path[256];  /* the endpoint's path, "" or "/base" */
+    char scheme[8];     /* "http" or "https" */
+    char host[512];     /* host[:port] of the endpoint (port only when not the scheme's default) */
+    char path[256];     /* the endpoint's path, "" or "/base" */
     pthread_mutex_t mu; /* pool and jitter state */
     pthread_cond_t freed;
     CURL *handles[S3_PARALLEL_MAX];
@@ -144,8 +144,8 @@ int s3_uri_encode(const char *s, bool keep_slash, char *out, size_t out_len, ctx
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
-                     *p == '~' || (keep_slash && *p == '/');
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
+                     (keep_slash && *p == '/');
         if (n + 4 > out_len) {
             return ctx_err_set(err, CTX_ELIMIT, "S3 name too long to encode: \"%.64s…\"", s);
         }
@@ -200,7 +200,8 @@ int s3_sign_v4(const s3_sign_input_t *in, char *out, size_t out_len, ctx_err_t *
     hmac_sha256(k, 32, to_sign, sig);
     char sig_hex[65];
     hex(sig, 32, sig_hex);
-    int n = snprintf(out, out_len, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
+    int n = snprintf(out, out_len,
+                     "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
                      "Signature=%s",
                      in->access_key_id, scope, signed_headers, sig_hex);
     if (n < 0 || (size_t)n >= out_len) {
@@ -210,8 +211,8 @@ int s3_sign_v4(const s3_sign_input_t *in, char *out, size_t out_len, ctx_err_t *
 }
 
 /* SHA-256 (hex) and MD5 (base64) of fd's bytes [offset, offset + length), in one pass. */
-static int hash_region(int fd, uint64_t offset, uint64_t length, char sha_hex[65],
-                       char md5_b64[32], ctx_err_t *err) {
+static int hash_region(int fd, uint64_t offset, uint64_t length, char sha_hex[65], char md5_b64[32],
+                       ctx_err_t *err) {
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     EVP_MD_CTX *md5 = EVP_MD_CTX_new();
     CTX_ASSERT(sha != NULL && md5 != NULL);
@@ -220,8 +221,8 @@ static int hash_region(int fd, uint64_t offset, uint64_t length, char sha_hex[65
     uint8_t *chunk = ctx_malloc(S3_IO_CHUNK_BYTES);
     int rc = CTX_OK;
     for (uint64_t done = 0; done < length;) {
-        size_t want = length - done < S3_IO_CHUNK_BYTES ? (size_t)(length - done)
-                                                        : (size_t)S3_IO_CHUNK_BYTES;
+        size_t want =
+            length - done < S3_IO_CHUNK_BYTES ? (size_t)(length - done) : (size_t)S3_IO_CHUNK_BYTES;
         ssize_t got = pread(fd, chunk, want, (off_t)(offset + done));
         if (got <= 0) {
             rc = ctx_err_set(err, CTX_EIO, "reading the upload: %s",
@@ -272,7 +273,8 @@ static int xml_next(const char *xml, size_t len, size_t *from, const char *tag, 
     static const struct {
         const char *entity;
         char c;
-    } entities[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    } entities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
     size_t n = 0;
     for (const char *p = start; p < end; n++) {
         if (n + 1 >= out_len) {
@@ -294,8 +296,8 @@ static int xml_next(const char *xml, size_t len, size_t *from, const char *tag, 
     return CTX_OK;
 }
 
-int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *ctx,
-                       bool *truncated, char *next_token, size_t next_token_len, ctx_err_t *err) {
+int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *ctx, bool *truncated,
+                       char *next_token, size_t next_token_len, ctx_err_t *err) {
     size_t at = 0;
     int rc = CTX_OK;
     for (;;) {
@@ -311,8 +313,8 @@ int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *c
         char key[OBJSTORE_KEY_BYTES_MAX + 1], size[32];
         size_t from = 0, from2 = 0;
         rc = xml_next(open, item_len, &from, "Key", key, sizeof(key), err);
-        int rc2 = rc == CTX_OK ? xml_next(open, item_len, &from2, "Size", size, sizeof(size), err)
-                               : rc;
+        int rc2 =
+            rc == CTX_OK ? xml_next(open, item_len, &from2, "Size", size, sizeof(size), err) : rc;
         if (rc != CTX_OK || rc2 != CTX_OK) {
             return rc < 0 ? rc
                           : (rc2 < 0 ? rc2
@@ -334,9 +336,9 @@ int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *c
     *truncated = strcmp(flag, "true") == 0;
     next_token[0] = '\0';
     from = 0;
-    rc = *truncated ? xml_next(xml, len, &from, "NextContinuationToken", next_token,
-                               next_token_len, err)
-                    : CTX_OK;
+    rc = *truncated
+             ? xml_next(xml, len, &from, "NextContinuationToken", next_token, next_token_len, err)
+             : CTX_OK;
     if (rc == 1) {
         return ctx_err_set(err, CTX_ECORRUPT, "S3 reply: truncated list without a token");
     }
@@ -468,8 +470,8 @@ static size_t cb_header(char *data, size_t size, size_t nitems, void *arg) {
 }
 
 /* URL (into url) and canonical URI (into uri) of key (NULL: the bucket) plus the query. */
-static int req_target(const s3_store_t *s, const char *key, const char *query, char *url,
-                      char *uri, ctx_err_t *err) {
+static int req_target(const s3_store_t *s, const char *key, const char *query, char *url, char *uri,
+                      ctx_err_t *err) {
     char full[OBJSTORE_KEY_BYTES_MAX * 2];
     char enc[OBJSTORE_KEY_BYTES_MAX * 3 + 8];
     int n = snprintf(full, sizeof(full), "%s%s%s", key != NULL ? s->cfg.prefix : "",
@@ -491,8 +493,8 @@ static int req_target(const s3_store_t *s, const char *key, const char *query, c
         return ctx_err_set(err, CTX_ELIMIT, "S3 URL too long");
     }
     n = snprintf(url, S3_URL_BYTES, "%s://%s%s%s%s%s", s->scheme,
-                 s->cfg.path_style ? "" : s->cfg.bucket, s->cfg.path_style ? "" : ".", s->host,
-                 uri, "");
+                 s->cfg.path_style ? "" : s->cfg.bucket, s->cfg.path_style ? "" : ".", s->host, uri,
+                 "");
     if (n >= 0 && n < S3_URL_BYTES && query[0] != '\0') {
         n += snprintf(url + n, (size_t)(S3_URL_BYTES - n), "?%s", query);
     }
@@ -503,9 +505,8 @@ static int req_target(const s3_store_t *s, const char *key, const char *query, c
 }
 
 /* The signed header list and the Authorization value for r with payload hash sha / md5. */
-static int req_headers(const s3_store_t *s, const s3_req_t *r, const char *uri,
-                       const char *sha, const char *md5, struct curl_slist **out,
-                       ctx_err_t *err) {
+static int req_headers(const s3_store_t *s, const s3_req_t *r, const char *uri, const char *sha,
+                       const char *md5, struct curl_slist **out, ctx_err_t *err) {
     time_t now = s->cfg.clock != NULL ? s->cfg.clock() : time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -528,8 +529,16 @@ static int req_headers(const s3_store_t *s, const s3_req_t *r, const char *uri,
     if (s->cfg.session_token[0] != '\0') {
         h[n++] = (s3_header_t){"x-amz-security-token", s->cfg.session_token};
     }
-    s3_sign_input_t in = {s->cfg.access_key_id, s->cfg.secret_access_key, s->cfg.region,
-                          r->method, uri, r->query, h, n, sha, amz_date};
+    s3_sign_input_t in = {s->cfg.access_key_id,
+                          s->cfg.secret_access_key,
+                          s->cfg.region,
+                          r->method,
+                          uri,
+                          r->query,
+                          h,
+                          n,
+                          sha,
+                          amz_date};
     char auth[S3_AUTH_BYTES];
     int rc = s3_sign_v4(&in, auth, sizeof(auth), err);
     struct curl_slist *list = NULL;
@@ -585,7 +594,7 @@ static int req_error(const s3_store_t *s, const s3_req_t *r, ctx_err_t *err) {
         xml_next(xml, buf_size(r->resp), &from, "Code", code, sizeof(code), &ignored);
         xml_next(xml, buf_size(r->resp), &from2, "Message", message, sizeof(message), &ignored);
     }
-    int rc = r->status == 404 ? CTX_EUNDEF_OBJECT
+    int rc = r->status == 404                         ? CTX_EUNDEF_OBJECT
              : (r->status == 401 || r->status == 403) ? CTX_EAUTH
                                                       : CTX_EIO;
     return ctx_err_set(err, rc, "S3 %s s3://%s/%s%s%s: HTTP %ld%s%s%s%s", r->method, s->cfg.bucket,
@@ -749,8 +758,8 @@ typedef struct s3_multipart {
 } s3_multipart_t;
 
 static uint64_t part_size(const s3_store_t *s, uint64_t size) {
-    uint64_t part = s->cfg.multipart_bytes < S3_PART_BYTES ? s->cfg.multipart_bytes
-                                                           : (uint64_t)S3_PART_BYTES;
+    uint64_t part =
+        s->cfg.multipart_bytes < S3_PART_BYTES ? s->cfg.multipart_bytes : (uint64_t)S3_PART_BYTES;
     if (part < S3_PART_BYTES_MIN) {
         part = S3_PART_BYTES_MIN;
     }
@@ -825,8 +834,7 @@ static int mp_finish(s3_multipart_t *m, uint32_t parts, bool abort, ctx_err_t *e
     return rc;
 }
 
-static int s3_put_multipart(s3_store_t *s, const char *key, int fd, uint64_t size,
-                            ctx_err_t *err) {
+static int s3_put_multipart(s3_store_t *s, const char *key, int fd, uint64_t size, ctx_err_t *err) {
     s3_multipart_t m = {.s = s, .key = key, .fd = fd, .size = size};
     m.part_bytes = part_size(s, size);
     uint64_t parts = (size + m.part_bytes - 1) / m.part_bytes;
@@ -839,9 +847,8 @@ static int s3_put_multipart(s3_store_t *s, const char *key, int fd, uint64_t siz
     r.resp = &resp;
     int rc = s3_perform(s, &r, err);
     size_t from = 0;
-    if (rc == CTX_OK &&
-        xml_next((const char *)buf_peek(&resp), buf_size(&resp), &from, "UploadId", m.upload_id,
-                 sizeof(m.upload_id), err) != CTX_OK) {
+    if (rc == CTX_OK && xml_next((const char *)buf_peek(&resp), buf_size(&resp), &from, "UploadId",
+                                 m.upload_id, sizeof(m.upload_id), err) != CTX_OK) {
         rc = err->code != CTX_OK ? err->code
                                  : ctx_err_set(err, CTX_EIO, "S3 upload of %s: no UploadId", key);
     }
@@ -1044,8 +1051,7 @@ static int s3_list(objstore_t *os, const char *prefix, objstore_list_fn fn, void
         rc = s3_uri_encode(token, false, enc_token, sizeof(enc_token), err);
         char query[S3_QUERY_BYTES * 8];
         snprintf(query, sizeof(query), "%s%s%slist-type=2&prefix=%s",
-                 token[0] ? "continuation-token=" : "", enc_token, token[0] ? "&" : "",
-                 enc_prefix);
+                 token[0] ? "continuation-token=" : "", enc_token, token[0] ? "&" : "", enc_prefix);
         s3_req_t r;
         req_init(&r, "GET", NULL);
         r.query = query;
@@ -1054,8 +1060,8 @@ static int s3_list(objstore_t *os, const char *prefix, objstore_list_fn fn, void
             rc = s3_perform(s, &r, err);
         }
         if (rc == CTX_OK) {
-            rc = s3_parse_list_page((const char *)buf_peek(&resp), buf_size(&resp), list_strip,
-                                    &l, &truncated, token, sizeof(token), err);
+            rc = s3_parse_list_page((const char *)buf_peek(&resp), buf_size(&resp), list_strip, &l,
+                                    &truncated, token, sizeof(token), err);
         }
     }
     buf_free(&resp);
@@ -1123,8 +1129,10 @@ int objstore_s3_config_from_url(const char *url, objstore_s3_config_t *c, ctx_er
         plen--;
     }
     if (blen == 0 || blen >= sizeof(c->bucket) || plen >= sizeof(c->prefix)) {
-        return ctx_err_set(err, CTX_ECONFIG, "invalid object store URL \"%s\" "
-                           "(s3://bucket/prefix expected)", url);
+        return ctx_err_set(err, CTX_ECONFIG,
+                           "invalid object store URL \"%s\" "
+                           "(s3://bucket/prefix expected)",
+                           url);
     }
     memcpy(c->bucket, bucket, blen);
     memcpy(c->prefix, prefix, plen);

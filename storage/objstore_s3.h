@@ -34,7 +34,8 @@ enum {
 };
 
 typedef struct objstore_s3_config {
-    char endpoint[S3_ENDPOINT_BYTES]; /* "http://127.0.0.1:4568"; "" = https://s3.REGION.amazonaws.com */
+    char endpoint[S3_ENDPOINT_BYTES]; /* "http://127.0.0.1:4568"; "" =
+                                         https://s3.REGION.amazonaws.com */
     char region[S3_REGION_BYTES];     /* "us-east-1" by default */
     char bucket[S3_BUCKET_BYTES];
     char prefix[S3_PREFIX_BYTES]; /* "" or "a/b": keys become a/b/KEY */
@@ -99,7 +100,7 @@ int s3_uri_encode(const char *s, bool keep_slash, char *out, size_t out_len, ctx
 /* One page of a ListObjectsV2 reply: fn gets every <Contents> key and size (XML entities
  * decoded); *truncated and next_token (IsTruncated, NextContinuationToken) say whether another
  * page follows. CTX_ECORRUPT on an element that is not closed or too long. */
-int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *ctx,
-                       bool *truncated, char *next_token, size_t next_token_len, ctx_err_t *err);
+int s3_parse_list_page(const char *xml, size_t len, objstore_list_fn fn, void *ctx, bool *truncated,
+                       char *next_token, size_t next_token_len, ctx_err_t *err);
 
 #endif

@@ -19,16 +19,15 @@
 
 static const char *AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE";
 static const char *AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-static const char *EMPTY_SHA =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+static const char *EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 START_TEST(test_sigv4_get_object_matches_aws_example) {
     s3_header_t h[] = {{"host", "examplebucket.s3.amazonaws.com"},
                        {"range", "bytes=0-9"},
                        {"x-amz-content-sha256", EMPTY_SHA},
                        {"x-amz-date", "20130524T000000Z"}};
-    s3_sign_input_t in = {AWS_KEY_ID, AWS_SECRET, "us-east-1", "GET", "/test.txt", "", h, 4,
-                          EMPTY_SHA, "20130524T000000Z"};
+    s3_sign_input_t in = {AWS_KEY_ID, AWS_SECRET, "us-east-1", "GET",     "/test.txt",
+                          "",         h,          4,           EMPTY_SHA, "20130524T000000Z"};
     char auth[512];
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -44,15 +43,15 @@ START_TEST(test_sigv4_list_bucket_matches_aws_example) {
     s3_header_t h[] = {{"host", "examplebucket.s3.amazonaws.com"},
                        {"x-amz-content-sha256", EMPTY_SHA},
                        {"x-amz-date", "20130524T000000Z"}};
-    s3_sign_input_t in = {AWS_KEY_ID, AWS_SECRET,          "us-east-1", "GET",
-                          "/",        "max-keys=2&prefix=J", h,         3,
-                          EMPTY_SHA,  "20130524T000000Z"};
+    s3_sign_input_t in = {
+        AWS_KEY_ID, AWS_SECRET, "us-east-1",       "GET", "/", "max-keys=2&prefix=J", h,
+        3,          EMPTY_SHA,  "20130524T000000Z"};
     char auth[512];
     ctx_err_t err;
     ctx_err_clear(&err);
     ck_assert_int_eq(s3_sign_v4(&in, auth, sizeof(auth), &err), CTX_OK);
-    ck_assert_ptr_nonnull(strstr(
-        auth, "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
+    ck_assert_ptr_nonnull(
+        strstr(auth, "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
     /* a buffer one byte short is an error, not a truncated header */
     char small[64];
     ck_assert_int_eq(s3_sign_v4(&in, small, sizeof(small), &err), CTX_ELIMIT);
@@ -99,9 +98,9 @@ START_TEST(test_parse_list_page) {
     char token[64];
     ctx_err_t err;
     ctx_err_clear(&err);
-    ck_assert_int_eq(s3_parse_list_page(xml, strlen(xml), collect, &l, &truncated, token,
-                                        sizeof(token), &err),
-                     CTX_OK);
+    ck_assert_int_eq(
+        s3_parse_list_page(xml, strlen(xml), collect, &l, &truncated, token, sizeof(token), &err),
+        CTX_OK);
     ck_assert_int_eq(l.count, 2);
     ck_assert_str_eq(l.keys[0], "p/metadata/a&b.json");
     ck_assert_uint_eq(l.sizes[0], 12);
@@ -112,9 +111,9 @@ START_TEST(test_parse_list_page) {
 
     const char *last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
     l.count = 0;
-    ck_assert_int_eq(s3_parse_list_page(last, strlen(last), collect, &l, &truncated, token,
-                                        sizeof(token), &err),
-                     CTX_OK);
+    ck_assert_int_eq(
+        s3_parse_list_page(last, strlen(last), collect, &l, &truncated, token, sizeof(token), &err),
+        CTX_OK);
     ck_assert_int_eq(l.count, 0);
     ck_assert(!truncated);
 
