@@ -14,13 +14,21 @@
  * child's view intact. The child closes every inherited descriptor (so the data-directory lock
  * and client sockets stay with the parent alone) and dies with the parent (PDEATHSIG). A waiter
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
- * never be ahead of the log it replaces), switches metadata/current, uploads the files to the
- * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
- * so recovery can fall back one snapshot when the newest is damaged. A writer that fails puts
+ * never be ahead of the log it replaces), switches metadata/current, queues the snapshot for the
+ * uploader thread, and removes WAL segments wholly before the *previous* snapshot, so recovery
+ * can fall back one snapshot when the newest is damaged. A writer that fails puts
  * its error (code and message) into a small shared mapping made before the fork; the waiter
  * removes whatever it wrote (snap_discard, also after a signal) and remembers the failure by id,
  * and the connection whose CREATE SNAPSHOT waits for it gets that error instead of the id
  * (durability_snapshot_result, via conn_server_t).
+ *
+ * Object store: the uploader thread copies each completed snapshot to the object store (S3 when
+ * configured, else file://<data_dir>/objstore), files first, then its metadata, then `current`,
+ * so a reader of the store never sees a snapshot with missing files; CREATE SNAPSHOT does not
+ * wait for it. Its progress and outcome (uploaded, upload_bytes, upload_error) are kept in
+ * memory for SELECT * FROM snapshots, seeded at open from the store's listing, so listing
+ * never touches the network. With S3 and an empty data directory, open first restores a
+ * snapshot from the store (storage/restore.h) and recovery then loads it as a local one.
  *
  * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
@@ -68,6 +76,7 @@ enum {
     DUR_CACHE_MAX = 4,
     DUR_FAILURES_MAX = 16, /* failed snapshots remembered for the replies waiting on them */
     DUR_UPLOADS_MAX = 64,  /* upload states remembered, by id (ring) */
+    DUR_PENDING_MAX = 8,   /* snapshots waiting for the uploader; beyond, the oldest is dropped */
 };
 
 /* What SELECT * FROM snapshots shows of a snapshot's upload (under mu). */
@@ -125,6 +134,13 @@ struct durability {
     dur_child_report_t *report;      /* shared with the running writer */
     dur_failure_t failures[DUR_FAILURES_MAX]; /* under mu; ring by id */
     dur_upload_t uploads[DUR_UPLOADS_MAX];    /* under mu; ring by id */
+    /* the uploader thread and its queue (under mu) */
+    pthread_t uploader;
+    bool uploader_running;
+    pthread_cond_t upload_cv;
+    uint64_t pending[DUR_PENDING_MAX]; /* ids in completion order */
+    int npending;
+    bool upload_stop; /* set by durability_close: drain the queue, then exit */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -424,6 +440,45 @@ static void upload(durability_t *d, uint64_t id) {
     }
 }
 
+/* The uploader thread: uploads queued snapshots one at a time, oldest first, until
+ * durability_close asks it to stop and the queue is empty. */
+static void *uploader_main(void *arg) {
+    durability_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (d->npending == 0 && !d->upload_stop) {
+            pthread_cond_wait(&d->upload_cv, &d->mu);
+        }
+        if (d->npending == 0) {
+            break;
+        }
+        uint64_t id = d->pending[0];
+        memmove(d->pending, d->pending + 1, (size_t)(d->npending - 1) * sizeof(uint64_t));
+        d->npending--;
+        pthread_mutex_unlock(&d->mu);
+        upload(d, id);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Queues completed snapshot id for the uploader (waiter thread); the snapshot is complete
+ * locally whether or not its upload succeeds. */
+static void upload_enqueue(durability_t *d, uint64_t id) {
+    upload_state(d, id, false, 0, NULL);
+    pthread_mutex_lock(&d->mu);
+    if (d->npending == DUR_PENDING_MAX) { /* a newer snapshot supersedes the oldest waiting */
+        CTX_WARN("snapshot %" PRIu64 ": not uploaded, %d newer snapshots were waiting",
+                 d->pending[0], DUR_PENDING_MAX);
+        memmove(d->pending, d->pending + 1, (DUR_PENDING_MAX - 1) * sizeof(uint64_t));
+        d->npending--;
+    }
+    d->pending[d->npending++] = id;
+    pthread_cond_signal(&d->upload_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Remembers that snapshot id failed (under mu), for durability_snapshot_result. */
 static void record_failure(durability_t *d, uint64_t id, int code, const char *message) {
     CTX_ASSERT(id > 0 && code != CTX_OK);
@@ -479,7 +534,7 @@ static void *waiter_main(void *arg) {
         }
     }
     if (ok) {
-        upload(d, d->run_id);
+        upload_enqueue(d, d->run_id);
         uint32_t removed = wal_remove_through(d->wal, d->current_index);
         CTX_INFO("snapshot %" PRIu64 " complete at WAL index %" PRIu64
                  "; %u WAL segment(s) before the previous snapshot removed",
@@ -844,6 +899,7 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     buf_init(&d->enc);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->upload_cv, NULL);
     char abs[PATH_MAX];
     const char *base = realpath(config->data_dir, abs) != NULL ? abs : config->data_dir;
     int rc = fsu_path(d->snap_root, err, "%s/snapshots", config->data_dir);
@@ -894,6 +950,10 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
         db->hooks.applied = vindex_applied;
         db->hooks.applied_ctx = d->vindex;
     }
+    if (pthread_create(&d->uploader, NULL, uploader_main, d) != 0) {
+        CTX_ASSERT(!"could not start the snapshot uploader thread");
+    }
+    d->uploader_running = true;
     db->hooks.log = d_log;
     db->hooks.log_ctx = d;
     db->hooks.visible_lsn = d_visible_lsn;
@@ -909,6 +969,13 @@ void durability_close(durability_t *d) {
     if (d->running) {
         snapshot_finish(d); /* joins the waiter, which reaps the writer */
     }
+    if (d->uploader_running) { /* finishes the queued uploads first */
+        pthread_mutex_lock(&d->mu);
+        d->upload_stop = true;
+        pthread_cond_signal(&d->upload_cv);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->uploader, NULL);
+    }
     wal_close(d->wal);
     cache_drop(d, 0);
     objstore_close(d->objstore);
@@ -919,6 +986,7 @@ void durability_close(durability_t *d) {
     if (d->report != NULL) {
         munmap(d->report, sizeof(dur_child_report_t));
     }
+    pthread_cond_destroy(&d->upload_cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -85,8 +85,8 @@ static int choose(objstore_t *os, uint64_t *id, ctx_err_t *err) {
     for (size_t i = 0; i < n; i++) {
         found = found || ids[i] == *id;
         if (used + 24 < sizeof(held)) {
-            used += (size_t)snprintf(held + used, sizeof(held) - used, "%s%" PRIu64,
-                                     i ? ", " : "", ids[i]);
+            used += (size_t)snprintf(held + used, sizeof(held) - used, "%s%" PRIu64, i ? ", " : "",
+                                     ids[i]);
         }
     }
     if (n > 0 && *id == 0) {
@@ -112,8 +112,8 @@ static int fetch_file(objstore_t *os, const char *root, const snap_file_t *f, ct
     }
     if (rc == CTX_OK && (stat(path, &st) != 0 || (uint64_t)st.st_size != f->bytes)) {
         rc = ctx_err_set(err, CTX_ECORRUPT,
-                         "\"%s\" from %s: %lld bytes, the snapshot metadata says %" PRIu64,
-                         f->path, os->url, (long long)st.st_size, f->bytes);
+                         "\"%s\" from %s: %lld bytes, the snapshot metadata says %" PRIu64, f->path,
+                         os->url, (long long)st.st_size, f->bytes);
     }
     return rc;
 }
