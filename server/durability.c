@@ -140,7 +140,7 @@ struct durability {
     pthread_cond_t upload_cv;
     uint64_t pending[DUR_PENDING_MAX]; /* ids in completion order */
     int npending;
-    bool upload_stop; /* set by durability_close: drain the queue, then exit */
+    _Atomic bool upload_stop; /* set by durability_close: stop after the current file */
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -418,6 +418,10 @@ static void upload(durability_t *d, uint64_t id) {
     upload_state(d, id, false, 0, NULL);
     for (int i = 0; rc == CTX_OK && i < nkeys; i++) {
         struct stat st;
+        if (atomic_load(&d->upload_stop)) {
+            rc = ctx_err_set(&err, CTX_ESHUTDOWN, "the server is stopping");
+            break;
+        }
         rc = fsu_path(path, &err, "%s/%s", d->snap_root, keys[i]);
         if (rc == CTX_OK) {
             rc = objstore_put_file(d->objstore, keys[i], path, &err);
@@ -432,7 +436,11 @@ static void upload(durability_t *d, uint64_t id) {
         }
     }
     upload_state(d, id, rc == CTX_OK, bytes, rc == CTX_OK ? NULL : err.message);
-    if (rc != CTX_OK) {
+    if (rc != CTX_OK && atomic_load(&d->upload_stop)) {
+        CTX_INFO("snapshot %" PRIu64 ": upload stopped with the server (%s); it resumes at the "
+                 "next start",
+                 id, err.message);
+    } else if (rc != CTX_OK) {
         CTX_WARN("snapshot %" PRIu64 ": upload to %s failed: %s", id, d->obj_url, err.message);
     } else {
         CTX_INFO("snapshot %" PRIu64 ": upload to %s complete (%.1f MB in %.1f s)", id, d->obj_url,
@@ -441,15 +449,16 @@ static void upload(durability_t *d, uint64_t id) {
 }
 
 /* The uploader thread: uploads queued snapshots one at a time, oldest first, until
- * durability_close asks it to stop and the queue is empty. */
+ * durability_close asks it to stop (what is left is picked up at the next start:
+ * upload_resume). */
 static void *uploader_main(void *arg) {
     durability_t *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (d->npending == 0 && !d->upload_stop) {
+        while (d->npending == 0 && !atomic_load(&d->upload_stop)) {
             pthread_cond_wait(&d->upload_cv, &d->mu);
         }
-        if (d->npending == 0) {
+        if (atomic_load(&d->upload_stop)) {
             break;
         }
         uint64_t id = d->pending[0];
@@ -839,6 +848,21 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* At open: marks the snapshots the object store holds as uploaded, and queues the current one
+ * when the store lacks it (an upload cut short by a stop, or one that failed). */
+static void upload_resume(durability_t *d) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (objstore_list(d->objstore, "metadata/snapshot-", seen_uploaded, d, &err) != CTX_OK) {
+        CTX_WARN("object store %s could not be listed: %s", d->obj_url, err.message);
+    }
+    const dur_upload_t *u = &d->uploads[d->current_id % DUR_UPLOADS_MAX];
+    if (d->current_id > 0 && (u->id != d->current_id || !u->done)) {
+        CTX_INFO("snapshot %" PRIu64 " is not in %s yet: uploading it", d->current_id, d->obj_url);
+        upload_enqueue(d, d->current_id);
+    }
+}
+
 /* True when dir has no entry but "." and "..". */
 static bool dir_empty(const char *dir) {
     DIR *dd = opendir(dir);
@@ -932,11 +956,7 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
         rc = d_recover(d, db, err);
     }
     if (rc == CTX_OK) {
-        ctx_err_t inner;
-        ctx_err_clear(&inner);
-        if (objstore_list(d->objstore, "metadata/snapshot-", seen_uploaded, d, &inner) != 0) {
-            CTX_WARN("object store %s could not be listed: %s", d->obj_url, inner.message);
-        }
+        upload_resume(d);
     }
     hnsw_destroy(d->loaded);
     d->loaded = NULL;
@@ -969,9 +989,10 @@ void durability_close(durability_t *d) {
     if (d->running) {
         snapshot_finish(d); /* joins the waiter, which reaps the writer */
     }
-    if (d->uploader_running) { /* finishes the queued uploads first */
+    if (d->uploader_running) { /* ends the current upload after its current file */
         pthread_mutex_lock(&d->mu);
-        d->upload_stop = true;
+        atomic_store(&d->upload_stop, true);
+        objstore_cancel(d->objstore);
         pthread_cond_signal(&d->upload_cv);
         pthread_mutex_unlock(&d->mu);
         pthread_join(d->uploader, NULL);

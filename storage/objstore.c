@@ -260,6 +260,10 @@ int objstore_head(objstore_t *os, const char *key, uint64_t *size_bytes, ctx_err
     return os->ops->head(os, key, size_bytes, err);
 }
 
+void objstore_cancel(objstore_t *os) {
+    atomic_store(&os->canceled, true);
+}
+
 void objstore_close(objstore_t *os) {
     if (os != NULL) {
         os->ops->close(os);

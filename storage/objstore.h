@@ -14,6 +14,7 @@
 #include "fsutil.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ struct objstore {
     char url[FSU_PATH_MAX];          /* for messages: "file:///dir", "s3://bucket/prefix" */
     _Atomic uint64_t sent_bytes;     /* payload bytes uploaded so far (progress; never reset) */
     _Atomic uint64_t received_bytes; /* payload bytes downloaded so far */
+    _Atomic bool canceled;           /* objstore_cancel was called */
 };
 
 /* Opens "file:///abs/dir" (created if missing) or "s3://bucket/prefix" (objstore_s3_open with
@@ -61,6 +63,9 @@ int objstore_list(objstore_t *os, const char *prefix, objstore_list_fn fn, void 
                   ctx_err_t *err);
 int objstore_get_file(objstore_t *os, const char *key, const char *path, ctx_err_t *err);
 int objstore_head(objstore_t *os, const char *key, uint64_t *size_bytes, ctx_err_t *err);
+/* Makes calls in progress and later ones give up soon (no more retries, transfers aborted)
+ * with CTX_ESHUTDOWN; for a server that is stopping. Safe from any thread. */
+void objstore_cancel(objstore_t *os);
 void objstore_close(objstore_t *os);
 
 #endif

@@ -555,6 +555,14 @@ static int req_headers(const s3_store_t *s, const s3_req_t *r, const char *uri, 
     return rc;
 }
 
+/* Aborts a transfer once the store is canceled. */
+static int cb_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const s3_store_t *s = arg;
+    return atomic_load(&s->base.canceled) ? 1 : 0;
+}
+
 static void req_setup(const s3_store_t *s, CURL *c, s3_req_t *r, const char *url,
                       struct curl_slist *headers) {
     curl_easy_reset(c);
@@ -570,6 +578,9 @@ static void req_setup(const s3_store_t *s, CURL *c, s3_req_t *r, const char *url
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cb_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cb_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)s);
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0) {
@@ -580,6 +591,19 @@ static void req_setup(const s3_store_t *s, CURL *c, s3_req_t *r, const char *url
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     } else if (strcmp(r->method, "DELETE") == 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+}
+
+/* "s3://bucket/prefix/key" (or the bucket) of r, for messages. */
+static void req_name(const s3_store_t *s, const s3_req_t *r, char *out, size_t out_len) {
+    snprintf(out, out_len, "s3://%s/%s%s%s", s->cfg.bucket, s->cfg.prefix,
+             s->cfg.prefix[0] && r->key != NULL ? "/" : "", r->key != NULL ? r->key : "");
+}
+
+/* Sleeps ms in slices, returning early once the store is canceled. */
+static void nap(const s3_store_t *s, uint32_t ms) {
+    for (uint32_t slept = 0; slept < ms && !atomic_load(&s->base.canceled); slept += 50) {
+        usleep((useconds_t)(ms - slept < 50 ? ms - slept : 50) * 1000);
     }
 }
 
@@ -597,10 +621,10 @@ static int req_error(const s3_store_t *s, const s3_req_t *r, ctx_err_t *err) {
     int rc = r->status == 404                         ? CTX_EUNDEF_OBJECT
              : (r->status == 401 || r->status == 403) ? CTX_EAUTH
                                                       : CTX_EIO;
-    return ctx_err_set(err, rc, "S3 %s s3://%s/%s%s%s: HTTP %ld%s%s%s%s", r->method, s->cfg.bucket,
-                       s->cfg.prefix, s->cfg.prefix[0] && r->key ? "/" : "",
-                       r->key != NULL ? r->key : "", r->status, code[0] ? " " : "", code,
-                       message[0] ? ": " : "", message);
+    char name[OBJSTORE_KEY_BYTES_MAX + S3_BUCKET_BYTES + 8];
+    req_name(s, r, name, sizeof(name));
+    return ctx_err_set(err, rc, "S3 %s %s: HTTP %ld%s%s%s%s", r->method, name, r->status,
+                       code[0] ? " " : "", code, message[0] ? ": " : "", message);
 }
 
 static bool transient(CURLcode cc, long status) {
@@ -610,6 +634,44 @@ static bool transient(CURLcode cc, long status) {
                cc == CURLE_PARTIAL_FILE || cc == CURLE_COULDNT_RESOLVE_HOST;
     }
     return status >= 500 || status == 429;
+}
+
+enum { S3_RETRY = 1 };
+
+/* What to do after attempt `attempt` of r ended with cc: CTX_OK, S3_RETRY (after the backoff,
+ * slept here), or an error (set in err). */
+static int req_outcome(s3_store_t *s, s3_req_t *r, CURLcode cc, uint32_t attempt, ctx_err_t *err) {
+    char name[OBJSTORE_KEY_BYTES_MAX + S3_BUCKET_BYTES + 8];
+    req_name(s, r, name, sizeof(name));
+    if (atomic_load(&s->base.canceled)) {
+        return ctx_err_set(err, CTX_ESHUTDOWN, "S3 %s %s: canceled (the server is stopping)",
+                           r->method, name);
+    }
+    if (cc == CURLE_WRITE_ERROR && r->sink_failed) {
+        return ctx_err_set(err, CTX_EIO, "S3 %s %s: the reply could not be stored (%s)", r->method,
+                           name, r->out_fd >= 0 ? strerror(errno) : "too large");
+    }
+    if (transient(cc, r->status) && attempt < s->cfg.retries) {
+        uint32_t wait_ms = backoff_ms(s, attempt);
+        char why[96];
+        if (cc != CURLE_OK) {
+            snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+        } else {
+            snprintf(why, sizeof(why), "HTTP %ld", r->status);
+        }
+        CTX_WARN("S3 %s %s: %s; retry %u of %u in %u ms", r->method, name, why, attempt + 1,
+                 s->cfg.retries, wait_ms);
+        nap(s, wait_ms);
+        return S3_RETRY;
+    }
+    if (cc != CURLE_OK) {
+        return ctx_err_set(err, CTX_EIO, "S3 %s %s: %s (after %u attempts)", r->method, name,
+                           curl_easy_strerror(cc), attempt + 1);
+    }
+    if (r->status < 200 || r->status >= 300) {
+        return req_error(s, r, err);
+    }
+    return CTX_OK;
 }
 
 /* Sends r (signed, retried as the design paragraph says). */
@@ -653,30 +715,11 @@ static int s3_perform(s3_store_t *s, s3_req_t *r, ctx_err_t *err) {
         CURLcode cc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
         curl_slist_free_all(headers);
-        if (cc == CURLE_WRITE_ERROR && r->sink_failed) {
-            rc = ctx_err_set(err, CTX_EIO, "S3 %s %s: the reply could not be stored (%s)",
-                             r->method, r->key != NULL ? r->key : "(bucket)",
-                             r->out_fd >= 0 ? strerror(errno) : "too large");
-        } else if (transient(cc, r->status) && attempt < s->cfg.retries) {
-            uint32_t wait_ms = backoff_ms(s, attempt);
-            char why[96];
-            if (cc != CURLE_OK) {
-                snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
-            } else {
-                snprintf(why, sizeof(why), "HTTP %ld", r->status);
-            }
-            CTX_WARN("S3 %s %s: %s; retry %u of %u in %u ms", r->method,
-                     r->key != NULL ? r->key : "(bucket)", why, attempt + 1, s->cfg.retries,
-                     wait_ms);
-            usleep((useconds_t)wait_ms * 1000);
+        int outcome = req_outcome(s, r, cc, attempt, err);
+        if (outcome == S3_RETRY) {
             continue;
-        } else if (cc != CURLE_OK) {
-            rc = ctx_err_set(err, CTX_EIO, "S3 %s s3://%s/%s: %s (after %u attempts)", r->method,
-                             s->cfg.bucket, r->key != NULL ? r->key : "", curl_easy_strerror(cc),
-                             attempt + 1);
-        } else if (r->status < 200 || r->status >= 300) {
-            rc = req_error(s, r, err);
         }
+        rc = outcome;
         break;
     }
     if (slot >= 0) {

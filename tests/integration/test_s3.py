@@ -16,7 +16,9 @@ Story, one server process per step, all on free loopback ports, every process st
   5. fault: s3rver is stopped, A takes snapshot 3: CREATE SNAPSHOT returns, queries keep being
      answered, the upload retries (logged) and completes once s3rver is back on the same port.
   6. VACUUM SNAPSHOTS KEEP 1 deletes snapshots 1 and 2 in S3 too; snapshot 3 stays whole.
-  7. bad credentials: an empty data directory refuses to start with S3's InvalidAccessKeyId in
+  7. interrupted upload: with s3rver down, A takes snapshot 4 and is stopped mid-retry; restarted
+     with s3rver back, it finds snapshot 4 missing from the store and uploads it.
+  8. bad credentials: an empty data directory refuses to start with S3's InvalidAccessKeyId in
      the log; a server with local data starts, and its upload fails with that error in the log
      and in snapshots.upload_error.
 Exit 77 (meson: SKIP) when s3rver, awscli or boto3 is not installed.
@@ -314,8 +316,24 @@ def test_vacuum(s3, a):
             assert entry["path"] in keys, entry
 
 
+def test_resume(s3, a):
+    step("7. interrupted upload: stopped mid-retry, uploaded at the next start")
+    s3.stop()
+    a.query(f"INSERT INTO nodes (id, label, props) VALUES ({NODES + 3}, 'Last', '{{}}')")
+    assert a.value("CREATE SNAPSHOT") == 4
+    time.sleep(1)
+    a.stop()
+    assert "snapshot 4: upload stopped with the server" in a.log_text()
+    s3.start()
+    a.start()
+    assert "snapshot 4 is not in s3://snaps/db/one yet: uploading it" in a.log_text()
+    _, uploaded, _, error, _ = a.wait_uploaded(4)
+    assert uploaded and error is None, error
+    assert a.snapshot(3)[1] is True
+
+
 def test_bad_credentials(s3):
-    step("7. bad credentials: S3's error in the log and in snapshots.upload_error")
+    step("8. bad credentials: S3's error in the log and in snapshots.upload_error")
     e = Server("e", s3, key_id="NOSUCHKEY")
     e.start(expect_ready=False)
     assert e.proc.wait(timeout=30) != 0
@@ -346,6 +364,7 @@ def main():
         test_point_in_time(s3, a)
         test_fault(s3, a)
         test_vacuum(s3, a)
+        test_resume(s3, a)
         test_bad_credentials(s3)
         a.stop()
     finally:
