@@ -25,10 +25,12 @@
  * Object store: the uploader thread copies each completed snapshot to the object store (S3 when
  * configured, else file://<data_dir>/objstore), files first, then its metadata, then `current`,
  * so a reader of the store never sees a snapshot with missing files; CREATE SNAPSHOT does not
- * wait for it. Its progress and outcome (uploaded, upload_bytes, upload_error) are kept in
- * memory for SELECT * FROM snapshots, seeded at open from the store's listing, so listing
- * never touches the network. With S3 and an empty data directory, open first restores a
- * snapshot from the store (storage/restore.h) and recovery then loads it as a local one.
+ * wait for it. VACUUM SNAPSHOTS hands it the keys to delete (metadata before files, for the same
+ * reason), so no statement waits for the network either. Its progress and outcome (uploaded,
+ * upload_bytes, upload_error) are kept in memory for SELECT * FROM snapshots, seeded at open from
+ * the store's listing, so listing never touches the network. With S3 and an empty data directory,
+ * open first restores a snapshot from the store (storage/restore.h) and recovery then loads it as a
+ * local one.
  *
  * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
@@ -141,6 +143,8 @@ struct durability {
     uint64_t pending[DUR_PENDING_MAX]; /* ids in completion order */
     int npending;
     _Atomic bool upload_stop; /* set by durability_close: stop after the current file */
+    char **deletes;           /* object keys VACUUM removed locally, for the uploader to delete */
+    size_t ndeletes, deletes_cap;
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -448,6 +452,27 @@ static void upload(durability_t *d, uint64_t id) {
     }
 }
 
+/* Deletes the queued keys from the object store (uploader thread, mu held on entry and exit). */
+static void delete_queued(durability_t *d) {
+    char **keys = d->deletes;
+    size_t n = d->ndeletes;
+    d->deletes = NULL;
+    d->ndeletes = d->deletes_cap = 0;
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        if (!atomic_load(&d->upload_stop) &&
+            objstore_delete(d->objstore, keys[i], &err) != CTX_OK) {
+            CTX_WARN("VACUUM SNAPSHOTS: %s not deleted from %s: %s", keys[i], d->obj_url,
+                     err.message);
+        }
+        free(keys[i]);
+    }
+    free(keys);
+    pthread_mutex_lock(&d->mu);
+}
+
 /* The uploader thread: uploads queued snapshots one at a time, oldest first, until
  * durability_close asks it to stop (what is left is picked up at the next start:
  * upload_resume). */
@@ -455,11 +480,15 @@ static void *uploader_main(void *arg) {
     durability_t *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (d->npending == 0 && !atomic_load(&d->upload_stop)) {
+        while (d->npending == 0 && d->ndeletes == 0 && !atomic_load(&d->upload_stop)) {
             pthread_cond_wait(&d->upload_cv, &d->mu);
         }
         if (atomic_load(&d->upload_stop)) {
             break;
+        }
+        if (d->ndeletes > 0) {
+            delete_queued(d);
+            continue;
         }
         uint64_t id = d->pending[0];
         memmove(d->pending, d->pending + 1, (size_t)(d->npending - 1) * sizeof(uint64_t));
@@ -484,6 +513,19 @@ static void upload_enqueue(durability_t *d, uint64_t id) {
         d->npending--;
     }
     d->pending[d->npending++] = id;
+    pthread_cond_signal(&d->upload_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Queues key for deletion from the object store by the uploader thread (VACUUM SNAPSHOTS runs
+ * on the loop thread, which must not wait for the network). */
+static void delete_enqueue(durability_t *d, const char *key) {
+    pthread_mutex_lock(&d->mu);
+    if (d->ndeletes == d->deletes_cap) {
+        d->deletes_cap = d->deletes_cap ? d->deletes_cap * 2 : 16;
+        d->deletes = ctx_realloc(d->deletes, d->deletes_cap * sizeof(char *));
+    }
+    d->deletes[d->ndeletes++] = ctx_strdup(key);
     pthread_cond_signal(&d->upload_cv);
     pthread_mutex_unlock(&d->mu);
 }
@@ -786,15 +828,16 @@ static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) 
         if (rc == CTX_OK) {
             rc = snap_remove(d->snap_root, &m, kept, nkept, &files, err);
         }
-        for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
-            if (!kept_names(kept, nkept, m.files[f].path)) {
-                rc = objstore_delete(d->objstore, m.files[f].path, err);
-            }
-        }
+        /* in the store: metadata first, so no reader finds metadata naming a deleted file */
         char key[128];
         snap_meta_path(ids[i], key, sizeof(key));
         if (rc == CTX_OK) {
-            rc = objstore_delete(d->objstore, key, err);
+            delete_enqueue(d, key);
+        }
+        for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
+            if (!kept_names(kept, nkept, m.files[f].path)) {
+                delete_enqueue(d, m.files[f].path);
+            }
         }
         cache_drop(d, ids[i]);
         *removed += rc == CTX_OK;
@@ -1007,6 +1050,10 @@ void durability_close(durability_t *d) {
     if (d->report != NULL) {
         munmap(d->report, sizeof(dur_child_report_t));
     }
+    for (size_t i = 0; i < d->ndeletes; i++) {
+        free(d->deletes[i]);
+    }
+    free(d->deletes);
     pthread_cond_destroy(&d->upload_cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
