@@ -88,6 +88,15 @@ static const config_key_t CONFIG_KEYS[] = {
      "retries of a request after a timeout, connection error, HTTP 5xx or 429 (backoff + jitter)"},
     {"s3_restore_snapshot", CK_UINT, 0, 999999999, "0",
      "snapshot an empty data directory restores from S3 (0: the newest; --restore-snapshot)"},
+    {"node_id", CK_UINT, 1, INT32_MAX, "1", "this member's id in cluster_nodes"},
+    {"raft_port", CK_UINT, 0, 65535, "7001",
+     "Raft TCP port of this member (its cluster_nodes entry wins when listed)"},
+    {"cluster_nodes", CK_STRING, 0, CONFIG_CLUSTER_BYTES_MAX - 1, "",
+     "initial members ID=HOST:RAFT_PORT,...; empty: a one-member cluster"},
+    {"cluster_secret", CK_STRING, 0, CONFIG_SECRET_BYTES_MAX - 1, "",
+     "shared secret the members prove to each other (required with several members)"},
+    {"cluster_commit_timeout", CK_DURATION, 100, 3600000, "10s",
+     "a write not committed by then is answered 40003 (outcome unknown)"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -255,6 +264,12 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->hnsw_ef_construction = (uint32_t)n;
     } else if (strcmp(name, "authentication_timeout") == 0) {
         cfg->authentication_timeout_ms = (uint32_t)n;
+    } else if (strcmp(name, "node_id") == 0) {
+        cfg->node_id = (uint32_t)n;
+    } else if (strcmp(name, "raft_port") == 0) {
+        cfg->raft_port = (uint32_t)n;
+    } else if (strcmp(name, "cluster_commit_timeout") == 0) {
+        cfg->cluster_commit_timeout_ms = (uint32_t)n;
     } else {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
@@ -304,10 +319,12 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
             cfg->auth.method = method;
             return 0;
         }
-        char *dest = strcmp(key->name, "host") == 0            ? cfg->host
-                     : strcmp(key->name, "ssl_cert_file") == 0 ? cfg->ssl_cert_file
-                     : strcmp(key->name, "ssl_key_file") == 0  ? cfg->ssl_key_file
-                                                               : cfg->data_dir;
+        char *dest = strcmp(key->name, "host") == 0             ? cfg->host
+                     : strcmp(key->name, "ssl_cert_file") == 0  ? cfg->ssl_cert_file
+                     : strcmp(key->name, "ssl_key_file") == 0   ? cfg->ssl_key_file
+                     : strcmp(key->name, "cluster_nodes") == 0  ? cfg->cluster_nodes
+                     : strcmp(key->name, "cluster_secret") == 0 ? cfg->cluster_secret
+                                                                : cfg->data_dir;
         memcpy(dest, value, len + 1);
         return 0;
     }

@@ -22,6 +22,8 @@ enum {
     CONFIG_PATH_BYTES_MAX = 4096,
     CONFIG_LINE_BYTES_MAX = 8192,
     CONFIG_CONNECTIONS_MAX = 100000,
+    CONFIG_CLUSTER_BYTES_MAX = 4096,
+    CONFIG_SECRET_BYTES_MAX = 256,
 };
 
 typedef struct config {
@@ -50,6 +52,11 @@ typedef struct config {
     objstore_s3_config_t s3;
     int s3_addressing;            /* 0 auto (path-style with an endpoint), 1 path, 2 virtual */
     uint64_t s3_restore_snapshot; /* 0: an empty data directory restores the newest */
+    uint32_t node_id;             /* this member (server/cluster.h) */
+    uint32_t raft_port;
+    char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
+    char cluster_secret[CONFIG_SECRET_BYTES_MAX];
+    uint32_t cluster_commit_timeout_ms;
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */
