@@ -22,6 +22,10 @@
  * also in parallel, then fsync + rename. Listing is ListObjectsV2 pages of up to 1000 keys,
  * following NextContinuationToken; the XML is read by bounded substring search, never by a
  * general parser, and keys are reported without the store's prefix.
+ *
+ * libcurl is loaded with dlopen when the first S3 store opens, not linked: its ~27 libraries
+ * (TLS, HTTP/2, LDAP, SSH, …) would otherwise add about 4 MB to the resident size of every
+ * server, S3 or not. CURL_API holds the few entry points used.
  */
 #include "objstore_s3.h"
 
@@ -29,6 +33,7 @@
 #include "fsutil.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -61,6 +66,23 @@ enum {
 };
 
 _Static_assert((int)S3_PART_BYTES >= (int)S3_PART_BYTES_MIN, "preferred part below S3's minimum");
+
+/* The libcurl entry points this file calls, resolved once by s3_global_init. */
+typedef struct s3_curl_api {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+    CURLcode (*easy_perform)(CURL *curl);
+    CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+    void (*easy_reset)(CURL *curl);
+    void (*easy_cleanup)(CURL *curl);
+    const char *(*easy_strerror)(CURLcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *line);
+    void (*slist_free_all)(struct curl_slist *list);
+} s3_curl_api_t;
+
+static s3_curl_api_t CURL_API;
+static char CURL_API_ERROR[256]; /* "" once CURL_API is complete */
 
 static const char S3_EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -354,7 +376,7 @@ static CURL *pool_take(s3_store_t *s, int *slot) {
             if (!s->busy[i]) {
                 s->busy[i] = true;
                 if (s->handles[i] == NULL) {
-                    s->handles[i] = curl_easy_init();
+                    s->handles[i] = CURL_API.easy_init();
                     CTX_ASSERT(s->handles[i] != NULL);
                 }
                 *slot = (int)i;
@@ -545,12 +567,12 @@ static int req_headers(const s3_store_t *s, const s3_req_t *r, const char *uri, 
     char line[S3_TOKEN_BYTES + 64];
     for (int i = 0; rc == CTX_OK && i < n; i++) {
         snprintf(line, sizeof(line), "%s: %s", h[i].name, h[i].value);
-        list = curl_slist_append(list, line);
+        list = CURL_API.slist_append(list, line);
     }
     snprintf(line, sizeof(line), "authorization: %s", auth);
-    list = curl_slist_append(list, line);
-    list = curl_slist_append(list, "Expect:");
-    list = curl_slist_append(list, "Content-Type:");
+    list = CURL_API.slist_append(list, line);
+    list = CURL_API.slist_append(list, "Expect:");
+    list = CURL_API.slist_append(list, "Content-Type:");
     *out = list;
     return rc;
 }
@@ -565,32 +587,32 @@ static int cb_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 static void req_setup(const s3_store_t *s, CURL *c, s3_req_t *r, const char *url,
                       struct curl_slist *headers) {
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)S3_STALL_SECONDS);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, s->cfg.verify_tls ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, s->cfg.verify_tls ? 2L : 0L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cb_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cb_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cb_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)s);
+    CURL_API.easy_reset(c);
+    CURL_API.easy_setopt(c, CURLOPT_URL, url);
+    CURL_API.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    CURL_API.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURL_API.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_CONNECT_TIMEOUT_MS);
+    CURL_API.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    CURL_API.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)S3_STALL_SECONDS);
+    CURL_API.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, s->cfg.verify_tls ? 1L : 0L);
+    CURL_API.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, s->cfg.verify_tls ? 2L : 0L);
+    CURL_API.easy_setopt(c, CURLOPT_WRITEFUNCTION, cb_write);
+    CURL_API.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    CURL_API.easy_setopt(c, CURLOPT_HEADERFUNCTION, cb_header);
+    CURL_API.easy_setopt(c, CURLOPT_HEADERDATA, r);
+    CURL_API.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    CURL_API.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cb_progress);
+    CURL_API.easy_setopt(c, CURLOPT_XFERINFODATA, (void *)s);
     if (strcmp(r->method, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        CURL_API.easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, cb_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, r);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->length);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+        CURL_API.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        CURL_API.easy_setopt(c, CURLOPT_READFUNCTION, cb_read);
+        CURL_API.easy_setopt(c, CURLOPT_READDATA, r);
+        CURL_API.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->length);
+        CURL_API.easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     } else if (strcmp(r->method, "DELETE") == 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+        CURL_API.easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
 }
 
@@ -655,7 +677,7 @@ static int req_outcome(s3_store_t *s, s3_req_t *r, CURLcode cc, uint32_t attempt
         uint32_t wait_ms = backoff_ms(s, attempt);
         char why[96];
         if (cc != CURLE_OK) {
-            snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+            snprintf(why, sizeof(why), "%s", CURL_API.easy_strerror(cc));
         } else {
             snprintf(why, sizeof(why), "HTTP %ld", r->status);
         }
@@ -666,7 +688,7 @@ static int req_outcome(s3_store_t *s, s3_req_t *r, CURLcode cc, uint32_t attempt
     }
     if (cc != CURLE_OK) {
         return ctx_err_set(err, CTX_EIO, "S3 %s %s: %s (after %u attempts)", r->method, name,
-                           curl_easy_strerror(cc), attempt + 1);
+                           CURL_API.easy_strerror(cc), attempt + 1);
     }
     if (r->status < 200 || r->status >= 300) {
         return req_error(s, r, err);
@@ -700,7 +722,7 @@ static int s3_perform(s3_store_t *s, s3_req_t *r, ctx_err_t *err) {
         struct curl_slist *headers = NULL;
         rc = req_headers(s, r, uri, sha, md5p, &headers, err);
         if (rc != CTX_OK) {
-            curl_slist_free_all(headers);
+            CURL_API.slist_free_all(headers);
             break;
         }
         r->sent = r->written = 0;
@@ -712,9 +734,9 @@ static int s3_perform(s3_store_t *s, s3_req_t *r, ctx_err_t *err) {
             buf_reset(r->resp);
         }
         req_setup(s, c, r, url, headers);
-        CURLcode cc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_slist_free_all(headers);
+        CURLcode cc = CURL_API.easy_perform(c);
+        CURL_API.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        CURL_API.slist_free_all(headers);
         int outcome = req_outcome(s, r, cc, attempt, err);
         if (outcome == S3_RETRY) {
             continue;
@@ -1118,7 +1140,7 @@ static void s3_close(objstore_t *os) {
     for (int i = 0; i < S3_PARALLEL_MAX; i++) {
         CTX_ASSERT(!s->busy[i]);
         if (s->handles[i] != NULL) {
-            curl_easy_cleanup(s->handles[i]);
+            CURL_API.easy_cleanup(s->handles[i]);
         }
     }
     pthread_mutex_destroy(&s->mu);
@@ -1132,7 +1154,28 @@ static const objstore_ops_t S3_OPS = {s3_put_file, s3_get,  s3_del,  s3_list,
 static pthread_once_t s3_global_once = PTHREAD_ONCE_INIT;
 
 static void s3_global_init(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        snprintf(CURL_API_ERROR, sizeof(CURL_API_ERROR), "%s", dlerror());
+        return;
+    }
+    static const char *names[] = {"curl_global_init",   "curl_easy_init",     "curl_easy_setopt",
+                                  "curl_easy_perform",  "curl_easy_getinfo",  "curl_easy_reset",
+                                  "curl_easy_cleanup",  "curl_easy_strerror", "curl_slist_append",
+                                  "curl_slist_free_all"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) * sizeof(void (*)(void)) ==
+                       sizeof(s3_curl_api_t),
+                   "one name per CURL_API entry");
+    void (*entries[sizeof(names) / sizeof(names[0])])(void);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *(void **)&entries[i] = dlsym(lib, names[i]);
+        if (entries[i] == NULL) {
+            snprintf(CURL_API_ERROR, sizeof(CURL_API_ERROR), "libcurl.so.4 lacks %s", names[i]);
+            return;
+        }
+    }
+    memcpy(&CURL_API, entries, sizeof(CURL_API));
+    CURL_API.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void objstore_s3_config_defaults(objstore_s3_config_t *c) {
@@ -1239,6 +1282,10 @@ int objstore_s3_open(const objstore_s3_config_t *config, objstore_t **out, ctx_e
                            "s3_secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
     }
     pthread_once(&s3_global_once, s3_global_init);
+    if (CURL_API.global_init == NULL) {
+        return ctx_err_set(err, CTX_ECONFIG, "the S3 object store needs libcurl: %s",
+                           CURL_API_ERROR);
+    }
     s3_store_t *s = ctx_calloc(1, sizeof(*s));
     s->base.ops = &S3_OPS;
     s->cfg = *config;
