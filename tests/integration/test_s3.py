@@ -18,7 +18,9 @@ Story, one server process per step, all on free loopback ports, every process st
   6. VACUUM SNAPSHOTS KEEP 1 deletes snapshots 1 and 2 in S3 too; snapshot 3 stays whole.
   7. interrupted upload: with s3rver down, A takes snapshot 4 and is stopped mid-retry; restarted
      with s3rver back, it finds snapshot 4 missing from the store and uploads it.
-  8. bad credentials: an empty data directory refuses to start with S3's InvalidAccessKeyId in
+  8. a listing longer than one page: the store under another prefix holds 1,100 other keys that
+     sort before snapshot 4's metadata; a restore follows the continuation token to find it.
+  9. bad credentials: an empty data directory refuses to start with S3's InvalidAccessKeyId in
      the log; a server with local data starts, and its upload fails with that error in the log
      and in snapshots.upload_error.
 Exit 77 (meson: SKIP) when s3rver, awscli or boto3 is not installed.
@@ -114,7 +116,7 @@ class S3rver:
 
 
 class Server:
-    def __init__(self, name, s3, key_id=KEY_ID, extra=()):
+    def __init__(self, name, s3, key_id=KEY_ID, extra=(), prefix=PREFIX):
         self.name = name
         self.dir = os.path.join(WORK, name)
         self.log = os.path.join(WORK, name + ".log")
@@ -124,7 +126,7 @@ class Server:
         with open(self.conf, "w") as f:
             f.write(f"vector_dimensions = {DIMS}\nhnsw_ef_construction = 32\n"
                     "snapshot_interval_records = 0\n"
-                    f"s3_bucket = {BUCKET}\ns3_prefix = {PREFIX}\n"
+                    f"s3_bucket = {BUCKET}\ns3_prefix = {prefix}\n"
                     f"s3_endpoint = {s3.endpoint}\ns3_access_key_id = {key_id}\n"
                     f"s3_secret_access_key = {SECRET}\ns3_multipart_bytes = 5MB\n")
 
@@ -337,8 +339,27 @@ def test_resume(s3, a):
     assert a.snapshot(3)[1] is True
 
 
+def test_long_listing(s3):
+    step("8. a listing of more than one page (1,000 keys): restore still finds the snapshot")
+    client = s3_client(s3)
+    for key in s3_keys(s3):
+        client.copy_object(Bucket=BUCKET, Key=f"db/many/{key}",
+                           CopySource={"Bucket": BUCKET, "Key": f"{PREFIX}/{key}"})
+    for i in range(1100):
+        client.put_object(Bucket=BUCKET, Key=f"db/many/metadata/snapshot-000000-junk-{i:04d}",
+                          Body=b"x")
+    g = Server("g", s3, prefix="db/many").start()
+    assert "restore: snapshot 4 from s3://snaps/db/many" in g.log_text(), g.log_text()
+    assert g.value("SELECT count(*) FROM nodes") == NODES + 3
+    with open(os.path.join(WORK, "s3rver.log")) as f:  # our second page, asked for by token
+        pages = [line for line in f if "?continuation-token=" in line
+                 and "prefix=db%2Fmany%2Fmetadata%2Fsnapshot-" in line]
+    assert pages, "no continued listing"
+    g.stop()
+
+
 def test_bad_credentials(s3):
-    step("8. bad credentials: S3's error in the log and in snapshots.upload_error")
+    step("9. bad credentials: S3's error in the log and in snapshots.upload_error")
     e = Server("e", s3, key_id="NOSUCHKEY")
     e.start(expect_ready=False)
     assert e.proc.wait(timeout=30) != 0
@@ -370,6 +391,7 @@ def main():
         test_fault(s3, a)
         test_vacuum(s3, a)
         test_resume(s3, a)
+        test_long_listing(s3)
         test_bad_credentials(s3)
         a.stop()
     finally:
