@@ -62,7 +62,9 @@ typedef struct sql_snapshot_info {
     uint64_t nodes, edges, vectors;
     uint64_t files;
     uint64_t bytes;
-    bool uploaded; /* present in the object store */
+    bool uploaded;            /* wholly in the object store */
+    uint64_t upload_bytes;    /* uploaded so far */
+    const char *upload_error; /* why the upload failed; NULL when it did not */
 } sql_snapshot_info_t;
 
 typedef struct sql_snapshot_hooks {
