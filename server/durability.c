@@ -1,17 +1,18 @@
 /*
- * durability.c — recovery, the WAL commit hook, snapshots by fork, time travel and retention
- * (contract in durability.h; formats in storage/).
+ * durability.c — recovery, the WAL, snapshots by fork, time travel and retention (contract in
+ * durability.h; formats in storage/).
  *
- * Commit path: the SQL layer calls d_log after applying a batch; the batch is encoded
- * (cmd_encode) and appended to the WAL, and its index becomes the Query's commit LSN. The
- * connection holds the Query's replies until durability_reply_ready() says the WAL writer has
- * fsynced that far (synchronous_commit = off returns LSN 0: reply at once, fsync within ~200 ms).
+ * Recovery loads the newest valid snapshot and opens the WAL, applying nothing after the
+ * snapshot: the log's entries and hard state go to the Raft node (server/cluster.c), which hands
+ * the committed ones to the one apply path every member uses. The commit path (propose, persist,
+ * replicate, apply, reply) lives there too; this module only tells it when a snapshot finished.
  *
  * Snapshots: the store is plain memory owned by the loop thread, so a consistent frozen view is
  * one fork() away (as Redis does): after rolling back any session's speculative changes
- * (sql_db_settle) the store holds exactly the WAL up to wal_last_index(), the child writes the
- * column files and metadata and exits, and the parent keeps serving while copy-on-write keeps the
- * child's view intact. The child closes every inherited descriptor (so the data-directory lock
+ * (sql_db_settle) and the leader's uncommitted proposals (dur_replica_t.settle; put back after
+ * the fork) the store holds exactly the applied log up to dur_replica_t.position, the child writes
+ * the column files and metadata and exits, and the parent keeps serving while copy-on-write keeps
+ * the child's view intact. The child closes every inherited descriptor (so the data-directory lock
  * and client sockets stay with the parent alone) and dies with the parent (PDEATHSIG). A waiter
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
  * never be ahead of the log it replaces), switches metadata/current, queues the snapshot for the

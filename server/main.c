@@ -27,6 +27,13 @@
  *   - snapshot waiter (server/durability.c, one thread per running snapshot) — reaps that child,
  *     waits until the WAL is durable up to the snapshot, switches metadata/current, uploads to
  *     the object store, removes old WAL segments and wakes the loop through an eventfd.
+ *   - Raft transport (raft/transport.c, several members only) — one I/O thread owning the
+ *     sockets to the other members; it queues received frames and wakes the loop through the
+ *     same eventfd. The Raft node itself (server/cluster.c) runs on the loop thread.
+ *   - Raft ticker (server/cluster.c, several members only) — writes that eventfd every 10 ms.
+ *   - forwarders (server/forward.c, one detached thread per client connection a follower handed
+ *     to the leader) — relay bytes between that client's socket and the leader; they touch no
+ *     session and no store.
  */
 #include "cluster.h"
 #include "config.h"
