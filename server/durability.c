@@ -124,6 +124,7 @@ struct durability {
     uint64_t current_index;  /* its WAL index */
     uint64_t previous_index; /* the one before (WAL kept back to it) */
     dur_replica_t replica;
+    atomic_bool not_uploader;  /* another cluster member uploads to the object store */
     recovery_info_t recovered; /* the log after the snapshot, until durability_recovered_free */
     uint64_t snapshot_term;
     /* the running snapshot */
@@ -190,6 +191,10 @@ const recovery_info_t *durability_recovered(const durability_t *d, uint64_t *sna
 void durability_recovered_free(durability_t *d) {
     recovery_info_free(&d->recovered);
     memset(&d->recovered, 0, sizeof(d->recovered));
+}
+
+void durability_set_uploader(durability_t *d, bool uploads) {
+    atomic_store(&d->not_uploader, !uploads);
 }
 
 void durability_set_replica(durability_t *d, const dur_replica_t *replica) {
@@ -504,6 +509,10 @@ static void *uploader_main(void *arg) {
 /* Queues completed snapshot id for the uploader (waiter thread); the snapshot is complete
  * locally whether or not its upload succeeds. */
 static void upload_enqueue(durability_t *d, uint64_t id) {
+    if (atomic_load(&d->not_uploader)) {
+        CTX_DEBUG("snapshot %" PRIu64 ": not uploaded, another member uploads", id);
+        return;
+    }
     upload_state(d, id, false, 0, NULL);
     pthread_mutex_lock(&d->mu);
     if (d->npending == DUR_PENDING_MAX) { /* a newer snapshot supersedes the oldest waiting */
@@ -520,6 +529,9 @@ static void upload_enqueue(durability_t *d, uint64_t id) {
 /* Queues key for deletion from the object store by the uploader thread (VACUUM SNAPSHOTS runs
  * on the loop thread, which must not wait for the network). */
 static void delete_enqueue(durability_t *d, const char *key) {
+    if (atomic_load(&d->not_uploader)) {
+        return; /* the uploading member owns the object store's contents */
+    }
     pthread_mutex_lock(&d->mu);
     if (d->ndeletes == d->deletes_cap) {
         d->deletes_cap = d->deletes_cap ? d->deletes_cap * 2 : 16;
