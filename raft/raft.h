@@ -244,7 +244,8 @@ void raft_tick(raft_t *raft);
 int raft_step(raft_t *raft, const uint8_t *bytes, size_t len);
 /* Leader only: appends a normal entry (data copied, len <= RAFT_ENTRY_BYTES_MAX). Sets *index
  * (may be NULL) to its log index; the entry is committed only if it later appears in
- * `committed` with the same index and term. Fails with CTX_EREAD_ONLY / CTX_ELIMIT. */
+ * `committed` with the same index and term. Fails with CTX_EREAD_ONLY / CTX_ELIMIT, or
+ * CTX_ENOMEM when the log cannot grow (nothing appended). */
 int raft_propose(raft_t *raft, const void *data, uint32_t len, uint64_t *index);
 /* Leader only: proposes one membership change. Refused (CTX_ELIMIT) while another change is
  * uncommitted or before the leader has committed an entry of its own term; CTX_EBAD_PARAM when

@@ -44,6 +44,9 @@ int raft_propose(raft_t *raft, const void *data, uint32_t len, uint64_t *index) 
         raft_log_last_index(&raft->log) - raft->log.commit >= RAFT_UNCOMMITTED_MAX) {
         return CTX_ELIMIT;
     }
+    if (raft_log_reserve(&raft->log, len) != CTX_OK) {
+        return CTX_ENOMEM;
+    }
     uint64_t at = raft_leader_append(raft, RAFT_ENTRY_NORMAL, data, len);
     if (index != NULL) {
         *index = at;

@@ -124,6 +124,9 @@ uint64_t raft_log_last_index(const raft_log_t *log);
 uint64_t raft_log_last_term(const raft_log_t *log);
 bool raft_log_term(const raft_log_t *log, uint64_t index, uint64_t *term);
 bool raft_log_match_term(const raft_log_t *log, uint64_t index, uint64_t term);
+/* Room for one more entry of len bytes, so that raft_log_append does not allocate; CTX_ENOMEM
+ * leaves the log as it was (the leader's proposal path uses it: a write fails with 53200). */
+int raft_log_reserve(raft_log_t *log, uint32_t len);
 uint64_t raft_log_append(raft_log_t *log, uint64_t term, uint8_t type, const uint8_t *data,
                          uint32_t len);
 void raft_log_truncate_after(raft_log_t *log, uint64_t index);

@@ -64,6 +64,32 @@ bool raft_log_match_term(const raft_log_t *log, uint64_t index, uint64_t term) {
     return raft_log_term(log, index, &t) && t == term;
 }
 
+/* See raft_int.h. */
+int raft_log_reserve(raft_log_t *log, uint32_t len) {
+    if (log->count == log->recs_cap) {
+        size_t cap = log->recs_cap == 0 ? 64 : log->recs_cap * 2;
+        raft_log_rec_t *recs = ctx_try_realloc(log->recs, cap * sizeof(log->recs[0]));
+        if (recs == NULL) {
+            return CTX_ENOMEM;
+        }
+        log->recs = recs;
+        log->recs_cap = cap;
+    }
+    if (log->data == NULL || log->data_cap - log->data_len < len) {
+        size_t cap = log->data_cap == 0 ? 4096 : log->data_cap;
+        while (cap - log->data_len < len) {
+            cap *= 2;
+        }
+        uint8_t *data = ctx_try_realloc(log->data, cap);
+        if (data == NULL) {
+            return CTX_ENOMEM;
+        }
+        log->data = data;
+        log->data_cap = cap;
+    }
+    return CTX_OK;
+}
+
 /* Appends one entry (payload copied) and returns its index. Precondition: term >= last term. */
 uint64_t raft_log_append(raft_log_t *log, uint64_t term, uint8_t type, const uint8_t *data,
                          uint32_t len) {

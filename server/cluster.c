@@ -639,6 +639,11 @@ static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint
         buf_free(&c->enc); /* a huge transaction's encoding is not kept around */
         buf_init(&c->enc);
     }
+    if (rc == CTX_ENOMEM) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed to grow the Raft log.");
+        return CTX_ENOMEM;
+    }
     if (rc != CTX_OK) {
         return rc == CTX_ELIMIT ? ctx_err_set(err, CTX_ELIMIT, "too many uncommitted writes; retry")
                                 : cl_not_leader(c, err);

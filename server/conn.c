@@ -1000,7 +1000,9 @@ static bool conn_reply_ready(const conn_t *conn, uint64_t held_ms) {
 }
 
 /* After a message: if its work is not durable yet, moves what it queued (past `mark` bytes of
- * output) to conn->held. */
+ * output) to conn->held -- by swapping the buffers when out holds nothing else (no copy, no
+ * allocation), else by a copy. A copy refused for memory ends this connection with a FATAL
+ * 53200 (its work stands and becomes durable, as when a client's network fails at commit). */
 static void conn_hold_replies(conn_t *conn, size_t mark) {
     uint64_t now = conn_now_ms();
     if (conn_reply_ready(conn, now)) {
@@ -1008,8 +1010,22 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
     }
     conn->held_ms = now;
     CTX_ASSERT(buf_size(&conn->out) >= mark);
-    buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
-    conn->out.len = conn->out.start + mark;
+    CTX_ASSERT(buf_size(&conn->held) == 0); /* a waiting connection processes no message */
+    if (mark == 0) {
+        buf_t reply = conn->out;
+        conn->out = conn->held;
+        conn->held = reply;
+    } else {
+        buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
+        conn->out.len = conn->out.start + mark;
+        if (buf_failed(&conn->held)) {
+            buf_rewind(&conn->held, 0);
+            CTX_WARN("out of memory holding a reply until it is durable (pid=%d)",
+                     conn->backend_pid);
+            conn_fatal(conn, CTX_ENOMEM, "out of memory");
+            return;
+        }
+    }
     conn->waiting = true;
     bool snapshot = conn->snapshot_reply_at != SIZE_MAX && conn->snapshot_reply_at >= mark;
     conn->held_snapshot_at = snapshot ? conn->snapshot_reply_at - mark : SIZE_MAX;
@@ -1077,9 +1093,21 @@ bool conn_resume(conn_t *conn) {
         if (!conn_settle_commit(conn)) {
             conn_settle_snapshot(conn);
         }
-        buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
-        buf_reset(&conn->held);
         conn->waiting = false;
+        size_t out_size = buf_size(&conn->out);
+        if (out_size == 0) { /* the held reply becomes the output: no copy */
+            buf_t empty = conn->out;
+            conn->out = conn->held;
+            conn->held = empty;
+        } else {
+            buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
+        }
+        buf_reset(&conn->held);
+        if (buf_failed(&conn->out)) { /* as in conn_hold_replies */
+            buf_rewind(&conn->out, out_size);
+            CTX_WARN("out of memory releasing a held reply (pid=%d)", conn->backend_pid);
+            conn_fatal(conn, CTX_ENOMEM, "out of memory");
+        }
     }
     return !conn->waiting;
 }

@@ -7,8 +7,10 @@
  * copied into the statement arena; a decoded string is never longer than its source span, so each
  * is one allocation of that span (never of the rest of the text: memory stays linear in the
  * query). The token array itself is malloc'ed and grown in place, because the parser needs it
- * only while it runs: the caller frees it before the statement executes. Rules that differ from a
- * naive tokenizer, as PostgreSQL has them:
+ * only while it runs: the caller frees it before the statement executes. When it cannot grow
+ * (memory refused even after the reserve, ctx.h), the lexer keeps going into a spare token, as a
+ * failed buf_t does, and the statement fails with 53200 after the token in hand. Rules that differ
+ * from a naive tokenizer, as PostgreSQL has them:
  *  - an operator is the longest run of operator characters, cut before an embedded comment start,
  *    and a multi-character operator may end in + or - only if it also contains one of ~!@#^&|`?%
  *    (so `a<-1` is `a < -1` but `a<->b` is `a <-> b`);
@@ -34,6 +36,8 @@ typedef struct lexer {
     lex_token_t *tokens;
     int count;
     int cap;
+    bool out_of_memory; /* the token array could not grow: tokens go to spare */
+    lex_token_t spare[1];
 } lexer_t;
 
 static const char *const lex_reserved_words[] = {
@@ -220,12 +224,14 @@ static int lex_skip_space(lexer_t *lx) {
 }
 
 static lex_token_t *lex_push(lexer_t *lx, lex_kind_t kind, size_t start) {
-    if (lx->count == lx->cap) {
+    if (lx->count == lx->cap && !lx->out_of_memory) {
         int cap = lx->cap == 0 ? 64 : lx->cap * 2;
-        lx->tokens = ctx_realloc(lx->tokens, (size_t)cap * sizeof(*lx->tokens));
-        lx->cap = cap;
+        lex_token_t *grown = ctx_try_realloc(lx->tokens, (size_t)cap * sizeof(*lx->tokens));
+        lx->out_of_memory = grown == NULL;
+        lx->tokens = grown != NULL ? grown : lx->tokens;
+        lx->cap = grown != NULL ? cap : lx->cap;
     }
-    lex_token_t *t = &lx->tokens[lx->count++];
+    lex_token_t *t = lx->out_of_memory ? lx->spare : &lx->tokens[lx->count++];
     memset(t, 0, sizeof(*t));
     t->kind = kind;
     t->location = (int)start;
@@ -703,12 +709,20 @@ int lex_tokenize(const char *text, size_t len, arena_t *arena, lex_token_t **tok
             break;
         }
         rc = lex_one(&lx);
+        if (rc == CTX_OK && lx.out_of_memory) {
+            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
+            ctx_err_detail(err, "Failed to grow the token list of a query of %zu bytes.", len);
+        }
         if (rc != CTX_OK) {
             goto fail;
         }
         CTX_ASSERT(lx.tokens[lx.count - 1].length > 0);
     }
     lex_set_text(&lx, lex_push(&lx, LEX_EOF, lx.len), "", 0);
+    if (lx.out_of_memory) {
+        rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        goto fail;
+    }
     *tokens = lx.tokens;
     *count = lx.count;
     return CTX_OK;

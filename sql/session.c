@@ -167,8 +167,9 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     ctx_err_clear(&inner);
     int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
     arena_destroy(&scratch);
-    if (rc == CTX_ESERIALIZATION) {
-        *err = inner; /* a version check failed: its message and detail name the row */
+    if (rc == CTX_ESERIALIZATION || rc == CTX_ENOMEM) {
+        *err = inner; /* a version check failed (its message and detail name the row), or the
+                       * store could not grow: the transaction fails with that error */
         return err->code;
     }
     if (rc != CTX_OK) {
@@ -190,6 +191,12 @@ static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *e
         uint64_t lsn = 0;
         int rc = hooks->log(hooks->log_ctx, batch, &s->undo, &lsn, err);
         if (rc != CTX_OK) {
+            /* not logged, so not committed: the store gives the changes back -- an autocommit
+             * statement's here (its session is not the speculative owner), a block's in
+             * txn_discard */
+            if (s->db->spec_owner != s) {
+                store_undo_rollback(s->db->store, s->undo);
+            }
             txn_discard(s);
             return rc;
         }

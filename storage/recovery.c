@@ -111,9 +111,10 @@ static int apply_batch(replay_ctx_t *rc, const wal_record_t *rec, ctx_err_t *err
     if (r == CTX_OK) {
         r = store_apply_logged(rc->store, &batch, &rc->arena, &inner);
     }
-    if (r != CTX_OK) {
-        return ctx_err_set(err, CTX_ECORRUPT, "WAL record %" PRIu64 " cannot be replayed: %s",
-                           rec->index, inner.message);
+    if (r != CTX_OK) { /* out of memory is no corruption: say which */
+        return ctx_err_set(err, r == CTX_ENOMEM ? CTX_ENOMEM : CTX_ECORRUPT,
+                           "WAL record %" PRIu64 " cannot be replayed: %s", rec->index,
+                           inner.message);
     }
     rc->info->applied_index = rec->index;
     if (rc->opts->replayed != NULL) {

@@ -314,7 +314,7 @@ static int cmd_index(char **argv) {
         fprintf(stderr, "bench_vector: %s\n", err.message);
         return 1;
     }
-    hnsw_reserve(h, d.n);
+    (void)hnsw_reserve(h, d.n);
     for (uint32_t i = 0; i < d.n; i++) {
         if (hnsw_insert(h, i, d.base + (size_t)i * d.dims, d.dims, &err) != CTX_OK) {
             fprintf(stderr, "bench_vector: %s\n", err.message);

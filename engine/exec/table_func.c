@@ -345,7 +345,10 @@ static int score_nearest(const plan_t *plan, exec_ctx_t *ctx, int64_t self, cons
         return rc;
     }
     note_path(plan, st.path);
-    *out = arena_alloc(ctx->eval.arena, sizeof(scored_t) * (n + 1));
+    *out = arena_try_alloc(ctx->eval.arena, sizeof(scored_t) * (n + 1)); /* n: all, when stale */
+    if (*out == NULL) {
+        return exec_nomem(ctx, err);
+    }
     score_ids(ctx, self, query, ids, n, *out, count);
     if (*count > want) {
         *count = want;

@@ -337,6 +337,8 @@ typedef enum {
 typedef struct undo_rec {
     uint8_t type;      /* undo_type_t */
     uint8_t props_set; /* NODE_CHANGED: props were replaced */
+    uint8_t out_cls;   /* EDGE_INSERTED, EDGE_DELETED: the lists' size classes before the op */
+    uint8_t in_cls;
     int32_t kind;
     uint32_t slot;
     uint32_t label;
@@ -391,11 +393,42 @@ void store_undo_clear(store_undo_t *undo) {
     undo_release(undo, 0);
 }
 
-static undo_rec_t *undo_push(store_undo_t *undo, undo_type_t type, int64_t id) {
-    if (undo->count == undo->cap) {
-        undo->cap = undo->cap ? undo->cap * 2 : 64;
-        undo->recs = ctx_realloc(undo->recs, undo->cap * sizeof(undo_rec_t));
+/* Room for `recs` more records and `floats` more saved vector values, so that the records of
+ * one op can be appended after its changes without failing; CTX_ENOMEM changes nothing. */
+static int undo_reserve(store_undo_t *undo, uint64_t recs, uint64_t floats) {
+    if (undo->count + recs > undo->cap) {
+        uint64_t cap = undo->cap ? undo->cap : 64;
+        while (cap < undo->count + recs) {
+            cap *= 2;
+        }
+        undo_rec_t *grown = cap <= SIZE_MAX / sizeof(undo_rec_t)
+                                ? ctx_try_realloc(undo->recs, cap * sizeof(undo_rec_t))
+                                : NULL;
+        if (grown == NULL) {
+            return CTX_ENOMEM;
+        }
+        undo->recs = grown;
+        undo->cap = cap;
     }
+    if (undo->floats_len + floats > undo->floats_cap) {
+        uint64_t cap = undo->floats_cap ? undo->floats_cap : 1024;
+        while (cap < undo->floats_len + floats) {
+            cap *= 2;
+        }
+        float *grown = cap <= SIZE_MAX / sizeof(float)
+                           ? ctx_try_realloc(undo->floats, cap * sizeof(float))
+                           : NULL;
+        if (grown == NULL) {
+            return CTX_ENOMEM;
+        }
+        undo->floats = grown;
+        undo->floats_cap = cap;
+    }
+    return CTX_OK;
+}
+
+static undo_rec_t *undo_push(store_undo_t *undo, undo_type_t type, int64_t id) {
+    CTX_ASSERT(undo->count < undo->cap); /* undo_reserve ran for the op */
     undo_rec_t *rec = &undo->recs[undo->count++];
     memset(rec, 0, sizeof(*rec));
     rec->type = (uint8_t)type;
@@ -404,14 +437,7 @@ static undo_rec_t *undo_push(store_undo_t *undo, undo_type_t type, int64_t id) {
 }
 
 static uint64_t undo_save_vector(store_undo_t *undo, const float *v, uint32_t dims) {
-    if (undo->floats_len + dims > undo->floats_cap) {
-        uint64_t cap = undo->floats_cap ? undo->floats_cap : 1024;
-        while (cap < undo->floats_len + dims) {
-            cap *= 2;
-        }
-        undo->floats = ctx_realloc(undo->floats, cap * sizeof(float));
-        undo->floats_cap = cap;
-    }
+    CTX_ASSERT(undo->floats_len + dims <= undo->floats_cap); /* undo_reserve ran for the op */
     uint64_t at = undo->floats_len;
     memcpy(undo->floats + at, v, (size_t)dims * sizeof(float));
     undo->floats_len += dims;
@@ -452,12 +478,13 @@ static void undo_one(store_t *store, store_undo_t *undo, undo_rec_t *rec) {
         undo_node(store, undo, rec);
         break;
     case UNDO_EDGE_INSERTED:
-        store_edge_remove(store, store_node_slot(store, rec->id),
-                          store_node_slot(store, rec->target), rec->kind);
+        store_edge_unadd(store, store_node_slot(store, rec->id),
+                         store_node_slot(store, rec->target), rec->kind, rec->out_cls, rec->in_cls);
         break;
     case UNDO_EDGE_DELETED:
-        store_edge_add(store, store_node_slot(store, rec->id), store_node_slot(store, rec->target),
-                       rec->kind, rec->weight);
+        store_edge_readd(store, store_node_slot(store, rec->id),
+                         store_node_slot(store, rec->target), rec->kind, rec->weight, rec->out_cls,
+                         rec->in_cls);
         __attribute__((fallthrough)); /* the re-added edge gets its old version back */
     case UNDO_EDGE_WEIGHT:
         store_edge_set(store, store_node_slot(store, rec->id), store_node_slot(store, rec->target),
@@ -549,31 +576,57 @@ static int duplicate_id(apply_ctx_t *ac, const char *table, int64_t id) {
     return CTX_EUNIQUE;
 }
 
+/* 53200 for a structure that could not grow; the op changed nothing unlogged, so the batch's
+ * rollback restores the store exactly. */
+static int out_of_memory(apply_ctx_t *ac, const char *what) {
+    if (ac->err != NULL && ac->err->code == CTX_OK) {
+        ctx_err_set(ac->err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(ac->err, "Failed to grow %s.", what);
+    }
+    return CTX_ENOMEM;
+}
+
 /* Label id for the op's label, interning it (with an undo record) when new. */
-static uint32_t intern_label(apply_ctx_t *ac, const cmd_op_t *op) {
+static int intern_label(apply_ctx_t *ac, const cmd_op_t *op, uint32_t *id_out) {
     const char *label = op->label ? op->label : "";
     uint32_t id = store_dict_find(&ac->store->labels, label, op->label_len);
     if (id == DICT_NONE) {
-        id = store_dict_add(&ac->store->labels, label, op->label_len);
+        if (store_dict_add(&ac->store->labels, label, op->label_len, &id) != CTX_OK) {
+            return out_of_memory(ac, "the label dictionary");
+        }
         log_change(ac, UNDO_LABEL_ADDED, 0)->label = id;
     }
-    return id;
+    *id_out = id;
+    return CTX_OK;
 }
 
-static char *props_copy(const cmd_op_t *op) {
+/* The op's props as an owned copy (*out NULL when the op's props are NULL). */
+static int props_copy(apply_ctx_t *ac, const cmd_op_t *op, char **out) {
+    *out = NULL;
     if (op->props == NULL) {
-        return NULL;
+        return CTX_OK;
     }
-    char *p = ctx_malloc((size_t)op->props_len + 1);
+    char *p = ctx_try_malloc((size_t)op->props_len + 1);
+    if (p == NULL) {
+        return out_of_memory(ac, "a node's props");
+    }
     memcpy(p, op->props, op->props_len);
     p[op->props_len] = '\0';
-    return p;
+    *out = p;
+    return CTX_OK;
 }
 
 /* Replaces label (when set_label) and props (when set_props) of the node in slot. */
-static void node_change(apply_ctx_t *ac, const cmd_op_t *op, uint32_t slot, bool set_label,
-                        bool set_props) {
-    uint32_t label = set_label ? intern_label(ac, op) : ac->store->nodes[slot].label;
+static int node_change(apply_ctx_t *ac, const cmd_op_t *op, uint32_t slot, bool set_label,
+                       bool set_props) {
+    char *props = NULL;
+    int rc = set_props ? props_copy(ac, op, &props) : CTX_OK;
+    uint32_t label = ac->store->nodes[slot].label;
+    rc = (rc == CTX_OK && set_label) ? intern_label(ac, op, &label) : rc;
+    if (rc != CTX_OK) {
+        free(props);
+        return rc;
+    }
     node_slot_t *n = &ac->store->nodes[slot];
     undo_rec_t *rec = log_change(ac, UNDO_NODE_CHANGED, op->id);
     rec->label = n->label;
@@ -583,10 +636,30 @@ static void node_change(apply_ctx_t *ac, const cmd_op_t *op, uint32_t slot, bool
     if (set_props) {
         rec->props = n->props;
         rec->props_len = n->props_len;
-        n->props = props_copy(op);
+        n->props = props;
         n->props_len = op->props ? op->props_len : 0;
     }
     n->label = label;
+    return CTX_OK;
+}
+
+/* Inserts the op's node (absent before): everything that can fail comes first. */
+static int node_insert(apply_ctx_t *ac, const cmd_op_t *op) {
+    uint32_t label;
+    char *props = NULL;
+    int rc = intern_label(ac, op, &label);
+    rc = rc == CTX_OK ? props_copy(ac, op, &props) : rc;
+    if (rc == CTX_OK && store_node_reserve(ac->store) != CTX_OK) {
+        rc = out_of_memory(ac, "the node table");
+    }
+    if (rc != CTX_OK) {
+        free(props);
+        return rc;
+    }
+    log_change(ac, UNDO_NODE_INSERTED, op->id);
+    next_version(ac);
+    store_node_add(ac->store, op->id, label, props, op->props ? op->props_len : 0, STORE_SLOT_NONE);
+    return CTX_OK;
 }
 
 static int apply_node_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
@@ -600,20 +673,16 @@ static int apply_node_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
         return CTX_ETOO_LONG;
     }
     if (slot == STORE_SLOT_NONE) {
-        uint32_t label = intern_label(ac, op);
-        log_change(ac, UNDO_NODE_INSERTED, op->id);
-        next_version(ac);
-        store_node_add(ac->store, op->id, label, props_copy(op), op->props ? op->props_len : 0,
-                       STORE_SLOT_NONE);
-        *changed = true;
-        return CTX_OK;
+        int rc = node_insert(ac, op);
+        *changed = rc == CTX_OK;
+        return rc;
     }
     if (op->kind == CMD_NODE_INSERT) {
         return (op->flags & CMD_FLAG_IF_ABSENT) ? CTX_OK : duplicate_id(ac, "nodes", op->id);
     }
-    node_change(ac, op, slot, set_label, set_props);
-    *changed = true;
-    return CTX_OK;
+    int rc = node_change(ac, op, slot, set_label, set_props);
+    *changed = rc == CTX_OK;
+    return rc;
 }
 
 static void edge_delete_logged(apply_ctx_t *ac, uint32_t source_slot, uint32_t target_slot,
@@ -622,6 +691,7 @@ static void edge_delete_logged(apply_ctx_t *ac, uint32_t source_slot, uint32_t t
     rec->target = ac->store->nodes[target_slot].id;
     rec->kind = kind;
     rec->version = store_edge_find(ac->store, source_slot, rec->target, kind)->version;
+    store_edge_classes(ac->store, source_slot, target_slot, &rec->out_cls, &rec->in_cls);
     rec->weight = store_edge_remove(ac->store, source_slot, target_slot, kind);
 }
 
@@ -635,11 +705,15 @@ static void vector_delete_logged(apply_ctx_t *ac, int64_t id, uint32_t slot) {
 }
 
 /* Deletes a node with its out-edges, in-edges and vector (each logged, so undo restores all). */
-static void apply_node_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
+static int apply_node_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
     store_t *store = ac->store;
     uint32_t slot = store_node_slot(store, op->id);
     if (slot == STORE_SLOT_NONE) {
-        return;
+        return CTX_OK;
+    }
+    uint64_t recs = (uint64_t)store->nodes[slot].out.len + store->nodes[slot].in.len + 2;
+    if (undo_reserve(ac->undo, recs, store->dims) != CTX_OK) {
+        return out_of_memory(ac, "the undo log");
     }
     while (store->nodes[slot].out.len > 0) {
         const adj_list_t *out = &store->nodes[slot].out;
@@ -663,6 +737,7 @@ static void apply_node_delete(apply_ctx_t *ac, const cmd_op_t *op, bool *changed
     rec->props_len = n->props_len;
     rec->props = store_node_remove(store, slot);
     *changed = true;
+    return CTX_OK;
 }
 
 static int edge_missing_endpoint(apply_ctx_t *ac, const char *column, int64_t id) {
@@ -683,7 +758,11 @@ static int edge_kind_for_insert(apply_ctx_t *ac, const cmd_op_t *op, int32_t *ki
             ctx_err_set(ac->err, CTX_ELIMIT, "too many edge kinds (at most %d)", STORE_KINDS_MAX);
             return CTX_ELIMIT;
         }
-        kind = (int32_t)store_dict_add(&ac->store->kinds, name, op->kind_len);
+        uint32_t id;
+        if (store_dict_add(&ac->store->kinds, name, op->kind_len, &id) != CTX_OK) {
+            return out_of_memory(ac, "the edge kind dictionary");
+        }
+        kind = (int32_t)id;
         log_change(ac, UNDO_KIND_ADDED, 0)->kind = kind;
     }
     *kind_out = kind;
@@ -732,11 +811,18 @@ static int apply_edge_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) 
     if (rc != CTX_OK) {
         return rc;
     }
+    uint8_t out_cls;
+    uint8_t in_cls;
+    store_edge_classes(store, source, target, &out_cls, &in_cls);
+    next_version(ac); /* the new entries carry it */
+    if (store_edge_add(store, source, target, kind, op->weight) != CTX_OK) {
+        return out_of_memory(ac, "the edge adjacency lists");
+    }
     undo_rec_t *rec = log_change(ac, UNDO_EDGE_INSERTED, op->id);
     rec->target = op->target;
     rec->kind = kind;
-    next_version(ac);
-    store_edge_add(store, source, target, kind, op->weight);
+    rec->out_cls = out_cls;
+    rec->in_cls = in_cls;
     *changed = true;
     return CTX_OK;
 }
@@ -762,6 +848,9 @@ static int apply_vector_write(apply_ctx_t *ac, const cmd_op_t *op, bool *changed
     }
     uint32_t slot = store_vector_slot(store, op->id);
     if (slot == STORE_SLOT_NONE) {
+        if (store_vector_reserve(store) != CTX_OK) {
+            return out_of_memory(ac, "the vector table");
+        }
         log_change(ac, UNDO_VECTOR_INSERTED, op->id);
         next_version(ac);
         store_vector_add(store, op->id, op->vector, STORE_SLOT_NONE);
@@ -841,14 +930,18 @@ static int apply_op(apply_ctx_t *ac, const cmd_op_t *op, bool *changed) {
     if (rc != CTX_OK) {
         return rc;
     }
+    /* every op but a node delete (which reserves by its degree) logs at most two records and
+     * one saved vector */
+    if (undo_reserve(ac->undo, 2, ac->store->dims) != CTX_OK) {
+        return out_of_memory(ac, "the undo log");
+    }
     switch ((cmd_op_kind_t)op->kind) {
     case CMD_NODE_INSERT:
     case CMD_NODE_UPSERT:
     case CMD_NODE_UPDATE:
         return apply_node_write(ac, op, changed);
     case CMD_NODE_DELETE:
-        apply_node_delete(ac, op, changed);
-        return CTX_OK;
+        return apply_node_delete(ac, op, changed);
     case CMD_EDGE_INSERT:
     case CMD_EDGE_UPSERT:
         return apply_edge_write(ac, op, changed);
@@ -908,6 +1001,7 @@ static int apply_batch(store_t *store, const cmd_batch_t *batch, bool check_vers
 fail:
     undo_rollback_to(store, ac.undo, mark);
     ac.undo->floats_len = floats_mark;
+    store->write_seq = ac.seq_start; /* also when the failing op had bumped it unlogged */
     undo_release(&local, 0);
     free(local.recs);
     free(local.floats);

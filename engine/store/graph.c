@@ -14,7 +14,10 @@
  * those, the lexicographically smallest id sequence.
  *
  * Work is bounded by depth_max (≤ GRAPH_DEPTH_MAX), visits_max and the cancel flag, which is
- * polled every GRAPH_CANCEL_POLL edges examined.
+ * polled every GRAPH_CANCEL_POLL edges examined. Scratch (visited set, visit list, queue, DFS
+ * stack) is malloc'ed through the fallible allocator, and the result is copied into the
+ * statement's arena with arena_try_alloc: when memory runs out the traversal fails with 53200,
+ * having freed its scratch.
  */
 #include "graph.h"
 
@@ -43,10 +46,18 @@ static size_t visit_hash(int64_t id) {
     return (size_t)(x ^ (x >> 32));
 }
 
-static void visit_init(visit_set_t *set) {
+/* 53200 for traversal scratch that could not grow. */
+static int graph_oom(ctx_err_t *err, const char *what) {
+    ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(err, "Failed to grow the traversal's %s.", what);
+    return CTX_ENOMEM;
+}
+
+static int visit_init(visit_set_t *set, ctx_err_t *err) {
     set->mask = 63;
     set->count = 0;
-    set->slots = ctx_calloc(set->mask + 1, sizeof(visit_slot_t));
+    set->slots = ctx_try_calloc(set->mask + 1, sizeof(visit_slot_t));
+    return set->slots != NULL ? CTX_OK : graph_oom(err, "visited set");
 }
 
 static void visit_free(visit_set_t *set) {
@@ -69,11 +80,14 @@ static int32_t visit_get(const visit_set_t *set, int64_t id) {
     return s->used ? s->depth : -1;
 }
 
-/* Adds id (false when it was already present). */
-static bool visit_add(visit_set_t *set, int64_t id, int32_t depth) {
+/* Adds id: CTX_OK, 1 when it was already present, or CTX_ENOMEM (set unchanged). */
+static int visit_add(visit_set_t *set, int64_t id, int32_t depth, ctx_err_t *err) {
     if ((set->count + 1) * 2 > set->mask + 1) {
         visit_set_t grown = {.mask = set->mask * 2 + 1, .count = set->count};
-        grown.slots = ctx_calloc(grown.mask + 1, sizeof(visit_slot_t));
+        grown.slots = ctx_try_calloc(grown.mask + 1, sizeof(visit_slot_t));
+        if (grown.slots == NULL) {
+            return graph_oom(err, "visited set");
+        }
         for (size_t i = 0; i <= set->mask; i++) {
             if (set->slots[i].used) {
                 *visit_lookup(&grown, set->slots[i].id) = set->slots[i];
@@ -84,11 +98,11 @@ static bool visit_add(visit_set_t *set, int64_t id, int32_t depth) {
     }
     visit_slot_t *s = visit_lookup(set, id);
     if (s->used) {
-        return false;
+        return 1;
     }
     *s = (visit_slot_t){.id = id, .depth = depth, .used = 1};
     set->count++;
-    return true;
+    return CTX_OK;
 }
 
 /* ---------------------------------------------------------------- common checks */
@@ -99,12 +113,18 @@ typedef struct visit_list {
     size_t cap;
 } visit_list_t;
 
-static void visit_list_push(visit_list_t *list, graph_visit_t visit) {
+static int visit_list_push(visit_list_t *list, graph_visit_t visit, ctx_err_t *err) {
     if (list->count == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 64;
-        list->items = ctx_realloc(list->items, list->cap * sizeof(graph_visit_t));
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        graph_visit_t *items = ctx_try_realloc(list->items, cap * sizeof(graph_visit_t));
+        if (items == NULL) {
+            return graph_oom(err, "visit list");
+        }
+        list->items = items;
+        list->cap = cap;
     }
     list->items[list->count++] = visit;
+    return CTX_OK;
 }
 
 static int check_query(const graph_query_t *query, ctx_err_t *err) {
@@ -135,17 +155,25 @@ static int too_many_visits(const graph_query_t *query, ctx_err_t *err) {
     return CTX_ELIMIT;
 }
 
-/* Copies the list into arena memory (NULL for zero rows) and frees it. */
-static void visit_list_finish(visit_list_t *list, arena_t *arena, graph_visit_t **out,
-                              size_t *count) {
-    *count = list->count;
+/* Copies the list into arena memory (NULL for zero rows) and frees it; 53200 when the arena
+ * refuses (its limit, or malloc). */
+static int visit_list_finish(visit_list_t *list, arena_t *arena, graph_visit_t **out, size_t *count,
+                             ctx_err_t *err) {
+    int rc = CTX_OK;
+    *count = 0;
     *out = NULL;
     if (list->count > 0) {
-        *out = arena_alloc(arena, list->count * sizeof(graph_visit_t));
-        memcpy(*out, list->items, list->count * sizeof(graph_visit_t));
+        *out = arena_try_alloc(arena, list->count * sizeof(graph_visit_t));
+        if (*out == NULL) {
+            rc = arena_limit_error(arena, "statement_mem_limit", err);
+        } else {
+            memcpy(*out, list->items, list->count * sizeof(graph_visit_t));
+            *count = list->count;
+        }
     }
     free(list->items);
     list->items = NULL;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- BFS */
@@ -160,10 +188,12 @@ int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena, 
         return rc;
     }
     visit_set_t seen;
-    visit_init(&seen);
+    if (visit_init(&seen, err) != CTX_OK) {
+        return CTX_ENOMEM;
+    }
     visit_list_t list = {0};
     uint64_t examined = 0;
-    visit_add(&seen, query->start, 0);
+    visit_add(&seen, query->start, 0, err); /* the first of 64 buckets: never grows */
     /* Queue = start, then list.items in order (the output doubles as the BFS queue). */
     for (size_t head = 0; head <= list.count; head++) {
         int64_t id = head == 0 ? query->start : list.items[head - 1].id;
@@ -180,19 +210,27 @@ int graph_bfs(const store_t *store, const graph_query_t *query, arena_t *arena, 
             if (rc != CTX_OK) {
                 goto fail;
             }
-            if (!visit_add(&seen, next, depth + 1)) {
+            rc = visit_add(&seen, next, depth + 1, err);
+            if (rc != CTX_OK) {
+                if (rc < 0) {
+                    goto fail;
+                }
+                rc = CTX_OK;
                 continue;
             }
             if (query->visits_max != 0 && list.count >= query->visits_max) {
                 rc = too_many_visits(query, err);
                 goto fail;
             }
-            visit_list_push(&list, (graph_visit_t){.id = next, .depth = depth + 1, .parent = id});
+            rc = visit_list_push(
+                &list, (graph_visit_t){.id = next, .depth = depth + 1, .parent = id}, err);
+            if (rc != CTX_OK) {
+                goto fail;
+            }
         }
     }
     visit_free(&seen);
-    visit_list_finish(&list, arena, out, count);
-    return CTX_OK;
+    return visit_list_finish(&list, arena, out, count, err);
 fail:
     visit_free(&seen);
     free(list.items);
@@ -217,13 +255,19 @@ int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena, 
         return rc;
     }
     visit_set_t seen;
-    visit_init(&seen);
+    if (visit_init(&seen, err) != CTX_OK) {
+        return CTX_ENOMEM;
+    }
     visit_list_t list = {0};
     uint64_t examined = 0;
-    /* Depth never exceeds depth_max, so the stack has at most depth_max + 1 frames. */
-    dfs_frame_t *stack = ctx_malloc(((size_t)query->depth_max + 1) * sizeof(dfs_frame_t));
     size_t top = 0;
-    visit_add(&seen, query->start, 0);
+    /* Depth never exceeds depth_max, so the stack has at most depth_max + 1 frames. */
+    dfs_frame_t *stack = ctx_try_malloc(((size_t)query->depth_max + 1) * sizeof(dfs_frame_t));
+    if (stack == NULL) {
+        rc = graph_oom(err, "stack");
+        goto fail;
+    }
+    visit_add(&seen, query->start, 0, err); /* the first of 64 buckets: never grows */
     stack[top] = (dfs_frame_t){.id = query->start, .depth = 0};
     store_adj_begin(store, query->start, query->dir, query->kind, &stack[top].it);
     top++;
@@ -239,14 +283,23 @@ int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena, 
         if (rc != CTX_OK) {
             goto fail;
         }
-        if (!visit_add(&seen, next, f->depth + 1)) {
+        rc = visit_add(&seen, next, f->depth + 1, err);
+        if (rc != CTX_OK) {
+            if (rc < 0) {
+                goto fail;
+            }
+            rc = CTX_OK;
             continue;
         }
         if (query->visits_max != 0 && list.count >= query->visits_max) {
             rc = too_many_visits(query, err);
             goto fail;
         }
-        visit_list_push(&list, (graph_visit_t){.id = next, .depth = f->depth + 1, .parent = f->id});
+        rc = visit_list_push(
+            &list, (graph_visit_t){.id = next, .depth = f->depth + 1, .parent = f->id}, err);
+        if (rc != CTX_OK) {
+            goto fail;
+        }
         CTX_ASSERT(top <= (size_t)query->depth_max);
         stack[top] = (dfs_frame_t){.id = next, .depth = f->depth + 1};
         store_adj_begin(store, next, query->dir, query->kind, &stack[top].it);
@@ -254,8 +307,7 @@ int graph_dfs(const store_t *store, const graph_query_t *query, arena_t *arena, 
     }
     free(stack);
     visit_free(&seen);
-    visit_list_finish(&list, arena, out, count);
-    return CTX_OK;
+    return visit_list_finish(&list, arena, out, count, err);
 fail:
     free(stack);
     visit_free(&seen);
@@ -273,13 +325,17 @@ static store_dir_t reverse_dir(store_dir_t dir) {
  * start's distance, -1 when not within depth_max, or a negative error code via *rc. */
 static int32_t distances_to_target(const store_t *store, const graph_query_t *query, int64_t target,
                                    visit_set_t *dist, int *rc, ctx_err_t *err) {
-    int64_t *queue = ctx_malloc(64 * sizeof(int64_t));
+    int64_t *queue = ctx_try_malloc(64 * sizeof(int64_t));
+    if (queue == NULL) {
+        *rc = graph_oom(err, "queue");
+        return -1;
+    }
     size_t cap = 64;
     size_t len = 1;
     uint64_t examined = 0;
     int32_t found = -1;
     queue[0] = target;
-    visit_add(dist, target, 0);
+    visit_add(dist, target, 0, err); /* the first of 64 buckets: never grows */
     for (size_t head = 0; head < len && found < 0; head++) {
         int32_t depth = visit_get(dist, queue[head]);
         if (depth >= query->depth_max) {
@@ -294,7 +350,12 @@ static int32_t distances_to_target(const store_t *store, const graph_query_t *qu
             if (*rc != CTX_OK) {
                 goto done;
             }
-            if (!visit_add(dist, next, depth + 1)) {
+            *rc = visit_add(dist, next, depth + 1, err);
+            if (*rc != CTX_OK) {
+                if (*rc < 0) {
+                    goto done;
+                }
+                *rc = CTX_OK;
                 continue;
             }
             if (next == query->start) {
@@ -302,15 +363,20 @@ static int32_t distances_to_target(const store_t *store, const graph_query_t *qu
                 break;
             }
             if (len == cap) {
+                int64_t *grown = ctx_try_realloc(queue, cap * 2 * sizeof(int64_t));
+                if (grown == NULL) {
+                    *rc = graph_oom(err, "queue");
+                    goto done;
+                }
+                queue = grown;
                 cap *= 2;
-                queue = ctx_realloc(queue, cap * sizeof(int64_t));
             }
             queue[len++] = next;
         }
     }
 done:
     free(queue);
-    return found;
+    return *rc == CTX_OK ? found : -1;
 }
 
 int graph_shortest_path(const store_t *store, const graph_query_t *query, int64_t target,
@@ -330,12 +396,14 @@ int graph_shortest_path(const store_t *store, const graph_query_t *query, int64_
         return CTX_OK;
     }
     visit_set_t dist;
-    visit_init(&dist);
+    if (visit_init(&dist, err) != CTX_OK) {
+        return CTX_ENOMEM;
+    }
     int32_t hops = distances_to_target(store, query, target, &dist, &rc, err);
     if (rc != CTX_OK || hops < 0) {
         goto done;
     }
-    int64_t *ids = arena_alloc(arena, ((size_t)hops + 1) * sizeof(int64_t));
+    int64_t *ids = arena_alloc(arena, ((size_t)hops + 1) * sizeof(int64_t)); /* ≤ depth_max */
     ids[0] = query->start;
     for (int32_t step = 1; step <= hops; step++) {
         int32_t want = hops - step;

@@ -37,18 +37,26 @@ static bool slot_is_free(const slot_alloc_t *sa, uint32_t slot) {
     return ((sa->free_bits[slot >> 6] >> (slot & 63)) & 1) != 0;
 }
 
-static void slot_bits_reserve(slot_alloc_t *sa, uint32_t bits) {
+/* Ensures free_bits covers `bits` slots; CTX_ENOMEM leaves the allocator as it was. */
+static int slot_bits_reserve(slot_alloc_t *sa, uint64_t bits) {
     if (bits <= sa->cap) {
-        return;
+        return CTX_OK;
     }
-    uint32_t cap = sa->cap ? sa->cap : 1024;
+    uint64_t cap = sa->cap ? sa->cap : 1024;
     while (cap < bits) {
-        CTX_ASSERT(cap <= UINT32_MAX / 2);
         cap *= 2;
     }
-    sa->free_bits = ctx_realloc(sa->free_bits, (size_t)cap / 8);
+    if (cap > (uint64_t)1 << 31) {
+        return CTX_ENOMEM; /* 2^31 slots: far past what memory holds */
+    }
+    uint64_t *bits_new = ctx_try_realloc(sa->free_bits, (size_t)cap / 8);
+    if (bits_new == NULL) {
+        return CTX_ENOMEM;
+    }
+    sa->free_bits = bits_new;
     memset((uint8_t *)sa->free_bits + sa->cap / 8, 0, (size_t)(cap - sa->cap) / 8);
-    sa->cap = cap;
+    sa->cap = (uint32_t)cap;
+    return CTX_OK;
 }
 
 static void slot_bit_set(slot_alloc_t *sa, uint32_t slot, bool free_bit) {
@@ -63,8 +71,7 @@ static void slot_bit_set(slot_alloc_t *sa, uint32_t slot, bool free_bit) {
 /* Takes the lowest free slot, or appends one. */
 static uint32_t slot_take(slot_alloc_t *sa) {
     if (sa->free_count == 0) {
-        CTX_ASSERT(sa->len < STORE_SLOT_NONE - 1);
-        slot_bits_reserve(sa, sa->len + 1);
+        CTX_ASSERT(sa->len < sa->cap); /* slot_reserve ran */
         return sa->len++;
     }
     uint32_t word = sa->hint;
@@ -88,7 +95,7 @@ static void slot_take_at(slot_alloc_t *sa, uint32_t slot) {
         sa->free_count--;
         return;
     }
-    slot_bits_reserve(sa, slot + 1);
+    CTX_ASSERT(slot < sa->cap); /* slot_reserve ran */
     for (uint32_t s = sa->len; s < slot; s++) {
         slot_bit_set(sa, s, true);
         sa->free_count++;
@@ -151,22 +158,39 @@ static void id_map_insert_raw(id_map_t *map, int64_t id, uint32_t slot) {
     map->buckets[i].slot = slot;
 }
 
+static bool id_map_has_room(const id_map_t *map) {
+    return map->mask != 0 && (map->count + 1) * 3 <= (map->mask + 1) * 2;
+}
+
+/* Makes room for one more entry (rehashing into twice the buckets when the load passes 2/3);
+ * CTX_ENOMEM leaves the map as it was. The map never shrinks, so an entry removed since can
+ * always be put back without this. */
+static int id_map_reserve(id_map_t *map) {
+    if (id_map_has_room(map)) {
+        return CTX_OK;
+    }
+    uint64_t old_n = map->mask ? map->mask + 1 : 0;
+    uint64_t n = old_n ? old_n * 2 : 64;
+    id_map_entry_t *buckets = ctx_try_malloc(n * sizeof(id_map_entry_t));
+    if (buckets == NULL) {
+        return CTX_ENOMEM;
+    }
+    id_map_entry_t *old = map->buckets;
+    memset(buckets, 0xff, n * sizeof(id_map_entry_t));
+    map->buckets = buckets;
+    map->mask = n - 1;
+    for (uint64_t i = 0; i < old_n; i++) {
+        if (old[i].slot != STORE_SLOT_NONE) {
+            id_map_insert_raw(map, old[i].id, old[i].slot);
+        }
+    }
+    free(old);
+    return CTX_OK;
+}
+
 static void id_map_put(id_map_t *map, int64_t id, uint32_t slot) {
     CTX_ASSERT(slot != STORE_SLOT_NONE);
-    if ((map->count + 1) * 3 > (map->mask + 1) * 2 || map->mask == 0) {
-        uint64_t old_n = map->mask ? map->mask + 1 : 0;
-        id_map_entry_t *old = map->buckets;
-        uint64_t n = old_n ? old_n * 2 : 64;
-        map->buckets = ctx_malloc(n * sizeof(id_map_entry_t));
-        memset(map->buckets, 0xff, n * sizeof(id_map_entry_t));
-        map->mask = n - 1;
-        for (uint64_t i = 0; i < old_n; i++) {
-            if (old[i].slot != STORE_SLOT_NONE) {
-                id_map_insert_raw(map, old[i].id, old[i].slot);
-            }
-        }
-        free(old);
-    }
+    CTX_ASSERT(id_map_has_room(map)); /* id_map_reserve ran */
     id_map_insert_raw(map, id, slot);
     map->count++;
 }
@@ -229,17 +253,34 @@ uint32_t store_dict_find(const dict_t *dict, const char *s, uint32_t len) {
     }
 }
 
-uint32_t store_dict_add(dict_t *dict, const char *s, uint32_t len) {
+int store_dict_add(dict_t *dict, const char *s, uint32_t len, uint32_t *id_out) {
     CTX_ASSERT(store_dict_find(dict, s, len) == DICT_NONE);
-    if (dict->count == dict->cap) {
-        dict->cap = dict->cap ? dict->cap * 2 : 16;
-        dict->strings = ctx_realloc(dict->strings, dict->cap * sizeof(char *));
-        dict->lens = ctx_realloc(dict->lens, dict->cap * sizeof(uint32_t));
+    char *copy = ctx_try_malloc((size_t)len + 1);
+    if (copy == NULL) {
+        return CTX_ENOMEM;
+    }
+    if (dict->count == dict->cap) { /* each array grows alone; cap moves once both have */
+        uint32_t cap = dict->cap ? dict->cap * 2 : 16;
+        char **strings = ctx_try_realloc(dict->strings, cap * sizeof(char *));
+        dict->strings = strings != NULL ? strings : dict->strings;
+        uint32_t *lens =
+            strings != NULL ? ctx_try_realloc(dict->lens, cap * sizeof(uint32_t)) : NULL;
+        dict->lens = lens != NULL ? lens : dict->lens;
+        if (lens == NULL) {
+            free(copy);
+            return CTX_ENOMEM;
+        }
+        dict->cap = cap;
     }
     if ((dict->count + 1) * 2 > dict->mask + 1 || dict->mask == 0) {
         uint32_t n = dict->mask ? (dict->mask + 1) * 2 : 64;
+        uint32_t *buckets = ctx_try_malloc(n * sizeof(uint32_t));
+        if (buckets == NULL) {
+            free(copy);
+            return CTX_ENOMEM;
+        }
         free(dict->buckets);
-        dict->buckets = ctx_malloc(n * sizeof(uint32_t));
+        dict->buckets = buckets;
         memset(dict->buckets, 0xff, n * sizeof(uint32_t));
         dict->mask = n - 1;
         for (uint32_t id = 0; id < dict->count; id++) {
@@ -247,12 +288,13 @@ uint32_t store_dict_add(dict_t *dict, const char *s, uint32_t len) {
         }
     }
     uint32_t id = dict->count++;
-    dict->strings[id] = ctx_malloc((size_t)len + 1);
-    memcpy(dict->strings[id], s, len);
-    dict->strings[id][len] = '\0';
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    dict->strings[id] = copy;
     dict->lens[id] = len;
     dict_insert_raw(dict, id);
-    return id;
+    *id_out = id;
+    return CTX_OK;
 }
 
 void store_dict_pop(dict_t *dict) {
@@ -307,19 +349,45 @@ adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list) {
     return adj_block(store, list->cls, list->block);
 }
 
-static uint32_t adj_block_alloc(store_t *store, uint8_t cls) {
+/* Blocks class cls can hand out without growing: freed ones plus allocated, never used ones. */
+static uint64_t adj_class_avail(const adj_class_t *c) {
+    return (uint64_t)c->free_blocks + (c->cap - c->blocks);
+}
+
+/* Ensures class cls can hand out n more blocks without growing; CTX_ENOMEM leaves it as it was. */
+static int adj_class_reserve(store_t *store, uint8_t cls, uint32_t n) {
     CTX_ASSERT(cls < ADJ_CLASSES);
     adj_class_t *c = &store->adj[cls];
+    if (adj_class_avail(c) >= n) {
+        return CTX_OK;
+    }
+    uint64_t cap = c->cap ? c->cap : (cls < 8 ? 64 : 1);
+    while (cap - c->blocks + c->free_blocks < n) {
+        cap *= 2;
+    }
+    size_t block_bytes = (size_t)adj_class_cap(cls) * sizeof(adj_entry_t);
+    if (cap > UINT32_MAX || cap > SIZE_MAX / block_bytes) {
+        return CTX_ENOMEM;
+    }
+    adj_entry_t *entries = ctx_try_realloc(c->entries, (size_t)cap * block_bytes);
+    if (entries == NULL) {
+        return CTX_ENOMEM;
+    }
+    c->entries = entries;
+    c->cap = (uint32_t)cap;
+    return CTX_OK;
+}
+
+/* Hands out a block of class cls, which must have one available (adj_class_reserve). */
+static uint32_t adj_block_take(store_t *store, uint8_t cls) {
+    CTX_ASSERT(cls < ADJ_CLASSES);
+    adj_class_t *c = &store->adj[cls];
+    CTX_ASSERT(adj_class_avail(c) >= 1);
     if (c->free_head != STORE_SLOT_NONE) {
         uint32_t block = c->free_head;
         c->free_head = (uint32_t)adj_block(store, cls, block)->neighbour;
+        c->free_blocks--;
         return block;
-    }
-    if (c->blocks == c->cap) {
-        uint32_t cap = c->cap ? c->cap * 2 : (cls < 8 ? 64 : 1);
-        c->entries =
-            ctx_realloc(c->entries, (size_t)cap * adj_class_cap(cls) * sizeof(adj_entry_t));
-        c->cap = cap;
     }
     return c->blocks++;
 }
@@ -329,16 +397,27 @@ static void adj_block_free(store_t *store, uint8_t cls, uint32_t block) {
     CTX_ASSERT(block < c->blocks);
     adj_block(store, cls, block)->neighbour = c->free_head;
     c->free_head = block;
+    c->free_blocks++;
 }
 
-/* Moves a list's entries into a block of class cls. */
+/* Moves a list's entries into a block of class cls (which must have one available). */
 static void adj_rehome(store_t *store, adj_list_t *list, uint8_t cls) {
-    uint32_t block = adj_block_alloc(store, cls);
+    CTX_ASSERT(list->len > 0 && list->len <= adj_class_cap(cls));
+    uint32_t block = adj_block_take(store, cls);
     memcpy(adj_block(store, cls, block), adj_block(store, list->cls, list->block),
            (size_t)list->len * sizeof(adj_entry_t));
     adj_block_free(store, list->cls, list->block);
     list->cls = cls;
     list->block = block;
+}
+
+/* The class a list moves to when it gains an entry, and whether that takes a new block. */
+static uint8_t adj_grow_class(const adj_list_t *list, bool *new_block) {
+    *new_block = list->len == 0 || list->len == adj_class_cap(list->cls);
+    if (list->len == 0) {
+        return 0;
+    }
+    return *new_block ? (uint8_t)(list->cls + 1) : list->cls;
 }
 
 static int adj_cmp(const adj_entry_t *e, int64_t neighbour, int32_t kind) {
@@ -365,15 +444,18 @@ static uint32_t adj_lower_bound(const store_t *store, const adj_list_t *list, in
     return lo;
 }
 
-static void adj_insert(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind,
-                       double weight, uint64_t version) {
-    uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
+/* Inserts an entry in order, the list ending in class cls (which holds len + 1 entries); a block
+ * it needs must be available (adj_class_reserve), so this never allocates. */
+static void adj_insert(store_t *store, adj_list_t *list, uint8_t cls, int64_t neighbour,
+                       int32_t kind, double weight, uint64_t version) {
+    CTX_ASSERT(cls < ADJ_CLASSES && list->len < adj_class_cap(cls));
     if (list->len == 0) {
-        list->cls = 0;
-        list->block = adj_block_alloc(store, 0);
-    } else if (list->len == adj_class_cap(list->cls)) {
-        adj_rehome(store, list, (uint8_t)(list->cls + 1));
+        list->cls = cls;
+        list->block = adj_block_take(store, cls);
+    } else if (list->cls != cls) {
+        adj_rehome(store, list, cls);
     }
+    uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
     adj_entry_t *e = adj_block(store, list->cls, list->block);
     CTX_ASSERT(pos == list->len || adj_cmp(&e[pos], neighbour, kind) > 0);
     memmove(&e[pos + 1], &e[pos], (size_t)(list->len - pos) * sizeof(adj_entry_t));
@@ -382,7 +464,22 @@ static void adj_insert(store_t *store, adj_list_t *list, int64_t neighbour, int3
     list->len++;
 }
 
-static double adj_remove(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind) {
+/* Inserts an entry, first reserving the block the list grows into; CTX_ENOMEM changes nothing. */
+static int adj_insert_grow(store_t *store, adj_list_t *list, int64_t neighbour, int32_t kind,
+                           double weight, uint64_t version) {
+    bool new_block;
+    uint8_t cls = adj_grow_class(list, &new_block);
+    int rc = new_block ? adj_class_reserve(store, cls, 1) : CTX_OK;
+    if (rc == CTX_OK) {
+        adj_insert(store, list, cls, neighbour, kind, weight, version);
+    }
+    return rc;
+}
+
+/* Removes an entry; a list that keeps entries ends in class cls (which must hold them, and have
+ * a block available when it differs from the list's). Returns the entry's weight. */
+static double adj_remove(store_t *store, adj_list_t *list, uint8_t cls, int64_t neighbour,
+                         int32_t kind) {
     uint32_t pos = adj_lower_bound(store, list, neighbour, kind);
     adj_entry_t *e = store_adj_entries(store, list);
     CTX_ASSERT(pos < list->len && adj_cmp(&e[pos], neighbour, kind) == 0);
@@ -393,10 +490,21 @@ static double adj_remove(store_t *store, adj_list_t *list, int64_t neighbour, in
         adj_block_free(store, list->cls, list->block);
         list->cls = 0;
         list->block = 0;
-    } else if (list->cls > 0 && list->len <= adj_class_cap((uint8_t)(list->cls - 1)) / 2) {
-        adj_rehome(store, list, (uint8_t)(list->cls - 1));
+    } else if (list->cls != cls) {
+        adj_rehome(store, list, cls);
     }
     return weight;
+}
+
+/* The class a list shrinks to when it loses an entry: one down once it falls to half of the
+ * smaller class, when that class can hand out a block; otherwise it stays (a list may sit in a
+ * larger class than it needs, never a smaller one), so removing never fails. */
+static uint8_t adj_shrink_class(store_t *store, const adj_list_t *list) {
+    uint8_t cls = list->cls;
+    if (list->len <= 1 || cls == 0 || list->len - 1 > adj_class_cap((uint8_t)(cls - 1)) / 2) {
+        return cls;
+    }
+    return adj_class_reserve(store, (uint8_t)(cls - 1), 1) == CTX_OK ? (uint8_t)(cls - 1) : cls;
 }
 
 static adj_entry_t *adj_find(const store_t *store, const adj_list_t *list, int64_t neighbour,
@@ -421,7 +529,10 @@ store_t *store_create(const store_config_t *config) {
         store->adj[c].free_head = STORE_SLOT_NONE;
     }
     for (size_t k = 0; k < sizeof(builtin_kinds) / sizeof(builtin_kinds[0]); k++) {
-        store_dict_add(&store->kinds, builtin_kinds[k], (uint32_t)strlen(builtin_kinds[k]));
+        uint32_t id;
+        int rc = store_dict_add(&store->kinds, builtin_kinds[k], (uint32_t)strlen(builtin_kinds[k]),
+                                &id);
+        CTX_ASSERT(rc == CTX_OK && id == k); /* a few bytes at start-up (store.h) */
     }
     return store;
 }
@@ -461,6 +572,48 @@ uint32_t store_node_slot(const store_t *store, int64_t id) {
     return id_map_find(&store->node_map, id);
 }
 
+/* Grows a slot-indexed array to hold slot `end - 1`: capacity doubles from `first`. */
+static int slot_array_reserve(void **array, uint32_t *cap, uint32_t first, uint64_t end,
+                              size_t elem_bytes) {
+    if (end <= *cap) {
+        return CTX_OK;
+    }
+    uint64_t n = *cap ? *cap : first;
+    while (n < end) {
+        n *= 2;
+    }
+    if (n > UINT32_MAX || n > SIZE_MAX / elem_bytes) {
+        return CTX_ENOMEM;
+    }
+    void *grown = ctx_try_realloc(*array, (size_t)n * elem_bytes);
+    if (grown == NULL) {
+        return CTX_ENOMEM;
+    }
+    *array = grown;
+    *cap = (uint32_t)n;
+    return CTX_OK;
+}
+
+/* The slot count a slot table needs for one more row at the lowest free slot. */
+static uint64_t slot_end_after_take(const slot_alloc_t *sa) {
+    return sa->free_count > 0 ? sa->len : (uint64_t)sa->len + 1;
+}
+
+/* Room for a node in slot end - 1 (and the id map entry). */
+static int node_reserve_to(store_t *store, uint64_t end) {
+    int rc = slot_bits_reserve(&store->node_slots, end);
+    if (rc == CTX_OK) {
+        void *nodes = store->nodes;
+        rc = slot_array_reserve(&nodes, &store->nodes_cap, 1024, end, sizeof(node_slot_t));
+        store->nodes = nodes;
+    }
+    return rc == CTX_OK ? id_map_reserve(&store->node_map) : rc;
+}
+
+int store_node_reserve(store_t *store) {
+    return node_reserve_to(store, slot_end_after_take(&store->node_slots));
+}
+
 uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props, uint32_t props_len,
                         uint32_t slot) {
     CTX_ASSERT(store_node_slot(store, id) == STORE_SLOT_NONE);
@@ -470,14 +623,7 @@ uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props,
     } else {
         slot_take_at(&store->node_slots, slot);
     }
-    if (slot >= store->nodes_cap) {
-        uint32_t cap = store->nodes_cap ? store->nodes_cap : 1024;
-        while (cap <= slot) {
-            cap *= 2;
-        }
-        store->nodes = ctx_realloc(store->nodes, (size_t)cap * sizeof(node_slot_t));
-        store->nodes_cap = cap;
-    }
+    CTX_ASSERT(slot < store->nodes_cap); /* store_node_reserve ran, or the slot was used before */
     node_slot_t *n = &store->nodes[slot];
     memset(n, 0, sizeof(*n));
     n->id = id;
@@ -558,25 +704,73 @@ adj_entry_t *store_edge_find(store_t *store, uint32_t source_slot, int64_t targe
     return adj_find(store, &store->nodes[source_slot].out, target, kind);
 }
 
-void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
-                    double weight) {
+int store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                   double weight) {
     CTX_ASSERT(!slot_is_free(&store->node_slots, source_slot));
     CTX_ASSERT(!slot_is_free(&store->node_slots, target_slot));
+    adj_list_t *out = &store->nodes[source_slot].out;
+    adj_list_t *in = &store->nodes[target_slot].in;
+    bool out_new;
+    bool in_new;
+    uint8_t out_cls = adj_grow_class(out, &out_new);
+    uint8_t in_cls = adj_grow_class(in, &in_new);
+    int rc = CTX_OK;
+    if (out_new && in_new && out_cls == in_cls) {
+        rc = adj_class_reserve(store, out_cls, 2);
+    } else {
+        rc = out_new ? adj_class_reserve(store, out_cls, 1) : CTX_OK;
+        rc = (rc == CTX_OK && in_new) ? adj_class_reserve(store, in_cls, 1) : rc;
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
     int64_t source = store->nodes[source_slot].id;
     int64_t target = store->nodes[target_slot].id;
-    adj_insert(store, &store->nodes[source_slot].out, target, kind, weight, store->write_seq);
-    adj_insert(store, &store->nodes[target_slot].in, source, kind, weight, store->write_seq);
+    adj_insert(store, out, out_cls, target, kind, weight, store->write_seq);
+    adj_insert(store, in, in_cls, source, kind, weight, store->write_seq);
     store->edge_count++;
+    return CTX_OK;
 }
 
 double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind) {
     int64_t source = store->nodes[source_slot].id;
     int64_t target = store->nodes[target_slot].id;
-    double weight = adj_remove(store, &store->nodes[source_slot].out, target, kind);
-    adj_remove(store, &store->nodes[target_slot].in, source, kind);
+    adj_list_t *out = &store->nodes[source_slot].out;
+    adj_list_t *in = &store->nodes[target_slot].in;
+    double weight = adj_remove(store, out, adj_shrink_class(store, out), target, kind);
+    adj_remove(store, in, adj_shrink_class(store, in), source, kind);
     CTX_ASSERT(store->edge_count > 0);
     store->edge_count--;
     return weight;
+}
+
+void store_edge_classes(const store_t *store, uint32_t source_slot, uint32_t target_slot,
+                        uint8_t *out_cls, uint8_t *in_cls) {
+    *out_cls = store->nodes[source_slot].out.cls;
+    *in_cls = store->nodes[target_slot].in.cls;
+}
+
+/* Undo runs the inverse list changes in the opposite order (in list first), so every block a
+ * list takes is one the forward change released. */
+void store_edge_unadd(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                      uint8_t out_cls, uint8_t in_cls) {
+    int64_t source = store->nodes[source_slot].id;
+    int64_t target = store->nodes[target_slot].id;
+    adj_remove(store, &store->nodes[target_slot].in, in_cls, source, kind);
+    adj_remove(store, &store->nodes[source_slot].out, out_cls, target, kind);
+    CTX_ASSERT(store->edge_count > 0);
+    store->edge_count--;
+}
+
+void store_edge_readd(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                      double weight, uint8_t out_cls, uint8_t in_cls) {
+    int64_t source = store->nodes[source_slot].id;
+    int64_t target = store->nodes[target_slot].id;
+    adj_insert(store, &store->nodes[target_slot].in, in_cls, source, kind, weight,
+               store->write_seq);
+    adj_insert(store, &store->nodes[source_slot].out, out_cls, target, kind, weight,
+               store->write_seq);
+    store->edge_count++;
 }
 
 void store_edge_set(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
@@ -713,6 +907,40 @@ float *store_vector_data(const store_t *store, uint32_t slot) {
     return store->vectors + (size_t)slot * store->dims;
 }
 
+/* Room for a vector in slot end - 1 (and the id map entry). */
+static int vector_reserve_to(store_t *store, uint64_t end) {
+    int rc = slot_bits_reserve(&store->vec_slots, end);
+    if (rc != CTX_OK || end <= store->vec_cap) {
+        return rc == CTX_OK ? id_map_reserve(&store->vec_map) : rc;
+    }
+    /* three arrays share vec_cap: each grows alone, and vec_cap moves once all three have */
+    uint32_t cap = store->vec_cap;
+    void *ids = store->vec_ids;
+    rc = slot_array_reserve(&ids, &cap, 256, end, sizeof(int64_t));
+    store->vec_ids = ids;
+    uint32_t cap_versions = store->vec_cap;
+    void *versions = store->vec_versions;
+    rc = rc == CTX_OK ? slot_array_reserve(&versions, &cap_versions, 256, end, sizeof(uint64_t))
+                      : rc;
+    store->vec_versions = versions;
+    uint32_t cap_floats = store->vec_cap;
+    void *floats = store->vectors;
+    rc = rc == CTX_OK ? slot_array_reserve(&floats, &cap_floats, 256, end,
+                                           (size_t)store->dims * sizeof(float))
+                      : rc;
+    store->vectors = floats;
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    CTX_ASSERT(cap == cap_versions && cap == cap_floats);
+    store->vec_cap = cap;
+    return id_map_reserve(&store->vec_map);
+}
+
+int store_vector_reserve(store_t *store) {
+    return vector_reserve_to(store, slot_end_after_take(&store->vec_slots));
+}
+
 uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_t slot) {
     CTX_ASSERT(store_vector_slot(store, id) == STORE_SLOT_NONE);
     if (slot == STORE_SLOT_NONE) {
@@ -720,16 +948,7 @@ uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_
     } else {
         slot_take_at(&store->vec_slots, slot);
     }
-    if (slot >= store->vec_cap) {
-        uint32_t cap = store->vec_cap ? store->vec_cap : 256;
-        while (cap <= slot) {
-            cap *= 2;
-        }
-        store->vectors = ctx_realloc(store->vectors, (size_t)cap * store->dims * sizeof(float));
-        store->vec_ids = ctx_realloc(store->vec_ids, (size_t)cap * sizeof(int64_t));
-        store->vec_versions = ctx_realloc(store->vec_versions, (size_t)cap * sizeof(uint64_t));
-        store->vec_cap = cap;
-    }
+    CTX_ASSERT(slot < store->vec_cap); /* store_vector_reserve ran, or the slot was used before */
     memcpy(store_vector_data(store, slot), data, (size_t)store->dims * sizeof(float));
     store->vec_ids[slot] = id;
     store->vec_versions[slot] = store->write_seq;
@@ -849,7 +1068,10 @@ static int restore_dict(dict_t *dict, uint32_t expect_id, const char *text, uint
         return ctx_err_set(err, CTX_ECORRUPT, "snapshot %s %u out of order (next id is %u)", what,
                            expect_id, dict->count);
     }
-    uint32_t id = store_dict_add(dict, text, len);
+    uint32_t id;
+    if (store_dict_add(dict, text, len, &id) != CTX_OK) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    }
     CTX_ASSERT(id == expect_id);
     return CTX_OK;
 }
@@ -878,9 +1100,16 @@ int store_restore_node(store_t *store, uint32_t slot, int64_t id, uint32_t label
     }
     char *copy = NULL;
     if (props != NULL) {
-        copy = ctx_malloc((size_t)props_len + 1);
+        copy = ctx_try_malloc((size_t)props_len + 1);
+        if (copy == NULL) {
+            return ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        }
         memcpy(copy, props, props_len);
         copy[props_len] = '\0';
+    }
+    if (node_reserve_to(store, (uint64_t)slot + 1) != CTX_OK) {
+        free(copy);
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory");
     }
     uint32_t got = store_node_add(store, id, label, copy, props_len, slot);
     CTX_ASSERT(got == slot);
@@ -895,6 +1124,9 @@ int store_restore_vector(store_t *store, uint32_t slot, int64_t id, const float 
     if (store_vector_slot(store, id) != STORE_SLOT_NONE) {
         return ctx_err_set(err, CTX_ECORRUPT, "snapshot vector id %lld appears twice",
                            (long long)id);
+    }
+    if (vector_reserve_to(store, (uint64_t)slot + 1) != CTX_OK) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory");
     }
     uint32_t got = store_vector_add(store, id, vector, slot);
     CTX_ASSERT(got == slot);
@@ -924,7 +1156,12 @@ static int restore_in_cmp(const void *a, const void *b) {
 int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t count,
                         ctx_err_t *err) {
     CTX_ASSERT(count == 0 || edges != NULL);
-    restore_in_t *in = ctx_malloc(sizeof(restore_in_t) * (size_t)(count + 1));
+    restore_in_t *in = count < SIZE_MAX / sizeof(restore_in_t)
+                           ? ctx_try_malloc(sizeof(restore_in_t) * (size_t)(count + 1))
+                           : NULL;
+    if (in == NULL) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    }
     uint32_t prev_slot = 0;
     int rc = CTX_OK;
     for (uint64_t i = 0; i < count; i++) {
@@ -945,13 +1182,20 @@ int store_restore_edges(store_t *store, const store_edge_rec_t *edges, uint64_t 
             goto fail;
         }
         prev_slot = s;
-        adj_insert(store, out, e->target, e->kind, e->weight, store->write_seq);
+        if (adj_insert_grow(store, out, e->target, e->kind, e->weight, store->write_seq) !=
+            CTX_OK) {
+            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
+            goto fail;
+        }
         in[i] = (restore_in_t){t, (uint32_t)e->kind, e->source, e->weight};
     }
     ctx_qsort(in, (size_t)count, sizeof(restore_in_t), restore_in_cmp);
     for (uint64_t i = 0; i < count; i++) {
-        adj_insert(store, &store->nodes[in[i].target_slot].in, in[i].source, (int32_t)in[i].kind,
-                   in[i].weight, store->write_seq);
+        if (adj_insert_grow(store, &store->nodes[in[i].target_slot].in, in[i].source,
+                            (int32_t)in[i].kind, in[i].weight, store->write_seq) != CTX_OK) {
+            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     store->edge_count += count;
 fail:

@@ -89,6 +89,7 @@ typedef struct adj_class {
     uint32_t blocks;      /* blocks handed out (high water) */
     uint32_t cap;         /* blocks allocated */
     uint32_t free_head;   /* LIFO list of freed blocks, threaded through entry 0; NONE = empty */
+    uint32_t free_blocks; /* length of that list */
 } adj_class_t;
 
 typedef struct node_slot {
@@ -120,29 +121,52 @@ struct store {
     uint64_t write_seq; /* see "Row versions" */
 };
 
-/* ---- primitives used by command.c (no validation beyond assertions) ---- */
+/* ---- primitives used by command.c (no validation beyond assertions) ----
+ *
+ * Memory. Growth is split from change: a *_reserve primitive allocates what the next change
+ * needs (CTX_ENOMEM leaves the store exactly as it was: at most capacity grew), and the change
+ * itself then never allocates and cannot fail. Capacity never shrinks (slot tables, id maps,
+ * adjacency class arrays), so undo, which only puts back rows and entries that were there
+ * before, never allocates either: re-adding a row reuses its old slot, and an undone edge
+ * change puts each adjacency list back into the size class it had (store_edge_classes), which
+ * hands back exactly the blocks the change took and released. */
 
 uint32_t store_node_slot(const store_t *store, int64_t id);
+/* Room for one more node (slot bits, slot array, id map); CTX_ENOMEM changes nothing. */
+int store_node_reserve(store_t *store);
 /* Inserts a node into the lowest free slot (or `slot` when not STORE_SLOT_NONE, which must be
- * free); takes ownership of props. Returns the slot. Row-adding primitives (node, edge, vector)
- * stamp the new row with the current write_seq; command.c bumps write_seq first, or overwrites
- * the version when undo puts an old row back. */
+ * free); takes ownership of props. Returns the slot. A new slot at the end needs
+ * store_node_reserve first; a slot below the high-water mark (undo) needs nothing. Row-adding
+ * primitives (node, edge, vector) stamp the new row with the current write_seq; command.c bumps
+ * write_seq first, or overwrites the version when undo puts an old row back. */
 uint32_t store_node_add(store_t *store, int64_t id, uint32_t label, char *props, uint32_t props_len,
                         uint32_t slot);
 /* Removes a node whose adjacency is empty; returns its props (ownership to the caller). */
 char *store_node_remove(store_t *store, uint32_t slot);
 
-/* Label and kind dictionaries: lookup (DICT_NONE when absent), append, pop the newest. */
+/* Label and kind dictionaries: lookup (DICT_NONE when absent), append (CTX_ENOMEM changes
+ * nothing), pop the newest. */
 uint32_t store_dict_find(const dict_t *dict, const char *s, uint32_t len);
-uint32_t store_dict_add(dict_t *dict, const char *s, uint32_t len);
+int store_dict_add(dict_t *dict, const char *s, uint32_t len, uint32_t *id_out);
 void store_dict_pop(dict_t *dict);
 
 /* Edges between live node slots. find returns the entry in source's out list or NULL. */
 adj_entry_t *store_edge_find(store_t *store, uint32_t source_slot, int64_t target, int32_t kind);
-void store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
-                    double weight);
-/* Removes an existing edge; returns its weight. */
+/* Adds an edge (reserving the blocks its two lists grow into); CTX_ENOMEM changes nothing. */
+int store_edge_add(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                   double weight);
+/* Removes an existing edge; returns its weight. Never fails (lists shrink only when they can). */
 double store_edge_remove(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind);
+/* The size classes of the source's out list and the target's in list, recorded before an edge
+ * change so that undo can put both lists back as they were. */
+void store_edge_classes(const store_t *store, uint32_t source_slot, uint32_t target_slot,
+                        uint8_t *out_cls, uint8_t *in_cls);
+/* Undo of store_edge_add: removes the edge, the lists ending in the recorded classes. */
+void store_edge_unadd(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                      uint8_t out_cls, uint8_t in_cls);
+/* Undo of store_edge_remove: adds the edge back, the lists ending in the recorded classes. */
+void store_edge_readd(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
+                      double weight, uint8_t out_cls, uint8_t in_cls);
 /* Sets the weight and the version in both the out and the in entry. */
 void store_edge_set(store_t *store, uint32_t source_slot, uint32_t target_slot, int32_t kind,
                     double weight, uint64_t version);
@@ -150,6 +174,8 @@ void store_edge_set(store_t *store, uint32_t source_slot, uint32_t target_slot, 
 adj_entry_t *store_adj_entries(const store_t *store, const adj_list_t *list);
 
 uint32_t store_vector_slot(const store_t *store, int64_t id);
+/* Room for one more vector; CTX_ENOMEM changes nothing. Then store_vector_add as nodes. */
+int store_vector_reserve(store_t *store);
 uint32_t store_vector_add(store_t *store, int64_t id, const float *data, uint32_t slot);
 void store_vector_remove(store_t *store, uint32_t slot);
 float *store_vector_data(const store_t *store, uint32_t slot);

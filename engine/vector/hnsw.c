@@ -186,10 +186,11 @@ uint64_t hnsw_memory_bytes(const hnsw_t *h) {
 }
 
 /* Grows the slot arrays to hold `need` slots. The block array is realloc'ed (large blocks move
- * by mremap, without a copy or a double peak) with 64 bytes of slack to re-align it. */
-static void reserve_slots(hnsw_t *h, uint32_t need) {
+ * by mremap, without a copy or a double peak) with 64 bytes of slack to re-align it. Each array
+ * grows alone and slots_cap moves once all have, so CTX_ENOMEM leaves the index consistent. */
+static int reserve_slots(hnsw_t *h, uint32_t need) {
     if (need <= h->slots_cap) {
-        return;
+        return CTX_OK;
     }
     uint64_t cap = h->slots_cap < 1024 ? 1024 : (uint64_t)h->slots_cap + h->slots_cap / 2;
     cap = cap < need ? need : cap;
@@ -197,21 +198,33 @@ static void reserve_slots(hnsw_t *h, uint32_t need) {
     CTX_ASSERT(cap >= need);
     size_t old_off = h->blocks_raw != NULL ? (size_t)(h->blocks - h->blocks_raw) : 0;
     size_t used = (size_t)h->slots_cap * h->stride;
-    h->blocks_raw = ctx_realloc(h->blocks_raw, (size_t)cap * h->stride + HNSW_BLOCK_ALIGN);
+    uint8_t *raw = ctx_try_realloc(h->blocks_raw, (size_t)cap * h->stride + HNSW_BLOCK_ALIGN);
+    if (raw == NULL) {
+        return CTX_ENOMEM;
+    }
+    h->blocks_raw = raw;
     size_t off = round_up((uintptr_t)h->blocks_raw, HNSW_BLOCK_ALIGN) - (uintptr_t)h->blocks_raw;
     if (off != old_off && used > 0) {
         memmove(h->blocks_raw + off, h->blocks_raw + old_off, used);
     }
     h->blocks = h->blocks_raw + off;
-    h->ids = ctx_realloc(h->ids, (size_t)cap * sizeof(int64_t));
-    h->levels = ctx_realloc(h->levels, (size_t)cap);
-    h->upper = ctx_realloc(h->upper, (size_t)cap * sizeof(uint32_t *));
+    int64_t *ids = ctx_try_realloc(h->ids, (size_t)cap * sizeof(int64_t));
+    h->ids = ids != NULL ? ids : h->ids;
+    uint8_t *levels = ids != NULL ? ctx_try_realloc(h->levels, (size_t)cap) : NULL;
+    h->levels = levels != NULL ? levels : h->levels;
+    uint32_t **upper =
+        levels != NULL ? ctx_try_realloc(h->upper, (size_t)cap * sizeof(uint32_t *)) : NULL;
+    h->upper = upper != NULL ? upper : h->upper;
+    if (upper == NULL) {
+        return CTX_ENOMEM;
+    }
     h->slots_cap = (uint32_t)cap;
+    return CTX_OK;
 }
 
-void hnsw_reserve(hnsw_t *h, uint64_t vectors) {
+int hnsw_reserve(hnsw_t *h, uint64_t vectors) {
     CTX_ASSERT(h != NULL);
-    reserve_slots(h, vectors > HNSW_SLOTS_MAX ? HNSW_SLOTS_MAX : (uint32_t)vectors);
+    return reserve_slots(h, vectors > HNSW_SLOTS_MAX ? HNSW_SLOTS_MAX : (uint32_t)vectors);
 }
 
 /* ---------------------------------------------------------------- id map */
@@ -234,6 +247,31 @@ static void map_place(hnsw_map_entry_t *map, uint64_t mask, int64_t id, uint32_t
     }
     map[i].id = id;
     map[i].slot = slot;
+}
+
+/* Room for one more id (the same growth hnsw_map_put does); CTX_ENOMEM changes nothing. */
+static int map_reserve(hnsw_t *h) {
+    uint64_t buckets = h->map != NULL ? h->map_mask + 1 : 0;
+    if ((h->count + 1) * 2 <= buckets) {
+        return CTX_OK;
+    }
+    uint64_t nb = buckets < 1024 ? 1024 : buckets * 2;
+    hnsw_map_entry_t *map = ctx_try_malloc(nb * sizeof(hnsw_map_entry_t));
+    if (map == NULL) {
+        return CTX_ENOMEM;
+    }
+    for (uint64_t i = 0; i < nb; i++) {
+        map[i] = (hnsw_map_entry_t){.id = 0, .slot = HNSW_SLOT_NONE, .pad = 0};
+    }
+    for (uint64_t i = 0; i < buckets; i++) {
+        if (h->map[i].slot != HNSW_SLOT_NONE) {
+            map_place(map, nb - 1, h->map[i].id, h->map[i].slot);
+        }
+    }
+    free(h->map);
+    h->map = map;
+    h->map_mask = nb - 1;
+    return CTX_OK;
 }
 
 void hnsw_map_put(hnsw_t *h, int64_t id, uint32_t slot) {
@@ -285,15 +323,19 @@ static void map_remove(hnsw_t *h, int64_t id) {
 
 /* ---------------------------------------------------------------- scratch */
 
-static void grow_cands(hnsw_cand_t **list, uint32_t *cap, uint32_t need) {
+static bool grow_cands(hnsw_cand_t **list, uint32_t *cap, uint32_t need) {
     if (*cap < need) {
         free(*list);
-        *list = ctx_malloc(sizeof(hnsw_cand_t) * need);
-        *cap = need;
+        *list = ctx_try_malloc(sizeof(hnsw_cand_t) * need);
+        *cap = *list != NULL ? need : 0;
     }
+    return *list != NULL;
 }
 
-/* Takes scratch memory for one operation; lists sized for `list_need` entries. */
+static void scratch_put(const hnsw_t *h, hnsw_scratch_t *s);
+
+/* Takes scratch memory for one operation; lists sized for `list_need` entries. NULL when memory
+ * is refused (the pool keeps what it had, with capacities that tell the truth). */
 static hnsw_scratch_t *scratch_take(const hnsw_t *h, uint32_t list_need) {
     hnsw_scratch_pool_t *p = h->scratch;
     pthread_mutex_lock(&p->lock);
@@ -305,21 +347,36 @@ static hnsw_scratch_t *scratch_take(const hnsw_t *h, uint32_t list_need) {
     }
     pthread_mutex_unlock(&p->lock);
     if (s == NULL) {
-        s = ctx_calloc(1, sizeof(hnsw_scratch_t));
-        s->query = aligned_alloc(HNSW_BLOCK_ALIGN,
-                                 round_up(sizeof(float) * h->dims_padded, HNSW_BLOCK_ALIGN));
-        CTX_ASSERT(s->query != NULL);
+        s = ctx_try_calloc(1, sizeof(hnsw_scratch_t));
+        float *query =
+            s == NULL ? NULL
+                      : aligned_alloc(HNSW_BLOCK_ALIGN,
+                                      round_up(sizeof(float) * h->dims_padded, HNSW_BLOCK_ALIGN));
+        if (query == NULL) {
+            free(s);
+            pthread_mutex_lock(&p->lock);
+            p->created--;
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        s->query = query;
     }
+    bool ok = true;
     if (s->tags_cap < h->slots_cap) {
         free(s->tags);
-        s->tags = ctx_calloc(h->slots_cap, sizeof(uint16_t));
-        s->tags_cap = h->slots_cap;
+        s->tags = ctx_try_calloc(h->slots_cap, sizeof(uint16_t));
+        s->tags_cap = s->tags != NULL ? h->slots_cap : 0;
         s->tag = 0;
+        ok = s->tags != NULL;
     }
     uint32_t need = list_need + 2 * h->m0 + 2;
-    grow_cands(&s->pool, &s->pool_cap, need);
-    grow_cands(&s->res, &s->res_cap, need);
-    grow_cands(&s->tmp, &s->tmp_cap, need);
+    ok = ok && grow_cands(&s->pool, &s->pool_cap, need);
+    ok = ok && grow_cands(&s->res, &s->res_cap, need);
+    ok = ok && grow_cands(&s->tmp, &s->tmp_cap, need);
+    if (!ok) {
+        scratch_put(h, s);
+        return NULL;
+    }
     s->next = NULL;
     return s;
 }
@@ -572,17 +629,18 @@ static uint32_t level_of(const hnsw_t *h, int64_t id) {
     return level;
 }
 
+/* A free slot, reused or new (reserve_slots ran for a new one). */
 static uint32_t alloc_slot(hnsw_t *h) {
     if (h->free_count > 0) {
         return h->free_stack[--h->free_count];
     }
-    reserve_slots(h, h->slots + 1);
+    CTX_ASSERT(h->slots < h->slots_cap);
     return h->slots++;
 }
 
-/* Links a freshly stored node into the graph (the index is not empty). */
-static void connect_node(hnsw_t *h, uint32_t slot, uint32_t level) {
-    hnsw_scratch_t *s = scratch_take(h, h->config.ef_construction);
+/* Links a freshly stored node into the graph (the index is not empty), with scratch s taken
+ * for it (given back here). */
+static void connect_node(hnsw_t *h, hnsw_scratch_t *s, uint32_t slot, uint32_t level) {
     walk_t w = {.h = h, .s = s, .q = hnsw_vec(h, slot)};
     uint32_t cur = h->entry;
     float cur_dist = dist(h, w.q, hnsw_vec(h, cur));
@@ -639,18 +697,39 @@ int hnsw_insert(hnsw_t *h, int64_t id, const float *vector, uint32_t dim, ctx_er
         if (hnsw_same_vector(h, id, vector, dim)) {
             return CTX_OK;
         }
-        hnsw_delete(h, id);
+        rc = hnsw_remove(h, id, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
     }
     if (h->free_count == 0 && h->slots >= HNSW_SLOTS_MAX) {
         return ctx_err_set(err, CTX_ELIMIT, "hnsw: index holds the maximum of %u vectors",
                            (unsigned)HNSW_SLOTS_MAX);
     }
-    uint32_t slot = alloc_slot(h);
+    /* everything that can fail, before the index changes */
     uint32_t level = level_of(h, id);
+    uint32_t *upper = NULL;
+    hnsw_scratch_t *s = NULL;
+    bool ok =
+        (h->free_count > 0 || reserve_slots(h, h->slots + 1) == CTX_OK) && map_reserve(h) == CTX_OK;
+    if (ok && level > 0) {
+        upper = ctx_try_calloc((size_t)level * (1 + h->config.m), sizeof(uint32_t));
+        ok = upper != NULL;
+    }
+    if (ok && h->entry != HNSW_SLOT_NONE) {
+        s = scratch_take(h, h->config.ef_construction);
+        ok = s != NULL;
+    }
+    if (!ok) {
+        free(upper);
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed to grow the vector index.");
+        return CTX_ENOMEM;
+    }
+    uint32_t slot = alloc_slot(h);
     prepare_vector(h, vector, hnsw_vec(h, slot));
     hnsw_links(h, slot, 0)[0] = 0;
-    h->upper[slot] =
-        level == 0 ? NULL : ctx_calloc((size_t)level * (1 + h->config.m), sizeof(uint32_t));
+    h->upper[slot] = upper;
     h->ids[slot] = id;
     h->levels[slot] = (uint8_t)level;
     hnsw_map_put(h, id, slot);
@@ -660,7 +739,7 @@ int hnsw_insert(hnsw_t *h, int64_t id, const float *vector, uint32_t dim, ctx_er
         h->top = level;
         return CTX_OK;
     }
-    connect_node(h, slot, level);
+    connect_node(h, s, slot, level);
     if (level > h->top) {
         h->entry = slot;
         h->top = level;
@@ -675,7 +754,10 @@ bool hnsw_same_vector(const hnsw_t *h, int64_t id, const float *vector, uint32_t
         return false;
     }
     float stack[256];
-    float *tmp = h->dims_padded <= 256 ? stack : ctx_malloc(sizeof(float) * h->dims_padded);
+    float *tmp = h->dims_padded <= 256 ? stack : ctx_try_malloc(sizeof(float) * h->dims_padded);
+    if (tmp == NULL) {
+        return false; /* then treated as changed: replaced, which is correct, only slower */
+    }
     prepare_vector(h, vector, tmp);
     bool same = memcmp(tmp, hnsw_vec(h, slot), sizeof(float) * h->dims_padded) == 0;
     if (tmp != stack) {
@@ -716,11 +798,14 @@ static void repair(hnsw_t *h, hnsw_scratch_t *s, uint32_t node, uint32_t x, uint
 }
 
 /* Collects the nodes whose `level` list contains x (see the file comment for how far it
- * looks). Returns a malloc'ed array; *n receives its length. */
+ * looks). Returns a malloc'ed array, *n its length; NULL when memory is refused. */
 static uint32_t *find_holders(hnsw_t *h, hnsw_scratch_t *s, uint32_t x, uint32_t level,
                               uint32_t *n) {
     uint32_t cap = 64, count = 0;
-    uint32_t *out = ctx_malloc(sizeof(uint32_t) * cap);
+    uint32_t *out = ctx_try_malloc(sizeof(uint32_t) * cap);
+    if (out == NULL) {
+        return NULL;
+    }
     uint16_t tag = next_tag(s);
     s->tags[x] = tag;
     const uint32_t *xl = hnsw_links(h, x, level);
@@ -744,8 +829,13 @@ static uint32_t *find_holders(hnsw_t *h, hnsw_scratch_t *s, uint32_t x, uint32_t
                 s->tags[t] = tag;
                 if (list_has(hnsw_links(h, t, level), x)) {
                     if (count == cap) {
+                        uint32_t *grown = ctx_try_realloc(out, sizeof(uint32_t) * cap * 2);
+                        if (grown == NULL) {
+                            free(out);
+                            return NULL;
+                        }
+                        out = grown;
                         cap *= 2;
-                        out = ctx_realloc(out, sizeof(uint32_t) * cap);
                     }
                     out[count++] = t;
                 }
@@ -776,22 +866,40 @@ void hnsw_free_vector(hnsw_t *h, uint32_t slot) {
     }
 }
 
-bool hnsw_delete(hnsw_t *h, int64_t id) {
+int hnsw_remove(hnsw_t *h, int64_t id, ctx_err_t *err) {
     CTX_ASSERT(h != NULL);
     uint32_t x = hnsw_map_find(h, id);
     if (x == HNSW_SLOT_NONE) {
-        return false;
+        return CTX_OK;
     }
-    hnsw_scratch_t *s = scratch_take(h, 0);
-    for (uint32_t l = 0; l <= h->levels[x]; l++) {
+    bool ok = true;
+    if (h->free_count == h->free_cap) {
+        uint32_t cap = h->free_cap == 0 ? 64 : h->free_cap * 2;
+        uint32_t *grown = ctx_try_realloc(h->free_stack, sizeof(uint32_t) * cap);
+        h->free_stack = grown != NULL ? grown : h->free_stack;
+        h->free_cap = grown != NULL ? cap : h->free_cap;
+        ok = grown != NULL;
+    }
+    hnsw_scratch_t *s = ok ? scratch_take(h, 0) : NULL;
+    /* Repair level by level; holders that lost their link to x before a refusal keep valid
+     * lists, and x stays in the index. */
+    for (uint32_t l = 0; s != NULL && ok && l <= h->levels[x]; l++) {
         uint32_t n;
         uint32_t *holders = find_holders(h, s, x, l, &n);
-        for (uint32_t i = 0; i < n; i++) {
+        ok = holders != NULL;
+        for (uint32_t i = 0; ok && i < n; i++) {
             repair(h, s, holders[i], x, l);
         }
         free(holders);
     }
-    scratch_put(h, s);
+    if (s != NULL) {
+        scratch_put(h, s);
+    }
+    if (s == NULL || !ok) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed to grow the vector index's scratch memory.");
+        return CTX_ENOMEM;
+    }
     map_remove(h, id);
     h->levels[x] = HNSW_LEVEL_FREE;
     h->ids[x] = 0;
@@ -803,13 +911,17 @@ bool hnsw_delete(hnsw_t *h, int64_t id) {
     if (h->entry == x) {
         h->entry = highest_node(h, x, &h->top);
     }
-    if (h->free_count == h->free_cap) {
-        h->free_cap = h->free_cap == 0 ? 64 : h->free_cap * 2;
-        h->free_stack = ctx_realloc(h->free_stack, sizeof(uint32_t) * h->free_cap);
-    }
+    CTX_ASSERT(h->free_count < h->free_cap);
     h->free_stack[h->free_count++] = x;
     CTX_ASSERT(h->count > 0 || h->entry == HNSW_SLOT_NONE);
-    return true;
+    return CTX_OK;
+}
+
+bool hnsw_delete(hnsw_t *h, int64_t id) {
+    bool present = hnsw_map_find(h, id) != HNSW_SLOT_NONE;
+    int rc = hnsw_remove(h, id, NULL);
+    CTX_ASSERT(rc == CTX_OK); /* hnsw.h: for tools and tests, which have the memory */
+    return present;
 }
 
 /* ---------------------------------------------------------------- search */
@@ -878,9 +990,15 @@ static int u32_cmp(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-/* Sorted, de-duplicated slots of the filter's ids (ids the index lacks are dropped). */
+/* Sorted, de-duplicated slots of the filter's ids (ids the index lacks are dropped); NULL when
+ * memory is refused. */
 static uint32_t *filter_slots(const hnsw_t *h, const hnsw_filter_t *f, uint64_t *n) {
-    uint32_t *slots = ctx_malloc(sizeof(uint32_t) * (f->count + 1));
+    uint32_t *slots = f->count < SIZE_MAX / sizeof(uint32_t) - 1
+                          ? ctx_try_malloc(sizeof(uint32_t) * (f->count + 1))
+                          : NULL;
+    if (slots == NULL) {
+        return NULL;
+    }
     uint64_t k = 0;
     for (uint64_t i = 0; i < f->count; i++) {
         uint32_t s = hnsw_map_find(h, f->ids[i]);
@@ -956,6 +1074,32 @@ static uint32_t search_graph(walk_t *w, uint32_t ef, uint64_t allowed, hnsw_sear
     return beam_filtered(w, ef_nav, ef);
 }
 
+/* 53200 for search scratch that could not grow. */
+static int search_oom(ctx_err_t *err) {
+    ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(err, "Failed to grow the vector search's scratch memory.");
+    return CTX_ENOMEM;
+}
+
+/* The allowed-slot bitmap of a filtered graph search in s->allow; false when memory is refused. */
+static bool allow_bits(const hnsw_t *h, hnsw_scratch_t *s, const uint32_t *slots,
+                       uint64_t allowed) {
+    uint32_t words = (h->slots + 63) / 64;
+    if (s->allow_words < words) {
+        free(s->allow);
+        s->allow = ctx_try_malloc(sizeof(uint64_t) * words);
+        s->allow_words = s->allow != NULL ? words : 0;
+        if (s->allow == NULL) {
+            return false;
+        }
+    }
+    ctx_memset(s->allow, 0, sizeof(uint64_t) * words);
+    for (uint64_t i = 0; i < allowed; i++) {
+        s->allow[slots[i] >> 6] |= UINT64_C(1) << (slots[i] & 63);
+    }
+    return true;
+}
+
 static int search_args(const hnsw_t *h, uint32_t dim, uint32_t k, ctx_err_t *err) {
     if (dim != h->config.dims) {
         return ctx_err_set(err, CTX_EDATA, "different vector dimensions %u and %u", h->config.dims,
@@ -982,6 +1126,9 @@ int hnsw_search(const hnsw_t *h, const float *query, uint32_t dim, uint32_t k, u
     ef = ef < k ? k : (ef > HNSW_EF_MAX ? HNSW_EF_MAX : ef);
     uint64_t allowed = 0;
     uint32_t *slots = filter != NULL ? filter_slots(h, filter, &allowed) : NULL;
+    if (filter != NULL && slots == NULL) {
+        return search_oom(err);
+    }
     if (filter != NULL && allowed == 0) {
         free(slots);
         st->path = HNSW_PATH_EXACT;
@@ -990,6 +1137,13 @@ int hnsw_search(const hnsw_t *h, const float *query, uint32_t dim, uint32_t k, u
     bool exact = filter != NULL && hnsw_filter_exact(h, allowed, ef);
     uint32_t widest = exact ? k : (filter != NULL ? filtered_ef(h, ef, allowed) : ef);
     hnsw_scratch_t *s = scratch_take(h, widest);
+    if (s == NULL || (!exact && filter != NULL && !allow_bits(h, s, slots, allowed))) {
+        if (s != NULL) {
+            scratch_put(h, s);
+        }
+        free(slots);
+        return search_oom(err);
+    }
     walk_t w = {.h = h, .s = s, .q = s->query};
     prepare_vector(h, query, s->query);
     const hnsw_cand_t *list = s->res;
@@ -1000,16 +1154,6 @@ int hnsw_search(const hnsw_t *h, const float *query, uint32_t dim, uint32_t k, u
         n = search_exact(&w, slots, allowed, k);
     } else {
         if (filter != NULL) {
-            uint32_t words = (h->slots + 63) / 64;
-            if (s->allow_words < words) {
-                free(s->allow);
-                s->allow = ctx_malloc(sizeof(uint64_t) * words);
-                s->allow_words = words;
-            }
-            memset(s->allow, 0, sizeof(uint64_t) * words);
-            for (uint64_t i = 0; i < allowed; i++) {
-                s->allow[slots[i] >> 6] |= UINT64_C(1) << (slots[i] & 63);
-            }
             w.allow = s->allow;
         }
         n = search_graph(&w, ef, allowed, st, &list);

@@ -67,20 +67,26 @@ bool hnsw_contains(const hnsw_t *index, int64_t id);
 /* Bytes of memory the index holds (vectors, links, maps, scratch pools). */
 uint64_t hnsw_memory_bytes(const hnsw_t *index);
 
-/* Pre-allocates room for `vectors` slots (optional: inserts grow the arrays geometrically).
- * Never fails (aborts on exhaustion, as ctx_malloc); values above HNSW_SLOTS_MAX are capped. */
-void hnsw_reserve(hnsw_t *index, uint64_t vectors);
+/* Pre-allocates room for `vectors` slots (optional: inserts grow the arrays geometrically);
+ * values above HNSW_SLOTS_MAX are capped. CTX_ENOMEM when memory is refused (the index is as
+ * before, perhaps with some arrays larger). */
+int hnsw_reserve(hnsw_t *index, uint64_t vectors);
 
 /* Inserts a vector, or replaces the vector of an id already present (the old node is deleted
  * with link repair, then the new one inserted). dim must equal the index's dims: CTX_EDATA
- * ("different vector dimensions …") otherwise; CTX_ELIMIT when HNSW_SLOTS_MAX is reached. The
- * vector is copied. On error the index is unchanged. */
+ * ("different vector dimensions …") otherwise; CTX_ELIMIT when HNSW_SLOTS_MAX is reached;
+ * CTX_ENOMEM (53200) when memory is refused -- then the id is absent from the index if it was
+ * being replaced, else the index is unchanged. The vector is copied. */
 int hnsw_insert(hnsw_t *index, int64_t id, const float *vector, uint32_t dim, ctx_err_t *err);
 
 /* Removes an id (no-op returning false when absent). The neighbours that linked to it get new
  * links chosen from its neighbourhood with the same heuristic as inserts, so recall holds after
  * many deletes; its slot is reused by a later insert. */
 bool hnsw_delete(hnsw_t *index, int64_t id);
+/* The same, failing with CTX_ENOMEM (53200) when its scratch memory is refused; the id is then
+ * still in the index (some of its neighbours may already hold repaired links). CTX_OK also when
+ * the id is absent. hnsw_delete is for tools and tests: it asserts this succeeds. */
+int hnsw_remove(hnsw_t *index, int64_t id, ctx_err_t *err);
 
 /* True when the stored vector of id equals `vector` after the index's normalization (used to
  * skip no-op replacements). False when absent. */

@@ -206,7 +206,9 @@ static int load_body(reader_t *r, hnsw_t *h, uint32_t slots, ctx_err_t *err) {
     if (r->bad || nfree > slots || live > slots) {
         return ctx_err_set(err, CTX_ECORRUPT, "hnsw index: bad counts");
     }
-    hnsw_reserve(h, slots);
+    if (hnsw_reserve(h, slots) != CTX_OK) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    }
     h->slots = slots;
     h->free_cap = nfree < 64 ? 64 : nfree;
     h->free_stack = ctx_malloc(sizeof(uint32_t) * h->free_cap);

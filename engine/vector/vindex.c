@@ -9,6 +9,13 @@
  * made to hold exactly what the committed store holds. hnsw_insert() of an unchanged vector is a
  * no-op, so repeated ids cost one comparison.
  *
+ * Out of memory. The hook runs after the batch is durable, so it cannot fail the statement: an
+ * id whose index update is refused goes on a retry list, tried again at the start of every
+ * later hook call, and while the list is not empty the index is stale: readers take every
+ * vector the store holds (or every allowed id) as candidates, so answers stay exact, only
+ * slower. When even the retry list cannot grow, the index stays stale until the server restarts
+ * (it is rebuilt from the store or a snapshot then); both are logged.
+ *
  * Candidates are ordered by the store's vector slot (the scan order), so that when the executor
  * re-ranks them with exact distances, equal distances fall in the same order as in an exact
  * full scan, and `SET enable_hnsw = off` gives the same rows whenever the index found them.
@@ -24,6 +31,10 @@
 struct vindex {
     hnsw_t *hnsw;
     const store_t *store;
+    int64_t *retry; /* ids whose index update was refused (see the file comment) */
+    uint32_t retry_count;
+    uint32_t retry_cap;
+    bool lost; /* an id could not even be put on the retry list */
 };
 
 vindex_t *vindex_adopt(const store_t *store, hnsw_t *index) {
@@ -46,7 +57,7 @@ int vindex_create(const store_t *store, const hnsw_config_t *config, vindex_t **
     if (rc != CTX_OK) {
         return rc;
     }
-    hnsw_reserve(h, store_vector_count(store));
+    (void)hnsw_reserve(h, store_vector_count(store)); /* a head start: inserts grow as needed */
     store_cursor_t cursor = {0};
     int64_t id;
     const float *v;
@@ -64,6 +75,7 @@ int vindex_create(const store_t *store, const hnsw_config_t *config, vindex_t **
 void vindex_destroy(vindex_t *vi) {
     if (vi != NULL) {
         hnsw_destroy(vi->hnsw);
+        free(vi->retry);
         free(vi);
     }
 }
@@ -90,26 +102,63 @@ static bool op_vector_id(const cmd_op_t *op, int64_t *id) {
     }
 }
 
+/* Makes the index agree with the store for one id. */
+static int sync_id(vindex_t *vi, int64_t id, ctx_err_t *err) {
+    const float *v = store_vector_get(vi->store, id);
+    if (v == NULL) {
+        return hnsw_remove(vi->hnsw, id, err);
+    }
+    return hnsw_insert(vi->hnsw, id, v, store_vector_dims(vi->store), err);
+}
+
+static void retry_push(vindex_t *vi, int64_t id) {
+    if (vi->retry_count == vi->retry_cap) {
+        uint32_t cap = vi->retry_cap ? vi->retry_cap * 2 : 64;
+        int64_t *grown =
+            cap > vi->retry_cap ? ctx_try_realloc(vi->retry, cap * sizeof(int64_t)) : NULL;
+        if (grown == NULL) {
+            if (!vi->lost) {
+                CTX_WARN("vector index: out of memory; searches scan exactly until restart");
+            }
+            vi->lost = true;
+            return;
+        }
+        vi->retry = grown;
+        vi->retry_cap = cap;
+    }
+    vi->retry[vi->retry_count++] = id;
+}
+
+/* Syncs one id; a refusal puts it on the retry list, another error is logged. */
+static void sync_or_retry(vindex_t *vi, int64_t id) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    int rc = sync_id(vi, id, &err);
+    if (rc == CTX_ENOMEM) {
+        retry_push(vi, id);
+    } else if (rc != CTX_OK) {
+        CTX_WARN("vector index: id %lld not indexed: %s", (long long)id, err.message);
+    }
+}
+
 void vindex_applied(void *ctx, const cmd_batch_t *batch) {
     vindex_t *vi = ctx;
     CTX_ASSERT(vi != NULL && batch != NULL);
-    uint32_t dims = store_vector_dims(vi->store);
+    uint32_t pending = vi->retry_count;
+    vi->retry_count = 0; /* ids refused again are pushed back */
+    for (uint32_t i = 0; i < pending; i++) {
+        sync_or_retry(vi, vi->retry[i]);
+    }
     for (uint32_t i = 0; i < batch->count; i++) {
         int64_t id;
-        if (!op_vector_id(&batch->ops[i], &id)) {
-            continue;
-        }
-        const float *v = store_vector_get(vi->store, id);
-        if (v == NULL) {
-            hnsw_delete(vi->hnsw, id);
-            continue;
-        }
-        ctx_err_t err;
-        ctx_err_clear(&err);
-        if (hnsw_insert(vi->hnsw, id, v, dims, &err) != CTX_OK) {
-            CTX_WARN("vector index: id %lld not indexed: %s", (long long)id, err.message);
+        if (op_vector_id(&batch->ops[i], &id)) {
+            sync_or_retry(vi, id);
         }
     }
+}
+
+bool vindex_stale(const vindex_t *vi) {
+    return vi->retry_count > 0 || vi->lost;
 }
 
 typedef struct cand_slot {
@@ -150,10 +199,48 @@ static uint64_t order_by_slot(const store_t *store, cand_slot_t *c, uint64_t n) 
     return m;
 }
 
+/* A stale index's candidates: every allowed id, or every vector, in the store's slot order. */
+static int stale_candidates(const vindex_t *vi, const hnsw_filter_t *filter, arena_t *arena,
+                            int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats,
+                            ctx_err_t *err) {
+    uint64_t n = filter != NULL ? filter->count : store_vector_count(vi->store);
+    cand_slot_t *c = n < SIZE_MAX / sizeof(cand_slot_t) - 1
+                         ? arena_try_alloc(arena, sizeof(cand_slot_t) * (n + 1))
+                         : NULL;
+    int64_t *out = c != NULL ? arena_try_alloc(arena, sizeof(int64_t) * (n + 1)) : NULL;
+    if (out == NULL) {
+        return arena_limit_error(arena, "statement_mem_limit", err);
+    }
+    store_cursor_t cursor = {0};
+    const float *v;
+    for (uint64_t i = 0; i < n; i++) {
+        if (filter != NULL) {
+            c[i].id = filter->ids[i];
+        } else {
+            bool more = store_vector_next(vi->store, &cursor, &c[i].id, &v);
+            CTX_ASSERT(more);
+        }
+    }
+    n = order_by_slot(vi->store, c, n);
+    for (uint64_t i = 0; i < n; i++) {
+        out[i] = c[i].id;
+    }
+    if (stats != NULL) {
+        *stats = (hnsw_search_stats_t){0};
+        stats->path = HNSW_PATH_EXACT;
+    }
+    *ids = out;
+    *count = n;
+    return CTX_OK;
+}
+
 int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
                       const hnsw_filter_t *filter, const cmd_batch_t *pending, arena_t *arena,
                       int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats, ctx_err_t *err) {
     CTX_ASSERT(vi != NULL && ids != NULL && count != NULL);
+    if (vindex_stale(vi)) {
+        return stale_candidates(vi, filter, arena, ids, count, stats, err);
+    }
     k = k > HNSW_EF_MAX ? HNSW_EF_MAX : k;
     uint32_t npending = pending != NULL ? pending->count : 0;
     hnsw_hit_t *hits = arena_alloc(arena, sizeof(hnsw_hit_t) * ((size_t)k + 1));

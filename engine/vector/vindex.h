@@ -40,8 +40,12 @@ metric_t vindex_metric(const vindex_t *vi);
 /* The commit hook (sql_commit_hooks_t.applied, ctx = the vindex): for every vector id the batch
  * touches (vector insert/upsert/delete, node delete), in op order, makes the index agree with
  * the store's now-committed state: insert or replace when the store has the vector, delete when
- * it does not. Never fails (the store already validated the vectors). */
+ * it does not. Never fails: an update refused for want of memory is retried at the next call,
+ * and the index is stale meanwhile (vindex.c). */
 void vindex_applied(void *ctx, const cmd_batch_t *batch);
+/* True while some committed change is not in the index (vindex_applied ran out of memory);
+ * vindex_candidates then returns every allowed id / every vector, so answers stay exact. */
+bool vindex_stale(const vindex_t *vi);
 
 /* Candidate ids for "the k nearest to query" under a metric: the index's hits (ef, optional
  * filter) plus the ids of vector writes in `pending` (a session's uncommitted batch; may be

@@ -2,7 +2,8 @@
  * test_command.c — unit tests of engine/store/command.h: every op and its errors, cascade delete,
  * atomic batches, undo rollback, replica determinism, row versions and write-write conflict
  * checks (CMD_FLAG_EXPECT_VERSION), and the binary encoding (round trip, truncation, format 1,
- * random bytes). Randomized tests print their seed; set CTX_TEST_SEED to replay one.
+ * random bytes), and out of memory at every allocation inside an apply. Randomized tests print
+ * their seed; set CTX_TEST_SEED to replay one.
  */
 #include "command.h"
 #include "store.h"
@@ -958,6 +959,105 @@ START_TEST(test_batch_op_limit) {
 }
 END_TEST
 
+/* A batch that makes every table grow past its first capacity: 1,100 new nodes (node array,
+ * slot bits, id map, a new label), a chain of edges over them with a new kind and a hub with
+ * hundreds of edges (adjacency classes), 300 vectors, then deletes and updates (lists shrink,
+ * saved vectors in the undo log). */
+static void growth_batch(cmd_batch_t *batch, float *floats) {
+    for (int64_t id = 100; id < 1200; id++) {
+        cmd_op_t op = op_node(CMD_NODE_INSERT, id, "Grown", id % 3 ? NULL : "{\"g\": 1}");
+        ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
+    }
+    for (int64_t id = 100; id < 1199; id++) {
+        cmd_op_t op = op_edge(CMD_EDGE_INSERT, id, id + 1, "grown_kind", 1.0);
+        ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
+        if (id < 700) {
+            op = op_edge(CMD_EDGE_INSERT, 5, id, "owns", (double)id);
+            ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
+        }
+    }
+    for (int64_t id = 100; id < 400; id++) {
+        for (int d = 0; d < DIMS; d++) {
+            floats[(id - 100) * DIMS + d] = (float)(id + d);
+        }
+        cmd_op_t op = op_vec(CMD_VECTOR_INSERT, id, &floats[(id - 100) * DIMS], DIMS);
+        ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
+    }
+    for (int64_t id = 100; id < 650; id += 2) {
+        cmd_op_t op = op_edge(CMD_EDGE_DELETE, 5, id, "owns", 0);
+        ck_assert_int_eq(cmd_batch_add(batch, &op, NULL), CTX_OK);
+    }
+    cmd_op_t ops[] = {op_node(CMD_NODE_DELETE, 150, NULL, NULL),
+                      op_node(CMD_NODE_UPSERT, 7, "Changed", "{\"c\": 2}"),
+                      op_vec(CMD_VECTOR_UPSERT, 120, floats, DIMS),
+                      op_vec(CMD_VECTOR_DELETE, 121, NULL, 0)};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        ck_assert_int_eq(cmd_batch_add(batch, &ops[i], NULL), CTX_OK);
+    }
+}
+
+/* Out of memory inside store_apply: the n-th allocation fails, for every n until the batch
+ * fits. Each failure is 53200 and leaves the store exactly as before (also when the failed
+ * apply shares an undo log with earlier applies, which are then rolled back whole); the batch
+ * applied afterwards gives the state a store that never failed has. */
+START_TEST(test_out_of_memory_leaves_store_unchanged) {
+    store_t *s = new_store();
+    store_t *twin = new_store();
+    populate(s);
+    populate(twin);
+    arena_t arena;
+    arena_init(&arena);
+    static float floats[300 * DIMS];
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    growth_batch(&batch, floats);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply(twin, &batch, NULL, &arena, NULL, &err), CTX_OK);
+    char *expect = dump(twin);
+    char *before = dump(s);
+    int failures = 0;
+    for (long n = 1;; n++) {
+        store_undo_t *undo = n % 2 ? store_undo_create() : NULL;
+        if (undo != NULL) { /* an earlier apply of the same transaction */
+            ok1(s, op_edge(CMD_EDGE_INSERT, 1, 2, "links", 3.0), undo);
+        }
+        ctx_err_clear(&err);
+        ctx_alloc_fail_at(n);
+        int rc = store_apply(s, &batch, undo, &arena, NULL, &err);
+        ctx_alloc_fail_at(0);
+        if (rc == CTX_OK) {
+            ck_assert_int_gt(failures, 10);
+            if (undo != NULL) {
+                store_undo_rollback(s, undo);
+                store_undo_destroy(undo);
+                ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, &err), CTX_OK);
+            }
+            break;
+        }
+        failures++;
+        ck_assert_int_eq(rc, CTX_ENOMEM);
+        ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+        ck_assert_str_eq(err.message, "out of memory");
+        if (undo != NULL) {
+            store_undo_rollback(s, undo);
+            store_undo_destroy(undo);
+        }
+        char *now = dump(s);
+        ck_assert_str_eq(now, before);
+        free(now);
+    }
+    char *after = dump(s);
+    ck_assert_str_eq(after, expect);
+    free(after);
+    free(before);
+    free(expect);
+    arena_destroy(&arena);
+    store_destroy(s);
+    store_destroy(twin);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("command");
     TCase *tc = tcase_create("core");
@@ -976,6 +1076,7 @@ int main(void) {
     tcase_add_test(tc, test_logged_batches_skip_checks);
     tcase_add_test(tc, test_decode_format_1);
     tcase_add_test(tc, test_batch_op_limit);
+    tcase_add_test(tc, test_out_of_memory_leaves_store_unchanged);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -1,6 +1,7 @@
 /*
  * test_graph.c — unit tests of engine/store/graph.h on small hand-made graphs (cycles, self-loops,
- * directions, kind filters, ties), limits (visits_max, cancel), and a scale run: 100,000 nodes and
+ * directions, kind filters, ties), limits (visits_max, cancel), out of memory in each traversal's
+ * scratch, and a scale run: 100,000 nodes and
  * 1,000,000 edges applied in batches of 1,000, then a 3-hop BFS checked against a reference BFS.
  * CTX_TEST_SCALE (a fraction, default 1) shrinks the scale run; CTX_TEST_SEED replays it.
  */
@@ -479,6 +480,60 @@ START_TEST(test_scale_bfs) {
 }
 END_TEST
 
+/* A traversal whose scratch cannot grow fails with 53200 and frees what it took: every
+ * allocation of a BFS, DFS and shortest path over a 3,000-node tree fails in turn; then the same
+ * traversal succeeds with the full answer. */
+START_TEST(test_traversal_out_of_memory) {
+    store_t *s = new_store();
+    add_node(s, 0);
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    for (int64_t id = 1; id <= 3000; id++) {
+        cmd_op_t n = {.kind = CMD_NODE_INSERT, .id = id, .label = "L", .label_len = 1};
+        cmd_op_t e = {.kind = CMD_EDGE_INSERT,
+                      .id = (id - 1) / 8,
+                      .target = id,
+                      .kind_name = "owns",
+                      .kind_len = 4,
+                      .weight = 1};
+        ck_assert_int_eq(cmd_batch_add(&batch, &n, NULL), CTX_OK);
+        ck_assert_int_eq(cmd_batch_add(&batch, &e, NULL), CTX_OK);
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply(s, &batch, NULL, &arena, NULL, &err), CTX_OK);
+    graph_query_t q = {.start = 0, .depth_max = 6, .kind = STORE_KIND_ANY, .dir = STORE_DIR_OUT};
+    for (int which = 0; which < 3; which++) {
+        int failures = 0;
+        for (long n = 1;; n++) {
+            arena_reset(&arena);
+            ctx_err_clear(&err);
+            graph_visit_t *visits = NULL;
+            int64_t *path = NULL;
+            size_t count = 0;
+            ctx_alloc_fail_at(n);
+            int rc = which == 0   ? graph_bfs(s, &q, &arena, &visits, &count, &err)
+                     : which == 1 ? graph_dfs(s, &q, &arena, &visits, &count, &err)
+                                  : graph_shortest_path(s, &q, 2999, &arena, &path, &count, &err);
+            ctx_alloc_fail_at(0);
+            if (rc == CTX_OK) {
+                ck_assert_int_gt(failures, 0);
+                ck_assert_uint_eq(count, which < 2 ? 3000 : 5); /* 0 → 374 → 46 → 5 → 0 ... */
+                break;
+            }
+            failures++;
+            ck_assert_int_eq(rc, CTX_ENOMEM);
+            ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+            ck_assert_uint_eq(count, 0);
+        }
+    }
+    arena_destroy(&arena);
+    store_destroy(s);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("graph");
     TCase *tc = tcase_create("core");
@@ -487,6 +542,7 @@ int main(void) {
     tcase_add_test(tc, test_shortest_path_ties);
     tcase_add_test(tc, test_shortest_path_brute_force);
     tcase_add_test(tc, test_limits_and_cancel);
+    tcase_add_test(tc, test_traversal_out_of_memory);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(suite, tc);
     TCase *scale = tcase_create("scale");

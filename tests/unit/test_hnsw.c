@@ -7,11 +7,13 @@
  * Covers: bit-identical distance kernels, recall@10 at default settings, recall after deleting
  * 30% with slot reuse, filtered search (exact path = exact results; graph path keeps recall),
  * replacement, identical bytes from identical commands, serialize/load round trip and corrupt
- * input, dimension errors. Then the SQL level through sql_parse/sql_execute (as test_sql.c): the
- * planner picks the HNSW operator, EXPLAIN names it, results equal `SET enable_hnsw = off`,
- * filters, transactions (own uncommitted vectors visible, others' not; the index follows
- * commits), similar()/neighbor_stats(), neighbors() JOIN vectors and id lists as allowed sets
- * (exact when few, filtered HNSW when many) and dimension errors.
+ * input, dimension errors, out of memory in every allocation of insert, delete and search, and
+ * the vector index going stale (exact candidates) while a refused update waits for its retry. Then
+ * the SQL level through sql_parse/sql_execute (as test_sql.c): the planner picks the HNSW operator,
+ * EXPLAIN names it, results equal `SET enable_hnsw = off`, filters, transactions (own uncommitted
+ * vectors visible, others' not; the index follows commits), similar()/neighbor_stats(), neighbors()
+ * JOIN vectors and id lists as allowed sets (exact when few, filtered HNSW when many) and dimension
+ * errors.
  */
 #include "hnsw.h"
 #include "sql.h"
@@ -778,6 +780,144 @@ START_TEST(test_sql_filtered_join_and_id_list) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- out of memory */
+
+enum { OOM_N = 1536, OOM_DIMS = 16 }; /* OOM_N fills the slot arrays: one more grows them */
+
+static void oom_vector(uint64_t i, float *v) {
+    uint64_t s = g_seed ^ (i * 7919);
+    for (int d = 0; d < OOM_DIMS; d++) {
+        v[d] = (float)rng_gauss(&s);
+    }
+}
+
+static void serialize_to(const hnsw_t *h, buf_t *b) {
+    buf_reset(b);
+    hnsw_serialize(h, b);
+    ck_assert(!buf_failed(b));
+}
+
+/* Every allocation of an insert (new id, and replacing an id), a delete and a search (plain and
+ * filtered) is refused in turn: each fails with 53200 and a new-id insert leaves the index's
+ * bytes unchanged; then the operation succeeds and the index is valid. */
+START_TEST(test_index_out_of_memory) {
+    hnsw_config_t config;
+    hnsw_config_default(&config, OOM_DIMS, g_seed);
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    hnsw_t *h;
+    ck_assert_int_eq(hnsw_create(&config, &h, &err), CTX_OK);
+    float v[OOM_DIMS];
+    for (uint64_t i = 0; i < OOM_N; i++) {
+        oom_vector(i, v);
+        ck_assert_int_eq(hnsw_insert(h, (int64_t)i, v, OOM_DIMS, &err), CTX_OK);
+    }
+    buf_t before, now;
+    buf_init(&before);
+    buf_init(&now);
+    int64_t allowed[300];
+    for (int i = 0; i < 300; i++) {
+        allowed[i] = i * 5;
+    }
+    hnsw_filter_t filter = {allowed, 300};
+    for (int op = 0; op < 5; op++) {
+        int failures = 0;
+        serialize_to(h, &before);
+        for (long n = 1;; n++) {
+            hnsw_hit_t hits[K];
+            uint32_t nh = 0;
+            ctx_err_clear(&err);
+            oom_vector(OOM_N + (uint64_t)op, v);
+            ctx_alloc_fail_at(n);
+            int rc = op == 0   ? hnsw_insert(h, OOM_N, v, OOM_DIMS, &err)
+                     : op == 1 ? hnsw_insert(h, 3, v, OOM_DIMS, &err)
+                     : op == 2 ? hnsw_remove(h, 4, &err)
+                               : hnsw_search(h, v, OOM_DIMS, K, 64, op == 3 ? NULL : &filter, hits,
+                                             &nh, NULL, &err);
+            ctx_alloc_fail_at(0);
+            if (rc == CTX_OK) {
+                break;
+            }
+            failures++;
+            ck_assert_int_eq(rc, CTX_ENOMEM);
+            ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+            if (op == 0 || op >= 3) {
+                serialize_to(h, &now);
+                ck_assert_uint_eq(buf_size(&now), buf_size(&before));
+                ck_assert(memcmp(buf_peek(&now), buf_peek(&before), buf_size(&now)) == 0);
+            }
+        }
+        /* an unfiltered search allocates nothing once the scratch pool holds enough */
+        ck_assert_msg(failures > 0 || op == 3, "op %d never allocated", op);
+        ck_assert_msg(hnsw_check(h, &err), "%s", err.message);
+    }
+    ck_assert(hnsw_contains(h, OOM_N) && hnsw_contains(h, 3) && !hnsw_contains(h, 4));
+    ck_assert_uint_eq(hnsw_count(h), OOM_N);
+    buf_free(&before);
+    buf_free(&now);
+    hnsw_destroy(h);
+}
+END_TEST
+
+/* The commit hook cannot fail a durable batch: an index update refused for memory makes the
+ * index stale -- candidates are then every vector, so answers stay exact -- until the next hook
+ * call retries it. */
+START_TEST(test_vindex_stale_until_retried) {
+    store_config_t sc = {.vector_dims = OOM_DIMS};
+    store_t *store = store_create(&sc);
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    static float data[1025][OOM_DIMS];
+    for (int64_t i = 0; i < 1025; i++) {
+        oom_vector((uint64_t)i, data[i]);
+        cmd_op_t op = {
+            .kind = CMD_VECTOR_INSERT, .id = i, .vector = data[i], .vector_dim = OOM_DIMS};
+        if (i < 1024) {
+            ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
+        }
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(store_apply(store, &batch, NULL, &arena, NULL, &err), CTX_OK);
+    hnsw_config_t config;
+    hnsw_config_default(&config, OOM_DIMS, g_seed);
+    vindex_t *vi;
+    ck_assert_int_eq(vindex_create(store, &config, &vi, &err), CTX_OK);
+    /* the 1,025th vector: the index's slot arrays (sized for 1,024) must grow */
+    cmd_batch_init(&batch, &arena);
+    cmd_op_t op = {
+        .kind = CMD_VECTOR_INSERT, .id = 1024, .vector = data[1024], .vector_dim = OOM_DIMS};
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, NULL), CTX_OK);
+    ck_assert_int_eq(store_apply(store, &batch, NULL, &arena, NULL, &err), CTX_OK);
+    ctx_alloc_fail_at(1);
+    vindex_applied(vi, &batch);
+    ctx_alloc_fail_at(0);
+    ck_assert(vindex_stale(vi));
+    ck_assert(!hnsw_contains(vindex_hnsw(vi), 1024));
+    int64_t *ids;
+    uint64_t count;
+    ck_assert_int_eq(vindex_candidates(vi, data[1024], OOM_DIMS, K, 40, NULL, NULL, &arena, &ids,
+                                       &count, NULL, &err),
+                     CTX_OK);
+    ck_assert_uint_eq(count, 1025); /* every vector, the missing one included */
+    ck_assert_int_eq(ids[1024], 1024);
+    cmd_batch_init(&batch, &arena);
+    vindex_applied(vi, &batch); /* nothing new: the retry alone */
+    ck_assert(!vindex_stale(vi));
+    ck_assert(hnsw_contains(vindex_hnsw(vi), 1024));
+    ck_assert_int_eq(vindex_candidates(vi, data[1024], OOM_DIMS, K, 40, NULL, NULL, &arena, &ids,
+                                       &count, NULL, &err),
+                     CTX_OK);
+    ck_assert_uint_le(count, K);
+    ck_assert_int_eq(ids[0] == 1024 || count > 0, 1);
+    vindex_destroy(vi);
+    arena_destroy(&arena);
+    store_destroy(store);
+}
+END_TEST
+
 static Suite *hnsw_suite(void) {
     Suite *s = suite_create("hnsw");
     TCase *tc = tcase_create("index");
@@ -794,6 +934,12 @@ static Suite *hnsw_suite(void) {
     tcase_add_test(tc, test_dimension_mismatch);
     tcase_add_test(tc, test_small_exact_l2_and_empty);
     suite_add_tcase(s, tc);
+    TCase *mem = tcase_create("memory");
+    tcase_set_timeout(mem, 300);
+    tcase_add_unchecked_fixture(mem, seed_fixture, NULL);
+    tcase_add_test(mem, test_index_out_of_memory);
+    tcase_add_test(mem, test_vindex_stale_until_retried);
+    suite_add_tcase(s, mem);
     TCase *sq = tcase_create("sql");
     tcase_set_timeout(sq, 120);
     tcase_add_unchecked_fixture(sq, seed_fixture, NULL);
