@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const uint8_t buf_empty_bytes[1] = {0};
+
 void buf_init(buf_t *buf) {
     memset(buf, 0, sizeof(*buf));
 }

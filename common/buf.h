@@ -39,8 +39,11 @@ static inline bool buf_failed(const buf_t *buf) {
  * system when the buffer had failed. */
 void buf_rewind(buf_t *buf, size_t size_mark);
 /* Unconsumed bytes and their count. */
+/* A buffer that never held data peeks at a static empty array, never at NULL, so callers may
+ * offset the pointer by 0 (NULL + 0 is undefined behaviour in C). */
+extern const uint8_t buf_empty_bytes[1];
 static inline const uint8_t *buf_peek(const buf_t *buf) {
-    return buf->data != NULL ? buf->data + buf->start : buf->data; /* empty: no NULL + 0 */
+    return buf->data != NULL ? buf->data + buf->start : buf_empty_bytes;
 }
 static inline size_t buf_size(const buf_t *buf) {
     return buf->len - buf->start;
