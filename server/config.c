@@ -65,6 +65,18 @@ static const config_key_t CONFIG_KEYS[] = {
     {"ssl_key_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "", "TLS private key (PEM)"},
     {"authentication_timeout", CK_DURATION, 1000, 600000, "1min",
      "a client that has not finished startup and authentication by then is disconnected"},
+    {"http_port", CK_UINT, 0, 65535, "8080",
+     "HTTP REST API, /metrics, /healthz, /readyz port on host (0 = any free port)"},
+    {"http_auth_token", CK_STRING, 0, CONFIG_TOKEN_BYTES_MAX - 1, "",
+     "bearer token HTTP requests must send (Authorization: Bearer ...); empty = none"},
+    {"http_body_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "16MB",
+     "largest HTTP request body accepted; larger ones get 413"},
+    {"http_threads", CK_UINT, 1, 64, "4", "HTTP worker threads, each with its own SQL session"},
+    {"log_format", CK_STRING, 4, 4, "text", "text or json (one JSON object per line)"},
+    {"log_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
+     "log to this file instead of stderr (appended; reopened on SIGHUP)"},
+    {"log_min_duration_statement", CK_STRING, 1, 32, "-1",
+     "log statements running at least this long (ms, s, min; bare = ms; -1 = off, 0 = all)"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -141,6 +153,37 @@ static int config_parse_level(const char *value, ctx_log_level_t *out) {
     return -1;
 }
 
+/* log_format (text | json) and log_min_duration_statement (-1, or a duration: bare = ms, as in
+ * PostgreSQL). Returns 1 when name is neither, 0 when set, -1 for a bad value. */
+static int config_set_log(config_t *cfg, const char *name, const char *value) {
+    if (strcmp(name, "log_format") == 0) {
+        bool json = strcasecmp(value, "json") == 0;
+        if (!json && strcasecmp(value, "text") != 0) {
+            return -1;
+        }
+        cfg->log_format = json ? CTX_LOG_JSON : CTX_LOG_TEXT;
+        return 0;
+    }
+    if (strcmp(name, "log_min_duration_statement") != 0) {
+        return 1;
+    }
+    if (strcmp(value, "-1") == 0) {
+        cfg->log_min_duration_statement_ms = -1;
+        return 0;
+    }
+    static const config_key_t ms_key = {"", CK_DURATION, 0, 0, "", ""};
+    char text[48];
+    size_t len = strlen(value);
+    bool bare = len > 0 && strspn(value, "0123456789") == len; /* milliseconds */
+    snprintf(text, sizeof(text), "%s%s", value, bare ? "ms" : "");
+    uint64_t n = 0;
+    if (config_parse_uint(&ms_key, text, &n) < 0 || n > INT64_MAX) {
+        return -1;
+    }
+    cfg->log_min_duration_statement_ms = (int64_t)n;
+    return 0;
+}
+
 /* synchronous_commit (on | off) and snapshot_codec (none | lz4 | zstd). */
 static int config_set_choice(config_t *cfg, const char *name, const char *value) {
     static const char *codecs[] = {"none", "lz4", "zstd"}; /* indexed by col_codec_t */
@@ -182,6 +225,12 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->hnsw_ef_construction = (uint32_t)n;
     } else if (strcmp(name, "authentication_timeout") == 0) {
         cfg->authentication_timeout_ms = (uint32_t)n;
+    } else if (strcmp(name, "http_port") == 0) {
+        cfg->http_port = (uint32_t)n;
+    } else if (strcmp(name, "http_body_bytes_max") == 0) {
+        cfg->http_body_bytes_max = n;
+    } else if (strcmp(name, "http_threads") == 0) {
+        cfg->http_threads = (uint32_t)n;
     } else {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
@@ -216,6 +265,13 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         if (len < key->min || len > key->max) {
             goto invalid;
         }
+        int log_rc = config_set_log(cfg, key->name, value);
+        if (log_rc <= 0) {
+            if (log_rc < 0) {
+                goto invalid;
+            }
+            return 0;
+        }
         if (strcmp(key->name, "auth_method") == 0) {
             auth_method_t method;
             if (auth_parse_method(value, &method, NULL) < 0) {
@@ -227,6 +283,8 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         char *dest = strcmp(key->name, "host") == 0            ? cfg->host
                      : strcmp(key->name, "ssl_cert_file") == 0 ? cfg->ssl_cert_file
                      : strcmp(key->name, "ssl_key_file") == 0  ? cfg->ssl_key_file
+                     : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
+                     : strcmp(key->name, "log_file") == 0        ? cfg->log_file
                                                                : cfg->data_dir;
         memcpy(dest, value, len + 1);
         return 0;

@@ -21,6 +21,7 @@ enum {
     CONFIG_PATH_BYTES_MAX = 4096,
     CONFIG_LINE_BYTES_MAX = 8192,
     CONFIG_CONNECTIONS_MAX = 100000,
+    CONFIG_TOKEN_BYTES_MAX = 256,
 };
 
 typedef struct config {
@@ -44,6 +45,13 @@ typedef struct config {
     char ssl_cert_file[CONFIG_PATH_BYTES_MAX]; /* "" = no TLS */
     char ssl_key_file[CONFIG_PATH_BYTES_MAX];
     uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
+    uint32_t http_port;                 /* HTTP API and /metrics; 0 = any free port */
+    char http_auth_token[CONFIG_TOKEN_BYTES_MAX]; /* "" = no bearer token */
+    uint64_t http_body_bytes_max;                 /* larger request bodies get 413 */
+    uint32_t http_threads;                        /* HTTP worker threads = SQL connections */
+    ctx_log_format_t log_format;                  /* text | json */
+    char log_file[CONFIG_PATH_BYTES_MAX];         /* "" = stderr; reopened on SIGHUP */
+    int64_t log_min_duration_statement_ms;        /* -1 = off */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */
