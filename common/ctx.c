@@ -264,8 +264,8 @@ void ctx_log(ctx_log_level_t level, const char *fmt, ...) {
                          message);
     } else {
         n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03ldZ [%d] %s: %s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, now.tv_nsec / 1000000, (int)getpid(), names[level], message);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     now.tv_nsec / 1000000, (int)getpid(), names[level], message);
     }
     if (n > (int)sizeof(line) - 2) {
         n = (int)sizeof(line) - 2;

@@ -280,12 +280,12 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
             cfg->auth.method = method;
             return 0;
         }
-        char *dest = strcmp(key->name, "host") == 0            ? cfg->host
-                     : strcmp(key->name, "ssl_cert_file") == 0 ? cfg->ssl_cert_file
-                     : strcmp(key->name, "ssl_key_file") == 0  ? cfg->ssl_key_file
+        char *dest = strcmp(key->name, "host") == 0              ? cfg->host
+                     : strcmp(key->name, "ssl_cert_file") == 0   ? cfg->ssl_cert_file
+                     : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
                      : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
                      : strcmp(key->name, "log_file") == 0        ? cfg->log_file
-                                                               : cfg->data_dir;
+                                                                 : cfg->data_dir;
         memcpy(dest, value, len + 1);
         return 0;
     }

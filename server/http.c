@@ -340,17 +340,15 @@ static enum MHD_Result http_answer(http_server_t *server, struct MHD_Connection 
     json_decref(reply);
     CTX_ASSERT(body != NULL);
     uint64_t duration_ns = metrics_now_ns() - state->start_ns;
-    metrics_http_request(method, route != NULL ? route->pattern : "unmatched", status,
-                         duration_ns);
+    metrics_http_request(method, route != NULL ? route->pattern : "unmatched", status, duration_ns);
     CTX_DEBUG("http: %s %s -> %d (%.3f ms)", method, url, status, (double)duration_ns / 1e6);
     http_request_free(&req);
     return http_send(mhd, status, body, strlen(body), type, allow);
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *mhd, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls) {
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls) {
     (void)version;
     http_server_t *server = cls;
     http_state_t *state = *con_cls;
@@ -455,19 +453,18 @@ static int http_start_daemon(http_server_t *server, ctx_err_t *err) {
         {MHD_OPTION_END, 0, NULL},
     };
     server->daemon = MHD_start_daemon(
-        flags, (uint16_t)server->config.port, NULL, NULL, http_access, server,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)server->config.threads, MHD_OPTION_NOTIFY_COMPLETED, http_completed, server,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, server, MHD_OPTION_ARRAY,
-        server->tls_cert != NULL ? tls_options : &tls_options[2], MHD_OPTION_END);
+        flags, (uint16_t)server->config.port, NULL, NULL, http_access, server, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)server->config.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, server, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, server,
+        MHD_OPTION_ARRAY, server->tls_cert != NULL ? tls_options : &tls_options[2], MHD_OPTION_END);
     if (server->daemon == NULL) {
         return ctx_err_set(err, CTX_EIO, "could not start the HTTP server on %s:%u: %s",
                            server->config.host, server->config.port,
                            errno != 0 ? strerror(errno) : "libmicrohttpd refused");
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
-                                                           MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info != NULL ? info->port : server->config.port;
     return 0;
 }
@@ -484,8 +481,8 @@ int http_start(const http_config_t *config, http_server_t **out, ctx_err_t *err)
                config->tls_key_file != NULL && config->tls_key_file[0] != '\0';
     if (tls) {
         server->tls_cert = http_read_file(config->tls_cert_file, err);
-        server->tls_key = server->tls_cert != NULL ? http_read_file(config->tls_key_file, err)
-                                                   : NULL;
+        server->tls_key =
+            server->tls_cert != NULL ? http_read_file(config->tls_key_file, err) : NULL;
         if (server->tls_key == NULL) {
             rc = CTX_ECONFIG;
             goto fail;

@@ -19,12 +19,12 @@
 typedef struct http_server http_server_t;
 
 typedef struct http_config {
-    const char *host;        /* address to bind, as the pgwire listener */
-    uint32_t port;           /* 0 = any free port (http_port) */
-    const char *auth_token;  /* "" or NULL: none */
-    bool auth_required;      /* pgwire auth is not trust: without a token every request is 401 */
-    uint64_t body_bytes_max; /* larger bodies get 413 */
-    uint32_t threads;        /* worker threads = SQL connections at most */
+    const char *host;          /* address to bind, as the pgwire listener */
+    uint32_t port;             /* 0 = any free port (http_port) */
+    const char *auth_token;    /* "" or NULL: none */
+    bool auth_required;        /* pgwire auth is not trust: without a token every request is 401 */
+    uint64_t body_bytes_max;   /* larger bodies get 413 */
+    uint32_t threads;          /* worker threads = SQL connections at most */
     const char *tls_cert_file; /* both non-empty: HTTPS with the pgwire certificate */
     const char *tls_key_file;
     const char *version; /* reported by /api/v1/health */

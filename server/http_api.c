@@ -181,8 +181,7 @@ static const char API_NODE_INSERT[] =
     "INSERT INTO nodes (id, label, props) VALUES ($1, $2, $3) RETURNING id, label, props";
 
 /* A node object {"id", "label"?, "props"?} as the three parameters of API_NODE_INSERT. */
-static int api_node_params(http_request_t *req, json_t *node, const char **params,
-                           json_t **reply) {
+static int api_node_params(http_request_t *req, json_t *node, const char **params, json_t **reply) {
     int64_t id = 0;
     const char *label = NULL;
     if (!json_is_object(node)) {
@@ -316,8 +315,7 @@ static const char API_EDGE_INSERT[] = "INSERT INTO edges (src, dst, kind, weight
 static const char API_VECTOR_INSERT[] =
     "INSERT INTO vectors (id, embedding) VALUES ($1, $2) RETURNING id, vector_dims(embedding)";
 
-static int api_edge_params(http_request_t *req, json_t *edge, const char **params,
-                           json_t **reply) {
+static int api_edge_params(http_request_t *req, json_t *edge, const char **params, json_t **reply) {
     int64_t from = 0;
     int64_t to = 0;
     const char *kind = NULL;
@@ -571,8 +569,7 @@ static int api_hybrid(http_request_t *req, json_t **reply) {
         api_clear(res, 2);
         status = http_error(reply, 404, "02000", "node %" PRId64 " does not exist", id);
     } else if (status == 0) {
-        *reply = json_pack("{s:I,s:o}", "node_id", (json_int_t)id, "results",
-                           api_objects(&res[1]));
+        *reply = json_pack("{s:I,s:o}", "node_id", (json_int_t)id, "results", api_objects(&res[1]));
         api_clear(res, 2);
         status = 200;
     }
@@ -609,8 +606,8 @@ static int api_query(http_request_t *req, json_t **reply) {
         status = api_string(body, "sql", true, &sql, reply);
     }
     json_t *list = body != NULL ? json_object_get(body, "params") : NULL;
-    if (status == 0 && list != NULL && (!json_is_array(list) ||
-                                        json_array_size(list) > API_PARAMS_MAX)) {
+    if (status == 0 && list != NULL &&
+        (!json_is_array(list) || json_array_size(list) > API_PARAMS_MAX)) {
         status = http_error(reply, 400, "22023", "\"params\" must be an array of at most %d values",
                             API_PARAMS_MAX);
     }
@@ -630,10 +627,10 @@ static int api_query(http_request_t *req, json_t **reply) {
     if (status == 0) {
         const char *last = strrchr(res.tag, ' ');
         json_int_t count = json_array_size(res.columns) > 0 ? (json_int_t)json_array_size(res.rows)
-                           : last != NULL                  ? (json_int_t)strtoll(last + 1, NULL, 10)
-                                                           : 0;
-        *reply = json_pack("{s:O,s:O,s:s,s:I}", "columns", res.columns, "rows", res.rows,
-                           "command", res.tag, "row_count", count);
+                           : last != NULL ? (json_int_t)strtoll(last + 1, NULL, 10)
+                                          : 0;
+        *reply = json_pack("{s:O,s:O,s:s,s:I}", "columns", res.columns, "rows", res.rows, "command",
+                           res.tag, "row_count", count);
         hpg_result_clear(&res);
         status = 200;
     }
@@ -649,9 +646,10 @@ static int api_snapshot(http_request_t *req, json_t **reply) {
         return status;
     }
     json_t *value = json_array_get(json_array_get(res.rows, 0), 0);
-    json_int_t id = json_is_integer(value)  ? json_integer_value(value)
-                    : json_is_string(value) ? (json_int_t)strtoll(json_string_value(value), NULL, 10)
-                                            : 0;
+    json_int_t id = json_is_integer(value) ? json_integer_value(value)
+                    : json_is_string(value)
+                        ? (json_int_t)strtoll(json_string_value(value), NULL, 10)
+                        : 0;
     hpg_result_clear(&res);
     if (id <= 0) {
         return http_error(reply, 500, "XX000", "CREATE SNAPSHOT returned no snapshot id");
@@ -698,8 +696,7 @@ static int api_shortest_path(http_request_t *req, json_t **reply) {
     size_t steps = json_array_size(path);
     *reply = json_pack("{s:I,s:I,s:b,s:o,s:o}", "from", (json_int_t)from, "to", (json_int_t)to,
                        "found", steps > 0, "hops",
-                       steps > 0 ? json_integer((json_int_t)steps - 1) : json_null(), "path",
-                       path);
+                       steps > 0 ? json_integer((json_int_t)steps - 1) : json_null(), "path", path);
     api_clear(res, 2);
     return 200;
 }
@@ -735,12 +732,12 @@ static int api_health(http_request_t *req, json_t **reply) {
     json_t *error = NULL;
     bool ok = http_sql(req, &stmt, 1, NULL, &error) == 0;
     json_decref(error);
-    *reply = json_pack("{s:s,s:s,s:I,s:o,s:f,s:s}", "status", ok ? "ok" : "unavailable", "role",
-                       raft.role, "term", (json_int_t)raft.term, "leader",
-                       raft.leader_address[0] != '\0' ? json_string(raft.leader_address)
-                                                      : json_null(),
-                       "uptime_seconds", metrics_uptime_seconds(), "version",
-                       http_server_config(req->server)->version);
+    *reply =
+        json_pack("{s:s,s:s,s:I,s:o,s:f,s:s}", "status", ok ? "ok" : "unavailable", "role",
+                  raft.role, "term", (json_int_t)raft.term, "leader",
+                  raft.leader_address[0] != '\0' ? json_string(raft.leader_address) : json_null(),
+                  "uptime_seconds", metrics_uptime_seconds(), "version",
+                  http_server_config(req->server)->version);
     return ok ? 200 : 503;
 }
 
@@ -769,10 +766,10 @@ static int api_metrics_json(http_request_t *req, json_t **reply) {
         p += len + 1;
     }
     buf_free(&text);
-    *reply = json_pack("{s:{s:I,s:I,s:I,s:I},s:f,s:o}", "counts", "nodes",
-                       (json_int_t)counts.nodes, "edges", (json_int_t)counts.edges, "vectors",
-                       (json_int_t)counts.vectors, "snapshots", (json_int_t)counts.snapshots,
-                       "uptime_seconds", metrics_uptime_seconds(), "metrics", samples);
+    *reply = json_pack("{s:{s:I,s:I,s:I,s:I},s:f,s:o}", "counts", "nodes", (json_int_t)counts.nodes,
+                       "edges", (json_int_t)counts.edges, "vectors", (json_int_t)counts.vectors,
+                       "snapshots", (json_int_t)counts.snapshots, "uptime_seconds",
+                       metrics_uptime_seconds(), "metrics", samples);
     return 200;
 }
 
@@ -800,8 +797,8 @@ static int api_readyz(http_request_t *req, json_t **reply) {
     (void)req;
     metrics_raft_t raft;
     metrics_raft(&raft);
-    *reply = json_pack("{s:s,s:s}", "status", raft.ready ? "ready" : "not ready", "role",
-                       raft.role);
+    *reply =
+        json_pack("{s:s,s:s}", "status", raft.ready ? "ready" : "not ready", "role", raft.role);
     return raft.ready ? 200 : 503;
 }
 

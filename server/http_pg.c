@@ -139,7 +139,8 @@ static bool hpg_parse_error(const hpg_msg_t *msg, hpg_error_t *err) {
         } else if (field == 'D') {
             snprintf(err->detail, sizeof(err->detail), "%.*s", (int)len, value);
         } else if (field == 'S') {
-            fatal = len >= 5 && (strncmp(value, "FATAL", 5) == 0 || strncmp(value, "PANIC", 5) == 0);
+            fatal =
+                len >= 5 && (strncmp(value, "FATAL", 5) == 0 || strncmp(value, "PANIC", 5) == 0);
         }
         at += len + 1;
     }
@@ -419,8 +420,8 @@ static int hpg_on_reply(hpg_conn_t *conn, hpg_reader_t *rd, const hpg_msg_t *msg
         return res == NULL || hpg_data_row(msg, res, &rd->oids, &rd->ncols) == 0 ? 0 : -1;
     case 'C':
         if (res != NULL) {
-            snprintf(res->tag, sizeof(res->tag), "%.*s", (int)strnlen((const char *)msg->body, msg->len),
-                     (const char *)msg->body);
+            snprintf(res->tag, sizeof(res->tag), "%.*s",
+                     (int)strnlen((const char *)msg->body, msg->len), (const char *)msg->body);
         }
         rd->current++;
         rd->ncols = 0;

@@ -318,7 +318,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
         rc = loop_run(loop, err);
         metrics_set_ready(false);
     }
-    http_stop(http); /* its SQL sessions are gone with the loop's shutdown */
+    http_stop(http);       /* its SQL sessions are gone with the loop's shutdown */
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
     vindex_destroy(db.vindex);

@@ -205,8 +205,7 @@ void metrics_slow_statement(void) {
     atomic_fetch_add_explicit(&metrics.slow, 1, memory_order_relaxed);
 }
 
-void metrics_http_request(const char *method, const char *route, int status,
-                          uint64_t duration_ns) {
+void metrics_http_request(const char *method, const char *route, int status, uint64_t duration_ns) {
     CTX_ASSERT(method != NULL && route != NULL);
     metrics_hist_add(&metrics.http, duration_ns);
     int cls = status / 100;
@@ -343,11 +342,12 @@ static void metrics_render_storage(buf_t *out, const metrics_db_counts_t *counts
     metrics_gauge(out, "contextdb_snapshots_on_disk", "gauge",
                   "Completed snapshots whose metadata file exists.", (double)snap_files);
     if (counts != NULL && counts->valid) {
-        buf_printf(out, "# HELP contextdb_rows Committed rows by table.\n"
-                        "# TYPE contextdb_rows gauge\n"
-                        "contextdb_rows{table=\"nodes\"} %llu\n"
-                        "contextdb_rows{table=\"edges\"} %llu\n"
-                        "contextdb_rows{table=\"vectors\"} %llu\n",
+        buf_printf(out,
+                   "# HELP contextdb_rows Committed rows by table.\n"
+                   "# TYPE contextdb_rows gauge\n"
+                   "contextdb_rows{table=\"nodes\"} %llu\n"
+                   "contextdb_rows{table=\"edges\"} %llu\n"
+                   "contextdb_rows{table=\"vectors\"} %llu\n",
                    (unsigned long long)counts->nodes, (unsigned long long)counts->edges,
                    (unsigned long long)counts->vectors);
         metrics_gauge(out, "contextdb_hnsw_vectors", "gauge",
@@ -388,8 +388,9 @@ static void metrics_render_process(buf_t *out) {
         if (fgets(line, sizeof(line), f) != NULL) {
             const char *p = strrchr(line, ')'); /* the command name may hold spaces */
             if (p == NULL ||
-                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
-                              "%*d %*d %*d %*u %llu %lld",
+                sscanf(p + 2,
+                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                       "%*d %*d %*d %*u %llu %lld",
                        &utime, &stime, &vsize, &rss_pages) != 4) {
                 utime = stime = vsize = 0;
                 rss_pages = 0;

@@ -83,8 +83,7 @@ void metrics_statements(const uint8_t *reply, size_t len, const char *query_text
 void metrics_slow_statement(void);
 /* One HTTP request answered with status after duration_ns; route is the pattern
  * ("/api/v1/nodes/{id}"), copied and cut to METRICS_HTTP_ROUTE_BYTES_MAX. */
-void metrics_http_request(const char *method, const char *route, int status,
-                          uint64_t duration_ns);
+void metrics_http_request(const char *method, const char *route, int status, uint64_t duration_ns);
 
 /* Counts the HTTP server reads over SQL to include in the exposition. */
 typedef struct metrics_db_counts {
