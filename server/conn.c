@@ -28,6 +28,10 @@
  *   SKIP     → every message up to Sync is discarded (as after any extended-protocol error);
  *              Sync ends the implicit transaction, sends ReadyForQuery and returns to READY.
  *   CLOSING  → terminal: output is flushed by the loop, input ignored.
+ * A connection the server opened to itself (conn_set_trusted: the HTTP API's sessions) skips the
+ * password exchange. Every Query and Execute is measured after its replies are queued: the
+ * metrics module classifies those reply bytes (kind and outcome) and it is logged when it ran
+ * log_min_duration_statement or longer.
  * A malformed or oversized message sends FATAL 08P01 and moves to CLOSING; other connections are
  * unaffected. All per-Query memory (decoded arrays, parse trees, results, text values) comes from
  * one arena that is reset after each message, so a session's steady-state memory is flat.

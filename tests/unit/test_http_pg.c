@@ -98,8 +98,8 @@ START_TEST(test_typed_values_and_pipelining) {
     ready(&b);
     ck_assert_int_eq(write(server, buf_peek(&b), buf_size(&b)), (ssize_t)buf_size(&b));
     const char *params[] = {"x'y", NULL};
-    hpg_stmt_t stmts[] = {{"SELECT $1, $2", 2, params}, {"SELECT 2", 0, NULL},
-                          {"CREATE SNAPSHOT", 0, NULL}};
+    hpg_stmt_t stmts[] = {
+        {"SELECT $1, $2", 2, params}, {"SELECT 2", 0, NULL}, {"CREATE SNAPSHOT", 0, NULL}};
     hpg_result_t res[3];
     hpg_error_t err;
     ck_assert_int_eq(hpg_run(conn, stmts, 3, res, &err), 0);

@@ -64,8 +64,10 @@ START_TEST(test_statements_from_replies) {
     metrics_statements(buf_peek(&reply), 7, NULL, 1000);
     buf_free(&reply);
     char *text = render();
-    ck_assert_double_eq(sample(text, "contextdb_statements_total{kind=\"select\",outcome=\"ok\"}"), 1);
-    ck_assert_double_eq(sample(text, "contextdb_statements_total{kind=\"insert\",outcome=\"ok\"}"), 1);
+    ck_assert_double_eq(sample(text, "contextdb_statements_total{kind=\"select\",outcome=\"ok\"}"),
+                        1);
+    ck_assert_double_eq(sample(text, "contextdb_statements_total{kind=\"insert\",outcome=\"ok\"}"),
+                        1);
     ck_assert_double_eq(
         sample(text, "contextdb_statements_total{kind=\"update\",outcome=\"error\"}"), 1);
     /* 3 ms: outside the 2.5 ms bucket, inside 5 ms; one observation in all. */
