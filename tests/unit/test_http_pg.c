@@ -136,7 +136,8 @@ START_TEST(test_error_and_fatal) {
     buf_init(&b);
     msg(&b, '1', "", 0);
     msg(&b, '2', "", 0);
-    msg(&b, 'E', "SERROR\0C23505\0Mduplicate key\0DKey (id)=(1) already exists.\0", 61);
+    static const char error[] = "SERROR\0C23505\0Mduplicate key\0DKey (id)=(1) already exists.\0";
+    msg(&b, 'E', error, sizeof(error)); /* the literal's own NUL ends the field list */
     ready(&b);
     ck_assert_int_eq(write(server, buf_peek(&b), buf_size(&b)), (ssize_t)buf_size(&b));
     hpg_stmt_t stmt = {"INSERT", 0, NULL};
@@ -150,7 +151,8 @@ START_TEST(test_error_and_fatal) {
     ck_assert(res.rows == NULL && res.columns == NULL);
     /* FATAL, then the server goes away: the connection is broken, never reused. */
     buf_reset(&b);
-    msg(&b, 'E', "SFATAL\0C57P01\0Mterminating connection\0", 40);
+    static const char fatal[] = "SFATAL\0C57P01\0Mterminating connection\0";
+    msg(&b, 'E', fatal, sizeof(fatal));
     ck_assert_int_eq(write(server, buf_peek(&b), buf_size(&b)), (ssize_t)buf_size(&b));
     close(server);
     ck_assert_int_eq(hpg_run(conn, &stmt, 1, NULL, &err), -1);
