@@ -338,6 +338,33 @@ def auth_servers(binary, tmp, api):
     print("auth: bearer token and pgwire authentication ok")
 
 
+def tls_server(binary, tmp, api):
+    """ssl_cert_file / ssl_key_file: the HTTP API speaks HTTPS with the pgwire certificate."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    srv = HttpServer(binary, tmp, "tls", ["ssl_cert_file = '%s'" % cert,
+                                          "ssl_key_file = '%s'" % key]).start()
+    try:
+        url = srv.url.replace("http://", "https://")
+        r = requests.post(url + "/api/v1/nodes", json={"id": 1, "label": "tls"}, verify=cert,
+                          timeout=30)
+        assert r.status_code == 201, r.text
+        api.validate("POST", "/api/v1/nodes", r)
+        r = requests.get(url + "/api/v1/nodes/1", verify=cert, timeout=30)
+        assert r.json()["label"] == "tls", r.text
+        try:
+            requests.get(srv.url + "/healthz", timeout=10)
+            raise AssertionError("plain HTTP answered on the HTTPS port")
+        except requests.RequestException:
+            pass
+    finally:
+        srv.stop()
+    print("tls: HTTPS with the pgwire certificate ok")
+
+
 def log_server(binary, tmp):
     log_file = os.path.join(tmp, "logs", "contextdb.log")
     os.makedirs(os.path.dirname(log_file))
@@ -378,6 +405,7 @@ def main():
     try:
         api = main_server(binary, readme, tmp)
         auth_servers(binary, tmp, api)
+        tls_server(binary, tmp, api)
         log_server(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
