@@ -341,6 +341,19 @@ static void metrics_render_storage(buf_t *out, const metrics_db_counts_t *counts
     metrics_scan_dir("snapshots/metadata", ".json", &snap_files, &snap_bytes);
     metrics_gauge(out, "contextdb_snapshots_on_disk", "gauge",
                   "Completed snapshots whose metadata file exists.", (double)snap_files);
+    uint64_t total = 0;
+    static const char *const kinds[] = {"snapshots/nodes", "snapshots/edges", "snapshots/vectors",
+                                        "snapshots/hnsw"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        metrics_scan_dir(kinds[i], "", &snap_files, &snap_bytes);
+        total += snap_bytes;
+    }
+    metrics_gauge(out, "contextdb_snapshot_bytes", "gauge",
+                  "Bytes of snapshot column and index files on disk.", (double)total);
+    metrics_scan_dir("objstore/metadata", ".json", &snap_files, &snap_bytes);
+    metrics_gauge(out, "contextdb_snapshots_uploaded", "gauge",
+                  "Snapshots whose metadata reached the object store (file:// backend).",
+                  (double)snap_files);
     if (counts != NULL && counts->valid) {
         buf_printf(out,
                    "# HELP contextdb_rows Committed rows by table.\n"

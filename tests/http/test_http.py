@@ -264,7 +264,8 @@ def check_observability(c):
                  "contextdb_http_request_duration_seconds_count", "contextdb_wal_bytes",
                  "contextdb_rows", "contextdb_hnsw_vectors", "raft_term", "raft_role",
                  "process_resident_memory_bytes", "process_cpu_seconds_total",
-                 "contextdb_snapshots_on_disk"]:
+                 "contextdb_snapshots_on_disk", "contextdb_snapshot_bytes",
+                 "contextdb_snapshots_uploaded"]:
         assert want in names, want
     inserts = samples[("contextdb_statements_total", (("kind", "insert"), ("outcome", "ok")))]
     assert inserts >= 400, inserts
@@ -273,6 +274,8 @@ def check_observability(c):
                                                        ("status", "2xx")))]
     assert posts >= 400, posts
     assert samples[("contextdb_wal_bytes", ())] > 0
+    assert samples[("contextdb_snapshots_uploaded", ())] >= 1
+    assert samples[("contextdb_snapshot_bytes", ())] > 0
     assert samples[("contextdb_rows", (("table", "nodes"),))] == m["counts"]["nodes"]
 
 
