@@ -104,6 +104,7 @@ struct conn {
     int metrics_state;           /* metrics_conn_state_t this connection is counted under */
     uint64_t statement_start_ns; /* metrics and log_min_duration_statement */
     size_t statement_reply_at;   /* where the statement's replies begin in out */
+    uint64_t held_since_ns;      /* replies held for durability since (metrics) */
 };
 
 conn_t *conn_create(conn_server_t *server, const char *peer) {
@@ -1013,6 +1014,7 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
     buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
     conn->out.len = conn->out.start + mark;
     conn->waiting = true;
+    conn->held_since_ns = metrics_now_ns();
     bool snapshot = conn->snapshot_reply_at != SIZE_MAX && conn->snapshot_reply_at >= mark;
     conn->held_snapshot_at = snapshot ? conn->snapshot_reply_at - mark : SIZE_MAX;
     conn->held_simple = conn->query_simple;
@@ -1054,6 +1056,7 @@ bool conn_resume(conn_t *conn) {
         buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
         buf_reset(&conn->held);
         conn->waiting = false;
+        metrics_durability_wait(metrics_now_ns() - conn->held_since_ns);
     }
     return !conn->waiting;
 }

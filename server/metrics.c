@@ -54,6 +54,7 @@ static struct {
     atomic_uint_fast64_t stmts[METRICS_STMT_KINDS][2]; /* [kind][0 ok, 1 error] */
     atomic_uint_fast64_t slow;
     metrics_hist_t query;
+    metrics_hist_t durable;
     metrics_hist_t http;
     pthread_mutex_t mu; /* routes, raft source */
     metrics_route_t routes[METRICS_ROUTES_MAX];
@@ -201,6 +202,10 @@ void metrics_statements(const uint8_t *reply, size_t len, const char *query_text
     }
 }
 
+void metrics_durability_wait(uint64_t duration_ns) {
+    metrics_hist_add(&metrics.durable, duration_ns);
+}
+
 void metrics_slow_statement(void) {
     atomic_fetch_add_explicit(&metrics.slow, 1, memory_order_relaxed);
 }
@@ -279,6 +284,10 @@ static void metrics_render_conns(buf_t *out) {
                   (double)atomic_load_explicit(&metrics.slow, memory_order_relaxed));
     metrics_render_hist(out, "contextdb_statement_duration_seconds",
                         "Time to run one frontend message's statements.", &metrics.query);
+    metrics_render_hist(out, "contextdb_durability_wait_seconds",
+                        "Time replies waited for the WAL fsync (or snapshot) making their work "
+                        "durable.",
+                        &metrics.durable);
 }
 
 static void metrics_render_http(buf_t *out) {

@@ -275,6 +275,7 @@ def check_observability(c):
     assert posts >= 400, posts
     assert samples[("contextdb_wal_bytes", ())] > 0
     assert samples[("contextdb_snapshots_uploaded", ())] >= 1
+    assert samples[("contextdb_durability_wait_seconds_count", ())] >= 1
     assert samples[("contextdb_snapshot_bytes", ())] > 0
     assert samples[("contextdb_rows", (("table", "nodes"),))] == m["counts"]["nodes"]
 
