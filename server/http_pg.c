@@ -63,16 +63,47 @@ static int hpg_fail(hpg_conn_t *conn, hpg_error_t *err, const char *what) {
     return -1;
 }
 
+/* Buffers whatever the server has sent so far (non-blocking). Returns -1 on EOF or error. */
+static int hpg_drain(hpg_conn_t *conn) {
+    while (true) {
+        uint8_t *dest = buf_reserve(&conn->in, HPG_READ_CHUNK);
+        ssize_t got = dest == NULL ? -1 : recv(conn->fd, dest, HPG_READ_CHUNK, MSG_DONTWAIT);
+        if (got > 0) {
+            buf_commit(&conn->in, (size_t)got);
+            continue;
+        }
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
+}
+
+/* Sends the whole request. While the socket is full, replies to the messages already sent are
+ * read into conn->in: the server stops reading a client whose unread output grows too large,
+ * so a long pipelined request must not wait for the send alone. */
 static int hpg_flush(hpg_conn_t *conn, hpg_error_t *err) {
     while (buf_size(&conn->out) > 0) {
-        ssize_t sent = send(conn->fd, buf_peek(&conn->out), buf_size(&conn->out), MSG_NOSIGNAL);
+        ssize_t sent =
+            send(conn->fd, buf_peek(&conn->out), buf_size(&conn->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent > 0) {
+            buf_consume(&conn->out, (size_t)sent);
+            continue;
+        }
         if (sent < 0 && errno == EINTR) {
             continue;
         }
-        if (sent <= 0) {
+        if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
             return hpg_fail(conn, err, strerror(errno));
         }
-        buf_consume(&conn->out, (size_t)sent);
+        struct pollfd pfd = {.fd = conn->fd, .events = POLLIN | POLLOUT};
+        int ready = poll(&pfd, 1, conn->timeout_ms == 0 ? -1 : (int)conn->timeout_ms);
+        if (ready == 0) {
+            return hpg_fail(conn, err, "timed out sending to the server");
+        }
+        if (ready > 0 && (pfd.revents & POLLIN) != 0 && hpg_drain(conn) < 0) {
+            return hpg_fail(conn, err, "server closed the connection");
+        }
     }
     buf_reset(&conn->out);
     return 0;
@@ -80,9 +111,6 @@ static int hpg_flush(hpg_conn_t *conn, hpg_error_t *err) {
 
 /* Reads until one whole message is buffered; msg points into conn->in until the next read. */
 static int hpg_read(hpg_conn_t *conn, hpg_msg_t *msg, hpg_error_t *err) {
-    if (buf_size(&conn->in) >= 5) {
-        buf_consume(&conn->in, 0);
-    }
     while (true) {
         size_t have = buf_size(&conn->in);
         if (have >= 5) {
