@@ -66,7 +66,7 @@ static const config_key_t CONFIG_KEYS[] = {
     {"authentication_timeout", CK_DURATION, 1000, 600000, "1min",
      "a client that has not finished startup and authentication by then is disconnected"},
     {"http_port", CK_UINT, 0, 65535, "8080",
-     "HTTP REST API, /metrics, /healthz, /readyz port on host (0 = any free port)"},
+     "HTTP REST API, /metrics, /healthz, /readyz port on host (0 = any free port, off = none)"},
     {"http_auth_token", CK_STRING, 0, CONFIG_TOKEN_BYTES_MAX - 1, "",
      "bearer token HTTP requests must send (Authorization: Bearer ...); empty = none"},
     {"http_body_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "16MB",
@@ -306,6 +306,12 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         return 0;
     }
     uint64_t n = 0;
+    if (strcmp(key->name, "http_port") == 0) {
+        cfg->http_off = strcasecmp(value, "off") == 0;
+        if (cfg->http_off) {
+            return 0;
+        }
+    }
     if (config_parse_uint(key, value, &n) < 0 || n < key->min || n > key->max) {
         goto invalid;
     }

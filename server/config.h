@@ -46,6 +46,7 @@ typedef struct config {
     char ssl_key_file[CONFIG_PATH_BYTES_MAX];
     uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
     uint32_t http_port;                 /* HTTP API and /metrics; 0 = any free port */
+    bool http_off;                      /* http_port = off: no HTTP server */
     char http_auth_token[CONFIG_TOKEN_BYTES_MAX]; /* "" = no bearer token */
     uint64_t http_body_bytes_max;                 /* larger request bodies get 413 */
     uint32_t http_threads;                        /* HTTP worker threads = SQL connections */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -352,6 +353,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *mhd, const 
     (void)version;
     http_server_t *server = cls;
     http_state_t *state = *con_cls;
+    static _Thread_local bool named;
+    if (!named) {
+        prctl(PR_SET_NAME, "http", 0, 0, 0); /* the log's "component" */
+        named = true;
+    }
     if (state == NULL) {
         state = ctx_calloc(1, sizeof(*state));
         buf_init(&state->body);

@@ -221,8 +221,8 @@ static int main_adopt(void *ctx, int fd) {
 }
 
 /* The HTTP server on http_port; prints `contextdb: http listening on HOST:PORT` (before the
- * pgwire ready line, so whoever waits for that line can read this one). NULL when it could not
- * start: logged, and the server goes on without HTTP. */
+ * pgwire ready line, so whoever waits for that line can read this one). NULL with http_port =
+ * off, or when it could not start: logged, and the server goes on without HTTP. */
 static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
     http_config_t config = {.host = cfg->host,
                             .port = cfg->http_port,
@@ -238,6 +238,9 @@ static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
     http_server_t *http = NULL;
     ctx_err_t err;
     ctx_err_clear(&err);
+    if (cfg->http_off) {
+        return NULL;
+    }
     if (http_start(&config, &http, &err) != 0) {
         CTX_ERROR("HTTP API disabled: %s", err.message);
         return NULL;

@@ -387,7 +387,8 @@ def log_server(binary, tmp):
     log_file = os.path.join(tmp, "logs", "contextdb.log")
     os.makedirs(os.path.dirname(log_file))
     srv = HttpServer(binary, tmp, "logs", ["log_format = json", "log_file = '%s'" % log_file,
-                                           "log_min_duration_statement = 0"]).start()
+                                           "log_min_duration_statement = 0",
+                                           "log_level = debug"]).start()
     try:
         pg = psycopg2.connect(srv.pg_dsn)
         pg.autocommit = True
@@ -399,6 +400,8 @@ def log_server(binary, tmp):
                              for e in lines), lines[:3]
         ready = [e for e in lines if e["message"].startswith("ready:")]
         assert ready and ready[0]["fields"]["http_port"] == str(srv.http_port), ready
+        http = [e for e in lines if e["message"].startswith("http: POST /api/v1/nodes")]
+        assert http and http[0]["component"] == "http", http
         slow = [e["message"] for e in lines if e["message"].startswith("duration:")]
         assert any("SELECT 'before rotation'" in m for m in slow), slow
         assert any("<extended protocol execute>" in m for m in slow), slow
@@ -417,6 +420,22 @@ def log_server(binary, tmp):
     print("logs: json lines, slow statements, SIGHUP reopen ok")
 
 
+def config_keys(binary, tmp):
+    """http_port = off runs no HTTP server; a bad http_port stops the server at start-up."""
+    from ctxserver import Server
+    srv = Server(binary, os.path.join(tmp, "off", "data"), env={"CONTEXTDB_HTTP_PORT": "off"},
+                 log_path=os.path.join(tmp, "off.log"))
+    srv.start()
+    status = srv.stop()
+    log = open(os.path.join(tmp, "off.log")).read()
+    assert status == 0 and "http listening" not in log and "http_port=0" in log, log
+    out = subprocess.run([binary, "--port", "0", "--data-dir", os.path.join(tmp, "bad")],
+                         env=dict(os.environ, CONTEXTDB_HTTP_PORT="80x"), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1 and 'invalid value for parameter "http_port"' in out.stderr, out
+    print("config: http_port = off and bad values ok")
+
+
 def main():
     binary, readme = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="ctx-http-")
@@ -425,6 +444,7 @@ def main():
         auth_servers(binary, tmp, api)
         tls_server(binary, tmp, api)
         log_server(binary, tmp)
+        config_keys(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("test_http: all ok")
