@@ -153,9 +153,14 @@ static int config_parse_level(const char *value, ctx_log_level_t *out) {
     return -1;
 }
 
-/* log_format (text | json) and log_min_duration_statement (-1, or a duration: bare = ms, as in
- * PostgreSQL). Returns 1 when name is neither, 0 when set, -1 for a bad value. */
+/* log_format (text | json), log_min_duration_statement (-1, or a duration: bare = ms, as in
+ * PostgreSQL) and http_port's "off" (numbers take the generic path). Returns 1 when not handled
+ * here, 0 when set, -1 for a bad value. */
 static int config_set_log(config_t *cfg, const char *name, const char *value) {
+    if (strcmp(name, "http_port") == 0) {
+        cfg->http_off = strcasecmp(value, "off") == 0;
+        return cfg->http_off ? 0 : 1;
+    }
     if (strcmp(name, "log_format") == 0) {
         bool json = strcasecmp(value, "json") == 0;
         if (!json && strcasecmp(value, "text") != 0) {
@@ -237,6 +242,30 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
     }
 }
 
+/* A CK_STRING key: length within bounds, auth_method parsed, the rest copied. -1: bad value. */
+static int config_set_string(config_t *cfg, const config_key_t *key, const char *value) {
+    size_t len = strlen(value);
+    if (len < key->min || len > key->max) {
+        return -1;
+    }
+    if (strcmp(key->name, "auth_method") == 0) {
+        auth_method_t method;
+        if (auth_parse_method(value, &method, NULL) < 0) {
+            return -1;
+        }
+        cfg->auth.method = method;
+        return 0;
+    }
+    char *dest = strcmp(key->name, "host") == 0              ? cfg->host
+                 : strcmp(key->name, "ssl_cert_file") == 0   ? cfg->ssl_cert_file
+                 : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
+                 : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
+                 : strcmp(key->name, "log_file") == 0        ? cfg->log_file
+                                                             : cfg->data_dir;
+    memcpy(dest, value, len + 1);
+    return 0;
+}
+
 int config_set(config_t *cfg, const char *key_name, const char *value, const char *source,
                ctx_err_t *err) {
     CTX_ASSERT(cfg != NULL);
@@ -260,33 +289,17 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         }
         return 0;
     }
-    if (key->kind == CK_STRING) {
-        size_t len = strlen(value);
-        if (len < key->min || len > key->max) {
+    int special = config_set_log(cfg, key->name, value);
+    if (special <= 0) {
+        if (special < 0) {
             goto invalid;
         }
-        int log_rc = config_set_log(cfg, key->name, value);
-        if (log_rc <= 0) {
-            if (log_rc < 0) {
-                goto invalid;
-            }
-            return 0;
+        return 0;
+    }
+    if (key->kind == CK_STRING) {
+        if (config_set_string(cfg, key, value) < 0) {
+            goto invalid;
         }
-        if (strcmp(key->name, "auth_method") == 0) {
-            auth_method_t method;
-            if (auth_parse_method(value, &method, NULL) < 0) {
-                goto invalid;
-            }
-            cfg->auth.method = method;
-            return 0;
-        }
-        char *dest = strcmp(key->name, "host") == 0              ? cfg->host
-                     : strcmp(key->name, "ssl_cert_file") == 0   ? cfg->ssl_cert_file
-                     : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
-                     : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
-                     : strcmp(key->name, "log_file") == 0        ? cfg->log_file
-                                                                 : cfg->data_dir;
-        memcpy(dest, value, len + 1);
         return 0;
     }
     if (key->kind == CK_METRIC) {
@@ -306,12 +319,6 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         return 0;
     }
     uint64_t n = 0;
-    if (strcmp(key->name, "http_port") == 0) {
-        cfg->http_off = strcasecmp(value, "off") == 0;
-        if (cfg->http_off) {
-            return 0;
-        }
-    }
     if (config_parse_uint(key, value, &n) < 0 || n < key->min || n > key->max) {
         goto invalid;
     }

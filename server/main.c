@@ -249,6 +249,23 @@ static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
     return http;
 }
 
+/* Starts HTTP, prints the ready line, serves until SIGINT/SIGTERM, stops HTTP (its SQL sessions
+ * ended with the loop's shutdown; the loop itself is destroyed by the caller, after this). */
+static int main_run(const config_t *cfg, loop_t *loop, ctx_err_t *err) {
+    http_server_t *http = main_start_http(cfg, loop);
+    printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
+    fflush(stdout);
+    CTX_INFO("ready: host=%s port=%u http_port=%u data_dir=%s max_connections=%u "
+             "vector_dimensions=%u",
+             cfg->host, loop_port(loop), http != NULL ? http_port(http) : 0, cfg->data_dir,
+             cfg->max_connections, cfg->vector_dimensions);
+    metrics_set_ready(true);
+    int rc = loop_run(loop, err);
+    metrics_set_ready(false);
+    http_stop(http);
+    return rc;
+}
+
 static int main_serve(const config_t *cfg, ctx_err_t *err) {
     store_config_t store_config = {.vector_dims = cfg->vector_dimensions};
     sql_db_t db;
@@ -307,21 +324,10 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.snapshot_result = durability_snapshot_result;
     loop_config.durability_ctx = dur;
     loop_t *loop = NULL;
-    http_server_t *http = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
     if (rc == 0) {
-        http = main_start_http(cfg, loop);
-        printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
-        fflush(stdout);
-        CTX_INFO("ready: host=%s port=%u http_port=%u data_dir=%s max_connections=%u "
-                 "vector_dimensions=%u",
-                 cfg->host, loop_port(loop), http != NULL ? http_port(http) : 0, cfg->data_dir,
-                 cfg->max_connections, cfg->vector_dimensions);
-        metrics_set_ready(true);
-        rc = loop_run(loop, err);
-        metrics_set_ready(false);
+        rc = main_run(cfg, loop, err);
     }
-    http_stop(http);       /* its SQL sessions are gone with the loop's shutdown */
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
     vindex_destroy(db.vindex);
