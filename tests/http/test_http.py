@@ -24,11 +24,16 @@ import sys
 import tempfile
 import time
 
-import psycopg2
-import requests
-from prometheus_client.parser import text_string_to_metric_families
+try:
+    import psycopg2
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
 
-from httptest import Client, HttpServer, OpenApi
+    from httptest import Client, HttpServer, OpenApi
+except ImportError as e:
+    print("SKIP: %s (python3-requests, python3-jsonschema, python3-prometheus-client, "
+          "python3-psycopg2)" % e)
+    sys.exit(77)
 
 
 def readme_examples(readme):

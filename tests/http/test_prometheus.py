@@ -16,9 +16,13 @@ import sys
 import tempfile
 import time
 
-import requests
+try:
+    import requests
 
-from httptest import HttpServer
+    from httptest import HttpServer
+except ImportError as e:
+    print("SKIP: %s (python3-requests, python3-jsonschema)" % e)
+    sys.exit(77)
 
 WAIT_S = 120
 
