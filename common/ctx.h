@@ -69,7 +69,9 @@
     X(CTX_EBINARY_FORMAT, -74, "22P03", "invalid binary representation")                           \
     X(CTX_EBAD_COPY, -75, "22P04", "bad copy file format")                                         \
     X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")                         \
-    X(CTX_EDISK_FULL, -77, "53100", "disk full")
+    X(CTX_EDISK_FULL, -77, "53100", "disk full")                                                   \
+    X(CTX_EUNKNOWN_COMMIT, -78, "40003", "statement completion unknown")                           \
+    X(CTX_ENO_LEADER, -79, "57P03", "cannot connect now")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

@@ -59,7 +59,10 @@ enum {
     RAFT_CONF_CHANGE_SIZE = 6, /* payload of a RAFT_ENTRY_CONF entry */
     RAFT_VERSION = 1,          /* version byte of every encoding */
 };
-#define RAFT_ENTRY_BYTES_MAX ((uint32_t)16 << 20)   /* one proposal */
+#define RAFT_ENTRY_BYTES_MAX                                                                       \
+    (((uint32_t)1 << 30) - ((uint32_t)1 << 20))     /* one proposal: a WAL                         \
+                                                    record's bound, less room                      \
+                                                    for a message header */
 #define RAFT_SNAPSHOT_BYTES_MAX ((uint64_t)1 << 30) /* snapshot data carried by one message */
 #define RAFT_CAMPAIGN_TRANSFER ((uint64_t)1)        /* vote ctx: leader transfer, skip lease */
 
@@ -280,6 +283,12 @@ uint64_t raft_first_index(const raft_t *raft); /* snapshot index + 1 */
 uint64_t raft_last_index(const raft_t *raft);
 /* Term of the entry at index (snapshot index included); CTX_EBAD_PARAM outside the log. */
 int raft_term_at(const raft_t *raft, uint64_t index, uint64_t *term);
+/* Leader only: the highest index known to be replicated on member id (*match) and whether it
+ * answered recently; CTX_EREAD_ONLY on a non-leader, CTX_EBAD_PARAM for an unknown id. */
+int raft_member_match(const raft_t *raft, uint32_t id, uint64_t *match, bool *recent);
+/* The entry at index (after the snapshot, at most the last index); its data is borrowed until the
+ * next mutating call. CTX_EBAD_PARAM outside the log. */
+int raft_entry_at(const raft_t *raft, uint64_t index, raft_entry_t *out);
 /* Membership as of the last log entry; valid until the next mutating call. */
 const raft_conf_t *raft_conf(const raft_t *raft);
 bool raft_conf_is_voter(const raft_conf_t *conf, uint32_t id);

@@ -313,3 +313,26 @@ int raft_term_at(const raft_t *raft, uint64_t index, uint64_t *term) {
 const raft_conf_t *raft_conf(const raft_t *raft) {
     return &raft->conf;
 }
+
+/* See raft.h. */
+int raft_entry_at(const raft_t *raft, uint64_t index, raft_entry_t *out) {
+    if (index <= raft->log.snap_index || index > raft_log_last_index(&raft->log)) {
+        return CTX_EBAD_PARAM;
+    }
+    raft_log_entry(&raft->log, index, out);
+    return CTX_OK;
+}
+
+/* See raft.h. */
+int raft_member_match(const raft_t *raft, uint32_t id, uint64_t *match, bool *recent) {
+    if (raft->role != RAFT_LEADER) {
+        return CTX_EREAD_ONLY;
+    }
+    const raft_progress_t *pr = raft_progress_get((raft_t *)raft, id);
+    if (pr == NULL) {
+        return CTX_EBAD_PARAM;
+    }
+    *match = pr->match;
+    *recent = pr->recent_active;
+    return CTX_OK;
+}

@@ -77,6 +77,15 @@ static const config_key_t CONFIG_KEYS[] = {
      "log to this file instead of stderr (appended; reopened on SIGHUP)"},
     {"log_min_duration_statement", CK_STRING, 1, 32, "-1",
      "log statements running at least this long (ms, s, min; bare = ms; -1 = off, 0 = all)"},
+    {"node_id", CK_UINT, 1, INT32_MAX, "1", "this member's id in cluster_nodes"},
+    {"raft_port", CK_UINT, 0, 65535, "7001",
+     "Raft TCP port of this member (its cluster_nodes entry wins when listed)"},
+    {"cluster_nodes", CK_STRING, 0, CONFIG_CLUSTER_BYTES_MAX - 1, "",
+     "initial members ID=HOST:RAFT_PORT,...; empty: a one-member cluster"},
+    {"cluster_secret", CK_STRING, 0, CONFIG_SECRET_BYTES_MAX - 1, "",
+     "shared secret the members prove to each other (required with several members)"},
+    {"cluster_commit_timeout", CK_DURATION, 100, 3600000, "10s",
+     "a write not committed by then is answered 40003 (outcome unknown)"},
 };
 
 enum { CONFIG_KEY_COUNT = sizeof(CONFIG_KEYS) / sizeof(CONFIG_KEYS[0]) };
@@ -236,6 +245,12 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->http_body_bytes_max = n;
     } else if (strcmp(name, "http_threads") == 0) {
         cfg->http_threads = (uint32_t)n;
+    } else if (strcmp(name, "node_id") == 0) {
+        cfg->node_id = (uint32_t)n;
+    } else if (strcmp(name, "raft_port") == 0) {
+        cfg->raft_port = (uint32_t)n;
+    } else if (strcmp(name, "cluster_commit_timeout") == 0) {
+        cfg->cluster_commit_timeout_ms = (uint32_t)n;
     } else {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
@@ -261,6 +276,8 @@ static int config_set_string(config_t *cfg, const config_key_t *key, const char 
                  : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
                  : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
                  : strcmp(key->name, "log_file") == 0        ? cfg->log_file
+                 : strcmp(key->name, "cluster_nodes") == 0   ? cfg->cluster_nodes
+                 : strcmp(key->name, "cluster_secret") == 0  ? cfg->cluster_secret
                                                              : cfg->data_dir;
     memcpy(dest, value, len + 1);
     return 0;

@@ -22,6 +22,8 @@ enum {
     CONFIG_LINE_BYTES_MAX = 8192,
     CONFIG_CONNECTIONS_MAX = 100000,
     CONFIG_TOKEN_BYTES_MAX = 256,
+    CONFIG_CLUSTER_BYTES_MAX = 4096,
+    CONFIG_SECRET_BYTES_MAX = 256,
 };
 
 typedef struct config {
@@ -53,6 +55,11 @@ typedef struct config {
     ctx_log_format_t log_format;                  /* text | json */
     char log_file[CONFIG_PATH_BYTES_MAX];         /* "" = stderr; reopened on SIGHUP */
     int64_t log_min_duration_statement_ms;        /* -1 = off */
+    uint32_t node_id;                             /* this member (server/cluster.h) */
+    uint32_t raft_port;
+    char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
+    char cluster_secret[CONFIG_SECRET_BYTES_MAX];
+    uint32_t cluster_commit_timeout_ms;
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

@@ -88,6 +88,10 @@ struct conn {
     char peer[64];
     buf_t held; /* replies waiting for durability (see conn_waiting) */
     bool waiting;
+    uint64_t held_ms;    /* monotonic ms when they were held */
+    bool gate_waiting;   /* the next message waits for the read barrier */
+    uint64_t gate_token; /* its barrier (cluster_read_ready) */
+    uint64_t gate_since_ms;
     /* A CancelRequest stops only the statement running when it arrives: cancel_mu orders
      * conn_cancel (watcher or loop thread) against statement start and end (loop thread), and
      * the session's cancel flag is set only while statement_running. */
@@ -995,21 +999,23 @@ static void conn_settle_out_of_memory(conn_t *conn, size_t mark) {
 
 /* ---- Durability: replies held until the WAL (and a snapshot) are durable ------------------- */
 
-static bool conn_reply_ready(const conn_t *conn) {
+static bool conn_reply_ready(const conn_t *conn, uint64_t held_ms) {
     const conn_server_t *server = conn->server;
     if (conn->session == NULL || server->reply_ready == NULL) {
         return true;
     }
     return server->reply_ready(server->reply_ctx, sql_session_commit_lsn(conn->session),
-                               sql_session_snapshot_wait(conn->session));
+                               sql_session_snapshot_wait(conn->session), held_ms);
 }
 
 /* After a message: if its work is not durable yet, moves what it queued (past `mark` bytes of
  * output) to conn->held. */
 static void conn_hold_replies(conn_t *conn, size_t mark) {
-    if (conn_reply_ready(conn)) {
+    uint64_t now = conn_now_ms();
+    if (conn_reply_ready(conn, now)) {
         return;
     }
+    conn->held_ms = now;
     CTX_ASSERT(buf_size(&conn->out) >= mark);
     buf_append(&conn->held, buf_peek(&conn->out) + mark, buf_size(&conn->out) - mark);
     conn->out.len = conn->out.start + mark;
@@ -1046,19 +1052,87 @@ static void conn_settle_snapshot(conn_t *conn) {
     }
 }
 
+/* The held replies of a message whose commit did not take effect (replaced by another leader's
+ * entry, or unknown after the timeout) become that error, as conn_settle_snapshot does. True
+ * when they did. */
+static bool conn_settle_commit(conn_t *conn) {
+    const conn_server_t *server = conn->server;
+    uint64_t lsn = sql_session_commit_lsn(conn->session);
+    if (lsn == 0 || server->commit_result == NULL) {
+        return false;
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (server->commit_result(server->reply_ctx, lsn, conn->held_ms, &err) == CTX_OK) {
+        return false;
+    }
+    buf_reset(&conn->held);
+    reply_error(&conn->held, &err);
+    if (conn->held_simple) {
+        pgw_encode_ready_for_query(&conn->held,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    } else {
+        sql_query_failed(conn->session);
+        conn->state = CONN_SKIP;
+    }
+    return true;
+}
+
 bool conn_waiting(const conn_t *conn) {
-    return conn->waiting;
+    return conn->waiting || conn->gate_waiting;
 }
 
 bool conn_resume(conn_t *conn) {
-    if (conn->waiting && conn_reply_ready(conn)) {
-        conn_settle_snapshot(conn);
+    if (conn->waiting && conn_reply_ready(conn, conn->held_ms)) {
+        if (!conn_settle_commit(conn)) {
+            conn_settle_snapshot(conn);
+        }
         buf_append(&conn->out, buf_peek(&conn->held), buf_size(&conn->held));
         buf_reset(&conn->held);
         conn->waiting = false;
         metrics_durability_wait(metrics_now_ns() - conn->held_since_ns);
     }
     return !conn->waiting;
+}
+
+/* The read barrier before a Query or Execute (conn_server_t.read_ready): true to run the message
+ * now; false to wait (conn_waiting) or when the barrier failed, in which case the message was
+ * answered with the error and must be consumed (*consumed). */
+static bool conn_read_gate(conn_t *conn, const pgw_frame_t *frame, bool *consumed) {
+    const conn_server_t *server = conn->server;
+    *consumed = false;
+    if (!server->reads_barrier || server->read_ready == NULL || conn->session == NULL ||
+        conn->state != CONN_READY ||
+        (frame->type != PGW_MSG_QUERY && frame->type != PGW_MSG_EXECUTE)) {
+        return true;
+    }
+    const char *consistency = sql_session_setting(conn->session, "read_consistency");
+    if (consistency != NULL && strcmp(consistency, "local") == 0) {
+        return true;
+    }
+    if (!conn->gate_waiting) {
+        conn->gate_token = 0;
+        conn->gate_since_ms = conn_now_ms();
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (server->read_ready(server->reply_ctx, &conn->gate_token, conn->gate_since_ms, &err)) {
+        conn->gate_waiting = false;
+        return true;
+    }
+    conn->gate_waiting = err.code == CTX_OK;
+    if (err.code != CTX_OK) {
+        conn_send_error(conn, &err);
+        if (frame->type == PGW_MSG_QUERY) {
+            pgw_encode_ready_for_query(&conn->out,
+                                       (pgw_txn_status_t)sql_session_txn_status(conn->session));
+        } else {
+            sql_query_failed(conn->session);
+            conn->state = CONN_SKIP;
+        }
+        *consumed = true;
+    }
+    return false;
 }
 
 bool conn_process(conn_t *conn, uint32_t messages_max) {
@@ -1084,6 +1158,14 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
         }
         if (rc == 0) {
             return false;
+        }
+        bool consumed = false;
+        if (!startup && !conn_read_gate(conn, &frame, &consumed)) {
+            if (!consumed) {
+                return false; /* the loop calls again when the barrier may have moved */
+            }
+            buf_consume(&conn->in, frame.frame_bytes);
+            continue;
         }
         size_t mark = buf_size(&conn->out);
         conn->snapshot_reply_at = SIZE_MAX;

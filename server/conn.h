@@ -39,12 +39,20 @@ typedef struct conn_server {
     struct cancel_watch *watch; /* statement_timeout and busy-time cancels (cancel.h); or NULL */
     const struct auth_config *auth; /* password authentication (auth.h); NULL: trust */
     bool tls_enabled;               /* answer SSLRequest with 'S' (the loop runs TLS) */
-    /* Durability (server/durability.h): true when replies of work committed up to lsn, that
-     * created snapshot snapshot_id (0: none), may be sent. NULL: always. */
-    bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id);
+    /* Commits (server/cluster.h): true when the replies of a message whose work committed up to
+     * lsn, and that created snapshot snapshot_id (0: none), held since held_ms (monotonic), may
+     * be sent. NULL: always. */
+    bool (*reply_ready)(void *reply_ctx, uint64_t lsn, uint64_t snapshot_id, uint64_t held_ms);
+    /* Once ready: 0 when the commit at lsn took effect, else its error (40001 replaced by another
+     * entry, 40003 unknown), which replaces the message's held replies. NULL: always 0. */
+    int (*commit_result)(void *reply_ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *err);
     /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
      * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
     int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
+    /* The read barrier before a Query or Execute runs (cluster_read_ready), unless the session
+     * set read_consistency = 'local'; NULL or reads_barrier false: none. */
+    bool (*read_ready)(void *reply_ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err);
+    bool reads_barrier;
     void *reply_ctx;
 } conn_server_t;
 

@@ -100,8 +100,12 @@ struct durability {
     uint64_t current_id;     /* newest completed snapshot (metadata/current) */
     uint64_t current_index;  /* its WAL index */
     uint64_t previous_index; /* the one before (WAL kept back to it) */
+    dur_replica_t replica;
+    recovery_info_t recovered; /* the log after the snapshot, until durability_recovered_free */
+    uint64_t snapshot_term;
     /* the running snapshot */
     bool running;
+    uint64_t run_term;
     pid_t pid;
     uint64_t run_id;
     uint64_t run_index;
@@ -135,44 +139,38 @@ static void notify(durability_t *d) {
     (void)n;
 }
 
-/* ---------------------------------------------------------------- commit hook */
+/* ---------------------------------------------------------------- replies */
 
-static int d_log(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err) {
-    durability_t *d = ctx;
-    CTX_ASSERT(batch->count > 0);
-    buf_reset(&d->enc);
-    cmd_encode(batch, &d->enc);
-    if (buf_failed(&d->enc)) {
-        buf_reset(&d->enc);
-        ctx_err_set(err, CTX_ENOMEM, "out of memory");
-        ctx_err_detail(err, "The system could not provide memory for the WAL record.");
-        return CTX_ENOMEM;
-    }
-    if (buf_size(&d->enc) > WAL_PAYLOAD_BYTES_MAX) {
-        return ctx_err_set(err, CTX_ELIMIT, "transaction too large for one WAL record (%zu bytes)",
-                           buf_size(&d->enc));
-    }
-    uint64_t index =
-        wal_append(d->wal, 0, WAL_TYPE_BATCH, buf_peek(&d->enc), (uint32_t)buf_size(&d->enc));
-    if (index == 0) {
-        ctx_err_set(err, CTX_ENOMEM, "out of memory");
-        ctx_err_detail(err, "The system could not provide memory for the WAL record.");
-        return CTX_ENOMEM;
-    }
-    *lsn = d->cfg.synchronous_commit ? index : 0;
-    return CTX_OK;
+bool durability_snapshot_done(const durability_t *d, uint64_t snapshot_id) {
+    return atomic_load(&d->snapshots_done) >= snapshot_id;
 }
 
-/* sql_commit_hooks_t.visible_lsn: every committed batch is in the WAL the moment it is
- * visible, so the last appended index bounds what any statement could have seen. */
-static uint64_t d_visible_lsn(void *ctx) {
-    durability_t *d = ctx;
-    return d->cfg.synchronous_commit ? wal_last_index(d->wal) : 0;
+wal_t *durability_wal(durability_t *d) {
+    return d->wal;
 }
 
-bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id) {
-    durability_t *d = ctx;
-    return wal_durable_index(d->wal) >= lsn && atomic_load(&d->snapshots_done) >= snapshot_id;
+const recovery_info_t *durability_recovered(const durability_t *d, uint64_t *snapshot_term) {
+    *snapshot_term = d->snapshot_term;
+    return &d->recovered;
+}
+
+void durability_recovered_free(durability_t *d) {
+    recovery_info_free(&d->recovered);
+    memset(&d->recovered, 0, sizeof(d->recovered));
+}
+
+void durability_set_replica(durability_t *d, const dur_replica_t *replica) {
+    d->replica = *replica;
+}
+
+/* The applied position a snapshot taken now contains. */
+static void d_position(const durability_t *d, uint64_t *index, uint64_t *term) {
+    if (d->replica.position != NULL) {
+        d->replica.position(d->replica.ctx, index, term);
+    } else {
+        *index = wal_last_index(d->wal);
+        *term = 0;
+    }
 }
 
 int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
@@ -325,7 +323,8 @@ static void idx_replayed(void *ctx, const cmd_batch_t *batch) {
 
 /* ---------------------------------------------------------------- snapshot writer */
 
-_Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, pid_t parent) {
+_Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, uint64_t term,
+                                 pid_t parent) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) {
         _exit(1);
@@ -337,7 +336,7 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, p
     snap_write_opts_t opts = {.snapshot_id = id,
                               .parent_id = d->current_id,
                               .raft_index = index,
-                              .raft_term = 0,
+                              .raft_term = term,
                               .timestamp_ms = wall_ms(),
                               .codec = (col_codec_t)d->cfg.snapshot_codec,
                               .index_hook = d->db->vindex != NULL ? &hook : NULL};
@@ -458,23 +457,33 @@ static void *waiter_main(void *arg) {
 /* Forks the writer for snapshot id (loop thread, between statements). */
 static int snapshot_start(durability_t *d, uint64_t id, ctx_err_t *err) {
     CTX_ASSERT(!d->running);
+    /* the store must hold exactly the applied state: no session's open transaction and no
+     * uncommitted proposal (both are put back after the fork) */
     sql_db_settle(d->db);
-    uint64_t index = wal_last_index(d->wal);
+    if (d->replica.settle != NULL) {
+        d->replica.settle(d->replica.ctx);
+    }
+    uint64_t index = 0, term = 0;
+    d_position(d, &index, &term);
     pid_t parent = getpid();
     d->report->code = CTX_OK;
     d->report->message[0] = '\0';
     pid_t pid = fork();
+    if (pid == 0) {
+        child_main(d, id, index, term, parent);
+    }
+    if (d->replica.unsettle != NULL) {
+        d->replica.unsettle(d->replica.ctx);
+    }
     if (pid < 0) {
         return ctx_err_set(err, CTX_EIO, "could not start the snapshot writer: %s",
                            strerror(errno));
-    }
-    if (pid == 0) {
-        child_main(d, id, index, parent);
     }
     d->running = true;
     d->pid = pid;
     d->run_id = id;
     d->run_index = index;
+    d->run_term = term;
     d->run_done = false;
     if (pthread_create(&d->waiter, NULL, waiter_main, d) != 0) {
         CTX_ASSERT(!"could not start the snapshot waiter thread");
@@ -491,8 +500,17 @@ static void snapshot_finish(durability_t *d) {
         d->previous_index = d->current_index;
         d->current_index = d->run_index;
         d->current_id = d->run_id;
+        if (d->replica.compact != NULL) {
+            d->replica.compact(d->replica.ctx, d->previous_index); /* log kept as the WAL is */
+        }
     }
     atomic_store(&d->snapshots_done, d->run_id);
+}
+
+static uint64_t d_applied(const durability_t *d) {
+    uint64_t index = 0, term = 0;
+    d_position(d, &index, &term);
+    return index > d->current_index ? index : d->current_index;
 }
 
 void durability_on_notify(void *durability) {
@@ -517,7 +535,7 @@ void durability_on_notify(void *durability) {
             atomic_store(&d->snapshots_done, id);
         }
     } else if (!d->running && d->cfg.snapshot_interval_records > 0 &&
-               wal_last_index(d->wal) - d->current_index >= d->cfg.snapshot_interval_records) {
+               d_applied(d) - d->current_index >= d->cfg.snapshot_interval_records) {
         if (snapshot_start(d, d->next_snapshot_id++, &err) != CTX_OK) {
             CTX_ERROR("%s", err.message);
         }
@@ -678,6 +696,7 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
                 .sync_commit = d->cfg.synchronous_commit,
                 .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
                 .notify_fd = d->efd},
+        .apply_through = UINT64_MAX,
     };
     snap_index_hook_t hook = {.load = idx_load, .ctx = d};
     if (d->cfg.vector_index != NULL) {
@@ -686,11 +705,26 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
         ro.replayed = idx_replayed;
         ro.hook_ctx = d;
     }
+    /* nothing after the snapshot is applied here: the log goes to Raft, which hands the
+     * committed entries to the one apply path (server/cluster.c) */
+    ro.apply_through = 0;
+    recovery_info_t *info_out = &d->recovered;
     recovery_info_t info;
     store_t *store = NULL;
-    int rc = recovery_run(&ro, &store, &d->wal, &info, err);
+    int rc = recovery_run(&ro, &store, &d->wal, info_out, err);
     if (rc != CTX_OK) {
+        recovery_info_free(info_out);
         return rc;
+    }
+    info = *info_out;
+    d->snapshot_term = 0;
+    if (info.snapshot_id != 0) {
+        snap_meta_t meta;
+        ctx_err_t merr;
+        ctx_err_clear(&merr);
+        if (snap_meta_load(d->snap_root, info.snapshot_id, &meta, &merr) == CTX_OK) {
+            d->snapshot_term = meta.raft_term;
+        }
     }
     ctx_err_t cerr;
     ctx_err_clear(&cerr);
@@ -702,10 +736,10 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
     d->next_snapshot_id = info.next_snapshot_id;
     atomic_store(&d->snapshots_done, d->next_snapshot_id - 1);
     CTX_INFO("recovery: snapshot %" PRIu64 " (WAL index %" PRIu64 ", %" PRIu64 " nodes) loaded "
-             "in %.0f ms; %" PRIu64 " WAL records replayed in %.0f ms; log now ends at %" PRIu64
+             "in %.0f ms; %zu log entries after it read in %.0f ms; log now ends at %" PRIu64
              "%s%s",
              info.snapshot_id, info.snapshot_index, store_node_count(store), info.snapshot_ms,
-             info.wal.replayed, info.replay_ms, wal_last_index(d->wal),
+             info.entries_count, info.replay_ms, wal_last_index(d->wal),
              info.wal.truncated_at[0] ? "; torn tail cut at " : "", info.wal.truncated_at);
     db->store = store;
     return CTX_OK;
@@ -762,9 +796,6 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
         db->hooks.applied = vindex_applied;
         db->hooks.applied_ctx = d->vindex;
     }
-    db->hooks.log = d_log;
-    db->hooks.log_ctx = d;
-    db->hooks.visible_lsn = d_visible_lsn;
     db->snapshots = (sql_snapshot_hooks_t){h_create, h_vacuum, h_list, h_open, d};
     *out = d;
     return CTX_OK;
@@ -778,6 +809,7 @@ void durability_close(durability_t *d) {
         snapshot_finish(d); /* joins the waiter, which reaps the writer */
     }
     wal_close(d->wal);
+    recovery_info_free(&d->recovered);
     cache_drop(d, 0);
     objstore_close(d->objstore);
     if (d->efd >= 0) {

@@ -55,8 +55,26 @@ void durability_on_notify(void *durability);
  * files have been removed by then. Failures are remembered for the DUR_FAILURES_MAX most recent
  * ids, longer than any reply waits (conn_server_t.snapshot_result). */
 int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err);
-/* True when a reply that committed up to lsn and created snapshot snapshot_id (0: none) may go
- * out (conn_server_t.reply_ready). */
-bool durability_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id);
+/* True once snapshot snapshot_id (0: none) has finished, ok or failed. */
+bool durability_snapshot_done(const durability_t *d, uint64_t snapshot_id);
+/* What recovery read after the snapshot (info->entries, the newest hard state in info->wal) and
+ * the snapshot's term, for the Raft log; valid until durability_recovered_free. */
+struct recovery_info;
+const struct recovery_info *durability_recovered(const durability_t *d, uint64_t *snapshot_term);
+void durability_recovered_free(durability_t *d);
+/* The WAL recovery opened (the Raft log, server/cluster.c). */
+struct wal *durability_wal(durability_t *d);
+
+/* What the replicated log tells snapshots (server/cluster.c): the applied position, and the
+ * brackets around the fork that take uncommitted proposals out of the store and put them back;
+ * compact runs once a snapshot completed, with the index the log must still reach back to. */
+typedef struct dur_replica {
+    void (*position)(const void *ctx, uint64_t *index, uint64_t *term);
+    void (*settle)(void *ctx);
+    void (*unsettle)(void *ctx);
+    void (*compact)(void *ctx, uint64_t index);
+    void *ctx;
+} dur_replica_t;
+void durability_set_replica(durability_t *d, const dur_replica_t *replica);
 
 #endif

@@ -234,6 +234,9 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.auth = config->auth;
     loop->server.reply_ready = config->reply_ready;
     loop->server.snapshot_result = config->snapshot_result;
+    loop->server.commit_result = config->commit_result;
+    loop->server.read_ready = config->read_ready;
+    loop->server.reads_barrier = config->reads_barrier;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
     loop->auth_timeout_ms = config->authentication_timeout_ms;

@@ -48,8 +48,11 @@ typedef struct loop_config {
      * calls on_notify and retries every connection whose replies are held (conn_waiting). */
     int notify_fd;
     void (*on_notify)(void *ctx);
-    bool (*reply_ready)(void *ctx, uint64_t lsn, uint64_t snapshot_id);
-    int (*snapshot_result)(void *ctx, uint64_t snapshot_id, ctx_err_t *err); /* or NULL */
+    bool (*reply_ready)(void *ctx, uint64_t lsn, uint64_t snapshot_id, uint64_t held_ms);
+    int (*commit_result)(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *err);   /* or NULL */
+    int (*snapshot_result)(void *ctx, uint64_t snapshot_id, ctx_err_t *err);           /* or NULL */
+    bool (*read_ready)(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err); /* NULL */
+    bool reads_barrier;
     void *durability_ctx;
 } loop_config_t;
 

@@ -37,6 +37,7 @@
  * Signals: SIGINT/SIGTERM reach the loop's signalfd; SIGHUP's handler only asks the logger to
  * reopen log_file before its next line (logrotate).
  */
+#include "cluster.h"
 #include "config.h"
 #include "durability.h"
 #include "fsutil.h"
@@ -81,6 +82,10 @@ static void main_usage(FILE *out) {
             "  --port N         pgwire port (default 5433; 0 = any free port)\n"
             "  --data-dir DIR   data directory (default ./contextdb-data)\n"
             "  --config FILE    configuration file of `key = value` lines\n"
+            "  --node-id N      this member's id in cluster_nodes (default 1)\n"
+            "  --raft-port N    Raft TCP port of this member (default 7001)\n"
+            "  --cluster-nodes ID=HOST:PORT,...\n"
+            "                   initial members of the cluster (default: this node alone)\n"
             "  --help           show this help and exit\n"
             "  --version        show the version and exit\n"
             "  --scram-secret PASSWORD\n"
@@ -107,11 +112,17 @@ static int main_scram_secret(const char *password) {
 /* Returns 0 to continue, 1 to exit successfully (help/version), -1 on a usage error. */
 static int main_parse_args(int argc, char **argv, const char **config_path, main_flag_t *flags,
                            int *flag_count) {
-    static const struct option options[] = {
-        {"host", required_argument, NULL, 'h'},         {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'D'},     {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, '?' + 256},         {"version", no_argument, NULL, 'V'},
-        {"scram-secret", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"host", required_argument, NULL, 'h'},
+                                            {"port", required_argument, NULL, 'p'},
+                                            {"data-dir", required_argument, NULL, 'D'},
+                                            {"config", required_argument, NULL, 'c'},
+                                            {"help", no_argument, NULL, '?' + 256},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {"scram-secret", required_argument, NULL, 'S'},
+                                            {"node-id", required_argument, NULL, 'N'},
+                                            {"raft-port", required_argument, NULL, 'R'},
+                                            {"cluster-nodes", required_argument, NULL, 'C'},
+                                            {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -125,6 +136,15 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
             break;
         case 'D':
             key = "data_dir";
+            break;
+        case 'N':
+            key = "node_id";
+            break;
+        case 'R':
+            key = "raft_port";
+            break;
+        case 'C':
+            key = "cluster_nodes";
             break;
         case 'c':
             *config_path = optarg;
@@ -142,7 +162,10 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
                     argv[optind - 1]);
             return -1;
         }
-        CTX_ASSERT(*flag_count < MAIN_FLAGS_MAX);
+        if (*flag_count >= MAIN_FLAGS_MAX) {
+            fprintf(stderr, "contextdb: more than %d options\n", MAIN_FLAGS_MAX);
+            return -1;
+        }
         flags[*flag_count].key = key;
         flags[*flag_count].value = optarg;
         (*flag_count)++;
@@ -266,6 +289,43 @@ static int main_run(const config_t *cfg, loop_t *loop, ctx_err_t *err) {
     return rc;
 }
 
+/* The replicated log over durability's WAL (server/cluster.h): cluster_nodes' members, this
+ * node's listen address from its own entry (raft_port when it is not listed). */
+static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *dur, cluster_t **out,
+                             ctx_err_t *err) {
+    static cluster_member_t members[CLUSTER_MEMBERS_MAX];
+    int count = 0;
+    if (cluster_parse_members(cfg->cluster_nodes, members, &count, err) != CTX_OK) {
+        return -1;
+    }
+    cluster_config_t cc = {.node_id = cfg->node_id,
+                           .members = members,
+                           .members_count = count,
+                           .raft_host = cfg->host,
+                           .raft_port = (uint16_t)cfg->raft_port,
+                           .secret = cfg->cluster_secret,
+                           .synchronous_commit = cfg->synchronous_commit,
+                           .commit_timeout_ms = cfg->cluster_commit_timeout_ms,
+                           .notify_fd = durability_notify_fd(dur)};
+    bool listed = count == 0;
+    for (int i = 0; i < count; i++) {
+        if (members[i].id == cfg->node_id) {
+            cc.raft_host = members[i].host;
+            cc.raft_port = members[i].raft_port;
+            listed = true;
+        }
+    }
+    if (!listed) {
+        ctx_err_set(err, CTX_ECONFIG, "node_id %u is not one of cluster_nodes \"%s\"", cfg->node_id,
+                    cfg->cluster_nodes);
+        return -1;
+    }
+    static char advertise[CONFIG_HOST_BYTES_MAX + 8];
+    snprintf(advertise, sizeof(advertise), "%s:%u", cfg->host, cfg->port);
+    cc.advertise = cfg->port != 0 ? advertise : "";
+    return cluster_open(&cc, db, dur, out, err) == CTX_OK ? 0 : -1;
+}
+
 static int main_serve(const config_t *cfg, ctx_err_t *err) {
     store_config_t store_config = {.vector_dims = cfg->vector_dimensions};
     sql_db_t db;
@@ -310,6 +370,13 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     if (durability_open(&dur_config, &db, &dur, err) != CTX_OK) {
         return -1;
     }
+    cluster_t *cl = NULL;
+    if (main_open_cluster(cfg, &db, dur, &cl, err) != 0) {
+        durability_close(dur);
+        vindex_destroy(db.vindex);
+        store_destroy(db.store);
+        return -1;
+    }
     loop_config_t loop_config = {.host = cfg->host,
                                  .port = cfg->port,
                                  .sessions_max = cfg->max_connections,
@@ -319,15 +386,19 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.authentication_timeout_ms = cfg->authentication_timeout_ms;
     loop_config.ssl_key_file = cfg->ssl_key_file;
     loop_config.notify_fd = durability_notify_fd(dur);
-    loop_config.on_notify = durability_on_notify;
-    loop_config.reply_ready = durability_reply_ready;
-    loop_config.snapshot_result = durability_snapshot_result;
-    loop_config.durability_ctx = dur;
+    loop_config.on_notify = cluster_loop_notify;
+    loop_config.reply_ready = cluster_reply_ready;
+    loop_config.commit_result = cluster_commit_result;
+    loop_config.snapshot_result = cluster_snapshot_result;
+    loop_config.read_ready = cluster_read_ready;
+    loop_config.reads_barrier = cluster_reads_need_barrier(cl);
+    loop_config.durability_ctx = cl;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
     if (rc == 0) {
         rc = main_run(cfg, loop, err);
     }
+    cluster_close(cl);     /* hands leadership over; nothing proposes after this */
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
     vindex_destroy(db.vindex);

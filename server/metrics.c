@@ -285,8 +285,8 @@ static void metrics_render_conns(buf_t *out) {
     metrics_render_hist(out, "contextdb_statement_duration_seconds",
                         "Time to run one frontend message's statements.", &metrics.query);
     metrics_render_hist(out, "contextdb_durability_wait_seconds",
-                        "Time replies waited for the WAL fsync (or snapshot) making their work "
-                        "durable.",
+                        "Time replies waited for their work to commit (WAL fsync, Raft majority) "
+                        "or their snapshot to finish.",
                         &metrics.durable);
 }
 

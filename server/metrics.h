@@ -79,8 +79,8 @@ void metrics_conn_move(int from, int to);
  * the statement latency histogram once. */
 void metrics_statements(const uint8_t *reply, size_t len, const char *query_text,
                         uint64_t duration_ns);
-/* Replies were held duration_ns until the WAL fsync (or snapshot) their work needed completed:
- * the commit latency clients see beyond execution. */
+/* Replies were held duration_ns until their work committed (WAL fsync, Raft majority) or their
+ * snapshot finished: the commit latency clients see beyond execution. */
 void metrics_durability_wait(uint64_t duration_ns);
 /* A statement slower than log_min_duration_statement was logged. */
 void metrics_slow_statement(void);

@@ -54,6 +54,9 @@ static const guc_default_t guc_defaults[] = {
     {"max_identifier_length", "63", GUC_READONLY, "Shows the maximum identifier length."},
     {"max_index_keys", "32", GUC_READONLY, "Shows the maximum number of index keys."},
     {"max_stack_depth", NULL, 0, "Sets the maximum stack depth, in kilobytes."},
+    {"read_consistency", "linearizable", 0,
+     "Sets whether reads wait for the cluster leader's commit index (linearizable) or not "
+     "(local)."},
     {"search_path", "\"$user\", public", 0,
      "Sets the schema search order for names that are not schema-qualified."},
     {"server_encoding", "UTF8", GUC_REPORT | GUC_READONLY,
@@ -205,6 +208,7 @@ static const guc_rule_t guc_rules[] = {
     {"hnsw.ef_search", GK_INT, 1, 1000, NULL},
     {"IntervalStyle", GK_ENUM, 0, 0, "postgres, postgres_verbose, sql_standard, iso_8601"},
     {"max_stack_depth", GK_KB, 100, 2147483647, NULL},
+    {"read_consistency", GK_ENUM, 0, 0, "linearizable, local"},
     {"standard_conforming_strings", GK_BOOL, 0, 0, NULL},
     {"statement_mem_limit", GK_KB, 64, 2147483647, NULL},
     {"statement_timeout", GK_MS, 0, 2147483647, NULL},

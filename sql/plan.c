@@ -358,6 +358,52 @@ static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out
     return CTX_OK;
 }
 
+/* SELECT … FROM cluster_members: the members as this server sees them (sql_cluster_hooks_t). */
+static int plan_members_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
+    static const bind_column_t cols[] = {{NULL, "id", CT_INT8, 0, 0},
+                                         {NULL, "address", CT_TEXT, 0, 0},
+                                         {NULL, "pgwire", CT_TEXT, 0, 0},
+                                         {NULL, "role", CT_TEXT, 0, 0},
+                                         {NULL, "term", CT_INT8, 0, 0},
+                                         {NULL, "commit_index", CT_INT8, 0, 0},
+                                         {NULL, "applied_index", CT_INT8, 0, 0},
+                                         {NULL, "last_contact_ms", CT_INT8, 0, 0},
+                                         {NULL, "lag", CT_INT8, 0, 0},
+                                         {NULL, "is_self", CT_BOOL, 0, 0}};
+    enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
+    sql_member_info_t *list = NULL;
+    int n = 0;
+    int rc = p->cluster->members(p->cluster->ctx, p->arena, &list, &n, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    value_t *rows = arena_alloc(p->arena, sizeof(value_t) * NCOLS * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const sql_member_info_t *m = &list[i];
+        value_t *row = rows + (size_t)i * NCOLS;
+        const int64_t nums[] = {m->term, m->commit_index, m->applied_index, m->last_contact_ms,
+                                m->lag};
+        row[0] = value_int((int64_t)m->id);
+        row[1] = value_text(arena_strdup(p->arena, m->address), (uint32_t)strlen(m->address));
+        row[2] = value_text(arena_strdup(p->arena, m->pgwire), (uint32_t)strlen(m->pgwire));
+        row[3] = value_text(m->role, (uint32_t)strlen(m->role));
+        for (int k = 0; k < 5; k++) {
+            row[4 + k] = nums[k] < 0 ? value_null() : value_int(nums[k]);
+        }
+        row[9] = value_bool(m->is_self);
+    }
+    plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
+    plan->ncols = NCOLS;
+    plan->cols = requalify(p, cols, NCOLS, f->alias != NULL ? f->alias : f->name);
+    plan->const_rows = rows;
+    plan->nconst_rows = (uint64_t)n;
+    plan->label = "cluster_members";
+    plan->est_rows = n;
+    plan->est_cost = n;
+    *out = plan;
+    return CTX_OK;
+}
+
 static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     int t = -1;
     for (const plan_cte_t *c = p->ctes; f->schema == NULL && c != NULL; c = c->next) {
@@ -378,6 +424,10 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
     if (t < 0 && f->schema == NULL && strcmp(f->name, "snapshots") == 0 && p->snapshots != NULL &&
         p->snapshots->list != NULL) {
         return plan_snapshots_table(p, f, out, err);
+    }
+    if (t < 0 && f->schema == NULL && strcmp(f->name, "cluster_members") == 0 &&
+        p->cluster != NULL && p->cluster->members != NULL) {
+        return plan_members_table(p, f, out, err);
     }
     if (t < 0 && catalog_plan(p, f->schema, f->name, out) == CTX_OK) {
         (*out)->cols =

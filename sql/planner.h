@@ -21,6 +21,7 @@ typedef struct planner {
     int *outer_refs;
     const struct plan_cte *ctes;
     const struct sql_snapshot_hooks *snapshots; /* AS OF SNAPSHOT, FROM snapshots; may be NULL */
+    const struct sql_cluster_hooks *cluster;    /* FROM cluster_members; may be NULL */
 } planner_t;
 
 typedef struct plan_cte {

@@ -182,13 +182,13 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     return CTX_OK;
 }
 
-/* Runs the commit hooks for a batch already applied to the store, whose changes are recorded in
- * s->undo; on a log failure the changes are rolled back. */
+/* Runs the log hook for a batch already applied to the store, whose changes are recorded in
+ * s->undo (the hook takes them); on a log failure the changes are rolled back. */
 static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *err) {
     const sql_commit_hooks_t *hooks = &s->db->hooks;
     if (hooks->log != NULL && batch->count > 0) {
         uint64_t lsn = 0;
-        int rc = hooks->log(hooks->log_ctx, batch, &lsn, err);
+        int rc = hooks->log(hooks->log_ctx, batch, &s->undo, &lsn, err);
         if (rc != CTX_OK) {
             txn_discard(s);
             return rc;
@@ -196,13 +196,12 @@ static int commit_batch(sql_session_t *s, const cmd_batch_t *batch, ctx_err_t *e
         if (lsn > s->commit_lsn) {
             s->commit_lsn = lsn;
         }
+    } else if (hooks->applied != NULL && batch->count > 0) {
+        hooks->applied(hooks->applied_ctx, batch); /* no log: committed at once */
     }
     store_undo_clear(s->undo);
     if (s->db->spec_owner == s) {
         s->db->spec_owner = NULL;
-    }
-    if (hooks->applied != NULL && batch->count > 0) {
-        hooks->applied(hooks->applied_ctx, batch);
     }
     return CTX_OK;
 }
@@ -214,6 +213,9 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
     /* A transaction's changes must all fit its pending batch (the commit record): check before
      * the store changes, so a statement that would overflow it fails having changed nothing. */
     int rc = autocommit ? CTX_OK : cmd_batch_check_room(&s->pending, batch->count, err);
+    if (rc == CTX_OK && s->db->hooks.write_check != NULL) {
+        rc = s->db->hooks.write_check(s->db->hooks.log_ctx, err);
+    }
     if (rc != CTX_OK) {
         return rc;
     }
@@ -303,6 +305,7 @@ void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, p
     memset(p, 0, sizeof(*p));
     p->store = s->db->store;
     p->snapshots = &s->db->snapshots;
+    p->cluster = &s->db->cluster;
     p->env = &s->env;
     p->arena = arena;
     p->query_text = query_text;
@@ -527,6 +530,20 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
     return CTX_OK;
 }
 
+/* SHOW CLUSTER: the cluster_members relation (server/cluster.c) in id order. */
+static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *result,
+                            ctx_err_t *err) {
+    static const char text[] = "SELECT * FROM cluster_members ORDER BY id";
+    stmt_t **stmts = NULL;
+    int count = 0;
+    int rc = sql_parse(text, sizeof(text) - 1, arena, &stmts, &count, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    CTX_ASSERT(count == 1 && stmts[0]->kind == STMT_SELECT);
+    return run_select(s, stmts[0]->u.select, text, arena, result, err);
+}
+
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
@@ -540,8 +557,12 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return write_update(s, stmt->u.update, query_text, arena, result, err);
     case STMT_DELETE:
         return write_delete(s, stmt->u.del, query_text, arena, result, err);
-    case STMT_SET:
     case STMT_SHOW:
+        if (stmt->u.set->name != NULL && strcasecmp(stmt->u.set->name, "cluster") == 0) {
+            return run_show_cluster(s, arena, result, err);
+        }
+        return guc_execute(s, stmt, arena, result, err);
+    case STMT_SET:
     case STMT_RESET:
         return guc_execute(s, stmt, arena, result, err);
     case STMT_BEGIN:

@@ -29,20 +29,25 @@
 typedef struct sql_session sql_session_t;
 
 /* What happens when a batch becomes permanent (an autocommit statement, a COMMIT). `log` makes
- * it durable (the server's WAL, server/durability.c; a replicated log would plug in the same
- * way): it runs after the batch is applied to the store and before anyone else can see it; on
- * error the batch is rolled back and the commit fails with that error. *lsn is the position the
- * client's reply must wait for (0: no wait). `applied` then updates derived state (the vector
- * index) in commit order. Either may be NULL. */
+ * it durable and replicated (server/cluster.c proposes it to the Raft log): it runs after the batch
+ * is applied to the store and before anyone else can see it; it takes the batch's undo records
+ * (*undo, which it replaces with an empty log) so it can roll the batch back if the entry never
+ * commits; on error the batch is rolled back and the commit fails with that error. *lsn is the
+ * position the client's reply must wait for (0: no wait). `applied` updates derived state (the
+ * vector index) for every committed batch in log order; the log's owner calls it. `write_check`
+ * runs before a statement changes the store: CTX_OK when this server accepts writes now, else the
+ * error (25006 on a follower, naming the leader). Any may be NULL. */
 typedef struct sql_commit_hooks {
-    int (*log)(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err);
+    int (*log)(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
+               ctx_err_t *err);
     void *log_ctx;
     void (*applied)(void *ctx, const cmd_batch_t *batch);
     void *applied_ctx;
-    /* The log position the store's committed state reflects (called with log_ctx after every
-     * statement, 0: no wait): a reply waits for it too, so no client — not even one that only
-     * reads — is shown a commit before it is durable. May be NULL. */
+    /* The log position the store's state reflects beyond what is committed (called with log_ctx
+     * after every statement, 0: nothing uncommitted): a reply waits for it too, so no client --
+     * not even one that only reads -- is shown a write before it is committed. May be NULL. */
     uint64_t (*visible_lsn)(void *ctx);
+    int (*write_check)(void *ctx, ctx_err_t *err);
 } sql_commit_hooks_t;
 
 /* Snapshots (server/durability.c, storage/snapshot.h): CREATE SNAPSHOT, VACUUM SNAPSHOTS KEEP n,
@@ -72,6 +77,24 @@ typedef struct sql_snapshot_hooks {
     void *ctx;
 } sql_snapshot_hooks_t;
 
+/* Cluster membership as this member sees it (server/cluster.c): SHOW CLUSTER and
+ * SELECT … FROM cluster_members. Unknown numbers are -1 (shown as NULL). */
+typedef struct sql_member_info {
+    uint32_t id;
+    char address[264]; /* Raft host:port */
+    char pgwire[264];  /* host:port or "" */
+    const char *role;  /* leader, follower, candidate, pre-candidate, learner, unknown */
+    int64_t term, commit_index, applied_index;
+    int64_t last_contact_ms; /* since this member heard from it; 0 for itself */
+    int64_t lag;             /* entries behind the leader's last index */
+    bool is_self;
+} sql_member_info_t;
+
+typedef struct sql_cluster_hooks {
+    int (*members)(void *ctx, arena_t *arena, sql_member_info_t **out, int *count, ctx_err_t *err);
+    void *ctx;
+} sql_cluster_hooks_t;
+
 /* Shared by every session of one server. */
 typedef struct sql_db {
     store_t *store;
@@ -84,6 +107,7 @@ typedef struct sql_db {
     struct vindex *vindex; /* committed vectors' HNSW index (hooks.applied keeps it current),
                               NULL: vector searches are exact scans */
     sql_snapshot_hooks_t snapshots;
+    sql_cluster_hooks_t cluster; /* members NULL: no cluster_members relation */
 } sql_db_t;
 
 /* Rolls back the speculative (uncommitted) changes some session has applied to db->store, so the

@@ -66,16 +66,44 @@ typedef struct wal_segment {
     uint64_t first_index;
 } wal_segment_t;
 
+/* A byte position in the log: (first index of a segment, offset in it), ordered as a pair. */
+typedef struct wal_pos {
+    uint64_t segment;
+    uint64_t offset;
+} wal_pos_t;
+
+static bool pos_before(wal_pos_t a, wal_pos_t b) {
+    return a.segment < b.segment || (a.segment == b.segment && a.offset < b.offset);
+}
+
+/* The newest hard state and whether there is one. */
+typedef struct wal_hs {
+    bool present;
+    uint8_t bytes[WAL_HARD_STATE_BYTES];
+} wal_hs_t;
+
 struct wal {
     char dir[FSU_PATH_MAX];
     wal_options_t opts;
+    pthread_mutex_t hs_mu; /* serializes wal/hardstate writes with cuts and removals; before mu */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* writer: pending data or stop */
     pthread_cond_t durable_cond;
+    /* Appender side, under mu. */
     buf_t pending;
-    uint64_t pending_first; /* index of the first record in pending (0 = empty) */
-    uint64_t last_index;    /* highest appended */
+    uint64_t pending_first;  /* index of the first entry in pending (0 = none) */
+    uint64_t pending_ticket; /* ticket of the newest call not yet taken by the writer (0 = none) */
+    wal_hs_t pending_hs;     /* the newest hard-state record in pending */
+    bool cut_pending;        /* the writer must cut the files after cut_after first */
+    uint64_t cut_after;
+    uint64_t last_index; /* highest entry appended */
+    uint64_t ticket;     /* last ticket handed out */
     _Atomic uint64_t durable;
+    _Atomic uint64_t durable_ticket;
+    /* Writer side; the synced_* pair is also read by wal_remove_through under mu. */
+    wal_hs_t written_hs; /* newest hard-state record written to the files */
+    wal_hs_t synced_hs;  /* newest hard-state record at positions before synced_pos */
+    wal_pos_t synced_pos;
     bool stop;
     bool thread_started;
     pthread_t thread;
@@ -237,6 +265,73 @@ int wal_check_newest(const char *dir, uint64_t ctl_newest, uint64_t newest_prese
     return err != NULL ? err->code : CTX_ECORRUPT;
 }
 
+bool wal_type_is_entry(uint8_t type) {
+    return type == WAL_TYPE_BATCH || type == WAL_TYPE_NOOP || type == WAL_TYPE_CONF;
+}
+
+/* ---------------------------------------------------------------- hard-state file */
+
+static const char WAL_HS_MAGIC[8] = {'C', 'T', 'X', 'D', 'B', 'W', 'H', 'S'};
+_Static_assert(WAL_HS_FILE_BYTES == 8 + 4 + 4 + 8 + 8 + WAL_HARD_STATE_BYTES, "hs file layout");
+
+static uint32_t hs_file_crc(const uint8_t *p) {
+    return crc32c(crc32c(0, p, 12), p + 16, WAL_HS_FILE_BYTES - 16);
+}
+
+void wal_hs_file_encode(uint8_t out[WAL_HS_FILE_BYTES], const wal_hs_file_t *hs) {
+    memcpy(out, WAL_HS_MAGIC, 8);
+    put_u32be(out + 8, WAL_HS_FILE_VERSION);
+    put_u64be(out + 16, hs->segment);
+    put_u64be(out + 24, hs->offset);
+    memcpy(out + 32, hs->hard_state, WAL_HARD_STATE_BYTES);
+    put_u32be(out + 12, hs_file_crc(out));
+}
+
+int wal_hs_file_decode(const uint8_t *data, size_t avail, wal_hs_file_t *hs) {
+    if (avail != WAL_HS_FILE_BYTES || memcmp(data, WAL_HS_MAGIC, 8) != 0 ||
+        ctx_read_u32be(data + 8) != WAL_HS_FILE_VERSION ||
+        ctx_read_u32be(data + 12) != hs_file_crc(data)) {
+        return CTX_ECORRUPT;
+    }
+    hs->segment = ctx_read_u64be(data + 16);
+    hs->offset = ctx_read_u64be(data + 24);
+    memcpy(hs->hard_state, data + 32, WAL_HARD_STATE_BYTES);
+    return CTX_OK;
+}
+
+int wal_hs_file_read(const char *dir, wal_hs_file_t *hs, ctx_err_t *err) {
+    char path[FSU_PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = fsu_path(path, err, "%s/%s", dir, WAL_HARD_STATE_FILE);
+    if (rc == CTX_OK) {
+        rc = fsu_read_all(path, WAL_HS_FILE_BYTES, &data, &len, err);
+    }
+    if (rc == CTX_ELIMIT || (rc == CTX_OK && wal_hs_file_decode(data, len, hs) != CTX_OK)) {
+        ctx_err_clear(err);
+        rc = ctx_err_set(err, CTX_ECORRUPT, "WAL hard-state file \"%s\" is damaged", path);
+        ctx_err_hint(err, "It holds the Raft term and vote as of the last log truncation; "
+                          "nothing was changed.");
+    }
+    free(data);
+    return rc;
+}
+
+/* Durably records hs as the newest hard state as of position pos (wal/hardstate). */
+static int write_hs_file(wal_t *wal, const wal_hs_t *hs, wal_pos_t pos, ctx_err_t *err) {
+    CTX_ASSERT(hs->present);
+    wal_hs_file_t f = {.segment = pos.segment, .offset = pos.offset};
+    memcpy(f.hard_state, hs->bytes, WAL_HARD_STATE_BYTES);
+    uint8_t out[WAL_HS_FILE_BYTES];
+    wal_hs_file_encode(out, &f);
+    char path[FSU_PATH_MAX];
+    int rc = fsu_path(path, err, "%s/%s", wal->dir, WAL_HARD_STATE_FILE);
+    if (rc == CTX_OK) {
+        rc = fsu_write_atomic(path, out, sizeof(out), err);
+    }
+    return rc;
+}
+
 /* ---------------------------------------------------------------- file helpers */
 
 /* The path of a segment. wal_open checked that the longest segment path fits FSU_PATH_MAX. */
@@ -316,11 +411,11 @@ static int list_segments(wal_t *wal, ctx_err_t *err) {
 
 /* ---------------------------------------------------------------- recovery */
 
-/* True when an intact record with index in (after, after + 2^40) starts at or after `from`. */
+/* True when an intact record with index in [after, after + 2^40] starts at or after `from`. */
 static bool intact_record_after(const uint8_t *data, size_t len, size_t from, uint64_t after) {
     for (size_t off = from; off + WAL_RECORD_HEADER_BYTES <= len; off++) {
         uint64_t index = ctx_read_u64be(data + off + 16);
-        if (index <= after || index - after > ((uint64_t)1 << 40)) {
+        if (index < after || index - after > ((uint64_t)1 << 40)) { /* hard state: = after */
             continue;
         }
         wal_record_t rec;
@@ -336,13 +431,52 @@ typedef struct scan_state {
     wal_replay_fn replay;
     void *ctx;
     uint64_t after_index;
-    uint64_t expect; /* index the next record must have (0: not known yet) */
+    uint64_t expect; /* index the next entry must have (0: not known yet) */
     wal_recovery_t *info;
-    bool damaged; /* stopped at damage: the rest of the log must be empty */
+    wal_pos_t hs_pos; /* hard-state records before this position are older than hs_file */
+    wal_hs_t hs_file; /* wal/hardstate, when present */
+    bool damaged;     /* stopped at damage: the rest of the log must be empty */
     uint32_t damaged_segment;
     size_t damaged_offset;
     uint64_t damaged_file_bytes;
 } scan_state_t;
+
+/* An entry must have the next index; a hard-state record the last entry's, and its size. */
+static bool record_fits(const wal_record_t *rec, uint64_t expect) {
+    if (rec->type == WAL_TYPE_HARD_STATE) {
+        return rec->len == WAL_HARD_STATE_BYTES && rec->index + 1 == expect;
+    }
+    return rec->index == expect;
+}
+
+/* Accounts for one intact record found at pos and hands it to the replay callback. */
+static int scan_record(scan_state_t *st, const wal_record_t *rec, wal_pos_t pos, ctx_err_t *err) {
+    wal_recovery_t *info = st->info;
+    bool replay = true;
+    if (rec->type == WAL_TYPE_HARD_STATE) {
+        info->hard_states++;
+        if (!pos_before(pos, st->hs_pos)) {
+            info->has_hard_state = true;
+            memcpy(info->last_hard_state, rec->payload, WAL_HARD_STATE_BYTES);
+        }
+    } else {
+        if (info->first_index == 0) {
+            info->first_index = rec->index;
+        }
+        info->last_index = rec->index;
+        info->last_term = rec->term;
+        replay = rec->index > st->after_index;
+        st->expect++;
+    }
+    if (replay && st->replay != NULL) {
+        int rc = st->replay(st->ctx, rec, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        info->replayed++;
+    }
+    return CTX_OK;
+}
 
 /* Walks one segment's records. Sets st->damaged at the first bad record. */
 static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t len, scan_state_t *st,
@@ -381,24 +515,16 @@ static int scan_segment(wal_t *wal, uint32_t seg, const uint8_t *data, size_t le
         wal_record_t rec;
         size_t used = 0;
         wal_decode_t d = wal_record_decode(data + off, len - off, &rec, &used);
-        if (d != WAL_DECODE_OK || rec.index != st->expect) {
+        if (d != WAL_DECODE_OK || !record_fits(&rec, st->expect)) {
             st->damaged = true;
             st->damaged_segment = seg;
             st->damaged_offset = off;
             return CTX_OK;
         }
-        if (st->info->first_index == 0) {
-            st->info->first_index = rec.index;
+        int rc = scan_record(st, &rec, (wal_pos_t){.segment = first, .offset = off}, err);
+        if (rc != CTX_OK) {
+            return rc;
         }
-        st->info->last_index = rec.index;
-        if (rec.index > st->after_index && st->replay != NULL) {
-            int rc = st->replay(st->ctx, &rec, err);
-            if (rc != CTX_OK) {
-                return rc;
-            }
-            st->info->replayed++;
-        }
-        st->expect++;
         off += used;
     }
     return CTX_OK;
@@ -516,12 +642,31 @@ static int read_control(wal_t *wal, ctx_err_t *err) {
     return rc;
 }
 
+/* Reads wal/hardstate into st (nothing when the file does not exist). */
+static int read_hs_file(wal_t *wal, scan_state_t *st, ctx_err_t *err) {
+    wal_hs_file_t f;
+    int rc = wal_hs_file_read(wal->dir, &f, err);
+    if (rc == CTX_EUNDEF_OBJECT) {
+        ctx_err_clear(err);
+        return CTX_OK;
+    }
+    if (rc == CTX_OK) {
+        st->hs_pos = (wal_pos_t){.segment = f.segment, .offset = f.offset};
+        st->hs_file.present = true;
+        memcpy(st->hs_file.bytes, f.hard_state, WAL_HARD_STATE_BYTES);
+    }
+    return rc;
+}
+
 static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, void *ctx,
                        wal_recovery_t *info, ctx_err_t *err) {
     scan_state_t st = {.replay = replay, .ctx = ctx, .after_index = after_index, .info = info};
     int rc = list_segments(wal, err);
     if (rc == CTX_OK) {
         rc = read_control(wal, err);
+    }
+    if (rc == CTX_OK) {
+        rc = read_hs_file(wal, &st, err);
     }
     if (rc == CTX_OK) {
         rc = wal_check_newest(
@@ -546,6 +691,10 @@ static int wal_recover(wal_t *wal, uint64_t after_index, wal_replay_fn replay, v
         free(data);
     }
     info->segments = wal->nsegments;
+    if (!info->has_hard_state && st.hs_file.present) {
+        info->has_hard_state = true;
+        memcpy(info->last_hard_state, st.hs_file.bytes, WAL_HARD_STATE_BYTES);
+    }
     if (rc == CTX_OK && info->first_index > after_index + 1) {
         char name[WAL_NAME_BYTES];
         wal_segment_name(wal->segments[0].first_index, name, sizeof(name));
@@ -621,6 +770,11 @@ static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t afte
     }
     wal->nsegments = 0;
     int rc = open_new_segment(wal, after_index + 1, err);
+    if (rc == CTX_OK && wal->written_hs.present) { /* the old segments may hold it */
+        rc = write_hs_file(
+            wal, &wal->written_hs,
+            (wal_pos_t){.segment = after_index + 1, .offset = WAL_SEGMENT_HEADER_BYTES}, err);
+    }
     for (uint32_t s = 0; rc == CTX_OK && s < old; s++) {
         char path[FSU_PATH_MAX];
         wal_path(wal, firsts[s], path);
@@ -638,7 +792,8 @@ static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t afte
 }
 
 /* Opens the last segment for appending, or starts one at next_index. */
-static int open_active(wal_t *wal, uint64_t last_index, uint64_t after_index, ctx_err_t *err) {
+static int open_active_segment(wal_t *wal, uint64_t last_index, uint64_t after_index,
+                               ctx_err_t *err) {
     if (last_index < after_index) {
         wal->last_index = after_index;
         atomic_store(&wal->durable, after_index);
@@ -660,6 +815,21 @@ static int open_active(wal_t *wal, uint64_t last_index, uint64_t after_index, ct
     wal->active_bytes = (uint64_t)sb.st_size;
     /* A crash between creating a segment and recording it leaves wal.ctl one segment behind. */
     return wal->ctl_newest == newest ? CTX_OK : write_control(wal, newest, err);
+}
+
+static void mark_synced(wal_t *wal);
+
+/* Opens the last segment for appending, or starts one at next_index; the newest hard state
+ * recovered is the one before the end of the log. */
+static int open_active(wal_t *wal, const wal_recovery_t *info, uint64_t after_index,
+                       ctx_err_t *err) {
+    wal->written_hs.present = info->has_hard_state;
+    memcpy(wal->written_hs.bytes, info->last_hard_state, WAL_HARD_STATE_BYTES);
+    int rc = open_active_segment(wal, info->last_index, after_index, err);
+    if (rc == CTX_OK) {
+        mark_synced(wal);
+    }
+    return rc;
 }
 
 static void *wal_writer_main(void *arg);
@@ -686,6 +856,7 @@ int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn repl
     wal->opts.dir = wal->dir;
     wal->fd = -1;
     pthread_mutex_init(&wal->mu, NULL);
+    pthread_mutex_init(&wal->hs_mu, NULL);
     pthread_cond_init(&wal->wake, NULL);
     pthread_cond_init(&wal->durable_cond, NULL);
     buf_init(&wal->pending);
@@ -694,7 +865,7 @@ int wal_open(const wal_options_t *opts, uint64_t after_index, wal_replay_fn repl
         rc = wal_recover(wal, after_index, replay, ctx, info, err);
     }
     if (rc == CTX_OK && !opts->read_only) {
-        rc = open_active(wal, info->last_index, after_index, err);
+        rc = open_active(wal, info, after_index, err);
     }
     if (rc == CTX_OK && !opts->read_only) {
         if (pthread_create(&wal->thread, NULL, wal_writer_main, wal) != 0) {
@@ -738,15 +909,27 @@ static void write_all(wal_t *wal, const uint8_t *data, size_t len) {
     }
 }
 
-/* Writes one batch taken from pending (records first..last), rotating first if needed. */
-static void writer_write(wal_t *wal, const buf_t *batch, uint64_t first) {
+/* Records (mu taken) that everything written is fsynced: the newest hard state written is the
+ * newest before the end of the active segment. */
+static void mark_synced(wal_t *wal) {
+    pthread_mutex_lock(&wal->mu);
+    wal->synced_hs = wal->written_hs;
+    wal->synced_pos = (wal_pos_t){.segment = wal->segments[wal->nsegments - 1].first_index,
+                                  .offset = wal->active_bytes};
+    pthread_mutex_unlock(&wal->mu);
+}
+
+/* Writes one batch taken from pending, rotating first if needed (a new segment is named after
+ * next_index, the batch's first entry or the next entry to come). */
+static void writer_write(wal_t *wal, const buf_t *batch, uint64_t next_index) {
     if (wal->active_bytes >= wal->opts.segment_bytes) {
         if (fdatasync(wal->fd) < 0) {
             wal_panic("fsync", wal->dir);
         }
+        mark_synced(wal);
         ctx_err_t err;
         ctx_err_clear(&err);
-        if (open_new_segment(wal, first, &err) != CTX_OK) {
+        if (open_new_segment(wal, next_index, &err) != CTX_OK) {
             CTX_ERROR("PANIC: %s", err.message);
             abort();
         }
@@ -755,11 +938,89 @@ static void writer_write(wal_t *wal, const buf_t *batch, uint64_t first) {
     wal->active_bytes += buf_size(batch);
 }
 
-static void writer_publish(wal_t *wal, uint64_t index) {
+/* Offset in the segment data[0..len) of the first record with index > after (len: none). */
+static size_t cut_offset(const wal_t *wal, const uint8_t *data, size_t len, uint64_t after) {
+    size_t off = WAL_SEGMENT_HEADER_BYTES;
+    while (off < len) {
+        wal_record_t rec;
+        size_t used = 0;
+        if (wal_record_decode(data + off, len - off, &rec, &used) != WAL_DECODE_OK) {
+            CTX_ERROR("PANIC: WAL record at offset %zu unreadable while truncating in \"%s\"", off,
+                      wal->dir);
+            abort();
+        }
+        if (rec.index > after) {
+            return off;
+        }
+        off += used;
+    }
+    return len;
+}
+
+_Noreturn static void cut_panic(const ctx_err_t *err) {
+    CTX_ERROR("PANIC: WAL truncation failed: %s", err->message);
+    abort();
+}
+
+/* Cuts every record with index > after out of the files: the newest hard state written is saved
+ * in wal/hardstate first, wal.ctl then names the segment holding after + 1 (or the last one
+ * before it), later segments are removed newest first, and that segment is truncated; each step
+ * durable before the next, so a crash leaves either the old log or a prefix of it. */
+static void writer_cut(wal_t *wal, uint64_t after) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    pthread_mutex_lock(&wal->hs_mu); /* no segment removal meanwhile */
+    if (fdatasync(wal->fd) < 0) {
+        wal_panic("fsync", wal->dir);
+    }
+    uint32_t s = wal->nsegments - 1;
+    while (s > 0 && wal->segments[s].first_index > after + 1) {
+        s--;
+    }
+    uint64_t first = wal->segments[s].first_index;
+    CTX_ASSERT(first <= after + 1);
+    char path[FSU_PATH_MAX];
+    wal_path(wal, first, path);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (fsu_read_all(path, wal_read_max(wal), &data, &len, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+    wal_pos_t pos = {.segment = first, .offset = cut_offset(wal, data, len, after)};
+    free(data);
+    if ((wal->written_hs.present && write_hs_file(wal, &wal->written_hs, pos, &err) != CTX_OK) ||
+        (s + 1 < wal->nsegments && write_control(wal, first, &err) != CTX_OK)) {
+        cut_panic(&err);
+    }
+    for (uint32_t k = wal->nsegments - 1; k > s; k--) {
+        char later[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[k].first_index, later);
+        if (unlink(later) < 0) {
+            wal_panic("unlink", later);
+        }
+    }
+    if (fsu_fsync_dir(wal->dir, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)pos.offset) < 0 || fdatasync(fd) < 0) {
+        wal_panic("truncate", path);
+    }
+    close(wal->fd);
+    wal->fd = fd;
+    wal->active_bytes = pos.offset;
     pthread_mutex_lock(&wal->mu);
-    atomic_store(&wal->durable, index);
-    pthread_cond_broadcast(&wal->durable_cond);
+    wal->nsegments = s + 1;
+    wal->synced_pos = pos;
+    wal->synced_hs = wal->written_hs;
+    if (atomic_load(&wal->durable) > after) {
+        atomic_store(&wal->durable, after);
+    }
     pthread_mutex_unlock(&wal->mu);
+    pthread_mutex_unlock(&wal->hs_mu);
+}
+
+static void writer_notify(wal_t *wal) {
     if (wal->opts.notify_fd >= 0) {
         uint64_t one = 1;
         ssize_t n = write(wal->opts.notify_fd, &one, sizeof(one));
@@ -767,61 +1028,120 @@ static void writer_publish(wal_t *wal, uint64_t index) {
     }
 }
 
+/* Publishes what is durable: the ticket, and when synced also the entry index and the newest
+ * hard state before the end of the active segment. */
+static void writer_publish(wal_t *wal, bool synced, uint64_t index, uint64_t ticket) {
+    if (synced) {
+        mark_synced(wal);
+    }
+    pthread_mutex_lock(&wal->mu);
+    if (synced) {
+        atomic_store(&wal->durable, index);
+    }
+    atomic_store(&wal->durable_ticket, ticket);
+    pthread_cond_broadcast(&wal->durable_cond);
+    pthread_mutex_unlock(&wal->mu);
+    writer_notify(wal);
+}
+
+/* What the writer took from the appender side in one round. */
+typedef struct writer_take {
+    bool stop;
+    bool cut;
+    uint64_t cut_after;
+    uint64_t next_index; /* names a segment created for this batch */
+    uint64_t last_index; /* last entry index once the batch is written */
+    uint64_t ticket;     /* 0: nothing taken */
+    wal_hs_t hs;         /* the newest hard state in the batch */
+} writer_take_t;
+
+/* Waits (mu held) for work, or for the sync_commit-off fsync deadline when unsynced. */
+static void writer_wait(wal_t *wal, bool unsynced, uint64_t last_sync_ms) {
+    while (!wal->stop && wal->pending_ticket == 0) {
+        if (!unsynced) {
+            pthread_cond_wait(&wal->wake, &wal->mu);
+            continue;
+        }
+        uint64_t deadline = last_sync_ms + wal->opts.sync_delay_ms;
+        if (now_ms() >= deadline) {
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wait_ms = deadline - now_ms();
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wal->wake, &wal->mu, &ts);
+    }
+}
+
+/* Takes the pending buffer (swapped with batch) and the pending cut (mu held). */
+static writer_take_t writer_take(wal_t *wal, buf_t *batch) {
+    writer_take_t t = {.stop = wal->stop,
+                       .cut = wal->cut_pending,
+                       .cut_after = wal->cut_after,
+                       .next_index =
+                           wal->pending_first != 0 ? wal->pending_first : wal->last_index + 1,
+                       .last_index = wal->last_index,
+                       .ticket = wal->pending_ticket,
+                       .hs = wal->pending_hs};
+    buf_t tmp = wal->pending;
+    wal->pending = *batch;
+    *batch = tmp;
+    buf_reset(&wal->pending);
+    wal->pending_first = 0;
+    wal->pending_ticket = 0;
+    wal->pending_hs.present = false;
+    wal->cut_pending = false;
+    pthread_cond_broadcast(&wal->durable_cond); /* wakes appenders blocked on the bound */
+    return t;
+}
+
 static void *wal_writer_main(void *arg) {
     wal_t *wal = arg;
     buf_t batch;
     buf_init(&batch);
-    uint64_t written = atomic_load(&wal->durable);
+    uint64_t written_index = atomic_load(&wal->durable);
+    uint64_t written_ticket = 0, synced_ticket = 0;
     uint64_t last_sync_ms = now_ms();
     pthread_mutex_lock(&wal->mu);
     for (;;) {
-        bool unsynced = written > atomic_load(&wal->durable);
-        while (!wal->stop && buf_size(&wal->pending) == 0) {
-            if (!unsynced) {
-                pthread_cond_wait(&wal->wake, &wal->mu);
-                continue;
-            }
-            uint64_t deadline = last_sync_ms + wal->opts.sync_delay_ms;
-            if (now_ms() >= deadline) {
-                break;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t wait_ms = deadline - now_ms();
-            ts.tv_sec += (time_t)(wait_ms / 1000);
-            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&wal->wake, &wal->mu, &ts);
-        }
-        bool stop = wal->stop;
-        uint64_t first = wal->pending_first;
-        uint64_t last = wal->last_index;
-        buf_t tmp = wal->pending;
-        wal->pending = batch;
-        batch = tmp;
-        buf_reset(&wal->pending);
-        wal->pending_first = 0;
-        pthread_cond_broadcast(&wal->durable_cond); /* wakes appenders blocked on the bound */
+        writer_wait(wal, written_ticket > synced_ticket, last_sync_ms);
+        writer_take_t t = writer_take(wal, &batch);
         pthread_mutex_unlock(&wal->mu);
+        if (t.cut) {
+            writer_cut(wal, t.cut_after);
+        }
         if (buf_size(&batch) > 0) {
-            writer_write(wal, &batch, first);
-            written = last;
+            writer_write(wal, &batch, t.next_index);
             buf_reset(&batch);
         }
+        if (t.ticket != 0) {
+            written_index = t.last_index;
+            written_ticket = t.ticket;
+            if (t.hs.present) {
+                wal->written_hs = t.hs;
+            }
+            if (!wal->opts.sync_commit) {
+                writer_publish(wal, false, 0, written_ticket);
+            }
+        }
         bool sync_now =
-            wal->opts.sync_commit || stop || now_ms() >= last_sync_ms + wal->opts.sync_delay_ms;
-        if (sync_now && written > atomic_load(&wal->durable)) {
+            wal->opts.sync_commit || t.stop || now_ms() >= last_sync_ms + wal->opts.sync_delay_ms;
+        if (sync_now && written_ticket > synced_ticket) {
             if (fdatasync(wal->fd) < 0) {
                 wal_panic("fsync", wal->dir);
             }
             last_sync_ms = now_ms();
-            writer_publish(wal, written);
+            synced_ticket = written_ticket;
+            writer_publish(wal, true, written_index, written_ticket);
         }
         pthread_mutex_lock(&wal->mu);
-        if (stop && buf_size(&wal->pending) == 0) {
+        if (t.stop && wal->pending_ticket == 0) {
             break;
         }
     }
@@ -832,27 +1152,135 @@ static void *wal_writer_main(void *arg) {
 
 /* ---------------------------------------------------------------- API */
 
-uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload, uint32_t len) {
-    CTX_ASSERT(wal != NULL && !wal->opts.read_only);
-    CTX_ASSERT(len <= WAL_PAYLOAD_BYTES_MAX);
-    pthread_mutex_lock(&wal->mu);
+/* Waits (mu held) while the pending buffer is over its bound. */
+static void wait_pending_bound(wal_t *wal) {
     while (buf_size(&wal->pending) > WAL_PENDING_BYTES_MAX) {
         pthread_cond_wait(&wal->durable_cond, &wal->mu);
     }
-    uint64_t index = wal->last_index + 1;
-    wal_record_encode(&wal->pending, term, index, type, payload, len);
-    if (buf_failed(&wal->pending)) {
+}
+
+/* Drops the pending records with index > after (mu held). A hard state among them is the newest
+ * one (hard state follows the entries it was saved after), so it is appended again, re-indexed
+ * to after: the space it took guarantees the room. */
+static void pending_cut(wal_t *wal, uint64_t after) {
+    const uint8_t *p = buf_peek(&wal->pending);
+    size_t n = buf_size(&wal->pending);
+    size_t cut = n;
+    bool hs_dropped = false;
+    for (size_t off = 0; off < n; off += WAL_RECORD_HEADER_BYTES + ctx_read_u32be(p + off)) {
+        if (cut == n && ctx_read_u64be(p + off + 16) > after) {
+            cut = off;
+        }
+        hs_dropped = hs_dropped || (off >= cut && p[off + 24] == WAL_TYPE_HARD_STATE);
+    }
+    buf_rewind(&wal->pending, cut);
+    if (wal->pending_first > after) {
+        wal->pending_first = 0;
+    }
+    if (hs_dropped) {
+        CTX_ASSERT(wal->pending_hs.present);
+        wal_record_encode(&wal->pending, 0, after, WAL_TYPE_HARD_STATE, wal->pending_hs.bytes,
+                          WAL_HARD_STATE_BYTES);
+        CTX_ASSERT(!buf_failed(&wal->pending));
+    }
+}
+
+/* Truncates after `after` < last_index (mu held): pending records at once, the files through
+ * the writer when entries after `after` were already handed to it. */
+static void truncate_locked(wal_t *wal, uint64_t after) {
+    CTX_ASSERT(after < wal->last_index);
+    uint64_t handed_last = wal->pending_first != 0 ? wal->pending_first - 1 : wal->last_index;
+    pending_cut(wal, after);
+    if (after < handed_last) {
+        wal->cut_after = wal->cut_pending && wal->cut_after < after ? wal->cut_after : after;
+        wal->cut_pending = true;
+    }
+    wal->last_index = after;
+}
+
+/* Hands out the next ticket for a call that changed pending (mu held) and wakes the writer. */
+static uint64_t take_ticket(wal_t *wal) {
+    wal->pending_ticket = ++wal->ticket;
+    pthread_cond_signal(&wal->wake);
+    return wal->ticket;
+}
+
+/* The log's first possible entry index (mu held): the first segment's. */
+static uint64_t first_possible_index(const wal_t *wal) {
+    return wal->segments[0].first_index;
+}
+
+uint64_t wal_append_entry(wal_t *wal, uint64_t term, uint64_t index, uint8_t type,
+                          const void *payload, uint32_t len) {
+    CTX_ASSERT(wal != NULL && !wal->opts.read_only);
+    CTX_ASSERT(wal_type_is_entry(type));
+    CTX_ASSERT(len <= WAL_PAYLOAD_BYTES_MAX);
+    pthread_mutex_lock(&wal->mu);
+    wait_pending_bound(wal);
+    if (index > wal->last_index + 1 || index < first_possible_index(wal)) {
+        uint64_t last = wal->last_index;
+        pthread_mutex_unlock(&wal->mu);
+        CTX_WARN("WAL: entry index %" PRIu64 " refused: the log holds entries up to %" PRIu64,
+                 index, last);
+        return 0;
+    }
+    /* Room first, so that a refused allocation leaves the log untruncated. */
+    if (buf_reserve(&wal->pending, WAL_RECORD_HEADER_BYTES + (size_t)len) == NULL) {
         buf_rewind(&wal->pending, buf_size(&wal->pending)); /* the records before stay */
         pthread_mutex_unlock(&wal->mu);
         return 0;
     }
+    if (index <= wal->last_index) {
+        truncate_locked(wal, index - 1);
+    }
+    wal_record_encode(&wal->pending, term, index, type, payload, len);
+    CTX_ASSERT(!buf_failed(&wal->pending));
     wal->last_index = index;
     if (wal->pending_first == 0) {
         wal->pending_first = index;
     }
-    pthread_cond_signal(&wal->wake);
+    uint64_t ticket = take_ticket(wal);
     pthread_mutex_unlock(&wal->mu);
-    return index;
+    return ticket;
+}
+
+uint64_t wal_save_hard_state(wal_t *wal, const uint8_t hs[WAL_HARD_STATE_BYTES]) {
+    CTX_ASSERT(wal != NULL && !wal->opts.read_only && hs != NULL);
+    pthread_mutex_lock(&wal->mu);
+    wait_pending_bound(wal);
+    wal_record_encode(&wal->pending, 0, wal->last_index, WAL_TYPE_HARD_STATE, hs,
+                      WAL_HARD_STATE_BYTES);
+    if (buf_failed(&wal->pending)) {
+        buf_rewind(&wal->pending, buf_size(&wal->pending));
+        pthread_mutex_unlock(&wal->mu);
+        return 0;
+    }
+    wal->pending_hs.present = true;
+    memcpy(wal->pending_hs.bytes, hs, WAL_HARD_STATE_BYTES);
+    uint64_t ticket = take_ticket(wal);
+    pthread_mutex_unlock(&wal->mu);
+    return ticket;
+}
+
+uint64_t wal_truncate_after(wal_t *wal, uint64_t index) {
+    CTX_ASSERT(wal != NULL && !wal->opts.read_only);
+    pthread_mutex_lock(&wal->mu);
+    if (index + 1 < first_possible_index(wal)) {
+        pthread_mutex_unlock(&wal->mu);
+        CTX_WARN("WAL: truncation after index %" PRIu64 " refused: the log starts later", index);
+        return 0;
+    }
+    if (index < wal->last_index) {
+        truncate_locked(wal, index);
+    }
+    uint64_t ticket = take_ticket(wal);
+    pthread_mutex_unlock(&wal->mu);
+    return ticket;
+}
+
+uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload, uint32_t len) {
+    uint64_t index = wal_last_index(wal) + 1; /* one appending thread: nobody else moves it */
+    return wal_append_entry(wal, term, index, type, payload, len) != 0 ? index : 0;
 }
 
 uint64_t wal_last_index(const wal_t *wal) {
@@ -866,6 +1294,10 @@ uint64_t wal_durable_index(const wal_t *wal) {
     return atomic_load(&wal->durable);
 }
 
+uint64_t wal_durable_ticket(const wal_t *wal) {
+    return atomic_load(&wal->durable_ticket);
+}
+
 void wal_wait_durable(wal_t *wal, uint64_t index) {
     pthread_mutex_lock(&wal->mu);
     CTX_ASSERT(index <= wal->last_index);
@@ -875,13 +1307,35 @@ void wal_wait_durable(wal_t *wal, uint64_t index) {
     pthread_mutex_unlock(&wal->mu);
 }
 
+void wal_wait_ticket(wal_t *wal, uint64_t ticket) {
+    pthread_mutex_lock(&wal->mu);
+    CTX_ASSERT(ticket <= wal->ticket);
+    while (atomic_load(&wal->durable_ticket) < ticket) {
+        pthread_cond_wait(&wal->durable_cond, &wal->mu);
+    }
+    pthread_mutex_unlock(&wal->mu);
+}
+
 uint32_t wal_remove_through(wal_t *wal, uint64_t index) {
+    pthread_mutex_lock(&wal->hs_mu); /* no truncation meanwhile; rotation only appends */
     pthread_mutex_lock(&wal->mu);
     uint32_t n = 0;
     /* Segment s holds [first(s), first(s+1) - 1]; the active (last) one is never removed. */
     while (n + 1 < wal->nsegments && wal->segments[n + 1].first_index <= index + 1) {
         n++;
     }
+    wal_hs_t hs = wal->synced_hs;
+    wal_pos_t pos = wal->synced_pos;
+    pthread_mutex_unlock(&wal->mu);
+    /* The removed segments may hold the newest hard-state record; each was fsynced whole
+     * before the next segment was created, so none of their records is after synced_pos. */
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (n > 0 && hs.present && write_hs_file(wal, &hs, pos, &err) != CTX_OK) {
+        CTX_WARN("WAL segments kept: %s", err.message);
+        n = 0;
+    }
+    pthread_mutex_lock(&wal->mu);
     for (uint32_t s = 0; s < n; s++) {
         char path[FSU_PATH_MAX];
         wal_path(wal, wal->segments[s].first_index, path);
@@ -892,6 +1346,7 @@ uint32_t wal_remove_through(wal_t *wal, uint64_t index) {
     memmove(wal->segments, wal->segments + n, (wal->nsegments - n) * sizeof(wal_segment_t));
     wal->nsegments -= n;
     pthread_mutex_unlock(&wal->mu);
+    pthread_mutex_unlock(&wal->hs_mu);
     return n;
 }
 
@@ -919,6 +1374,7 @@ void wal_close(wal_t *wal) {
     buf_free(&wal->pending);
     free(wal->segments);
     pthread_mutex_destroy(&wal->mu);
+    pthread_mutex_destroy(&wal->hs_mu);
     pthread_cond_destroy(&wal->wake);
     pthread_cond_destroy(&wal->durable_cond);
     free(wal);

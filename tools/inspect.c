@@ -3,7 +3,10 @@
  *
  *   contextdb-inspect wal [--summary] FILE…     every record of each segment: ordinal, index,
  *                                               term, type, length, CRC status, and the decoded
- *                                               command batch (op counts per kind, first ids)
+ *                                               payload: command batch (op counts per kind,
+ *                                               first ids), membership change, or hard state
+ *                                               (term, vote, commit); a wal/hardstate file
+ *                                               given as FILE is decoded too
  *   contextdb-inspect snapshot DIR|metadata.json the metadata of every snapshot under DIR (a data
  *                                               directory, its snapshots/ or objstore/), or of one
  *                                               metadata file; per file and per column: rows,
@@ -11,8 +14,12 @@
  *   contextdb-inspect verify DATA_DIR           every CRC of every WAL segment and every snapshot
  *                                               file (snapshots/ and the objstore/ mirror), and
  *                                               the WAL's layout as recovery checks it: the
- *                                               newest segment wal.ctl records is present, and
- *                                               the log starts right after the current snapshot
+ *                                               newest segment wal.ctl records is present, the
+ *                                               log starts right after the current snapshot,
+ *                                               every entry has the next index, every hard-state
+ *                                               record the last entry's index and a payload that
+ *                                               decodes, NOOP entries are empty, CONF entries
+ *                                               decode, and wal/hardstate is intact
  *
  * All format knowledge stays in storage/ and engine/store/command.c: records come from
  * wal_segment_header_decode / wal_record_decode, batches from cmd_decode, snapshot files from
@@ -24,6 +31,7 @@
 #include "colfile.h"
 #include "command.h"
 #include "fsutil.h"
+#include "raft.h"
 #include "snapshot.h"
 #include "wal.h"
 
@@ -113,6 +121,77 @@ static int report_damage(const char *path, uint64_t offset, uint64_t extent, con
     return EXIT_DAMAGE;
 }
 
+_Static_assert((int)WAL_HARD_STATE_BYTES == (int)RAFT_HARD_STATE_SIZE, "hard-state payload");
+
+static const char *record_type_name(uint8_t type) {
+    switch (type) {
+    case WAL_TYPE_BATCH:
+        return "batch";
+    case WAL_TYPE_NOOP:
+        return "noop";
+    case WAL_TYPE_CONF:
+        return "conf";
+    case WAL_TYPE_HARD_STATE:
+        return "hard-state";
+    default:
+        return "unknown";
+    }
+}
+
+static const char *conf_op_name(raft_conf_op_t op) {
+    switch (op) {
+    case RAFT_CONF_ADD_LEARNER:
+        return "add-learner";
+    case RAFT_CONF_PROMOTE:
+        return "promote";
+    case RAFT_CONF_REMOVE:
+        return "remove";
+    case RAFT_CONF_BOOTSTRAP:
+        return "bootstrap";
+    }
+    return "?";
+}
+
+/* Checks the record's index (entries: expect; hard state: expect - 1) and payload shape, and
+ * prints the decoded payload when printing. Returns NULL or what is wrong (static storage). */
+static const char *check_record(wal_scan_t *ws, const wal_record_t *rec, uint64_t expect) {
+    static char what[160];
+    bool hs = rec->type == WAL_TYPE_HARD_STATE;
+    if (!hs && !wal_type_is_entry(rec->type)) {
+        snprintf(what, sizeof(what), "unknown record type %u", rec->type);
+        return what;
+    }
+    if (rec->index != (hs ? expect - 1 : expect)) {
+        snprintf(what, sizeof(what), "%s has index %" PRIu64 ", expected %" PRIu64,
+                 record_type_name(rec->type), rec->index, hs ? expect - 1 : expect);
+        return what;
+    }
+    raft_hard_state_t st;
+    raft_conf_op_t op;
+    uint32_t node;
+    if (hs && raft_hard_state_decode(rec->payload, rec->len, &st) != CTX_OK) {
+        return "hard state does not decode";
+    }
+    if (rec->type == WAL_TYPE_CONF && raft_conf_change_decode(rec->payload, rec->len, &op, &node)) {
+        return "membership change does not decode";
+    }
+    if (rec->type == WAL_TYPE_NOOP && rec->len != 0) {
+        return "no-op entry has a payload";
+    }
+    if (!ws->print_records) {
+        return NULL;
+    }
+    if (hs) {
+        printf("        hard state: term %" PRIu64 " vote %" PRIu32 " commit %" PRIu64 "\n",
+               st.term, st.vote, st.commit);
+    } else if (rec->type == WAL_TYPE_CONF) {
+        printf("        membership: %s node %" PRIu32 "\n", conf_op_name(op), node);
+    } else if (rec->type == WAL_TYPE_BATCH) {
+        print_batch(ws, rec);
+    }
+    return NULL;
+}
+
 /* Walks the records of one segment (data[0..len)); returns EXIT_CLEAN or EXIT_DAMAGE. */
 static int scan_records(wal_scan_t *ws, const char *path, const uint8_t *data, size_t len,
                         uint64_t first_index) {
@@ -132,28 +211,39 @@ static int scan_records(wal_scan_t *ws, const char *path, const uint8_t *data, s
             return report_damage(path, at, used, what);
         }
         CTX_ASSERT(used >= WAL_RECORD_HEADER_BYTES && used <= len - at);
-        if (rec.index != expect) {
-            ws->damaged++;
-            char what[160];
-            snprintf(what, sizeof(what),
-                     "record %" PRIu64 " has index %" PRIu64 ", expected %" PRIu64, ordinal,
-                     rec.index, expect);
-            return report_damage(path, at, used, what);
-        }
         if (ws->print_records) {
             printf("  #%" PRIu64 " offset %zu index %" PRIu64 " term %" PRIu64
                    " type %s length %" PRIu32 " crc ok\n",
-                   ordinal, at, rec.index, rec.term,
-                   rec.type == WAL_TYPE_BATCH ? "batch" : "unknown", rec.len);
-            if (rec.type == WAL_TYPE_BATCH) {
-                print_batch(ws, &rec);
-            }
+                   ordinal, at, rec.index, rec.term, record_type_name(rec.type), rec.len);
+        }
+        const char *bad = check_record(ws, &rec, expect);
+        if (bad != NULL) {
+            ws->damaged++;
+            char what[200];
+            snprintf(what, sizeof(what), "record %" PRIu64 ": %s", ordinal, bad);
+            return report_damage(path, at, used, what);
         }
         ws->records++;
-        expect++;
+        expect += rec.type == WAL_TYPE_HARD_STATE ? 0 : 1;
         at += used;
     }
     ws->expect_index = expect;
+    return EXIT_CLEAN;
+}
+
+/* wal/hardstate: the newest hard state as of a log position (wal.h). */
+static int show_hs_file(const char *path, const uint8_t *data, size_t len) {
+    wal_hs_file_t f;
+    raft_hard_state_t st;
+    if (wal_hs_file_decode(data, len, &f) != CTX_OK ||
+        raft_hard_state_decode(f.hard_state, sizeof(f.hard_state), &st) != CTX_OK) {
+        return report_damage(path, 0, len, "hard-state file: bad length, magic, version or CRC");
+    }
+    char name[32];
+    wal_segment_name(f.segment, name, sizeof(name));
+    printf("hard-state file %s: term %" PRIu64 " vote %" PRIu32 " commit %" PRIu64
+           " as of %s offset %" PRIu64 "\n",
+           path, st.term, st.vote, st.commit, name, f.offset);
     return EXIT_CLEAN;
 }
 
@@ -169,6 +259,12 @@ static int scan_segment(wal_scan_t *ws, const char *path) {
     }
     uint64_t first_index = 0;
     int status = EXIT_CLEAN;
+    const char *base = strrchr(path, '/');
+    if (strcmp(base != NULL ? base + 1 : path, WAL_HARD_STATE_FILE) == 0) {
+        status = show_hs_file(path, data, len);
+        ws->damaged += status == EXIT_CLEAN ? 0 : 1;
+        goto done;
+    }
     if (wal_segment_header_decode(data, len, &first_index) != CTX_OK) {
         ws->damaged++;
         status = report_damage(path, 0, WAL_SEGMENT_HEADER_BYTES, "bad segment header");
@@ -529,6 +625,13 @@ static int verify_wal(const char *data_dir) {
     int status = rc == CTX_OK ? verify_wal_layout(data_dir, dir, firsts, count) : EXIT_CLEAN;
     wal_scan_t ws = {.print_records = false, .after_index = snapshot_index(data_dir)};
     arena_init(&ws.arena);
+    char hs_path[FSU_PATH_MAX];
+    struct stat sb;
+    if (rc == CTX_OK && fsu_path(hs_path, &err, "%s/%s", dir, WAL_HARD_STATE_FILE) == CTX_OK &&
+        stat(hs_path, &sb) == 0) {
+        int s = scan_segment(&ws, hs_path);
+        status = s > status ? s : status;
+    }
     for (size_t i = 0; i < count; i++) {
         char name[32], path[FSU_PATH_MAX];
         wal_segment_name(firsts[i], name, sizeof(name));

@@ -45,8 +45,10 @@ typedef struct fuzz_db {
 
 static fuzz_db_t fdb;
 
-static int fuzz_log_hook(void *ctx, const cmd_batch_t *batch, uint64_t *lsn, ctx_err_t *err) {
+static int fuzz_log_hook(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
+                         ctx_err_t *err) {
     (void)batch;
+    (void)undo; /* left to the session, which forgets it: the batch is committed */
     (void)err;
     ((fuzz_db_t *)ctx)->dirty = true;
     *lsn = 0;

@@ -1,0 +1,1166 @@
+/*
+ * cluster.c — the replicated state machine (contract and design in cluster.h).
+ *
+ * The ready pipeline. Each raft_ready() batch is handed over at once: its entries and hard state
+ * are appended to the WAL (which returns a ticket per record), what must wait for them to be
+ * durable -- the messages to send, the committed entries to apply, the confirmed reads -- is
+ * copied into a stage tagged with the batch's last ticket, and raft_advance() is called right
+ * away, so the core keeps accepting proposals and messages while the WAL writer fsyncs. Stages
+ * run strictly in order, each once the WAL's durable ticket reaches its own; a batch that only
+ * moved the commit index (no must_sync) waits for nothing but the stages before it. So no message
+ * ever reveals an entry or a vote before it is on disk, and entries are applied in log order.
+ *
+ * Pending entries (the leader's proposals not yet applied) sit in a ring in index order, each
+ * with its undo records and encoded batch. A step-down queues a rollback stage at that point of
+ * the pipeline: earlier stages may still commit some of them; the rollback then undoes the rest
+ * newest first. Their indexes and terms stay in the proposal ring, so a client waiting for one
+ * learns whether the entry committed after all (the new leader had it) or was replaced.
+ */
+#include "cluster.h"
+
+#include "command.h"
+#include "raft.h"
+#include "recovery.h"
+#include "transport.h"
+#include "wal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    CL_PENDING_MAX = RAFT_UNCOMMITTED_MAX + 64,
+    CL_RING = 1 << 16,        /* indexes whose committed terms are remembered (then raft_term_at) */
+    CL_ALONE_LOG_KEEP = 4096, /* entries a one-member cluster keeps in memory after applying */
+    CL_RECV_MAX = 256,        /* transport frames stepped per notify round */
+    CL_TICKS_CATCH_UP_MAX = 10,
+    CL_ENC_KEEP_BYTES = 1 << 20,
+};
+
+typedef struct cl_pending {
+    uint64_t index;
+    uint64_t term;
+    store_undo_t *undo; /* the batch itself stays in the Raft log (raft_entry_at) */
+} cl_pending_t;
+
+typedef struct cl_msg {
+    uint32_t to;
+    size_t off, len;
+} cl_msg_t;
+
+typedef struct cl_entry {
+    uint64_t term, index;
+    uint8_t type;
+    size_t off;
+    uint32_t len;
+} cl_entry_t;
+
+typedef enum { CL_STAGE_READY = 1, CL_STAGE_ROLLBACK = 2 } cl_stage_kind_t;
+
+typedef struct cl_stage {
+    struct cl_stage *next;
+    cl_stage_kind_t kind;
+    uint64_t ticket; /* 0: waits only for the stages before it */
+    buf_t bytes;     /* message bytes and committed entries' data */
+    cl_msg_t *msgs;
+    size_t nmsgs;
+    cl_entry_t *entries;
+    size_t nentries;
+    raft_read_state_t *reads;
+    size_t nreads;
+} cl_stage_t;
+
+typedef struct cl_mark {
+    uint64_t index;
+    uint64_t term;
+} cl_mark_t;
+
+struct cluster {
+    cluster_config_t cfg;
+    cluster_member_t members[CLUSTER_MEMBERS_MAX];
+    char secret[256];
+    char advertise[CLUSTER_HOST_BYTES_MAX + 8];
+    sql_db_t *db;
+    durability_t *dur;
+    wal_t *wal;
+    raft_t *raft;
+    raft_rng_t rng;
+    rt_t *rt;
+    int efd;
+    pthread_t ticker;
+    atomic_bool stop;
+    bool ticker_started;
+    uint64_t last_tick_ms;
+    /* soft state as of the last ready */
+    raft_role_t role;
+    uint32_t leader;
+    uint64_t term;
+    uint64_t term_start; /* first index of this node's leadership term */
+    uint64_t applied;
+    uint64_t applied_term;
+    /* pipeline */
+    cl_stage_t *head, *tail;
+    /* pending proposals, ring in index order */
+    cl_pending_t *pending;
+    size_t pending_head, pending_count;
+    /* the term committed at recent indexes */
+    cl_mark_t *committed;
+    /* ReadIndex barrier */
+    uint64_t read_issued; /* ctx of the newest request */
+    uint64_t read_issued_ms;
+    uint64_t read_confirmed; /* newest ctx confirmed */
+    uint64_t read_index;     /* its commit index */
+    buf_t enc;
+    arena_t scratch;
+    bool rollback_queued; /* a rollback stage is in the pipeline */
+};
+
+static uint64_t cl_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void cl_wake(cluster_t *c) {
+    uint64_t one = 1;
+    ssize_t n = write(c->efd, &one, sizeof(one));
+    (void)n;
+}
+
+/* ---------------------------------------------------------------- configuration */
+
+static int cl_parse_member(const char *item, size_t len, cluster_member_t *m, ctx_err_t *err) {
+    char text[CLUSTER_HOST_BYTES_MAX + 32];
+    if (len == 0 || len >= sizeof(text)) {
+        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: bad entry \"%.*s\"", (int)len, item);
+    }
+    memcpy(text, item, len);
+    text[len] = '\0';
+    char *eq = strchr(text, '=');
+    char *colon = strrchr(text, ':');
+    if (eq == NULL || colon == NULL || colon < eq || eq == text || colon == eq + 1) {
+        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: entry \"%s\" is not ID=HOST:PORT",
+                           text);
+    }
+    *eq = '\0';
+    *colon = '\0';
+    char *end = NULL;
+    errno = 0;
+    unsigned long id = strtoul(text, &end, 10);
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || id < 1 || id > INT32_MAX || port < 1 || port > 65535 || *end != '\0' ||
+        strspn(text, "0123456789") != strlen(text)) {
+        return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: bad id or port in \"%.*s\"", (int)len,
+                           item);
+    }
+    m->id = (uint32_t)id;
+    m->raft_port = (uint16_t)port;
+    snprintf(m->host, sizeof(m->host), "%s", eq + 1);
+    return CTX_OK;
+}
+
+int cluster_parse_members(const char *text, cluster_member_t *out, int *count, ctx_err_t *err) {
+    *count = 0;
+    const char *p = text;
+    while (*p != '\0') {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ') {
+            trimmed--;
+        }
+        if (*count >= CLUSTER_MEMBERS_MAX) {
+            return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: more than %d members",
+                               CLUSTER_MEMBERS_MAX);
+        }
+        int rc = cl_parse_member(p, trimmed, &out[*count], err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        for (int i = 0; i < *count; i++) {
+            if (out[i].id == out[*count].id) {
+                return ctx_err_set(err, CTX_ECONFIG, "cluster_nodes: node id %u appears twice",
+                                   out[i].id);
+            }
+        }
+        (*count)++;
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- rings */
+
+/* Reply positions (the lsn of sql_commit_hooks_t): the entry's term and index in one number,
+ * ordered as time is on one member (terms only grow). */
+enum { CL_POS_INDEX_BITS = 40 };
+static uint64_t cl_position(uint64_t term, uint64_t index) {
+    return term << CL_POS_INDEX_BITS | index;
+}
+static uint64_t cl_pos_index(uint64_t pos) {
+    return pos & ((UINT64_C(1) << CL_POS_INDEX_BITS) - 1);
+}
+static uint64_t cl_pos_term(uint64_t pos) {
+    return pos >> CL_POS_INDEX_BITS;
+}
+
+static void cl_mark(cl_mark_t *ring, uint64_t index, uint64_t term) {
+    ring[index % CL_RING] = (cl_mark_t){.index = index, .term = term};
+}
+
+static bool cl_marked(const cl_mark_t *ring, uint64_t index, uint64_t *term) {
+    const cl_mark_t *m = &ring[index % CL_RING];
+    if (m->index != index) {
+        return false;
+    }
+    *term = m->term;
+    return true;
+}
+
+static cl_pending_t *cl_pending_at(cluster_t *c, size_t i) {
+    return &c->pending[(c->pending_head + i) % CL_PENDING_MAX];
+}
+
+static void cl_pending_free(cl_pending_t *p) {
+    store_undo_destroy(p->undo);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The encoded batch of a pending proposal, from the Raft log (borrowed until the next raft call).
+ */
+static void cl_pending_batch(cluster_t *c, const cl_pending_t *p, const uint8_t **bytes,
+                             uint32_t *len) {
+    raft_entry_t e;
+    int rc = raft_entry_at(c->raft, p->index, &e);
+    CTX_ASSERT(rc == CTX_OK && e.term == p->term); /* uncommitted entries are never compacted */
+    *bytes = e.data;
+    *len = e.len;
+}
+
+/* ---------------------------------------------------------------- applying */
+
+/* Decodes an entry's batch into the scratch arena; CTX_ECORRUPT is a divergence. */
+static int cl_decode(cluster_t *c, const uint8_t *bytes, uint32_t len, cmd_batch_t *batch,
+                     ctx_err_t *err) {
+    arena_reset(&c->scratch);
+    return cmd_decode(bytes, len, &c->scratch, batch, err);
+}
+
+static void cl_feed_index(cluster_t *c, const uint8_t *bytes, uint32_t len) {
+    const sql_commit_hooks_t *h = &c->db->hooks;
+    if (h->applied == NULL) {
+        return;
+    }
+    cmd_batch_t batch;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (cl_decode(c, bytes, len, &batch, &err) == CTX_OK) {
+        h->applied(h->applied_ctx, &batch);
+    }
+}
+
+/* A committed batch this node did not propose (or no longer holds): applied as recovery does. */
+static void cl_apply_foreign(cluster_t *c, const uint8_t *bytes, uint32_t len, uint64_t index) {
+    sql_db_settle(c->db);
+    cmd_batch_t batch;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    int rc = cl_decode(c, bytes, len, &batch, &err);
+    if (rc == CTX_OK) {
+        rc = store_apply_logged(c->db->store, &batch, &c->scratch, &err);
+    }
+    if (rc != CTX_OK) {
+        /* every member applies the same batches to the same state: a failure here means this
+         * replica diverged, and serving on would spread the damage */
+        CTX_ERROR("cluster: committed entry %" PRIu64 " does not apply (%s): this member's state "
+                  "diverged; stopping",
+                  index, err.message);
+        abort();
+    }
+    if (c->db->hooks.applied != NULL) {
+        c->db->hooks.applied(c->db->hooks.applied_ctx, &batch);
+    }
+}
+
+static void cl_rollback_pending(cluster_t *c);
+
+static void cl_apply_entry(cluster_t *c, const cl_entry_t *e, const uint8_t *data) {
+    cl_mark(c->committed, e->index, e->term);
+    bool own = false;
+    if (c->pending_count > 0) {
+        cl_pending_t *p = cl_pending_at(c, 0);
+        if (p->index == e->index && p->term == e->term) {
+            own = true;
+            const uint8_t *bytes = NULL;
+            uint32_t len = 0;
+            cl_pending_batch(c, p, &bytes, &len);
+            cl_feed_index(c, bytes, len);
+            cl_pending_free(p);
+            c->pending_head = (c->pending_head + 1) % CL_PENDING_MAX;
+            c->pending_count--;
+        } else if (p->index <= e->index) {
+            CTX_ERROR("cluster: entry %" PRIu64 " committed in term %" PRIu64
+                      " while this node still held its own proposal; rolling back",
+                      e->index, e->term);
+            cl_rollback_pending(c);
+        }
+    }
+    if (!own && e->type == RAFT_ENTRY_NORMAL) {
+        cl_apply_foreign(c, data, e->len, e->index);
+    }
+    c->applied = e->index;
+    c->applied_term = e->term;
+}
+
+/* Undoes every pending proposal, newest first (the store is then exactly the applied state). */
+static void cl_rollback_pending(cluster_t *c) {
+    if (c->pending_count == 0) {
+        return;
+    }
+    sql_db_settle(c->db);
+    for (size_t i = c->pending_count; i-- > 0;) {
+        cl_pending_t *p = cl_pending_at(c, i);
+        store_undo_rollback(c->db->store, p->undo);
+        cl_pending_free(p);
+    }
+    CTX_WARN("cluster: leadership lost with %zu uncommitted entries; they were rolled back",
+             c->pending_count);
+    c->pending_count = 0;
+    c->pending_head = 0;
+}
+
+/* ---------------------------------------------------------------- the ready pipeline */
+
+static void cl_stage_free(cl_stage_t *st) {
+    buf_free(&st->bytes);
+    free(st->msgs);
+    free(st->entries);
+    free(st->reads);
+    free(st);
+}
+
+static void cl_stage_push(cluster_t *c, cl_stage_t *st) {
+    if (c->tail != NULL) {
+        c->tail->next = st;
+    } else {
+        c->head = st;
+    }
+    c->tail = st;
+}
+
+/* Is the committed entry e one of this node's pending proposals (applied already)? */
+static bool cl_is_own(cluster_t *c, const raft_entry_t *e) {
+    if (c->pending_count == 0 || c->rollback_queued) {
+        return false;
+    }
+    uint64_t first = cl_pending_at(c, 0)->index;
+    if (e->index < first || e->index >= first + c->pending_count) {
+        return false;
+    }
+    return cl_pending_at(c, (size_t)(e->index - first))->term == e->term;
+}
+
+/* Copies what the batch's durability must precede: messages, committed entries (without the
+ * data of this node's own proposals, which are applied already), reads. */
+static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t ticket) {
+    cl_stage_t *st = ctx_calloc(1, sizeof(*st));
+    st->kind = CL_STAGE_READY;
+    st->ticket = ticket;
+    buf_init(&st->bytes);
+    if (rd->messages_count > 0) {
+        st->msgs = ctx_malloc(sizeof(cl_msg_t) * rd->messages_count);
+        for (size_t i = 0; i < rd->messages_count; i++) {
+            const raft_envelope_t *m = &rd->messages[i];
+            st->msgs[i] = (cl_msg_t){.to = m->to, .off = buf_size(&st->bytes), .len = m->len};
+            buf_append(&st->bytes, m->bytes, m->len);
+        }
+        st->nmsgs = rd->messages_count;
+    }
+    if (rd->committed_count > 0) {
+        st->entries = ctx_malloc(sizeof(cl_entry_t) * rd->committed_count);
+        for (size_t i = 0; i < rd->committed_count; i++) {
+            const raft_entry_t *e = &rd->committed[i];
+            st->entries[i] = (cl_entry_t){.term = e->term,
+                                          .index = e->index,
+                                          .type = e->type,
+                                          .off = buf_size(&st->bytes),
+                                          .len = e->len};
+            if (!cl_is_own(c, e)) {
+                buf_append(&st->bytes, e->data, e->len);
+            }
+        }
+        st->nentries = rd->committed_count;
+    }
+    if (rd->reads_count > 0) {
+        st->reads = ctx_malloc(sizeof(raft_read_state_t) * rd->reads_count);
+        memcpy(st->reads, rd->reads, sizeof(raft_read_state_t) * rd->reads_count);
+        st->nreads = rd->reads_count;
+    }
+    if (buf_failed(&st->bytes)) {
+        CTX_ERROR("cluster: out of memory copying a ready batch");
+        abort(); /* the core already moved on: losing this batch would stall the member */
+    }
+    return st;
+}
+
+static uint8_t cl_wal_type(uint8_t raft_type) {
+    switch (raft_type) {
+    case RAFT_ENTRY_NOOP:
+        return WAL_TYPE_NOOP;
+    case RAFT_ENTRY_CONF:
+        return WAL_TYPE_CONF;
+    default:
+        return WAL_TYPE_BATCH;
+    }
+}
+
+/* Step 2 of raft.h: entries (truncating a conflicting suffix) and the hard state into the WAL. */
+static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
+    uint64_t ticket = 0;
+    for (size_t i = 0; i < rd->entries_count; i++) {
+        const raft_entry_t *e = &rd->entries[i];
+        ticket = wal_append_entry(c->wal, e->term, e->index, cl_wal_type(e->type), e->data, e->len);
+        if (ticket == 0) {
+            CTX_ERROR("cluster: could not append entry %" PRIu64 " to the WAL", e->index);
+            abort(); /* the core counts it as persisted from here on */
+        }
+    }
+    if (rd->hard_state_changed) {
+        uint8_t hs[RAFT_HARD_STATE_SIZE];
+        raft_hard_state_encode(&rd->hard_state, hs);
+        uint64_t t = wal_save_hard_state(c->wal, hs);
+        if (t == 0) {
+            CTX_ERROR("cluster: could not append the hard state to the WAL");
+            abort();
+        }
+        ticket = t;
+    }
+    return ticket;
+}
+
+/* Notes role changes; a lost leadership queues the rollback of the pending proposals. */
+static void cl_soft_state(cluster_t *c, const raft_ready_t *rd) {
+    if (rd->role != c->role || rd->term != c->term || rd->leader != c->leader) {
+        CTX_INFO("cluster: node %u is %s in term %" PRIu64 " (leader %u)", c->cfg.node_id,
+                 raft_role_name(rd->role), rd->term, rd->leader);
+    }
+    if (c->role == RAFT_LEADER && (rd->role != RAFT_LEADER || rd->term != c->term)) {
+        cl_stage_t *st = ctx_calloc(1, sizeof(*st));
+        st->kind = CL_STAGE_ROLLBACK;
+        buf_init(&st->bytes);
+        cl_stage_push(c, st);
+        c->rollback_queued = true;
+    }
+    if (rd->role == RAFT_LEADER && (c->role != RAFT_LEADER || rd->term != c->term)) {
+        c->term_start = raft_last_index(c->raft); /* the no-op this leadership began with */
+    }
+    c->role = rd->role;
+    c->term = rd->term;
+    c->leader = rd->leader;
+}
+
+static void cl_run_stage(cluster_t *c, cl_stage_t *st) {
+    if (st->kind == CL_STAGE_ROLLBACK) {
+        cl_rollback_pending(c);
+        c->rollback_queued = false;
+        return;
+    }
+    const uint8_t *base = buf_peek(&st->bytes);
+    for (size_t i = 0; i < st->nmsgs && c->rt != NULL; i++) {
+        (void)rt_send(c->rt, st->msgs[i].to, RT_KIND_RAFT, base + st->msgs[i].off, st->msgs[i].len);
+    }
+    for (size_t i = 0; i < st->nentries; i++) {
+        cl_apply_entry(c, &st->entries[i], base + st->entries[i].off);
+    }
+    for (size_t i = 0; i < st->nreads; i++) {
+        if (st->reads[i].ctx >= c->read_confirmed) {
+            c->read_confirmed = st->reads[i].ctx;
+            c->read_index = st->reads[i].index;
+        }
+    }
+}
+
+/* A one-member cluster has no follower to catch up: its in-memory log keeps only the newest
+ * entries (the WAL keeps them all until a snapshot). A cluster compacts after snapshots. */
+static void cl_compact_alone(cluster_t *c) {
+    if (c->rt != NULL || c->applied < raft_first_index(c->raft) + 2 * CL_ALONE_LOG_KEEP) {
+        return;
+    }
+    cluster_compact(c, c->applied - CL_ALONE_LOG_KEEP);
+}
+
+/* Runs the stages whose WAL records are durable, in order. True when any ran. */
+static bool cl_run_stages(cluster_t *c) {
+    bool ran = false;
+    while (c->head != NULL) {
+        cl_stage_t *st = c->head;
+        if (st->ticket != 0 && wal_durable_ticket(c->wal) < st->ticket) {
+            break;
+        }
+        c->head = st->next;
+        if (c->head == NULL) {
+            c->tail = NULL;
+        }
+        cl_run_stage(c, st);
+        cl_stage_free(st);
+        ran = true;
+    }
+    if (ran) {
+        cl_compact_alone(c);
+    }
+    return ran;
+}
+
+/* Hands every ready batch over to the pipeline, then runs what is durable. */
+static bool cl_process(cluster_t *c) {
+    bool any = false;
+    for (int round = 0; round < 64 && raft_has_ready(c->raft); round++) {
+        raft_ready_t rd;
+        raft_ready(c->raft, &rd);
+        cl_soft_state(c, &rd);
+        if (rd.snapshot != NULL) {
+            CTX_ERROR("cluster: the leader sent a snapshot (index %" PRIu64
+                      "); installing snapshots from the leader is not supported yet, restart this "
+                      "member from a copy of a current member's data directory",
+                      rd.snapshot->index);
+        }
+        uint64_t ticket = cl_persist(c, &rd);
+        cl_stage_t *st = cl_stage_copy(c, &rd, rd.must_sync ? ticket : 0);
+        raft_advance(c->raft, &rd);
+        cl_stage_push(c, st);
+        any = true;
+    }
+    return cl_run_stages(c) || any;
+}
+
+/* ---------------------------------------------------------------- SQL hooks */
+
+static int cl_not_leader(cluster_t *c, ctx_err_t *err) {
+    if (c->leader == RAFT_NONE) {
+        ctx_err_set(err, CTX_ENO_LEADER, "no cluster leader is available");
+        ctx_err_detail(err, "Node %u is %s in term %" PRIu64 " and knows no leader.",
+                       c->cfg.node_id, raft_role_name(c->role), c->term);
+        ctx_err_hint(err, "Retry once an election has completed; a majority of the members "
+                          "must be running and reachable.");
+        return err->code;
+    }
+    ctx_err_set(err, CTX_EREAD_ONLY, "cannot execute a write on a follower");
+    rt_peer_status_t st;
+    memset(&st, 0, sizeof(st));
+    if (c->rt != NULL && rt_peer_status(c->rt, c->leader, &st) == CTX_OK && st.advertise[0]) {
+        ctx_err_detail(err, "The leader is node %u at pgwire %s.", c->leader, st.advertise);
+    } else {
+        ctx_err_detail(err, "The leader is node %u.", c->leader);
+    }
+    ctx_err_hint(err, "Connect to the leader to write.");
+    return err->code;
+}
+
+/* sql_commit_hooks_t.write_check: may a statement change the store now? */
+static int cl_write_check(void *ctx, ctx_err_t *err) {
+    cluster_t *c = ctx;
+    if (c->role != RAFT_LEADER) {
+        return cl_not_leader(c, err);
+    }
+    if (c->applied < c->term_start) {
+        ctx_err_set(err, CTX_ENO_LEADER, "the cluster leader is not ready yet");
+        ctx_err_detail(err,
+                       "Node %u became leader in term %" PRIu64
+                       " and is applying the entries of earlier terms.",
+                       c->cfg.node_id, c->term);
+        ctx_err_hint(err, "Retry in a moment.");
+        return err->code;
+    }
+    return CTX_OK;
+}
+
+/* sql_commit_hooks_t.log: proposes a batch already applied to the store; keeps its undo. */
+static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
+                  ctx_err_t *err) {
+    cluster_t *c = ctx;
+    int rc = cl_write_check(c, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    if (c->pending_count >= CL_PENDING_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "too many uncommitted writes (%d); retry",
+                           CL_PENDING_MAX);
+    }
+    buf_reset(&c->enc);
+    cmd_encode(batch, &c->enc);
+    if (buf_failed(&c->enc)) {
+        buf_reset(&c->enc);
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "The system could not provide memory for the log entry.");
+        return CTX_ENOMEM;
+    }
+    if (buf_size(&c->enc) > RAFT_ENTRY_BYTES_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT,
+                           "transaction too large for one log entry (%zu bytes, "
+                           "at most %u)",
+                           buf_size(&c->enc), (unsigned)RAFT_ENTRY_BYTES_MAX);
+    }
+    uint64_t index = 0;
+    rc = raft_propose(c->raft, buf_peek(&c->enc), (uint32_t)buf_size(&c->enc), &index);
+    if (buf_size(&c->enc) > CL_ENC_KEEP_BYTES) {
+        buf_free(&c->enc); /* a huge transaction's encoding is not kept around */
+        buf_init(&c->enc);
+    }
+    if (rc != CTX_OK) {
+        return rc == CTX_ELIMIT ? ctx_err_set(err, CTX_ELIMIT, "too many uncommitted writes; retry")
+                                : cl_not_leader(c, err);
+    }
+    if (index >= (UINT64_C(1) << CL_POS_INDEX_BITS) || c->term >= (UINT64_C(1) << 23)) {
+        CTX_ERROR("cluster: log index %" PRIu64 " or term %" PRIu64 " out of range", index,
+                  c->term);
+        abort(); /* 2^40 entries or 2^23 elections: beyond any real log */
+    }
+    cl_pending_t *p = cl_pending_at(c, c->pending_count++);
+    *p = (cl_pending_t){.index = index, .term = c->term, .undo = *undo};
+    *undo = store_undo_create();
+    *lsn = c->cfg.synchronous_commit ? cl_position(c->term, index) : 0;
+    cl_wake(c); /* the proposals of this loop iteration go out in one ready batch */
+    return CTX_OK;
+}
+
+/* sql_commit_hooks_t.visible_lsn: the newest proposal the store reflects (0 when the store is
+ * the applied state, which is committed). */
+static uint64_t cl_visible_lsn(void *ctx) {
+    cluster_t *c = ctx;
+    if (c->pending_count == 0) {
+        return 0;
+    }
+    const cl_pending_t *p = cl_pending_at(c, c->pending_count - 1);
+    return cl_position(p->term, p->index);
+}
+
+bool cluster_reply_ready(void *ctx, uint64_t lsn, uint64_t snapshot_id, uint64_t held_ms) {
+    cluster_t *c = ctx;
+    if (!durability_snapshot_done(c->dur, snapshot_id)) {
+        return false;
+    }
+    if (cl_pos_index(lsn) <= c->applied) {
+        return true;
+    }
+    uint32_t timeout =
+        c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS;
+    return cl_now_ms() >= held_ms + timeout;
+}
+
+int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *err) {
+    (void)held_ms;
+    cluster_t *c = ctx;
+    if (lsn == 0) {
+        return CTX_OK;
+    }
+    uint64_t index = cl_pos_index(lsn), term = cl_pos_term(lsn);
+    if (index > c->applied) {
+        ctx_err_set(err, CTX_EUNKNOWN_COMMIT, "the outcome of the write is unknown");
+        ctx_err_detail(
+            err,
+            "Log entry %" PRIu64 " was not committed within %u ms (node %u is %s "
+            "in term %" PRIu64 ").",
+            index, c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS,
+            c->cfg.node_id, raft_role_name(c->role), c->term);
+        ctx_err_hint(err, "The write may still take effect; read before retrying.");
+        return err->code;
+    }
+    uint64_t committed = 0;
+    if (!cl_marked(c->committed, index, &committed) &&
+        raft_term_at(c->raft, index, &committed) != CTX_OK) {
+        ctx_err_set(err, CTX_EUNKNOWN_COMMIT, "the outcome of the write is unknown");
+        ctx_err_detail(err, "Log entry %" PRIu64 " was applied too long ago to tell.", index);
+        return err->code;
+    }
+    if (committed != term) {
+        ctx_err_set(err, CTX_ESERIALIZATION,
+                    "could not serialize access: the cluster leader changed");
+        ctx_err_detail(err,
+                       "Log entry %" PRIu64 " proposed in term %" PRIu64
+                       " was replaced by an entry of term %" PRIu64 "; nothing was committed.",
+                       index, term, committed);
+        ctx_err_hint(err, "Retry the transaction.");
+        return err->code;
+    }
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+bool cluster_reads_need_barrier(const cluster_t *c) {
+    return c->rt != NULL;
+}
+
+/* Issues a ReadIndex request unless one issued after the waiter's token is in flight. */
+static int cl_issue_read(cluster_t *c) {
+    if (c->read_issued > c->read_confirmed &&
+        cl_now_ms() < c->read_issued_ms + 2 * CLUSTER_TICK_MS * CLUSTER_ELECTION_TICKS) {
+        return CTX_OK; /* in flight and not yet given up on */
+    }
+    int rc = raft_read_index(c->raft, c->read_issued + 1);
+    if (rc == CTX_OK) {
+        c->read_issued++;
+        c->read_issued_ms = cl_now_ms();
+        cl_wake(c);
+    }
+    return rc;
+}
+
+bool cluster_read_ready(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err) {
+    cluster_t *c = ctx;
+    if (c->rt == NULL) {
+        return true;
+    }
+    if (*token == 0 || c->read_issued < *token) {
+        /* a request issued from now on confirms a state at least as new as this statement */
+        *token = c->read_issued + 1;
+    }
+    if (c->read_confirmed >= *token && c->applied >= c->read_index) {
+        return true;
+    }
+    int rc = c->read_confirmed >= *token ? CTX_OK : cl_issue_read(c);
+    uint32_t timeout =
+        c->cfg.commit_timeout_ms ? c->cfg.commit_timeout_ms : CLUSTER_COMMIT_TIMEOUT_MS;
+    if (cl_now_ms() >= since_ms + timeout) {
+        if (rc != CTX_OK || c->leader == RAFT_NONE) {
+            (void)cl_not_leader(c, err);
+            return false;
+        }
+        ctx_err_set(err, CTX_ENO_LEADER, "the cluster leader did not confirm a read in time");
+        ctx_err_detail(err, "Node %u waited %u ms for leader %u.", c->cfg.node_id, timeout,
+                       c->leader);
+        return false;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void *cl_ticker_main(void *arg) {
+    cluster_t *c = arg;
+    struct timespec interval = {.tv_sec = 0, .tv_nsec = CLUSTER_TICK_MS * 1000000L};
+    while (!atomic_load(&c->stop)) {
+        nanosleep(&interval, NULL);
+        cl_wake(c);
+    }
+    return NULL;
+}
+
+static void cl_tick(cluster_t *c) {
+    uint64_t now = cl_now_ms();
+    uint64_t ticks = (now - c->last_tick_ms) / CLUSTER_TICK_MS;
+    if (ticks == 0) {
+        return;
+    }
+    c->last_tick_ms += ticks * CLUSTER_TICK_MS;
+    if (ticks > CL_TICKS_CATCH_UP_MAX) {
+        ticks = CL_TICKS_CATCH_UP_MAX; /* a stalled loop does not trigger a burst of elections */
+    }
+    for (uint64_t i = 0; i < ticks; i++) {
+        raft_tick(c->raft);
+    }
+}
+
+static void cl_receive(cluster_t *c) {
+    if (c->rt == NULL) {
+        return;
+    }
+    rt_frame_t frames[CL_RECV_MAX];
+    size_t n = rt_recv(c->rt, frames, CL_RECV_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i].kind != RT_KIND_RAFT) {
+            continue;
+        }
+        int rc = raft_step(c->raft, frames[i].bytes, frames[i].len);
+        if (rc != CTX_OK) {
+            CTX_WARN("cluster: dropped a bad message from node %u (%s)", frames[i].from,
+                     ctx_sqlstate(rc));
+        }
+    }
+    if (n == CL_RECV_MAX) {
+        cl_wake(c); /* more are queued */
+    }
+}
+
+void cluster_on_notify(cluster_t *c) {
+    cl_tick(c);
+    cl_receive(c);
+    (void)cl_process(c);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+void cluster_applied_position(const cluster_t *c, uint64_t *index, uint64_t *term) {
+    *index = c->applied;
+    *term = c->applied_term;
+}
+
+/* Takes the pending proposals out of the store (newest first) before a snapshot fork. */
+void cluster_settle(cluster_t *c) {
+    sql_db_settle(c->db);
+    for (size_t i = c->pending_count; i-- > 0;) {
+        store_undo_rollback(c->db->store, cl_pending_at(c, i)->undo);
+    }
+}
+
+/* Puts them back, oldest first, exactly as they were applied. */
+void cluster_unsettle(cluster_t *c) {
+    for (size_t i = 0; i < c->pending_count; i++) {
+        cl_pending_t *p = cl_pending_at(c, i);
+        cmd_batch_t batch;
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        const uint8_t *bytes = NULL;
+        uint32_t len = 0;
+        cl_pending_batch(c, p, &bytes, &len);
+        int rc = cl_decode(c, bytes, len, &batch, &err);
+        if (rc == CTX_OK) {
+            rc = store_apply(c->db->store, &batch, p->undo, &c->scratch, NULL, &err);
+        }
+        if (rc != CTX_OK) {
+            CTX_ERROR("cluster: pending entry %" PRIu64 " no longer applies (%s)", p->index,
+                      err.message);
+            abort(); /* the same batches on the same state: cannot fail */
+        }
+    }
+}
+
+void cluster_compact(cluster_t *c, uint64_t index) {
+    if (index <= raft_first_index(c->raft) || index > c->applied) {
+        return;
+    }
+    uint64_t term = 0;
+    if (raft_term_at(c->raft, index, &term) != CTX_OK) {
+        return;
+    }
+    uint8_t desc[16]; /* what a snapshot message carries: the index and term it covers */
+    for (int i = 0; i < 8; i++) {
+        desc[i] = (uint8_t)(index >> (56 - 8 * i));
+        desc[8 + i] = (uint8_t)(term >> (56 - 8 * i));
+    }
+    if (raft_compact(c->raft, index, desc, sizeof(desc)) != CTX_OK) {
+        CTX_WARN("cluster: could not compact the in-memory log through %" PRIu64, index);
+    }
+}
+
+/* ---------------------------------------------------------------- SHOW CLUSTER */
+
+static void cl_member_row(cluster_t *c, const cluster_member_t *m, sql_member_info_t *row) {
+    memset(row, 0, sizeof(*row));
+    row->id = m->id;
+    snprintf(row->address, sizeof(row->address), "%s:%u", m->host, m->raft_port);
+    row->term = row->commit_index = row->applied_index = row->lag = -1;
+    row->is_self = m->id == c->cfg.node_id;
+    const raft_conf_t *conf = raft_conf(c->raft);
+    bool learner = raft_conf_is_learner(conf, m->id);
+    if (row->is_self) {
+        snprintf(row->pgwire, sizeof(row->pgwire), "%s", c->advertise);
+        row->role = learner ? "learner" : raft_role_name(c->role);
+        row->term = (int64_t)c->term;
+        row->commit_index = (int64_t)raft_commit_index(c->raft);
+        row->applied_index = (int64_t)c->applied;
+        row->lag = c->role == RAFT_LEADER ? 0 : -1;
+        return;
+    }
+    rt_peer_status_t st;
+    memset(&st, 0, sizeof(st));
+    bool known = c->rt != NULL && rt_peer_status(c->rt, m->id, &st) == CTX_OK;
+    snprintf(row->pgwire, sizeof(row->pgwire), "%s", known ? st.advertise : "");
+    row->last_contact_ms =
+        known && st.last_recv_ms > 0 ? (int64_t)(cl_now_ms() - st.last_recv_ms) : -1;
+    bool alive = row->last_contact_ms >= 0 &&
+                 row->last_contact_ms < 2 * CLUSTER_TICK_MS * CLUSTER_ELECTION_TICKS;
+    row->role = m->id == c->leader ? "leader"
+                : !alive           ? "unknown"
+                : learner          ? "learner"
+                                   : "follower";
+    uint64_t match = 0;
+    bool recent = false;
+    if (raft_member_match(c->raft, m->id, &match, &recent) == CTX_OK) {
+        row->lag = (int64_t)(raft_last_index(c->raft) - match);
+    }
+}
+
+static int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *count,
+                      ctx_err_t *err) {
+    (void)err;
+    cluster_t *c = ctx;
+    cluster_member_t self = {.id = c->cfg.node_id, .raft_port = c->cfg.raft_port};
+    snprintf(self.host, sizeof(self.host), "%s", c->cfg.raft_host);
+    const cluster_member_t *list = c->cfg.members_count > 0 ? c->members : &self;
+    int n = c->cfg.members_count > 0 ? c->cfg.members_count : 1;
+    sql_member_info_t *rows = arena_alloc(arena, sizeof(sql_member_info_t) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        cl_member_row(c, &list[i], &rows[i]);
+    }
+    *out = rows;
+    *count = n;
+    return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+static uint8_t cl_raft_type(uint8_t wal_type) {
+    return wal_type == WAL_TYPE_NOOP   ? RAFT_ENTRY_NOOP
+           : wal_type == WAL_TYPE_CONF ? RAFT_ENTRY_CONF
+                                       : RAFT_ENTRY_NORMAL;
+}
+
+static void cl_conf(const cluster_t *c, raft_conf_t *conf) {
+    memset(conf, 0, sizeof(*conf));
+    for (int i = 0; i < c->cfg.members_count && conf->voters_count < RAFT_VOTERS_MAX; i++) {
+        conf->voters[conf->voters_count++] = c->members[i].id;
+    }
+    if (conf->voters_count == 0) {
+        conf->voters[conf->voters_count++] = c->cfg.node_id;
+    }
+}
+
+/* The Raft node from what recovery read: the snapshot (its membership is the configured one),
+ * the newest hard state and the entries after the snapshot. A log that starts with the
+ * bootstrap entries (or an empty one) bootstraps; an older single-node log (term 0, no
+ * bootstrap entries) starts as if from a snapshot at the entry before its first. */
+static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
+    uint64_t snap_term = 0;
+    const recovery_info_t *ri = durability_recovered(c->dur, &snap_term);
+    raft_conf_t conf;
+    cl_conf(c, &conf);
+    raft_restore_t restore;
+    memset(&restore, 0, sizeof(restore));
+    if (ri->wal.has_hard_state &&
+        raft_hard_state_decode(ri->wal.last_hard_state, RAFT_HARD_STATE_SIZE,
+                               &restore.hard_state) != CTX_OK) {
+        return ctx_err_set(err, CTX_ECORRUPT, "the WAL's Raft hard state is damaged");
+    }
+    raft_entry_t *entries =
+        ri->entries_count > 0 ? ctx_calloc(ri->entries_count, sizeof(raft_entry_t)) : NULL;
+    for (size_t i = 0; i < ri->entries_count; i++) {
+        const recovery_entry_t *e = &ri->entries[i];
+        entries[i] = (raft_entry_t){.term = e->term,
+                                    .index = e->index,
+                                    .type = cl_raft_type(e->type),
+                                    .len = e->len,
+                                    .data = e->payload};
+    }
+    restore.entries = entries;
+    restore.entries_count = ri->entries_count;
+    uint64_t last =
+        ri->entries_count > 0 ? entries[ri->entries_count - 1].index : ri->snapshot_index;
+    if (restore.hard_state.commit > last) {
+        restore.hard_state.commit = last; /* a lower bound is always safe */
+    }
+    raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
+    bool bootstrap_log =
+        ri->entries_count == 0 || (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
+    if (ri->snapshot_id != 0 || !bootstrap_log) {
+        if (ri->snapshot_id == 0) {
+            snap.index = entries[0].index - 1;
+        }
+        restore.snapshot = &snap;
+    } else {
+        restore.bootstrap = &conf;
+    }
+    raft_rng_seed(&c->rng, (uint64_t)cl_now_ms() * 0x9e3779b97f4a7c15ULL ^ c->cfg.node_id);
+    raft_config_t rc_cfg = {.id = c->cfg.node_id,
+                            .election_ticks = CLUSTER_ELECTION_TICKS,
+                            .heartbeat_ticks = CLUSTER_HEARTBEAT_TICKS,
+                            .inflight_max = RAFT_INFLIGHT_MAX,
+                            .msg_entries_max = RAFT_MSG_ENTRIES_MAX,
+                            .msg_bytes_max = 4u << 20,
+                            .pre_vote = true,
+                            .check_quorum = true,
+                            .rng = &c->rng};
+    int rc = raft_new(&rc_cfg, &restore, &c->raft);
+    free(entries);
+    if (rc != CTX_OK) {
+        return ctx_err_set(err, rc == CTX_EBAD_PARAM ? CTX_ECONFIG : CTX_ECORRUPT,
+                           "the Raft log in the WAL is inconsistent with the configuration (node "
+                           "%u, %d members)",
+                           c->cfg.node_id, conf.voters_count);
+    }
+    c->applied = ri->snapshot_index;
+    c->applied_term = snap_term;
+    durability_recovered_free(c->dur);
+    return CTX_OK;
+}
+
+static int cl_start_transport(cluster_t *c, ctx_err_t *err) {
+    if (c->cfg.members_count <= 1) {
+        return CTX_OK;
+    }
+    if (c->secret[0] == '\0') {
+        return ctx_err_set(err, CTX_ECONFIG,
+                           "cluster_secret must be set when cluster_nodes lists several members");
+    }
+    rt_peer_t peers[CLUSTER_MEMBERS_MAX];
+    size_t n = 0;
+    for (int i = 0; i < c->cfg.members_count; i++) {
+        if (c->members[i].id == c->cfg.node_id) {
+            continue;
+        }
+        peers[n].id = c->members[i].id;
+        snprintf(peers[n].host, sizeof(peers[n].host), "%s", c->members[i].host);
+        peers[n].port = c->members[i].raft_port;
+        n++;
+    }
+    rt_config_t rc = {.self_id = c->cfg.node_id,
+                      .listen_host = c->cfg.raft_host,
+                      .listen_port = c->cfg.raft_port,
+                      .peers = peers,
+                      .peers_count = n,
+                      .secret = c->secret,
+                      .advertise = c->advertise,
+                      .queue_bytes_max = 0,
+                      .notify_fd = c->efd};
+    if (rt_start(&rc, &c->rt, err) != CTX_OK) {
+        return err->code != CTX_OK ? err->code : CTX_EIO;
+    }
+    if (pthread_create(&c->ticker, NULL, cl_ticker_main, c) != 0) {
+        return ctx_err_set(err, CTX_EIO, "could not start the Raft ticker thread");
+    }
+    c->ticker_started = true;
+    CTX_INFO("cluster: node %u of %d, Raft on %s:%u", c->cfg.node_id, c->cfg.members_count,
+             c->cfg.raft_host, rt_listen_port(c->rt));
+    return CTX_OK;
+}
+
+/* Alone in its cluster: campaign at once and apply the whole committed log before serving. */
+static void cl_lead_alone(cluster_t *c) {
+    raft_campaign(c->raft);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 200000};
+    for (;;) {
+        (void)cl_process(c);
+        if (c->role == RAFT_LEADER && c->head == NULL && !raft_has_ready(c->raft) &&
+            c->applied >= raft_commit_index(c->raft) && c->applied >= c->term_start) {
+            return;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void cl_position_cb(const void *ctx, uint64_t *index, uint64_t *term) {
+    cluster_applied_position(ctx, index, term);
+}
+static void cl_settle_cb(void *ctx) {
+    cluster_settle(ctx);
+}
+static void cl_unsettle_cb(void *ctx) {
+    cluster_unsettle(ctx);
+}
+static void cl_compact_cb(void *ctx, uint64_t index) {
+    cluster_compact(ctx, index);
+}
+
+int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur, cluster_t **out,
+                 ctx_err_t *err) {
+    cluster_t *c = ctx_calloc(1, sizeof(*c));
+    c->cfg = *config;
+    for (int i = 0; i < config->members_count && i < CLUSTER_MEMBERS_MAX; i++) {
+        c->members[i] = config->members[i];
+    }
+    c->cfg.members = c->members;
+    snprintf(c->secret, sizeof(c->secret), "%s", config->secret ? config->secret : "");
+    snprintf(c->advertise, sizeof(c->advertise), "%s", config->advertise ? config->advertise : "");
+    c->cfg.secret = c->secret;
+    c->cfg.advertise = c->advertise;
+    c->db = db;
+    c->dur = dur;
+    c->wal = durability_wal(dur);
+    c->efd = config->notify_fd;
+    c->pending = ctx_calloc(CL_PENDING_MAX, sizeof(cl_pending_t));
+    c->committed = ctx_calloc(CL_RING, sizeof(cl_mark_t));
+    buf_init(&c->enc);
+    arena_init(&c->scratch);
+    c->last_tick_ms = cl_now_ms();
+    int rc = cl_raft_new(c, err);
+    if (rc == CTX_OK) {
+        rc = cl_start_transport(c, err);
+    }
+    if (rc != CTX_OK) {
+        cluster_close(c);
+        return rc;
+    }
+    db->hooks.log = cl_log;
+    db->hooks.log_ctx = c;
+    db->hooks.visible_lsn = cl_visible_lsn;
+    db->hooks.write_check = cl_write_check;
+    db->cluster = (sql_cluster_hooks_t){.members = cl_members, .ctx = c};
+    dur_replica_t replica = {cl_position_cb, cl_settle_cb, cl_unsettle_cb, cl_compact_cb, c};
+    durability_set_replica(dur, &replica);
+    if (c->rt == NULL) {
+        cl_lead_alone(c);
+    }
+    *out = c;
+    return CTX_OK;
+}
+
+/* Graceful shutdown of a leader: hands leadership to a connected voter (bounded wait). */
+static void cl_transfer_away(cluster_t *c) {
+    if (c->rt == NULL || c->role != RAFT_LEADER) {
+        return;
+    }
+    for (int i = 0; i < c->cfg.members_count; i++) {
+        rt_peer_status_t st;
+        uint32_t id = c->members[i].id;
+        if (id == c->cfg.node_id || rt_peer_status(c->rt, id, &st) != CTX_OK || !st.connected ||
+            raft_transfer_leader(c->raft, id) != CTX_OK) {
+            continue;
+        }
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 2000000};
+        for (int t = 0; t < 250 && c->role == RAFT_LEADER; t++) {
+            cluster_on_notify(c);
+            nanosleep(&pause, NULL);
+        }
+        CTX_INFO("cluster: leadership %s node %u on shutdown",
+                 c->role == RAFT_LEADER ? "could not be handed to" : "handed to", id);
+        return;
+    }
+}
+
+void cluster_close(cluster_t *c) {
+    if (c == NULL) {
+        return;
+    }
+    if (c->raft != NULL) {
+        cl_transfer_away(c);
+    }
+    atomic_store(&c->stop, true);
+    if (c->ticker_started) {
+        pthread_join(c->ticker, NULL);
+    }
+    rt_stop(c->rt);
+    while (c->head != NULL) {
+        cl_stage_t *st = c->head;
+        c->head = st->next;
+        cl_stage_free(st);
+    }
+    for (size_t i = 0; c->pending != NULL && i < c->pending_count; i++) {
+        cl_pending_free(cl_pending_at(c, i));
+    }
+    free(c->pending);
+    free(c->committed);
+    raft_free(c->raft);
+    buf_free(&c->enc);
+    arena_destroy(&c->scratch);
+    free(c);
+}
+
+void cluster_loop_notify(void *ctx) {
+    cluster_t *c = ctx;
+    durability_on_notify(c->dur);
+    cluster_on_notify(c);
+}
+
+int cluster_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
+    cluster_t *c = ctx;
+    return durability_snapshot_result(c->dur, snapshot_id, err);
+}
