@@ -243,7 +243,7 @@ static int main_adopt(void *ctx, int fd) {
     return loop_adopt(ctx, fd);
 }
 
-/* The HTTP server on http_port; prints `contextdb: http listening on HOST:PORT` (before the
+/* The HTTP server on http_port; prints `contextdb: HTTP API on HOST:PORT` (before the
  * pgwire ready line, so whoever waits for that line can read this one). NULL with http_port =
  * off, or when it could not start: logged, and the server goes on without HTTP. */
 static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
@@ -268,7 +268,7 @@ static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
         CTX_ERROR("HTTP API disabled: %s", err.message);
         return NULL;
     }
-    printf("contextdb: http listening on %s:%u\n", cfg->host, http_port(http));
+    printf("contextdb: HTTP API on %s:%u\n", cfg->host, http_port(http));
     return http;
 }
 

@@ -1,7 +1,7 @@
 """httptest — shared helpers of the HTTP API tests (tests/http/).
 
 HttpServer starts the real contextdb binary through tools/ctxserver.py with a config file,
-`http_port = 0`, and reads the HTTP port from its `contextdb: http listening on HOST:PORT` line.
+`http_port = 0`, and reads the HTTP port from its `contextdb: HTTP API on HOST:PORT` line.
 OpenApi validates every response the tests receive against the server's own
 /api/v1/openapi.json (JSON Schema 2020-12 via python3-jsonschema, `$ref`s resolved in the
 document) and records which operations were exercised, so a test can check that it covered the
@@ -18,7 +18,7 @@ from ctxserver import Server  # noqa: E402
 import jsonschema  # noqa: E402
 import requests  # noqa: E402
 
-HTTP_RE = re.compile(rb"contextdb: http listening on 127\.0\.0\.1:(\d+)")
+HTTP_RE = re.compile(rb"contextdb: HTTP API on 127\.0\.0\.1:(\d+)")
 
 
 class HttpServer:
@@ -41,7 +41,7 @@ class HttpServer:
         with open(self.server.log_path, "rb") as f:
             f.seek(offset)
             m = HTTP_RE.search(f.read())
-        assert m, "no http listening line in %s" % self.server.log_path
+        assert m, "no HTTP API line in %s" % self.server.log_path
         self.http_port = int(m.group(1))
         return self
 

@@ -433,7 +433,7 @@ def config_keys(binary, tmp):
     srv.start()
     status = srv.stop()
     log = open(os.path.join(tmp, "off.log")).read()
-    assert status == 0 and "http listening" not in log and "http_port=0" in log, log
+    assert status == 0 and "HTTP API on" not in log and "http_port=0" in log, log
     out = subprocess.run([binary, "--port", "0", "--data-dir", os.path.join(tmp, "bad")],
                          env=dict(os.environ, CONTEXTDB_HTTP_PORT="80x"), capture_output=True,
                          text=True, timeout=60)
