@@ -71,7 +71,8 @@
     X(CTX_EAUTH_SPEC, -76, "28000", "invalid authorization specification")                         \
     X(CTX_EDISK_FULL, -77, "53100", "disk full")                                                   \
     X(CTX_EUNKNOWN_COMMIT, -78, "40003", "statement completion unknown")                           \
-    X(CTX_ENO_LEADER, -79, "57P03", "cannot connect now")
+    X(CTX_ENO_LEADER, -79, "57P03", "cannot connect now")                                          \
+    X(CTX_EFORWARD, -80, "25006", "read only sql transaction")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

@@ -43,7 +43,9 @@
  *   refuses a HELLO from an id that is not a configured peer or that dials another id. Every
  *   refusal is logged with the remote address. This authenticates members at connect time; it
  *   does not encrypt or protect a stream from an active on-path attacker (that is what mutual
- *   TLS would add).
+ *   TLS would add). A connection not authenticated within handshake_timeout_ms is closed, and
+ *   at most RT_INBOUND_CONNS_MAX accepted ones exist at once, so silent or slow clients cannot
+ *   hold the listener.
  */
 #include "transport.h"
 
@@ -74,7 +76,6 @@ enum {
     RT_HS_ACCEPT = 131,
     RT_ADV_LEN_MAX = RT_ADVERTISE_MAX - 1,
     RT_HS_PAYLOAD_MAX = 70 + RT_ADV_LEN_MAX, /* the largest handshake message (CHALLENGE) */
-    RT_HANDSHAKE_TIMEOUT_MS = 5000,          /* connect + handshake must finish within this */
     RT_USER_TIMEOUT_MS = 5000,               /* TCP_USER_TIMEOUT: unacknowledged data -> error */
     RT_BACKOFF_MIN_MS = 10,
     RT_BACKOFF_MAX_MS = 1000,
@@ -170,6 +171,7 @@ struct rt {
     uint32_t self_id;
     char *listen_host, *secret, *advertise;
     size_t queue_bytes_max, inbound_bytes_max;
+    int64_t handshake_timeout_ms;
     int notify_fd, listen_fd, epoll_fd, wake_fd;
     uint16_t port;
     pthread_t thread;
@@ -305,18 +307,17 @@ static void rt_conn_close(rt_t *rt, rt_conn_t *c) {
     if (c->fd < 0) {
         return;
     }
-    epoll_ctl(rt->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    c->fd = -1;
-    bool was_ready = c->state == CS_READY;
-    pthread_mutex_lock(&rt->mu);
-    if (!was_ready && c->state != CS_CONNECTING) {
+    pthread_mutex_lock(&rt->mu); /* counted before the other side can see the close */
+    if (c->state != CS_READY && c->state != CS_CONNECTING) {
         rt->stats.handshakes_refused++;
     }
     if (c->dialer && c->peer != NULL) {
         c->peer->connected = false;
     }
     pthread_mutex_unlock(&rt->mu);
+    epoll_ctl(rt->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
     if (c->dialer && c->peer != NULL) {
         rt_pstate_t *p = c->peer;
         p->out = NULL;
@@ -368,7 +369,7 @@ static rt_conn_t *rt_conn_new(rt_t *rt, int fd, bool dialer) {
     }
     c->fd = fd;
     c->dialer = dialer;
-    c->deadline_ms = rt_now_ms() + RT_HANDSHAKE_TIMEOUT_MS;
+    c->deadline_ms = rt_now_ms() + rt->handshake_timeout_ms;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     unsigned int user_timeout = RT_USER_TIMEOUT_MS;
@@ -409,7 +410,10 @@ static bool rt_conn_flush_hs(rt_t *rt, rt_conn_t *c) {
 static bool rt_conn_send_hs(rt_t *rt, rt_conn_t *c, uint8_t kind, const uint8_t *payload,
                             size_t len) {
     CTX_ASSERT(len <= RT_HS_PAYLOAD_MAX);
-    CTX_ASSERT(c->hs_out_off == c->hs_out_len); /* one message in flight at a time */
+    if (c->hs_out_off != c->hs_out_len) { /* the peer answered a message it has not received */
+        rt_conn_fail(rt, c, CTX_LOG_WARN, "refused: handshake out of order");
+        return false;
+    }
     rt_wire_header(c->hs_out, kind, payload, len);
     ctx_memcpy(c->hs_out + RT_HEADER_SIZE, payload, len);
     c->hs_out_len = RT_HEADER_SIZE + len;
@@ -597,6 +601,8 @@ static void rt_on_accept(rt_t *rt, rt_conn_t *c, size_t len) {
 /* A data frame arrived on a ready acceptor connection: queue it for rt_recv. */
 static void rt_on_data(rt_t *rt, rt_conn_t *c) {
     rt_inframe_t *f = c->in;
+    CTX_ASSERT(f != NULL);
+    CTX_ASSERT(f->from == c->peer_id);
     c->in = NULL;
     pthread_mutex_lock(&rt->mu);
     rt_pstate_t *peer = rt_find_peer(rt, c->peer_id);
@@ -849,15 +855,12 @@ static void rt_peer_connect(rt_t *rt, rt_pstate_t *p) {
     c->state = CS_CONNECTING;
     snprintf(c->addr, sizeof(c->addr), "%.60s:%u", p->cfg.host, p->cfg.port);
     p->out = c;
-    int rc;
-    do {
-        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    } while (rc != 0 && errno == EINTR);
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     int saved = errno;
     freeaddrinfo(ai);
     if (rc == 0) {
         rt_send_hello(rt, c);
-    } else if (saved == EINPROGRESS) {
+    } else if (saved == EINPROGRESS || saved == EINTR) { /* both complete asynchronously */
         rt_conn_want_out(rt, c, true);
     } else {
         rt_conn_fail(rt, c, CTX_LOG_DEBUG, "connect: %s", strerror(saved));
@@ -891,14 +894,17 @@ static void rt_accept_all(rt_t *rt) {
         }
         char addr[RT_ADDR_MAX];
         rt_addr_string((struct sockaddr *)&sa, addr, sizeof(addr));
-        rt_conn_t *c = NULL;
-        if (rt->inbound_count < RT_INBOUND_CONNS_MAX) {
-            c = rt_conn_new(rt, fd, false);
-        }
-        if (c == NULL) {
+        if (rt->inbound_count >= RT_INBOUND_CONNS_MAX) {
             CTX_WARN("raft transport: node %u: refused connection from %s: %zu connections "
                      "open",
                      rt->self_id, addr, rt->inbound_count);
+            close(fd);
+            continue;
+        }
+        rt_conn_t *c = rt_conn_new(rt, fd, false);
+        if (c == NULL) {
+            CTX_WARN("raft transport: node %u: dropped connection from %s: out of memory",
+                     rt->self_id, addr);
             close(fd);
             continue;
         }
@@ -994,12 +1000,15 @@ static void *rt_thread_main(void *arg) {
             if (tag == &rt->listen_fd) {
                 rt_accept_all(rt);
             } else if (tag == &rt->wake_fd) {
+                /* Read, then clear: a send after the clear writes the eventfd again, a send
+                 * before it queued its frame before the next rt_tick flushes. (Clearing first
+                 * would let this read swallow a later send's wake-up and leave the flag set.) */
                 uint64_t value;
+                ssize_t got = read(rt->wake_fd, &value, sizeof(value));
+                (void)got;
                 pthread_mutex_lock(&rt->mu);
                 rt->wake_pending = false;
                 pthread_mutex_unlock(&rt->mu);
-                ssize_t got = read(rt->wake_fd, &value, sizeof(value));
-                (void)got;
             } else {
                 rt_conn_event(rt, tag, events[i].events, chunk);
             }
@@ -1034,7 +1043,7 @@ static int rt_check_config(const rt_config_t *cfg, ctx_err_t *err) {
     return CTX_OK;
 }
 
-/* Binds and listens on host:port; the socket in *fd_out. */
+/* Binds and listens on host:port: rt->listen_fd and rt->port. */
 static int rt_listen(rt_t *rt, const char *host, uint16_t port, ctx_err_t *err) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -1119,6 +1128,8 @@ int rt_start(const rt_config_t *cfg, rt_t **out, ctx_err_t *err) {
     rt->queue_bytes_max = cfg->queue_bytes_max != 0 ? cfg->queue_bytes_max : RT_QUEUE_BYTES_DEFAULT;
     rt->inbound_bytes_max = rt->queue_bytes_max * RT_INBOUND_FACTOR;
     rt->notify_fd = cfg->notify_fd;
+    rt->handshake_timeout_ms =
+        cfg->handshake_timeout_ms != 0 ? cfg->handshake_timeout_ms : RT_HANDSHAKE_TIMEOUT_MS;
     uint64_t now = (uint64_t)rt_now_ms();
     rt->rng = (now ^ ((uint64_t)cfg->self_id << 32)) | 1;
     for (size_t i = 0; i < cfg->peers_count && rc == 0; i++) {

@@ -44,6 +44,7 @@ enum {
     RT_ADVERTISE_MAX = 262,                    /* "host:port" with its NUL */
     RT_NONCE_SIZE = 32,                        /* random bytes each side contributes */
     RT_MAC_SIZE = 32,                          /* HMAC-SHA256 */
+    RT_HANDSHAKE_TIMEOUT_MS = 5000,            /* default handshake_timeout_ms */
 };
 
 typedef struct rt rt_t;
@@ -67,6 +68,8 @@ typedef struct rt_config {
                                waiting for rt_recv are bounded by 4x this, over it they are
                                dropped and counted (recv_dropped_frames) */
     int notify_fd;          /* eventfd; written (value 1) when inbound frames are queued; -1 none */
+    uint32_t handshake_timeout_ms; /* a connection not authenticated this long after it opened
+                                      is closed (0 -> RT_HANDSHAKE_TIMEOUT_MS) */
 } rt_config_t;
 
 /* Validates cfg, binds the listener (SO_REUSEADDR) and starts the I/O thread, which starts

@@ -19,6 +19,7 @@
 #include "cluster.h"
 
 #include "command.h"
+#include "forward.h"
 #include "raft.h"
 #include "recovery.h"
 #include "transport.h"
@@ -565,11 +566,34 @@ static int cl_not_leader(cluster_t *c, ctx_err_t *err) {
     return err->code;
 }
 
-/* sql_commit_hooks_t.write_check: may a statement change the store now? */
-static int cl_write_check(void *ctx, ctx_err_t *err) {
+bool cluster_leader_pgwire(void *ctx, char *out, size_t out_len) {
+    cluster_t *c = ctx;
+    rt_peer_status_t st;
+    if (c->rt == NULL || c->role == RAFT_LEADER || c->leader == RAFT_NONE ||
+        rt_peer_status(c->rt, c->leader, &st) != CTX_OK || st.advertise[0] == '\0') {
+        return false;
+    }
+    snprintf(out, out_len, "%s", st.advertise);
+    return true;
+}
+
+bool cluster_forward_token(void *ctx, const char *user, char *out) {
+    cluster_t *c = ctx;
+    return forward_token_make(c->secret, user, out);
+}
+
+/* sql_commit_hooks_t.write_check: may a statement change the store now? On a follower that
+ * knows its leader's pgwire address, a forwarding session gets CTX_EFORWARD. */
+static int cl_write_check(void *ctx, bool forward, ctx_err_t *err) {
     cluster_t *c = ctx;
     if (c->role != RAFT_LEADER) {
-        return cl_not_leader(c, err);
+        int rc = cl_not_leader(c, err);
+        char leader[FORWARD_ADDRESS_BYTES];
+        if (rc == CTX_EREAD_ONLY && forward && cluster_leader_pgwire(c, leader, sizeof(leader))) {
+            err->code = CTX_EFORWARD;
+            return CTX_EFORWARD;
+        }
+        return rc;
     }
     if (c->applied < c->term_start) {
         ctx_err_set(err, CTX_ENO_LEADER, "the cluster leader is not ready yet");
@@ -587,7 +611,7 @@ static int cl_write_check(void *ctx, ctx_err_t *err) {
 static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
                   ctx_err_t *err) {
     cluster_t *c = ctx;
-    int rc = cl_write_check(c, err);
+    int rc = cl_write_check(c, false, err);
     if (rc != CTX_OK) {
         return rc;
     }
@@ -697,7 +721,7 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
 /* ---------------------------------------------------------------- reads */
 
 bool cluster_reads_need_barrier(const cluster_t *c) {
-    return c->rt != NULL;
+    return c->cfg.members_count > 1;
 }
 
 /* Issues a ReadIndex request unless one issued after the waiter's token is in flight. */
@@ -993,13 +1017,10 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     return CTX_OK;
 }
 
-static int cl_start_transport(cluster_t *c, ctx_err_t *err) {
+int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err) {
+    snprintf(c->advertise, sizeof(c->advertise), "%s", advertise);
     if (c->cfg.members_count <= 1) {
         return CTX_OK;
-    }
-    if (c->secret[0] == '\0') {
-        return ctx_err_set(err, CTX_ECONFIG,
-                           "cluster_secret must be set when cluster_nodes lists several members");
     }
     rt_peer_t peers[CLUSTER_MEMBERS_MAX];
     size_t n = 0;
@@ -1069,9 +1090,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     }
     c->cfg.members = c->members;
     snprintf(c->secret, sizeof(c->secret), "%s", config->secret ? config->secret : "");
-    snprintf(c->advertise, sizeof(c->advertise), "%s", config->advertise ? config->advertise : "");
     c->cfg.secret = c->secret;
-    c->cfg.advertise = c->advertise;
     c->db = db;
     c->dur = dur;
     c->wal = durability_wal(dur);
@@ -1081,10 +1100,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     buf_init(&c->enc);
     arena_init(&c->scratch);
     c->last_tick_ms = cl_now_ms();
-    int rc = cl_raft_new(c, err);
-    if (rc == CTX_OK) {
-        rc = cl_start_transport(c, err);
-    }
+    int rc =
+        config->members_count > 1 && c->secret[0] == '\0'
+            ? ctx_err_set(err, CTX_ECONFIG,
+                          "cluster_secret must be set when cluster_nodes lists several members")
+            : cl_raft_new(c, err);
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;
@@ -1096,7 +1116,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     db->cluster = (sql_cluster_hooks_t){.members = cl_members, .ctx = c};
     dur_replica_t replica = {cl_position_cb, cl_settle_cb, cl_unsettle_cb, cl_compact_cb, c};
     durability_set_replica(dur, &replica);
-    if (c->rt == NULL) {
+    if (config->members_count <= 1) {
         cl_lead_alone(c);
     }
     *out = c;
@@ -1163,4 +1183,8 @@ void cluster_loop_notify(void *ctx) {
 int cluster_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err) {
     cluster_t *c = ctx;
     return durability_snapshot_result(c->dur, snapshot_id, err);
+}
+
+const char *cluster_secret(const cluster_t *c) {
+    return c->secret;
 }

@@ -65,7 +65,6 @@ typedef struct cluster_config {
     const char *raft_host; /* where the transport listens (this member's entry) */
     uint16_t raft_port;
     const char *secret;         /* cluster_secret; required with more than one member */
-    const char *advertise;      /* this member's pgwire "host:port" */
     bool synchronous_commit;    /* off: a write's reply does not wait for its commit */
     uint32_t commit_timeout_ms; /* 0: CLUSTER_COMMIT_TIMEOUT_MS */
     int notify_fd;              /* the loop's eventfd (durability_notify_fd) */
@@ -78,11 +77,14 @@ typedef struct cluster cluster_t;
 int cluster_parse_members(const char *text, cluster_member_t *out, int *count, ctx_err_t *err);
 
 /* Builds the Raft node from what durability recovered (hard state, log after the snapshot),
- * starts the transport and the ticker, installs db->hooks (log, visible_lsn, write_check,
+ * installs db->hooks (log, visible_lsn, write_check,
  * applied through this module) and db->cluster, and -- alone in its cluster -- becomes leader
  * and applies its whole committed log before returning. */
 int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur, cluster_t **out,
                  ctx_err_t *err);
+/* Starts the transport and the ticker (several members), advertising this member's pgwire
+ * "host:port" to the others; called once the pgwire port is bound. */
+int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err);
 /* Hands leadership to a caught-up voter when this node leads (bounded wait), stops the transport
  * and the ticker, frees. NULL is a no-op. */
 void cluster_close(cluster_t *c);
@@ -100,6 +102,12 @@ int cluster_commit_result(void *ctx, uint64_t lsn, uint64_t held_ms, ctx_err_t *
 bool cluster_read_ready(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err);
 /* Whether statements need the barrier at all (a multi-member cluster). */
 bool cluster_reads_need_barrier(const cluster_t *c);
+
+/* Forwarding (server/forward.h): the leader's pgwire "host:port" when this member is a follower
+ * that knows it; a token for user (false without a cluster secret). */
+bool cluster_leader_pgwire(void *ctx, char *out, size_t out_len);
+bool cluster_forward_token(void *ctx, const char *user, char *out);
+const char *cluster_secret(const cluster_t *c);
 
 /* Snapshots: the applied index and its term (what a snapshot taken now contains), and the
  * brackets around the fork that take the pending entries out of the store and put them back. */

@@ -77,6 +77,29 @@ static const config_key_t CONFIG_KEYS[] = {
      "log to this file instead of stderr (appended; reopened on SIGHUP)"},
     {"log_min_duration_statement", CK_STRING, 1, 32, "-1",
      "log statements running at least this long (ms, s, min; bare = ms; -1 = off, 0 = all)"},
+    {"s3_bucket", CK_STRING, 0, S3_BUCKET_BYTES - 1, "",
+     "S3 bucket for snapshots (set: snapshots go to S3 instead of <data_dir>/objstore)"},
+    {"s3_prefix", CK_STRING, 0, S3_PREFIX_BYTES - 1, "", "key prefix inside the bucket"},
+    {"s3_endpoint", CK_STRING, 0, S3_ENDPOINT_BYTES - 1, "",
+     "S3-compatible endpoint, http(s)://host[:port] (empty: https://s3.REGION.amazonaws.com)"},
+    {"s3_region", CK_STRING, 1, S3_REGION_BYTES - 1, "us-east-1", "region requests are signed for"},
+    {"s3_addressing", CK_STRING, 4, 7, "auto",
+     "path (endpoint/bucket/key), virtual (bucket.endpoint/key) or auto (path with s3_endpoint)"},
+    {"s3_access_key_id", CK_STRING, 0, S3_KEY_ID_BYTES - 1, "",
+     "S3 access key (empty: AWS_ACCESS_KEY_ID from the environment)"},
+    {"s3_secret_access_key", CK_STRING, 0, S3_SECRET_BYTES - 1, "",
+     "S3 secret key (empty: AWS_SECRET_ACCESS_KEY)"},
+    {"s3_session_token", CK_STRING, 0, S3_TOKEN_BYTES - 1, "",
+     "temporary-credential session token (empty: AWS_SESSION_TOKEN)"},
+    {"s3_verify_tls", CK_STRING, 2, 3, "on", "check the endpoint's TLS certificate (on or off)"},
+    {"s3_multipart_bytes", CK_BYTES, S3_PART_BYTES_MIN, UINT64_C(5) << 30, "64MB",
+     "objects larger than this are uploaded in parts"},
+    {"s3_parallel", CK_UINT, 1, S3_PARALLEL_MAX, "4",
+     "parts (uploads) and ranges (downloads) transferred at once"},
+    {"s3_retries", CK_UINT, 0, S3_RETRIES_MAX, "10",
+     "retries of a request after a timeout, connection error, HTTP 5xx or 429 (backoff + jitter)"},
+    {"s3_restore_snapshot", CK_UINT, 0, 999999999, "0",
+     "snapshot an empty data directory restores from S3 (0: the newest; --restore-snapshot)"},
     {"node_id", CK_UINT, 1, INT32_MAX, "1", "this member's id in cluster_nodes"},
     {"raft_port", CK_UINT, 0, 65535, "7001",
      "Raft TCP port of this member (its cluster_nodes entry wins when listed)"},
@@ -218,7 +241,57 @@ static int config_set_choice(config_t *cfg, const char *name, const char *value)
     return -1;
 }
 
+/* The s3_* keys (objstore_s3_config_t in cfg->s3): 1 when name is one and value was stored,
+ * 0 when name is not an s3_* key, -1 for a bad value. Numbers arrive parsed in n. */
+static int config_set_s3(config_t *cfg, const char *name, const char *value, uint64_t n) {
+    objstore_s3_config_t *c = &cfg->s3;
+    struct {
+        const char *name;
+        char *dest;
+    } strings[] = {{"s3_bucket", c->bucket},
+                   {"s3_prefix", c->prefix},
+                   {"s3_endpoint", c->endpoint},
+                   {"s3_region", c->region},
+                   {"s3_access_key_id", c->access_key_id},
+                   {"s3_secret_access_key", c->secret_access_key},
+                   {"s3_session_token", c->session_token}};
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        if (strcmp(name, strings[i].name) == 0) {
+            memcpy(strings[i].dest, value, strlen(value) + 1); /* length checked by the table */
+            return 1;
+        }
+    }
+    if (strcmp(name, "s3_addressing") == 0 || strcmp(name, "s3_verify_tls") == 0) {
+        bool path = strcasecmp(value, "path") == 0, on = strcasecmp(value, "on") == 0;
+        if (name[3] == 'a' &&
+            (path || strcasecmp(value, "virtual") == 0 || strcasecmp(value, "auto") == 0)) {
+            cfg->s3_addressing = path ? 1 : (strcasecmp(value, "auto") == 0 ? 0 : 2);
+            return 1;
+        }
+        if (name[3] == 'v' && (on || strcasecmp(value, "off") == 0)) {
+            c->verify_tls = on;
+            return 1;
+        }
+        return -1;
+    }
+    if (strcmp(name, "s3_multipart_bytes") == 0) {
+        c->multipart_bytes = n;
+    } else if (strcmp(name, "s3_parallel") == 0) {
+        c->parallel = (uint32_t)n;
+    } else if (strcmp(name, "s3_retries") == 0) {
+        c->retries = (uint32_t)n;
+    } else if (strcmp(name, "s3_restore_snapshot") == 0) {
+        cfg->s3_restore_snapshot = n;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
+    if (config_set_s3(cfg, name, "", n) == 1) {
+        return;
+    }
     if (strcmp(name, "snapshot_interval_records") == 0) {
         cfg->snapshot_interval_records = n;
     } else if (strcmp(name, "wal_segment_bytes") == 0) {
@@ -262,6 +335,10 @@ static int config_set_string(config_t *cfg, const config_key_t *key, const char 
     size_t len = strlen(value);
     if (len < key->min || len > key->max) {
         return -1;
+    }
+    int s3 = config_set_s3(cfg, key->name, value, 0);
+    if (s3 != 0) {
+        return s3 < 0 ? -1 : 0;
     }
     if (strcmp(key->name, "auth_method") == 0) {
         auth_method_t method;
@@ -357,6 +434,7 @@ invalid:
 void config_defaults(config_t *cfg) {
     CTX_ASSERT(cfg != NULL);
     memset(cfg, 0, sizeof(*cfg));
+    objstore_s3_config_defaults(&cfg->s3);
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         ctx_err_t err;
         ctx_err_clear(&err);

@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "ctx.h"
+#include "objstore_s3.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,7 +56,12 @@ typedef struct config {
     ctx_log_format_t log_format;                  /* text | json */
     char log_file[CONFIG_PATH_BYTES_MAX];         /* "" = stderr; reopened on SIGHUP */
     int64_t log_min_duration_statement_ms;        /* -1 = off */
-    uint32_t node_id;                             /* this member (server/cluster.h) */
+    /* The s3_* keys: snapshots go to S3 when s3.bucket is set (DESIGN §8). Credentials left
+     * empty come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. */
+    objstore_s3_config_t s3;
+    int s3_addressing;            /* 0 auto (path-style with an endpoint), 1 path, 2 virtual */
+    uint64_t s3_restore_snapshot; /* 0: an empty data directory restores the newest */
+    uint32_t node_id;             /* this member (server/cluster.h) */
     uint32_t raft_port;
     char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
     char cluster_secret[CONFIG_SECRET_BYTES_MAX];

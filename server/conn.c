@@ -41,6 +41,7 @@
 #include "auth.h"
 #include "cancel.h"
 #include "extended.h"
+#include "forward.h"
 #include "metrics.h"
 #include "pgwire.h"
 #include "reply.h"
@@ -88,8 +89,23 @@ struct conn {
     char peer[64];
     buf_t held; /* replies waiting for durability (see conn_waiting) */
     bool waiting;
-    uint64_t held_ms;    /* monotonic ms when they were held */
-    bool gate_waiting;   /* the next message waits for the read barrier */
+    uint64_t held_ms;  /* monotonic ms when they were held */
+    bool gate_waiting; /* the next message waits for the read barrier */
+    /* Forwarding (server/forward.h): the current request's frames since it began (a Query, or
+     * the extended-protocol messages since the last Sync), where its replies begin in out, the
+     * output flush count then, the named Parse messages of earlier requests. */
+    buf_t fwd_batch;
+    buf_t fwd_named;
+    size_t fwd_out_mark;
+    uint64_t fwd_sent_mark;
+    uint64_t fwd_skip; /* bytes of the request's replies the client already has */
+    uint64_t out_sent; /* bytes of output the loop has written */
+    bool fwd_begin;    /* a transaction block was open when the request began */
+    bool req_open;     /* a request (a Query, or messages up to a Sync) has begun and not ended */
+    bool fwd_capture;  /* the current request is being captured (fits, not COPY) */
+    bool fwd_ready;
+    bool tls_used;
+    bool forwarded;      /* this session came from a follower (never forwarded again) */
     uint64_t gate_token; /* its barrier (cluster_read_ready) */
     uint64_t gate_since_ms;
     /* A CancelRequest stops only the statement running when it arrives: cancel_mu orders
@@ -120,6 +136,8 @@ conn_t *conn_create(conn_server_t *server, const char *peer) {
     buf_init(&conn->in);
     buf_init(&conn->out);
     buf_init(&conn->held);
+    buf_init(&conn->fwd_batch);
+    buf_init(&conn->fwd_named);
     arena_init(&conn->arena);
     conn->ext = ext_create();
     pthread_mutex_init(&conn->cancel_mu, NULL);
@@ -155,6 +173,8 @@ void conn_destroy(conn_t *conn) {
     buf_free(&conn->in);
     buf_free(&conn->out);
     buf_free(&conn->held);
+    buf_free(&conn->fwd_batch);
+    buf_free(&conn->fwd_named);
     arena_destroy(&conn->arena);
     pthread_mutex_destroy(&conn->cancel_mu);
     conn_metrics_move(conn, METRICS_CONN_STATES);
@@ -176,7 +196,12 @@ bool conn_closing(const conn_t *conn) {
 bool conn_take_tls_start(conn_t *conn) {
     bool start = conn->tls_start;
     conn->tls_start = false;
+    conn->tls_used |= start;
     return start;
+}
+
+void conn_output_sent(conn_t *conn, size_t bytes) {
+    conn->out_sent += bytes;
 }
 
 int32_t conn_backend_pid(const conn_t *conn) {
@@ -360,6 +385,18 @@ static bool conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
     const char **values = arena_calloc(&conn->arena, CONN_STARTUP_GUCS_MAX, sizeof(char *));
     int count = 0;
     for (size_t i = 0; i < startup->params_count && count < CONN_STARTUP_GUCS_MAX; i++) {
+        if (strcmp(startup->params[i].name, FORWARD_STARTUP_PARAM) == 0) {
+            if (!forward_token_check(conn->server->forward_secret, startup->user,
+                                     startup->params[i].value)) {
+                conn_fatal(conn, CTX_EAUTH_SPEC, "invalid forwarding token");
+                return false;
+            }
+            conn->forwarded = true; /* authenticated by the cluster secret */
+            names[count] = "follower_writes";
+            values[count] = "reject"; /* a forwarded session is never forwarded again */
+            count++;
+            continue;
+        }
         names[count] = startup->params[i].name;
         values[count] = startup->params[i].value;
         count++;
@@ -400,7 +437,8 @@ static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) 
     if (!conn_start_session(conn, startup)) {
         return;
     }
-    if (!conn->trusted && conn->server->auth != NULL && conn->server->auth->method != AUTH_TRUST) {
+    if (!conn->trusted && !conn->forwarded && conn->server->auth != NULL &&
+        conn->server->auth->method != AUTH_TRUST) {
         conn->auth = auth_begin(conn->server->auth, startup->user, &conn->out);
         conn->state = CONN_AUTH;
         return;
@@ -1095,15 +1133,17 @@ bool conn_resume(conn_t *conn) {
     return !conn->waiting;
 }
 
-/* The read barrier before a Query or Execute (conn_server_t.read_ready): true to run the message
- * now; false to wait (conn_waiting) or when the barrier failed, in which case the message was
- * answered with the error and must be consumed (*consumed). */
+/* The read barrier before a request (a Query, or the Parse, Bind or Execute that begins an
+ * extended-protocol request; conn_server_t.read_ready), so the whole request runs at once after
+ * it: true to run the message now; false to wait (conn_waiting) or when the barrier failed, in
+ * which case the message was answered with the error and must be consumed (*consumed). */
 static bool conn_read_gate(conn_t *conn, const pgw_frame_t *frame, bool *consumed) {
     const conn_server_t *server = conn->server;
     *consumed = false;
     if (!server->reads_barrier || server->read_ready == NULL || conn->session == NULL ||
-        conn->state != CONN_READY ||
-        (frame->type != PGW_MSG_QUERY && frame->type != PGW_MSG_EXECUTE)) {
+        conn->state != CONN_READY || conn->req_open ||
+        (frame->type != PGW_MSG_QUERY && frame->type != PGW_MSG_PARSE &&
+         frame->type != PGW_MSG_BIND && frame->type != PGW_MSG_EXECUTE)) {
         return true;
     }
     const char *consistency = sql_session_setting(conn->session, "read_consistency");
@@ -1133,6 +1173,159 @@ static bool conn_read_gate(conn_t *conn, const pgw_frame_t *frame, bool *consume
         *consumed = true;
     }
     return false;
+}
+
+/* ---- Forwarding writes to the leader (server/forward.h) ------------------------------------ */
+
+enum { CONN_FORWARD_CAPTURE_MAX = 64 << 20, CONN_FORWARD_NAMED_MAX = 16 << 20 };
+
+/* The name a Parse ('P') or Close-statement ('C' 'S') frame refers to, or NULL. */
+static const char *conn_fwd_frame_name(const uint8_t *frame, size_t len, uint8_t *type) {
+    *type = frame[0];
+    const char *body = (const char *)frame + 5;
+    size_t body_len = len - 5;
+    if (*type == PGW_MSG_CLOSE && body_len >= 2 && body[0] == 'S') {
+        return strnlen(body + 1, body_len - 1) < body_len - 1 ? body + 1 : NULL;
+    }
+    if (*type == PGW_MSG_PARSE && body_len >= 1) {
+        return strnlen(body, body_len) < body_len ? body : NULL;
+    }
+    return NULL;
+}
+
+/* Drops the remembered Parse of statement name (rebuilding the list without it). */
+static void conn_fwd_forget(conn_t *conn, const char *name) {
+    buf_t kept;
+    buf_init(&kept);
+    const uint8_t *p = buf_peek(&conn->fwd_named);
+    size_t left = buf_size(&conn->fwd_named);
+    while (left >= 5) {
+        size_t len = 1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
+        uint8_t type;
+        const char *n = conn_fwd_frame_name(p, len, &type);
+        if (n == NULL || strcmp(n, name) != 0) {
+            buf_append(&kept, p, len);
+        }
+        p += len;
+        left -= len;
+    }
+    buf_free(&conn->fwd_named);
+    conn->fwd_named = kept;
+}
+
+/* At the end of a request: its named Parse messages are what the leader needs replayed. */
+static void conn_fwd_remember(conn_t *conn) {
+    const uint8_t *p = buf_peek(&conn->fwd_batch);
+    size_t left = buf_size(&conn->fwd_batch);
+    while (left >= 5) {
+        size_t len = 1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
+        uint8_t type;
+        const char *name = conn_fwd_frame_name(p, len, &type);
+        if (name != NULL && name[0] != '\0') {
+            conn_fwd_forget(conn, name);
+            if (type == PGW_MSG_PARSE) {
+                buf_append(&conn->fwd_named, p, len);
+            }
+        }
+        p += len;
+        left -= len;
+    }
+}
+
+/* Before a message runs: a Query or the first message after a Sync begins a request, whose
+ * frames are copied while they fit (COPY data never is). */
+static void conn_fwd_before(conn_t *conn, const pgw_frame_t *frame, bool starting) {
+    if (conn->server->leader_pgwire == NULL || conn->session == NULL || conn->forwarded ||
+        conn->tls_used) {
+        return;
+    }
+    if (starting) {
+        conn->fwd_out_mark = buf_size(&conn->out);
+        conn->fwd_sent_mark = conn->out_sent;
+        conn->fwd_begin = sql_session_txn_status(conn->session) == 'T';
+        conn->fwd_capture = conn->state == CONN_READY;
+        buf_reset(&conn->fwd_batch);
+    }
+    if (conn->fwd_capture &&
+        (conn->state == CONN_COPY_IN ||
+         buf_size(&conn->fwd_batch) + frame->frame_bytes > CONN_FORWARD_CAPTURE_MAX)) {
+        conn->fwd_capture = false;
+        buf_free(&conn->fwd_batch);
+        buf_init(&conn->fwd_batch);
+    }
+    if (conn->fwd_capture) {
+        buf_append(&conn->fwd_batch, buf_peek(&conn->in), frame->frame_bytes);
+        conn->fwd_capture = !buf_failed(&conn->fwd_batch);
+    }
+}
+
+/* After a message: a write refused because this member is a follower hands the request to the
+ * leader (else the 25006 error stays). Replies of the request not yet sent are dropped; those the
+ * client already has (a Flush inside the request) are dropped from the leader's answer instead
+ * (forward_handoff_t.skip_bytes: the same messages, byte for byte, from the same code). */
+static bool conn_fwd_after(conn_t *conn, const pgw_frame_t *frame) {
+    if (conn->session == NULL) {
+        return false;
+    }
+    char leader[FORWARD_ADDRESS_BYTES];
+    if (sql_session_take_forward(conn->session) && conn->fwd_capture &&
+        buf_size(&conn->fwd_named) < CONN_FORWARD_NAMED_MAX &&
+        conn->server->leader_pgwire(conn->server->reply_ctx, leader, sizeof(leader))) {
+        uint64_t sent = conn->out_sent - conn->fwd_sent_mark; /* since the request began */
+        if (sent <= conn->fwd_out_mark) {
+            buf_rewind(&conn->out, conn->fwd_out_mark - (size_t)sent);
+            conn->fwd_skip = 0;
+        } else {
+            buf_rewind(&conn->out, 0);
+            conn->fwd_skip = sent - conn->fwd_out_mark;
+        }
+        conn->fwd_ready = true;
+        return true;
+    }
+    if (frame->type == PGW_MSG_QUERY || frame->type == PGW_MSG_SYNC) {
+        if (conn->fwd_capture) {
+            conn_fwd_remember(conn);
+        }
+        conn->fwd_capture = false;
+        buf_reset(&conn->fwd_batch);
+    }
+    return false;
+}
+
+bool conn_forward_ready(const conn_t *conn) {
+    return conn->fwd_ready;
+}
+
+void conn_forward_take(conn_t *conn, forward_handoff_t *h) {
+    CTX_ASSERT(conn->fwd_ready && conn->session != NULL);
+    memset(h, 0, sizeof(*h));
+    h->client_fd = -1;
+    buf_init(&h->to_client);
+    buf_init(&h->prelude);
+    buf_init(&h->frames);
+    const conn_server_t *server = conn->server;
+    if (!server->leader_pgwire(server->reply_ctx, h->leader, sizeof(h->leader))) {
+        h->leader[0] = '\0'; /* the thread answers 25006: the leader is gone again */
+    }
+    const char *user = sql_session_setting(conn->session, "session_authorization");
+    const char *app = sql_session_setting(conn->session, "application_name");
+    snprintf(h->user, sizeof(h->user), "%s", user != NULL ? user : "contextdb");
+    snprintf(h->database, sizeof(h->database), "contextdb");
+    snprintf(h->application_name, sizeof(h->application_name), "%s", app != NULL ? app : "");
+    if (server->forward_token == NULL ||
+        !server->forward_token(server->reply_ctx, h->user, h->token)) {
+        h->leader[0] = '\0';
+    }
+    h->begin = conn->fwd_begin;
+    h->skip_bytes = conn->fwd_skip;
+    buf_append(&h->to_client, buf_peek(&conn->out), buf_size(&conn->out));
+    buf_append(&h->prelude, buf_peek(&conn->fwd_named), buf_size(&conn->fwd_named));
+    buf_append(&h->frames, buf_peek(&conn->fwd_batch), buf_size(&conn->fwd_batch));
+    buf_append(&h->frames, buf_peek(&conn->in), buf_size(&conn->in));
+    buf_reset(&conn->out);
+    buf_reset(&conn->in);
+    CTX_INFO("forwarding the session of pid %d (%s) to the leader at %s", conn->backend_pid,
+             conn->peer, h->leader);
 }
 
 bool conn_process(conn_t *conn, uint32_t messages_max) {
@@ -1176,8 +1369,19 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             /* every stack check of the message's statements reads the session's max_stack_depth */
             ctx_stack_use_max_depth(conn->session != NULL ? sql_session_stack_depth(conn->session)
                                                           : 0);
+            bool starting = !conn->req_open;
+            conn->req_open = true;
+            conn_fwd_before(conn, &frame, starting);
             conn_on_message(conn, &frame);
             ctx_stack_use_max_depth(0);
+            if (conn_fwd_after(conn, &frame)) {
+                buf_consume(&conn->in, frame.frame_bytes);
+                arena_reset(&conn->arena);
+                return false; /* the loop hands the socket to the leader (conn_forward_take) */
+            }
+            if (frame.type == PGW_MSG_QUERY || frame.type == PGW_MSG_SYNC) {
+                conn->req_open = false;
+            }
         }
         conn_settle_out_of_memory(conn, mark);
         conn_hold_replies(conn, mark);

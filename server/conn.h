@@ -49,10 +49,15 @@ typedef struct conn_server {
     /* Once ready: 0 when snapshot snapshot_id was made, else its error (err), which replaces
      * the CREATE SNAPSHOT's held reply. NULL: snapshots never fail. */
     int (*snapshot_result)(void *reply_ctx, uint64_t snapshot_id, ctx_err_t *err);
-    /* The read barrier before a Query or Execute runs (cluster_read_ready), unless the session
+    /* The read barrier before a request runs (cluster_read_ready), unless the session
      * set read_consistency = 'local'; NULL or reads_barrier false: none. */
     bool (*read_ready)(void *reply_ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err);
     bool reads_barrier;
+    /* Forwarding writes to the leader (server/forward.h); NULL leader_pgwire: never. A startup
+     * packet carrying a valid token for forward_secret needs no password. */
+    bool (*leader_pgwire)(void *reply_ctx, char *out, size_t out_len);
+    bool (*forward_token)(void *reply_ctx, const char *user, char *out);
+    const char *forward_secret;
     void *reply_ctx;
 } conn_server_t;
 
@@ -84,6 +89,14 @@ bool conn_process(conn_t *conn, uint32_t messages_max);
  * conn_output() and no further message is processed. conn_resume() releases the held replies
  * once reply_ready says so (returns true when the connection is no longer waiting). */
 bool conn_waiting(const conn_t *conn);
+/* After conn_process: the request is to go to the leader; conn_forward_take moves the socket's
+ * future (local replies not yet sent, the request, unprocessed input) into h (client_fd is the
+ * caller's to set); the caller then drops the connection without closing its socket. */
+struct forward_handoff;
+bool conn_forward_ready(const conn_t *conn);
+void conn_forward_take(conn_t *conn, struct forward_handoff *h);
+/* The loop wrote bytes of the output (forwarding needs to know what the client saw). */
+void conn_output_sent(conn_t *conn, size_t bytes);
 bool conn_resume(conn_t *conn);
 
 /* True once the connection must be closed after its output is flushed (Terminate, FATAL,

@@ -14,13 +14,23 @@
  * child's view intact. The child closes every inherited descriptor (so the data-directory lock
  * and client sockets stay with the parent alone) and dies with the parent (PDEATHSIG). A waiter
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
- * never be ahead of the log it replaces), switches metadata/current, uploads the files to the
- * object store (metadata last), and removes WAL segments wholly before the *previous* snapshot,
- * so recovery can fall back one snapshot when the newest is damaged. A writer that fails puts
+ * never be ahead of the log it replaces), switches metadata/current, queues the snapshot for the
+ * uploader thread, and removes WAL segments wholly before the *previous* snapshot, so recovery
+ * can fall back one snapshot when the newest is damaged. A writer that fails puts
  * its error (code and message) into a small shared mapping made before the fork; the waiter
  * removes whatever it wrote (snap_discard, also after a signal) and remembers the failure by id,
  * and the connection whose CREATE SNAPSHOT waits for it gets that error instead of the id
  * (durability_snapshot_result, via conn_server_t).
+ *
+ * Object store: the uploader thread copies each completed snapshot to the object store (S3 when
+ * configured, else file://<data_dir>/objstore), files first, then its metadata, then `current`,
+ * so a reader of the store never sees a snapshot with missing files; CREATE SNAPSHOT does not
+ * wait for it. VACUUM SNAPSHOTS hands it the keys to delete (metadata before files, for the same
+ * reason), so no statement waits for the network either. Its progress and outcome (uploaded,
+ * upload_bytes, upload_error) are kept in memory for SELECT * FROM snapshots, seeded at open from
+ * the store's listing, so listing never touches the network. With S3 and an empty data directory,
+ * open first restores a snapshot from the store (storage/restore.h) and recovery then loads it as a
+ * local one.
  *
  * Vector index: the child also writes the HNSW index (kind "hnsw"); the index holds
  * committed vectors only, so at the fork point it is exactly the snapshot's. Start-up maps the
@@ -40,10 +50,12 @@
 #include "fsutil.h"
 #include "objstore.h"
 #include "recovery.h"
+#include "restore.h"
 #include "snapshot.h"
 #include "vindex.h"
 #include "wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -65,7 +77,17 @@
 enum {
     DUR_CACHE_MAX = 4,
     DUR_FAILURES_MAX = 16, /* failed snapshots remembered for the replies waiting on them */
+    DUR_UPLOADS_MAX = 64,  /* upload states remembered, by id (ring) */
+    DUR_PENDING_MAX = 8,   /* snapshots waiting for the uploader; beyond, the oldest is dropped */
 };
+
+/* What SELECT * FROM snapshots shows of a snapshot's upload (under mu). */
+typedef struct dur_upload {
+    uint64_t id; /* 0: free slot */
+    bool done;
+    uint64_t bytes;                  /* uploaded so far */
+    char error[CTX_ERR_MESSAGE_MAX]; /* "" unless the upload failed */
+} dur_upload_t;
 
 /* What the snapshot writer reports to its parent, in a shared anonymous mapping made before the
  * fork (the child closes every descriptor, so no pipe survives). */
@@ -117,6 +139,16 @@ struct durability {
     _Atomic uint64_t snapshots_done; /* highest id finished (ok or failed) */
     dur_child_report_t *report;      /* shared with the running writer */
     dur_failure_t failures[DUR_FAILURES_MAX]; /* under mu; ring by id */
+    dur_upload_t uploads[DUR_UPLOADS_MAX];    /* under mu; ring by id */
+    /* the uploader thread and its queue (under mu) */
+    pthread_t uploader;
+    bool uploader_running;
+    pthread_cond_t upload_cv;
+    uint64_t pending[DUR_PENDING_MAX]; /* ids in completion order */
+    int npending;
+    _Atomic bool upload_stop; /* set by durability_close: stop after the current file */
+    char **deletes;           /* object keys VACUUM removed locally, for the uploader to delete */
+    size_t ndeletes, deletes_cap;
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
     /* the vector index during start-up (cfg.vector_index != NULL) */
@@ -352,35 +384,149 @@ _Noreturn static void child_main(durability_t *d, uint64_t id, uint64_t index, u
     _exit(0);
 }
 
-/* Uploads a completed snapshot: files, then its metadata, then `current`. */
+/* Updates the upload state of snapshot id (under mu); error NULL while it runs or succeeded. */
+static void upload_state(durability_t *d, uint64_t id, bool done, uint64_t bytes,
+                         const char *error) {
+    pthread_mutex_lock(&d->mu);
+    dur_upload_t *u = &d->uploads[id % DUR_UPLOADS_MAX];
+    if (u->id != id) {
+        memset(u, 0, sizeof(*u));
+        u->id = id;
+    }
+    u->done = done;
+    u->bytes = bytes;
+    snprintf(u->error, sizeof(u->error), "%s", error != NULL ? error : "");
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Uploads a completed snapshot: files, then its metadata, then `current`, so a reader of the
+ * store never sees metadata naming a missing file. Progress goes to the log and to
+ * d->uploads (SELECT * FROM snapshots); requests retry on their own (objstore_s3.h). */
 static void upload(durability_t *d, uint64_t id) {
     snap_meta_t meta;
     ctx_err_t err;
     ctx_err_clear(&err);
     int rc = snap_meta_load(d->snap_root, id, &meta, &err);
     char path[FSU_PATH_MAX], key[128];
+    snap_meta_path(id, key, sizeof(key));
+    const char *keys[SNAP_FILES_MAX + 2];
+    int nkeys = 0;
     for (int i = 0; rc == CTX_OK && i < meta.nfiles; i++) {
-        rc = fsu_path(path, &err, "%s/%s", d->snap_root, meta.files[i].path);
+        keys[nkeys++] = meta.files[i].path;
+    }
+    keys[nkeys++] = key;
+    keys[nkeys++] = "metadata/current";
+    double started = mono_ms();
+    uint64_t bytes = 0;
+    upload_state(d, id, false, 0, NULL);
+    for (int i = 0; rc == CTX_OK && i < nkeys; i++) {
+        struct stat st;
+        if (atomic_load(&d->upload_stop)) {
+            rc = ctx_err_set(&err, CTX_ESHUTDOWN, "the server is stopping");
+            break;
+        }
+        rc = fsu_path(path, &err, "%s/%s", d->snap_root, keys[i]);
         if (rc == CTX_OK) {
-            rc = objstore_put_file(d->objstore, meta.files[i].path, path, &err);
+            rc = objstore_put_file(d->objstore, keys[i], path, &err);
+        }
+        if (rc == CTX_OK && stat(path, &st) == 0) {
+            bytes += (uint64_t)st.st_size;
+            upload_state(d, id, false, bytes, NULL);
+            double secs = (mono_ms() - started) / 1e3;
+            CTX_INFO("snapshot %" PRIu64 ": uploaded %s (%d of %d files, %.1f MB, %.1f MB/s)", id,
+                     keys[i], i + 1, nkeys, (double)bytes / 1e6,
+                     secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
         }
     }
-    snap_meta_path(id, key, sizeof(key));
-    if (rc == CTX_OK) {
-        rc = fsu_path(path, &err, "%s/%s", d->snap_root, key);
-    }
-    if (rc == CTX_OK) {
-        rc = objstore_put_file(d->objstore, key, path, &err);
-    }
-    if (rc == CTX_OK) {
-        rc = fsu_path(path, &err, "%s/metadata/current", d->snap_root);
-    }
-    if (rc == CTX_OK) {
-        rc = objstore_put_file(d->objstore, "metadata/current", path, &err);
-    }
-    if (rc != CTX_OK) {
+    upload_state(d, id, rc == CTX_OK, bytes, rc == CTX_OK ? NULL : err.message);
+    if (rc != CTX_OK && atomic_load(&d->upload_stop)) {
+        CTX_INFO("snapshot %" PRIu64 ": upload stopped with the server (%s); it resumes at the "
+                 "next start",
+                 id, err.message);
+    } else if (rc != CTX_OK) {
         CTX_WARN("snapshot %" PRIu64 ": upload to %s failed: %s", id, d->obj_url, err.message);
+    } else {
+        CTX_INFO("snapshot %" PRIu64 ": upload to %s complete (%.1f MB in %.1f s)", id, d->obj_url,
+                 (double)bytes / 1e6, (mono_ms() - started) / 1e3);
     }
+}
+
+/* Deletes the queued keys from the object store (uploader thread, mu held on entry and exit). */
+static void delete_queued(durability_t *d) {
+    char **keys = d->deletes;
+    size_t n = d->ndeletes;
+    d->deletes = NULL;
+    d->ndeletes = d->deletes_cap = 0;
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        if (!atomic_load(&d->upload_stop) &&
+            objstore_delete(d->objstore, keys[i], &err) != CTX_OK) {
+            CTX_WARN("VACUUM SNAPSHOTS: %s not deleted from %s: %s", keys[i], d->obj_url,
+                     err.message);
+        }
+        free(keys[i]);
+    }
+    free(keys);
+    pthread_mutex_lock(&d->mu);
+}
+
+/* The uploader thread: uploads queued snapshots one at a time, oldest first, until
+ * durability_close asks it to stop (what is left is picked up at the next start:
+ * upload_resume). */
+static void *uploader_main(void *arg) {
+    durability_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (d->npending == 0 && d->ndeletes == 0 && !atomic_load(&d->upload_stop)) {
+            pthread_cond_wait(&d->upload_cv, &d->mu);
+        }
+        if (atomic_load(&d->upload_stop)) {
+            break;
+        }
+        if (d->ndeletes > 0) {
+            delete_queued(d);
+            continue;
+        }
+        uint64_t id = d->pending[0];
+        memmove(d->pending, d->pending + 1, (size_t)(d->npending - 1) * sizeof(uint64_t));
+        d->npending--;
+        pthread_mutex_unlock(&d->mu);
+        upload(d, id);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Queues completed snapshot id for the uploader (waiter thread); the snapshot is complete
+ * locally whether or not its upload succeeds. */
+static void upload_enqueue(durability_t *d, uint64_t id) {
+    upload_state(d, id, false, 0, NULL);
+    pthread_mutex_lock(&d->mu);
+    if (d->npending == DUR_PENDING_MAX) { /* a newer snapshot supersedes the oldest waiting */
+        CTX_WARN("snapshot %" PRIu64 ": not uploaded, %d newer snapshots were waiting",
+                 d->pending[0], DUR_PENDING_MAX);
+        memmove(d->pending, d->pending + 1, (DUR_PENDING_MAX - 1) * sizeof(uint64_t));
+        d->npending--;
+    }
+    d->pending[d->npending++] = id;
+    pthread_cond_signal(&d->upload_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Queues key for deletion from the object store by the uploader thread (VACUUM SNAPSHOTS runs
+ * on the loop thread, which must not wait for the network). */
+static void delete_enqueue(durability_t *d, const char *key) {
+    pthread_mutex_lock(&d->mu);
+    if (d->ndeletes == d->deletes_cap) {
+        d->deletes_cap = d->deletes_cap ? d->deletes_cap * 2 : 16;
+        d->deletes = ctx_realloc(d->deletes, d->deletes_cap * sizeof(char *));
+    }
+    d->deletes[d->ndeletes++] = ctx_strdup(key);
+    pthread_cond_signal(&d->upload_cv);
+    pthread_mutex_unlock(&d->mu);
 }
 
 /* Remembers that snapshot id failed (under mu), for durability_snapshot_result. */
@@ -438,7 +584,7 @@ static void *waiter_main(void *arg) {
         }
     }
     if (ok) {
-        upload(d, d->run_id);
+        upload_enqueue(d, d->run_id);
         uint32_t removed = wal_remove_through(d->wal, d->current_index);
         CTX_INFO("snapshot %" PRIu64 " complete at WAL index %" PRIu64
                  "; %u WAL segment(s) before the previous snapshot removed",
@@ -598,16 +744,35 @@ static int h_open(void *ctx, uint64_t id, const store_t **out, ctx_err_t *err) {
     return CTX_OK;
 }
 
-static bool uploaded(durability_t *d, uint64_t id) {
-    char key[128];
-    snap_meta_path(id, key, sizeof(key));
-    buf_t b;
-    buf_init(&b);
-    ctx_err_t err;
-    ctx_err_clear(&err);
-    bool ok = objstore_get(d->objstore, key, &b, &err) == CTX_OK;
-    buf_free(&b);
-    return ok;
+/* The upload state of snapshot id into s (under mu): no network on the loop thread. */
+static void upload_info(durability_t *d, uint64_t id, arena_t *arena, sql_snapshot_info_t *s) {
+    pthread_mutex_lock(&d->mu);
+    const dur_upload_t *u = &d->uploads[id % DUR_UPLOADS_MAX];
+    if (u->id == id) {
+        s->uploaded = u->done;
+        s->upload_bytes = u->bytes;
+        s->upload_error = u->error[0] ? arena_strndup(arena, u->error, strlen(u->error)) : NULL;
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* At open: every snapshot whose metadata the object store holds counts as uploaded. */
+static int seen_uploaded(void *ctx, const char *key, uint64_t size_bytes, ctx_err_t *err) {
+    durability_t *d = ctx;
+    (void)err;
+    unsigned long long id = 0;
+    snap_meta_t meta;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (sscanf(key, "metadata/snapshot-%llu", &id) == 1 && id > 0 &&
+        snap_meta_load(d->snap_root, (uint64_t)id, &meta, &inner) == CTX_OK) {
+        uint64_t bytes = size_bytes;
+        for (int f = 0; f < meta.nfiles; f++) {
+            bytes += meta.files[f].bytes;
+        }
+        upload_state(d, (uint64_t)id, true, bytes, NULL);
+    }
+    return CTX_OK;
 }
 
 static int h_list(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *count,
@@ -636,10 +801,22 @@ static int h_list(void *ctx, arena_t *arena, sql_snapshot_info_t **out, int *cou
         for (int f = 0; f < m.nfiles; f++) {
             s->bytes += m.files[f].bytes;
         }
-        s->uploaded = uploaded(d, m.snapshot_id);
+        upload_info(d, m.snapshot_id, arena, s);
     }
     free(ids);
     return rc;
+}
+
+/* True when one of kept[0..n) names the file path (its object must stay). */
+static bool kept_names(const snap_meta_t *kept, size_t n, const char *path) {
+    for (size_t k = 0; k < n; k++) {
+        for (int f = 0; f < kept[k].nfiles; f++) {
+            if (strcmp(kept[k].files[f].path, path) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) {
@@ -669,13 +846,16 @@ static int h_vacuum(void *ctx, int64_t keep, uint64_t *removed, ctx_err_t *err) 
         if (rc == CTX_OK) {
             rc = snap_remove(d->snap_root, &m, kept, nkept, &files, err);
         }
-        for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
-            rc = objstore_delete(d->objstore, m.files[f].path, err);
-        }
+        /* in the store: metadata first, so no reader finds metadata naming a deleted file */
         char key[128];
         snap_meta_path(ids[i], key, sizeof(key));
         if (rc == CTX_OK) {
-            rc = objstore_delete(d->objstore, key, err);
+            delete_enqueue(d, key);
+        }
+        for (int f = 0; rc == CTX_OK && f < m.nfiles; f++) {
+            if (!kept_names(kept, nkept, m.files[f].path)) {
+                delete_enqueue(d, m.files[f].path);
+            }
         }
         cache_drop(d, ids[i]);
         *removed += rc == CTX_OK;
@@ -745,6 +925,67 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
     return CTX_OK;
 }
 
+/* At open: marks the snapshots the object store holds as uploaded, and queues the current one
+ * when the store lacks it (an upload cut short by a stop, or one that failed). */
+static void upload_resume(durability_t *d) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (objstore_list(d->objstore, "metadata/snapshot-", seen_uploaded, d, &err) != CTX_OK) {
+        CTX_WARN("object store %s could not be listed: %s", d->obj_url, err.message);
+    }
+    const dur_upload_t *u = &d->uploads[d->current_id % DUR_UPLOADS_MAX];
+    if (d->current_id > 0 && (u->id != d->current_id || !u->done)) {
+        CTX_INFO("snapshot %" PRIu64 " is not in %s yet: uploading it", d->current_id, d->obj_url);
+        upload_enqueue(d, d->current_id);
+    }
+}
+
+/* True when dir has no entry but "." and "..". */
+static bool dir_empty(const char *dir) {
+    DIR *dd = opendir(dir);
+    if (dd == NULL) {
+        return true;
+    }
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir(dd)) != NULL) {
+        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+    }
+    closedir(dd);
+    return empty;
+}
+
+/* With S3 and nothing local (no current snapshot, no WAL): restores a snapshot from the store. */
+static int d_restore(durability_t *d, ctx_err_t *err) {
+    uint64_t current = 0;
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (snap_get_current(d->snap_root, &current, &inner) == CTX_OK || !dir_empty(d->wal_dir)) {
+        if (d->cfg.restore_snapshot != 0) {
+            CTX_WARN("--restore-snapshot ignored: the data directory is not empty");
+        }
+        return CTX_OK;
+    }
+    double started = mono_ms();
+    uint64_t received = atomic_load(&d->objstore->received_bytes);
+    restore_info_t info;
+    int rc = restore_snapshot(d->objstore, d->snap_root, d->cfg.restore_snapshot, &info, err);
+    if (rc == CTX_EUNDEF_OBJECT && d->cfg.restore_snapshot == 0) {
+        CTX_INFO("restore: %s; starting empty", err->message);
+        ctx_err_clear(err);
+        return CTX_OK;
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    double secs = (mono_ms() - started) / 1e3;
+    double mb = (double)(atomic_load(&d->objstore->received_bytes) - received) / 1e6;
+    CTX_INFO("restore: snapshot %" PRIu64 " from %s: %" PRIu64 " files, %.1f MB in %.2f s "
+             "(%.1f MB/s)",
+             info.snapshot_id, d->obj_url, info.files, mb, secs, secs > 0 ? mb / secs : 0.0);
+    return CTX_OK;
+}
+
 int durability_open(const durability_config_t *config, sql_db_t *db, durability_t **out,
                     ctx_err_t *err) {
     CTX_ASSERT(config != NULL && db != NULL && out != NULL);
@@ -759,6 +1000,7 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     buf_init(&d->enc);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->upload_cv, NULL);
     char abs[PATH_MAX];
     const char *base = realpath(config->data_dir, abs) != NULL ? abs : config->data_dir;
     int rc = fsu_path(d->snap_root, err, "%s/snapshots", config->data_dir);
@@ -778,11 +1020,20 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     if (rc == CTX_OK && d->report == NULL) {
         rc = ctx_err_set(err, CTX_ENOMEM, "could not map the snapshot report: %s", strerror(errno));
     }
-    if (rc == CTX_OK) {
+    if (rc == CTX_OK && config->s3 != NULL) {
+        rc = objstore_s3_open(config->s3, &d->objstore, err);
+        snprintf(d->obj_url, sizeof(d->obj_url), "%s", rc == CTX_OK ? d->objstore->url : "s3");
+    } else if (rc == CTX_OK) {
         rc = objstore_open(d->obj_url, &d->objstore, err);
+    }
+    if (rc == CTX_OK && config->s3 != NULL) {
+        rc = d_restore(d, err);
     }
     if (rc == CTX_OK) {
         rc = d_recover(d, db, err);
+    }
+    if (rc == CTX_OK) {
+        upload_resume(d);
     }
     hnsw_destroy(d->loaded);
     d->loaded = NULL;
@@ -796,6 +1047,10 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
         db->hooks.applied = vindex_applied;
         db->hooks.applied_ctx = d->vindex;
     }
+    if (pthread_create(&d->uploader, NULL, uploader_main, d) != 0) {
+        CTX_ASSERT(!"could not start the snapshot uploader thread");
+    }
+    d->uploader_running = true;
     db->snapshots = (sql_snapshot_hooks_t){h_create, h_vacuum, h_list, h_open, d};
     *out = d;
     return CTX_OK;
@@ -808,6 +1063,14 @@ void durability_close(durability_t *d) {
     if (d->running) {
         snapshot_finish(d); /* joins the waiter, which reaps the writer */
     }
+    if (d->uploader_running) { /* ends the current upload after its current file */
+        pthread_mutex_lock(&d->mu);
+        atomic_store(&d->upload_stop, true);
+        objstore_cancel(d->objstore);
+        pthread_cond_signal(&d->upload_cv);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->uploader, NULL);
+    }
     wal_close(d->wal);
     recovery_info_free(&d->recovered);
     cache_drop(d, 0);
@@ -819,6 +1082,11 @@ void durability_close(durability_t *d) {
     if (d->report != NULL) {
         munmap(d->report, sizeof(dur_child_report_t));
     }
+    for (size_t i = 0; i < d->ndeletes; i++) {
+        free(d->deletes[i]);
+    }
+    free(d->deletes);
+    pthread_cond_destroy(&d->upload_cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -14,6 +14,7 @@
 
 #include "ctx.h"
 #include "hnsw.h"
+#include "objstore_s3.h"
 #include "sql.h"
 
 #include <stdbool.h>
@@ -33,6 +34,11 @@ typedef struct durability_config {
      * rebuilding it (a rebuild, logged, when the file is damaged or its parameters differ), then
      * feeds it the replayed WAL tail. */
     const hnsw_config_t *vector_index;
+    /* The object store: S3 with this configuration (credentials resolved), or NULL for
+     * file://<data_dir>/objstore. With S3, an empty data directory (no snapshot, no WAL) is
+     * first restored from the store: snapshot restore_snapshot, or the newest when 0. */
+    const objstore_s3_config_t *s3;
+    uint64_t restore_snapshot;
 } durability_config_t;
 
 /* Recovers the store from <data_dir>/snapshots and <data_dir>/wal, opens the WAL and installs

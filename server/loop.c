@@ -24,6 +24,7 @@
 #include "loop.h"
 
 #include "cancel.h"
+#include "forward.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -237,6 +238,9 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->server.commit_result = config->commit_result;
     loop->server.read_ready = config->read_ready;
     loop->server.reads_barrier = config->reads_barrier;
+    loop->server.leader_pgwire = config->leader_pgwire;
+    loop->server.forward_token = config->forward_token;
+    loop->server.forward_secret = config->forward_secret;
     loop->server.reply_ctx = config->durability_ctx;
     loop->notify_fd = config->notify_fd;
     loop->auth_timeout_ms = config->authentication_timeout_ms;
@@ -295,19 +299,35 @@ static void loop_queue(loop_t *loop, int fd) {
     slot->queued = true;
 }
 
-static void loop_close(loop_t *loop, int fd) {
+/* Drops a connection; its socket is closed unless keep_fd (handed to a forwarding thread). */
+static void loop_drop(loop_t *loop, int fd, bool keep_fd) {
     CTX_ASSERT(fd >= 0 && (size_t)fd < loop->slots_len);
     loop_slot_t *slot = &loop->slots[fd];
     CTX_ASSERT(slot->conn != NULL);
     tls_conn_destroy(slot->tls);
     conn_destroy(slot->conn);
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    close(fd);
+    if (!keep_fd) {
+        close(fd);
+    }
     bool queued = slot->queued;
     memset(slot, 0, sizeof(*slot));
     slot->queued = queued; /* still listed this iteration; the service loop skips NULL conns */
     CTX_ASSERT(loop->sockets > 0);
     loop->sockets--;
+}
+
+static void loop_close(loop_t *loop, int fd) {
+    loop_drop(loop, fd, false);
+}
+
+/* The connection's request goes to the leader: its socket moves to a forwarding thread. */
+static void loop_forward(loop_t *loop, int fd) {
+    forward_handoff_t h;
+    conn_forward_take(loop->slots[fd].conn, &h);
+    h.client_fd = fd;
+    loop_drop(loop, fd, true);
+    forward_start(&h);
 }
 
 static void loop_peer_name(const struct sockaddr_storage *addr, char *out, size_t out_len) {
@@ -445,6 +465,7 @@ static int loop_flush(int fd, conn_t *conn, tls_conn_t *tls) {
         }
         if (sent > 0) {
             buf_consume(out, (size_t)sent);
+            conn_output_sent(conn, (size_t)sent);
             continue;
         }
         if (sent < 0 && errno == EINTR) {
@@ -512,6 +533,10 @@ static bool loop_service(loop_t *loop, int fd) {
         more = conn_process(conn, LOOP_MESSAGES_MAX);
         cancel_watch_busy_end(loop->watch);
         loop->busy_fd = -1;
+        if (conn_forward_ready(conn)) {
+            loop_forward(loop, fd);
+            return false;
+        }
     }
     if (loop_flush(fd, conn, slot->tls) < 0) {
         goto close;

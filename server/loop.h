@@ -53,6 +53,9 @@ typedef struct loop_config {
     int (*snapshot_result)(void *ctx, uint64_t snapshot_id, ctx_err_t *err);           /* or NULL */
     bool (*read_ready)(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t *err); /* NULL */
     bool reads_barrier;
+    bool (*leader_pgwire)(void *ctx, char *out, size_t out_len); /* NULL: never forward */
+    bool (*forward_token)(void *ctx, const char *user, char *out);
+    const char *forward_secret; /* accepts forwarded sessions from members */
     void *durability_ctx;
 } loop_config_t;
 

@@ -86,6 +86,8 @@ static void main_usage(FILE *out) {
             "  --raft-port N    Raft TCP port of this member (default 7001)\n"
             "  --cluster-nodes ID=HOST:PORT,...\n"
             "                   initial members of the cluster (default: this node alone)\n"
+            "  --restore-snapshot N\n"
+            "                   with S3 and an empty data directory, restore snapshot N\n"
             "  --help           show this help and exit\n"
             "  --version        show the version and exit\n"
             "  --scram-secret PASSWORD\n"
@@ -122,6 +124,7 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
                                             {"node-id", required_argument, NULL, 'N'},
                                             {"raft-port", required_argument, NULL, 'R'},
                                             {"cluster-nodes", required_argument, NULL, 'C'},
+                                            {"restore-snapshot", required_argument, NULL, 'r'},
                                             {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
@@ -145,6 +148,9 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
             break;
         case 'C':
             key = "cluster_nodes";
+            break;
+        case 'r':
+            key = "s3_restore_snapshot";
             break;
         case 'c':
             *config_path = optarg;
@@ -320,9 +326,6 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
                     cfg->cluster_nodes);
         return -1;
     }
-    static char advertise[CONFIG_HOST_BYTES_MAX + 8];
-    snprintf(advertise, sizeof(advertise), "%s:%u", cfg->host, cfg->port);
-    cc.advertise = cfg->port != 0 ? advertise : "";
     return cluster_open(&cc, db, dur, out, err) == CTX_OK ? 0 : -1;
 }
 
@@ -336,7 +339,15 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
                                       .synchronous_commit = cfg->synchronous_commit,
                                       .snapshot_interval_records = cfg->snapshot_interval_records,
                                       .snapshot_codec = cfg->snapshot_codec,
-                                      .wal_segment_bytes = cfg->wal_segment_bytes};
+                                      .wal_segment_bytes = cfg->wal_segment_bytes,
+                                      .restore_snapshot = cfg->s3_restore_snapshot};
+    objstore_s3_config_t s3 = cfg->s3;
+    if (s3.bucket[0] != '\0') { /* DESIGN §8: S3 once a bucket is configured */
+        objstore_s3_config_env(&s3);
+        s3.path_style = cfg->s3_addressing == 1 || (cfg->s3_addressing == 0 && s3.endpoint[0]);
+        s3.jitter_seed = (uint64_t)getpid();
+        dur_config.s3 = &s3;
+    }
     db.server_version = MAIN_SERVER_VERSION;
     db.seed = MAIN_DB_SEED;
     char mem_limit[32];
@@ -392,9 +403,19 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     loop_config.snapshot_result = cluster_snapshot_result;
     loop_config.read_ready = cluster_read_ready;
     loop_config.reads_barrier = cluster_reads_need_barrier(cl);
+    if (cluster_reads_need_barrier(cl)) { /* several members: writes forward to the leader */
+        loop_config.leader_pgwire = cluster_leader_pgwire;
+        loop_config.forward_token = cluster_forward_token;
+        loop_config.forward_secret = cluster_secret(cl);
+    }
     loop_config.durability_ctx = cl;
     loop_t *loop = NULL;
     int rc = loop_create(&loop_config, &db, &loop, err);
+    if (rc == 0) {
+        char advertise[CONFIG_HOST_BYTES_MAX + 8];
+        snprintf(advertise, sizeof(advertise), "%s:%u", cfg->host, loop_port(loop));
+        rc = cluster_start(cl, advertise, err) == CTX_OK ? 0 : -1;
+    }
     if (rc == 0) {
         rc = main_run(cfg, loop, err);
     }

@@ -313,11 +313,12 @@ static uint64_t table_rows(const store_t *store, table_id_t t) {
 /* SELECT … FROM snapshots: the completed snapshots as constant rows (sql_snapshot_hooks_t.list). */
 static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_t *err) {
     static const bind_column_t cols[] = {
-        {NULL, "id", CT_INT8, 0, 0},         {NULL, "at", CT_TEXT, 0, 0},
-        {NULL, "raft_index", CT_INT8, 0, 0}, {NULL, "nodes", CT_INT8, 0, 0},
-        {NULL, "edges", CT_INT8, 0, 0},      {NULL, "vectors", CT_INT8, 0, 0},
-        {NULL, "files", CT_INT8, 0, 0},      {NULL, "bytes", CT_INT8, 0, 0},
-        {NULL, "uploaded", CT_BOOL, 0, 0}};
+        {NULL, "id", CT_INT8, 0, 0},          {NULL, "at", CT_TEXT, 0, 0},
+        {NULL, "raft_index", CT_INT8, 0, 0},  {NULL, "nodes", CT_INT8, 0, 0},
+        {NULL, "edges", CT_INT8, 0, 0},       {NULL, "vectors", CT_INT8, 0, 0},
+        {NULL, "files", CT_INT8, 0, 0},       {NULL, "bytes", CT_INT8, 0, 0},
+        {NULL, "uploaded", CT_BOOL, 0, 0},    {NULL, "upload_bytes", CT_INT8, 0, 0},
+        {NULL, "upload_error", CT_TEXT, 0, 0}};
     enum { NCOLS = sizeof(cols) / sizeof(cols[0]) };
     sql_snapshot_info_t *list = NULL;
     int n = 0;
@@ -345,6 +346,10 @@ static int plan_snapshots_table(planner_t *p, const from_item_t *f, plan_t **out
         row[6] = value_int((int64_t)si->files);
         row[7] = value_int((int64_t)si->bytes);
         row[8] = value_bool(si->uploaded);
+        row[9] = value_int((int64_t)si->upload_bytes);
+        row[10] = si->upload_error != NULL
+                      ? value_text(si->upload_error, (uint32_t)strlen(si->upload_error))
+                      : value_null();
     }
     plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
     plan->ncols = NCOLS;

@@ -214,7 +214,10 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
      * the store changes, so a statement that would overflow it fails having changed nothing. */
     int rc = autocommit ? CTX_OK : cmd_batch_check_room(&s->pending, batch->count, err);
     if (rc == CTX_OK && s->db->hooks.write_check != NULL) {
-        rc = s->db->hooks.write_check(s->db->hooks.log_ctx, err);
+        const char *mode = guc_get(s, "follower_writes");
+        rc = s->db->hooks.write_check(s->db->hooks.log_ctx,
+                                      mode != NULL && strcmp(mode, "forward") == 0, err);
+        s->forward_wanted |= rc == CTX_EFORWARD;
     }
     if (rc != CTX_OK) {
         return rc;
@@ -248,6 +251,12 @@ static int txn_commit(sql_session_t *s, ctx_err_t *err) {
 }
 
 /* ---------------------------------------------------------------- queries */
+
+bool sql_session_take_forward(sql_session_t *s) {
+    bool wanted = s->forward_wanted;
+    s->forward_wanted = false;
+    return wanted;
+}
 
 uint64_t sql_session_commit_lsn(const sql_session_t *s) {
     return s->commit_lsn;

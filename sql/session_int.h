@@ -44,6 +44,7 @@ struct sql_session {
     const value_t *params;
     int nparams;
     bool describing;
+    bool forward_wanted;    /* see sql_session_take_forward */
     uint64_t commit_lsn;    /* see sql_session_commit_lsn */
     uint64_t snapshot_wait; /* see sql_session_snapshot_wait */
 };

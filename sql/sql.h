@@ -47,7 +47,9 @@ typedef struct sql_commit_hooks {
      * after every statement, 0: nothing uncommitted): a reply waits for it too, so no client --
      * not even one that only reads -- is shown a write before it is committed. May be NULL. */
     uint64_t (*visible_lsn)(void *ctx);
-    int (*write_check)(void *ctx, ctx_err_t *err);
+    /* forward: the session's follower_writes is 'forward', so a follower answers CTX_EFORWARD
+     * (SQLSTATE 25006 if it reaches a client) and the connection forwards the request. */
+    int (*write_check)(void *ctx, bool forward, ctx_err_t *err);
 } sql_commit_hooks_t;
 
 /* Snapshots (server/durability.c, storage/snapshot.h): CREATE SNAPSHOT, VACUUM SNAPSHOTS KEEP n,
@@ -60,7 +62,9 @@ typedef struct sql_snapshot_info {
     uint64_t nodes, edges, vectors;
     uint64_t files;
     uint64_t bytes;
-    bool uploaded; /* present in the object store */
+    bool uploaded;            /* wholly in the object store */
+    uint64_t upload_bytes;    /* uploaded so far */
+    const char *upload_error; /* why the upload failed; NULL when it did not */
 } sql_snapshot_info_t;
 
 typedef struct sql_snapshot_hooks {
@@ -185,6 +189,10 @@ char sql_session_txn_status(const sql_session_t *session);
  * CTX_STACK_FRAME_SCALE), 0 when unset. */
 size_t sql_session_stack_depth(sql_session_t *session);
 uint64_t sql_session_commit_lsn(const sql_session_t *session);
+/* True (once) when a statement since sql_query_begin failed because this server is a follower
+ * and the session forwards writes (follower_writes = 'forward'): the server then hands the
+ * request to the leader (server/forward.h) instead of sending the error. */
+bool sql_session_take_forward(sql_session_t *session);
 /* Id of a snapshot this Query created (CREATE SNAPSHOT) whose completion its reply waits for
  * (0: none); reset by sql_query_begin. */
 uint64_t sql_session_snapshot_wait(const sql_session_t *session);

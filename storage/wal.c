@@ -15,6 +15,14 @@
  *   16     8    index
  *   24     1    type (wal_type_t, never 0)
  *   25     n    payload
+ * A hard-state record has term 0, the index of the entry before it, and a 28-byte payload.
+ * Hard-state file wal/hardstate:
+ *   0      8    magic "CTXDBWHS"
+ *   8      4    format version (WAL_HS_FILE_VERSION), big-endian
+ *   12     4    crc32c of bytes 0..12 and 16..60
+ *   16     8    first index of the segment holding the position
+ *   24     8    byte offset of the position in that segment
+ *   32     28   hard state
  *
  * Recovery reads each segment whole (segments are bounded by segment_bytes plus one batch),
  * walks its records and stops at the first that is short or fails its CRC. Before truncating
@@ -32,7 +40,22 @@
  * the snapshot it continues shows against the snapshot's index.
  *
  * Writer thread: see wal.h. The pending buffer is swapped out under the mutex and written
- * without it, so wal_append never waits for the disk unless WAL_PENDING_BYTES_MAX is exceeded.
+ * without it, so an append never waits for the disk unless WAL_PENDING_BYTES_MAX is exceeded.
+ *
+ * Truncation. Records in pending are dropped by the appender, which walks the pending buffer's
+ * headers; a cut of records already handed to the writer is queued (the lowest cut wins) and
+ * done by the writer before it writes the pending buffer that came with it, so file order stays
+ * time order. The cut's steps are each durable before the next (writer_cut), so a crash leaves
+ * the old log or one of its prefixes, never a gap.
+ *
+ * Hard state. wal/hardstate pairs a hard state with a log position: records before the position
+ * are older, records at or after it newer, so recovery needs no ordering of hard-state contents.
+ * It is written with the newest hard state written to the files around a cut (first as of the
+ * end of the old log, so that records the cut has not yet removed count as older; once the cut
+ * is durable, as of the cut point), before wal_remove_through removes segments (the newest fsynced
+ * one; position: the end of what was fsynced, which every removed segment precedes), and when a
+ * snapshot ahead of the log restarts it (position: the new segment's start). hs_mu serializes those
+ * writes with the cuts, so no position is stale by the time its file is durable.
  */
 #include "wal.h"
 
@@ -794,6 +817,12 @@ static int restart_after_snapshot(wal_t *wal, uint64_t last_index, uint64_t afte
 /* Opens the last segment for appending, or starts one at next_index. */
 static int open_active_segment(wal_t *wal, uint64_t last_index, uint64_t after_index,
                                ctx_err_t *err) {
+    /* A newest segment without entries (only hard state, or nothing yet) continues the log at
+     * its first index: reopening it must not restart, and so rewrite, the log. */
+    uint64_t newest_first = wal->nsegments > 0 ? wal->segments[wal->nsegments - 1].first_index : 0;
+    if (newest_first > last_index + 1) {
+        last_index = newest_first - 1;
+    }
     if (last_index < after_index) {
         wal->last_index = after_index;
         atomic_store(&wal->durable, after_index);
@@ -962,10 +991,44 @@ _Noreturn static void cut_panic(const ctx_err_t *err) {
     abort();
 }
 
-/* Cuts every record with index > after out of the files: the newest hard state written is saved
- * in wal/hardstate first, wal.ctl then names the segment holding after + 1 (or the last one
- * before it), later segments are removed newest first, and that segment is truncated; each step
- * durable before the next, so a crash leaves either the old log or a prefix of it. */
+/* Saves the newest hard state written (if any) in wal/hardstate as of pos; panics on failure. */
+static void cut_save_hs(wal_t *wal, wal_pos_t pos) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (wal->written_hs.present && write_hs_file(wal, &wal->written_hs, pos, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+}
+
+/* Removes the segments after segment s (newest first; wal.ctl names s before), durably. */
+static void cut_later_segments(wal_t *wal, uint32_t s) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (s + 1 < wal->nsegments && write_control(wal, wal->segments[s].first_index, &err) != 0) {
+        cut_panic(&err);
+    }
+    for (uint32_t k = wal->nsegments - 1; k > s; k--) {
+        char later[FSU_PATH_MAX];
+        wal_path(wal, wal->segments[k].first_index, later);
+        if (unlink(later) < 0) {
+            wal_panic("unlink", later);
+        }
+    }
+    if (fsu_fsync_dir(wal->dir, &err) != CTX_OK) {
+        cut_panic(&err);
+    }
+}
+
+/*
+ * Cuts every record with index > after out of the files. Each step is durable before the next:
+ *   1. wal/hardstate := the newest hard state written, as of the end of the log, so that while
+ *      the cut is under way every hard-state record still on disk counts as older;
+ *   2. wal.ctl names the segment holding after + 1 (or the last before it); later segments are
+ *      removed, newest first;
+ *   3. that segment is truncated at the first record with index > after;
+ *   4. wal/hardstate := the same hard state, as of the cut point, where new records will follow.
+ * A crash leaves the old log or one of its prefixes, and the newest hard state.
+ */
 static void writer_cut(wal_t *wal, uint64_t after) {
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -988,24 +1051,14 @@ static void writer_cut(wal_t *wal, uint64_t after) {
     }
     wal_pos_t pos = {.segment = first, .offset = cut_offset(wal, data, len, after)};
     free(data);
-    if ((wal->written_hs.present && write_hs_file(wal, &wal->written_hs, pos, &err) != CTX_OK) ||
-        (s + 1 < wal->nsegments && write_control(wal, first, &err) != CTX_OK)) {
-        cut_panic(&err);
-    }
-    for (uint32_t k = wal->nsegments - 1; k > s; k--) {
-        char later[FSU_PATH_MAX];
-        wal_path(wal, wal->segments[k].first_index, later);
-        if (unlink(later) < 0) {
-            wal_panic("unlink", later);
-        }
-    }
-    if (fsu_fsync_dir(wal->dir, &err) != CTX_OK) {
-        cut_panic(&err);
-    }
+    cut_save_hs(wal, (wal_pos_t){.segment = wal->segments[wal->nsegments - 1].first_index,
+                                 .offset = wal->active_bytes});
+    cut_later_segments(wal, s);
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)pos.offset) < 0 || fdatasync(fd) < 0) {
         wal_panic("truncate", path);
     }
+    cut_save_hs(wal, pos);
     close(wal->fd);
     wal->fd = fd;
     wal->active_bytes = pos.offset;

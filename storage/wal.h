@@ -56,7 +56,6 @@ typedef enum {
     WAL_TYPE_NOOP = 2,       /* entry (Raft NOOP): empty payload */
     WAL_TYPE_CONF = 3,       /* entry (Raft CONF): raft_conf_change_encode() */
     WAL_TYPE_HARD_STATE = 4, /* not an entry: raft_hard_state_encode(), WAL_HARD_STATE_BYTES */
-    WAL_TYPE_MAX = 4,
 } wal_type_t;
 
 enum { WAL_HARD_STATE_BYTES = 28 }; /* RAFT_HARD_STATE_SIZE (raft.h; storage does not see raft/) */
@@ -160,9 +159,10 @@ uint64_t wal_save_hard_state(wal_t *wal, const uint8_t hs[WAL_HARD_STATE_BYTES])
  * log's first index - 1, a caller bug, logged; nothing done). Entries still pending are dropped
  * at once (a hard state pending behind them is kept, re-indexed); entries already handed to the
  * writer are cut from the files by the writer before it writes anything appended later: the
- * segment holding index + 1 is truncated, later segments are deleted, wal.ctl is rewritten, and
- * all of it is made durable (fsync of the file and the directory) before any later record is
- * written, so records after a truncation never reappear after a crash. An index at or above
+ * segment holding index + 1 is truncated, later segments are deleted, wal.ctl is rewritten, the
+ * newest hard state is kept in wal/hardstate, and all of it is made durable (fsync of the files
+ * and the directory, also with sync_commit off) before any later record is written, so records
+ * after a truncation never reappear after a crash. An index at or above
  * wal_last_index() is a no-op that still takes a ticket.
  */
 uint64_t wal_truncate_after(wal_t *wal, uint64_t index);
@@ -174,8 +174,9 @@ uint64_t wal_durable_ticket(const wal_t *wal);
 /* Appends a BATCH/NOOP/CONF entry at wal_last_index() + 1 and returns that index (0: out of
  * memory, nothing appended). The single-node server's call until it drives Raft. */
 uint64_t wal_append(wal_t *wal, uint64_t term, uint8_t type, const void *payload, uint32_t len);
-/* Highest entry index appended / known fsynced (thread-safe). After a truncation the durable
- * index is at most the truncation point until the new entries are fsynced. */
+/* Highest entry index appended / known fsynced (thread-safe). A truncation lowers the durable
+ * index to the truncation point when the writer has cut the files (wal_durable_ticket is the
+ * exact measure for callers that truncate). */
 uint64_t wal_last_index(const wal_t *wal);
 uint64_t wal_durable_index(const wal_t *wal);
 /* Blocks until durable ≥ index (never call on the event loop). */

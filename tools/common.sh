@@ -5,7 +5,8 @@
 
 # Debian packages the build and the tools need. "a|b" means either satisfies the need.
 CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libmicrohttpd-dev libpq-dev
-              "postgresql-client|postgresql-client-15" liblz4-dev libzstd-dev libssl-dev openssl)
+              "postgresql-client|postgresql-client-15" liblz4-dev libzstd-dev libssl-dev openssl
+              libcurl4-openssl-dev)
 
 # What tests/clients needs to run every client (missing ones make a client test SKIP, not fail),
 # and the libFuzzer toolchain tools/test and tools/fuzz build tests/fuzz with.
@@ -13,11 +14,22 @@ CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libmicrohttp
 CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresql-jdbc-java
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
-                   clang-14 libfuzzer-14-dev libdbd-pg-perl curl python3-requests
-                   python3-jsonschema python3-prometheus-client prometheus wrk)
+                   clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3 curl
+                   python3-requests python3-jsonschema python3-prometheus-client prometheus wrk)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+# npm packages of package-lock.json (s3rver, the S3 server tests/integration/test_s3.py runs
+# against) into node_modules/, again whenever the lockfile is newer than the install.
+ctx_install_node_modules() {
+    if [ -x node_modules/.bin/s3rver ] && [ node_modules/.package-lock.json -nt package-lock.json ]
+    then
+        return 0
+    fi
+    echo "==> npm ci (package-lock.json: s3rver)"
+    npm ci --no-audit --no-fund --loglevel=error
 }
 
 # Installs the packages (from the arguments) that are not installed yet; apt-get update only
