@@ -1116,6 +1116,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     db->cluster = (sql_cluster_hooks_t){.members = cl_members, .ctx = c};
     dur_replica_t replica = {cl_position_cb, cl_settle_cb, cl_unsettle_cb, cl_compact_cb, c};
     durability_set_replica(dur, &replica);
+    uint32_t lowest = c->cfg.node_id; /* the designated uploader: the lowest member id */
+    for (int i = 0; i < c->cfg.members_count; i++) {
+        lowest = c->members[i].id < lowest ? c->members[i].id : lowest;
+    }
+    durability_set_uploader(dur, lowest == c->cfg.node_id);
     if (config->members_count <= 1) {
         cl_lead_alone(c);
     }

@@ -1,17 +1,18 @@
 /*
- * durability.c — recovery, the WAL commit hook, snapshots by fork, time travel and retention
- * (contract in durability.h; formats in storage/).
+ * durability.c — recovery, the WAL, snapshots by fork, time travel and retention (contract in
+ * durability.h; formats in storage/).
  *
- * Commit path: the SQL layer calls d_log after applying a batch; the batch is encoded
- * (cmd_encode) and appended to the WAL, and its index becomes the Query's commit LSN. The
- * connection holds the Query's replies until durability_reply_ready() says the WAL writer has
- * fsynced that far (synchronous_commit = off returns LSN 0: reply at once, fsync within ~200 ms).
+ * Recovery loads the newest valid snapshot and opens the WAL, applying nothing after the
+ * snapshot: the log's entries and hard state go to the Raft node (server/cluster.c), which hands
+ * the committed ones to the one apply path every member uses. The commit path (propose, persist,
+ * replicate, apply, reply) lives there too; this module only tells it when a snapshot finished.
  *
  * Snapshots: the store is plain memory owned by the loop thread, so a consistent frozen view is
  * one fork() away (as Redis does): after rolling back any session's speculative changes
- * (sql_db_settle) the store holds exactly the WAL up to wal_last_index(), the child writes the
- * column files and metadata and exits, and the parent keeps serving while copy-on-write keeps the
- * child's view intact. The child closes every inherited descriptor (so the data-directory lock
+ * (sql_db_settle) and the leader's uncommitted proposals (dur_replica_t.settle; put back after
+ * the fork) the store holds exactly the applied log up to dur_replica_t.position, the child writes
+ * the column files and metadata and exits, and the parent keeps serving while copy-on-write keeps
+ * the child's view intact. The child closes every inherited descriptor (so the data-directory lock
  * and client sockets stay with the parent alone) and dies with the parent (PDEATHSIG). A waiter
  * thread reaps it, waits until the WAL is durable up to the snapshot's index (a snapshot must
  * never be ahead of the log it replaces), switches metadata/current, queues the snapshot for the
@@ -123,6 +124,7 @@ struct durability {
     uint64_t current_index;  /* its WAL index */
     uint64_t previous_index; /* the one before (WAL kept back to it) */
     dur_replica_t replica;
+    atomic_bool not_uploader;  /* another cluster member uploads to the object store */
     recovery_info_t recovered; /* the log after the snapshot, until durability_recovered_free */
     uint64_t snapshot_term;
     /* the running snapshot */
@@ -189,6 +191,10 @@ const recovery_info_t *durability_recovered(const durability_t *d, uint64_t *sna
 void durability_recovered_free(durability_t *d) {
     recovery_info_free(&d->recovered);
     memset(&d->recovered, 0, sizeof(d->recovered));
+}
+
+void durability_set_uploader(durability_t *d, bool uploads) {
+    atomic_store(&d->not_uploader, !uploads);
 }
 
 void durability_set_replica(durability_t *d, const dur_replica_t *replica) {
@@ -503,6 +509,10 @@ static void *uploader_main(void *arg) {
 /* Queues completed snapshot id for the uploader (waiter thread); the snapshot is complete
  * locally whether or not its upload succeeds. */
 static void upload_enqueue(durability_t *d, uint64_t id) {
+    if (atomic_load(&d->not_uploader)) {
+        CTX_DEBUG("snapshot %" PRIu64 ": not uploaded, another member uploads", id);
+        return;
+    }
     upload_state(d, id, false, 0, NULL);
     pthread_mutex_lock(&d->mu);
     if (d->npending == DUR_PENDING_MAX) { /* a newer snapshot supersedes the oldest waiting */
@@ -519,6 +529,9 @@ static void upload_enqueue(durability_t *d, uint64_t id) {
 /* Queues key for deletion from the object store by the uploader thread (VACUUM SNAPSHOTS runs
  * on the loop thread, which must not wait for the network). */
 static void delete_enqueue(durability_t *d, const char *key) {
+    if (atomic_load(&d->not_uploader)) {
+        return; /* the uploading member owns the object store's contents */
+    }
     pthread_mutex_lock(&d->mu);
     if (d->ndeletes == d->deletes_cap) {
         d->deletes_cap = d->deletes_cap ? d->deletes_cap * 2 : 16;

@@ -82,5 +82,8 @@ typedef struct dur_replica {
     void *ctx;
 } dur_replica_t;
 void durability_set_replica(durability_t *d, const dur_replica_t *replica);
+/* Whether this member uploads snapshots to (and deletes from) the object store: in a cluster one
+ * designated member does, so one numbering of snapshots lives there. Default: yes. */
+void durability_set_uploader(durability_t *d, bool uploads);
 
 #endif

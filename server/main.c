@@ -33,6 +33,13 @@
  *     after the loop is created (its port printed before the pgwire ready line) and stopped
  *     after loop_run returns, before the loop is destroyed. A port that cannot be bound is
  *     logged and the server runs without HTTP.
+ *   - Raft transport (raft/transport.c, several members only) — one I/O thread owning the
+ *     sockets to the other members; it queues received frames and wakes the loop through the
+ *     same eventfd. The Raft node itself (server/cluster.c) runs on the loop thread.
+ *   - Raft ticker (server/cluster.c, several members only) — writes that eventfd every 10 ms.
+ *   - forwarders (server/forward.c, one detached thread per client connection a follower handed
+ *     to the leader) — relay bytes between that client's socket and the leader; they touch no
+ *     session and no store.
  *
  * Signals: SIGINT/SIGTERM reach the loop's signalfd; SIGHUP's handler only asks the logger to
  * reopen log_file before its next line (logrotate).

@@ -554,7 +554,8 @@ static int exec_limit(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, r
     }
     out->ncols = in->ncols;
     out->nrows = end - first;
-    out->rows = in->rows + first * (uint64_t)in->ncols;
+    /* an empty input may have no row array at all: no arithmetic on its NULL */
+    out->rows = in->nrows == 0 ? in->rows : in->rows + first * (uint64_t)in->ncols;
     return CTX_OK;
 }
 
