@@ -2,7 +2,10 @@
  * ctx.c — error table lookups, the error buffer, logging and the assertion handler.
  *
  * Logging formats each line into a stack buffer and emits it with one write(2), so lines from
- * the event loop and background threads never interleave mid-line.
+ * the event loop and background threads never interleave mid-line. A log file replaces stderr
+ * (dup2 onto descriptor 2, atomic against concurrent writes); a SIGHUP handler only sets a flag,
+ * and the next line reopens the file under a mutex before it is written, so logrotate's move
+ * takes effect without the handler doing anything unsafe.
  *
  * Allocation (ctx.h, "Memory exhaustion"): one fallible path, ctx_try_realloc, under which the
  * test hook and the reserve sit; the reserve is a malloc'ed block whose pages are never touched,
@@ -17,6 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +40,11 @@ static const struct {
 enum { ERROR_TABLE_COUNT = sizeof(error_table) / sizeof(error_table[0]) };
 
 static ctx_log_level_t log_level = CTX_LOG_INFO;
+static ctx_log_format_t log_format = CTX_LOG_TEXT;
+static atomic_int_fast64_t log_min_duration_ms = -1;
+static atomic_bool log_reopen_wanted;
+static pthread_mutex_t log_file_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_file_path[4096];
 
 const char *ctx_sqlstate(int code) {
     for (int i = 0; i < ERROR_TABLE_COUNT; i++) {
@@ -109,24 +121,152 @@ void ctx_log_set_level(ctx_log_level_t level) {
     log_level = level;
 }
 
+void ctx_log_set_format(ctx_log_format_t format) {
+    log_format = format;
+}
+
+void ctx_log_set_min_duration_ms(int64_t ms) {
+    atomic_store(&log_min_duration_ms, ms < 0 ? -1 : ms);
+}
+
+int64_t ctx_log_min_duration_ms(void) {
+    return (int64_t)atomic_load_explicit(&log_min_duration_ms, memory_order_relaxed);
+}
+
+/* Opens path and puts it on descriptor 2; -1 with errno when it cannot be opened. */
+static int ctx_log_install(const char *path) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? -1 : 0;
+    close(fd);
+    return rc;
+}
+
+int ctx_log_open_file(const char *path, ctx_err_t *err) {
+    CTX_ASSERT(path != NULL && path[0] != '\0');
+    pthread_mutex_lock(&log_file_mu);
+    int rc = 0;
+    if (strlen(path) >= sizeof(log_file_path) || ctx_log_install(path) < 0) {
+        rc = ctx_err_set(err, CTX_EIO, "could not open log file \"%s\": %s", path,
+                         strlen(path) >= sizeof(log_file_path) ? "path too long" : strerror(errno));
+    } else {
+        snprintf(log_file_path, sizeof(log_file_path), "%s", path);
+    }
+    pthread_mutex_unlock(&log_file_mu);
+    return rc;
+}
+
+void ctx_log_request_reopen(void) {
+    atomic_store(&log_reopen_wanted, true);
+}
+
+/* Reopens the log file when a SIGHUP asked for it (before this line is written). */
+static void ctx_log_maybe_reopen(void) {
+    if (!atomic_load_explicit(&log_reopen_wanted, memory_order_relaxed) ||
+        !atomic_exchange(&log_reopen_wanted, false)) {
+        return;
+    }
+    pthread_mutex_lock(&log_file_mu);
+    int saved = 0;
+    bool have = log_file_path[0] != '\0';
+    if (have && ctx_log_install(log_file_path) < 0) {
+        saved = errno;
+    }
+    pthread_mutex_unlock(&log_file_mu);
+    if (have && saved != 0) {
+        ctx_log(CTX_LOG_WARN, "could not reopen log file \"%s\": %s; logging on", log_file_path,
+                strerror(saved));
+    } else if (have) {
+        ctx_log(CTX_LOG_INFO, "received SIGHUP: reopened log file \"%s\"", log_file_path);
+    }
+}
+
+/* Appends text as a JSON string body (no quotes) to line[*n..cap), escaping as RFC 8259 asks. */
+static void ctx_json_escape(char *line, int *n, int cap, const char *text, size_t len) {
+    for (size_t i = 0; i < len && *n < cap - 8; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\') {
+            line[(*n)++] = '\\';
+            line[(*n)++] = (char)c;
+        } else if (c < 0x20) {
+            *n += snprintf(line + *n, (size_t)(cap - *n), "\\u%04x", c);
+        } else {
+            line[(*n)++] = (char)c;
+        }
+    }
+}
+
+/* "fields": every word key=value of message (key: [a-z_]+), value up to the next blank. */
+static void ctx_json_fields(char *line, int *n, int cap, const char *message) {
+    *n += snprintf(line + *n, (size_t)(cap - *n), ",\"fields\":{");
+    bool first = true;
+    for (const char *p = message; *p != '\0' && *n < cap - 16;) {
+        size_t word = strcspn(p, " \t,;()");
+        const char *eq = memchr(p, '=', word);
+        size_t key_len = eq != NULL ? (size_t)(eq - p) : 0;
+        bool is_key = key_len > 0 && strspn(p, "abcdefghijklmnopqrstuvwxyz_") == key_len;
+        if (is_key) {
+            line[(*n)++] = first ? '"' : ',';
+            if (!first) {
+                line[(*n)++] = '"';
+            }
+            ctx_json_escape(line, n, cap, p, key_len);
+            *n += snprintf(line + *n, (size_t)(cap - *n), "\":\"");
+            ctx_json_escape(line, n, cap, eq + 1, word - key_len - 1);
+            line[(*n)++] = '"';
+            first = false;
+        }
+        p += word;
+        p += *p != '\0';
+    }
+    *n += snprintf(line + *n, (size_t)(cap - *n), "}}");
+}
+
+static int ctx_log_json(char *line, int cap, const struct tm *tm, long ms, const char *level,
+                        const char *message) {
+    char component[17] = "contextdb";
+    prctl(PR_GET_NAME, component, 0, 0, 0);
+    component[16] = '\0';
+    int n = snprintf(line, (size_t)cap,
+                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+                     "\"component\":\"",
+                     tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday, tm->tm_hour, tm->tm_min,
+                     tm->tm_sec, ms, level);
+    ctx_json_escape(line, &n, cap, component, strlen(component));
+    n += snprintf(line + n, (size_t)(cap - n), "\",\"pid\":%d,\"message\":\"", (int)getpid());
+    ctx_json_escape(line, &n, cap, message, strlen(message));
+    line[n++] = '"';
+    ctx_json_fields(line, &n, cap, message);
+    return n;
+}
+
 void ctx_log(ctx_log_level_t level, const char *fmt, ...) {
     static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     if (level < log_level) {
         return;
     }
-    char line[2048];
+    ctx_log_maybe_reopen();
+    char message[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    char line[2 * 6 * 2048 + 512]; /* message and fields, each escaped at worst 6x */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line),
-                     "%04d-%02d-%02d %02d:%02d:%02d.%03ldZ [%d] %s: ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     now.tv_nsec / 1000000, (int)getpid(), names[level]);
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
+    int n = 0;
+    if (log_format == CTX_LOG_JSON) {
+        n = ctx_log_json(line, (int)sizeof(line) - 1, &tm, now.tv_nsec / 1000000, names[level],
+                         message);
+    } else {
+        n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03ldZ [%d] %s: %s",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     now.tv_nsec / 1000000, (int)getpid(), names[level], message);
+    }
     if (n > (int)sizeof(line) - 2) {
         n = (int)sizeof(line) - 2;
     }

@@ -117,9 +117,25 @@ const char *ctx_sqlstate(int code);
 /* A short description of a code. Static storage. */
 const char *ctx_strerror(int code);
 
-/* Logging to stderr with a timestamp and level. Thread-safe (one write(2) per line). */
+/* Logging to stderr with a timestamp and level. Thread-safe (one write(2) per line).
+ * Text lines: `2026-12-07 01:02:03.456Z [pid] INFO: message`. JSON lines (log_format = json):
+ * one object per line, {"time", "level", "component" (the thread's name), "pid", "message",
+ * "fields": {every `key=value` word of the message}}. */
 typedef enum { CTX_LOG_DEBUG, CTX_LOG_INFO, CTX_LOG_WARN, CTX_LOG_ERROR } ctx_log_level_t;
+typedef enum { CTX_LOG_TEXT, CTX_LOG_JSON } ctx_log_format_t;
 void ctx_log_set_level(ctx_log_level_t level);
+void ctx_log_set_format(ctx_log_format_t format);
+/* Sends stderr (the log, and anything else written there) to path, opened for appending and
+ * created 0600 if missing. Returns 0, or CTX_EIO with err (stderr unchanged). The path is kept
+ * for ctx_log_reopen. */
+int ctx_log_open_file(const char *path, ctx_err_t *err);
+/* Async-signal-safe (SIGHUP handler): the next log line first reopens the log file (logrotate
+ * moved it away). No effect without ctx_log_open_file. */
+void ctx_log_request_reopen(void);
+/* log_min_duration_statement in milliseconds: statements running at least this long are logged
+ * with their duration; -1 (the default) logs none. */
+void ctx_log_set_min_duration_ms(int64_t ms);
+int64_t ctx_log_min_duration_ms(void);
 void ctx_log(ctx_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define CTX_DEBUG(...) ctx_log(CTX_LOG_DEBUG, __VA_ARGS__)
 #define CTX_INFO(...) ctx_log(CTX_LOG_INFO, __VA_ARGS__)

@@ -20,6 +20,7 @@
 
 #include "command.h"
 #include "forward.h"
+#include "metrics.h"
 #include "raft.h"
 #include "recovery.h"
 #include "transport.h"
@@ -120,6 +121,8 @@ struct cluster {
     buf_t enc;
     arena_t scratch;
     bool rollback_queued; /* a rollback stage is in the pipeline */
+    /* published for the metrics thread (cl_metrics): role, term, commit, applied, leader */
+    _Atomic uint64_t pub_role, pub_term, pub_commit, pub_applied, pub_leader;
 };
 
 static uint64_t cl_now_ms(void) {
@@ -499,6 +502,28 @@ static void cl_compact_alone(cluster_t *c) {
     cluster_compact(c, c->applied - CL_ALONE_LOG_KEEP);
 }
 
+static void cl_publish(cluster_t *c) {
+    atomic_store(&c->pub_role, (uint64_t)c->role);
+    atomic_store(&c->pub_term, c->term);
+    atomic_store(&c->pub_commit, raft_commit_index(c->raft));
+    atomic_store(&c->pub_applied, c->applied);
+    atomic_store(&c->pub_leader, c->leader);
+}
+
+/* metrics_raft_fn (an HTTP thread): the values the loop published. */
+static void cl_metrics(void *ctx, metrics_raft_t *out) {
+    cluster_t *c = ctx;
+    raft_role_t role = (raft_role_t)atomic_load(&c->pub_role);
+    out->role = role == RAFT_LEADER ? "leader" : role == RAFT_FOLLOWER ? "follower" : "candidate";
+    out->node_id = c->cfg.node_id;
+    out->term = atomic_load(&c->pub_term);
+    out->commit_index = atomic_load(&c->pub_commit);
+    out->applied_index = atomic_load(&c->pub_applied);
+    out->leader_id = atomic_load(&c->pub_leader);
+    out->leader_address = "";
+    out->ready = out->leader_id != RAFT_NONE && out->applied_index >= out->commit_index;
+}
+
 /* Runs the stages whose WAL records are durable, in order. True when any ran. */
 static bool cl_run_stages(cluster_t *c) {
     bool ran = false;
@@ -518,6 +543,7 @@ static bool cl_run_stages(cluster_t *c) {
     if (ran) {
         cl_compact_alone(c);
     }
+    cl_publish(c);
     return ran;
 }
 
@@ -1024,6 +1050,8 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
 
 int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err) {
     snprintf(c->advertise, sizeof(c->advertise), "%s", advertise);
+    cl_publish(c);
+    metrics_set_raft_source(cl_metrics, c);
     if (c->cfg.members_count <= 1) {
         return CTX_OK;
     }
@@ -1160,6 +1188,7 @@ void cluster_close(cluster_t *c) {
     if (c == NULL) {
         return;
     }
+    metrics_set_raft_source(NULL, NULL);
     if (c->raft != NULL) {
         cl_transfer_away(c);
     }

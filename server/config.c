@@ -65,6 +65,18 @@ static const config_key_t CONFIG_KEYS[] = {
     {"ssl_key_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "", "TLS private key (PEM)"},
     {"authentication_timeout", CK_DURATION, 1000, 600000, "1min",
      "a client that has not finished startup and authentication by then is disconnected"},
+    {"http_port", CK_UINT, 0, 65535, "8080",
+     "HTTP REST API, /metrics, /healthz, /readyz port on host (0 = any free port, off = none)"},
+    {"http_auth_token", CK_STRING, 0, CONFIG_TOKEN_BYTES_MAX - 1, "",
+     "bearer token HTTP requests must send (Authorization: Bearer ...); empty = none"},
+    {"http_body_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "16MB",
+     "largest HTTP request body accepted; larger ones get 413"},
+    {"http_threads", CK_UINT, 1, 64, "4", "HTTP worker threads, each with its own SQL session"},
+    {"log_format", CK_STRING, 4, 4, "text", "text or json (one JSON object per line)"},
+    {"log_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
+     "log to this file instead of stderr (appended; reopened on SIGHUP)"},
+    {"log_min_duration_statement", CK_STRING, 1, 32, "-1",
+     "log statements running at least this long (ms, s, min; bare = ms; -1 = off, 0 = all)"},
     {"s3_bucket", CK_STRING, 0, S3_BUCKET_BYTES - 1, "",
      "S3 bucket for snapshots (set: snapshots go to S3 instead of <data_dir>/objstore)"},
     {"s3_prefix", CK_STRING, 0, S3_PREFIX_BYTES - 1, "", "key prefix inside the bucket"},
@@ -173,6 +185,42 @@ static int config_parse_level(const char *value, ctx_log_level_t *out) {
     return -1;
 }
 
+/* log_format (text | json), log_min_duration_statement (-1, or a duration: bare = ms, as in
+ * PostgreSQL) and http_port's "off" (numbers take the generic path). Returns 1 when not handled
+ * here, 0 when set, -1 for a bad value. */
+static int config_set_log(config_t *cfg, const char *name, const char *value) {
+    if (strcmp(name, "http_port") == 0) {
+        cfg->http_off = strcasecmp(value, "off") == 0;
+        return cfg->http_off ? 0 : 1;
+    }
+    if (strcmp(name, "log_format") == 0) {
+        bool json = strcasecmp(value, "json") == 0;
+        if (!json && strcasecmp(value, "text") != 0) {
+            return -1;
+        }
+        cfg->log_format = json ? CTX_LOG_JSON : CTX_LOG_TEXT;
+        return 0;
+    }
+    if (strcmp(name, "log_min_duration_statement") != 0) {
+        return 1;
+    }
+    if (strcmp(value, "-1") == 0) {
+        cfg->log_min_duration_statement_ms = -1;
+        return 0;
+    }
+    static const config_key_t ms_key = {"", CK_DURATION, 0, 0, "", ""};
+    char text[48];
+    size_t len = strlen(value);
+    bool bare = len > 0 && strspn(value, "0123456789") == len; /* milliseconds */
+    snprintf(text, sizeof(text), "%s%s", value, bare ? "ms" : "");
+    uint64_t n = 0;
+    if (config_parse_uint(&ms_key, text, &n) < 0 || n > INT64_MAX) {
+        return -1;
+    }
+    cfg->log_min_duration_statement_ms = (int64_t)n;
+    return 0;
+}
+
 /* synchronous_commit (on | off) and snapshot_codec (none | lz4 | zstd). */
 static int config_set_choice(config_t *cfg, const char *name, const char *value) {
     static const char *codecs[] = {"none", "lz4", "zstd"}; /* indexed by col_codec_t */
@@ -264,6 +312,12 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         cfg->hnsw_ef_construction = (uint32_t)n;
     } else if (strcmp(name, "authentication_timeout") == 0) {
         cfg->authentication_timeout_ms = (uint32_t)n;
+    } else if (strcmp(name, "http_port") == 0) {
+        cfg->http_port = (uint32_t)n;
+    } else if (strcmp(name, "http_body_bytes_max") == 0) {
+        cfg->http_body_bytes_max = n;
+    } else if (strcmp(name, "http_threads") == 0) {
+        cfg->http_threads = (uint32_t)n;
     } else if (strcmp(name, "node_id") == 0) {
         cfg->node_id = (uint32_t)n;
     } else if (strcmp(name, "raft_port") == 0) {
@@ -274,6 +328,36 @@ static void config_store_uint(config_t *cfg, const char *name, uint64_t n) {
         CTX_ASSERT(strcmp(name, "vector_dimensions") == 0);
         cfg->vector_dimensions = (uint32_t)n;
     }
+}
+
+/* A CK_STRING key: length within bounds, auth_method parsed, the rest copied. -1: bad value. */
+static int config_set_string(config_t *cfg, const config_key_t *key, const char *value) {
+    size_t len = strlen(value);
+    if (len < key->min || len > key->max) {
+        return -1;
+    }
+    int s3 = config_set_s3(cfg, key->name, value, 0);
+    if (s3 != 0) {
+        return s3 < 0 ? -1 : 0;
+    }
+    if (strcmp(key->name, "auth_method") == 0) {
+        auth_method_t method;
+        if (auth_parse_method(value, &method, NULL) < 0) {
+            return -1;
+        }
+        cfg->auth.method = method;
+        return 0;
+    }
+    char *dest = strcmp(key->name, "host") == 0              ? cfg->host
+                 : strcmp(key->name, "ssl_cert_file") == 0   ? cfg->ssl_cert_file
+                 : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
+                 : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
+                 : strcmp(key->name, "log_file") == 0        ? cfg->log_file
+                 : strcmp(key->name, "cluster_nodes") == 0   ? cfg->cluster_nodes
+                 : strcmp(key->name, "cluster_secret") == 0  ? cfg->cluster_secret
+                                                             : cfg->data_dir;
+    memcpy(dest, value, len + 1);
+    return 0;
 }
 
 int config_set(config_t *cfg, const char *key_name, const char *value, const char *source,
@@ -299,33 +383,17 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         }
         return 0;
     }
-    if (key->kind == CK_STRING) {
-        size_t len = strlen(value);
-        if (len < key->min || len > key->max) {
+    int special = config_set_log(cfg, key->name, value);
+    if (special <= 0) {
+        if (special < 0) {
             goto invalid;
         }
-        int s3 = config_set_s3(cfg, key->name, value, 0);
-        if (s3 != 0) {
-            if (s3 < 0) {
-                goto invalid;
-            }
-            return 0;
+        return 0;
+    }
+    if (key->kind == CK_STRING) {
+        if (config_set_string(cfg, key, value) < 0) {
+            goto invalid;
         }
-        if (strcmp(key->name, "auth_method") == 0) {
-            auth_method_t method;
-            if (auth_parse_method(value, &method, NULL) < 0) {
-                goto invalid;
-            }
-            cfg->auth.method = method;
-            return 0;
-        }
-        char *dest = strcmp(key->name, "host") == 0             ? cfg->host
-                     : strcmp(key->name, "ssl_cert_file") == 0  ? cfg->ssl_cert_file
-                     : strcmp(key->name, "ssl_key_file") == 0   ? cfg->ssl_key_file
-                     : strcmp(key->name, "cluster_nodes") == 0  ? cfg->cluster_nodes
-                     : strcmp(key->name, "cluster_secret") == 0 ? cfg->cluster_secret
-                                                                : cfg->data_dir;
-        memcpy(dest, value, len + 1);
         return 0;
     }
     if (key->kind == CK_METRIC) {

@@ -22,6 +22,7 @@ enum {
     CONFIG_PATH_BYTES_MAX = 4096,
     CONFIG_LINE_BYTES_MAX = 8192,
     CONFIG_CONNECTIONS_MAX = 100000,
+    CONFIG_TOKEN_BYTES_MAX = 256,
     CONFIG_CLUSTER_BYTES_MAX = 4096,
     CONFIG_SECRET_BYTES_MAX = 256,
 };
@@ -47,6 +48,14 @@ typedef struct config {
     char ssl_cert_file[CONFIG_PATH_BYTES_MAX]; /* "" = no TLS */
     char ssl_key_file[CONFIG_PATH_BYTES_MAX];
     uint32_t authentication_timeout_ms; /* startup + authentication must finish within this */
+    uint32_t http_port;                 /* HTTP API and /metrics; 0 = any free port */
+    bool http_off;                      /* http_port = off: no HTTP server */
+    char http_auth_token[CONFIG_TOKEN_BYTES_MAX]; /* "" = no bearer token */
+    uint64_t http_body_bytes_max;                 /* larger request bodies get 413 */
+    uint32_t http_threads;                        /* HTTP worker threads = SQL connections */
+    ctx_log_format_t log_format;                  /* text | json */
+    char log_file[CONFIG_PATH_BYTES_MAX];         /* "" = stderr; reopened on SIGHUP */
+    int64_t log_min_duration_statement_ms;        /* -1 = off */
     /* The s3_* keys: snapshots go to S3 when s3.bucket is set (DESIGN §8). Credentials left
      * empty come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. */
     objstore_s3_config_t s3;

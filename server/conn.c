@@ -28,6 +28,10 @@
  *   SKIP     → every message up to Sync is discarded (as after any extended-protocol error);
  *              Sync ends the implicit transaction, sends ReadyForQuery and returns to READY.
  *   CLOSING  → terminal: output is flushed by the loop, input ignored.
+ * A connection the server opened to itself (conn_set_trusted: the HTTP API's sessions) skips the
+ * password exchange. Every Query and Execute is measured after its replies are queued: the
+ * metrics module classifies those reply bytes (kind and outcome) and it is logged when it ran
+ * log_min_duration_statement or longer.
  * A malformed or oversized message sends FATAL 08P01 and moves to CLOSING; other connections are
  * unaffected. All per-Query memory (decoded arrays, parse trees, results, text values) comes from
  * one arena that is reset after each message, so a session's steady-state memory is flat.
@@ -38,6 +42,7 @@
 #include "cancel.h"
 #include "extended.h"
 #include "forward.h"
+#include "metrics.h"
 #include "pgwire.h"
 #include "reply.h"
 #include "stack.h"
@@ -115,6 +120,11 @@ struct conn {
     size_t held_snapshot_at;
     bool query_simple;
     bool held_simple;
+    bool trusted;                /* conn_set_trusted: no password exchange */
+    int metrics_state;           /* metrics_conn_state_t this connection is counted under */
+    uint64_t statement_start_ns; /* metrics and log_min_duration_statement */
+    size_t statement_reply_at;   /* where the statement's replies begin in out */
+    uint64_t held_since_ns;      /* replies held for durability since (metrics) */
 };
 
 conn_t *conn_create(conn_server_t *server, const char *peer) {
@@ -132,7 +142,19 @@ conn_t *conn_create(conn_server_t *server, const char *peer) {
     conn->ext = ext_create();
     pthread_mutex_init(&conn->cancel_mu, NULL);
     snprintf(conn->peer, sizeof(conn->peer), "%s", peer);
+    conn->metrics_state = METRICS_CONN_STARTUP;
+    metrics_conn_move(METRICS_CONN_STATES, METRICS_CONN_STARTUP);
     return conn;
+}
+
+void conn_set_trusted(conn_t *conn) {
+    CTX_ASSERT(conn->state == CONN_STARTUP && conn->session == NULL);
+    conn->trusted = true;
+}
+
+static void conn_metrics_move(conn_t *conn, int to) {
+    metrics_conn_move(conn->metrics_state, to);
+    conn->metrics_state = to;
 }
 
 void conn_destroy(conn_t *conn) {
@@ -155,6 +177,7 @@ void conn_destroy(conn_t *conn) {
     buf_free(&conn->fwd_named);
     arena_destroy(&conn->arena);
     pthread_mutex_destroy(&conn->cancel_mu);
+    conn_metrics_move(conn, METRICS_CONN_STATES);
     free(conn);
 }
 
@@ -252,6 +275,9 @@ static void conn_statement_begin(conn_t *conn) {
     pthread_mutex_unlock(&conn->cancel_mu);
     const char *setting = sql_session_setting(conn->session, "statement_timeout");
     cancel_watch_arm(conn->server->watch, flag, cancel_timeout_ms(setting));
+    conn_metrics_move(conn, METRICS_CONN_ACTIVE);
+    conn->statement_start_ns = metrics_now_ns();
+    conn->statement_reply_at = buf_size(&conn->out);
 }
 
 /* A CancelRequest from now on finds nothing to stop. */
@@ -268,6 +294,22 @@ static void conn_statement_end(conn_t *conn) {
     cancel_watch_disarm(conn->server->watch);
     if (conn->state != CONN_COPY_IN) {
         conn_statement_stop(conn);
+    }
+}
+
+/* After the statement's replies (errors included) are queued: counts it by kind and outcome
+ * (metrics.h) and logs it when it ran log_min_duration_statement or longer. text: the Query's
+ * text, NULL for an Execute. */
+static void conn_statement_measure(conn_t *conn, const char *text) {
+    conn_metrics_move(conn, METRICS_CONN_IDLE);
+    uint64_t duration_ns = metrics_now_ns() - conn->statement_start_ns;
+    size_t at = conn->statement_reply_at <= buf_size(&conn->out) ? conn->statement_reply_at : 0;
+    metrics_statements(buf_peek(&conn->out) + at, buf_size(&conn->out) - at, text, duration_ns);
+    int64_t min_ms = ctx_log_min_duration_ms();
+    if (min_ms >= 0 && duration_ns / 1000000u >= (uint64_t)min_ms) {
+        metrics_slow_statement();
+        CTX_INFO("duration: %.3f ms  statement: %.1000s (pid=%d)", (double)duration_ns / 1e6,
+                 text != NULL ? text : "<extended protocol execute>", conn->backend_pid);
     }
 }
 
@@ -373,6 +415,7 @@ static bool conn_start_session(conn_t *conn, const pgw_startup_t *startup) {
         return false;
     }
     conn->server->sessions_active++;
+    conn_metrics_move(conn, METRICS_CONN_IDLE);
     conn_make_backend_key(conn);
     CTX_INFO("connection authorized: user=%s database=%s host=%s pid=%d", info.user, info.database,
              conn->peer, conn->backend_pid);
@@ -394,8 +437,8 @@ static void conn_on_startup_message(conn_t *conn, const pgw_startup_t *startup) 
     if (!conn_start_session(conn, startup)) {
         return;
     }
-    if (conn->server->auth != NULL && conn->server->auth->method != AUTH_TRUST &&
-        !conn->forwarded) {
+    if (!conn->trusted && !conn->forwarded && conn->server->auth != NULL &&
+        conn->server->auth->method != AUTH_TRUST) {
         conn->auth = auth_begin(conn->server->auth, startup->user, &conn->out);
         conn->state = CONN_AUTH;
         return;
@@ -826,6 +869,7 @@ static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
     conn->query_simple = true;
     conn_run_statements(conn, query);
     conn_statement_end(conn);
+    conn_statement_measure(conn, query->sql);
     if (conn->state == CONN_COPY_IN) {
         return; /* ReadyForQuery follows CopyDone / CopyFail */
     }
@@ -876,6 +920,9 @@ static void conn_on_extended(conn_t *conn, const pgw_msg_t *msg) {
         conn_send_error(conn, &err);
         sql_query_failed(conn->session);
         conn->state = CONN_SKIP;
+    }
+    if (msg->type == PGW_MSG_EXECUTE) {
+        conn_statement_measure(conn, NULL);
     }
 }
 
@@ -1027,6 +1074,7 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
         }
     }
     conn->waiting = true;
+    conn->held_since_ns = metrics_now_ns();
     bool snapshot = conn->snapshot_reply_at != SIZE_MAX && conn->snapshot_reply_at >= mark;
     conn->held_snapshot_at = snapshot ? conn->snapshot_reply_at - mark : SIZE_MAX;
     conn->held_simple = conn->query_simple;
@@ -1094,6 +1142,7 @@ bool conn_resume(conn_t *conn) {
             conn_settle_snapshot(conn);
         }
         conn->waiting = false;
+        metrics_durability_wait(metrics_now_ns() - conn->held_since_ns);
         size_t out_size = buf_size(&conn->out);
         if (out_size == 0) { /* the held reply becomes the output: no copy */
             buf_t empty = conn->out;

@@ -64,6 +64,9 @@ typedef struct conn_server {
 /* Creates a connection in the startup phase. peer is a printable address for logs (copied).
  * Never NULL. */
 conn_t *conn_create(conn_server_t *server, const char *peer);
+/* Marks a connection in the startup phase as the server's own (loop_adopt): its StartupMessage
+ * starts the session without a password exchange, whatever auth_method says. */
+void conn_set_trusted(conn_t *conn);
 /* Destroys the session (rolling back uncommitted work) and frees everything. NULL is a no-op. */
 void conn_destroy(conn_t *conn);
 

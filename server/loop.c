@@ -15,6 +15,11 @@
  * epoll_wait is then called with a zero timeout, so other clients get their turn first.
  * A client's EOF does not drop what it sent before: buffered messages are processed and their
  * replies flushed (best effort), then the socket closes.
+ *
+ * Adopted sockets (loop_adopt, the HTTP server's SQL connections): another thread queues the fd
+ * under adopt_mu and writes adopt_event; the loop takes them in its next iteration and serves
+ * them like accepted clients, except that the session is already authenticated and the cancel
+ * watcher never reads them.
  */
 #include "loop.h"
 
@@ -32,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -47,6 +54,7 @@ typedef struct loop_slot {
     bool queued;          /* on this iteration's service list */
     tls_conn_t *tls;      /* after SSLRequest was answered 'S'; NULL: plain TCP */
     uint64_t accepted_ms; /* authentication_timeout counts from here */
+    bool adopted;         /* loop_adopt: authenticated by construction, not a watcher's to read */
 } loop_slot_t;
 
 struct loop {
@@ -73,6 +81,11 @@ struct loop {
     uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
     uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
     int busy_fd;              /* the connection being processed (-1: none) */
+    int adopt_event;          /* eventfd: loop_adopt queued sockets */
+    pthread_mutex_t adopt_mu; /* guards adopt_fds / adopt_len */
+    int adopt_fds[LOOP_ADOPT_QUEUE_MAX];
+    size_t adopt_len;
+    bool adopt_closed; /* loop_run returned: loop_adopt refuses */
 };
 
 static uint64_t loop_now_ms(void) {
@@ -155,7 +168,7 @@ static size_t loop_fresh_fds(void *ctx, int *fds, size_t cap) {
     for (size_t fd = 0; fd < loop->slots_len && count < cap; fd++) {
         const loop_slot_t *slot = &loop->slots[fd];
         if ((int)fd != loop->busy_fd && slot->conn != NULL && slot->tls == NULL && !slot->eof &&
-            conn_awaiting_first_packet(slot->conn)) {
+            !slot->adopted && conn_awaiting_first_packet(slot->conn)) {
             fds[count++] = (int)fd;
         }
     }
@@ -210,6 +223,8 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     loop->listen_fd = -1;
     loop->signal_fd = -1;
     loop->busy_fd = -1;
+    pthread_mutex_init(&loop->adopt_mu, NULL);
+    loop->adopt_event = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     loop->sockets_max = config->sessions_max + LOOP_SOCKETS_SLACK;
     loop->server.db = db;
@@ -246,7 +261,8 @@ int loop_create(const loop_config_t *config, sql_db_t *db, loop_t **out, ctx_err
     sigaddset(&signals, SIGTERM);
     loop->signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (loop->signal_fd < 0 || loop_watch(loop, loop->listen_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
-        loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
+        loop_watch(loop, loop->signal_fd, EPOLLIN, EPOLL_CTL_ADD) < 0 || loop->adopt_event < 0 ||
+        loop_watch(loop, loop->adopt_event, EPOLLIN, EPOLL_CTL_ADD) < 0 ||
         (loop->notify_fd >= 0 && loop_watch(loop, loop->notify_fd, EPOLLIN, EPOLL_CTL_ADD) < 0)) {
         rc = ctx_err_set(err, CTX_EIO, "event loop setup: %s", strerror(errno));
         goto fail;
@@ -342,7 +358,15 @@ static void loop_accept_overflow(loop_t *loop) {
     CTX_WARN("out of file descriptors: a client was refused");
 }
 
+static void loop_add_named(loop_t *loop, int fd, const char *peer);
+
 static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *addr) {
+    char peer[64];
+    loop_peer_name(addr, peer, sizeof(peer));
+    loop_add_named(loop, fd, peer);
+}
+
+static void loop_add_named(loop_t *loop, int fd, const char *peer) {
     if ((size_t)fd >= loop->slots_len) {
         size_t len = loop->slots_len == 0 ? 1024 : loop->slots_len;
         while (len <= (size_t)fd) {
@@ -352,8 +376,6 @@ static void loop_add_conn(loop_t *loop, int fd, const struct sockaddr_storage *a
         memset(loop->slots + loop->slots_len, 0, (len - loop->slots_len) * sizeof(loop_slot_t));
         loop->slots_len = len;
     }
-    char peer[64];
-    loop_peer_name(addr, peer, sizeof(peer));
     loop_slot_t *slot = &loop->slots[fd];
     CTX_ASSERT(slot->conn == NULL && !slot->queued);
     slot->conn = conn_create(&loop->server, peer);
@@ -601,8 +623,56 @@ static void loop_adopt_parked(loop_t *loop) {
     buf_free(&bytes);
 }
 
+int loop_adopt(loop_t *loop, int fd) {
+    CTX_ASSERT(loop != NULL && fd >= 0);
+    pthread_mutex_lock(&loop->adopt_mu);
+    bool closed = loop->adopt_closed;
+    bool queued = !closed && loop->adopt_len < LOOP_ADOPT_QUEUE_MAX;
+    if (queued) {
+        loop->adopt_fds[loop->adopt_len++] = fd;
+    }
+    pthread_mutex_unlock(&loop->adopt_mu);
+    if (!queued) {
+        return closed ? CTX_ESHUTDOWN : CTX_ETOO_MANY_CONN;
+    }
+    uint64_t one = 1;
+    ssize_t ignored = write(loop->adopt_event, &one, sizeof(one));
+    (void)ignored;
+    return 0;
+}
+
+/* Serves the sockets loop_adopt queued, as authenticated connections. */
+static void loop_take_adopted(loop_t *loop) {
+    uint64_t count = 0;
+    ssize_t ignored = read(loop->adopt_event, &count, sizeof(count));
+    (void)ignored;
+    int fds[LOOP_ADOPT_QUEUE_MAX];
+    pthread_mutex_lock(&loop->adopt_mu);
+    size_t len = loop->adopt_len;
+    ctx_memcpy(fds, loop->adopt_fds, len * sizeof(int));
+    loop->adopt_len = 0;
+    pthread_mutex_unlock(&loop->adopt_mu);
+    for (size_t i = 0; i < len; i++) {
+        int fd = fds[i];
+        if (loop->sockets >= loop->sockets_max || loop->shutting_down ||
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+            close(fd);
+            continue;
+        }
+        loop_add_named(loop, fd, "http");
+        if (loop->slots[fd].conn != NULL) {
+            loop->slots[fd].adopted = true;
+            conn_set_trusted(loop->slots[fd].conn);
+        }
+    }
+}
+
 static void loop_dispatch(loop_t *loop, const struct epoll_event *ev) {
     int fd = ev->data.fd;
+    if (fd == loop->adopt_event) {
+        loop_take_adopted(loop);
+        return;
+    }
     if (fd == loop->listen_fd) {
         loop_accept(loop);
         return;
@@ -714,6 +784,15 @@ int loop_run(loop_t *loop, ctx_err_t *err) {
         loop_service_all(loop);
         loop_expire_startups(loop);
     }
+    /* Nobody serves adopted sockets any more: refuse new ones, close the queued ones (their
+     * other ends see EOF at once instead of waiting). */
+    pthread_mutex_lock(&loop->adopt_mu);
+    loop->adopt_closed = true;
+    for (size_t i = 0; i < loop->adopt_len; i++) {
+        close(loop->adopt_fds[i]);
+    }
+    loop->adopt_len = 0;
+    pthread_mutex_unlock(&loop->adopt_mu);
     CTX_INFO("shutdown complete");
     return 0;
 }
@@ -729,7 +808,12 @@ void loop_destroy(loop_t *loop) {
     }
     loop_stop_watch(loop);
     tls_server_destroy(loop->tls);
-    int fds[] = {loop->listen_fd, loop->signal_fd, loop->spare_fd, loop->epoll_fd};
+    for (size_t i = 0; i < loop->adopt_len; i++) {
+        close(loop->adopt_fds[i]);
+    }
+    pthread_mutex_destroy(&loop->adopt_mu);
+    int fds[] = {loop->listen_fd, loop->signal_fd, loop->spare_fd, loop->epoll_fd,
+                 loop->adopt_event};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0) {
             close(fds[i]);

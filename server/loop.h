@@ -27,6 +27,7 @@ enum {
     /* Sockets beyond max_connections kept open so extra clients can be told 53300 (and
      * CancelRequests served); past this they are closed right after accept. */
     LOOP_SOCKETS_SLACK = 64,
+    LOOP_ADOPT_QUEUE_MAX = 64, /* sockets loop_adopt may queue between two loop iterations */
 };
 _Static_assert(LOOP_OUTPUT_LOW_BYTES < LOOP_OUTPUT_HIGH_BYTES, "hysteresis");
 
@@ -66,6 +67,13 @@ uint32_t loop_port(const loop_t *loop);
 /* Serves clients until SIGINT/SIGTERM, then shuts down gracefully. Returns 0, or CTX_EIO if
  * epoll itself fails. */
 int loop_run(loop_t *loop, ctx_err_t *err);
+/* Thread-safe (the HTTP server calls it): hands fd, a connected stream socket (one end of a
+ * socketpair), to the loop, which serves it from its next iteration as a client whose session
+ * needs no password (the caller is the server itself; the client still sends a StartupMessage).
+ * The loop owns fd from now on, also when it refuses it (max sockets, shutdown: it closes fd, so
+ * the caller's end sees EOF). Returns 0, or CTX_ETOO_MANY_CONN when the queue is full (fd not
+ * taken), CTX_ESHUTDOWN once loop_run has returned (fd not taken). */
+int loop_adopt(loop_t *loop, int fd);
 /* Closes every socket and connection. NULL is a no-op. */
 void loop_destroy(loop_t *loop);
 

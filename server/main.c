@@ -27,6 +27,12 @@
  *   - snapshot waiter (server/durability.c, one thread per running snapshot) — reaps that child,
  *     waits until the WAL is durable up to the snapshot, switches metadata/current, uploads to
  *     the object store, removes old WAL segments and wakes the loop through an eventfd.
+ *   - HTTP threads (server/http.c, libmicrohttpd's pool of http_threads) — the REST API,
+ *     /metrics, /healthz, /readyz. They never touch the store: each request runs as SQL over a
+ *     socketpair the loop adopted as a session (loop_adopt), like any pgwire client. Started
+ *     after the loop is created (its port printed before the pgwire ready line) and stopped
+ *     after loop_run returns, before the loop is destroyed. A port that cannot be bound is
+ *     logged and the server runs without HTTP.
  *   - Raft transport (raft/transport.c, several members only) — one I/O thread owning the
  *     sockets to the other members; it queues received frames and wakes the loop through the
  *     same eventfd. The Raft node itself (server/cluster.c) runs on the loop thread.
@@ -34,12 +40,17 @@
  *   - forwarders (server/forward.c, one detached thread per client connection a follower handed
  *     to the leader) — relay bytes between that client's socket and the leader; they touch no
  *     session and no store.
+ *
+ * Signals: SIGINT/SIGTERM reach the loop's signalfd; SIGHUP's handler only asks the logger to
+ * reopen log_file before its next line (logrotate).
  */
 #include "cluster.h"
 #include "config.h"
 #include "durability.h"
 #include "fsutil.h"
+#include "http.h"
 #include "loop.h"
+#include "metrics.h"
 #include "stack.h"
 #include "sql.h"
 #include "store.h"
@@ -214,10 +225,21 @@ static int main_lock_data_dir(const char *dir, ctx_err_t *err) {
     return fd;
 }
 
+static void main_on_sighup(int signo) {
+    (void)signo;
+    ctx_log_request_reopen();
+}
+
 /* SIGPIPE ignored (send uses MSG_NOSIGNAL anyway); SIGINT/SIGTERM blocked for the signalfd;
- * descriptor limit raised so hundreds of clients fit. */
+ * SIGHUP reopens the log file; descriptor limit raised so hundreds of clients fit. */
 static void main_setup_process(void) {
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction hup;
+    memset(&hup, 0, sizeof(hup));
+    hup.sa_handler = main_on_sighup;
+    hup.sa_flags = SA_RESTART;
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -228,6 +250,56 @@ static void main_setup_process(void) {
         limit.rlim_cur = limit.rlim_max;
         setrlimit(RLIMIT_NOFILE, &limit);
     }
+}
+
+static int main_adopt(void *ctx, int fd) {
+    return loop_adopt(ctx, fd);
+}
+
+/* The HTTP server on http_port; prints `contextdb: HTTP API on HOST:PORT` (before the
+ * pgwire ready line, so whoever waits for that line can read this one). NULL with http_port =
+ * off, or when it could not start: logged, and the server goes on without HTTP. */
+static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
+    http_config_t config = {.host = cfg->host,
+                            .port = cfg->http_port,
+                            .auth_token = cfg->http_auth_token,
+                            .auth_required = cfg->auth.method != AUTH_TRUST,
+                            .body_bytes_max = cfg->http_body_bytes_max,
+                            .threads = cfg->http_threads,
+                            .tls_cert_file = cfg->ssl_cert_file,
+                            .tls_key_file = cfg->ssl_key_file,
+                            .version = MAIN_SERVER_VERSION,
+                            .adopt = main_adopt,
+                            .adopt_ctx = loop};
+    http_server_t *http = NULL;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (cfg->http_off) {
+        return NULL;
+    }
+    if (http_start(&config, &http, &err) != 0) {
+        CTX_ERROR("HTTP API disabled: %s", err.message);
+        return NULL;
+    }
+    printf("contextdb: HTTP API on %s:%u\n", cfg->host, http_port(http));
+    return http;
+}
+
+/* Starts HTTP, prints the ready line, serves until SIGINT/SIGTERM, stops HTTP (its SQL sessions
+ * ended with the loop's shutdown; the loop itself is destroyed by the caller, after this). */
+static int main_run(const config_t *cfg, loop_t *loop, ctx_err_t *err) {
+    http_server_t *http = main_start_http(cfg, loop);
+    printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
+    fflush(stdout);
+    CTX_INFO("ready: host=%s port=%u http_port=%u data_dir=%s max_connections=%u "
+             "vector_dimensions=%u",
+             cfg->host, loop_port(loop), http != NULL ? http_port(http) : 0, cfg->data_dir,
+             cfg->max_connections, cfg->vector_dimensions);
+    metrics_set_ready(true);
+    int rc = loop_run(loop, err);
+    metrics_set_ready(false);
+    http_stop(http);
+    return rc;
 }
 
 /* The replicated log over durability's WAL (server/cluster.h): cluster_nodes' members, this
@@ -352,12 +424,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
         rc = cluster_start(cl, advertise, err) == CTX_OK ? 0 : -1;
     }
     if (rc == 0) {
-        printf("contextdb: listening on %s:%u\n", cfg->host, loop_port(loop));
-        fflush(stdout);
-        CTX_INFO("ready: host=%s port=%u data_dir=%s max_connections=%u vector_dimensions=%u",
-                 cfg->host, loop_port(loop), cfg->data_dir, cfg->max_connections,
-                 cfg->vector_dimensions);
-        rc = loop_run(loop, err);
+        rc = main_run(cfg, loop, err);
     }
     cluster_close(cl);     /* hands leadership over; nothing proposes after this */
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
@@ -382,6 +449,13 @@ int main(int argc, char **argv) {
         return rc > 0 ? 0 : 1;
     }
     ctx_log_set_level(cfg.log_level);
+    ctx_log_set_format(cfg.log_format);
+    ctx_log_set_min_duration_ms(cfg.log_min_duration_statement_ms);
+    if (cfg.log_file[0] != '\0' && ctx_log_open_file(cfg.log_file, &err) < 0) {
+        fprintf(stderr, "contextdb: %s\n", err.message);
+        return 1;
+    }
+    metrics_init(cfg.data_dir);
     main_setup_process();
     int lock_fd = main_lock_data_dir(cfg.data_dir, &err);
     if (lock_fd < 0) {

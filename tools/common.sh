@@ -4,7 +4,7 @@
 # tools/ctxserver.py, C tests tests/lib/testserver). Servers are always stopped by PID.
 
 # Debian packages the build and the tools need. "a|b" means either satisfies the need.
-CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libpq-dev
+CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libmicrohttpd-dev libpq-dev
               "postgresql-client|postgresql-client-15" liblz4-dev libzstd-dev libssl-dev openssl
               libcurl4-openssl-dev)
 
@@ -14,7 +14,8 @@ CTX_PACKAGES=(meson ninja-build gcc pkg-config check libjansson-dev libpq-dev
 CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresql-jdbc-java
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
-                   clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3)
+                   clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3 curl
+                   python3-requests python3-jsonschema python3-prometheus-client prometheus wrk)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
