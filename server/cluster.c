@@ -514,7 +514,10 @@ static void cl_publish(cluster_t *c) {
 static void cl_metrics(void *ctx, metrics_raft_t *out) {
     cluster_t *c = ctx;
     raft_role_t role = (raft_role_t)atomic_load(&c->pub_role);
-    out->role = role == RAFT_LEADER ? "leader" : role == RAFT_FOLLOWER ? "follower" : "candidate";
+    out->role = c->cfg.members_count <= 1 ? "standalone" /* a one-member cluster */
+                : role == RAFT_LEADER     ? "leader"
+                : role == RAFT_FOLLOWER   ? "follower"
+                                          : "candidate";
     out->node_id = c->cfg.node_id;
     out->term = atomic_load(&c->pub_term);
     out->commit_index = atomic_load(&c->pub_commit);
