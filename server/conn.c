@@ -1080,9 +1080,24 @@ static void conn_hold_replies(conn_t *conn, size_t mark) {
     conn->held_simple = conn->query_simple;
 }
 
-/* The held reply of a CREATE SNAPSHOT whose snapshot failed becomes its ErrorResponse: in a
- * simple Query (where it is the last statement) followed by ReadyForQuery; in the extended
- * protocol the messages up to Sync are then skipped, as after any error. */
+/* Cuts the held replies at keep bytes and ends them with err: in a simple Query followed by
+ * ReadyForQuery; in the extended protocol the messages up to Sync are then skipped, as after any
+ * error. */
+static void conn_held_error(conn_t *conn, size_t keep, const ctx_err_t *err) {
+    CTX_ASSERT(keep <= buf_size(&conn->held));
+    conn->held.len = conn->held.start + keep;
+    reply_error(&conn->held, err);
+    if (conn->held_simple) {
+        pgw_encode_ready_for_query(&conn->held,
+                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    } else {
+        sql_query_failed(conn->session);
+        conn->state = CONN_SKIP;
+    }
+}
+
+/* The held reply of a CREATE SNAPSHOT whose snapshot failed becomes its ErrorResponse (it is the
+ * last statement of its Query). */
 static void conn_settle_snapshot(conn_t *conn) {
     const conn_server_t *server = conn->server;
     uint64_t id = sql_session_snapshot_wait(conn->session);
@@ -1094,21 +1109,11 @@ static void conn_settle_snapshot(conn_t *conn) {
     if (server->snapshot_result(server->reply_ctx, id, &err) == CTX_OK) {
         return;
     }
-    CTX_ASSERT(conn->held_snapshot_at <= buf_size(&conn->held));
-    conn->held.len = conn->held.start + conn->held_snapshot_at;
-    reply_error(&conn->held, &err);
-    if (conn->held_simple) {
-        pgw_encode_ready_for_query(&conn->held,
-                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
-    } else {
-        sql_query_failed(conn->session);
-        conn->state = CONN_SKIP;
-    }
+    conn_held_error(conn, conn->held_snapshot_at, &err);
 }
 
 /* The held replies of a message whose commit did not take effect (replaced by another leader's
- * entry, or unknown after the timeout) become that error, as conn_settle_snapshot does. True
- * when they did. */
+ * entry, or unknown after the timeout) become that error. True when they did. */
 static bool conn_settle_commit(conn_t *conn) {
     const conn_server_t *server = conn->server;
     uint64_t lsn = sql_session_commit_lsn(conn->session);
@@ -1120,15 +1125,7 @@ static bool conn_settle_commit(conn_t *conn) {
     if (server->commit_result(server->reply_ctx, lsn, conn->held_ms, &err) == CTX_OK) {
         return false;
     }
-    buf_reset(&conn->held);
-    reply_error(&conn->held, &err);
-    if (conn->held_simple) {
-        pgw_encode_ready_for_query(&conn->held,
-                                   (pgw_txn_status_t)sql_session_txn_status(conn->session));
-    } else {
-        sql_query_failed(conn->session);
-        conn->state = CONN_SKIP;
-    }
+    conn_held_error(conn, 0, &err);
     return true;
 }
 
