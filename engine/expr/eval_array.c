@@ -90,11 +90,115 @@ static int regex_translate(const char *p, uint32_t len, buf_t *out) {
     return 0;
 }
 
+enum { REGEX_WEIGHT_MAX = 100000, REGEX_NEST_MAX = 64, REGEX_DUP_MAX = 255 };
+
+/* Index just past the bracket expression that starts at p[i] == '[' (POSIX classes inside). */
+static size_t regex_skip_bracket(const char *p, size_t i, size_t n) {
+    i++;
+    if (i < n && p[i] == '^') {
+        i++;
+    }
+    if (i < n && p[i] == ']') {
+        i++;
+    }
+    while (i < n && p[i] != ']') {
+        if (p[i] == '[' && i + 1 < n && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+            char close = p[i + 1];
+            i += 2;
+            while (i + 1 < n && !(p[i] == close && p[i + 1] == ']')) {
+                i++;
+            }
+            i += 2;
+            continue;
+        }
+        i++;
+    }
+    return i < n ? i + 1 : n;
+}
+
+/* The largest count of a {m} / {m,} / {m,n} bound at p[i] == '{' (*end past it), or -1 when it
+ * is not a bound. */
+static long regex_bound(const char *p, size_t i, size_t n, size_t *end) {
+    long best = -1, v = -1;
+    for (i++; i < n && p[i] != '}'; i++) {
+        if (p[i] >= '0' && p[i] <= '9') {
+            v = (v < 0 ? 0 : v) * 10 + (p[i] - '0');
+            v = v > 100000 ? 100000 : v;
+        } else if (p[i] != ',') {
+            return -1;
+        }
+        best = v > best ? v : best;
+    }
+    *end = i + 1;
+    return i < n ? best : -1;
+}
+
+/* What glibc's regcomp would build from the translated ERE: repetitions copy their operand, so a
+ * quantifier on a quantifier or nested large counts grow exponentially in memory. Estimates the
+ * nodes (each {m,n} copies its operand max(m,n) times, + once) and refuses, as PostgreSQL does,
+ * a quantifier on a quantifier ("quantifier operand invalid"), counts over 255 and patterns
+ * over REGEX_WEIGHT_MAX nodes or REGEX_NEST_MAX nested groups. */
+static int regex_check(const char *p, size_t n, ctx_err_t *err) {
+    uint64_t sum[REGEX_NEST_MAX + 1] = {0}, last = 0;
+    int depth = 0;
+    int quantified = 0; /* 1: after a quantifier, 2: after a non-greedy one */
+    for (size_t i = 0; i < n;) {
+        size_t next = i + 1;
+        char c = p[i];
+        if (c == '?' && quantified == 1) {
+            quantified = 2; /* PostgreSQL's non-greedy `*?`, `+?`, `{m,n}?`: no new copies */
+        } else if (c == '*' || c == '?' || c == '+' ||
+                   (c == '{' && regex_bound(p, i, n, &next) >= 0)) {
+            if (quantified || last == 0) {
+                return ctx_err_set(err, CTX_EBAD_LITERAL,
+                                   "invalid regular expression: quantifier operand invalid");
+            }
+            long bound = c == '{' ? regex_bound(p, i, n, &next) : (c == '+' ? 1 : 0);
+            if (bound > REGEX_DUP_MAX) {
+                return ctx_err_set(err, CTX_EBAD_LITERAL,
+                                   "invalid regular expression: invalid repetition count(s)");
+            }
+            quantified = 1;
+            sum[depth] += last * (uint64_t)bound;
+        } else if (c == '(') {
+            if (++depth > REGEX_NEST_MAX) {
+                return ctx_err_set(err, CTX_EBAD_LITERAL,
+                                   "invalid regular expression: regular expression is too complex");
+            }
+            sum[depth] = 0;
+            last = 0;
+        } else {
+            uint64_t w = 1;
+            if (c == ')' && depth > 0) {
+                w = sum[depth--] + 1;
+            } else if (c == '[') {
+                next = regex_skip_bracket(p, i, n);
+            } else if (c == '\\') {
+                next = i + 2 <= n ? i + 2 : n;
+            }
+            last = c == '|' ? 0 : w;
+            sum[depth] += w;
+            quantified = 0;
+        }
+        if (sum[depth] > REGEX_WEIGHT_MAX) {
+            return ctx_err_set(err, CTX_EBAD_LITERAL,
+                               "invalid regular expression: regular expression is too complex");
+        }
+        i = next;
+    }
+    return CTX_OK;
+}
+
 static int regex_compile(const char *pattern, uint32_t len, bool icase, regex_t *re,
                          ctx_err_t *err) {
     buf_t b;
     buf_init(&b);
     regex_translate(pattern, len, &b);
+    int check = regex_check((const char *)buf_peek(&b), buf_size(&b) - 1, err);
+    if (check != CTX_OK) {
+        buf_free(&b);
+        return check;
+    }
     int flags = REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0);
     int rc = regcomp(re, (const char *)buf_peek(&b), flags);
     buf_free(&b);
