@@ -28,6 +28,13 @@ typedef enum {
     STMT_COPY,     /* COPY table [(cols)] FROM STDIN | COPY {table | (SELECT …)} TO STDOUT */
     STMT_CREATE_SNAPSHOT,  /* CREATE SNAPSHOT */
     STMT_VACUUM_SNAPSHOTS, /* VACUUM SNAPSHOTS KEEP n */
+    STMT_SAVEPOINT,        /* SAVEPOINT name */
+    STMT_RELEASE,          /* RELEASE [SAVEPOINT] name */
+    STMT_ROLLBACK_TO,      /* ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] name */
+    STMT_DECLARE,          /* DECLARE name [BINARY] [[NO] SCROLL] CURSOR [WITH[OUT] HOLD] FOR q */
+    STMT_FETCH,            /* FETCH [direction] [FROM|IN] name */
+    STMT_MOVE,             /* MOVE [direction] [FROM|IN] name */
+    STMT_CLOSE,            /* CLOSE name | CLOSE ALL */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -198,6 +205,32 @@ typedef struct copy_stmt {
     char escape;             /* csv, 0 = same as quote */
 } copy_stmt_t;
 
+/* SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name (folded). */
+typedef struct savepoint_stmt {
+    const char *name;
+} savepoint_stmt_t;
+
+/* DECLARE … CURSOR, FETCH, MOVE, CLOSE. */
+typedef enum { SCROLL_DEFAULT, SCROLL_YES, SCROLL_NO } cursor_scroll_t;
+
+typedef enum {
+    FETCH_FORWARD,  /* NEXT, FORWARD [n | ALL], n, ALL (count) */
+    FETCH_BACKWARD, /* PRIOR, BACKWARD [n | ALL] (count) */
+    FETCH_ABSOLUTE, /* FIRST (1), LAST (-1), ABSOLUTE n */
+    FETCH_RELATIVE, /* RELATIVE n */
+} fetch_direction_t;
+
+typedef struct cursor_stmt {
+    const char *name;     /* NULL for CLOSE ALL */
+    select_stmt_t *query; /* DECLARE */
+    int query_location;   /* DECLARE: byte offset of the query in the statement text */
+    bool hold;            /* WITH HOLD */
+    bool binary;          /* BINARY */
+    cursor_scroll_t scroll;
+    fetch_direction_t direction;
+    int64_t count; /* rows (FORWARD/BACKWARD; INT64_MAX = ALL) or position (ABSOLUTE/RELATIVE) */
+} cursor_stmt_t;
+
 typedef struct vacuum_stmt {
     int64_t keep; /* VACUUM SNAPSHOTS KEEP n */
 } vacuum_stmt_t;
@@ -225,6 +258,8 @@ struct stmt {
         explain_stmt_t *explain;
         copy_stmt_t *copy;
         vacuum_stmt_t *vacuum;
+        savepoint_stmt_t *savepoint; /* SAVEPOINT, RELEASE, ROLLBACK TO */
+        cursor_stmt_t *cursor;       /* DECLARE, FETCH, MOVE, CLOSE */
     } u;
 };
 

@@ -220,6 +220,9 @@ static int parser_txn(parser_t *p, stmt_t *out) {
         bool read_write = false;
         return parser_txn_modes(p, out->u.txn, &read_write);
     }
+    if (out->kind == STMT_ROLLBACK && parser_is_kw(p, 0, "to")) {
+        return parser_rollback_to(p, out);
+    }
     if (parser_accept_kw(p, "and")) {
         (void)parser_accept_kw(p, "no");
         return parser_expect_kw(p, "chain");
@@ -448,6 +451,15 @@ static int parser_statement(parser_t *p, stmt_t *out) {
     if ((parser_is_kw(p, 0, "create") && parser_is_kw(p, 1, "snapshot")) ||
         parser_is_kw(p, 0, "vacuum")) {
         return parser_snapshot_admin(p, out);
+    }
+    if (parser_is_kw(p, 0, "savepoint") || parser_is_kw(p, 0, "release")) {
+        return parser_savepoint(p, out);
+    }
+    static const char *const cursor_words[] = {"declare", "fetch", "move", "close"};
+    for (size_t i = 0; i < sizeof(cursor_words) / sizeof(cursor_words[0]); i++) {
+        if (parser_is_kw(p, 0, cursor_words[i])) {
+            return parser_cursor_stmt(p, out);
+        }
     }
     static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback", "abort"};
     for (size_t i = 0; i < sizeof(txn_words) / sizeof(txn_words[0]); i++) {

@@ -85,6 +85,11 @@ int parser_delete(parser_t *p, stmt_t *out);
 /* COPY …, CREATE SNAPSHOT / VACUUM SNAPSHOTS KEEP n (parser_admin.c). */
 int parser_copy_stmt(parser_t *p, stmt_t *out);
 int parser_snapshot_admin(parser_t *p, stmt_t *out);
+/* SAVEPOINT / RELEASE (current token is the keyword); ROLLBACK … TO (after ROLLBACK [WORK]);
+ * DECLARE / FETCH / MOVE / CLOSE (current token is the keyword) (parser_cursor.c). */
+int parser_savepoint(parser_t *p, stmt_t *out);
+int parser_rollback_to(parser_t *p, stmt_t *out);
+int parser_cursor_stmt(parser_t *p, stmt_t *out);
 /* AS OF SNAPSHOT expr after a FROM item; the current tokens are AS OF. */
 int parser_as_of(parser_t *p, from_item_t *f);
 

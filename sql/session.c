@@ -19,6 +19,7 @@
  * always the winner against an open block.
  */
 #include "catalog.h"
+#include "cursor.h"
 #include "session_int.h"
 #include "stack.h"
 
@@ -86,7 +87,18 @@ sql_session_t *sql_session_create(sql_db_t *db, const sql_startup_t *startup, ct
     return s;
 }
 
+/* The open transaction ended (committed or not): its savepoints go, and the cursors that end
+ * with it close. */
+static void txn_ended(sql_session_t *s, bool committed) {
+    for (int i = 0; i < s->nsavepoints; i++) {
+        free(s->savepoints[i].name);
+    }
+    s->nsavepoints = 0;
+    cursor_txn_end(s, committed);
+}
+
 static void txn_discard(sql_session_t *s) {
+    txn_ended(s, false);
     if (s->db->spec_owner == s) {
         store_undo_rollback(s->db->store, s->undo);
         s->db->spec_owner = NULL;
@@ -102,6 +114,8 @@ void sql_session_destroy(sql_session_t *s) {
         return;
     }
     txn_discard(s);
+    cursor_close_all(s);
+    free(s->savepoints);
     store_undo_destroy(s->undo);
     arena_destroy(&s->txn_arena);
     for (int i = 0; i < s->nguc; i++) {
@@ -148,6 +162,34 @@ static bool in_transaction(const sql_session_t *s) {
     return s->txn != TXN_IDLE || s->query_multi;
 }
 
+/* Re-applies the pending batch of a swapped-out transaction, one stretch per savepoint, so that
+ * each savepoint's undo_mark again names the undo log's size at that savepoint. On failure
+ * nothing of it stays applied and the session stays swapped out. */
+static int session_reapply(sql_session_t *s, arena_t *scratch, ctx_err_t *err) {
+    store_t *store = s->db->store;
+    uint32_t done = 0;
+    int rc = CTX_OK;
+    for (int i = 0; i <= s->nsavepoints && rc == CTX_OK; i++) {
+        uint32_t end = i < s->nsavepoints ? s->savepoints[i].pending_count : s->pending.count;
+        CTX_ASSERT(end >= done && end <= s->pending.count);
+        cmd_batch_t part = s->pending;
+        part.ops += done;
+        part.count = end - done;
+        if (part.count > 0) {
+            rc = store_apply(store, &part, s->undo, scratch, NULL, err);
+        }
+        if (i < s->nsavepoints) {
+            s->savepoints[i].undo_mark = store_undo_size(s->undo);
+        }
+        done = end;
+    }
+    if (rc != CTX_OK) {
+        store_undo_rollback(store, s->undo);
+        s->swapped_out = true;
+    }
+    return rc;
+}
+
 /* Makes this session the owner of the store's speculative state (see the file comment). */
 int session_take_store(sql_session_t *s, ctx_err_t *err) {
     sql_db_t *db = s->db;
@@ -165,7 +207,7 @@ int session_take_store(sql_session_t *s, ctx_err_t *err) {
     arena_init(&scratch);
     ctx_err_t inner;
     ctx_err_clear(&inner);
-    int rc = store_apply(db->store, &s->pending, s->undo, &scratch, NULL, &inner);
+    int rc = session_reapply(s, &scratch, &inner);
     arena_destroy(&scratch);
     if (rc == CTX_ESERIALIZATION || rc == CTX_ENOMEM) {
         *err = inner; /* a version check failed (its message and detail name the row), or the
@@ -251,6 +293,7 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
 /* Makes the open transaction permanent (its pending batch is the durable record). */
 static int txn_commit(sql_session_t *s, ctx_err_t *err) {
     int rc = commit_batch(s, &s->pending, err);
+    txn_ended(s, rc == CTX_OK);
     s->swapped_out = false;
     arena_reset(&s->txn_arena);
     cmd_batch_init(&s->pending, &s->txn_arena);
@@ -312,7 +355,9 @@ int sql_query_end(sql_session_t *s, arena_t *arena, ctx_err_t *err) {
 void sql_query_failed(sql_session_t *s) {
     s->query_failed = true;
     if (s->txn == TXN_BLOCK) {
-        txn_discard(s);
+        if (s->nsavepoints == 0) {
+            txn_discard(s);
+        } /* else the changes stay until ROLLBACK TO a savepoint or the end of the block */
         s->txn = TXN_FAILED;
     }
 }
@@ -395,8 +440,8 @@ static void reg_columns_to_names(sql_session_t *s, const plan_t *plan, rowset_t 
     }
 }
 
-static int run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
-                      arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
     planner_t p;
     session_planner(s, arena, query_text, &p);
     plan_t *plan;
@@ -557,7 +602,78 @@ static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *resu
         return rc;
     }
     CTX_ASSERT(count == 1 && stmts[0]->kind == STMT_SELECT);
-    return run_select(s, stmts[0]->u.select, text, arena, result, err);
+    return session_run_select(s, stmts[0]->u.select, text, arena, result, err);
+}
+
+/* The newest savepoint named name, or -1. */
+static int savepoint_find(const sql_session_t *s, const char *name) {
+    for (int i = s->nsavepoints - 1; i >= 0; i--) {
+        if (strcmp(s->savepoints[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Drops the savepoints above index keep (keep itself stays). */
+static void savepoint_pop_above(sql_session_t *s, int keep) {
+    while (s->nsavepoints > keep + 1) {
+        free(s->savepoints[--s->nsavepoints].name);
+    }
+}
+
+static int savepoint_set(sql_session_t *s, const char *name, ctx_err_t *err) {
+    if (s->nsavepoints >= SESSION_SAVEPOINTS_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "too many savepoints (at most %d per transaction)",
+                           SESSION_SAVEPOINTS_MAX);
+    }
+    if (s->nsavepoints == s->savepoints_cap) {
+        s->savepoints_cap = s->savepoints_cap == 0 ? 8 : s->savepoints_cap * 2;
+        s->savepoints =
+            ctx_realloc(s->savepoints, sizeof(*s->savepoints) * (size_t)s->savepoints_cap);
+    }
+    s->savepoints[s->nsavepoints++] = (session_savepoint_t){
+        .name = ctx_strdup(name),
+        .pending_count = s->pending.count,
+        .undo_mark = s->swapped_out ? 0 : store_undo_size(s->undo),
+    };
+    return CTX_OK;
+}
+
+/* SAVEPOINT / RELEASE / ROLLBACK TO inside a block. ROLLBACK TO undoes the store changes made
+ * since the savepoint through the undo log (or, when another session swapped this one out, cuts
+ * the pending batch so the next statement re-applies only what precedes the savepoint) and
+ * takes a failed block back to in progress. */
+static int run_savepoint(sql_session_t *s, const stmt_t *stmt, sql_result_t *result,
+                         ctx_err_t *err) {
+    const char *name = stmt->u.savepoint->name;
+    static const char *const what[] = {"SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"};
+    int which = stmt->kind == STMT_SAVEPOINT ? 0 : (stmt->kind == STMT_RELEASE ? 1 : 2);
+    result->tag = which == 0 ? "SAVEPOINT" : (which == 1 ? "RELEASE" : "ROLLBACK");
+    if (s->txn == TXN_IDLE) {
+        return ctx_err_set(err, CTX_ENO_TXN, "%s can only be used in transaction blocks",
+                           what[which]);
+    }
+    if (which == 0) {
+        return savepoint_set(s, name, err);
+    }
+    int at = savepoint_find(s, name);
+    if (at < 0) {
+        return ctx_err_set(err, CTX_ESAVEPOINT, "savepoint \"%s\" does not exist", name);
+    }
+    if (which == 1) {
+        savepoint_pop_above(s, at - 1);
+        return CTX_OK;
+    }
+    savepoint_pop_above(s, at);
+    session_savepoint_t *sp = &s->savepoints[at];
+    CTX_ASSERT(sp->pending_count <= s->pending.count);
+    if (!s->swapped_out) {
+        store_undo_rollback_to(s->db->store, s->undo, sp->undo_mark);
+    }
+    s->pending.count = sp->pending_count;
+    s->txn = TXN_BLOCK;
+    return CTX_OK;
 }
 
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
@@ -566,7 +682,7 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
     arena_set_limit(arena, session_mem_limit(s));
     switch (stmt->kind) {
     case STMT_SELECT:
-        return run_select(s, stmt->u.select, query_text, arena, result, err);
+        return session_run_select(s, stmt->u.select, query_text, arena, result, err);
     case STMT_INSERT:
         return write_insert(s, stmt->u.insert, query_text, arena, result, err);
     case STMT_UPDATE:
@@ -592,6 +708,18 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
     case STMT_CREATE_SNAPSHOT:
     case STMT_VACUUM_SNAPSHOTS:
         return run_snapshot_stmt(s, stmt, arena, result, err);
+    case STMT_SAVEPOINT:
+    case STMT_RELEASE:
+    case STMT_ROLLBACK_TO:
+        return run_savepoint(s, stmt, result, err);
+    case STMT_DECLARE:
+        return cursor_declare(s, stmt->u.cursor, query_text, in_transaction(s), arena, result, err);
+    case STMT_FETCH:
+    case STMT_MOVE:
+        return cursor_fetch(s, stmt->u.cursor, stmt->kind == STMT_MOVE, s->describing, arena,
+                            result, err);
+    case STMT_CLOSE:
+        return cursor_close(s, stmt->u.cursor, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
 }
@@ -600,16 +728,16 @@ int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, a
                  ctype_t *param_types, int nparams, sql_result_t *result, ctx_err_t *err) {
     CTX_ASSERT(nparams >= stmt->nparams);
     memset(result, 0, sizeof(*result));
+    bool reads = stmt->kind == STMT_SELECT || stmt->kind == STMT_INSERT ||
+                 stmt->kind == STMT_UPDATE || stmt->kind == STMT_DELETE ||
+                 stmt->kind == STMT_EXPLAIN || stmt->kind == STMT_SHOW || stmt->kind == STMT_FETCH;
+    if (!reads) {
+        return CTX_OK; /* SET, BEGIN, ROLLBACK TO, …: no parameters, no rows */
+    }
     if (s->txn == TXN_FAILED) {
         return ctx_err_set(err, CTX_ETXN_ABORTED,
                            "current transaction is aborted, commands "
                            "ignored until end of transaction block");
-    }
-    bool reads = stmt->kind == STMT_SELECT || stmt->kind == STMT_INSERT ||
-                 stmt->kind == STMT_UPDATE || stmt->kind == STMT_DELETE ||
-                 stmt->kind == STMT_EXPLAIN || stmt->kind == STMT_SHOW;
-    if (!reads) {
-        return CTX_OK; /* SET, BEGIN, …: no parameters, no rows */
     }
     int rc = session_take_store(s, err);
     s->param_types = param_types;
@@ -647,7 +775,8 @@ int sql_execute_params(sql_session_t *s, const stmt_t *stmt, const char *query_t
 int sql_execute(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                 sql_result_t *result, ctx_err_t *err) {
     memset(result, 0, sizeof(*result));
-    bool ends_txn = stmt->kind == STMT_COMMIT || stmt->kind == STMT_ROLLBACK;
+    bool ends_txn = stmt->kind == STMT_COMMIT || stmt->kind == STMT_ROLLBACK ||
+                    stmt->kind == STMT_ROLLBACK_TO; /* these also end a failed block */
     if (s->txn == TXN_FAILED && !ends_txn) {
         s->query_failed = true;
         return ctx_err_set(err, CTX_ETXN_ABORTED,

@@ -23,6 +23,18 @@ typedef struct guc {
 
 enum { GUC_REPORT = 1, GUC_READONLY = 2, GUC_USER = 4, SESSION_GUCS_MAX = 512 };
 
+/* A savepoint of the open transaction: how far its pending batch and undo log reached when it
+ * was set. undo_mark stays true across a swap-out: the re-apply records it again (session.c). */
+typedef struct session_savepoint {
+    char *name;
+    uint32_t pending_count;
+    uint64_t undo_mark;
+} session_savepoint_t;
+
+enum { SESSION_SAVEPOINTS_MAX = 65536 }; /* nested savepoints per transaction before 54000 */
+
+typedef struct sql_cursor sql_cursor_t;
+
 struct sql_session {
     sql_db_t *db;
     char *user;
@@ -44,9 +56,14 @@ struct sql_session {
     const value_t *params;
     int nparams;
     bool describing;
-    bool forward_wanted;    /* see sql_session_take_forward */
-    uint64_t commit_lsn;    /* see sql_session_commit_lsn */
-    uint64_t snapshot_wait; /* see sql_session_snapshot_wait */
+    bool forward_wanted;             /* see sql_session_take_forward */
+    uint64_t commit_lsn;             /* see sql_session_commit_lsn */
+    uint64_t snapshot_wait;          /* see sql_session_snapshot_wait */
+    session_savepoint_t *savepoints; /* oldest first (malloc) */
+    int nsavepoints;
+    int savepoints_cap;
+    sql_cursor_t *cursors; /* cursor.c */
+    int ncursors;
 };
 
 /* Settings (guc.c). */
@@ -76,6 +93,9 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
                   ctx_err_t *err);
 void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p);
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e);
+/* Plans and runs a SELECT; rows and columns come from arena. */
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err);
 /* Fills result->cols from a plan's output columns. */
 void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, arena_t *arena);
 

@@ -529,6 +529,12 @@ static void undo_rollback_to(store_t *store, store_undo_t *undo, uint64_t mark) 
     }
 }
 
+void store_undo_rollback_to(store_t *store, store_undo_t *undo, uint64_t mark) {
+    CTX_ASSERT(store != NULL);
+    undo_rollback_to(store, undo, mark);
+    CTX_ASSERT(undo->count == mark);
+}
+
 void store_undo_rollback(store_t *store, store_undo_t *undo) {
     undo_rollback_to(store, undo, 0);
     CTX_ASSERT(undo->count == 0);

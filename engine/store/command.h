@@ -114,6 +114,9 @@ uint64_t store_undo_size(const store_undo_t *undo);
 /* Undoes every recorded change, newest first, leaving the store byte-identical to its state
  * before those applies (including slot allocation and scan order), then empties the log. */
 void store_undo_rollback(store_t *store, store_undo_t *undo);
+/* Undoes the changes recorded after the first `mark` ones (mark: a store_undo_size taken
+ * earlier, ≤ the current size), newest first; the store is as it was when the size was mark. */
+void store_undo_rollback_to(store_t *store, store_undo_t *undo, uint64_t mark);
 /* Forgets recorded changes (they become permanent). */
 void store_undo_clear(store_undo_t *undo);
 
