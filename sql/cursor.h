@@ -27,8 +27,7 @@ int cursor_declare(sql_session_t *s, const cursor_stmt_t *stmt, const char *text
 int cursor_fetch(sql_session_t *s, const cursor_stmt_t *stmt, bool move, bool describing,
                  arena_t *arena, sql_result_t *result, ctx_err_t *err);
 /* CLOSE name | CLOSE ALL. */
-int cursor_close(sql_session_t *s, const cursor_stmt_t *stmt, sql_result_t *result,
-                 ctx_err_t *err);
+int cursor_close(sql_session_t *s, const cursor_stmt_t *stmt, sql_result_t *result, ctx_err_t *err);
 /* The transaction ended: cursors without HOLD close, and so do all cursors declared in it when
  * it did not commit. */
 void cursor_txn_end(sql_session_t *s, bool committed);

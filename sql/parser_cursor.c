@@ -147,8 +147,8 @@ static int parser_fetch_close(parser_t *p, stmt_t *out) {
         return parser_accept_kw(p, "all") ? CTX_OK : cursor_name(p, &c->name);
     }
     /* a lone name is the cursor, not a direction keyword (FETCH next_cursor is not FETCH NEXT) */
-    bool lone = parser_is_name(p, 0) &&
-                (parser_is_op(p, 1, ";") || parser_peek(p, 1)->kind == LEX_EOF);
+    bool lone =
+        parser_is_name(p, 0) && (parser_is_op(p, 1, ";") || parser_peek(p, 1)->kind == LEX_EOF);
     c->direction = FETCH_FORWARD;
     c->count = 1;
     int rc = lone ? CTX_OK : fetch_direction(p, c);

@@ -277,6 +277,79 @@ static expr_t *parser_call_arg(parser_t *p) {
     return arg;
 }
 
+/* substring(x FROM n [FOR m]) and substring(x FOR m) → substring(x, n, m) / (x, 1, m); e holds
+ * x and the current token is FROM or FOR. */
+static expr_t *parser_substring_form(parser_t *p, expr_t *e) {
+    expr_t **args = arena_alloc(p->arena, sizeof(expr_t *) * 3);
+    args[0] = e->args[0];
+    args[1] = NULL;
+    e->args = args;
+    e->nargs = 2;
+    if (parser_accept_kw(p, "from")) {
+        args[1] = parser_expr(p);
+        if (args[1] == NULL) {
+            return NULL;
+        }
+    }
+    if (parser_accept_kw(p, "for")) {
+        args[2] = parser_expr(p);
+        if (args[2] == NULL) {
+            return NULL;
+        }
+        e->nargs = 3;
+    }
+    if (args[1] == NULL) {
+        args[1] = expr_new(p->arena, EXPR_CONST, e->location); /* FROM 1 */
+        args[1]->value = value_int(1);
+        args[1]->type = CT_INT4;
+    }
+    return parser_expect_op(p, ")") == CTX_OK ? e : NULL;
+}
+
+/* ORDER BY key [ASC|DESC] [NULLS FIRST|LAST], … inside an aggregate call: appended to e->args
+ * (see expr.h); the current token is ORDER. */
+static int parser_call_order(parser_t *p, expr_t *e, int *cap) {
+    int dcap = 0;
+    p->pos++;
+    if (parser_expect_kw(p, "by") != CTX_OK) {
+        return p->err->code;
+    }
+    do {
+        expr_t *k = parser_expr(p);
+        if (k == NULL) {
+            return p->err->code;
+        }
+        e->args = parser_grow(p, e->args, e->nargs, cap, sizeof(*e->args));
+        e->args[e->nargs++] = k;
+        e->agg_desc = parser_grow(p, e->agg_desc, e->agg_norder, &dcap, sizeof(bool));
+        e->agg_desc[e->agg_norder] = parser_accept_kw(p, "desc");
+        if (!e->agg_desc[e->agg_norder]) {
+            (void)parser_accept_kw(p, "asc");
+        }
+        e->agg_norder++;
+    } while (parser_accept_op(p, ","));
+    return CTX_OK;
+}
+
+/* FILTER (WHERE cond) after a call's ")": appended to e->args as the last entry. */
+static int parser_call_filter(parser_t *p, expr_t *e, int *cap) {
+    if (!parser_is_kw(p, 0, "filter") || !parser_is_op(p, 1, "(")) {
+        return CTX_OK;
+    }
+    p->pos += 2;
+    if (parser_expect_kw(p, "where") != CTX_OK) {
+        return p->err->code;
+    }
+    expr_t *cond = parser_expr(p);
+    if (cond == NULL) {
+        return p->err->code;
+    }
+    e->args = parser_grow(p, e->args, e->nargs, cap, sizeof(*e->args));
+    e->args[e->nargs++] = cond;
+    e->agg_filter = true;
+    return parser_expect_op(p, ")");
+}
+
 /* Argument list of a call; the current token is "(". */
 static expr_t *parser_call(parser_t *p, const char *name, int loc) {
     expr_t *e = expr_new(p->arena, EXPR_FUNC, loc);
@@ -286,7 +359,7 @@ static expr_t *parser_call(parser_t *p, const char *name, int loc) {
     if (parser_is_op(p, 0, "*") && parser_is_op(p, 1, ")")) {
         e->star = true;
         p->pos += 2;
-        return e;
+        return parser_call_filter(p, e, &cap) == CTX_OK ? e : NULL;
     }
     if (parser_accept_op(p, ")")) {
         return e;
@@ -303,8 +376,18 @@ static expr_t *parser_call(parser_t *p, const char *name, int loc) {
         }
         e->args = parser_grow(p, e->args, e->nargs, &cap, sizeof(*e->args));
         e->args[e->nargs++] = arg;
+        if (e->nargs == 1 && strcmp(name, "substring") == 0 &&
+            (parser_is_kw(p, 0, "from") || parser_is_kw(p, 0, "for"))) {
+            return parser_substring_form(p, e);
+        }
     } while (parser_accept_op(p, ","));
-    return parser_expect_op(p, ")") == CTX_OK ? e : NULL;
+    if (parser_is_kw(p, 0, "order") && parser_call_order(p, e, &cap) != CTX_OK) {
+        return NULL;
+    }
+    if (parser_expect_op(p, ")") != CTX_OK) {
+        return NULL;
+    }
+    return parser_call_filter(p, e, &cap) == CTX_OK ? e : NULL;
 }
 
 int parser_call_args(parser_t *p, expr_t ***args, int *nargs) {

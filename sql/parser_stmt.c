@@ -61,6 +61,28 @@ static int parser_select_items(parser_t *p, select_item_t **items, int *nitems) 
 static from_item_t *parser_from_item(parser_t *p);
 static int parser_column_list(parser_t *p, const char ***cols, int *n);
 
+/* At "((SELECT …) …": true when the inner parenthesis is a FROM item of a join, as in
+ * `((SELECT …) a JOIN (SELECT …) b ON …)` (psqlODBC sends these), rather than the start of a
+ * parenthesised query: what follows its closing ")" is not ")", ";" or a set operation. */
+static bool parser_parens_join(const parser_t *p) {
+    int depth = 0;
+    for (int i = p->pos; i < p->ntoks && p->toks[i].kind != LEX_EOF; i++) {
+        if (p->toks[i].kind != LEX_OP) {
+            continue;
+        }
+        depth +=
+            strcmp(p->toks[i].text, "(") == 0 ? 1 : (strcmp(p->toks[i].text, ")") == 0 ? -1 : 0);
+        if (depth == 0) {
+            int after = i + 1 - p->pos;
+            return !parser_is_op(p, after, ")") && !parser_is_op(p, after, ";") &&
+                   !parser_is_kw(p, after, "union") && !parser_is_kw(p, after, "intersect") &&
+                   !parser_is_kw(p, after, "except") && !parser_is_kw(p, after, "order") &&
+                   !parser_is_kw(p, after, "limit") && !parser_is_kw(p, after, "offset");
+        }
+    }
+    return false;
+}
+
 /* (SELECT …) or ( from_item ) ; the current token is "(". */
 static from_item_t *parser_from_parens(parser_t *p) {
     from_item_t *f = NULL;
@@ -69,7 +91,8 @@ static from_item_t *parser_from_parens(parser_t *p) {
         return NULL;
     }
     p->pos++;
-    if (parser_is_select_start(p, 0) || (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1))) {
+    if (parser_is_select_start(p, 0) ||
+        (parser_is_op(p, 0, "(") && parser_is_select_start(p, 1) && !parser_parens_join(p))) {
         select_stmt_t *sub = parser_select(p);
         if (sub != NULL) {
             f = arena_calloc(p->arena, 1, sizeof(*f));

@@ -909,6 +909,11 @@ static bool agg_named(const expr_t *agg, const char *name) {
     return strcmp(agg->name, name) == 0;
 }
 
+/* Only these aggregates' results depend on the order of their inputs. */
+static bool agg_order_free(const expr_t *agg) {
+    return !agg_named(agg, "array_agg") && !agg_named(agg, "string_agg");
+}
+
 /* Values per collected row: string_agg keeps each value with its delimiter. */
 static int agg_width(const expr_t *agg) {
     return agg_named(agg, "string_agg") ? 2 : 1;
@@ -916,6 +921,13 @@ static int agg_width(const expr_t *agg) {
 
 static bool agg_collects(const expr_t *agg) {
     return agg->distinct || agg_named(agg, "array_agg") || agg_named(agg, "string_agg");
+}
+
+/* Values per collected row: the inputs, then (array_agg, string_agg) the ORDER BY keys and the
+ * row's input position, which makes the final sort stable. */
+static int agg_stride(const expr_t *agg) {
+    bool ordered = agg->agg_norder > 0 && !agg_order_free(agg);
+    return agg_width(agg) + (ordered ? agg->agg_norder + 1 : 0);
 }
 
 /* Appends one input row (agg_width values) to s->seen; false at the statement's memory limit. */
@@ -972,33 +984,90 @@ static int agg_step(const expr_t *agg, agg_state_t *s, const value_t *v, ctx_err
     return CTX_OK;
 }
 
+/* Evaluates one aggregate's inputs for a row into v (agg_stride values); *skip when its FILTER
+ * rejects the row. */
+static int agg_inputs(const expr_t *agg, const value_t *row, exec_ctx_t *ctx, value_t *v,
+                      bool *skip, ctx_err_t *err) {
+    *skip = false;
+    int rc = CTX_OK;
+    if (agg->agg_filter) {
+        bool keep = false;
+        rc = eval_predicate(agg->args[agg->nargs - 1], row, &ctx->eval, &keep, err);
+        *skip = !keep;
+    }
+    int width = agg_width(agg);
+    int own = expr_agg_nargs(agg);
+    for (int k = 0; rc == CTX_OK && !*skip && k < width; k++) {
+        v[k] = value_null();
+        if (!agg->star && k < own) {
+            rc = eval_expr(agg->args[k], row, &ctx->eval, &v[k], err);
+        }
+    }
+    int stride = agg_stride(agg);
+    for (int k = width; rc == CTX_OK && !*skip && k < stride - 1; k++) {
+        rc = eval_expr(agg->args[own + (k - width)], row, &ctx->eval, &v[k], err);
+    }
+    return rc;
+}
+
 static int agg_accumulate(const plan_t *plan, agg_group_t *g, const value_t *row, exec_ctx_t *ctx,
                           ctx_err_t *err) {
     for (int a = 0; a < plan->naggs; a++) {
         const expr_t *agg = plan->aggs[a];
-        value_t v[2] = {value_null(), value_null()};
-        int width = agg_width(agg);
-        for (int k = 0; !agg->star && k < width && k < agg->nargs; k++) {
-            int rc = eval_expr(agg->args[k], row, &ctx->eval, &v[k], err);
-            if (rc != CTX_OK) {
-                return rc;
-            }
+        value_t v[2 + EXPR_AGG_ORDER_MAX + 1];
+        bool skip = false;
+        int rc = agg_inputs(agg, row, ctx, v, &skip, err);
+        if (rc != CTX_OK) {
+            return rc;
         }
-        if (!agg->star && agg->nargs > 0 && value_is_null(&v[0]) && !agg_named(agg, "array_agg")) {
+        int own = expr_agg_nargs(agg);
+        if (skip ||
+            (!agg->star && own > 0 && value_is_null(&v[0]) && !agg_named(agg, "array_agg"))) {
             continue; /* aggregates skip NULL inputs; array_agg keeps them as elements */
         }
+        int stride = agg_stride(agg);
+        if (stride > agg_width(agg)) {
+            v[stride - 1] = value_int((int64_t)g->states[a].nseen);
+        }
         if (agg_collects(agg)) {
-            if (!agg_collect(&g->states[a], v, width, ctx->eval.arena)) {
+            if (!agg_collect(&g->states[a], v, stride, ctx->eval.arena)) {
                 return exec_nomem(ctx, err);
             }
             continue;
         }
-        int rc = agg_step(agg, &g->states[a], &v[0], err);
+        rc = agg_step(agg, &g->states[a], &v[0], err);
         if (rc != CTX_OK) {
             return rc;
         }
     }
     return CTX_OK;
+}
+
+/* Collected rows compared on `nkeys` values from `first` (desc per key; NULLs sort last
+ * ascending, first descending, as PostgreSQL's defaults), then by the input position that
+ * ends an ordered row (agg_stride). */
+typedef struct agg_sort {
+    int first;
+    int nkeys;
+    const bool *desc; /* NULL: all ascending */
+} agg_sort_t;
+
+static int agg_sort_cmp(const void *x, const void *y, void *arg) {
+    const agg_sort_t *env = arg;
+    const value_t *a = (const value_t *)x + env->first;
+    const value_t *b = (const value_t *)y + env->first;
+    for (int k = 0; k < env->nkeys; k++) {
+        bool an = value_is_null(&a[k]), bn = value_is_null(&b[k]);
+        int c = an || bn ? (an == bn ? 0 : (an ? 1 : -1)) : value_compare(&a[k], &b[k]);
+        if (c != 0) {
+            return env->desc != NULL && env->desc[k] ? -c : c;
+        }
+    }
+    if (env->desc == NULL) {
+        return 0; /* DISTINCT: the dedupe keeps the first of equal rows, whichever it is */
+    }
+    int64_t pa = a[env->nkeys].u.i, pb = b[env->nkeys].u.i; /* input positions */
+    return pa < pb ? -1 : (pa > pb ? 1 : 0);
 }
 
 static int value_qsort_cmp(const void *a, const void *b) {
@@ -1010,25 +1079,41 @@ static int value_pair_qsort_cmp(const void *a, const void *b) {
     return c != 0 ? c : value_compare((const value_t *)a + 1, (const value_t *)b + 1);
 }
 
-/* DISTINCT: sorts the collected rows and drops repeats (NULLs are equal to each other here). */
-static void agg_dedupe(agg_state_t *s, int width) {
-    ctx_qsort(s->seen, s->nseen, sizeof(value_t) * (size_t)width,
-              width == 1 ? value_qsort_cmp : value_pair_qsort_cmp);
+/* DISTINCT: sorts the collected rows and drops repeats (NULLs are equal to each other here).
+ * Rows are stride values wide; the first width of them are compared. */
+static void agg_dedupe(agg_state_t *s, int width, int stride) {
+    if (stride == width) {
+        ctx_qsort(s->seen, s->nseen, sizeof(value_t) * (size_t)width,
+                  width == 1 ? value_qsort_cmp : value_pair_qsort_cmp);
+    } else {
+        agg_sort_t env = {0, width, NULL}; /* by the values, ties by input position */
+        qsort_r(s->seen, s->nseen, sizeof(value_t) * (size_t)stride, agg_sort_cmp, &env);
+    }
     uint64_t kept = 0;
     for (uint64_t i = 0; i < s->nseen; i++) {
-        const value_t *row = &s->seen[i * (uint64_t)width];
-        if (kept > 0 && value_compare(&s->seen[(kept - 1) * width], row) == 0 &&
-            (width == 1 || value_compare(&s->seen[(kept - 1) * width + 1], row + 1) == 0)) {
+        const value_t *row = &s->seen[i * (uint64_t)stride];
+        const value_t *last = kept > 0 ? &s->seen[(kept - 1) * (uint64_t)stride] : NULL;
+        if (last != NULL && value_compare(last, row) == 0 &&
+            (width == 1 || value_compare(last + 1, row + 1) == 0)) {
             continue;
         }
-        ctx_memmove(&s->seen[kept * width], row, sizeof(value_t) * (size_t)width);
+        ctx_memmove(&s->seen[kept * (uint64_t)stride], row, sizeof(value_t) * (size_t)stride);
         kept++;
     }
     s->nseen = kept;
 }
 
+/* array_agg / string_agg (… ORDER BY keys): the collected rows in key order, ties (and then
+ * everything) in input order. */
+static void agg_order(const expr_t *agg, agg_state_t *s) {
+    int width = agg_width(agg);
+    agg_sort_t env = {width, agg->agg_norder, agg->agg_desc};
+    qsort_r(s->seen, s->nseen, sizeof(value_t) * (size_t)agg_stride(agg), agg_sort_cmp, &env);
+}
+
 /* array_agg: the collected inputs as an array in its text form; NULL over no rows. */
-static int agg_array(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err_t *err) {
+static int agg_array(const agg_state_t *s, int stride, arena_t *arena, value_t *out,
+                     ctx_err_t *err) {
     *out = value_null();
     if (s->nseen == 0) {
         return CTX_OK;
@@ -1039,7 +1124,8 @@ static int agg_array(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err
     const char **elems = arena_try_alloc(arena, sizeof(char *) * s->nseen);
     for (uint64_t i = 0; elems != NULL && i < s->nseen; i++) {
         uint32_t len;
-        elems[i] = value_is_null(&s->seen[i]) ? NULL : value_to_text(&s->seen[i], arena, &len);
+        const value_t *v = &s->seen[i * (uint64_t)stride];
+        elems[i] = value_is_null(v) ? NULL : value_to_text(v, arena, &len);
     }
     if (elems != NULL) {
         *out = value_array_build(elems, (int)s->nseen, arena);
@@ -1049,11 +1135,12 @@ static int agg_array(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err
 
 /* string_agg: the values joined, each after its own row's delimiter except the first (a NULL
  * delimiter joins with nothing); NULL over no rows. */
-static int agg_string(const agg_state_t *s, arena_t *arena, value_t *out, ctx_err_t *err) {
+static int agg_string(const agg_state_t *s, int stride, arena_t *arena, value_t *out,
+                      ctx_err_t *err) {
     uint64_t total = 0;
     for (uint64_t i = 0; i < s->nseen; i++) {
-        const value_t *d = &s->seen[2 * i + 1];
-        total += s->seen[2 * i].u.str.len + (i > 0 && !value_is_null(d) ? d->u.str.len : 0);
+        const value_t *d = &s->seen[stride * i + 1];
+        total += s->seen[stride * i].u.str.len + (i > 0 && !value_is_null(d) ? d->u.str.len : 0);
     }
     if (s->nseen == 0) {
         *out = value_null();
@@ -1066,13 +1153,13 @@ static int agg_string(const agg_state_t *s, arena_t *arena, value_t *out, ctx_er
     }
     uint64_t n = 0;
     for (uint64_t i = 0; i < s->nseen; i++) {
-        const value_t *d = &s->seen[2 * i + 1];
-        if (i > 0 && !value_is_null(d)) {
-            ctx_memcpy(text + n, d->u.str.ptr, d->u.str.len);
-            n += d->u.str.len;
+        const value_t *v = &s->seen[stride * i];
+        if (i > 0 && !value_is_null(v + 1)) {
+            ctx_memcpy(text + n, v[1].u.str.ptr, v[1].u.str.len);
+            n += v[1].u.str.len;
         }
-        ctx_memcpy(text + n, s->seen[2 * i].u.str.ptr, s->seen[2 * i].u.str.len);
-        n += s->seen[2 * i].u.str.len;
+        ctx_memcpy(text + n, v->u.str.ptr, v->u.str.len);
+        n += v->u.str.len;
     }
     text[n] = '\0';
     *out = value_text(text, (uint32_t)n);
@@ -1095,14 +1182,18 @@ static int agg_finish_distinct(const expr_t *agg, agg_state_t *s, ctx_err_t *err
 
 static int agg_result(const expr_t *agg, agg_state_t *s, arena_t *arena, value_t *out,
                       ctx_err_t *err) {
+    int stride = agg_stride(agg);
     if (agg->distinct) {
-        agg_dedupe(s, agg_width(agg));
+        agg_dedupe(s, agg_width(agg), stride);
+    }
+    if (stride > agg_width(agg)) {
+        agg_order(agg, s);
     }
     if (agg_named(agg, "array_agg")) {
-        return agg_array(s, arena, out, err);
+        return agg_array(s, stride, arena, out, err);
     }
     if (agg_named(agg, "string_agg")) {
-        return agg_string(s, arena, out, err);
+        return agg_string(s, stride, arena, out, err);
     }
     if (agg->distinct) {
         int rc = agg_finish_distinct(agg, s, err);

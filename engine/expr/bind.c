@@ -662,8 +662,37 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     return 0;
 }
 
+/* An aggregate call whose arguments are bound: its FILTER must be boolean; the aggregate itself
+ * is resolved over its own arguments (without the ORDER BY keys and FILTER, expr.h). */
+static int bind_aggregate_call(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
+    if (e->agg_norder > EXPR_AGG_ORDER_MAX) {
+        int rc = ctx_err_set(err, CTX_ELIMIT, "too many ORDER BY keys in an aggregate (at most %d)",
+                             EXPR_AGG_ORDER_MAX);
+        eval_set_position(err, ctx->query_text, e->location);
+        return rc;
+    }
+    if (e->agg_filter) {
+        int rc = bind_bool_operand(e, e->args[e->nargs - 1], "FILTER", ctx, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    int all = e->nargs;
+    e->nargs = expr_agg_nargs(e);
+    int rc = bind_aggregate(e, ctx, err);
+    e->nargs = all;
+    return rc;
+}
+
 static int bind_func(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     bool agg = e->name != NULL && expr_is_aggregate_name(e->name);
+    if (!agg && (e->agg_norder > 0 || e->agg_filter)) {
+        int rc =
+            ctx_err_set(err, CTX_EWRONG_ARGS, "%s specified, but %s is not an aggregate function",
+                        e->agg_filter ? "FILTER" : "ORDER BY", e->name);
+        eval_set_position(err, ctx->query_text, e->location);
+        return rc;
+    }
     bind_ctx_t inner = *ctx;
     int rc = 0;
     CTX_ASSERT(e->name != NULL);
@@ -688,7 +717,7 @@ static int bind_func(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     if (rc != 0) {
         return rc;
     }
-    return agg ? bind_aggregate(e, ctx, err) : bind_func_scalar(e, ctx, err);
+    return agg ? bind_aggregate_call(e, ctx, err) : bind_func_scalar(e, ctx, err);
 }
 
 /* ---- assignment coercion ---------------------------------------------------------------- */

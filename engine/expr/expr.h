@@ -115,7 +115,20 @@ struct expr {
     bool *window_desc;
     int nwindow_order;
     bool srf; /* EXPR_FUNC: set-returning function (expanded by the projection) */
+    /* Aggregate calls: `agg(args ORDER BY keys) FILTER (WHERE cond)`. The keys and then the
+     * condition are the last agg_norder + agg_filter entries of args, so every walker over args
+     * binds and visits them; expr_agg_nargs() is the count of the aggregate's own arguments. */
+    int agg_norder;
+    bool *agg_desc; /* per key */
+    bool agg_filter;
 };
+
+enum { EXPR_AGG_ORDER_MAX = 32 }; /* ORDER BY keys in one aggregate call (54000 past it) */
+
+/* Arguments of a call without its aggregate ORDER BY keys and FILTER condition. */
+static inline int expr_agg_nargs(const expr_t *e) {
+    return e->nargs - e->agg_norder - (e->agg_filter ? 1 : 0);
+}
 
 /* Allocates a zeroed node in arena with kind, location, column_index = agg_index = -1. */
 expr_t *expr_new(arena_t *arena, expr_kind_t kind, int location);
