@@ -109,6 +109,9 @@ struct select_stmt {
     const char **cte_names;
     select_stmt_t **ctes;
     int nctes;
+    bool cte_recursive;        /* WITH RECURSIVE */
+    const char ***cte_columns; /* per CTE: `name (a, b) AS …` column names, or NULL */
+    int *cte_ncolumns;
 };
 
 typedef enum { SET_NONE = 0, SET_UNION, SET_INTERSECT, SET_EXCEPT } set_op_t;

@@ -231,6 +231,10 @@ static const char *node_title(const plan_t *plan, arena_t *arena) {
                                  : (plan->set_op == 2 ? "HashSetOp Intersect" : "HashSetOp Except");
     case PLAN_WINDOW:
         return "WindowAgg";
+    case PLAN_RECURSIVE:
+        return "Recursive Union";
+    case PLAN_WORKTABLE:
+        return arena_sprintf(arena, "WorkTable Scan on %s", plan->label);
     case PLAN_PROJECT:
     case PLAN_TRIM:
         return "Result";

@@ -59,6 +59,8 @@ static const guc_default_t guc_defaults[] = {
     {"read_consistency", "linearizable", 0,
      "Sets whether reads wait for the cluster leader's commit index (linearizable) or not "
      "(local)."},
+    {"recursive_rows_max", "1000000", 0,
+     "Sets the most rows a WITH RECURSIVE query may produce before it fails."},
     {"search_path", "\"$user\", public", 0,
      "Sets the schema search order for names that are not schema-qualified."},
     {"server_encoding", "UTF8", GUC_REPORT | GUC_READONLY,
@@ -212,6 +214,7 @@ static const guc_rule_t guc_rules[] = {
     {"IntervalStyle", GK_ENUM, 0, 0, "postgres, postgres_verbose, sql_standard, iso_8601"},
     {"max_stack_depth", GK_KB, 100, 2147483647, NULL},
     {"read_consistency", GK_ENUM, 0, 0, "linearizable, local"},
+    {"recursive_rows_max", GK_INT, 1, 2147483647, NULL},
     {"standard_conforming_strings", GK_BOOL, 0, 0, NULL},
     {"statement_mem_limit", GK_KB, 64, 2147483647, NULL},
     {"statement_timeout", GK_MS, 0, 2147483647, NULL},

@@ -430,13 +430,23 @@ static select_stmt_t *parser_set_operand(parser_t *p) {
 
 /* WITH name [(cols)] AS (query) {, …}; the current token is WITH. */
 static int parser_with(parser_t *p, select_stmt_t *s) {
-    int cap = 0, cap2 = 0;
+    int cap = 0, cap2 = 0, cap3 = 0, cap4 = 0;
     p->pos++;
-    (void)parser_accept_kw(p, "recursive");
+    s->cte_recursive = parser_accept_kw(p, "recursive");
     do {
         const char *name = parser_name(p, false);
-        if (name == NULL || parser_expect_kw(p, "as") != CTX_OK ||
-            parser_expect_op(p, "(") != CTX_OK) {
+        const char **cols = NULL;
+        int ncols = 0;
+        if (name != NULL && parser_is_op(p, 0, "(") &&
+            parser_column_list(p, &cols, &ncols) != CTX_OK) {
+            return p->err->code;
+        }
+        if (name == NULL || parser_expect_kw(p, "as") != CTX_OK) {
+            return p->err->code;
+        }
+        (void)parser_accept_kw(p, "not"); /* [NOT] MATERIALIZED: a hint, the plan is the same */
+        (void)parser_accept_kw(p, "materialized");
+        if (parser_expect_op(p, "(") != CTX_OK) {
             return p->err->code;
         }
         select_stmt_t *q = parser_select(p);
@@ -445,7 +455,11 @@ static int parser_with(parser_t *p, select_stmt_t *s) {
         }
         s->cte_names = parser_grow(p, (void *)s->cte_names, s->nctes, &cap, sizeof(char *));
         s->ctes = parser_grow(p, s->ctes, s->nctes, &cap2, sizeof(select_stmt_t *));
+        s->cte_columns = parser_grow(p, (void *)s->cte_columns, s->nctes, &cap3, sizeof(char **));
+        s->cte_ncolumns = parser_grow(p, s->cte_ncolumns, s->nctes, &cap4, sizeof(int));
         s->cte_names[s->nctes] = name;
+        s->cte_columns[s->nctes] = cols;
+        s->cte_ncolumns[s->nctes] = ncols;
         s->ctes[s->nctes++] = q;
     } while (parser_accept_op(p, ","));
     return CTX_OK;
@@ -488,6 +502,9 @@ select_stmt_t *parser_select(parser_t *p) {
         s->cte_names = with.cte_names;
         s->ctes = with.ctes;
         s->nctes = with.nctes;
+        s->cte_recursive = with.cte_recursive;
+        s->cte_columns = with.cte_columns;
+        s->cte_ncolumns = with.cte_ncolumns;
     }
     parser_leave(p);
     return s;

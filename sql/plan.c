@@ -413,14 +413,7 @@ static int plan_table(planner_t *p, const from_item_t *f, plan_t **out, ctx_err_
     int t = -1;
     for (const plan_cte_t *c = p->ctes; f->schema == NULL && c != NULL; c = c->next) {
         if (strcmp(c->name, f->name) == 0) {
-            planner_t inner = *p;
-            inner.ctes = c->next;
-            int rc = plan_select(&inner, c->query, out, err);
-            if (rc == CTX_OK) {
-                (*out)->cols = requalify(p, (*out)->cols, (*out)->ncols,
-                                         f->alias != NULL ? f->alias : f->name);
-            }
-            return rc;
+            return plan_cte_ref(p, c, f, out, err);
         }
     }
     if (f->schema == NULL || strcmp(f->schema, "public") == 0) {

@@ -25,6 +25,10 @@ int plan_where(planner_t *p, plan_t **input, expr_t *where, ctx_err_t *err);
 bool expr_is_constant(const expr_t *e);
 /* Plans a set operation or VALUES node (plan_set.c); ORDER BY / LIMIT included. */
 int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err);
+/* A FROM reference to a WITH query: planned where it is used, with its column names; a
+ * WITH RECURSIVE query whose UNION [ALL] reads itself becomes a PLAN_RECURSIVE (plan_set.c). */
+int plan_cte_ref(planner_t *p, const plan_cte_t *c, const from_item_t *f, plan_t **out,
+                 ctx_err_t *err);
 /* The planner's subquery callback for bind_ctx_t.plan_subquery (plan_set.c). */
 int plan_subquery_cb(void *planner, expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err);
 /* Adds a window step under the select list when it has window functions (plan_set.c). */

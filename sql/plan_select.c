@@ -562,6 +562,9 @@ int plan_select(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *err) {
         plan_cte_t *c = arena_calloc(p->arena, 1, sizeof(*c));
         c->name = s->cte_names[i];
         c->query = s->ctes[i];
+        c->recursive = s->cte_recursive;
+        c->columns = s->cte_columns != NULL ? s->cte_columns[i] : NULL;
+        c->ncolumns = s->cte_ncolumns != NULL ? s->cte_ncolumns[i] : 0;
         c->next = inner.ctes;
         inner.ctes = c;
     }

@@ -12,6 +12,13 @@
  * unresolved column names bind to enclosing rows (expr_t.outer_level); a subquery that resolved
  * no outer reference is marked uncorrelated and the executor computes it once.
  *
+ * WITH queries are planned where FROM names them. WITH RECURSIVE r AS (seed UNION [ALL] step),
+ * where step reads r, becomes PLAN_RECURSIVE(seed, step): inside step, r is a PLAN_WORKTABLE
+ * that shares a rowset pointer with the PLAN_RECURSIVE node, which the executor points at the
+ * previous iteration's new rows before it runs step again. UNION drops rows already produced,
+ * which ends cycles in the data; UNION ALL over a cycle ends at recursive_rows_max (54000),
+ * and memory at statement_mem_limit.
+ *
  * Window functions (row_number, rank, dense_rank, count(*) OVER …): a PLAN_WINDOW under the
  * select list appends one column per call, and the call node itself becomes a reference to that
  * column, so the rest of the planner sees ordinary columns.
@@ -20,6 +27,7 @@
 #include "stack.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { PLAN_PUSH_DEPTH_MAX = 256 };
@@ -167,6 +175,102 @@ int plan_set_or_values(planner_t *p, select_stmt_t *s, plan_t **out, ctx_err_t *
     select_stmt_t tail = *s;
     tail.distinct = false;
     return plan_tail_for(p, &tail, top, keys, top->ncols, out, err);
+}
+
+/* ---------------------------------------------------------------- WITH queries */
+
+/* True when the FROM tree names `name` as a table (the recursive reference). Bounded by the
+ * parser's nesting limit; a tree deeper than the stack allows counts as not recursive. */
+static bool from_reads(const from_item_t *f, const char *name) {
+    if (f == NULL || ctx_stack_exceeded()) {
+        return false;
+    }
+    if (f->kind == FROM_TABLE) {
+        return f->schema == NULL && strcmp(f->name, name) == 0;
+    }
+    if (f->kind == FROM_SUBQUERY) {
+        const select_stmt_t *q = f->subquery;
+        return from_reads(q->from, name) ||
+               (q->set_right != NULL && from_reads(q->set_right->from, name)) ||
+               (q->set_left != NULL && from_reads(q->set_left->from, name));
+    }
+    return f->kind == FROM_JOIN && (from_reads(f->left, name) || from_reads(f->right, name));
+}
+
+/* Columns of a WITH query as FROM sees them: its `name (a, b)` list renames the first ones. */
+static int cte_columns(planner_t *p, const plan_cte_t *c, const char *qualifier, plan_t *plan,
+                       ctx_err_t *err) {
+    if (c->ncolumns > plan->ncols) {
+        return ctx_err_set(err, CTX_ECOLUMN_REF,
+                           "WITH query \"%s\" has %d columns available but %d columns specified",
+                           c->name, plan->ncols, c->ncolumns);
+    }
+    plan->cols = requalify(p, plan->cols, plan->ncols, qualifier);
+    for (int i = 0; i < c->ncolumns; i++) {
+        plan->cols[i].name = c->columns[i];
+    }
+    return CTX_OK;
+}
+
+/* seed UNION [ALL] step, where step reads the WITH query itself (p->ctes excludes it). */
+static int plan_recursive(planner_t *p, const plan_cte_t *c, plan_t **out, ctx_err_t *err) {
+    select_stmt_t *q = c->query;
+    plan_t *seed, *step;
+    int rc = plan_select(p, q->set_left, &seed, err);
+    plan_t *work = plan_new(p, PLAN_WORKTABLE, NULL);
+    if (rc == CTX_OK) {
+        work->ncols = seed->ncols;
+        work->cols = seed->cols;
+        work->cache = arena_calloc(p->arena, 1, sizeof(rowset_t));
+        work->label = c->name;
+        rc = cte_columns(p, c, c->name, work, err);
+    }
+    plan_cte_t self = *c;
+    self.worktable = work;
+    self.next = p->ctes;
+    planner_t inner = *p;
+    inner.ctes = &self;
+    rc = rc == CTX_OK ? plan_select(&inner, q->set_right, &step, err) : rc;
+    if (rc == CTX_OK && seed->ncols != step->ncols) {
+        rc = ctx_err_set(err, CTX_ESYNTAX, "each UNION query must have the same number of columns");
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    plan_t *r = plan_new(p, PLAN_RECURSIVE, seed);
+    r->right = step;
+    r->cols = work->cols;
+    r->cache = work->cache;
+    r->set_all = q->set_all;
+    r->label = c->name;
+    const char *max =
+        p->env->setting != NULL ? p->env->setting(p->env->session, "recursive_rows_max") : NULL;
+    r->recursive_rows_max = max != NULL ? strtoull(max, NULL, 10) : PLAN_RECURSIVE_ROWS_DEFAULT;
+    r->est_rows = seed->est_rows * 10;
+    r->est_cost = seed->est_cost + step->est_cost * 10;
+    sort_key_t *keys = arena_calloc(p->arena, (size_t)q->norder + 1, sizeof(sort_key_t));
+    rc = set_sort_keys(p, q, r, keys, err);
+    return rc == CTX_OK ? plan_tail_for(p, q, r, keys, r->ncols, out, err) : rc;
+}
+
+int plan_cte_ref(planner_t *p, const plan_cte_t *c, const from_item_t *f, plan_t **out,
+                 ctx_err_t *err) {
+    const char *qualifier = f->alias != NULL ? f->alias : f->name;
+    if (c->worktable != NULL) {
+        plan_t *w = plan_new(p, PLAN_WORKTABLE, NULL);
+        *w = *c->worktable;
+        w->cols = requalify(p, w->cols, w->ncols, qualifier);
+        *out = w;
+        return CTX_OK;
+    }
+    planner_t inner = *p;
+    inner.ctes = c->next;
+    const select_stmt_t *q = c->query;
+    bool recursive = c->recursive && q->set_op == SET_UNION && q->nctes == 0 &&
+                     from_reads(q->set_right->from, c->name);
+    int rc =
+        recursive ? plan_recursive(&inner, c, out, err) : plan_select(&inner, c->query, out, err);
+    return rc == CTX_OK ? cte_columns(p, c, qualifier, *out, err) : rc;
 }
 
 /* ---------------------------------------------------------------- subqueries */

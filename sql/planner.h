@@ -27,6 +27,10 @@ typedef struct planner {
 typedef struct plan_cte {
     const char *name;
     select_stmt_t *query;
+    const char **columns; /* `name (a, b)`: output column names, or NULL */
+    int ncolumns;
+    bool recursive;    /* declared by WITH RECURSIVE */
+    plan_t *worktable; /* inside its own recursive term: the PLAN_WORKTABLE to read, else NULL */
     const struct plan_cte *next;
 } plan_cte_t;
 

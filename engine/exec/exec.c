@@ -313,17 +313,6 @@ static int exec_trim(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, ro
 
 /* ---------------------------------------------------------------- hashing rows */
 
-/* Open-addressing table from row prefix (ncols values) to a dense index; for GROUP BY and
- * DISTINCT. Capacity grows by doubling at 50% load. */
-typedef struct row_table {
-    const value_t **keys; /* per slot: the key row, or NULL */
-    uint32_t *index;      /* per slot: dense index */
-    uint64_t cap;
-    uint64_t count;
-    int ncols;
-    arena_t *arena;
-} row_table_t;
-
 static uint64_t row_hash(const value_t *row, int ncols) {
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (int c = 0; c < ncols; c++) {
@@ -351,7 +340,7 @@ static bool row_table_slots(row_table_t *t, uint64_t cap) {
     return t->index != NULL;
 }
 
-static bool row_table_init(row_table_t *t, int ncols, arena_t *arena) {
+bool row_table_init(row_table_t *t, int ncols, arena_t *arena) {
     t->count = 0;
     t->ncols = ncols;
     t->arena = arena;
@@ -382,9 +371,7 @@ static bool row_table_grow(row_table_t *t) {
     return true;
 }
 
-/* Finds key; inserts it with the next dense index when absent: *index, *inserted. Returns false
- * (nothing inserted) when growing the table reaches the statement's memory limit. */
-static bool row_table_upsert(row_table_t *t, const value_t *key, uint32_t *index, bool *inserted) {
+bool row_table_upsert(row_table_t *t, const value_t *key, uint32_t *index, bool *inserted) {
     if ((t->count + 1) * 2 > t->cap && !row_table_grow(t)) {
         return false;
     }
@@ -1428,6 +1415,11 @@ static int exec_node(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *er
         }
     } else if (plan->kind == PLAN_RESULT) {
         rc = exec_result(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_RECURSIVE) {
+        rc = exec_recursive(plan, ctx, out, err);
+    } else if (plan->kind == PLAN_WORKTABLE) {
+        *out = *plan->cache; /* rows are immutable once produced: shared, not copied */
+        out->ncols = plan->ncols;
     } else {
         rowset_t in;
         rc = exec_node(plan->child, ctx, &in, err);

@@ -18,6 +18,27 @@ void rs_init(rs_builder_t *b, rowset_t *out, int ncols, exec_ctx_t *ctx);
 /* Storage for one more row (ncols values, uninitialized), or NULL with err set. */
 value_t *rs_push(rs_builder_t *b, ctx_err_t *err);
 
+/* Open-addressing table from row prefix (ncols values) to a dense index; for GROUP BY,
+ * DISTINCT and WITH RECURSIVE's UNION. Capacity grows by doubling at 50% load. */
+typedef struct row_table {
+    const value_t **keys; /* per slot: the key row, or NULL */
+    uint32_t *index;      /* per slot: dense index */
+    uint64_t cap;
+    uint64_t count;
+    int ncols;
+    arena_t *arena;
+} row_table_t;
+
+/* An empty table keyed on the first ncols values of a row; false at the memory limit. */
+bool row_table_init(row_table_t *t, int ncols, arena_t *arena);
+/* Finds key; inserts it with the next dense index when absent: *index, *inserted. Returns false
+ * (nothing inserted) when growing the table reaches the statement's memory limit. key must stay
+ * valid as long as the table. */
+bool row_table_upsert(row_table_t *t, const value_t *key, uint32_t *index, bool *inserted);
+
+/* PLAN_RECURSIVE (runs its child and right through exec_plan). */
+int exec_recursive(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
+
 /* PLAN_VALUES, PLAN_APPEND (in = child's rows), PLAN_WINDOW (in = child's rows). */
 int exec_values(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);
 int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err);

@@ -450,3 +450,70 @@ int exec_subquery(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, va
     }
     return subquery_result(e, rs, ctx, out, err);
 }
+
+/* ---------------------------------------------------------------- WITH RECURSIVE */
+
+/* Adds the rows of `in` that are new (all of them under UNION ALL) to out and to next. */
+static int recursive_add(const plan_t *plan, const rowset_t *in, row_table_t *seen,
+                         rs_builder_t *all, rs_builder_t *next, ctx_err_t *err) {
+    for (uint64_t r = 0; r < in->nrows; r++) {
+        const value_t *row = row_at(in, r);
+        bool inserted = true;
+        uint32_t index;
+        if (!plan->set_all && !row_table_upsert(seen, row, &index, &inserted)) {
+            return exec_nomem(all->ctx, err);
+        }
+        if (!inserted) {
+            continue;
+        }
+        if (all->out->nrows >= plan->recursive_rows_max) {
+            ctx_err_set(err, CTX_ELIMIT, "recursive query \"%s\" produced more than %llu rows",
+                        plan->label, (unsigned long long)plan->recursive_rows_max);
+            ctx_err_hint(err, "A cycle in the data never ends under UNION ALL: use UNION, bound "
+                              "the depth in the recursive term's WHERE, or raise "
+                              "recursive_rows_max.");
+            return err->code;
+        }
+        value_t *a = rs_push(all, err);
+        value_t *n = a == NULL ? NULL : rs_push(next, err);
+        if (n == NULL) {
+            return err->code;
+        }
+        ctx_memcpy(a, row, sizeof(value_t) * (size_t)in->ncols);
+        ctx_memcpy(n, row, sizeof(value_t) * (size_t)in->ncols);
+    }
+    return CTX_OK;
+}
+
+int exec_recursive(plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_err_t *err) {
+    CTX_ASSERT(plan->kind == PLAN_RECURSIVE && plan->cache != NULL);
+    row_table_t seen;
+    if (!plan->set_all && !row_table_init(&seen, plan->ncols, ctx->eval.arena)) {
+        return exec_nomem(ctx, err);
+    }
+    rs_builder_t all, next;
+    rowset_t step, work;
+    rs_init(&all, out, plan->ncols, ctx);
+    rs_init(&next, &work, plan->ncols, ctx);
+    int rc = exec_plan(plan->child, ctx, &step, err);
+    if (rc == CTX_OK) {
+        rc = recursive_add(plan, &step, &seen, &all, &next, err);
+    }
+    while (rc == CTX_OK && work.nrows > 0) {
+        *plan->cache = work; /* what the PLAN_WORKTABLE in plan->right reads */
+        rs_init(&next, &work, plan->ncols, ctx);
+        rc = exec_plan(plan->right, ctx, &step, err);
+        if (rc == CTX_OK) {
+            rc = recursive_add(plan, &step, &seen, &all, &next, err);
+        }
+        if (rc == CTX_OK && arena_exhausted(ctx->eval.arena)) {
+            rc = exec_nomem(ctx, err);
+        }
+        if (rc == CTX_OK && ctx->eval.env != NULL && ctx->eval.env->cancel != NULL &&
+            atomic_load(ctx->eval.env->cancel)) {
+            rc = ctx_err_set(err, CTX_ECANCELED, "canceling statement due to user request");
+        }
+    }
+    *plan->cache = (rowset_t){0};
+    return rc;
+}

@@ -25,6 +25,9 @@
 
 enum { EXEC_CANCEL_POLL = 1024 };
 
+/* recursive_rows_max when the setting is absent (the GUC's default, sql/guc.c). */
+#define PLAN_RECURSIVE_ROWS_DEFAULT 1000000ULL
+
 /* The setting a 53200 from the executor names in its DETAIL. */
 #define EXEC_MEM_SETTING "statement_mem_limit"
 
@@ -44,6 +47,9 @@ typedef enum {
     PLAN_VALUES,    /* constant rows (catalog tables) or VALUES expression rows */
     PLAN_APPEND,    /* child's rows then right's (UNION ALL); set_op for INTERSECT / EXCEPT */
     PLAN_WINDOW,    /* child's columns + one column per window function (row_number, rank) */
+    PLAN_RECURSIVE, /* WITH RECURSIVE: child (seed) rows, then right re-run over the last rows
+                       (the worktable, `cache`) until it adds none; set_all = UNION ALL */
+    PLAN_WORKTABLE, /* inside right of a PLAN_RECURSIVE: the rows of the previous step (cache) */
 } plan_kind_t;
 
 typedef enum {
@@ -151,7 +157,9 @@ struct plan {
     bool has_srf;       /* PLAN_PROJECT: exprs contain set-returning functions */
     int hash_left_col;  /* PLAN_JOIN: hash join on left[hash_left_col] = right[hash_right_col] */
     int hash_right_col; /* (-1: not a hash join) */
-    rowset_t *cache;    /* uncorrelated subquery plan: its rows once computed */
+    rowset_t *cache;    /* uncorrelated subquery plan: its rows once computed; PLAN_RECURSIVE and
+                           its PLAN_WORKTABLE: the rows of the current step (shared pointer) */
+    uint64_t recursive_rows_max; /* PLAN_RECURSIVE: most rows it may produce (54000 past it) */
 };
 
 typedef struct exec_ctx {
