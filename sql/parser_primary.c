@@ -161,7 +161,46 @@ static expr_t *parser_array_ctor(parser_t *p) {
     return parser_expect_op(p, "]") == CTX_OK ? e : NULL;
 }
 
-/* OVER (PARTITION BY e, … ORDER BY e [ASC|DESC], …) after a call: a window function. */
+/* One frame bound: UNBOUNDED PRECEDING|FOLLOWING, CURRENT ROW, n PRECEDING|FOLLOWING. */
+static int parser_frame_bound(parser_t *p, int *kind, expr_t **offset) {
+    *offset = NULL;
+    if (parser_accept_kw(p, "unbounded")) {
+        if (parser_accept_kw(p, "preceding")) {
+            *kind = BOUND_UNBOUNDED_PRECEDING;
+            return CTX_OK;
+        }
+        *kind = BOUND_UNBOUNDED_FOLLOWING;
+        return parser_expect_kw(p, "following");
+    }
+    if (parser_accept_kw(p, "current")) {
+        *kind = BOUND_CURRENT;
+        return parser_expect_kw(p, "row");
+    }
+    *offset = parser_expr(p);
+    if (*offset == NULL) {
+        return p->err->code;
+    }
+    *kind = parser_accept_kw(p, "preceding") ? BOUND_PRECEDING : BOUND_FOLLOWING;
+    return *kind == BOUND_PRECEDING ? CTX_OK : parser_expect_kw(p, "following");
+}
+
+/* ROWS|RANGE {bound | BETWEEN bound AND bound}; a lone bound ends at CURRENT ROW. */
+static int parser_frame(parser_t *p, expr_t *call) {
+    call->window_frame = parser_accept_kw(p, "rows") ? FRAME_ROWS : FRAME_RANGE;
+    if (call->window_frame == FRAME_RANGE) {
+        p->pos++;
+    }
+    bool between = parser_accept_kw(p, "between");
+    int rc = parser_frame_bound(p, &call->frame_start, &call->frame_start_n);
+    call->frame_end = BOUND_CURRENT;
+    if (rc == CTX_OK && between) {
+        rc = parser_expect_kw(p, "and");
+        rc = rc == CTX_OK ? parser_frame_bound(p, &call->frame_end, &call->frame_end_n) : rc;
+    }
+    return rc;
+}
+
+/* OVER (PARTITION BY e, … ORDER BY e [ASC|DESC], … [frame]) after a call: a window function. */
 static expr_t *parser_over(parser_t *p, expr_t *call) {
     int cap = 0, cap2 = 0;
     if (parser_expect_op(p, "(") != CTX_OK) {
@@ -170,8 +209,6 @@ static expr_t *parser_over(parser_t *p, expr_t *call) {
     call->kind = EXPR_WINDOW;
     if (parser_accept_kw(p, "partition")) {
         int pcap = 0;
-        call->args = NULL;
-        call->nargs = 0;
         if (parser_expect_kw(p, "by") != CTX_OK) {
             return NULL;
         }
@@ -180,11 +217,10 @@ static expr_t *parser_over(parser_t *p, expr_t *call) {
             if (k == NULL) {
                 return NULL;
             }
-            call->args = parser_grow(p, call->args, call->nargs, &pcap, sizeof(*call->args));
-            call->args[call->nargs++] = k;
+            call->window_part =
+                parser_grow(p, call->window_part, call->nwindow_part, &pcap, sizeof(expr_t *));
+            call->window_part[call->nwindow_part++] = k;
         } while (parser_accept_op(p, ","));
-    } else {
-        call->nargs = 0;
     }
     if (parser_accept_kw(p, "order")) {
         if (parser_expect_kw(p, "by") != CTX_OK) {
@@ -205,6 +241,10 @@ static expr_t *parser_over(parser_t *p, expr_t *call) {
             }
             call->nwindow_order++;
         } while (parser_accept_op(p, ","));
+    }
+    if ((parser_is_kw(p, 0, "rows") || parser_is_kw(p, 0, "range")) &&
+        parser_frame(p, call) != CTX_OK) {
+        return NULL;
     }
     return parser_expect_op(p, ")") == CTX_OK ? call : NULL;
 }

@@ -373,9 +373,84 @@ static int collect_windows(planner_t *p, expr_t *e, window_list_t *l, ctx_err_t 
     return rc;
 }
 
+/* Window functions and their argument counts (min, max). */
+static const struct {
+    const char *name;
+    int min_args, max_args;
+} WINDOW_FUNCS[] = {
+    {"row_number", 0, 0}, {"rank", 0, 0},        {"dense_rank", 0, 0}, {"lag", 1, 3},
+    {"lead", 1, 3},       {"first_value", 1, 1}, {"last_value", 1, 1}, {"nth_value", 2, 2},
+    {"count", 0, 1},      {"sum", 1, 1},         {"avg", 1, 1},        {"min", 1, 1},
+    {"max", 1, 1},
+};
+
+/* Result type of a bound window call. */
+static ctype_t window_type(const expr_t *e) {
+    const char *n = e->name;
+    if (strcmp(n, "avg") == 0) {
+        return CT_FLOAT8;
+    }
+    if (strcmp(n, "sum") == 0) {
+        return e->args[0]->type == CT_FLOAT8 ? CT_FLOAT8 : CT_INT8;
+    }
+    if (e->nargs == 0 || strcmp(n, "count") == 0) {
+        return CT_INT8;
+    }
+    return e->args[0]->type == CT_UNKNOWN ? CT_TEXT : e->args[0]->type;
+}
+
+/* Binds a window call's arguments, PARTITION BY and ORDER BY keys and frame offsets over the
+ * window step's input, and sets its type; 0A000 for what exec_window.c does not compute. */
+static int bind_window(planner_t *p, expr_t *e, const scope_t *scope, ctx_err_t *err) {
+    int f = 0, nf = (int)(sizeof(WINDOW_FUNCS) / sizeof(WINDOW_FUNCS[0]));
+    while (f < nf && strcmp(WINDOW_FUNCS[f].name, e->name) != 0) {
+        f++;
+    }
+    bool star_ok = f < nf && strcmp(e->name, "count") == 0;
+    if (f == nf || e->nargs < WINDOW_FUNCS[f].min_args || e->nargs > WINDOW_FUNCS[f].max_args ||
+        (e->star && !star_ok) || e->distinct || e->agg_norder > 0 || e->agg_filter) {
+        ctx_err_set(err, CTX_EFEATURE, "window function %s%s is not supported", e->name,
+                    f == nf ? "" : " with these arguments");
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
+    if (e->window_frame == FRAME_RANGE && (e->frame_start_n != NULL || e->frame_end_n != NULL)) {
+        ctx_err_set(err, CTX_EFEATURE, "RANGE with offset PRECEDING/FOLLOWING is not supported");
+        plan_error_at(p, err, e->location);
+        return err->code;
+    }
+    int rc = CTX_OK;
+    for (int i = 0; rc == CTX_OK && i < e->nargs; i++) {
+        rc = bind_in(p, e->args[i], scope, false, err);
+    }
+    for (int i = 0; rc == CTX_OK && i < e->nwindow_part; i++) {
+        rc = bind_in(p, e->window_part[i], scope, false, err);
+    }
+    for (int i = 0; rc == CTX_OK && i < e->nwindow_order; i++) {
+        rc = bind_in(p, e->window_order[i], scope, false, err);
+    }
+    expr_t *offsets[2] = {e->frame_start_n, e->frame_end_n};
+    for (int i = 0; rc == CTX_OK && i < 2; i++) {
+        if (offsets[i] != NULL) {
+            rc = bind_in(p, offsets[i], scope, false, err);
+        }
+        if (rc == CTX_OK && offsets[i] != NULL && !expr_is_constant(offsets[i])) {
+            rc = ctx_err_set(err, CTX_EFEATURE, "frame offsets must be constants");
+            plan_error_at(p, err, offsets[i]->location);
+        }
+    }
+    e->type = rc == CTX_OK ? window_type(e) : CT_UNKNOWN;
+    return rc;
+}
+
 int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err) {
     window_list_t l = {0};
     int rc = CTX_OK;
+    for (int i = 0; i < s->nitems; i++) { /* output names as PostgreSQL's: the function's */
+        if (s->items[i].alias == NULL && s->items[i].expr->kind == EXPR_WINDOW) {
+            s->items[i].alias = s->items[i].expr->name;
+        }
+    }
     for (int i = 0; rc == CTX_OK && i < s->nitems; i++) {
         rc = collect_windows(p, s->items[i].expr, &l, err);
     }
@@ -397,27 +472,15 @@ int plan_windows(planner_t *p, select_stmt_t *s, plan_t **input, ctx_err_t *err)
     scope_t scope = {(*input)->cols, (*input)->ncols};
     for (int k = 0; k < l.count; k++) {
         expr_t *e = l.items[k];
-        const char *fn = e->name;
-        if (strcmp(fn, "row_number") != 0 && strcmp(fn, "rank") != 0 &&
-            strcmp(fn, "dense_rank") != 0 && strcmp(fn, "count") != 0) {
-            ctx_err_set(err, CTX_EFEATURE, "window function %s is not supported", fn);
-            plan_error_at(p, err, e->location);
-            return err->code;
-        }
         expr_t *copy = arena_alloc(p->arena, sizeof(expr_t));
         *copy = *e;
-        for (int i = 0; rc == CTX_OK && i < copy->nargs; i++) {
-            rc = bind_in(p, copy->args[i], &scope, false, err);
-        }
-        for (int i = 0; rc == CTX_OK && i < copy->nwindow_order; i++) {
-            rc = bind_in(p, copy->window_order[i], &scope, false, err);
-        }
+        rc = bind_window(p, copy, &scope, err);
         if (rc != CTX_OK) {
             return rc;
         }
         w->windows[k] = copy;
         const char *name = arena_sprintf(p->arena, "?window%d?", k);
-        w->cols[(*input)->ncols + k] = (bind_column_t){NULL, name, CT_INT8, 0, 0};
+        w->cols[(*input)->ncols + k] = (bind_column_t){NULL, name, copy->type, 0, 0};
         memset(e, 0, sizeof(*e)); /* the call becomes a reference to its column */
         e->kind = EXPR_COLUMN;
         e->name = name;

@@ -1,8 +1,8 @@
 /*
  * exec_setops.c — executor operators beyond scan, filter, sort and join: constant / VALUES
- * rows, set operations (UNION ALL; INTERSECT and EXCEPT by hashing), window functions (row_number,
- * rank, dense_rank, count), projections with set-returning functions, hash joins, and the
- * subquery callback eval.c calls for EXPR_SUBQUERY.
+ * rows, set operations (UNION ALL; INTERSECT and EXCEPT by hashing; WITH RECURSIVE's iteration
+ * over a worktable), projections with set-returning functions, hash joins, and the subquery
+ * callback eval.c calls for EXPR_SUBQUERY. Window functions are in exec_window.c.
  *
  * Subqueries run their plan with the calling eval context as the outer context, so correlated
  * column references (expr_t.outer_level) read the caller's current row. An uncorrelated
@@ -143,116 +143,6 @@ int exec_append(plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out
             return err->code;
         }
         ctx_memcpy(row, row_at(&r, i), sizeof(value_t) * (size_t)r.ncols);
-    }
-    return CTX_OK;
-}
-
-/* ---------------------------------------------------------------- window functions */
-
-typedef struct window_sort {
-    const value_t *keys; /* per input row: npart partition values then norder order values */
-    int npart;
-    int norder;
-    const bool *desc;
-} window_sort_t;
-
-static int window_cmp(const void *x, const void *y, void *arg) {
-    const window_sort_t *w = arg;
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    int width = w->npart + w->norder;
-    const value_t *ka = w->keys + a * (uint64_t)width;
-    const value_t *kb = w->keys + b * (uint64_t)width;
-    for (int k = 0; k < width; k++) {
-        int c = value_compare(&ka[k], &kb[k]);
-        if (k >= w->npart && w->desc[k - w->npart]) {
-            c = -c;
-        }
-        if (c != 0) {
-            return c;
-        }
-    }
-    return (a > b) - (a < b);
-}
-
-/* Computes one window function's value for every input row into result[]. */
-static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx, value_t *result,
-                          ctx_err_t *err) {
-    int width = win->nargs + win->nwindow_order;
-    value_t *keys = arena_try_calloc(ctx->eval.arena, in->nrows * width + 1, sizeof(value_t));
-    uint64_t *order = arena_try_alloc(ctx->eval.arena, sizeof(uint64_t) * (in->nrows + 1));
-    if (keys == NULL || order == NULL) {
-        return exec_nomem(ctx, err);
-    }
-    for (uint64_t r = 0; r < in->nrows; r++) {
-        order[r] = r;
-        for (int k = 0; k < width; k++) {
-            const expr_t *e = k < win->nargs ? win->args[k] : win->window_order[k - win->nargs];
-            int rc = eval_expr(e, row_at(in, r), &ctx->eval, &keys[r * width + k], err);
-            if (rc != CTX_OK) {
-                return rc;
-            }
-        }
-    }
-    window_sort_t ws = {keys, win->nargs, win->nwindow_order, win->window_desc};
-    qsort_r(order, in->nrows, sizeof(uint64_t), window_cmp, &ws);
-    int64_t number = 0, rank = 0, dense = 0, part_rows = 0;
-    uint64_t part_start = 0;
-    for (uint64_t i = 0; i < in->nrows; i++) {
-        const value_t *k = keys + order[i] * (uint64_t)width;
-        const value_t *prev = i > 0 ? keys + order[i - 1] * (uint64_t)width : NULL;
-        bool new_part = prev == NULL || !rows_equal(k, prev, win->nargs);
-        if (new_part) {
-            number = rank = dense = 0;
-            part_start = i;
-            part_rows = 0;
-            while (
-                part_start + (uint64_t)part_rows < in->nrows &&
-                rows_equal(keys + order[part_start + part_rows] * (uint64_t)width, k, win->nargs)) {
-                part_rows++;
-            }
-        }
-        number++;
-        if (new_part || !rows_equal(k + win->nargs, prev + win->nargs, win->nwindow_order)) {
-            rank = number;
-            dense++;
-        }
-        const char *n = win->name;
-        int64_t v = strcmp(n, "rank") == 0         ? rank
-                    : strcmp(n, "dense_rank") == 0 ? dense
-                    : strcmp(n, "count") == 0      ? part_rows
-                                                   : number;
-        result[order[i]] = value_int(v);
-    }
-    return CTX_OK;
-}
-
-int exec_window(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
-                ctx_err_t *err) {
-    int extra = plan->nwindows;
-    CTX_ASSERT(plan->ncols == in->ncols + extra);
-    value_t *results = arena_try_calloc(ctx->eval.arena, in->nrows * extra + 1, sizeof(value_t));
-    value_t *col = arena_try_alloc(ctx->eval.arena, sizeof(value_t) * (in->nrows + 1));
-    if (results == NULL || col == NULL) {
-        return exec_nomem(ctx, err);
-    }
-    for (int w = 0; w < extra; w++) {
-        int rc = window_compute(plan->windows[w], in, ctx, col, err);
-        if (rc != CTX_OK) {
-            return rc;
-        }
-        for (uint64_t r = 0; r < in->nrows; r++) {
-            results[r * extra + w] = col[r];
-        }
-    }
-    rs_builder_t b;
-    rs_init(&b, out, plan->ncols, ctx);
-    for (uint64_t r = 0; r < in->nrows; r++) {
-        value_t *row = rs_push(&b, err);
-        if (row == NULL) {
-            return err->code;
-        }
-        ctx_memcpy(row, row_at(in, r), sizeof(value_t) * (size_t)in->ncols);
-        ctx_memcpy(row + in->ncols, results + r * extra, sizeof(value_t) * (size_t)extra);
     }
     return CTX_OK;
 }

@@ -83,6 +83,17 @@ typedef enum {
 
 typedef struct expr expr_t;
 
+/* EXPR_WINDOW frames: absent (PostgreSQL's default: RANGE UNBOUNDED PRECEDING to CURRENT ROW
+ * with ORDER BY, the whole partition without), ROWS or RANGE. */
+typedef enum { FRAME_DEFAULT = 0, FRAME_ROWS, FRAME_RANGE } window_frame_t;
+typedef enum {
+    BOUND_UNBOUNDED_PRECEDING = 0,
+    BOUND_PRECEDING, /* n PRECEDING */
+    BOUND_CURRENT,
+    BOUND_FOLLOWING, /* n FOLLOWING */
+    BOUND_UNBOUNDED_FOLLOWING,
+} frame_bound_t;
+
 struct expr {
     expr_kind_t kind;
     expr_op_t op;
@@ -114,6 +125,11 @@ struct expr {
     expr_t **window_order; /* EXPR_WINDOW ORDER BY keys, and their directions */
     bool *window_desc;
     int nwindow_order;
+    expr_t **window_part; /* EXPR_WINDOW PARTITION BY keys (args are the function's) */
+    int nwindow_part;
+    int window_frame;                    /* window_frame_t */
+    int frame_start, frame_end;          /* frame_bound_t */
+    expr_t *frame_start_n, *frame_end_n; /* `n PRECEDING|FOLLOWING` offsets, else NULL */
     bool srf; /* EXPR_FUNC: set-returning function (expanded by the projection) */
     /* Aggregate calls: `agg(args ORDER BY keys) FILTER (WHERE cond)`. The keys and then the
      * condition are the last agg_norder + agg_filter entries of args, so every walker over args

@@ -91,6 +91,32 @@ QUERIES = [
      "WITH t(a, b) AS (SELECT id, label FROM nodes WHERE id <= 2), u AS (SELECT a * 10 AS c "
      "FROM t) SELECT t.a, t.b, u.c FROM t, u ORDER BY 1, 3"),
     ("WITH MATERIALIZED", "WITH m AS MATERIALIZED (SELECT 7 AS x) SELECT x FROM m"),
+    # window functions
+    ("lag and lead", "SELECT id, lag(id) OVER (ORDER BY id), lead(id, 2) OVER (ORDER BY id), "
+     "lag(id, 1, -1::bigint) OVER (PARTITION BY label ORDER BY id) FROM nodes ORDER BY id"),
+    ("first_value last_value nth_value",
+     "SELECT id, first_value(id) OVER (PARTITION BY label ORDER BY id), "
+     "last_value(id) OVER (PARTITION BY label ORDER BY id), "
+     "nth_value(id, 2) OVER (PARTITION BY label ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING "
+     "AND UNBOUNDED FOLLOWING) FROM nodes ORDER BY id"),
+    ("running aggregates", "SELECT id, sum(id) OVER (ORDER BY id), count(*) OVER (ORDER BY id), "
+     "avg(id) OVER (PARTITION BY label), min(id) OVER (PARTITION BY label), "
+     "max(id) OVER () FROM nodes ORDER BY id"),
+    ("ROWS frames", "SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND "
+     "CURRENT ROW), sum(id) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING), "
+     "count(*) OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING), "
+     "max(id) OVER (ORDER BY id ROWS 2 PRECEDING), "
+     "sum(id) OVER (ORDER BY id ROWS BETWEEN 2 FOLLOWING AND 3 FOLLOWING) "
+     "FROM nodes ORDER BY id"),
+    ("RANGE frames with peers", "SELECT id, label, count(*) OVER (ORDER BY label), "
+     "sum(id) OVER (ORDER BY label RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING), "
+     "first_value(id) OVER (ORDER BY label RANGE BETWEEN CURRENT ROW AND CURRENT ROW) "
+     "FROM nodes ORDER BY id"),
+    ("ranking", "SELECT id, label, row_number() OVER (PARTITION BY label ORDER BY id DESC), "
+     "rank() OVER (ORDER BY label), dense_rank() OVER (ORDER BY label), "
+     "count(*) OVER (PARTITION BY label) FROM nodes ORDER BY id"),
+    ("window over edges", "SELECT src, dst, weight, sum(weight) OVER (PARTITION BY src ORDER BY "
+     "dst), lag(dst) OVER (PARTITION BY src ORDER BY dst) FROM edges ORDER BY src, dst"),
 ]
 
 # (name, statements): each statement's rows or SQLSTATE is compared; the session runs in a
