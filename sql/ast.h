@@ -85,6 +85,8 @@ typedef struct order_item {
 
 struct select_stmt {
     bool distinct;
+    expr_t **distinct_on; /* DISTINCT ON (exprs): distinct is false and these are set */
+    int ndistinct_on;
     select_item_t *items;
     int nitems;
     from_item_t *from; /* NULL: SELECT without FROM */

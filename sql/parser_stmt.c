@@ -516,7 +516,13 @@ static select_stmt_t *parser_simple_select(parser_t *p) {
     select_stmt_t *s = arena_calloc(p->arena, 1, sizeof(*s));
     int rc = CTX_OK;
     p->pos++;
-    if (parser_accept_kw(p, "distinct")) {
+    if (parser_is_kw(p, 0, "distinct") && parser_is_kw(p, 1, "on") && parser_is_op(p, 2, "(")) {
+        p->pos += 3;
+        if (parser_expr_list(p, &s->distinct_on, &s->ndistinct_on) != CTX_OK ||
+            parser_expect_op(p, ")") != CTX_OK) {
+            return NULL;
+        }
+    } else if (parser_accept_kw(p, "distinct")) {
         s->distinct = true;
     } else {
         (void)parser_accept_kw(p, "all");

@@ -337,6 +337,62 @@ static int plan_order_by(planner_t *p, select_stmt_t *s, const plan_t *input, ou
     return CTX_OK;
 }
 
+/* DISTINCT ON (exprs): each expression becomes an output column (hidden unless it is one), its
+ * columns go to *on_cols, and the sort keys are extended so rows sort by ORDER BY, then by the
+ * DISTINCT ON columns ORDER BY does not name (*keys, *nsort). ORDER BY's first keys must be
+ * DISTINCT ON expressions, as PostgreSQL requires (42P10). */
+static int plan_distinct_on(planner_t *p, select_stmt_t *s, const plan_t *input, outputs_t *o,
+                            sort_key_t **keys, int *nsort, int **on_cols, ctx_err_t *err) {
+    scope_t scope = {input->cols, input->ncols};
+    int n = s->ndistinct_on;
+    int *cols = arena_calloc(p->arena, (size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        expr_t *e = s->distinct_on[i];
+        int rc = output_reference(p, e, o, "SELECT DISTINCT ON", &cols[i], err);
+        if (rc == CTX_OK && cols[i] < 0) {
+            rc = bind_in(p, e, &scope, true, err);
+            for (int c = 0; rc == CTX_OK && c < o->count && cols[i] < 0; c++) {
+                cols[i] = expr_equal(e, o->exprs[c]) ? c : -1;
+            }
+            if (rc == CTX_OK && cols[i] < 0) {
+                cols[i] = o->count;
+                outputs_add(p, o, e, "?distinct?");
+            }
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    sort_key_t *all = arena_calloc(p->arena, (size_t)(s->norder + n) + 1, sizeof(sort_key_t));
+    memcpy(all, *keys, sizeof(sort_key_t) * (size_t)s->norder);
+    int count = s->norder;
+    for (int k = 0; k < s->norder && k < n; k++) {
+        bool found = false;
+        for (int i = 0; i < n; i++) {
+            found |= cols[i] == all[k].column;
+        }
+        if (!found) {
+            ctx_err_set(err, CTX_ECOLUMN_REF,
+                        "SELECT DISTINCT ON expressions must match initial ORDER BY expressions");
+            plan_error_at(p, err, s->distinct_on[0]->location);
+            return err->code;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        bool sorted = false;
+        for (int k = 0; k < count; k++) {
+            sorted |= all[k].column == cols[i];
+        }
+        if (!sorted) {
+            all[count++] = (sort_key_t){cols[i], false, false};
+        }
+    }
+    *keys = all;
+    *nsort = count;
+    *on_cols = cols;
+    return CTX_OK;
+}
+
 /* ---------------------------------------------------------------- assembling the plan */
 
 /* Output columns; a plain column reference keeps its base table origin (pgjdbc reads it). */
@@ -602,6 +658,11 @@ static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_er
     if (rc == CTX_OK) {
         rc = plan_order_by(p, s, input, &o, keys, err);
     }
+    int nsort = s->norder;
+    int *on_cols = NULL;
+    if (rc == CTX_OK && s->ndistinct_on > 0) {
+        rc = plan_distinct_on(p, s, input, &o, &keys, &nsort, &on_cols, err);
+    }
     plan_t *top = NULL;
     if (rc == CTX_OK) {
         rc = plan_aggregate(p, s, input, &o, &top, err);
@@ -611,5 +672,17 @@ static int plan_select_body(planner_t *p, select_stmt_t *s, plan_t **out, ctx_er
     }
     top->ncols = o.count;
     top->cols = output_columns(p, &o, input);
+    if (on_cols != NULL) {
+        select_stmt_t tail = *s; /* sort by the extended keys, keep the first row of each key */
+        plan_t *sort = plan_new(p, PLAN_SORT, top);
+        sort->sort_keys = keys;
+        sort->nsort = nsort;
+        sort->est_cost += top->est_rows * 2;
+        plan_t *d = plan_new(p, PLAN_DISTINCT, sort);
+        d->distinct_cols = s->ndistinct_on;
+        d->distinct_on = on_cols;
+        tail.norder = 0;
+        return plan_tail_for(p, &tail, d, keys, o.visible, out, err);
+    }
     return plan_tail_for(p, s, top, keys, o.visible, out, err);
 }

@@ -397,13 +397,24 @@ static int exec_distinct(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx
     rs_builder_t b;
     rs_init(&b, out, in->ncols, ctx);
     row_table_t seen;
-    if (!row_table_init(&seen, plan->distinct_cols, ctx->eval.arena)) {
+    int width = plan->distinct_cols;
+    value_t *keys = NULL; /* DISTINCT ON: each row's key columns, kept for the table */
+    if (plan->distinct_on != NULL) {
+        keys = arena_try_calloc(ctx->eval.arena, in->nrows * (uint64_t)width + 1, sizeof(value_t));
+    }
+    if ((plan->distinct_on != NULL && keys == NULL) ||
+        !row_table_init(&seen, width, ctx->eval.arena)) {
         return exec_nomem(ctx, err);
     }
     for (uint64_t r = 0; r < in->nrows; r++) {
         bool inserted;
         uint32_t index;
-        if (!row_table_upsert(&seen, rs_row(in, r), &index, &inserted)) {
+        const value_t *key = rs_row(in, r);
+        for (int k = 0; keys != NULL && k < width; k++) {
+            keys[r * (uint64_t)width + (uint64_t)k] = key[plan->distinct_on[k]];
+        }
+        key = keys != NULL ? &keys[r * (uint64_t)width] : key;
+        if (!row_table_upsert(&seen, key, &index, &inserted)) {
             return exec_nomem(ctx, err);
         }
         if (inserted) {

@@ -61,9 +61,9 @@ static int window_cmp(const void *x, const void *y, void *arg) {
 typedef struct window_run {
     const expr_t *win;
     window_sort_t sort;
-    uint64_t *order;      /* sorted position → input row */
-    uint64_t *peer_start; /* sorted position → first position of its peer group */
-    uint64_t *peer_end;   /* … one past the last */
+    uint64_t *order;        /* sorted position → input row */
+    uint64_t *peer_start;   /* sorted position → first position of its peer group */
+    uint64_t *peer_end;     /* … one past the last */
     int64_t start_n, end_n; /* frame offsets */
 } window_run_t;
 
@@ -208,8 +208,8 @@ static int frame_values(const window_run_t *w, uint64_t ps, uint64_t pe, value_t
     const char *n = win->name;
     bool value_fn = strcmp(n, "first_value") == 0 || strcmp(n, "last_value") == 0 ||
                     strcmp(n, "nth_value") == 0;
-    bool running = win->window_frame == FRAME_DEFAULT ||
-                   win->frame_start == BOUND_UNBOUNDED_PRECEDING;
+    bool running =
+        win->window_frame == FRAME_DEFAULT || win->frame_start == BOUND_UNBOUNDED_PRECEDING;
     window_acc_t acc = {0};
     uint64_t upto = ps;
     for (uint64_t i = ps; i < pe; i++) {
@@ -269,8 +269,8 @@ static void rank_values(const window_run_t *w, uint64_t ps, uint64_t pe, value_t
 }
 
 /* Evaluates keys and arguments per row and sorts; fills w. */
-static int window_prepare(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx,
-                          window_run_t *w, ctx_err_t *err) {
+static int window_prepare(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx, window_run_t *w,
+                          ctx_err_t *err) {
     int width = win->nwindow_part + win->nwindow_order + win->nargs;
     arena_t *arena = ctx->eval.arena;
     value_t *keys = arena_try_calloc(arena, in->nrows * (uint64_t)width + 1, sizeof(value_t));
@@ -285,8 +285,8 @@ static int window_prepare(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx
         const value_t *row = &in->rows[r * (uint64_t)in->ncols];
         for (int k = 0; k < width; k++) {
             int o = k - win->nwindow_part, a = o - win->nwindow_order;
-            const expr_t *e = o < 0 ? win->window_part[k]
-                                    : (a < 0 ? win->window_order[o] : win->args[a]);
+            const expr_t *e =
+                o < 0 ? win->window_part[k] : (a < 0 ? win->window_order[o] : win->args[a]);
             int rc = eval_expr(e, row, &ctx->eval, &keys[r * (uint64_t)width + k], err);
             if (rc != CTX_OK) {
                 return rc;
@@ -294,8 +294,7 @@ static int window_prepare(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx
         }
     }
     w->win = win;
-    w->sort = (window_sort_t){keys, width, win->nwindow_part, win->nwindow_order,
-                              win->window_desc};
+    w->sort = (window_sort_t){keys, width, win->nwindow_part, win->nwindow_order, win->window_desc};
     qsort_r(w->order, in->nrows, sizeof(uint64_t), window_cmp, &w->sort);
     int nkeys = win->nwindow_part + win->nwindow_order;
     for (uint64_t i = 0; i < in->nrows; i++) {
@@ -335,12 +334,12 @@ static int window_compute(const expr_t *win, const rowset_t *in, exec_ctx_t *ctx
     rc = rc == CTX_OK ? window_prepare(win, in, ctx, &w, err) : rc;
     const char *n = win->name;
     bool ranking = strcmp(n, "row_number") == 0 || strcmp(n, "rank") == 0 ||
-                   strcmp(n, "dense_rank") == 0 || strcmp(n, "lag") == 0 ||
-                   strcmp(n, "lead") == 0;
+                   strcmp(n, "dense_rank") == 0 || strcmp(n, "lag") == 0 || strcmp(n, "lead") == 0;
     uint64_t ps = 0;
     while (rc == CTX_OK && ps < in->nrows) {
         uint64_t pe = ps + 1;
-        while (pe < in->nrows && values_equal(run_key(&w, pe), run_key(&w, ps), win->nwindow_part)) {
+        while (pe < in->nrows &&
+               values_equal(run_key(&w, pe), run_key(&w, ps), win->nwindow_part)) {
             pe++;
         }
         if (ranking) {

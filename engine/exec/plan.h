@@ -119,8 +119,10 @@ struct plan {
     expr_t **aggs; /* aggregate call nodes, aggs[i]->agg_index == i */
     int naggs;
 
-    /* PLAN_DISTINCT */
+    /* PLAN_DISTINCT: the first distinct_cols columns, or (DISTINCT ON) the columns listed in
+     * distinct_on, keeping the first row of each key */
     int distinct_cols;
+    int *distinct_on;
 
     /* PLAN_SORT / PLAN_TOPK */
     sort_key_t *sort_keys;

@@ -91,6 +91,15 @@ QUERIES = [
      "WITH t(a, b) AS (SELECT id, label FROM nodes WHERE id <= 2), u AS (SELECT a * 10 AS c "
      "FROM t) SELECT t.a, t.b, u.c FROM t, u ORDER BY 1, 3"),
     ("WITH MATERIALIZED", "WITH m AS MATERIALIZED (SELECT 7 AS x) SELECT x FROM m"),
+    # DISTINCT ON
+    ("distinct on", "SELECT DISTINCT ON (label) label, id FROM nodes ORDER BY label, id DESC"),
+    ("distinct on a hidden key", "SELECT DISTINCT ON (src) dst, weight FROM edges "
+     "ORDER BY src, weight DESC, dst"),
+    ("distinct on without order by", "SELECT * FROM (SELECT DISTINCT ON (label) label "
+     "FROM nodes) x ORDER BY 1"),
+    ("distinct on two keys with limit", "SELECT DISTINCT ON (kind, src) kind, src, dst "
+     "FROM edges ORDER BY kind, src, dst DESC LIMIT 3"),
+    ("distinct on must lead order by", "SELECT DISTINCT ON (label) id FROM nodes ORDER BY id"),
     # window functions
     ("lag and lead", "SELECT id, lag(id) OVER (ORDER BY id), lead(id, 2) OVER (ORDER BY id), "
      "lag(id, 1, -1::bigint) OVER (PARTITION BY label ORDER BY id) FROM nodes ORDER BY id"),
