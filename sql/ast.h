@@ -73,6 +73,7 @@ struct from_item {
     const char **col_aliases;
     int ncol_aliases;
     bool ordinality;
+    bool lateral; /* LATERAL: may read the columns of the FROM items to its left */
     const char **using_cols;
     int nusing;
 };

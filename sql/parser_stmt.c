@@ -113,6 +113,7 @@ static from_item_t *parser_from_parens(parser_t *p) {
 /* [schema.]table or [schema.]function(args), or a parenthesised item, with its alias. */
 static from_item_t *parser_from_primary(parser_t *p) {
     from_item_t *f = NULL;
+    bool lateral = parser_accept_kw(p, "lateral");
     if (parser_is_op(p, 0, "(")) {
         f = parser_from_parens(p);
     } else {
@@ -141,6 +142,7 @@ static from_item_t *parser_from_primary(parser_t *p) {
     if (f == NULL) {
         return NULL;
     }
+    f->lateral = lateral;
     if (f->kind != FROM_SUBQUERY && parser_is_kw(p, 0, "as") && parser_is_kw(p, 1, "of") &&
         parser_as_of(p, f) != CTX_OK) {
         return NULL;

@@ -554,10 +554,29 @@ static expr_t *using_condition(planner_t *p, const from_item_t *f, const plan_t 
     return on;
 }
 
+/* A LATERAL item: planned with the left side's columns as an enclosing scope, so its references
+ * to them bind as outer references (*refs counts them; none: an ordinary join). */
+static int plan_lateral(planner_t *p, from_item_t *f, const plan_t *left, plan_t **out, int *refs,
+                        ctx_err_t *err) {
+    bind_scope_t scope = {left->cols, left->ncols};
+    bind_outer_t outer = {&scope, p->outer};
+    planner_t sub = *p;
+    sub.outer = &outer;
+    sub.outer_refs = refs;
+    int rc = plan_from(&sub, f, out, err);
+    if (*refs > 0 && p->outer_refs != NULL) {
+        *p->outer_refs += *refs; /* conservative, as for subqueries */
+    }
+    return rc;
+}
+
 static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err) {
     plan_t *l, *r;
     int rc = plan_from(p, f->left, &l, err);
-    if (rc == CTX_OK) {
+    int lateral_refs = 0;
+    if (rc == CTX_OK && f->right->lateral) {
+        rc = plan_lateral(p, f->right, l, &r, &lateral_refs, err);
+    } else if (rc == CTX_OK) {
         rc = plan_from(p, f->right, &r, err);
     }
     if (rc != CTX_OK) {
@@ -569,6 +588,7 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
     plan_t *join = plan_new(p, PLAN_JOIN, l);
     join->right = r;
     join->left_join = f->join_type == JOIN_LEFT;
+    join->lateral = lateral_refs > 0;
     join->ncols = l->ncols + r->ncols;
     join->cols = concat_cols(p, l, r);
     join->predicate = f->on;
@@ -578,7 +598,7 @@ static int plan_join(planner_t *p, from_item_t *f, plan_t **out, ctx_err_t *err)
         scope_t s = {join->cols, join->ncols};
         rc = bind_in(p, f->on, &s, false, err);
     }
-    if (rc == CTX_OK) {
+    if (rc == CTX_OK && !join->lateral) {
         detect_lookup_join(join, l, r);
         if (join->lookup_left_col >= 0) {
             join->est_cost = l->est_cost + l->est_rows;

@@ -836,6 +836,34 @@ static int exec_join_nested(const plan_t *plan, const rowset_t *l, const rowset_
     return CTX_OK;
 }
 
+/* LATERAL: the right side runs once per left row, with that row as its outer row (as a
+ * correlated subquery's), and joins with it alone. */
+static int exec_join_lateral(const plan_t *plan, const rowset_t *l, exec_ctx_t *ctx,
+                             rs_builder_t *b, ctx_err_t *err) {
+    for (uint64_t i = 0; i < l->nrows; i++) {
+        exec_ctx_t sub = *ctx;
+        sub.analyze = false;
+        sub.eval.outer = &ctx->eval;
+        sub.eval.outer_row = rs_row(l, i);
+        sub.eval.agg_values = NULL;
+        sub.eval.srf_rows = NULL;
+        sub.eval.srf_index = 0;
+        rowset_t r;
+        int rc = exec_plan(plan->right, &sub, &r, err);
+        rowset_t one = {(value_t *)rs_row(l, i), 1, l->ncols};
+        if (rc == CTX_OK) {
+            rc = exec_join_nested(plan, &one, &r, ctx, b, err);
+        }
+        if (rc == CTX_OK) {
+            rc = check_cancel(ctx, i + 1, err);
+        }
+        if (rc != CTX_OK) {
+            return rc;
+        }
+    }
+    return CTX_OK;
+}
+
 /* Key-lookup join: the right side is a base table probed by the id in a left column. */
 static int exec_join_lookup(const plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rs_builder_t *b,
                             ctx_err_t *err) {
@@ -866,6 +894,9 @@ static int exec_join(plan_t *plan, const rowset_t *l, exec_ctx_t *ctx, rowset_t 
     rs_init(&b, out, plan->ncols, ctx);
     if (plan->lookup_left_col >= 0) {
         return exec_join_lookup(plan, l, ctx, &b, err);
+    }
+    if (plan->lateral) {
+        return exec_join_lateral(plan, l, ctx, &b, err);
     }
     rowset_t r;
     int rc = exec_plan(plan->right, ctx, &r, err);

@@ -139,6 +139,7 @@ struct plan {
 
     /* PLAN_JOIN */
     bool left_join;
+    bool lateral;        /* right is re-run for each left row, which it reads as its outer row */
     int lookup_left_col; /* key-lookup join: left column holding the id, -1 for nested loop */
     table_id_t lookup_table;
 

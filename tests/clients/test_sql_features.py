@@ -100,6 +100,17 @@ QUERIES = [
     ("distinct on two keys with limit", "SELECT DISTINCT ON (kind, src) kind, src, dst "
      "FROM edges ORDER BY kind, src, dst DESC LIMIT 3"),
     ("distinct on must lead order by", "SELECT DISTINCT ON (label) id FROM nodes ORDER BY id"),
+    # LATERAL
+    ("lateral subquery", "SELECT n.id, x.c, x.m FROM nodes n, LATERAL (SELECT count(*) AS c, "
+     "max(e.dst) AS m FROM edges e WHERE e.src = n.id) x ORDER BY n.id"),
+    ("join lateral top-1", "SELECT n.id, t.dst FROM nodes n JOIN LATERAL (SELECT e.dst FROM "
+     "edges e WHERE e.src = n.id ORDER BY e.weight DESC, e.dst LIMIT 1) t ON true ORDER BY n.id"),
+    ("left join lateral", "SELECT n.id, t.dst FROM nodes n LEFT JOIN LATERAL (SELECT e.dst "
+     "FROM edges e WHERE e.src = n.id AND e.kind = 'owns') t ON true ORDER BY n.id, t.dst"),
+    ("lateral function", "SELECT n.id, g FROM nodes n, LATERAL generate_series(1, n.id::int) g "
+     "WHERE n.id <= 3 ORDER BY 1, 2"),
+    ("lateral without references", "SELECT n.id, x.k FROM nodes n, LATERAL (SELECT 5 AS k) x "
+     "WHERE n.id < 3 ORDER BY 1"),
     # window functions
     ("lag and lead", "SELECT id, lag(id) OVER (ORDER BY id), lead(id, 2) OVER (ORDER BY id), "
      "lag(id, 1, -1::bigint) OVER (PARTITION BY label ORDER BY id) FROM nodes ORDER BY id"),
