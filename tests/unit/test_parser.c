@@ -625,6 +625,129 @@ START_TEST(test_transactions_and_explain) {
 }
 END_TEST
 
+START_TEST(test_savepoints_and_cursors) {
+    stmt_t *s = parse1("SAVEPOINT sp1");
+    ck_assert_int_eq(s->kind, STMT_SAVEPOINT);
+    ck_assert_str_eq(s->u.savepoint->name, "sp1");
+    s = parse1("RELEASE SAVEPOINT \"Sp\"");
+    ck_assert_int_eq(s->kind, STMT_RELEASE);
+    ck_assert_str_eq(s->u.savepoint->name, "Sp");
+    ck_assert_int_eq(parse1("RELEASE sp1")->kind, STMT_RELEASE);
+    s = parse1("ROLLBACK TO SAVEPOINT sp1");
+    ck_assert_int_eq(s->kind, STMT_ROLLBACK_TO);
+    ck_assert_str_eq(s->u.savepoint->name, "sp1");
+    ck_assert_int_eq(parse1("ROLLBACK WORK TO sp1")->kind, STMT_ROLLBACK_TO);
+
+    s = parse1("DECLARE \"c1\" BINARY NO SCROLL CURSOR WITH HOLD FOR SELECT id FROM nodes");
+    ck_assert_int_eq(s->kind, STMT_DECLARE);
+    ck_assert_str_eq(s->u.cursor->name, "c1");
+    ck_assert(s->u.cursor->binary && s->u.cursor->hold);
+    ck_assert_int_eq(s->u.cursor->scroll, SCROLL_NO);
+    ck_assert_int_eq(s->u.cursor->query_location, 51);
+    s = parse1("DECLARE c SCROLL CURSOR WITHOUT HOLD FOR WITH x AS (SELECT 1) SELECT * FROM x");
+    ck_assert(!s->u.cursor->hold);
+    ck_assert_int_eq(s->u.cursor->scroll, SCROLL_YES);
+
+    static const struct {
+        const char *text;
+        stmt_kind_t kind;
+        fetch_direction_t direction;
+        int64_t count;
+    } fetches[] = {
+        {"FETCH c", STMT_FETCH, FETCH_FORWARD, 1},
+        {"FETCH next FROM c", STMT_FETCH, FETCH_FORWARD, 1},
+        {"FETCH FORWARD 2000 FROM \"c\"", STMT_FETCH, FETCH_FORWARD, 2000},
+        {"FETCH FORWARD ALL IN c", STMT_FETCH, FETCH_FORWARD, INT64_MAX},
+        {"FETCH ALL c", STMT_FETCH, FETCH_FORWARD, INT64_MAX},
+        {"FETCH 5 c", STMT_FETCH, FETCH_FORWARD, 5},
+        {"FETCH -5 c", STMT_FETCH, FETCH_BACKWARD, 5},
+        {"FETCH PRIOR c", STMT_FETCH, FETCH_BACKWARD, 1},
+        {"FETCH BACKWARD c", STMT_FETCH, FETCH_BACKWARD, 1},
+        {"FETCH FORWARD -3 c", STMT_FETCH, FETCH_BACKWARD, 3},
+        {"FETCH FIRST c", STMT_FETCH, FETCH_ABSOLUTE, 1},
+        {"FETCH LAST FROM c", STMT_FETCH, FETCH_ABSOLUTE, -1},
+        {"FETCH ABSOLUTE -2 FROM c", STMT_FETCH, FETCH_ABSOLUTE, -2},
+        {"FETCH RELATIVE 0 c", STMT_FETCH, FETCH_RELATIVE, 0},
+        {"MOVE BACKWARD ALL IN c", STMT_MOVE, FETCH_BACKWARD, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(fetches) / sizeof(fetches[0]); i++) {
+        s = parse1(fetches[i].text);
+        ck_assert_msg(s->kind == fetches[i].kind &&
+                          s->u.cursor->direction == fetches[i].direction &&
+                          s->u.cursor->count == fetches[i].count,
+                      "%s: kind %d direction %d count %lld", fetches[i].text, s->kind,
+                      s->u.cursor->direction, (long long)s->u.cursor->count);
+        ck_assert_str_eq(s->u.cursor->name, "c");
+    }
+    s = parse1("CLOSE ALL");
+    ck_assert_int_eq(s->kind, STMT_CLOSE);
+    ck_assert_ptr_null(s->u.cursor->name);
+    ck_assert_str_eq(parse1("CLOSE c")->u.cursor->name, "c");
+
+    expect_error("SAVEPOINT", CTX_ESYNTAX, "syntax error at end of input", 10);
+    expect_error("ROLLBACK TO", CTX_ESYNTAX, "syntax error at end of input", 12);
+    expect_error("DECLARE c CURSOR FOR INSERT INTO nodes VALUES (1)", CTX_ESYNTAX,
+                 "syntax error at or near \"INSERT\"", 22);
+    expect_error("FETCH ABSOLUTE FROM c", CTX_ESYNTAX, "syntax error at or near \"FROM\"", 16);
+}
+END_TEST
+
+START_TEST(test_sql_features) {
+    /* substring(x FROM n FOR m) is substring(x, n, m); FOR alone starts at 1 */
+    ck_assert_str_eq(expr_of("substring(x FROM 2 FOR 3)"), expr_of("substring(x, 2, 3)"));
+    ck_assert_str_eq(expr_of("substring(x FOR 3)"), expr_of("substring(x, 1, 3)"));
+    ck_assert_str_eq(expr_of("substring(x from 2)"), expr_of("substring(x, 2)"));
+
+    /* aggregate ORDER BY keys and FILTER follow the arguments (expr.h) */
+    stmt_t *s = parse1("SELECT string_agg(a, ',' ORDER BY b DESC, c) FILTER (WHERE d > 1) FROM t");
+    expr_t *e = s->u.select->items[0].expr;
+    ck_assert_int_eq(e->nargs, 5);
+    ck_assert_int_eq(e->agg_norder, 2);
+    ck_assert(e->agg_filter && e->agg_desc[0] && !e->agg_desc[1]);
+    ck_assert_int_eq(expr_agg_nargs(e), 2);
+    e = parse1("SELECT count(*) FILTER (WHERE x) FROM t")->u.select->items[0].expr;
+    ck_assert(e->star && e->agg_filter);
+    ck_assert_int_eq(expr_agg_nargs(e), 0);
+
+    /* window frames; PARTITION BY keys are kept apart from the function's arguments */
+    e = parse1("SELECT lag(x, 2) OVER (PARTITION BY a, b ORDER BY c ROWS BETWEEN 3 PRECEDING AND "
+               "UNBOUNDED FOLLOWING) FROM t")
+            ->u.select->items[0]
+            .expr;
+    ck_assert_int_eq(e->kind, EXPR_WINDOW);
+    ck_assert_int_eq(e->nargs, 2);
+    ck_assert_int_eq(e->nwindow_part, 2);
+    ck_assert_int_eq(e->window_frame, FRAME_ROWS);
+    ck_assert_int_eq(e->frame_start, BOUND_PRECEDING);
+    ck_assert_ptr_nonnull(e->frame_start_n);
+    ck_assert_int_eq(e->frame_end, BOUND_UNBOUNDED_FOLLOWING);
+    e = parse1("SELECT sum(x) OVER (ORDER BY y RANGE CURRENT ROW) FROM t")->u.select->items[0].expr;
+    ck_assert_int_eq(e->window_frame, FRAME_RANGE);
+    ck_assert_int_eq(e->frame_start, BOUND_CURRENT);
+    ck_assert_int_eq(e->frame_end, BOUND_CURRENT);
+
+    /* WITH RECURSIVE with column lists; DISTINCT ON; LATERAL */
+    s = parse1("WITH RECURSIVE r(n, m) AS NOT MATERIALIZED (SELECT 1, 2 UNION ALL SELECT n + 1, m "
+               "FROM r) SELECT * FROM r");
+    ck_assert(s->u.select->cte_recursive);
+    ck_assert_int_eq(s->u.select->cte_ncolumns[0], 2);
+    ck_assert_str_eq(s->u.select->cte_columns[0][1], "m");
+    s = parse1("SELECT DISTINCT ON (a, b + 1) a FROM t ORDER BY a");
+    ck_assert(!s->u.select->distinct);
+    ck_assert_int_eq(s->u.select->ndistinct_on, 2);
+    s = parse1("SELECT * FROM nodes n, LATERAL (SELECT n.id) x JOIN LATERAL f(n.id) y ON true");
+    ck_assert(s->u.select->from->right->left->lateral);
+    ck_assert(s->u.select->from->right->right->lateral);
+    ck_assert(!s->u.select->from->left->lateral);
+
+    /* a parenthesised join of aliased subqueries vs a parenthesised query */
+    s = parse1("SELECT * FROM ((SELECT 1 AS a) x JOIN (SELECT 1 AS b) y ON x.a = y.b)");
+    ck_assert_int_eq(s->u.select->from->kind, FROM_JOIN);
+    s = parse1("SELECT * FROM ((SELECT 1) UNION (SELECT 2)) z");
+    ck_assert_int_eq(s->u.select->from->kind, FROM_SUBQUERY);
+}
+END_TEST
+
 START_TEST(test_multiple_statements) {
     ck_assert_int_eq(parse("SELECT 1; ; SELECT 2 ;;"), CTX_OK);
     ck_assert_int_eq(nstmts, 2);
@@ -937,6 +1060,8 @@ static Suite *parser_suite(void) {
     tcase_add_test(tc, test_update_delete);
     tcase_add_test(tc, test_set_show_reset);
     tcase_add_test(tc, test_transactions_and_explain);
+    tcase_add_test(tc, test_savepoints_and_cursors);
+    tcase_add_test(tc, test_sql_features);
     tcase_add_test(tc, test_multiple_statements);
     tcase_add_test(tc, test_syntax_errors);
     tcase_add_test(tc, test_depth_limit);

@@ -416,6 +416,82 @@ START_TEST(test_write_conflicts) {
 }
 END_TEST
 
+/* Savepoints through the undo log, also when another session's statement rolled this block's
+ * changes back in between (the re-apply records each savepoint's undo position again). */
+START_TEST(test_savepoints) {
+    load_graph();
+    const char *ids = "SELECT id FROM nodes WHERE id >= 50 ORDER BY id";
+    ck_assert_str_eq(run(fx.a, "SAVEPOINT s"),
+                     "ERROR 25P01: SAVEPOINT can only be used in transaction blocks");
+    run(fx.a, "BEGIN");
+    run(fx.a, "INSERT INTO nodes VALUES (50, 'T', NULL)");
+    ck_assert_str_eq(run(fx.a, "SAVEPOINT s1"), "SAVEPOINT\n");
+    run(fx.a, "INSERT INTO nodes VALUES (51, 'T', NULL)");
+    run(fx.a, "SAVEPOINT s2");
+    run(fx.a, "INSERT INTO nodes VALUES (52, 'T', NULL)");
+    ck_assert_str_eq(run(fx.b, "SELECT count(*) FROM nodes"), "5\nSELECT 1\n"); /* swaps a out */
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO SAVEPOINT s2"), "ROLLBACK\n");
+    ck_assert_str_eq(run(fx.a, ids), "50\n51\nSELECT 2\n");
+    run(fx.a, "SAVEPOINT s3");
+    run(fx.a, "INSERT INTO nodes VALUES (53, 'T', NULL)");
+    run(fx.b, "SELECT 1");
+    ck_assert_str_eq(run(fx.a, ids), "50\n51\n53\nSELECT 3\n");  /* re-applied in stretches */
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO s3"), "ROLLBACK\n"); /* by the undo log */
+    ck_assert_str_eq(run(fx.a, ids), "50\n51\nSELECT 2\n");
+    ck_assert_str_eq(run(fx.a, "RELEASE s2"), "RELEASE\n");
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO s3"), "ERROR 3B001: savepoint \"s3\" does not exist");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'E');
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO s1"), "ROLLBACK\n");
+    ck_assert_int_eq(sql_session_txn_status(fx.a), 'T');
+    ck_assert_str_eq(run(fx.a, ids), "50\nSELECT 1\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "COMMIT\n");
+    ck_assert_str_eq(run(fx.b, ids), "50\nSELECT 1\n");
+
+    /* An error, or a conflict found at re-apply, fails the block until ROLLBACK TO. */
+    run(fx.a, "BEGIN");
+    run(fx.a, "UPDATE nodes SET label = 'A' WHERE id = 1");
+    run(fx.a, "SAVEPOINT x");
+    ck_assert_str_eq(run(fx.a, "INSERT INTO nodes VALUES (50, 'dup', NULL)"),
+                     "ERROR 23505: duplicate key value violates unique constraint \"nodes_pkey\"");
+    ck_assert_str_eq(run(fx.a, "SELECT 1"), "ERROR 25P02: current transaction is aborted, "
+                                            "commands ignored until end of transaction block");
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO x"), "ROLLBACK\n");
+    run(fx.a, "UPDATE nodes SET label = 'B' WHERE id = 2");
+    ck_assert_str_eq(run(fx.b, "UPDATE nodes SET label = 'C' WHERE id = 2"), "UPDATE 1\n");
+    ck_assert_str_eq(run(fx.a, "SELECT 1"),
+                     "ERROR 40001: could not serialize access due to concurrent update");
+    ck_assert_str_eq(run(fx.a, "ROLLBACK TO x"), "ROLLBACK\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "COMMIT\n");
+    ck_assert_str_eq(run(fx.b, "SELECT label FROM nodes WHERE id IN (1, 2) ORDER BY id"),
+                     "A\nC\nSELECT 2\n");
+}
+END_TEST
+
+/* Cursors keep their rows in their own arena: FETCH after the statement arena was reset, a WITH
+ * HOLD cursor after COMMIT, and statement_mem_limit bounds DECLARE. */
+START_TEST(test_cursors) {
+    load_graph();
+    run(fx.a, "BEGIN");
+    ck_assert_str_eq(run(fx.a, "DECLARE c CURSOR WITH HOLD FOR SELECT id, 'x' || label AS l "
+                               "FROM nodes ORDER BY id"),
+                     "DECLARE CURSOR\n");
+    ck_assert_str_eq(run(fx.a, "DECLARE d CURSOR FOR SELECT 1"), "DECLARE CURSOR\n");
+    ck_assert_str_eq(run(fx.a, "COMMIT"), "COMMIT\n");
+    arena_reset(&fx.arena);
+    run(fx.b, "DELETE FROM nodes WHERE id = 2");
+    ck_assert_str_eq(run(fx.a, "FETCH 2 FROM c"), "1|xUser\n2|xDoc\nFETCH 2\n");
+    ck_assert_str_eq(run(fx.a, "MOVE ALL IN c"), "MOVE 3\n");
+    ck_assert_str_eq(run(fx.a, "FETCH PRIOR FROM c"), "5|xTag\nFETCH 1\n");
+    ck_assert_str_eq(run(fx.a, "FETCH d"), "ERROR 34000: cursor \"d\" does not exist");
+    ck_assert_str_eq(run(fx.a, "CLOSE c"), "CLOSE CURSOR\n");
+    ck_assert_str_eq(run(fx.a, "SET statement_mem_limit = '64kB'"), "SET\n");
+    run(fx.a, "BEGIN");
+    ck_assert_str_eq(run(fx.a, "DECLARE big CURSOR FOR SELECT * FROM generate_series(1, 100000)"),
+                     "ERROR 53200: out of memory");
+    run(fx.a, "ROLLBACK");
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("sql");
     TCase *tc = tcase_create("sql");
@@ -427,6 +503,8 @@ int main(void) {
     tcase_add_test(tc, test_vectors);
     tcase_add_test(tc, test_writes);
     tcase_add_test(tc, test_transactions);
+    tcase_add_test(tc, test_savepoints);
+    tcase_add_test(tc, test_cursors);
     tcase_add_test(tc, test_transaction_change_limit);
     tcase_add_test(tc, test_settings_and_errors);
     tcase_add_test(tc, test_explain);
