@@ -27,6 +27,7 @@
 #include "pgtypes.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- conversions used by the senders ------------------------------------------------------- */
@@ -244,11 +245,151 @@ static int binary_recv_VECTOR(const uint8_t *data, size_t len, arena_t *arena, v
 
 _Static_assert(VECTOR_DIMS_MAX <= UINT16_MAX, "a vector's dimension is an Int16 on the wire");
 
+/* ---- arrays ---------------------------------------------------------------------------------- */
+
+/* The element OID of a listed array type (_int8, _oid, _text, …: an element type, no array type
+ * of its own, category 'A'; int2vector and oidvector have arrays, so they are not taken), else
+ * 0. */
+static uint32_t binary_array_elem(uint32_t oid) {
+    switch (oid) {
+#define BINARY_X_ARRAY(id, typname, oid_, array, elem, typlen, category, nsp, sqlname, ctype, io,  \
+                       send, recv)                                                                 \
+    case PGT_OID_##id:                                                                             \
+        return array == 0 && category == 'A' ? (uint32_t)elem : 0;
+        PGTYPES_LIST(BINARY_X_ARRAY)
+#undef BINARY_X_ARRAY
+    default:
+        return 0;
+    }
+}
+
+static uint32_t binary_u32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* An element of an array's text form as a value of the element type, for its binary send:
+ * numbers and booleans parsed, everything else as text. */
+static value_t binary_array_value(const char *text, uint32_t elem_oid) {
+    switch (elem_oid) {
+    case PGT_OID_INT2:
+    case PGT_OID_INT4:
+    case PGT_OID_INT8:
+    case PGT_OID_OID:
+        return value_int(strtoll(text, NULL, 10));
+    case PGT_OID_FLOAT4:
+    case PGT_OID_FLOAT8:
+        return value_float(strtod(text, NULL));
+    case PGT_OID_BOOL:
+        return value_bool(text[0] == 't');
+    default:
+        return value_text(text, (uint32_t)strlen(text));
+    }
+}
+
+/* Sends an array value (its text form) in array_send's layout (binary_recv_array's table);
+ * false, nothing written, when v is not a one-dimensional array literal or its elements have no
+ * binary form here (vector, jsonb: the caller sends the text). */
+static bool binary_send_array(buf_t *out, arena_t *arena, const value_t *v, uint32_t elem_oid) {
+    if (v->kind != VAL_TEXT || elem_oid == PGT_OID_VECTOR || elem_oid == PGT_OID_JSONB) {
+        return false;
+    }
+    const char **elems = NULL;
+    int n = 0;
+    ctx_err_t ignored;
+    ctx_err_clear(&ignored);
+    if (value_array_split(v->u.str.ptr, v->u.str.len, arena, &elems, &n, &ignored) != 0) {
+        return false;
+    }
+    bool nulls = false;
+    for (int i = 0; i < n; i++) {
+        nulls |= elems[i] == NULL;
+    }
+    buf_append_u32be(out, n > 0 ? 1 : 0);
+    buf_append_u32be(out, nulls ? 1 : 0);
+    buf_append_u32be(out, elem_oid);
+    if (n > 0) {
+        buf_append_u32be(out, (uint32_t)n);
+        buf_append_u32be(out, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        if (elems[i] == NULL) {
+            buf_append_u32be(out, UINT32_MAX); /* -1: NULL */
+            continue;
+        }
+        size_t at = buf_size(out);
+        buf_append_u32be(out, 0);
+        value_t e = binary_array_value(elems[i], elem_oid);
+        binary_send(out, arena, &e, elem_oid);
+        buf_patch_u32be(out, at, (uint32_t)(buf_size(out) - at - 4));
+    }
+    return true;
+}
+
+/* PostgreSQL's array_recv format, one dimension (or none: the empty array):
+ *   OFFSET  SIZE  DESCRIPTION
+ *   0       4     ndim (0 or 1)
+ *   4       4     flags (has NULLs; not trusted)
+ *   8       4     element type OID (the array type's element type)
+ *   12      4     dimension length n          } when ndim = 1
+ *   16      4     lower bound (any)           }
+ *   20      …     n × {int32 length (-1 = NULL), bytes in the element's binary format}
+ * into the array's text form, the engine's representation of an array value. */
+static int binary_recv_array(uint32_t elem_type, const uint8_t *data, size_t len, arena_t *arena,
+                             value_t *out, ctx_err_t *err) {
+    if (len < 12) {
+        return CTX_EBINARY_FORMAT;
+    }
+    uint32_t ndim = binary_u32(data), elem_oid = binary_u32(data + 8);
+    if (ndim > 1) {
+        return ctx_err_set(err, CTX_EFEATURE,
+                           "binary arrays of more than one dimension are not supported");
+    }
+    if (elem_oid != elem_type || (ndim == 1 && len < 20)) {
+        return CTX_EBINARY_FORMAT;
+    }
+    uint32_t n = ndim == 0 ? 0 : binary_u32(data + 12);
+    size_t at = ndim == 0 ? 12 : 20;
+    if (n > (len - at) / 4) { /* every element takes at least its length word */
+        return CTX_EBINARY_FORMAT;
+    }
+    const char **elems = arena_alloc(arena, sizeof(char *) * ((size_t)n + 1));
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - at < 4) {
+            return CTX_EBINARY_FORMAT;
+        }
+        int32_t elen = (int32_t)binary_u32(data + at);
+        at += 4;
+        elems[i] = NULL;
+        if (elen < -1 || (elen >= 0 && (size_t)elen > len - at)) {
+            return CTX_EBINARY_FORMAT;
+        }
+        if (elen >= 0) {
+            value_t v;
+            int rc = binary_recv(elem_oid, data + at, (size_t)elen, arena, &v, err);
+            if (rc != 0) {
+                return rc;
+            }
+            uint32_t tlen;
+            elems[i] = value_to_text(&v, arena, &tlen);
+            at += (size_t)elen;
+        }
+    }
+    if (at != len || n > INT32_MAX) {
+        return CTX_EBINARY_FORMAT;
+    }
+    *out = value_array_build(elems, (int)n, arena);
+    return 0;
+}
+
 /* ---- dispatch by OID, generated from the list ---------------------------------------------- */
 
 void binary_send(buf_t *out, arena_t *arena, const value_t *v, uint32_t type_oid) {
     CTX_ASSERT(out != NULL && v != NULL);
     CTX_ASSERT(!value_is_null(v));
+    uint32_t elem_oid = binary_array_elem(type_oid);
+    if (elem_oid != 0 && binary_send_array(out, arena, v, elem_oid)) {
+        return;
+    }
     switch (type_oid) {
 #define BINARY_X_SEND(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,    \
                       send, recv)                                                                  \
@@ -267,6 +408,10 @@ int binary_recv(uint32_t type_oid, const uint8_t *data, size_t len, arena_t *are
                 ctx_err_t *err) {
     CTX_ASSERT(data != NULL || len == 0);
     CTX_ASSERT(out != NULL);
+    uint32_t elem_oid = binary_array_elem(type_oid);
+    if (elem_oid != 0 && elem_oid != PGT_OID_VECTOR && elem_oid != PGT_OID_JSONB) {
+        return binary_recv_array(elem_oid, data, len, arena, out, err);
+    }
     switch (type_oid) {
 #define BINARY_X_RECV(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,    \
                       send, recv)                                                                  \

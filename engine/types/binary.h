@@ -25,8 +25,10 @@
 void binary_send(buf_t *out, arena_t *arena, const value_t *v, uint32_t type_oid);
 
 /* Decodes data[0, len) in the binary format of type_oid into *out: bool → VAL_BOOL, int2/int4/
- * int8/oid → VAL_INT, float4/float8 → VAL_FLOAT, vector → VAL_VECTOR, jsonb and every other OID
- * → VAL_TEXT of the bytes (jsonb without its version byte). Payloads are copied into arena.
+ * int8/oid → VAL_INT, float4/float8 → VAL_FLOAT, vector → VAL_VECTOR, one-dimensional arrays
+ * of those (_int8, _oid, _text, …: PostgreSQL's array_recv layout) → their text form `{1,2}`,
+ * jsonb and every other OID → VAL_TEXT of the bytes (jsonb without its version byte). Payloads
+ * are copied into arena. Arrays of more than one dimension are 0A000.
  *
  * Returns 0, or CTX_EBINARY_FORMAT when the bytes are not a value of the type (wrong length,
  * vector dimension out of range). err gets a message only when the type has one of its own
