@@ -82,6 +82,30 @@ async def main():
         assert 'invalid value for parameter "statement_timeout": "soon"' in str(e), str(e)
     print("ok startup settings")
 
+    conn = await connect()
+    # asyncpg's type introspection (a WITH RECURSIVE query with array_agg(… ORDER BY …), bound
+    # with a binary oid[] parameter), here in its PostgreSQL 13 form; the form asyncpg sends to a
+    # server reporting 15 also reads pg_range.rngmultitypid
+    from asyncpg import introspection
+    oid = await conn.fetchval("SELECT oid FROM pg_type WHERE typname = 'vector'")
+    rows = await conn.fetch(introspection.INTRO_LOOKUP_TYPES_13, [oid])
+    assert [(r["oid"], r["name"], r["kind"], r["depth"]) for r in rows] == \
+        [(oid, "vector", b"b", 0)], rows
+    assert await conn.fetchval("SELECT 7 = any($1::oid[])", [7, 8]) is True
+    # nested transactions are savepoints
+    async with conn.transaction():
+        await conn.execute("INSERT INTO nodes (id, label) VALUES (70, 'outer')")
+        try:
+            async with conn.transaction():
+                await conn.execute("INSERT INTO nodes (id, label) VALUES (70, 'dup')")
+        except asyncpg.UniqueViolationError:
+            pass
+        await conn.execute("INSERT INTO nodes (id, label) VALUES (71, 'after')")
+    assert await conn.fetchval("SELECT string_agg(label, ',' ORDER BY id) FROM nodes "
+                               "WHERE id >= 70") == "outer,after"
+    await conn.close()
+    print("ok type introspection query, binary oid[] parameter, nested transactions")
+
 
 if __name__ == "__main__":
     asyncio.run(main())
