@@ -1,0 +1,164 @@
+/*
+ * membership.c — address book, member records, transport peers and learner promotion (contract
+ * and design in membership.h).
+ *
+ * The transport is told about a peer only through mb_sync_peers, which derives the peer set from
+ * the Raft membership as of the newest log entry (a leader must reach a learner as soon as it
+ * appends the change, as the Raft core does) and the book; the book only grows, so a record that
+ * arrives before or after its membership entry ends in the same peer set.
+ */
+#include "membership.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mb_book_set(mb_book_t *book, const mb_member_t *m) {
+    for (int i = 0; i < book->count; i++) {
+        if (book->entries[i].id == m->id) {
+            book->entries[i] = *m;
+            return CTX_OK;
+        }
+    }
+    if (book->count >= MB_BOOK_MAX) {
+        return CTX_ELIMIT;
+    }
+    book->entries[book->count++] = *m;
+    return CTX_OK;
+}
+
+const mb_member_t *mb_book_find(const mb_book_t *book, uint32_t id) {
+    for (int i = 0; i < book->count; i++) {
+        if (book->entries[i].id == id) {
+            return &book->entries[i];
+        }
+    }
+    return NULL;
+}
+
+int mb_parse_address(const char *text, mb_member_t *m, ctx_err_t *err) {
+    const char *colon = strrchr(text, ':');
+    size_t host_len = colon != NULL ? (size_t)(colon - text) : 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
+    if (colon == NULL || host_len == 0 || host_len >= MB_HOST_BYTES_MAX || errno != 0 ||
+        colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        ctx_err_set(err, CTX_EBAD_PARAM, "invalid member address \"%s\"", text);
+        ctx_err_hint(err, "Give the new member's Raft address as 'host:port'.");
+        return CTX_EBAD_PARAM;
+    }
+    memcpy(m->host, text, host_len);
+    m->host[host_len] = '\0';
+    m->raft_port = (uint16_t)port;
+    return CTX_OK;
+}
+
+void mb_record_encode(const mb_member_t *m, buf_t *out) {
+    size_t host_len = strnlen(m->host, MB_HOST_BYTES_MAX - 1);
+    buf_append_u8(out, MB_RECORD_TAG);
+    buf_append_u8(out, MB_RECORD_VERSION);
+    buf_append_u32be(out, m->id);
+    buf_append_u16be(out, m->raft_port);
+    buf_append_u8(out, (uint8_t)host_len);
+    buf_append(out, m->host, host_len);
+}
+
+bool mb_record_is(const uint8_t *bytes, size_t len) {
+    return len >= 1 && bytes[0] == MB_RECORD_TAG;
+}
+
+int mb_record_decode(const uint8_t *bytes, size_t len, mb_member_t *out) {
+    enum { FIXED = 1 + 1 + 4 + 2 + 1 };
+    if (len < FIXED || bytes[0] != MB_RECORD_TAG || bytes[1] != MB_RECORD_VERSION ||
+        len != FIXED + (size_t)bytes[8] || bytes[8] == 0) {
+        return CTX_EPROTOCOL;
+    }
+    memset(out, 0, sizeof(*out));
+    out->id = (uint32_t)bytes[2] << 24 | (uint32_t)bytes[3] << 16 | (uint32_t)bytes[4] << 8 |
+              bytes[5];
+    out->raft_port = (uint16_t)(bytes[6] << 8 | bytes[7]);
+    memcpy(out->host, bytes + FIXED, bytes[8]);
+    if (out->id == RAFT_NONE || out->raft_port == 0 || memchr(out->host, '\0', bytes[8])) {
+        return CTX_EPROTOCOL;
+    }
+    return CTX_OK;
+}
+
+bool mb_conf_has(const raft_conf_t *conf, uint32_t id) {
+    return raft_conf_is_voter(conf, id) || raft_conf_is_learner(conf, id);
+}
+
+static bool mb_peers_has(const mb_peers_t *peers, uint32_t id) {
+    for (int i = 0; i < peers->count; i++) {
+        if (peers->ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void mb_peers_add(rt_t *rt, mb_peers_t *peers, const mb_member_t *m) {
+    rt_peer_t p = {.id = m->id, .port = m->raft_port};
+    snprintf(p.host, sizeof(p.host), "%s", m->host);
+    int rc = peers->count < RT_PEERS_MAX ? rt_add_peer(rt, &p) : CTX_ELIMIT;
+    if (rc != CTX_OK) {
+        CTX_WARN("cluster: could not add member %u (%s:%u) to the transport (%s)", m->id, m->host,
+                 m->raft_port, ctx_sqlstate(rc));
+        return;
+    }
+    peers->ids[peers->count++] = m->id;
+    CTX_INFO("cluster: connecting to member %u at %s:%u", m->id, m->host, m->raft_port);
+}
+
+void mb_sync_peers(rt_t *rt, mb_peers_t *peers, const mb_book_t *book, const raft_conf_t *conf,
+                   uint32_t self) {
+    if (rt == NULL || conf->voters_count == 0) {
+        return;
+    }
+    for (int i = 0; i < peers->count;) {
+        uint32_t id = peers->ids[i];
+        if (mb_conf_has(conf, id)) {
+            i++;
+            continue;
+        }
+        (void)rt_remove_peer(rt, id);
+        peers->ids[i] = peers->ids[--peers->count];
+        CTX_INFO("cluster: member %u left the membership; disconnected", id);
+    }
+    for (int i = 0; i < book->count; i++) {
+        const mb_member_t *m = &book->entries[i];
+        if (m->id != self && mb_conf_has(conf, m->id) && !mb_peers_has(peers, m->id)) {
+            mb_peers_add(rt, peers, m);
+        }
+    }
+}
+
+uint32_t mb_promote_check(mb_promoter_t *pr, const raft_t *raft) {
+    const raft_conf_t *conf = raft_conf(raft);
+    uint64_t last = raft_last_index(raft);
+    uint32_t due = RAFT_NONE;
+    mb_promoter_t next;
+    memset(&next, 0, sizeof(next));
+    for (int i = 0; i < conf->learners_count; i++) {
+        uint32_t id = conf->learners[i];
+        uint32_t ticks = 0;
+        for (int j = 0; j < RAFT_LEARNERS_MAX; j++) {
+            ticks = pr->learner[j] == id ? pr->ticks[j] : ticks;
+        }
+        uint64_t match = 0;
+        bool recent = false;
+        bool close = raft_member_match(raft, id, &match, &recent) == CTX_OK && recent &&
+                     match >= raft_commit_index(raft) && match + MB_CATCH_UP_ENTRIES >= last;
+        ticks = close ? ticks + 1 : 0;
+        next.learner[i] = id;
+        next.ticks[i] = ticks;
+        if (ticks >= MB_CATCH_UP_TICKS && due == RAFT_NONE) {
+            due = id;
+        }
+    }
+    *pr = next;
+    return due;
+}

@@ -1,0 +1,91 @@
+/*
+ * membership.h — the bookkeeping behind ALTER CLUSTER (prefix mb_): where members are, which
+ * transport peers follow from the Raft membership, and when a learner has caught up.
+ *
+ * Addresses travel in the Raft log. Raft's membership entries (raft.h, RAFT_ENTRY_CONF) carry
+ * only an id, so ADD NODE also proposes a member record: a NORMAL entry whose first byte is
+ * MB_RECORD_TAG (a command batch starts with its format version, 1 or 2, so the two never
+ * mix up), stored in the WAL as WAL_TYPE_MEMBER. Every member applies it in log order into its
+ * address book (mb_book_t) -- on restart too, from its own log -- so it can reach members that
+ * are not in its static cluster_nodes. A record is inert by itself: only the ids in the Raft
+ * membership become transport peers (mb_sync_peers).
+ *
+ * Promotion. The leader looks at each learner on every tick (mb_promote_check): a learner whose
+ * match index is within MB_CATCH_UP_ENTRIES of the leader's last index and that answered
+ * recently, for MB_CATCH_UP_TICKS ticks in a row, is due for RAFT_CONF_PROMOTE.
+ *
+ * Everything here runs on the event-loop thread; nothing allocates.
+ */
+#ifndef CTX_MEMBERSHIP_H
+#define CTX_MEMBERSHIP_H
+
+#include "buf.h"
+#include "ctx.h"
+#include "raft.h"
+#include "transport.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+    MB_HOST_BYTES_MAX = 256, /* with its NUL */
+    MB_BOOK_MAX = 16,        /* addresses remembered (RAFT_MEMBERS_MAX fits, with room for
+                                the static ones that left) */
+    MB_RECORD_TAG = 0xC7,    /* first byte of a member record */
+    MB_RECORD_VERSION = 1,
+    MB_CATCH_UP_ENTRIES = 256, /* a learner this close to the last index has caught up ... */
+    MB_CATCH_UP_TICKS = 10,    /* ... when it stays so for this many ticks (100 ms) */
+};
+
+typedef struct mb_member {
+    uint32_t id;
+    char host[MB_HOST_BYTES_MAX];
+    uint16_t raft_port;
+} mb_member_t;
+
+/* Addresses by id; a later entry for an id replaces the earlier. */
+typedef struct mb_book {
+    mb_member_t entries[MB_BOOK_MAX];
+    int count;
+} mb_book_t;
+
+/* Ids currently configured in the transport. */
+typedef struct mb_peers {
+    uint32_t ids[RT_PEERS_MAX];
+    int count;
+} mb_peers_t;
+
+typedef struct mb_promoter {
+    uint32_t learner[RAFT_LEARNERS_MAX];
+    uint32_t ticks[RAFT_LEARNERS_MAX];
+} mb_promoter_t;
+
+/* Inserts or replaces m; CTX_ELIMIT when the book is full (nothing changed). */
+int mb_book_set(mb_book_t *book, const mb_member_t *m);
+const mb_member_t *mb_book_find(const mb_book_t *book, uint32_t id);
+
+/* Parses "host:port" (port 1..65535, host non-empty, shorter than MB_HOST_BYTES_MAX) into m's
+ * host and port; CTX_EBAD_PARAM with err set otherwise. */
+int mb_parse_address(const char *text, mb_member_t *m, ctx_err_t *err);
+
+/* The member record: tag, version, id (u32 BE), port (u16 BE), host length (u8), host. */
+void mb_record_encode(const mb_member_t *m, buf_t *out);
+/* True when bytes start like a member record (whether or not they decode). */
+bool mb_record_is(const uint8_t *bytes, size_t len);
+/* CTX_EPROTOCOL for a malformed or unknown-version record. */
+int mb_record_decode(const uint8_t *bytes, size_t len, mb_member_t *out);
+
+/* Makes the transport's peers the members of conf (voters and learners) other than self whose
+ * address the book knows: adds the missing, removes those no longer members. A conf without
+ * voters (a joiner that has not learned the membership yet) changes nothing. peers tracks what
+ * the transport holds. Failures are logged and retried on the next call. */
+void mb_sync_peers(rt_t *rt, mb_peers_t *peers, const mb_book_t *book, const raft_conf_t *conf,
+                   uint32_t self);
+
+/* Leader, once per tick: the learner due for promotion (see above), or RAFT_NONE. */
+uint32_t mb_promote_check(mb_promoter_t *pr, const raft_t *raft);
+
+/* Whether id is a voter or learner of conf. */
+bool mb_conf_has(const raft_conf_t *conf, uint32_t id);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * test_membership.c — server/membership.c: the member record's encoding (and that no command
+ * batch is mistaken for one), address parsing, the address book, and learner promotion driven by
+ * a real Raft leader.
+ */
+#include "command.h"
+#include "membership.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(test_record_round_trip) {
+    mb_member_t m = {.id = 4, .raft_port = 7004};
+    strcpy(m.host, "db-4.example");
+    buf_t b;
+    buf_init(&b);
+    mb_record_encode(&m, &b);
+    ck_assert(mb_record_is(buf_peek(&b), buf_size(&b)));
+    mb_member_t out;
+    ck_assert_int_eq(mb_record_decode(buf_peek(&b), buf_size(&b), &out), CTX_OK);
+    ck_assert_uint_eq(out.id, 4);
+    ck_assert_uint_eq(out.raft_port, 7004);
+    ck_assert_str_eq(out.host, "db-4.example");
+    /* every truncation and a wrong version are refused */
+    for (size_t n = 0; n < buf_size(&b); n++) {
+        ck_assert_int_eq(mb_record_decode(buf_peek(&b), n, &out), CTX_EPROTOCOL);
+    }
+    uint8_t copy[64];
+    memcpy(copy, buf_peek(&b), buf_size(&b));
+    copy[1] = MB_RECORD_VERSION + 1;
+    ck_assert_int_eq(mb_record_decode(copy, buf_size(&b), &out), CTX_EPROTOCOL);
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_batches_are_not_records) {
+    arena_t arena;
+    arena_init(&arena);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    cmd_op_t op = {.kind = CMD_NODE_INSERT, .id = 1, .label = "x", .label_len = 1};
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(cmd_batch_add(&batch, &op, &err), CTX_OK);
+    buf_t b;
+    buf_init(&b);
+    cmd_encode(&batch, &b);
+    ck_assert(!mb_record_is(buf_peek(&b), buf_size(&b)));
+    buf_reset(&b);
+    cmd_batch_init(&batch, &arena);
+    cmd_encode(&batch, &b); /* an empty batch too */
+    ck_assert(!mb_record_is(buf_peek(&b), buf_size(&b)));
+    buf_free(&b);
+    arena_destroy(&arena);
+}
+END_TEST
+
+START_TEST(test_parse_address) {
+    mb_member_t m;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(mb_parse_address("127.0.0.1:7004", &m, &err), CTX_OK);
+    ck_assert_str_eq(m.host, "127.0.0.1");
+    ck_assert_uint_eq(m.raft_port, 7004);
+    const char *bad[] = {"", "host", ":7004", "host:", "host:0", "host:65536", "host:12x", "h:-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ctx_err_clear(&err);
+        ck_assert_int_eq(mb_parse_address(bad[i], &m, &err), CTX_EBAD_PARAM);
+        ck_assert_str_eq(ctx_sqlstate(err.code), "22023");
+    }
+}
+END_TEST
+
+START_TEST(test_book) {
+    mb_book_t book;
+    memset(&book, 0, sizeof(book));
+    for (uint32_t id = 1; id <= MB_BOOK_MAX; id++) {
+        mb_member_t m = {.id = id, .raft_port = (uint16_t)(7000 + id)};
+        strcpy(m.host, "a");
+        ck_assert_int_eq(mb_book_set(&book, &m), CTX_OK);
+    }
+    mb_member_t extra = {.id = 99, .raft_port = 1};
+    ck_assert_int_eq(mb_book_set(&book, &extra), CTX_ELIMIT);
+    mb_member_t moved = {.id = 3, .raft_port = 9003};
+    strcpy(moved.host, "b");
+    ck_assert_int_eq(mb_book_set(&book, &moved), CTX_OK); /* replaces, even when full */
+    ck_assert_uint_eq(mb_book_find(&book, 3)->raft_port, 9003);
+    ck_assert_str_eq(mb_book_find(&book, 3)->host, "b");
+    ck_assert_ptr_null(mb_book_find(&book, 99));
+}
+END_TEST
+
+/* Moves every message between two Raft nodes until both are idle. */
+static void pump(raft_t **nodes, int n) {
+    for (int round = 0; round < 1000; round++) {
+        bool any = false;
+        for (int i = 0; i < n; i++) {
+            if (!raft_has_ready(nodes[i])) {
+                continue;
+            }
+            any = true;
+            raft_ready_t rd;
+            raft_ready(nodes[i], &rd);
+            for (size_t m = 0; m < rd.messages_count; m++) {
+                uint32_t to = rd.messages[m].to;
+                ck_assert(to >= 1 && (int)to <= n);
+                ck_assert_int_eq(raft_step(nodes[to - 1], rd.messages[m].bytes, rd.messages[m].len),
+                                 CTX_OK);
+            }
+            raft_advance(nodes[i], &rd);
+        }
+        if (!any) {
+            return;
+        }
+    }
+    ck_abort_msg("raft nodes did not settle");
+}
+
+START_TEST(test_promotion) {
+    raft_rng_t rng[2];
+    raft_t *nodes[2];
+    raft_conf_t boot = {.voters = {1}, .voters_count = 1};
+    for (int i = 0; i < 2; i++) {
+        raft_rng_seed(&rng[i], (uint64_t)i);
+        raft_config_t cfg = {.id = (uint32_t)i + 1,
+                             .election_ticks = 15,
+                             .heartbeat_ticks = 3,
+                             .inflight_max = 8,
+                             .msg_entries_max = 64,
+                             .msg_bytes_max = 1 << 20,
+                             .pre_vote = true,
+                             .check_quorum = true,
+                             .rng = &rng[i]};
+        raft_restore_t restore = {.bootstrap = i == 0 ? &boot : NULL}; /* node 2 joins */
+        ck_assert_int_eq(raft_new(&cfg, &restore, &nodes[i]), CTX_OK);
+    }
+    raft_campaign(nodes[0]);
+    pump(nodes, 2);
+    ck_assert_int_eq(raft_role(nodes[0]), RAFT_LEADER);
+    uint64_t index = 0;
+    ck_assert_int_eq(raft_propose_conf(nodes[0], RAFT_CONF_ADD_LEARNER, 2, &index), CTX_OK);
+    mb_promoter_t pr;
+    memset(&pr, 0, sizeof(pr));
+    /* before the learner answered: not due, however long */
+    for (int t = 0; t < 2 * MB_CATCH_UP_TICKS; t++) {
+        ck_assert_uint_eq(mb_promote_check(&pr, nodes[0]), RAFT_NONE);
+    }
+    pump(nodes, 2);
+    /* caught up: due after MB_CATCH_UP_TICKS checks in a row, not before */
+    uint32_t due = RAFT_NONE;
+    int ticks = 0;
+    while (due == RAFT_NONE && ticks < 10 * MB_CATCH_UP_TICKS) {
+        raft_tick(nodes[0]);
+        raft_tick(nodes[1]);
+        pump(nodes, 2);
+        due = mb_promote_check(&pr, nodes[0]);
+        ticks++;
+    }
+    ck_assert_uint_eq(due, 2);
+    ck_assert_int_ge(ticks, MB_CATCH_UP_TICKS);
+    ck_assert_int_eq(raft_propose_conf(nodes[0], RAFT_CONF_PROMOTE, due, &index), CTX_OK);
+    pump(nodes, 2);
+    ck_assert(raft_conf_is_voter(raft_conf(nodes[1]), 2));
+    for (int i = 0; i < 2; i++) {
+        raft_free(nodes[i]);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("membership");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_record_round_trip);
+    tcase_add_test(tc, test_batches_are_not_records);
+    tcase_add_test(tc, test_parse_address);
+    tcase_add_test(tc, test_book);
+    tcase_add_test(tc, test_promotion);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
