@@ -310,6 +310,10 @@ static void cl_note_removed(cluster_t *c, const char *how) {
         return;
     }
     c->removed = true;
+    for (int i = 0; c->rt != NULL && i < c->peers.count; i++) { /* the others refuse it now */
+        (void)rt_remove_peer(c->rt, c->peers.ids[i]);
+    }
+    c->peers.count = 0;
     CTX_WARN("cluster: node %u was removed from the cluster (%s); it no longer takes part: "
              "stop this process",
              c->cfg.node_id, how);
@@ -324,6 +328,13 @@ static void cl_apply_membership(cluster_t *c, const cl_entry_t *e, const uint8_t
             c->was_member |= node == c->cfg.node_id && op != RAFT_CONF_REMOVE;
             if (op == RAFT_CONF_REMOVE && node == c->cfg.node_id) {
                 cl_note_removed(c, "its removal committed");
+            } else if (op == RAFT_CONF_REMOVE && c->rt != NULL) {
+                /* the Raft core no longer replicates to it: tell it (membership.h, Leaving) */
+                uint8_t notice[8];
+                for (int i = 0; i < 8; i++) {
+                    notice[i] = (uint8_t)(e->index >> (56 - 8 * i));
+                }
+                (void)rt_send(c->rt, node, MB_KIND_REMOVED, notice, sizeof(notice));
             }
         }
         return;
@@ -623,7 +634,10 @@ static void cl_membership_changed(cluster_t *c) {
         /* a leader goes on until its own removal commits (then the Raft core steps it down) */
         cl_note_removed(c, "its log holds its removal");
     }
-    mb_sync_peers(c->rt, &c->peers, &c->book, conf, c->cfg.node_id);
+    if (c->removed) {
+        return;
+    }
+    mb_sync_peers(c->rt, &c->peers, &c->book, conf, c->cfg.node_id, cl_now_ms());
 }
 
 /* Hands every ready batch over to the pipeline, then runs what is durable. */
@@ -1028,6 +1042,9 @@ static void cl_tick(cluster_t *c) {
         raft_tick(c->raft);
         cl_promote(c);
     }
+    if (!c->removed) {
+        mb_sync_peers(c->rt, &c->peers, &c->book, raft_conf(c->raft), c->cfg.node_id, now);
+    }
 }
 
 static void cl_receive(cluster_t *c) {
@@ -1037,6 +1054,9 @@ static void cl_receive(cluster_t *c) {
     rt_frame_t frames[CL_RECV_MAX];
     size_t n = rt_recv(c->rt, frames, CL_RECV_MAX);
     for (size_t i = 0; i < n; i++) {
+        if (frames[i].kind == MB_KIND_REMOVED && frames[i].len == 8) {
+            cl_note_removed(c, "a member applied its removal"); /* an authenticated member */
+        }
         if (frames[i].kind != RT_KIND_RAFT || c->removed) {
             continue;
         }

@@ -5,7 +5,8 @@
  * The transport is told about a peer only through mb_sync_peers, which derives the peer set from
  * the Raft membership as of the newest log entry (a leader must reach a learner as soon as it
  * appends the change, as the Raft core does) and the book; the book only grows, so a record that
- * arrives before or after its membership entry ends in the same peer set.
+ * arrives before or after its membership entry ends in the same peer set. A peer that left is
+ * dropped only after a grace period, so the notice of its removal can still reach it.
  */
 #include "membership.h"
 
@@ -77,8 +78,8 @@ int mb_record_decode(const uint8_t *bytes, size_t len, mb_member_t *out) {
         return CTX_EPROTOCOL;
     }
     memset(out, 0, sizeof(*out));
-    out->id = (uint32_t)bytes[2] << 24 | (uint32_t)bytes[3] << 16 | (uint32_t)bytes[4] << 8 |
-              bytes[5];
+    out->id =
+        (uint32_t)bytes[2] << 24 | (uint32_t)bytes[3] << 16 | (uint32_t)bytes[4] << 8 | bytes[5];
     out->raft_port = (uint16_t)(bytes[6] << 8 | bytes[7]);
     memcpy(out->host, bytes + FIXED, bytes[8]);
     if (out->id == RAFT_NONE || out->raft_port == 0 || memchr(out->host, '\0', bytes[8])) {
@@ -109,23 +110,34 @@ static void mb_peers_add(rt_t *rt, mb_peers_t *peers, const mb_member_t *m) {
                  m->raft_port, ctx_sqlstate(rc));
         return;
     }
+    peers->leave_ms[peers->count] = 0;
     peers->ids[peers->count++] = m->id;
     CTX_INFO("cluster: connecting to member %u at %s:%u", m->id, m->host, m->raft_port);
 }
 
 void mb_sync_peers(rt_t *rt, mb_peers_t *peers, const mb_book_t *book, const raft_conf_t *conf,
-                   uint32_t self) {
+                   uint32_t self, uint64_t now_ms) {
     if (rt == NULL || conf->voters_count == 0) {
         return;
     }
     for (int i = 0; i < peers->count;) {
         uint32_t id = peers->ids[i];
         if (mb_conf_has(conf, id)) {
+            peers->leave_ms[i++] = 0;
+            continue;
+        }
+        if (peers->leave_ms[i] == 0) {
+            peers->leave_ms[i++] = now_ms + MB_LEAVE_GRACE_MS;
+            continue;
+        }
+        if (now_ms < peers->leave_ms[i]) {
             i++;
             continue;
         }
         (void)rt_remove_peer(rt, id);
-        peers->ids[i] = peers->ids[--peers->count];
+        peers->count--;
+        peers->ids[i] = peers->ids[peers->count];
+        peers->leave_ms[i] = peers->leave_ms[peers->count];
         CTX_INFO("cluster: member %u left the membership; disconnected", id);
     }
     for (int i = 0; i < book->count; i++) {

@@ -10,6 +10,11 @@
  * are not in its static cluster_nodes. A record is inert by itself: only the ids in the Raft
  * membership become transport peers (mb_sync_peers).
  *
+ * Leaving. A removed member stays a transport peer for MB_LEAVE_GRACE_MS after it left the
+ * membership, so the members applying its removal can tell it (a frame of kind MB_KIND_REMOVED:
+ * the Raft core stops replicating to a member the moment its removal is appended, so it would
+ * never learn from the log) before the connection closes.
+ *
  * Promotion. The leader looks at each learner on every tick (mb_promote_check): a learner whose
  * match index is within MB_CATCH_UP_ENTRIES of the leader's last index and that answered
  * recently, for MB_CATCH_UP_TICKS ticks in a row, is due for RAFT_CONF_PROMOTE.
@@ -35,6 +40,9 @@ enum {
     MB_RECORD_VERSION = 1,
     MB_CATCH_UP_ENTRIES = 256, /* a learner this close to the last index has caught up ... */
     MB_CATCH_UP_TICKS = 10,    /* ... when it stays so for this many ticks (100 ms) */
+    MB_LEAVE_GRACE_MS = 1000,  /* a former member stays a transport peer this long */
+    MB_KIND_REMOVED = 16,      /* transport frame kind: "you were removed" (payload: the
+                                  removal's log index, u64 BE) */
 };
 
 typedef struct mb_member {
@@ -52,6 +60,7 @@ typedef struct mb_book {
 /* Ids currently configured in the transport. */
 typedef struct mb_peers {
     uint32_t ids[RT_PEERS_MAX];
+    uint64_t leave_ms[RT_PEERS_MAX]; /* when it is dropped (0: a member) */
     int count;
 } mb_peers_t;
 
@@ -76,11 +85,12 @@ bool mb_record_is(const uint8_t *bytes, size_t len);
 int mb_record_decode(const uint8_t *bytes, size_t len, mb_member_t *out);
 
 /* Makes the transport's peers the members of conf (voters and learners) other than self whose
- * address the book knows: adds the missing, removes those no longer members. A conf without
- * voters (a joiner that has not learned the membership yet) changes nothing. peers tracks what
- * the transport holds. Failures are logged and retried on the next call. */
+ * address the book knows: adds the missing at once, removes those no longer members once
+ * MB_LEAVE_GRACE_MS passed (now_ms: a monotonic clock). A conf without voters (a joiner that has
+ * not learned the membership yet) changes nothing. peers tracks what the transport holds.
+ * Failures are logged and retried on the next call; call it on every tick. */
 void mb_sync_peers(rt_t *rt, mb_peers_t *peers, const mb_book_t *book, const raft_conf_t *conf,
-                   uint32_t self);
+                   uint32_t self, uint64_t now_ms);
 
 /* Leader, once per tick: the learner due for promotion (see above), or RAFT_NONE. */
 uint32_t mb_promote_check(mb_promoter_t *pr, const raft_t *raft);
