@@ -126,8 +126,11 @@ struct cluster {
     mb_peers_t peers;       /* what the transport holds */
     raft_conf_t conf_seen;  /* the membership the peers were last synced to */
     mb_promoter_t promoter; /* leader: learners on their way to voter */
-    bool was_member;        /* this node has been in the membership */
-    bool removed;           /* ... and no longer is: it takes no part any more */
+    mb_history_t history;   /* membership after each applied membership entry */
+    raft_conf_t applied_conf;
+    char state_path[4096]; /* <data_dir>/cluster-membership, "" when not kept */
+    bool was_member;       /* this node has been in the membership */
+    bool removed;          /* ... and no longer is: it takes no part any more */
     /* published for the metrics thread (cl_metrics): role, term, commit, applied, leader */
     _Atomic uint64_t pub_role, pub_term, pub_commit, pub_applied, pub_leader;
 };
@@ -319,12 +322,28 @@ static void cl_note_removed(cluster_t *c, const char *how) {
              c->cfg.node_id, how);
 }
 
+/* Keeps the history and the book on disk (membership.h, Surviving snapshots). */
+static void cl_save_membership(cluster_t *c) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (c->state_path[0] != '\0' &&
+        mb_state_save(c->state_path, &c->history, &c->book, &err) != CTX_OK) {
+        CTX_ERROR("cluster: could not save the membership (%s); a restart from a snapshot may "
+                  "start with an old membership",
+                  err.message);
+    }
+}
+
 /* A committed membership entry or member record (membership.h). */
 static void cl_apply_membership(cluster_t *c, const cl_entry_t *e, const uint8_t *data) {
     if (e->type == RAFT_ENTRY_CONF) {
         raft_conf_op_t op;
         uint32_t node = 0;
         if (raft_conf_change_decode(data, e->len, &op, &node) == CTX_OK) {
+            (void)raft_conf_apply(&c->applied_conf, op, node);
+            if (mb_history_add(&c->history, e->index, &c->applied_conf)) {
+                cl_save_membership(c);
+            }
             c->was_member |= node == c->cfg.node_id && op != RAFT_CONF_REMOVE;
             if (op == RAFT_CONF_REMOVE && node == c->cfg.node_id) {
                 cl_note_removed(c, "its removal committed");
@@ -344,8 +363,12 @@ static void cl_apply_membership(cluster_t *c, const cl_entry_t *e, const uint8_t
         CTX_WARN("cluster: entry %" PRIu64 " is a malformed member record; ignored", e->index);
         return;
     }
+    const mb_member_t *known = mb_book_find(&c->book, m.id);
+    bool same = known != NULL && known->raft_port == m.raft_port && !strcmp(known->host, m.host);
     if (mb_book_set(&c->book, &m) != CTX_OK) {
         CTX_WARN("cluster: no room for the address of member %u", m.id);
+    } else if (!same) {
+        cl_save_membership(c);
     }
     memset(&c->conf_seen, 0, sizeof(c->conf_seen)); /* peers are synced again */
 }
@@ -1250,6 +1273,7 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
         restore.hard_state.commit = last; /* a lower bound is always safe */
     }
     raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
+    (void)mb_history_at(&c->history, snap.index, &snap.conf); /* else the configured voters */
     bool bootstrap_log =
         ri->entries_count == 0 || (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
     if (ri->snapshot_id != 0 || !bootstrap_log) {
@@ -1257,6 +1281,7 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
             snap.index = entries[0].index - 1;
         }
         restore.snapshot = &snap;
+        c->applied_conf = snap.conf;
     } else if (!c->cfg.join) {
         restore.bootstrap = &conf; /* a joiner learns the bootstrap entries from the leader */
     }
@@ -1362,6 +1387,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
         c->members[i] = config->members[i];
     }
     c->cfg.members = c->members;
+    int rc = CTX_OK;
+    if (config->data_dir != NULL) {
+        snprintf(c->state_path, sizeof(c->state_path), "%s/cluster-membership", config->data_dir);
+        rc = mb_state_load(c->state_path, &c->history, &c->book, err);
+    }
     for (int i = 0; i < c->cfg.members_count; i++) {
         (void)mb_book_set(&c->book, &c->members[i]);
     }
@@ -1379,11 +1409,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     buf_init(&c->enc);
     arena_init(&c->scratch);
     c->last_tick_ms = cl_now_ms();
-    int rc =
-        config->members_count > 1 && c->secret[0] == '\0'
-            ? ctx_err_set(err, CTX_ECONFIG,
-                          "cluster_secret must be set when cluster_nodes lists several members")
-            : cl_raft_new(c, err);
+    rc = rc != CTX_OK ? rc
+         : config->members_count > 1 && c->secret[0] == '\0'
+             ? ctx_err_set(err, CTX_ECONFIG,
+                           "cluster_secret must be set when cluster_nodes lists several members")
+             : cl_raft_new(c, err);
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;

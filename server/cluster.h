@@ -77,6 +77,7 @@ typedef struct cluster_config {
     bool synchronous_commit;    /* off: a write's reply does not wait for its commit */
     uint32_t commit_timeout_ms; /* 0: CLUSTER_COMMIT_TIMEOUT_MS */
     int notify_fd;              /* the loop's eventfd (durability_notify_fd) */
+    const char *data_dir;       /* holds cluster-membership (membership.h); NULL: not kept */
 } cluster_config_t;
 
 typedef struct cluster cluster_t;

@@ -325,6 +325,7 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
                            .synchronous_commit = cfg->synchronous_commit,
                            .commit_timeout_ms = cfg->cluster_commit_timeout_ms,
                            .join = cfg->cluster_join,
+                           .data_dir = cfg->data_dir,
                            .notify_fd = durability_notify_fd(dur)};
     bool listed = count == 0;
     for (int i = 0; i < count; i++) {

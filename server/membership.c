@@ -10,10 +10,14 @@
  */
 #include "membership.h"
 
+#include "crc32c.h"
+#include "fsutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int mb_book_set(mb_book_t *book, const mb_member_t *m) {
     for (int i = 0; i < book->count; i++) {
@@ -173,4 +177,138 @@ uint32_t mb_promote_check(mb_promoter_t *pr, const raft_t *raft) {
     }
     *pr = next;
     return due;
+}
+
+/* ---------------------------------------------------------------- history and its file */
+
+bool mb_history_add(mb_history_t *h, uint64_t index, const raft_conf_t *conf) {
+    if (h->count > 0 && index <= h->index[h->count - 1]) {
+        return false;
+    }
+    if (h->count == MB_HISTORY_MAX) {
+        memmove(h->index, h->index + 1, sizeof(h->index[0]) * (MB_HISTORY_MAX - 1));
+        memmove(h->conf, h->conf + 1, sizeof(h->conf[0]) * (MB_HISTORY_MAX - 1));
+        h->count--;
+    }
+    h->index[h->count] = index;
+    h->conf[h->count] = *conf;
+    h->count++;
+    return true;
+}
+
+bool mb_history_at(const mb_history_t *h, uint64_t index, raft_conf_t *out) {
+    for (int i = h->count; i-- > 0;) {
+        if (h->index[i] <= index) {
+            *out = h->conf[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char MB_FILE_MAGIC[8] = {'C', 'T', 'X', 'M', 'E', 'M', 'B', '1'};
+
+int mb_state_save(const char *path, const mb_history_t *h, const mb_book_t *book, ctx_err_t *err) {
+    buf_t b;
+    buf_init(&b);
+    buf_append(&b, MB_FILE_MAGIC, sizeof(MB_FILE_MAGIC));
+    buf_append_u32be(&b, (uint32_t)h->count);
+    for (int i = 0; i < h->count; i++) {
+        const raft_conf_t *c = &h->conf[i];
+        buf_append_u64be(&b, h->index[i]);
+        buf_append_u8(&b, c->voters_count);
+        buf_append_u8(&b, c->learners_count);
+        for (int v = 0; v < c->voters_count; v++) {
+            buf_append_u32be(&b, c->voters[v]);
+        }
+        for (int l = 0; l < c->learners_count; l++) {
+            buf_append_u32be(&b, c->learners[l]);
+        }
+    }
+    buf_append_u32be(&b, (uint32_t)book->count);
+    for (int i = 0; i < book->count; i++) {
+        mb_record_encode(&book->entries[i], &b);
+    }
+    buf_append_u32be(&b, crc32c(0, buf_peek(&b), buf_size(&b)));
+    int rc = buf_failed(&b) ? ctx_err_set(err, CTX_ENOMEM, "out of memory")
+                            : fsu_write_atomic(path, buf_peek(&b), buf_size(&b), err);
+    buf_free(&b);
+    return rc;
+}
+
+typedef struct mb_reader {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+} mb_reader_t;
+
+static uint64_t mb_read(mb_reader_t *r, int bytes) {
+    uint64_t v = 0;
+    if (r->bad || r->left < (size_t)bytes) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++) {
+        v = v << 8 | r->p[i];
+    }
+    r->p += bytes;
+    r->left -= (size_t)bytes;
+    return v;
+}
+
+static int mb_state_parse(mb_reader_t *r, mb_history_t *h, mb_book_t *book) {
+    uint64_t n = mb_read(r, 4);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        raft_conf_t c;
+        memset(&c, 0, sizeof(c));
+        uint64_t index = mb_read(r, 8);
+        c.voters_count = (uint8_t)mb_read(r, 1);
+        c.learners_count = (uint8_t)mb_read(r, 1);
+        r->bad |= c.voters_count > RAFT_VOTERS_MAX || c.learners_count > RAFT_LEARNERS_MAX;
+        for (int v = 0; v < c.voters_count && !r->bad; v++) {
+            c.voters[v] = (uint32_t)mb_read(r, 4);
+        }
+        for (int l = 0; l < c.learners_count && !r->bad; l++) {
+            c.learners[l] = (uint32_t)mb_read(r, 4);
+        }
+        r->bad |= !r->bad && !mb_history_add(h, index, &c);
+    }
+    n = mb_read(r, 4);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t len = r->left >= 9 ? 9 + (size_t)r->p[8] : 0;
+        mb_member_t m;
+        r->bad |= len == 0 || len > r->left || mb_record_decode(r->p, len, &m) != CTX_OK ||
+                  mb_book_set(book, &m) != CTX_OK;
+        if (!r->bad) {
+            r->p += len;
+            r->left -= len;
+        }
+    }
+    return r->bad || r->left != 0 ? CTX_ECORRUPT : CTX_OK;
+}
+
+int mb_state_load(const char *path, mb_history_t *h, mb_book_t *book, ctx_err_t *err) {
+    memset(h, 0, sizeof(*h));
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        return CTX_OK;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = fsu_read_all(path, 1 << 20, &data, &len, err);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    bool ok =
+        len >= sizeof(MB_FILE_MAGIC) + 4 &&
+        memcmp(data, MB_FILE_MAGIC, sizeof(MB_FILE_MAGIC)) == 0 &&
+        crc32c(0, data, len - 4) == ((uint32_t)data[len - 4] << 24 | (uint32_t)data[len - 3] << 16 |
+                                     (uint32_t)data[len - 2] << 8 | data[len - 1]);
+    mb_reader_t r = {.p = data + sizeof(MB_FILE_MAGIC), .left = ok ? len - 4 - 8 : 0, .bad = !ok};
+    rc = ok ? mb_state_parse(&r, h, book) : CTX_ECORRUPT;
+    free(data);
+    if (rc != CTX_OK) {
+        memset(h, 0, sizeof(*h));
+        return ctx_err_set(err, CTX_ECORRUPT, "%s is damaged", path);
+    }
+    return CTX_OK;
 }

@@ -15,6 +15,13 @@
  * the Raft core stops replicating to a member the moment its removal is appended, so it would
  * never learn from the log) before the connection closes.
  *
+ * Surviving snapshots. Raft computes the membership from the snapshot's and then the log's
+ * membership entries, and a snapshot drops the entries before it. So every member keeps, in
+ * <data_dir>/cluster-membership (mb_state_save: replaced atomically and durably whenever a
+ * committed membership entry or member record is applied), the membership after each applied
+ * membership entry (mb_history_t, the newest MB_HISTORY_MAX) and its address book; on restart
+ * from a snapshot at index S the membership is the newest history entry at or before S.
+ *
  * Promotion. The leader looks at each learner on every tick (mb_promote_check): a learner whose
  * match index is within MB_CATCH_UP_ENTRIES of the leader's last index and that answered
  * recently, for MB_CATCH_UP_TICKS ticks in a row, is due for RAFT_CONF_PROMOTE.
@@ -40,6 +47,7 @@ enum {
     MB_RECORD_VERSION = 1,
     MB_CATCH_UP_ENTRIES = 256, /* a learner this close to the last index has caught up ... */
     MB_CATCH_UP_TICKS = 10,    /* ... when it stays so for this many ticks (100 ms) */
+    MB_HISTORY_MAX = 64,       /* membership changes remembered in cluster-membership */
     MB_LEAVE_GRACE_MS = 1000,  /* a former member stays a transport peer this long */
     MB_KIND_REMOVED = 16,      /* transport frame kind: "you were removed" (payload: the
                                   removal's log index, u64 BE) */
@@ -68,6 +76,24 @@ typedef struct mb_promoter {
     uint32_t learner[RAFT_LEARNERS_MAX];
     uint32_t ticks[RAFT_LEARNERS_MAX];
 } mb_promoter_t;
+
+/* The membership after each applied membership entry, ascending indexes. */
+typedef struct mb_history {
+    uint64_t index[MB_HISTORY_MAX];
+    raft_conf_t conf[MB_HISTORY_MAX];
+    int count;
+} mb_history_t;
+
+/* Records conf as the membership from index on (an index at or below the newest is ignored: a
+ * replayed entry); the oldest is dropped when full. True when it changed h. */
+bool mb_history_add(mb_history_t *h, uint64_t index, const raft_conf_t *conf);
+/* The membership as of index: the newest entry at or before it; false when none. */
+bool mb_history_at(const mb_history_t *h, uint64_t index, raft_conf_t *out);
+
+/* <data_dir>/cluster-membership: magic, version, history, book, CRC32C. A missing file loads as
+ * empty; CTX_ECORRUPT for a damaged one, CTX_EIO when it cannot be read or written. */
+int mb_state_save(const char *path, const mb_history_t *h, const mb_book_t *book, ctx_err_t *err);
+int mb_state_load(const char *path, mb_history_t *h, mb_book_t *book, ctx_err_t *err);
 
 /* Inserts or replaces m; CTX_ELIMIT when the book is full (nothing changed). */
 int mb_book_set(mb_book_t *book, const mb_member_t *m);

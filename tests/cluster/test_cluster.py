@@ -12,8 +12,9 @@
   members  under the writers: start a joiner (cluster_join = on) and ALTER CLUSTER ADD NODE it;
          wait until it reports itself a follower (caught up from the log and promoted); ALTER
          CLUSTER REMOVE NODE a follower, then the leader itself; each removed member must say
-         "removed" in SHOW CLUSTER and exit 0 on SIGTERM; then SIGKILL and restart each of the
-         two members left in turn (a write must commit after each restart, which needs both).
+         "removed" in SHOW CLUSTER and exit 0 on SIGTERM; then CREATE SNAPSHOT on the two
+         members left, SIGKILL and restart each in turn (a write must commit after each
+         restart, which needs both).
 After kill, pause and members: the writers stop, a final linearizable read of every register
 joins the history, and the checks run: every member converges to the same rows for a full-table
 read (ORDER BY id, with read_consistency = 'local' on each member) and then their whole states
@@ -338,7 +339,14 @@ def nemesis_members(cluster, work, args, rng):
     log("leader %d removed itself; member %d leads; members now %s"
         % (leader, new_leader, list(cluster.ids)))
     # the membership survives a crash: with two members left, a write commits only once the
-    # restarted one reconnects -- an original member knows the joiner only from its own log
+    # restarted one reconnects -- an original member knows the joiner only from its own log, and
+    # restarts from a snapshot taken after the changes (the log before it is not replayed)
+    for member_id in cluster.ids:
+        c = Client(cluster.members[member_id].pg_port, 30.0, local=True)
+        try:
+            retry(lambda: c.execute("CREATE SNAPSHOT"), 30, "snapshot on member %d" % member_id)
+        finally:
+            c.close()
     for member_id in cluster.ids:
         time.sleep(args.interval_s * (0.5 + rng.random()))
         cluster.kill(member_id)

@@ -1,14 +1,17 @@
 /*
  * test_membership.c — server/membership.c: the member record's encoding (and that no command
- * batch is mistaken for one), address parsing, the address book, and learner promotion driven by
- * a real Raft leader.
+ * batch is mistaken for one), address parsing, the address book, the membership history and its
+ * file (round trip, damage detected, replays ignored), and learner promotion driven by a real
+ * Raft leader.
  */
 #include "command.h"
 #include "membership.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_record_round_trip) {
     mb_member_t m = {.id = 4, .raft_port = 7004};
@@ -88,6 +91,70 @@ START_TEST(test_book) {
     ck_assert_uint_eq(mb_book_find(&book, 3)->raft_port, 9003);
     ck_assert_str_eq(mb_book_find(&book, 3)->host, "b");
     ck_assert_ptr_null(mb_book_find(&book, 99));
+}
+END_TEST
+
+START_TEST(test_history) {
+    mb_history_t h;
+    memset(&h, 0, sizeof(h));
+    raft_conf_t a = {.voters = {1, 2, 3}, .voters_count = 3};
+    raft_conf_t b = {.voters = {1, 2, 3}, .voters_count = 3, .learners = {4}, .learners_count = 1};
+    ck_assert(mb_history_add(&h, 3, &a));
+    ck_assert(mb_history_add(&h, 10, &b));
+    ck_assert(!mb_history_add(&h, 10, &a)); /* a replayed entry */
+    ck_assert(!mb_history_add(&h, 2, &b));
+    raft_conf_t out;
+    ck_assert(!mb_history_at(&h, 2, &out));
+    ck_assert(mb_history_at(&h, 9, &out));
+    ck_assert_int_eq(out.learners_count, 0);
+    ck_assert(mb_history_at(&h, 10, &out));
+    ck_assert_int_eq(out.learners_count, 1);
+    for (uint64_t i = 11; i < 11 + MB_HISTORY_MAX; i++) {
+        ck_assert(mb_history_add(&h, i, &a)); /* the oldest go */
+    }
+    ck_assert_int_eq(h.count, MB_HISTORY_MAX);
+    ck_assert(!mb_history_at(&h, 10, &out));
+}
+END_TEST
+
+START_TEST(test_state_file) {
+    char dir[] = "/tmp/test_membership_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof(path), "%s/cluster-membership", dir);
+    mb_history_t h, h2;
+    mb_book_t book, book2;
+    memset(&h, 0, sizeof(h));
+    memset(&book, 0, sizeof(book));
+    memset(&book2, 0, sizeof(book2));
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    ck_assert_int_eq(mb_state_load(path, &h2, &book2, &err), CTX_OK); /* missing: empty */
+    ck_assert_int_eq(h2.count, 0);
+    raft_conf_t c = {.voters = {1, 2}, .voters_count = 2, .learners = {7}, .learners_count = 1};
+    ck_assert(mb_history_add(&h, 42, &c));
+    mb_member_t m = {.id = 7, .raft_port = 7007};
+    strcpy(m.host, "10.0.0.7");
+    ck_assert_int_eq(mb_book_set(&book, &m), CTX_OK);
+    ck_assert_int_eq(mb_state_save(path, &h, &book, &err), CTX_OK);
+    ck_assert_int_eq(mb_state_load(path, &h2, &book2, &err), CTX_OK);
+    ck_assert_int_eq(h2.count, 1);
+    ck_assert_uint_eq(h2.index[0], 42);
+    ck_assert_mem_eq(&h2.conf[0], &c, sizeof(c));
+    ck_assert_int_eq(book2.count, 1);
+    ck_assert_str_eq(mb_book_find(&book2, 7)->host, "10.0.0.7");
+    /* one flipped byte anywhere is refused */
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 12, SEEK_SET), 0);
+    int byte = fgetc(f);
+    ck_assert_int_eq(fseek(f, 12, SEEK_SET), 0);
+    fputc(byte ^ 1, f);
+    fclose(f);
+    ck_assert_int_eq(mb_state_load(path, &h2, &book2, &err), CTX_ECORRUPT);
+    ck_assert_int_eq(h2.count, 0);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
@@ -176,6 +243,8 @@ int main(void) {
     tcase_add_test(tc, test_parse_address);
     tcase_add_test(tc, test_book);
     tcase_add_test(tc, test_promotion);
+    tcase_add_test(tc, test_history);
+    tcase_add_test(tc, test_state_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
