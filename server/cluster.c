@@ -810,35 +810,6 @@ static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint
     return CTX_OK;
 }
 
-/* ALTER CLUSTER's checks against the membership as of the newest entry: 42710 already a member,
- * 42704 not a member, 55000 the last voter, 54000 no room for another learner. */
-static int cl_change_check(cluster_t *c, bool add, uint32_t id, ctx_err_t *err) {
-    const raft_conf_t *conf = raft_conf(c->raft);
-    if (add && mb_conf_has(conf, id)) {
-        ctx_err_set(err, CTX_EDUP_OBJECT, "node %u is already a member of the cluster", id);
-        return err->code;
-    }
-    if (add && conf->learners_count >= RAFT_LEARNERS_MAX) {
-        ctx_err_set(err, CTX_ELIMIT, "the cluster already has %d learners catching up",
-                    RAFT_LEARNERS_MAX);
-        return err->code;
-    }
-    if (add && conf->voters_count + conf->learners_count >= RAFT_MEMBERS_MAX) {
-        return ctx_err_set(err, CTX_ELIMIT, "the cluster has %d members, the most it may have",
-                           RAFT_MEMBERS_MAX);
-    }
-    if (!add && !mb_conf_has(conf, id)) {
-        ctx_err_set(err, CTX_EUNDEF_OBJECT, "node %u is not a member of the cluster", id);
-        return err->code;
-    }
-    if (!add && raft_conf_is_voter(conf, id) && conf->voters_count == 1) {
-        ctx_err_set(err, CTX_EPREREQ, "node %u is the cluster's last voter", id);
-        ctx_err_hint(err, "Add another member first.");
-        return err->code;
-    }
-    return CTX_OK;
-}
-
 /* The membership change itself; *index: the newest entry it proposed. */
 static int cl_change_propose(cluster_t *c, bool add, const mb_member_t *m, uint64_t *index,
                              ctx_err_t *err) {
@@ -894,7 +865,7 @@ int cluster_change(void *ctx, bool add, int64_t id, const char *address, bool fo
     }
     int rc = cl_write_check(c, forward, err);
     if (rc == CTX_OK) {
-        rc = cl_change_check(c, add, m.id, err);
+        rc = mb_change_check(raft_conf(c->raft), add, m.id, err);
     }
     uint64_t index = 0;
     if (rc == CTX_OK) {

@@ -96,6 +96,32 @@ bool mb_conf_has(const raft_conf_t *conf, uint32_t id) {
     return raft_conf_is_voter(conf, id) || raft_conf_is_learner(conf, id);
 }
 
+int mb_change_check(const raft_conf_t *conf, bool add, uint32_t id, ctx_err_t *err) {
+    if (add && mb_conf_has(conf, id)) {
+        ctx_err_set(err, CTX_EDUP_OBJECT, "node %u is already a member of the cluster", id);
+        return CTX_EDUP_OBJECT;
+    }
+    if (add && conf->learners_count >= RAFT_LEARNERS_MAX) {
+        ctx_err_set(err, CTX_ELIMIT, "the cluster already has %d learners catching up",
+                    RAFT_LEARNERS_MAX);
+        return CTX_ELIMIT;
+    }
+    if (add && conf->voters_count + conf->learners_count >= RAFT_MEMBERS_MAX) {
+        return ctx_err_set(err, CTX_ELIMIT, "the cluster has %d members, the most it may have",
+                           RAFT_MEMBERS_MAX);
+    }
+    if (!add && !mb_conf_has(conf, id)) {
+        ctx_err_set(err, CTX_EUNDEF_OBJECT, "node %u is not a member of the cluster", id);
+        return CTX_EUNDEF_OBJECT;
+    }
+    if (!add && raft_conf_is_voter(conf, id) && conf->voters_count == 1) {
+        ctx_err_set(err, CTX_EPREREQ, "node %u is the cluster's last voter", id);
+        ctx_err_hint(err, "Add another member first.");
+        return CTX_EPREREQ;
+    }
+    return CTX_OK;
+}
+
 static bool mb_peers_has(const mb_peers_t *peers, uint32_t id) {
     for (int i = 0; i < peers->count; i++) {
         if (peers->ids[i] == id) {

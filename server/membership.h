@@ -121,6 +121,11 @@ void mb_sync_peers(rt_t *rt, mb_peers_t *peers, const mb_book_t *book, const raf
 /* Leader, once per tick: the learner due for promotion (see above), or RAFT_NONE. */
 uint32_t mb_promote_check(mb_promoter_t *pr, const raft_t *raft);
 
+/* ALTER CLUSTER's checks against conf (the membership as of the newest entry): 42710 (add) already
+ * a member, 42704 (remove) not a member, 55000 removing the last voter, 54000 no room for
+ * another learner or member. */
+int mb_change_check(const raft_conf_t *conf, bool add, uint32_t id, ctx_err_t *err);
+
 /* Whether id is a voter or learner of conf. */
 bool mb_conf_has(const raft_conf_t *conf, uint32_t id);
 

@@ -94,6 +94,36 @@ START_TEST(test_book) {
 }
 END_TEST
 
+START_TEST(test_change_check) {
+    raft_conf_t conf = {.voters = {1, 2}, .voters_count = 2, .learners = {5}, .learners_count = 1};
+    ctx_err_t err;
+    const struct {
+        bool add;
+        uint32_t id;
+        const char *sqlstate; /* NULL: allowed */
+    } cases[] = {{true, 3, NULL},  {true, 2, "42710"}, {true, 5, "42710"},
+                 {false, 2, NULL}, {false, 5, NULL},   {false, 3, "42704"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ctx_err_clear(&err);
+        int rc = mb_change_check(&conf, cases[i].add, cases[i].id, &err);
+        if (cases[i].sqlstate == NULL) {
+            ck_assert_int_eq(rc, CTX_OK);
+        } else {
+            ck_assert_str_eq(ctx_sqlstate(rc), cases[i].sqlstate);
+        }
+    }
+    raft_conf_t alone = {.voters = {1}, .voters_count = 1, .learners = {2}, .learners_count = 1};
+    ctx_err_clear(&err);
+    ck_assert_str_eq(ctx_sqlstate(mb_change_check(&alone, false, 1, &err)), "55000");
+    ctx_err_clear(&err);
+    ck_assert_int_eq(mb_change_check(&alone, false, 2, &err), CTX_OK);
+    raft_conf_t full = {.voters = {1}, .voters_count = 1, .learners = {2, 3, 4, 5}};
+    full.learners_count = RAFT_LEARNERS_MAX;
+    ctx_err_clear(&err);
+    ck_assert_str_eq(ctx_sqlstate(mb_change_check(&full, true, 9, &err)), "54000");
+}
+END_TEST
+
 START_TEST(test_history) {
     mb_history_t h;
     memset(&h, 0, sizeof(h));
@@ -244,6 +274,7 @@ int main(void) {
     tcase_add_test(tc, test_book);
     tcase_add_test(tc, test_promotion);
     tcase_add_test(tc, test_history);
+    tcase_add_test(tc, test_change_check);
     tcase_add_test(tc, test_state_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
