@@ -75,7 +75,8 @@
     X(CTX_EFORWARD, -80, "25006", "read only sql transaction")                                     \
     X(CTX_EDUP_OBJECT, -81, "42710", "duplicate object")                                           \
     X(CTX_EPREREQ, -82, "55000", "object not in prerequisite state")                               \
-    X(CTX_EIN_USE, -83, "55006", "object in use")
+    X(CTX_EIN_USE, -83, "55006", "object in use")                                                  \
+    X(CTX_EBAD_ENCODING, -90, "22021", "character not in repertoire")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,
