@@ -340,6 +340,11 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
                     cfg->cluster_nodes);
         return -1;
     }
+    if (cfg->cluster_join && count < 2) {
+        ctx_err_set(err, CTX_ECONFIG,
+                    "cluster_join needs cluster_nodes naming a running member and this one");
+        return -1;
+    }
     return cluster_open(&cc, db, dur, out, err) == CTX_OK ? 0 : -1;
 }
 

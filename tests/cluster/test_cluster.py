@@ -34,6 +34,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -306,9 +307,20 @@ def retire(cluster, member_id, timeout_s):
         raise Failure("removed member %d exited with %s on SIGTERM" % (member_id, status))
 
 
+def check_join_config(args):
+    """A joiner with nobody to join is refused at start (it would wait for ever)."""
+    data = os.path.join(args.dir, "lonely-joiner")
+    proc = subprocess.run([args.server, "--join", "--port", "0", "--data-dir", data],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode == 0 or "cluster_join needs cluster_nodes" not in proc.stderr:
+        raise Failure("--join without cluster_nodes: exit %d, stderr %r"
+                      % (proc.returncode, proc.stderr[-300:]))
+
+
 def nemesis_members(cluster, work, args, rng):
     """Under the writers: add a member (a joiner that catches up from the log and is promoted),
     remove a follower, then remove the leader itself."""
+    check_join_config(args)
     figures = {"join_to_follower_ms": [], "leader_removal_to_new_leader_ms": []}
     time.sleep(args.interval_s * (0.5 + rng.random()))
     m = cluster.add_member()
