@@ -113,6 +113,9 @@ static const config_key_t CONFIG_KEYS[] = {
      "initial members ID=HOST:RAFT_PORT,...; empty: a one-member cluster"},
     {"cluster_secret", CK_STRING, 0, CONFIG_SECRET_BYTES_MAX - 1, "",
      "shared secret the members prove to each other (required with several members)"},
+    {"cluster_join", CK_STRING, 2, 3, "off",
+     "on: join a running cluster (cluster_nodes names its members and this one) instead of "
+     "bootstrapping; a member runs ALTER CLUSTER ADD NODE for it (--join)"},
     {"cluster_commit_timeout", CK_DURATION, 100, 3600000, "10s",
      "a write not committed by then is answered 40003 (outcome unknown)"},
 };
@@ -227,15 +230,15 @@ static int config_set_log(config_t *cfg, const char *name, const char *value) {
     return 0;
 }
 
-/* synchronous_commit (on | off) and snapshot_codec (none | lz4 | zstd). */
+/* synchronous_commit and cluster_join (on | off), snapshot_codec (none | lz4 | zstd). */
 static int config_set_choice(config_t *cfg, const char *name, const char *value) {
     static const char *codecs[] = {"none", "lz4", "zstd"}; /* indexed by col_codec_t */
-    if (strcmp(name, "synchronous_commit") == 0) {
+    if (strcmp(name, "synchronous_commit") == 0 || strcmp(name, "cluster_join") == 0) {
         bool on = strcasecmp(value, "on") == 0;
         if (!on && strcasecmp(value, "off") != 0) {
             return -1;
         }
-        cfg->synchronous_commit = on;
+        *(strcmp(name, "cluster_join") == 0 ? &cfg->cluster_join : &cfg->synchronous_commit) = on;
         return 0;
     }
     for (int i = 0; i < 3; i++) {
@@ -384,7 +387,8 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         return ctx_err_set(err, CTX_ECONFIG, "%s: unrecognized configuration parameter \"%s\"",
                            source, key_name);
     }
-    if (strcmp(key->name, "synchronous_commit") == 0 || strcmp(key->name, "snapshot_codec") == 0) {
+    if (strcmp(key->name, "synchronous_commit") == 0 || strcmp(key->name, "snapshot_codec") == 0 ||
+        strcmp(key->name, "cluster_join") == 0) {
         if (config_set_choice(cfg, key->name, value) < 0) {
             goto invalid;
         }

@@ -67,6 +67,7 @@ typedef struct config {
     char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
     char cluster_secret[CONFIG_SECRET_BYTES_MAX];
     uint32_t cluster_commit_timeout_ms;
+    bool cluster_join; /* start as a joiner: no bootstrap, wait for ALTER CLUSTER ADD NODE */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */
