@@ -35,6 +35,7 @@ typedef enum {
     STMT_FETCH,            /* FETCH [direction] [FROM|IN] name */
     STMT_MOVE,             /* MOVE [direction] [FROM|IN] name */
     STMT_CLOSE,            /* CLOSE name | CLOSE ALL */
+    STMT_ALTER_CLUSTER,    /* ALTER CLUSTER ADD NODE id 'host:port' | REMOVE NODE id */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -241,6 +242,12 @@ typedef struct vacuum_stmt {
     int64_t keep; /* VACUUM SNAPSHOTS KEEP n */
 } vacuum_stmt_t;
 
+typedef struct alter_cluster_stmt {
+    bool add;            /* ADD NODE; false: REMOVE NODE */
+    int64_t id;          /* >= 1 */
+    const char *address; /* ADD: 'host:port'; NULL for REMOVE */
+} alter_cluster_stmt_t;
+
 typedef struct stmt stmt_t;
 
 typedef struct explain_stmt {
@@ -266,6 +273,7 @@ struct stmt {
         vacuum_stmt_t *vacuum;
         savepoint_stmt_t *savepoint; /* SAVEPOINT, RELEASE, ROLLBACK TO */
         cursor_stmt_t *cursor;       /* DECLARE, FETCH, MOVE, CLOSE */
+        alter_cluster_stmt_t *alter_cluster;
     } u;
 };
 

@@ -178,7 +178,7 @@ int cursor_fetch(sql_session_t *s, const cursor_stmt_t *stmt, bool move, bool de
     bool backward;
     cursor_plan_move(c, stmt, &target, &first, &count, &backward);
     if (c->no_scroll && target < c->pos) {
-        ctx_err_set(err, CTX_EOBJECT_STATE, "cursor can only scan forward");
+        ctx_err_set(err, CTX_EPREREQ, "cursor can only scan forward");
         ctx_err_hint(err, "Declare it with SCROLL option to enable backward scan.");
         return err->code;
     }

@@ -90,6 +90,7 @@ int parser_snapshot_admin(parser_t *p, stmt_t *out);
 int parser_savepoint(parser_t *p, stmt_t *out);
 int parser_rollback_to(parser_t *p, stmt_t *out);
 int parser_cursor_stmt(parser_t *p, stmt_t *out);
+int parser_alter_cluster(parser_t *p, stmt_t *out);
 /* AS OF SNAPSHOT expr after a FROM item; the current tokens are AS OF. */
 int parser_as_of(parser_t *p, from_item_t *f);
 
