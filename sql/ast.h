@@ -28,6 +28,7 @@ typedef enum {
     STMT_COPY,     /* COPY table [(cols)] FROM STDIN | COPY {table | (SELECT …)} TO STDOUT */
     STMT_CREATE_SNAPSHOT,  /* CREATE SNAPSHOT */
     STMT_VACUUM_SNAPSHOTS, /* VACUUM SNAPSHOTS KEEP n */
+    STMT_LOCK,             /* LOCK [TABLE] [ONLY] name [*][, ...] [IN mode MODE] [NOWAIT] */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -210,6 +211,13 @@ typedef struct explain_stmt {
     stmt_t *target;
 } explain_stmt_t;
 
+/* LOCK TABLE: the tables named (schema NULL when unqualified). */
+typedef struct lock_stmt {
+    const char **schemas;
+    const char **tables;
+    int ntables;
+} lock_stmt_t;
+
 struct stmt {
     stmt_kind_t kind;
     int location; /* byte offset of the first token */
@@ -225,6 +233,7 @@ struct stmt {
         explain_stmt_t *explain;
         copy_stmt_t *copy;
         vacuum_stmt_t *vacuum;
+        lock_stmt_t *lock;
     } u;
 };
 

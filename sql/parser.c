@@ -445,6 +445,9 @@ static int parser_statement(parser_t *p, stmt_t *out) {
     if (parser_is_kw(p, 0, "copy")) {
         return parser_copy_stmt(p, out);
     }
+    if (parser_is_kw(p, 0, "lock")) {
+        return parser_lock(p, out);
+    }
     if ((parser_is_kw(p, 0, "create") && parser_is_kw(p, 1, "snapshot")) ||
         parser_is_kw(p, 0, "vacuum")) {
         return parser_snapshot_admin(p, out);

@@ -560,6 +560,25 @@ static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *resu
     return run_select(s, stmts[0]->u.select, text, arena, result, err);
 }
 
+/* LOCK TABLE takes no lock: the three tables are always readable, and a transaction's writes
+ * commit as one atomic batch (a conflicting one fails with 40001). It checks what PostgreSQL
+ * checks: a transaction block, and tables that exist. */
+static int run_lock(sql_session_t *s, const lock_stmt_t *lock, sql_result_t *result,
+                    ctx_err_t *err) {
+    if (s->txn == TXN_IDLE) {
+        return ctx_err_set(err, CTX_ENO_TXN, "LOCK TABLE can only be used in transaction blocks");
+    }
+    for (int i = 0; i < lock->ntables; i++) {
+        bool public_schema = lock->schemas[i] == NULL || strcmp(lock->schemas[i], "public") == 0;
+        if (!public_schema || table_lookup(lock->tables[i]) < 0) {
+            return ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s\" does not exist",
+                               lock->tables[i]);
+        }
+    }
+    result->tag = "LOCK TABLE";
+    return CTX_OK;
+}
+
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
@@ -592,6 +611,8 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
     case STMT_CREATE_SNAPSHOT:
     case STMT_VACUUM_SNAPSHOTS:
         return run_snapshot_stmt(s, stmt, arena, result, err);
+    case STMT_LOCK:
+        return run_lock(s, stmt->u.lock, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
 }
