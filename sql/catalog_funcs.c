@@ -103,8 +103,11 @@ static const char *proc_type_name(uint32_t oid, arena_t *arena) {
     static const struct {
         uint32_t oid;
         const char *name;
-    } pseudo[] = {{2275, "cstring"}, {2276, "\"any\""},       {2277, "anyarray"},
-                  {2281, "internal"}, {2283, "anyelement"}};
+    } pseudo[] = {{2275, "cstring"},
+                  {2276, "\"any\""},
+                  {2277, "anyarray"},
+                  {2281, "internal"},
+                  {2283, "anyelement"}};
     for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++) {
         if (pseudo[i].oid == oid) {
             return pseudo[i].name;
@@ -137,8 +140,8 @@ static int fn_function_text(const expr_t *e, const value_t *a, const eval_ctx_t 
     if (k >= 0 && k < CAT_NPROCS) {
         *out = cstr(result ? cat_procs[k].result : cat_procs[k].args);
     } else if (f != NULL) {
-        *out = cstr(result ? proc_type_name(f->rettype, ctx->arena)
-                           : proc_arguments(f, ctx->arena));
+        *out =
+            cstr(result ? proc_type_name(f->rettype, ctx->arena) : proc_arguments(f, ctx->arena));
     }
     return 0;
 }
@@ -233,9 +236,9 @@ static int fn_relation_size(const expr_t *e, const value_t *a, const eval_ctx_t 
 static int fn_database_size(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
                             ctx_err_t *err) {
     (void)e;
-    bool ours = a[0].kind == VAL_INT ? a[0].u.i == CATALOG_OID_DATABASE
-                                     : (a[0].u.str.len == 9 &&
-                                        ctx_memcmp(a[0].u.str.ptr, "contextdb", 9) == 0);
+    bool ours = a[0].kind == VAL_INT
+                    ? a[0].u.i == CATALOG_OID_DATABASE
+                    : (a[0].u.str.len == 9 && ctx_memcmp(a[0].u.str.ptr, "contextdb", 9) == 0);
     if (!ours) {
         return a[0].kind == VAL_INT
                    ? ctx_err_set(err, CTX_EUNDEF_OBJECT, "database with OID %lld does not exist",
@@ -275,9 +278,9 @@ static int fn_acldefault(const expr_t *e, const value_t *a, const eval_ctx_t *ct
         char type;
         const char *pub;   /* PUBLIC's privileges, "" none */
         const char *owner; /* the owner's */
-    } acl[] = {{'r', "", "arwdDxt"}, {'s', "", "rwU"},   {'d', "Tc", "CTc"}, {'f', "X", "X"},
-               {'l', "U", "U"},      {'L', "", "rw"},    {'n', "", "UC"},    {'t', "", "C"},
-               {'F', "", "U"},       {'S', "", "U"},     {'T', "U", "U"},    {'p', "", "sA"}};
+    } acl[] = {{'r', "", "arwdDxt"}, {'s', "", "rwU"}, {'d', "Tc", "CTc"}, {'f', "X", "X"},
+               {'l', "U", "U"},      {'L', "", "rw"},  {'n', "", "UC"},    {'t', "", "C"},
+               {'F', "", "U"},       {'S', "", "U"},   {'T', "U", "U"},    {'p', "", "sA"}};
     char type = a[0].u.str.len > 0 ? a[0].u.str.ptr[0] : '\0';
     const char *owner = a[1].u.i == CATALOG_OID_OWNER
                             ? catalog_owner_name()
@@ -327,4 +330,3 @@ const eval_func_ext_t *catalog_functions(int *count) {
     *count = (int)(sizeof(catalog_funcs) / sizeof(catalog_funcs[0]));
     return catalog_funcs;
 }
-

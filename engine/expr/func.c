@@ -453,8 +453,8 @@ static int f_jsonb_build_object(const expr_t *e, const value_t *a, const eval_ct
     int rc = 0;
     if (e->nargs % 2 != 0) {
         rc = ctx_err_set(err, CTX_EBAD_PARAM, "argument list must have even number of elements");
-        ctx_err_hint(err, "The arguments of jsonb_build_object() must consist of alternating keys "
-                          "and values.");
+        ctx_err_hint(err, "The arguments of %s() must consist of alternating keys and values.",
+                     e->name);
         return rc;
     }
     buf_init(&b);
@@ -474,6 +474,20 @@ static int f_jsonb_build_object(const expr_t *e, const value_t *a, const eval_ct
     rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena, out,
                               err);
 done:
+    buf_free(&b);
+    return rc;
+}
+
+/* to_json / to_jsonb: a value as JSON (numbers and booleans as themselves, text as a string,
+ * JSON unchanged). json results are jsonb's canonical text here. */
+static int f_to_json(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)e;
+    buf_t b;
+    buf_init(&b);
+    json_append_value(&b, &a[0], ctx);
+    int rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena,
+                                  out, err);
     buf_free(&b);
     return rc;
 }
@@ -786,6 +800,9 @@ static const func_def_t FUNCS[] = {
     {"jsonb_typeof", 1, 1, "J", CT_TEXT, true, f_jsonb_typeof},
     {"jsonb_array_length", 1, 1, "J", CT_INT4, true, f_jsonb_array_length},
     {"jsonb_build_object", 0, ARGS_VARIADIC, "A", CT_JSONB, false, f_jsonb_build_object},
+    {"json_build_object", 0, ARGS_VARIADIC, "A", CT_JSONB, false, f_jsonb_build_object},
+    {"to_json", 1, 1, "A", CT_JSONB, true, f_to_json},
+    {"to_jsonb", 1, 1, "A", CT_JSONB, true, f_to_json},
     {"vector_dims", 1, 1, "V", CT_INT4, true, f_vector_dims},
     {"vector_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
     {"l2_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
