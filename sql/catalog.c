@@ -1034,6 +1034,10 @@ static const cat_rel_t cat_rels[] = {
      fill_none},
     {"pg_amproc", PGC, 'r',
      "oid:O amprocfamily:O amproclefttype:O amprocrighttype:O amprocnum:S amproc:R", fill_none},
+    {"pg_seclabels", PGC, 'v',
+     "objoid:O classoid:O objsubid:I objtype:T objnamespace:O objname:T provider:T label:T",
+     fill_none},
+    {"pg_db_role_setting", PGC, 'r', "setdatabase:O setrole:O setconfig:A", fill_none},
     {"tables", ISC, 'v',
      "table_catalog:N table_schema:N table_name:N table_type:T self_referencing_column_name:N "
      "reference_generation:T user_defined_type_catalog:N user_defined_type_schema:N "

@@ -102,6 +102,7 @@ void sql_session_destroy(sql_session_t *s) {
         return;
     }
     txn_discard(s);
+    prepared_free_all(s);
     store_undo_destroy(s->undo);
     arena_destroy(&s->txn_arena);
     for (int i = 0; i < s->nguc; i++) {
@@ -613,8 +614,22 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return run_snapshot_stmt(s, stmt, arena, result, err);
     case STMT_LOCK:
         return run_lock(s, stmt->u.lock, result, err);
+    case STMT_PREPARE:
+    case STMT_EXECUTE:
+    case STMT_DEALLOCATE:
+        return prepare_run(s, stmt, query_text, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err) {
+    return dispatch(s, stmt, query_text, arena, result, err);
+}
+
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    return run_select(s, select, query_text, arena, result, err);
 }
 
 int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
