@@ -61,8 +61,9 @@ static int prepare_store(sql_session_t *s, const prepare_stmt_t *x, const char *
                            x->name);
     }
     if (s->nprepared == PREPARED_MAX || x->ntypes > PREPARED_PARAMS_MAX) {
-        return ctx_err_set(err, CTX_ELIMIT, "a session holds at most %d prepared statements of "
-                                            "at most %d parameters",
+        return ctx_err_set(err, CTX_ELIMIT,
+                           "a session holds at most %d prepared statements of "
+                           "at most %d parameters",
                            PREPARED_MAX, PREPARED_PARAMS_MAX);
     }
     sql_prepared_t *grown = realloc(s->prepared, sizeof(*grown) * (size_t)(s->nprepared + 1));
@@ -114,8 +115,9 @@ static int prepare_execute(sql_session_t *s, const prepare_stmt_t *x, const char
     int count;
     int rc = sql_parse(p->text, strlen(p->text), arena, &stmts, &count, err);
     if (rc == CTX_OK && (count != 1 || x->nargs != stmts[0]->nparams)) {
-        rc = ctx_err_set(err, CTX_ESYNTAX, "wrong number of parameters for prepared statement "
-                                           "\"%s\"",
+        rc = ctx_err_set(err, CTX_ESYNTAX,
+                         "wrong number of parameters for prepared statement "
+                         "\"%s\"",
                          p->name);
     }
     sql_result_t args;
