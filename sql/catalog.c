@@ -14,7 +14,7 @@
  * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type
  * 16390 and its array 16391, constraints 16401–16405, our table functions 16410+, column
  * defaults 16420+. Catalog relations get OIDs from 1259 (pg_class) and 12000 + their
- * position (and have the system column tableoid). pg_type's rows, their
+ * position (and have the system columns ctid, xmin and tableoid). pg_type's rows, their
  * order and format_type()'s names are common/pgtypes.h's list, the one the wire protocol and the
  * engine read too, so an OID in pg_type is the OID in RowDescription.
  */
@@ -686,6 +686,29 @@ static void fill_proc(rb_t *b) {
     }
 }
 
+/* The languages PostgreSQL 15 starts with, less plpgsql (an extension): every pg_proc row here
+ * is internal (12). */
+static void fill_language(rb_t *b) {
+    static const struct {
+        uint32_t oid;
+        const char *name;
+        bool trusted;
+        uint32_t validator;
+    } langs[] = {{12, "internal", false, 2246}, {13, "c", false, 2247}, {14, "sql", true, 2248}};
+    for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++) {
+        put_int(b, langs[i].oid);
+        put_text(b, langs[i].name);
+        put_int(b, CATALOG_OID_OWNER);
+        put_bool(b, false); /* lanispl */
+        put_bool(b, langs[i].trusted);
+        put_int(b, 0); /* lanplcallfoid */
+        put_int(b, 0); /* laninline */
+        put_int(b, langs[i].validator);
+        put_null(b); /* lanacl */
+        row_end(b);
+    }
+}
+
 static void fill_tablespace(rb_t *b) {
     put_int(b, 1663);
     put_text(b, "pg_default");
@@ -972,7 +995,7 @@ static const cat_rel_t cat_rels[] = {
     {"pg_language", PGC, 'r',
      "oid:O lanname:N lanowner:O lanispl:B lanpltrusted:B lanplcallfoid:O laninline:O "
      "lanvalidator:O lanacl:A",
-     fill_none},
+     fill_language},
     {"pg_opclass", PGC, 'r',
      "oid:O opcmethod:O opcname:N opcnamespace:O opcowner:O opcfamily:O opcintype:O "
      "opcdefault:B opckeytype:O",
@@ -1128,24 +1151,37 @@ static ctype_t letter_ctype(char c) {
     }
 }
 
-/* Appends the system column `tableoid` (the relation's own OID in every row) as PostgreSQL's
- * attribute number -6: it can be named (DBD::Pg joins pg_description on c.tableoid) but, like
- * every column with a negative attnum, `*` does not expand to it (sql/plan_select.c). */
-static void add_tableoid(rb_t *b, bind_column_t *cols, uint32_t oid) {
-    CTX_ASSERT(b->ncols <= CAT_COLS_MAX);
-    int n = b->ncols;
-    cols[n].qualifier = cols[0].qualifier;
-    cols[n].name = "tableoid";
-    cols[n].type = CT_OID;
-    cols[n].attnum = CATALOG_ATTNUM_TABLEOID;
-    value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * (b->nrows + 1) * (uint64_t)(n + 1));
+/* Appends the system columns ctid, xmin and tableoid (catalog.h) to every row. They can be
+ * named (DBD::Pg joins pg_description on c.tableoid; pg_dump selects tableoid everywhere) but,
+ * like every column with a negative attnum, `*` does not expand to them (sql/plan_select.c). */
+static void add_system_columns(rb_t *b, bind_column_t *cols, uint32_t oid) {
+    enum { SYSTEM_COLUMNS = 3 };
+    CTX_ASSERT(b->ncols + SYSTEM_COLUMNS <= CAT_COLS_MAX + SYSTEM_COLUMNS);
+    static const struct {
+        const char *name;
+        ctype_t type;
+        int16_t attnum;
+    } system[SYSTEM_COLUMNS] = {{"ctid", CT_TEXT, CATALOG_ATTNUM_CTID},
+                                {"xmin", CT_OID, CATALOG_ATTNUM_XMIN},
+                                {"tableoid", CT_OID, CATALOG_ATTNUM_TABLEOID}};
+    int n = b->ncols, width = n + SYSTEM_COLUMNS;
+    for (int k = 0; k < SYSTEM_COLUMNS; k++) {
+        cols[n + k].qualifier = cols[0].qualifier;
+        cols[n + k].name = system[k].name;
+        cols[n + k].type = system[k].type;
+        cols[n + k].attnum = system[k].attnum;
+    }
+    value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * (b->nrows + 1) * (uint64_t)width);
     for (uint64_t r = 0; r < b->nrows; r++) {
-        memcpy(&rows[r * (uint64_t)(n + 1)], &b->rows[r * (uint64_t)n],
-               sizeof(value_t) * (size_t)n);
-        rows[r * (uint64_t)(n + 1) + (uint64_t)n] = value_int(oid);
+        value_t *row = &rows[r * (uint64_t)width];
+        memcpy(row, &b->rows[r * (uint64_t)n], sizeof(value_t) * (size_t)n);
+        const char *ctid = arena_sprintf(b->p->arena, "(0,%llu)", (unsigned long long)r + 1);
+        row[n] = value_text(ctid, (uint32_t)strlen(ctid));
+        row[n + 1] = value_int(1);
+        row[n + 2] = value_int(oid);
     }
     b->rows = rows;
-    b->ncols = n + 1;
+    b->ncols = width;
 }
 
 int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **out) {
@@ -1162,7 +1198,7 @@ int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **ou
         return CTX_EUNDEF_TABLE;
     }
     rb_t b = {.p = p};
-    bind_column_t *cols = arena_calloc(p->arena, CAT_COLS_MAX + 1, sizeof(bind_column_t));
+    bind_column_t *cols = arena_calloc(p->arena, CAT_COLS_MAX + 3, sizeof(bind_column_t));
     for (const char *c = rel->cols; *c != '\0';) {
         size_t n = strcspn(c, ":");
         CTX_ASSERT(b.ncols < CAT_COLS_MAX && c[n] == ':');
@@ -1176,7 +1212,7 @@ int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **ou
     }
     rel->fill(&b);
     CTX_ASSERT(b.nrows == 0 || b.col == b.ncols);
-    add_tableoid(&b, cols, rel_oid((size_t)(rel - cat_rels)));
+    add_system_columns(&b, cols, rel_oid((size_t)(rel - cat_rels)));
     plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
     plan->ncols = b.ncols;
     plan->cols = cols;

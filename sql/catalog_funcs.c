@@ -310,6 +310,7 @@ static const eval_func_ext_t catalog_funcs[] = {
     {"col_description", 2, 2, "ON", CT_TEXT, true, fn_null},
     {"shobj_description", 2, 2, "OT", CT_TEXT, true, fn_null},
     {"pg_get_triggerdef", 1, 2, "OB", CT_TEXT, true, fn_null},
+    {"pg_get_function_sqlbody", 1, 1, "O", CT_TEXT, true, fn_null},
     {"pg_get_viewdef", 1, 2, "OB", CT_TEXT, true, fn_null},
     {"pg_get_statisticsobjdef_columns", 1, 1, "O", CT_TEXT, true, fn_null},
     {"pg_get_partkeydef", 1, 1, "O", CT_TEXT, true, fn_null},

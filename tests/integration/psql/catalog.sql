@@ -78,3 +78,11 @@ EXECUTE rel(16385);
 PREPARE rel AS SELECT 1;
 DEALLOCATE rel;
 EXECUTE rel(1);
+-- system columns of catalogs; psql's describe commands over pg_proc, pg_language, casts
+SELECT relname, xmin, tableoid::regclass FROM pg_class WHERE relname = 'pg_type';
+SELECT count(DISTINCT ctid) = count(*) AS distinct_ctids FROM pg_attribute;
+\df+ neighbors
+\sf int4in
+\dL
+\dC
+\dc
