@@ -5,8 +5,11 @@
    and edges piped into psql, and its `pg_dump -Fc --data-only` through `pg_restore --data-only`,
    each into a fresh ContextDB, reproduce every row.
 2. Dump side: `pg_dump` (plain) and `pg_dump -Fc` of ContextDB run without an error; then
-   `pg_dump --data-only | psql` and `pg_restore --data-only` of the -Fc file, each into a fresh
-   ContextDB, reproduce every row of nodes, edges and vectors. pg_dump's queries need an
+   `pg_dump --data-only | psql`, `pg_restore --data-only` of a `pg_dump -Fc --data-only` archive
+   (data-only dumps order nodes before edges, which reference them) and `pg_restore --data-only
+   -L list` of the full -Fc archive with the list putting nodes first (a full archive orders table
+   data by name, as PostgreSQL's does), each into a fresh ContextDB, reproduce every row of nodes,
+   edges and vectors. pg_dump's queries need an
    aggregate's ORDER BY and WITH RECURSIVE; a server without them exits 77 (skipped) after part 1,
    naming what is missing.
 Run under tests/clients/run-client.
@@ -117,10 +120,19 @@ def from_contextdb():
                                           "contextdb", "-v", "ON_ERROR_STOP=1", "-q"], data),
                            expect, QUERIES)
         print("pg_dump --data-only | psql into a fresh ContextDB:", ok)
-        ok = restore_fresh(lambda p: run([BIN + "/pg_restore", "--data-only", "-h", "127.0.0.1",
-                                          "-p", p, "-d", "contextdb", "--exit-on-error",
-                                          tmp + "/ctx.dump"]), expect, QUERIES) and ok
-        print("pg_dump -Fc | pg_restore --data-only into a fresh ContextDB:", ok)
+        run(base + ["-Fc", "--data-only", "-f", tmp + "/data.dump"])
+        restore = [BIN + "/pg_restore", "--data-only", "-h", "127.0.0.1", "-d", "contextdb",
+                   "--exit-on-error"]
+        ok = restore_fresh(lambda p: run(restore + ["-p", p, tmp + "/data.dump"]), expect,
+                           QUERIES) and ok
+        print("pg_dump -Fc --data-only | pg_restore --data-only into a fresh ContextDB:", ok)
+        toc = run([BIN + "/pg_restore", "-l", tmp + "/ctx.dump"]).decode().splitlines()
+        data_lines = [line for line in toc if " TABLE DATA " in line]
+        with open(tmp + "/list", "w") as f:
+            f.write("\n".join(sorted(data_lines, key=lambda line: " edges " in line)) + "\n")
+        ok = restore_fresh(lambda p: run(restore + ["-p", p, "-L", tmp + "/list",
+                                                    tmp + "/ctx.dump"]), expect, QUERIES) and ok
+        print("pg_dump -Fc | pg_restore --data-only -L (nodes first) into a fresh ContextDB:", ok)
     return ok
 
 
