@@ -102,6 +102,7 @@ void sql_session_destroy(sql_session_t *s) {
         return;
     }
     txn_discard(s);
+    prepared_free_all(s);
     store_undo_destroy(s->undo);
     arena_destroy(&s->txn_arena);
     for (int i = 0; i < s->nguc; i++) {
@@ -594,6 +595,25 @@ static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *resu
     return run_select(s, stmts[0]->u.select, text, arena, result, err);
 }
 
+/* LOCK TABLE takes no lock: the three tables are always readable, and a transaction's writes
+ * commit as one atomic batch (a conflicting one fails with 40001). It checks what PostgreSQL
+ * checks: a transaction block, and tables that exist. */
+static int run_lock(sql_session_t *s, const lock_stmt_t *lock, sql_result_t *result,
+                    ctx_err_t *err) {
+    if (s->txn == TXN_IDLE) {
+        return ctx_err_set(err, CTX_ENO_TXN, "LOCK TABLE can only be used in transaction blocks");
+    }
+    for (int i = 0; i < lock->ntables; i++) {
+        bool public_schema = lock->schemas[i] == NULL || strcmp(lock->schemas[i], "public") == 0;
+        if (!public_schema || table_lookup(lock->tables[i]) < 0) {
+            return ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s\" does not exist",
+                               lock->tables[i]);
+        }
+    }
+    result->tag = "LOCK TABLE";
+    return CTX_OK;
+}
+
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
@@ -628,8 +648,24 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return run_snapshot_stmt(s, stmt, arena, result, err);
     case STMT_ALTER_CLUSTER:
         return run_alter_cluster(s, stmt->u.alter_cluster, result, err);
+    case STMT_LOCK:
+        return run_lock(s, stmt->u.lock, result, err);
+    case STMT_PREPARE:
+    case STMT_EXECUTE:
+    case STMT_DEALLOCATE:
+        return prepare_run(s, stmt, query_text, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err) {
+    return dispatch(s, stmt, query_text, arena, result, err);
+}
+
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    return run_select(s, select, query_text, arena, result, err);
 }
 
 int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
