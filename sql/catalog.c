@@ -178,7 +178,8 @@ static const struct {
      "TABLE(id bigint, label text, depth integer, parent bigint)"},
     {"shortest_path",
      "start bigint, target bigint, max_depth bigint DEFAULT NULL::bigint, "
-     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text, "
+     "weighted boolean DEFAULT false",
      "TABLE(step integer, id bigint, label text)"},
     {"similar", "id bigint, k bigint DEFAULT 10, threshold double precision DEFAULT NULL",
      "TABLE(id bigint, similarity double precision)"},
@@ -189,6 +190,32 @@ static const struct {
      "id bigint, depth bigint DEFAULT 2, top_k bigint DEFAULT 10, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, similarity double precision)"},
+    {"k_shortest_paths",
+     "start bigint, target bigint, k bigint DEFAULT 3, weighted boolean DEFAULT false, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "TABLE(path integer, step integer, id bigint, label text)"},
+    {"all_shortest_paths",
+     "start bigint, target bigint, weighted boolean DEFAULT false, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "TABLE(path integer, step integer, id bigint, label text)"},
+    {"pagerank",
+     "damping double precision DEFAULT 0.85, iterations bigint DEFAULT 20, "
+     "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, rank double precision)"},
+    {"connected_components", "kind text DEFAULT NULL::text", "TABLE(id bigint, component bigint)"},
+    {"strongly_connected_components", "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, component bigint)"},
+    {"communities", "iterations bigint DEFAULT 100, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, community bigint)"},
+    {"degree_centrality", "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, centrality double precision, in_degree bigint, out_degree bigint, "
+     "degree bigint)"},
+    {"betweenness_centrality",
+     "samples bigint DEFAULT NULL::bigint, seed bigint DEFAULT 42, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, centrality double precision)"},
+    {"triangle_count", "kind text DEFAULT NULL::text", "TABLE(id bigint, triangles bigint)"},
+    {"jaccard_similarity", "id bigint, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, similarity double precision)"},
 };
 enum { CAT_NPROCS = sizeof(cat_procs) / sizeof(cat_procs[0]) };
 
