@@ -305,8 +305,8 @@ static int plan_tfunc_args(planner_t *p, const tfunc_spec_t *spec, const from_it
         }
         rc = bind_expr(slots[i], &bctx, err);
         /* the graph algorithms' kind => takes one kind or a text[] of kinds */
-        bool kinds = spec->kind >= TFUNC_K_SHORTEST_PATHS && strcmp(spec->params[i], "kind") == 0 &&
-                     slots[i]->type == CT_TEXT_ARRAY;
+        bool kinds = (spec->kind >= TFUNC_K_SHORTEST_PATHS || spec->kind == TFUNC_SHORTEST_PATH) &&
+                     strcmp(spec->params[i], "kind") == 0 && slots[i]->type == CT_TEXT_ARRAY;
         if (rc == CTX_OK && !kinds) {
             rc = bind_coerce(slots[i], spec->types[i], spec->params[i], &bctx, err);
         }

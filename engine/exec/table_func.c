@@ -518,11 +518,13 @@ static int run_shortest_path(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, c
     if (rc == CTX_OK && a->v[1].kind != VAL_INT && a->v[1].kind != VAL_NULL) {
         rc = ctx_err_set(err, CTX_ETYPE, "shortest_path: target node id must be bigint");
     }
-    if (rc == CTX_OK && a->v[5].kind == VAL_BOOL && a->v[5].u.b) {
+    const value_t *kind = &a->v[3];
+    bool kind_list = kind->kind == VAL_TEXT && kind->u.str.len >= 2 && kind->u.str.ptr[0] == '{';
+    if (rc == CTX_OK && ((a->v[5].kind == VAL_BOOL && a->v[5].u.b) || kind_list)) {
         if (a->v[2].kind != VAL_NULL) {
             return ctx_err_set(err, CTX_EBAD_PARAM,
-                               "shortest_path: max_depth counts hops and cannot be combined "
-                               "with weighted => true");
+                               "shortest_path: max_depth cannot be combined with weighted => "
+                               "true or a list of kinds");
         }
         return run_paths(ctx, a, TFUNC_SHORTEST_PATH, out, err);
     }
