@@ -880,8 +880,7 @@ static int sp_walk(sp_t *s, uint32_t from, const uint32_t *prefix, uint32_t npre
             depth--;
         } else if (v == s->q->target) {
             s->nodes[nprefix + depth + 1] = v;
-            rc = plist_add(g, out, s->nodes, nprefix + depth + 2, prefix_cost + s->dist[from],
-                           err);
+            rc = plist_add(g, out, s->nodes, nprefix + depth + 2, prefix_cost + s->dist[from], err);
             found++;
         } else {
             depth++;
@@ -975,8 +974,7 @@ static int yen_spur(sp_t *s, const plist_t *a, uint32_t i, double root_cost, pli
         s->banned[prev->nodes[j]] = false;
     }
     if (rc == CTX_OK && spur_path.n == 1 && !plist_has(b, &spur_path.p[0])) {
-        rc = plist_add(s->g, b, spur_path.p[0].nodes, spur_path.p[0].len, spur_path.p[0].cost,
-                       err);
+        rc = plist_add(s->g, b, spur_path.p[0].nodes, spur_path.p[0].len, spur_path.p[0].cost, err);
     }
     return rc;
 }
@@ -1009,7 +1007,8 @@ int galgo_k_shortest_paths(galgo_t *g, const galgo_paths_query_t *q, galgo_path_
         }
         uint64_t best = UINT64_MAX;
         for (uint64_t k = 0; k < b.n; k++) {
-            if (!plist_has(&a, &b.p[k]) && (best == UINT64_MAX || path_cmp(&b.p[k], &b.p[best]) < 0)) {
+            if (!plist_has(&a, &b.p[k]) &&
+                (best == UINT64_MAX || path_cmp(&b.p[k], &b.p[best]) < 0)) {
                 best = k;
             }
         }

@@ -30,9 +30,9 @@ enum {
 };
 
 typedef struct galgo {
-    uint32_t n;       /* nodes */
-    int64_t *ids;     /* [n] ascending node ids */
-    uint64_t m;       /* directed edges in the snapshot (parallel edges and self-loops kept) */
+    uint32_t n;        /* nodes */
+    int64_t *ids;      /* [n] ascending node ids */
+    uint64_t m;        /* directed edges in the snapshot (parallel edges and self-loops kept) */
     uint64_t *out_off; /* [n+1] into out_to / out_w */
     uint32_t *out_to;
     double *out_w;
