@@ -108,7 +108,7 @@ static int build_out_pass(const store_t *store, const int32_t *kinds, uint32_t n
             }
             e++;
         }
-        int rc = galgo_tick(g, 1 + e - (fill ? g->out_off[u] : g->out_off[u]), err);
+        int rc = galgo_tick(g, 1 + e - g->out_off[u], err);
         if (rc != CTX_OK) {
             return rc;
         }
