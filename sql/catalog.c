@@ -154,9 +154,10 @@ const cat_table_proc_t cat_procs[] = {
      "start bigint, depth bigint DEFAULT 1, \"order\" text DEFAULT 'bfs'::text, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, parent bigint)"},
-    {"shortest_path", "20 20 20 25 25", "{start,target,max_depth,kind,direction}", 3,
+    {"shortest_path", "20 20 20 25 25 16", "{start,target,max_depth,kind,direction,weighted}", 4,
      "start bigint, target bigint, max_depth bigint DEFAULT NULL::bigint, "
-     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text, "
+     "weighted boolean DEFAULT false",
      "TABLE(step integer, id bigint, label text)"},
     {"similar", "20 20 701", "{id,k,threshold}", 2,
      "id bigint, k bigint DEFAULT 10, threshold double precision DEFAULT NULL",
@@ -168,6 +169,35 @@ const cat_table_proc_t cat_procs[] = {
      "id bigint, depth bigint DEFAULT 2, top_k bigint DEFAULT 10, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, similarity double precision)"},
+    {"k_shortest_paths", "20 20 20 16 25 25", "{start,target,k,weighted,kind,direction}", 4,
+     "start bigint, target bigint, k bigint DEFAULT 3, weighted boolean DEFAULT false, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "TABLE(path integer, step integer, id bigint, label text)"},
+    {"all_shortest_paths", "20 20 16 25 25", "{start,target,weighted,kind,direction}", 3,
+     "start bigint, target bigint, weighted boolean DEFAULT false, "
+     "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
+     "TABLE(path integer, step integer, id bigint, label text)"},
+    {"pagerank", "701 20 25", "{damping,iterations,kind}", 3,
+     "damping double precision DEFAULT 0.85, iterations bigint DEFAULT 20, "
+     "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, rank double precision)"},
+    {"connected_components", "25", "{kind}", 1, "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, component bigint)"},
+    {"strongly_connected_components", "25", "{kind}", 1, "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, component bigint)"},
+    {"communities", "20 25", "{iterations,kind}", 2,
+     "iterations bigint DEFAULT 100, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, community bigint)"},
+    {"degree_centrality", "25", "{kind}", 1, "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, centrality double precision, in_degree bigint, out_degree bigint, "
+     "degree bigint)"},
+    {"betweenness_centrality", "20 20 25", "{samples,seed,kind}", 3,
+     "samples bigint DEFAULT NULL::bigint, seed bigint DEFAULT 42, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, centrality double precision)"},
+    {"triangle_count", "25", "{kind}", 1, "kind text DEFAULT NULL::text",
+     "TABLE(id bigint, triangles bigint)"},
+    {"jaccard_similarity", "20 25", "{id,kind}", 1, "id bigint, kind text DEFAULT NULL::text",
+     "TABLE(id bigint, similarity double precision)"},
 };
 _Static_assert(sizeof(cat_procs) / sizeof(cat_procs[0]) == CAT_NPROCS,
                "every table function listed");

@@ -45,7 +45,7 @@ typedef struct cat_table_proc {
     const char *args;   /* pg_get_function_arguments */
     const char *result; /* pg_get_function_result */
 } cat_table_proc_t;
-enum { CAT_NPROCS = 6 };
+enum { CAT_NPROCS = 16 };
 extern const cat_table_proc_t cat_procs[CAT_NPROCS];
 
 /* format_type(oid, typmod) as PostgreSQL prints it ("???" for an OID not in pg_type); the name

@@ -18,7 +18,8 @@ CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresq
                    python3-requests python3-jsonschema python3-prometheus-client prometheus wrk
                    python3-sqlalchemy python3-pandas python3-pyodbc odbc-postgresql unixodbc
                    "postgresql-15|postgresql"
-                   golang-go golang-github-jackc-pgx-v4-dev chromium)
+                   golang-go golang-github-jackc-pgx-v4-dev chromium python3-networkx
+                   python3-igraph)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
