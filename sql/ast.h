@@ -36,6 +36,10 @@ typedef enum {
     STMT_MOVE,             /* MOVE [direction] [FROM|IN] name */
     STMT_CLOSE,            /* CLOSE name | CLOSE ALL */
     STMT_ALTER_CLUSTER,    /* ALTER CLUSTER ADD NODE id 'host:port' | REMOVE NODE id */
+    STMT_LOCK,             /* LOCK [TABLE] [ONLY] name [*][, ...] [IN mode MODE] [NOWAIT] */
+    STMT_PREPARE,          /* PREPARE name [(type, ...)] AS statement */
+    STMT_EXECUTE,          /* EXECUTE name [(expr, ...)] */
+    STMT_DEALLOCATE,       /* DEALLOCATE [PREPARE] {name | ALL} */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -256,6 +260,23 @@ typedef struct explain_stmt {
     stmt_t *target;
 } explain_stmt_t;
 
+/* PREPARE / EXECUTE / DEALLOCATE (SQL-level prepared statements). */
+typedef struct prepare_stmt {
+    const char *name;   /* NULL: DEALLOCATE ALL */
+    const char **types; /* PREPARE: declared parameter type names */
+    int ntypes;
+    stmt_t *target; /* PREPARE: the statement; its text is query_text[location, +length) */
+    expr_t **args;  /* EXECUTE: the parameter values */
+    int nargs;
+} prepare_stmt_t;
+
+/* LOCK TABLE: the tables named (schema NULL when unqualified). */
+typedef struct lock_stmt {
+    const char **schemas;
+    const char **tables;
+    int ntables;
+} lock_stmt_t;
+
 struct stmt {
     stmt_kind_t kind;
     int location; /* byte offset of the first token */
@@ -274,6 +295,8 @@ struct stmt {
         savepoint_stmt_t *savepoint; /* SAVEPOINT, RELEASE, ROLLBACK TO */
         cursor_stmt_t *cursor;       /* DECLARE, FETCH, MOVE, CLOSE */
         alter_cluster_stmt_t *alter_cluster;
+        lock_stmt_t *lock;
+        prepare_stmt_t *prepare; /* PREPARE, EXECUTE, DEALLOCATE */
     } u;
 };
 

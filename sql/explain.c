@@ -170,8 +170,22 @@ static const char *expr_text(const expr_t *e, const plan_t *input, arena_t *aren
 /* ---------------------------------------------------------------- nodes */
 
 static const char *tfunc_name(tfunc_kind_t kind) {
-    static const char *names[] = {"neighbors", "traverse",       "shortest_path",
-                                  "similar",   "neighbor_stats", "hybrid"};
+    static const char *names[] = {"neighbors",
+                                  "traverse",
+                                  "shortest_path",
+                                  "similar",
+                                  "neighbor_stats",
+                                  "hybrid",
+                                  "k_shortest_paths",
+                                  "all_shortest_paths",
+                                  "pagerank",
+                                  "connected_components",
+                                  "strongly_connected_components",
+                                  "communities",
+                                  "degree_centrality",
+                                  "betweenness_centrality",
+                                  "triangle_count",
+                                  "jaccard_similarity"};
     return names[kind];
 }
 

@@ -112,8 +112,8 @@ static const tfunc_spec_t tfunc_specs[] = {
     {"shortest_path",
      TFUNC_SHORTEST_PATH,
      2,
-     {"start|from|source", "target|to", "max_depth|depth", "kind", "direction"},
-     {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT},
+     {"start|from|source", "target|to", "max_depth|depth", "kind", "direction", "weighted"},
+     {CT_INT8, CT_INT8, CT_INT8, CT_TEXT, CT_TEXT, CT_BOOL},
      {{NULL, "step", CT_INT4, 0, 0}, {NULL, "id", CT_INT8, 0, 0}, {NULL, "label", CT_TEXT, 0, 0}},
      3},
     {"similar",
@@ -144,6 +144,86 @@ static const tfunc_spec_t tfunc_specs[] = {
       {NULL, "depth", CT_INT4, 0, 0},
       {NULL, "similarity", CT_FLOAT8, 0, 0}},
      4},
+    {"k_shortest_paths",
+     TFUNC_K_SHORTEST_PATHS,
+     3,
+     {"start|from|source", "target|to", "k", "weighted", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_INT8, CT_BOOL, CT_TEXT, CT_TEXT},
+     {{NULL, "path", CT_INT4, 0, 0},
+      {NULL, "step", CT_INT4, 0, 0},
+      {NULL, "id", CT_INT8, 0, 0},
+      {NULL, "label", CT_TEXT, 0, 0}},
+     4},
+    {"all_shortest_paths",
+     TFUNC_ALL_SHORTEST_PATHS,
+     2,
+     {"start|from|source", "target|to", "weighted", "kind", "direction"},
+     {CT_INT8, CT_INT8, CT_BOOL, CT_TEXT, CT_TEXT},
+     {{NULL, "path", CT_INT4, 0, 0},
+      {NULL, "step", CT_INT4, 0, 0},
+      {NULL, "id", CT_INT8, 0, 0},
+      {NULL, "label", CT_TEXT, 0, 0}},
+     4},
+    {"pagerank",
+     TFUNC_PAGERANK,
+     0,
+     {"damping", "iterations", "kind"},
+     {CT_FLOAT8, CT_INT8, CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "rank", CT_FLOAT8, 0, 0}},
+     2},
+    {"connected_components",
+     TFUNC_CONNECTED_COMPONENTS,
+     0,
+     {"kind"},
+     {CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "component", CT_INT8, 0, 0}},
+     2},
+    {"strongly_connected_components",
+     TFUNC_STRONG_COMPONENTS,
+     0,
+     {"kind"},
+     {CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "component", CT_INT8, 0, 0}},
+     2},
+    {"communities",
+     TFUNC_COMMUNITIES,
+     0,
+     {"iterations", "kind"},
+     {CT_INT8, CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "community", CT_INT8, 0, 0}},
+     2},
+    {"degree_centrality",
+     TFUNC_DEGREE_CENTRALITY,
+     0,
+     {"kind"},
+     {CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0},
+      {NULL, "centrality", CT_FLOAT8, 0, 0},
+      {NULL, "in_degree", CT_INT8, 0, 0},
+      {NULL, "out_degree", CT_INT8, 0, 0},
+      {NULL, "degree", CT_INT8, 0, 0}},
+     5},
+    {"betweenness_centrality",
+     TFUNC_BETWEENNESS,
+     0,
+     {"samples", "seed", "kind"},
+     {CT_INT8, CT_INT8, CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "centrality", CT_FLOAT8, 0, 0}},
+     2},
+    {"triangle_count",
+     TFUNC_TRIANGLE_COUNT,
+     0,
+     {"kind"},
+     {CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "triangles", CT_INT8, 0, 0}},
+     2},
+    {"jaccard_similarity",
+     TFUNC_JACCARD,
+     1,
+     {"id|start|source", "kind"},
+     {CT_INT8, CT_TEXT},
+     {{NULL, "id", CT_INT8, 0, 0}, {NULL, "similarity", CT_FLOAT8, 0, 0}},
+     2},
 };
 
 static int spec_param_count(const tfunc_spec_t *spec) {
@@ -224,7 +304,10 @@ static int plan_tfunc_args(planner_t *p, const tfunc_spec_t *spec, const from_it
             continue;
         }
         rc = bind_expr(slots[i], &bctx, err);
-        if (rc == CTX_OK) {
+        /* the graph algorithms' kind => takes one kind or a text[] of kinds */
+        bool kinds = (spec->kind >= TFUNC_K_SHORTEST_PATHS || spec->kind == TFUNC_SHORTEST_PATH) &&
+                     strcmp(spec->params[i], "kind") == 0 && slots[i]->type == CT_TEXT_ARRAY;
+        if (rc == CTX_OK && !kinds) {
             rc = bind_coerce(slots[i], spec->types[i], spec->params[i], &bctx, err);
         }
     }
@@ -287,8 +370,7 @@ static int plan_function(planner_t *p, const from_item_t *f, plan_t **out, ctx_e
     }
     if (spec == NULL) {
         ctx_err_set(err, CTX_EUNDEF_FUNCTION, "function %s does not exist", f->name);
-        ctx_err_hint(err, "Table functions are neighbors, traverse, shortest_path, similar, "
-                          "neighbor_stats and hybrid.");
+        ctx_err_hint(err, "Table functions are listed in the README's graph section.");
         plan_error_at(p, err, f->location);
         return err->code;
     }

@@ -116,6 +116,7 @@ void sql_session_destroy(sql_session_t *s) {
     txn_discard(s);
     cursor_close_all(s);
     free(s->savepoints);
+    prepared_free_all(s);
     store_undo_destroy(s->undo);
     arena_destroy(&s->txn_arena);
     for (int i = 0; i < s->nguc; i++) {
@@ -710,6 +711,25 @@ static int run_savepoint(sql_session_t *s, const stmt_t *stmt, sql_result_t *res
     return CTX_OK;
 }
 
+/* LOCK TABLE takes no lock: the three tables are always readable, and a transaction's writes
+ * commit as one atomic batch (a conflicting one fails with 40001). It checks what PostgreSQL
+ * checks: a transaction block, and tables that exist. */
+static int run_lock(sql_session_t *s, const lock_stmt_t *lock, sql_result_t *result,
+                    ctx_err_t *err) {
+    if (s->txn == TXN_IDLE) {
+        return ctx_err_set(err, CTX_ENO_TXN, "LOCK TABLE can only be used in transaction blocks");
+    }
+    for (int i = 0; i < lock->ntables; i++) {
+        bool public_schema = lock->schemas[i] == NULL || strcmp(lock->schemas[i], "public") == 0;
+        if (!public_schema || table_lookup(lock->tables[i]) < 0) {
+            return ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s\" does not exist",
+                               lock->tables[i]);
+        }
+    }
+    result->tag = "LOCK TABLE";
+    return CTX_OK;
+}
+
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
 static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
                     sql_result_t *result, ctx_err_t *err) {
@@ -756,8 +776,19 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
         return cursor_close(s, stmt->u.cursor, result, err);
     case STMT_ALTER_CLUSTER:
         return run_alter_cluster(s, stmt->u.alter_cluster, result, err);
+    case STMT_LOCK:
+        return run_lock(s, stmt->u.lock, result, err);
+    case STMT_PREPARE:
+    case STMT_EXECUTE:
+    case STMT_DEALLOCATE:
+        return prepare_run(s, stmt, query_text, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err) {
+    return dispatch(s, stmt, query_text, arena, result, err);
 }
 
 int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,

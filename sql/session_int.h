@@ -34,6 +34,7 @@ typedef struct session_savepoint {
 enum { SESSION_SAVEPOINTS_MAX = 65536 }; /* nested savepoints per transaction before 54000 */
 
 typedef struct sql_cursor sql_cursor_t;
+typedef struct sql_prepared sql_prepared_t; /* prepare.c */
 
 struct sql_session {
     sql_db_t *db;
@@ -64,7 +65,19 @@ struct sql_session {
     int savepoints_cap;
     sql_cursor_t *cursors; /* cursor.c */
     int ncursors;
+    sql_prepared_t *prepared; /* PREPARE'd statements (prepare.c), malloc'd */
+    int nprepared;
 };
+
+/* Runs one statement / one SELECT inside the session's current transaction (session.c). */
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err);
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err);
+/* PREPARE / EXECUTE / DEALLOCATE (prepare.c); prepared_free_all at session end. */
+int prepare_run(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                sql_result_t *result, ctx_err_t *err);
+void prepared_free_all(sql_session_t *s);
 
 /* Settings (guc.c). */
 void guc_init_defaults(sql_session_t *s);
@@ -93,9 +106,6 @@ int session_apply(sql_session_t *s, const cmd_batch_t *batch, arena_t *arena, cm
                   ctx_err_t *err);
 void session_planner(sql_session_t *s, arena_t *arena, const char *query_text, planner_t *p);
 void session_eval_ctx(sql_session_t *s, arena_t *arena, const char *query_text, eval_ctx_t *e);
-/* Plans and runs a SELECT; rows and columns come from arena. */
-int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
-                       arena_t *arena, sql_result_t *result, ctx_err_t *err);
 /* Fills result->cols from a plan's output columns. */
 void result_columns(sql_result_t *result, const bind_column_t *cols, int ncols, arena_t *arena);
 

@@ -227,6 +227,11 @@ int sql_execute_params(sql_session_t *session, const stmt_t *stmt, const char *q
                        const ctype_t *param_types, const value_t *params, int nparams,
                        arena_t *arena, sql_result_t *result, ctx_err_t *err);
 
+/* DEALLOCATE of a statement SQL PREPARE made (name NULL: all of them); CTX_EUNDEF_PREPARED
+ * (26000) when there is none of that name. The server calls it for a DEALLOCATE Query whose
+ * name is no protocol-level statement. */
+int sql_deallocate(sql_session_t *session, const char *name, ctx_err_t *err);
+
 /* Tells the session that the current Query failed outside sql_execute (e.g. a syntax error from
  * sql_parse): inside a transaction block the block becomes failed ('E'), as in PostgreSQL. */
 void sql_query_failed(sql_session_t *session);

@@ -16,7 +16,10 @@ CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresq
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
                    clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3 curl
                    python3-requests python3-jsonschema python3-prometheus-client prometheus wrk
-                   golang-go golang-github-jackc-pgx-v4-dev chromium)
+                   python3-sqlalchemy python3-pandas python3-pyodbc odbc-postgresql unixodbc
+                   "postgresql-15|postgresql"
+                   golang-go golang-github-jackc-pgx-v4-dev chromium python3-networkx
+                   python3-igraph)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"

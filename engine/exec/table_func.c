@@ -15,8 +15,14 @@
  * hybrid() first collects the traversal into a candidate set; a small set is ranked exactly, a
  * large one (hnsw_filter_exact's cost model) by a filtered HNSW search restricted to it. The
  * path taken is recorded in plan->vector_path for EXPLAIN ANALYZE.
+ *
+ * Weighted and multi-path searches and the whole-graph algorithms (pagerank … jaccard_similarity)
+ * run over a snapshot of the graph restricted to the given kinds (engine/store/graph_algo.h),
+ * built in the statement's arena, so statement_mem_limit and the cancel flag bound them; their
+ * rows come in ascending id order (jaccard_similarity: most similar first).
  */
 #include "graph.h"
+#include "graph_algo.h"
 #include "plan.h"
 #include "vindex.h"
 
@@ -27,7 +33,14 @@
 /* Argument vectors (plan->fargs):
  *   neighbors      start, depth, kind, direction
  *   traverse       start, depth, order, kind, direction
- *   shortest_path  start, target, depth_max, kind, direction
+ *   shortest_path  start, target, depth_max, kind, direction, weighted
+ *   k_shortest_paths   start, target, k, weighted, kind, direction
+ *   all_shortest_paths start, target, weighted, kind, direction
+ *   pagerank       damping, iterations, kind
+ *   communities    iterations, kind
+ *   betweenness_centrality samples, seed, kind
+ *   jaccard_similarity     id, kind
+ *   connected_components, strongly_connected_components, degree_centrality, triangle_count: kind
  *   similar        id, k, threshold
  *   neighbor_stats id, k
  *   hybrid         id, depth, top_k, kind, direction
@@ -37,7 +50,11 @@ enum {
     TFUNC_ARGS_MAX = 6,
     SIMILAR_K_DEFAULT = 10,
     SIMILAR_RANGE_FIRST = 64, /* similar(…, threshold): first index request, then ×4 */
-    SHORTEST_PATH_DEPTH_DEFAULT = 100
+    SHORTEST_PATH_DEPTH_DEFAULT = 100,
+    PAGERANK_ITERATIONS_DEFAULT = 20,
+    COMMUNITIES_ITERATIONS_DEFAULT = 100,
+    K_PATHS_DEFAULT = 3,
+    BETWEENNESS_SEED_DEFAULT = 42
 };
 
 typedef struct targs {
@@ -200,6 +217,295 @@ static int run_traversal(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, 
     return rc;
 }
 
+static const char *tfunc_algo_name(tfunc_kind_t kind) {
+    switch (kind) {
+    case TFUNC_PAGERANK:
+        return "pagerank";
+    case TFUNC_CONNECTED_COMPONENTS:
+        return "connected_components";
+    case TFUNC_STRONG_COMPONENTS:
+        return "strongly_connected_components";
+    case TFUNC_COMMUNITIES:
+        return "communities";
+    case TFUNC_DEGREE_CENTRALITY:
+        return "degree_centrality";
+    case TFUNC_BETWEENNESS:
+        return "betweenness_centrality";
+    case TFUNC_TRIANGLE_COUNT:
+        return "triangle_count";
+    default:
+        return "jaccard_similarity";
+    }
+}
+
+/* ---------------------------------------------------------------- graph algorithms */
+
+enum { KINDS_MAX = 64 };
+
+/* kind => 'a' or an array ('{a,b}' / ARRAY['a','b']): kind ids into kinds; names the store does
+ * not know match no edge. NULL: every kind (*nkinds = 0). */
+static int arg_kinds(exec_ctx_t *ctx, const value_t *v, const char *fname, int32_t *kinds,
+                     uint32_t *nkinds, ctx_err_t *err) {
+    *nkinds = 0;
+    if (v->kind == VAL_NULL) {
+        return CTX_OK;
+    }
+    const char *s = v->u.str.ptr;
+    uint32_t len = v->u.str.len;
+    bool array = len >= 2 && s[0] == '{' && s[len - 1] == '}';
+    uint32_t i = array ? 1 : 0, end = array ? len - 1 : len;
+    kinds[(*nkinds)++] = -2; /* no edge has kind -2: an all-unknown list matches nothing */
+    while (i < end || (!array && i == 0 && end == 0)) {
+        uint32_t j = i;
+        while (array && j < end && s[j] != ',') {
+            j++;
+        }
+        if (!array) {
+            j = end;
+        }
+        uint32_t a = i, b = j;
+        if (b - a >= 2 && s[a] == '"' && s[b - 1] == '"') {
+            a++;
+            b--;
+        }
+        if (*nkinds == KINDS_MAX) {
+            return ctx_err_set(err, CTX_EBAD_PARAM, "%s: at most %d kinds", fname, KINDS_MAX - 1);
+        }
+        int32_t k = store_kind_lookup(ctx->store, s + a, b - a);
+        if (k >= 0) {
+            kinds[(*nkinds)++] = k;
+        }
+        i = j + 1;
+        if (!array) {
+            break;
+        }
+    }
+    return CTX_OK;
+}
+
+static int algo_graph(exec_ctx_t *ctx, const value_t *kind, const char *fname, galgo_t *g,
+                      ctx_err_t *err) {
+    int32_t kinds[KINDS_MAX];
+    uint32_t nkinds;
+    int rc = arg_kinds(ctx, kind, fname, kinds, &nkinds, err);
+    const atomic_bool *cancel = ctx->eval.env != NULL ? ctx->eval.env->cancel : NULL;
+    return rc == CTX_OK ? galgo_build(ctx->store, kinds, nkinds, ctx->eval.arena, cancel, g, err)
+                        : rc;
+}
+
+/* Emits the paths as (path, step, id, label) rows, or (step, id, label) for shortest_path. */
+static int emit_paths(exec_ctx_t *ctx, const galgo_t *g, const galgo_path_t *p, uint64_t n,
+                      bool numbered, rowset_t *out, ctx_err_t *err) {
+    uint64_t cap = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        for (uint32_t i = 0; i < p[k].len; i++) {
+            value_t *row = push_row(ctx, out, &cap, err);
+            if (row == NULL) {
+                return err->code;
+            }
+            int c = 0;
+            if (numbered) {
+                row[c++] = value_int((int64_t)k + 1);
+            }
+            row[c++] = value_int(i);
+            row[c++] = value_int(g->ids[p[k].nodes[i]]);
+            row[c] = node_label(ctx->store, g->ids[p[k].nodes[i]]);
+        }
+    }
+    return CTX_OK;
+}
+
+/* shortest_path(weighted => true), k_shortest_paths, all_shortest_paths. */
+static int run_paths(exec_ctx_t *ctx, const targs_t *a, tfunc_kind_t which, rowset_t *out,
+                     ctx_err_t *err) {
+    const char *fname =
+        which == TFUNC_SHORTEST_PATH
+            ? "shortest_path"
+            : (which == TFUNC_K_SHORTEST_PATHS ? "k_shortest_paths" : "all_shortest_paths");
+    int base = which == TFUNC_SHORTEST_PATH ? 3 : (which == TFUNC_K_SHORTEST_PATHS ? 4 : 3);
+    const value_t *weighted = &a->v[which == TFUNC_SHORTEST_PATH ? 5 : base - 1];
+    galgo_paths_query_t q = {.weighted = weighted->kind == VAL_BOOL && weighted->u.b,
+                             .max_paths = which == TFUNC_SHORTEST_PATH ? 1 : UINT64_MAX};
+    int64_t k = 0;
+    int rc = arg_direction(&a->v[base + 1], fname, &q.dir, err);
+    if (rc == CTX_OK && which == TFUNC_K_SHORTEST_PATHS) {
+        rc = arg_int(&a->v[2], fname, "k", K_PATHS_DEFAULT, 1, GALGO_K_MAX, &k, err);
+        q.max_paths = (uint64_t)k;
+    }
+    for (int i = 0; rc == CTX_OK && i < 2; i++) {
+        if (a->v[i].kind != VAL_INT && a->v[i].kind != VAL_NULL) {
+            rc = ctx_err_set(err, CTX_ETYPE, "%s: node ids must be bigint", fname);
+        }
+    }
+    if (rc != CTX_OK || a->v[0].kind == VAL_NULL || a->v[1].kind == VAL_NULL) {
+        return rc;
+    }
+    galgo_t g;
+    rc = algo_graph(ctx, &a->v[base], fname, &g, err);
+    int64_t s = rc == CTX_OK ? galgo_index(&g, a->v[0].u.i) : -1;
+    int64_t t = rc == CTX_OK ? galgo_index(&g, a->v[1].u.i) : -1;
+    if (rc != CTX_OK || s < 0 || t < 0) {
+        return rc;
+    }
+    q.start = (uint32_t)s;
+    q.target = (uint32_t)t;
+    galgo_path_t *paths;
+    uint64_t n;
+    rc = which == TFUNC_K_SHORTEST_PATHS ? galgo_k_shortest_paths(&g, &q, &paths, &n, err)
+                                         : galgo_shortest_paths(&g, &q, &paths, &n, err);
+    return rc == CTX_OK ? emit_paths(ctx, &g, paths, n, which != TFUNC_SHORTEST_PATH, out, err)
+                        : rc;
+}
+
+typedef struct algo_out {
+    int64_t *ints;  /* per position, or NULL */
+    double *floats; /* per position, or NULL */
+} algo_out_t;
+
+static int emit_per_node(exec_ctx_t *ctx, const galgo_t *g, const algo_out_t *r, rowset_t *out,
+                         ctx_err_t *err) {
+    uint64_t cap = 0;
+    for (uint32_t v = 0; v < g->n; v++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int(g->ids[v]);
+        row[1] = r->ints != NULL ? value_int(r->ints[v]) : value_float(r->floats[v]);
+    }
+    return CTX_OK;
+}
+
+static int run_degree(exec_ctx_t *ctx, const galgo_t *g, rowset_t *out, ctx_err_t *err) {
+    uint64_t cap = 0;
+    for (uint32_t v = 0; v < g->n; v++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        int64_t in = (int64_t)(g->in_off[v + 1] - g->in_off[v]);
+        int64_t outd = (int64_t)(g->out_off[v + 1] - g->out_off[v]);
+        row[0] = value_int(g->ids[v]);
+        /* networkx: degree / (n - 1), and 1 for every node of a one-node graph */
+        row[1] = value_float(g->n <= 1 ? 1.0 : (double)(in + outd) / (double)(g->n - 1));
+        row[2] = value_int(in);
+        row[3] = value_int(outd);
+        row[4] = value_int(in + outd);
+    }
+    return CTX_OK;
+}
+
+typedef struct scored_id {
+    int64_t id;
+    double v;
+} scored_id_t;
+
+static int scored_id_cmp(const void *x, const void *y) {
+    const scored_id_t *a = x;
+    const scored_id_t *b = y;
+    if (a->v != b->v) {
+        return a->v > b->v ? -1 : 1;
+    }
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* jaccard_similarity(id): every other node sharing a neighbour, most similar first. */
+static int run_jaccard(exec_ctx_t *ctx, galgo_t *g, const value_t *id, rowset_t *out,
+                       ctx_err_t *err) {
+    if (id->kind != VAL_INT) {
+        return id->kind == VAL_NULL
+                   ? CTX_OK
+                   : ctx_err_set(err, CTX_ETYPE, "jaccard_similarity: id must be bigint");
+    }
+    int64_t u = galgo_index(g, id->u.i);
+    double *sim;
+    int rc = u < 0 ? CTX_OK : galgo_jaccard(g, (uint32_t)u, &sim, err);
+    if (rc != CTX_OK || u < 0) {
+        return rc;
+    }
+    scored_id_t *s = arena_try_alloc(ctx->eval.arena, sizeof(scored_id_t) * ((size_t)g->n + 1));
+    if (s == NULL) {
+        return exec_nomem(ctx, err);
+    }
+    uint32_t n = 0;
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (sim[v] > 0) {
+            s[n++] = (scored_id_t){g->ids[v], sim[v]};
+        }
+    }
+    ctx_qsort(s, n, sizeof(scored_id_t), scored_id_cmp);
+    uint64_t cap = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        value_t *row = push_row(ctx, out, &cap, err);
+        if (row == NULL) {
+            return err->code;
+        }
+        row[0] = value_int(s[i].id);
+        row[1] = value_float(s[i].v);
+    }
+    return CTX_OK;
+}
+
+/* The per-node algorithms: their options, then the kind argument (last). */
+static int run_algorithm(const plan_t *plan, exec_ctx_t *ctx, const targs_t *a, rowset_t *out,
+                         ctx_err_t *err) {
+    const char *fname = tfunc_algo_name(plan->tfunc);
+    galgo_t g;
+    int rc = algo_graph(ctx, &a->v[plan->nfargs - 1], fname, &g, err);
+    algo_out_t r = {0};
+    int64_t iters = 0, samples = 0, seed = 0;
+    switch (plan->tfunc) {
+    case TFUNC_PAGERANK: {
+        double d = a->v[0].kind == VAL_NULL
+                       ? 0.85
+                       : (a->v[0].kind == VAL_INT ? (double)a->v[0].u.i : a->v[0].u.f);
+        if (rc == CTX_OK && !(d >= 0 && d <= 1)) {
+            rc = ctx_err_set(err, CTX_EBAD_PARAM, "pagerank: damping must be between 0 and 1");
+        }
+        if (rc == CTX_OK) {
+            rc = arg_int(&a->v[1], fname, "iterations", PAGERANK_ITERATIONS_DEFAULT, 0,
+                         GALGO_ITERATIONS_MAX, &iters, err);
+        }
+        rc = rc == CTX_OK ? galgo_pagerank(&g, d, (uint32_t)iters, &r.floats, err) : rc;
+        break;
+    }
+    case TFUNC_CONNECTED_COMPONENTS:
+        rc = rc == CTX_OK ? galgo_wcc(&g, &r.ints, err) : rc;
+        break;
+    case TFUNC_STRONG_COMPONENTS:
+        rc = rc == CTX_OK ? galgo_scc(&g, &r.ints, err) : rc;
+        break;
+    case TFUNC_COMMUNITIES:
+        if (rc == CTX_OK) {
+            rc = arg_int(&a->v[0], fname, "iterations", COMMUNITIES_ITERATIONS_DEFAULT, 0,
+                         GALGO_ITERATIONS_MAX, &iters, err);
+        }
+        rc = rc == CTX_OK ? galgo_communities(&g, (uint32_t)iters, &r.ints, err) : rc;
+        break;
+    case TFUNC_BETWEENNESS:
+        if (rc == CTX_OK && a->v[0].kind != VAL_NULL) {
+            rc = arg_int(&a->v[0], fname, "samples", 0, 1, UINT32_MAX, &samples, err);
+        }
+        if (rc == CTX_OK) {
+            rc = arg_int(&a->v[1], fname, "seed", BETWEENNESS_SEED_DEFAULT, INT64_MIN, INT64_MAX,
+                         &seed, err);
+        }
+        rc = rc == CTX_OK ? galgo_betweenness(&g, (uint32_t)samples, (uint64_t)seed, &r.floats, err)
+                          : rc;
+        break;
+    case TFUNC_TRIANGLE_COUNT:
+        rc = rc == CTX_OK ? galgo_triangles(&g, &r.ints, err) : rc;
+        break;
+    case TFUNC_DEGREE_CENTRALITY:
+        return rc == CTX_OK ? run_degree(ctx, &g, out, err) : rc;
+    case TFUNC_JACCARD:
+        return rc == CTX_OK ? run_jaccard(ctx, &g, &a->v[0], out, err) : rc;
+    default:
+        CTX_ASSERT(!"not a graph algorithm");
+    }
+    return rc == CTX_OK ? emit_per_node(ctx, &g, &r, out, err) : rc;
+}
+
 static int run_shortest_path(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, ctx_err_t *err) {
     graph_query_t q;
     bool empty;
@@ -211,6 +517,16 @@ static int run_shortest_path(exec_ctx_t *ctx, const targs_t *a, rowset_t *out, c
         graph_args(ctx, "shortest_path", &a->v[0], &depth, &a->v[3], &a->v[4], &q, &empty, err);
     if (rc == CTX_OK && a->v[1].kind != VAL_INT && a->v[1].kind != VAL_NULL) {
         rc = ctx_err_set(err, CTX_ETYPE, "shortest_path: target node id must be bigint");
+    }
+    const value_t *kind = &a->v[3];
+    bool kind_list = kind->kind == VAL_TEXT && kind->u.str.len >= 2 && kind->u.str.ptr[0] == '{';
+    if (rc == CTX_OK && ((a->v[5].kind == VAL_BOOL && a->v[5].u.b) || kind_list)) {
+        if (a->v[2].kind != VAL_NULL) {
+            return ctx_err_set(err, CTX_EBAD_PARAM,
+                               "shortest_path: max_depth cannot be combined with weighted => "
+                               "true or a list of kinds");
+        }
+        return run_paths(ctx, a, TFUNC_SHORTEST_PATH, out, err);
     }
     if (rc != CTX_OK || empty || a->v[1].kind == VAL_NULL) {
         return rc;
@@ -585,6 +901,18 @@ int exec_table_function(const plan_t *plan, exec_ctx_t *ctx, rowset_t *out, ctx_
         return run_neighbor_stats(plan, ctx, &a, out, err);
     case TFUNC_HYBRID:
         return run_hybrid(plan, ctx, &a, out, err);
+    case TFUNC_K_SHORTEST_PATHS:
+    case TFUNC_ALL_SHORTEST_PATHS:
+        return run_paths(ctx, &a, plan->tfunc, out, err);
+    case TFUNC_PAGERANK:
+    case TFUNC_CONNECTED_COMPONENTS:
+    case TFUNC_STRONG_COMPONENTS:
+    case TFUNC_COMMUNITIES:
+    case TFUNC_DEGREE_CENTRALITY:
+    case TFUNC_BETWEENNESS:
+    case TFUNC_TRIANGLE_COUNT:
+    case TFUNC_JACCARD:
+        return run_algorithm(plan, ctx, &a, out, err);
     }
     CTX_ASSERT(!"unknown table function");
     return CTX_EINTERNAL;
