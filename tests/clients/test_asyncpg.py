@@ -92,6 +92,10 @@ async def main():
     assert [(r["oid"], r["name"], r["kind"], r["depth"]) for r in rows] == \
         [(oid, "vector", b"b", 0)], rows
     assert await conn.fetchval("SELECT 7 = any($1::oid[])", [7, 8]) is True
+    # a vector column: asyncpg introspects the type (the query above, in its 14+ form) and reads
+    # it as text
+    await conn.execute("INSERT INTO vectors (id, embedding) VALUES (90, '[1,2,3,4]')")
+    assert await conn.fetchval("SELECT embedding FROM vectors WHERE id = 90") == "[1,2,3,4]"
     # nested transactions are savepoints
     async with conn.transaction():
         await conn.execute("INSERT INTO nodes (id, label) VALUES (70, 'outer')")
