@@ -29,6 +29,7 @@ try:
     import requests
     from prometheus_client.parser import text_string_to_metric_families
 
+    import httptest
     from httptest import Client, HttpServer, OpenApi
 except ImportError as e:
     print("SKIP: %s (python3-requests, python3-jsonschema, python3-prometheus-client, "
@@ -451,6 +452,7 @@ def main():
         log_server(binary, tmp)
         config_keys(binary, tmp)
     finally:
+        httptest.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
     print("test_http: all ok")
 

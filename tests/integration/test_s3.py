@@ -134,7 +134,8 @@ class Server:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [SERVER, "--config", self.conf, "--data-dir", self.dir, "--port", str(self.port)]
-                + self.extra, stdout=log, stderr=subprocess.STDOUT)
+                + self.extra, stdout=log, stderr=subprocess.STDOUT,
+                env=dict(os.environ, CONTEXTDB_HTTP_PORT="off"))
         PROCS.append(self.proc)
         ready = wait_port(self.port, self.proc, timeout_s=120)
         assert ready == expect_ready, f"{self.name}: ready={ready}\n{self.log_text()}"
