@@ -49,6 +49,7 @@
 #include "command.h"
 #include "crc32c.h"
 #include "fsutil.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "recovery.h"
 #include "restore.h"
@@ -888,7 +889,8 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
                 .segment_bytes = d->cfg.wal_segment_bytes,
                 .sync_commit = d->cfg.synchronous_commit,
                 .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
-                .notify_fd = d->efd},
+                .notify_fd = d->efd,
+                .fsync_observer = metrics_wal_fsync},
         .apply_through = UINT64_MAX,
     };
     snap_index_hook_t hook = {.load = idx_load, .ctx = d};

@@ -263,6 +263,41 @@ def check_concurrency(c, pg):
     assert cur.fetchone()[0] == 400
 
 
+def prometheus_samples(c):
+    """{(name, sorted labels): value} of one /metrics scrape, parsed by prometheus-client."""
+    r = c.call("GET", "/metrics", expect=200)
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    samples = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def check_index_and_fsync_metrics(c, pg):
+    """HNSW searches are counted per search and the index size is the index's own; every WAL
+    fsync lands in the fsync histogram."""
+    before = prometheus_samples(c)
+    cur = pg.cursor()
+    cur.execute("SELECT count(*) FROM vectors")
+    vectors = cur.fetchone()[0]
+    assert before[("contextdb_hnsw_vectors", ())] == vectors, (before, vectors)
+    for _ in range(3):
+        c.json("GET", "/api/v1/vectors/{id}/similar", {"id": 600}, expect=200, params={"k": 2})
+    cur.execute("INSERT INTO vectors (id, embedding) VALUES (987654, '[0.5, 0.5, 0.5]')")
+    after = prometheus_samples(c)
+    searched = after[("contextdb_hnsw_searches_total", ())] - before[
+        ("contextdb_hnsw_searches_total", ())]
+    assert searched == 3, searched
+    assert after[("contextdb_hnsw_vectors", ())] == vectors + 1, after
+    fsyncs = after[("contextdb_wal_fsync_duration_seconds_count", ())]
+    assert fsyncs > before[("contextdb_wal_fsync_duration_seconds_count", ())], (fsyncs, before)
+    assert after[("contextdb_wal_fsync_duration_seconds_bucket", (("le", "+Inf"),))] == fsyncs
+    assert after[("contextdb_wal_fsync_duration_seconds_sum", ())] > 0
+    cur.execute("DELETE FROM vectors WHERE id = 987654")
+    print("metrics: %d HNSW searches counted, %d WAL fsyncs timed" % (searched, fsyncs))
+
+
 def check_observability(c):
     health = c.json("GET", "/api/v1/health", expect=200)
     assert health["status"] == "ok" and health["role"] == "standalone", health
@@ -281,7 +316,8 @@ def check_observability(c):
     for want in ["contextdb_connections", "contextdb_statements_total",
                  "contextdb_statement_duration_seconds_bucket", "contextdb_http_requests_total",
                  "contextdb_http_request_duration_seconds_count", "contextdb_wal_bytes",
-                 "contextdb_rows", "contextdb_hnsw_vectors", "raft_term", "raft_role",
+                 "contextdb_rows", "contextdb_hnsw_vectors", "contextdb_hnsw_searches_total",
+                 "contextdb_wal_fsync_duration_seconds_count", "raft_term", "raft_role",
                  "process_resident_memory_bytes", "process_cpu_seconds_total",
                  "contextdb_snapshots_on_disk", "contextdb_snapshot_bytes",
                  "contextdb_snapshots_uploaded"]:
@@ -315,6 +351,7 @@ def main_server(binary, readme, tmp):
         check_batch_and_query(c, pg)
         check_big_batch(c, pg)
         check_concurrency(c, pg)
+        check_index_and_fsync_metrics(c, pg)
         check_observability(c)
         missing = api.operations() - api.used
         assert not missing, "operations never exercised: %s" % sorted(missing)
