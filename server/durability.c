@@ -241,43 +241,14 @@ static double mono_ms(void) {
 /* snap_index_hook_t.save, in the snapshot writer (the forked child). The index holds exactly the
  * committed vectors, which at the fork point (after sql_db_settle) are the store's: its bytes
  * correspond to the snapshot's WAL index. */
-static int idx_save(void *ctx, const store_t *store, const char *path, uint64_t *rows,
-                    uint64_t *bytes, uint32_t *crc, ctx_err_t *err) {
+static int idx_save(void *ctx, const store_t *store, buf_t *out, uint64_t *rows, ctx_err_t *err) {
     durability_t *d = ctx;
+    (void)err;
     CTX_ASSERT(d->db->vindex != NULL && store != NULL);
     const hnsw_t *h = vindex_hnsw(d->db->vindex);
-    buf_t b;
-    buf_init(&b);
-    hnsw_serialize(h, &b);
-    int rc = fsu_write_atomic(path, buf_peek(&b), buf_size(&b), err);
+    hnsw_serialize(h, out);
     *rows = hnsw_count(h);
-    *bytes = buf_size(&b);
-    *crc = crc32c(0, buf_peek(&b), buf_size(&b));
-    buf_free(&b);
-    return rc;
-}
-
-/* Reads an index file with one mapping and one sequential pass (hnsw_load checks the CRC). */
-static int idx_read(const char *path, hnsw_t **out, ctx_err_t *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        int rc = ctx_err_set(err, CTX_EIO, "\"%s\": %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return rc;
-    }
-    size_t len = (size_t)st.st_size;
-    void *map = len > 0 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (map == MAP_FAILED) {
-        return ctx_err_set(err, CTX_ECORRUPT, "\"%s\" cannot be mapped (%zu bytes)", path, len);
-    }
-    madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
-    int rc = hnsw_load(map, len, out, err);
-    munmap(map, len);
-    return rc;
+    return CTX_OK;
 }
 
 /* False (with the reason in err) when a loaded index cannot stand for the one this server would
@@ -305,21 +276,21 @@ static bool idx_fits(const durability_t *d, const hnsw_t *h, const store_t *stor
 
 /* snap_index_hook_t.load: keeps the index for idx_restored. A damaged or unfitting file is not a
  * damaged snapshot (the index is derived state): it is logged and the index rebuilt. */
-static int idx_load(void *ctx, store_t *store, const char *path, ctx_err_t *err) {
+static int idx_load(void *ctx, store_t *store, const uint8_t *data, size_t len, ctx_err_t *err) {
     durability_t *d = ctx;
-    CTX_ASSERT(store != NULL && path != NULL);
+    CTX_ASSERT(store != NULL && data != NULL);
     (void)err;
     double started = mono_ms();
     hnsw_t *h = NULL;
     ctx_err_t inner;
     ctx_err_clear(&inner);
-    int rc = idx_read(path, &h, &inner);
+    int rc = hnsw_load(data, len, &h, &inner);
     if (rc == CTX_OK && !idx_fits(d, h, store, &inner)) {
         hnsw_destroy(h);
         rc = inner.code;
     }
     if (rc != CTX_OK) {
-        CTX_WARN("vector index \"%s\" not used: %s; rebuilding it", path, inner.message);
+        CTX_WARN("vector index not used: %s; rebuilding it", inner.message);
         return CTX_OK;
     }
     hnsw_destroy(d->loaded);
