@@ -113,7 +113,6 @@ void metrics_raft(metrics_raft_t *out) {
     CTX_ASSERT(out != NULL);
     memset(out, 0, sizeof(*out));
     out->role = "standalone";
-    out->leader_address = "";
     out->ready = metrics_ready();
     pthread_mutex_lock(&metrics.mu);
     metrics_raft_fn fn = metrics.raft_fn;
@@ -123,7 +122,7 @@ void metrics_raft(metrics_raft_t *out) {
         fn(ctx, out);
         out->ready = out->ready && metrics_ready();
     }
-    CTX_ASSERT(out->role != NULL && out->leader_address != NULL);
+    CTX_ASSERT(out->role != NULL);
 }
 
 void metrics_set_ready(bool ready) {

@@ -42,6 +42,7 @@ typedef enum {
 enum {
     METRICS_LATENCY_BUCKETS = 14, /* 100 µs … 10 s, then +Inf */
     METRICS_HTTP_ROUTE_BYTES_MAX = 48,
+    METRICS_ADDRESS_BYTES = 272, /* "host:port" with its NUL */
 };
 
 /* The Raft state the cluster code reports (read on an HTTP thread: the source must be
@@ -54,7 +55,7 @@ typedef struct metrics_raft {
     uint64_t commit_index;
     uint64_t applied_index;
     uint64_t leader_id;
-    const char *leader_address; /* "" when unknown */
+    char leader_address[METRICS_ADDRESS_BYTES]; /* the leader's pgwire "host:port"; "" unknown */
     bool ready;
 } metrics_raft_t;
 
