@@ -16,6 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
+#ifndef CTX_UI_DIR /* set by the build: the source tree's web/dist */
+#define CTX_UI_DIR ""
+#endif
+
 extern char **environ;
 
 typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_DURATION, CK_LOGLEVEL, CK_METRIC } config_kind_t;
@@ -72,6 +76,8 @@ static const config_key_t CONFIG_KEYS[] = {
     {"http_body_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "16MB",
      "largest HTTP request body accepted; larger ones get 413"},
     {"http_threads", CK_UINT, 1, 64, "4", "HTTP worker threads, each with its own SQL session"},
+    {"http_ui_dir", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, CTX_UI_DIR,
+     "the graph browser's built files, served at / ('' = no page)"},
     {"log_format", CK_STRING, 4, 4, "text", "text or json (one JSON object per line)"},
     {"log_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
      "log to this file instead of stderr (appended; reopened on SIGHUP)"},
@@ -353,6 +359,7 @@ static int config_set_string(config_t *cfg, const config_key_t *key, const char 
                  : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
                  : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
                  : strcmp(key->name, "log_file") == 0        ? cfg->log_file
+                 : strcmp(key->name, "http_ui_dir") == 0     ? cfg->http_ui_dir
                  : strcmp(key->name, "cluster_nodes") == 0   ? cfg->cluster_nodes
                  : strcmp(key->name, "cluster_secret") == 0  ? cfg->cluster_secret
                                                              : cfg->data_dir;

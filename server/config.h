@@ -51,6 +51,7 @@ typedef struct config {
     uint32_t http_port;                 /* HTTP API and /metrics; 0 = any free port */
     bool http_off;                      /* http_port = off: no HTTP server */
     char http_auth_token[CONFIG_TOKEN_BYTES_MAX]; /* "" = no bearer token */
+    char http_ui_dir[CONFIG_PATH_BYTES_MAX];      /* graph browser files; "" = none */
     uint64_t http_body_bytes_max;                 /* larger request bodies get 413 */
     uint32_t http_threads;                        /* HTTP worker threads = SQL connections */
     ctx_log_format_t log_format;                  /* text | json */

@@ -283,6 +283,7 @@ static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
                             .tls_cert_file = cfg->ssl_cert_file,
                             .tls_key_file = cfg->ssl_key_file,
                             .version = MAIN_SERVER_VERSION,
+                            .ui_dir = cfg->http_ui_dir,
                             .adopt = main_adopt,
                             .adopt_ctx = loop};
     http_server_t *http = NULL;
