@@ -616,7 +616,13 @@ static void cl_metrics(void *ctx, metrics_raft_t *out) {
     out->commit_index = atomic_load(&c->pub_commit);
     out->applied_index = atomic_load(&c->pub_applied);
     out->leader_id = atomic_load(&c->pub_leader);
-    out->leader_address = "";
+    rt_peer_status_t st; /* the transport's status is safe from any thread */
+    if (out->leader_id == c->cfg.node_id) {
+        snprintf(out->leader_address, sizeof(out->leader_address), "%s", c->advertise);
+    } else if (out->leader_id != RAFT_NONE && c->rt != NULL &&
+               rt_peer_status(c->rt, (uint32_t)out->leader_id, &st) == CTX_OK) {
+        snprintf(out->leader_address, sizeof(out->leader_address), "%s", st.advertise);
+    }
     out->ready = out->leader_id != RAFT_NONE && out->applied_index >= out->commit_index;
 }
 
