@@ -1145,14 +1145,14 @@ static void cl_ship_restart(void *ctx, const snap_meta_t *installed) {
 }
 
 /* Snapshot shipping from <data_dir>/snapshots, staging in <data_dir>/snapshots.incoming;
- * CONTEXTDB_SNAPSHIP_RATE_KB (KiB/s) bounds the pull rate. */
+ * CTX_SNAPSHIP_RATE_KB (KiB/s) bounds the pull rate. */
 static int cl_ship_open(cluster_t *c, ctx_err_t *err) {
     char stage[CLUSTER_HOST_BYTES_MAX * 16];
     const char *root = durability_snapshot_root(c->dur);
     if ((size_t)snprintf(stage, sizeof(stage), "%s.incoming", root) >= sizeof(stage)) {
         return ctx_err_set(err, CTX_ELIMIT, "data directory path too long");
     }
-    const char *rate = getenv("CONTEXTDB_SNAPSHIP_RATE_KB");
+    const char *rate = getenv("CTX_SNAPSHIP_RATE_KB");
     ship_config_t sc = {.snap_root = root,
                         .stage_dir = stage,
                         .rate_bytes_per_s = rate != NULL ? strtoull(rate, NULL, 10) * 1024 : 0,

@@ -141,8 +141,7 @@ int ship_frame_decode(const uint8_t *bytes, size_t len, ship_frame_t *out, ctx_e
     }
     size_t body = len - SHIP_CRC_BYTES;
     if (crc32c(0, bytes, body) != ctx_read_u32be(bytes + body)) {
-        return ctx_err_set(err, CTX_ECORRUPT, "snapshot frame of %zu bytes fails its CRC32C",
-                           len);
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot frame of %zu bytes fails its CRC32C", len);
     }
     out->op = bytes[1];
     out->seq = ctx_read_u64be(bytes + 2);
@@ -288,8 +287,8 @@ static bool ship_paced(ship_t *s, uint64_t now) {
     if (s->cfg.rate_bytes_per_s == 0) {
         return false;
     }
-    uint64_t allowed = s->cfg.rate_bytes_per_s * (now - s->started_ms) / 1000 + s->cfg.chunk_bytes;
-    return s->paced_bytes >= allowed;
+    /* a request goes out while the bytes requested so far are within the budget */
+    return s->paced_bytes > s->cfg.rate_bytes_per_s * (now - s->started_ms) / 1000;
 }
 
 /* Keeps SHIP_WINDOW chunk requests of the current file in flight. */
@@ -408,8 +407,8 @@ static void ship_on_meta(ship_t *s, const ship_frame_t *f) {
     }
     CTX_INFO("snapship: pulling snapshot %" PRIu64 " (raft index %" PRIu64 ", %d files) from "
              "node %u%s, file %d offset %" PRIu64,
-             meta.snapshot_id, meta.raft_index, meta.nfiles, s->leader,
-             same ? ", resuming" : "", s->file, s->written);
+             meta.snapshot_id, meta.raft_index, meta.nfiles, s->leader, same ? ", resuming" : "",
+             s->file, s->written);
     s->state = SHIP_FETCH;
     s->progress_ms = ship_now(s);
     if (s->file < s->meta.nfiles && ship_open_file(s, &err) != CTX_OK) {
@@ -489,8 +488,8 @@ static void ship_install(ship_t *s) {
     CTX_INFO("snapship: installed snapshot %" PRIu64 " of node %u as local snapshot %" PRIu64
              " (raft index %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64 " pulled in %.0f ms, %.1f "
              "MB/s, %" PRIu64 " chunks refused)",
-             s->meta.snapshot_id, s->leader, id, adopted.raft_index, total,
-             s->stats.bytes_pulled, s->stats.transfer_ms,
+             s->meta.snapshot_id, s->leader, id, adopted.raft_index, total, s->stats.bytes_pulled,
+             s->stats.transfer_ms,
              s->stats.transfer_ms > 0 ? (double)s->stats.bytes_pulled / 1e3 / s->stats.transfer_ms
                                       : 0.0,
              s->stats.chunks_refused);
@@ -565,8 +564,7 @@ static void ship_serve_meta(ship_t *s, uint32_t from, const ship_frame_t *req) {
                                  .raft_index = meta.raft_index,
                                  .length = (uint32_t)len,
                                  .bytes = json};
-            CTX_INFO("snapship: offering snapshot %" PRIu64 " (raft index %" PRIu64
-                     ") to node %u",
+            CTX_INFO("snapship: offering snapshot %" PRIu64 " (raft index %" PRIu64 ") to node %u",
                      id, meta.raft_index, from);
         }
     }
@@ -584,8 +582,7 @@ static bool ship_read_chunk(ship_t *s, const ship_frame_t *req, uint8_t *data) {
         s->served.snapshot_id = 0;
         return false;
     }
-    if (req->file >= s->served.nfiles || req->length == 0 ||
-        req->length > SHIP_CHUNK_BYTES_MAX ||
+    if (req->file >= s->served.nfiles || req->length == 0 || req->length > SHIP_CHUNK_BYTES_MAX ||
         req->offset + req->length > s->served.files[req->file].bytes) {
         return false;
     }
@@ -604,8 +601,8 @@ static bool ship_read_chunk(ship_t *s, const ship_frame_t *req, uint8_t *data) {
 }
 
 static void ship_serve_chunk(ship_t *s, uint32_t from, const ship_frame_t *req) {
-    uint8_t *data = req->length <= SHIP_CHUNK_BYTES_MAX ? malloc(req->length ? req->length : 1)
-                                                        : NULL;
+    uint8_t *data =
+        req->length <= SHIP_CHUNK_BYTES_MAX ? malloc(req->length ? req->length : 1) : NULL;
     ship_frame_t rep = {.op = SHIP_OP_GONE, .seq = req->seq, .snapshot_id = req->snapshot_id};
     if (data != NULL && ship_read_chunk(s, req, data)) {
         rep = (ship_frame_t){.op = SHIP_OP_DATA,
@@ -792,7 +789,8 @@ void ship_restart(wal_t *wal, const snap_meta_t *installed) {
         len = fread(cmdline, 1, SHIP_CMDLINE_BYTES_MAX, f);
         fclose(f);
         cmdline[len] = '\0';
-        for (size_t at = 0; at < len && argc < SHIP_ARGS_MAX; at += strlen((char *)cmdline + at) + 1) {
+        for (size_t at = 0; at < len && argc < SHIP_ARGS_MAX;
+             at += strlen((char *)cmdline + at) + 1) {
             argv[argc++] = (char *)cmdline + at;
         }
     }

@@ -40,27 +40,27 @@
 #include <stdint.h>
 
 enum {
-    SHIP_VERSION = 1,                 /* first byte of every frame */
-    SHIP_CHUNK_BYTES = 1 << 20,       /* default chunk length */
-    SHIP_CHUNK_BYTES_MAX = 4 << 20,   /* longest chunk a server sends */
-    SHIP_WINDOW = 4,                  /* chunk requests a puller keeps in flight */
-    SHIP_SYNC_BYTES = 8 << 20,        /* fdatasync + progress record at least this often */
-    SHIP_SERVE_MAX = 2,               /* peers a member serves at once */
-    SHIP_SERVE_IDLE_MS = 10000,       /* a peer silent this long no longer holds a slot */
-    SHIP_STALL_MS = 3000,             /* no progress this long: re-request from the verified offset */
-    SHIP_RETRY_MS = 500,              /* after BUSY, or GONE while waiting for a snapshot */
-    SHIP_ABANDON_MS = 60000,          /* no progress this long: give up (hooks.restart(NULL)) */
-    SHIP_META_BYTES_MAX = 1 << 20,    /* a snapshot's metadata JSON */
-    SHIP_HEADER_BYTES = 10,           /* version, op, seq */
-    SHIP_CRC_BYTES = 4,               /* trailer of every frame */
+    SHIP_VERSION = 1,               /* first byte of every frame */
+    SHIP_CHUNK_BYTES = 1 << 20,     /* default chunk length */
+    SHIP_CHUNK_BYTES_MAX = 4 << 20, /* longest chunk a server sends */
+    SHIP_WINDOW = 4,                /* chunk requests a puller keeps in flight */
+    SHIP_SYNC_BYTES = 8 << 20,      /* fdatasync + progress record at least this often */
+    SHIP_SERVE_MAX = 2,             /* peers a member serves at once */
+    SHIP_SERVE_IDLE_MS = 10000,     /* a peer silent this long no longer holds a slot */
+    SHIP_STALL_MS = 3000,           /* no progress this long: re-request from the verified offset */
+    SHIP_RETRY_MS = 500,            /* after BUSY, or GONE while waiting for a snapshot */
+    SHIP_ABANDON_MS = 60000,        /* no progress this long: give up (hooks.restart(NULL)) */
+    SHIP_META_BYTES_MAX = 1 << 20,  /* a snapshot's metadata JSON */
+    SHIP_HEADER_BYTES = 10,         /* version, op, seq */
+    SHIP_CRC_BYTES = 4,             /* trailer of every frame */
 };
 
 typedef enum {
-    SHIP_OP_META = 1,     /* min_index 8 */
-    SHIP_OP_CHUNK = 2,    /* snapshot_id 8, file 2, offset 8, length 4 */
+    SHIP_OP_META = 1,       /* min_index 8 */
+    SHIP_OP_CHUNK = 2,      /* snapshot_id 8, file 2, offset 8, length 4 */
     SHIP_OP_META_OK = 0x81, /* snapshot_id 8, raft_index 8, length 4, metadata JSON */
-    SHIP_OP_DATA = 0x82,  /* snapshot_id 8, file 2, offset 8, length 4, bytes */
-    SHIP_OP_GONE = 0x83,  /* snapshot_id 8 */
+    SHIP_OP_DATA = 0x82,    /* snapshot_id 8, file 2, offset 8, length 4, bytes */
+    SHIP_OP_GONE = 0x83,    /* snapshot_id 8 */
     SHIP_OP_BUSY = 0x84,
 } ship_op_t;
 
@@ -96,25 +96,25 @@ typedef struct ship_hooks {
 } ship_hooks_t;
 
 typedef struct ship_config {
-    const char *snap_root; /* the local snapshot root (<data_dir>/snapshots) */
-    const char *stage_dir; /* partial transfers (<data_dir>/snapshots.incoming) */
-    uint32_t chunk_bytes;  /* 0: SHIP_CHUNK_BYTES; at most SHIP_CHUNK_BYTES_MAX */
+    const char *snap_root;     /* the local snapshot root (<data_dir>/snapshots) */
+    const char *stage_dir;     /* partial transfers (<data_dir>/snapshots.incoming) */
+    uint32_t chunk_bytes;      /* 0: SHIP_CHUNK_BYTES; at most SHIP_CHUNK_BYTES_MAX */
     uint64_t rate_bytes_per_s; /* pull rate bound; 0: unlimited */
     ship_hooks_t hooks;
 } ship_config_t;
 
 typedef struct ship_stats {
-    uint64_t chunks_ok;       /* written after their checks */
-    uint64_t chunks_refused;  /* bad CRC or version, or out of bounds */
-    uint64_t chunks_stale;    /* a valid chunk not expected now (resent window, old transfer) */
-    uint64_t bytes_pulled;    /* chunk bytes written */
-    uint64_t resumed_bytes;   /* bytes kept from an earlier, interrupted run */
-    uint64_t restarts;        /* transfers started over (GONE, failed verification) */
-    uint64_t installed;       /* snapshots installed */
-    uint64_t served_chunks;   /* chunks this member sent */
-    uint64_t served_busy;     /* requests answered BUSY */
-    uint64_t install_index;   /* raft index of the last installed snapshot */
-    double transfer_ms;       /* first request to verified, of the last installed snapshot */
+    uint64_t chunks_ok;      /* written after their checks */
+    uint64_t chunks_refused; /* bad CRC or version, or out of bounds */
+    uint64_t chunks_stale;   /* a valid chunk not expected now (resent window, old transfer) */
+    uint64_t bytes_pulled;   /* chunk bytes written */
+    uint64_t resumed_bytes;  /* bytes kept from an earlier, interrupted run */
+    uint64_t restarts;       /* transfers started over (GONE, failed verification) */
+    uint64_t installed;      /* snapshots installed */
+    uint64_t served_chunks;  /* chunks this member sent */
+    uint64_t served_busy;    /* requests answered BUSY */
+    uint64_t install_index;  /* raft index of the last installed snapshot */
+    double transfer_ms;      /* first request to verified, of the last installed snapshot */
 } ship_stats_t;
 
 typedef struct ship ship_t;

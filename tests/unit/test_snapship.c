@@ -139,8 +139,11 @@ static store_t *orig;
 
 /* The leader's snapshot id at raft index id * 100, made current. */
 static void leader_snapshot(uint64_t id) {
-    snap_write_opts_t o = {.snapshot_id = id, .raft_index = id * 100, .raft_term = 3,
-                           .timestamp_ms = 1700000000000, .codec = COL_CODEC_LZ4};
+    snap_write_opts_t o = {.snapshot_id = id,
+                           .raft_index = id * 100,
+                           .raft_term = 3,
+                           .timestamp_ms = 1700000000000,
+                           .codec = COL_CODEC_LZ4};
     snap_meta_t meta;
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -193,8 +196,7 @@ static void assert_installed(uint32_t id, uint64_t raft_index) {
     snap_meta_t meta;
     ck_assert_msg(snap_meta_load(roots[id], current, &meta, &err) == 0, "%s", err.message);
     store_t *back = NULL;
-    ck_assert_msg(snap_load(roots[id], &meta, &CONFIG, NULL, &back, &err) == 0, "%s",
-                  err.message);
+    ck_assert_msg(snap_load(roots[id], &meta, &CONFIG, NULL, &back, &err) == 0, "%s", err.message);
     ck_assert_uint_eq(store_node_count(back), store_node_count(orig));
     ck_assert_uint_eq(store_edge_count(back), store_edge_count(orig));
     ck_assert_uint_eq(store_vector_count(back), store_vector_count(orig));
@@ -246,8 +248,13 @@ START_TEST(test_frame_bit_flips_refused) {
     for (size_t i = 0; i < sizeof(payload); i++) {
         payload[i] = (uint8_t)(i * 7);
     }
-    ship_frame_t f = {.op = SHIP_OP_DATA, .seq = 9, .snapshot_id = 5, .file = 2,
-                      .offset = 8192, .length = sizeof(payload), .bytes = payload};
+    ship_frame_t f = {.op = SHIP_OP_DATA,
+                      .seq = 9,
+                      .snapshot_id = 5,
+                      .file = 2,
+                      .offset = 8192,
+                      .length = sizeof(payload),
+                      .bytes = payload};
     buf_t b;
     buf_init(&b);
     ship_frame_encode(&f, &b);

@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""Snapshot shipping on real server processes: test_snapship.py [flags].
+
+A 3-member cluster; one follower is stopped; the leader takes writes (nodes, edges, vectors) and
+two CREATE SNAPSHOTs, so its log no longer reaches back to what the stopped follower has. The
+follower is restarted with its pull rate bounded (CTX_SNAPSHIP_RATE_KB) so the transfer
+takes a while, killed (SIGKILL) once part of the snapshot is staged, and restarted unbounded:
+its log must show the transfer resuming at a non-zero offset, the snapshot installed and the
+member restarting into it; then every member must hold the same rows in every table (nodes,
+edges, vectors, read with read_consistency = 'local'), a write made afterwards must reach the
+follower, every member exits 0 on SIGTERM and no log holds a sanitizer report.
+
+--nodes/--edges/--vectors size the data set; the transfer throughput the follower logged
+(MB/s) is printed. --no-kill skips the interrupted first attempt (for measuring throughput).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import psycopg2  # noqa: E402
+
+from harness import ROOT, Client, ClientTimeout, Cluster  # noqa: E402
+
+INSTALLED_RE = re.compile(rb"snapship: installed snapshot (\d+) of node (\d+) as local snapshot "
+                          rb"(\d+) \(raft index (\d+), (\d+) bytes, (\d+) pulled in (\d+) ms, "
+                          rb"([0-9.]+) MB/s")
+RESUMING_RE = re.compile(rb"snapship: pulling snapshot \d+ .*, resuming, file (\d+) offset (\d+)")
+TABLES = {"nodes": "SELECT id, label, props FROM nodes ORDER BY id",
+          "edges": "SELECT src, dst, kind, weight FROM edges ORDER BY src, dst, kind",
+          "vectors": "SELECT id, embedding FROM vectors ORDER BY id"}
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def retry(fn, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn()
+        except (psycopg2.Error, ClientTimeout) as e:
+            if time.monotonic() > deadline:
+                raise Failure("%s: %s" % (what, e))
+            time.sleep(0.2)
+
+
+def execute(member, sql, timeout_s=120.0):
+    c = Client(member.pg_port, timeout_s)
+    try:
+        return c.execute(sql)
+    finally:
+        c.close()
+
+
+def load(leader, args):
+    """nodes, edges (each node to the next few) and vectors, in statements of a few thousand
+    rows."""
+    step = 5000
+    for lo in range(0, args.nodes, step):
+        rows = ",".join("(%d, 'N%d', '{\"i\": %d}')" % (i, i % 7, i)
+                        for i in range(lo, min(args.nodes, lo + step)))
+        execute(leader, "INSERT INTO nodes (id, label, props) VALUES " + rows)
+    per = max(1, args.edges // max(1, args.nodes))
+    made = 0
+    while made < args.edges:
+        rows = []
+        for k in range(made, min(args.edges, made + step)):
+            src, hop = k // per % args.nodes, k % per + 1
+            rows.append("(%d, %d, 'e%d', %d.5)" % (src, (src + hop) % args.nodes, hop % 3, k % 10))
+        execute(leader, "INSERT INTO edges (src, dst, kind, weight) VALUES " + ",".join(rows)
+               )
+        made += step
+    for lo in range(0, args.vectors, 2000):
+        rows = ",".join("(%d, '[%s]')" % (i, ",".join("%d.25" % ((i * 7 + d) % 97)
+                                                        for d in range(args.dims)))
+                        for i in range(lo, min(args.vectors, lo + 2000)))
+        execute(leader, "INSERT INTO vectors (id, embedding) VALUES " + rows)
+
+
+def table_rows(member, sql):
+    c = Client(member.pg_port, 60.0)
+    try:
+        c.execute("SET read_consistency = 'local'")
+        return c.execute(sql)[0]
+    finally:
+        c.close()
+
+
+def wait_converged(cluster, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        diff = None
+        try:
+            for name, sql in TABLES.items():
+                seen = {m.id: table_rows(m, sql) for m in cluster.members.values()}
+                first = seen[1]
+                if any(rows != first for rows in seen.values()):
+                    diff = "%s: row counts %s" % (name, {i: len(r) for i, r in seen.items()})
+                    break
+        except (psycopg2.Error, ClientTimeout) as e:
+            diff = "a member did not answer: %s" % e
+        if diff is None:
+            return {name: len(table_rows(cluster.members[1], sql)) for name, sql in
+                    TABLES.items()}
+        if time.monotonic() > deadline:
+            raise Failure("members differ after %g s: %s" % (timeout_s, diff))
+        time.sleep(0.5)
+
+
+def log_bytes(member):
+    with open(member.log, "rb") as f:
+        return f.read()
+
+
+def wait_log(member, pattern, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        m = pattern.search(log_bytes(member))
+        if m:
+            return m
+        time.sleep(0.1)
+    raise Failure("%s: not in %s within %g s" % (what, member.log, timeout_s))
+
+
+def staged_bytes(member):
+    stage = os.path.join(member.data_dir, "snapshots.incoming")
+    total = 0
+    for dirpath, _, files in os.walk(stage):
+        for name in files:
+            if name not in ("meta.json", "progress"):
+                total += os.path.getsize(os.path.join(dirpath, name))
+    return total
+
+
+def interrupted_pull(cluster, victim, args):
+    """Restarts the victim with a bounded pull rate and SIGKILLs it once part is staged."""
+    m = cluster.members[victim]
+    m.server.env["CTX_SNAPSHIP_RATE_KB"] = str(args.slow_kb)
+    cluster.restart(victim)
+    progress = os.path.join(m.data_dir, "snapshots.incoming", "progress")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(progress) or staged_bytes(m) < 64 * 1024:
+        if time.monotonic() > deadline:
+            raise Failure("the follower staged nothing within 60 s")
+        time.sleep(0.05)
+    staged = staged_bytes(m)
+    cluster.kill(victim)
+    log("killed member %d mid-transfer with %d bytes staged" % (victim, staged))
+    del m.server.env["CTX_SNAPSHIP_RATE_KB"]
+
+
+def scenario(cluster, args):
+    leader_id = cluster.leader(30)
+    leader = cluster.members[leader_id]
+    victim = [i for i in cluster.members if i != leader_id][0]
+    execute(leader, "INSERT INTO nodes (id, label) VALUES (-1, 'before')")
+    wait_converged(cluster, 30)
+    cluster.members[victim].server.stop(timeout_s=30)
+    log("stopped follower %d; loading %d nodes, %d edges, %d vectors on leader %d"
+        % (victim, args.nodes, args.edges, args.vectors, leader_id))
+    started = time.monotonic()
+    load(leader, args)
+    log("loaded in %.1f s" % (time.monotonic() - started))
+    live = [i for i in cluster.members if i != victim]
+    for k in range(2):  # the second one compacts each log through the first's index
+        for i in live:
+            execute(cluster.members[i], "CREATE SNAPSHOT", timeout_s=600)
+        execute(leader, "INSERT INTO nodes (id, label) VALUES (%d, 'between')" % (-2 - k))
+    # The leader's transport still queues what it sent the stopped follower; a leader restarted
+    # (SIGKILL) forgets it, and whichever member leads next has only its compacted log to offer.
+    cluster.kill(leader_id)
+    cluster.restart(leader_id)
+    leader = cluster.members[cluster.leader(30)]
+    log("log compacted on both live members; leader restarted; member %d leads" % leader.id)
+    if args.kill:
+        interrupted_pull(cluster, victim, args)
+    offset = len(log_bytes(cluster.members[victim]))
+    cluster.restart(victim)
+    m = cluster.members[victim]
+    found = wait_log(m, INSTALLED_RE, args.timeout_s, "the snapshot installed")
+    if args.kill:
+        resumed = RESUMING_RE.search(log_bytes(m)[offset:])
+        if resumed is None or (resumed.group(1) == b"0" and resumed.group(2) == b"0"):
+            raise Failure("the restarted follower did not resume the staged transfer")
+        log("resumed at file %s offset %s" % (resumed.group(1).decode(), resumed.group(2).decode()))
+    total, pulled, ms, rate = (int(found.group(5)), int(found.group(6)), int(found.group(7)),
+                               float(found.group(8)))
+    log("installed: snapshot of %d bytes, %d pulled in %d ms: %.1f MB/s"
+        % (total, pulled, ms, rate))
+    counts = retry(lambda: wait_converged(cluster, args.timeout_s), args.timeout_s, "converge")
+    execute(leader, "INSERT INTO nodes (id, label) VALUES (-100, 'after')")
+    counts = wait_converged(cluster, 60)
+    log("every member holds the same rows: %s" % counts)
+    return rate
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=20000)
+    ap.add_argument("--edges", type=int, default=100000)
+    ap.add_argument("--vectors", type=int, default=5000)
+    ap.add_argument("--dims", type=int, default=8)
+    ap.add_argument("--slow-kb", type=int, default=64, help="KiB/s of the interrupted pull")
+    ap.add_argument("--no-kill", dest="kill", action="store_false")
+    ap.add_argument("--timeout-s", type=float, default=120.0)
+    ap.add_argument("--server", default=os.environ.get(
+        "CTX_SERVER_BIN", os.path.join(ROOT, "build", "server", "contextdb")))
+    ap.add_argument("--dir", default=None, help="keep data and logs here")
+    return ap.parse_args(argv)
+
+
+def main(argv):
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args = parse_args(argv)
+    keep = args.dir is not None
+    args.dir = args.dir or tempfile.mkdtemp(prefix="ctx-snapship-")
+    log("snapship: 3 members, dir %s" % args.dir)
+    cluster = Cluster(args.server, args.dir, 3,
+                      extra_config=["vector_dimensions = %d" % args.dims,
+                                    "snapshot_interval_records = 0"])
+    ok = False
+    try:
+        cluster.start()
+        rate = scenario(cluster, args)
+        ok = True
+        log("PASS snapship: %.1f MB/s" % rate)
+    except (Failure, TimeoutError) as e:
+        log("FAIL snapship: %s" % e)
+        print(cluster.logs_tail(40), flush=True)
+    finally:
+        statuses = cluster.stop()
+        if ok and any(s != 0 for s in statuses.values()):
+            log("FAIL: members' exit statuses after SIGTERM: %s" % statuses)
+            ok = False
+        reports = cluster.sanitizer_reports()
+        if reports:
+            log("FAIL: sanitizer reports in the members' logs:\n%s" % "\n".join(reports[:20]))
+            ok = False
+        if ok and not keep:
+            shutil.rmtree(args.dir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
