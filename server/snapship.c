@@ -453,6 +453,9 @@ static void ship_on_data(ship_t *s, const ship_frame_t *f) {
 
 /* Checks every staged file whole, adopts the snapshot and hands it to hooks.restart. */
 static void ship_install(ship_t *s) {
+    if (s->state != SHIP_INSTALL) {
+        s->stats.pull_ms = (double)(ship_now(s) - s->started_ms);
+    }
     s->state = SHIP_INSTALL;
     ctx_err_t err;
     ctx_err_clear(&err);
@@ -485,13 +488,12 @@ static void ship_install(ship_t *s) {
     for (int i = 0; i < adopted.nfiles; i++) {
         total += adopted.files[i].bytes;
     }
+    double pull_ms = s->stats.pull_ms > 0 ? s->stats.pull_ms : 1.0;
     CTX_INFO("snapship: installed snapshot %" PRIu64 " of node %u as local snapshot %" PRIu64
              " (raft index %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64 " pulled in %.0f ms, %.1f "
-             "MB/s, %" PRIu64 " chunks refused)",
+             "MB/s; verified and installed after %.0f ms; %" PRIu64 " chunks refused)",
              s->meta.snapshot_id, s->leader, id, adopted.raft_index, total, s->stats.bytes_pulled,
-             s->stats.transfer_ms,
-             s->stats.transfer_ms > 0 ? (double)s->stats.bytes_pulled / 1e3 / s->stats.transfer_ms
-                                      : 0.0,
+             s->stats.pull_ms, (double)s->stats.bytes_pulled / 1e3 / pull_ms, s->stats.transfer_ms,
              s->stats.chunks_refused);
     ship_wipe_stage(s);
     s->state = SHIP_IDLE;

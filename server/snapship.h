@@ -114,7 +114,8 @@ typedef struct ship_stats {
     uint64_t served_chunks;  /* chunks this member sent */
     uint64_t served_busy;    /* requests answered BUSY */
     uint64_t install_index;  /* raft index of the last installed snapshot */
-    double transfer_ms;      /* first request to verified, of the last installed snapshot */
+    double pull_ms;          /* ship_begin to the last chunk written, of the last transfer */
+    double transfer_ms;      /* ship_begin to installed, of the last installed snapshot */
 } ship_stats_t;
 
 typedef struct ship ship_t;

@@ -29,7 +29,7 @@ from harness import ROOT, Client, ClientTimeout, Cluster  # noqa: E402
 
 INSTALLED_RE = re.compile(rb"snapship: installed snapshot (\d+) of node (\d+) as local snapshot "
                           rb"(\d+) \(raft index (\d+), (\d+) bytes, (\d+) pulled in (\d+) ms, "
-                          rb"([0-9.]+) MB/s")
+                          rb"([0-9.]+) MB/s; verified and installed after (\d+) ms")
 RESUMING_RE = re.compile(rb"snapship: pulling snapshot \d+ .*, resuming, file (\d+) offset (\d+)")
 TABLES = {"nodes": "SELECT id, label, props FROM nodes ORDER BY id",
           "edges": "SELECT src, dst, kind, weight FROM edges ORDER BY src, dst, kind",
@@ -196,8 +196,9 @@ def scenario(cluster, args):
         log("resumed at file %s offset %s" % (resumed.group(1).decode(), resumed.group(2).decode()))
     total, pulled, ms, rate = (int(found.group(5)), int(found.group(6)), int(found.group(7)),
                                float(found.group(8)))
-    log("installed: snapshot of %d bytes, %d pulled in %d ms: %.1f MB/s"
-        % (total, pulled, ms, rate))
+    log("installed: snapshot of %d bytes, %d pulled in %d ms: %.1f MB/s; verified and "
+        "installed %s ms after the transfer began" % (total, pulled, ms, rate,
+                                                    found.group(9).decode()))
     counts = retry(lambda: wait_converged(cluster, args.timeout_s), args.timeout_s, "converge")
     execute(leader, "INSERT INTO nodes (id, label) VALUES (-100, 'after')")
     counts = wait_converged(cluster, 60)
