@@ -464,7 +464,7 @@ static void ship_install(ship_t *s) {
             char why[CTX_ERR_MESSAGE_MAX + 64];
             snprintf(why, sizeof(why), "the received snapshot failed verification: %.*s",
                      CTX_ERR_MESSAGE_MAX, err.message);
-            ship_start_over(s, why);
+            ship_start_over_later(s, why); /* the leader's copy may be damaged: not at once */
             return;
         }
     }

@@ -12,8 +12,11 @@ follower, every member exits 0 on SIGTERM and no log holds a sanitizer report.
 
 --nodes/--edges/--vectors size the data set; the transfer throughput the follower logged
 (MB/s) is printed. --no-kill skips the interrupted first attempt (for measuring throughput).
+--corrupt damages a column file of the live members' current snapshots first: the follower must
+refuse what it pulled (whole-file CRC) and install the next snapshot taken instead.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -30,6 +33,7 @@ from harness import ROOT, Client, ClientTimeout, Cluster  # noqa: E402
 INSTALLED_RE = re.compile(rb"snapship: installed snapshot (\d+) of node (\d+) as local snapshot "
                           rb"(\d+) \(raft index (\d+), (\d+) bytes, (\d+) pulled in (\d+) ms, "
                           rb"([0-9.]+) MB/s; verified and installed after (\d+) ms")
+VERIFY_FAILED_RE = re.compile(rb"snapship: the received snapshot failed verification")
 RESUMING_RE = re.compile(rb"snapship: pulling snapshot \d+ .*, resuming, file (\d+) offset (\d+)")
 TABLES = {"nodes": "SELECT id, label, props FROM nodes ORDER BY id",
           "edges": "SELECT src, dst, kind, weight FROM edges ORDER BY src, dst, kind",
@@ -160,6 +164,22 @@ def interrupted_pull(cluster, victim, args):
     del m.server.env["CTX_SNAPSHIP_RATE_KB"]
 
 
+def corrupt_current(member):
+    """Flips one byte in the middle of the edges file of member's current snapshot."""
+    root = os.path.join(member.data_dir, "snapshots")
+    with open(os.path.join(root, "metadata", "current")) as f:
+        name = f.read().strip()
+    with open(os.path.join(root, "metadata", name)) as f:
+        meta = json.load(f)
+    path = os.path.join(root, [x for x in meta["files"] if x["kind"] == "edges"][0]["path"])
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x20]))
+    log("damaged %s on member %d" % (path, member.id))
+
+
 def scenario(cluster, args):
     leader_id = cluster.leader(30)
     leader = cluster.members[leader_id]
@@ -183,11 +203,21 @@ def scenario(cluster, args):
     cluster.restart(leader_id)
     leader = cluster.members[cluster.leader(30)]
     log("log compacted on both live members; leader restarted; member %d leads" % leader.id)
+    if args.corrupt:
+        for i in live:
+            corrupt_current(cluster.members[i])
     if args.kill:
         interrupted_pull(cluster, victim, args)
     offset = len(log_bytes(cluster.members[victim]))
     cluster.restart(victim)
     m = cluster.members[victim]
+    if args.corrupt:
+        wait_log(m, VERIFY_FAILED_RE, args.timeout_s, "the damaged snapshot refused")
+        if INSTALLED_RE.search(log_bytes(m)):
+            raise Failure("the follower installed a damaged snapshot")
+        log("the follower refused the damaged snapshot; taking a new one on the live members")
+        for i in live:
+            execute(cluster.members[i], "CREATE SNAPSHOT", timeout_s=600)
     found = wait_log(m, INSTALLED_RE, args.timeout_s, "the snapshot installed")
     if args.kill:
         resumed = RESUMING_RE.search(log_bytes(m)[offset:])
@@ -214,6 +244,8 @@ def parse_args(argv):
     ap.add_argument("--dims", type=int, default=8)
     ap.add_argument("--slow-kb", type=int, default=64, help="KiB/s of the interrupted pull")
     ap.add_argument("--no-kill", dest="kill", action="store_false")
+    ap.add_argument("--corrupt", action="store_true",
+                    help="damage the live members' current snapshots before the pull")
     ap.add_argument("--timeout-s", type=float, default=120.0)
     ap.add_argument("--server", default=os.environ.get(
         "CTX_SERVER_BIN", os.path.join(ROOT, "build", "server", "contextdb")))
