@@ -67,14 +67,35 @@ def execute(member, sql, timeout_s=120.0):
         c.close()
 
 
-def load(leader, args):
+RETRIABLE = ("25006", "40001", "57P03")  # refused or not committed: safe to send again
+
+
+def write(cluster, sql, timeout_s=120.0):
+    """Runs a write on whichever member leads, again after a leadership change; a retry whose
+    first attempt committed after all (its connection broke) finds its rows there (23505: every
+    statement here is one all-or-nothing entry)."""
+    deadline, retried = time.monotonic() + timeout_s, False
+    while True:
+        try:
+            return execute(cluster.members[cluster.leader(30)], sql)
+        except (psycopg2.Error, ClientTimeout) as e:
+            code = getattr(e, "pgcode", None)
+            if code == "23505" and retried:
+                return None
+            if (code is not None and code not in RETRIABLE) or time.monotonic() > deadline:
+                raise
+            retried = True
+            time.sleep(0.2)
+
+
+def load(cluster, args):
     """nodes, edges (each node to the next few) and vectors, in statements of a few thousand
     rows."""
     step = 5000
     for lo in range(0, args.nodes, step):
         rows = ",".join("(%d, 'N%d', '{\"i\": %d}')" % (i, i % 7, i)
                         for i in range(lo, min(args.nodes, lo + step)))
-        execute(leader, "INSERT INTO nodes (id, label, props) VALUES " + rows)
+        write(cluster, "INSERT INTO nodes (id, label, props) VALUES " + rows)
     per = max(1, args.edges // max(1, args.nodes))
     made = 0
     while made < args.edges:
@@ -82,14 +103,14 @@ def load(leader, args):
         for k in range(made, min(args.edges, made + step)):
             src, hop = k // per % args.nodes, k % per + 1
             rows.append("(%d, %d, 'e%d', %d.5)" % (src, (src + hop) % args.nodes, hop % 3, k % 10))
-        execute(leader, "INSERT INTO edges (src, dst, kind, weight) VALUES " + ",".join(rows)
+        write(cluster, "INSERT INTO edges (src, dst, kind, weight) VALUES " + ",".join(rows)
                )
         made += step
     for lo in range(0, args.vectors, 2000):
         rows = ",".join("(%d, '[%s]')" % (i, ",".join("%d.25" % ((i * 7 + d) % 97)
                                                         for d in range(args.dims)))
                         for i in range(lo, min(args.vectors, lo + 2000)))
-        execute(leader, "INSERT INTO vectors (id, embedding) VALUES " + rows)
+        write(cluster, "INSERT INTO vectors (id, embedding) VALUES " + rows)
 
 
 def table_rows(member, sql):
@@ -182,27 +203,27 @@ def corrupt_current(member):
 
 def scenario(cluster, args):
     leader_id = cluster.leader(30)
-    leader = cluster.members[leader_id]
     victim = [i for i in cluster.members if i != leader_id][0]
-    execute(leader, "INSERT INTO nodes (id, label) VALUES (-1, 'before')")
+    write(cluster, "INSERT INTO nodes (id, label) VALUES (-1, 'before')")
     wait_converged(cluster, 30)
     cluster.members[victim].server.stop(timeout_s=30)
     log("stopped follower %d; loading %d nodes, %d edges, %d vectors on leader %d"
         % (victim, args.nodes, args.edges, args.vectors, leader_id))
     started = time.monotonic()
-    load(leader, args)
+    load(cluster, args)
     log("loaded in %.1f s" % (time.monotonic() - started))
     live = [i for i in cluster.members if i != victim]
     for k in range(2):  # the second one compacts each log through the first's index
         for i in live:
             execute(cluster.members[i], "CREATE SNAPSHOT", timeout_s=600)
-        execute(leader, "INSERT INTO nodes (id, label) VALUES (%d, 'between')" % (-2 - k))
-    # The leader's transport still queues what it sent the stopped follower; a leader restarted
-    # (SIGKILL) forgets it, and whichever member leads next has only its compacted log to offer.
-    cluster.kill(leader_id)
-    cluster.restart(leader_id)
+        write(cluster, "INSERT INTO nodes (id, label) VALUES (%d, 'between')" % (-2 - k))
+    # A leader's transport still queues what it sent the stopped follower; members restarted
+    # (SIGKILL) forget it, and whichever leads next has only its compacted log to offer.
+    for i in live:
+        cluster.kill(i)
+        cluster.restart(i)
     leader = cluster.members[cluster.leader(30)]
-    log("log compacted on both live members; leader restarted; member %d leads" % leader.id)
+    log("log compacted on both live members; both restarted; member %d leads" % leader.id)
     if args.corrupt:
         for i in live:
             corrupt_current(cluster.members[i])
@@ -230,7 +251,7 @@ def scenario(cluster, args):
         "installed %s ms after the transfer began" % (total, pulled, ms, rate,
                                                     found.group(9).decode()))
     counts = retry(lambda: wait_converged(cluster, args.timeout_s), args.timeout_s, "converge")
-    execute(leader, "INSERT INTO nodes (id, label) VALUES (-100, 'after')")
+    write(cluster, "INSERT INTO nodes (id, label) VALUES (-100, 'after')")
     counts = wait_converged(cluster, 60)
     log("every member holds the same rows: %s" % counts)
     return rate
