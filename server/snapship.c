@@ -731,14 +731,22 @@ void ship_poll(ship_t *s) {
 int ship_open(const ship_config_t *cfg, ship_t **out, ctx_err_t *err) {
     uint32_t chunk = cfg->chunk_bytes != 0 ? cfg->chunk_bytes : SHIP_CHUNK_BYTES;
     if (chunk > SHIP_CHUNK_BYTES_MAX || cfg->hooks.send == NULL || cfg->hooks.reserve_id == NULL ||
-        cfg->hooks.restart == NULL || cfg->snap_root == NULL || cfg->stage_dir == NULL) {
+        cfg->hooks.restart == NULL || cfg->snap_root == NULL) {
         return ctx_err_set(err, CTX_EBAD_PARAM, "snapship: bad configuration");
     }
     ship_t *s = ctx_calloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->cfg.chunk_bytes = chunk;
     int rc = fsu_path(s->root, err, "%s", cfg->snap_root);
-    rc = rc == CTX_OK ? fsu_path(s->stage, err, "%s", cfg->stage_dir) : rc;
+    if (rc == CTX_OK && cfg->stage_dir != NULL) {
+        rc = fsu_path(s->stage, err, "%s", cfg->stage_dir);
+    } else if (rc == CTX_OK) {
+        rc = fsu_path(s->stage, err, "%s.incoming", cfg->snap_root);
+    }
+    const char *rate = getenv("CTX_SNAPSHIP_RATE_KB");
+    if (s->cfg.rate_bytes_per_s == 0 && rate != NULL) {
+        s->cfg.rate_bytes_per_s = strtoull(rate, NULL, 10) * 1024;
+    }
     if (rc != CTX_OK) {
         free(s);
         return rc;

@@ -97,9 +97,10 @@ typedef struct ship_hooks {
 
 typedef struct ship_config {
     const char *snap_root;     /* the local snapshot root (<data_dir>/snapshots) */
-    const char *stage_dir;     /* partial transfers (<data_dir>/snapshots.incoming) */
+    const char *stage_dir;     /* partial transfers; NULL: "<snap_root>.incoming" */
     uint32_t chunk_bytes;      /* 0: SHIP_CHUNK_BYTES; at most SHIP_CHUNK_BYTES_MAX */
-    uint64_t rate_bytes_per_s; /* pull rate bound; 0: unlimited */
+    uint64_t rate_bytes_per_s; /* pull rate bound; 0: CTX_SNAPSHIP_RATE_KB (KiB/s) from the
+                                  environment, else unlimited */
     ship_hooks_t hooks;
 } ship_config_t;
 
