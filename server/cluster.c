@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "raft.h"
 #include "recovery.h"
+#include "snapship.h"
 #include "transport.h"
 #include "wal.h"
 
@@ -94,6 +95,7 @@ struct cluster {
     raft_t *raft;
     raft_rng_t rng;
     rt_t *rt;
+    ship_t *ship; /* snapshot shipping: pulls a snapshot the leader sends, serves ours */
     int efd;
     pthread_t ticker;
     atomic_bool stop;
@@ -677,10 +679,14 @@ static bool cl_process(cluster_t *c) {
         raft_ready(c->raft, &rd);
         cl_soft_state(c, &rd);
         if (rd.snapshot != NULL) {
-            CTX_ERROR("cluster: the leader sent a snapshot (index %" PRIu64
-                      "); installing snapshots from the leader is not supported yet, restart this "
-                      "member from a copy of a current member's data directory",
-                      rd.snapshot->index);
+            /* Step 1: snapship pulls the leader's snapshot, installs it and restarts this member
+             * into it. Until then the core is frozen (cluster_on_notify) and nothing of this
+             * batch goes out: its acknowledgement would claim the snapshot is installed. */
+            uint64_t index = rd.snapshot->index;
+            (void)cl_persist(c, &rd);
+            raft_advance(c->raft, &rd);
+            ship_begin(c->ship, rd.leader, index);
+            return true;
         }
         uint64_t ticket = cl_persist(c, &rd);
         cl_stage_t *st = cl_stage_copy(c, &rd, rd.must_sync ? ticket : 0);
@@ -1057,8 +1063,11 @@ static void cl_receive(cluster_t *c) {
         if (frames[i].kind == MB_KIND_REMOVED && frames[i].len == 8) {
             cl_note_removed(c, "a member applied its removal"); /* an authenticated member */
         }
-        if (frames[i].kind != RT_KIND_RAFT || c->removed) {
-            continue;
+        if (frames[i].kind == RT_KIND_SNAPSHOT) {
+            ship_on_frame(c->ship, frames[i].from, frames[i].bytes, frames[i].len);
+        }
+        if (frames[i].kind != RT_KIND_RAFT || c->removed || ship_active(c->ship)) {
+            continue; /* while a snapshot is pulled the core is frozen: Raft retries */
         }
         int rc = raft_step(c->raft, frames[i].bytes, frames[i].len);
         if (rc != CTX_OK) {
@@ -1072,6 +1081,11 @@ static void cl_receive(cluster_t *c) {
 }
 
 void cluster_on_notify(cluster_t *c) {
+    if (ship_active(c->ship)) {
+        cl_receive(c);
+        ship_poll(c->ship);
+        return;
+    }
     cl_tick(c);
     cl_receive(c);
     (void)cl_process(c);
@@ -1356,6 +1370,23 @@ static void cl_compact_cb(void *ctx, uint64_t index) {
     cluster_compact(ctx, index);
 }
 
+static int cl_ship_send(void *ctx, uint32_t to, const void *bytes, size_t len) {
+    cluster_t *c = ctx;
+    return c->rt != NULL ? rt_send(c->rt, to, RT_KIND_SNAPSHOT, bytes, len) : CTX_EIO;
+}
+static int cl_ship_reserve(void *ctx, uint64_t *id) {
+    return durability_reserve_snapshot_id(((cluster_t *)ctx)->dur, id);
+}
+static void cl_ship_restart(void *ctx, const snap_meta_t *installed) {
+    ship_restart(((cluster_t *)ctx)->wal, installed);
+}
+/* Snapshot shipping (snapship.h) from and into <data_dir>/snapshots. */
+static int cl_ship_open(cluster_t *c, ctx_err_t *err) {
+    ship_config_t sc = {.snap_root = durability_snapshot_root(c->dur),
+                        .hooks = {cl_ship_send, cl_ship_reserve, cl_ship_restart, NULL, c}};
+    return ship_open(&sc, &c->ship, err);
+}
+
 int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur, cluster_t **out,
                  ctx_err_t *err) {
     cluster_t *c = ctx_calloc(1, sizeof(*c));
@@ -1391,6 +1422,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
              ? ctx_err_set(err, CTX_ECONFIG,
                            "cluster_secret must be set when cluster_nodes lists several members")
              : cl_raft_new(c, err);
+    rc = rc == CTX_OK ? cl_ship_open(c, err) : rc;
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;
@@ -1451,6 +1483,7 @@ void cluster_close(cluster_t *c) {
         pthread_join(c->ticker, NULL);
     }
     rt_stop(c->rt);
+    ship_close(c->ship);
     while (c->head != NULL) {
         cl_stage_t *st = c->head;
         c->head = st->next;

@@ -197,6 +197,18 @@ wal_t *durability_wal(durability_t *d) {
     return d->wal;
 }
 
+const char *durability_snapshot_root(const durability_t *d) {
+    return d->snap_root;
+}
+
+int durability_reserve_snapshot_id(durability_t *d, uint64_t *id) {
+    if (d->running || d->queued_id != 0) {
+        return CTX_ELIMIT;
+    }
+    *id = d->next_snapshot_id++;
+    return CTX_OK;
+}
+
 const recovery_info_t *durability_recovered(const durability_t *d, uint64_t *snapshot_term) {
     *snapshot_term = d->snapshot_term;
     return &d->recovered;

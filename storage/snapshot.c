@@ -989,3 +989,77 @@ int snap_remove(const char *root, const snap_meta_t *meta, const snap_meta_t *ke
     (*removed)++;
     return CTX_OK;
 }
+
+/* ---------------------------------------------------------------- adopting a received snapshot */
+
+/* The name snap_write gives a file of kind for id (the "%s" formats of SNAP_FILE_FORMATS). */
+static const char *adopt_format(const char *kind) {
+    static const char *const pairs[][2] = {
+        {"labels", "nodes/labels-%s-0.col"}, {"nodes", "nodes/nodes-%s-0.col"},
+        {"kinds", "edges/kinds-%s-0.col"},   {"edges", "edges/edges-%s-0.col"},
+        {"vectors", "vectors/vec-%s-0.col"}, {"hnsw", "hnsw/hnsw-%s-0.idx"},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        if (strcmp(pairs[i][0], kind) == 0) {
+            return pairs[i][1];
+        }
+    }
+    return NULL;
+}
+
+/* Moves one file of the staged snapshot to its name for new_id under root (durably). */
+static int adopt_file(const char *stage, const char *root, snap_file_t *f, const char *digits,
+                      ctx_err_t *err) {
+    const char *format = adopt_format(f->kind);
+    if (format == NULL) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot file \"%s\" has unknown kind \"%s\"",
+                           f->path, f->kind);
+    }
+    char rel[SNAP_PATH_BYTES], from[FSU_PATH_MAX], to[FSU_PATH_MAX];
+    snprintf(rel, sizeof(rel), format, digits);
+    int rc = fsu_path(from, err, "%s/%s", stage, f->path);
+    if (rc == CTX_OK) {
+        rc = fsu_path(to, err, "%s/%s", root, rel);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs_for(to, 0755, err);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_rename_durable(from, to, err);
+    }
+    if (rc == CTX_OK) {
+        snprintf(f->path, sizeof(f->path), "%s", rel);
+    }
+    return rc;
+}
+
+int snap_adopt(const char *stage, const snap_meta_t *meta, const char *root, uint64_t new_id,
+               snap_meta_t *out, ctx_err_t *err) {
+    CTX_ASSERT(new_id >= 1 && new_id <= SNAP_ID_MAX);
+    *out = *meta;
+    out->snapshot_id = new_id;
+    out->parent_id = 0;
+    char digits[32];
+    snprintf(digits, sizeof(digits), "%06" PRIu64, new_id);
+    int rc = CTX_OK;
+    for (int i = 0; rc == CTX_OK && i < out->nfiles; i++) {
+        rc = adopt_file(stage, root, &out->files[i], digits, err);
+    }
+    if (rc == CTX_OK) {
+        char rel[128], path[FSU_PATH_MAX];
+        snap_meta_path(new_id, rel, sizeof(rel));
+        rc = fsu_path(path, err, "%s/%s", root, rel);
+        rc = rc == CTX_OK ? fsu_mkdirs_for(path, 0755, err) : rc;
+        char *json = rc == CTX_OK ? snap_meta_to_json(out) : NULL;
+        rc = rc != CTX_OK   ? rc
+             : json != NULL ? write_atomic(root, rel, json, strlen(json), err)
+                            : ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        free(json);
+    }
+    if (rc != CTX_OK) {
+        ctx_err_t ignored;
+        ctx_err_clear(&ignored);
+        snap_discard(root, new_id, &ignored);
+    }
+    return rc;
+}

@@ -127,6 +127,15 @@ typedef int (*snap_group_fn)(void *ctx, col_reader_t *r, ctx_err_t *err);
 int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t *file,
                    snap_group_fn fn, void *ctx, ctx_err_t *err);
 
+/* Adopts a complete snapshot laid out under stage as snap_write lays it out (one received from
+ * another cluster member, already checked with snap_file_scan) into root as snapshot new_id:
+ * each file is renamed (durably) to the name snap_write gives its kind for new_id, then the
+ * metadata -- meta's, with the new id and paths and no parent -- is written last. `current` is
+ * not switched (snap_set_current does). *out is the adopted metadata. On failure what was moved
+ * is removed again (snap_discard of new_id); the staged files left are the caller's. */
+int snap_adopt(const char *stage, const snap_meta_t *meta, const char *root, uint64_t new_id,
+               snap_meta_t *out, ctx_err_t *err);
+
 /* Removes every file the writer of snapshot id may have created under root (column files, the
  * vector index, the metadata and their temporaries), whether or not it finished: for a writer
  * that failed or was killed. Missing files are fine; the first removal error is returned. */
