@@ -99,6 +99,17 @@ void cmd_encode(const cmd_batch_t *batch, buf_t *out);
  * Payload pointers refer to arena copies. */
 int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err);
 
+/* Receives one piece of a batch from cmd_decode_pieces; the piece and its payloads are valid only
+ * during the call. */
+typedef void (*cmd_piece_fn)(void *ctx, const cmd_batch_t *piece);
+/* Decodes bytes produced by cmd_encode a piece of at most piece_ops ops at a time, each into
+ * arena (reset before every piece and at the end, so what arena holds is bounded by one piece,
+ * not the batch), and calls fn with each piece in order. The bytes are checked whole first, so on
+ * CTX_ECORRUPT fn has not been called; CTX_ENOMEM (a piece did not fit) stops before the piece
+ * that did not fit (then the first check failed too, unless memory ran out between the two). */
+int cmd_decode_pieces(const uint8_t *data, size_t len, arena_t *arena, uint32_t piece_ops,
+                      cmd_piece_fn fn, void *ctx, ctx_err_t *err);
+
 /* Per-op outcome of an applied batch. */
 typedef struct cmd_result {
     uint64_t affected; /* total ops that changed state (skipped ops not counted) */
