@@ -180,6 +180,7 @@ typedef struct reader {
     const uint8_t *p;
     const uint8_t *end;
     bool bad;
+    bool no_memory; /* a payload copy did not fit in the arena (bad is set too, to stop) */
 } reader_t;
 
 static bool rd_need(reader_t *r, size_t n) {
@@ -221,7 +222,13 @@ static const char *rd_str(reader_t *r, arena_t *arena, uint32_t *len_out, bool n
     if (!rd_need(r, len)) {
         return NULL;
     }
-    const char *s = arena_strndup(arena, (const char *)r->p, len);
+    char *s = arena_try_alloc(arena, (size_t)len + 1);
+    if (s == NULL) {
+        r->no_memory = r->bad = true;
+        return NULL;
+    }
+    ctx_memcpy(s, r->p, len);
+    s[len] = '\0';
     r->p += len;
     *len_out = len;
     return s;
@@ -233,7 +240,11 @@ static void rd_vector(reader_t *r, arena_t *arena, cmd_op_t *op) {
         r->bad = true;
         return;
     }
-    float *v = arena_alloc(arena, (size_t)dim * sizeof(float));
+    float *v = arena_try_alloc(arena, (size_t)dim * sizeof(float));
+    if (v == NULL) {
+        r->no_memory = r->bad = true;
+        return;
+    }
     for (uint32_t i = 0; i < dim; i++) {
         uint32_t bits = ctx_read_u32be(r->p + (size_t)i * 4);
         memcpy(&v[i], &bits, sizeof(bits));
@@ -304,6 +315,9 @@ static int rd_header(reader_t *r, size_t len, uint32_t *count, uint8_t *flags_al
 }
 
 static int rd_trailer(const reader_t *r, ctx_err_t *err) {
+    if (r->no_memory) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory decoding a command batch");
+    }
     if (r->bad || r->p != r->end) {
         return ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %s",
                            r->bad ? "malformed or truncated op" : "trailing bytes");
@@ -321,7 +335,11 @@ int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out
     if (rc != CTX_OK) {
         return rc;
     }
-    out->ops = count ? arena_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
+    out->ops = count ? arena_try_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
+    if (count > 0 && out->ops == NULL) {
+        return ctx_err_set(err, CTX_ENOMEM,
+                           "out of memory decoding a command batch of %" PRIu32 " ops", count);
+    }
     out->cap = count;
     for (uint32_t i = 0; i < count && !r.bad; i++) {
         rd_op(&r, arena, flags_allowed, &out->ops[i]);
@@ -355,9 +373,7 @@ static int decode_pass(const uint8_t *data, size_t len, arena_t *arena, uint32_t
             rd_op(&r, arena, flags_allowed, &ops[got++]);
         }
         done += n;
-        if (arena_exhausted(arena)) {
-            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory decoding a command batch");
-        } else if (fn != NULL && !r.bad) {
+        if (fn != NULL && !r.bad) {
             cmd_batch_t piece = {
                 .ops = ops, .count = got, .cap = n, .ops_max = CMD_BATCH_OPS_MAX, .arena = arena};
             fn(ctx, &piece);

@@ -95,8 +95,9 @@ int cmd_batch_check_room(const cmd_batch_t *batch, uint32_t n, ctx_err_t *err)
  *               vectors as u32 dim + dim × float32 (IEEE bits, big-endian).
  * The enclosing WAL record carries the CRC32C. */
 void cmd_encode(const cmd_batch_t *batch, buf_t *out);
-/* Decodes bytes produced by cmd_encode; every length bounds-checked; CTX_ECORRUPT on bad input.
- * Payload pointers refer to arena copies. */
+/* Decodes bytes produced by cmd_encode; every length bounds-checked; CTX_ECORRUPT on bad input,
+ * CTX_ENOMEM (53200) when the ops or their payloads do not fit in arena. Payload pointers refer
+ * to arena copies. */
 int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err);
 
 /* Receives one piece of a batch from cmd_decode_pieces; the piece and its payloads are valid only

@@ -681,6 +681,35 @@ START_TEST(test_decode_in_pieces) {
         ck_assert_uint_eq(arena_used_bytes(&scratch), 0); /* nothing kept after the last piece */
         buf_free(&seen.ops);
     }
+    /* a batch or a piece past the arena's limit: 53200, not an overshoot or an abort */
+    arena_set_limit(&scratch, ARENA_LIMIT_MIN_BYTES);
+    cmd_batch_t big;
+    cmd_batch_init(&big, &arena);
+    cmd_op_t op = {.kind = CMD_NODE_INSERT, .label = "L", .label_len = 1};
+    for (uint32_t i = 0; i < 4000; i++) {
+        op.id = (int64_t)i + 1;
+        ck_assert_int_eq(cmd_batch_add(&big, &op, NULL), CTX_OK);
+    }
+    buf_t big_wire;
+    buf_init(&big_wire);
+    cmd_encode(&big, &big_wire);
+    cmd_batch_t whole;
+    ck_assert_int_eq(cmd_decode(buf_peek(&big_wire), buf_size(&big_wire), &scratch, &whole, NULL),
+                     CTX_ENOMEM);
+    arena_reset(&scratch);
+    pieces_seen_t few = {.calls = 0};
+    buf_init(&few.ops);
+    ck_assert_int_eq(cmd_decode_pieces(buf_peek(&big_wire), buf_size(&big_wire), &scratch, 4000,
+                                       pieces_collect, &few, NULL),
+                     CTX_ENOMEM);
+    ck_assert_uint_eq(few.calls, 0);
+    ck_assert_int_eq(cmd_decode_pieces(buf_peek(&big_wire), buf_size(&big_wire), &scratch, 100,
+                                       pieces_collect, &few, NULL),
+                     CTX_OK); /* small pieces fit where the whole does not */
+    ck_assert_uint_eq(few.total, 4000);
+    buf_free(&few.ops);
+    buf_free(&big_wire);
+    arena_set_limit(&scratch, 0);
     /* a truncated tail or a trailing byte: refused before any piece is handed out */
     for (size_t len = 0; len < buf_size(&wire); len++) {
         pieces_seen_t seen = {.calls = 0};
