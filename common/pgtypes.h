@@ -50,12 +50,12 @@
     X(NAME,         "name",         19,    1003,  0,     64, 'S', PG_CATALOG, "name",                        NAME,         TEXT,    TEXT,   TEXT)   \
     X(INT8,         "int8",         20,    1016,  0,     8,  'N', PG_CATALOG, "bigint",                      INT8,         INT8,    INT8,   INT8)   \
     X(INT2,         "int2",         21,    1005,  0,     2,  'N', PG_CATALOG, "smallint",                    INT2,         INT4,    INT2,   INT2)   \
-    X(INT2VECTOR,   "int2vector",   22,    1006,  21,    -1, 'A', PG_CATALOG, "int2vector",                  NONE,         UNKNOWN, TEXT,   TEXT)   \
+    X(INT2VECTOR,   "int2vector",   22,    1006,  21,    -1, 'A', PG_CATALOG, "int2vector",                  INT2VECTOR,   UNKNOWN, TEXT,   TEXT)   \
     X(INT4,         "int4",         23,    1007,  0,     4,  'N', PG_CATALOG, "integer",                     INT4,         INT4,    INT4,   INT4)   \
     X(REGPROC,      "regproc",      24,    1008,  0,     4,  'N', PG_CATALOG, "regproc",                     REGPROC,      UNKNOWN, TEXT,   TEXT)   \
     X(TEXT,         "text",         25,    1009,  0,     -1, 'S', PG_CATALOG, "text",                        TEXT,         TEXT,    TEXT,   TEXT)   \
     X(OID,          "oid",          26,    1028,  0,     4,  'N', PG_CATALOG, "oid",                         OID,          INT8,    OID,    OID)    \
-    X(OIDVECTOR,    "oidvector",    30,    1013,  26,    -1, 'A', PG_CATALOG, "oidvector",                   NONE,         UNKNOWN, TEXT,   TEXT)   \
+    X(OIDVECTOR,    "oidvector",    30,    1013,  26,    -1, 'A', PG_CATALOG, "oidvector",                   OIDVECTOR,    UNKNOWN, TEXT,   TEXT)   \
     X(JSON,         "json",         114,   199,   0,     -1, 'U', PG_CATALOG, "json",                        NONE,         JSONB,   TEXT,   TEXT)   \
     X(FLOAT4,       "float4",       700,   1021,  0,     4,  'N', PG_CATALOG, "real",                        NONE,         FLOAT8,  FLOAT4, FLOAT4) \
     X(FLOAT8,       "float8",       701,   1022,  0,     8,  'N', PG_CATALOG, "double precision",            FLOAT8,       FLOAT8,  FLOAT8, FLOAT8) \

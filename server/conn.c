@@ -741,12 +741,18 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     char name[64];
     bool all = false;
     if (ext_match_deallocate(query->sql, name, sizeof(name), &all)) {
-        if (ext_deallocate(conn->ext, query->sql, &err) < 0) {
+        /* one namespace, as in PostgreSQL: protocol-level statements, then SQL PREPARE's */
+        int rc = ext_deallocate(conn->ext, query->sql, &err);
+        if (all || rc == CTX_EUNDEF_PREPARED) {
+            rc = sql_deallocate(conn->session, all ? NULL : name, &err);
+            rc = all ? CTX_OK : rc;
+        }
+        if (rc < 0) {
             sql_query_failed(conn->session);
             conn_send_error(conn, &err);
             return;
         }
-        int rc = pgw_encode_command_complete(&conn->out, "DEALLOCATE");
+        rc = pgw_encode_command_complete(&conn->out, "DEALLOCATE");
         CTX_ASSERT(rc == 0);
         return;
     }

@@ -28,6 +28,11 @@ typedef enum {
     STMT_COPY,     /* COPY table [(cols)] FROM STDIN | COPY {table | (SELECT …)} TO STDOUT */
     STMT_CREATE_SNAPSHOT,  /* CREATE SNAPSHOT */
     STMT_VACUUM_SNAPSHOTS, /* VACUUM SNAPSHOTS KEEP n */
+    STMT_ALTER_CLUSTER,    /* ALTER CLUSTER ADD NODE id 'host:port' | REMOVE NODE id */
+    STMT_LOCK,             /* LOCK [TABLE] [ONLY] name [*][, ...] [IN mode MODE] [NOWAIT] */
+    STMT_PREPARE,          /* PREPARE name [(type, ...)] AS statement */
+    STMT_EXECUTE,          /* EXECUTE name [(expr, ...)] */
+    STMT_DEALLOCATE,       /* DEALLOCATE [PREPARE] {name | ALL} */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -202,6 +207,12 @@ typedef struct vacuum_stmt {
     int64_t keep; /* VACUUM SNAPSHOTS KEEP n */
 } vacuum_stmt_t;
 
+typedef struct alter_cluster_stmt {
+    bool add;            /* ADD NODE; false: REMOVE NODE */
+    int64_t id;          /* >= 1 */
+    const char *address; /* ADD: 'host:port'; NULL for REMOVE */
+} alter_cluster_stmt_t;
+
 typedef struct stmt stmt_t;
 
 typedef struct explain_stmt {
@@ -209,6 +220,23 @@ typedef struct explain_stmt {
     bool verbose;
     stmt_t *target;
 } explain_stmt_t;
+
+/* PREPARE / EXECUTE / DEALLOCATE (SQL-level prepared statements). */
+typedef struct prepare_stmt {
+    const char *name;   /* NULL: DEALLOCATE ALL */
+    const char **types; /* PREPARE: declared parameter type names */
+    int ntypes;
+    stmt_t *target; /* PREPARE: the statement; its text is query_text[location, +length) */
+    expr_t **args;  /* EXECUTE: the parameter values */
+    int nargs;
+} prepare_stmt_t;
+
+/* LOCK TABLE: the tables named (schema NULL when unqualified). */
+typedef struct lock_stmt {
+    const char **schemas;
+    const char **tables;
+    int ntables;
+} lock_stmt_t;
 
 struct stmt {
     stmt_kind_t kind;
@@ -225,6 +253,9 @@ struct stmt {
         explain_stmt_t *explain;
         copy_stmt_t *copy;
         vacuum_stmt_t *vacuum;
+        alter_cluster_stmt_t *alter_cluster;
+        lock_stmt_t *lock;
+        prepare_stmt_t *prepare; /* PREPARE, EXECUTE, DEALLOCATE */
     } u;
 };
 

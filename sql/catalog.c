@@ -2,23 +2,24 @@
  * catalog.c — pg_catalog and information_schema as virtual tables (see catalog.h).
  *
  * Every relation is a name, an OID, a column list written as "name:T" words (T: O oid, I int4,
- * S int2, L int8, F float8, N name, T text, C "char", B bool, A text[], V int2 array, W oid
- * array, R regproc) and a fill function that emits its rows through a row builder. Rows are
- * generated when a query is planned (catalogs are a few hundred rows at most) from three
- * sources: the engine's table layout (engine/exec/plan.h: table_columns, table_oid), the fixed
- * objects below (schemas, the owner role, types, indexes and constraints of the three tables),
- * and the session's settings (pg_settings). Nothing matches query text: psql's, pgjdbc's and BI
- * tools' metadata queries are executed over these rows like any other query.
+ * S int2, L int8, F float8, N name, T text, C "char", B bool, A text[], Y int2[], X oid[],
+ * V int2vector, W oidvector, R regproc) and a fill function that emits its rows through a row
+ * builder. Rows are generated when a query is planned (catalogs are a few hundred rows at most)
+ * from three sources: the engine's table layout (engine/exec/plan.h: table_columns, table_oid), the
+ * fixed objects below (schemas, the owner role, types, indexes and constraints of the three
+ * tables), and the session's settings (pg_settings). Nothing matches query text: psql's, pgjdbc's
+ * and BI tools' metadata queries are executed over these rows like any other query.
  *
  * OIDs: PostgreSQL's for built-in objects (types, pg_catalog 11, public 2200); the tables are
  * 16384–16386 (engine/store/schema.c), their primary-key indexes 16387–16389, the `vector` type
  * 16390 and its array 16391, constraints 16401–16405, our table functions 16410+, column
  * defaults 16420+. Catalog relations get OIDs from 1259 (pg_class) and 12000 + their
- * position (and have the system column tableoid). pg_type's rows, their
+ * position (and have the system columns ctid, xmin and tableoid). pg_type's rows, their
  * order and format_type()'s names are common/pgtypes.h's list, the one the wire protocol and the
  * engine read too, so an OID in pg_type is the OID in RowDescription.
  */
 #include "catalog.h"
+#include "catalog_int.h"
 #include "plan_int.h"
 #include "session_int.h"
 
@@ -28,16 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum {
-    CAT_COLS_MAX = 40,
-    CAT_ROWS_MAX = 4096,
-    OID_INDEX_BASE = 16387,
-    OID_CON_BASE = 16401,
-    OID_PROC_BASE = 16410,
-    OID_ATTRDEF = 16420,
-    OID_PG_CLASS = 1259,
-    OID_PG_CONSTRAINT = 2606
-};
+enum { CAT_COLS_MAX = 40, CAT_ROWS_MAX = 4096 };
 
 /* ---------------------------------------------------------------- row builder */
 
@@ -126,25 +118,14 @@ static const struct {
                       {2200, "public"},
                       {CATALOG_OID_INFORMATION_SCHEMA, "information_schema"}};
 
-/* The three tables' constraints; keys are 1-based column numbers. */
-typedef struct cat_con {
-    const char *name;
-    table_id_t table;
-    char type; /* p primary key, f foreign key */
-    int keys[3];
-    int nkeys;
-    table_id_t ref_table;
-    int ref_key;
-} cat_con_t;
-
-static const cat_con_t cat_cons[] = {
+const cat_con_t cat_cons[] = {
     {"nodes_pkey", TABLE_NODES, 'p', {1}, 1, TABLE_NODES, 0},
     {"edges_pkey", TABLE_EDGES, 'p', {1, 2, 3}, 3, TABLE_EDGES, 0},
     {"vectors_pkey", TABLE_VECTORS, 'p', {1}, 1, TABLE_VECTORS, 0},
     {"edges_src_fkey", TABLE_EDGES, 'f', {1}, 1, TABLE_NODES, 1},
     {"edges_dst_fkey", TABLE_EDGES, 'f', {2}, 1, TABLE_NODES, 1},
 };
-enum { CAT_NCONS = sizeof(cat_cons) / sizeof(cat_cons[0]) };
+_Static_assert(sizeof(cat_cons) / sizeof(cat_cons[0]) == CAT_NCONS, "every constraint listed");
 
 /* Column defaults (pg_attrdef, atthasdef), as pg_get_expr() prints PostgreSQL's. */
 static const struct {
@@ -163,34 +144,33 @@ static bool attr_has_default(table_id_t table, int attnum) {
     return false;
 }
 
-static const struct {
-    const char *name;
-    const char *args;
-    const char *result;
-} cat_procs[] = {
-    {"neighbors",
+/* ContextDB's table functions (pg_proc rows OID_PROC_BASE + index, in schema public). */
+const cat_table_proc_t cat_procs[] = {
+    {"neighbors", "20 20 25 25", "{start,depth,kind,direction}", 3,
      "start bigint, depth bigint DEFAULT 1, kind text DEFAULT NULL::text, "
      "direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer)"},
-    {"traverse",
+    {"traverse", "20 20 25 25 25", "{start,depth,order,kind,direction}", 4,
      "start bigint, depth bigint DEFAULT 1, \"order\" text DEFAULT 'bfs'::text, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, parent bigint)"},
-    {"shortest_path",
+    {"shortest_path", "20 20 20 25 25", "{start,target,max_depth,kind,direction}", 3,
      "start bigint, target bigint, max_depth bigint DEFAULT NULL::bigint, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(step integer, id bigint, label text)"},
-    {"similar", "id bigint, k bigint DEFAULT 10, threshold double precision DEFAULT NULL",
+    {"similar", "20 20 701", "{id,k,threshold}", 2,
+     "id bigint, k bigint DEFAULT 10, threshold double precision DEFAULT NULL",
      "TABLE(id bigint, similarity double precision)"},
-    {"neighbor_stats", "id bigint, k bigint DEFAULT 10",
+    {"neighbor_stats", "20 20", "{id,k}", 1, "id bigint, k bigint DEFAULT 10",
      "TABLE(count bigint, min double precision, max double precision, mean double precision, "
      "stddev double precision)"},
-    {"hybrid",
+    {"hybrid", "20 20 20 25 25", "{id,depth,top_k,kind,direction}", 4,
      "id bigint, depth bigint DEFAULT 2, top_k bigint DEFAULT 10, "
      "kind text DEFAULT NULL::text, direction text DEFAULT 'out'::text",
      "TABLE(id bigint, label text, depth integer, similarity double precision)"},
 };
-enum { CAT_NPROCS = sizeof(cat_procs) / sizeof(cat_procs[0]) };
+_Static_assert(sizeof(cat_procs) / sizeof(cat_procs[0]) == CAT_NPROCS,
+               "every table function listed");
 
 static const cat_type_t *type_by_oid(uint32_t oid) {
     for (size_t i = 0; i < sizeof(cat_types) / sizeof(cat_types[0]); i++) {
@@ -201,12 +181,11 @@ static const cat_type_t *type_by_oid(uint32_t oid) {
     return NULL;
 }
 
-static const char *owner_name(void) {
+const char *catalog_owner_name(void) {
     return "contextdb";
 }
 
-/* format_type(oid, typmod) as PostgreSQL prints it. */
-static const char *format_type(uint32_t oid, int64_t typmod, arena_t *arena) {
+const char *catalog_format_type(uint32_t oid, int64_t typmod, arena_t *arena) {
     const cat_type_t *t = type_by_oid(oid);
     if (t == NULL) {
         return "???";
@@ -270,6 +249,7 @@ static void class_row(rb_t *b, uint32_t oid, const char *name, uint32_t nsp, cha
     put_int(b, 0);   /* reltablespace */
     put_int(b, 1);   /* relpages */
     put_float(b, tuples);
+    put_int(b, 0); /* relallvisible */
     put_int(b, 0); /* reltoastrelid */
     put_bool(b, has_index);
     put_bool(b, false); /* relisshared */
@@ -285,6 +265,9 @@ static void class_row(rb_t *b, uint32_t oid, const char *name, uint32_t nsp, cha
     put_bool(b, true);                                     /* relispopulated */
     put_char(b, 'd');                                      /* relreplident */
     put_bool(b, false);                                    /* relispartition */
+    put_int(b, 0);                                         /* relrewrite */
+    put_int(b, kind == 'r' ? 716 : 0);                     /* relfrozenxid */
+    put_int(b, kind == 'r' ? 1 : 0);                       /* relminmxid */
     put_null(b);                                           /* relacl */
     put_null(b);                                           /* reloptions */
     put_null(b);                                           /* relpartbound */
@@ -326,16 +309,20 @@ static void fill_class(rb_t *b) {
 static void attribute_row(rb_t *b, uint32_t rel, const char *name, uint32_t type, int num,
                           int64_t typmod, bool not_null, bool has_def) {
     const cat_type_t *t = type_by_oid(type);
+    const cat_typio_t *io = catalog_typio(type);
     put_int(b, rel);
     put_text(b, name);
     put_int(b, type);
     put_int(b, -1);                      /* attstattarget */
     put_int(b, t != NULL ? t->len : -1); /* attlen */
     put_int(b, num);
-    put_int(b, 0); /* attndims */
+    put_int(b, 0);  /* attndims */
+    put_int(b, -1); /* attcacheoff */
     put_int(b, typmod);
     put_bool(b, t != NULL && t->len > 0 && t->len <= 8);
-    put_char(b, 'x'); /* attstorage */
+    put_char(b, io != NULL ? io->align : 'i');
+    put_char(b, io != NULL ? io->storage : 'x');
+    put_char(b, '\0'); /* attcompression */
     put_bool(b, not_null);
     put_bool(b, has_def);
     put_bool(b, false);                                                 /* atthasmissing */
@@ -347,8 +334,8 @@ static void attribute_row(rb_t *b, uint32_t rel, const char *name, uint32_t type
     put_int(b, type == PGT_OID_TEXT || type == PGT_OID_NAME ? 100 : 0); /* attcollation */
     put_null(b);                                                        /* attacl */
     put_null(b);                                                        /* attoptions */
-    put_char(b, '\0');                                                  /* attcompression */
     put_null(b);                                                        /* attfdwoptions */
+    put_null(b);                                                        /* attmissingval */
     row_end(b);
 }
 
@@ -388,6 +375,8 @@ static void fill_attribute(rb_t *b) {
 static void fill_type(rb_t *b) {
     for (size_t i = 0; i < sizeof(cat_types) / sizeof(cat_types[0]); i++) {
         const cat_type_t *t = &cat_types[i];
+        const cat_typio_t *io = catalog_typio(t->oid);
+        CTX_ASSERT(io != NULL);
         put_int(b, t->oid);
         put_text(b, t->name);
         put_int(b, t->nsp);
@@ -400,51 +389,63 @@ static void fill_type(rb_t *b) {
         put_bool(b, true);  /* typisdefined */
         put_char(b, ',');   /* typdelim */
         put_int(b, 0);      /* typrelid */
+        put_int(b, io->subscript);
         put_int(b, t->elem);
         put_int(b, t->array);
-        put_int(b, t->category == 'A' ? 750 : 0); /* typinput (array_in for arrays) */
-        put_int(b, 0);                            /* typoutput */
-        put_int(b, 0);                            /* typreceive */
-        put_char(b, 'i');                         /* typalign */
-        put_char(b, 'x');                         /* typstorage */
+        put_int(b, io->input);
+        put_int(b, io->output);
+        put_int(b, io->receive);
+        put_int(b, io->send);
+        put_int(b, 0); /* typmodin */
+        put_int(b, 0); /* typmodout */
+        put_int(b, 0); /* typanalyze */
+        put_char(b, io->align);
+        put_char(b, io->storage);
         put_bool(b, false);                       /* typnotnull */
         put_int(b, 0);                            /* typbasetype */
         put_int(b, -1);                           /* typtypmod */
         put_int(b, 0);                            /* typndims */
         put_int(b, t->category == 'S' ? 100 : 0); /* typcollation */
+        put_null(b);                              /* typdefaultbin */
         put_null(b);                              /* typdefault */
+        put_null(b);                              /* typacl: default privileges */
         row_end(b);
     }
+}
+
+/* A constraint's key column numbers: as an int2[] ("{1,2,3}", pg_constraint.conkey) or as an
+ * int2vector ("1 2 3", pg_index.indkey). */
+static const char *key_text(rb_t *b, const cat_con_t *con, bool array_form) {
+    const char *s = "";
+    for (int i = 0; i < con->nkeys; i++) {
+        s = arena_sprintf(b->p->arena, "%s%s%d", s, i == 0 ? "" : (array_form ? "," : " "),
+                          con->keys[i]);
+    }
+    return array_form ? arena_sprintf(b->p->arena, "{%s}", s) : s;
 }
 
 static void fill_index(rb_t *b) {
     for (int k = 0; k < TABLE_COUNT; k++) {
         const cat_con_t *con = &cat_cons[k];
-        char keys[32] = "{";
-        for (int i = 0; i < con->nkeys; i++) {
-            size_t n = strlen(keys);
-            snprintf(keys + n, sizeof(keys) - n, "%s%d", i > 0 ? "," : "", con->keys[i]);
-        }
-        strcat(keys, "}");
         put_int(b, OID_INDEX_BASE + (uint32_t)k);
         put_int(b, table_oid(con->table));
         put_int(b, con->nkeys);
         put_int(b, con->nkeys);
-        put_bool(b, true);  /* indisunique */
-        put_bool(b, false); /* indnullsnotdistinct */
-        put_bool(b, true);  /* indisprimary */
-        put_bool(b, false); /* indisexclusion */
-        put_bool(b, true);  /* indimmediate */
-        put_bool(b, false); /* indisclustered */
-        put_bool(b, true);  /* indisvalid */
-        put_bool(b, false); /* indcheckxmin */
-        put_bool(b, true);  /* indisready */
-        put_bool(b, true);  /* indislive */
-        put_bool(b, false); /* indisreplident */
-        put_text(b, arena_strdup(b->p->arena, keys));
-        put_text(b, con->nkeys == 3 ? "{0,0,100}" : "{0}"); /* indcollation */
-        put_text(b, con->nkeys == 3 ? "{0,0,0}" : "{0}");   /* indclass */
-        put_text(b, con->nkeys == 3 ? "{0,0,0}" : "{0}");   /* indoption */
+        put_bool(b, true);                                        /* indisunique */
+        put_bool(b, false);                                       /* indnullsnotdistinct */
+        put_bool(b, true);                                        /* indisprimary */
+        put_bool(b, false);                                       /* indisexclusion */
+        put_bool(b, true);                                        /* indimmediate */
+        put_bool(b, false);                                       /* indisclustered */
+        put_bool(b, true);                                        /* indisvalid */
+        put_bool(b, false);                                       /* indcheckxmin */
+        put_bool(b, true);                                        /* indisready */
+        put_bool(b, true);                                        /* indislive */
+        put_bool(b, false);                                       /* indisreplident */
+        put_text(b, key_text(b, con, false));                     /* indkey, int2vector */
+        put_text(b, con->nkeys == 3 ? "0 0 100" : "0");           /* indcollation: kind's */
+        put_text(b, con->nkeys == 3 ? "3124 3124 3126" : "3124"); /* indclass: int8/text_ops */
+        put_text(b, con->nkeys == 3 ? "0 0 0" : "0");             /* indoption */
         put_null(b);
         put_null(b);
         row_end(b);
@@ -454,12 +455,6 @@ static void fill_index(rb_t *b) {
 static void fill_constraint(rb_t *b) {
     for (int k = 0; k < CAT_NCONS; k++) {
         const cat_con_t *con = &cat_cons[k];
-        char keys[32] = "{";
-        for (int i = 0; i < con->nkeys; i++) {
-            size_t n = strlen(keys);
-            snprintf(keys + n, sizeof(keys) - n, "%s%d", i > 0 ? "," : "", con->keys[i]);
-        }
-        strcat(keys, "}");
         bool fk = con->type == 'f';
         put_int(b, OID_CON_BASE + (uint32_t)k);
         put_text(b, con->name);
@@ -479,8 +474,13 @@ static void fill_constraint(rb_t *b) {
         put_bool(b, true);
         put_int(b, 0);
         put_bool(b, true);
-        put_text(b, arena_strdup(b->p->arena, keys));
+        put_text(b, key_text(b, con, true));
         put_text(b, fk ? "{1}" : NULL);
+        put_text(b, fk ? "{410}" : NULL); /* conpfeqop: int8 = int8 */
+        put_text(b, fk ? "{410}" : NULL); /* conppeqop */
+        put_text(b, fk ? "{410}" : NULL); /* conffeqop */
+        put_null(b);                      /* confdelsetcols */
+        put_null(b);                      /* conexclop */
         put_null(b);
         row_end(b);
     }
@@ -541,16 +541,19 @@ static void fill_database(rb_t *b) {
     put_bool(b, false);
     put_bool(b, true);
     put_int(b, -1);
+    put_int(b, 716); /* datfrozenxid */
+    put_int(b, 1);   /* datminmxid */
     put_int(b, 1663);
     put_text(b, "C.UTF-8");
     put_text(b, "C.UTF-8");
-    put_null(b);
-    put_null(b);
+    put_null(b); /* daticulocale */
+    put_null(b); /* datcollversion */
+    put_null(b); /* datacl */
     row_end(b);
 }
 
 static void fill_roles(rb_t *b) {
-    put_text(b, owner_name());
+    put_text(b, catalog_owner_name());
     put_bool(b, true);
     put_bool(b, true);
     put_bool(b, true);
@@ -567,7 +570,7 @@ static void fill_roles(rb_t *b) {
 }
 
 static void fill_user(rb_t *b) {
-    put_text(b, owner_name());
+    put_text(b, catalog_owner_name());
     put_int(b, CATALOG_OID_OWNER);
     put_bool(b, true);
     put_bool(b, true);
@@ -619,29 +622,89 @@ static void fill_am(rb_t *b) {
     }
 }
 
-static void fill_proc(rb_t *b) {
-    put_int(b, 750);
-    put_text(b, "array_in");
-    put_int(b, CATALOG_OID_PG_CATALOG);
+/* One pg_proc row; language internal (12), no cost model, default privileges. */
+static void proc_row(rb_t *b, const cat_proc_t *f, uint32_t nsp, bool retset, int ndefaults,
+                     const char *argnames) {
+    put_int(b, f->oid);
+    put_text(b, f->name);
+    put_int(b, nsp);
     put_int(b, CATALOG_OID_OWNER);
-    put_char(b, 'f');
-    put_bool(b, false);
-    put_int(b, 3);
-    put_int(b, 2277);
-    put_text(b, "{2275,26,23}");
-    put_null(b);
+    put_int(b, 12);  /* prolang: internal */
+    put_float(b, 1); /* procost */
+    put_float(b, retset ? 1000 : 0);
+    put_int(b, 0); /* provariadic */
+    put_int(b, 0); /* prosupport */
+    put_char(b, f->kind);
+    put_bool(b, false); /* prosecdef */
+    put_bool(b, false); /* proleakproof */
+    put_bool(b, f->strict);
+    put_bool(b, retset);
+    put_char(b, f->volatility);
+    put_char(b, 's'); /* proparallel: safe */
+    put_int(b, f->nargs);
+    put_int(b, ndefaults);
+    put_int(b, f->rettype);
+    put_text(b, f->argtypes);
+    put_null(b); /* proallargtypes */
+    put_null(b); /* proargmodes */
+    put_text(b, argnames);
+    put_null(b); /* proargdefaults */
+    put_null(b); /* protrftypes */
+    put_text(b, f->src);
+    put_null(b); /* probin */
+    put_null(b); /* prosqlbody */
+    put_null(b); /* proconfig */
+    put_null(b); /* proacl */
     row_end(b);
+}
+
+static int argtype_count(const char *argtypes) {
+    int n = 0;
+    for (const char *c = argtypes; *c != '\0'; c++) {
+        n += (c == argtypes || c[-1] == ' ') && *c != ' ' ? 1 : 0;
+    }
+    return n;
+}
+
+static void fill_proc(rb_t *b) {
+    for (size_t i = 0; i < catalog_proc_count(); i++) {
+        const cat_proc_t *f = catalog_proc_at(i);
+        bool vector_io = f->oid >= PGT_OID_VECTOR; /* pgvector's functions live in public */
+        proc_row(b, f, vector_io ? CATALOG_OID_PUBLIC : CATALOG_OID_PG_CATALOG, false, 0, NULL);
+    }
     for (int i = 0; i < CAT_NPROCS; i++) {
-        put_int(b, OID_PROC_BASE + (uint32_t)i);
-        put_text(b, cat_procs[i].name);
-        put_int(b, CATALOG_OID_PUBLIC);
+        cat_proc_t f = {.oid = OID_PROC_BASE + (uint32_t)i,
+                        .name = cat_procs[i].name,
+                        .nargs = argtype_count(cat_procs[i].argtypes),
+                        .rettype = PGT_OID_RECORD,
+                        .argtypes = cat_procs[i].argtypes,
+                        .src = cat_procs[i].name,
+                        .volatility = 's',
+                        .strict = false,
+                        .kind = 'f'};
+        proc_row(b, &f, CATALOG_OID_PUBLIC, true, cat_procs[i].ndefaults, cat_procs[i].argnames);
+    }
+}
+
+/* The languages PostgreSQL 15 starts with, less plpgsql (an extension): every pg_proc row here
+ * is internal (12). */
+static void fill_language(rb_t *b) {
+    static const struct {
+        uint32_t oid;
+        const char *name;
+        bool trusted;
+        uint32_t validator;
+    } langs[] = {{12, "internal", false, 2246}, {13, "c", false, 2247}, {14, "sql", true, 2248}};
+    for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++) {
+        put_int(b, langs[i].oid);
+        put_text(b, langs[i].name);
         put_int(b, CATALOG_OID_OWNER);
-        put_char(b, 'f');
-        put_bool(b, true);
-        put_int(b, 0);
-        put_int(b, 2249);
-        put_text(b, "{}");
-        put_null(b);
+        put_bool(b, false); /* lanispl */
+        put_bool(b, langs[i].trusted);
+        put_int(b, 0); /* lanplcallfoid */
+        put_int(b, 0); /* laninline */
+        put_int(b, langs[i].validator);
+        put_null(b); /* lanacl */
         row_end(b);
     }
 }
@@ -670,6 +733,8 @@ static void fill_collation(rb_t *b) {
         put_int(b, -1);
         put_text(b, i == 0 ? NULL : colls[i].name);
         put_text(b, i == 0 ? NULL : colls[i].name);
+        put_null(b); /* colliculocale */
+        put_null(b); /* collversion */
         row_end(b);
     }
 }
@@ -692,7 +757,7 @@ static void fill_tables_view(rb_t *b) {
     for (int t = 0; t < TABLE_COUNT; t++) {
         put_text(b, "public");
         put_text(b, table_name((table_id_t)t));
-        put_text(b, owner_name());
+        put_text(b, catalog_owner_name());
         put_null(b);
         put_bool(b, true);
         put_bool(b, false);
@@ -774,7 +839,7 @@ static void fill_is_schemata(rb_t *b) {
     for (size_t i = 0; i < sizeof(cat_namespaces) / sizeof(cat_namespaces[0]); i++) {
         put_text(b, "contextdb");
         put_text(b, cat_namespaces[i].name);
-        put_text(b, owner_name());
+        put_text(b, catalog_owner_name());
         put_null(b);
         put_null(b);
         put_null(b);
@@ -793,23 +858,26 @@ static void fill_none(rb_t *b) {
 static const cat_rel_t cat_rels[] = {
     {"pg_class", PGC, 'r',
      "oid:O relname:N relnamespace:O reltype:O reloftype:O relowner:O relam:O relfilenode:O "
-     "reltablespace:O relpages:I reltuples:F reltoastrelid:O relhasindex:B relisshared:B "
-     "relpersistence:C relkind:C relnatts:S relchecks:S relhasrules:B relhastriggers:B "
-     "relhassubclass:B relrowsecurity:B relforcerowsecurity:B relispopulated:B relreplident:C "
-     "relispartition:B relacl:A reloptions:A relpartbound:T",
+     "reltablespace:O relpages:I reltuples:F relallvisible:I reltoastrelid:O relhasindex:B "
+     "relisshared:B relpersistence:C relkind:C relnatts:S relchecks:S relhasrules:B "
+     "relhastriggers:B relhassubclass:B relrowsecurity:B relforcerowsecurity:B "
+     "relispopulated:B relreplident:C relispartition:B relrewrite:O relfrozenxid:O "
+     "relminmxid:O relacl:A reloptions:A relpartbound:T",
      fill_class},
     {"pg_namespace", PGC, 'r', "oid:O nspname:N nspowner:O nspacl:A", fill_namespace},
     {"pg_attribute", PGC, 'r',
-     "attrelid:O attname:N atttypid:O attstattarget:I attlen:S attnum:S attndims:I atttypmod:I "
-     "attbyval:B attstorage:C attnotnull:B atthasdef:B atthasmissing:B attidentity:C "
-     "attgenerated:C attisdropped:B attislocal:B attinhcount:I attcollation:O attacl:A "
-     "attoptions:A attcompression:C attfdwoptions:A",
+     "attrelid:O attname:N atttypid:O attstattarget:I attlen:S attnum:S attndims:I "
+     "attcacheoff:I atttypmod:I attbyval:B attalign:C attstorage:C attcompression:C "
+     "attnotnull:B atthasdef:B atthasmissing:B attidentity:C attgenerated:C attisdropped:B "
+     "attislocal:B attinhcount:I attcollation:O attacl:A attoptions:A attfdwoptions:A "
+     "attmissingval:T",
      fill_attribute},
     {"pg_type", PGC, 'r',
      "oid:O typname:N typnamespace:O typowner:O typlen:S typbyval:B typtype:C typcategory:C "
-     "typispreferred:B typisdefined:B typdelim:C typrelid:O typelem:O typarray:O typinput:R "
-     "typoutput:R typreceive:R typalign:C typstorage:C typnotnull:B typbasetype:O typtypmod:I "
-     "typndims:I typcollation:O typdefault:T",
+     "typispreferred:B typisdefined:B typdelim:C typrelid:O typsubscript:R typelem:O typarray:O "
+     "typinput:R typoutput:R typreceive:R typsend:R typmodin:R typmodout:R typanalyze:R "
+     "typalign:C typstorage:C typnotnull:B typbasetype:O typtypmod:I typndims:I typcollation:O "
+     "typdefaultbin:T typdefault:T typacl:A",
      fill_type},
     {"pg_index", PGC, 'r',
      "indexrelid:O indrelid:O indnatts:S indnkeyatts:S indisunique:B indnullsnotdistinct:B "
@@ -820,12 +888,14 @@ static const cat_rel_t cat_rels[] = {
     {"pg_constraint", PGC, 'r',
      "oid:O conname:N connamespace:O contype:C condeferrable:B condeferred:B convalidated:B "
      "conrelid:O contypid:O conindid:O conparentid:O confrelid:O confupdtype:C confdeltype:C "
-     "confmatchtype:C conislocal:B coninhcount:I connoinherit:B conkey:V confkey:V conbin:T",
+     "confmatchtype:C conislocal:B coninhcount:I connoinherit:B conkey:Y confkey:Y "
+     "conpfeqop:X conppeqop:X conffeqop:X confdelsetcols:Y conexclop:X conbin:T",
      fill_constraint},
     {"pg_attrdef", PGC, 'r', "oid:O adrelid:O adnum:S adbin:T", fill_attrdef},
     {"pg_database", PGC, 'r',
      "oid:O datname:N datdba:O encoding:I datlocprovider:C datistemplate:B datallowconn:B "
-     "datconnlimit:I dattablespace:O datcollate:T datctype:T daticulocale:T datacl:A",
+     "datconnlimit:I datfrozenxid:O datminmxid:O dattablespace:O datcollate:T datctype:T "
+     "daticulocale:T datcollversion:T datacl:A",
      fill_database},
     {"pg_roles", PGC, 'v',
      "rolname:N rolsuper:B rolinherit:B rolcreaterole:B rolcreatedb:B rolcanlogin:B "
@@ -848,14 +918,17 @@ static const cat_rel_t cat_rels[] = {
      fill_settings},
     {"pg_am", PGC, 'r', "oid:O amname:N amhandler:R amtype:C", fill_am},
     {"pg_proc", PGC, 'r',
-     "oid:O proname:N pronamespace:O proowner:O prokind:C proretset:B pronargs:S prorettype:O "
-     "proargtypes:W proargnames:A",
+     "oid:O proname:N pronamespace:O proowner:O prolang:O procost:F prorows:F provariadic:O "
+     "prosupport:R prokind:C prosecdef:B proleakproof:B proisstrict:B proretset:B provolatile:C "
+     "proparallel:C pronargs:S pronargdefaults:S prorettype:O proargtypes:W proallargtypes:X "
+     "proargmodes:A proargnames:A proargdefaults:T protrftypes:X prosrc:T probin:T "
+     "prosqlbody:T proconfig:A proacl:A",
      fill_proc},
     {"pg_tablespace", PGC, 'r', "oid:O spcname:N spcowner:O spcacl:A spcoptions:A",
      fill_tablespace},
     {"pg_collation", PGC, 'r',
      "oid:O collname:N collnamespace:O collowner:O collprovider:C collisdeterministic:B "
-     "collencoding:I collcollate:T collctype:T",
+     "collencoding:I collcollate:T collctype:T colliculocale:T collversion:T",
      fill_collation},
     {"pg_stat_user_tables", PGC, 'v',
      "relid:O schemaname:N relname:N seq_scan:L seq_tup_read:L idx_scan:L idx_tup_fetch:L "
@@ -867,16 +940,19 @@ static const cat_rel_t cat_rels[] = {
      fill_tables_view},
     {"pg_get_keywords", PGC, 'f', "word:T catcode:C barelabel:B catdesc:T baredesc:T",
      fill_keywords},
+    /* pg_options_to_table(options): every options column here (fdwoptions, srvoptions,
+     * ftoptions, umoptions, attfdwoptions) is NULL, so its expansion is always empty */
+    {"pg_options_to_table", PGC, 'f', "option_name:T option_value:T", fill_none},
     {"pg_description", PGC, 'r', "objoid:O classoid:O objsubid:I description:T", fill_none},
     {"pg_shdescription", PGC, 'r', "objoid:O classoid:O description:T", fill_none},
     {"pg_inherits", PGC, 'r', "inhrelid:O inhparent:O inhseqno:I inhdetachpending:B", fill_none},
     {"pg_policy", PGC, 'r',
-     "oid:O polname:N polrelid:O polcmd:C polpermissive:B polroles:W polqual:T "
+     "oid:O polname:N polrelid:O polcmd:C polpermissive:B polroles:X polqual:T "
      "polwithcheck:T",
      fill_none},
     {"pg_statistic_ext", PGC, 'r',
      "oid:O stxrelid:O stxname:N stxnamespace:O stxowner:O stxstattarget:I stxkeys:V "
-     "stxkind:A",
+     "stxkind:A stxexprs:T",
      fill_none},
     {"pg_publication", PGC, 'r',
      "oid:O pubname:N pubowner:O puballtables:B pubinsert:B pubupdate:B pubdelete:B "
@@ -886,40 +962,105 @@ static const cat_rel_t cat_rels[] = {
     {"pg_publication_rel", PGC, 'r', "oid:O prpubid:O prrelid:O prqual:T prattrs:V", fill_none},
     {"pg_trigger", PGC, 'r',
      "oid:O tgrelid:O tgparentid:O tgname:N tgfoid:O tgtype:S tgenabled:C tgisinternal:B "
-     "tgconstraint:O",
+     "tgconstrrelid:O tgconstrindid:O tgconstraint:O tgdeferrable:B tginitdeferred:B "
+     "tgnargs:S tgattr:V tgargs:T tgqual:T tgoldtable:N tgnewtable:N",
      fill_none},
     {"pg_auth_members", PGC, 'r', "roleid:O member:O grantor:O admin_option:B", fill_none},
     {"pg_extension", PGC, 'r',
-     "oid:O extname:N extowner:O extnamespace:O extrelocatable:B extversion:T", fill_none},
+     "oid:O extname:N extowner:O extnamespace:O extrelocatable:B extversion:T extconfig:X "
+     "extcondition:A",
+     fill_none},
     {"pg_enum", PGC, 'r', "oid:O enumtypid:O enumsortorder:F enumlabel:N", fill_none},
     {"pg_views", PGC, 'v', "schemaname:N viewname:N viewowner:N definition:T", fill_none},
     {"pg_matviews", PGC, 'v',
      "schemaname:N matviewname:N matviewowner:N tablespace:N hasindexes:B ispopulated:B "
      "definition:T",
      fill_none},
-    {"pg_rewrite", PGC, 'r', "oid:O rulename:N ev_class:O ev_type:C", fill_none},
+    {"pg_rewrite", PGC, 'r',
+     "oid:O rulename:N ev_class:O ev_type:C ev_enabled:C is_instead:B ev_qual:T ev_action:T",
+     fill_none},
     {"pg_depend", PGC, 'r',
      "classid:O objid:O objsubid:I refclassid:O refobjid:O refobjsubid:I deptype:C", fill_depend},
-    {"pg_sequence", PGC, 'r', "seqrelid:O seqtypid:O", fill_none},
-    {"pg_foreign_table", PGC, 'r', "ftrelid:O ftserver:O ftoptions:A", fill_none},
-    {"pg_partitioned_table", PGC, 'r', "partrelid:O partstrat:C partnatts:S", fill_none},
-    {"pg_event_trigger", PGC, 'r', "oid:O evtname:N evtevent:N", fill_none},
-    {"pg_language", PGC, 'r', "oid:O lanname:N lanowner:O", fill_none},
-    {"pg_opclass", PGC, 'r', "oid:O opcmethod:O opcname:N opcnamespace:O", fill_none},
-    {"pg_operator", PGC, 'r',
-     "oid:O oprname:N oprnamespace:O oprowner:O oprkind:C oprleft:O oprright:O oprresult:O "
-     "oprcode:R",
+    {"pg_sequence", PGC, 'r',
+     "seqrelid:O seqtypid:O seqstart:L seqincrement:L seqmax:L seqmin:L seqcache:L "
+     "seqcycle:B",
      fill_none},
-    {"pg_cast", PGC, 'r', "oid:O castsource:O casttarget:O castfunc:O castcontext:C", fill_none},
-    {"pg_range", PGC, 'r', "rngtypid:O rngsubtype:O", fill_none},
-    {"pg_aggregate", PGC, 'r', "aggfnoid:R aggkind:C", fill_none},
+    {"pg_foreign_table", PGC, 'r', "ftrelid:O ftserver:O ftoptions:A", fill_none},
+    {"pg_partitioned_table", PGC, 'r',
+     "partrelid:O partstrat:C partnatts:S partdefid:O partattrs:V partclass:W "
+     "partcollation:W partexprs:T",
+     fill_none},
+    {"pg_event_trigger", PGC, 'r',
+     "oid:O evtname:N evtevent:N evtowner:O evtfoid:O evtenabled:C evttags:A", fill_none},
+    {"pg_language", PGC, 'r',
+     "oid:O lanname:N lanowner:O lanispl:B lanpltrusted:B lanplcallfoid:O laninline:O "
+     "lanvalidator:O lanacl:A",
+     fill_language},
+    {"pg_opclass", PGC, 'r',
+     "oid:O opcmethod:O opcname:N opcnamespace:O opcowner:O opcfamily:O opcintype:O "
+     "opcdefault:B opckeytype:O",
+     fill_none},
+    {"pg_operator", PGC, 'r',
+     "oid:O oprname:N oprnamespace:O oprowner:O oprkind:C oprcanmerge:B oprcanhash:B "
+     "oprleft:O oprright:O oprresult:O oprcom:O oprnegate:O oprcode:R oprrest:R oprjoin:R",
+     fill_none},
+    {"pg_conversion", PGC, 'r',
+     "oid:O conname:N connamespace:O conowner:O conforencoding:I contoencoding:I conproc:R "
+     "condefault:B",
+     fill_none},
+    {"pg_cast", PGC, 'r', "oid:O castsource:O casttarget:O castfunc:O castcontext:C castmethod:C",
+     fill_none},
+    {"pg_range", PGC, 'r',
+     "rngtypid:O rngsubtype:O rngmultitypid:O rngcollation:O rngsubopc:O rngcanonical:R "
+     "rngsubdiff:R",
+     fill_none},
+    {"pg_aggregate", PGC, 'r',
+     "aggfnoid:R aggkind:C aggnumdirectargs:S aggtransfn:R aggfinalfn:R aggcombinefn:R "
+     "aggserialfn:R aggdeserialfn:R aggmtransfn:R aggminvtransfn:R aggmfinalfn:R "
+     "aggfinalextra:B aggmfinalextra:B aggfinalmodify:C aggmfinalmodify:C aggsortop:O "
+     "aggtranstype:O aggtransspace:I aggmtranstype:O aggmtransspace:I agginitval:T "
+     "aggminitval:T",
+     fill_none},
     {"pg_stat_activity", PGC, 'v',
      "datid:O datname:N pid:I usename:N application_name:T state:T query:T", fill_none},
     {"pg_locks", PGC, 'v', "locktype:T database:O relation:O pid:I mode:T granted:B", fill_none},
-    {"pg_foreign_data_wrapper", PGC, 'r', "oid:O fdwname:N", fill_none},
-    {"pg_foreign_server", PGC, 'r', "oid:O srvname:N", fill_none},
-    {"pg_largeobject_metadata", PGC, 'r', "oid:O lomowner:O", fill_none},
-    {"pg_init_privs", PGC, 'r', "objoid:O classoid:O objsubid:I privtype:C", fill_none},
+    {"pg_foreign_data_wrapper", PGC, 'r',
+     "oid:O fdwname:N fdwowner:O fdwhandler:O fdwvalidator:O fdwacl:A fdwoptions:A", fill_none},
+    {"pg_foreign_server", PGC, 'r',
+     "oid:O srvname:N srvowner:O srvfdw:O srvtype:T srvversion:T srvacl:A srvoptions:A", fill_none},
+    {"pg_largeobject_metadata", PGC, 'r', "oid:O lomowner:O lomacl:A", fill_none},
+    {"pg_init_privs", PGC, 'r', "objoid:O classoid:O objsubid:I privtype:C initprivs:A", fill_none},
+    {"pg_transform", PGC, 'r', "oid:O trftype:O trflang:O trffromsql:R trftosql:R", fill_none},
+    {"pg_default_acl", PGC, 'r', "oid:O defaclrole:O defaclnamespace:O defaclobjtype:C defaclacl:A",
+     fill_none},
+    {"pg_opfamily", PGC, 'r', "oid:O opfmethod:O opfname:N opfnamespace:O opfowner:O", fill_none},
+    {"pg_subscription", PGC, 'r',
+     "oid:O subdbid:O subskiplsn:T subname:N subowner:O subenabled:B subbinary:B substream:B "
+     "subtwophasestate:C subdisableonerr:B subconninfo:T subslotname:N subsynccommit:T "
+     "subpublications:A",
+     fill_none},
+    {"pg_ts_config", PGC, 'r', "oid:O cfgname:N cfgnamespace:O cfgowner:O cfgparser:O", fill_none},
+    {"pg_ts_dict", PGC, 'r',
+     "oid:O dictname:N dictnamespace:O dictowner:O dicttemplate:O dictinitoption:T", fill_none},
+    {"pg_ts_parser", PGC, 'r',
+     "oid:O prsname:N prsnamespace:O prsstart:R prstoken:R prsend:R prsheadline:R "
+     "prslextype:R",
+     fill_none},
+    {"pg_ts_template", PGC, 'r', "oid:O tmplname:N tmplnamespace:O tmplinit:R tmpllexize:R",
+     fill_none},
+    {"pg_user_mapping", PGC, 'r', "oid:O umuser:O umserver:O umoptions:A", fill_none},
+    {"pg_seclabel", PGC, 'r', "objoid:O classoid:O objsubid:I provider:T label:T", fill_none},
+    {"pg_shseclabel", PGC, 'r', "objoid:O classoid:O provider:T label:T", fill_none},
+    {"pg_amop", PGC, 'r',
+     "oid:O amopfamily:O amoplefttype:O amoprighttype:O amopstrategy:S amoppurpose:C "
+     "amopopr:O amopmethod:O amopsortfamily:O",
+     fill_none},
+    {"pg_amproc", PGC, 'r',
+     "oid:O amprocfamily:O amproclefttype:O amprocrighttype:O amprocnum:S amproc:R", fill_none},
+    {"pg_seclabels", PGC, 'v',
+     "objoid:O classoid:O objsubid:I objtype:T objnamespace:O objname:T provider:T label:T",
+     fill_none},
+    {"pg_db_role_setting", PGC, 'r', "setdatabase:O setrole:O setconfig:A", fill_none},
     {"tables", ISC, 'v',
      "table_catalog:N table_schema:N table_name:N table_type:T self_referencing_column_name:N "
      "reference_generation:T user_defined_type_catalog:N user_defined_type_schema:N "
@@ -995,10 +1136,14 @@ static ctype_t letter_ctype(char c) {
         return CT_BOOL;
     case 'A':
         return CT_TEXT_ARRAY;
-    case 'V':
+    case 'Y':
         return CT_INT_ARRAY;
-    case 'W':
+    case 'X':
         return CT_OID_ARRAY;
+    case 'V':
+        return CT_INT2VECTOR;
+    case 'W':
+        return CT_OIDVECTOR;
     case 'R':
         return CT_REGPROC;
     default:
@@ -1006,24 +1151,37 @@ static ctype_t letter_ctype(char c) {
     }
 }
 
-/* Appends the system column `tableoid` (the relation's own OID in every row) as PostgreSQL's
- * attribute number -6: it can be named (DBD::Pg joins pg_description on c.tableoid) but, like
- * every column with a negative attnum, `*` does not expand to it (sql/plan_select.c). */
-static void add_tableoid(rb_t *b, bind_column_t *cols, uint32_t oid) {
-    CTX_ASSERT(b->ncols <= CAT_COLS_MAX);
-    int n = b->ncols;
-    cols[n].qualifier = cols[0].qualifier;
-    cols[n].name = "tableoid";
-    cols[n].type = CT_OID;
-    cols[n].attnum = CATALOG_ATTNUM_TABLEOID;
-    value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * (b->nrows + 1) * (uint64_t)(n + 1));
+/* Appends the system columns ctid, xmin and tableoid (catalog.h) to every row. They can be
+ * named (DBD::Pg joins pg_description on c.tableoid; pg_dump selects tableoid everywhere) but,
+ * like every column with a negative attnum, `*` does not expand to them (sql/plan_select.c). */
+static void add_system_columns(rb_t *b, bind_column_t *cols, uint32_t oid) {
+    enum { SYSTEM_COLUMNS = 3 };
+    CTX_ASSERT(b->ncols + SYSTEM_COLUMNS <= CAT_COLS_MAX + SYSTEM_COLUMNS);
+    static const struct {
+        const char *name;
+        ctype_t type;
+        int16_t attnum;
+    } system[SYSTEM_COLUMNS] = {{"ctid", CT_TEXT, CATALOG_ATTNUM_CTID},
+                                {"xmin", CT_OID, CATALOG_ATTNUM_XMIN},
+                                {"tableoid", CT_OID, CATALOG_ATTNUM_TABLEOID}};
+    int n = b->ncols, width = n + SYSTEM_COLUMNS;
+    for (int k = 0; k < SYSTEM_COLUMNS; k++) {
+        cols[n + k].qualifier = cols[0].qualifier;
+        cols[n + k].name = system[k].name;
+        cols[n + k].type = system[k].type;
+        cols[n + k].attnum = system[k].attnum;
+    }
+    value_t *rows = arena_alloc(b->p->arena, sizeof(value_t) * (b->nrows + 1) * (uint64_t)width);
     for (uint64_t r = 0; r < b->nrows; r++) {
-        memcpy(&rows[r * (uint64_t)(n + 1)], &b->rows[r * (uint64_t)n],
-               sizeof(value_t) * (size_t)n);
-        rows[r * (uint64_t)(n + 1) + (uint64_t)n] = value_int(oid);
+        value_t *row = &rows[r * (uint64_t)width];
+        memcpy(row, &b->rows[r * (uint64_t)n], sizeof(value_t) * (size_t)n);
+        const char *ctid = arena_sprintf(b->p->arena, "(0,%llu)", (unsigned long long)r + 1);
+        row[n] = value_text(ctid, (uint32_t)strlen(ctid));
+        row[n + 1] = value_int(1);
+        row[n + 2] = value_int(oid);
     }
     b->rows = rows;
-    b->ncols = n + 1;
+    b->ncols = width;
 }
 
 int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **out) {
@@ -1040,7 +1198,7 @@ int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **ou
         return CTX_EUNDEF_TABLE;
     }
     rb_t b = {.p = p};
-    bind_column_t *cols = arena_calloc(p->arena, CAT_COLS_MAX + 1, sizeof(bind_column_t));
+    bind_column_t *cols = arena_calloc(p->arena, CAT_COLS_MAX + 3, sizeof(bind_column_t));
     for (const char *c = rel->cols; *c != '\0';) {
         size_t n = strcspn(c, ":");
         CTX_ASSERT(b.ncols < CAT_COLS_MAX && c[n] == ':');
@@ -1054,7 +1212,7 @@ int catalog_plan(planner_t *p, const char *schema, const char *name, plan_t **ou
     }
     rel->fill(&b);
     CTX_ASSERT(b.nrows == 0 || b.col == b.ncols);
-    add_tableoid(&b, cols, rel_oid((size_t)(rel - cat_rels)));
+    add_system_columns(&b, cols, rel_oid((size_t)(rel - cat_rels)));
     plan_t *plan = plan_new(p, PLAN_VALUES, NULL);
     plan->ncols = b.ncols;
     plan->cols = cols;
@@ -1125,7 +1283,7 @@ static const char *regclass_name(uint32_t oid) {
 static bool regtype_lookup(const char *name, uint32_t *oid) {
     for (size_t i = 0; i < sizeof(cat_types) / sizeof(cat_types[0]); i++) {
         if (strcmp(name, cat_types[i].name) == 0 ||
-            strcmp(name, format_type(cat_types[i].oid, -1, NULL)) == 0) {
+            strcmp(name, catalog_format_type(cat_types[i].oid, -1, NULL)) == 0) {
             *oid = cat_types[i].oid;
             return true;
         }
@@ -1139,8 +1297,9 @@ static bool regtype_lookup(const char *name, uint32_t *oid) {
 }
 
 static bool regproc_lookup(const char *name, uint32_t *oid) {
-    if (strcmp(name, "array_in") == 0) {
-        *oid = 750;
+    const cat_proc_t *f = catalog_proc_by_name(name);
+    if (f != NULL) {
+        *oid = f->oid;
         return true;
     }
     for (int i = 0; i < CAT_NPROCS; i++) {
@@ -1191,12 +1350,13 @@ const char *catalog_reg_out(const eval_env_t *env, ctype_t type, uint32_t oid, a
     if (type == CT_REGCLASS) {
         name = regclass_name(oid);
     } else if (type == CT_REGTYPE) {
-        name = type_by_oid(oid) != NULL ? format_type(oid, -1, arena) : NULL;
+        name = type_by_oid(oid) != NULL ? catalog_format_type(oid, -1, arena) : NULL;
     } else if (type == CT_REGPROC) {
-        name = oid == 750 ? "array_in"
-                          : (oid >= OID_PROC_BASE && oid < OID_PROC_BASE + CAT_NPROCS
-                                 ? cat_procs[oid - OID_PROC_BASE].name
-                                 : NULL);
+        const cat_proc_t *f = catalog_proc_by_oid(oid);
+        name = f != NULL ? f->name
+                         : (oid >= OID_PROC_BASE && oid < OID_PROC_BASE + CAT_NPROCS
+                                ? cat_procs[oid - OID_PROC_BASE].name
+                                : NULL);
         name = oid == 0 ? "-" : name;
     } else {
         for (size_t i = 0; i < sizeof(cat_namespaces) / sizeof(cat_namespaces[0]); i++) {
@@ -1204,162 +1364,6 @@ const char *catalog_reg_out(const eval_env_t *env, ctype_t type, uint32_t oid, a
         }
     }
     return name != NULL ? name : arena_sprintf(arena, "%u", oid);
-}
-
-/* ---------------------------------------------------------------- functions */
-
-static value_t cstr(const char *s) {
-    return s == NULL ? value_null() : value_text(s, (uint32_t)strlen(s));
-}
-
-static int fn_format_type(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                          ctx_err_t *err) {
-    (void)e, (void)err;
-    if (value_is_null(&a[0])) {
-        *out = value_null();
-        return 0;
-    }
-    int64_t typmod = e->nargs > 1 && a[1].kind == VAL_INT ? a[1].u.i : -1;
-    *out = cstr(format_type((uint32_t)a[0].u.i, typmod, ctx->arena));
-    return 0;
-}
-
-static int fn_userbyid(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                       ctx_err_t *err) {
-    (void)e, (void)err;
-    *out = a[0].u.i == CATALOG_OID_OWNER
-               ? cstr(owner_name())
-               : cstr(arena_sprintf(ctx->arena, "unknown (OID=%lld)", (long long)a[0].u.i));
-    return 0;
-}
-
-static int fn_get_expr(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                       ctx_err_t *err) {
-    (void)e, (void)ctx, (void)err;
-    *out = a[0]; /* expressions are stored as their source text */
-    return 0;
-}
-
-static const char *key_list(const cat_con_t *con, arena_t *arena) {
-    const bind_column_t *cols = table_columns(con->table);
-    const char *s = "";
-    for (int i = 0; i < con->nkeys; i++) {
-        s = arena_sprintf(arena, "%s%s%s", s, i > 0 ? ", " : "", cols[con->keys[i] - 1].name);
-    }
-    return s;
-}
-
-static int fn_indexdef(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                       ctx_err_t *err) {
-    (void)err;
-    int64_t k = (int64_t)a[0].u.i - OID_INDEX_BASE;
-    int64_t col = e->nargs > 1 ? a[1].u.i : 0;
-    *out = value_null();
-    if (k < 0 || k >= TABLE_COUNT) {
-        return 0;
-    }
-    const cat_con_t *con = &cat_cons[k];
-    if (col > 0) {
-        *out = col <= con->nkeys ? cstr(table_columns(con->table)[con->keys[col - 1] - 1].name)
-                                 : cstr("");
-        return 0;
-    }
-    *out = cstr(arena_sprintf(ctx->arena, "CREATE UNIQUE INDEX %s ON public.%s USING btree (%s)",
-                              con->name, table_name(con->table), key_list(con, ctx->arena)));
-    return 0;
-}
-
-static int fn_constraintdef(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                            ctx_err_t *err) {
-    (void)e, (void)err;
-    int64_t k = (int64_t)a[0].u.i - OID_CON_BASE;
-    *out = value_null();
-    if (k < 0 || k >= CAT_NCONS) {
-        return 0;
-    }
-    const cat_con_t *con = &cat_cons[k];
-    if (con->type == 'p') {
-        *out = cstr(arena_sprintf(ctx->arena, "PRIMARY KEY (%s)", key_list(con, ctx->arena)));
-    } else {
-        *out = cstr(arena_sprintf(ctx->arena,
-                                  "FOREIGN KEY (%s) REFERENCES %s(%s) ON DELETE "
-                                  "CASCADE",
-                                  key_list(con, ctx->arena), table_name(con->ref_table),
-                                  table_columns(con->ref_table)[con->ref_key - 1].name));
-    }
-    return 0;
-}
-
-static int fn_function_text(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                            ctx_err_t *err) {
-    (void)ctx, (void)err;
-    int64_t k = (int64_t)a[0].u.i - OID_PROC_BASE;
-    *out = value_null();
-    if (k >= 0 && k < CAT_NPROCS) {
-        *out = cstr(strcmp(e->name, "pg_get_function_result") == 0 ? cat_procs[k].result
-                                                                   : cat_procs[k].args);
-    }
-    return 0;
-}
-
-static int fn_null(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                   ctx_err_t *err) {
-    (void)e, (void)a, (void)ctx, (void)err;
-    *out = value_null(); /* no comments, triggers, views or statistics objects exist */
-    return 0;
-}
-
-static int fn_relation_size(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                            ctx_err_t *err) {
-    (void)e, (void)a, (void)ctx, (void)err;
-    *out = value_int(8192);
-    return 0;
-}
-
-static int fn_size_pretty(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                          ctx_err_t *err) {
-    (void)e, (void)err;
-    int64_t v = a[0].u.i;
-    const char *unit = "bytes";
-    if (v >= 10240 * 1024LL) {
-        v /= 1024 * 1024;
-        unit = "MB";
-    } else if (v >= 10240) {
-        v /= 1024;
-        unit = "kB";
-    }
-    *out = cstr(arena_sprintf(ctx->arena, "%lld %s", (long long)v, unit));
-    return 0;
-}
-
-static const eval_func_ext_t catalog_funcs[] = {
-    {"format_type", 2, 2, "OI", CT_TEXT, false, fn_format_type},
-    {"pg_get_userbyid", 1, 1, "O", CT_NAME, true, fn_userbyid},
-    {"pg_get_expr", 2, 3, "TOB", CT_TEXT, true, fn_get_expr},
-    {"pg_get_indexdef", 1, 3, "OIB", CT_TEXT, true, fn_indexdef},
-    {"pg_get_constraintdef", 1, 2, "OB", CT_TEXT, true, fn_constraintdef},
-    {"pg_get_function_result", 1, 1, "O", CT_TEXT, true, fn_function_text},
-    {"pg_get_function_arguments", 1, 1, "O", CT_TEXT, true, fn_function_text},
-    {"pg_get_function_identity_arguments", 1, 1, "O", CT_TEXT, true, fn_function_text},
-    {"obj_description", 1, 2, "OT", CT_TEXT, true, fn_null},
-    {"col_description", 2, 2, "ON", CT_TEXT, true, fn_null},
-    {"shobj_description", 2, 2, "OT", CT_TEXT, true, fn_null},
-    {"pg_get_triggerdef", 1, 2, "OB", CT_TEXT, true, fn_null},
-    {"pg_get_viewdef", 1, 2, "OB", CT_TEXT, true, fn_null},
-    {"pg_get_statisticsobjdef_columns", 1, 1, "O", CT_TEXT, true, fn_null},
-    {"pg_get_partkeydef", 1, 1, "O", CT_TEXT, true, fn_null},
-    {"pg_get_serial_sequence", 2, 2, "TT", CT_TEXT, true, fn_null},
-    {"pg_tablespace_location", 1, 1, "O", CT_TEXT, true, fn_null},
-    {"pg_relation_size", 1, 2, "OT", CT_INT8, true, fn_relation_size},
-    {"pg_total_relation_size", 1, 1, "O", CT_INT8, true, fn_relation_size},
-    {"pg_table_size", 1, 1, "O", CT_INT8, true, fn_relation_size},
-    {"pg_indexes_size", 1, 1, "O", CT_INT8, true, fn_relation_size},
-    {"pg_size_pretty", 1, 1, "N", CT_TEXT, true, fn_size_pretty},
-};
-
-const eval_func_ext_t *catalog_functions(int *count) {
-    *count = (int)(sizeof(catalog_funcs) / sizeof(catalog_funcs[0]));
-    return catalog_funcs;
 }
 
 void catalog_install(eval_env_t *env) {

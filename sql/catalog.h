@@ -18,9 +18,10 @@ enum {
     CATALOG_OID_DATABASE = 16383, /* contextdb */
 };
 
-/* Every catalog relation has the system column `tableoid` (its own OID) with PostgreSQL's
- * attribute number; `*` does not expand to columns with a negative attnum. */
-enum { CATALOG_ATTNUM_TABLEOID = -6 };
+/* Every catalog relation has the system columns `ctid` ("(0,n)" for its n-th row, as text),
+ * `xmin` (1: every row is frozen) and `tableoid` (its own OID), with PostgreSQL's attribute
+ * numbers; `*` does not expand to columns with a negative attnum. */
+enum { CATALOG_ATTNUM_CTID = -1, CATALOG_ATTNUM_XMIN = -2, CATALOG_ATTNUM_TABLEOID = -6 };
 
 /* Plans a catalog relation: schema NULL (search path: pg_catalog), "pg_catalog" or
  * "information_schema", or a set-returning catalog function used in FROM (pg_get_keywords).

@@ -417,6 +417,63 @@ static int parser_explain(parser_t *p, stmt_t *out) {
     return rc;
 }
 
+/* PREPARE name [(type, ...)] AS statement | EXECUTE name [(expr, ...)] |
+ * DEALLOCATE [PREPARE] {name | ALL}. */
+static int parser_prepared(parser_t *p, stmt_t *out) {
+    prepare_stmt_t *x = arena_calloc(p->arena, 1, sizeof(*x));
+    bool prepare = parser_accept_kw(p, "prepare");
+    bool execute = !prepare && parser_accept_kw(p, "execute");
+    out->kind = prepare ? STMT_PREPARE : (execute ? STMT_EXECUTE : STMT_DEALLOCATE);
+    out->u.prepare = x;
+    if (!prepare && !execute) {
+        p->pos++; /* DEALLOCATE */
+        (void)parser_accept_kw(p, "prepare");
+        if (parser_accept_kw(p, "all")) {
+            return CTX_OK;
+        }
+    }
+    x->name = parser_name(p, true);
+    if (x->name == NULL) {
+        return p->err->code;
+    }
+    int cap = 0;
+    if (out->kind != STMT_DEALLOCATE && parser_accept_op(p, "(")) {
+        do {
+            if (prepare) {
+                const char *t = parser_type_name(p);
+                x->types = parser_grow(p, x->types, x->ntypes, &cap, sizeof(*x->types));
+                x->types[x->ntypes++] = t;
+                CTX_ASSERT(t != NULL || p->err->code != CTX_OK);
+                if (t == NULL) {
+                    return p->err->code;
+                }
+            } else {
+                expr_t *e = parser_expr(p);
+                if (e == NULL) {
+                    return p->err->code;
+                }
+                x->args = parser_grow(p, x->args, x->nargs, &cap, sizeof(*x->args));
+                x->args[x->nargs++] = e;
+            }
+        } while (parser_accept_op(p, ","));
+        if (parser_expect_op(p, ")") != CTX_OK) {
+            return p->err->code;
+        }
+    }
+    if (!prepare) {
+        return CTX_OK;
+    }
+    if (parser_expect_kw(p, "as") != CTX_OK) {
+        return p->err->code;
+    }
+    x->target = arena_calloc(p->arena, 1, sizeof(*x->target));
+    x->target->location = parser_peek(p, 0)->location;
+    int rc = parser_statement(p, x->target);
+    const lex_token_t *last = &p->toks[p->pos - 1];
+    x->target->length = last->location + last->length - x->target->location;
+    return rc;
+}
+
 /* One statement at the current token (which is not ';' or EOF). */
 static int parser_statement(parser_t *p, stmt_t *out) {
     if (parser_is_select_start(p, 0)) {
@@ -445,9 +502,19 @@ static int parser_statement(parser_t *p, stmt_t *out) {
     if (parser_is_kw(p, 0, "copy")) {
         return parser_copy_stmt(p, out);
     }
+    if (parser_is_kw(p, 0, "lock")) {
+        return parser_lock(p, out);
+    }
+    if (parser_is_kw(p, 0, "prepare") || parser_is_kw(p, 0, "execute") ||
+        parser_is_kw(p, 0, "deallocate")) {
+        return parser_prepared(p, out);
+    }
     if ((parser_is_kw(p, 0, "create") && parser_is_kw(p, 1, "snapshot")) ||
         parser_is_kw(p, 0, "vacuum")) {
         return parser_snapshot_admin(p, out);
+    }
+    if (parser_is_kw(p, 0, "alter") && parser_is_kw(p, 1, "cluster")) {
+        return parser_alter_cluster(p, out);
     }
     static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback", "abort"};
     for (size_t i = 0; i < sizeof(txn_words) / sizeof(txn_words[0]); i++) {

@@ -1,5 +1,5 @@
 /*
- * parser_admin.c — COPY, CREATE SNAPSHOT and VACUUM SNAPSHOTS.
+ * parser_admin.c — COPY, CREATE SNAPSHOT, VACUUM SNAPSHOTS, ALTER CLUSTER and LOCK TABLE.
  *
  * COPY accepts both option syntaxes PostgreSQL accepts, because psql's \copy forwards whatever
  * the user typed after the table: the parenthesised list `(FORMAT csv, HEADER true, DELIMITER
@@ -215,6 +215,89 @@ int parser_snapshot_admin(parser_t *p, stmt_t *out) {
     out->kind = STMT_VACUUM_SNAPSHOTS;
     out->u.vacuum = arena_calloc(p->arena, 1, sizeof(vacuum_stmt_t));
     out->u.vacuum->keep = t->ival;
+    return CTX_OK;
+}
+
+/* ALTER CLUSTER ADD NODE id 'host:port' | ALTER CLUSTER REMOVE NODE id. */
+int parser_alter_cluster(parser_t *p, stmt_t *out) {
+    if (parser_expect_kw(p, "alter") != CTX_OK || parser_expect_kw(p, "cluster") != CTX_OK) {
+        return p->err->code;
+    }
+    bool add = parser_accept_kw(p, "add");
+    if (!add && parser_expect_kw(p, "remove") != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_expect_kw(p, "node") != CTX_OK) {
+        return p->err->code;
+    }
+    const lex_token_t *t = parser_peek(p, 0);
+    if (t->kind != LEX_INTEGER) {
+        return parser_syntax_error(p);
+    }
+    if (t->ival < 1 || t->ival > INT32_MAX) {
+        ctx_err_set(p->err, CTX_EBAD_PARAM, "node id must be between 1 and %d", INT32_MAX);
+        ctx_err_position(p->err, lex_char_position(p->text, p->len, t->location));
+        return p->err->code;
+    }
+    p->pos++;
+    alter_cluster_stmt_t *a = arena_calloc(p->arena, 1, sizeof(*a));
+    a->add = add;
+    a->id = t->ival;
+    if (add && copy_string_option(p, &a->address) != CTX_OK) {
+        return p->err->code;
+    }
+    out->kind = STMT_ALTER_CLUSTER;
+    out->u.alter_cluster = a;
+    return CTX_OK;
+}
+
+/* The lock mode words: ACCESS SHARE, ROW SHARE, ROW EXCLUSIVE, SHARE UPDATE EXCLUSIVE, SHARE,
+ * SHARE ROW EXCLUSIVE, EXCLUSIVE, ACCESS EXCLUSIVE, then MODE. */
+static int lock_mode(parser_t *p) {
+    static const char *const words[] = {"access", "row", "share", "update", "exclusive"};
+    int n = 0;
+    for (bool more = true; more && n < 4;) {
+        more = false;
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]) && !more; i++) {
+            more = parser_accept_kw(p, words[i]);
+        }
+        n += more ? 1 : 0;
+    }
+    if (n == 0) {
+        return parser_syntax_error(p);
+    }
+    return parser_expect_kw(p, "mode");
+}
+
+int parser_lock(parser_t *p, stmt_t *out) {
+    CTX_ASSERT(parser_is_kw(p, 0, "lock"));
+    p->pos++;
+    (void)parser_accept_kw(p, "table");
+    lock_stmt_t *l = arena_calloc(p->arena, 1, sizeof(*l));
+    out->kind = STMT_LOCK;
+    out->u.lock = l;
+    int cap = 0, schemas_cap = 0;
+    do {
+        (void)parser_accept_kw(p, "only");
+        const char *name = parser_name(p, true);
+        const char *schema = NULL;
+        if (name != NULL && parser_accept_op(p, ".")) {
+            schema = name;
+            name = parser_name(p, true);
+        }
+        if (name == NULL) {
+            return p->err->code;
+        }
+        (void)parser_accept_op(p, "*");
+        l->tables = parser_grow(p, l->tables, l->ntables, &cap, sizeof(*l->tables));
+        l->schemas = parser_grow(p, l->schemas, l->ntables, &schemas_cap, sizeof(*l->schemas));
+        l->schemas[l->ntables] = schema;
+        l->tables[l->ntables++] = name;
+    } while (parser_accept_op(p, ","));
+    if (parser_accept_kw(p, "in") && lock_mode(p) != CTX_OK) {
+        return p->err->code;
+    }
+    (void)parser_accept_kw(p, "nowait");
     return CTX_OK;
 }
 

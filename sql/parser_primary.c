@@ -540,8 +540,8 @@ const char *parser_type_name(parser_t *p) {
     bool is_time =
         !t->quoted && (strcmp(t->text, "timestamp") == 0 || strcmp(t->text, "time") == 0);
     parser_type_words(p, t->quoted ? "" : t->text, buf, sizeof(buf));
-    if (t->quoted) {
-        snprintf(buf, sizeof(buf), "%s", t->text);
+    if (t->quoted) { /* "char" is the one-byte type; unquoted char is character(1) */
+        snprintf(buf, sizeof(buf), strcmp(t->text, "char") == 0 ? "\"%s\"" : "%s", t->text);
     }
     if (parser_type_suffix(p, buf, sizeof(buf)) != CTX_OK) {
         return NULL;

@@ -468,9 +468,104 @@ static expr_t *push_conjuncts(planner_t *p, from_item_t *from, expr_t *e, int de
     return t;
 }
 
+/* Comma joins run in FROM order, and that order can start with a cross product of two relations
+ * no condition relates (psqlODBC's SQLPrimaryKeys lists pg_attribute twice before pg_index:
+ * hundreds of thousands of rows). So a FROM that is only comma joins is rebuilt, still
+ * left-deep, taking next the first relation (in FROM order) that a WHERE conjunct relates to the
+ * relations already joined, or else the next one in FROM order. A bare `*` expands the columns
+ * in FROM order, so its select lists keep the written order. */
+enum { PLAN_REORDER_LEAVES_MAX = 16, PLAN_REORDER_CONJUNCTS_MAX = 64 };
+
+typedef struct reorder {
+    from_item_t *leaves[PLAN_REORDER_LEAVES_MAX];
+    from_item_t *joins[PLAN_REORDER_LEAVES_MAX];
+    int nleaves, njoins;
+    qual_set_t quals[PLAN_REORDER_CONJUNCTS_MAX];
+    int nquals;
+} reorder_t;
+
+static void reorder_conjuncts(reorder_t *r, const expr_t *e, int depth) {
+    if (e->kind == EXPR_BINARY && e->op == OP_AND && depth < PLAN_PUSH_DEPTH_MAX) {
+        reorder_conjuncts(r, e->left, depth + 1);
+        reorder_conjuncts(r, e->right, depth + 1);
+    } else if (r->nquals < PLAN_REORDER_CONJUNCTS_MAX) {
+        qual_set_t *q = &r->quals[r->nquals];
+        q->count = 0;
+        q->unknown = false;
+        qual_collect(e, q);
+        r->nquals += !q->unknown && q->count >= 2 ? 1 : 0;
+    }
+}
+
+/* Whether a conjunct relates leaf to the joined leaves (reads leaf, one of them, nothing else). */
+static bool reorder_related(const reorder_t *r, const bool *joined, int leaf) {
+    for (int c = 0; c < r->nquals; c++) {
+        bool reads_leaf = false, reads_joined = false, reads_other = false;
+        for (int k = 0; k < r->quals[c].count; k++) {
+            const char *name = r->quals[c].names[k];
+            bool matched = false;
+            for (int l = 0; l < r->nleaves && !matched; l++) {
+                const from_item_t *f = r->leaves[l];
+                const char *own = f->alias != NULL ? f->alias : f->name;
+                matched = own != NULL && strcmp(own, name) == 0;
+                reads_leaf = reads_leaf || (matched && l == leaf);
+                reads_joined = reads_joined || (matched && joined[l]);
+                reads_other = reads_other || (matched && l != leaf && !joined[l]);
+            }
+        }
+        if (reads_leaf && reads_joined && !reads_other) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void reorder_cross_joins(planner_t *p, select_stmt_t *s) {
+    for (int i = 0; i < s->nitems; i++) {
+        if (s->items[i].expr->kind == EXPR_STAR && s->items[i].expr->qualifier == NULL) {
+            return;
+        }
+    }
+    reorder_t *r = arena_calloc(p->arena, 1, sizeof(*r));
+    from_item_t *f = s->from;
+    for (; f->kind == FROM_JOIN && r->njoins < PLAN_REORDER_LEAVES_MAX - 1; f = f->left) {
+        if (f->join_type != JOIN_CROSS || f->on != NULL || f->right->kind == FROM_JOIN) {
+            return;
+        }
+        r->joins[r->njoins++] = f;
+    }
+    if (f->kind == FROM_JOIN) {
+        return;
+    }
+    r->leaves[r->nleaves++] = f;
+    for (int j = r->njoins - 1; j >= 0; j--) {
+        r->leaves[r->nleaves++] = r->joins[j]->right;
+    }
+    reorder_conjuncts(r, s->where, 0);
+    bool joined[PLAN_REORDER_LEAVES_MAX] = {true};
+    from_item_t *tree = r->leaves[0];
+    for (int step = 0; step < r->njoins; step++) {
+        int next = -1;
+        for (int l = 1; l < r->nleaves && next < 0; l++) {
+            next = !joined[l] && reorder_related(r, joined, l) ? l : -1;
+        }
+        for (int l = 1; l < r->nleaves && next < 0; l++) {
+            next = !joined[l] ? l : -1;
+        }
+        CTX_ASSERT(next > 0);
+        joined[next] = true;
+        from_item_t *j = r->joins[r->njoins - 1 - step];
+        j->left = tree;
+        j->right = r->leaves[next];
+        tree = j;
+    }
+    s->from = tree;
+}
+
 void plan_push_where(planner_t *p, select_stmt_t *s) {
     if (s->where == NULL || s->from == NULL || s->from->kind != FROM_JOIN) {
         return;
     }
+    reorder_cross_joins(p, s);
     s->where = push_conjuncts(p, s->from, s->where, 0);
 }

@@ -102,6 +102,7 @@ void sql_session_destroy(sql_session_t *s) {
         return;
     }
     txn_discard(s);
+    prepared_free_all(s);
     store_undo_destroy(s->undo);
     arena_destroy(&s->txn_arena);
     for (int i = 0; i < s->nguc; i++) {
@@ -551,6 +552,35 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
     return CTX_OK;
 }
 
+/* ALTER CLUSTER ADD NODE / REMOVE NODE (hooks in sql_db_t.cluster): not inside a block; the
+ * reply waits for the change to commit, as a write's does. On a follower it forwards or is
+ * refused exactly as a write is (follower_writes). */
+static int run_alter_cluster(sql_session_t *s, const alter_cluster_stmt_t *a, sql_result_t *result,
+                             ctx_err_t *err) {
+    const sql_cluster_hooks_t *hooks = &s->db->cluster;
+    if (s->txn != TXN_IDLE) {
+        return ctx_err_set(err, CTX_EACTIVE_TXN,
+                           "ALTER CLUSTER cannot run inside a transaction "
+                           "block");
+    }
+    if (hooks->change == NULL) {
+        return ctx_err_set(err, CTX_EFEATURE, "this server is not a cluster member");
+    }
+    const char *mode = guc_get(s, "follower_writes");
+    uint64_t lsn = 0;
+    int rc = hooks->change(hooks->ctx, a->add, a->id, a->address,
+                           mode != NULL && strcmp(mode, "forward") == 0, &lsn, err);
+    s->forward_wanted |= rc == CTX_EFORWARD;
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    if (lsn > s->commit_lsn) {
+        s->commit_lsn = lsn;
+    }
+    result->tag = "ALTER CLUSTER";
+    return CTX_OK;
+}
+
 /* SHOW CLUSTER: the cluster_members relation (server/cluster.c) in id order. */
 static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *result,
                             ctx_err_t *err) {
@@ -563,6 +593,25 @@ static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *resu
     }
     CTX_ASSERT(count == 1 && stmts[0]->kind == STMT_SELECT);
     return run_select(s, stmts[0]->u.select, text, arena, result, err);
+}
+
+/* LOCK TABLE takes no lock: the three tables are always readable, and a transaction's writes
+ * commit as one atomic batch (a conflicting one fails with 40001). It checks what PostgreSQL
+ * checks: a transaction block, and tables that exist. */
+static int run_lock(sql_session_t *s, const lock_stmt_t *lock, sql_result_t *result,
+                    ctx_err_t *err) {
+    if (s->txn == TXN_IDLE) {
+        return ctx_err_set(err, CTX_ENO_TXN, "LOCK TABLE can only be used in transaction blocks");
+    }
+    for (int i = 0; i < lock->ntables; i++) {
+        bool public_schema = lock->schemas[i] == NULL || strcmp(lock->schemas[i], "public") == 0;
+        if (!public_schema || table_lookup(lock->tables[i]) < 0) {
+            return ctx_err_set(err, CTX_EUNDEF_TABLE, "relation \"%s\" does not exist",
+                               lock->tables[i]);
+        }
+    }
+    result->tag = "LOCK TABLE";
+    return CTX_OK;
 }
 
 /* Runs one statement; its memory (arena) is bounded by statement_mem_limit (53200 past it). */
@@ -597,8 +646,26 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
     case STMT_CREATE_SNAPSHOT:
     case STMT_VACUUM_SNAPSHOTS:
         return run_snapshot_stmt(s, stmt, arena, result, err);
+    case STMT_ALTER_CLUSTER:
+        return run_alter_cluster(s, stmt->u.alter_cluster, result, err);
+    case STMT_LOCK:
+        return run_lock(s, stmt->u.lock, result, err);
+    case STMT_PREPARE:
+    case STMT_EXECUTE:
+    case STMT_DEALLOCATE:
+        return prepare_run(s, stmt, query_text, arena, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
+}
+
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err) {
+    return dispatch(s, stmt, query_text, arena, result, err);
+}
+
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err) {
+    return run_select(s, select, query_text, arena, result, err);
 }
 
 int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,

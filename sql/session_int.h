@@ -24,6 +24,8 @@ typedef struct guc {
 
 enum { GUC_REPORT = 1, GUC_READONLY = 2, GUC_USER = 4, SESSION_GUCS_MAX = 512 };
 
+typedef struct sql_prepared sql_prepared_t; /* prepare.c */
+
 struct sql_session {
     sql_db_t *db;
     char *user;
@@ -45,10 +47,22 @@ struct sql_session {
     const value_t *params;
     int nparams;
     bool describing;
-    bool forward_wanted;    /* see sql_session_take_forward */
-    uint64_t commit_lsn;    /* see sql_session_commit_lsn */
-    uint64_t snapshot_wait; /* see sql_session_snapshot_wait */
+    bool forward_wanted;      /* see sql_session_take_forward */
+    uint64_t commit_lsn;      /* see sql_session_commit_lsn */
+    uint64_t snapshot_wait;   /* see sql_session_snapshot_wait */
+    sql_prepared_t *prepared; /* PREPARE'd statements (prepare.c), malloc'd */
+    int nprepared;
 };
+
+/* Runs one statement / one SELECT inside the session's current transaction (session.c). */
+int session_dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                     sql_result_t *result, ctx_err_t *err);
+int session_run_select(sql_session_t *s, select_stmt_t *select, const char *query_text,
+                       arena_t *arena, sql_result_t *result, ctx_err_t *err);
+/* PREPARE / EXECUTE / DEALLOCATE (prepare.c); prepared_free_all at session end. */
+int prepare_run(sql_session_t *s, const stmt_t *stmt, const char *query_text, arena_t *arena,
+                sql_result_t *result, ctx_err_t *err);
+void prepared_free_all(sql_session_t *s);
 
 /* Settings (guc.c). */
 void guc_init_defaults(sql_session_t *s);

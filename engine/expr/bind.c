@@ -406,6 +406,8 @@ int bind_unify(expr_t **exprs, int n, const char *what, const bind_ctx_t *ctx, c
             t = u;
         } else if (ctype_is_numeric(t) && ctype_is_numeric(u)) {
             t = numeric_promote(t, u);
+        } else if (ctype_is_textual(t) && ctype_is_textual(u)) {
+            t = CT_TEXT; /* text, name and "char" meet as text */
         } else {
             rc = ctx_err_set(err, CTX_ETYPE, "%s types %s and %s cannot be matched", what,
                              value_type_sql_name(t), value_type_sql_name(u));

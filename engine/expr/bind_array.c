@@ -97,6 +97,10 @@ static int bind_subscript(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
     if (rc != 0) {
         return rc;
     }
+    if (e->left->type == CT_NAME && ctype_is_integer(e->right->type)) {
+        e->type = CT_CHAR; /* name is a fixed array of bytes: name[0] is its first "char" */
+        return 0;
+    }
     if (!ctype_is_array(e->left->type) || !ctype_is_integer(e->right->type)) {
         return bind_error(e, ctx, err, CTX_ETYPE,
                           "cannot subscript type %s because it does not "

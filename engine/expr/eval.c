@@ -710,6 +710,13 @@ int eval_cast(const value_t *in, ctype_t from, ctype_t to, const eval_ctx_t *ctx
         *out = value_text(s.ptr, s.len);
         return 0;
     }
+    if (ctype_array_lower(from) == 0 && ctype_is_array(to) && in->kind == VAL_TEXT) {
+        const char **elems; /* int2vector / oidvector → an array: through the "{…}" form */
+        int n;
+        int rc = value_array_split(in->u.str.ptr, in->u.str.len, ctx->arena, &elems, &n, err);
+        value_t array = rc == 0 ? value_array_build(elems, n, ctx->arena) : value_null();
+        return rc != 0 ? rc : eval_cast(&array, CT_INT_ARRAY, to, ctx, out, err);
+    }
     switch (in->kind) {
     case VAL_TEXT:
         return value_from_text(to, in->u.str.ptr, in->u.str.len, 0, ctx->arena, out, err);

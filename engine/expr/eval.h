@@ -33,7 +33,8 @@ typedef struct bind_ctx bind_ctx_t;
 
 /* A scalar function supplied from outside the engine (sql/catalog.c: pg_get_userbyid, …): the
  * same shape as the built-in table in func.c. sig letters: T text, I integer, N numeric,
- * F float, J jsonb, V vector, B bool, A any, O oid (any integer type), R text array. */
+ * F float, J jsonb, V vector, B bool, A any, O oid (any integer type), C regclass (an integer
+ * type, or a relation name), R any array. */
 typedef struct eval_func_ext {
     const char *name;
     int nargs_min;

@@ -353,12 +353,17 @@ static int eval_subscript(const expr_t *e, const value_t *row, const eval_ctx_t 
     if (rc != 0 || arr.kind == VAL_NULL || idx.kind != VAL_INT) {
         return rc;
     }
+    if (e->left->type == CT_NAME) { /* bytes from 0; past the end the NUL byte: "" */
+        bool inside = idx.u.i >= 0 && idx.u.i < (int64_t)arr.u.str.len;
+        *out = value_text(inside ? arr.u.str.ptr + idx.u.i : "", inside ? 1 : 0);
+        return 0;
+    }
     const char **elems;
     int n;
     rc = array_elems(&arr, ctx, &elems, &n, err);
-    /* int2vector / oidvector subscripts start at 0 in PostgreSQL; ours are all 1-based arrays */
-    if (rc == 0 && idx.u.i >= 1 && idx.u.i <= n) {
-        rc = array_element_value(elems[idx.u.i - 1], e->type, ctx, out, err);
+    int64_t k = idx.u.i - ctype_array_lower(e->left->type); /* int2vector / oidvector: 0-based */
+    if (rc == 0 && k >= 0 && k < n) {
+        rc = array_element_value(elems[k], e->type, ctx, out, err);
     }
     return rc;
 }
@@ -417,6 +422,14 @@ int eval_srf(const expr_t *e, const value_t *args, const eval_ctx_t *ctx, value_
     int rc = array_elems(&args[0], ctx, &elems, &n, err);
     if (rc != 0) {
         return rc;
+    }
+    if (strcmp(e->name, "generate_subscripts") == 0) {
+        bool dim1 = args[1].u.i == 1;
+        bool reverse = e->nargs > 2 && args[2].kind == VAL_BOOL && args[2].u.b;
+        int64_t lower = ctype_array_lower(e->args[0]->type);
+        srf_report(ctx, dim1 ? n : 0);
+        *out = dim1 && k < n ? value_int(lower + (reverse ? n - 1 - k : k)) : value_null();
+        return 0;
     }
     srf_report(ctx, n);
     if (k >= n) {

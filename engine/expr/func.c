@@ -453,8 +453,8 @@ static int f_jsonb_build_object(const expr_t *e, const value_t *a, const eval_ct
     int rc = 0;
     if (e->nargs % 2 != 0) {
         rc = ctx_err_set(err, CTX_EBAD_PARAM, "argument list must have even number of elements");
-        ctx_err_hint(err, "The arguments of jsonb_build_object() must consist of alternating keys "
-                          "and values.");
+        ctx_err_hint(err, "The arguments of %s() must consist of alternating keys and values.",
+                     e->name);
         return rc;
     }
     buf_init(&b);
@@ -474,6 +474,20 @@ static int f_jsonb_build_object(const expr_t *e, const value_t *a, const eval_ct
     rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena, out,
                               err);
 done:
+    buf_free(&b);
+    return rc;
+}
+
+/* to_json / to_jsonb: a value as JSON (numbers and booleans as themselves, text as a string,
+ * JSON unchanged). json results are jsonb's canonical text here. */
+static int f_to_json(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)e;
+    buf_t b;
+    buf_init(&b);
+    json_append_value(&b, &a[0], ctx);
+    int rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena,
+                                  out, err);
     buf_free(&b);
     return rc;
 }
@@ -584,6 +598,33 @@ static int f_string_to_array(const expr_t *e, const value_t *a, const eval_ctx_t
     return 0;
 }
 
+/* array_remove(array, x): the array without the elements equal to x (NULL removes NULLs). */
+static int f_array_remove(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                          ctx_err_t *err) {
+    (void)e;
+    if (a[0].kind == VAL_NULL) {
+        *out = value_null();
+        return 0;
+    }
+    const char **elems;
+    int n;
+    int rc = split_arg(&a[0], ctx, &elems, &n, err);
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t len = 0;
+    const char *x = a[1].kind == VAL_NULL ? NULL : value_to_text(&a[1], ctx->arena, &len);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        bool match = x == NULL ? elems[i] == NULL : elems[i] != NULL && strcmp(elems[i], x) == 0;
+        if (!match) {
+            elems[kept++] = elems[i];
+        }
+    }
+    *out = value_array_build(elems, kept, ctx->arena);
+    return 0;
+}
+
 static int f_array_bounds(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
                           ctx_err_t *err) {
     const char **elems;
@@ -597,7 +638,12 @@ static int f_array_bounds(const expr_t *e, const value_t *a, const eval_ctx_t *c
         *out = strcmp(e->name, "cardinality") == 0 ? value_int(0) : value_null();
         return 0;
     }
-    *out = value_int(strcmp(e->name, "array_lower") == 0 ? 1 : n);
+    int lower = ctype_array_lower(e->args[0]->type); /* int2vector / oidvector: 0 */
+    if (strcmp(e->name, "array_lower") == 0 || strcmp(e->name, "array_upper") == 0) {
+        *out = value_int(strcmp(e->name, "array_lower") == 0 ? lower : lower + n - 1);
+        return 0;
+    }
+    *out = value_int(n);
     return 0;
 }
 
@@ -754,6 +800,9 @@ static const func_def_t FUNCS[] = {
     {"jsonb_typeof", 1, 1, "J", CT_TEXT, true, f_jsonb_typeof},
     {"jsonb_array_length", 1, 1, "J", CT_INT4, true, f_jsonb_array_length},
     {"jsonb_build_object", 0, ARGS_VARIADIC, "A", CT_JSONB, false, f_jsonb_build_object},
+    {"json_build_object", 0, ARGS_VARIADIC, "A", CT_JSONB, false, f_jsonb_build_object},
+    {"to_json", 1, 1, "A", CT_JSONB, true, f_to_json},
+    {"to_jsonb", 1, 1, "A", CT_JSONB, true, f_to_json},
     {"vector_dims", 1, 1, "V", CT_INT4, true, f_vector_dims},
     {"vector_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
     {"l2_norm", 1, 1, "V", CT_FLOAT8, true, f_vector_norm},
@@ -764,6 +813,7 @@ static const func_def_t FUNCS[] = {
     {"cosine_similarity", 2, 2, "VV", CT_FLOAT8, true, f_distance},
     {"array_to_string", 2, 3, "RTT", CT_TEXT, true, f_array_to_string},
     {"string_to_array", 2, 2, "TT", CT_TEXT_ARRAY, false, f_string_to_array},
+    {"array_remove", 2, 2, "RA", RET_ARG0, false, f_array_remove},
     {"array_upper", 2, 2, "RI", CT_INT4, true, f_array_bounds},
     {"array_lower", 2, 2, "RI", CT_INT4, true, f_array_bounds},
     {"array_length", 2, 2, "RI", CT_INT4, true, f_array_bounds},
@@ -795,6 +845,7 @@ static const func_def_t FUNCS[] = {
     {"unnest", 1, 1, "R", RET_SRF, true, eval_srf},
     {"__srf_ordinality", 0, 0, "", CT_INT8, false, f_srf_ordinality},
     {"generate_series", 2, 3, "III", RET_SRF, true, eval_srf},
+    {"generate_subscripts", 2, 3, "RIB", RET_SRF, true, eval_srf},
     {"_pg_expandarray", 1, 1, "R", RET_SRF, true, eval_srf},
     {"pg_partition_ancestors", 1, 1, "O", RET_SRF, true, eval_srf},
 };
@@ -820,6 +871,9 @@ static const func_def_t *func_lookup(const char *name, const eval_env_t *env, fu
 static ctype_t srf_type(const expr_t *e) {
     if (strcmp(e->name, "generate_series") == 0) {
         return e->args[0]->type == CT_INT8 || e->args[1]->type == CT_INT8 ? CT_INT8 : CT_INT4;
+    }
+    if (strcmp(e->name, "generate_subscripts") == 0) {
+        return CT_INT4;
     }
     if (strcmp(e->name, "_pg_expandarray") == 0) {
         return CT_RECORD;
@@ -851,6 +905,8 @@ static ctype_t letter_type(char c) {
         return CT_BOOL;
     case 'O':
         return CT_OID;
+    case 'C':
+        return CT_REGCLASS;
     case 'R':
         return CT_TEXT_ARRAY;
     default:
@@ -868,6 +924,7 @@ static bool letter_accepts(char c, ctype_t t) {
     case 'F':
         return ctype_is_numeric(t);
     case 'O':
+    case 'C':
         return ctype_is_integer(t);
     case 'R':
         return ctype_is_array(t);

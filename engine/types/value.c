@@ -158,9 +158,9 @@ ctype_t value_type_parse(const char *name) {
         {"int[]", CT_INT_ARRAY},
         {"int8[]", CT_INT_ARRAY},
         {"bigint[]", CT_INT_ARRAY},
-        {"int2vector", CT_INT_ARRAY},
+        {"int2vector", CT_INT2VECTOR},
         {"oid[]", CT_OID_ARRAY},
-        {"oidvector", CT_OID_ARRAY},
+        {"oidvector", CT_OIDVECTOR},
         {"regtype[]", CT_OID_ARRAY},
         {"record", CT_RECORD},
         {"bigint", CT_INT8},
@@ -448,10 +448,18 @@ bool ctype_is_reg(ctype_t t) {
 }
 
 bool ctype_is_array(ctype_t t) {
-    return t == CT_TEXT_ARRAY || t == CT_INT_ARRAY || t == CT_OID_ARRAY;
+    return t == CT_TEXT_ARRAY || t == CT_INT_ARRAY || t == CT_OID_ARRAY || t == CT_INT2VECTOR ||
+           t == CT_OIDVECTOR;
+}
+
+int ctype_array_lower(ctype_t t) {
+    return t == CT_INT2VECTOR || t == CT_OIDVECTOR ? 0 : 1;
 }
 
 ctype_t ctype_array_elem(ctype_t t) {
+    if (t == CT_INT2VECTOR || t == CT_OIDVECTOR) {
+        return t == CT_INT2VECTOR ? CT_INT2 : CT_OID;
+    }
     return t == CT_TEXT_ARRAY
                ? CT_TEXT
                : (t == CT_INT_ARRAY ? CT_INT4 : (t == CT_OID_ARRAY ? CT_OID : CT_UNKNOWN));
@@ -471,6 +479,28 @@ static int array_malformed(ctx_err_t *err, const char *text, uint32_t len) {
     return ctx_err_set(err, CTX_EBAD_LITERAL, "malformed array literal: \"%.*s\"", (int)len, text);
 }
 
+/* The int2vector / oidvector form: words separated by white space. */
+static void vector_form_split(const char *text, uint32_t len, arena_t *arena, const char ***elems,
+                              int *count) {
+    const char **out = arena_alloc(arena, sizeof(char *) * ((size_t)len + 1));
+    int n = 0;
+    for (uint32_t i = 0; i < len;) {
+        while (i < len && is_space(text[i])) {
+            i++;
+        }
+        uint32_t start = i;
+        while (i < len && !is_space(text[i])) {
+            i++;
+        }
+        if (i > start) {
+            out[n++] = arena_strndup(arena, text + start, i - start);
+        }
+    }
+    CTX_ASSERT(n <= (int)len);
+    *elems = out;
+    *count = n;
+}
+
 int value_array_split(const char *text, uint32_t len, arena_t *arena, const char ***elems,
                       int *count, ctx_err_t *err) {
     CTX_ASSERT(elems != NULL && count != NULL);
@@ -482,6 +512,10 @@ int value_array_split(const char *text, uint32_t len, arena_t *arena, const char
     }
     if (i < len && text[i] == '(') {
         open = '(', close = ')';
+    }
+    if (i >= len || (text[i] != '{' && text[i] != '(')) {
+        vector_form_split(text, len, arena, elems, count);
+        return 0;
     }
     if (i >= len || text[i] != open) {
         return array_malformed(err, text, len);
@@ -595,11 +629,42 @@ value_t value_array_build(const char *const *elems, int count, arena_t *arena) {
     return value_text(text, (uint32_t)n);
 }
 
+/* int2vector / oidvector text: the elements joined by one space; NULL elements are refused. */
+static int vector_form_build(ctype_t type, const char **elems, int n, arena_t *arena, value_t *out,
+                             ctx_err_t *err) {
+    CTX_ASSERT(type == CT_INT2VECTOR || type == CT_OIDVECTOR);
+    size_t total = 1;
+    for (int k = 0; k < n; k++) {
+        if (elems[k] == NULL) {
+            return ctx_err_set(err, CTX_EBAD_LITERAL, "array must not contain nulls");
+        }
+        total += strlen(elems[k]) + 1;
+    }
+    char *text = arena_alloc(arena, total);
+    size_t used = 0;
+    for (int k = 0; k < n; k++) {
+        used += (size_t)snprintf(text + used, total - used, "%s%lld", k > 0 ? " " : "",
+                                 strtoll(elems[k], NULL, 10));
+    }
+    text[used] = '\0';
+    CTX_ASSERT(used < total);
+    *out = value_text(text, (uint32_t)used);
+    return 0;
+}
+
 /* Validates an array (or record) literal and keeps its canonical text form. */
 static int array_from_text(ctype_t type, const char *text, uint32_t len, arena_t *arena,
                            value_t *out, ctx_err_t *err) {
     const char **elems;
     int n;
+    uint32_t first = 0;
+    while (first < len && is_space(text[first])) {
+        first++;
+    }
+    bool vector_form = type == CT_INT2VECTOR || type == CT_OIDVECTOR;
+    if (!vector_form && (first >= len || (text[first] != '{' && text[first] != '('))) {
+        return array_malformed(err, text, len); /* only int2vector / oidvector read "1 2" */
+    }
     int rc = value_array_split(text, len, arena, &elems, &n, err);
     for (int k = 0; rc == 0 && type != CT_TEXT_ARRAY && type != CT_RECORD && k < n; k++) {
         int64_t v;
@@ -613,6 +678,9 @@ static int array_from_text(ctype_t type, const char *text, uint32_t len, arena_t
     if (type == CT_RECORD) {
         *out = value_text(arena_strndup(arena, text, len), len);
         return 0;
+    }
+    if (type == CT_INT2VECTOR || type == CT_OIDVECTOR) {
+        return vector_form_build(type, elems, n, arena, out, err);
     }
     *out = value_array_build(elems, n, arena);
     return 0;
@@ -680,6 +748,8 @@ int value_from_text(ctype_t type, const char *text, uint32_t len, uint32_t dims_
     case CT_TEXT_ARRAY:
     case CT_INT_ARRAY:
     case CT_OID_ARRAY:
+    case CT_INT2VECTOR:
+    case CT_OIDVECTOR:
     case CT_RECORD:
         rc = array_from_text(type, text, len, arena, out, err);
         break;

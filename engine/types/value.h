@@ -31,7 +31,9 @@ typedef enum {
      * text form is an object name — casts to and from text go through eval_env_t's reg_in /
      * reg_out hooks. Text (VAL_TEXT): name, "char". Arrays (VAL_TEXT holding PostgreSQL's array
      * text form "{a,b}"; NULL elements spelled NULL): element families text, integer, oid.
-     * Records (VAL_TEXT "(a,b)") only as _pg_expandarray's result. */
+     * Records (VAL_TEXT "(a,b)") only as _pg_expandarray's result. int2vector / oidvector
+     * (VAL_TEXT "1 2 3", elements separated by one space) are arrays whose subscripts start at
+     * 0 (ctype_array_lower). */
     CT_INT2,
     CT_OID,
     CT_REGCLASS,
@@ -44,6 +46,8 @@ typedef enum {
     CT_INT_ARRAY,
     CT_OID_ARRAY,
     CT_RECORD,
+    CT_INT2VECTOR,
+    CT_OIDVECTOR,
     CT_TYPE_COUNT
 } ctype_t;
 
@@ -135,9 +139,13 @@ bool ctype_is_reg(ctype_t t);
 bool ctype_is_array(ctype_t t);
 ctype_t ctype_array_elem(ctype_t t);
 ctype_t ctype_array_of(ctype_t elem); /* CT_UNKNOWN when there is no array type */
+/* The first subscript of an array type: 0 for int2vector / oidvector, 1 for the others. */
+int ctype_array_lower(ctype_t t);
 
 /* Array text form. value_array_split splits "{a,\"b c\",NULL}" into unquoted, unescaped
- * elements (arena memory, NUL-terminated; NULL elements → NULL pointers); a 1-D form only.
+ * elements (arena memory, NUL-terminated; NULL elements → NULL pointers); a 1-D form only. It
+ * also reads the int2vector / oidvector form "1 2 3" (text not opening with '{' or '(': words
+ * separated by white space, "" none), so every array operation reads both.
  * Returns 0, or CTX_EBAD_LITERAL ("malformed array literal"). value_array_build is the inverse
  * (quotes elements that need it); it measures the text first and takes exactly that from the
  * arena with arena_try_alloc, so past the arena's limit it returns a NULL value and leaves the

@@ -128,6 +128,35 @@ START_TEST(int_input) {
 }
 END_TEST
 
+/* int2vector / oidvector: PostgreSQL's "1 2 3" text form, read from it or from an array's; every
+ * array operation splits both forms; their subscripts start at 0. */
+START_TEST(int2vector_oidvector) {
+    ck_assert_str_eq(io(CT_INT2VECTOR, "1 2 3"), "1 2 3");
+    ck_assert_str_eq(io(CT_INT2VECTOR, "  4   5 "), "4 5");
+    ck_assert_str_eq(io(CT_INT2VECTOR, "{6,7}"), "6 7");
+    ck_assert_str_eq(io(CT_OIDVECTOR, ""), "");
+    ck_assert_str_eq(io(CT_OIDVECTOR, "2275 26 23"), "2275 26 23");
+    expect_error(CT_INT2VECTOR, "1 x", 0, CTX_EBAD_LITERAL,
+                 "invalid input syntax for type bigint: \"x\"");
+    expect_error(CT_INT_ARRAY, "1 2", 0, CTX_EBAD_LITERAL, "malformed array literal: \"1 2\"");
+    ck_assert_int_eq(value_type_oid(CT_INT2VECTOR), 22);
+    ck_assert_int_eq(value_type_oid(CT_OIDVECTOR), 30);
+    ck_assert_int_eq(value_type_parse("int2vector"), CT_INT2VECTOR);
+    ck_assert(ctype_is_array(CT_OIDVECTOR));
+    ck_assert_int_eq(ctype_array_elem(CT_INT2VECTOR), CT_INT2);
+    ck_assert_int_eq(ctype_array_lower(CT_INT2VECTOR), 0);
+    ck_assert_int_eq(ctype_array_lower(CT_INT_ARRAY), 1);
+    const char **elems;
+    int n;
+    ctx_err_t err;
+    ck_assert_int_eq(value_array_split("1 2 3", 5, &arena, &elems, &n, &err), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_str_eq(elems[2], "3");
+    ck_assert_int_eq(value_array_split("", 0, &arena, &elems, &n, &err), 0);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 START_TEST(bool_input_output) {
     static const char *const yes[] = {"t", "true", "TRUE", "yes", "y", "on", "1", " true ", "TR"};
     static const char *const no[] = {"f", "false", "no", "n", "off", "of", "0", "FALSE"};
@@ -349,6 +378,7 @@ static Suite *value_suite(void) {
     tcase_add_test(tc, compare_and_hash);
     tcase_add_test(tc, type_names);
     tcase_add_test(tc, text_input_copies);
+    tcase_add_test(tc, int2vector_oidvector);
     suite_add_tcase(s, tc);
     return s;
 }
