@@ -463,7 +463,10 @@ static void raft_commit_to(raft_t *r, uint64_t index) {
     }
 }
 
-/* Appends m's entries after the matching point, truncating a conflicting suffix. */
+/* Appends m's entries after the matching point, truncating a conflicting suffix; returns the
+ * last index the log now shares with the leader. When the log cannot grow, the entries that fit
+ * stay appended, the rest are left for the leader to send again (it learns the shorter index
+ * from the reply), and r->append_refused tells raft_step to report CTX_ENOMEM. */
 static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     uint64_t last_new = m->index + m->entries_count;
     uint32_t i = 0;
@@ -485,6 +488,10 @@ static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     }
     for (; i < m->entries_count; i++) {
         const raft_entry_t *e = &m->entries[i];
+        if (raft_log_reserve(&r->log, e->len) != CTX_OK) {
+            r->append_refused = true;
+            return raft_log_last_index(&r->log);
+        }
         raft_log_append(&r->log, e->term, e->type, e->data, e->len);
         raft_conf_appended(r, e->index, e);
     }
@@ -644,6 +651,7 @@ int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
         raft_handle_vote(raft, &m);
         return 0;
     }
+    raft->append_refused = false;
     switch (raft->role) {
     case RAFT_LEADER:
         raft_leader_step(raft, &m);
@@ -656,5 +664,5 @@ int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
         raft_step_follower(raft, &m);
         break;
     }
-    return 0;
+    return raft->append_refused ? CTX_ENOMEM : 0;
 }

@@ -240,7 +240,9 @@ void raft_free(raft_t *raft);
 void raft_tick(raft_t *raft);
 /* Feeds one encoded message received from the network. Messages for another node, from an older
  * term or otherwise irrelevant are dropped and return 0. Returns CTX_ECORRUPT / CTX_EPROTOCOL
- * for bad bytes (the message is ignored). bytes are borrowed for the call only. */
+ * for bad bytes (the message is ignored), and CTX_ENOMEM when the log could not grow to hold an
+ * AppendEntries' entries: those that fit are appended and acknowledged, the leader sends the
+ * rest again. bytes are borrowed for the call only. */
 int raft_step(raft_t *raft, const uint8_t *bytes, size_t len);
 /* Leader only: appends a normal entry (data copied, len <= RAFT_ENTRY_BYTES_MAX). Sets *index
  * (may be NULL) to its log index; the entry is committed only if it later appears in

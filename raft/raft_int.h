@@ -81,7 +81,8 @@ struct raft {
     uint64_t pending_conf_index;
     uint8_t *snap_data; /* state machine bytes of the snapshot at log.snap_index */
     uint64_t snap_len;
-    bool snap_install; /* a received snapshot awaits the next ready */
+    bool snap_install;   /* a received snapshot awaits the next ready */
+    bool append_refused; /* this raft_step's entries did not all fit in the log (CTX_ENOMEM) */
     raft_snapshot_t ready_snapshot;
 
     uint32_t election_elapsed;

@@ -271,16 +271,20 @@ static int cl_decode(cluster_t *c, const uint8_t *bytes, uint32_t len, cmd_batch
     return cmd_decode(bytes, len, &c->scratch, batch, err);
 }
 
+/* Ops decoded at a time when a committed batch is fed to the index. */
+enum { CL_FEED_PIECE_OPS = 4096 };
+
+/* Feeds the index piece by piece, so the scratch holds one piece rather than the whole batch. */
 static void cl_feed_index(cluster_t *c, const uint8_t *bytes, uint32_t len) {
     const sql_commit_hooks_t *h = &c->db->hooks;
     if (h->applied == NULL) {
         return;
     }
-    cmd_batch_t batch;
     ctx_err_t err;
     ctx_err_clear(&err);
-    if (cl_decode(c, bytes, len, &batch, &err) == CTX_OK) {
-        h->applied(h->applied_ctx, &batch);
+    if (cmd_decode_pieces(bytes, len, &c->scratch, CL_FEED_PIECE_OPS, h->applied, h->applied_ctx,
+                          &err) != CTX_OK) {
+        CTX_WARN("cluster: committed batch not fed to the vector index: %s", err.message);
     }
 }
 
@@ -1070,7 +1074,10 @@ static void cl_receive(cluster_t *c) {
             continue; /* while a snapshot is pulled the core is frozen: Raft retries */
         }
         int rc = raft_step(c->raft, frames[i].bytes, frames[i].len);
-        if (rc != CTX_OK) {
+        if (rc == CTX_ENOMEM) {
+            CTX_WARN("cluster: out of memory for entries from node %u; they come again",
+                     frames[i].from);
+        } else if (rc != CTX_OK) {
             CTX_WARN("cluster: dropped a bad message from node %u (%s)", frames[i].from,
                      ctx_sqlstate(rc));
         }

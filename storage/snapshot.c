@@ -691,7 +691,13 @@ static int load_nodes_group(void *ctx, col_reader_t *r, ctx_err_t *err) {
 
 static int load_edges_group(void *ctx, col_reader_t *r, ctx_err_t *err) {
     load_ctx_t *lc = ctx;
-    store_edge_rec_t *recs = ctx_malloc(sizeof(store_edge_rec_t) * r->group_rows);
+    store_edge_rec_t *recs = ctx_try_malloc(sizeof(store_edge_rec_t) * r->group_rows);
+    if (recs == NULL) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed on request of size %zu for a group of edges.",
+                       sizeof(store_edge_rec_t) * r->group_rows);
+        return CTX_ENOMEM;
+    }
     for (uint32_t i = 0; i < r->group_rows; i++) {
         recs[i].source = COLV(r, 0, int64_t)[i];
         recs[i].target = COLV(r, 1, int64_t)[i];
@@ -808,10 +814,13 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
                            "vector_dimensions is %u",
                            meta->snapshot_id, meta->dims, config->vector_dims);
     }
-    store_t *store = store_create(config);
+    store_t *store = NULL;
+    int rc = store_try_create(config, &store);
+    if (rc != CTX_OK) {
+        return ctx_err_set(err, rc, "out of memory");
+    }
     file_plan_t plans[5];
     file_plans(meta->dims, plans);
-    int rc = CTX_OK;
     for (int p = 0; rc == CTX_OK && p < 5; p++) {
         const snap_file_t *f = find_file(meta, plans[p].kind);
         if (f == NULL) {

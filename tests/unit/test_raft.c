@@ -609,6 +609,47 @@ START_TEST(test_rejoin_with_divergent_log) {
 }
 END_TEST
 
+/* A follower whose log cannot grow for an AppendEntries keeps what fit, answers with the index
+ * it holds, and reports CTX_ENOMEM instead of aborting; the leader sends the rest again. */
+START_TEST(test_follower_log_growth_refused) {
+    tc_init(3, 3);
+    tc_start_all();
+    tc_elect(1);
+    tc_ticks(2);
+    char big[6001]; /* more than the log's first data block: appending it must grow the log */
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(tc_propose(1, big), 0);
+    ck_assert_int_eq(tc_propose(1, big), 0);
+    raft_msg_t m;
+    raft_entry_t ents[RAFT_MSG_ENTRIES_MAX];
+    for (;;) { /* deliver up to the first AppendEntries with entries for node 2 */
+        ck_assert_uint_lt(tc.head, tc.count);
+        const tc_msg_t *next = &tc.q[tc.head];
+        ck_assert_int_eq(raft_msg_decode(next->bytes, next->len, &m, ents, RAFT_MSG_ENTRIES_MAX),
+                         0);
+        if (next->to == 2 && m.type == RAFT_MSG_APPEND && m.entries_count > 0) {
+            break;
+        }
+        tc_deliver_one();
+    }
+    uint64_t before = raft_last_index(R(2));
+    tc_msg_t append = tc.q[tc.head++];
+    ctx_alloc_fail_at(1); /* the log's growth is the follower's first allocation */
+    ck_assert_int_eq(raft_step(R(2), append.bytes, append.len), CTX_ENOMEM);
+    ctx_alloc_fail_at(0);
+    free(append.bytes);
+    ck_assert_uint_lt(raft_last_index(R(2)), before + m.entries_count);
+    tc_process(2);
+    tc_settle();
+    tc_ticks(5);
+    tc_assert_logs_equal(1, 2);
+    ck_assert_uint_eq(tc.nodes[2].applied_normal, 2);
+    ck_assert_int_eq(strncmp(tc.nodes[2].last_normal, big, sizeof(tc.nodes[2].last_normal) - 1), 0);
+    tc_free();
+}
+END_TEST
+
 START_TEST(test_snapshot_to_far_behind_node) {
     tc_init(3, 3);
     tc_start_all();
@@ -936,6 +977,7 @@ int main(void) {
     tcase_add_test(tc_case, test_prevote_keeps_partitioned_node_harmless);
     tcase_add_test(tc_case, test_restart_keeps_committed_log);
     tcase_add_test(tc_case, test_inconsistent_messages_refused);
+    tcase_add_test(tc_case, test_follower_log_growth_refused);
     suite_add_tcase(suite, tc_case);
     /* Its own case, so the planted-bug build can run just this story (CK_RUN_CASE=figure8). */
     TCase *figure8 = tcase_create("figure8");

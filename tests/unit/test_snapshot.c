@@ -611,6 +611,41 @@ START_TEST(test_index_file_compressed) {
 }
 END_TEST
 
+/* Loading a snapshot (what AS OF SNAPSHOT does) with each allocation refused in turn fails with
+ * CTX_ENOMEM and nothing loaded, never an abort; once memory suffices it loads in full. */
+START_TEST(test_load_out_of_memory) {
+    char *dir = make_dir();
+    store_config_t config = {.vector_dims = 4};
+    store_t *s = store_create(&config);
+    random_ops(s, 3000, 500);
+    snap_meta_t meta;
+    save(s, dir, 1, COL_CODEC_LZ4, &meta);
+    int refused = 0;
+    for (long n = 1;; n++) {
+        ck_assert_int_lt(n, 100000);
+        store_t *back = NULL;
+        ctx_err_t err;
+        ctx_err_clear(&err);
+        ctx_alloc_fail_at(n);
+        int rc = snap_load(dir, &meta, &config, NULL, &back, &err);
+        ctx_alloc_fail_at(0);
+        if (rc == CTX_OK) {
+            assert_same(s, back);
+            store_destroy(back);
+            break;
+        }
+        ck_assert_msg(rc == CTX_ENOMEM, "allocation %ld: %s", n, err.message);
+        ck_assert_str_eq(ctx_sqlstate(rc), "53200");
+        ck_assert_ptr_null(back);
+        refused++;
+    }
+    ck_assert_int_gt(refused, 0);
+    store_destroy(s);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_list_and_remove) {
     char *dir = make_dir();
     store_config_t config = {.vector_dims = 4};
@@ -656,6 +691,7 @@ int main(void) {
     tcase_add_test(tc, test_meta_json_and_current);
     tcase_add_test(tc, test_store_round_trip_slot_exact);
     tcase_add_test(tc, test_damaged_snapshot_detected);
+    tcase_add_test(tc, test_load_out_of_memory);
     tcase_add_test(tc, test_list_and_remove);
     tcase_add_test(tc, test_index_file_compressed);
     tcase_set_timeout(tc, 300);
