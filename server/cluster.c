@@ -9,6 +9,12 @@
  * run strictly in order, each once the WAL's durable ticket reaches its own; a batch that only
  * moved the commit index (no must_sync) waits for nothing but the stages before it. So no message
  * ever reveals an entry or a vote before it is on disk, and entries are applied in log order.
+ * Messages the core marks early (a leader's appends and heartbeats, heartbeat answers, ReadIndex
+ * traffic) skip the stage and leave at once, while no stage holding a new term or vote waits
+ * (c->votes_stages): a leader's followers write its entries while it does. The WAL's progress
+ * reaches the core through raft_persisted (the persist ring, in ticket order), and only then
+ * does the leader count itself towards a commit; a stage left empty is not queued, so entries
+ * two followers committed are applied and answered without waiting for the leader's own fsync.
  *
  * Pending entries (the leader's proposals not yet applied) sit in a ring in index order, each
  * with its undo records and encoded batch. A step-down queues a rollback stage at that point of
@@ -43,7 +49,13 @@ enum {
     CL_RECV_MAX = 256,        /* transport frames stepped per notify round */
     CL_TICKS_CATCH_UP_MAX = 10,
     CL_ENC_KEEP_BYTES = 1 << 20,
+    CL_PERSIST_MAX = 64, /* batches whose durability the core has yet to hear (then coalesced) */
 };
+
+/* The last entry of a batch handed to the WAL: raft_persisted once its ticket is durable. */
+typedef struct cl_persist {
+    uint64_t ticket, index, term;
+} cl_persist_t;
 
 typedef struct cl_pending {
     uint64_t index;
@@ -69,6 +81,7 @@ typedef struct cl_stage {
     struct cl_stage *next;
     cl_stage_kind_t kind;
     uint64_t ticket; /* 0: waits only for the stages before it */
+    bool votes;      /* the batch changed the term or vote (early messages wait for it) */
     buf_t bytes;     /* message bytes and committed entries' data */
     cl_msg_t *msgs;
     size_t nmsgs;
@@ -108,6 +121,11 @@ struct cluster {
     uint64_t applied_term;
     /* pipeline */
     cl_stage_t *head, *tail;
+    int votes_stages; /* queued stages with votes set */
+    uint64_t hs_term; /* term and vote of the newest batch handed over */
+    uint32_t hs_vote;
+    cl_persist_t persist[CL_PERSIST_MAX]; /* ring, ticket order */
+    size_t persist_head, persist_count;
     /* pending proposals, ring in index order */
     cl_pending_t *pending;
     size_t pending_head, pending_count;
@@ -373,9 +391,10 @@ static bool cl_is_own(cluster_t *c, const raft_entry_t *e) {
     return cl_pending_at(c, (size_t)(e->index - first))->term == e->term;
 }
 
-/* Copies what the batch's durability must precede: messages, committed entries (without the
- * data of this node's own proposals, which are applied already), reads. */
-static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t ticket) {
+/* Copies the messages that must wait for the batch's durability (the early ones are sent now
+ * instead when send_early). */
+static cl_stage_t *cl_stage_msgs(cluster_t *c, const raft_ready_t *rd, uint64_t ticket,
+                                 bool send_early) {
     cl_stage_t *st = ctx_calloc(1, sizeof(*st));
     st->kind = CL_STAGE_READY;
     st->ticket = ticket;
@@ -384,11 +403,31 @@ static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t 
         st->msgs = ctx_malloc(sizeof(cl_msg_t) * rd->messages_count);
         for (size_t i = 0; i < rd->messages_count; i++) {
             const raft_envelope_t *m = &rd->messages[i];
-            st->msgs[i] = (cl_msg_t){.to = m->to, .off = buf_size(&st->bytes), .len = m->len};
+            if (send_early && m->early) {
+                if (c->rt != NULL) {
+                    (void)rt_send(c->rt, m->to, RT_KIND_RAFT, m->bytes, m->len);
+                }
+                continue;
+            }
+            st->msgs[st->nmsgs++] =
+                (cl_msg_t){.to = m->to, .off = buf_size(&st->bytes), .len = m->len};
             buf_append(&st->bytes, m->bytes, m->len);
         }
-        st->nmsgs = rd->messages_count;
     }
+    if (buf_failed(&st->bytes)) {
+        CTX_ERROR("cluster: out of memory copying a ready batch");
+        abort(); /* the core already moved on: losing this batch would stall the member */
+    }
+    return st;
+}
+
+/* Copies the committed entries (without the data of this node's own proposals, which are applied
+ * already) and the confirmed reads. They wait only for the stages before them: a committed entry
+ * is on a majority's disk whether or not this batch's writes are on ours. */
+static cl_stage_t *cl_stage_apply(cluster_t *c, const raft_ready_t *rd) {
+    cl_stage_t *st = ctx_calloc(1, sizeof(*st));
+    st->kind = CL_STAGE_READY;
+    buf_init(&st->bytes);
     if (rd->committed_count > 0) {
         st->entries = ctx_malloc(sizeof(cl_entry_t) * rd->committed_count);
         for (size_t i = 0; i < rd->committed_count; i++) {
@@ -527,9 +566,36 @@ static void cl_metrics(void *ctx, metrics_raft_t *out) {
     out->ready = out->leader_id != RAFT_NONE && out->applied_index >= out->commit_index;
 }
 
+/* Remembers that the batch's last entry (index, term) is durable once ticket is. A full ring
+ * folds the report into its newest one: a later ticket covers the earlier write, and an index
+ * the later batch truncated is gone anyway. */
+static void cl_persist_note(cluster_t *c, uint64_t ticket, uint64_t index, uint64_t term) {
+    cl_persist_t p = {.ticket = ticket, .index = index, .term = term};
+    if (c->persist_count == CL_PERSIST_MAX) {
+        c->persist[(c->persist_head + c->persist_count - 1) % CL_PERSIST_MAX] = p;
+        return;
+    }
+    c->persist[(c->persist_head + c->persist_count) % CL_PERSIST_MAX] = p;
+    c->persist_count++;
+}
+
+/* Tells the core which batches the WAL made durable. True when any was reported. */
+static bool cl_report_persisted(cluster_t *c) {
+    uint64_t durable = wal_durable_ticket(c->wal);
+    bool any = false;
+    while (c->persist_count > 0 && c->persist[c->persist_head].ticket <= durable) {
+        const cl_persist_t *p = &c->persist[c->persist_head];
+        raft_persisted(c->raft, p->index, p->term);
+        c->persist_head = (c->persist_head + 1) % CL_PERSIST_MAX;
+        c->persist_count--;
+        any = true;
+    }
+    return any;
+}
+
 /* Runs the stages whose WAL records are durable, in order. True when any ran. */
 static bool cl_run_stages(cluster_t *c) {
-    bool ran = false;
+    bool ran = cl_report_persisted(c);
     while (c->head != NULL) {
         cl_stage_t *st = c->head;
         if (st->ticket != 0 && wal_durable_ticket(c->wal) < st->ticket) {
@@ -538,6 +604,9 @@ static bool cl_run_stages(cluster_t *c) {
         c->head = st->next;
         if (c->head == NULL) {
             c->tail = NULL;
+        }
+        if (st->votes) {
+            c->votes_stages--;
         }
         cl_run_stage(c, st);
         cl_stage_free(st);
@@ -550,26 +619,59 @@ static bool cl_run_stages(cluster_t *c) {
     return ran;
 }
 
-/* Hands every ready batch over to the pipeline, then runs what is durable. */
+/* Hands one ready batch over: WAL, early messages, the stage for the rest, advance. */
+static void cl_hand_over(cluster_t *c) {
+    raft_ready_t rd;
+    raft_ready(c->raft, &rd);
+    cl_soft_state(c, &rd);
+    if (rd.snapshot != NULL) {
+        CTX_ERROR("cluster: the leader sent a snapshot (index %" PRIu64
+                  "); installing snapshots from the leader is not supported yet, restart this "
+                  "member from a copy of a current member's data directory",
+                  rd.snapshot->index);
+    }
+    bool votes = rd.hard_state.term != c->hs_term || rd.hard_state.vote != c->hs_vote;
+    c->hs_term = rd.hard_state.term;
+    c->hs_vote = rd.hard_state.vote;
+    uint64_t ticket = cl_persist(c, &rd);
+    if (rd.entries_count > 0) {
+        const raft_entry_t *last = &rd.entries[rd.entries_count - 1];
+        cl_persist_note(c, ticket, last->index, last->term);
+    }
+    cl_stage_t *apply = cl_stage_apply(c, &rd);
+    cl_stage_t *msgs = cl_stage_msgs(c, &rd, rd.must_sync ? ticket : 0, c->votes_stages == 0);
+    raft_advance(c->raft, &rd);
+    if (apply->nentries > 0 || apply->nreads > 0) {
+        cl_stage_push(c, apply);
+    } else {
+        cl_stage_free(apply);
+    }
+    msgs->votes = votes;
+    if (msgs->nmsgs > 0 || votes) {
+        c->votes_stages += votes ? 1 : 0;
+        cl_stage_push(c, msgs);
+    } else {
+        cl_stage_free(msgs); /* nothing waits for this batch's durability but the persist ring */
+    }
+}
+
+/* Hands every ready batch over to the pipeline and runs what is durable, until neither yields
+ * more (a durable report can let the leader commit, which is another batch). */
 static bool cl_process(cluster_t *c) {
     bool any = false;
-    for (int round = 0; round < 64 && raft_has_ready(c->raft); round++) {
-        raft_ready_t rd;
-        raft_ready(c->raft, &rd);
-        cl_soft_state(c, &rd);
-        if (rd.snapshot != NULL) {
-            CTX_ERROR("cluster: the leader sent a snapshot (index %" PRIu64
-                      "); installing snapshots from the leader is not supported yet, restart this "
-                      "member from a copy of a current member's data directory",
-                      rd.snapshot->index);
+    for (int round = 0; round < 64; round++) {
+        bool moved = false;
+        for (int n = 0; n < 64 && raft_has_ready(c->raft); n++) {
+            cl_hand_over(c);
+            moved = true;
         }
-        uint64_t ticket = cl_persist(c, &rd);
-        cl_stage_t *st = cl_stage_copy(c, &rd, rd.must_sync ? ticket : 0);
-        raft_advance(c->raft, &rd);
-        cl_stage_push(c, st);
-        any = true;
+        moved = cl_run_stages(c) || moved;
+        any = any || moved;
+        if (!moved || !raft_has_ready(c->raft)) {
+            break;
+        }
     }
-    return cl_run_stages(c) || any;
+    return any;
 }
 
 /* ---------------------------------------------------------------- SQL hooks */
