@@ -124,6 +124,7 @@ struct cluster {
     int votes_stages; /* queued stages with votes set */
     uint64_t hs_term; /* term and vote of the newest batch handed over */
     uint32_t hs_vote;
+    raft_hard_state_t hs_written;         /* the newest hard state handed to the WAL */
     cl_persist_t persist[CL_PERSIST_MAX]; /* ring, ticket order */
     size_t persist_head, persist_count;
     /* pending proposals, ring in index order */
@@ -466,7 +467,10 @@ static uint8_t cl_wal_type(uint8_t raft_type) {
     }
 }
 
-/* Step 2 of raft.h: entries (truncating a conflicting suffix) and the hard state into the WAL. */
+/* Step 2 of raft.h: entries (truncating a conflicting suffix) and the hard state into the WAL.
+ * A hard state that only moved the commit index (no must_sync) is not written on its own: every
+ * record the WAL writes is fsynced, and a commit index is only a lower bound the leader teaches
+ * again; it goes with the next batch that syncs anyway (a follower's next entries, a vote). */
 static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
     uint64_t ticket = 0;
     for (size_t i = 0; i < rd->entries_count; i++) {
@@ -477,7 +481,10 @@ static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
             abort(); /* the core counts it as persisted from here on */
         }
     }
-    if (rd->hard_state_changed) {
+    const raft_hard_state_t *h = &rd->hard_state;
+    if (rd->must_sync && (h->term != c->hs_written.term || h->vote != c->hs_written.vote ||
+                          h->commit != c->hs_written.commit)) {
+        c->hs_written = *h;
         uint8_t hs[RAFT_HARD_STATE_SIZE];
         raft_hard_state_encode(&rd->hard_state, hs);
         uint64_t t = wal_save_hard_state(c->wal, hs);
@@ -1118,6 +1125,9 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     if (restore.hard_state.commit > last) {
         restore.hard_state.commit = last; /* a lower bound is always safe */
     }
+    c->hs_written = restore.hard_state;
+    c->hs_term = restore.hard_state.term;
+    c->hs_vote = restore.hard_state.vote;
     raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
     bool bootstrap_log =
         ri->entries_count == 0 || (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
