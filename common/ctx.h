@@ -72,7 +72,8 @@
     X(CTX_EDISK_FULL, -77, "53100", "disk full")                                                   \
     X(CTX_EUNKNOWN_COMMIT, -78, "40003", "statement completion unknown")                           \
     X(CTX_ENO_LEADER, -79, "57P03", "cannot connect now")                                          \
-    X(CTX_EFORWARD, -80, "25006", "read only sql transaction")
+    X(CTX_EFORWARD, -80, "25006", "read only sql transaction")                                     \
+    X(CTX_EBAD_ENCODING, -90, "22021", "character not in repertoire")
 
 typedef enum {
 #define CTX_X_ENUM(name, value, state, text) name = value,

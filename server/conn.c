@@ -46,6 +46,7 @@
 #include "pgwire.h"
 #include "reply.h"
 #include "stack.h"
+#include "utf8.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -536,70 +537,16 @@ static int conn_send_result(conn_t *conn, const sql_result_t *result, size_t rep
     return rc;
 }
 
-/* Length of the UTF-8 sequence starting at p (PostgreSQL's pg_utf_mblen), 1 for junk. */
-static size_t conn_utf8_len(uint8_t first) {
-    if (first < 0x80) {
-        return 1;
-    }
-    if ((first & 0xe0) == 0xc0) {
-        return 2;
-    }
-    if ((first & 0xf0) == 0xe0) {
-        return 3;
-    }
-    return (first & 0xf8) == 0xf0 ? 4 : 1;
-}
-
-/* Whether the len bytes at p form one legal UTF-8 character (PostgreSQL's pg_utf8_islegal:
- * no overlong forms, no surrogates, nothing above U+10FFFF). */
-static bool conn_utf8_legal(const uint8_t *p, size_t len) {
-    uint8_t a = len > 1 ? p[1] : 0;
-    switch (len) {
-    case 1:
-        return p[0] < 0x80;
-    case 2:
-        return p[0] >= 0xc2 && a >= 0x80 && a <= 0xbf;
-    case 3:
-        if (p[2] < 0x80 || p[2] > 0xbf || a < 0x80 || a > 0xbf) {
-            return false;
-        }
-        return !(p[0] == 0xe0 && a < 0xa0) && !(p[0] == 0xed && a > 0x9f);
-    default:
-        if (p[0] > 0xf4 || a < 0x80 || a > 0xbf || p[2] < 0x80 || p[2] > 0xbf || p[3] < 0x80 ||
-            p[3] > 0xbf) {
-            return false;
-        }
-        return !(p[0] == 0xf0 && a < 0x90) && !(p[0] == 0xf4 && a > 0x8f);
-    }
-}
-
 /* Rejects query text that is not valid UTF-8 (the client_encoding is always UTF8) with
  * PostgreSQL's 22021 error, so the lexer and every error message only ever see valid text. */
 static bool conn_check_utf8(conn_t *conn, const char *text, size_t len) {
-    const uint8_t *p = (const uint8_t *)text;
-    for (size_t i = 0; i < len;) {
-        size_t n = conn_utf8_len(p[i]);
-        if (i + n <= len && conn_utf8_legal(p + i, n)) {
-            i += n;
-            continue;
-        }
-        char bytes[32] = "";
-        size_t used = 0;
-        for (size_t k = 0; k < n && i + k < len; k++) {
-            used += (size_t)snprintf(bytes + used, sizeof(bytes) - used, "%s0x%02x",
-                                     k == 0 ? "" : " ", p[i + k]);
-        }
-        pgw_error_t error;
-        memset(&error, 0, sizeof(error));
-        error.severity = "ERROR";
-        error.sqlstate = "22021";
-        error.message =
-            arena_sprintf(&conn->arena, "invalid byte sequence for encoding \"UTF8\": %s", bytes);
-        int rc = pgw_encode_error(&conn->out, &error);
-        CTX_ASSERT(rc == 0);
-        return false;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (utf8_check(text, len, &err) == CTX_OK) {
+        return true;
     }
-    return true;
+    reply_error(&conn->out, &err);
+    return false;
 }
 
 /* ---- COPY ------------------------------------------------------------------------------------ */
@@ -611,8 +558,12 @@ static int conn_copy_out(conn_t *conn, const stmt_t *stmt, const char *text, ctx
     if (rc < 0) {
         return rc;
     }
+    int8_t format = out.binary ? PGW_FORMAT_BINARY : PGW_FORMAT_TEXT;
     int16_t *formats = arena_calloc(&conn->arena, (size_t)out.ncols + 1, sizeof(int16_t));
-    if (pgw_encode_copy_out_response(&conn->out, PGW_FORMAT_TEXT, formats, (size_t)out.ncols) < 0) {
+    for (int i = 0; i < out.ncols; i++) {
+        formats[i] = format;
+    }
+    if (pgw_encode_copy_out_response(&conn->out, format, formats, (size_t)out.ncols) < 0) {
         return ctx_err_set(err, CTX_ELIMIT, "too many columns for COPY");
     }
     for (uint64_t i = 0; i < out.nlines; i++) {
@@ -639,8 +590,12 @@ static int conn_copy_in(conn_t *conn, const stmt_t *stmt, bool extended, ctx_err
     if (rc < 0) {
         return rc;
     }
+    int8_t format = sql_copy_is_binary(conn->copy) ? PGW_FORMAT_BINARY : PGW_FORMAT_TEXT;
     int16_t *formats = arena_calloc(&conn->arena, (size_t)ncols + 1, sizeof(int16_t));
-    rc = pgw_encode_copy_in_response(&conn->out, PGW_FORMAT_TEXT, formats, (size_t)ncols);
+    for (int i = 0; i < ncols; i++) {
+        formats[i] = format;
+    }
+    rc = pgw_encode_copy_in_response(&conn->out, format, formats, (size_t)ncols);
     CTX_ASSERT(rc == 0);
     conn->state = CONN_COPY_IN;
     conn->copy_extended = extended;

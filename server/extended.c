@@ -21,6 +21,7 @@
 
 #include "binary.h"
 #include "reply.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -403,7 +404,10 @@ static int ext_param_value(uint32_t declared_oid, ctype_t type, int16_t format,
     } else {
         const char *text = arena_strndup(arena, (const char *)wire->data, (size_t)wire->len);
         uint32_t len = (uint32_t)wire->len;
-        rc = wire_oid == PGW_OID_BYTEA ? ext_bytea_text(&text, &len, arena, err) : 0;
+        rc = utf8_check(text, len, err); /* text parameters are client text */
+        if (rc == 0 && wire_oid == PGW_OID_BYTEA) {
+            rc = ext_bytea_text(&text, &len, arena, err);
+        }
         v = value_text(text, len);
     }
     if (rc < 0) {

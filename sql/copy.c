@@ -27,6 +27,8 @@
  * delimiter and writes NULL as \N; CSV quotes a field when it contains the delimiter, the quote,
  * CR or LF, or equals the NULL string, doubling embedded quotes.
  */
+#include "binary.h"
+#include "copy_binary.h"
 #include "plan_int.h"
 #include "session_int.h"
 
@@ -50,7 +52,9 @@ struct sql_copy {
     int targets[COPY_COLS_MAX]; /* table column of each input field */
     int ntargets;
     bool csv;
-    bool header; /* first line still to skip */
+    bool binary;     /* FORMAT binary (copy_binary.h) */
+    bool bin_header; /* binary: the stream's header has been read */
+    bool header;     /* first line still to skip */
     char delimiter;
     char quote;
     char escape;
@@ -61,7 +65,7 @@ struct sql_copy {
     size_t line_max;  /* bound of one record in bytes (copy_line_max) */
     uint64_t line;    /* line number of the next record (1-based, header included) */
     uint64_t rows;
-    bool end_seen; /* text format: the "\." line */
+    bool end_seen; /* the "\." line (text, CSV) or the binary trailer */
     bool failed;
     arena_t arena;   /* batch and op payloads */
     arena_t scratch; /* one record */
@@ -85,9 +89,24 @@ static void copy_free(sql_copy_t *c) {
 /* ---- Statement checks --------------------------------------------------------------------------
  */
 
+/* FORMAT binary takes none of the text options (PostgreSQL's 42601 errors). */
+static int copy_binary_options(const copy_stmt_t *cs, ctx_err_t *err) {
+    const char *option = cs->header                ? "HEADER"
+                         : cs->delimiter != 0      ? "DELIMITER"
+                         : cs->null_string != NULL ? "NULL"
+                         : cs->quote != 0          ? "QUOTE"
+                         : cs->escape != 0         ? "ESCAPE"
+                                                   : NULL;
+    if (option != NULL) {
+        return ctx_err_set(err, CTX_ESYNTAX, "cannot specify %s in BINARY mode", option);
+    }
+    return 0;
+}
+
 static int copy_options(sql_copy_t *c, const copy_stmt_t *cs, ctx_err_t *err) {
     if (cs->format != NULL && strcmp(cs->format, "binary") == 0) {
-        return ctx_err_set(err, CTX_EFEATURE, "COPY format \"binary\" is not supported");
+        c->binary = true;
+        return copy_binary_options(cs, err);
     }
     if (cs->format != NULL && strcmp(cs->format, "text") != 0 && strcmp(cs->format, "csv") != 0) {
         return ctx_err_set(err, CTX_EBAD_PARAM, "COPY format \"%s\" not recognized", cs->format);
@@ -195,6 +214,9 @@ static int copy_error_at(sql_copy_t *c, const char *column, const char *value, u
     if (column == NULL) {
         ctx_err_context(err, "COPY %s, line %llu", table_name(c->table),
                         (unsigned long long)c->line);
+    } else if (value == NULL) {
+        ctx_err_context(err, "COPY %s, line %llu, column %s", table_name(c->table),
+                        (unsigned long long)c->line, column);
     } else {
         int shown = len > COPY_CONTEXT_VALUE_MAX ? COPY_CONTEXT_VALUE_MAX : (int)len;
         ctx_err_context(err, "COPY %s, line %llu, column %s: \"%.*s%s\"", table_name(c->table),
@@ -391,7 +413,7 @@ static int copy_record(sql_copy_t *c, const char *rec, uint32_t len, ctx_err_t *
         c->header = false;
         return 0;
     }
-    if (!c->csv && len == 2 && rec[0] == '\\' && rec[1] == '.') {
+    if (len == 2 && rec[0] == '\\' && rec[1] == '.') { /* end marker, in CSV too */
         c->end_seen = true;
         return 0;
     }
@@ -494,20 +516,12 @@ static int copy_check_memory(sql_copy_t *c, size_t len, ctx_err_t *err) {
 
 _Static_assert(((size_t)1 << 30) - 1 <= UINT32_MAX, "a record's length fits copy_record's len");
 
-int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
-    CTX_ASSERT(c != NULL && !c->failed);
-    CTX_ASSERT(data != NULL || len == 0);
-    buf_append(&c->pending, data, len);
-    if (buf_failed(&c->pending)) {
-        ctx_err_set(err, CTX_ENOMEM, "out of memory");
-        ctx_err_detail(err, "The system could not provide memory for the COPY data.");
-        return copy_error_at(c, NULL, NULL, 0, err);
-    }
-    int rc = copy_poll_cancel(c, err);
-    size_t done = 0;
+/* Parses the complete text or CSV records of pending from *done on; *done advances past them. */
+static int copy_data_text(sql_copy_t *c, size_t *done, ctx_err_t *err) {
+    int rc = 0;
     while (rc == 0 && !c->end_seen) {
-        const uint8_t *p = buf_peek(&c->pending) + done;
-        size_t rec_len = copy_record_len(c, p, buf_size(&c->pending) - done, &c->scan);
+        const uint8_t *p = buf_peek(&c->pending) + *done;
+        size_t rec_len = copy_record_len(c, p, buf_size(&c->pending) - *done, &c->scan);
         rc = copy_check_memory(c, rec_len != 0 ? rec_len - 1 : c->scan.pos, err);
         if (rec_len == 0 || rc != 0) {
             break;
@@ -519,7 +533,7 @@ int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
         for (size_t i = 0; c->csv && i + 1 < rec_len; i++) {
             c->line += p[i] == '\n' ? 1 : 0; /* CSV records spanning lines */
         }
-        done += rec_len;
+        *done += rec_len;
         if (rc == 0) {
             rc = copy_check_memory(c, 0, err);
         }
@@ -527,9 +541,95 @@ int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
             rc = copy_poll_cancel(c, err);
         }
     }
+    return rc;
+}
+
+/* Converts one binary field of column type `type` (the type's binary format; jsonb checked and
+ * made canonical, a vector's dimension checked as in the text form). */
+static int copy_binary_value(sql_copy_t *c, ctype_t type, const uint8_t *f, uint32_t flen,
+                             value_t *out, ctx_err_t *err) {
+    if (binary_recv(value_type_oid(type), f, flen, &c->scratch, out, err) < 0) {
+        return ctx_err_set(err, CTX_EBINARY_FORMAT, "incorrect binary data format");
+    }
+    if (type == CT_JSONB) {
+        return value_json_canonical(out->u.str.ptr, out->u.str.len, &c->scratch, out, err);
+    }
+    uint32_t dims = type == CT_VECTOR ? store_vector_dims(c->s->db->store) : 0;
+    if (dims != 0 && out->u.vec.dim != dims) {
+        return ctx_err_set(err, CTX_EDATA, "expected %u dimensions, not %u", dims, out->u.vec.dim);
+    }
+    return 0;
+}
+
+/* One complete binary tuple (framed by copybin_tuple) to its op. */
+static int copy_binary_record(sql_copy_t *c, const uint8_t *tuple, ctx_err_t *err) {
+    const bind_column_t *cols = table_columns(c->table);
+    value_t row[COPY_COLS_MAX];
+    copy_defaults(c->table, row);
+    for (int i = 0; i < c->ntargets; i++) {
+        int col = c->targets[i];
+        const uint8_t *f = NULL;
+        uint32_t flen = 0;
+        copybin_field(tuple, i, &f, &flen);
+        row[col] = value_null();
+        if (f != NULL && copy_binary_value(c, cols[col].type, f, flen, &row[col], err) < 0) {
+            return copy_error_at(c, cols[col].name, NULL, 0, err);
+        }
+    }
+    return copy_row_op(c, row, err);
+}
+
+/* Parses the header and the complete tuples of pending from *done on (FORMAT binary). */
+static int copy_data_binary(sql_copy_t *c, size_t *done, ctx_err_t *err) {
+    int rc = 0;
+    while (rc == 0 && !c->end_seen) {
+        const uint8_t *p = buf_peek(&c->pending) + *done;
+        size_t avail = buf_size(&c->pending) - *done;
+        size_t n = 0;
+        int st = c->bin_header ? copybin_tuple(p, avail, c->ntargets, c->line_max, &n, err)
+                               : copybin_header(p, avail, &n, err);
+        if (st < 0) {
+            return copy_error_at(c, NULL, NULL, 0, err);
+        }
+        if (st == COPYBIN_MORE) {
+            return copy_check_memory(c, avail, err);
+        }
+        *done += n;
+        if (!c->bin_header || st == COPYBIN_TRAILER) {
+            c->end_seen = st == COPYBIN_TRAILER; /* bytes after the trailer are ignored */
+            c->bin_header = true;
+            continue;
+        }
+        rc = copy_binary_record(c, p, err);
+        arena_reset(&c->scratch);
+        c->line += 1;
+        if (rc == 0) {
+            rc = copy_check_memory(c, 0, err);
+        }
+        if (rc == 0) {
+            rc = copy_poll_cancel(c, err);
+        }
+    }
+    return rc;
+}
+
+int sql_copy_data(sql_copy_t *c, const void *data, size_t len, ctx_err_t *err) {
+    CTX_ASSERT(c != NULL && !c->failed);
+    CTX_ASSERT(data != NULL || len == 0);
+    buf_append(&c->pending, data, len);
+    if (buf_failed(&c->pending)) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "The system could not provide memory for the COPY data.");
+        return copy_error_at(c, NULL, NULL, 0, err);
+    }
+    int rc = copy_poll_cancel(c, err);
+    size_t done = 0;
+    if (rc == 0) {
+        rc = c->binary ? copy_data_binary(c, &done, err) : copy_data_text(c, &done, err);
+    }
     buf_consume(&c->pending, done);
     if (c->end_seen) {
-        buf_reset(&c->pending); /* everything after "\." is ignored */
+        buf_reset(&c->pending); /* everything after the end marker is ignored */
     }
     return rc;
 }
@@ -539,6 +639,12 @@ int sql_copy_end(sql_copy_t *c, arena_t *arena, sql_result_t *result, ctx_err_t 
     memset(result, 0, sizeof(*result));
     int rc = c->failed ? 0 : copy_poll_cancel(c, err);
     size_t left = buf_size(&c->pending);
+    if (rc == 0 && !c->failed && c->binary && (!c->bin_header || left > 0)) {
+        ctx_err_set(err, CTX_EBAD_COPY,
+                    c->bin_header ? "unexpected EOF in COPY data"
+                                  : "COPY file signature not recognized");
+        rc = copy_error_at(c, NULL, NULL, 0, err);
+    }
     if (rc == 0 && !c->failed && !c->end_seen && left > 0) {
         rc = copy_check_memory(c, left, err);
         if (rc == 0) {
@@ -566,6 +672,10 @@ void sql_copy_fail(sql_copy_t *c) {
     if (c != NULL) {
         copy_free(c);
     }
+}
+
+bool sql_copy_is_binary(const sql_copy_t *c) {
+    return c->binary;
 }
 
 /* ---- COPY TO
@@ -646,6 +756,63 @@ static int copy_format_line(const sql_copy_t *c, const value_t *row, const char 
     return 0;
 }
 
+/* Formats one binary tuple of row (the columns' binary formats by type OID) into arena memory,
+ * after the stream's header for the first tuple: clients (psycopg) expect the header in the
+ * same CopyData message as the first tuple, as PostgreSQL sends it. */
+static int copy_format_binary(const sql_result_t *result, const value_t *row, bool first,
+                              arena_t *arena, const char **line, size_t *len, ctx_err_t *err) {
+    buf_t b;
+    buf_init(&b);
+    if (first) {
+        copybin_put_header(&b);
+    }
+    buf_append_u16be(&b, (uint16_t)result->ncols);
+    for (int k = 0; k < result->ncols; k++) {
+        if (value_is_null(&row[k])) {
+            buf_append_u32be(&b, 0xffffffffu);
+            continue;
+        }
+        size_t at = buf_size(&b);
+        buf_append_u32be(&b, 0);
+        binary_send(&b, arena, &row[k], result->cols[k].type_oid);
+        size_t flen = buf_size(&b) - at - 4;
+        if (!buf_failed(&b) && flen > INT32_MAX) {
+            buf_free(&b);
+            return ctx_err_set(err, CTX_ELIMIT, "COPY field too large");
+        }
+        if (!buf_failed(&b)) {
+            uint8_t *p = (uint8_t *)buf_peek(&b) + at;
+            p[0] = (uint8_t)(flen >> 24), p[1] = (uint8_t)(flen >> 16);
+            p[2] = (uint8_t)(flen >> 8), p[3] = (uint8_t)flen;
+        }
+    }
+    char *out = buf_failed(&b) ? NULL : arena_try_alloc(arena, buf_size(&b));
+    if (out == NULL || arena_exhausted(arena)) {
+        buf_free(&b);
+        return arena_limit_error(arena, "statement_mem_limit", err);
+    }
+    memcpy(out, buf_peek(&b), buf_size(&b));
+    *line = out;
+    *len = buf_size(&b);
+    buf_free(&b);
+    return 0;
+}
+
+/* The binary stream's trailer (after its header when there were no tuples) as a line in arena
+ * memory. */
+static void copy_binary_trailer(bool header, arena_t *arena, const char **line, size_t *len) {
+    buf_t b;
+    buf_init(&b);
+    if (header) {
+        copybin_put_header(&b);
+    }
+    copybin_put_trailer(&b);
+    CTX_ASSERT(!buf_failed(&b));
+    *line = arena_strndup(arena, (const char *)buf_peek(&b), buf_size(&b));
+    *len = buf_size(&b);
+    buf_free(&b);
+}
+
 /* The statement to run: the query, or SELECT cols FROM table. */
 static int copy_source(const copy_stmt_t *cs, arena_t *arena, stmt_t **out, ctx_err_t *err) {
     if (cs->query != NULL) {
@@ -695,8 +862,10 @@ int sql_copy_to(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
         return rc;
     }
     CTX_ASSERT(result.has_rows);
-    uint64_t nlines = result.nrows + (c.header ? 1 : 0);
+    /* text/CSV: [header line] + rows; binary: tuples (the first with the header) + trailer */
+    uint64_t nlines = result.nrows + (c.binary || c.header ? 1 : 0);
     out->ncols = result.ncols;
+    out->binary = c.binary;
     out->lines = arena_calloc(arena, nlines + 1, sizeof(char *));
     out->line_lens = arena_calloc(arena, nlines + 1, sizeof(size_t));
     const char **names = arena_calloc(arena, (size_t)result.ncols + 1, sizeof(char *));
@@ -710,11 +879,18 @@ int sql_copy_to(sql_session_t *s, const stmt_t *stmt, const char *query_text, ar
         n++;
     }
     for (uint64_t r = 0; rc == 0 && r < result.nrows; r++, n++) {
-        rc = copy_format_line(&c, &result.rows[r * (uint64_t)result.ncols], NULL, result.ncols,
-                              arena, &out->lines[n], &out->line_lens[n], err);
+        const value_t *row = &result.rows[r * (uint64_t)result.ncols];
+        rc = c.binary ? copy_format_binary(&result, row, r == 0, arena, &out->lines[n],
+                                           &out->line_lens[n], err)
+                      : copy_format_line(&c, row, NULL, result.ncols, arena, &out->lines[n],
+                                         &out->line_lens[n], err);
     }
     if (rc < 0) {
         return rc;
+    }
+    if (c.binary) {
+        copy_binary_trailer(result.nrows == 0, arena, &out->lines[n], &out->line_lens[n]);
+        n++;
     }
     out->nlines = n;
     out->tag = arena_sprintf(arena, "COPY %llu", (unsigned long long)result.nrows);

@@ -8,6 +8,7 @@
  */
 #include "parser.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* One-character option value ('\t' allowed); syntax error otherwise. */
@@ -35,7 +36,17 @@ static int copy_string_option(parser_t *p, const char **out) {
     return CTX_OK;
 }
 
-/* Optional boolean after HEADER: true/false/on/off/1/0; absent = true. */
+/* An option value folded to lower case (quoted values keep their case in PostgreSQL only
+ * where it matters; format names and booleans are case-insensitive). */
+static const char *copy_lower(parser_t *p, const char *text, uint32_t len) {
+    char *out = arena_strndup(p->arena, text, len);
+    for (char *c = out; *c != '\0'; c++) {
+        *c = (char)tolower((unsigned char)*c);
+    }
+    return out;
+}
+
+/* Optional boolean after HEADER: true/false/on/off/1/0, quoted or not; absent = true. */
 static bool copy_bool_value(parser_t *p) {
     if (parser_accept_kw(p, "false") || parser_accept_kw(p, "off")) {
         return false;
@@ -45,6 +56,12 @@ static bool copy_bool_value(parser_t *p) {
         p->pos++;
         return t->ival != 0;
     }
+    if (t->kind == LEX_STRING) {
+        p->pos++;
+        const char *v = copy_lower(p, t->text, t->text_len);
+        return !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0 ||
+                 strcmp(v, "f") == 0 || strcmp(v, "no") == 0);
+    }
     (void)(parser_accept_kw(p, "true") || parser_accept_kw(p, "on"));
     return true;
 }
@@ -53,6 +70,12 @@ static bool copy_bool_value(parser_t *p) {
 static int copy_option(parser_t *p, copy_stmt_t *c, bool modern, bool *matched) {
     *matched = true;
     if (parser_accept_kw(p, "format")) {
+        const lex_token_t *t = parser_peek(p, 0);
+        if (t->kind == LEX_STRING) { /* FORMAT 'csv': option values may be quoted */
+            p->pos++;
+            c->format = copy_lower(p, t->text, t->text_len);
+            return CTX_OK;
+        }
         const char *f = parser_name(p, true);
         if (f == NULL) {
             return p->err->code;

@@ -503,6 +503,12 @@ static int run_txn(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_res
     return rc;
 }
 
+/* The row shape of CREATE SNAPSHOT's reply: one int8 column, as Describe reports it. */
+static void snapshot_columns(sql_result_t *result, arena_t *arena) {
+    bind_column_t col = {NULL, "snapshot_id", CT_INT8, 0, 0};
+    result_columns(result, &col, 1, arena);
+}
+
 /* CREATE SNAPSHOT / VACUUM SNAPSHOTS KEEP n (hooks in sql_db_t.snapshots). Not inside a block;
  * in a multi-statement Query, CREATE SNAPSHOT first commits the statements before it, so the
  * snapshot contains them (it is a transaction boundary, like COMMIT). */
@@ -537,8 +543,7 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
         return rc;
     }
     s->snapshot_wait = id;
-    bind_column_t col = {NULL, "snapshot_id", CT_INT8, 0, 0};
-    result_columns(result, &col, 1, arena);
+    snapshot_columns(result, arena);
     result->rows = arena_alloc(arena, sizeof(value_t));
     result->rows[0] = value_int((int64_t)id);
     result->nrows = 1;
@@ -608,6 +613,10 @@ int sql_describe(sql_session_t *s, const stmt_t *stmt, const char *query_text, a
     bool reads = stmt->kind == STMT_SELECT || stmt->kind == STMT_INSERT ||
                  stmt->kind == STMT_UPDATE || stmt->kind == STMT_DELETE ||
                  stmt->kind == STMT_EXPLAIN || stmt->kind == STMT_SHOW;
+    if (stmt->kind == STMT_CREATE_SNAPSHOT) {
+        snapshot_columns(result, arena); /* described without taking a snapshot */
+        return CTX_OK;
+    }
     if (!reads) {
         return CTX_OK; /* SET, BEGIN, …: no parameters, no rows */
     }

@@ -228,12 +228,12 @@ void sql_query_failed(sql_session_t *session);
 /* COPY (sql/copy.c). The server runs COPY statements through these instead of sql_execute.
  *
  * COPY table [(cols)] FROM STDIN [options]: sql_copy_begin validates the statement (table,
- * columns, options; 25P02 in a failed block, 0A000 for FORMAT binary) and returns a handle and
- * the number of columns each row carries (for CopyInResponse). sql_copy_data takes the CopyData
- * payloads in order (any chunking); each complete row is parsed and checked right away, so a bad
- * row fails with its line in err->context ("COPY nodes, line 3, column id: \"x\""); after an
- * error the handle only accepts sql_copy_fail. sql_copy_end parses a final unterminated line,
- * then applies every row as one batch through the same path as INSERT (speculatively inside a
+ * columns, options; 25P02 in a failed block) and returns a handle and the number of columns
+ * each row carries (for CopyInResponse; sql_copy_is_binary tells its format). sql_copy_data takes
+ * the CopyData payloads in order (any chunking); each complete row is parsed and checked right
+ * away, so a bad row fails with its line in err->context ("COPY nodes, line 3, column id: \"x\"");
+ * after an error the handle only accepts sql_copy_fail. sql_copy_end parses a final unterminated
+ * line, then applies every row as one batch through the same path as INSERT (speculatively inside a
  * block, committed with the commit hooks otherwise) and sets result->tag = "COPY n". Nothing of
  * a COPY that fails is applied. sql_copy_end and sql_copy_fail free the handle; on an error the
  * caller must also call sql_query_failed(). */
@@ -243,13 +243,16 @@ int sql_copy_begin(sql_session_t *session, const stmt_t *stmt, sql_copy_t **copy
 int sql_copy_data(sql_copy_t *copy, const void *data, size_t len, ctx_err_t *err);
 int sql_copy_end(sql_copy_t *copy, arena_t *arena, sql_result_t *result, ctx_err_t *err);
 void sql_copy_fail(sql_copy_t *copy);
+bool sql_copy_is_binary(const sql_copy_t *copy); /* FORMAT binary (copy_binary.h) */
 
 /* COPY {table [(cols)] | (SELECT …)} TO STDOUT [options]: runs the query (as sql_execute would)
  * and formats every row as one line of COPY text or CSV (with a header line when asked), each
- * line ending in '\n'. lines[i] / line_lens[i] for i < nlines (the header counts as a line),
- * all in arena; tag "COPY n" with n the number of data rows. */
+ * line ending in '\n', or as one tuple of the binary format (FORMAT binary). lines[i] /
+ * line_lens[i] for i < nlines (the header counts as a line), all in arena; tag "COPY n" with n the
+ * number of data rows. */
 typedef struct sql_copy_out {
     int ncols;
+    bool binary; /* FORMAT binary: lines are the stream's header, one tuple each, the trailer */
     const char **lines;
     size_t *line_lens;
     uint64_t nlines;

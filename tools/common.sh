@@ -15,7 +15,8 @@ CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresq
                    "openjdk-17-jre-headless|openjdk-17-jdk-headless|default-jre-headless"
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
                    clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3 curl
-                   python3-requests python3-jsonschema python3-prometheus-client prometheus wrk)
+                   python3-requests python3-jsonschema python3-prometheus-client prometheus wrk
+                   golang-go golang-github-jackc-pgx-v4-dev)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -49,6 +49,7 @@
 #include "command.h"
 
 #include "store_int.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -84,6 +85,15 @@ int cmd_batch_check_room(const cmd_batch_t *batch, uint32_t n, ctx_err_t *err) {
 int cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op, ctx_err_t *err) {
     CTX_ASSERT(batch->arena != NULL);
     int rc = cmd_batch_check_room(batch, 1, err);
+    if (rc == CTX_OK) {
+        rc = utf8_check(op->label, op->label_len, err);
+    }
+    if (rc == CTX_OK) {
+        rc = utf8_check(op->kind_name, op->kind_len, err);
+    }
+    if (rc == CTX_OK) {
+        rc = utf8_check(op->props, op->props_len, err);
+    }
     if (rc != CTX_OK) {
         return rc;
     }

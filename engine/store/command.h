@@ -77,7 +77,9 @@ typedef struct cmd_batch {
 void cmd_batch_init(cmd_batch_t *batch, arena_t *arena);
 /* Appends a copy of op (payload bytes are copied into the batch arena). A batch already holding
  * ops_max ops (CMD_BATCH_OPS_MAX, what the encoding's readers accept) takes no more: sets err to
- * 54000 "too many row changes in one transaction" and returns CTX_ELIMIT, the batch unchanged. */
+ * 54000 "too many row changes in one transaction" and returns CTX_ELIMIT, the batch unchanged.
+ * Every string the op carries (label, kind, props) must be valid UTF-8 without NUL (utf8.h):
+ * otherwise 22021 CTX_EBAD_ENCODING, the batch unchanged -- the one check all writes pass. */
 int cmd_batch_add(cmd_batch_t *batch, const cmd_op_t *op, ctx_err_t *err)
     __attribute__((warn_unused_result));
 /* CTX_OK when n more ops fit in the batch, else the 54000 error cmd_batch_add would give. Lets a

@@ -17,7 +17,8 @@
  *   FLOAT8   8                  IEEE 754 binary64 bits, big-endian
  *   JSONB    1 + n              version byte 1, then the JSON text
  *   VECTOR   2 + 2 + 4 × dim    Int16 dim, Int16 unused (0), float4 × dim
- *   TEXT     n                  the text form's UTF-8 bytes (text, varchar, name, json, bytea …)
+ *   TEXT     n                  the text form's UTF-8 bytes (text, varchar, name, json …);
+ *                               received text must be valid UTF-8 (22021), bytea any bytes
  *
  * Sending converts the value to the column's type the way the executor's results need it (an
  * integer-valued float rounds into an int column, a bool is 0/1); receiving checks the exact
@@ -25,6 +26,7 @@
  */
 #include "binary.h"
 #include "pgtypes.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <string.h>
@@ -63,9 +65,19 @@ static void binary_send_TEXT(buf_t *out, arena_t *arena, const value_t *v) {
     buf_append(out, text, len);
 }
 
+/* bytea's bytes, kept as they are (any byte, unlike text). */
+static int binary_recv_BYTES(const uint8_t *data, size_t len, arena_t *arena, value_t *out) {
+    *out = value_text(arena_strndup(arena, (const char *)data, len), (uint32_t)len);
+    return 0;
+}
+
+/* Text must be valid UTF-8 (22021 otherwise), as for text parameters. */
 static int binary_recv_TEXT(const uint8_t *data, size_t len, arena_t *arena, value_t *out,
                             ctx_err_t *err) {
-    (void)err;
+    int rc = utf8_check(data, len, err);
+    if (rc < 0) {
+        return rc;
+    }
     *out = value_text(arena_strndup(arena, (const char *)data, len), (uint32_t)len);
     return 0;
 }
@@ -205,6 +217,10 @@ static int binary_recv_JSONB(const uint8_t *data, size_t len, arena_t *arena, va
         return ctx_err_set(err, CTX_EBINARY_FORMAT, "unsupported jsonb version number %d",
                            len < 1 ? 0 : data[0]);
     }
+    int rc = utf8_check(data + 1, len - 1, err);
+    if (rc < 0) {
+        return rc;
+    }
     *out = value_text(arena_strndup(arena, (const char *)data + 1, len - 1), (uint32_t)len - 1);
     return 0;
 }
@@ -223,9 +239,9 @@ static void binary_send_VECTOR(buf_t *out, arena_t *arena, const value_t *v) {
     }
 }
 
+/* A vector's elements must be finite, as in the text form (vector_from_text) and pgvector. */
 static int binary_recv_VECTOR(const uint8_t *data, size_t len, arena_t *arena, value_t *out,
                               ctx_err_t *err) {
-    (void)err;
     if (len < 4) {
         return CTX_EBINARY_FORMAT;
     }
@@ -237,6 +253,10 @@ static int binary_recv_VECTOR(const uint8_t *data, size_t len, arena_t *arena, v
     for (uint32_t i = 0; i < dim; i++) {
         uint32_t bits = ctx_read_u32be(data + 4 + 4 * (size_t)i);
         memcpy(&v[i], &bits, sizeof(float));
+        if (!isfinite(v[i])) {
+            return ctx_err_set(err, CTX_EDATA, "%s not allowed in vector",
+                               isnan(v[i]) ? "NaN" : "infinite value");
+        }
     }
     *out = value_vector(v, dim);
     return 0;
@@ -267,6 +287,9 @@ int binary_recv(uint32_t type_oid, const uint8_t *data, size_t len, arena_t *are
                 ctx_err_t *err) {
     CTX_ASSERT(data != NULL || len == 0);
     CTX_ASSERT(out != NULL);
+    if (type_oid == PGT_OID_BYTEA) {
+        return binary_recv_BYTES(data, len, arena, out);
+    }
     switch (type_oid) {
 #define BINARY_X_RECV(id, typname, oid, array, elem, typlen, category, nsp, sqlname, ctype, io,    \
                       send, recv)                                                                  \
