@@ -2,19 +2,21 @@
  * cluster.c — the replicated state machine (contract and design in cluster.h).
  *
  * The ready pipeline. Each raft_ready() batch is handed over at once: its entries and hard state
- * are appended to the WAL (which returns a ticket per record), what must wait for them to be
- * durable -- the messages to send, the committed entries to apply, the confirmed reads -- is
- * copied into a stage tagged with the batch's last ticket, and raft_advance() is called right
- * away, so the core keeps accepting proposals and messages while the WAL writer fsyncs. Stages
- * run strictly in order, each once the WAL's durable ticket reaches its own; a batch that only
- * moved the commit index (no must_sync) waits for nothing but the stages before it. So no message
- * ever reveals an entry or a vote before it is on disk, and entries are applied in log order.
- * Messages the core marks early (a leader's appends and heartbeats, heartbeat answers, ReadIndex
- * traffic) skip the stage and leave at once, while no stage holding a new term or vote waits
- * (c->votes_stages): a leader's followers write its entries while it does. The WAL's progress
- * reaches the core through raft_persisted (the persist ring, in ticket order), and only then
- * does the leader count itself towards a commit; a stage left empty is not queued, so entries
- * two followers committed are applied and answered without waiting for the leader's own fsync.
+ * are appended to the WAL (which returns a ticket per record), and raft_advance() is called right
+ * away, so the core keeps accepting proposals and messages while the WAL writer fsyncs. What must
+ * wait goes into stages, which run strictly in order: first the batch's committed entries and
+ * confirmed reads (a stage that waits for nothing but the stages before it: a committed entry is
+ * on a majority's disk whether or not this node's newest writes are on its own), then its
+ * messages, in a stage tagged with the newest ticket handed to the WAL so far, which runs once
+ * the WAL's durable ticket reaches it. So no message reveals an entry or a vote before it is on
+ * disk, and entries are applied in log order. Messages the core marks early (a leader's appends
+ * and heartbeats, heartbeat answers, ReadIndex traffic) skip the stages and leave at once, unless
+ * a stage holding a new term or vote still waits (c->votes_stages): a leader's followers write
+ * its entries while it does. The WAL's progress reaches the core through raft_persisted (the
+ * persist ring, in ticket order), and only then does the leader count itself towards a commit.
+ * Empty stages are not queued, so entries two followers committed are applied and answered
+ * without waiting for the leader's own fsync. A hard state that only moved the commit index is
+ * not written on its own (cl_persist).
  *
  * Pending entries (the leader's proposals not yet applied) sit in a ring in index order, each
  * with its undo records and encoded batch. A step-down queues a rollback stage at that point of
@@ -125,6 +127,7 @@ struct cluster {
     uint64_t hs_term; /* term and vote of the newest batch handed over */
     uint32_t hs_vote;
     raft_hard_state_t hs_written;         /* the newest hard state handed to the WAL */
+    uint64_t wal_ticket;                  /* ticket of the newest record handed to the WAL */
     cl_persist_t persist[CL_PERSIST_MAX]; /* ring, ticket order */
     size_t persist_head, persist_count;
     /* pending proposals, ring in index order */
@@ -494,6 +497,9 @@ static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
         }
         ticket = t;
     }
+    if (ticket != 0) {
+        c->wal_ticket = ticket;
+    }
     return ticket;
 }
 
@@ -646,7 +652,9 @@ static void cl_hand_over(cluster_t *c) {
         cl_persist_note(c, ticket, last->index, last->term);
     }
     cl_stage_t *apply = cl_stage_apply(c, &rd);
-    cl_stage_t *msgs = cl_stage_msgs(c, &rd, rd.must_sync ? ticket : 0, c->votes_stages == 0);
+    /* What waits does so for every record written so far, not only this batch's: an earlier
+     * batch's entries may have had no stage of their own (a leader's, all early). */
+    cl_stage_t *msgs = cl_stage_msgs(c, &rd, c->wal_ticket, c->votes_stages == 0);
     raft_advance(c->raft, &rd);
     if (apply->nentries > 0 || apply->nreads > 0) {
         cl_stage_push(c, apply);
