@@ -22,8 +22,8 @@
  *   6. raft_advance().
  * Once the entries of a batch are durable (step 2 done), raft_persisted() says so: a leader counts
  * its own log towards the commit quorum only up to there. A caller that handles the steps in
- * order calls it right after step 2; one that pipelines (advances first, fsyncs in the
- * background) calls it when the fsync returns, with any later raft_ready() in between.
+ * order calls it right after raft_advance(); one that pipelines (advances first, fsyncs in the
+ * background) calls it when the fsync returns, with any later batches in between.
  *
  * Timing: with raft_tick() every 10 ms, election_ticks = 15 gives the 150-300 ms randomized
  * election timeout of DESIGN §7 (heartbeat_ticks = 3: 30 ms); the simulator runs exactly that.
