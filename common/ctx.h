@@ -73,6 +73,9 @@
     X(CTX_EUNKNOWN_COMMIT, -78, "40003", "statement completion unknown")                           \
     X(CTX_ENO_LEADER, -79, "57P03", "cannot connect now")                                          \
     X(CTX_EFORWARD, -80, "25006", "read only sql transaction")                                     \
+    X(CTX_EDUP_OBJECT, -81, "42710", "duplicate object")                                           \
+    X(CTX_EPREREQ, -82, "55000", "object not in prerequisite state")                               \
+    X(CTX_EIN_USE, -83, "55006", "object in use")                                                  \
     X(CTX_EBAD_ENCODING, -90, "22021", "character not in repertoire")
 
 typedef enum {

@@ -143,6 +143,16 @@ struct cluster {
     buf_t enc;
     arena_t scratch;
     bool rollback_queued; /* a rollback stage is in the pipeline */
+    /* membership (membership.h) */
+    mb_book_t book;         /* addresses: cluster_nodes, then member records in log order */
+    mb_peers_t peers;       /* what the transport holds */
+    raft_conf_t conf_seen;  /* the membership the peers were last synced to */
+    mb_promoter_t promoter; /* leader: learners on their way to voter */
+    mb_history_t history;   /* membership after each applied membership entry */
+    raft_conf_t applied_conf;
+    char state_path[4096]; /* <data_dir>/cluster-membership, "" when not kept */
+    bool was_member;       /* this node has been in the membership */
+    bool removed;          /* ... and no longer is: it takes no part any more */
     /* published for the metrics thread (cl_metrics): role, term, commit, applied, leader */
     _Atomic uint64_t pub_role, pub_term, pub_commit, pub_applied, pub_leader;
 };
@@ -319,6 +329,72 @@ static void cl_apply_foreign(cluster_t *c, const uint8_t *bytes, uint32_t len, u
 
 static void cl_rollback_pending(cluster_t *c);
 
+/* This node's removal reached it (applied, or appended to its log): it stops taking part. */
+static void cl_note_removed(cluster_t *c, const char *how) {
+    if (c->removed) {
+        return;
+    }
+    c->removed = true;
+    for (int i = 0; c->rt != NULL && i < c->peers.count; i++) { /* the others refuse it now */
+        (void)rt_remove_peer(c->rt, c->peers.ids[i]);
+    }
+    c->peers.count = 0;
+    CTX_WARN("cluster: node %u was removed from the cluster (%s); it no longer takes part: "
+             "stop this process",
+             c->cfg.node_id, how);
+}
+
+/* Keeps the history and the book on disk (membership.h, Surviving snapshots). */
+static void cl_save_membership(cluster_t *c) {
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    if (c->state_path[0] != '\0' &&
+        mb_state_save(c->state_path, &c->history, &c->book, &err) != CTX_OK) {
+        CTX_ERROR("cluster: could not save the membership (%s); a restart from a snapshot may "
+                  "start with an old membership",
+                  err.message);
+    }
+}
+
+/* A committed membership entry or member record (membership.h). */
+static void cl_apply_membership(cluster_t *c, const cl_entry_t *e, const uint8_t *data) {
+    if (e->type == RAFT_ENTRY_CONF) {
+        raft_conf_op_t op;
+        uint32_t node = 0;
+        if (raft_conf_change_decode(data, e->len, &op, &node) == CTX_OK) {
+            (void)raft_conf_apply(&c->applied_conf, op, node);
+            if (mb_history_add(&c->history, e->index, &c->applied_conf)) {
+                cl_save_membership(c);
+            }
+            c->was_member |= node == c->cfg.node_id && op != RAFT_CONF_REMOVE;
+            if (op == RAFT_CONF_REMOVE && node == c->cfg.node_id) {
+                cl_note_removed(c, "its removal committed");
+            } else if (op == RAFT_CONF_REMOVE && c->rt != NULL) {
+                /* the Raft core no longer replicates to it: tell it (membership.h, Leaving) */
+                uint8_t notice[8];
+                for (int i = 0; i < 8; i++) {
+                    notice[i] = (uint8_t)(e->index >> (56 - 8 * i));
+                }
+                (void)rt_send(c->rt, node, MB_KIND_REMOVED, notice, sizeof(notice));
+            }
+        }
+        return;
+    }
+    mb_member_t m;
+    if (mb_record_decode(data, e->len, &m) != CTX_OK) {
+        CTX_WARN("cluster: entry %" PRIu64 " is a malformed member record; ignored", e->index);
+        return;
+    }
+    const mb_member_t *known = mb_book_find(&c->book, m.id);
+    bool same = known != NULL && known->raft_port == m.raft_port && !strcmp(known->host, m.host);
+    if (mb_book_set(&c->book, &m) != CTX_OK) {
+        CTX_WARN("cluster: no room for the address of member %u", m.id);
+    } else if (!same) {
+        cl_save_membership(c);
+    }
+    memset(&c->conf_seen, 0, sizeof(c->conf_seen)); /* peers are synced again */
+}
+
 static void cl_apply_entry(cluster_t *c, const cl_entry_t *e, const uint8_t *data) {
     cl_mark(c->committed, e->index, e->term);
     bool own = false;
@@ -340,8 +416,12 @@ static void cl_apply_entry(cluster_t *c, const cl_entry_t *e, const uint8_t *dat
             cl_rollback_pending(c);
         }
     }
-    if (!own && e->type == RAFT_ENTRY_NORMAL) {
+    if (!own && e->type == RAFT_ENTRY_NORMAL && mb_record_is(data, e->len)) {
+        cl_apply_membership(c, e, data);
+    } else if (!own && e->type == RAFT_ENTRY_NORMAL) {
         cl_apply_foreign(c, data, e->len, e->index);
+    } else if (e->type == RAFT_ENTRY_CONF) {
+        cl_apply_membership(c, e, data);
     }
     c->applied = e->index;
     c->applied_term = e->term;
@@ -388,11 +468,21 @@ static bool cl_is_own(cluster_t *c, const raft_entry_t *e) {
     if (c->pending_count == 0 || c->rollback_queued) {
         return false;
     }
-    uint64_t first = cl_pending_at(c, 0)->index;
-    if (e->index < first || e->index >= first + c->pending_count) {
-        return false;
+    /* ascending indexes, not always contiguous: membership entries sit between proposals */
+    size_t lo = 0, hi = c->pending_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const cl_pending_t *p = cl_pending_at(c, mid);
+        if (p->index == e->index) {
+            return p->term == e->term;
+        }
+        if (p->index < e->index) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
     }
-    return cl_pending_at(c, (size_t)(e->index - first))->term == e->term;
+    return false;
 }
 
 /* Copies the messages that must wait for the batch's durability (the early ones are sent now
@@ -459,8 +549,11 @@ static cl_stage_t *cl_stage_apply(cluster_t *c, const raft_ready_t *rd) {
     return st;
 }
 
-static uint8_t cl_wal_type(uint8_t raft_type) {
-    switch (raft_type) {
+static uint8_t cl_wal_type(const raft_entry_t *e) {
+    if (e->type == RAFT_ENTRY_NORMAL && mb_record_is(e->data, e->len)) {
+        return WAL_TYPE_MEMBER;
+    }
+    switch (e->type) {
     case RAFT_ENTRY_NOOP:
         return WAL_TYPE_NOOP;
     case RAFT_ENTRY_CONF:
@@ -478,7 +571,7 @@ static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
     uint64_t ticket = 0;
     for (size_t i = 0; i < rd->entries_count; i++) {
         const raft_entry_t *e = &rd->entries[i];
-        ticket = wal_append_entry(c->wal, e->term, e->index, cl_wal_type(e->type), e->data, e->len);
+        ticket = wal_append_entry(c->wal, e->term, e->index, cl_wal_type(e), e->data, e->len);
         if (ticket == 0) {
             CTX_ERROR("cluster: could not append entry %" PRIu64 " to the WAL", e->index);
             abort(); /* the core counts it as persisted from here on */
@@ -632,6 +725,26 @@ static bool cl_run_stages(cluster_t *c) {
     return ran;
 }
 
+/* After the membership of the newest entry changed: the transport's peers follow it, and a node
+ * whose log holds its own removal stops. */
+static void cl_membership_changed(cluster_t *c) {
+    const raft_conf_t *conf = raft_conf(c->raft);
+    if (memcmp(conf, &c->conf_seen, sizeof(*conf)) == 0) {
+        return;
+    }
+    c->conf_seen = *conf;
+    bool member = mb_conf_has(conf, c->cfg.node_id);
+    c->was_member |= member;
+    if (c->was_member && !member && conf->voters_count > 0 && c->role != RAFT_LEADER) {
+        /* a leader goes on until its own removal commits (then the Raft core steps it down) */
+        cl_note_removed(c, "its log holds its removal");
+    }
+    if (c->removed) {
+        return;
+    }
+    mb_sync_peers(c->rt, &c->peers, &c->book, conf, c->cfg.node_id, cl_now_ms());
+}
+
 /* Hands one ready batch over: WAL, early messages, the stage for the rest, advance. */
 static void cl_hand_over(cluster_t *c) {
     raft_ready_t rd;
@@ -686,12 +799,18 @@ static bool cl_process(cluster_t *c) {
             break;
         }
     }
+    cl_membership_changed(c);
     return any;
 }
 
 /* ---------------------------------------------------------------- SQL hooks */
 
 static int cl_not_leader(cluster_t *c, ctx_err_t *err) {
+    if (c->removed) {
+        ctx_err_set(err, CTX_ENO_LEADER, "node %u was removed from the cluster", c->cfg.node_id);
+        ctx_err_hint(err, "Connect to a current member (SHOW CLUSTER on one of them).");
+        return err->code;
+    }
     if (c->leader == RAFT_NONE) {
         ctx_err_set(err, CTX_ENO_LEADER, "no cluster leader is available");
         ctx_err_detail(err, "Node %u is %s in term %" PRIu64 " and knows no leader.",
@@ -732,7 +851,7 @@ bool cluster_forward_token(void *ctx, const char *user, char *out) {
  * knows its leader's pgwire address, a forwarding session gets CTX_EFORWARD. */
 static int cl_write_check(void *ctx, bool forward, ctx_err_t *err) {
     cluster_t *c = ctx;
-    if (c->role != RAFT_LEADER) {
+    if (c->role != RAFT_LEADER || c->removed) {
         int rc = cl_not_leader(c, err);
         char leader[FORWARD_ADDRESS_BYTES];
         if (rc == CTX_EREAD_ONLY && forward && cluster_leader_pgwire(c, leader, sizeof(leader))) {
@@ -804,6 +923,77 @@ static int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint
     *undo = store_undo_create();
     *lsn = c->cfg.synchronous_commit ? cl_position(c->term, index) : 0;
     cl_wake(c); /* the proposals of this loop iteration go out in one ready batch */
+    return CTX_OK;
+}
+
+/* The membership change itself; *index: the newest entry it proposed. */
+static int cl_change_propose(cluster_t *c, bool add, const mb_member_t *m, uint64_t *index,
+                             ctx_err_t *err) {
+    int rc =
+        raft_propose_conf(c->raft, add ? RAFT_CONF_ADD_LEARNER : RAFT_CONF_REMOVE, m->id, index);
+    if (rc == CTX_ELIMIT) {
+        ctx_err_set(err, CTX_EIN_USE, "a membership change is already in progress");
+        ctx_err_hint(err, "Retry once it has committed (SHOW CLUSTER).");
+        return err->code;
+    }
+    if (rc != CTX_OK) {
+        return rc == CTX_EREAD_ONLY
+                   ? cl_not_leader(c, err)
+                   : ctx_err_set(err, CTX_EBAD_PARAM, "the membership change is not valid now");
+    }
+    if (!add) {
+        CTX_INFO("cluster: proposed the removal of member %u (entry %" PRIu64 ")", m->id, *index);
+        return CTX_OK;
+    }
+    buf_reset(&c->enc);
+    mb_record_encode(m, &c->enc);
+    rc = buf_failed(&c->enc)
+             ? CTX_ENOMEM
+             : raft_propose(c->raft, buf_peek(&c->enc), (uint32_t)buf_size(&c->enc), index);
+    if (rc != CTX_OK) {
+        ctx_err_set(err, rc, "node %u was added but its address could not be logged", m->id);
+        ctx_err_hint(err, "Remove the node and add it again.");
+        return err->code;
+    }
+    (void)mb_book_set(&c->book, m); /* the leader reaches the learner at once */
+    CTX_INFO("cluster: proposed member %u at %s:%u as a learner (entry %" PRIu64 ")", m->id,
+             m->host, m->raft_port, *index);
+    return CTX_OK;
+}
+
+int cluster_change(void *ctx, bool add, int64_t id, const char *address, bool forward,
+                   uint64_t *lsn, ctx_err_t *err) {
+    cluster_t *c = ctx;
+    mb_member_t m = {.id = (uint32_t)id};
+    if (id < 1 || id > INT32_MAX) {
+        return ctx_err_set(err, CTX_EBAD_PARAM, "node id must be between 1 and %d", INT32_MAX);
+    }
+    if (add && (address == NULL || mb_parse_address(address, &m, err) != CTX_OK)) {
+        return address == NULL ? ctx_err_set(err, CTX_EBAD_PARAM, "ADD NODE needs an address")
+                               : err->code;
+    }
+    if (c->rt == NULL) {
+        ctx_err_set(err, CTX_EFEATURE,
+                    "a server started without cluster_nodes cannot change "
+                    "its membership");
+        ctx_err_hint(err, "Start the members with cluster_nodes (tools/cluster start).");
+        return err->code;
+    }
+    int rc = cl_write_check(c, forward, err);
+    if (rc == CTX_OK) {
+        rc = mb_change_check(raft_conf(c->raft), add, m.id, err);
+    }
+    uint64_t index = 0;
+    if (rc == CTX_OK) {
+        rc = cl_change_propose(c, add, &m, &index, err);
+    }
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    memset(&c->conf_seen, 0, sizeof(c->conf_seen));
+    cl_membership_changed(c);
+    *lsn = cl_position(c->term, index);
+    cl_wake(c);
     return CTX_OK;
 }
 
@@ -895,6 +1085,10 @@ bool cluster_read_ready(void *ctx, uint64_t *token, uint64_t since_ms, ctx_err_t
     if (c->rt == NULL) {
         return true;
     }
+    if (c->removed) {
+        (void)cl_not_leader(c, err);
+        return false;
+    }
     if (*token == 0 || c->read_issued < *token) {
         /* a request issued from now on confirms a state at least as new as this statement */
         *token = c->read_issued + 1;
@@ -930,6 +1124,20 @@ static void *cl_ticker_main(void *arg) {
     return NULL;
 }
 
+/* Leader, once per tick: proposes the promotion of a learner that has caught up. */
+static void cl_promote(cluster_t *c) {
+    if (c->role != RAFT_LEADER || raft_conf(c->raft)->learners_count == 0) {
+        return;
+    }
+    uint32_t id = mb_promote_check(&c->promoter, c->raft);
+    uint64_t index = 0;
+    if (id != RAFT_NONE && raft_propose_conf(c->raft, RAFT_CONF_PROMOTE, id, &index) == CTX_OK) {
+        CTX_INFO("cluster: learner %u caught up; promoting it to voter (entry %" PRIu64 ")", id,
+                 index);
+        memset(&c->promoter, 0, sizeof(c->promoter));
+    }
+}
+
 static void cl_tick(cluster_t *c) {
     uint64_t now = cl_now_ms();
     uint64_t ticks = (now - c->last_tick_ms) / CLUSTER_TICK_MS;
@@ -940,8 +1148,12 @@ static void cl_tick(cluster_t *c) {
     if (ticks > CL_TICKS_CATCH_UP_MAX) {
         ticks = CL_TICKS_CATCH_UP_MAX; /* a stalled loop does not trigger a burst of elections */
     }
-    for (uint64_t i = 0; i < ticks; i++) {
+    for (uint64_t i = 0; i < ticks && !c->removed; i++) {
         raft_tick(c->raft);
+        cl_promote(c);
+    }
+    if (!c->removed) {
+        mb_sync_peers(c->rt, &c->peers, &c->book, raft_conf(c->raft), c->cfg.node_id, now);
     }
 }
 
@@ -952,7 +1164,10 @@ static void cl_receive(cluster_t *c) {
     rt_frame_t frames[CL_RECV_MAX];
     size_t n = rt_recv(c->rt, frames, CL_RECV_MAX);
     for (size_t i = 0; i < n; i++) {
-        if (frames[i].kind != RT_KIND_RAFT) {
+        if (frames[i].kind == MB_KIND_REMOVED && frames[i].len == 8) {
+            cl_note_removed(c, "a member applied its removal"); /* an authenticated member */
+        }
+        if (frames[i].kind != RT_KIND_RAFT || c->removed) {
             continue;
         }
         int rc = raft_step(c->raft, frames[i].bytes, frames[i].len);
@@ -1029,17 +1244,23 @@ void cluster_compact(cluster_t *c, uint64_t index) {
 
 /* ---------------------------------------------------------------- SHOW CLUSTER */
 
-static void cl_member_row(cluster_t *c, const cluster_member_t *m, sql_member_info_t *row) {
+static void cl_member_row(cluster_t *c, uint32_t id, sql_member_info_t *row) {
     memset(row, 0, sizeof(*row));
-    row->id = m->id;
-    snprintf(row->address, sizeof(row->address), "%s:%u", m->host, m->raft_port);
+    row->id = id;
+    const mb_member_t *m = mb_book_find(&c->book, id);
+    if (m != NULL) {
+        snprintf(row->address, sizeof(row->address), "%s:%u", m->host, m->raft_port);
+    }
     row->term = row->commit_index = row->applied_index = row->lag = -1;
-    row->is_self = m->id == c->cfg.node_id;
+    row->is_self = id == c->cfg.node_id;
     const raft_conf_t *conf = raft_conf(c->raft);
-    bool learner = raft_conf_is_learner(conf, m->id);
+    bool learner = raft_conf_is_learner(conf, id);
     if (row->is_self) {
         snprintf(row->pgwire, sizeof(row->pgwire), "%s", c->advertise);
-        row->role = learner ? "learner" : raft_role_name(c->role);
+        row->role = c->removed               ? "removed"
+                    : !mb_conf_has(conf, id) ? "joining"
+                    : learner                ? "learner"
+                                             : raft_role_name(c->role);
         row->term = (int64_t)c->term;
         row->commit_index = (int64_t)raft_commit_index(c->raft);
         row->applied_index = (int64_t)c->applied;
@@ -1048,19 +1269,16 @@ static void cl_member_row(cluster_t *c, const cluster_member_t *m, sql_member_in
     }
     rt_peer_status_t st;
     memset(&st, 0, sizeof(st));
-    bool known = c->rt != NULL && rt_peer_status(c->rt, m->id, &st) == CTX_OK;
+    bool known = c->rt != NULL && rt_peer_status(c->rt, id, &st) == CTX_OK;
     snprintf(row->pgwire, sizeof(row->pgwire), "%s", known ? st.advertise : "");
     row->last_contact_ms =
         known && st.last_recv_ms > 0 ? (int64_t)(cl_now_ms() - st.last_recv_ms) : -1;
     bool alive = row->last_contact_ms >= 0 &&
                  row->last_contact_ms < 2 * CLUSTER_TICK_MS * CLUSTER_ELECTION_TICKS;
-    row->role = m->id == c->leader ? "leader"
-                : !alive           ? "unknown"
-                : learner          ? "learner"
-                                   : "follower";
+    row->role = id == c->leader ? "leader" : !alive ? "unknown" : learner ? "learner" : "follower";
     uint64_t match = 0;
     bool recent = false;
-    if (raft_member_match(c->raft, m->id, &match, &recent) == CTX_OK) {
+    if (raft_member_match(c->raft, id, &match, &recent) == CTX_OK) {
         row->lag = (int64_t)(raft_last_index(c->raft) - match);
     }
 }
@@ -1069,13 +1287,21 @@ static int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *c
                       ctx_err_t *err) {
     (void)err;
     cluster_t *c = ctx;
-    cluster_member_t self = {.id = c->cfg.node_id, .raft_port = c->cfg.raft_port};
-    snprintf(self.host, sizeof(self.host), "%s", c->cfg.raft_host);
-    const cluster_member_t *list = c->cfg.members_count > 0 ? c->members : &self;
-    int n = c->cfg.members_count > 0 ? c->cfg.members_count : 1;
+    const raft_conf_t *conf = raft_conf(c->raft);
+    uint32_t ids[RAFT_MEMBERS_MAX + 1];
+    int n = 0;
+    for (int i = 0; i < conf->voters_count; i++) {
+        ids[n++] = conf->voters[i];
+    }
+    for (int i = 0; i < conf->learners_count; i++) {
+        ids[n++] = conf->learners[i];
+    }
+    if (!mb_conf_has(conf, c->cfg.node_id)) {
+        ids[n++] = c->cfg.node_id; /* joining, or removed */
+    }
     sql_member_info_t *rows = arena_alloc(arena, sizeof(sql_member_info_t) * (size_t)n);
     for (int i = 0; i < n; i++) {
-        cl_member_row(c, &list[i], &rows[i]);
+        cl_member_row(c, ids[i], &rows[i]);
     }
     *out = rows;
     *count = n;
@@ -1087,7 +1313,7 @@ static int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *c
 static uint8_t cl_raft_type(uint8_t wal_type) {
     return wal_type == WAL_TYPE_NOOP   ? RAFT_ENTRY_NOOP
            : wal_type == WAL_TYPE_CONF ? RAFT_ENTRY_CONF
-                                       : RAFT_ENTRY_NORMAL;
+                                       : RAFT_ENTRY_NORMAL; /* BATCH and MEMBER */
 }
 
 static void cl_conf(const cluster_t *c, raft_conf_t *conf) {
@@ -1137,6 +1363,7 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     c->hs_term = restore.hard_state.term;
     c->hs_vote = restore.hard_state.vote;
     raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
+    (void)mb_history_at(&c->history, snap.index, &snap.conf); /* else the configured voters */
     bool bootstrap_log =
         ri->entries_count == 0 || (entries[0].index == 1 && entries[0].type == RAFT_ENTRY_CONF);
     if (ri->snapshot_id != 0 || !bootstrap_log) {
@@ -1144,8 +1371,9 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
             snap.index = entries[0].index - 1;
         }
         restore.snapshot = &snap;
-    } else {
-        restore.bootstrap = &conf;
+        c->applied_conf = snap.conf;
+    } else if (!c->cfg.join) {
+        restore.bootstrap = &conf; /* a joiner learns the bootstrap entries from the leader */
     }
     raft_rng_seed(&c->rng, (uint64_t)cl_now_ms() * 0x9e3779b97f4a7c15ULL ^ c->cfg.node_id);
     raft_config_t rc_cfg = {.id = c->cfg.node_id,
@@ -1187,6 +1415,7 @@ int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err) {
         peers[n].id = c->members[i].id;
         snprintf(peers[n].host, sizeof(peers[n].host), "%s", c->members[i].host);
         peers[n].port = c->members[i].raft_port;
+        c->peers.ids[c->peers.count++] = c->members[i].id;
         n++;
     }
     rt_config_t rc = {.self_id = c->cfg.node_id,
@@ -1205,8 +1434,11 @@ int cluster_start(cluster_t *c, const char *advertise, ctx_err_t *err) {
         return ctx_err_set(err, CTX_EIO, "could not start the Raft ticker thread");
     }
     c->ticker_started = true;
-    CTX_INFO("cluster: node %u of %d, Raft on %s:%u", c->cfg.node_id, c->cfg.members_count,
+    CTX_INFO("cluster: node %u of %d%s, Raft on %s:%u", c->cfg.node_id, c->cfg.members_count,
+             c->cfg.join ? " (joining: waits for ALTER CLUSTER ADD NODE on the leader)" : "",
              c->cfg.raft_host, rt_listen_port(c->rt));
+    memset(&c->conf_seen, 0, sizeof(c->conf_seen));
+    cl_membership_changed(c); /* member records applied before the transport existed */
     return CTX_OK;
 }
 
@@ -1245,6 +1477,17 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
         c->members[i] = config->members[i];
     }
     c->cfg.members = c->members;
+    int rc = CTX_OK;
+    if (config->data_dir != NULL) {
+        snprintf(c->state_path, sizeof(c->state_path), "%s/cluster-membership", config->data_dir);
+        rc = mb_state_load(c->state_path, &c->history, &c->book, err);
+    }
+    for (int i = 0; i < c->cfg.members_count; i++) {
+        (void)mb_book_set(&c->book, &c->members[i]);
+    }
+    mb_member_t self = {.id = config->node_id, .raft_port = config->raft_port};
+    snprintf(self.host, sizeof(self.host), "%s", config->raft_host ? config->raft_host : "");
+    (void)mb_book_set(&c->book, &self);
     snprintf(c->secret, sizeof(c->secret), "%s", config->secret ? config->secret : "");
     c->cfg.secret = c->secret;
     c->db = db;
@@ -1256,11 +1499,11 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     buf_init(&c->enc);
     arena_init(&c->scratch);
     c->last_tick_ms = cl_now_ms();
-    int rc =
-        config->members_count > 1 && c->secret[0] == '\0'
-            ? ctx_err_set(err, CTX_ECONFIG,
-                          "cluster_secret must be set when cluster_nodes lists several members")
-            : cl_raft_new(c, err);
+    rc = rc != CTX_OK ? rc
+         : config->members_count > 1 && c->secret[0] == '\0'
+             ? ctx_err_set(err, CTX_ECONFIG,
+                           "cluster_secret must be set when cluster_nodes lists several members")
+             : cl_raft_new(c, err);
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;
@@ -1269,7 +1512,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
     db->hooks.log_ctx = c;
     db->hooks.visible_lsn = cl_visible_lsn;
     db->hooks.write_check = cl_write_check;
-    db->cluster = (sql_cluster_hooks_t){.members = cl_members, .ctx = c};
+    db->cluster = (sql_cluster_hooks_t){.members = cl_members, .change = cluster_change, .ctx = c};
     dur_replica_t replica = {cl_position_cb, cl_settle_cb, cl_unsettle_cb, cl_compact_cb, c};
     durability_set_replica(dur, &replica);
     uint32_t lowest = c->cfg.node_id; /* the designated uploader: the lowest member id */
@@ -1289,9 +1532,10 @@ static void cl_transfer_away(cluster_t *c) {
     if (c->rt == NULL || c->role != RAFT_LEADER) {
         return;
     }
-    for (int i = 0; i < c->cfg.members_count; i++) {
+    raft_conf_t conf = *raft_conf(c->raft);
+    for (int i = 0; i < conf.voters_count; i++) {
         rt_peer_status_t st;
-        uint32_t id = c->members[i].id;
+        uint32_t id = conf.voters[i];
         if (id == c->cfg.node_id || rt_peer_status(c->rt, id, &st) != CTX_OK || !st.connected ||
             raft_transfer_leader(c->raft, id) != CTX_OK) {
             continue;

@@ -29,6 +29,15 @@
  * waits until it has applied that commit index), so it sees every write acknowledged before it
  * started, on any member; `SET read_consistency = 'local'` skips the barrier (possibly stale).
  *
+ * Membership (membership.h). ALTER CLUSTER ADD NODE id 'host:port' (leader only; a follower
+ * forwards it like a write) proposes RAFT_CONF_ADD_LEARNER and a member record carrying the
+ * address; the reply waits until both are applied. The leader promotes a learner once it has
+ * caught up (mb_promote_check). REMOVE NODE proposes RAFT_CONF_REMOVE; a removed leader steps
+ * down when the change commits (the Raft core), and a member that applies (or holds in its log)
+ * its own removal stops ticking and stepping, refuses statements that need the cluster and shows
+ * itself as "removed" in SHOW CLUSTER. A joiner (join) starts with an empty membership and waits
+ * for the leader's appends.
+ *
  * Threads. Everything runs on the event-loop thread except a ticker thread that only writes to
  * the notify eventfd every tick; the WAL writer and the transport thread wake the loop through
  * the same eventfd.
@@ -38,6 +47,7 @@
 
 #include "ctx.h"
 #include "durability.h"
+#include "membership.h"
 #include "sql.h"
 
 #include <stdbool.h>
@@ -52,22 +62,22 @@ enum {
     CLUSTER_COMMIT_TIMEOUT_MS = 10000,
 };
 
-typedef struct cluster_member {
-    uint32_t id;
-    char host[CLUSTER_HOST_BYTES_MAX];
-    uint16_t raft_port;
-} cluster_member_t;
+typedef mb_member_t cluster_member_t;
 
 typedef struct cluster_config {
     uint32_t node_id;                /* >= 1 */
-    const cluster_member_t *members; /* the initial voters; none: this node alone */
+    const cluster_member_t *members; /* the initial voters; none: this node alone. With join,
+                                        members to contact (this node included) */
     int members_count;
+    bool join; /* cluster_join: never bootstrap; learn the membership from the leader once an
+                  existing member runs ALTER CLUSTER ADD NODE for this node */
     const char *raft_host; /* where the transport listens (this member's entry) */
     uint16_t raft_port;
     const char *secret;         /* cluster_secret; required with more than one member */
     bool synchronous_commit;    /* off: a write's reply does not wait for its commit */
     uint32_t commit_timeout_ms; /* 0: CLUSTER_COMMIT_TIMEOUT_MS */
     int notify_fd;              /* the loop's eventfd (durability_notify_fd) */
+    const char *data_dir;       /* holds cluster-membership (membership.h); NULL: not kept */
 } cluster_config_t;
 
 typedef struct cluster cluster_t;
@@ -108,6 +118,11 @@ bool cluster_reads_need_barrier(const cluster_t *c);
 bool cluster_leader_pgwire(void *ctx, char *out, size_t out_len);
 bool cluster_forward_token(void *ctx, const char *user, char *out);
 const char *cluster_secret(const cluster_t *c);
+
+/* sql_cluster_hooks_t.change: ALTER CLUSTER ADD NODE (add, address "host:port") / REMOVE NODE.
+ * *lsn is the position the reply waits for (cluster_reply_ready). */
+int cluster_change(void *ctx, bool add, int64_t id, const char *address, bool forward,
+                   uint64_t *lsn, ctx_err_t *err);
 
 /* Snapshots: the applied index and its term (what a snapshot taken now contains), and the
  * brackets around the fork that take the pending entries out of the store and put them back. */

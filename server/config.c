@@ -16,6 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
+#ifndef CTX_UI_DIR /* set by the build: the source tree's web/dist */
+#define CTX_UI_DIR ""
+#endif
+
 extern char **environ;
 
 typedef enum { CK_STRING, CK_UINT, CK_BYTES, CK_DURATION, CK_LOGLEVEL, CK_METRIC } config_kind_t;
@@ -72,6 +76,8 @@ static const config_key_t CONFIG_KEYS[] = {
     {"http_body_bytes_max", CK_BYTES, 1024, UINT64_C(1) << 30, "16MB",
      "largest HTTP request body accepted; larger ones get 413"},
     {"http_threads", CK_UINT, 1, 64, "4", "HTTP worker threads, each with its own SQL session"},
+    {"http_ui_dir", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, CTX_UI_DIR,
+     "the graph browser's built files, served at / ('' = no page)"},
     {"log_format", CK_STRING, 4, 4, "text", "text or json (one JSON object per line)"},
     {"log_file", CK_STRING, 0, CONFIG_PATH_BYTES_MAX - 1, "",
      "log to this file instead of stderr (appended; reopened on SIGHUP)"},
@@ -107,6 +113,9 @@ static const config_key_t CONFIG_KEYS[] = {
      "initial members ID=HOST:RAFT_PORT,...; empty: a one-member cluster"},
     {"cluster_secret", CK_STRING, 0, CONFIG_SECRET_BYTES_MAX - 1, "",
      "shared secret the members prove to each other (required with several members)"},
+    {"cluster_join", CK_STRING, 2, 3, "off",
+     "on: join a running cluster (cluster_nodes names its members and this one) instead of "
+     "bootstrapping; a member runs ALTER CLUSTER ADD NODE for it (--join)"},
     {"cluster_commit_timeout", CK_DURATION, 100, 3600000, "10s",
      "a write not committed by then is answered 40003 (outcome unknown)"},
 };
@@ -221,15 +230,15 @@ static int config_set_log(config_t *cfg, const char *name, const char *value) {
     return 0;
 }
 
-/* synchronous_commit (on | off) and snapshot_codec (none | lz4 | zstd). */
+/* synchronous_commit and cluster_join (on | off), snapshot_codec (none | lz4 | zstd). */
 static int config_set_choice(config_t *cfg, const char *name, const char *value) {
     static const char *codecs[] = {"none", "lz4", "zstd"}; /* indexed by col_codec_t */
-    if (strcmp(name, "synchronous_commit") == 0) {
+    if (strcmp(name, "synchronous_commit") == 0 || strcmp(name, "cluster_join") == 0) {
         bool on = strcasecmp(value, "on") == 0;
         if (!on && strcasecmp(value, "off") != 0) {
             return -1;
         }
-        cfg->synchronous_commit = on;
+        *(strcmp(name, "cluster_join") == 0 ? &cfg->cluster_join : &cfg->synchronous_commit) = on;
         return 0;
     }
     for (int i = 0; i < 3; i++) {
@@ -353,6 +362,7 @@ static int config_set_string(config_t *cfg, const config_key_t *key, const char 
                  : strcmp(key->name, "ssl_key_file") == 0    ? cfg->ssl_key_file
                  : strcmp(key->name, "http_auth_token") == 0 ? cfg->http_auth_token
                  : strcmp(key->name, "log_file") == 0        ? cfg->log_file
+                 : strcmp(key->name, "http_ui_dir") == 0     ? cfg->http_ui_dir
                  : strcmp(key->name, "cluster_nodes") == 0   ? cfg->cluster_nodes
                  : strcmp(key->name, "cluster_secret") == 0  ? cfg->cluster_secret
                                                              : cfg->data_dir;
@@ -377,7 +387,8 @@ int config_set(config_t *cfg, const char *key_name, const char *value, const cha
         return ctx_err_set(err, CTX_ECONFIG, "%s: unrecognized configuration parameter \"%s\"",
                            source, key_name);
     }
-    if (strcmp(key->name, "synchronous_commit") == 0 || strcmp(key->name, "snapshot_codec") == 0) {
+    if (strcmp(key->name, "synchronous_commit") == 0 || strcmp(key->name, "snapshot_codec") == 0 ||
+        strcmp(key->name, "cluster_join") == 0) {
         if (config_set_choice(cfg, key->name, value) < 0) {
             goto invalid;
         }

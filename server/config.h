@@ -51,6 +51,7 @@ typedef struct config {
     uint32_t http_port;                 /* HTTP API and /metrics; 0 = any free port */
     bool http_off;                      /* http_port = off: no HTTP server */
     char http_auth_token[CONFIG_TOKEN_BYTES_MAX]; /* "" = no bearer token */
+    char http_ui_dir[CONFIG_PATH_BYTES_MAX];      /* graph browser files; "" = none */
     uint64_t http_body_bytes_max;                 /* larger request bodies get 413 */
     uint32_t http_threads;                        /* HTTP worker threads = SQL connections */
     ctx_log_format_t log_format;                  /* text | json */
@@ -66,6 +67,7 @@ typedef struct config {
     char cluster_nodes[CONFIG_CLUSTER_BYTES_MAX]; /* "1=host:port,..." or "" (alone) */
     char cluster_secret[CONFIG_SECRET_BYTES_MAX];
     uint32_t cluster_commit_timeout_ms;
+    bool cluster_join; /* start as a joiner: no bootstrap, wait for ALTER CLUSTER ADD NODE */
 } config_t;
 
 /* Fills cfg with the defaults: 127.0.0.1, 5433, ./contextdb-data, 200, 1 GiB, 128, info. */

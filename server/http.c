@@ -331,6 +331,7 @@ static enum MHD_Result http_answer(http_server_t *server, struct MHD_Connection 
         status = route->handler(&req, &reply);
     }
     char *body = req.text_reply;
+    req.text_reply_len = body != NULL ? req.text_reply_len : 0;
     const char *type = req.content_type != NULL ? req.content_type : "application/json";
     if (body == NULL) {
         CTX_ASSERT(reply != NULL);
@@ -344,7 +345,8 @@ static enum MHD_Result http_answer(http_server_t *server, struct MHD_Connection 
     metrics_http_request(method, route != NULL ? route->pattern : "unmatched", status, duration_ns);
     CTX_DEBUG("http: %s %s -> %d (%.3f ms)", method, url, status, (double)duration_ns / 1e6);
     http_request_free(&req);
-    return http_send(mhd, status, body, strlen(body), type, allow);
+    size_t body_len = req.text_reply_len != 0 ? req.text_reply_len : strlen(body);
+    return http_send(mhd, status, body, body_len, type, allow);
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *mhd, const char *url,

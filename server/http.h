@@ -28,6 +28,7 @@ typedef struct http_config {
     const char *tls_cert_file; /* both non-empty: HTTPS with the pgwire certificate */
     const char *tls_key_file;
     const char *version; /* reported by /api/v1/health */
+    const char *ui_dir;  /* the graph browser's built files (http_ui.h); "" = none */
     /* Hands one end of a socketpair to the event loop (loop_adopt). Thread-safe. */
     int (*adopt)(void *adopt_ctx, int fd);
     void *adopt_ctx;

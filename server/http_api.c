@@ -23,6 +23,7 @@
  *   GET    /shortest_path                 shortest_path($1, $2, …)
  */
 #include "http_int.h"
+#include "http_ui.h"
 
 #include "metrics.h"
 
@@ -828,5 +829,7 @@ const http_route_t HTTP_ROUTES[] = {
     {"GET", "/metrics", api_prometheus, false, false},
     {"GET", "/healthz", api_healthz, false, true},
     {"GET", "/readyz", api_readyz, false, true},
+    {"GET", "/", http_ui_index, false, true},
+    {"GET", "/ui/{id}", http_ui_asset, false, true},
 };
 const size_t HTTP_ROUTES_COUNT = sizeof(HTTP_ROUTES) / sizeof(HTTP_ROUTES[0]);

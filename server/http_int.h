@@ -29,6 +29,7 @@ typedef struct http_request {
     const char *body;   /* request body (NUL-terminated), "" when none */
     size_t body_len;
     char *text_reply;         /* set by a handler answering text (malloc'ed), else NULL */
+    size_t text_reply_len;    /* its length; 0 = strlen(text_reply) */
     const char *content_type; /* of text_reply */
     char **strings;           /* owned texts, see http_req_keep */
     size_t nstrings;

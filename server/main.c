@@ -93,6 +93,7 @@ static void main_usage(FILE *out) {
             "  --raft-port N    Raft TCP port of this member (default 7001)\n"
             "  --cluster-nodes ID=HOST:PORT,...\n"
             "                   initial members of the cluster (default: this node alone)\n"
+            "  --join           join a running cluster named by cluster_nodes (cluster_join)\n"
             "  --restore-snapshot N\n"
             "                   with S3 and an empty data directory, restore snapshot N\n"
             "  --help           show this help and exit\n"
@@ -131,6 +132,7 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
                                             {"node-id", required_argument, NULL, 'N'},
                                             {"raft-port", required_argument, NULL, 'R'},
                                             {"cluster-nodes", required_argument, NULL, 'C'},
+                                            {"join", no_argument, NULL, 'J'},
                                             {"restore-snapshot", required_argument, NULL, 'r'},
                                             {NULL, 0, NULL, 0}};
     int opt;
@@ -156,6 +158,9 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
         case 'C':
             key = "cluster_nodes";
             break;
+        case 'J':
+            key = "cluster_join";
+            break;
         case 'r':
             key = "s3_restore_snapshot";
             break;
@@ -180,7 +185,7 @@ static int main_parse_args(int argc, char **argv, const char **config_path, main
             return -1;
         }
         flags[*flag_count].key = key;
-        flags[*flag_count].value = optarg;
+        flags[*flag_count].value = opt == 'J' ? "on" : optarg; /* --join takes no value */
         (*flag_count)++;
     }
     if (optind < argc) {
@@ -269,6 +274,7 @@ static http_server_t *main_start_http(const config_t *cfg, loop_t *loop) {
                             .tls_cert_file = cfg->ssl_cert_file,
                             .tls_key_file = cfg->ssl_key_file,
                             .version = MAIN_SERVER_VERSION,
+                            .ui_dir = cfg->http_ui_dir,
                             .adopt = main_adopt,
                             .adopt_ctx = loop};
     http_server_t *http = NULL;
@@ -319,6 +325,8 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
                            .secret = cfg->cluster_secret,
                            .synchronous_commit = cfg->synchronous_commit,
                            .commit_timeout_ms = cfg->cluster_commit_timeout_ms,
+                           .join = cfg->cluster_join,
+                           .data_dir = cfg->data_dir,
                            .notify_fd = durability_notify_fd(dur)};
     bool listed = count == 0;
     for (int i = 0; i < count; i++) {
@@ -331,6 +339,11 @@ static int main_open_cluster(const config_t *cfg, sql_db_t *db, durability_t *du
     if (!listed) {
         ctx_err_set(err, CTX_ECONFIG, "node_id %u is not one of cluster_nodes \"%s\"", cfg->node_id,
                     cfg->cluster_nodes);
+        return -1;
+    }
+    if (cfg->cluster_join && count < 2) {
+        ctx_err_set(err, CTX_ECONFIG,
+                    "cluster_join needs cluster_nodes naming a running member and this one");
         return -1;
     }
     return cluster_open(&cc, db, dur, out, err) == CTX_OK ? 0 : -1;

@@ -28,6 +28,7 @@ typedef enum {
     STMT_COPY,     /* COPY table [(cols)] FROM STDIN | COPY {table | (SELECT …)} TO STDOUT */
     STMT_CREATE_SNAPSHOT,  /* CREATE SNAPSHOT */
     STMT_VACUUM_SNAPSHOTS, /* VACUUM SNAPSHOTS KEEP n */
+    STMT_ALTER_CLUSTER,    /* ALTER CLUSTER ADD NODE id 'host:port' | REMOVE NODE id */
 } stmt_kind_t;
 
 typedef struct select_stmt select_stmt_t;
@@ -202,6 +203,12 @@ typedef struct vacuum_stmt {
     int64_t keep; /* VACUUM SNAPSHOTS KEEP n */
 } vacuum_stmt_t;
 
+typedef struct alter_cluster_stmt {
+    bool add;            /* ADD NODE; false: REMOVE NODE */
+    int64_t id;          /* >= 1 */
+    const char *address; /* ADD: 'host:port'; NULL for REMOVE */
+} alter_cluster_stmt_t;
+
 typedef struct stmt stmt_t;
 
 typedef struct explain_stmt {
@@ -225,6 +232,7 @@ struct stmt {
         explain_stmt_t *explain;
         copy_stmt_t *copy;
         vacuum_stmt_t *vacuum;
+        alter_cluster_stmt_t *alter_cluster;
     } u;
 };
 

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-static const uint8_t SIGNATURE[COPYBIN_SIGNATURE_LEN] = {'P', 'G', 'C', 'O', 'P', 'Y',
-                                                          '\n', 0xff, '\r', '\n', 0};
+static const uint8_t SIGNATURE[COPYBIN_SIGNATURE_LEN] = {'P',  'G',  'C',  'O',  'P', 'Y',
+                                                         '\n', 0xff, '\r', '\n', 0};
 
 enum {
     FLAG_OIDS = 1u << 16,

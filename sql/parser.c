@@ -449,6 +449,9 @@ static int parser_statement(parser_t *p, stmt_t *out) {
         parser_is_kw(p, 0, "vacuum")) {
         return parser_snapshot_admin(p, out);
     }
+    if (parser_is_kw(p, 0, "alter") && parser_is_kw(p, 1, "cluster")) {
+        return parser_alter_cluster(p, out);
+    }
     static const char *const txn_words[] = {"begin", "start", "commit", "end", "rollback", "abort"};
     for (size_t i = 0; i < sizeof(txn_words) / sizeof(txn_words[0]); i++) {
         if (parser_is_kw(p, 0, txn_words[i])) {

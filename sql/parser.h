@@ -85,6 +85,7 @@ int parser_delete(parser_t *p, stmt_t *out);
 /* COPY …, CREATE SNAPSHOT / VACUUM SNAPSHOTS KEEP n (parser_admin.c). */
 int parser_copy_stmt(parser_t *p, stmt_t *out);
 int parser_snapshot_admin(parser_t *p, stmt_t *out);
+int parser_alter_cluster(parser_t *p, stmt_t *out);
 /* AS OF SNAPSHOT expr after a FROM item; the current tokens are AS OF. */
 int parser_as_of(parser_t *p, from_item_t *f);
 

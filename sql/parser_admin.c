@@ -1,5 +1,5 @@
 /*
- * parser_admin.c — COPY, CREATE SNAPSHOT and VACUUM SNAPSHOTS.
+ * parser_admin.c — COPY, CREATE SNAPSHOT, VACUUM SNAPSHOTS and ALTER CLUSTER.
  *
  * COPY accepts both option syntaxes PostgreSQL accepts, because psql's \copy forwards whatever
  * the user typed after the table: the parenthesised list `(FORMAT csv, HEADER true, DELIMITER
@@ -215,6 +215,39 @@ int parser_snapshot_admin(parser_t *p, stmt_t *out) {
     out->kind = STMT_VACUUM_SNAPSHOTS;
     out->u.vacuum = arena_calloc(p->arena, 1, sizeof(vacuum_stmt_t));
     out->u.vacuum->keep = t->ival;
+    return CTX_OK;
+}
+
+/* ALTER CLUSTER ADD NODE id 'host:port' | ALTER CLUSTER REMOVE NODE id. */
+int parser_alter_cluster(parser_t *p, stmt_t *out) {
+    if (parser_expect_kw(p, "alter") != CTX_OK || parser_expect_kw(p, "cluster") != CTX_OK) {
+        return p->err->code;
+    }
+    bool add = parser_accept_kw(p, "add");
+    if (!add && parser_expect_kw(p, "remove") != CTX_OK) {
+        return p->err->code;
+    }
+    if (parser_expect_kw(p, "node") != CTX_OK) {
+        return p->err->code;
+    }
+    const lex_token_t *t = parser_peek(p, 0);
+    if (t->kind != LEX_INTEGER) {
+        return parser_syntax_error(p);
+    }
+    if (t->ival < 1 || t->ival > INT32_MAX) {
+        ctx_err_set(p->err, CTX_EBAD_PARAM, "node id must be between 1 and %d", INT32_MAX);
+        ctx_err_position(p->err, lex_char_position(p->text, p->len, t->location));
+        return p->err->code;
+    }
+    p->pos++;
+    alter_cluster_stmt_t *a = arena_calloc(p->arena, 1, sizeof(*a));
+    a->add = add;
+    a->id = t->ival;
+    if (add && copy_string_option(p, &a->address) != CTX_OK) {
+        return p->err->code;
+    }
+    out->kind = STMT_ALTER_CLUSTER;
+    out->u.alter_cluster = a;
     return CTX_OK;
 }
 

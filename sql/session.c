@@ -551,6 +551,35 @@ static int run_snapshot_stmt(sql_session_t *s, const stmt_t *stmt, arena_t *aren
     return CTX_OK;
 }
 
+/* ALTER CLUSTER ADD NODE / REMOVE NODE (hooks in sql_db_t.cluster): not inside a block; the
+ * reply waits for the change to commit, as a write's does. On a follower it forwards or is
+ * refused exactly as a write is (follower_writes). */
+static int run_alter_cluster(sql_session_t *s, const alter_cluster_stmt_t *a, sql_result_t *result,
+                             ctx_err_t *err) {
+    const sql_cluster_hooks_t *hooks = &s->db->cluster;
+    if (s->txn != TXN_IDLE) {
+        return ctx_err_set(err, CTX_EACTIVE_TXN,
+                           "ALTER CLUSTER cannot run inside a transaction "
+                           "block");
+    }
+    if (hooks->change == NULL) {
+        return ctx_err_set(err, CTX_EFEATURE, "this server is not a cluster member");
+    }
+    const char *mode = guc_get(s, "follower_writes");
+    uint64_t lsn = 0;
+    int rc = hooks->change(hooks->ctx, a->add, a->id, a->address,
+                           mode != NULL && strcmp(mode, "forward") == 0, &lsn, err);
+    s->forward_wanted |= rc == CTX_EFORWARD;
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    if (lsn > s->commit_lsn) {
+        s->commit_lsn = lsn;
+    }
+    result->tag = "ALTER CLUSTER";
+    return CTX_OK;
+}
+
 /* SHOW CLUSTER: the cluster_members relation (server/cluster.c) in id order. */
 static int run_show_cluster(sql_session_t *s, arena_t *arena, sql_result_t *result,
                             ctx_err_t *err) {
@@ -597,6 +626,8 @@ static int dispatch(sql_session_t *s, const stmt_t *stmt, const char *query_text
     case STMT_CREATE_SNAPSHOT:
     case STMT_VACUUM_SNAPSHOTS:
         return run_snapshot_stmt(s, stmt, arena, result, err);
+    case STMT_ALTER_CLUSTER:
+        return run_alter_cluster(s, stmt->u.alter_cluster, result, err);
     }
     return ctx_err_set(err, CTX_EFEATURE, "statement not supported");
 }

@@ -87,7 +87,8 @@ typedef struct sql_member_info {
     uint32_t id;
     char address[264]; /* Raft host:port */
     char pgwire[264];  /* host:port or "" */
-    const char *role;  /* leader, follower, candidate, pre-candidate, learner, unknown */
+    const char *role;  /* leader, follower, candidate, pre-candidate, learner, joining, removed,
+                          unknown */
     int64_t term, commit_index, applied_index;
     int64_t last_contact_ms; /* since this member heard from it; 0 for itself */
     int64_t lag;             /* entries behind the leader's last index */
@@ -96,6 +97,11 @@ typedef struct sql_member_info {
 
 typedef struct sql_cluster_hooks {
     int (*members)(void *ctx, arena_t *arena, sql_member_info_t **out, int *count, ctx_err_t *err);
+    /* ALTER CLUSTER ADD NODE id 'address' (add) / REMOVE NODE id: proposes the change; *lsn is
+     * what the reply waits for (as a commit's). forward: the session forwards writes, so a
+     * follower answers CTX_EFORWARD. NULL: no cluster (0A000). */
+    int (*change)(void *ctx, bool add, int64_t id, const char *address, bool forward, uint64_t *lsn,
+                  ctx_err_t *err);
     void *ctx;
 } sql_cluster_hooks_t;
 

@@ -289,7 +289,8 @@ int wal_check_newest(const char *dir, uint64_t ctl_newest, uint64_t newest_prese
 }
 
 bool wal_type_is_entry(uint8_t type) {
-    return type == WAL_TYPE_BATCH || type == WAL_TYPE_NOOP || type == WAL_TYPE_CONF;
+    return type == WAL_TYPE_BATCH || type == WAL_TYPE_NOOP || type == WAL_TYPE_CONF ||
+           type == WAL_TYPE_MEMBER;
 }
 
 /* ---------------------------------------------------------------- hard-state file */

@@ -56,6 +56,8 @@ typedef enum {
     WAL_TYPE_NOOP = 2,       /* entry (Raft NOOP): empty payload */
     WAL_TYPE_CONF = 3,       /* entry (Raft CONF): raft_conf_change_encode() */
     WAL_TYPE_HARD_STATE = 4, /* not an entry: raft_hard_state_encode(), WAL_HARD_STATE_BYTES */
+    WAL_TYPE_MEMBER = 5,     /* entry (Raft NORMAL): a member's address (server/membership.h);
+                                not a batch: replay keeps it for the cluster and applies nothing */
 } wal_type_t;
 
 enum { WAL_HARD_STATE_BYTES = 28 }; /* RAFT_HARD_STATE_SIZE (raft.h; storage does not see raft/) */

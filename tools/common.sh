@@ -16,7 +16,7 @@ CTX_TEST_PACKAGES=(python3-psycopg2 python3-psycopg python3-asyncpg libpostgresq
                    nodejs "npm|nodejs" "postgresql-client|postgresql-client-15" clang-format
                    clang-14 libfuzzer-14-dev libdbd-pg-perl awscli python3-boto3 curl
                    python3-requests python3-jsonschema python3-prometheus-client prometheus wrk
-                   golang-go golang-github-jackc-pgx-v4-dev)
+                   golang-go golang-github-jackc-pgx-v4-dev chromium)
 
 ctx_pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
@@ -31,6 +31,22 @@ ctx_install_node_modules() {
     fi
     echo "==> npm ci (package-lock.json: s3rver)"
     npm ci --no-audit --no-fund --loglevel=error
+}
+
+# The graph browser (web/): npm ci from web/package-lock.json when the lockfile is newer than
+# the install, and the esbuild build into web/dist when a source is newer than the built page.
+# Fails (non-zero) without npm or network; callers go on without the page then.
+ctx_build_web() {
+    if [ ! -f web/node_modules/.package-lock.json ] ||
+        [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+        echo "==> npm ci (web/package-lock.json: the graph browser)"
+        npm --prefix web ci --no-audit --no-fund --loglevel=error || return 1
+    fi
+    if [ ! -f web/dist/index.html ] ||
+        [ -n "$(find web/src web/build.mjs -newer web/dist/index.html -print -quit)" ]; then
+        echo "==> building the graph browser (web/dist)"
+        npm --prefix web run --silent build || return 1
+    fi
 }
 
 # Installs the packages (from the arguments) that are not installed yet; apt-get update only

@@ -133,6 +133,8 @@ static const char *record_type_name(uint8_t type) {
         return "conf";
     case WAL_TYPE_HARD_STATE:
         return "hard-state";
+    case WAL_TYPE_MEMBER:
+        return "member";
     default:
         return "unknown";
     }

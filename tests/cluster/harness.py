@@ -8,13 +8,20 @@ one-member cluster is written with no cluster keys (the server's single-node def
 are started in parallel (a member may wait for its peers before it is ready), through
 tools/ctxserver.py, and stopped by PID only: stop() (SIGTERM, SIGKILL after a timeout), kill()
 (SIGKILL: a crash), pause()/resume() (SIGSTOP/SIGCONT: a member that stops answering without
-closing its sockets), restart() (same data directory, same ports).
+closing its sockets), restart() (same data directory, same ports). add_member() starts one more process with
+cluster_join = on; register()/unregister() move a process in and out of `members` (the current
+membership, what clients and checks use) once ALTER CLUSTER ADD / REMOVE NODE took effect; every
+process ever started stays in `processes` for stop(), the logs and the sanitizer scan.
+
+state_digest() is the byte-for-byte comparison of members: SHA-256 over a deterministic dump of
+every table (nodes, edges, vectors, each in key order, read with read_consistency = 'local').
 
 Clients talk to members through Client: a psycopg2 asynchronous connection waited on with a
 deadline, because a SIGSTOPped server keeps its TCP connections open (the kernel still
 acknowledges) and a blocking client would hang for ever. A timed-out or broken connection is
 closed; the caller decides what the operation's outcome is (unknown, for a write).
 """
+import hashlib
 import os
 import re
 import secrets
@@ -62,8 +69,9 @@ def free_ports(count):
 class Client:
     """One connection to one member, every call bounded by timeout_s."""
 
-    def __init__(self, port, timeout_s=5.0, host="127.0.0.1"):
+    def __init__(self, port, timeout_s=5.0, host="127.0.0.1", local=False):
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.local = local  # read_consistency = 'local' from the start (no read barrier at all)
         self.conn = None
 
     def _wait(self, deadline):
@@ -91,8 +99,9 @@ class Client:
         self.close()
         deadline = time.monotonic() + self.timeout_s
         self.conn = psycopg2.connect(
-            "host=%s port=%d user=test dbname=test sslmode=disable connect_timeout=%d"
-            % (self.host, self.port, max(1, int(self.timeout_s))), async_=1)
+            "host=%s port=%d user=test dbname=test sslmode=disable connect_timeout=%d%s"
+            % (self.host, self.port, max(1, int(self.timeout_s)),
+               " options='-c read_consistency=local'" if self.local else ""), async_=1)
         try:
             self._wait(deadline)
         except Exception:
@@ -167,6 +176,33 @@ class Member:
                                                             self.raft_port, self.pid)
 
 
+DUMP_QUERIES = ("SELECT id, label, props FROM nodes ORDER BY id",
+                "SELECT src, dst, kind, weight FROM edges ORDER BY src, dst, kind",
+                "SELECT id, embedding FROM vectors ORDER BY id")
+
+
+def state_digest(member, single=False, timeout_s=10.0):
+    """(sha256 hex, row count) of every table of member's applied state, dumped in key order."""
+    c = Client(member.pg_port, timeout_s)
+    try:
+        try:
+            c.execute("SET read_consistency = 'local'")
+        except psycopg2.Error as e:
+            if not (single and e.pgcode == "42704"):
+                raise
+        h, count = hashlib.sha256(), 0
+        for sql in DUMP_QUERIES:
+            rows, _ = c.execute(sql)
+            for row in rows:
+                h.update(repr(row).encode())
+                h.update(b"\n")
+            h.update(b"--\n")
+            count += len(rows)
+        return h.hexdigest(), count
+    finally:
+        c.close()
+
+
 class Cluster:
     def __init__(self, binary, root, n, extra_config=()):
         assert n >= 1
@@ -174,20 +210,56 @@ class Cluster:
         ports = free_ports(2 * n)
         self.members = {i + 1: Member(i + 1, ports[2 * i], ports[2 * i + 1], root, binary)
                         for i in range(n)}
+        self.processes = dict(self.members)
+        self.ids = tuple(sorted(self.members))  # replaced whole: threads read it unlocked
         self.secret = secrets.token_hex(16)
         self.extra_config = list(extra_config)
+
+    def _config_lines(self, m, nodes):
+        lines = ["host = 127.0.0.1", "port = %d" % m.pg_port, "data_dir = '%s'" % m.data_dir]
+        if self.n > 1:
+            lines += ["node_id = %d" % m.id, "raft_port = %d" % m.raft_port,
+                      "cluster_nodes = '%s'" % nodes, "cluster_secret = '%s'" % self.secret]
+        return lines + self.extra_config
 
     def write_configs(self):
         nodes = ",".join("%d=127.0.0.1:%d" % (m.id, m.raft_port) for m in self.members.values())
         for m in self.members.values():
             os.makedirs(m.dir, exist_ok=True)
-            lines = ["host = 127.0.0.1", "port = %d" % m.pg_port, "data_dir = '%s'" % m.data_dir]
-            if self.n > 1:
-                lines += ["node_id = %d" % m.id, "raft_port = %d" % m.raft_port,
-                          "cluster_nodes = '%s'" % nodes, "cluster_secret = '%s'" % self.secret]
-            lines += self.extra_config
             with open(m.conf, "w") as f:
-                f.write("\n".join(lines) + "\n")
+                f.write("\n".join(self._config_lines(m, nodes)) + "\n")
+
+    def next_member(self, member_id):
+        """The current member after member_id in id order (cyclic): where a client goes next."""
+        ids = self.ids
+        later = [i for i in ids if i > member_id]
+        return later[0] if later else ids[0]
+
+    def add_member(self, timeout_s=60.0):
+        """Starts a new process with cluster_join = on (cluster_nodes: the current members and
+        itself) and returns it; it becomes a member once ALTER CLUSTER ADD NODE ran (register)."""
+        assert self.n > 1
+        new_id = max(self.processes) + 1
+        pg_port, raft_port = free_ports(2)
+        m = Member(new_id, pg_port, raft_port, self.root, self.binary)
+        nodes = ",".join("%d=127.0.0.1:%d" % (x.id, x.raft_port)
+                         for x in list(self.members.values()) + [m])
+        os.makedirs(m.dir, exist_ok=True)
+        with open(m.conf, "w") as f:
+            f.write("\n".join(self._config_lines(m, nodes) + ["cluster_join = on"]) + "\n")
+        self.processes[new_id] = m
+        m.server.start(port=pg_port, timeout_s=timeout_s)
+        return m
+
+    def register(self, member):
+        self.members[member.id] = member
+        self.ids = tuple(sorted(self.members))
+        self.n = len(self.members)
+
+    def unregister(self, member_id):
+        del self.members[member_id]
+        self.ids = tuple(sorted(self.members))
+        self.n = len(self.members)
 
     def start(self, timeout_s=60.0):
         """Writes the configs and starts every member at once; raises the first start error."""
@@ -210,13 +282,13 @@ class Cluster:
             raise errors[0]
 
     def restart(self, member_id, timeout_s=60.0):
-        m = self.members[member_id]
+        m = self.processes[member_id]
         assert not m.running
         return m.server.start(port=m.pg_port, timeout_s=timeout_s)
 
     def kill(self, member_id):
         """SIGKILL by PID, then reaps the process."""
-        m = self.members[member_id]
+        m = self.processes[member_id]
         proc = m.server.proc
         assert proc is not None
         proc.send_signal(signal.SIGKILL)
@@ -224,19 +296,19 @@ class Cluster:
         m.server.proc, m.server.port, m.paused = None, None, False
 
     def pause(self, member_id):
-        m = self.members[member_id]
+        m = self.processes[member_id]
         m.server.proc.send_signal(signal.SIGSTOP)
         m.paused = True
 
     def resume(self, member_id):
-        m = self.members[member_id]
+        m = self.processes[member_id]
         m.server.proc.send_signal(signal.SIGCONT)
         m.paused = False
 
     def stop(self):
         """Stops every member by PID (SIGCONT first for a paused one); returns exit statuses."""
         statuses = {}
-        for m in self.members.values():
+        for m in self.processes.values():
             if m.server.proc is not None:
                 if m.paused:
                     self.resume(m.id)
@@ -244,8 +316,9 @@ class Cluster:
         return statuses
 
     def members_view(self, member_id, timeout_s=2.0):
-        """SHOW CLUSTER on one member: a list of dicts (id, address, pgwire, role, term, ...)."""
-        c = self.members[member_id].client(timeout_s)
+        """SHOW CLUSTER on one member, as it sees the cluster now (read_consistency = 'local':
+        no wait for a leader): a list of dicts (id, address, pgwire, role, term, ...)."""
+        c = Client(self.processes[member_id].pg_port, timeout_s, local=self.n > 1)
         try:
             return c.query_dicts("SHOW CLUSTER")
         finally:
@@ -284,7 +357,7 @@ class Cluster:
         """Lines of the members' logs where AddressSanitizer, LeakSanitizer or UBSan reported
         (a sanitizer build's server may report and go on, or report at exit)."""
         found = []
-        for m in self.members.values():
+        for m in self.processes.values():
             try:
                 with open(m.log, errors="replace") as f:
                     for line in f:
@@ -296,7 +369,7 @@ class Cluster:
 
     def logs_tail(self, lines=30):
         out = []
-        for m in self.members.values():
+        for m in self.processes.values():
             try:
                 with open(m.log, errors="replace") as f:
                     tail = f.readlines()[-lines:]

@@ -9,14 +9,21 @@
   pause  `--kills` rounds: SIGSTOP a minority of followers, wait for a write acknowledged
          without them, SIGCONT; then SIGSTOP the leader, wait for a write acknowledged by a new
          leader (clients stuck on the stopped leader give up after --client-timeout-s), SIGCONT.
-After kill and pause: the writers stop, a final linearizable read of every register joins the
-history, and the checks run: every member converges to the same rows for a full-table read
-(ORDER BY id, with read_consistency = 'local' on each member); every acknowledged insert is on
-every member, none known to have failed is anywhere; the history of reads, writes and CASes
-passes the linearizability checker; no member crashed, every member exits 0 on SIGTERM and
-no member's log holds a sanitizer report. Failure saves the history and prints the
-checker's report and the members' log tails; --dir keeps everything (default: a temporary
-directory removed on success).
+  members  under the writers: start a joiner (cluster_join = on) and ALTER CLUSTER ADD NODE it;
+         wait until it reports itself a follower (caught up from the log and promoted); ALTER
+         CLUSTER REMOVE NODE a follower, then the leader itself; each removed member must say
+         "removed" in SHOW CLUSTER and exit 0 on SIGTERM; then CREATE SNAPSHOT on the two
+         members left, SIGKILL and restart each in turn (a write must commit after each
+         restart, which needs both).
+After kill, pause and members: the writers stop, a final linearizable read of every register
+joins the history, and the checks run: every member converges to the same rows for a full-table
+read (ORDER BY id, with read_consistency = 'local' on each member) and then their whole states
+are byte-identical (harness.state_digest: every table dumped in key order, hashed); every
+acknowledged insert is on every member, none known to have failed is anywhere; the history of
+reads, writes and CASes passes the linearizability checker; no member crashed, every member
+exits 0 on SIGTERM and no member's log holds a sanitizer report. Failure saves the history and
+prints the checker's report and the members' log tails; --dir keeps everything (default: a
+temporary directory removed on success).
 
 Every run prints its seed; --seed N replays the clients' choices (not the scheduling).
 tools/cluster-soak runs these scenarios with bigger numbers.
@@ -27,6 +34,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +42,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import psycopg2  # noqa: E402
 
-from harness import LEADER_HINT_RE, ROOT, Client, ClientTimeout, Cluster  # noqa: E402
+from harness import (LEADER_HINT_RE, ROOT, Client, ClientTimeout, Cluster,  # noqa: E402
+                     state_digest)
 from history import History  # noqa: E402
 from linearize import check  # noqa: E402
 from workload import INSERT_ID_BASE, Workload  # noqa: E402
@@ -86,17 +95,37 @@ def wait_converged(cluster, timeout_s):
                 seen[m.id] = local_rows(m, cluster.n == 1)
             except (psycopg2.Error, ClientTimeout) as e:
                 err = e
-        if err is None and all(rows == seen[1] for rows in seen.values()):
-            return seen[1]
+        first = seen.get(cluster.ids[0])
+        if err is None and all(rows == first for rows in seen.values()):
+            return first
         if time.monotonic() > deadline:
             if err is not None:
                 raise Failure("members did not all answer a full-table read: %s" % err)
             sizes = {i: len(rows) for i, rows in seen.items()}
-            first = seen[1]
+            first = first or []
             diff = {i: sorted(set(map(tuple, rows)) ^ set(map(tuple, first)))[:5]
                     for i, rows in seen.items() if rows != first}
             raise Failure("members differ after %g s: row counts %s, first differences from "
-                          "member 1: %s" % (timeout_s, sizes, diff))
+                          "member %d: %s" % (timeout_s, sizes, cluster.ids[0], diff))
+        time.sleep(0.2)
+
+
+def wait_identical(cluster, timeout_s):
+    """Every member's whole state (state_digest: all tables in key order) is byte-identical;
+    returns (digest, rows). Failure naming each member's digest after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen, err = {}, None
+        for m in cluster.members.values():
+            try:
+                seen[m.id] = state_digest(m, cluster.n == 1)
+            except (psycopg2.Error, ClientTimeout) as e:
+                err = e
+        if err is None and len(set(seen.values())) == 1:
+            return next(iter(seen.values()))
+        if time.monotonic() > deadline:
+            raise Failure("members' states are not byte-identical after %g s: %s (last error: "
+                          "%s)" % (timeout_s, seen, err))
         time.sleep(0.2)
 
 
@@ -147,7 +176,9 @@ def scenario_basic(cluster, args):
     got = sorted((r[0], r[1]) for r in rows)
     if got != want:
         raise Failure("after the updates every member has %r, expected %r" % (got, want))
-    log("basic: %d writes each read on all %d members" % (2 * cluster.n, cluster.n))
+    digest, count = wait_identical(cluster, args.converge_s)
+    log("basic: %d writes each read on all %d members; states identical (%d rows, sha256 %s)"
+        % (2 * cluster.n, cluster.n, count, digest[:16]))
     if refused:
         log("NOTE: %d writes refused with 25006 by followers %s (no forwarding), written "
             "through the leader they named" % (len(refused), sorted(set(refused))))
@@ -215,6 +246,131 @@ def nemesis_pause(cluster, work, args, rng):
     return waits
 
 
+def alter_cluster(cluster, sql, done_code, timeout_s=30.0):
+    """Runs ALTER CLUSTER through the leader until it succeeds; done_code (42710 for ADD, 42704
+    for REMOVE) after an attempt of unknown outcome means an earlier attempt took effect."""
+    deadline = time.monotonic() + timeout_s
+    tried = False
+    while True:
+        leader = cluster.processes[cluster.leader(timeout_s)]
+        c = Client(leader.pg_port, 10.0)
+        try:
+            c.execute(sql)
+            return
+        except (psycopg2.Error, ClientTimeout) as e:
+            if tried and getattr(e, "pgcode", None) == done_code:
+                return
+            if time.monotonic() > deadline:
+                raise Failure("%s: %s" % (sql, e))
+            tried = True
+            time.sleep(0.2)
+        finally:
+            c.close()
+
+
+def self_role(cluster, member_id):
+    """The role member_id reports for itself in SHOW CLUSTER, None when it does not answer."""
+    try:
+        rows = cluster.members_view(member_id)
+    except (psycopg2.Error, ClientTimeout):
+        return None
+    return next((r["role"] for r in rows if r["is_self"]), None)
+
+
+def wait_role(cluster, member_id, roles, timeout_s, seen_by=None):
+    """Waits until member_id's role is one of roles, as it says itself (or as seen_by says)."""
+    deadline = time.monotonic() + timeout_s
+    role = None
+    while time.monotonic() < deadline:
+        if seen_by is None:
+            role = self_role(cluster, member_id)
+        else:
+            try:
+                rows = cluster.members_view(seen_by)
+                role = next((r["role"] for r in rows if r["id"] == member_id), "absent")
+            except (psycopg2.Error, ClientTimeout):
+                role = None
+        if role in roles:
+            return role
+        time.sleep(0.05)
+    raise Failure("member %d is %s, not %s, after %g s%s" % (
+        member_id, role, "/".join(roles), timeout_s,
+        "" if seen_by is None else " (as member %d sees it)" % seen_by))
+
+
+def retire(cluster, member_id, timeout_s):
+    """A removed member says so, then exits 0 on SIGTERM."""
+    wait_role(cluster, member_id, ("removed",), timeout_s)
+    m = cluster.processes[member_id]
+    status = m.server.stop(timeout_s=30.0)
+    if status != 0:
+        raise Failure("removed member %d exited with %s on SIGTERM" % (member_id, status))
+
+
+def check_join_config(args):
+    """A joiner with nobody to join is refused at start (it would wait for ever)."""
+    data = os.path.join(args.dir, "lonely-joiner")
+    proc = subprocess.run([args.server, "--join", "--port", "0", "--data-dir", data],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode == 0 or "cluster_join needs cluster_nodes" not in proc.stderr:
+        raise Failure("--join without cluster_nodes: exit %d, stderr %r"
+                      % (proc.returncode, proc.stderr[-300:]))
+
+
+def nemesis_members(cluster, work, args, rng):
+    """Under the writers: add a member (a joiner that catches up from the log and is promoted),
+    remove a follower, then remove the leader itself."""
+    check_join_config(args)
+    figures = {"join_to_follower_ms": [], "leader_removal_to_new_leader_ms": []}
+    time.sleep(args.interval_s * (0.5 + rng.random()))
+    m = cluster.add_member()
+    started = time.monotonic()
+    alter_cluster(cluster, "ALTER CLUSTER ADD NODE %d '127.0.0.1:%d'" % (m.id, m.raft_port),
+                  "42710")
+    cluster.register(m)
+    wait_role(cluster, m.id, ("follower", "leader"), args.leader_timeout_s)
+    figures["join_to_follower_ms"].append((time.monotonic() - started) * 1000)
+    log("member %d joined and was promoted to voter in %.0f ms" % (m.id, figures[
+        "join_to_follower_ms"][-1]))
+    time.sleep(args.interval_s * (0.5 + rng.random()))
+    leader = cluster.leader(args.leader_timeout_s)
+    victim = rng.choice([i for i in cluster.followers(leader) if i != m.id])
+    alter_cluster(cluster, "ALTER CLUSTER REMOVE NODE %d" % victim, "42704")
+    cluster.unregister(victim)
+    wait_role(cluster, victim, ("absent",), args.leader_timeout_s, seen_by=leader)
+    retire(cluster, victim, args.leader_timeout_s)
+    log("follower %d removed" % victim)
+    time.sleep(args.interval_s * (0.5 + rng.random()))
+    leader = cluster.leader(args.leader_timeout_s)
+    started = time.monotonic()
+    alter_cluster(cluster, "ALTER CLUSTER REMOVE NODE %d" % leader, "42704")
+    cluster.unregister(leader)
+    new_leader = cluster.leader(args.leader_timeout_s)
+    figures["leader_removal_to_new_leader_ms"].append((time.monotonic() - started) * 1000)
+    retire(cluster, leader, args.leader_timeout_s)
+    log("leader %d removed itself; member %d leads; members now %s"
+        % (leader, new_leader, list(cluster.ids)))
+    # the membership survives a crash: with two members left, a write commits only once the
+    # restarted one reconnects -- an original member knows the joiner only from its own log, and
+    # restarts from a snapshot taken after the changes (the log before it is not replayed)
+    for member_id in cluster.ids:
+        c = Client(cluster.members[member_id].pg_port, 30.0, local=True)
+        try:
+            retry(lambda: c.execute("CREATE SNAPSHOT"), 30, "snapshot on member %d" % member_id)
+        finally:
+            c.close()
+    for member_id in cluster.ids:
+        time.sleep(args.interval_s * (0.5 + rng.random()))
+        cluster.kill(member_id)
+        time.sleep(args.down_s)
+        killed = time.monotonic_ns()
+        cluster.restart(member_id)
+        if work.wait_ack_after(killed, args.leader_timeout_s) is None:
+            raise Failure("no write acknowledged after member %d restarted" % member_id)
+        log("member %d killed and restarted; writes go on" % member_id)
+    return figures
+
+
 def final_reads(cluster, work, history):
     """One linearizable read of every register through the leader, recorded in the history."""
     leader = cluster.members[cluster.leader(60)]
@@ -256,6 +412,9 @@ def verify(cluster, work, history, args):
     crashed = [m for m in cluster.members.values() if not m.running]
     if crashed:
         raise Failure("members exited during the run: %s" % crashed)
+    digest, count = wait_identical(cluster, args.converge_s)
+    log("all %d members' states are byte-identical: %d rows, sha256 %s"
+        % (cluster.n, count, digest[:16]))
     unknown_ins = len(work.inserted["unknown"] & ids)
     return {"rows": len(rows), "checker_s": time.monotonic() - started,
             "unknown_inserts_applied": "%d of %d" % (unknown_ins,
@@ -268,7 +427,8 @@ def run_faults(cluster, args, rng):
                     timeout_s=args.client_timeout_s)
     work.setup()
     work.start()
-    nemesis = nemesis_kill if args.scenario == "kill" else nemesis_pause
+    nemesis = {"kill": nemesis_kill, "pause": nemesis_pause,
+               "members": nemesis_members}[args.scenario]
     try:
         figures = nemesis(cluster, work, args, rng)
         time.sleep(args.interval_s)
@@ -292,7 +452,7 @@ def run_faults(cluster, args, rng):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("scenario", choices=["basic", "kill", "pause"])
+    ap.add_argument("scenario", choices=["basic", "kill", "pause", "members"])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--kills", type=int, default=3, help="kills (kill) or rounds (pause)")

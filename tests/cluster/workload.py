@@ -96,22 +96,26 @@ class Workload:
                     return member.id
             if int(m.group(1)) in self.cluster.members:  # node ids are member ids here
                 return int(m.group(1))
-        return member_id % self.cluster.n + 1
+        return self.cluster.next_member(member_id)
 
     def _writer(self, index):
         rng = random.Random(self.seed * 1000 + index)
-        member_id = index % self.cluster.n + 1
+        member_id = self.cluster.ids[index % len(self.cluster.ids)]
         client, seq = None, 0
         last_seen = {}  # key -> last value this writer read or wrote (CAS expectations)
         kinds = [k for k, weight in self.mix.items() for _ in range(weight)]
         while not self.stop_event.is_set():
             if client is None:
-                client = Client(self.cluster.members[member_id].pg_port, self.timeout_s)
+                member = self.cluster.members.get(member_id)
+                if member is None:  # removed from the cluster
+                    member_id = self.cluster.next_member(member_id)
+                    continue
+                client = Client(member.pg_port, self.timeout_s)
                 try:
                     client.connect()
                 except (psycopg2.Error, ClientTimeout) as e:
                     self._count_error(e)
-                    client, member_id = None, member_id % self.cluster.n + 1
+                    client, member_id = None, self.cluster.next_member(member_id)
                     time.sleep(0.05)
                     continue
             seq += 1
@@ -122,7 +126,7 @@ class Workload:
                 self._one(client, kind, key, value, index, seq, last_seen)
             except (psycopg2.Error, ClientTimeout) as e:
                 self._count_error(e)
-                if getattr(e, "pgcode", None) is None or e.pgcode == "25006":
+                if getattr(e, "pgcode", None) in (None, "25006", "57P03"):
                     client.close()
                     client, member_id = None, self._target_after(member_id, e)
                     time.sleep(0.02)

@@ -625,6 +625,25 @@ START_TEST(test_transactions_and_explain) {
 }
 END_TEST
 
+START_TEST(test_alter_cluster) {
+    stmt_t *s = parse1("ALTER CLUSTER ADD NODE 4 '127.0.0.1:7004'");
+    ck_assert_int_eq(s->kind, STMT_ALTER_CLUSTER);
+    ck_assert(s->u.alter_cluster->add);
+    ck_assert_int_eq(s->u.alter_cluster->id, 4);
+    ck_assert_str_eq(s->u.alter_cluster->address, "127.0.0.1:7004");
+    s = parse1("alter cluster remove node 2;");
+    ck_assert_int_eq(s->kind, STMT_ALTER_CLUSTER);
+    ck_assert(!s->u.alter_cluster->add);
+    ck_assert_int_eq(s->u.alter_cluster->id, 2);
+    ck_assert_ptr_null(s->u.alter_cluster->address);
+    ck_assert_int_eq(parse("ALTER CLUSTER ADD NODE 4"), CTX_ESYNTAX);
+    ck_assert_int_eq(parse("ALTER CLUSTER REMOVE NODE 'x'"), CTX_ESYNTAX);
+    ck_assert_int_eq(parse("ALTER CLUSTER DROP NODE 2"), CTX_ESYNTAX);
+    ck_assert_int_eq(parse("ALTER CLUSTER REMOVE NODE 0"), CTX_EBAD_PARAM);
+    ck_assert_int_eq(parse("ALTER CLUSTER REMOVE NODE 3000000000"), CTX_EBAD_PARAM);
+}
+END_TEST
+
 START_TEST(test_multiple_statements) {
     ck_assert_int_eq(parse("SELECT 1; ; SELECT 2 ;;"), CTX_OK);
     ck_assert_int_eq(nstmts, 2);
@@ -943,6 +962,7 @@ static Suite *parser_suite(void) {
     tcase_add_test(tc, test_input_reachable_assertions);
     tcase_add_test(tc, test_stack_guard_in_parser);
     tcase_add_test(tc, test_random_inputs);
+    tcase_add_test(tc, test_alter_cluster);
     suite_add_tcase(s, tc);
     return s;
 }

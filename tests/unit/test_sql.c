@@ -377,6 +377,48 @@ END_TEST
 
 /* First committer wins: a block whose write lost the race gets 40001 and is rolled back whole;
  * the autocommit write it raced keeps its effect; without a race nothing fails. */
+/* A fake sql_cluster_hooks_t.change: records the call, fails for id 13 (42710). */
+static struct {
+    bool add;
+    int64_t id;
+    char address[64];
+    bool forward;
+} change_seen;
+
+static int fake_change(void *ctx, bool add, int64_t id, const char *address, bool forward,
+                       uint64_t *lsn, ctx_err_t *err) {
+    (void)ctx;
+    change_seen.add = add;
+    change_seen.id = id;
+    snprintf(change_seen.address, sizeof(change_seen.address), "%s", address ? address : "-");
+    change_seen.forward = forward;
+    if (id == 13) {
+        return ctx_err_set(err, CTX_EDUP_OBJECT, "node 13 is already a member of the cluster");
+    }
+    *lsn = 777;
+    return CTX_OK;
+}
+
+START_TEST(test_alter_cluster) {
+    ck_assert_str_eq(run(fx.a, "ALTER CLUSTER REMOVE NODE 2"),
+                     "ERROR 0A000: this server is not a cluster member");
+    fx.db.cluster.change = fake_change;
+    ck_assert_str_eq(run(fx.a, "ALTER CLUSTER ADD NODE 4 '10.0.0.4:7004'"), "ALTER CLUSTER\n");
+    ck_assert(change_seen.add && change_seen.id == 4);
+    ck_assert_str_eq(change_seen.address, "10.0.0.4:7004");
+    ck_assert(change_seen.forward);                       /* follower_writes defaults to forward */
+    ck_assert_uint_eq(sql_session_commit_lsn(fx.a), 777); /* the reply waits for the change */
+    ck_assert_str_eq(run(fx.a, "ALTER CLUSTER REMOVE NODE 13"),
+                     "ERROR 42710: node 13 is already a member of the cluster");
+    ck_assert_str_eq(run(fx.a, "SET follower_writes = 'reject'; ALTER CLUSTER REMOVE NODE 3"),
+                     "SET\nALTER CLUSTER\n");
+    ck_assert(!change_seen.add && change_seen.id == 3 && !change_seen.forward);
+    ck_assert_str_eq(run(fx.a, "BEGIN; ALTER CLUSTER REMOVE NODE 3"),
+                     "ERROR 25001: ALTER CLUSTER cannot run inside a transaction block");
+    run(fx.a, "ROLLBACK");
+}
+END_TEST
+
 START_TEST(test_write_conflicts) {
     load_graph();
     const char *add10 = "UPDATE edges SET weight = weight + 10 WHERE src = 1 AND dst = 2";
@@ -432,6 +474,7 @@ int main(void) {
     tcase_add_test(tc, test_explain);
     tcase_add_test(tc, test_parameters);
     tcase_add_test(tc, test_write_conflicts);
+    tcase_add_test(tc, test_alter_cluster);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
