@@ -76,6 +76,7 @@
     X(CTX_EDUP_OBJECT, -81, "42710", "duplicate object")                                           \
     X(CTX_EPREREQ, -82, "55000", "object not in prerequisite state")                               \
     X(CTX_EIN_USE, -83, "55006", "object in use")                                                  \
+    X(CTX_ENOT_READY, -84, "55000", "object not in prerequisite state")                            \
     X(CTX_EBAD_ENCODING, -90, "22021", "character not in repertoire")                              \
     X(CTX_ESAVEPOINT, -91, "3B001", "invalid savepoint specification")
 

@@ -79,6 +79,24 @@ static void raft_reset_randomized_timeout(raft_t *r) {
         r->cfg.election_ticks + (uint32_t)raft_rng_below(r->cfg.rng, r->cfg.election_ticks);
 }
 
+/* Messages that reveal nothing this node has yet to make durable (raft_envelope_t.early): a
+ * leader's appends, snapshots and heartbeats (its term and vote were durable before it could win,
+ * its commit index counts its own entries only once persisted: thesis §10.2.1), heartbeat answers
+ * and ReadIndex traffic. Append answers and votes acknowledge durable state: they wait. */
+static bool raft_msg_early(uint8_t type) {
+    switch (type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_SNAPSHOT:
+    case RAFT_MSG_READ_INDEX:
+    case RAFT_MSG_READ_INDEX_RESP:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Encodes m (from and, when zero, term filled in) into the outbox. */
 void raft_send(raft_t *r, raft_msg_t *m) {
     CTX_ASSERT(m->to != RAFT_NONE);
@@ -93,8 +111,11 @@ void raft_send(raft_t *r, raft_msg_t *m) {
     }
     size_t off = buf_size(&r->out);
     raft_msg_encode(m, &r->out);
-    r->outs[r->outs_count++] =
-        (raft_out_t){.to = m->to, .type = m->type, .off = off, .len = buf_size(&r->out) - off};
+    r->outs[r->outs_count++] = (raft_out_t){.to = m->to,
+                                            .type = m->type,
+                                            .early = raft_msg_early(m->type),
+                                            .off = off,
+                                            .len = buf_size(&r->out) - off};
 }
 
 /* Common part of every role change: new term clears the vote; timers and votes restart. */
@@ -258,6 +279,7 @@ int raft_new(const raft_config_t *config, const raft_restore_t *restore, raft_t 
     }
     r->log.commit = hs->commit > r->log.snap_index ? hs->commit : r->log.snap_index;
     r->log.stable = last;
+    r->log.persisted = last; /* restored from the disk */
     if (bootstrap && !raft_bootstrap(r, restore->bootstrap)) {
         goto fail;
     }
@@ -463,7 +485,10 @@ static void raft_commit_to(raft_t *r, uint64_t index) {
     }
 }
 
-/* Appends m's entries after the matching point, truncating a conflicting suffix. */
+/* Appends m's entries after the matching point, truncating a conflicting suffix; returns the
+ * last index the log now shares with the leader. When the log cannot grow, the entries that fit
+ * stay appended, the rest are left for the leader to send again (it learns the shorter index
+ * from the reply), and r->append_refused tells raft_step to report CTX_ENOMEM. */
 static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     uint64_t last_new = m->index + m->entries_count;
     uint32_t i = 0;
@@ -485,6 +510,10 @@ static uint64_t raft_append_entries(raft_t *r, const raft_msg_t *m) {
     }
     for (; i < m->entries_count; i++) {
         const raft_entry_t *e = &m->entries[i];
+        if (raft_log_reserve(&r->log, e->len) != CTX_OK) {
+            r->append_refused = true;
+            return raft_log_last_index(&r->log);
+        }
         raft_log_append(&r->log, e->term, e->type, e->data, e->len);
         raft_conf_appended(r, e->index, e);
     }
@@ -644,6 +673,7 @@ int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
         raft_handle_vote(raft, &m);
         return 0;
     }
+    raft->append_refused = false;
     switch (raft->role) {
     case RAFT_LEADER:
         raft_leader_step(raft, &m);
@@ -656,5 +686,5 @@ int raft_step(raft_t *raft, const uint8_t *bytes, size_t len) {
         raft_step_follower(raft, &m);
         break;
     }
-    return 0;
+    return raft->append_refused ? CTX_ENOMEM : 0;
 }

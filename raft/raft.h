@@ -12,10 +12,18 @@
  *      if must_sync, fsync before going on (votes and acknowledged entries must be durable
  *      before any message that reveals them leaves the node); without must_sync the batch only
  *      moved the commit index, which may be written lazily (a leader re-teaches it);
- *   3. messages   — send each encoded message to its target (best effort, any order);
+ *   3. messages   — send each encoded message to its target (best effort, any order); those
+ *                   marked `early` may be sent before step 2 is durable (a leader's appends go
+ *                   out while it writes the same entries, Raft thesis §10.2.1), provided the
+ *                   term and vote of every earlier batch are durable (a batch that changes them
+ *                   marks none early);
  *   4. committed  — apply to the state machine, in order;
  *   5. reads      — answer ReadIndex requests once the applied index reaches read.index;
  *   6. raft_advance().
+ * Once the entries of a batch are durable (step 2 done), raft_persisted() says so: a leader counts
+ * its own log towards the commit quorum only up to there. A caller that handles the steps in
+ * order calls it right after raft_advance(); one that pipelines (advances first, fsyncs in the
+ * background) calls it when the fsync returns, with any later batches in between.
  *
  * Timing: with raft_tick() every 10 ms, election_ticks = 15 gives the 150-300 ms randomized
  * election timeout of DESIGN §7 (heartbeat_ticks = 3: 30 ms); the simulator runs exactly that.
@@ -166,6 +174,7 @@ typedef struct raft_msg {
 typedef struct raft_envelope {
     uint32_t to;
     uint8_t type;
+    bool early; /* may leave before this batch's entries and hard state are durable */
     const uint8_t *bytes;
     size_t len;
 } raft_envelope_t;
@@ -240,7 +249,9 @@ void raft_free(raft_t *raft);
 void raft_tick(raft_t *raft);
 /* Feeds one encoded message received from the network. Messages for another node, from an older
  * term or otherwise irrelevant are dropped and return 0. Returns CTX_ECORRUPT / CTX_EPROTOCOL
- * for bad bytes (the message is ignored). bytes are borrowed for the call only. */
+ * for bad bytes (the message is ignored), and CTX_ENOMEM when the log could not grow to hold an
+ * AppendEntries' entries: those that fit are appended and acknowledged, the leader sends the
+ * rest again. bytes are borrowed for the call only. */
 int raft_step(raft_t *raft, const uint8_t *bytes, size_t len);
 /* Leader only: appends a normal entry (data copied, len <= RAFT_ENTRY_BYTES_MAX). Sets *index
  * (may be NULL) to its log index; the entry is committed only if it later appears in
@@ -270,8 +281,14 @@ int raft_compact(raft_t *raft, uint64_t index, const void *data, uint64_t len);
 bool raft_has_ready(const raft_t *raft);
 /* Fills *ready (see the top of this file). All pointers stay valid until raft_advance(). */
 void raft_ready(raft_t *raft, raft_ready_t *ready);
-/* Acknowledges that the batch from the last raft_ready() was handled completely. */
+/* Acknowledges that the batch from the last raft_ready() was handled (see the top of this file
+ * for the one step that may lag: durability, reported by raft_persisted). */
 void raft_advance(raft_t *raft, const raft_ready_t *ready);
+/* The log through index, whose entry has term, is durable on this node (index and term are the
+ * last entry of a batch whose step 2 completed). Reports for entries since truncated or replaced
+ * (another term at index) are ignored, so a stale report is harmless. A leader may commit more
+ * (the next ready). Not between raft_ready() and raft_advance(). */
+void raft_persisted(raft_t *raft, uint64_t index, uint64_t term);
 
 /* Introspection (never fail). */
 uint32_t raft_id(const raft_t *raft);

@@ -8,7 +8,10 @@
  * mutate the core until raft_advance() (asserted through in_ready), so those pointers stay
  * valid. must_sync is set when the batch carries entries, a snapshot, or a new term or vote —
  * the things another node may rely on once a message from this batch is received; a commit
- * index alone is recoverable from the leader and need not be synced.
+ * index alone is recoverable from the leader and need not be synced. Messages that depend on
+ * none of that are marked early (raft.c, raft_msg_early) unless the batch changes the term or
+ * vote: so a leader's appends leave while it persists the same entries, and its own match —
+ * hence the commit index — moves only with raft_persisted().
  */
 #include "raft_int.h"
 
@@ -22,12 +25,12 @@ static bool raft_accepts_proposals(const raft_t *r) {
     return r->role == RAFT_LEADER && r->transferee == RAFT_NONE;
 }
 
-/* Appends an entry as leader and marks it for broadcast at the next ready. */
+/* Appends an entry as leader and marks it for broadcast at the next ready. The leader's own
+ * match moves only when the entry is durable (raft_persisted). */
 static uint64_t raft_leader_append(raft_t *r, uint8_t type, const uint8_t *data, uint32_t len) {
     uint64_t index = raft_log_append(&r->log, r->term, type, data, len);
     raft_progress_t *self = raft_progress_get(r, r->cfg.id);
     CTX_ASSERT(self != NULL);
-    self->match = index;
     self->next = index + 1;
     r->pending_bcast = true;
     return index;
@@ -51,7 +54,6 @@ int raft_propose(raft_t *raft, const void *data, uint32_t len, uint64_t *index) 
     if (index != NULL) {
         *index = at;
     }
-    (void)raft_maybe_commit(raft); /* a single-voter cluster commits at once */
     return 0;
 }
 
@@ -236,8 +238,9 @@ void raft_ready(raft_t *raft, raft_ready_t *ready) {
         ready->snapshot = &raft->ready_snapshot;
     }
     raft_ready_entries(raft, ready);
-    ready->must_sync = ready->entries_count > 0 || ready->snapshot != NULL ||
-                       ready->hard_state.term != prev->term || ready->hard_state.vote != prev->vote;
+    bool votes_changed =
+        ready->hard_state.term != prev->term || ready->hard_state.vote != prev->vote;
+    ready->must_sync = ready->entries_count > 0 || ready->snapshot != NULL || votes_changed;
     if (raft->outs_count > raft->envelopes_cap) {
         raft->envelopes_cap = raft->outs_cap;
         raft->envelopes =
@@ -245,8 +248,11 @@ void raft_ready(raft_t *raft, raft_ready_t *ready) {
     }
     for (size_t i = 0; i < raft->outs_count; i++) {
         const raft_out_t *o = &raft->outs[i];
-        raft->envelopes[i] = (raft_envelope_t){
-            .to = o->to, .type = o->type, .bytes = buf_peek(&raft->out) + o->off, .len = o->len};
+        raft->envelopes[i] = (raft_envelope_t){.to = o->to,
+                                               .type = o->type,
+                                               .early = o->early && !votes_changed,
+                                               .bytes = buf_peek(&raft->out) + o->off,
+                                               .len = o->len};
     }
     ready->messages = raft->outs_count > 0 ? raft->envelopes : NULL;
     ready->messages_count = raft->outs_count;
@@ -272,6 +278,29 @@ void raft_advance(raft_t *raft, const raft_ready_t *ready) {
     raft->outs_count = 0;
     buf_reset(&raft->out);
     raft->read_states_count = 0;
+}
+
+/* See raft.h. A leader's own match follows its durable log, so it counts towards a quorum only
+ * what a crash cannot take back. */
+void raft_persisted(raft_t *raft, uint64_t index, uint64_t term) {
+    CTX_ASSERT(!raft->in_ready);
+    if (index <= raft->log.persisted || index > raft->log.stable ||
+        !raft_log_match_term(&raft->log, index, term)) {
+        return; /* already known, or the entry was truncated or replaced since */
+    }
+    raft->log.persisted = index;
+    if (raft->role != RAFT_LEADER) {
+        return;
+    }
+    raft_progress_t *self = raft_progress_get(raft, raft->cfg.id);
+    CTX_ASSERT(self != NULL);
+    if (index <= self->match) {
+        return;
+    }
+    self->match = index;
+    if (raft_maybe_commit(raft) && raft->role == RAFT_LEADER) {
+        raft_bcast_append(raft); /* followers learn the new commit index */
+    }
 }
 
 /* ---- introspection ---------------------------------------------------------------------- */

@@ -27,9 +27,10 @@ typedef struct raft_log {
     uint8_t *data;
     size_t data_len;
     size_t data_cap;
-    uint64_t stable;  /* entries <= stable were handed out for persistence */
-    uint64_t commit;  /* highest index known committed */
-    uint64_t applied; /* highest index handed out for application */
+    uint64_t stable;    /* entries <= stable were handed out for persistence */
+    uint64_t persisted; /* entries <= persisted are durable on this node (raft_persisted) */
+    uint64_t commit;    /* highest index known committed */
+    uint64_t applied;   /* highest index handed out for application */
 } raft_log_t;
 
 typedef enum {
@@ -65,6 +66,7 @@ typedef struct raft_read_req {
 typedef struct raft_out {
     uint32_t to;
     uint8_t type;
+    bool early; /* raft_envelope_t.early, before the batch's own term/vote check */
     size_t off;
     size_t len;
 } raft_out_t;
@@ -81,7 +83,8 @@ struct raft {
     uint64_t pending_conf_index;
     uint8_t *snap_data; /* state machine bytes of the snapshot at log.snap_index */
     uint64_t snap_len;
-    bool snap_install; /* a received snapshot awaits the next ready */
+    bool snap_install;   /* a received snapshot awaits the next ready */
+    bool append_refused; /* this raft_step's entries did not all fit in the log (CTX_ENOMEM) */
     raft_snapshot_t ready_snapshot;
 
     uint32_t election_elapsed;

@@ -16,6 +16,8 @@
  *               timeouts and probes again (so a lost snapshot cannot stall a follower forever).
  * Commit: the quorum index (the largest index a majority of voters has) commits only when its
  * entry is of the leader's current term (Raft §5.4.2, figure 8); earlier entries commit with it.
+ * The leader's own match is its durable log (raft_persisted), not its log: its appends leave
+ * before its own write completes (thesis §10.2.1), and a majority must hold an entry on disk.
  * Building with -DRAFT_TEST_BUG_COMMIT_OLD_TERM removes that term check, for the planted-bug
  * test that proves the simulator notices.
  * ReadIndex (thesis §6.4): a read is registered at the current commit index once the leader has
@@ -144,7 +146,7 @@ void raft_become_leader(raft_t *r) {
     /* An entry of our own term: committing it commits every earlier entry (figure 8). */
     r->term_start_index = raft_log_append(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0);
     raft_progress_t *self = raft_progress_get(r, r->cfg.id);
-    self->match = r->term_start_index;
+    self->match = r->log.persisted; /* the no-op counts once raft_persisted reports it */
     self->next = r->term_start_index + 1;
     r->pending_bcast = true;
     (void)raft_maybe_commit(r);

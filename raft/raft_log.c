@@ -6,7 +6,8 @@
  * `data`; truncating after an index cuts both arrays at that entry; compaction memmoves the
  * surviving tail to the front and rebases offsets. Arrays grow geometrically and are never
  * shrunk, so a node in steady state (compacting regularly) stops calling malloc. The log knows
- * three marks: stable (handed out for persistence), commit and applied (handed out for
+ * four marks: stable (handed out for persistence), persisted (reported durable by the caller,
+ * raft_persisted; at most last, cut back by truncation), commit and applied (handed out for
  * application); invariants applied <= commit <= last and snap_index <= applied are asserted.
  */
 #include "raft_int.h"
@@ -23,6 +24,7 @@ void raft_log_init(raft_log_t *log, uint64_t snap_index, uint64_t snap_term) {
     log->snap_index = snap_index;
     log->snap_term = snap_term;
     log->stable = snap_index;
+    log->persisted = snap_index;
     log->commit = snap_index;
     log->applied = snap_index;
 }
@@ -130,6 +132,9 @@ void raft_log_truncate_after(raft_log_t *log, uint64_t index) {
     if (log->stable > index) {
         log->stable = index;
     }
+    if (log->persisted > index) {
+        log->persisted = index;
+    }
 }
 
 /* Fills *out with the entry at index (snap_index < index <= last). out->data points into the
@@ -166,6 +171,9 @@ void raft_log_compact(raft_log_t *log, uint64_t index) {
     if (log->stable < index) {
         log->stable = index;
     }
+    if (log->persisted < index) {
+        log->persisted = index; /* applied entries are committed: a majority holds them */
+    }
 }
 
 /* Discards the whole log; it restarts after a snapshot at (snap_index, snap_term). */
@@ -175,6 +183,7 @@ void raft_log_reset(raft_log_t *log, uint64_t snap_index, uint64_t snap_term) {
     log->snap_index = snap_index;
     log->snap_term = snap_term;
     log->stable = snap_index;
+    log->persisted = snap_index;
     log->commit = snap_index;
     log->applied = snap_index;
 }

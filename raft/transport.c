@@ -9,6 +9,11 @@
  * copies the frame (header included) into one block, appends it to the peer's queue under the
  * mutex and wakes the thread, which writes the queue with sendmsg(MSG_NOSIGNAL) over up to
  * RT_IOV_MAX frames at a time (batching; nothing ever waits for a reply, so sends pipeline).
+ * When the queue is empty and the peer's connection is authenticated, rt_send writes the frame
+ * itself, under the mutex, on that socket (direct_fd) and skips the thread hand-off; what the
+ * socket does not take is queued with its offset for the thread. The thread writes data only
+ * from a non-empty queue and clears direct_fd under the mutex before it closes the socket, so
+ * the two writers never interleave and rt_send never writes on a closed descriptor.
  * A peer's queue is bounded by queue_bytes_max (a dead follower costs at most that much); over
  * it rt_send drops and counts. Inbound frames are read into exact-size blocks (the length is
  * validated against the limit of the connection's state before anything is allocated), checked
@@ -161,10 +166,11 @@ typedef struct rt_pstate {
     int64_t last_recv_ms;                       /* (mu) */
     bool connected;                             /* (mu) */
     char advertise[RT_ADVERTISE_MAX];           /* (mu) */
+    int direct_fd;                              /* (mu) out's socket once READY, else -1 */
     rt_conn_t *out;                             /* our dialer connection, NULL when none */
     int64_t next_connect_ms;
     int64_t backoff_ms;
-    size_t send_off; /* bytes of q_head already written on out */
+    size_t send_off; /* (mu) bytes of q_head already written on out */
 } rt_pstate_t;
 
 struct rt {
@@ -313,6 +319,9 @@ static void rt_conn_close(rt_t *rt, rt_conn_t *c) {
     }
     if (c->dialer && c->peer != NULL) {
         c->peer->connected = false;
+        if (c->peer->direct_fd == c->fd) {
+            c->peer->direct_fd = -1; /* before the close: rt_send must not write on it */
+        }
     }
     pthread_mutex_unlock(&rt->mu);
     epoll_ctl(rt->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -321,7 +330,9 @@ static void rt_conn_close(rt_t *rt, rt_conn_t *c) {
     if (c->dialer && c->peer != NULL) {
         rt_pstate_t *p = c->peer;
         p->out = NULL;
+        pthread_mutex_lock(&rt->mu);
         p->send_off = 0; /* a frame cut here is sent again whole on the next connection */
+        pthread_mutex_unlock(&rt->mu);
         rt->rng ^= rt->rng << 13;
         rt->rng ^= rt->rng >> 7;
         rt->rng ^= rt->rng << 17;
@@ -589,6 +600,7 @@ static void rt_on_accept(rt_t *rt, rt_conn_t *c, size_t len) {
     c->peer->backoff_ms = RT_BACKOFF_MIN_MS;
     pthread_mutex_lock(&rt->mu);
     c->peer->connected = true;
+    c->peer->direct_fd = c->fd;
     snprintf(c->peer->advertise, sizeof(c->peer->advertise), "%s", c->adv_peer);
     rt->stats.handshakes_ok++;
     pthread_mutex_unlock(&rt->mu);
@@ -1091,6 +1103,7 @@ static int rt_add_locked(rt_t *rt, const rt_peer_t *peer) {
         return CTX_ENOMEM;
     }
     p->cfg = *peer;
+    p->direct_fd = -1;
     p->backoff_ms = RT_BACKOFF_MIN_MS;
     rt->peers[rt->peers_count++] = p;
     return CTX_OK;
@@ -1200,6 +1213,22 @@ void rt_stop(rt_t *rt) {
     free(rt);
 }
 
+/* Writes f on p's socket from the caller's thread (mu held) when nothing is queued before it;
+ * returns the bytes the socket took (0 when it could not be tried or failed: the I/O thread
+ * then sends the frame, or finds the error). */
+static size_t rt_send_direct(rt_pstate_t *p, const rt_qframe_t *f) {
+    if (p->direct_fd < 0 || p->q_head != NULL) {
+        return 0;
+    }
+    for (;;) {
+        ssize_t n = send(p->direct_fd, f->data, f->size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        return n < 0 ? 0 : (size_t)n;
+    }
+}
+
 int rt_send(rt_t *rt, uint32_t to, uint8_t kind, const void *bytes, size_t len) {
     if (kind == 0 || kind > RT_KIND_USER_MAX || len > RT_FRAME_PAYLOAD_MAX) {
         return CTX_EBAD_PARAM;
@@ -1213,6 +1242,7 @@ int rt_send(rt_t *rt, uint32_t to, uint8_t kind, const void *bytes, size_t len) 
     }
     int rc = CTX_OK;
     bool wake = false;
+    size_t sent = 0;
     pthread_mutex_lock(&rt->mu);
     rt_pstate_t *p = rt_find_peer(rt, to);
     if (p == NULL) {
@@ -1223,7 +1253,12 @@ int rt_send(rt_t *rt, uint32_t to, uint8_t kind, const void *bytes, size_t len) 
     } else if (p->queued_bytes > 0 && p->queued_bytes + f->size > rt->queue_bytes_max) {
         p->dropped++;
         rc = CTX_ELIMIT;
+    } else if ((sent = rt_send_direct(p, f)) == f->size) {
+        p->sent++; /* f is freed below */
     } else {
+        if (sent > 0) {
+            p->send_off = sent; /* the queue was empty: f is its head */
+        }
         if (p->q_tail != NULL) {
             p->q_tail->next = f;
         } else {

@@ -2,13 +2,21 @@
  * cluster.c — the replicated state machine (contract and design in cluster.h).
  *
  * The ready pipeline. Each raft_ready() batch is handed over at once: its entries and hard state
- * are appended to the WAL (which returns a ticket per record), what must wait for them to be
- * durable -- the messages to send, the committed entries to apply, the confirmed reads -- is
- * copied into a stage tagged with the batch's last ticket, and raft_advance() is called right
- * away, so the core keeps accepting proposals and messages while the WAL writer fsyncs. Stages
- * run strictly in order, each once the WAL's durable ticket reaches its own; a batch that only
- * moved the commit index (no must_sync) waits for nothing but the stages before it. So no message
- * ever reveals an entry or a vote before it is on disk, and entries are applied in log order.
+ * are appended to the WAL (which returns a ticket per record), and raft_advance() is called right
+ * away, so the core keeps accepting proposals and messages while the WAL writer fsyncs. What must
+ * wait goes into stages, which run strictly in order: first the batch's committed entries and
+ * confirmed reads (a stage that waits for nothing but the stages before it: a committed entry is
+ * on a majority's disk whether or not this node's newest writes are on its own), then its
+ * messages, in a stage tagged with the newest ticket handed to the WAL so far, which runs once
+ * the WAL's durable ticket reaches it. So no message reveals an entry or a vote before it is on
+ * disk, and entries are applied in log order. Messages the core marks early (a leader's appends
+ * and heartbeats, heartbeat answers, ReadIndex traffic) skip the stages and leave at once, unless
+ * a stage holding a new term or vote still waits (c->votes_stages): a leader's followers write
+ * its entries while it does. The WAL's progress reaches the core through raft_persisted (the
+ * persist ring, in ticket order), and only then does the leader count itself towards a commit.
+ * Empty stages are not queued, so entries two followers committed are applied and answered
+ * without waiting for the leader's own fsync. A hard state that only moved the commit index is
+ * not written on its own (cl_persist).
  *
  * Pending entries (the leader's proposals not yet applied) sit in a ring in index order, each
  * with its undo records and encoded batch. A step-down queues a rollback stage at that point of
@@ -23,6 +31,7 @@
 #include "metrics.h"
 #include "raft.h"
 #include "recovery.h"
+#include "snapship.h"
 #include "transport.h"
 #include "wal.h"
 
@@ -43,7 +52,13 @@ enum {
     CL_RECV_MAX = 256,        /* transport frames stepped per notify round */
     CL_TICKS_CATCH_UP_MAX = 10,
     CL_ENC_KEEP_BYTES = 1 << 20,
+    CL_PERSIST_MAX = 64, /* batches whose durability the core has yet to hear (then coalesced) */
 };
+
+/* The last entry of a batch handed to the WAL: raft_persisted once its ticket is durable. */
+typedef struct cl_persist {
+    uint64_t ticket, index, term;
+} cl_persist_t;
 
 typedef struct cl_pending {
     uint64_t index;
@@ -69,6 +84,7 @@ typedef struct cl_stage {
     struct cl_stage *next;
     cl_stage_kind_t kind;
     uint64_t ticket; /* 0: waits only for the stages before it */
+    bool votes;      /* the batch changed the term or vote (early messages wait for it) */
     buf_t bytes;     /* message bytes and committed entries' data */
     cl_msg_t *msgs;
     size_t nmsgs;
@@ -94,6 +110,7 @@ struct cluster {
     raft_t *raft;
     raft_rng_t rng;
     rt_t *rt;
+    ship_t *ship; /* snapshot shipping: pulls a snapshot the leader sends, serves ours */
     int efd;
     pthread_t ticker;
     atomic_bool stop;
@@ -108,6 +125,13 @@ struct cluster {
     uint64_t applied_term;
     /* pipeline */
     cl_stage_t *head, *tail;
+    int votes_stages; /* queued stages with votes set */
+    uint64_t hs_term; /* term and vote of the newest batch handed over */
+    uint32_t hs_vote;
+    raft_hard_state_t hs_written;         /* the newest hard state handed to the WAL */
+    uint64_t wal_ticket;                  /* ticket of the newest record handed to the WAL */
+    cl_persist_t persist[CL_PERSIST_MAX]; /* ring, ticket order */
+    size_t persist_head, persist_count;
     /* pending proposals, ring in index order */
     cl_pending_t *pending;
     size_t pending_head, pending_count;
@@ -269,16 +293,20 @@ static int cl_decode(cluster_t *c, const uint8_t *bytes, uint32_t len, cmd_batch
     return cmd_decode(bytes, len, &c->scratch, batch, err);
 }
 
+/* Ops decoded at a time when a committed batch is fed to the index. */
+enum { CL_FEED_PIECE_OPS = 4096 };
+
+/* Feeds the index piece by piece, so the scratch holds one piece rather than the whole batch. */
 static void cl_feed_index(cluster_t *c, const uint8_t *bytes, uint32_t len) {
     const sql_commit_hooks_t *h = &c->db->hooks;
     if (h->applied == NULL) {
         return;
     }
-    cmd_batch_t batch;
     ctx_err_t err;
     ctx_err_clear(&err);
-    if (cl_decode(c, bytes, len, &batch, &err) == CTX_OK) {
-        h->applied(h->applied_ctx, &batch);
+    if (cmd_decode_pieces(bytes, len, &c->scratch, CL_FEED_PIECE_OPS, h->applied, h->applied_ctx,
+                          &err) != CTX_OK) {
+        CTX_WARN("cluster: committed batch not fed to the vector index: %s", err.message);
     }
 }
 
@@ -463,9 +491,10 @@ static bool cl_is_own(cluster_t *c, const raft_entry_t *e) {
     return false;
 }
 
-/* Copies what the batch's durability must precede: messages, committed entries (without the
- * data of this node's own proposals, which are applied already), reads. */
-static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t ticket) {
+/* Copies the messages that must wait for the batch's durability (the early ones are sent now
+ * instead when send_early). */
+static cl_stage_t *cl_stage_msgs(cluster_t *c, const raft_ready_t *rd, uint64_t ticket,
+                                 bool send_early) {
     cl_stage_t *st = ctx_calloc(1, sizeof(*st));
     st->kind = CL_STAGE_READY;
     st->ticket = ticket;
@@ -474,11 +503,31 @@ static cl_stage_t *cl_stage_copy(cluster_t *c, const raft_ready_t *rd, uint64_t 
         st->msgs = ctx_malloc(sizeof(cl_msg_t) * rd->messages_count);
         for (size_t i = 0; i < rd->messages_count; i++) {
             const raft_envelope_t *m = &rd->messages[i];
-            st->msgs[i] = (cl_msg_t){.to = m->to, .off = buf_size(&st->bytes), .len = m->len};
+            if (send_early && m->early) {
+                if (c->rt != NULL) {
+                    (void)rt_send(c->rt, m->to, RT_KIND_RAFT, m->bytes, m->len);
+                }
+                continue;
+            }
+            st->msgs[st->nmsgs++] =
+                (cl_msg_t){.to = m->to, .off = buf_size(&st->bytes), .len = m->len};
             buf_append(&st->bytes, m->bytes, m->len);
         }
-        st->nmsgs = rd->messages_count;
     }
+    if (buf_failed(&st->bytes)) {
+        CTX_ERROR("cluster: out of memory copying a ready batch");
+        abort(); /* the core already moved on: losing this batch would stall the member */
+    }
+    return st;
+}
+
+/* Copies the committed entries (without the data of this node's own proposals, which are applied
+ * already) and the confirmed reads. They wait only for the stages before them: a committed entry
+ * is on a majority's disk whether or not this batch's writes are on ours. */
+static cl_stage_t *cl_stage_apply(cluster_t *c, const raft_ready_t *rd) {
+    cl_stage_t *st = ctx_calloc(1, sizeof(*st));
+    st->kind = CL_STAGE_READY;
+    buf_init(&st->bytes);
     if (rd->committed_count > 0) {
         st->entries = ctx_malloc(sizeof(cl_entry_t) * rd->committed_count);
         for (size_t i = 0; i < rd->committed_count; i++) {
@@ -520,7 +569,10 @@ static uint8_t cl_wal_type(const raft_entry_t *e) {
     }
 }
 
-/* Step 2 of raft.h: entries (truncating a conflicting suffix) and the hard state into the WAL. */
+/* Step 2 of raft.h: entries (truncating a conflicting suffix) and the hard state into the WAL.
+ * A hard state that only moved the commit index (no must_sync) is not written on its own: every
+ * record the WAL writes is fsynced, and a commit index is only a lower bound the leader teaches
+ * again; it goes with the next batch that syncs anyway (a follower's next entries, a vote). */
 static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
     uint64_t ticket = 0;
     for (size_t i = 0; i < rd->entries_count; i++) {
@@ -531,7 +583,10 @@ static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
             abort(); /* the core counts it as persisted from here on */
         }
     }
-    if (rd->hard_state_changed) {
+    const raft_hard_state_t *h = &rd->hard_state;
+    if (rd->must_sync && (h->term != c->hs_written.term || h->vote != c->hs_written.vote ||
+                          h->commit != c->hs_written.commit)) {
+        c->hs_written = *h;
         uint8_t hs[RAFT_HARD_STATE_SIZE];
         raft_hard_state_encode(&rd->hard_state, hs);
         uint64_t t = wal_save_hard_state(c->wal, hs);
@@ -540,6 +595,9 @@ static uint64_t cl_persist(cluster_t *c, const raft_ready_t *rd) {
             abort();
         }
         ticket = t;
+    }
+    if (ticket != 0) {
+        c->wal_ticket = ticket;
     }
     return ticket;
 }
@@ -616,13 +674,46 @@ static void cl_metrics(void *ctx, metrics_raft_t *out) {
     out->commit_index = atomic_load(&c->pub_commit);
     out->applied_index = atomic_load(&c->pub_applied);
     out->leader_id = atomic_load(&c->pub_leader);
-    out->leader_address = "";
+    rt_peer_status_t st; /* the transport's status is safe from any thread */
+    if (out->leader_id == c->cfg.node_id) {
+        snprintf(out->leader_address, sizeof(out->leader_address), "%s", c->advertise);
+    } else if (out->leader_id != RAFT_NONE && c->rt != NULL &&
+               rt_peer_status(c->rt, (uint32_t)out->leader_id, &st) == CTX_OK) {
+        snprintf(out->leader_address, sizeof(out->leader_address), "%s", st.advertise);
+    }
     out->ready = out->leader_id != RAFT_NONE && out->applied_index >= out->commit_index;
+}
+
+/* Remembers that the batch's last entry (index, term) is durable once ticket is. A full ring
+ * folds the report into its newest one: a later ticket covers the earlier write, and an index
+ * the later batch truncated is gone anyway. */
+static void cl_persist_note(cluster_t *c, uint64_t ticket, uint64_t index, uint64_t term) {
+    cl_persist_t p = {.ticket = ticket, .index = index, .term = term};
+    if (c->persist_count == CL_PERSIST_MAX) {
+        c->persist[(c->persist_head + c->persist_count - 1) % CL_PERSIST_MAX] = p;
+        return;
+    }
+    c->persist[(c->persist_head + c->persist_count) % CL_PERSIST_MAX] = p;
+    c->persist_count++;
+}
+
+/* Tells the core which batches the WAL made durable. True when any was reported. */
+static bool cl_report_persisted(cluster_t *c) {
+    uint64_t durable = wal_durable_ticket(c->wal);
+    bool any = false;
+    while (c->persist_count > 0 && c->persist[c->persist_head].ticket <= durable) {
+        const cl_persist_t *p = &c->persist[c->persist_head];
+        raft_persisted(c->raft, p->index, p->term);
+        c->persist_head = (c->persist_head + 1) % CL_PERSIST_MAX;
+        c->persist_count--;
+        any = true;
+    }
+    return any;
 }
 
 /* Runs the stages whose WAL records are durable, in order. True when any ran. */
 static bool cl_run_stages(cluster_t *c) {
-    bool ran = false;
+    bool ran = cl_report_persisted(c);
     while (c->head != NULL) {
         cl_stage_t *st = c->head;
         if (st->ticket != 0 && wal_durable_ticket(c->wal) < st->ticket) {
@@ -631,6 +722,9 @@ static bool cl_run_stages(cluster_t *c) {
         c->head = st->next;
         if (c->head == NULL) {
             c->tail = NULL;
+        }
+        if (st->votes) {
+            c->votes_stages--;
         }
         cl_run_stage(c, st);
         cl_stage_free(st);
@@ -663,28 +757,73 @@ static void cl_membership_changed(cluster_t *c) {
     mb_sync_peers(c->rt, &c->peers, &c->book, conf, c->cfg.node_id, cl_now_ms());
 }
 
-/* Hands every ready batch over to the pipeline, then runs what is durable. */
+/* Hands one ready batch over: WAL, early messages, the stage for the rest, advance. True when
+ * the batch carried a snapshot to install: snapship takes over and the core waits for it. */
+static bool cl_hand_over(cluster_t *c) {
+    raft_ready_t rd;
+    raft_ready(c->raft, &rd);
+    cl_soft_state(c, &rd);
+    if (rd.snapshot != NULL) {
+        /* Step 1: snapship pulls the leader's snapshot, installs it and restarts this member
+         * into it. Until then the core is frozen (cluster_on_notify) and nothing of this
+         * batch goes out: its acknowledgement would claim the snapshot is installed. */
+        uint64_t index = rd.snapshot->index;
+        c->hs_term = rd.hard_state.term;
+        c->hs_vote = rd.hard_state.vote;
+        (void)cl_persist(c, &rd);
+        raft_advance(c->raft, &rd);
+        ship_begin(c->ship, rd.leader, index);
+        return true;
+    }
+    bool votes = rd.hard_state.term != c->hs_term || rd.hard_state.vote != c->hs_vote;
+    c->hs_term = rd.hard_state.term;
+    c->hs_vote = rd.hard_state.vote;
+    uint64_t ticket = cl_persist(c, &rd);
+    if (rd.entries_count > 0) {
+        const raft_entry_t *last = &rd.entries[rd.entries_count - 1];
+        cl_persist_note(c, ticket, last->index, last->term);
+    }
+    cl_stage_t *apply = cl_stage_apply(c, &rd);
+    /* What waits does so for every record written so far, not only this batch's: an earlier
+     * batch's entries may have had no stage of their own (a leader's, all early). */
+    cl_stage_t *msgs = cl_stage_msgs(c, &rd, c->wal_ticket, c->votes_stages == 0);
+    raft_advance(c->raft, &rd);
+    if (apply->nentries > 0 || apply->nreads > 0) {
+        cl_stage_push(c, apply);
+    } else {
+        cl_stage_free(apply);
+    }
+    msgs->votes = votes;
+    if (msgs->nmsgs > 0 || votes) {
+        c->votes_stages += votes ? 1 : 0;
+        cl_stage_push(c, msgs);
+    } else {
+        cl_stage_free(msgs); /* nothing waits for this batch's durability but the persist ring */
+    }
+    return false;
+}
+
+/* Hands every ready batch over to the pipeline and runs what is durable, until neither yields
+ * more (a durable report can let the leader commit, which is another batch). */
 static bool cl_process(cluster_t *c) {
     bool any = false;
-    for (int round = 0; round < 64 && raft_has_ready(c->raft); round++) {
-        raft_ready_t rd;
-        raft_ready(c->raft, &rd);
-        cl_soft_state(c, &rd);
-        if (rd.snapshot != NULL) {
-            CTX_ERROR("cluster: the leader sent a snapshot (index %" PRIu64
-                      "); installing snapshots from the leader is not supported yet, restart this "
-                      "member from a copy of a current member's data directory",
-                      rd.snapshot->index);
+    for (int round = 0; round < 64; round++) {
+        bool moved = false;
+        for (int n = 0; n < 64 && raft_has_ready(c->raft); n++) {
+            moved = true;
+            if (cl_hand_over(c)) { /* installing a snapshot: the core waits for it */
+                cl_membership_changed(c);
+                return true;
+            }
         }
-        uint64_t ticket = cl_persist(c, &rd);
-        cl_stage_t *st = cl_stage_copy(c, &rd, rd.must_sync ? ticket : 0);
-        raft_advance(c->raft, &rd);
-        cl_stage_push(c, st);
-        any = true;
+        moved = cl_run_stages(c) || moved;
+        any = any || moved;
+        if (!moved || !raft_has_ready(c->raft)) {
+            break;
+        }
     }
-    bool ran = cl_run_stages(c);
     cl_membership_changed(c);
-    return ran || any;
+    return any;
 }
 
 /* ---------------------------------------------------------------- SQL hooks */
@@ -1051,11 +1190,17 @@ static void cl_receive(cluster_t *c) {
         if (frames[i].kind == MB_KIND_REMOVED && frames[i].len == 8) {
             cl_note_removed(c, "a member applied its removal"); /* an authenticated member */
         }
-        if (frames[i].kind != RT_KIND_RAFT || c->removed) {
-            continue;
+        if (frames[i].kind == RT_KIND_SNAPSHOT) {
+            ship_on_frame(c->ship, frames[i].from, frames[i].bytes, frames[i].len);
+        }
+        if (frames[i].kind != RT_KIND_RAFT || c->removed || ship_active(c->ship)) {
+            continue; /* while a snapshot is pulled the core is frozen: Raft retries */
         }
         int rc = raft_step(c->raft, frames[i].bytes, frames[i].len);
-        if (rc != CTX_OK) {
+        if (rc == CTX_ENOMEM) {
+            CTX_WARN("cluster: out of memory for entries from node %u; they come again",
+                     frames[i].from);
+        } else if (rc != CTX_OK) {
             CTX_WARN("cluster: dropped a bad message from node %u (%s)", frames[i].from,
                      ctx_sqlstate(rc));
         }
@@ -1066,6 +1211,11 @@ static void cl_receive(cluster_t *c) {
 }
 
 void cluster_on_notify(cluster_t *c) {
+    if (ship_active(c->ship)) {
+        cl_receive(c);
+        ship_poll(c->ship);
+        return;
+    }
     cl_tick(c);
     cl_receive(c);
     (void)cl_process(c);
@@ -1243,6 +1393,9 @@ static int cl_raft_new(cluster_t *c, ctx_err_t *err) {
     if (restore.hard_state.commit > last) {
         restore.hard_state.commit = last; /* a lower bound is always safe */
     }
+    c->hs_written = restore.hard_state;
+    c->hs_term = restore.hard_state.term;
+    c->hs_vote = restore.hard_state.vote;
     raft_snapshot_t snap = {.index = ri->snapshot_index, .term = snap_term, .conf = conf};
     (void)mb_history_at(&c->history, snap.index, &snap.conf); /* else the configured voters */
     bool bootstrap_log =
@@ -1350,6 +1503,23 @@ static void cl_compact_cb(void *ctx, uint64_t index) {
     cluster_compact(ctx, index);
 }
 
+static int cl_ship_send(void *ctx, uint32_t to, const void *bytes, size_t len) {
+    cluster_t *c = ctx;
+    return c->rt != NULL ? rt_send(c->rt, to, RT_KIND_SNAPSHOT, bytes, len) : CTX_EIO;
+}
+static int cl_ship_reserve(void *ctx, uint64_t *id) {
+    return durability_reserve_snapshot_id(((cluster_t *)ctx)->dur, id);
+}
+static void cl_ship_restart(void *ctx, const snap_meta_t *installed) {
+    ship_restart(((cluster_t *)ctx)->wal, installed);
+}
+/* Snapshot shipping (snapship.h) from and into <data_dir>/snapshots. */
+static int cl_ship_open(cluster_t *c, ctx_err_t *err) {
+    ship_config_t sc = {.snap_root = durability_snapshot_root(c->dur),
+                        .hooks = {cl_ship_send, cl_ship_reserve, cl_ship_restart, NULL, c}};
+    return ship_open(&sc, &c->ship, err);
+}
+
 int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur, cluster_t **out,
                  ctx_err_t *err) {
     cluster_t *c = ctx_calloc(1, sizeof(*c));
@@ -1385,6 +1555,7 @@ int cluster_open(const cluster_config_t *config, sql_db_t *db, durability_t *dur
              ? ctx_err_set(err, CTX_ECONFIG,
                            "cluster_secret must be set when cluster_nodes lists several members")
              : cl_raft_new(c, err);
+    rc = rc == CTX_OK ? cl_ship_open(c, err) : rc;
     if (rc != CTX_OK) {
         cluster_close(c);
         return rc;
@@ -1445,6 +1616,7 @@ void cluster_close(cluster_t *c) {
         pthread_join(c->ticker, NULL);
     }
     rt_stop(c->rt);
+    ship_close(c->ship);
     while (c->head != NULL) {
         cl_stage_t *st = c->head;
         c->head = st->next;

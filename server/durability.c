@@ -42,6 +42,12 @@
  *
  * Time travel: AS OF SNAPSHOT n loads snapshot n into a read-only store, cached (the
  * DUR_CACHE_MAX most recently used), since one statement may read the same snapshot repeatedly.
+ * A snapshot that is no longer on local disk but in the object store (a node restored from S3
+ * holds only the snapshot it restored) is fetched by the uploader thread, since the loop thread
+ * never waits for the network: the first statement asking for it gets 55000 ("fetching it,
+ * retry"), the thread downloads it into <data_dir>/fetched (one snapshot at a time, replacing
+ * the previous one), and the next statement loads it from there into the cache and removes the
+ * files again. A failed fetch reaches the next statement that asks, with S3's message.
  */
 #include "durability.h"
 
@@ -49,6 +55,7 @@
 #include "command.h"
 #include "crc32c.h"
 #include "fsutil.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "recovery.h"
 #include "restore.h"
@@ -153,6 +160,13 @@ struct durability {
     size_t ndeletes, deletes_cap;
     dur_cache_entry_t cache[DUR_CACHE_MAX];
     uint64_t tick;
+    /* AS OF a snapshot only the object store holds (under mu; 0: none) */
+    char fetch_root[FSU_PATH_MAX];
+    uint64_t fetch_want;   /* asked for, not started */
+    uint64_t fetch_busy;   /* being downloaded */
+    uint64_t fetch_done;   /* complete in fetch_root, not loaded yet */
+    uint64_t fetch_failed; /* its error in fetch_error */
+    ctx_err_t fetch_error;
     /* the vector index during start-up (cfg.vector_index != NULL) */
     hnsw_config_t hnsw;
     hnsw_t *loaded;              /* read from a snapshot, not yet adopted */
@@ -181,6 +195,18 @@ bool durability_snapshot_done(const durability_t *d, uint64_t snapshot_id) {
 
 wal_t *durability_wal(durability_t *d) {
     return d->wal;
+}
+
+const char *durability_snapshot_root(const durability_t *d) {
+    return d->snap_root;
+}
+
+int durability_reserve_snapshot_id(durability_t *d, uint64_t *id) {
+    if (d->running || d->queued_id != 0) {
+        return CTX_ELIMIT;
+    }
+    *id = d->next_snapshot_id++;
+    return CTX_OK;
 }
 
 const recovery_info_t *durability_recovered(const durability_t *d, uint64_t *snapshot_term) {
@@ -240,43 +266,14 @@ static double mono_ms(void) {
 /* snap_index_hook_t.save, in the snapshot writer (the forked child). The index holds exactly the
  * committed vectors, which at the fork point (after sql_db_settle) are the store's: its bytes
  * correspond to the snapshot's WAL index. */
-static int idx_save(void *ctx, const store_t *store, const char *path, uint64_t *rows,
-                    uint64_t *bytes, uint32_t *crc, ctx_err_t *err) {
+static int idx_save(void *ctx, const store_t *store, buf_t *out, uint64_t *rows, ctx_err_t *err) {
     durability_t *d = ctx;
+    (void)err;
     CTX_ASSERT(d->db->vindex != NULL && store != NULL);
     const hnsw_t *h = vindex_hnsw(d->db->vindex);
-    buf_t b;
-    buf_init(&b);
-    hnsw_serialize(h, &b);
-    int rc = fsu_write_atomic(path, buf_peek(&b), buf_size(&b), err);
+    hnsw_serialize(h, out);
     *rows = hnsw_count(h);
-    *bytes = buf_size(&b);
-    *crc = crc32c(0, buf_peek(&b), buf_size(&b));
-    buf_free(&b);
-    return rc;
-}
-
-/* Reads an index file with one mapping and one sequential pass (hnsw_load checks the CRC). */
-static int idx_read(const char *path, hnsw_t **out, ctx_err_t *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        int rc = ctx_err_set(err, CTX_EIO, "\"%s\": %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return rc;
-    }
-    size_t len = (size_t)st.st_size;
-    void *map = len > 0 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (map == MAP_FAILED) {
-        return ctx_err_set(err, CTX_ECORRUPT, "\"%s\" cannot be mapped (%zu bytes)", path, len);
-    }
-    madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
-    int rc = hnsw_load(map, len, out, err);
-    munmap(map, len);
-    return rc;
+    return CTX_OK;
 }
 
 /* False (with the reason in err) when a loaded index cannot stand for the one this server would
@@ -304,21 +301,21 @@ static bool idx_fits(const durability_t *d, const hnsw_t *h, const store_t *stor
 
 /* snap_index_hook_t.load: keeps the index for idx_restored. A damaged or unfitting file is not a
  * damaged snapshot (the index is derived state): it is logged and the index rebuilt. */
-static int idx_load(void *ctx, store_t *store, const char *path, ctx_err_t *err) {
+static int idx_load(void *ctx, store_t *store, const uint8_t *data, size_t len, ctx_err_t *err) {
     durability_t *d = ctx;
-    CTX_ASSERT(store != NULL && path != NULL);
+    CTX_ASSERT(store != NULL && data != NULL);
     (void)err;
     double started = mono_ms();
     hnsw_t *h = NULL;
     ctx_err_t inner;
     ctx_err_clear(&inner);
-    int rc = idx_read(path, &h, &inner);
+    int rc = hnsw_load(data, len, &h, &inner);
     if (rc == CTX_OK && !idx_fits(d, h, store, &inner)) {
         hnsw_destroy(h);
         rc = inner.code;
     }
     if (rc != CTX_OK) {
-        CTX_WARN("vector index \"%s\" not used: %s; rebuilding it", path, inner.message);
+        CTX_WARN("vector index not used: %s; rebuilding it", inner.message);
         return CTX_OK;
     }
     hnsw_destroy(d->loaded);
@@ -478,6 +475,51 @@ static void delete_queued(durability_t *d) {
     pthread_mutex_lock(&d->mu);
 }
 
+/* Removes the snapshot a previous fetch left in fetch_root (its files and metadata). */
+static void fetch_clear(durability_t *d) {
+    uint64_t id = 0;
+    snap_meta_t meta;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    uint64_t removed = 0;
+    if (snap_get_current(d->fetch_root, &id, &err) == CTX_OK &&
+        snap_meta_load(d->fetch_root, id, &meta, &err) == CTX_OK &&
+        snap_remove(d->fetch_root, &meta, NULL, 0, &removed, &err) != CTX_OK) {
+        CTX_WARN("AS OF SNAPSHOT: %s", err.message);
+    }
+}
+
+/* Downloads d->fetch_want into fetch_root (uploader thread, mu held on entry and exit). */
+static void fetch_wanted(durability_t *d) {
+    uint64_t id = d->fetch_want;
+    d->fetch_want = 0;
+    d->fetch_busy = id;
+    d->fetch_done = 0;
+    pthread_mutex_unlock(&d->mu);
+    fetch_clear(d);
+    double started = mono_ms();
+    restore_info_t info;
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    int rc = restore_snapshot(d->objstore, d->fetch_root, id, &info, &err);
+    if (rc == CTX_OK) {
+        CTX_INFO("AS OF SNAPSHOT: fetched snapshot %" PRIu64 " from %s: %" PRIu64
+                 " files, %.1f MB in %.2f s",
+                 id, d->obj_url, info.files, (double)info.bytes / 1e6, (mono_ms() - started) / 1e3);
+    } else {
+        CTX_WARN("AS OF SNAPSHOT: snapshot %" PRIu64 " not fetched from %s: %s", id, d->obj_url,
+                 err.message);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->fetch_busy = 0;
+    if (rc == CTX_OK) {
+        d->fetch_done = id;
+    } else {
+        d->fetch_failed = id;
+        d->fetch_error = err;
+    }
+}
+
 /* The uploader thread: uploads queued snapshots one at a time, oldest first, until
  * durability_close asks it to stop (what is left is picked up at the next start:
  * upload_resume). */
@@ -485,11 +527,16 @@ static void *uploader_main(void *arg) {
     durability_t *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (d->npending == 0 && d->ndeletes == 0 && !atomic_load(&d->upload_stop)) {
+        while (d->npending == 0 && d->ndeletes == 0 && d->fetch_want == 0 &&
+               !atomic_load(&d->upload_stop)) {
             pthread_cond_wait(&d->upload_cv, &d->mu);
         }
         if (atomic_load(&d->upload_stop)) {
             break;
+        }
+        if (d->fetch_want != 0) { /* a statement is waiting for it */
+            fetch_wanted(d);
+            continue;
         }
         if (d->ndeletes > 0) {
             delete_queued(d);
@@ -725,6 +772,40 @@ static void cache_drop(durability_t *d, uint64_t id) {
     }
 }
 
+/* For a snapshot not on local disk (loop thread): its metadata in fetch_root once the uploader
+ * thread fetched it; until then asks for the fetch and fails with CTX_ENOT_READY (retry), or
+ * with the fetch's own error once, when it failed. */
+static int fetched_meta(durability_t *d, uint64_t id, snap_meta_t *meta, ctx_err_t *err) {
+    pthread_mutex_lock(&d->mu);
+    bool ready = d->fetch_done == id && d->fetch_busy == 0 && d->fetch_want == 0;
+    if (ready) {
+        d->fetch_done = 0;
+    }
+    if (d->fetch_failed == id) {
+        d->fetch_failed = 0;
+        int code = d->fetch_error.code;
+        ctx_err_set(err, code == CTX_EUNDEF_OBJECT ? code : CTX_EIO,
+                    "snapshot %" PRIu64 " is not on local disk and could not be fetched: %s", id,
+                    d->fetch_error.message);
+        pthread_mutex_unlock(&d->mu);
+        return err->code;
+    }
+    if (!ready && d->fetch_busy != id && d->fetch_want != id) {
+        d->fetch_want = id;
+        pthread_cond_signal(&d->upload_cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    if (ready && snap_meta_load(d->fetch_root, id, meta, &inner) == CTX_OK) {
+        return CTX_OK;
+    }
+    return ctx_err_set(err, CTX_ENOT_READY,
+                       "snapshot %" PRIu64 " is only in the object store %s; fetching it, "
+                       "retry in a moment",
+                       id, d->obj_url);
+}
+
 static int h_open(void *ctx, uint64_t id, const store_t **out, ctx_err_t *err) {
     durability_t *d = ctx;
     int victim = 0;
@@ -741,13 +822,23 @@ static int h_open(void *ctx, uint64_t id, const store_t **out, ctx_err_t *err) {
     snap_meta_t meta;
     ctx_err_t inner;
     ctx_err_clear(&inner);
-    if (id == 0 || id > d->current_id ||
-        snap_meta_load(d->snap_root, id, &meta, &inner) != CTX_OK) {
+    if (id == 0 || id > d->current_id) {
         return ctx_err_set(err, CTX_EUNDEF_OBJECT, "snapshot %" PRIu64 " does not exist", id);
+    }
+    const char *root = d->snap_root;
+    if (snap_meta_load(root, id, &meta, &inner) != CTX_OK) {
+        int rc = fetched_meta(d, id, &meta, err);
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        root = d->fetch_root;
     }
     store_t *store = NULL;
     store_config_t config = {.vector_dims = d->cfg.vector_dims};
-    int rc = snap_load(d->snap_root, &meta, &config, NULL, &store, &inner);
+    int rc = snap_load(root, &meta, &config, NULL, &store, &inner);
+    if (root == d->fetch_root) {
+        fetch_clear(d); /* the store is cached; fetched again once evicted */
+    }
     if (rc != CTX_OK) {
         return ctx_err_set(err, rc, "snapshot %" PRIu64 " cannot be read: %s", id, inner.message);
     }
@@ -888,7 +979,8 @@ static int d_recover(durability_t *d, sql_db_t *db, ctx_err_t *err) {
                 .segment_bytes = d->cfg.wal_segment_bytes,
                 .sync_commit = d->cfg.synchronous_commit,
                 .sync_delay_ms = WAL_SYNC_DELAY_MS_DEFAULT,
-                .notify_fd = d->efd},
+                .notify_fd = d->efd,
+                .fsync_observer = metrics_wal_fsync},
         .apply_through = UINT64_MAX,
     };
     snap_index_hook_t hook = {.load = idx_load, .ctx = d};
@@ -1022,6 +1114,9 @@ int durability_open(const durability_config_t *config, sql_db_t *db, durability_
     }
     if (rc == CTX_OK) {
         rc = fsu_path(d->obj_url, err, "file://%s/objstore", base);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_path(d->fetch_root, err, "%s/fetched", config->data_dir);
     }
     d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (rc == CTX_OK && d->efd < 0) {

@@ -63,6 +63,12 @@ void durability_on_notify(void *durability);
 int durability_snapshot_result(void *ctx, uint64_t snapshot_id, ctx_err_t *err);
 /* True once snapshot snapshot_id (0: none) has finished, ok or failed. */
 bool durability_snapshot_done(const durability_t *d, uint64_t snapshot_id);
+/* <data_dir>/snapshots. */
+const char *durability_snapshot_root(const durability_t *d);
+/* An unused snapshot id for a snapshot this module does not write (one received from another
+ * cluster member, server/snapship.h); CTX_ELIMIT while a snapshot of its own is running or
+ * queued (retry once it finished). */
+int durability_reserve_snapshot_id(durability_t *d, uint64_t *id);
 /* What recovery read after the snapshot (info->entries, the newest hard state in info->wal) and
  * the snapshot's term, for the Raft log; valid until durability_recovered_free. */
 struct recovery_info;

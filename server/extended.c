@@ -16,6 +16,10 @@
  * A portal is executed completely at its first Execute into its own arena; Execute with a row
  * limit sends that many rows and PortalSuspended, and later Executes continue. Rows still to be
  * sent are deep-copied so they do not point into store memory that later writes may move.
+ *
+ * Memory. Whatever a message sizes (names, query text, parameter values and arrays, the tables
+ * of statements and portals) is allocated with the fallible allocators; running out fails that
+ * message with 53200 (ext_out_of_memory) and leaves the statements and portals as they were.
  */
 #include "extended.h"
 
@@ -79,6 +83,41 @@ ext_t *ext_create(void) {
     ext->portals = ctx_calloc(ext->portals_cap, sizeof(*ext->portals));
     ext->nportals = 1;
     return ext;
+}
+
+/* 53200 for a piece of a message that did not fit in memory. */
+static int ext_out_of_memory(ctx_err_t *err, const char *what, size_t bytes) {
+    ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(err, "Failed on request of size %zu for %s.", bytes, what);
+    return CTX_ENOMEM;
+}
+
+/* A malloc'ed copy of a name from a message, or NULL (53200 in err). */
+static char *ext_name_copy(const char *name, ctx_err_t *err) {
+    size_t len = strlen(name);
+    char *copy = ctx_try_malloc(len + 1);
+    if (copy == NULL) {
+        ext_out_of_memory(err, "a statement or portal name", len + 1);
+        return NULL;
+    }
+    memcpy(copy, name, len + 1);
+    return copy;
+}
+
+/* Room for one more entry in a table of statements or portals (doubling *cap); 53200 leaves the
+ * table as it was. */
+static int ext_table_room(void ***table, size_t count, size_t *cap, ctx_err_t *err) {
+    if (count < *cap) {
+        return 0;
+    }
+    void **grown = ctx_try_realloc(*table, *cap * 2 * sizeof(void *));
+    if (grown == NULL) {
+        return ext_out_of_memory(err, "the prepared statements or portals",
+                                 *cap * 2 * sizeof(void *));
+    }
+    *table = grown;
+    *cap *= 2;
+    return 0;
 }
 
 static void ext_stmt_free(ext_stmt_t *st) {
@@ -263,7 +302,13 @@ static int ext_parse_text(const char *query, size_t len, arena_t *arena, stmt_t 
 }
 
 static int ext_prepare(ext_stmt_t *st, const ext_io_t *io, const pgw_parse_t *msg, ctx_err_t *err) {
-    st->query = arena_strndup(&st->arena, msg->query, msg->query_len);
+    char *query = arena_try_alloc(&st->arena, (size_t)msg->query_len + 1);
+    if (query == NULL) {
+        return ext_out_of_memory(err, "the statement's text", (size_t)msg->query_len + 1);
+    }
+    ctx_memcpy(query, msg->query, msg->query_len);
+    query[msg->query_len] = '\0';
+    st->query = query;
     st->query_len = msg->query_len;
     char name[64];
     bool all = false;
@@ -278,8 +323,11 @@ static int ext_prepare(ext_stmt_t *st, const ext_io_t *io, const pgw_parse_t *ms
     }
     int declared = (int)msg->param_count;
     st->nparams = stmt != NULL && stmt->nparams > declared ? stmt->nparams : declared;
-    st->param_oids = arena_calloc(&st->arena, (size_t)st->nparams + 1, sizeof(uint32_t));
-    st->param_types = arena_calloc(&st->arena, (size_t)st->nparams + 1, sizeof(ctype_t));
+    st->param_oids = arena_try_calloc(&st->arena, (size_t)st->nparams + 1, sizeof(uint32_t));
+    st->param_types = arena_try_calloc(&st->arena, (size_t)st->nparams + 1, sizeof(ctype_t));
+    if (st->param_oids == NULL || st->param_types == NULL) {
+        return ext_out_of_memory(err, "the parameter types", (size_t)st->nparams + 1);
+    }
     for (int i = 0; i < declared; i++) {
         uint32_t oid = msg->param_oids[i];
         st->param_oids[i] = oid == PGW_OID_UNKNOWN ? 0 : oid;
@@ -309,10 +357,18 @@ int ext_parse(ext_t *ext, const ext_io_t *io, const pgw_parse_t *msg, ctx_err_t 
         return ctx_err_set(err, CTX_ELIMIT, "too many prepared statements (at most %d)",
                            EXT_STATEMENTS_MAX);
     }
-    ext_stmt_t *st = ctx_calloc(1, sizeof(*st));
+    int rc =
+        slot == NULL ? ext_table_room((void ***)&ext->stmts, ext->nstmts, &ext->stmts_cap, err) : 0;
+    ext_stmt_t *st = rc == 0 ? ctx_try_calloc(1, sizeof(*st)) : NULL;
+    if (rc == 0 && st == NULL) {
+        return ext_out_of_memory(err, "a prepared statement", sizeof(*st));
+    }
+    if (rc < 0) {
+        return rc;
+    }
     arena_init(&st->arena);
-    st->name = ctx_strdup(msg->statement);
-    int rc = ext_prepare(st, io, msg, err);
+    st->name = ext_name_copy(msg->statement, err);
+    rc = st->name != NULL ? ext_prepare(st, io, msg, err) : CTX_ENOMEM;
     if (rc < 0) {
         ext_stmt_free(st);
         return rc;
@@ -321,10 +377,6 @@ int ext_parse(ext_t *ext, const ext_io_t *io, const pgw_parse_t *msg, ctx_err_t 
         ext_stmt_free(*slot);
         *slot = st;
     } else {
-        if (ext->nstmts == ext->stmts_cap) {
-            ext->stmts_cap *= 2;
-            ext->stmts = ctx_realloc(ext->stmts, ext->stmts_cap * sizeof(*ext->stmts));
-        }
         ext->stmts[ext->nstmts++] = st;
     }
     pgw_encode_parse_complete(io->out);
@@ -348,7 +400,10 @@ static int ext_bytea_text(const char **text, uint32_t *len, arena_t *arena, ctx_
     if (hex_len % 2 != 0) {
         return ctx_err_set(err, CTX_EBAD_LITERAL, "invalid hexadecimal data: odd number of digits");
     }
-    char *bytes = arena_alloc(arena, hex_len / 2 + 1);
+    char *bytes = arena_try_alloc(arena, hex_len / 2 + 1);
+    if (bytes == NULL) {
+        return ext_out_of_memory(err, "a bytea parameter", hex_len / 2 + 1);
+    }
     for (uint32_t i = 0; i < hex_len / 2; i++) {
         char pair[3] = {t[2 + 2 * i], t[3 + 2 * i], 0};
         char *end = NULL;
@@ -437,7 +492,10 @@ static int ext_bind_formats(ext_portal_t *p, const pgw_bind_t *msg, ctx_err_t *e
                            "bind message has %u result formats but query has %d columns",
                            (unsigned)msg->result_format_count, ncols);
     }
-    p->formats = arena_calloc(&p->arena, (size_t)ncols + 1, sizeof(int16_t));
+    p->formats = arena_try_calloc(&p->arena, (size_t)ncols + 1, sizeof(int16_t));
+    if (p->formats == NULL) {
+        return ext_out_of_memory(err, "the result formats", (size_t)ncols + 1);
+    }
     for (int c = 0; c < ncols; c++) {
         int16_t f = msg->result_format_count == 0 ? 0 : pgw_bind_result_format(msg, (uint16_t)c);
         if (f != PGW_FORMAT_TEXT && f != PGW_FORMAT_BINARY) {
@@ -462,8 +520,11 @@ static int ext_bind_params(ext_portal_t *p, const ext_stmt_t *st, const pgw_bind
                            (unsigned)msg->param_format_count, (unsigned)msg->param_count);
     }
     p->nparams = st->nparams;
-    p->param_types = arena_calloc(&p->arena, (size_t)p->nparams + 1, sizeof(ctype_t));
-    p->params = arena_calloc(&p->arena, (size_t)p->nparams + 1, sizeof(value_t));
+    p->param_types = arena_try_calloc(&p->arena, (size_t)p->nparams + 1, sizeof(ctype_t));
+    p->params = arena_try_calloc(&p->arena, (size_t)p->nparams + 1, sizeof(value_t));
+    if (p->param_types == NULL || p->params == NULL) {
+        return ext_out_of_memory(err, "the parameter values", (size_t)p->nparams + 1);
+    }
     for (int i = 0; i < p->nparams; i++) {
         int16_t f = msg->param_format_count == 0 ? 0 : pgw_bind_param_format(msg, (uint16_t)i);
         if (f != PGW_FORMAT_TEXT && f != PGW_FORMAT_BINARY) {
@@ -477,6 +538,40 @@ static int ext_bind_params(ext_portal_t *p, const ext_stmt_t *st, const pgw_bind
             return rc;
         }
     }
+    return 0;
+}
+
+/* A new portal: msg's name, st's query and shape, msg's values and formats. */
+static int ext_portal_new(const ext_stmt_t *st, const pgw_bind_t *msg, ext_portal_t **out,
+                          ctx_err_t *err) {
+    ext_portal_t *p = ctx_try_calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return ext_out_of_memory(err, "a portal", sizeof(*p));
+    }
+    arena_init(&p->arena);
+    int rc = CTX_ENOMEM;
+    p->name = ext_name_copy(msg->portal, err);
+    char *query = p->name != NULL ? arena_try_alloc(&p->arena, st->query_len + 1) : NULL;
+    if (p->name != NULL && query == NULL) {
+        ext_out_of_memory(err, "the portal's query text", st->query_len + 1);
+    }
+    if (query != NULL) {
+        memcpy(query, st->query, st->query_len + 1);
+        p->query = query;
+        p->query_len = st->query_len;
+        p->empty = st->empty;
+        p->deallocate = st->deallocate;
+        ext_copy_shape(&st->shape, &p->arena, &p->shape);
+        rc = ext_bind_params(p, st, msg, err);
+    }
+    if (rc == 0) {
+        rc = ext_bind_formats(p, msg, err);
+    }
+    if (rc < 0) {
+        ext_portal_free(p);
+        return rc;
+    }
+    *out = p;
     return 0;
 }
 
@@ -495,30 +590,20 @@ int ext_bind(ext_t *ext, const ext_io_t *io, const pgw_bind_t *msg, ctx_err_t *e
     if (slot == NULL && ext->nportals > EXT_PORTALS_MAX) {
         return ctx_err_set(err, CTX_ELIMIT, "too many portals (at most %d)", EXT_PORTALS_MAX);
     }
-    ext_portal_t *p = ctx_calloc(1, sizeof(*p));
-    arena_init(&p->arena);
-    p->name = ctx_strdup(msg->portal);
-    p->query = arena_strndup(&p->arena, st->query, st->query_len);
-    p->query_len = st->query_len;
-    p->empty = st->empty;
-    p->deallocate = st->deallocate;
-    ext_copy_shape(&st->shape, &p->arena, &p->shape);
-    int rc = ext_bind_params(p, st, msg, err);
+    int rc = slot == NULL
+                 ? ext_table_room((void ***)&ext->portals, ext->nportals, &ext->portals_cap, err)
+                 : 0;
+    ext_portal_t *p = NULL;
     if (rc == 0) {
-        rc = ext_bind_formats(p, msg, err);
+        rc = ext_portal_new(st, msg, &p, err);
     }
     if (rc < 0) {
-        ext_portal_free(p);
         return rc;
     }
     if (slot != NULL) {
         ext_portal_free(*slot);
         *slot = p;
     } else {
-        if (ext->nportals == ext->portals_cap) {
-            ext->portals_cap *= 2;
-            ext->portals = ctx_realloc(ext->portals, ext->portals_cap * sizeof(*ext->portals));
-        }
         ext->portals[ext->nportals++] = p;
     }
     pgw_encode_bind_complete(io->out);

@@ -257,6 +257,20 @@ static void main_setup_process(void) {
     }
 }
 
+/* metrics_vector_fn over db->vindex (installed by durability_open, destroyed after the source is
+ * removed); vindex_stats is safe on the HTTP thread. */
+static bool main_vector_metrics(void *ctx, metrics_vector_t *out) {
+    const sql_db_t *db = ctx;
+    if (db->vindex == NULL) {
+        return false;
+    }
+    vindex_stats_t st;
+    vindex_stats(db->vindex, &st);
+    out->searches = st.searches;
+    out->vectors = st.vectors;
+    return true;
+}
+
 static int main_adopt(void *ctx, int fd) {
     return loop_adopt(ctx, fd);
 }
@@ -401,8 +415,10 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     if (durability_open(&dur_config, &db, &dur, err) != CTX_OK) {
         return -1;
     }
+    metrics_set_vector_source(main_vector_metrics, &db);
     cluster_t *cl = NULL;
     if (main_open_cluster(cfg, &db, dur, &cl, err) != 0) {
+        metrics_set_vector_source(NULL, NULL);
         durability_close(dur);
         vindex_destroy(db.vindex);
         store_destroy(db.store);
@@ -442,6 +458,7 @@ static int main_serve(const config_t *cfg, ctx_err_t *err) {
     cluster_close(cl);     /* hands leadership over; nothing proposes after this */
     durability_close(dur); /* flushes the WAL; the loop no longer appends */
     loop_destroy(loop);
+    metrics_set_vector_source(NULL, NULL);
     vindex_destroy(db.vindex);
     store_destroy(db.store);
     return rc;

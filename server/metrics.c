@@ -56,11 +56,14 @@ static struct {
     metrics_hist_t query;
     metrics_hist_t durable;
     metrics_hist_t http;
-    pthread_mutex_t mu; /* routes, raft source */
+    metrics_hist_t wal_fsync;
+    pthread_mutex_t mu; /* routes, raft and vector sources */
     metrics_route_t routes[METRICS_ROUTES_MAX];
     size_t nroutes;
     metrics_raft_fn raft_fn;
     void *raft_ctx;
+    metrics_vector_fn vector_fn;
+    void *vector_ctx;
     atomic_bool ready;
     uint64_t start_ns;
     double start_unix_s;
@@ -89,11 +92,27 @@ void metrics_set_raft_source(metrics_raft_fn fn, void *ctx) {
     pthread_mutex_unlock(&metrics.mu);
 }
 
+void metrics_set_vector_source(metrics_vector_fn fn, void *ctx) {
+    pthread_mutex_lock(&metrics.mu);
+    metrics.vector_fn = fn;
+    metrics.vector_ctx = ctx;
+    pthread_mutex_unlock(&metrics.mu);
+}
+
+/* The vector source's figures (under mu, so a source is never removed while it runs); false
+ * when there is no source or no index. */
+static bool metrics_vector(metrics_vector_t *out) {
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&metrics.mu);
+    bool ok = metrics.vector_fn != NULL && metrics.vector_fn(metrics.vector_ctx, out);
+    pthread_mutex_unlock(&metrics.mu);
+    return ok;
+}
+
 void metrics_raft(metrics_raft_t *out) {
     CTX_ASSERT(out != NULL);
     memset(out, 0, sizeof(*out));
     out->role = "standalone";
-    out->leader_address = "";
     out->ready = metrics_ready();
     pthread_mutex_lock(&metrics.mu);
     metrics_raft_fn fn = metrics.raft_fn;
@@ -103,7 +122,7 @@ void metrics_raft(metrics_raft_t *out) {
         fn(ctx, out);
         out->ready = out->ready && metrics_ready();
     }
-    CTX_ASSERT(out->role != NULL && out->leader_address != NULL);
+    CTX_ASSERT(out->role != NULL);
 }
 
 void metrics_set_ready(bool ready) {
@@ -204,6 +223,10 @@ void metrics_statements(const uint8_t *reply, size_t len, const char *query_text
 
 void metrics_durability_wait(uint64_t duration_ns) {
     metrics_hist_add(&metrics.durable, duration_ns);
+}
+
+void metrics_wal_fsync(uint64_t duration_ns) {
+    metrics_hist_add(&metrics.wal_fsync, duration_ns);
 }
 
 void metrics_slow_statement(void) {
@@ -345,6 +368,9 @@ static void metrics_render_storage(buf_t *out, const metrics_db_counts_t *counts
                   (double)segments);
     metrics_gauge(out, "contextdb_wal_bytes", "gauge", "Bytes of WAL segment files on disk.",
                   (double)wal_bytes);
+    metrics_render_hist(out, "contextdb_wal_fsync_duration_seconds",
+                        "Time one WAL fdatasync took (the count is the number of fsyncs).",
+                        &metrics.wal_fsync);
     uint64_t snap_files = 0;
     uint64_t snap_bytes = 0;
     metrics_scan_dir("snapshots/metadata", ".json", &snap_files, &snap_bytes);
@@ -372,12 +398,22 @@ static void metrics_render_storage(buf_t *out, const metrics_db_counts_t *counts
                    "contextdb_rows{table=\"vectors\"} %llu\n",
                    (unsigned long long)counts->nodes, (unsigned long long)counts->edges,
                    (unsigned long long)counts->vectors);
-        metrics_gauge(out, "contextdb_hnsw_vectors", "gauge",
-                      "Vectors in the HNSW index (the committed vectors).",
-                      (double)counts->vectors);
         metrics_gauge(out, "contextdb_snapshots", "gauge", "Snapshots listed by the server.",
                       (double)counts->snapshots);
     }
+}
+
+/* The vector index: left out when the server has none (vector_dimensions = 0). */
+static void metrics_render_vector(buf_t *out) {
+    metrics_vector_t v;
+    if (!metrics_vector(&v)) {
+        return;
+    }
+    metrics_gauge(out, "contextdb_hnsw_vectors", "gauge", "Vectors in the HNSW index.",
+                  (double)v.vectors);
+    metrics_gauge(out, "contextdb_hnsw_searches_total", "counter",
+                  "Searches of the HNSW index (one per nearest-neighbour query it answered).",
+                  (double)v.searches);
 }
 
 static void metrics_render_raft(buf_t *out) {
@@ -449,6 +485,7 @@ void metrics_render(buf_t *out, const metrics_db_counts_t *counts) {
     metrics_render_conns(out);
     metrics_render_http(out);
     metrics_render_storage(out, counts);
+    metrics_render_vector(out);
     metrics_render_raft(out);
     metrics_render_process(out);
 }

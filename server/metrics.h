@@ -7,7 +7,8 @@
  * are passed in by the caller (the HTTP server asks for them over its own SQL connection).
  *
  * Raft state comes from a source the cluster code registers (metrics_set_raft_source); until one
- * is registered the server reports itself as a single node that is its own leader.
+ * is registered the server reports itself as a single node that is its own leader. The vector
+ * index's figures come the same way from a source main registers (metrics_set_vector_source).
  */
 #ifndef CTX_METRICS_H
 #define CTX_METRICS_H
@@ -41,6 +42,7 @@ typedef enum {
 enum {
     METRICS_LATENCY_BUCKETS = 14, /* 100 µs … 10 s, then +Inf */
     METRICS_HTTP_ROUTE_BYTES_MAX = 48,
+    METRICS_ADDRESS_BYTES = 272, /* "host:port" with its NUL */
 };
 
 /* The Raft state the cluster code reports (read on an HTTP thread: the source must be
@@ -53,16 +55,27 @@ typedef struct metrics_raft {
     uint64_t commit_index;
     uint64_t applied_index;
     uint64_t leader_id;
-    const char *leader_address; /* "" when unknown */
+    char leader_address[METRICS_ADDRESS_BYTES]; /* the leader's pgwire "host:port"; "" unknown */
     bool ready;
 } metrics_raft_t;
 
 typedef void (*metrics_raft_fn)(void *ctx, metrics_raft_t *out);
 
+/* The vector index's figures (read on an HTTP thread: the source must be thread-safe). */
+typedef struct metrics_vector {
+    uint64_t searches; /* index searches since start */
+    uint64_t vectors;  /* vectors in the index */
+} metrics_vector_t;
+
+/* Fills *out; false when there is no index. */
+typedef bool (*metrics_vector_fn)(void *ctx, metrics_vector_t *out);
+
 /* Process start (uptime) and the data directory whose WAL and snapshots are measured on disk. */
 void metrics_init(const char *data_dir);
 /* Registers (or with fn NULL removes) the Raft state source. Thread-safe. */
 void metrics_set_raft_source(metrics_raft_fn fn, void *ctx);
+/* Registers (or with fn NULL removes) the vector index source. Thread-safe. */
+void metrics_set_vector_source(metrics_vector_fn fn, void *ctx);
 /* Fills *out from the source, or the single-node defaults (role "standalone", term 0). */
 void metrics_raft(metrics_raft_t *out);
 /* Whether the server finished recovery and serves (set by main before the loop runs). */
@@ -82,6 +95,8 @@ void metrics_statements(const uint8_t *reply, size_t len, const char *query_text
 /* Replies were held duration_ns until their work committed (WAL fsync, Raft majority) or their
  * snapshot finished: the commit latency clients see beyond execution. */
 void metrics_durability_wait(uint64_t duration_ns);
+/* One WAL fdatasync took duration_ns (wal_options_t.fsync_observer). */
+void metrics_wal_fsync(uint64_t duration_ns);
 /* A statement slower than log_min_duration_statement was logged. */
 void metrics_slow_statement(void);
 /* One HTTP request answered with status after duration_ns; route is the pattern

@@ -161,14 +161,66 @@ void result_add_notice(sql_result_t *result, arena_t *arena, const char *severit
     result->nnotices++;
 }
 
-static void guc_assign(guc_t *g, const char *value, arena_t *arena, sql_result_t *result) {
+/* A malloc'ed copy of a setting's text; NULL with 53200 in err when memory ran out. */
+static char *guc_copy(const char *text, ctx_err_t *err) {
+    size_t len = strlen(text);
+    char *copy = ctx_try_malloc(len + 1);
+    if (copy == NULL) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed on request of size %zu for a setting's value.", len + 1);
+        return NULL;
+    }
+    memcpy(copy, text, len + 1);
+    return copy;
+}
+
+/* Gives g a copy of value. Inside a transaction block the first change keeps the old value as
+ * begin_value (for ROLLBACK and SET LOCAL), moved rather than copied, so nothing but the new
+ * value is allocated. CTX_ENOMEM (53200) leaves g unchanged. */
+static int guc_assign(sql_session_t *s, guc_t *g, const char *value, arena_t *arena,
+                      sql_result_t *result, ctx_err_t *err) {
+    char *copy = guc_copy(value, err);
+    if (copy == NULL) {
+        return CTX_ENOMEM;
+    }
     bool changed = strcmp(g->value, value) != 0;
-    char *copy = ctx_strdup(value);
-    free(g->value);
+    if (s->txn != TXN_IDLE && g->begin_value == NULL) {
+        g->begin_value = g->value;
+    } else {
+        free(g->value);
+    }
     g->value = copy;
     if (changed && (g->flags & GUC_REPORT) && result != NULL) {
         result_add_param_change(result, arena, g->name, g->value);
     }
+    return CTX_OK;
+}
+
+/* Adds a setting the client names (GUC_USER): RESET makes it empty, and inside a transaction
+ * block ROLLBACK does too. CTX_ENOMEM (53200) adds nothing. */
+static int guc_add_user(sql_session_t *s, const char *name, const char *value, bool local,
+                        ctx_err_t *err) {
+    CTX_ASSERT(s->nguc < SESSION_GUCS_MAX);
+    bool block = s->txn != TXN_IDLE;
+    char *name_copy = guc_copy(name, err);
+    char *value_copy = name_copy != NULL ? guc_copy(value, err) : NULL;
+    char *reset = value_copy != NULL ? guc_copy("", err) : NULL;
+    char *begin = reset != NULL && block ? guc_copy("", err) : NULL;
+    if (reset == NULL || (block && begin == NULL)) {
+        free(name_copy);
+        free(value_copy);
+        free(reset);
+        return CTX_ENOMEM;
+    }
+    guc_t *g = &s->gucs[s->nguc++];
+    *g = (guc_t){.name = name_copy,
+                 .value = value_copy,
+                 .begin_value = begin,
+                 .reset_value = reset,
+                 .local = local && block,
+                 .flags = GUC_USER,
+                 .description = "Set by the client."};
+    return CTX_OK;
 }
 
 /* ---- Validation ------------------------------------------------------------------------------
@@ -577,28 +629,27 @@ int guc_set(sql_session_t *s, const char *name, const char *value, bool local, a
                            SESSION_GUCS_MAX);
     }
     if (g == NULL) {
-        g = guc_add(s, name, checked, GUC_USER, "Set by the client.");
-        free(g->reset_value);
-        g->reset_value = ctx_strdup("");
-        if (s->txn != TXN_IDLE) {
-            g->begin_value = ctx_strdup("");
-        }
-        g->local = local && s->txn != TXN_IDLE;
-        return CTX_OK;
+        return guc_add_user(s, name, checked, local, err);
     }
-    if (local && s->txn != TXN_IDLE) {
+    rc = guc_assign(s, g, checked, arena, result, err);
+    if (rc == CTX_OK && local && s->txn != TXN_IDLE) {
         g->local = true;
     }
-    guc_assign(g, checked, arena, result);
-    return CTX_OK;
+    return rc;
 }
 
-static char *join_values(const set_stmt_t *set, arena_t *arena) {
+/* SET's values joined with ", " (arena), or NULL with 53200 in err. */
+static char *join_values(const set_stmt_t *set, arena_t *arena, ctx_err_t *err) {
     size_t len = 1;
     for (int i = 0; i < set->nvalues; i++) {
         len += strlen(set->values[i]) + 2;
     }
-    char *out = arena_alloc(arena, len);
+    char *out = arena_try_alloc(arena, len);
+    if (out == NULL) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed on request of size %zu for a setting's value.", len);
+        return NULL;
+    }
     out[0] = '\0';
     for (int i = 0; i < set->nvalues; i++) {
         if (i > 0) {
@@ -650,8 +701,15 @@ static int show_one(sql_session_t *s, const char *name, arena_t *arena, sql_resu
     bind_column_t col = {NULL, g->name, CT_TEXT, 0, 0};
     result_columns(result, &col, 1, arena);
     result->rows = arena_alloc(arena, sizeof(value_t));
-    char *value = arena_strdup(arena, g->value);
-    result->rows[0] = value_text(value, (uint32_t)strlen(value));
+    size_t len = strlen(g->value);
+    char *value = arena_try_alloc(arena, len + 1);
+    if (value == NULL) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed on request of size %zu for a setting's value.", len + 1);
+        return CTX_ENOMEM;
+    }
+    memcpy(value, g->value, len + 1);
+    result->rows[0] = value_text(value, (uint32_t)len);
     result->nrows = 1;
     result->tag = "SHOW";
     return CTX_OK;
@@ -667,8 +725,7 @@ static int reset_one(sql_session_t *s, const char *name, arena_t *arena, sql_res
     if (g->flags & GUC_READONLY) {
         return ctx_err_set(err, CTX_ECANT_CHANGE, "parameter \"%s\" cannot be changed", g->name);
     }
-    guc_assign(g, g->reset_value, arena, result);
-    return CTX_OK;
+    return guc_assign(s, g, g->reset_value, arena, result, err);
 }
 
 int guc_execute(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_result_t *result,
@@ -682,24 +739,29 @@ int guc_execute(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_result
         if (!set->all) {
             return reset_one(s, set->name, arena, result, err);
         }
-        for (int i = 0; i < s->nguc; i++) {
+        int rc = CTX_OK;
+        for (int i = 0; i < s->nguc && rc == CTX_OK; i++) {
             if (!(s->gucs[i].flags & GUC_READONLY)) {
-                guc_assign(&s->gucs[i], s->gucs[i].reset_value, arena, result);
+                rc = guc_assign(s, &s->gucs[i], s->gucs[i].reset_value, arena, result, err);
             }
         }
-        return CTX_OK;
+        return rc;
     }
     if (stmt->kind == STMT_SET && set->is_local && s->txn == TXN_IDLE) {
         result_add_notice(result, arena, "WARNING", CTX_ENO_TXN,
                           "SET LOCAL can only be used in transaction blocks");
     }
-    return guc_set(s, set->name, join_values(set, arena), set->is_local, arena, result, err);
+    const char *value = join_values(set, arena, err);
+    if (value == NULL) {
+        return CTX_ENOMEM;
+    }
+    return guc_set(s, set->name, value, set->is_local, arena, result, err);
 }
 
 void guc_txn_begin(sql_session_t *s) {
     for (int i = 0; i < s->nguc; i++) {
-        free(s->gucs[i].begin_value);
-        s->gucs[i].begin_value = ctx_strdup(s->gucs[i].value);
+        free(s->gucs[i].begin_value); /* none is left from an earlier block: guc_txn_end took it */
+        s->gucs[i].begin_value = NULL;
         s->gucs[i].local = false;
     }
 }
@@ -708,9 +770,16 @@ void guc_txn_end(sql_session_t *s, bool commit, arena_t *arena, sql_result_t *re
     for (int i = 0; i < s->nguc; i++) {
         guc_t *g = &s->gucs[i];
         if (g->begin_value != NULL && (!commit || g->local)) {
-            guc_assign(g, g->begin_value, arena, result);
+            /* the value from before the block comes back: moved, so this cannot fail */
+            bool changed = strcmp(g->value, g->begin_value) != 0;
+            free(g->value);
+            g->value = g->begin_value;
+            if (changed && (g->flags & GUC_REPORT) && result != NULL) {
+                result_add_param_change(result, arena, g->name, g->value);
+            }
+        } else {
+            free(g->begin_value);
         }
-        free(g->begin_value);
         g->begin_value = NULL;
         g->local = false;
     }

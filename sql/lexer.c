@@ -9,8 +9,10 @@
  * query). The token array itself is malloc'ed and grown in place, because the parser needs it
  * only while it runs: the caller frees it before the statement executes. When it cannot grow
  * (memory refused even after the reserve, ctx.h), the lexer keeps going into a spare token, as a
- * failed buf_t does, and the statement fails with 53200 after the token in hand. Rules that differ
- * from a naive tokenizer, as PostgreSQL has them:
+ * failed buf_t does, and the statement fails with 53200 after the token in hand. Token texts come
+ * from arena_try_alloc (their size is the input's): one that does not fit (statement_mem_limit,
+ * or memory refused) gives the token an empty text and fails the statement the same way. Rules that
+ * differ from a naive tokenizer, as PostgreSQL has them:
  *  - an operator is the longest run of operator characters, cut before an embedded comment start,
  *    and a multi-character operator may end in + or - only if it also contains one of ~!@#^&|`?%
  *    (so `a<-1` is `a < -1` but `a<->b` is `a <-> b`);
@@ -223,6 +225,17 @@ static int lex_skip_space(lexer_t *lx) {
     return CTX_OK;
 }
 
+/* 53200 for a query whose tokens (the array or a text) did not fit. */
+static int lex_out_of_memory(lexer_t *lx) {
+    lx->out_of_memory = true;
+    if (lx->arena->over_limit) {
+        return arena_limit_error(lx->arena, "statement_mem_limit", lx->err);
+    }
+    ctx_err_set(lx->err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(lx->err, "Failed to hold the tokens of a query of %zu bytes.", lx->len);
+    return CTX_ENOMEM;
+}
+
 static lex_token_t *lex_push(lexer_t *lx, lex_kind_t kind, size_t start) {
     if (lx->count == lx->cap && !lx->out_of_memory) {
         int cap = lx->cap == 0 ? 64 : lx->cap * 2;
@@ -239,9 +252,29 @@ static lex_token_t *lex_push(lexer_t *lx, lex_kind_t kind, size_t start) {
     return t;
 }
 
+/* n bytes of the arena for a token's text, or NULL with out_of_memory set (see the top). */
+static char *lex_text_alloc(lexer_t *lx, size_t n) {
+    char *p = arena_try_alloc(lx->arena, n);
+    if (p == NULL) {
+        lx->out_of_memory = true;
+    }
+    return p;
+}
+
+/* A NUL-terminated copy of n bytes at s (arena), or NULL with out_of_memory set. */
+static char *lex_text_copy(lexer_t *lx, const char *s, size_t n) {
+    char *p = lex_text_alloc(lx, n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
 static void lex_set_text(lexer_t *lx, lex_token_t *t, const char *s, size_t n) {
-    t->text = arena_strndup(lx->arena, s, n);
-    t->text_len = (uint32_t)n;
+    char *copy = lex_text_copy(lx, s, n);
+    t->text = copy != NULL ? copy : "";
+    t->text_len = copy != NULL ? (uint32_t)n : 0;
 }
 
 /* Identifier or keyword: folds ASCII to lower case, truncates to 63 bytes. */
@@ -251,7 +284,11 @@ static void lex_ident(lexer_t *lx) {
         lx->pos++;
     }
     size_t n = lx->pos - start;
-    char *s = arena_strndup(lx->arena, lx->text + start, n);
+    char *s = lex_text_copy(lx, lx->text + start, n);
+    if (s == NULL) {
+        lex_push(lx, LEX_IDENT, start)->text = "";
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (s[i] >= 'A' && s[i] <= 'Z') {
             s[i] = (char)(s[i] - 'A' + 'a');
@@ -305,7 +342,10 @@ static size_t lex_quoted_end(const lexer_t *lx, size_t start, char quote, bool e
 /* "quoted identifier" with "" for a double quote inside. */
 static int lex_quoted_ident(lexer_t *lx) {
     size_t start = lx->pos;
-    char *out = arena_alloc(lx->arena, lex_quoted_end(lx, start, '"', false, false) - start + 1);
+    char *out = lex_text_alloc(lx, lex_quoted_end(lx, start, '"', false, false) - start + 1);
+    if (out == NULL) {
+        return lex_out_of_memory(lx);
+    }
     size_t n = 0;
     lx->pos++;
     for (;;) {
@@ -367,8 +407,12 @@ static void lex_number(lexer_t *lx) {
             is_float = true;
         }
     }
-    char *s = arena_strndup(lx->arena, lx->text + start, lx->pos - start);
+    char *s = lex_text_copy(lx, lx->text + start, lx->pos - start);
     lex_token_t *t = lex_push(lx, LEX_INTEGER, start);
+    if (s == NULL) {
+        t->text = "";
+        return;
+    }
     t->text = s;
     t->text_len = (uint32_t)(lx->pos - start);
     if (!is_float) {
@@ -522,7 +566,10 @@ static bool lex_string_continues(lexer_t *lx) {
 /* '…' (escapes = false) or E'…' (escapes = true); the cursor is on the opening quote. */
 static int lex_string(lexer_t *lx, size_t start, bool escapes) {
     size_t end = lex_quoted_end(lx, lx->pos, '\'', escapes, true);
-    char *out = arena_alloc(lx->arena, end - lx->pos + 1);
+    char *out = lex_text_alloc(lx, end - lx->pos + 1);
+    if (out == NULL) {
+        return lex_out_of_memory(lx);
+    }
     size_t n = 0;
     lx->pos++;
     for (;;) {
@@ -573,7 +620,10 @@ static int lex_dollar(lexer_t *lx) {
         lx->pos++;
         size_t digits_start = lx->pos;
         lex_digits(lx);
-        char *s = arena_strndup(lx->arena, lx->text + digits_start, lx->pos - digits_start);
+        char *s = lex_text_copy(lx, lx->text + digits_start, lx->pos - digits_start);
+        if (s == NULL) {
+            return lex_out_of_memory(lx);
+        }
         errno = 0;
         long long v = strtoll(s, NULL, 10);
         if (errno != 0 || v > INT32_MAX) {
@@ -710,8 +760,7 @@ int lex_tokenize(const char *text, size_t len, arena_t *arena, lex_token_t **tok
         }
         rc = lex_one(&lx);
         if (rc == CTX_OK && lx.out_of_memory) {
-            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory");
-            ctx_err_detail(err, "Failed to grow the token list of a query of %zu bytes.", len);
+            rc = lex_out_of_memory(&lx);
         }
         if (rc != CTX_OK) {
             goto fail;

@@ -14,7 +14,8 @@ typedef enum { TXN_IDLE, TXN_BLOCK, TXN_FAILED } txn_state_t;
 typedef struct guc {
     char *name; /* canonical spelling (DateStyle) */
     char *value;
-    char *begin_value; /* value at BEGIN (restored on ROLLBACK), NULL outside a block */
+    char *begin_value; /* value at BEGIN (restored on ROLLBACK), kept by the block's first change
+                          to the setting; NULL outside a block and until then */
     char *reset_value; /* value RESET returns to (default, or the startup packet's) */
     bool local;        /* SET LOCAL in the current block */
     int flags;         /* GUC_* */
@@ -87,7 +88,8 @@ int guc_set(sql_session_t *s, const char *name, const char *value, bool local, a
             sql_result_t *result, ctx_err_t *err);
 int guc_execute(sql_session_t *s, const stmt_t *stmt, arena_t *arena, sql_result_t *result,
                 ctx_err_t *err);
-/* Transaction boundaries for settings: snapshot at BEGIN, restore at ROLLBACK / LOCAL at end. */
+/* Transaction boundaries for settings: a block keeps each setting's value from before its first
+ * change in the block, restored at ROLLBACK / for SET LOCAL at the end; neither allocates. */
 void guc_txn_begin(sql_session_t *s);
 void guc_txn_end(sql_session_t *s, bool commit, arena_t *arena, sql_result_t *result);
 void result_add_param_change(sql_result_t *result, arena_t *arena, const char *name,

@@ -331,13 +331,23 @@ int col_reader_open(col_reader_t *r, const char *path, uint32_t expect_kind, ctx
     return CTX_OK;
 }
 
+/* p with room for want bytes (+1): the old block (contents not kept) is freed first, so the
+ * peak is one block; NULL with *cap 0 when memory ran out (then r_no_memory). */
 static void *grow(void *p, uint64_t *cap, uint64_t want) {
     if (want <= *cap) {
         return p;
     }
     free(p);
-    *cap = want;
-    return ctx_malloc((size_t)want + 1);
+    void *fresh = ctx_try_malloc((size_t)want + 1);
+    *cap = fresh != NULL ? want : 0;
+    return fresh;
+}
+
+static int r_no_memory(const col_reader_t *r, int c, uint64_t bytes, ctx_err_t *err) {
+    ctx_err_set(err, CTX_ENOMEM, "out of memory");
+    ctx_err_detail(err, "Failed on request of size %llu for column \"%s\" of a column file.",
+                   (unsigned long long)bytes + 1, r->cols[c].name);
+    return CTX_ENOMEM;
 }
 
 /* Checks a text chunk: rows lengths, then exactly the announced bytes. */
@@ -400,6 +410,9 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
         r->stored_cap = (size_t)cap;
         dst = r->stored;
     }
+    if (dst == NULL) {
+        return r_no_memory(r, c, stored, err);
+    }
     rc = r_read(r, dst, (size_t)stored, err);
     if (rc != CTX_OK) {
         return rc;
@@ -417,6 +430,9 @@ static int r_chunk(col_reader_t *r, int c, uint32_t rows, ctx_err_t *err) {
     }
     if (ch[0] != COL_CODEC_NONE) {
         r->data[c] = grow(r->data[c], &r->data_cap[c], raw);
+        if (r->data[c] == NULL) {
+            return r_no_memory(r, c, raw, err);
+        }
         bool ok;
         if (ch[0] == COL_CODEC_LZ4) {
             int got = LZ4_decompress_safe(r->stored, (char *)r->data[c], (int)stored, (int)raw);

@@ -9,10 +9,13 @@
  * (ascending slots; edges in edge-scan order), after the label and kind dictionaries, so label
  * and kind ids come back identical. Both the whole-file CRC recorded in the metadata and every
  * chunk's own CRC must match; any mismatch fails the load, and the caller (recovery) falls back
- * to the previous snapshot.
+ * to the previous snapshot. The vector index is one blob from the index hook, stored compressed
+ * with the snapshot codec after a byte shuffle (blobcodec.h); an index file that cannot be used is
+ * logged and left out (the index is derived state, rebuilt from the store).
  */
 #include "snapshot.h"
 
+#include "blobcodec.h"
 #include "buf.h"
 #include "crc32c.h"
 #include "fsutil.h"
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -430,8 +434,9 @@ static int write_vectors(const store_t *store, const char *root, snap_meta_t *me
     return tw_close(&t, rc, err);
 }
 
-/* The vector index: hnsw/hnsw-<id>-0.idx, written by the hook when there is one. */
-static int write_index(const store_t *store, const char *root, snap_meta_t *meta,
+/* The vector index: hnsw/hnsw-<id>-0.idx, the hook's bytes compressed with the snapshot codec
+ * (blobcodec.h; as they are with codec none), written when there is a hook. */
+static int write_index(const store_t *store, const char *root, snap_meta_t *meta, col_codec_t codec,
                        const snap_index_hook_t *hook, ctx_err_t *err) {
     if (hook == NULL || hook->save == NULL) {
         return CTX_OK;
@@ -440,14 +445,32 @@ static int write_index(const store_t *store, const char *root, snap_meta_t *meta
     snap_file_t *f = &meta->files[meta->nfiles++];
     snprintf(f->path, sizeof(f->path), "hnsw/hnsw-%06" PRIu64 "-0.idx", meta->snapshot_id);
     snprintf(f->kind, sizeof(f->kind), "hnsw");
-    snprintf(f->codec, sizeof(f->codec), "none");
-    int rc = fsu_path(path, err, "%s/%s", root, f->path);
+    snprintf(f->codec, sizeof(f->codec), "%s", col_codec_name(codec));
+    buf_t raw, packed;
+    buf_init(&raw);
+    buf_init(&packed);
+    int rc = hook->save(hook->ctx, store, &raw, &f->rows, err);
+    const buf_t *file = &raw;
+    if (rc == CTX_OK && codec != COL_CODEC_NONE) {
+        blob_encode(buf_peek(&raw), buf_size(&raw), codec, BLOB_FILTER_SHUFFLE4, &packed);
+        file = &packed;
+    }
+    if (rc == CTX_OK && (buf_failed(&raw) || buf_failed(&packed))) {
+        rc = ctx_err_set(err, CTX_ENOMEM, "out of memory writing the vector index");
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_path(path, err, "%s/%s", root, f->path);
+    }
     if (rc == CTX_OK) {
         rc = fsu_mkdirs_for(path, 0700, err);
     }
     if (rc == CTX_OK) {
-        rc = hook->save(hook->ctx, store, path, &f->rows, &f->bytes, &f->crc32c, err);
+        f->bytes = buf_size(file);
+        f->crc32c = crc32c(0, buf_peek(file), buf_size(file));
+        rc = fsu_write_atomic(path, (const char *)buf_peek(file), buf_size(file), err);
     }
+    buf_free(&raw);
+    buf_free(&packed);
     return rc;
 }
 
@@ -489,7 +512,7 @@ int snap_write(const store_t *store, const char *root, const snap_write_opts_t *
         rc = write_vectors(store, root, m, opts->codec, err);
     }
     if (rc == CTX_OK) {
-        rc = write_index(store, root, m, opts->index_hook, err);
+        rc = write_index(store, root, m, opts->codec, opts->index_hook, err);
     }
     for (int d = 0; rc == CTX_OK && d < 4; d++) {
         static const char *dirs[] = {"nodes", "edges", "vectors", "metadata"};
@@ -668,7 +691,13 @@ static int load_nodes_group(void *ctx, col_reader_t *r, ctx_err_t *err) {
 
 static int load_edges_group(void *ctx, col_reader_t *r, ctx_err_t *err) {
     load_ctx_t *lc = ctx;
-    store_edge_rec_t *recs = ctx_malloc(sizeof(store_edge_rec_t) * r->group_rows);
+    store_edge_rec_t *recs = ctx_try_malloc(sizeof(store_edge_rec_t) * r->group_rows);
+    if (recs == NULL) {
+        ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        ctx_err_detail(err, "Failed on request of size %zu for a group of edges.",
+                       sizeof(store_edge_rec_t) * r->group_rows);
+        return CTX_ENOMEM;
+    }
     for (uint32_t i = 0; i < r->group_rows; i++) {
         recs[i].source = COLV(r, 0, int64_t)[i];
         recs[i].target = COLV(r, 1, int64_t)[i];
@@ -731,6 +760,51 @@ static void file_plans(uint32_t dims, file_plan_t plans[5]) {
         false};
 }
 
+/* Maps the index file and hands the hook its bytes, decoded when compressed (blobcodec.h). A file
+ * that cannot be read or decoded is not a damaged snapshot (the index is derived state): it is
+ * logged and the hook not called, so the loader builds the index from the store. */
+static int load_index(const char *root, const snap_file_t *f, store_t *store,
+                      const snap_index_hook_t *hook, ctx_err_t *err) {
+    char path[FSU_PATH_MAX];
+    int rc = fsu_path(path, err, "%s/%s", root, f->path);
+    if (rc != CTX_OK) {
+        return rc;
+    }
+    ctx_err_t inner;
+    ctx_err_clear(&inner);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (map == MAP_FAILED) {
+        CTX_WARN("vector index \"%s\" not used: cannot be mapped (%s); rebuilding it", path,
+                 strerror(errno));
+        return CTX_OK;
+    }
+    size_t len = (size_t)st.st_size;
+    madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
+    uint8_t *decoded = NULL;
+    size_t decoded_len = 0;
+    if (blob_is_encoded(map, len)) {
+        rc = blob_decode(map, len, &decoded, &decoded_len, &inner);
+    }
+    if (rc == CTX_OK) {
+        rc = decoded != NULL ? hook->load(hook->ctx, store, decoded, decoded_len, err)
+                             : hook->load(hook->ctx, store, map, len, err);
+    } else {
+        CTX_WARN("vector index \"%s\" not used: %s; rebuilding it", path, inner.message);
+        rc = CTX_OK;
+    }
+    free(decoded);
+    munmap(map, len);
+    return rc;
+}
+
 int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *config,
               const snap_index_hook_t *index_hook, store_t **out, ctx_err_t *err) {
     CTX_ASSERT(root != NULL && meta != NULL && out != NULL);
@@ -740,10 +814,13 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
                            "vector_dimensions is %u",
                            meta->snapshot_id, meta->dims, config->vector_dims);
     }
-    store_t *store = store_create(config);
+    store_t *store = NULL;
+    int rc = store_try_create(config, &store);
+    if (rc != CTX_OK) {
+        return ctx_err_set(err, rc, "out of memory");
+    }
     file_plan_t plans[5];
     file_plans(meta->dims, plans);
-    int rc = CTX_OK;
     for (int p = 0; rc == CTX_OK && p < 5; p++) {
         const snap_file_t *f = find_file(meta, plans[p].kind);
         if (f == NULL) {
@@ -763,11 +840,7 @@ int snap_load(const char *root, const snap_meta_t *meta, const store_config_t *c
     }
     const snap_file_t *idx = find_file(meta, "hnsw");
     if (rc == CTX_OK && idx != NULL && index_hook != NULL && index_hook->load != NULL) {
-        char path[FSU_PATH_MAX];
-        rc = fsu_path(path, err, "%s/%s", root, idx->path);
-        if (rc == CTX_OK) {
-            rc = index_hook->load(index_hook->ctx, store, path, err);
-        }
+        rc = load_index(root, idx, store, index_hook, err);
     }
     if (rc != CTX_OK) {
         store_destroy(store);
@@ -924,4 +997,78 @@ int snap_remove(const char *root, const snap_meta_t *meta, const snap_meta_t *ke
     }
     (*removed)++;
     return CTX_OK;
+}
+
+/* ---------------------------------------------------------------- adopting a received snapshot */
+
+/* The name snap_write gives a file of kind for id (the "%s" formats of SNAP_FILE_FORMATS). */
+static const char *adopt_format(const char *kind) {
+    static const char *const pairs[][2] = {
+        {"labels", "nodes/labels-%s-0.col"}, {"nodes", "nodes/nodes-%s-0.col"},
+        {"kinds", "edges/kinds-%s-0.col"},   {"edges", "edges/edges-%s-0.col"},
+        {"vectors", "vectors/vec-%s-0.col"}, {"hnsw", "hnsw/hnsw-%s-0.idx"},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        if (strcmp(pairs[i][0], kind) == 0) {
+            return pairs[i][1];
+        }
+    }
+    return NULL;
+}
+
+/* Moves one file of the staged snapshot to its name for new_id under root (durably). */
+static int adopt_file(const char *stage, const char *root, snap_file_t *f, const char *digits,
+                      ctx_err_t *err) {
+    const char *format = adopt_format(f->kind);
+    if (format == NULL) {
+        return ctx_err_set(err, CTX_ECORRUPT, "snapshot file \"%s\" has unknown kind \"%s\"",
+                           f->path, f->kind);
+    }
+    char rel[SNAP_PATH_BYTES], from[FSU_PATH_MAX], to[FSU_PATH_MAX];
+    snprintf(rel, sizeof(rel), format, digits);
+    int rc = fsu_path(from, err, "%s/%s", stage, f->path);
+    if (rc == CTX_OK) {
+        rc = fsu_path(to, err, "%s/%s", root, rel);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_mkdirs_for(to, 0755, err);
+    }
+    if (rc == CTX_OK) {
+        rc = fsu_rename_durable(from, to, err);
+    }
+    if (rc == CTX_OK) {
+        snprintf(f->path, sizeof(f->path), "%s", rel);
+    }
+    return rc;
+}
+
+int snap_adopt(const char *stage, const snap_meta_t *meta, const char *root, uint64_t new_id,
+               snap_meta_t *out, ctx_err_t *err) {
+    CTX_ASSERT(new_id >= 1 && new_id <= SNAP_ID_MAX);
+    *out = *meta;
+    out->snapshot_id = new_id;
+    out->parent_id = 0;
+    char digits[32];
+    snprintf(digits, sizeof(digits), "%06" PRIu64, new_id);
+    int rc = CTX_OK;
+    for (int i = 0; rc == CTX_OK && i < out->nfiles; i++) {
+        rc = adopt_file(stage, root, &out->files[i], digits, err);
+    }
+    if (rc == CTX_OK) {
+        char rel[128], path[FSU_PATH_MAX];
+        snap_meta_path(new_id, rel, sizeof(rel));
+        rc = fsu_path(path, err, "%s/%s", root, rel);
+        rc = rc == CTX_OK ? fsu_mkdirs_for(path, 0755, err) : rc;
+        char *json = rc == CTX_OK ? snap_meta_to_json(out) : NULL;
+        rc = rc != CTX_OK   ? rc
+             : json != NULL ? write_atomic(root, rel, json, strlen(json), err)
+                            : ctx_err_set(err, CTX_ENOMEM, "out of memory");
+        free(json);
+    }
+    if (rc != CTX_OK) {
+        ctx_err_t ignored;
+        ctx_err_clear(&ignored);
+        snap_discard(root, new_id, &ignored);
+    }
+    return rc;
 }

@@ -20,6 +20,7 @@
 #ifndef CTX_SNAPSHOT_H
 #define CTX_SNAPSHOT_H
 
+#include "buf.h"
 #include "colfile.h"
 #include "ctx.h"
 #include "store.h"
@@ -57,13 +58,14 @@ typedef struct snap_meta {
     char metric[16]; /* "cosine" */
 } snap_meta_t;
 
-/* The vector index plugs in here: save writes the index of `store` to `path` (a file
- * of kind "hnsw") and reports rows/bytes/crc for the metadata; load reads it back after the
- * store is restored. Both run in the snapshot writer / loader; either may be NULL. */
+/* The vector index plugs in here: save appends the serialized index of `store` to out and
+ * reports its entries (rows); the writer stores it as a file of kind "hnsw", compressed with the
+ * snapshot codec after a byte shuffle (storage/blobcodec.h; as it is with codec none). load gets
+ * the decoded bytes back after the store is restored (files written before compression existed
+ * are taken as they are). Both run in the snapshot writer / loader; either may be NULL. */
 typedef struct snap_index_hook {
-    int (*save)(void *ctx, const store_t *store, const char *path, uint64_t *rows, uint64_t *bytes,
-                uint32_t *crc, ctx_err_t *err);
-    int (*load)(void *ctx, store_t *store, const char *path, ctx_err_t *err);
+    int (*save)(void *ctx, const store_t *store, buf_t *out, uint64_t *rows, ctx_err_t *err);
+    int (*load)(void *ctx, store_t *store, const uint8_t *data, size_t len, ctx_err_t *err);
     void *ctx;
 } snap_index_hook_t;
 
@@ -124,6 +126,15 @@ typedef int (*snap_group_fn)(void *ctx, col_reader_t *r, ctx_err_t *err);
  * CTX_EIO when it cannot be read. For contextdb-inspect. */
 int snap_file_scan(const char *root, const snap_meta_t *meta, const snap_file_t *file,
                    snap_group_fn fn, void *ctx, ctx_err_t *err);
+
+/* Adopts a complete snapshot laid out under stage as snap_write lays it out (one received from
+ * another cluster member, already checked with snap_file_scan) into root as snapshot new_id:
+ * each file is renamed (durably) to the name snap_write gives its kind for new_id, then the
+ * metadata -- meta's, with the new id and paths and no parent -- is written last. `current` is
+ * not switched (snap_set_current does). *out is the adopted metadata. On failure what was moved
+ * is removed again (snap_discard of new_id); the staged files left are the caller's. */
+int snap_adopt(const char *stage, const snap_meta_t *meta, const char *root, uint64_t new_id,
+               snap_meta_t *out, ctx_err_t *err);
 
 /* Removes every file the writer of snapshot id may have created under root (column files, the
  * vector index, the metadata and their temporaries), whether or not it finished: for a writer

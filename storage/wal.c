@@ -939,6 +939,21 @@ static void write_all(wal_t *wal, const uint8_t *data, size_t len) {
     }
 }
 
+/* fdatasync of the active segment, timed for opts.fsync_observer; a failure is fatal (file
+ * comment). Every fsync of the active segment goes through here. */
+static void sync_active(wal_t *wal) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (fdatasync(wal->fd) < 0) {
+        wal_panic("fsync", wal->dir);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (wal->opts.fsync_observer != NULL) {
+        int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+        wal->opts.fsync_observer(ns > 0 ? (uint64_t)ns : 0);
+    }
+}
+
 /* Records (mu taken) that everything written is fsynced: the newest hard state written is the
  * newest before the end of the active segment. */
 static void mark_synced(wal_t *wal) {
@@ -953,9 +968,7 @@ static void mark_synced(wal_t *wal) {
  * next_index, the batch's first entry or the next entry to come). */
 static void writer_write(wal_t *wal, const buf_t *batch, uint64_t next_index) {
     if (wal->active_bytes >= wal->opts.segment_bytes) {
-        if (fdatasync(wal->fd) < 0) {
-            wal_panic("fsync", wal->dir);
-        }
+        sync_active(wal);
         mark_synced(wal);
         ctx_err_t err;
         ctx_err_clear(&err);
@@ -1034,9 +1047,7 @@ static void writer_cut(wal_t *wal, uint64_t after) {
     ctx_err_t err;
     ctx_err_clear(&err);
     pthread_mutex_lock(&wal->hs_mu); /* no segment removal meanwhile */
-    if (fdatasync(wal->fd) < 0) {
-        wal_panic("fsync", wal->dir);
-    }
+    sync_active(wal);
     uint32_t s = wal->nsegments - 1;
     while (s > 0 && wal->segments[s].first_index > after + 1) {
         s--;
@@ -1187,9 +1198,7 @@ static void *wal_writer_main(void *arg) {
         bool sync_now =
             wal->opts.sync_commit || t.stop || now_ms() >= last_sync_ms + wal->opts.sync_delay_ms;
         if (sync_now && written_ticket > synced_ticket) {
-            if (fdatasync(wal->fd) < 0) {
-                wal_panic("fsync", wal->dir);
-            }
+            sync_active(wal);
             last_sync_ms = now_ms();
             synced_ticket = written_ticket;
             writer_publish(wal, true, written_index, written_ticket);

@@ -102,6 +102,8 @@ typedef struct wal_options {
     uint32_t sync_delay_ms; /* with sync_commit off: longest time between fsyncs */
     int notify_fd;          /* eventfd written (value 1) when the durable index advances; -1 */
     bool read_only;         /* inspect: scan and replay only, never truncate, no writer */
+    /* Told how long each fdatasync of the active segment took (writer thread); NULL: nobody. */
+    void (*fsync_observer)(uint64_t duration_ns);
 } wal_options_t;
 
 /* Called in file order for every intact entry with index > after_index and for every intact

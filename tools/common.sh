@@ -93,7 +93,7 @@ CTX_SERVER_PIDS=()
 
 # ctx_server_start [--port N] [--timeout-s S] [--detach] BIN DATA_DIR LOG_FILE [SERVER_ARGS...]
 # Runs `BIN --host 127.0.0.1 --port N --data-dir DATA_DIR SERVER_ARGS...` (N defaults to 0: any
-# free port) with stdin from /dev/null and stdout and stderr appended to LOG_FILE, then waits up
+# free port; the HTTP API off unless CONTEXTDB_HTTP_PORT is set, so servers never race for 8080) with stdin from /dev/null and stdout and stderr appended to LOG_FILE, then waits up
 # to S whole seconds (default 60) for the ready line `contextdb: listening on 127.0.0.1:PORT` among the
 # lines written after the start. --detach runs the server under nohup, for a server that outlives
 # the script. On success sets and exports CTX_SERVER_PID and CTX_SERVER_PORT, sets
@@ -121,11 +121,14 @@ ctx_server_start() {
     : >>"$log" || return 1
     offset=$(stat -c %s "$log")
     started_us=${EPOCHREALTIME/[.,]/} # $EPOCHREALTIME has six decimals: microseconds
+    local http=${CONTEXTDB_HTTP_PORT-off}
     if [ $detach = 1 ]; then
-        nohup "$bin" --host 127.0.0.1 --port "$port" --data-dir "$data_dir" "$@" \
+        CONTEXTDB_HTTP_PORT=$http nohup "$bin" --host 127.0.0.1 --port "$port" \
+            --data-dir "$data_dir" "$@" \
             >>"$log" 2>&1 </dev/null &
     else
-        "$bin" --host 127.0.0.1 --port "$port" --data-dir "$data_dir" "$@" \
+        CONTEXTDB_HTTP_PORT=$http "$bin" --host 127.0.0.1 --port "$port" \
+            --data-dir "$data_dir" "$@" \
             >>"$log" 2>&1 </dev/null &
     fi
     pid=$!

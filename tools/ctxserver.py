@@ -4,7 +4,9 @@ The Python twin of ctx_server_start / ctx_server_stop in tools/common.sh: the se
 `BIN --host 127.0.0.1 --port N --data-dir DIR [args...]` (N = 0: any free port) with stdin from
 /dev/null and stdout and stderr appended to a log file (default DIR + ".log"), and is ready when
 it prints `contextdb: listening on 127.0.0.1:PORT`. Only the lines written after the start are
-searched, so one log can span restarts. The server is stopped by its PID: SIGTERM, then SIGKILL
+searched, so one log can span restarts. The HTTP API is off (CONTEXTDB_HTTP_PORT=off) unless
+the caller's environment or env names CONTEXTDB_HTTP_PORT, so parallel servers never race for
+port 8080. The server is stopped by its PID: SIGTERM, then SIGKILL
 after a timeout. Failure to start raises ServerError carrying the new log lines.
 
     from ctxserver import Server
@@ -42,6 +44,7 @@ class Server:
         server exits or prints no ready line within timeout_s."""
         assert self.proc is None, "server already running"
         env = dict(os.environ)
+        env.setdefault("CONTEXTDB_HTTP_PORT", "off")
         env.update(self.env)
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         started = time.perf_counter()

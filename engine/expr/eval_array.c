@@ -227,14 +227,25 @@ static int eval_regex(const expr_t *e, const value_t *l, const value_t *r, const
             break;
         }
     }
+    /* the cache entry and its pattern copy are fallible: without them the pattern is compiled
+     * for this row only */
+    char *pattern = NULL;
     if (hit == NULL && ctx->regex_cache != NULL) {
-        hit = ctx_calloc(1, sizeof(*hit));
+        hit = ctx_try_calloc(1, sizeof(*hit));
+        pattern = hit != NULL ? ctx_try_malloc((size_t)p.len + 1) : NULL;
+        if (pattern == NULL) {
+            free(hit);
+            hit = NULL;
+        }
+    }
+    if (hit != NULL && pattern != NULL) {
         int rc = regex_compile(p.ptr, p.len, icase, &hit->re, err);
         if (rc != 0) {
+            free(pattern);
             free(hit);
             return rc;
         }
-        hit->pattern = ctx_malloc((size_t)p.len + 1);
+        hit->pattern = pattern;
         ctx_memcpy(hit->pattern, p.ptr, p.len);
         hit->pattern[p.len] = '\0';
         hit->icase = icase;
@@ -246,7 +257,15 @@ static int eval_regex(const expr_t *e, const value_t *l, const value_t *r, const
             return rc;
         }
     }
-    const char *subject = arena_strndup(ctx->arena, s.ptr, s.len);
+    char *subject = arena_try_alloc(ctx->arena, (size_t)s.len + 1);
+    if (subject == NULL) {
+        if (hit == NULL) {
+            regfree(&local);
+        }
+        return arena_limit_error(ctx->arena, "statement_mem_limit", err);
+    }
+    ctx_memcpy(subject, s.ptr, s.len);
+    subject[s.len] = '\0';
     bool m = regexec(hit != NULL ? &hit->re : &local, subject, 0, NULL, 0) == 0;
     if (hit == NULL) {
         regfree(&local);

@@ -190,6 +190,7 @@ typedef struct reader {
     const uint8_t *p;
     const uint8_t *end;
     bool bad;
+    bool no_memory; /* a payload copy did not fit in the arena (bad is set too, to stop) */
 } reader_t;
 
 static bool rd_need(reader_t *r, size_t n) {
@@ -231,7 +232,13 @@ static const char *rd_str(reader_t *r, arena_t *arena, uint32_t *len_out, bool n
     if (!rd_need(r, len)) {
         return NULL;
     }
-    const char *s = arena_strndup(arena, (const char *)r->p, len);
+    char *s = arena_try_alloc(arena, (size_t)len + 1);
+    if (s == NULL) {
+        r->no_memory = r->bad = true;
+        return NULL;
+    }
+    ctx_memcpy(s, r->p, len);
+    s[len] = '\0';
     r->p += len;
     *len_out = len;
     return s;
@@ -243,7 +250,11 @@ static void rd_vector(reader_t *r, arena_t *arena, cmd_op_t *op) {
         r->bad = true;
         return;
     }
-    float *v = arena_alloc(arena, (size_t)dim * sizeof(float));
+    float *v = arena_try_alloc(arena, (size_t)dim * sizeof(float));
+    if (v == NULL) {
+        r->no_memory = r->bad = true;
+        return;
+    }
     for (uint32_t i = 0; i < dim; i++) {
         uint32_t bits = ctx_read_u32be(r->p + (size_t)i * 4);
         memcpy(&v[i], &bits, sizeof(bits));
@@ -293,39 +304,107 @@ static void rd_op(reader_t *r, arena_t *arena, uint8_t flags_allowed, cmd_op_t *
     }
 }
 
+/* Reads and checks the batch header: the op count and the flags its format allows. */
+static int rd_header(reader_t *r, size_t len, uint32_t *count, uint8_t *flags_allowed,
+                     ctx_err_t *err) {
+    uint8_t version = rd_u8(r);
+    *count = rd_u32(r);
+    if (r->bad) {
+        return ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: truncated header");
+    }
+    if (version < CMD_FORMAT_VERSION_MIN || version > CMD_FORMAT_VERSION) {
+        return ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u",
+                           version);
+    }
+    if (*count > CMD_BATCH_OPS_MAX || *count > (size_t)(r->end - r->p) / CMD_OP_BYTES_MIN) {
+        return ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %" PRIu32 " ops in %zu bytes",
+                           *count, len);
+    }
+    *flags_allowed = version == 1 ? CMD_FLAGS_V1 : CMD_FLAGS_ALL;
+    return CTX_OK;
+}
+
+static int rd_trailer(const reader_t *r, ctx_err_t *err) {
+    if (r->no_memory) {
+        return ctx_err_set(err, CTX_ENOMEM, "out of memory decoding a command batch");
+    }
+    if (r->bad || r->p != r->end) {
+        return ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %s",
+                           r->bad ? "malformed or truncated op" : "trailing bytes");
+    }
+    return CTX_OK;
+}
+
 int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err) {
     CTX_ASSERT(arena != NULL && out != NULL);
     cmd_batch_init(out, arena);
     reader_t r = {.p = data, .end = data + len, .bad = data == NULL};
-    uint8_t version = rd_u8(&r);
-    uint32_t count = rd_u32(&r);
-    if (r.bad) {
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: truncated header");
-        return CTX_ECORRUPT;
+    uint32_t count = 0;
+    uint8_t flags_allowed = 0;
+    int rc = rd_header(&r, len, &count, &flags_allowed, err);
+    if (rc != CTX_OK) {
+        return rc;
     }
-    if (version < CMD_FORMAT_VERSION_MIN || version > CMD_FORMAT_VERSION) {
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: unknown format version %u", version);
-        return CTX_ECORRUPT;
+    out->ops = count ? arena_try_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
+    if (count > 0 && out->ops == NULL) {
+        return ctx_err_set(err, CTX_ENOMEM,
+                           "out of memory decoding a command batch of %" PRIu32 " ops", count);
     }
-    if (count > CMD_BATCH_OPS_MAX || count > (size_t)(r.end - r.p) / CMD_OP_BYTES_MIN) {
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %" PRIu32 " ops in %zu bytes", count,
-                    len);
-        return CTX_ECORRUPT;
-    }
-    out->ops = count ? arena_alloc(arena, (size_t)count * sizeof(cmd_op_t)) : NULL;
     out->cap = count;
-    uint8_t flags_allowed = version == 1 ? CMD_FLAGS_V1 : CMD_FLAGS_ALL;
     for (uint32_t i = 0; i < count && !r.bad; i++) {
         rd_op(&r, arena, flags_allowed, &out->ops[i]);
         out->count = i + 1;
     }
-    if (r.bad || r.p != r.end) {
+    rc = rd_trailer(&r, err);
+    if (rc != CTX_OK) {
         out->count = 0;
-        ctx_err_set(err, CTX_ECORRUPT, "invalid command batch: %s",
-                    r.bad ? "malformed or truncated op" : "trailing bytes");
-        return CTX_ECORRUPT;
     }
-    return CTX_OK;
+    return rc;
+}
+
+/* One pass of cmd_decode_pieces: with fn NULL it only checks the bytes. */
+static int decode_pass(const uint8_t *data, size_t len, arena_t *arena, uint32_t piece_ops,
+                       cmd_piece_fn fn, void *ctx, ctx_err_t *err) {
+    reader_t r = {.p = data, .end = data + len, .bad = data == NULL};
+    uint32_t count = 0;
+    uint8_t flags_allowed = 0;
+    int rc = rd_header(&r, len, &count, &flags_allowed, err);
+    cmd_op_t *ops = NULL;
+    for (uint32_t done = 0; rc == CTX_OK && done < count && !r.bad;) {
+        uint32_t n = count - done < piece_ops ? count - done : piece_ops;
+        arena_reset(arena);
+        ops = arena_try_alloc(arena, (size_t)n * sizeof(cmd_op_t));
+        if (ops == NULL) {
+            rc = ctx_err_set(err, CTX_ENOMEM, "out of memory decoding a command batch");
+            break;
+        }
+        uint32_t got = 0;
+        while (got < n && !r.bad) {
+            rd_op(&r, arena, flags_allowed, &ops[got++]);
+        }
+        done += n;
+        if (fn != NULL && !r.bad) {
+            cmd_batch_t piece = {
+                .ops = ops, .count = got, .cap = n, .ops_max = CMD_BATCH_OPS_MAX, .arena = arena};
+            fn(ctx, &piece);
+        }
+    }
+    if (rc == CTX_OK) {
+        rc = rd_trailer(&r, err);
+    }
+    arena_reset(arena);
+    return rc;
+}
+
+int cmd_decode_pieces(const uint8_t *data, size_t len, arena_t *arena, uint32_t piece_ops,
+                      cmd_piece_fn fn, void *ctx, ctx_err_t *err) {
+    CTX_ASSERT(arena != NULL && fn != NULL);
+    CTX_ASSERT(piece_ops > 0);
+    int rc = decode_pass(data, len, arena, piece_ops, NULL, NULL, err);
+    if (rc == CTX_OK) {
+        rc = decode_pass(data, len, arena, piece_ops, fn, ctx, err);
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- undo log */

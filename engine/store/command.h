@@ -97,9 +97,21 @@ int cmd_batch_check_room(const cmd_batch_t *batch, uint32_t n, ctx_err_t *err)
  *               vectors as u32 dim + dim × float32 (IEEE bits, big-endian).
  * The enclosing WAL record carries the CRC32C. */
 void cmd_encode(const cmd_batch_t *batch, buf_t *out);
-/* Decodes bytes produced by cmd_encode; every length bounds-checked; CTX_ECORRUPT on bad input.
- * Payload pointers refer to arena copies. */
+/* Decodes bytes produced by cmd_encode; every length bounds-checked; CTX_ECORRUPT on bad input,
+ * CTX_ENOMEM (53200) when the ops or their payloads do not fit in arena. Payload pointers refer
+ * to arena copies. */
 int cmd_decode(const uint8_t *data, size_t len, arena_t *arena, cmd_batch_t *out, ctx_err_t *err);
+
+/* Receives one piece of a batch from cmd_decode_pieces; the piece and its payloads are valid only
+ * during the call. */
+typedef void (*cmd_piece_fn)(void *ctx, const cmd_batch_t *piece);
+/* Decodes bytes produced by cmd_encode a piece of at most piece_ops ops at a time, each into
+ * arena (reset before every piece and at the end, so what arena holds is bounded by one piece,
+ * not the batch), and calls fn with each piece in order. The bytes are checked whole first, so on
+ * CTX_ECORRUPT fn has not been called; CTX_ENOMEM (a piece did not fit) stops before the piece
+ * that did not fit (then the first check failed too, unless memory ran out between the two). */
+int cmd_decode_pieces(const uint8_t *data, size_t len, arena_t *arena, uint32_t piece_ops,
+                      cmd_piece_fn fn, void *ctx, ctx_err_t *err);
 
 /* Per-op outcome of an applied batch. */
 typedef struct cmd_result {

@@ -519,10 +519,13 @@ static adj_entry_t *adj_find(const store_t *store, const adj_list_t *list, int64
 
 /* ---------------------------------------------------------------- lifecycle */
 
-store_t *store_create(const store_config_t *config) {
-    CTX_ASSERT(config != NULL);
+int store_try_create(const store_config_t *config, store_t **out) {
+    CTX_ASSERT(config != NULL && out != NULL);
     CTX_ASSERT(config->vector_dims >= 1 && config->vector_dims <= VECTOR_DIMS_MAX);
-    store_t *store = ctx_calloc(1, sizeof(store_t));
+    store_t *store = ctx_try_calloc(1, sizeof(store_t));
+    if (store == NULL) {
+        return CTX_ENOMEM;
+    }
     store->dims = config->vector_dims;
     store->write_seq = 1; /* live rows' versions are ≥ 1: 0 is STORE_VERSION_ABSENT */
     for (int c = 0; c < ADJ_CLASSES; c++) {
@@ -532,7 +535,22 @@ store_t *store_create(const store_config_t *config) {
         uint32_t id;
         int rc = store_dict_add(&store->kinds, builtin_kinds[k], (uint32_t)strlen(builtin_kinds[k]),
                                 &id);
-        CTX_ASSERT(rc == CTX_OK && id == k); /* a few bytes at start-up (store.h) */
+        if (rc != CTX_OK) {
+            store_destroy(store);
+            return rc;
+        }
+        CTX_ASSERT(id == k);
+    }
+    *out = store;
+    return CTX_OK;
+}
+
+store_t *store_create(const store_config_t *config) {
+    store_t *store = NULL;
+    int rc = store_try_create(config, &store);
+    if (rc != CTX_OK) {
+        CTX_ERROR("out of memory creating a store");
+        abort();
     }
     return store;
 }

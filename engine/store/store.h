@@ -62,8 +62,11 @@ typedef struct store_cursor {
 } store_cursor_t;
 
 /* Creates an empty store with the built-in edge kinds (owns, links, related, child_of,
- * similar_to as kind ids 0..4). Never NULL. */
+ * similar_to as kind ids 0..4). Never NULL (aborts when memory runs out: for start-up). */
 store_t *store_create(const store_config_t *config);
+/* The same for a store made while serving (a snapshot read by AS OF SNAPSHOT): CTX_ENOMEM when
+ * memory runs out, *out untouched. */
+int store_try_create(const store_config_t *config, store_t **out);
 void store_destroy(store_t *store);
 uint32_t store_vector_dims(const store_t *store);
 

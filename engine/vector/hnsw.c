@@ -95,11 +95,11 @@ int hnsw_validate_config(const hnsw_config_t *c, ctx_err_t *err) {
 hnsw_t *hnsw_alloc(const hnsw_config_t *config) {
     hnsw_t *h = ctx_calloc(1, sizeof(hnsw_t));
     h->config = *config;
-    h->dims_padded = (uint32_t)round_up(config->dims, HNSW_DIST_LANES);
+    h->dims_padded = (uint32_t)round_up(config->dims, HNSW_DIST_STEP);
     h->m0 = 2 * config->m;
-    h->vec_off = round_up(sizeof(uint32_t) * (1 + (size_t)h->m0), HNSW_BLOCK_ALIGN);
+    h->vec_off = round_up(sizeof(uint32_t) * (1 + (size_t)h->m0), HNSW_VEC_ALIGN);
     h->stride = h->vec_off + sizeof(float) * (size_t)h->dims_padded;
-    CTX_ASSERT(h->stride % HNSW_BLOCK_ALIGN == 0);
+    CTX_ASSERT(h->stride % HNSW_VEC_ALIGN == 0);
     h->kernel = hnsw_kernel_best();
     h->dot = hnsw_kernel_dot(h->kernel);
     h->l2sq = hnsw_kernel_l2sq(h->kernel);

@@ -165,9 +165,10 @@ int hnsw_load(const uint8_t *data, size_t len, hnsw_t **out, ctx_err_t *err);
  * O(n · m); for tests. */
 bool hnsw_check(const hnsw_t *index, ctx_err_t *err);
 
-/* Distance kernels (hnsw_dist.c), exposed for tests: vectors padded to HNSW_DIST_LANES floats.
- * All implementations give bit-identical results. */
-enum { HNSW_DIST_LANES = 32 };
+/* Distance kernels (hnsw_dist.c), exposed for tests: vectors padded with zeros to a multiple of
+ * HNSW_DIST_STEP floats, accumulated on HNSW_DIST_LANES logical lanes. All implementations give
+ * bit-identical results. */
+enum { HNSW_DIST_LANES = 32, HNSW_DIST_STEP = 8 };
 typedef enum { HNSW_KERNEL_SCALAR = 0, HNSW_KERNEL_AVX2 = 1, HNSW_KERNEL_AVX512 = 2 } hnsw_kernel_t;
 typedef float (*hnsw_dist_fn)(const float *a, const float *b, uint32_t dims_padded);
 /* The best kernel this CPU runs. */

@@ -1,6 +1,6 @@
 /*
  * hnsw_dist.c — float distance kernels of the HNSW index: dot product and squared L2 over
- * vectors padded with zeros to a multiple of HNSW_DIST_LANES (32) floats.
+ * vectors padded with zeros to a multiple of HNSW_DIST_STEP (8) floats.
  *
  * Why float and not engine/types/vecdist.c's double accumulation: the index computes tens of
  * millions of distances per second and float FMAs on 16-wide registers are 4× the throughput of
@@ -12,11 +12,14 @@
  * arithmetic in the same order, defined on 32 logical lanes:
  *   - element i is accumulated into lane i % 32 with a fused multiply-add (one rounding), in
  *     increasing i; for L2 the difference a−b is rounded to float first, then fma(d, d, acc);
+ *     a lane no element reaches (past the padded length in the last round of 32) is left as it
+ *     is, so a short vector (8 floats for 8 dimensions) costs no more than its own length;
  *   - the lanes are folded as a fixed tree: t[j] = lane[j] + lane[j+16] (j < 16), then
  *     t[j] + t[j+8], then + [j+4], then + [j+2], then [0] + [1].
  * AVX-512 holds the lanes in two zmm registers, AVX2 in four ymm registers, the scalar kernel in
  * an array with fmaf() (correctly rounded by definition, so equal to the hardware FMA). Padding
- * zeros add fma(0, 0, acc) = acc exactly. The kernel is chosen once per index at run time
+ * zeros add fma(0, 0, acc) = acc up to the sign of a zero, which no comparison sees. The kernel is
+ * chosen once per index at run time
  * (__builtin_cpu_supports), so the binary runs on any x86-64.
  */
 #include "hnsw.h"
@@ -37,6 +40,8 @@
 #endif
 
 _Static_assert(HNSW_DIST_LANES == 32, "the kernels below hard-code 32 lanes");
+_Static_assert(HNSW_DIST_STEP == 8 && HNSW_DIST_LANES % HNSW_DIST_STEP == 0,
+               "the kernels' tails step by 8 floats (one ymm register)");
 
 /* The fold tree shared by every kernel (see the file comment). */
 static float fold_lanes(const float lane[HNSW_DIST_LANES]) {
@@ -58,21 +63,17 @@ static float fold_lanes(const float lane[HNSW_DIST_LANES]) {
 
 static float dot_scalar(const float *a, const float *b, uint32_t dims_padded) {
     float lane[HNSW_DIST_LANES] = {0};
-    for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
-        for (int j = 0; j < HNSW_DIST_LANES; j++) {
-            lane[j] = fmaf(a[i + (uint32_t)j], b[i + (uint32_t)j], lane[j]);
-        }
+    for (uint32_t i = 0; i < dims_padded; i++) {
+        lane[i % HNSW_DIST_LANES] = fmaf(a[i], b[i], lane[i % HNSW_DIST_LANES]);
     }
     return fold_lanes(lane);
 }
 
 static float l2sq_scalar(const float *a, const float *b, uint32_t dims_padded) {
     float lane[HNSW_DIST_LANES] = {0};
-    for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
-        for (int j = 0; j < HNSW_DIST_LANES; j++) {
-            float d = a[i + (uint32_t)j] - b[i + (uint32_t)j];
-            lane[j] = fmaf(d, d, lane[j]);
-        }
+    for (uint32_t i = 0; i < dims_padded; i++) {
+        float d = a[i] - b[i];
+        lane[i % HNSW_DIST_LANES] = fmaf(d, d, lane[i % HNSW_DIST_LANES]);
     }
     return fold_lanes(lane);
 }
@@ -91,11 +92,21 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
                                                           uint32_t dims_padded) {
     __m256 l0 = _mm256_setzero_ps(), l1 = _mm256_setzero_ps();
     __m256 l2 = _mm256_setzero_ps(), l3 = _mm256_setzero_ps();
-    for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
+    uint32_t i = 0;
+    for (; i + HNSW_DIST_LANES <= dims_padded; i += HNSW_DIST_LANES) {
         l0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), l0);
         l1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), l1);
         l2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), l2);
         l3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), l3);
+    }
+    if (i < dims_padded) { /* 8, 16 or 24 floats left: lanes 0..7, 8..15, 16..23 */
+        l0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), l0);
+    }
+    if (i + 8 < dims_padded) {
+        l1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), l1);
+    }
+    if (i + 16 < dims_padded) {
+        l2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), l2);
     }
     __m256 t_lo = _mm256_add_ps(l0, l2); /* t[0..7] */
     __m256 t_hi = _mm256_add_ps(l1, l3); /* t[8..15] */
@@ -107,7 +118,8 @@ __attribute__((target("avx2,fma"))) static float l2sq_avx2(const float *a, const
     __m256 l[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
     for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
-        for (int r = 0; r < 4; r++) {
+        /* a last round of 8, 16 or 24 floats reaches only the first registers */
+        for (uint32_t r = 0; r < 4 && i + 8 * r < dims_padded; r++) {
             __m256 d =
                 _mm256_sub_ps(_mm256_loadu_ps(a + i + 8 * r), _mm256_loadu_ps(b + i + 8 * r));
             l[r] = _mm256_fmadd_ps(d, d, l[r]);
@@ -128,12 +140,26 @@ __attribute__((target("avx512f,avx2,fma"))) static inline float fold16_avx512(__
     return _mm_cvtss_f32(r);
 }
 
+/* The first n (≤ 16) lanes of a 16-lane register. */
+static inline __mmask16 avx512_tail_mask(uint32_t n) {
+    return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+}
+
 __attribute__((target("avx512f,avx2,fma"))) static float dot_avx512(const float *a, const float *b,
                                                                     uint32_t dims_padded) {
     __m512 l0 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
-    for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
+    uint32_t i = 0;
+    for (; i + HNSW_DIST_LANES <= dims_padded; i += HNSW_DIST_LANES) {
         l0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), l0);
         l1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), l1);
+    }
+    if (i < dims_padded) { /* 8, 16 or 24 floats left: masked rounds leave the other lanes */
+        __mmask16 k0 = avx512_tail_mask(dims_padded - i);
+        __mmask16 k1 = avx512_tail_mask(dims_padded - i > 16 ? dims_padded - i - 16 : 0);
+        l0 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(k0, a + i),
+                                   _mm512_maskz_loadu_ps(k0, b + i), l0, k0);
+        l1 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(k1, a + i + 16),
+                                   _mm512_maskz_loadu_ps(k1, b + i + 16), l1, k1);
     }
     return fold16_avx512(_mm512_add_ps(l0, l1));
 }
@@ -141,11 +167,22 @@ __attribute__((target("avx512f,avx2,fma"))) static float dot_avx512(const float 
 __attribute__((target("avx512f,avx2,fma"))) static float l2sq_avx512(const float *a, const float *b,
                                                                      uint32_t dims_padded) {
     __m512 l0 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
-    for (uint32_t i = 0; i < dims_padded; i += HNSW_DIST_LANES) {
+    uint32_t i = 0;
+    for (; i + HNSW_DIST_LANES <= dims_padded; i += HNSW_DIST_LANES) {
         __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
         l0 = _mm512_fmadd_ps(d0, d0, l0);
         l1 = _mm512_fmadd_ps(d1, d1, l1);
+    }
+    if (i < dims_padded) { /* as in dot_avx512 */
+        __mmask16 k0 = avx512_tail_mask(dims_padded - i);
+        __mmask16 k1 = avx512_tail_mask(dims_padded - i > 16 ? dims_padded - i - 16 : 0);
+        __m512 d0 =
+            _mm512_sub_ps(_mm512_maskz_loadu_ps(k0, a + i), _mm512_maskz_loadu_ps(k0, b + i));
+        __m512 d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(k1, a + i + 16),
+                                  _mm512_maskz_loadu_ps(k1, b + i + 16));
+        l0 = _mm512_mask3_fmadd_ps(d0, d0, l0, k0);
+        l1 = _mm512_mask3_fmadd_ps(d1, d1, l1, k1);
     }
     return fold16_avx512(_mm512_add_ps(l0, l1));
 }

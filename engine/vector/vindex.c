@@ -19,14 +19,23 @@
  * Candidates are ordered by the store's vector slot (the scan order), so that when the executor
  * re-ranks them with exact distances, equal distances fall in the same order as in an exact
  * full scan, and `SET enable_hnsw = off` gives the same rows whenever the index found them.
+ *
+ * Monitoring figures (vindex_stats) are relaxed atomics in a block of their own, so that searches,
+ * which see the index as const, can count themselves, and another thread can read them.
  */
 #include "vindex.h"
 
 #include "store_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+typedef struct vindex_counters {
+    _Atomic uint64_t searches;
+    _Atomic uint64_t vectors;
+} vindex_counters_t;
 
 struct vindex {
     hnsw_t *hnsw;
@@ -35,14 +44,27 @@ struct vindex {
     uint32_t retry_count;
     uint32_t retry_cap;
     bool lost; /* an id could not even be put on the retry list */
+    vindex_counters_t *counters;
 };
+
+/* Publishes the index's size for vindex_stats (after every change). */
+static void publish_size(vindex_t *vi) {
+    atomic_store_explicit(&vi->counters->vectors, hnsw_count(vi->hnsw), memory_order_relaxed);
+}
 
 vindex_t *vindex_adopt(const store_t *store, hnsw_t *index) {
     CTX_ASSERT(store != NULL && index != NULL);
     vindex_t *vi = ctx_calloc(1, sizeof(vindex_t));
     vi->hnsw = index;
     vi->store = store;
+    vi->counters = ctx_calloc(1, sizeof(vindex_counters_t));
+    publish_size(vi);
     return vi;
+}
+
+void vindex_stats(const vindex_t *vi, vindex_stats_t *out) {
+    out->searches = atomic_load_explicit(&vi->counters->searches, memory_order_relaxed);
+    out->vectors = atomic_load_explicit(&vi->counters->vectors, memory_order_relaxed);
 }
 
 int vindex_create(const store_t *store, const hnsw_config_t *config, vindex_t **out,
@@ -76,6 +98,7 @@ void vindex_destroy(vindex_t *vi) {
     if (vi != NULL) {
         hnsw_destroy(vi->hnsw);
         free(vi->retry);
+        free(vi->counters);
         free(vi);
     }
 }
@@ -155,6 +178,7 @@ void vindex_applied(void *ctx, const cmd_batch_t *batch) {
             sync_or_retry(vi, id);
         }
     }
+    publish_size(vi);
 }
 
 bool vindex_stale(const vindex_t *vi) {
@@ -238,6 +262,7 @@ int vindex_candidates(const vindex_t *vi, const float *query, uint32_t dim, uint
                       const hnsw_filter_t *filter, const cmd_batch_t *pending, arena_t *arena,
                       int64_t **ids, uint64_t *count, hnsw_search_stats_t *stats, ctx_err_t *err) {
     CTX_ASSERT(vi != NULL && ids != NULL && count != NULL);
+    atomic_fetch_add_explicit(&vi->counters->searches, 1, memory_order_relaxed);
     if (vindex_stale(vi)) {
         return stale_candidates(vi, filter, arena, ids, count, stats, err);
     }

@@ -37,6 +37,15 @@ void vindex_destroy(vindex_t *vi);
 const hnsw_t *vindex_hnsw(const vindex_t *vi);
 metric_t vindex_metric(const vindex_t *vi);
 
+/* Figures for monitoring, readable from any thread while the owner updates and searches the
+ * index: searches (vindex_candidates calls since creation) and the vectors the index held after
+ * its last update. */
+typedef struct vindex_stats {
+    uint64_t searches;
+    uint64_t vectors;
+} vindex_stats_t;
+void vindex_stats(const vindex_t *vi, vindex_stats_t *out);
+
 /* The commit hook (sql_commit_hooks_t.applied, ctx = the vindex): for every vector id the batch
  * touches (vector insert/upsert/delete, node delete), in op order, makes the index agree with
  * the store's now-committed state: insert or replace when the store has the vector, delete when

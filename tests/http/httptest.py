@@ -1,7 +1,10 @@
 """httptest — shared helpers of the HTTP API tests (tests/http/).
 
-HttpServer starts the real contextdb binary through tools/ctxserver.py with a config file,
-`http_port = 0`, and reads the HTTP port from its `contextdb: HTTP API on HOST:PORT` line.
+HttpServer starts the real contextdb binary through tools/ctxserver.py with a config file and
+CONTEXTDB_HTTP_PORT=0 (ctxserver turns HTTP off unless told otherwise), and reads the HTTP port
+from its `contextdb: HTTP API on HOST:PORT` line. Every started server is remembered, and
+stop_all() (called from a test's `finally`) stops those still running, so a failed assertion
+leaves no server behind.
 OpenApi validates every response the tests receive against the server's own
 /api/v1/openapi.json (JSON Schema 2020-12 via python3-jsonschema, `$ref`s resolved in the
 document) and records which operations were exercised, so a test can check that it covered the
@@ -21,6 +24,15 @@ import requests  # noqa: E402
 HTTP_RE = re.compile(rb"contextdb: HTTP API on 127\.0\.0\.1:(\d+)")
 
 
+STARTED = []
+
+
+def stop_all():
+    """Stops every HttpServer still running (by PID); for a test's `finally`."""
+    for srv in STARTED:
+        srv.server.stop()
+
+
 class HttpServer:
     """One server with its own data directory under tmp/name and a config of lines."""
 
@@ -31,12 +43,13 @@ class HttpServer:
         with open(self.conf, "w") as f:
             f.write("http_port = 0\n" + "".join(line + "\n" for line in config_lines))
         self.server = Server(binary, os.path.join(self.dir, "data"), args=["--config", self.conf],
-                             env=env, log_path=os.path.join(self.dir, "server.log"))
+                             env=dict({"CONTEXTDB_HTTP_PORT": "0"}, **(env or {})), log_path=os.path.join(self.dir, "server.log"))
         self.http_port = None
 
     def start(self):
         offset = os.path.getsize(self.server.log_path) if os.path.exists(
             self.server.log_path) else 0
+        STARTED.append(self)
         self.server.start()
         with open(self.server.log_path, "rb") as f:
             f.seek(offset)

@@ -17,6 +17,7 @@
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ try:
     import requests
     from prometheus_client.parser import text_string_to_metric_families
 
+    import httptest
     from httptest import Client, HttpServer, OpenApi
 except ImportError as e:
     print("SKIP: %s (python3-requests, python3-jsonschema, python3-prometheus-client, "
@@ -36,14 +38,18 @@ except ImportError as e:
     sys.exit(77)
 
 
-def readme_examples(readme):
-    """(command, expected JSON text or None) for each curl line of the http-example block."""
+README_BLOCKS = ("sh http-example", "sh http-auth-example")
+
+
+def readme_examples(readme, block):
+    """(command, expected JSON text or None) for each curl line of a README block."""
     with open(readme) as f:
         text = f.read()
-    start = text.index("```sh http-example\n") + len("```sh http-example\n")
-    block = text[start:text.index("```", start)].splitlines()
+    fence = "```%s\n" % block
+    start = text.index(fence) + len(fence)
+    lines = text[start:text.index("```", start)].splitlines()
     examples = []
-    for line in block:
+    for line in lines:
         if line.startswith("curl "):
             examples.append([line, None])
         else:
@@ -52,22 +58,63 @@ def readme_examples(readme):
     return examples
 
 
-def run_readme(srv, readme):
+def check_readme_covered(readme):
+    """Every curl command the README shows is in a block the suite runs."""
+    with open(readme) as f:
+        text = f.read()
+    shown = re.findall(r"(?m)^curl .*$", text) + re.findall(r"`(curl [^`]*)`", text)
+    run = [c for block in README_BLOCKS for c, _ in readme_examples(readme, block)]
+    missing = [c for c in shown if c not in run]
+    assert not missing, "README curl examples the suite does not run: %s" % missing
+
+
+class CurlResponse:
+    """What OpenApi.validate reads, for a response curl printed."""
+
+    def __init__(self, status, content_type, body):
+        self.status_code = status
+        self.headers = {"Content-Type": content_type}
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def api_template(api, path):
+    """The OpenAPI path template that matches a request path ("/api/v1/nodes/1" ->
+    "/api/v1/nodes/{id}")."""
+    path = path.split("?")[0]
+    for template in api.doc["paths"]:
+        if re.fullmatch(re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(template)), path):
+            return template
+    raise AssertionError("%s matches no path of the OpenAPI document" % path)
+
+
+def run_readme(srv, readme, api, block="sh http-example"):
+    """Runs the block's curl lines verbatim (a shell function points localhost:8080 at srv and
+    has curl also print the status and content type), compares the JSON printed with the README's
+    and validates every response against the OpenAPI document."""
     shim = ('curl() { local a=(); for x in "$@"; do a+=("${x//localhost:8080/127.0.0.1:%d}"); '
-            'done; command curl "${a[@]}"; }\n' % srv.http_port)
-    examples = readme_examples(readme)
-    assert len(examples) >= 20, len(examples)
+            'done; command curl -w "\\n%%{http_code} %%{content_type}" "${a[@]}"; }\n'
+            % srv.http_port)
+    examples = readme_examples(readme, block)
     for command, expected in examples:
         out = subprocess.run(["bash", "-c", shim + command], capture_output=True, text=True,
                              timeout=120)
         assert out.returncode == 0, "%s: exit %d %s" % (command, out.returncode, out.stderr)
-        assert out.stdout.strip(), "%s printed nothing" % command
+        body, _, status_line = out.stdout.rpartition("\n")
+        status, _, ctype = status_line.partition(" ")
+        assert body.strip(), "%s printed nothing" % command
+        method = re.search(r"-X (\w+)", command)
+        url = re.search(r"localhost:8080(/[^ ']*)", command).group(1)
+        api.validate(method.group(1) if method else "GET", api_template(api, url),
+                     CurlResponse(int(status), ctype, body))
         if expected is not None:
-            got = json.loads(out.stdout)
+            got = json.loads(body)
             assert got == json.loads(expected), "%s\n got  %s\n want %s" % (command, got,
                                                                            expected)
-    print("README: %d curl examples ok" % len(examples))
-
+    print("README %s: %d curl examples ok, every response valid" % (block, len(examples)))
+    return len(examples)
 
 def check_nodes(c, pg):
     cur = pg.cursor()
@@ -262,6 +309,41 @@ def check_concurrency(c, pg):
     assert cur.fetchone()[0] == 400
 
 
+def prometheus_samples(c):
+    """{(name, sorted labels): value} of one /metrics scrape, parsed by prometheus-client."""
+    r = c.call("GET", "/metrics", expect=200)
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    samples = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def check_index_and_fsync_metrics(c, pg):
+    """HNSW searches are counted per search and the index size is the index's own; every WAL
+    fsync lands in the fsync histogram."""
+    before = prometheus_samples(c)
+    cur = pg.cursor()
+    cur.execute("SELECT count(*) FROM vectors")
+    vectors = cur.fetchone()[0]
+    assert before[("contextdb_hnsw_vectors", ())] == vectors, (before, vectors)
+    for _ in range(3):
+        c.json("GET", "/api/v1/vectors/{id}/similar", {"id": 600}, expect=200, params={"k": 2})
+    cur.execute("INSERT INTO vectors (id, embedding) VALUES (987654, '[0.5, 0.5, 0.5]')")
+    after = prometheus_samples(c)
+    searched = after[("contextdb_hnsw_searches_total", ())] - before[
+        ("contextdb_hnsw_searches_total", ())]
+    assert searched == 3, searched
+    assert after[("contextdb_hnsw_vectors", ())] == vectors + 1, after
+    fsyncs = after[("contextdb_wal_fsync_duration_seconds_count", ())]
+    assert fsyncs > before[("contextdb_wal_fsync_duration_seconds_count", ())], (fsyncs, before)
+    assert after[("contextdb_wal_fsync_duration_seconds_bucket", (("le", "+Inf"),))] == fsyncs
+    assert after[("contextdb_wal_fsync_duration_seconds_sum", ())] > 0
+    cur.execute("DELETE FROM vectors WHERE id = 987654")
+    print("metrics: %d HNSW searches counted, %d WAL fsyncs timed" % (searched, fsyncs))
+
+
 def check_observability(c):
     health = c.json("GET", "/api/v1/health", expect=200)
     assert health["status"] == "ok" and health["role"] == "standalone", health
@@ -280,7 +362,8 @@ def check_observability(c):
     for want in ["contextdb_connections", "contextdb_statements_total",
                  "contextdb_statement_duration_seconds_bucket", "contextdb_http_requests_total",
                  "contextdb_http_request_duration_seconds_count", "contextdb_wal_bytes",
-                 "contextdb_rows", "contextdb_hnsw_vectors", "raft_term", "raft_role",
+                 "contextdb_rows", "contextdb_hnsw_vectors", "contextdb_hnsw_searches_total",
+                 "contextdb_wal_fsync_duration_seconds_count", "raft_term", "raft_role",
                  "process_resident_memory_bytes", "process_cpu_seconds_total",
                  "contextdb_snapshots_on_disk", "contextdb_snapshot_bytes",
                  "contextdb_snapshots_uploaded"]:
@@ -302,8 +385,9 @@ def main_server(binary, readme, tmp):
     srv = HttpServer(binary, tmp, "main", ["vector_dimensions = 3",
                                            "http_body_bytes_max = 4MB"]).start()
     try:
-        run_readme(srv, readme)
         api = OpenApi(requests.get(srv.url + "/api/v1/openapi.json", timeout=30).json())
+        check_readme_covered(readme)
+        assert run_readme(srv, readme, api) >= 20
         c = Client(srv, api)
         pg = psycopg2.connect(srv.pg_dsn)
         pg.autocommit = True
@@ -314,6 +398,7 @@ def main_server(binary, readme, tmp):
         check_batch_and_query(c, pg)
         check_big_batch(c, pg)
         check_concurrency(c, pg)
+        check_index_and_fsync_metrics(c, pg)
         check_observability(c)
         missing = api.operations() - api.used
         assert not missing, "operations never exercised: %s" % sorted(missing)
@@ -326,13 +411,14 @@ def main_server(binary, readme, tmp):
     return api
 
 
-def auth_servers(binary, tmp, api):
+def auth_servers(binary, tmp, api, readme):
     secret = subprocess.run([binary, "--scram-secret", "pw"], capture_output=True, text=True,
                             check=True).stdout.strip()
     srv = HttpServer(binary, tmp, "auth", ["auth_method = scram-sha-256",
                                            "user.alice = '%s'" % secret,
-                                           "http_auth_token = tok3n"]).start()
+                                           "http_auth_token = s3cret"]).start()
     try:
+        run_readme(srv, readme, api, "sh http-auth-example")
         anon = Client(srv, api)
         assert anon.json("GET", "/api/v1/nodes/{id}", {"id": 1}, expect=401)["error"]["code"] \
             == "28000"
@@ -340,7 +426,7 @@ def auth_servers(binary, tmp, api):
         anon.json("GET", "/healthz", expect=200)
         anon.json("GET", "/readyz", expect=200)
         Client(srv, api, token="wrong").json("POST", "/api/v1/nodes", expect=401, json={"id": 1})
-        ok = Client(srv, api, token="tok3n")
+        ok = Client(srv, api, token="s3cret")
         ok.json("POST", "/api/v1/nodes", expect=201, json={"id": 1, "label": "a"})
         assert ok.json("GET", "/api/v1/nodes/{id}", {"id": 1}, expect=200)["label"] == "a"
         pg = psycopg2.connect(srv.pg_dsn.replace("user=test", "user=alice") + " password=pw")
@@ -446,11 +532,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ctx-http-")
     try:
         api = main_server(binary, readme, tmp)
-        auth_servers(binary, tmp, api)
+        auth_servers(binary, tmp, api, readme)
         tls_server(binary, tmp, api)
         log_server(binary, tmp)
         config_keys(binary, tmp)
     finally:
+        httptest.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
     print("test_http: all ok")
 

@@ -1,5 +1,7 @@
 """A three-member cluster of real servers on loopback: replication, forwarding, the read barrier,
-the commit timeout and SHOW CLUSTER, with psycopg2 (simple protocol) and asyncpg (extended).
+the commit timeout and SHOW CLUSTER, with psycopg2 (simple protocol) and asyncpg (extended), and
+the HTTP API on a follower (writes forwarded to the leader; every response validated against the
+OpenAPI document).
 
 Usage: test_cluster.py CONTEXTDB_BINARY   (run by meson as integration_cluster)
 """
@@ -13,8 +15,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "http"))
 import psycopg2  # noqa: E402
+import requests  # noqa: E402
 from ctxserver import Server  # noqa: E402
+from httptest import HTTP_RE, Client, OpenApi  # noqa: E402
 
 BIN = sys.argv[1]
 FAILURES = []
@@ -81,6 +86,13 @@ class Cluster:
                     pass
             time.sleep(0.05)
         raise RuntimeError("no leader")
+
+    def http_url(self, i):
+        """The HTTP API of member i (started with CONTEXTDB_HTTP_PORT=0), from its log."""
+        with open(self.servers[i].log_path, "rb") as f:
+            ports = HTTP_RE.findall(f.read())
+        assert ports, "member %d runs no HTTP API" % (i + 1)
+        return "http://127.0.0.1:%d" % int(ports[-1])
 
     def stop(self):
         for s in self.servers:
@@ -160,6 +172,47 @@ def test_show_cluster(cl):
     check(all(r[8] is not None and r[8] >= 0 for r in rows), "the leader reports every lag")
 
 
+class Member:
+    def __init__(self, url):
+        self.url = url
+
+
+def test_http_on_follower(cl):
+    """HTTP writes on a follower take the same path as SQL: forwarded to the leader, committed
+    through Raft, visible on every member; errors keep their status."""
+    leader = cl.leader()
+    f = [i for i in range(3) if i != leader][0]
+    api = OpenApi(requests.get(cl.http_url(f) + "/api/v1/openapi.json", timeout=30).json())
+    c = Client(Member(cl.http_url(f)), api)
+    health = c.json("GET", "/api/v1/health", expect=200)
+    check(health["role"] == "follower" and
+          health["leader"] == "127.0.0.1:%d" % cl.servers[leader].port,
+          "a follower's /health names its role and the leader's address (%r)" % health)
+    node = c.json("POST", "/api/v1/nodes", expect=201,
+                  json={"id": 500, "label": "HttpFollower", "props": {"via": "http"}})
+    check(node["id"] == 500, "POST /nodes on a follower is forwarded and answers 201")
+    c.json("POST", "/api/v1/batch", expect=201,
+           json={"nodes": [{"id": 501, "label": "HttpBatch"}, {"id": 502, "label": "HttpBatch"}],
+                 "edges": [{"from": 500, "to": 501, "kind": "http"}]})
+    c.json("POST", "/api/v1/edges", expect=201,
+           json={"from": 501, "to": 502, "kind": "http", "weight": 0.5})
+    c.json("POST", "/api/v1/query", expect=200,
+           json={"sql": "UPDATE nodes SET label = $1 WHERE id = $2", "params": ["Updated", 502]})
+    c.json("POST", "/api/v1/nodes", expect=409, json={"id": 500, "label": "Again"})
+    c.json("DELETE", "/api/v1/nodes/{id}", {"id": 501}, expect=200)
+    want = [(500, "HttpFollower"), (502, "Updated")]
+    edges_sql = "SELECT src, dst FROM edges WHERE kind = 'http' ORDER BY src, dst"
+    on_leader = cl.query(leader, edges_sql)
+    for i in range(3):
+        rows = cl.query(i, "SELECT id, label FROM nodes WHERE id BETWEEN 500 AND 502 ORDER BY id")
+        check(rows == want, "member %d reads the follower's HTTP writes (%r)" % (i + 1, rows))
+        check(cl.query(i, edges_sql) == on_leader,
+              "member %d has the leader's edges after the HTTP writes (%r)" % (i + 1, on_leader))
+    got = c.json("GET", "/api/v1/nodes/{id}", {"id": 500}, expect=200)
+    check(got["props"] == {"via": "http"}, "the follower reads the write back over HTTP")
+    print("HTTP on a follower: %d operations, every response valid" % len(api.used))
+
+
 def test_commit_timeout(root):
     """A leader that lost its quorum answers 40003 (outcome unknown), not a hang."""
     cl = Cluster(os.path.join(root, "timeout"), extra={"CONTEXTDB_CLUSTER_COMMIT_TIMEOUT": "1s"})
@@ -194,11 +247,12 @@ def test_commit_timeout(root):
 
 def main():
     root = tempfile.mkdtemp(prefix="ctx-cluster-")
-    cl = Cluster(os.path.join(root, "main"))
+    cl = Cluster(os.path.join(root, "main"), extra={"CONTEXTDB_HTTP_PORT": "0"})
     try:
         test_replication_and_forwarding(cl)
         test_asyncpg_forwarding(cl)
         test_show_cluster(cl)
+        test_http_on_follower(cl)
     finally:
         cl.stop()
     test_commit_timeout(root)

@@ -116,6 +116,91 @@ START_TEST(test_huge_result_under_address_space_limit_fails_alone) {
 }
 END_TEST
 
+#ifndef OOM_ASAN
+/* n bytes of c, NUL-terminated (malloc'ed). */
+static char *filled(size_t n, char c) {
+    char *s = malloc(n + 1);
+    ck_assert_ptr_nonnull(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* PGresult of a failed command: 53200 "out of memory". */
+static void expect_out_of_memory(PGresult *res) {
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "53200");
+    ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), "out of memory");
+}
+#endif
+
+/* What a message sizes -- a prepared statement's name, a setting's value -- may be more than the
+ * server can hold: that message fails with 53200, the session goes on, others are unaffected. */
+START_TEST(test_names_and_settings_past_address_space_fail_alone) {
+#ifdef OOM_ASAN
+    fprintf(stderr, "skipped under ASan: its shadow memory needs unlimited address space\n");
+    return;
+#else
+    const char *env[] = {"CONTEXTDB_VECTOR_DIMENSIONS=3", "CONTEXTDB_STATEMENT_MEM_LIMIT=64GB",
+                         NULL};
+    ck_assert_int_eq(ts_server_start(&server, NULL, env), 0);
+    PGconn *other = ts_connect(&server, NULL);
+    PGconn *conn = ts_connect(&server, NULL);
+    expect_alive(other);
+    unsigned long long vm = server_vm_bytes(server.pid);
+    const unsigned long long headroom = 800ULL << 20;
+    struct rlimit limit = {.rlim_cur = vm + headroom, .rlim_max = vm + headroom};
+    ck_assert_int_eq(prlimit(server.pid, RLIMIT_AS, &limit, NULL), 0);
+    /* a 400 MB statement name: the message is read (a 512 MB buffer), its copy does not fit */
+    char *name = filled(400u << 20, 'n');
+    PGresult *res = PQprepare(conn, name, "SELECT 1", 0, NULL);
+    expect_out_of_memory(res);
+    PQclear(res);
+    free(name);
+    expect_alive(conn);
+    expect_alive(other);
+    res = PQprepare(conn, "small", "SELECT $1::int8 + 1", 1, NULL);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    /* SET values of growing size: each is stored or fails with 53200, never more */
+    ts_exec_ok(conn, "SET my.big = ''");
+    int refused = 0;
+    for (size_t mb = 100; mb <= 300; mb += 100) {
+        char *value = filled(mb << 20, 'v');
+        char *sql = malloc(strlen(value) + 64);
+        ck_assert_ptr_nonnull(sql);
+        sprintf(sql, "SET my.big = '%s'", value);
+        res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PGresult *show = PQexec(conn, "SELECT length(current_setting('my.big'))");
+            if (PQresultStatus(show) == PGRES_TUPLES_OK) {
+                ck_assert_uint_eq(strtoull(PQgetvalue(show, 0, 0), NULL, 10), mb << 20);
+            } else {
+                expect_out_of_memory(show);
+            }
+            PQclear(show);
+        } else {
+            expect_out_of_memory(res);
+            refused++;
+        }
+        PQclear(res);
+        free(sql);
+        free(value);
+        ts_exec_ok(conn, "RESET my.big");
+        expect_alive(conn);
+        expect_alive(other);
+    }
+    ck_assert_int_gt(refused, 0);
+    char *v = ts_query_value(conn, "SELECT 41 + 1");
+    ck_assert_str_eq(v, "42");
+    free(v);
+    PQfinish(conn);
+    PQfinish(other);
+    server_down();
+#endif
+}
+END_TEST
+
 /* SELECT 1+1+...+1 with n terms (malloc'ed). */
 static char *deep_sum(int n) {
     char *s = malloc(16 + 2 * (size_t)n);
@@ -187,6 +272,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_max_stack_depth_is_the_sessions);
     tcase_add_test(tc, test_huge_result_under_address_space_limit_fails_alone);
+    tcase_add_test(tc, test_names_and_settings_past_address_space_fail_alone);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_set_fork_status(runner, CK_NOFORK);

@@ -12,7 +12,9 @@ Story, one server process per step, all on free loopback ports, every process st
      it equals the local file byte for byte.
   3. restore: server B starts on an empty data directory, restores the newest snapshot from S3,
      loads the HNSW index from the file (not rebuilt) and returns every row A returns.
-  4. point in time: A takes snapshot 2; server C with --restore-snapshot 1 serves snapshot 1.
+  4. point in time: A takes snapshot 2; server C with --restore-snapshot 1 serves snapshot 1;
+     server D restores snapshot 2 and reads AS OF SNAPSHOT 1, which only S3 holds (fetched by
+     its uploader thread, the first statement told to retry), exactly as A's local copy.
   5. fault: s3rver is stopped, A takes snapshot 3: CREATE SNAPSHOT returns, queries keep being
      answered, the upload retries (logged) and completes once s3rver is back on the same port.
   6. VACUUM SNAPSHOTS KEEP 1 deletes snapshots 1 and 2 in S3 too; snapshot 3 stays whole.
@@ -134,7 +136,8 @@ class Server:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [SERVER, "--config", self.conf, "--data-dir", self.dir, "--port", str(self.port)]
-                + self.extra, stdout=log, stderr=subprocess.STDOUT)
+                + self.extra, stdout=log, stderr=subprocess.STDOUT,
+                env=dict(os.environ, CONTEXTDB_HTTP_PORT="off"))
         PROCS.append(self.proc)
         ready = wait_port(self.port, self.proc, timeout_s=120)
         assert ready == expect_ready, f"{self.name}: ready={ready}\n{self.log_text()}"
@@ -287,7 +290,47 @@ def test_point_in_time(s3, a):
     c.stop()
     d = Server("d", s3).start()  # newest by default
     assert d.value("SELECT count(*) FROM nodes") == NODES + 1
+    test_as_of_fetched(a, d)
     d.stop()
+
+
+def as_of(server, sql, timeout_s=120):
+    """Runs sql (an AS OF SNAPSHOT query) until the snapshot is fetched; returns (rows, number
+    of 55000 "fetching it, retry" answers before)."""
+    deadline = time.monotonic() + timeout_s
+    retries = 0
+    while True:
+        try:
+            return server.query(sql), retries
+        except psycopg2.Error as e:
+            assert e.pgcode == "55000" and "fetching it" in e.pgerror, e.pgerror
+            assert time.monotonic() < deadline, f"not fetched after {timeout_s} s"
+            retries += 1
+            time.sleep(0.1)
+
+
+def test_as_of_fetched(a, d):
+    """D restored snapshot 2 only: AS OF SNAPSHOT 1 is fetched from S3 by its uploader thread
+    (the first statement is told to retry), then reads exactly what A's local snapshot 1 holds;
+    the downloaded files are removed once the snapshot is loaded."""
+    assert not os.path.exists(os.path.join(d.dir, "snapshots", "metadata",
+                                           "snapshot-000001.json"))
+    sql = "SELECT id, label, props FROM nodes AS OF SNAPSHOT 1 ORDER BY id"
+    rows, retries = as_of(d, sql)
+    assert retries >= 1, "snapshot 1 was on local disk"
+    assert len(rows) == NODES and rows == a.query(sql)
+    for q in ("SELECT src, dst, kind, weight FROM edges AS OF SNAPSHOT 1 ORDER BY src, dst, kind",
+              "SELECT id, embedding FROM vectors AS OF SNAPSHOT 1 ORDER BY id"):
+        assert as_of(d, q) == (a.query(q), 0)  # cached in memory: no second fetch
+    assert "AS OF SNAPSHOT: fetched snapshot 1 from s3://snaps/db/one" in d.log_text()
+    fetched = os.path.join(d.dir, "fetched")
+    left = [f for _, _, files in os.walk(fetched) for f in files if f != "current"]
+    assert left == [], left
+    try:
+        d.query("SELECT count(*) FROM nodes AS OF SNAPSHOT 9")
+        raise AssertionError("AS OF SNAPSHOT 9 answered")
+    except psycopg2.Error as e:
+        assert e.pgcode == "42704", e.pgerror
 
 
 def test_fault(s3, a):

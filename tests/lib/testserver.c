@@ -54,6 +54,7 @@ static void ts_exec_server(const ts_server_t *server, const char *const *args,
     if (freopen(server->log_path, "w", stdout) == NULL || dup2(fileno(stdout), 2) < 0) {
         _exit(126);
     }
+    setenv("CONTEXTDB_HTTP_PORT", "off", 0); /* env below may still turn HTTP on */
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
         putenv((char *)env[i]);
     }
@@ -419,6 +420,7 @@ int ts_run_once(const char *const *args, const char *const *env, char *output, s
         dup2(pipe_fds[1], 1);
         dup2(pipe_fds[1], 2);
         close(pipe_fds[0]);
+        setenv("CONTEXTDB_HTTP_PORT", "off", 0);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
             putenv((char *)env[i]);
         }

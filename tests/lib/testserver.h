@@ -6,8 +6,9 @@
  * starts with --port 0 in a fresh temporary data directory; its stdout/stderr go to
  * <data dir>/server.log, and ts_server_start() waits for the ready line
  * `contextdb: listening on 127.0.0.1:PORT` to learn the port, so parallel tests never race for
- * ports. The server gets SIGTERM if the test process dies (PR_SET_PDEATHSIG), so a crashed test
- * leaves nothing running. Helpers abort the test (ck_abort) on unexpected failures.
+ *  * ports; the HTTP API is off (CONTEXTDB_HTTP_PORT=off unless the test's environment names it)
+ * for the same reason. The server gets SIGTERM if the test process dies (PR_SET_PDEATHSIG), so a
+ * crashed test leaves nothing running. Helpers abort the test (ck_abort) on unexpected failures.
  */
 #ifndef CTX_TESTSERVER_H
 #define CTX_TESTSERVER_H

@@ -10,11 +10,13 @@
  * (snapshot, entries, hard state; fsync when must_sync), send, apply, answer reads, advance.
  *
  * Disk model. A node's disk holds the hard state (encoded, CRC-checked on load), a snapshot and
- * the log after it, each entry with its CRC32C. A batch with must_sync is durable when handled;
+ * the log after it, each entry with its CRC32C. A batch with must_sync is durable when handled
+ * (then reported through raft_persisted);
  * a batch without it only updates the commit index in the hard state lazily (lost on crash).
  * A crash in the middle of a must_sync batch ("torn") keeps a random prefix of its entries, a
  * partially written next entry (bad CRC, cut by recovery) and not the hard state — the hard
- * state record is written last, as in our WAL. Restart loads only what is durable.
+ * state record is written last, as in our WAL; the batch's messages marked early have left
+ * already (a leader's appends of entries it then loses). Restart loads only what is durable.
  *
  * Network model. Each message may be dropped, duplicated, corrupted (one flipped byte: the core
  * must refuse it through its CRC) and delayed by 0..delay_max ticks, which reorders messages.
@@ -268,6 +270,11 @@ static void sim_torn(sim_t *s, sim_node_t *n, const raft_ready_t *rd) {
         }
         d->synced = d->count; /* on the platter; recovery cuts the torn one by its CRC */
     }
+    for (size_t i = 0; i < rd->messages_count; i++) {
+        if (rd->messages[i].early) {
+            sim_send(s, n->id, &rd->messages[i]); /* left before the write, as a server may */
+        }
+    }
     s->st->torn++;
     raft_advance(n->raft, rd);
     sim_crash(s, n, EV_TORN);
@@ -424,7 +431,14 @@ static void sim_process(sim_t *s, sim_node_t *n) {
         if (rd.role == RAFT_LEADER && n->led_term != rd.term) {
             sim_check_new_leader(s, n);
         }
+        raft_entry_t last = {0};
+        if (rd.entries_count > 0) {
+            last = rd.entries[rd.entries_count - 1];
+        }
         raft_advance(n->raft, &rd);
+        if (last.index != 0) {
+            raft_persisted(n->raft, last.index, last.term);
+        }
         sim_maybe_compact(s, n);
     }
 }

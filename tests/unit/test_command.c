@@ -635,6 +635,97 @@ START_TEST(test_encode_round_trip_and_truncation) {
 }
 END_TEST
 
+/* cmd_decode_pieces collects re-encodings of the pieces it is given, with a count per call. */
+typedef struct pieces_seen {
+    buf_t ops;      /* each piece re-encoded, headers stripped */
+    uint32_t calls; /* pieces received */
+    uint32_t total; /* ops received */
+    uint32_t largest;
+} pieces_seen_t;
+
+static void pieces_collect(void *ctx, const cmd_batch_t *piece) {
+    pieces_seen_t *seen = ctx;
+    buf_t one;
+    buf_init(&one);
+    cmd_encode(piece, &one);
+    buf_append(&seen->ops, buf_peek(&one) + 5, buf_size(&one) - 5); /* version + count */
+    buf_free(&one);
+    seen->calls++;
+    seen->total += piece->count;
+    seen->largest = piece->count > seen->largest ? piece->count : seen->largest;
+}
+
+/* Piece by piece, a batch decodes to the same ops in the same order as whole, each piece no
+ * larger than asked; bytes that do not decode give no piece at all. */
+START_TEST(test_decode_in_pieces) {
+    arena_t arena, scratch;
+    arena_init(&arena);
+    arena_init(&scratch);
+    cmd_batch_t batch;
+    cmd_batch_init(&batch, &arena);
+    full_batch(&batch);
+    buf_t wire;
+    buf_init(&wire);
+    cmd_encode(&batch, &wire);
+    for (uint32_t piece_ops = 1; piece_ops <= batch.count + 1; piece_ops++) {
+        pieces_seen_t seen = {.calls = 0};
+        buf_init(&seen.ops);
+        ck_assert_int_eq(cmd_decode_pieces(buf_peek(&wire), buf_size(&wire), &scratch, piece_ops,
+                                           pieces_collect, &seen, NULL),
+                         CTX_OK);
+        ck_assert_uint_eq(seen.total, batch.count);
+        ck_assert_uint_le(seen.largest, piece_ops);
+        ck_assert_uint_eq(seen.calls, (batch.count + piece_ops - 1) / piece_ops);
+        ck_assert_uint_eq(buf_size(&seen.ops), buf_size(&wire) - 5);
+        ck_assert(memcmp(buf_peek(&seen.ops), buf_peek(&wire) + 5, buf_size(&seen.ops)) == 0);
+        ck_assert_uint_eq(arena_used_bytes(&scratch), 0); /* nothing kept after the last piece */
+        buf_free(&seen.ops);
+    }
+    /* a batch or a piece past the arena's limit: 53200, not an overshoot or an abort */
+    arena_set_limit(&scratch, ARENA_LIMIT_MIN_BYTES);
+    cmd_batch_t big;
+    cmd_batch_init(&big, &arena);
+    cmd_op_t op = {.kind = CMD_NODE_INSERT, .label = "L", .label_len = 1};
+    for (uint32_t i = 0; i < 4000; i++) {
+        op.id = (int64_t)i + 1;
+        ck_assert_int_eq(cmd_batch_add(&big, &op, NULL), CTX_OK);
+    }
+    buf_t big_wire;
+    buf_init(&big_wire);
+    cmd_encode(&big, &big_wire);
+    cmd_batch_t whole;
+    ck_assert_int_eq(cmd_decode(buf_peek(&big_wire), buf_size(&big_wire), &scratch, &whole, NULL),
+                     CTX_ENOMEM);
+    arena_reset(&scratch);
+    pieces_seen_t few = {.calls = 0};
+    buf_init(&few.ops);
+    ck_assert_int_eq(cmd_decode_pieces(buf_peek(&big_wire), buf_size(&big_wire), &scratch, 4000,
+                                       pieces_collect, &few, NULL),
+                     CTX_ENOMEM);
+    ck_assert_uint_eq(few.calls, 0);
+    ck_assert_int_eq(cmd_decode_pieces(buf_peek(&big_wire), buf_size(&big_wire), &scratch, 100,
+                                       pieces_collect, &few, NULL),
+                     CTX_OK); /* small pieces fit where the whole does not */
+    ck_assert_uint_eq(few.total, 4000);
+    buf_free(&few.ops);
+    buf_free(&big_wire);
+    arena_set_limit(&scratch, 0);
+    /* a truncated tail or a trailing byte: refused before any piece is handed out */
+    for (size_t len = 0; len < buf_size(&wire); len++) {
+        pieces_seen_t seen = {.calls = 0};
+        buf_init(&seen.ops);
+        ck_assert_int_eq(
+            cmd_decode_pieces(buf_peek(&wire), len, &scratch, 1, pieces_collect, &seen, NULL),
+            CTX_ECORRUPT);
+        ck_assert_uint_eq(seen.calls, 0);
+        buf_free(&seen.ops);
+    }
+    buf_free(&wire);
+    arena_destroy(&scratch);
+    arena_destroy(&arena);
+}
+END_TEST
+
 START_TEST(test_decode_random_bytes) {
     uint64_t state = test_seed();
     arena_t arena;
@@ -1077,6 +1168,7 @@ int main(void) {
     tcase_add_test(tc, test_decode_format_1);
     tcase_add_test(tc, test_batch_op_limit);
     tcase_add_test(tc, test_out_of_memory_leaves_store_unchanged);
+    tcase_add_test(tc, test_decode_in_pieces);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -166,7 +166,7 @@ static double recall_at_k(const hnsw_t *index, uint32_t ef, const bool *live) {
 START_TEST(test_kernels_bit_identical) {
     uint64_t s = g_seed;
     hnsw_kernel_t best = hnsw_kernel_best();
-    for (uint32_t dims = HNSW_DIST_LANES; dims <= 8 * HNSW_DIST_LANES; dims += HNSW_DIST_LANES) {
+    for (uint32_t dims = HNSW_DIST_STEP; dims <= 8 * HNSW_DIST_LANES; dims += HNSW_DIST_STEP) {
         float a[8 * HNSW_DIST_LANES], b[8 * HNSW_DIST_LANES];
         for (int rep = 0; rep < 50; rep++) {
             double ref_dot = 0, ref_l2 = 0;
@@ -178,6 +178,13 @@ START_TEST(test_kernels_bit_identical) {
             }
             float dot0 = hnsw_kernel_dot(HNSW_KERNEL_SCALAR)(a, b, dims);
             float l20 = hnsw_kernel_l2sq(HNSW_KERNEL_SCALAR)(a, b, dims);
+            /* a vector padded to HNSW_DIST_STEP scores as when padded to a whole round of lanes */
+            uint32_t round = (dims + HNSW_DIST_LANES - 1) / HNSW_DIST_LANES * HNSW_DIST_LANES;
+            for (uint32_t i = dims; i < round; i++) {
+                a[i] = b[i] = 0.0f;
+            }
+            ck_assert(hnsw_kernel_dot(HNSW_KERNEL_SCALAR)(a, b, round) == dot0);
+            ck_assert(hnsw_kernel_l2sq(HNSW_KERNEL_SCALAR)(a, b, round) == l20);
             ck_assert(fabs(dot0 - ref_dot) < 1e-3 * (1 + fabs(ref_dot)));
             ck_assert(fabs(l20 - ref_l2) < 1e-3 * (1 + ref_l2));
             for (int k = 1; k <= (int)best; k++) {

@@ -258,6 +258,41 @@ START_TEST(test_locations) {
 }
 END_TEST
 
+/* Token texts are sized by the input: past the arena's limit, or when memory is refused at any
+ * allocation, the query fails with 53200 instead of going on past the limit or aborting. */
+START_TEST(test_token_texts_out_of_memory) {
+    enum { BIG = 256 * 1024 };
+    static const char *const shapes[] = {"SELECT '%s'", "SELECT \"%s\"", "SELECT 1%s",
+                                         "SELECT a%s",  "SELECT $$%s$$", "SELECT 1 <%s 2"};
+    char *body = malloc(BIG + 1);
+    char *text = malloc(BIG + 64);
+    ck_assert(body != NULL && text != NULL);
+    for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+        char fill = k == 2 ? '0' : (k == 5 ? '<' : 'x');
+        memset(body, fill, BIG);
+        body[BIG] = '\0';
+        snprintf(text, BIG + 64, shapes[k], body);
+        arena_reset(&arena);
+        arena_set_limit(&arena, ARENA_LIMIT_MIN_BYTES);
+        ck_assert_int_eq(lex(text), CTX_ENOMEM);
+        ck_assert_str_eq(ctx_sqlstate(err.code), "53200");
+        ck_assert_ptr_nonnull(strstr(err.detail, "statement_mem_limit"));
+        arena_set_limit(&arena, 0);
+        ck_assert_int_eq(lex(text), CTX_OK);
+    }
+    for (long n = 1; n <= 8; n++) { /* every allocation of a fresh arena refused in turn */
+        arena_destroy(&arena);
+        arena_init(&arena);
+        ctx_alloc_fail_at(n);
+        int rc = lex("SELECT 'abc', \"Quoted\", 12, ident, $1 FROM t");
+        ctx_alloc_fail_at(0);
+        ck_assert_msg(rc == CTX_OK || rc == CTX_ENOMEM, "allocation %ld: %s", n, err.message);
+    }
+    free(body);
+    free(text);
+}
+END_TEST
+
 static Suite *lexer_suite(void) {
     Suite *s = suite_create("lexer");
     TCase *tc = tcase_create("core");
@@ -271,6 +306,7 @@ static Suite *lexer_suite(void) {
     tcase_add_test(tc, test_comments);
     tcase_add_test(tc, test_unterminated);
     tcase_add_test(tc, test_locations);
+    tcase_add_test(tc, test_token_texts_out_of_memory);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -114,11 +114,46 @@ START_TEST(test_connections_and_raft) {
 }
 END_TEST
 
+static bool vector_source(void *ctx, metrics_vector_t *out) {
+    (void)ctx;
+    out->searches = 5;
+    out->vectors = 42;
+    return true;
+}
+
+START_TEST(test_wal_fsync_and_vector_index) {
+    metrics_init("/nonexistent");
+    char *text = render();
+    ck_assert(strstr(text, "contextdb_hnsw") == NULL); /* no index, no series */
+    ck_assert_double_eq(sample(text, "contextdb_wal_fsync_duration_seconds_count"), 0);
+    free(text);
+    metrics_wal_fsync(300 * 1000);       /* 300 µs: the 500 µs bucket */
+    metrics_wal_fsync(20 * 1000 * 1000); /* 20 ms */
+    metrics_set_vector_source(vector_source, NULL);
+    text = render();
+    ck_assert(strstr(text, "# TYPE contextdb_wal_fsync_duration_seconds histogram\n") != NULL);
+    ck_assert_double_eq(sample(text, "contextdb_wal_fsync_duration_seconds_bucket{le=\"0.00025\"}"),
+                        0);
+    ck_assert_double_eq(sample(text, "contextdb_wal_fsync_duration_seconds_bucket{le=\"0.0005\"}"),
+                        1);
+    ck_assert_double_eq(sample(text, "contextdb_wal_fsync_duration_seconds_bucket{le=\"0.025\"}"),
+                        2);
+    ck_assert_double_eq(sample(text, "contextdb_wal_fsync_duration_seconds_count"), 2);
+    ck_assert_double_eq_tol(sample(text, "contextdb_wal_fsync_duration_seconds_sum"), 0.0203, 1e-9);
+    ck_assert(strstr(text, "# TYPE contextdb_hnsw_searches_total counter\n") != NULL);
+    ck_assert_double_eq(sample(text, "contextdb_hnsw_searches_total"), 5);
+    ck_assert_double_eq(sample(text, "contextdb_hnsw_vectors"), 42);
+    metrics_set_vector_source(NULL, NULL);
+    free(text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("metrics");
     tcase_add_test(tc, test_statements_from_replies);
     tcase_add_test(tc, test_connections_and_raft);
+    tcase_add_test(tc, test_wal_fsync_and_vector_index);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_set_fork_status(runner, CK_FORK); /* process-wide counters: one process per test */

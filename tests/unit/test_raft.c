@@ -44,6 +44,14 @@ typedef struct tc_node {
     raft_read_state_t reads[TC_READS_MAX];
     int reads_count;
     int snapshots_installed;
+    bool slow_disk;      /* batches are written but their durability is not reported yet */
+    uint64_t unreported; /* with slow_disk: last entry written and not reported (0: none) */
+    uint64_t unreported_term;
+    int early_sent;        /* messages marked early, all batches */
+    bool probe;            /* record the next batch that sends something: */
+    uint8_t probe_type;    /* its first message's type */
+    bool probe_early;      /* and mark */
+    bool probe_term_moved; /* the batch changed the term */
 } tc_node_t;
 
 typedef struct tc_msg {
@@ -159,6 +167,12 @@ static void tc_process(uint32_t id) {
                 tc_store_append(n, &rd.entries[i]);
             }
         }
+        if (n->probe && rd.messages_count > 0) {
+            n->probe = false;
+            n->probe_type = rd.messages[0].type;
+            n->probe_early = rd.messages[0].early;
+            n->probe_term_moved = rd.hard_state.term != n->hs.term;
+        }
         n->hs = rd.hard_state;
         for (size_t i = 0; i < rd.messages_count; i++) {
             tc_send(id, &rd.messages[i]);
@@ -169,8 +183,29 @@ static void tc_process(uint32_t id) {
         for (size_t i = 0; i < rd.reads_count && n->reads_count < TC_READS_MAX; i++) {
             n->reads[n->reads_count++] = rd.reads[i];
         }
+        for (size_t i = 0; i < rd.messages_count; i++) {
+            n->early_sent += rd.messages[i].early ? 1 : 0;
+        }
+        if (rd.entries_count > 0) {
+            n->unreported = rd.entries[rd.entries_count - 1].index;
+            n->unreported_term = rd.entries[rd.entries_count - 1].term;
+        }
         raft_advance(n->r, &rd);
+        if (!n->slow_disk && n->unreported != 0) {
+            raft_persisted(n->r, n->unreported, n->unreported_term);
+            n->unreported = 0;
+        }
     }
+}
+
+/* A slow disk finishes: reports the entries written so far as durable, handles the result. */
+static void tc_disk_done(uint32_t id) {
+    tc_node_t *n = &tc.nodes[id];
+    if (n->unreported != 0) {
+        raft_persisted(n->r, n->unreported, n->unreported_term);
+        n->unreported = 0;
+    }
+    tc_process(id);
 }
 
 /* ---- cluster lifecycle ------------------------------------------------------------------ */
@@ -609,6 +644,47 @@ START_TEST(test_rejoin_with_divergent_log) {
 }
 END_TEST
 
+/* A follower whose log cannot grow for an AppendEntries keeps what fit, answers with the index
+ * it holds, and reports CTX_ENOMEM instead of aborting; the leader sends the rest again. */
+START_TEST(test_follower_log_growth_refused) {
+    tc_init(3, 3);
+    tc_start_all();
+    tc_elect(1);
+    tc_ticks(2);
+    char big[6001]; /* more than the log's first data block: appending it must grow the log */
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(tc_propose(1, big), 0);
+    ck_assert_int_eq(tc_propose(1, big), 0);
+    raft_msg_t m;
+    raft_entry_t ents[RAFT_MSG_ENTRIES_MAX];
+    for (;;) { /* deliver up to the first AppendEntries with entries for node 2 */
+        ck_assert_uint_lt(tc.head, tc.count);
+        const tc_msg_t *next = &tc.q[tc.head];
+        ck_assert_int_eq(raft_msg_decode(next->bytes, next->len, &m, ents, RAFT_MSG_ENTRIES_MAX),
+                         0);
+        if (next->to == 2 && m.type == RAFT_MSG_APPEND && m.entries_count > 0) {
+            break;
+        }
+        tc_deliver_one();
+    }
+    uint64_t before = raft_last_index(R(2));
+    tc_msg_t append = tc.q[tc.head++];
+    ctx_alloc_fail_at(1); /* the log's growth is the follower's first allocation */
+    ck_assert_int_eq(raft_step(R(2), append.bytes, append.len), CTX_ENOMEM);
+    ctx_alloc_fail_at(0);
+    free(append.bytes);
+    ck_assert_uint_lt(raft_last_index(R(2)), before + m.entries_count);
+    tc_process(2);
+    tc_settle();
+    tc_ticks(5);
+    tc_assert_logs_equal(1, 2);
+    ck_assert_uint_eq(tc.nodes[2].applied_normal, 2);
+    ck_assert_int_eq(strncmp(tc.nodes[2].last_normal, big, sizeof(tc.nodes[2].last_normal) - 1), 0);
+    tc_free();
+}
+END_TEST
+
 START_TEST(test_snapshot_to_far_behind_node) {
     tc_init(3, 3);
     tc_start_all();
@@ -920,6 +996,133 @@ START_TEST(test_inconsistent_messages_refused) {
 }
 END_TEST
 
+/* A leader sends its appends while its own write is in flight, but counts itself towards the
+ * quorum only once the write is durable: one follower's acknowledgement of 3 is not a majority. */
+START_TEST(test_leader_counts_itself_once_durable) {
+    tc_init(3, 3);
+    tc_start_all();
+    uint32_t l = 1;
+    tc_elect(l);
+    tc_settle();
+    uint64_t commit = raft_commit_index(R(l));
+    tc.nodes[l].slow_disk = true;
+    tc_isolate(3, true); /* only follower 2 answers */
+    int early = tc.nodes[l].early_sent;
+    ck_assert_int_eq(tc_propose(l, "w"), 0);
+    ck_assert_int_gt(tc.nodes[l].early_sent, early); /* the append may leave before the fsync */
+    uint64_t index = raft_last_index(R(l));
+    tc_settle();
+    uint64_t match = 0;
+    bool recent = false;
+    ck_assert_int_eq(raft_member_match(R(l), 2, &match, &recent), 0);
+    ck_assert_uint_eq(match, index);
+    ck_assert_uint_eq(raft_commit_index(R(l)), commit); /* 2 has it, the leader not yet */
+    ck_assert_uint_eq(tc.nodes[l].applied_normal, 0);
+    tc_disk_done(l);
+    ck_assert_uint_eq(raft_commit_index(R(l)), index);
+    ck_assert_uint_eq(tc.nodes[l].applied_normal, 1);
+    tc_settle();
+    ck_assert_uint_eq(raft_commit_index(R(2)), index); /* told at once, not at a heartbeat */
+    tc_free();
+}
+END_TEST
+
+/* Two followers of 3 are a majority without the leader's disk; a report for an entry truncated
+ * away is ignored. */
+START_TEST(test_followers_commit_without_leader_disk) {
+    tc_init(3, 3);
+    tc_start_all();
+    uint32_t l = 1;
+    tc_elect(l);
+    tc_settle();
+    tc.nodes[l].slow_disk = true;
+    ck_assert_int_eq(tc_propose(l, "a"), 0);
+    ck_assert_int_eq(tc_propose(l, "b"), 0);
+    tc_settle();
+    ck_assert_uint_eq(raft_commit_index(R(l)), raft_last_index(R(l)));
+    ck_assert_uint_eq(tc.nodes[l].applied_normal, 2);
+    ck_assert_str_eq(tc.nodes[l].last_normal, "b");
+    /* A stale report (wrong term) changes nothing; the real one is accepted. */
+    raft_persisted(R(l), raft_last_index(R(l)), raft_term(R(l)) + 1);
+    tc_disk_done(l);
+    tc_free();
+}
+END_TEST
+
+/* A lone voter commits nothing before its own write is durable. */
+START_TEST(test_single_voter_waits_for_its_disk) {
+    tc_init(1, 1);
+    tc_start_all();
+    tc_ticks(40);
+    ck_assert_uint_eq(tc_leader(), 1);
+    tc.nodes[1].slow_disk = true;
+    uint64_t commit = raft_commit_index(R(1));
+    ck_assert_int_eq(tc_propose(1, "w"), 0);
+    ck_assert_uint_eq(raft_commit_index(R(1)), commit);
+    ck_assert_uint_eq(tc.nodes[1].applied_normal, 0);
+    tc_disk_done(1);
+    ck_assert_uint_eq(raft_commit_index(R(1)), commit + 1);
+    ck_assert_uint_eq(tc.nodes[1].applied_normal, 1);
+    tc_free();
+}
+END_TEST
+
+/* Delivers the first queued message for node id out of order (the rest stay queued) and
+ * returns the type of the first message node id sends in reply; *early and *term_moved describe
+ * it and its batch. */
+static uint8_t tc_step_by_hand(uint32_t id, bool *early, bool *term_moved) {
+    tc_node_t *n = &tc.nodes[id];
+    bool found = false;
+    for (size_t i = tc.head; i < tc.count && !found; i++) {
+        if (tc.q[i].to == id) {
+            tc_msg_t m = tc.q[i];
+            memmove(&tc.q[i], &tc.q[i + 1], (tc.count - i - 1) * sizeof(tc_msg_t));
+            tc.count--;
+            n->probe = true;
+            ck_assert_int_eq(raft_step(R(id), m.bytes, m.len), 0);
+            tc_process(id);
+            free(m.bytes);
+            found = true;
+        }
+    }
+    ck_assert(found && !n->probe);
+    *early = n->probe_early;
+    *term_moved = n->probe_term_moved;
+    return n->probe_type;
+}
+
+/* Append answers and votes wait for the disk; heartbeat answers need not, unless the batch also
+ * changes the term (which must be durable first). */
+START_TEST(test_early_marks) {
+    tc_init(3, 3);
+    tc_start_all();
+    tc_isolate(3, true);
+    uint64_t term = tc_elect(1);
+    tc_settle();
+    ck_assert_uint_lt(raft_term(R(3)), term);
+    int early_before = tc.nodes[1].early_sent;
+    ck_assert_int_eq(raft_propose(R(1), "w", 1, NULL), 0);
+    tc_process(1);
+    ck_assert_int_gt(tc.nodes[1].early_sent, early_before); /* the append to 2 */
+    bool early = false;
+    bool changed = false;
+    ck_assert_uint_eq(tc_step_by_hand(2, &early, &changed), RAFT_MSG_APPEND_RESP);
+    ck_assert(!early);
+    tc_settle();
+    tc_heal();
+    for (uint64_t i = 0; i < tc.cfg.heartbeat_ticks; i++) {
+        raft_tick(R(1));
+    }
+    tc_process(1); /* heartbeats to 2 and 3 */
+    ck_assert_uint_eq(tc_step_by_hand(3, &early, &changed), RAFT_MSG_HEARTBEAT_RESP);
+    ck_assert(!early && changed); /* 3 learns the term from this heartbeat */
+    ck_assert_uint_eq(tc_step_by_hand(2, &early, &changed), RAFT_MSG_HEARTBEAT_RESP);
+    ck_assert(early && !changed);
+    tc_settle();
+    tc_free();
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("raft");
     TCase *tc_case = tcase_create("scenarios");
@@ -936,6 +1139,11 @@ int main(void) {
     tcase_add_test(tc_case, test_prevote_keeps_partitioned_node_harmless);
     tcase_add_test(tc_case, test_restart_keeps_committed_log);
     tcase_add_test(tc_case, test_inconsistent_messages_refused);
+    tcase_add_test(tc_case, test_follower_log_growth_refused);
+    tcase_add_test(tc_case, test_leader_counts_itself_once_durable);
+    tcase_add_test(tc_case, test_followers_commit_without_leader_disk);
+    tcase_add_test(tc_case, test_single_voter_waits_for_its_disk);
+    tcase_add_test(tc_case, test_early_marks);
     suite_add_tcase(suite, tc_case);
     /* Its own case, so the planted-bug build can run just this story (CK_RUN_CASE=figure8). */
     TCase *figure8 = tcase_create("figure8");

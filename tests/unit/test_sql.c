@@ -326,6 +326,55 @@ START_TEST(test_settings_and_errors) {
 }
 END_TEST
 
+/* Runs sql with the n-th allocation from now refused; the answer must be the statement's own
+ * result or 53200. Returns whether it was 53200. */
+static bool run_refusing(sql_session_t *s, const char *sql, long n, const char *ok) {
+    arena_reset(&fx.arena);
+    ctx_alloc_fail_at(n);
+    const char *out = run(s, sql);
+    ctx_alloc_fail_at(0);
+    if (strncmp(out, "ERROR 53200: out of memory", 26) == 0) {
+        return true;
+    }
+    ck_assert_str_eq(out, ok);
+    return false;
+}
+
+/* A setting that cannot be stored for want of memory fails that statement with 53200 and
+ * leaves every setting as it was; ROLLBACK and SET LOCAL restore without allocating. */
+START_TEST(test_settings_out_of_memory) {
+    ck_assert_str_eq(run(fx.a, "SET my.custom = 'before'"), "SET\n");
+    int refused = 0;
+    for (long n = 1; n <= 40; n++) {
+        if (run_refusing(fx.a, "SET my.custom = 'after'", n, "SET\n")) {
+            refused++;
+            ck_assert_str_eq(run(fx.a, "SHOW my.custom"), "before\nSHOW\n");
+        } else {
+            ck_assert_str_eq(run(fx.a, "SHOW my.custom"), "after\nSHOW\n");
+            ck_assert_str_eq(run(fx.a, "SET my.custom = 'before'"), "SET\n");
+        }
+        if (run_refusing(fx.a, "SET my.fresh = 'x'", n, "SET\n")) {
+            refused++;
+            ck_assert_str_eq(run(fx.a, "SHOW my.fresh"),
+                             "ERROR 42704: unrecognized configuration parameter \"my.fresh\"");
+        } else {
+            ck_assert_str_eq(run(fx.a, "SHOW my.fresh"), "x\nSHOW\n");
+        }
+        if (run_refusing(fx.a, "RESET ALL", n, "RESET\n")) {
+            refused++;
+        }
+        ck_assert_str_eq(run(fx.a, "SET my.custom = 'before'"), "SET\n");
+        /* a block: its SETs may fail, ROLLBACK always brings the old values back */
+        run_refusing(fx.a, "BEGIN; SET my.custom = 'inside'; SET LOCAL work_mem = '8MB'", n,
+                     "BEGIN\nSET\nSET\n");
+        ck_assert_str_eq(run(fx.a, "ROLLBACK"), "ROLLBACK\n");
+        ck_assert_str_eq(run(fx.a, "SHOW my.custom; SHOW work_mem"), "before\nSHOW\n4MB\nSHOW\n");
+    }
+    ck_assert_int_gt(refused, 0);
+    ck_assert_str_eq(run(fx.b, "SHOW work_mem"), "4MB\nSHOW\n"); /* the other session */
+}
+END_TEST
+
 START_TEST(test_explain) {
     load_graph();
     const char *out = run(fx.a, "EXPLAIN SELECT id FROM vectors ORDER BY embedding <=> "
@@ -549,6 +598,7 @@ int main(void) {
     tcase_add_test(tc, test_cursors);
     tcase_add_test(tc, test_transaction_change_limit);
     tcase_add_test(tc, test_settings_and_errors);
+    tcase_add_test(tc, test_settings_out_of_memory);
     tcase_add_test(tc, test_explain);
     tcase_add_test(tc, test_parameters);
     tcase_add_test(tc, test_write_conflicts);

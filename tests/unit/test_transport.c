@@ -503,6 +503,42 @@ START_TEST(test_large_frame_intact) {
 }
 END_TEST
 
+/* Once connected, rt_send writes on the socket itself; a frame the socket takes only part of
+ * is finished by the I/O thread, and frames sent meanwhile queue behind it, in order. */
+START_TEST(test_direct_send_keeps_order) {
+    enum { BIG = 8 * 1024 * 1024 + 3, ROUNDS = 3 };
+    rt_t *a = node_start(1, 0, SECRET, 0, -1), *b = node_start(2, 0, SECRET, 0, -1);
+    add_peer(a, 2, b);
+    add_peer(b, 1, a);
+    wait_connected(a, 2, true);
+    uint8_t *big = malloc(BIG);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < BIG; i++) {
+        big[i] = (uint8_t)(i * 31 + 7);
+    }
+    static inbox_t box;
+    for (int round = 0; round < ROUNDS; round++) {
+        ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "a", 1), 0);       /* whole, direct */
+        ck_assert_int_eq(rt_send(a, 2, RT_KIND_SNAPSHOT, big, BIG), 0); /* part direct */
+        ck_assert_int_eq(rt_send(a, 2, RT_KIND_RAFT, "bb", 2), 0);      /* queued behind */
+        drain_until(b, &box, 3);
+        ck_assert_uint_eq(box.count, 3);
+        ck_assert_mem_eq(box.frames[0].bytes, "a", 1);
+        ck_assert_uint_eq(box.frames[1].len, BIG);
+        ck_assert(memcmp(box.frames[1].bytes, big, BIG) == 0);
+        ck_assert_uint_eq(box.frames[2].len, 2);
+        ck_assert_mem_eq(box.frames[2].bytes, "bb", 2);
+        inbox_clear(&box);
+    }
+    rt_peer_status_t st;
+    ck_assert_int_eq(rt_peer_status(a, 2, &st), 0);
+    ck_assert_uint_eq(st.sent_frames, 3 * ROUNDS);
+    free(big);
+    rt_stop(a);
+    rt_stop(b);
+}
+END_TEST
+
 /* Both members configure each other but one holds another secret: each refuses the other's
  * connection, nothing is delivered, neither reports connected. */
 START_TEST(test_wrong_secret_refused) {
@@ -944,6 +980,7 @@ int main(void) {
     tcase_add_test(tc, test_send_arguments);
     tcase_add_test(tc, test_three_members_exchange_in_order);
     tcase_add_test(tc, test_large_frame_intact);
+    tcase_add_test(tc, test_direct_send_keeps_order);
     tcase_add_test(tc, test_wrong_secret_refused);
     tcase_add_test(tc, test_unknown_node_refused);
     tcase_add_test(tc, test_bounded_queue_and_reconnect);
