@@ -405,8 +405,13 @@ static int hpg_data_row(const hpg_msg_t *msg, hpg_result_t *result, uint32_t **o
             json_decref(row);
             return -1;
         }
-        /* Values are NUL-free text; strtoll/strtod need a terminator, so copy. */
-        char *text = ctx_malloc(len + 1);
+        /* Values are NUL-free text; strtoll/strtod need a terminator, so copy. A value the
+         * system cannot copy fails this request (as a broken reply), not the server. */
+        char *text = malloc((size_t)len + 1);
+        if (text == NULL) {
+            json_decref(row);
+            return -1;
+        }
         ctx_memcpy(text, msg->body + at, len);
         text[len] = '\0';
         json_array_append_new(row, hpg_value(oids[i], text, len));

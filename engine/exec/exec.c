@@ -1111,6 +1111,9 @@ static int value_pair_qsort_cmp(const void *a, const void *b) {
 /* DISTINCT: sorts the collected rows and drops repeats (NULLs are equal to each other here).
  * Rows are stride values wide; the first width of them are compared. */
 static void agg_dedupe(agg_state_t *s, int width, int stride) {
+    if (s->nseen == 0) {
+        return;
+    }
     if (stride == width) {
         ctx_qsort(s->seen, s->nseen, sizeof(value_t) * (size_t)width,
                   width == 1 ? value_qsort_cmp : value_pair_qsort_cmp);
@@ -1135,6 +1138,9 @@ static void agg_dedupe(agg_state_t *s, int width, int stride) {
 /* array_agg / string_agg (… ORDER BY keys): the collected rows in key order, ties (and then
  * everything) in input order. */
 static void agg_order(const expr_t *agg, agg_state_t *s) {
+    if (s->nseen == 0) {
+        return; /* no rows: nothing collected (s->seen is NULL) */
+    }
     int width = agg_width(agg);
     agg_sort_t env = {width, agg->agg_norder, agg->agg_desc};
     qsort_r(s->seen, s->nseen, sizeof(value_t) * (size_t)agg_stride(agg), agg_sort_cmp, &env);

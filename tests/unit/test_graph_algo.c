@@ -113,7 +113,8 @@ START_TEST(test_components) {
     ck_assert_str_eq(fmt_ids(c, g.n, buf, sizeof buf), "1 1 1 4 5 6 7");
     ck_assert_int_eq(galgo_wcc(&g, &c, &err), CTX_OK);
     ck_assert_str_eq(fmt_ids(c, g.n, buf, sizeof buf), "1 1 1 1 5 6 6");
-    ck_assert_int_eq(galgo_triangles(&g, &c, &err), CTX_OK); /* the 1-2-3 cycle, self-loop ignored */
+    /* the 1-2-3 cycle, self-loop ignored */
+    ck_assert_int_eq(galgo_triangles(&g, &c, &err), CTX_OK);
     ck_assert_str_eq(fmt_ids(c, g.n, buf, sizeof buf), "1 1 1 0 0 0 0");
     double *sim;
     ck_assert_int_eq(galgo_jaccard(&g, 3, &sim, &err), CTX_OK); /* N(4)={3}; N(1)={2,3} */
@@ -206,8 +207,8 @@ START_TEST(test_weighted_paths) {
     galgo_path_t *p;
     uint64_t n;
     build(s, NULL, &arena, &g);
-    galgo_paths_query_t q = {.start = 0, .target = 4, .dir = STORE_DIR_OUT, .weighted = true,
-                             .max_paths = UINT64_MAX};
+    galgo_paths_query_t q = {
+        .start = 0, .target = 4, .dir = STORE_DIR_OUT, .weighted = true, .max_paths = UINT64_MAX};
     /* cost 2 four ways; zero-weight 4↔5 cycle never repeats a node */
     ck_assert_int_eq(galgo_shortest_paths(&g, &q, &p, &n, &err), CTX_OK);
     ck_assert_str_eq(fmt_paths(&g, p, n, buf, sizeof buf),
