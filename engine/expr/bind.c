@@ -631,6 +631,10 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         }
         return rc;
     }
+    if (strcmp(e->name, "json_agg") == 0 || strcmp(e->name, "jsonb_agg") == 0) {
+        e->type = CT_JSONB; /* json results are jsonb's canonical text here */
+        return t == CT_UNKNOWN ? bind_coerce_unknown(e->args[0], CT_TEXT, ctx, err) : 0;
+    }
     if (strcmp(e->name, "bool_and") == 0 || strcmp(e->name, "bool_or") == 0 ||
         strcmp(e->name, "every") == 0) {
         e->type = CT_BOOL;

@@ -139,6 +139,11 @@ int eval_predicate(const expr_t *e, const value_t *row, const eval_ctx_t *ctx, b
 int eval_cast(const value_t *in, ctype_t from, ctype_t to, const eval_ctx_t *ctx, value_t *out,
               ctx_err_t *err);
 
+/* A value as JSON, as to_json / to_jsonb: numbers and booleans as themselves, NULL as null,
+ * jsonb unchanged, vectors as arrays of numbers, everything else as a string of its text form.
+ * *out is canonical jsonb text in ctx->arena. */
+int eval_to_json(const value_t *v, const eval_ctx_t *ctx, value_t *out, ctx_err_t *err);
+
 /* Binder helpers for the planner (also in eval_int.h): numeric family test, coercion of an
  * untyped expression (literal, NULL, $n) to target, and CASE/UNION-style type unification. */
 bool ctype_is_numeric(ctype_t t);

@@ -92,7 +92,7 @@ bool expr_is_aggregate_name(const char *name) {
     CTX_ASSERT(name != NULL);
     static const char *const aggregates[] = {"count",   "sum",        "avg",       "min",
                                              "max",     "string_agg", "array_agg", "bool_and",
-                                             "bool_or", "every"};
+                                             "bool_or", "every",      "json_agg",  "jsonb_agg"};
     for (size_t i = 0; i < sizeof(aggregates) / sizeof(aggregates[0]); i++) {
         if (strcmp(name, aggregates[i]) == 0) {
             return true;

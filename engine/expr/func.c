@@ -432,6 +432,10 @@ static void json_append_value(buf_t *b, const value_t *v, const eval_ctx_t *ctx)
         s = text_of(v, ctx);
         buf_append(b, s.ptr, s.len);
         return;
+    case VAL_VECTOR: /* its text form is a JSON array of numbers */
+        s = text_of(v, ctx);
+        buf_append(b, s.ptr, s.len);
+        return;
     case VAL_FLOAT:
         s = text_of(v, ctx);
         if (isfinite(v->u.f)) {
@@ -478,18 +482,21 @@ done:
     return rc;
 }
 
-/* to_json / to_jsonb: a value as JSON (numbers and booleans as themselves, text as a string,
- * JSON unchanged). json results are jsonb's canonical text here. */
-static int f_to_json(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
-                     ctx_err_t *err) {
-    (void)e;
+int eval_to_json(const value_t *v, const eval_ctx_t *ctx, value_t *out, ctx_err_t *err) {
     buf_t b;
     buf_init(&b);
-    json_append_value(&b, &a[0], ctx);
+    json_append_value(&b, v, ctx);
     int rc = value_json_canonical((const char *)buf_peek(&b), (uint32_t)buf_size(&b), ctx->arena,
                                   out, err);
     buf_free(&b);
     return rc;
+}
+
+/* to_json / to_jsonb (eval_to_json). json results are jsonb's canonical text here. */
+static int f_to_json(const expr_t *e, const value_t *a, const eval_ctx_t *ctx, value_t *out,
+                     ctx_err_t *err) {
+    (void)e;
+    return eval_to_json(&a[0], ctx, out, err);
 }
 
 /* ---- vectors ---------------------------------------------------------------------------- */

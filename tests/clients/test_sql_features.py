@@ -63,6 +63,23 @@ QUERIES = [
     ("pgcli array_agg(attname ORDER BY …)",
      "SELECT array_agg(attname ORDER BY attnum DESC) FROM pg_catalog.pg_attribute "
      "WHERE attrelid = 'nodes'::regclass AND attnum > 0"),
+    # json_agg / jsonb_agg: elements as to_json converts them, NULLs kept, NULL over no rows
+    ("json_agg order by", "SELECT json_agg(id ORDER BY id DESC), jsonb_agg(id ORDER BY id) "
+     "FROM nodes"),
+    ("json_agg text and jsonb with NULLs", "SELECT json_agg(label ORDER BY id), "
+     "jsonb_agg(props ORDER BY id), json_agg(props ORDER BY id DESC) FROM nodes"),
+    ("json_agg floats and booleans", "SELECT json_agg(weight ORDER BY weight, src), "
+     "jsonb_agg(weight > 1 ORDER BY src, dst), json_agg(NULL::text) FROM edges"),
+    ("json_agg over no rows", "SELECT json_agg(id), jsonb_agg(label), count(*) FROM nodes "
+     "WHERE id > 100"),
+    ("json_agg filter", "SELECT json_agg(id ORDER BY id) FILTER (WHERE id % 2 = 0), "
+     "jsonb_agg(label ORDER BY id DESC) FILTER (WHERE id > 100) FROM nodes"),
+    ("json_agg grouped", "SELECT label, json_agg(id ORDER BY id DESC), "
+     "jsonb_agg(props ORDER BY id) FILTER (WHERE props IS NOT NULL) FROM nodes "
+     "GROUP BY label ORDER BY label"),
+    ("jsonb_agg distinct", "SELECT jsonb_agg(DISTINCT label ORDER BY label DESC) FROM nodes"),
+    ("jsonb_agg in a subquery", "SELECT n.id, (SELECT jsonb_agg(e.dst ORDER BY e.dst) "
+     "FROM edges e WHERE e.src = n.id) FROM nodes n ORDER BY n.id"),
     # parenthesised joins
     ("parenthesised join", "SELECT a.id, e.dst, b.label FROM (nodes a JOIN edges e "
      "ON e.src = a.id) JOIN nodes b ON b.id = e.dst ORDER BY a.id, e.dst"),
