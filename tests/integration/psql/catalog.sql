@@ -61,6 +61,8 @@ SELECT pg_size_pretty(pg_database_size('contextdb')) IS NOT NULL AS db,
        pg_relation_size('nodes') >= 0 AS rel, pg_total_relation_size('edges'::regclass) >= 0 AS tot;
 SELECT pg_database_size('other');
 SELECT json_build_object('a', 1, 'b', 'x') AS o, to_json('t'::text) AS s, to_jsonb(2) AS n;
+SELECT to_jsonb('[1,2.5,3,-4]'::vector) AS v, jsonb_agg(x) AS a
+  FROM (VALUES ('[1,2,3,4]'::vector), (NULL)) t(x);
 SELECT acldefault('r', 10) AS r, acldefault('f', 10) AS f;
 SELECT array_remove(ARRAY['a', 'b', 'a'], 'a') AS rest;
 SELECT name, setting FROM pg_settings WHERE name = 'max_index_keys';
