@@ -6,8 +6,9 @@
  * group's results are computed, HAVING is applied and the outputs are projected. Without GROUP
  * BY, no input still gives one row (count 0, other aggregates NULL). Aggregates with a FILTER
  * skip the rows it rejects; ORDER BY inside the call orders the inputs of the order-dependent
- * aggregates (array_agg, string_agg, json_agg, jsonb_agg) stably, ties in input order. Results
- * and collected inputs live in the statement arena (statement_mem_limit).
+ * aggregates (array_agg, string_agg, json_agg, jsonb_agg, json_object_agg, jsonb_object_agg)
+ * stably, ties in input order. Results and collected inputs live in the statement arena
+ * (statement_mem_limit).
  */
 #include "exec_int.h"
 
@@ -42,10 +43,16 @@ static bool agg_named(const expr_t *agg, const char *name) {
     return strcmp(agg->name, name) == 0;
 }
 
-/* array_agg, json_agg, jsonb_agg: every input is an element of the result, NULLs included. */
+/* json_object_agg, jsonb_object_agg: (key, value) rows into one JSON object. */
+static bool agg_is_object(const expr_t *agg) {
+    return agg_named(agg, "json_object_agg") || agg_named(agg, "jsonb_object_agg");
+}
+
+/* array_agg, json_agg, jsonb_agg, the object aggregates: every input row is an element of the
+ * result, NULLs included. */
 static bool agg_is_list(const expr_t *agg) {
     return agg_named(agg, "array_agg") || agg_named(agg, "json_agg") ||
-           agg_named(agg, "jsonb_agg");
+           agg_named(agg, "jsonb_agg") || agg_is_object(agg);
 }
 
 /* Only these aggregates' results depend on the order of their inputs. */
@@ -53,9 +60,10 @@ static bool agg_order_free(const expr_t *agg) {
     return !agg_is_list(agg) && !agg_named(agg, "string_agg");
 }
 
-/* Values per collected row: string_agg keeps each value with its delimiter. */
+/* Values per collected row: string_agg keeps each value with its delimiter, the object
+ * aggregates each key with its value. */
 static int agg_width(const expr_t *agg) {
-    return agg_named(agg, "string_agg") ? 2 : 1;
+    return agg_named(agg, "string_agg") || agg_is_object(agg) ? 2 : 1;
 }
 
 static bool agg_collects(const expr_t *agg) {
@@ -310,29 +318,54 @@ static int agg_string(const agg_state_t *s, int stride, arena_t *arena, value_t 
     return CTX_OK;
 }
 
+/* Appends one collected row to a JSON array (its value) or object (key: value; 22023 for a
+ * NULL key, PostgreSQL's "field name must not be null"). */
+static int agg_json_member(const value_t *row, bool object, const eval_ctx_t *ev, buf_t *b,
+                           ctx_err_t *err) {
+    value_t j;
+    if (object) {
+        if (value_is_null(&row[0])) {
+            return ctx_err_set(err, CTX_EBAD_PARAM, "field name must not be null");
+        }
+        uint32_t len = 0;
+        const char *key = value_to_text(&row[0], ev->arena, &len);
+        value_t text = value_text(key != NULL ? key : "", key != NULL ? len : 0);
+        int rc = eval_to_json(&text, ev, &j, err); /* the key's text form as a JSON string */
+        if (rc != CTX_OK) {
+            return rc;
+        }
+        buf_append(b, j.u.str.ptr, j.u.str.len);
+        buf_append(b, ": ", 2);
+        row++;
+    }
+    int rc = eval_to_json(row, ev, &j, err);
+    if (rc == CTX_OK) {
+        buf_append(b, j.u.str.ptr, j.u.str.len);
+    }
+    return rc;
+}
+
 /* json_agg / jsonb_agg: the collected inputs, each as to_json converts it (NULL as null), as a
- * JSON array; NULL over no rows. */
-static int agg_json(const agg_state_t *s, int stride, const eval_ctx_t *ev, value_t *out,
-                    ctx_err_t *err) {
+ * JSON array; json_object_agg / jsonb_object_agg: the (key, value) rows as a JSON object (a
+ * repeated key keeps its last value, as jsonb does). NULL over no rows. */
+static int agg_json(const expr_t *agg, const agg_state_t *s, int stride, const eval_ctx_t *ev,
+                    value_t *out, ctx_err_t *err) {
     *out = value_null();
     if (s->nseen == 0) {
         return CTX_OK;
     }
+    bool object = agg_is_object(agg);
     buf_t b;
     buf_init(&b);
-    buf_append_u8(&b, '[');
+    buf_append_u8(&b, object ? '{' : '[');
     int rc = CTX_OK;
     for (uint64_t i = 0; rc == CTX_OK && i < s->nseen; i++) {
-        value_t elem;
-        rc = eval_to_json(&s->seen[i * (uint64_t)stride], ev, &elem, err);
-        if (rc == CTX_OK && i > 0) {
+        if (i > 0) {
             buf_append(&b, ", ", 2);
         }
-        if (rc == CTX_OK) {
-            buf_append(&b, elem.u.str.ptr, elem.u.str.len);
-        }
+        rc = agg_json_member(&s->seen[i * (uint64_t)stride], object, ev, &b, err);
     }
-    buf_append_u8(&b, ']');
+    buf_append_u8(&b, object ? '}' : ']');
     if (rc == CTX_OK && buf_failed(&b)) {
         rc = ctx_err_set(err, CTX_ENOMEM, "out of memory building json_agg result");
     } else if (rc == CTX_OK && buf_size(&b) >= UINT32_MAX) {
@@ -380,7 +413,7 @@ static int agg_result(const expr_t *agg, agg_state_t *s, const eval_ctx_t *ev, v
         return agg_string(s, stride, arena, out, err);
     }
     if (agg_is_list(agg)) {
-        return agg_json(s, stride, ev, out, err);
+        return agg_json(agg, s, stride, ev, out, err);
     }
     if (agg->distinct) {
         int rc = agg_finish_distinct(agg, s, err);
@@ -486,14 +519,15 @@ static int agg_emit_group(const plan_t *plan, agg_group_t *g, const value_t *nul
     }
     if (rc == CTX_OK && keep) {
         value_t *row = rs_push(b, err);
-        rc = row == NULL ? err->code : exec_project_row(plan->exprs, plan->nexprs, rep, ctx, row, err);
+        rc = row == NULL ? err->code
+                         : exec_project_row(plan->exprs, plan->nexprs, rep, ctx, row, err);
     }
     ctx->eval = saved;
     return rc;
 }
 
 int exec_aggregate(const plan_t *plan, const rowset_t *in, exec_ctx_t *ctx, rowset_t *out,
-                          ctx_err_t *err) {
+                   ctx_err_t *err) {
     agg_group_t *groups = NULL;
     uint64_t ngroups = 0;
     int rc = agg_group_rows(plan, in, ctx, &groups, &ngroups, err);

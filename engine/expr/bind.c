@@ -601,6 +601,17 @@ static int bind_aggregate(expr_t *e, const bind_ctx_t *ctx, ctx_err_t *err) {
         e->type = CT_INT8;
         return is_count && e->nargs == 0 ? 0 : bind_func_not_found(e, ctx, err);
     }
+    if ((strcmp(e->name, "json_object_agg") == 0 || strcmp(e->name, "jsonb_object_agg") == 0) &&
+        e->nargs == 2) {
+        e->type = CT_JSONB; /* json results are jsonb's canonical text here */
+        int rc = 0;
+        for (int i = 0; rc == 0 && i < 2; i++) {
+            if (e->args[i]->type == CT_UNKNOWN) {
+                rc = bind_coerce_unknown(e->args[i], CT_TEXT, ctx, err);
+            }
+        }
+        return rc;
+    }
     if (strcmp(e->name, "string_agg") == 0 && e->nargs == 2) {
         for (int i = 0; i < 2; i++) {
             if (e->args[i]->type != CT_UNKNOWN && !ctype_is_textual(e->args[i]->type)) {

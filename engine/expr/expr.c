@@ -90,9 +90,20 @@ const char *expr_op_name(expr_op_t op) {
 
 bool expr_is_aggregate_name(const char *name) {
     CTX_ASSERT(name != NULL);
-    static const char *const aggregates[] = {"count",   "sum",        "avg",       "min",
-                                             "max",     "string_agg", "array_agg", "bool_and",
-                                             "bool_or", "every",      "json_agg",  "jsonb_agg"};
+    static const char *const aggregates[] = {"count",
+                                             "sum",
+                                             "avg",
+                                             "min",
+                                             "max",
+                                             "string_agg",
+                                             "array_agg",
+                                             "bool_and",
+                                             "bool_or",
+                                             "every",
+                                             "json_agg",
+                                             "jsonb_agg",
+                                             "json_object_agg",
+                                             "jsonb_object_agg"};
     for (size_t i = 0; i < sizeof(aggregates) / sizeof(aggregates[0]); i++) {
         if (strcmp(name, aggregates[i]) == 0) {
             return true;

@@ -78,6 +78,15 @@ QUERIES = [
      "jsonb_agg(props ORDER BY id) FILTER (WHERE props IS NOT NULL) FROM nodes "
      "GROUP BY label ORDER BY label"),
     ("jsonb_agg distinct", "SELECT jsonb_agg(DISTINCT label ORDER BY label DESC) FROM nodes"),
+    ("json_object_agg", "SELECT json_object_agg(label, id ORDER BY id), "
+     "jsonb_object_agg(id, props ORDER BY id DESC) FROM nodes"),
+    ("json_object_agg grouped, filter, no rows", "SELECT src, json_object_agg(kind, weight "
+     "ORDER BY dst) FILTER (WHERE weight > 0.5), jsonb_object_agg(dst, kind) "
+     "FILTER (WHERE dst > 100) FROM edges GROUP BY src ORDER BY src"),
+    ("jsonb_object_agg null key", "SELECT jsonb_object_agg(props->>'n', id) FROM nodes"),
+    ("pg_proc json aggregates", "SELECT oid, proname, prokind, provolatile, proisstrict, "
+     "proargtypes::text, prorettype FROM pg_proc WHERE proname IN ('json_agg', 'jsonb_agg', "
+     "'json_object_agg', 'jsonb_object_agg') ORDER BY oid"),
     ("jsonb_agg in a subquery", "SELECT n.id, (SELECT jsonb_agg(e.dst ORDER BY e.dst) "
      "FROM edges e WHERE e.src = n.id) FROM nodes n ORDER BY n.id"),
     # parenthesised joins
