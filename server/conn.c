@@ -19,7 +19,11 @@
  *              ErrorResponse (28P01 for a wrong password) and moves to CLOSING.
  *   READY    → regular messages. Query runs every statement of its text through the SQL layer
  *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
- *              the first failing statement sends ErrorResponse and skips the rest.
+ *              the first failing statement sends ErrorResponse and skips the rest. A Query
+ *              whose first statement, outside a transaction block, reads AS OF a snapshot still
+ *              being fetched from the object store (CTX_ENOT_READY) changed nothing and is
+ *              parked instead of answered: it runs again once the fetch ended (conn_waiting,
+ *              conn_polls) or is answered 57014 at statement_timeout or on a CancelRequest.
  *              Extended-protocol messages go to extended.c; the first failing one sends
  *              ErrorResponse, fails the transaction and moves the state to SKIP.
  *   COPY_IN  → COPY FROM STDIN: CopyData goes to sql_copy_data, CopyDone applies the rows and
