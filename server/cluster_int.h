@@ -188,8 +188,7 @@ void cl_membership_changed(cluster_t *c);
 
 /* cluster_sql.c: the hooks cluster_open installs */
 int cl_write_check(void *ctx, bool forward, ctx_err_t *err);
-int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
-           ctx_err_t *err);
+int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn, ctx_err_t *err);
 uint64_t cl_visible_lsn(void *ctx);
 int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *count, ctx_err_t *err);
 

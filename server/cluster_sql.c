@@ -78,7 +78,7 @@ int cl_write_check(void *ctx, bool forward, ctx_err_t *err) {
 
 /* sql_commit_hooks_t.log: proposes a batch already applied to the store; keeps its undo. */
 int cl_log(void *ctx, const cmd_batch_t *batch, store_undo_t **undo, uint64_t *lsn,
-                  ctx_err_t *err) {
+           ctx_err_t *err) {
     cluster_t *c = ctx;
     int rc = cl_write_check(c, false, err);
     if (rc != CTX_OK) {
@@ -357,8 +357,7 @@ static void cl_member_row(cluster_t *c, uint32_t id, sql_member_info_t *row) {
     }
 }
 
-int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *count,
-                      ctx_err_t *err) {
+int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *count, ctx_err_t *err) {
     (void)err;
     cluster_t *c = ctx;
     const raft_conf_t *conf = raft_conf(c->raft);
@@ -381,4 +380,3 @@ int cl_members(void *ctx, arena_t *arena, sql_member_info_t **out, int *count,
     *count = n;
     return CTX_OK;
 }
-
