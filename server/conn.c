@@ -19,7 +19,11 @@
  *              ErrorResponse (28P01 for a wrong password) and moves to CLOSING.
  *   READY    → regular messages. Query runs every statement of its text through the SQL layer
  *              (sql_query_begin … sql_execute* … sql_query_end) and ends with one ReadyForQuery;
- *              the first failing statement sends ErrorResponse and skips the rest.
+ *              the first failing statement sends ErrorResponse and skips the rest. A Query
+ *              whose first statement, outside a transaction block, reads AS OF a snapshot still
+ *              being fetched from the object store (CTX_ENOT_READY) changed nothing and is
+ *              parked instead of answered: it runs again once the fetch ended (conn_waiting,
+ *              conn_polls) or is answered 57014 at statement_timeout or on a CancelRequest.
  *              Extended-protocol messages go to extended.c; the first failing one sends
  *              ErrorResponse, fails the transaction and moves the state to SKIP.
  *   COPY_IN  → COPY FROM STDIN: CopyData goes to sql_copy_data, CopyDone applies the rows and
@@ -92,6 +96,11 @@ struct conn {
     bool waiting;
     uint64_t held_ms;  /* monotonic ms when they were held */
     bool gate_waiting; /* the next message waits for the read barrier */
+    /* The next message (a Query) is parked until a snapshot it reads AS OF is fetched
+     * (conn_fetch_gate): since when, and whether its latest run parked again. */
+    bool fetch_waiting;
+    bool fetch_parked;
+    uint64_t fetch_since_ms;
     /* Forwarding (server/forward.h): the current request's frames since it began (a Query, or
      * the extended-protocol messages since the last Sync), where its replies begin in out, the
      * output flush count then, the named Parse messages of earlier requests. */
@@ -271,7 +280,9 @@ void conn_auth_timeout(conn_t *conn) {
 static void conn_statement_begin(conn_t *conn) {
     atomic_bool *flag = sql_session_cancel_flag(conn->session);
     pthread_mutex_lock(&conn->cancel_mu);
-    atomic_store(flag, false);
+    if (!conn->fetch_waiting) { /* a parked Query's CancelRequest still counts */
+        atomic_store(flag, false);
+    }
     conn->statement_running = true;
     pthread_mutex_unlock(&conn->cancel_mu);
     const char *setting = sql_session_setting(conn->session, "statement_timeout");
@@ -728,6 +739,21 @@ static bool conn_snapshot_last(conn_t *conn, stmt_t *const *stmts, int count) {
     return true;
 }
 
+/* A Query whose first statement failed with CTX_ENOT_READY (a snapshot it reads AS OF is being
+ * fetched from the object store) outside a transaction block changed nothing: its implicit
+ * transaction ends and the Query is parked (fetch_parked) to run again once the fetch is done,
+ * instead of answering. False for any other failure, which is answered. */
+static bool conn_park_for_fetch(conn_t *conn, bool first_and_idle, const ctx_err_t *err) {
+    if (!first_and_idle || err->code != CTX_ENOT_READY) {
+        return false;
+    }
+    ctx_err_t end_err;
+    ctx_err_clear(&end_err);
+    (void)sql_query_end(conn->session, &conn->arena, &end_err);
+    conn->fetch_parked = true;
+    return true;
+}
+
 /* Runs the statements of one Query; returns after queueing everything but ReadyForQuery. */
 static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
     stmt_t **stmts = NULL;
@@ -770,6 +796,7 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
         return;
     }
     bool failed = false;
+    bool idle = sql_session_txn_status(conn->session) == 'I';
     sql_query_begin(conn->session, count);
     for (int i = 0; i < count && !failed; i++) {
         sql_result_t result;
@@ -788,6 +815,9 @@ static void conn_run_statements(conn_t *conn, const pgw_query_t *query) {
             continue;
         }
         int rc = sql_execute(conn->session, stmts[i], query->sql, &conn->arena, &result, &err);
+        if (rc < 0 && conn_park_for_fetch(conn, i == 0 && idle, &err)) {
+            return;
+        }
         if (rc == 0 && stmts[i]->kind == STMT_CREATE_SNAPSHOT) {
             conn->snapshot_reply_at = reply_at;
         }
@@ -828,7 +858,17 @@ static void conn_on_query(conn_t *conn, const pgw_query_t *query) {
     }
     conn_statement_begin(conn);
     conn->query_simple = true;
+    conn->fetch_parked = false;
     conn_run_statements(conn, query);
+    if (conn->fetch_parked) { /* still running: conn_fetch_gate runs it again or answers */
+        cancel_watch_disarm(conn->server->watch);
+        if (!conn->fetch_waiting) {
+            conn->fetch_since_ms = conn_now_ms();
+        }
+        conn->fetch_waiting = true;
+        return;
+    }
+    conn->fetch_waiting = false;
     conn_statement_end(conn);
     conn_statement_measure(conn, query->sql);
     if (conn->state == CONN_COPY_IN) {
@@ -1091,7 +1131,44 @@ static bool conn_settle_commit(conn_t *conn) {
 }
 
 bool conn_waiting(const conn_t *conn) {
-    return conn->waiting || conn->gate_waiting;
+    return conn->waiting || conn->gate_waiting || conn->fetch_waiting;
+}
+
+bool conn_polls(const conn_t *conn) {
+    return conn->fetch_waiting;
+}
+
+/* A Query parked until a snapshot it reads is fetched (conn_park_for_fetch): true to run it
+ * again (the fetch may have finished or failed; a run that still finds it being fetched parks
+ * again); false after answering 57014 when statement_timeout passed since it was first parked
+ * or a CancelRequest came meanwhile (*consumed: the message is done). */
+static bool conn_fetch_gate(conn_t *conn, bool *consumed) {
+    *consumed = false;
+    if (!conn->fetch_waiting) {
+        return true;
+    }
+    ctx_err_t err;
+    ctx_err_clear(&err);
+    uint64_t timeout_ms =
+        cancel_timeout_ms(sql_session_setting(conn->session, "statement_timeout"));
+    if (atomic_load(sql_session_cancel_flag(conn->session))) {
+        ctx_err_set(&err, CTX_ECANCELED, "canceling statement due to user request");
+    } else if (timeout_ms > 0 && conn_now_ms() - conn->fetch_since_ms >= timeout_ms) {
+        ctx_err_set(&err, CTX_ECANCELED, "canceling statement due to statement timeout");
+        ctx_err_detail(&err, "The snapshot it reads was still being fetched from the object "
+                             "store.");
+    } else {
+        return true;
+    }
+    conn->fetch_waiting = false;
+    conn_statement_stop(conn);
+    conn->statement_reply_at = buf_size(&conn->out);
+    conn_send_error(conn, &err);
+    conn_statement_measure(conn, NULL);
+    ext_after_simple_query(conn->ext, conn->session);
+    pgw_encode_ready_for_query(&conn->out, (pgw_txn_status_t)sql_session_txn_status(conn->session));
+    *consumed = true;
+    return false;
 }
 
 bool conn_resume(conn_t *conn) {
@@ -1339,7 +1416,8 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             return false;
         }
         bool consumed = false;
-        if (!startup && !conn_read_gate(conn, &frame, &consumed)) {
+        if (!startup &&
+            (!conn_fetch_gate(conn, &consumed) || !conn_read_gate(conn, &frame, &consumed))) {
             if (!consumed) {
                 return false; /* the loop calls again when the barrier may have moved */
             }
@@ -1360,6 +1438,12 @@ bool conn_process(conn_t *conn, uint32_t messages_max) {
             conn_fwd_before(conn, &frame, starting);
             conn_on_message(conn, &frame);
             ctx_stack_use_max_depth(0);
+            if (conn->fetch_waiting) { /* parked: the Query runs again later, answered once */
+                buf_rewind(&conn->out, mark);
+                conn->req_open = false;
+                arena_reset(&conn->arena);
+                return false;
+            }
             if (conn_fwd_after(conn, &frame)) {
                 buf_consume(&conn->in, frame.frame_bytes);
                 arena_reset(&conn->arena);

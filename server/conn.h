@@ -89,6 +89,11 @@ bool conn_process(conn_t *conn, uint32_t messages_max);
  * conn_output() and no further message is processed. conn_resume() releases the held replies
  * once reply_ready says so (returns true when the connection is no longer waiting). */
 bool conn_waiting(const conn_t *conn);
+/* Whether the connection waits for something whose end has no event of its own: a Query parked
+ * until a snapshot it reads AS OF is fetched from the object store, which statement_timeout and
+ * a CancelRequest also end. The loop calls conn_process on it now and then (LOOP_POLL_MS) as
+ * well as on durability events (the fetch's end is one). */
+bool conn_polls(const conn_t *conn);
 /* After conn_process: the request is to go to the leader; conn_forward_take moves the socket's
  * future (local replies not yet sent, the request, unprocessed input) into h (client_fd is the
  * caller's to set); the caller then drops the connection without closing its socket. */

@@ -44,10 +44,13 @@
  * DUR_CACHE_MAX most recently used), since one statement may read the same snapshot repeatedly.
  * A snapshot that is no longer on local disk but in the object store (a node restored from S3
  * holds only the snapshot it restored) is fetched by the uploader thread, since the loop thread
- * never waits for the network: the first statement asking for it gets 55000 ("fetching it,
- * retry"), the thread downloads it into <data_dir>/fetched (one snapshot at a time, replacing
- * the previous one), and the next statement loads it from there into the cache and removes the
- * files again. A failed fetch reaches the next statement that asks, with S3's message.
+ * never waits for the network: opening it asks the thread for it and fails with CTX_ENOT_READY,
+ * which parks a Query (server/conn.c) until the eventfd says the fetch ended (55000 "fetching
+ * it, retry" reaches only a statement that cannot be parked: inside a transaction block, not
+ * the first of its Query, the extended protocol). The thread downloads it into
+ * <data_dir>/fetched (one snapshot at a time, replacing the previous one), and the statement
+ * run again loads it from there into the cache and removes the files again. A failed fetch
+ * reaches the next statement that asks, with S3's message.
  */
 #include "durability.h"
 
@@ -518,6 +521,7 @@ static void fetch_wanted(durability_t *d) {
         d->fetch_failed = id;
         d->fetch_error = err;
     }
+    notify(d); /* the statements parked for it run again */
 }
 
 /* The uploader thread: uploads queued snapshots one at a time, oldest first, until
@@ -773,8 +777,9 @@ static void cache_drop(durability_t *d, uint64_t id) {
 }
 
 /* For a snapshot not on local disk (loop thread): its metadata in fetch_root once the uploader
- * thread fetched it; until then asks for the fetch and fails with CTX_ENOT_READY (retry), or
- * with the fetch's own error once, when it failed. */
+ * thread fetched it; until then asks for the fetch and fails with CTX_ENOT_READY (the statement
+ * is parked until notify, or told to retry), or with the fetch's own error once, when it
+ * failed. */
 static int fetched_meta(durability_t *d, uint64_t id, snap_meta_t *meta, ctx_err_t *err) {
     pthread_mutex_lock(&d->mu);
     bool ready = d->fetch_done == id && d->fetch_busy == 0 && d->fetch_want == 0;

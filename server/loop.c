@@ -13,6 +13,9 @@
  *   - EPOLLOUT only while output is pending.
  * A connection with complete messages left over after its budget is kept on the pending list and
  * epoll_wait is then called with a zero timeout, so other clients get their turn first.
+ * A connection that waits for something without an event of its own (conn_polls: a Query parked
+ * until its AS OF snapshot is fetched, ended also by statement_timeout or a CancelRequest) is
+ * serviced again every LOOP_POLL_MS while it waits.
  * A client's EOF does not drop what it sent before: buffered messages are processed and their
  * replies flushed (best effort), then the socket closes.
  *
@@ -80,6 +83,7 @@ struct loop {
     tls_server_t *tls;        /* NULL: SSLRequest is answered 'N' */
     uint64_t auth_timeout_ms; /* authentication_timeout; 0 = none */
     uint64_t auth_check_ms;   /* earliest startup deadline to check; 0 = none pending */
+    uint64_t poll_ms;         /* when to retry the connections that poll (conn_polls); 0 = none */
     int busy_fd;              /* the connection being processed (-1: none) */
     int adopt_event;          /* eventfd: loop_adopt queued sockets */
     pthread_mutex_t adopt_mu; /* guards adopt_fds / adopt_len */
@@ -533,6 +537,9 @@ static bool loop_service(loop_t *loop, int fd) {
         more = conn_process(conn, LOOP_MESSAGES_MAX);
         cancel_watch_busy_end(loop->watch);
         loop->busy_fd = -1;
+        if (conn_polls(conn) && loop->poll_ms == 0) {
+            loop->poll_ms = loop_now_ms() + LOOP_POLL_MS;
+        }
         if (conn_forward_ready(conn)) {
             loop_forward(loop, fd);
             return false;
@@ -748,16 +755,35 @@ static void loop_expire_startups(loop_t *loop) {
     }
 }
 
-/* epoll_wait's timeout: 0 with work pending, else until the next startup deadline, or forever. */
+/* Retries the connections that poll (conn_polls) once poll_ms passed; each one that still polls
+ * sets poll_ms again when it is serviced. */
+static void loop_poll_conns(loop_t *loop) {
+    if (loop->poll_ms == 0 || loop_now_ms() < loop->poll_ms) {
+        return;
+    }
+    loop->poll_ms = 0;
+    for (size_t fd = 0; fd < loop->slots_len; fd++) {
+        if (loop->slots[fd].conn != NULL && conn_polls(loop->slots[fd].conn)) {
+            loop_queue(loop, (int)fd);
+        }
+    }
+}
+
+/* epoll_wait's timeout: 0 with work pending, else until the next startup deadline or poll,
+ * or forever. */
 static int loop_wait_ms(const loop_t *loop) {
     if (loop->service_len > 0) {
         return 0;
     }
-    if (loop->auth_check_ms == 0) {
+    uint64_t next = loop->auth_check_ms;
+    if (loop->poll_ms != 0 && (next == 0 || loop->poll_ms < next)) {
+        next = loop->poll_ms;
+    }
+    if (next == 0) {
         return -1;
     }
     uint64_t now = loop_now_ms();
-    return now >= loop->auth_check_ms ? 0 : (int)(loop->auth_check_ms - now);
+    return now >= next ? 0 : (int)(next - now);
 }
 
 int loop_run(loop_t *loop, ctx_err_t *err) {
@@ -783,6 +809,7 @@ int loop_run(loop_t *loop, ctx_err_t *err) {
         }
         loop_service_all(loop);
         loop_expire_startups(loop);
+        loop_poll_conns(loop);
     }
     /* Nobody serves adopted sockets any more: refuse new ones, close the queued ones (their
      * other ends see EOF at once instead of waiting). */

@@ -24,6 +24,7 @@ enum {
     LOOP_ACCEPTS_MAX = 64,            /* per iteration */
     LOOP_EVENTS_MAX = 256,
     LOOP_SHUTDOWN_TIMEOUT_MS = 5000,
+    LOOP_POLL_MS = 50, /* connections that poll (conn_polls) are retried this often */
     /* Sockets beyond max_connections kept open so extra clients can be told 53300 (and
      * CancelRequests served); past this they are closed right after accept. */
     LOOP_SOCKETS_SLACK = 64,

@@ -14,9 +14,12 @@ Story, one server process per step, all on free loopback ports, every process st
      loads the HNSW index from the file (not rebuilt) and returns every row A returns.
   4. point in time: A takes snapshot 2; server C with --restore-snapshot 1 serves snapshot 1;
      server D restores snapshot 2 and reads AS OF SNAPSHOT 1, which only S3 holds (fetched by
-     its uploader thread, the first statement told to retry), exactly as A's local copy.
+     its uploader thread while the first statement asking waits), exactly as A's local copy.
   5. fault: s3rver is stopped, A takes snapshot 3: CREATE SNAPSHOT returns, queries keep being
      answered, the upload retries (logged) and completes once s3rver is back on the same port.
+     Meanwhile server D2 (restored to snapshot 2) is asked AS OF SNAPSHOT 1: the statement
+     waits, ends with 57014 at statement_timeout or on a CancelRequest, and D2 serves other
+     sessions throughout; with s3rver back the query is answered.
   6. VACUUM SNAPSHOTS KEEP 1 deletes snapshots 1 and 2 in S3 too; snapshot 3 stays whole.
   7. interrupted upload: with s3rver down, A takes snapshot 4 and is stopped mid-retry; restarted
      with s3rver back, it finds snapshot 4 missing from the store and uploads it.
@@ -292,37 +295,24 @@ def test_point_in_time(s3, a):
     assert d.value("SELECT count(*) FROM nodes") == NODES + 1
     test_as_of_fetched(a, d)
     d.stop()
+    return Server("d2", s3).start()  # for test_fetch_down
 
 
-def as_of(server, sql, timeout_s=120):
-    """Runs sql (an AS OF SNAPSHOT query) until the snapshot is fetched; returns (rows, number
-    of 55000 "fetching it, retry" answers before)."""
-    deadline = time.monotonic() + timeout_s
-    retries = 0
-    while True:
-        try:
-            return server.query(sql), retries
-        except psycopg2.Error as e:
-            assert e.pgcode == "55000" and "fetching it" in e.pgerror, e.pgerror
-            assert time.monotonic() < deadline, f"not fetched after {timeout_s} s"
-            retries += 1
-            time.sleep(0.1)
 
 
 def test_as_of_fetched(a, d):
     """D restored snapshot 2 only: AS OF SNAPSHOT 1 is fetched from S3 by its uploader thread
-    (the first statement is told to retry), then reads exactly what A's local snapshot 1 holds;
-    the downloaded files are removed once the snapshot is loaded."""
+    while the first statement asking for it waits (parked, no retry), then reads exactly what
+    A's local snapshot 1 holds; the downloaded files are removed once the snapshot is loaded."""
     assert not os.path.exists(os.path.join(d.dir, "snapshots", "metadata",
                                            "snapshot-000001.json"))
-    sql = "SELECT id, label, props FROM nodes AS OF SNAPSHOT 1 ORDER BY id"
-    rows, retries = as_of(d, sql)
-    assert retries >= 1, "snapshot 1 was on local disk"
-    assert len(rows) == NODES and rows == a.query(sql)
-    for q in ("SELECT src, dst, kind, weight FROM edges AS OF SNAPSHOT 1 ORDER BY src, dst, kind",
-              "SELECT id, embedding FROM vectors AS OF SNAPSHOT 1 ORDER BY id"):
-        assert as_of(d, q) == (a.query(q), 0)  # cached in memory: no second fetch
+    assert d.value("SELECT count(*) FROM nodes AS OF SNAPSHOT 1") == NODES  # answered once
     assert "AS OF SNAPSHOT: fetched snapshot 1 from s3://snaps/db/one" in d.log_text()
+    for q in ("SELECT id, label, props FROM nodes AS OF SNAPSHOT 1 ORDER BY id",
+              "SELECT src, dst, kind, weight FROM edges AS OF SNAPSHOT 1 ORDER BY src, dst, kind",
+              "SELECT id, embedding FROM vectors AS OF SNAPSHOT 1 ORDER BY id"):
+        assert d.query(q) == a.query(q)  # cached in memory: no second fetch
+    assert d.log_text().count("AS OF SNAPSHOT: fetched snapshot 1") == 1
     fetched = os.path.join(d.dir, "fetched")
     left = [f for _, _, files in os.walk(fetched) for f in files if f != "current"]
     assert left == [], left
@@ -333,9 +323,53 @@ def test_as_of_fetched(a, d):
         assert e.pgcode == "42704", e.pgerror
 
 
-def test_fault(s3, a):
+def parked_as_of(server, setup, stop=None):
+    """Runs AS OF SNAPSHOT 1 (only in S3, which is down) on its own session after setup; while
+    it waits, the server answers another session (and stop(conn) runs, e.g. a cancel). Returns
+    the statement's error and how many other queries were answered meanwhile."""
+    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
+                            dbname="postgres")
+    conn.autocommit = True
+    server.query(setup, conn=conn)
+    out = {}
+
+    def run():
+        try:
+            out["rows"] = server.query("SELECT count(*) FROM nodes AS OF SNAPSHOT 1", conn=conn)
+        except psycopg2.Error as e:
+            out["error"] = e
+    t = threading.Thread(target=run)
+    t.start()
+    answered = 0
+    while t.is_alive():
+        assert server.value("SELECT count(*) FROM nodes") == NODES + 1
+        answered += 1
+        if stop is not None:
+            stop(conn)
+        t.join(0.1)
+    conn.close()
+    assert "rows" not in out, out
+    return out["error"], answered
+
+
+def test_fetch_down(d2):
+    """s3rver down: a statement reading a snapshot only S3 holds waits for the fetch and ends
+    with 57014 after statement_timeout (or S3's error once the retries give up), and with 57014
+    on a CancelRequest; the server answers other sessions meanwhile."""
+    e, answered = parked_as_of(d2, "SET statement_timeout = '2s'")
+    assert answered >= 1
+    assert (e.pgcode == "57014" and "statement timeout" in e.pgerror) or \
+        "could not be fetched" in e.pgerror, (e.pgcode, e.pgerror)
+    e, answered = parked_as_of(d2, "SET statement_timeout = 0", stop=lambda c: c.cancel())
+    assert answered >= 1
+    assert (e.pgcode == "57014" and "user request" in e.pgerror) or \
+        "could not be fetched" in e.pgerror, (e.pgcode, e.pgerror)
+
+
+def test_fault(s3, a, d2):
     step("5. fault: s3rver down during the upload; queries answered; upload completes later")
     s3.stop()
+    test_fetch_down(d2)
     a.query(f"INSERT INTO nodes (id, label, props) VALUES ({NODES + 2}, 'Later', '{{}}')")
     assert a.value("CREATE SNAPSHOT") == 3
     other = psycopg2.connect(host="127.0.0.1", port=a.port, user="postgres", dbname="postgres")
@@ -348,6 +382,13 @@ def test_fault(s3, a):
     s3.start()
     _, uploaded, _, error, _ = a.wait_uploaded(3)
     assert uploaded and error is None, error
+    try:  # a fetch that failed while s3rver was down is reported once, to the next statement
+        count = d2.value("SELECT count(*) FROM nodes AS OF SNAPSHOT 1")
+    except psycopg2.Error as e:
+        assert "could not be fetched" in e.pgerror, e.pgerror
+        count = d2.value("SELECT count(*) FROM nodes AS OF SNAPSHOT 1")
+    assert count == NODES
+    d2.stop()
     assert "metadata/snapshot-000003.json" in s3_keys(s3)
 
 
@@ -430,8 +471,8 @@ def main():
         test_upload(s3, a)
         test_other_clients(s3, a)
         test_restore(s3, a)
-        test_point_in_time(s3, a)
-        test_fault(s3, a)
+        d2 = test_point_in_time(s3, a)
+        test_fault(s3, a, d2)
         test_vacuum(s3, a)
         test_resume(s3, a)
         test_long_listing(s3)
