@@ -719,6 +719,22 @@ static void copy_put_csv(const sql_copy_t *c, buf_t *b, const char *s, uint32_t 
     buf_append_u8(b, (uint8_t)c->quote);
 }
 
+/* Moves a formatted line out of b into arena memory (and frees b); 53200 when memory runs out
+ * (the statement's limit or the system's). */
+static int copy_take_line(buf_t *b, arena_t *arena, const char **line, size_t *len,
+                          ctx_err_t *err) {
+    char *out = buf_failed(b) ? NULL : arena_try_alloc(arena, buf_size(b));
+    if (out == NULL || arena_exhausted(arena)) {
+        buf_free(b);
+        return arena_limit_error(arena, "statement_mem_limit", err);
+    }
+    memcpy(out, buf_peek(b), buf_size(b));
+    *line = out;
+    *len = buf_size(b);
+    buf_free(b);
+    return 0;
+}
+
 /* Formats one line (NULL values as the NULL string) into arena memory; 53200 when memory runs
  * out (the statement's limit or the system's). */
 static int copy_format_line(const sql_copy_t *c, const value_t *row, const char *const *names,
@@ -744,16 +760,7 @@ static int copy_format_line(const sql_copy_t *c, const value_t *row, const char 
         c->csv ? copy_put_csv(c, &b, text, vlen) : copy_put_text(&b, text, vlen, c->delimiter);
     }
     buf_append_u8(&b, '\n');
-    char *out = buf_failed(&b) ? NULL : arena_try_alloc(arena, buf_size(&b));
-    if (out == NULL || arena_exhausted(arena)) {
-        buf_free(&b);
-        return arena_limit_error(arena, "statement_mem_limit", err);
-    }
-    memcpy(out, buf_peek(&b), buf_size(&b));
-    *line = out;
-    *len = buf_size(&b);
-    buf_free(&b);
-    return 0;
+    return copy_take_line(&b, arena, line, len, err);
 }
 
 /* Formats one binary tuple of row (the columns' binary formats by type OID) into arena memory,
@@ -780,22 +787,9 @@ static int copy_format_binary(const sql_result_t *result, const value_t *row, bo
             buf_free(&b);
             return ctx_err_set(err, CTX_ELIMIT, "COPY field too large");
         }
-        if (!buf_failed(&b)) {
-            uint8_t *p = (uint8_t *)buf_peek(&b) + at;
-            p[0] = (uint8_t)(flen >> 24), p[1] = (uint8_t)(flen >> 16);
-            p[2] = (uint8_t)(flen >> 8), p[3] = (uint8_t)flen;
-        }
+        buf_patch_u32be(&b, at, (uint32_t)flen);
     }
-    char *out = buf_failed(&b) ? NULL : arena_try_alloc(arena, buf_size(&b));
-    if (out == NULL || arena_exhausted(arena)) {
-        buf_free(&b);
-        return arena_limit_error(arena, "statement_mem_limit", err);
-    }
-    memcpy(out, buf_peek(&b), buf_size(&b));
-    *line = out;
-    *len = buf_size(&b);
-    buf_free(&b);
-    return 0;
+    return copy_take_line(&b, arena, line, len, err);
 }
 
 /* The binary stream's trailer (after its header when there were no tuples) as a line in arena
